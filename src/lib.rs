@@ -1,0 +1,24 @@
+//! `rawnet`: the library under `rawget` and `portscan`.
+//!
+//! Every module owns one job and none of them prints: the binaries in
+//! `src/bin/` turn the typed values returned here into text.
+//!
+//! - [`sock`]: thin wrappers over the socket syscalls (socket2 underneath).
+//! - [`resolve`]: name resolution through `getaddrinfo` (dns-lookup).
+//! - [`http`]: HTTP/1.1 request building and a streaming response reader
+//!   that decides message framing (RFC 9112 section 6.3).
+//! - [`sanitize`]: escaping of untrusted bytes before they reach a terminal.
+//! - [`ports`], [`targets`], [`services`], [`shard`], [`scan`], [`fdlimit`]:
+//!   the port scanner: what to probe, in which order, and the engine.
+#![deny(missing_docs)]
+
+pub mod fdlimit;
+pub mod http;
+pub mod ports;
+pub mod resolve;
+pub mod sanitize;
+pub mod scan;
+pub mod services;
+pub mod shard;
+pub mod sock;
+pub mod targets;
