@@ -103,3 +103,39 @@ pub struct Summary {
     /// Connects in flight the engine actually used (after fd limits).
     pub concurrency: usize,
 }
+
+/// Why a scan could not run (individual probe failures are results, not
+/// errors).
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum ScanError {
+    /// The readiness poller or another OS resource could not be set up.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for ScanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScanError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ScanError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ScanError::Io(e) => Some(e),
+        }
+    }
+}
+
+/// Probes every entry of `source` and hands each result to `on_result`
+/// (from worker threads, in completion order, exactly once per probe).
+pub fn run(
+    source: &dyn ProbeSource,
+    cfg: &ScanConfig,
+    on_result: &(dyn Fn(PortResult) + Sync),
+) -> Result<Summary, ScanError> {
+    let _ = (source, cfg, on_result);
+    todo!("engine")
+}
