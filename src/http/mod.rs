@@ -9,6 +9,7 @@
 //!
 //! Nothing here touches a socket: the caller owns I/O, timing and output.
 
+pub mod client;
 pub mod request;
 pub mod response;
 pub mod target;

@@ -1,1 +1,267 @@
-//! (skeleton)
+//! The request, built by hand: `METHOD /path HTTP/1.1`, our default
+//! headers, the user's headers, the body.
+//!
+//! Defaults follow curl so a server sees what it would see from curl:
+//! `Host` (with the port unless 80), `User-Agent: rawget/VERSION`,
+//! `Accept: */*`, and `Connection: close` so the server ends the exchange.
+//! A user header with the same name replaces a default in place; `Name:`
+//! with nothing after the colon removes it (curl's `-H "Accept:"`); `Name;`
+//! sends the header with an empty value (curl's `-H "X-Empty;"`).
+//!
+//! Everything is validated before a byte is sent: a method or header name
+//! that is not an RFC 9110 token, or a value with CR or LF in it (request
+//! smuggling through a header), is a [`RequestError`].
+
+use std::fmt;
+
+use base64::Engine as _;
+
+use super::target::Target;
+
+/// One request, validated and ready to serialise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestSpec {
+    /// The method, for example `GET`.
+    pub method: String,
+    /// The request target (`/path?query`).
+    pub path_and_query: String,
+    /// Header fields in the order they are sent.
+    pub headers: Vec<(String, String)>,
+    /// The body, if any (sent with `Content-Length`).
+    pub body: Option<Vec<u8>>,
+}
+
+/// Why a request cannot be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestError {
+    /// The method is not a token.
+    BadMethod(String),
+    /// A `-H` argument is not `Name: value`, `Name:` or `Name;`, or
+    /// contains CR/LF.
+    BadHeader(String),
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::BadMethod(m) => write!(f, "invalid method {m:?}: must be a token"),
+            RequestError::BadHeader(h) => write!(
+                f,
+                "invalid header {h:?}: expected 'Name: value' with no CR or LF"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// What a user header argument asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum HeaderArg {
+    Set(String, String),
+    Remove(String),
+}
+
+/// The `User-Agent` we send by default.
+pub const USER_AGENT: &str = concat!("rawget/", env!("CARGO_PKG_VERSION"));
+
+impl RequestSpec {
+    /// Builds the request for `target`.
+    ///
+    /// `user_headers` are `-H` arguments as typed. With a body and no
+    /// user `Content-Type`, curl's `application/x-www-form-urlencoded` is
+    /// added, as `curl -d` does.
+    ///
+    /// ```
+    /// use rawnet::http::request::RequestSpec;
+    /// let t = "localhost:8080/x".parse().unwrap();
+    /// let req = RequestSpec::new("GET", &t, &["Accept: text/plain".to_string()], None).unwrap();
+    /// let text = String::from_utf8(req.to_bytes()).unwrap();
+    /// assert!(text.starts_with("GET /x HTTP/1.1\r\nHost: localhost:8080\r\n"));
+    /// assert!(text.contains("\r\nAccept: text/plain\r\n"));
+    /// assert!(text.ends_with("Connection: close\r\n\r\n"));
+    /// ```
+    pub fn new(
+        method: &str,
+        target: &Target,
+        user_headers: &[String],
+        body: Option<Vec<u8>>,
+    ) -> Result<RequestSpec, RequestError> {
+        if !is_token(method) {
+            return Err(RequestError::BadMethod(method.to_owned()));
+        }
+        let mut headers: Vec<(String, String)> = vec![
+            ("Host".into(), target.host_header()),
+            ("User-Agent".into(), USER_AGENT.into()),
+            ("Accept".into(), "*/*".into()),
+        ];
+        if let Some((user, pass)) = &target.credentials {
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+            headers.push(("Authorization".into(), format!("Basic {token}")));
+        }
+        headers.push(("Connection".into(), "close".into()));
+        if let Some(body) = &body {
+            headers.push((
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ));
+            headers.push(("Content-Length".into(), body.len().to_string()));
+        }
+        for arg in user_headers {
+            apply(&mut headers, parse_header_arg(arg)?);
+        }
+        Ok(RequestSpec {
+            method: method.to_owned(),
+            path_and_query: target.path_and_query.clone(),
+            headers,
+            body,
+        })
+    }
+
+    /// The request exactly as it goes on the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let body_len = self.body.as_ref().map_or(0, Vec::len);
+        let mut out = Vec::with_capacity(256 + body_len);
+        out.extend_from_slice(self.method.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.path_and_query.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        for (name, value) in &self.headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if let Some(body) = &self.body {
+            out.extend_from_slice(body);
+        }
+        out
+    }
+
+    /// True for `HEAD`, whose response never has a body.
+    pub fn is_head(&self) -> bool {
+        self.method.eq_ignore_ascii_case("HEAD")
+    }
+}
+
+fn parse_header_arg(arg: &str) -> Result<HeaderArg, RequestError> {
+    let bad = || RequestError::BadHeader(arg.to_owned());
+    if arg.contains(['\r', '\n', '\0']) {
+        return Err(bad());
+    }
+    if let Some(name) = arg.strip_suffix(';') {
+        if is_token(name) {
+            return Ok(HeaderArg::Set(name.to_owned(), String::new()));
+        }
+    }
+    let (name, value) = arg.split_once(':').ok_or_else(bad)?;
+    if !is_token(name) {
+        return Err(bad());
+    }
+    let value = value.trim_matches([' ', '\t']);
+    if value.is_empty() {
+        Ok(HeaderArg::Remove(name.to_owned()))
+    } else {
+        Ok(HeaderArg::Set(name.to_owned(), value.to_owned()))
+    }
+}
+
+fn apply(headers: &mut Vec<(String, String)>, arg: HeaderArg) {
+    match arg {
+        HeaderArg::Remove(name) => headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name)),
+        HeaderArg::Set(name, value) => {
+            match headers
+                .iter_mut()
+                .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+            {
+                Some(slot) => *slot = (name, value),
+                None => headers.push((name, value)),
+            }
+        }
+    }
+}
+
+/// RFC 9110 `token`: one or more tchar.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(s: &str) -> Target {
+        s.parse().unwrap()
+    }
+
+    fn text(req: &RequestSpec) -> String {
+        String::from_utf8(req.to_bytes()).unwrap()
+    }
+
+    #[test]
+    fn default_get_is_exact() {
+        let req = RequestSpec::new("GET", &target("example.com/p?q=1"), &[], None).unwrap();
+        assert_eq!(
+            text(&req),
+            format!(
+                "GET /p?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: {USER_AGENT}\r\n\
+                 Accept: */*\r\nConnection: close\r\n\r\n"
+            )
+        );
+    }
+
+    #[test]
+    fn user_headers_replace_remove_and_add() {
+        let hs = ["accept: text/html", "User-Agent:", "X-Empty;", "X-A: 1"].map(String::from);
+        let req = RequestSpec::new("GET", &target("h:81"), &hs, None).unwrap();
+        assert_eq!(
+            req.headers,
+            vec![
+                ("Host".to_string(), "h:81".to_string()),
+                ("accept".to_string(), "text/html".to_string()),
+                ("Connection".to_string(), "close".to_string()),
+                ("X-Empty".to_string(), String::new()),
+                ("X-A".to_string(), "1".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn body_gets_length_and_type() {
+        let req = RequestSpec::new("POST", &target("h"), &[], Some(b"a=1".to_vec())).unwrap();
+        let t = text(&req);
+        assert!(t.contains("Content-Length: 3\r\n"), "{t}");
+        assert!(t.contains("Content-Type: application/x-www-form-urlencoded\r\n"));
+        assert!(t.ends_with("\r\n\r\na=1"));
+    }
+
+    #[test]
+    fn basic_auth_from_url() {
+        let req = RequestSpec::new("GET", &target("http://user:pw@h/"), &[], None).unwrap();
+        assert!(req
+            .headers
+            .contains(&("Authorization".into(), "Basic dXNlcjpwdw==".into())));
+    }
+
+    #[test]
+    fn rejects_injection_and_bad_tokens() {
+        let t = target("h");
+        for h in [
+            "X: a\r\nEvil: 1",
+            "no colon",
+            ": v",
+            "Bad Name: v",
+            "X: a\nb",
+        ] {
+            assert!(
+                RequestSpec::new("GET", &t, &[h.to_string()], None).is_err(),
+                "{h:?}"
+            );
+        }
+        assert!(RequestSpec::new("GE T", &t, &[], None).is_err());
+        assert!(RequestSpec::new("", &t, &[], None).is_err());
+    }
+}

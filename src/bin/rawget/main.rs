@@ -1,1 +1,330 @@
-fn main() {}
+//! `rawget`: one HTTP/1.1 request per URL over a socket of our own, and
+//! the response exactly as it came back (or as JSON with `--json`).
+//!
+//! This file is the edge: it parses arguments, runs the URLs (several in
+//! parallel, printed in the order given), and turns every failure into
+//! one `rawget: ...` line on stderr and one exit status from [`exit`].
+
+mod cli;
+mod exit;
+mod json;
+mod raw;
+mod trace;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Seek, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+use clap::Parser;
+use rawnet::http::client::{self, FetchError};
+use rawnet::http::request::RequestSpec;
+use rawnet::http::target::{Target, TargetError};
+
+use crate::cli::{Cli, Config};
+use crate::exit::{Classify, Exit};
+use crate::json::{ErrorRecord, JsonHandler, Record};
+use crate::raw::RawHandler;
+use crate::trace::Tracer;
+
+/// Most URLs fetched at once; the rest wait for a free worker.
+const MAX_PARALLEL: usize = 16;
+/// Output of a URL that is not next in line is held in memory up to this
+/// size, then spilled to an unlinked temporary file.
+const SPOOL_IN_MEMORY: usize = 1024 * 1024;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(Exit::Usage as u8)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let config = Config::from(cli);
+    let exit = match run(&config) {
+        Ok(exit) => exit,
+        Err(fatal) => {
+            report(&fatal.message);
+            fatal.exit
+        }
+    };
+    ExitCode::from(exit as u8)
+}
+
+/// The one place errors reach the user.
+fn report(message: &str) {
+    let _ = writeln!(io::stderr().lock(), "rawget: {message}");
+}
+
+/// A failure that stops the whole run before any URL is fetched.
+struct Fatal {
+    exit: Exit,
+    message: String,
+}
+
+/// One URL, checked and ready to send (or why it cannot be).
+struct Job {
+    url: String,
+    ready: Result<(Target, RequestSpec), TargetError>,
+}
+
+/// How one URL went.
+struct Outcome {
+    exit: Exit,
+    message: Option<String>,
+    /// The output is gone (broken pipe): stop quietly.
+    stop: bool,
+}
+
+fn run(cfg: &Config) -> Result<Exit, Fatal> {
+    let body = read_data(&cfg.data)?;
+    let jobs = prepare(cfg, body)?;
+    let mut out: Box<dyn Write> = match &cfg.output {
+        Some(path) => Box::new(File::create(path).map_err(|e| Fatal {
+            exit: Exit::WriteError,
+            message: format!("cannot create output file '{}': {e}", path.display()),
+        })?),
+        None => Box::new(io::stdout().lock()),
+    };
+    let terminal = cfg.output.is_none() && !cfg.json && io::stdout().is_terminal();
+    if let [job] = &jobs[..] {
+        let outcome = run_job(job, cfg, &mut out, terminal, None);
+        return Ok(conclude(&outcome, Exit::Ok));
+    }
+    Ok(run_parallel(&jobs, cfg, &mut out, terminal))
+}
+
+/// Reports an outcome and folds it into the run's exit status: the first
+/// failure, in the order the URLs were given, decides.
+fn conclude(outcome: &Outcome, so_far: Exit) -> Exit {
+    if let Some(m) = &outcome.message {
+        report(m);
+    }
+    if so_far == Exit::Ok {
+        outcome.exit
+    } else {
+        so_far
+    }
+}
+
+/// `-d` arguments joined with `&` as curl does; `@FILE` and `@-` (stdin)
+/// are read verbatim, with no newline stripping (curl's `--data-binary`).
+fn read_data(data: &[String]) -> Result<Option<Vec<u8>>, Fatal> {
+    if data.is_empty() {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    for (i, arg) in data.iter().enumerate() {
+        if i > 0 {
+            body.push(b'&');
+        }
+        match arg.strip_prefix('@') {
+            Some("-") => io::stdin().read_to_end(&mut body).map(drop),
+            Some(path) => File::open(path).and_then(|mut f| f.read_to_end(&mut body).map(drop)),
+            None => {
+                body.extend_from_slice(arg.as_bytes());
+                Ok(())
+            }
+        }
+        .map_err(|e| Fatal {
+            exit: Exit::ReadError,
+            message: format!("cannot read data from '{arg}': {e}"),
+        })?;
+    }
+    Ok(Some(body))
+}
+
+/// Parses every URL and builds its request; a bad method or header is a
+/// usage error for the whole run, found before anything is sent.
+fn prepare(cfg: &Config, body: Option<Vec<u8>>) -> Result<Vec<Job>, Fatal> {
+    cfg.urls
+        .iter()
+        .map(|url| {
+            let target = match url.parse::<Target>() {
+                Ok(t) => t,
+                Err(e) => {
+                    return Ok(Job {
+                        url: url.clone(),
+                        ready: Err(e),
+                    })
+                }
+            };
+            let request = RequestSpec::new(&cfg.method, &target, &cfg.headers, body.clone())
+                .map_err(|e| Fatal {
+                    exit: Exit::Usage,
+                    message: e.to_string(),
+                })?;
+            Ok(Job {
+                url: url.clone(),
+                ready: Ok((target, request)),
+            })
+        })
+        .collect()
+}
+
+/// Fetches one URL and writes its output to `out`.
+fn run_job(
+    job: &Job,
+    cfg: &Config,
+    out: &mut dyn Write,
+    terminal: bool,
+    index: Option<usize>,
+) -> Outcome {
+    let tracer = || cfg.verbose.then(|| Tracer::new(index));
+    let (target, request) = match &job.ready {
+        Ok(ready) => ready,
+        Err(e) => {
+            let written = if cfg.json {
+                write_record(
+                    out,
+                    &Record::failed(&job.url, error_record(e, e.to_string())),
+                )
+            } else {
+                Ok(())
+            };
+            return failed(job, e, written);
+        }
+    };
+    if cfg.json {
+        let mut handler = JsonHandler::new(tracer());
+        let ex = client::fetch(target, request, &cfg.fetch, &mut handler);
+        let error = ex.error.as_ref().map(|e| error_record(e, e.to_string()));
+        let written = write_record(out, &Record::new(&job.url, &ex, &handler.body, error));
+        match &ex.error {
+            Some(e) => failed(job, e, written),
+            None => succeeded(written),
+        }
+    } else {
+        let mut handler = RawHandler::new(out, terminal, tracer());
+        let ex = client::fetch(target, request, &cfg.fetch, &mut handler);
+        let flushed = handler.finish();
+        match &ex.error {
+            Some(e) => failed(job, e, flushed),
+            None => succeeded(flushed),
+        }
+    }
+}
+
+fn error_record(e: &dyn Classify, message: String) -> ErrorRecord {
+    ErrorRecord {
+        kind: e.kind(),
+        message,
+    }
+}
+
+fn write_record(out: &mut dyn Write, record: &Record<'_>) -> io::Result<()> {
+    let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
+    line.push(b'\n');
+    out.write_all(&line)?;
+    out.flush()
+}
+
+fn succeeded(written: io::Result<()>) -> Outcome {
+    match written {
+        Ok(()) => Outcome {
+            exit: Exit::Ok,
+            message: None,
+            stop: false,
+        },
+        Err(e) => output_failed(FetchError::Output(e)),
+    }
+}
+
+fn failed<E: Classify + std::fmt::Display>(job: &Job, e: &E, written: io::Result<()>) -> Outcome {
+    if let Err(w) = written {
+        return output_failed(FetchError::Output(w));
+    }
+    let exit = e.exit();
+    if exit == Exit::Ok {
+        // A broken pipe: the reader went away, which is not an error.
+        return Outcome {
+            exit,
+            message: None,
+            stop: true,
+        };
+    }
+    Outcome {
+        exit,
+        message: Some(format!("{}: {e}", job.url)),
+        stop: false,
+    }
+}
+
+fn output_failed(e: FetchError) -> Outcome {
+    let exit = e.exit();
+    Outcome {
+        exit,
+        stop: true,
+        message: (exit != Exit::Ok).then(|| e.to_string()),
+    }
+}
+
+/// Runs several URLs at once on a thread pool; each writes to its own
+/// spool, and this thread copies the spools to `out` in the order given,
+/// each as soon as all before it are done.
+fn run_parallel(jobs: &[Job], cfg: &Config, out: &mut dyn Write, terminal: bool) -> Exit {
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.len().min(MAX_PARALLEL))
+        .build()
+    {
+        Ok(pool) => pool,
+        Err(e) => {
+            report(&format!("cannot start worker threads: {e}"));
+            return Exit::RecvError;
+        }
+    };
+    let cancelled = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel();
+    std::thread::scope(|threads| {
+        let cancelled = &cancelled;
+        threads.spawn(move || {
+            pool.scope(|s| {
+                for (i, job) in jobs.iter().enumerate() {
+                    let tx = tx.clone();
+                    s.spawn(move |_| {
+                        if cancelled.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let mut spool = tempfile::spooled_tempfile(SPOOL_IN_MEMORY);
+                        let outcome = run_job(job, cfg, &mut spool, terminal, Some(i));
+                        let _ = tx.send((i, spool, outcome));
+                    });
+                }
+            });
+        });
+        let mut exit = Exit::Ok;
+        let mut pending = BTreeMap::new();
+        let mut next = 0;
+        for (i, spool, outcome) in rx.iter() {
+            pending.insert(i, (spool, outcome));
+            while let Some((spool, outcome)) = pending.remove(&next) {
+                next += 1;
+                if let Err(e) = copy_spool(spool, out) {
+                    let stop = output_failed(FetchError::Output(e));
+                    exit = conclude(&stop, exit);
+                    cancelled.store(true, Ordering::Relaxed);
+                    return exit;
+                }
+                exit = conclude(&outcome, exit);
+                if outcome.stop {
+                    cancelled.store(true, Ordering::Relaxed);
+                    return exit;
+                }
+            }
+        }
+        exit
+    })
+}
+
+fn copy_spool(mut spool: tempfile::SpooledTempFile, out: &mut dyn Write) -> io::Result<()> {
+    spool.rewind()?;
+    io::copy(&mut spool, out)?;
+    out.flush()
+}

@@ -1,0 +1,229 @@
+//! What the user typed: the clap definition, and its translation into a
+//! validated [`Config`]. Flag names follow curl wherever curl has one.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use rawnet::http::client::FetchOptions;
+use rawnet::http::response::Limits;
+use rawnet::resolve::Family;
+
+/// rawget: send an HTTP/1.1 request over a socket of its own and show
+/// exactly what came back.
+#[derive(Debug, Parser)]
+#[command(name = "rawget", version, about, long_about = None)]
+#[command(
+    after_help = "Exit codes follow curl: 0 complete response (any status), \
+1 unsupported protocol, 2 usage, 3 malformed URL, 6 cannot resolve, 7 cannot connect, \
+8 malformed response, 18 body shorter than announced, 23 write error, 26 read error (-d @file), \
+28 timeout, 52 empty reply, 55 send failure, 56 receive failure or bad chunk, \
+63 body over --max-size."
+)]
+pub struct Cli {
+    /// URL(s): host, host:port, http://host[:port]/path?query, http://[::1]:8080/
+    #[arg(required = true, value_name = "URL")]
+    pub urls: Vec<String>,
+
+    /// Print one JSON object per URL (status, headers, decoded body, timing)
+    #[arg(long)]
+    pub json: bool,
+
+    /// Send HEAD instead of GET (the response has no body)
+    #[arg(short = 'I', long, conflicts_with = "data")]
+    pub head: bool,
+
+    /// Request method (default GET, or POST with -d)
+    #[arg(
+        short = 'X',
+        long = "request",
+        visible_alias = "method",
+        value_name = "METHOD"
+    )]
+    pub method: Option<String>,
+
+    /// Extra header "Name: value"; "Name:" removes a default, "Name;" sends it empty
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// Request body (several are joined with '&'); @FILE reads a file, @- stdin
+    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    pub data: Vec<String>,
+
+    /// Use IPv4 addresses only
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// Use IPv6 addresses only
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+
+    /// Give up connecting after SECS seconds (decimals allowed)
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub connect_timeout: Option<Duration>,
+
+    /// Give up on the whole exchange after SECS seconds (decimals allowed)
+    #[arg(short = 'm', long, value_name = "SECS", value_parser = parse_secs)]
+    pub max_time: Option<Duration>,
+
+    /// Fail (exit 63) when the body exceeds BYTES (suffixes k, M, G)
+    #[arg(long = "max-size", visible_alias = "max-filesize", value_name = "BYTES", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+
+    /// Show the request and every socket step, with times, on stderr
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// Write the output to FILE instead of stdout
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// How much decoded body `--json` holds in memory when no `--max-size`
+/// is given: the body is part of one JSON value, so it cannot stream.
+pub const JSON_DEFAULT_MAX_BODY: u64 = 256 * 1024 * 1024;
+
+/// The validated settings the run works from.
+#[derive(Debug)]
+pub struct Config {
+    pub urls: Vec<String>,
+    pub json: bool,
+    pub method: String,
+    pub headers: Vec<String>,
+    /// `-d` arguments as typed; read (for `@file`) when the run starts.
+    pub data: Vec<String>,
+    pub fetch: FetchOptions,
+    pub verbose: bool,
+    pub output: Option<PathBuf>,
+}
+
+impl From<Cli> for Config {
+    fn from(cli: Cli) -> Config {
+        let method = match (&cli.method, cli.head, cli.data.is_empty()) {
+            (Some(m), _, _) => m.clone(),
+            (None, true, _) => "HEAD".to_owned(),
+            (None, false, false) => "POST".to_owned(),
+            (None, false, true) => "GET".to_owned(),
+        };
+        let family = match (cli.ipv4, cli.ipv6) {
+            (true, _) => Family::V4,
+            (_, true) => Family::V6,
+            _ => Family::Any,
+        };
+        let max_body = match (cli.max_size, cli.json) {
+            (Some(n), _) => Some(n),
+            (None, true) => Some(JSON_DEFAULT_MAX_BODY),
+            (None, false) => None,
+        };
+        Config {
+            urls: cli.urls,
+            json: cli.json,
+            method,
+            headers: cli.headers,
+            data: cli.data,
+            fetch: FetchOptions {
+                family,
+                connect_timeout: cli.connect_timeout,
+                max_time: cli.max_time,
+                limits: Limits {
+                    max_body,
+                    ..Limits::default()
+                },
+            },
+            verbose: cli.verbose,
+            output: cli.output,
+        }
+    }
+}
+
+/// Seconds as curl takes them: a non-negative decimal number.
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a valid number of seconds"))
+}
+
+/// A byte count with an optional k/M/G suffix (powers of 1024, as curl).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let bad = || format!("'{s}' is not a size in bytes (e.g. 1000, 64k, 10M, 1G)");
+    let (digits, shift) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 10),
+        Some((i, 'm' | 'M')) => (&s[..i], 20),
+        Some((i, 'g' | 'G')) => (&s[..i], 30),
+        _ => (s, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    n.checked_mul(1u64 << shift).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        Cli::try_parse_from(std::iter::once("rawget").chain(args.iter().copied()))
+            .unwrap()
+            .into()
+    }
+
+    #[test]
+    fn method_defaults_follow_curl() {
+        assert_eq!(config(&["h"]).method, "GET");
+        assert_eq!(config(&["-I", "h"]).method, "HEAD");
+        assert_eq!(config(&["-d", "x", "h"]).method, "POST");
+        assert_eq!(config(&["-X", "PUT", "-d", "x", "h"]).method, "PUT");
+    }
+
+    #[test]
+    fn timeouts_and_sizes() {
+        let c = config(&[
+            "--connect-timeout",
+            "1.5",
+            "-m",
+            "3",
+            "--max-size",
+            "2k",
+            "h",
+        ]);
+        assert_eq!(c.fetch.connect_timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(c.fetch.max_time, Some(Duration::from_secs(3)));
+        assert_eq!(c.fetch.limits.max_body, Some(2048));
+        assert_eq!(
+            config(&["--json", "h"]).fetch.limits.max_body,
+            Some(JSON_DEFAULT_MAX_BODY)
+        );
+        assert_eq!(config(&["h"]).fetch.limits.max_body, None);
+    }
+
+    #[test]
+    fn families() {
+        assert_eq!(config(&["-4", "h"]).fetch.family, Family::V4);
+        assert_eq!(config(&["-6", "h"]).fetch.family, Family::V6);
+        assert!(Cli::try_parse_from(["rawget", "-4", "-6", "h"]).is_err());
+    }
+
+    #[test]
+    fn usage_errors() {
+        for args in [
+            &["rawget"][..],
+            &["rawget", "-m", "soon", "h"],
+            &["rawget", "-m", "-1", "h"],
+            &["rawget", "--max-size", "12q", "h"],
+            &["rawget", "-I", "-d", "x", "h"],
+            &["rawget", "--bogus", "h"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn repeated_headers_and_urls() {
+        let c = config(&["-H", "A: 1", "-H", "B: 2", "a", "b"]);
+        assert_eq!(c.headers, vec!["A: 1", "B: 2"]);
+        assert_eq!(c.urls, vec!["a", "b"]);
+    }
+}

@@ -1,0 +1,109 @@
+//! The one exit-code table, curl's numbers, and the matching `error.kind`
+//! names of the JSON output. Both are a documented contract (README,
+//! CHANGELOG): change them only with a CHANGELOG entry.
+
+use std::io;
+
+use rawnet::http::client::FetchError;
+use rawnet::http::response::Error as ResponseError;
+use rawnet::http::target::TargetError;
+
+/// Exit statuses, numbered as curl numbers them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    Ok = 0,
+    UnsupportedProtocol = 1,
+    Usage = 2,
+    MalformedUrl = 3,
+    CannotResolve = 6,
+    CannotConnect = 7,
+    MalformedResponse = 8,
+    PartialBody = 18,
+    WriteError = 23,
+    ReadError = 26,
+    Timeout = 28,
+    EmptyReply = 52,
+    SendError = 55,
+    RecvError = 56,
+    TooLarge = 63,
+}
+
+/// Any failure of one URL: its kind name for JSON, and its exit status.
+pub trait Classify {
+    /// `error.kind` in the JSON output.
+    fn kind(&self) -> &'static str;
+    /// The process exit status it leads to.
+    fn exit(&self) -> Exit;
+}
+
+impl Classify for TargetError {
+    fn kind(&self) -> &'static str {
+        match self {
+            TargetError::Malformed { .. } => "malformed_url",
+            TargetError::UnsupportedScheme { .. } => "unsupported_protocol",
+        }
+    }
+
+    fn exit(&self) -> Exit {
+        match self {
+            TargetError::Malformed { .. } => Exit::MalformedUrl,
+            TargetError::UnsupportedScheme { .. } => Exit::UnsupportedProtocol,
+        }
+    }
+}
+
+impl Classify for FetchError {
+    fn kind(&self) -> &'static str {
+        match self {
+            FetchError::Resolve(_) => "resolve",
+            FetchError::Connect { .. } => "connect",
+            FetchError::Timeout { .. } => "timeout",
+            FetchError::Send(_) => "send",
+            FetchError::Recv(_) => "recv",
+            FetchError::Response(e) => response_kind(e),
+            FetchError::Output(_) => "write",
+            _ => "other",
+        }
+    }
+
+    fn exit(&self) -> Exit {
+        match self {
+            FetchError::Resolve(_) => Exit::CannotResolve,
+            FetchError::Connect { .. } => Exit::CannotConnect,
+            FetchError::Timeout { .. } => Exit::Timeout,
+            FetchError::Send(_) => Exit::SendError,
+            FetchError::Recv(_) => Exit::RecvError,
+            FetchError::Response(e) => response_exit(e),
+            FetchError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => Exit::Ok,
+            FetchError::Output(_) => Exit::WriteError,
+            _ => Exit::RecvError,
+        }
+    }
+}
+
+fn response_kind(e: &ResponseError) -> &'static str {
+    match e {
+        ResponseError::EmptyReply => "empty_reply",
+        ResponseError::NotHttp => "not_http",
+        ResponseError::BadHead => "bad_head",
+        ResponseError::HeadTooLarge => "head_too_large",
+        ResponseError::BadContentLength => "bad_content_length",
+        ResponseError::ConflictingContentLength => "conflicting_content_length",
+        ResponseError::BadChunk => "bad_chunk",
+        ResponseError::TruncatedHead => "truncated_head",
+        ResponseError::TruncatedBody { .. } => "partial_body",
+        ResponseError::BodyTooLarge { .. } => "too_large",
+        _ => "malformed_response",
+    }
+}
+
+fn response_exit(e: &ResponseError) -> Exit {
+    match e {
+        ResponseError::EmptyReply => Exit::EmptyReply,
+        ResponseError::BadChunk => Exit::RecvError,
+        ResponseError::TruncatedBody { .. } => Exit::PartialBody,
+        ResponseError::BodyTooLarge { .. } => Exit::TooLarge,
+        _ => Exit::MalformedResponse,
+    }
+}

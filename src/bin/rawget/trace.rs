@@ -1,0 +1,85 @@
+//! `-v`: the request bytes and every socket step, with its time, on
+//! stderr, curl style (`*` for steps, `>` for what we sent).
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use rawnet::http::client::Step;
+use rawnet::sanitize::escape_bytes;
+
+/// Writes trace lines for one URL to stderr, tagged with the URL's
+/// position when several URLs run at once.
+pub struct Tracer {
+    tag: String,
+}
+
+impl Tracer {
+    pub fn new(index: Option<usize>) -> Tracer {
+        Tracer {
+            tag: index.map(|i| format!("[{}] ", i + 1)).unwrap_or_default(),
+        }
+    }
+
+    pub fn step(&self, at: Duration, step: &Step<'_>) {
+        let mut text = String::new();
+        let ms = at.as_secs_f64() * 1000.0;
+        let line = describe(step);
+        text.push_str(&format!("{}* [{ms:9.3} ms] {line}\n", self.tag));
+        if let Step::Sent { request } = step {
+            for l in head_lines(request) {
+                text.push_str(&format!("{}> {}\n", self.tag, escape_bytes(l)));
+            }
+        }
+        // One write per step keeps lines of parallel URLs from interleaving
+        // mid-line; a failing stderr is nothing we can report anywhere.
+        let _ = io::stderr().lock().write_all(text.as_bytes());
+    }
+}
+
+fn describe(step: &Step<'_>) -> String {
+    match step {
+        Step::Resolving { host } => format!("getaddrinfo({host})"),
+        Step::Resolved { addrs } => {
+            let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+            format!("resolved to {}", list.join(", "))
+        }
+        Step::Connecting { addr } => format!("socket() + connect({addr})"),
+        Step::ConnectFailed { addr, error } => format!("connect({addr}) failed: {error}"),
+        Step::Connected { local, peer } => match local {
+            Some(local) => format!("connected {local} -> {peer}"),
+            None => format!("connected to {peer}"),
+        },
+        Step::Sent { request } => format!("send() {} bytes:", request.len()),
+        Step::Received { bytes } => format!("recv() {bytes} bytes"),
+        Step::PeerClosed => "recv() 0: the server closed the connection".to_owned(),
+        Step::Complete { body_bytes } => {
+            format!("response complete ({body_bytes} body bytes); close()")
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// The request head split into lines (CRLF removed); the body is not
+/// echoed, only counted in the step line.
+fn head_lines(request: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let head_end = request
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(request.len(), |p| p + 2);
+    request[..head_end]
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_lines_stop_at_the_body() {
+        let lines: Vec<&[u8]> =
+            head_lines(b"GET / HTTP/1.1\r\nHost: h\r\n\r\nbody\r\nmore").collect();
+        assert_eq!(lines, vec![&b"GET / HTTP/1.1"[..], b"Host: h"]);
+    }
+}

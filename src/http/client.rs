@@ -1,0 +1,474 @@
+//! One HTTP exchange over a socket we open ourselves: resolve, connect,
+//! send the request, read the response until the message is complete.
+//!
+//! This module owns policy that the thin layers below do not: which
+//! address to try next, the time limits (`--connect-timeout` bounds the
+//! connect phase, `--max-time` the whole exchange, enforced on every
+//! blocking step by the time that is left), and the timing breakdown.
+//!
+//! It never prints. What it sees goes to a [`Handler`]: every socket step
+//! with its time (for `-v`), the response bytes exactly as received (for
+//! byte-exact output), and the decoded body (for `--json`). The caller
+//! gets back an [`Exchange`] that records everything known, including the
+//! error if one ended the exchange, so a failed request still reports its
+//! address and timing.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use super::request::RequestSpec;
+use super::response::{self, Framing, Head, Limits, ResponseReader, Sink};
+use super::target::Target;
+use crate::resolve::{self, Family, ResolveError};
+use crate::sock::{self, Conn};
+
+/// Size of one `recv()`; also the most response bytes held at once.
+const RECV_BUF: usize = 64 * 1024;
+
+/// How to run the exchange.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FetchOptions {
+    /// Which address families to use.
+    pub family: Family,
+    /// Bound on the connect phase (all addresses together).
+    pub connect_timeout: Option<Duration>,
+    /// Bound on the whole exchange, resolution included.
+    pub max_time: Option<Duration>,
+    /// Limits on what the response may be.
+    pub limits: Limits,
+}
+
+/// One step of the exchange, reported to [`Handler::trace`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Step<'a> {
+    /// Looking up a host name.
+    Resolving {
+        /// The name.
+        host: &'a str,
+    },
+    /// The addresses it resolved to, in the order they will be tried.
+    Resolved {
+        /// The addresses.
+        addrs: &'a [IpAddr],
+    },
+    /// `socket()` + `connect()` to this address.
+    Connecting {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// That connect failed; the next address (if any) is tried.
+    ConnectFailed {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        error: &'a io::Error,
+    },
+    /// Connected.
+    Connected {
+        /// Our end.
+        local: Option<SocketAddr>,
+        /// Their end.
+        peer: SocketAddr,
+    },
+    /// The request bytes were sent.
+    Sent {
+        /// Exactly what went on the wire.
+        request: &'a [u8],
+    },
+    /// One `recv()` returned bytes.
+    Received {
+        /// How many.
+        bytes: usize,
+    },
+    /// The server closed its side (`recv()` returned 0).
+    PeerClosed,
+    /// The response is complete; the socket is closed now.
+    Complete {
+        /// Decoded body bytes.
+        body_bytes: u64,
+    },
+}
+
+/// Receives what the exchange produces, as it happens.
+pub trait Handler {
+    /// A step of the exchange and when it happened (since the start).
+    fn trace(&mut self, _at: Duration, _step: &Step<'_>) {}
+    /// Response bytes exactly as received, limited to the message itself.
+    /// An error here ends the exchange with [`FetchError::Output`].
+    fn raw(&mut self, _bytes: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+    /// Decoded body bytes (chunk framing removed).
+    fn body(&mut self, _data: &[u8]) {}
+}
+
+/// Which part of the exchange ran out of time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Name resolution.
+    Resolve,
+    /// Connecting.
+    Connect,
+    /// Sending the request.
+    Send,
+    /// Waiting for or reading the response.
+    Receive,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Resolve => "resolving",
+            Phase::Connect => "connecting",
+            Phase::Send => "sending",
+            Phase::Receive => "receiving",
+        })
+    }
+}
+
+/// What ended an exchange early.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum FetchError {
+    /// The host name gave no address.
+    Resolve(ResolveError),
+    /// No address accepted the connection (the last error is kept).
+    Connect {
+        /// The last address tried.
+        addr: SocketAddr,
+        /// Its OS error.
+        source: io::Error,
+    },
+    /// A time limit expired.
+    Timeout {
+        /// Where.
+        phase: Phase,
+        /// Time since the start.
+        after: Duration,
+    },
+    /// Sending the request failed.
+    Send(io::Error),
+    /// Receiving failed (for example a reset).
+    Recv(io::Error),
+    /// The response is malformed, truncated or too large.
+    Response(response::Error),
+    /// The handler could not write the output.
+    Output(io::Error),
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::Resolve(e) => e.fmt(f),
+            FetchError::Connect { addr, source } => {
+                write!(f, "failed to connect to {addr}: {source}")
+            }
+            FetchError::Timeout { phase, after } => write!(
+                f,
+                "operation timed out while {phase} after {} ms",
+                after.as_millis()
+            ),
+            FetchError::Send(e) => write!(f, "failed sending the request: {e}"),
+            FetchError::Recv(e) => write!(f, "failure receiving the response: {e}"),
+            FetchError::Response(e) => e.fmt(f),
+            FetchError::Output(e) => write!(f, "failed writing the output: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for FetchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FetchError::Resolve(e) => Some(e),
+            FetchError::Connect { source: e, .. }
+            | FetchError::Send(e)
+            | FetchError::Recv(e)
+            | FetchError::Output(e) => Some(e),
+            FetchError::Response(e) => Some(e),
+            FetchError::Timeout { .. } => None,
+        }
+    }
+}
+
+/// Times since the start of the exchange, as curl's `-w` `time_*`
+/// variables count them: each is cumulative, not a phase duration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timing {
+    /// Name resolution done.
+    pub dns: Option<Duration>,
+    /// TCP connection established.
+    pub connect: Option<Duration>,
+    /// First response byte received.
+    pub first_byte: Option<Duration>,
+    /// Exchange over (complete or failed).
+    pub total: Duration,
+}
+
+/// Everything known about one exchange.
+#[derive(Debug, Default)]
+pub struct Exchange {
+    /// The address connected to (or last tried).
+    pub ip: Option<IpAddr>,
+    /// The port.
+    pub port: u16,
+    /// The final response head, once read.
+    pub head: Option<Head>,
+    /// How the body was delimited.
+    pub framing: Option<Framing>,
+    /// Interim (1xx) heads that preceded the final one.
+    pub interim: Vec<Head>,
+    /// Trailer fields after a chunked body.
+    pub trailers: Vec<(String, String)>,
+    /// Decoded body bytes received.
+    pub body_bytes: u64,
+    /// When each phase finished.
+    pub timing: Timing,
+    /// What ended the exchange early, if anything.
+    pub error: Option<FetchError>,
+}
+
+/// Runs one exchange: `request` to `target`, reporting to `handler`.
+pub fn fetch(
+    target: &Target,
+    request: &RequestSpec,
+    opts: &FetchOptions,
+    handler: &mut dyn Handler,
+) -> Exchange {
+    let mut run = Run {
+        start: Instant::now(),
+        deadline: None,
+        exchange: Exchange {
+            port: target.port,
+            ..Exchange::default()
+        },
+    };
+    run.deadline = opts.max_time.map(|t| run.start + t);
+    let result = run.exchange(target, request, opts, handler);
+    let mut exchange = run.exchange;
+    exchange.timing.total = run.start.elapsed();
+    exchange.error = result.err();
+    exchange
+}
+
+struct Run {
+    start: Instant,
+    deadline: Option<Instant>,
+    exchange: Exchange,
+}
+
+impl Run {
+    fn exchange(
+        &mut self,
+        target: &Target,
+        request: &RequestSpec,
+        opts: &FetchOptions,
+        handler: &mut dyn Handler,
+    ) -> Result<(), FetchError> {
+        let ips = self.resolve(target, opts.family, handler)?;
+        let conn = self.connect(&ips, target.port, opts.connect_timeout, handler)?;
+        let bytes = request.to_bytes();
+        let sent = self.send(&conn, &bytes);
+        if sent.is_ok() {
+            handler.trace(self.start.elapsed(), &Step::Sent { request: &bytes });
+        }
+        let mut reader = ResponseReader::new(request.is_head(), opts.limits);
+        match (self.receive(&conn, &mut reader, handler), sent) {
+            // The server may answer early (a 413, say) and close while we
+            // are still sending: a complete response still counts.
+            (Ok(()), _) => {}
+            (Err(e), Ok(())) => return Err(e),
+            (Err(FetchError::Output(e)), Err(_)) => return Err(FetchError::Output(e)),
+            (Err(_), Err(send_err)) => return Err(send_err),
+        }
+        handler.trace(
+            self.start.elapsed(),
+            &Step::Complete {
+                body_bytes: self.exchange.body_bytes,
+            },
+        );
+        conn.close();
+        Ok(())
+    }
+
+    fn remaining(&self, phase: Phase) -> Result<Option<Duration>, FetchError> {
+        time_left(self.deadline).map_err(|()| self.timeout(phase))
+    }
+
+    fn timeout(&self, phase: Phase) -> FetchError {
+        FetchError::Timeout {
+            phase,
+            after: self.start.elapsed(),
+        }
+    }
+
+    fn resolve(
+        &mut self,
+        target: &Target,
+        family: Family,
+        handler: &mut dyn Handler,
+    ) -> Result<Vec<IpAddr>, FetchError> {
+        handler.trace(
+            self.start.elapsed(),
+            &Step::Resolving { host: &target.host },
+        );
+        let left = self.remaining(Phase::Resolve)?;
+        let ips = resolve::resolve_within(&target.host, family, left).map_err(|e| match e {
+            ResolveError::TimedOut { .. } => self.timeout(Phase::Resolve),
+            e => FetchError::Resolve(e),
+        })?;
+        self.exchange.timing.dns = Some(self.start.elapsed());
+        handler.trace(self.start.elapsed(), &Step::Resolved { addrs: &ips });
+        Ok(ips)
+    }
+
+    fn connect(
+        &mut self,
+        ips: &[IpAddr],
+        port: u16,
+        connect_timeout: Option<Duration>,
+        handler: &mut dyn Handler,
+    ) -> Result<Conn, FetchError> {
+        let phase_deadline = connect_timeout.map(|t| Instant::now() + t);
+        let deadline = match (phase_deadline, self.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut last_err = None;
+        for ip in ips {
+            let addr = SocketAddr::new(*ip, port);
+            self.exchange.ip = Some(*ip);
+            let left = time_left(deadline).map_err(|()| self.timeout(Phase::Connect))?;
+            handler.trace(self.start.elapsed(), &Step::Connecting { addr });
+            match Conn::connect(addr, left) {
+                Ok(conn) => {
+                    self.exchange.timing.connect = Some(self.start.elapsed());
+                    let local = conn.local_addr().ok();
+                    handler.trace(self.start.elapsed(), &Step::Connected { local, peer: addr });
+                    return Ok(conn);
+                }
+                Err(e) => {
+                    handler.trace(
+                        self.start.elapsed(),
+                        &Step::ConnectFailed { addr, error: &e },
+                    );
+                    if sock::is_timeout(&e) && deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(self.timeout(Phase::Connect));
+                    }
+                    last_err = Some((addr, e));
+                }
+            }
+        }
+        let (addr, source) = last_err.expect("resolve returns at least one address");
+        if sock::is_timeout(&source) {
+            return Err(self.timeout(Phase::Connect));
+        }
+        Err(FetchError::Connect { addr, source })
+    }
+
+    fn send(&self, conn: &Conn, bytes: &[u8]) -> Result<(), FetchError> {
+        conn.set_timeouts(self.remaining(Phase::Send)?)
+            .map_err(FetchError::Send)?;
+        conn.send_all(bytes).map_err(|e| {
+            if sock::is_timeout(&e) {
+                self.timeout(Phase::Send)
+            } else {
+                FetchError::Send(e)
+            }
+        })
+    }
+
+    fn receive(
+        &mut self,
+        conn: &Conn,
+        reader: &mut ResponseReader,
+        handler: &mut dyn Handler,
+    ) -> Result<(), FetchError> {
+        let mut buf = vec![0u8; RECV_BUF];
+        let mut sink = Collect {
+            exchange: &mut self.exchange,
+            handler: &mut *handler,
+        };
+        loop {
+            if self.deadline.is_some() {
+                let left = time_left(self.deadline).map_err(|()| FetchError::Timeout {
+                    phase: Phase::Receive,
+                    after: self.start.elapsed(),
+                })?;
+                conn.set_timeouts(left).map_err(FetchError::Recv)?;
+            }
+            let n = match conn.recv(&mut buf) {
+                Ok(n) => n,
+                Err(e) if sock::is_timeout(&e) => {
+                    return Err(FetchError::Timeout {
+                        phase: Phase::Receive,
+                        after: self.start.elapsed(),
+                    })
+                }
+                Err(e) => return Err(FetchError::Recv(e)),
+            };
+            let at = self.start.elapsed();
+            if n == 0 {
+                sink.handler.trace(at, &Step::PeerClosed);
+                let done = reader.eof(&mut sink).map_err(FetchError::Response);
+                sink.exchange.body_bytes = reader.body_bytes();
+                return done;
+            }
+            if sink.exchange.timing.first_byte.is_none() {
+                sink.exchange.timing.first_byte = Some(at);
+            }
+            sink.handler.trace(at, &Step::Received { bytes: n });
+            let fed = reader.feed(&buf[..n], &mut sink);
+            sink.exchange.body_bytes = reader.body_bytes();
+            // On a parse error the bytes are still shown: nothing received
+            // is hidden from the user.
+            let shown = *fed.as_ref().unwrap_or(&n);
+            sink.handler
+                .raw(&buf[..shown])
+                .map_err(FetchError::Output)?;
+            fed.map_err(FetchError::Response)?;
+            if reader.is_complete() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Time left until `deadline`: `Ok(None)` without one, `Err(())` once it
+/// has passed.
+fn time_left(deadline: Option<Instant>) -> Result<Option<Duration>, ()> {
+    match deadline {
+        None => Ok(None),
+        Some(d) => match d.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Ok(Some(left)),
+            _ => Err(()),
+        },
+    }
+}
+
+/// Adapts the reader's [`Sink`] to the exchange record and the handler.
+struct Collect<'a> {
+    exchange: &'a mut Exchange,
+    handler: &'a mut dyn Handler,
+}
+
+impl Sink for Collect<'_> {
+    fn interim(&mut self, head: &Head) {
+        self.exchange.interim.push(head.clone());
+    }
+
+    fn head(&mut self, head: &Head, framing: Framing) {
+        self.exchange.head = Some(head.clone());
+        self.exchange.framing = Some(framing);
+    }
+
+    fn body(&mut self, data: &[u8]) {
+        self.handler.body(data);
+    }
+
+    fn trailers(&mut self, trailers: &[(String, String)]) {
+        self.exchange.trailers = trailers.to_vec();
+    }
+}
