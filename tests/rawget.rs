@@ -1,0 +1,858 @@
+//! Integration tests: the real `rawget` binary against scripted servers on
+//! 127.0.0.1 port 0, one per framing rule and per exit code.
+//!
+//! Every server runs in a thread, records the request it received (so each
+//! test also checks the server was really called), then plays its script.
+//! Every rawget run has `-m` and a watchdog, so no test can hang.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+const WATCHDOG: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------- servers
+
+/// One step of a scripted server.
+#[derive(Clone)]
+enum Act {
+    Send(Vec<u8>),
+    Sleep(Duration),
+    /// Keep the connection open (without closing) this long.
+    Hold(Duration),
+    /// Close with RST instead of FIN.
+    Reset,
+}
+
+use Act::*;
+
+fn send(bytes: impl AsRef<[u8]>) -> Act {
+    Send(bytes.as_ref().to_vec())
+}
+
+struct Server {
+    addr: SocketAddr,
+    request: JoinHandle<Vec<u8>>,
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The request the server received.
+    fn request(self) -> String {
+        String::from_utf8_lossy(&self.request.join().expect("server thread")).into_owned()
+    }
+}
+
+/// A server on 127.0.0.1:0 that serves one connection with `script`.
+fn serve(script: Vec<Act>) -> Server {
+    serve_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), script)
+}
+
+fn serve_on(bind: SocketAddr, script: Vec<Act>) -> Server {
+    let listener = TcpListener::bind(bind).expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let request = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept");
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let req = read_request(&mut conn);
+        for act in script {
+            match act {
+                Send(b) => {
+                    if conn.write_all(&b).is_err() {
+                        break;
+                    }
+                }
+                Sleep(d) => thread::sleep(d),
+                Hold(d) => {
+                    // Wait for the client to close, up to `d`.
+                    conn.set_read_timeout(Some(d)).unwrap();
+                    let _ = conn.read(&mut [0u8; 1]);
+                }
+                Reset => {
+                    socket2::SockRef::from(&conn)
+                        .set_linger(Some(Duration::ZERO))
+                        .unwrap();
+                }
+            }
+        }
+        let _ = conn.shutdown(Shutdown::Write);
+        req
+    });
+    Server { addr, request }
+}
+
+/// Reads a request head and its Content-Length body.
+fn read_request(conn: &mut TcpStream) -> Vec<u8> {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = find(&req, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+            if req.len() >= end + 4 + len {
+                return req;
+            }
+        }
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return req,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A port on 127.0.0.1 where nothing listens.
+fn closed_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn ipv6_available() -> bool {
+    TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_ok()
+}
+
+// ---------------------------------------------------------------- running
+
+struct Run {
+    code: i32,
+    stdout: Vec<u8>,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn out(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    fn json(&self) -> Vec<Record> {
+        self.out()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// Asserts the exit code and, for failures, one `rawget:` line on
+    /// stderr.
+    fn expect(self, code: i32) -> Self {
+        assert_eq!(
+            self.code,
+            code,
+            "exit code; stderr: {}\nstdout: {}",
+            self.stderr,
+            self.out()
+        );
+        if code != 0 {
+            let lines: Vec<&str> = self.stderr.lines().collect();
+            assert_eq!(lines.len(), 1, "one error line: {:?}", self.stderr);
+            assert!(lines[0].starts_with("rawget: "), "{}", lines[0]);
+        }
+        self
+    }
+}
+
+fn rawget(args: &[&str]) -> Run {
+    rawget_with(args, |_| {})
+}
+
+fn rawget_with(args: &[&str], tweak: impl FnOnce(&mut Command)) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rawget"));
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    tweak(&mut cmd);
+    let start = Instant::now();
+    let child = cmd.spawn().expect("spawn rawget");
+    let out = wait_bounded(child);
+    Run {
+        code: out.status.code().expect("exit code, not a signal"),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// Waits for the child, killing it (and failing) after the watchdog.
+fn wait_bounded(child: Child) -> Output {
+    let (tx, rx) = mpsc::channel();
+    let pid = child.id();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(WATCHDOG) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("rawget did not finish within {WATCHDOG:?}");
+        }
+    }
+}
+
+/// `--json` output, with unknown fields denied: the schema is a contract.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Record {
+    url: String,
+    ip: Option<String>,
+    port: Option<u16>,
+    version: Option<String>,
+    status: Option<u16>,
+    reason: Option<String>,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+    body_encoding: Option<String>,
+    body_bytes: u64,
+    trailers: Vec<(String, String)>,
+    timing_ms: Timing,
+    error: Option<ErrorRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Timing {
+    dns: Option<f64>,
+    connect: Option<f64>,
+    first_byte: Option<f64>,
+    total: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ErrorRecord {
+    kind: String,
+    message: String,
+}
+
+const HOLD: Duration = Duration::from_secs(5);
+const OK_HELLO: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+
+// ---------------------------------------------------------------- request
+
+#[test]
+fn sends_the_documented_request() {
+    let srv = serve(vec![send(OK_HELLO)]);
+    let run = rawget(&["-m", "10", &srv.url("/a/b?x=1")]).expect(0);
+    assert_eq!(run.stdout, OK_HELLO);
+    let port = srv.addr.port();
+    assert_eq!(
+        srv.request(),
+        format!(
+            "GET /a/b?x=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: rawget/{}\r\n\
+             Accept: */*\r\nConnection: close\r\n\r\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}
+
+#[test]
+fn host_port_form_and_user_headers() {
+    let srv = serve(vec![send(OK_HELLO)]);
+    let target = format!("127.0.0.1:{}", srv.addr.port());
+    rawget(&["-m", "10", "-H", "X-Test: yes", "-H", "Accept:", &target]).expect(0);
+    let req = srv.request();
+    assert!(req.starts_with("GET / HTTP/1.1\r\n"), "{req}");
+    assert!(req.contains("\r\nX-Test: yes\r\n"), "{req}");
+    assert!(!req.contains("Accept:"), "{req}");
+}
+
+#[test]
+fn data_is_posted_with_content_length() {
+    let srv = serve(vec![send(OK_HELLO)]);
+    rawget(&["-m", "10", "-d", "a=1", "-d", "b=2", &srv.url("/form")]).expect(0);
+    let req = srv.request();
+    assert!(req.starts_with("POST /form HTTP/1.1\r\n"), "{req}");
+    assert!(req.contains("\r\nContent-Length: 7\r\n"), "{req}");
+    assert!(req.ends_with("\r\n\r\na=1&b=2"), "{req}");
+}
+
+#[test]
+fn method_flag_is_sent() {
+    let srv = serve(vec![send(b"HTTP/1.1 204 No Content\r\n\r\n")]);
+    rawget(&["-m", "10", "-X", "DELETE", &srv.url("/x")]).expect(0);
+    assert!(srv.request().starts_with("DELETE /x HTTP/1.1\r\n"));
+}
+
+#[test]
+fn ipv6_literal_url() {
+    if !ipv6_available() {
+        return;
+    }
+    let srv = serve_on((Ipv6Addr::LOCALHOST, 0).into(), vec![send(OK_HELLO)]);
+    let port = srv.addr.port();
+    let url = format!("http://[::1]:{port}/");
+    let run = rawget(&["-m", "10", "--json", &url]).expect(0);
+    assert_eq!(run.json()[0].ip.as_deref(), Some("::1"));
+    assert!(srv.request().contains(&format!("Host: [::1]:{port}\r\n")));
+}
+
+// ---------------------------------------------------------------- framing
+
+#[test]
+fn content_length_stops_reading_without_waiting_for_close() {
+    let srv = serve(vec![send(OK_HELLO), Hold(HOLD)]);
+    let run = rawget(&["-m", "10", &srv.url("/")]).expect(0);
+    assert_eq!(run.stdout, OK_HELLO);
+    assert!(
+        run.elapsed < HOLD,
+        "waited for the server: {:?}",
+        run.elapsed
+    );
+    srv.request();
+}
+
+#[test]
+fn chunked_raw_output_keeps_framing_and_json_decodes() {
+    let resp: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+        5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
+    let srv = serve(vec![send(resp), Hold(HOLD)]);
+    let run = rawget(&["-m", "10", &srv.url("/")]).expect(0);
+    assert_eq!(run.stdout, resp, "byte for byte, chunk framing included");
+    assert!(run.elapsed < HOLD);
+    srv.request();
+
+    let srv = serve(vec![send(resp), Hold(HOLD)]);
+    let run = rawget(&["-m", "10", "--json", &srv.url("/")]).expect(0);
+    let rec = &run.json()[0];
+    assert_eq!(rec.body.as_deref(), Some("hello world"));
+    assert_eq!(rec.body_bytes, 11);
+    assert_eq!(rec.trailers, vec![("X-Trailer".into(), "t".into())]);
+    srv.request();
+}
+
+#[test]
+fn chunked_wins_over_content_length() {
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n\
+        3\r\nabc\r\n0\r\n\r\n";
+    let srv = serve(vec![send(resp), Hold(HOLD)]);
+    let run = rawget(&["-m", "10", "--json", &srv.url("/")]).expect(0);
+    assert_eq!(run.json()[0].body.as_deref(), Some("abc"));
+    srv.request();
+}
+
+#[test]
+fn close_delimited_body_reads_to_eof() {
+    let srv = serve(vec![
+        send("HTTP/1.1 200 OK\r\nX: y\r\n\r\npart one,"),
+        Sleep(Duration::from_millis(100)),
+        send(" part two"),
+    ]);
+    let run = rawget(&["-m", "10", "--json", &srv.url("/")]).expect(0);
+    assert_eq!(run.json()[0].body.as_deref(), Some("part one, part two"));
+    srv.request();
+}
+
+#[test]
+fn head_response_has_no_body() {
+    let srv = serve(vec![
+        send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
+        Hold(HOLD),
+    ]);
+    let run = rawget(&["-m", "10", "-I", &srv.url("/")]).expect(0);
+    assert_eq!(run.out(), "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+    assert!(run.elapsed < HOLD);
+    assert!(srv.request().starts_with("HEAD / HTTP/1.1\r\n"));
+}
+
+#[test]
+fn status_204_and_304_have_no_body() {
+    for status in ["204 No Content", "304 Not Modified"] {
+        let head = format!("HTTP/1.1 {status}\r\nContent-Length: 10\r\n\r\n");
+        let srv = serve(vec![send(&head), Hold(HOLD)]);
+        let run = rawget(&["-m", "10", &srv.url("/")]).expect(0);
+        assert_eq!(run.out(), head);
+        assert!(run.elapsed < HOLD, "{status}");
+        srv.request();
+    }
+}
+
+#[test]
+fn interim_1xx_is_skipped_to_the_final_response() {
+    let resp = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s>\r\n\r\n\
+        HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
+    let srv = serve(vec![send(resp), Hold(HOLD)]);
+    let run = rawget(&["-m", "10", "--json", &srv.url("/")]).expect(0);
+    let rec = &run.json()[0];
+    assert_eq!((rec.status, rec.body.as_deref()), (Some(201), Some("ok")));
+    srv.request();
+    let srv = serve(vec![send(resp), Hold(HOLD)]);
+    assert_eq!(rawget(&["-m", "10", &srv.url("/")]).expect(0).stdout, resp);
+    srv.request();
+}
+
+#[test]
+fn bare_lf_line_endings_are_accepted() {
+    let srv = serve(vec![send(
+        "HTTP/1.1 200 OK\nContent-Length: 2\nX-A: b\n\nhi",
+    )]);
+    let run = rawget(&["-m", "10", "--json", &srv.url("/")]).expect(0);
+    let rec = &run.json()[0];
+    assert_eq!(rec.body.as_deref(), Some("hi"));
+    assert_eq!(rec.headers[1], ("X-A".into(), "b".into()));
+    srv.request();
+}
+
+// ---------------------------------------------------------------- json
+
+#[test]
+fn json_has_every_field_in_order_with_duplicates() {
+    let srv = serve(vec![send(
+        "HTTP/1.1 404 Not Found\r\nSet-Cookie: a=1\r\nContent-Length: 3\r\nSet-Cookie: b=2\r\n\r\nnop",
+    )]);
+    let url = srv.url("/missing");
+    let run = rawget(&["-m", "10", "--json", &url]).expect(0);
+    let rec = &run.json()[0];
+    assert_eq!(rec.url, url);
+    assert_eq!(rec.ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(rec.port, Some(srv.addr.port()));
+    assert_eq!(rec.version.as_deref(), Some("HTTP/1.1"));
+    assert_eq!(
+        (rec.status, rec.reason.as_deref()),
+        (Some(404), Some("Not Found"))
+    );
+    let names: Vec<&str> = rec.headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["Set-Cookie", "Content-Length", "Set-Cookie"]);
+    assert_eq!(rec.body_encoding.as_deref(), Some("utf-8"));
+    assert_eq!(rec.body_bytes, 3);
+    let t = &rec.timing_ms;
+    let (dns, connect, first) = (t.dns.unwrap(), t.connect.unwrap(), t.first_byte.unwrap());
+    assert!(
+        dns <= connect && connect <= first && first <= t.total,
+        "{t:?}"
+    );
+    assert!(rec.error.is_none());
+    srv.request();
+}
+
+#[test]
+fn json_binary_body_is_base64() {
+    let mut resp = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n".to_vec();
+    resp.extend_from_slice(&[0xff, 0x00, 0xfe, 0x01]);
+    let srv = serve(vec![Send(resp)]);
+    let run = rawget(&["-m", "10", "--json", &srv.url("/")]).expect(0);
+    let rec = &run.json()[0];
+    assert_eq!(rec.body_encoding.as_deref(), Some("base64"));
+    assert_eq!(rec.body.as_deref(), Some("/wD+AQ=="));
+    srv.request();
+}
+
+#[test]
+fn json_failure_has_error_object() {
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    let run = rawget(&["-m", "10", "--json", &url]).expect(7);
+    let rec = &run.json()[0];
+    let err = rec.error.as_ref().expect("error object");
+    assert_eq!(err.kind, "connect");
+    assert!(err.message.contains("refused"), "{}", err.message);
+    assert_eq!(rec.status, None);
+}
+
+// ---------------------------------------------------------------- several URLs
+
+#[test]
+fn several_urls_run_in_parallel_and_print_in_order() {
+    let slow = serve(vec![
+        Sleep(Duration::from_millis(800)),
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow"),
+    ]);
+    let fast = serve(vec![send(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfast",
+    )]);
+    let also = serve(vec![
+        Sleep(Duration::from_millis(800)),
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nalso"),
+    ]);
+    let run = rawget(&[
+        "-m",
+        "10",
+        "--json",
+        &slow.url("/"),
+        &fast.url("/"),
+        &also.url("/"),
+    ])
+    .expect(0);
+    let bodies: Vec<String> = run.json().into_iter().map(|r| r.body.unwrap()).collect();
+    assert_eq!(bodies, ["slow", "fast", "also"]);
+    assert!(
+        run.elapsed < Duration::from_millis(1500),
+        "not parallel: {:?}",
+        run.elapsed
+    );
+    for s in [slow, fast, also] {
+        s.request();
+    }
+}
+
+#[test]
+fn several_urls_first_failure_decides_the_exit_code() {
+    let ok = serve(vec![send(OK_HELLO)]);
+    let refused = format!("http://127.0.0.1:{}/", closed_port());
+    let run = rawget(&["-m", "10", &ok.url("/"), &refused, "https://x/"]);
+    assert_eq!(run.code, 7, "{}", run.stderr);
+    assert_eq!(run.stdout, OK_HELLO);
+    assert_eq!(run.stderr.lines().count(), 2, "{}", run.stderr);
+    ok.request();
+}
+
+// ---------------------------------------------------------------- output
+
+#[test]
+fn output_file_gets_the_exact_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.bin");
+    let srv = serve(vec![send(OK_HELLO)]);
+    let run = rawget(&["-m", "10", "-o", path.to_str().unwrap(), &srv.url("/")]).expect(0);
+    assert!(run.stdout.is_empty());
+    assert_eq!(std::fs::read(&path).unwrap(), OK_HELLO);
+    srv.request();
+}
+
+#[test]
+fn verbose_traces_request_and_steps_on_stderr() {
+    let srv = serve(vec![send(OK_HELLO)]);
+    let run = rawget(&["-m", "10", "-v", &srv.url("/v")]);
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout, OK_HELLO, "trace stays off stdout");
+    for needle in [
+        "> GET /v HTTP/1.1",
+        "connect(127.0.0.1:",
+        "recv() ",
+        "response complete",
+    ] {
+        assert!(run.stderr.contains(needle), "{needle} in {}", run.stderr);
+    }
+    srv.request();
+}
+
+#[test]
+fn broken_pipe_is_not_an_error() {
+    let mut resp = b"HTTP/1.1 200 OK\r\nContent-Length: 8388608\r\n\r\n".to_vec();
+    resp.resize(resp.len() + 8 * 1024 * 1024, b'x');
+    let srv = serve(vec![Send(resp)]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rawget"))
+        .args(["-m", "10", &srv.url("/")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The pipe's read end is dropped here: rawget's next write fails.
+    let out = wait_bounded(child);
+    assert_eq!(&first, b"HTTP/1.1 200 OK\r");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty());
+    srv.request();
+}
+
+// ---------------------------------------------------------------- exit codes
+
+#[test]
+fn exit_0_for_any_complete_response() {
+    let srv = serve(vec![send("HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n")]);
+    rawget(&["-m", "10", &srv.url("/")]).expect(0);
+    srv.request();
+}
+
+#[test]
+fn exit_1_unsupported_protocol() {
+    let run = rawget(&["https://127.0.0.1/"]).expect(1);
+    assert!(run.stderr.contains("https"), "{}", run.stderr);
+}
+
+#[test]
+fn exit_2_usage() {
+    rawget(&[]).expect_usage();
+    rawget(&["--no-such-flag", "h"]).expect_usage();
+    rawget(&["-m", "soon", "h"]).expect_usage();
+    rawget(&["-H", "Bad Header", "127.0.0.1:1"]).expect(2);
+    rawget(&["-H", "X: a\r\nY: b", "127.0.0.1:1"]).expect(2);
+    assert_eq!(rawget(&["--help"]).code, 0);
+    assert_eq!(rawget(&["--version"]).code, 0);
+}
+
+impl Run {
+    /// clap's usage errors are several lines (with a usage hint); what
+    /// matters is the code and nothing on stdout.
+    fn expect_usage(self) {
+        assert_eq!(self.code, 2, "{}", self.stderr);
+        assert!(self.stdout.is_empty());
+        assert!(self.stderr.starts_with("error: "), "{}", self.stderr);
+    }
+}
+
+#[test]
+fn exit_3_malformed_url() {
+    rawget(&["http://"]).expect(3);
+    rawget(&["http://[::1/"]).expect(3);
+    rawget(&["127.0.0.1:99999"]).expect(3);
+}
+
+#[test]
+fn exit_6_cannot_resolve() {
+    // A 64-octet label cannot go into a DNS query: glibc fails it locally,
+    // so this sends nothing to any name server.
+    let host = format!("{}.invalid", "a".repeat(64));
+    let run = rawget(&["-m", "10", &host]).expect(6);
+    assert!(run.stderr.contains(&host), "{}", run.stderr);
+    rawget(&["-6", "-m", "10", "127.0.0.1:1"]).expect(6);
+}
+
+#[test]
+fn exit_7_cannot_connect() {
+    let port = closed_port();
+    let run = rawget(&["-m", "10", &format!("127.0.0.1:{port}")]).expect(7);
+    assert!(
+        run.stderr.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn exit_8_malformed_responses() {
+    let cases: &[&[u8]] = &[
+        b"SSH-2.0-OpenSSH_9.0\r\n",
+        b"HTTP/1.1 abc OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nX: y\r\n",
+    ];
+    for resp in cases {
+        let srv = serve(vec![send(resp)]);
+        let run = rawget(&["-m", "10", "--json", &srv.url("/")]);
+        assert_eq!(
+            run.code,
+            8,
+            "{:?}: {}",
+            String::from_utf8_lossy(resp),
+            run.stderr
+        );
+        srv.request();
+    }
+}
+
+#[test]
+fn exit_8_header_section_too_large() {
+    let mut resp = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for i in 0..20_000 {
+        resp.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "v".repeat(20)).as_bytes());
+    }
+    let srv = serve(vec![Send(resp)]);
+    let run = rawget(&["-m", "10", &srv.url("/")]).expect(8);
+    assert!(
+        run.stderr.to_lowercase().contains("header"),
+        "{}",
+        run.stderr
+    );
+    srv.request();
+}
+
+#[test]
+fn exit_8_not_http_from_the_reverse_server_example() {
+    let example = example_path("reverse_server");
+    let mut server = Command::new(example)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run the reverse_server example");
+    let addr = read_announced_addr(&mut server);
+    let run = rawget(&["-m", "10", &format!("http://{addr}/")]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(run.code, 8, "{}", run.stderr);
+    // The peer echoed our request line reversed, and we show it.
+    assert!(run.out().starts_with("1.1/PTTH / TEG\r\n"), "{}", run.out());
+}
+
+#[test]
+fn exit_18_body_shorter_than_announced() {
+    let srv = serve(vec![send(
+        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello",
+    )]);
+    let run = rawget(&["-m", "10", &srv.url("/")]).expect(18);
+    assert!(run.out().ends_with("hello"), "what arrived is still shown");
+    srv.request();
+    let srv = serve(vec![send(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+    )]);
+    rawget(&["-m", "10", &srv.url("/")]).expect(18);
+    srv.request();
+}
+
+#[test]
+fn exit_23_cannot_write_output() {
+    let srv = serve(vec![send(OK_HELLO)]);
+    rawget(&["-m", "10", "-o", "/nonexistent-dir/out", &srv.url("/")]).expect(23);
+    drop(srv); // rawget fails before connecting; the server thread ends with the test.
+}
+
+#[test]
+fn exit_26_cannot_read_data_file() {
+    rawget(&["-d", "@/nonexistent-file", "127.0.0.1:1"]).expect(26);
+}
+
+#[test]
+fn exit_28_max_time_bounds_a_silent_server() {
+    let srv = serve(vec![Hold(HOLD)]);
+    let run = rawget(&["-m", "0.5", &srv.url("/")]).expect(28);
+    assert!(run.elapsed < Duration::from_secs(3), "{:?}", run.elapsed);
+    srv.request();
+}
+
+#[test]
+fn exit_28_max_time_bounds_a_trickling_server() {
+    // Each read is quick; only the whole exchange is too slow.
+    let mut script = vec![send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")];
+    for _ in 0..30 {
+        script.push(Sleep(Duration::from_millis(100)));
+        script.push(send("x"));
+    }
+    let srv = serve(script);
+    let run = rawget(&["-m", "1", &srv.url("/")]).expect(28);
+    assert!(run.elapsed < Duration::from_secs(3), "{:?}", run.elapsed);
+    srv.request();
+}
+
+#[test]
+fn exit_28_connect_timeout_on_a_full_backlog() {
+    // A listener that never accepts, with its backlog filled: Linux drops
+    // further SYNs, so the connect gets no answer at all.
+    let listener =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    listener
+        .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+        .unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    let _fill: Vec<TcpStream> = (0..2)
+        .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok())
+        .collect();
+    let run = rawget(&["--connect-timeout", "0.5", &format!("http://{addr}/")]).expect(28);
+    assert!(run.elapsed < Duration::from_secs(3), "{:?}", run.elapsed);
+}
+
+#[test]
+fn exit_52_empty_reply() {
+    let srv = serve(vec![]);
+    rawget(&["-m", "10", &srv.url("/")]).expect(52);
+    srv.request();
+}
+
+#[test]
+fn exit_56_connection_reset() {
+    let srv = serve(vec![
+        send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc"),
+        Sleep(Duration::from_millis(50)),
+        Reset,
+    ]);
+    rawget(&["-m", "10", &srv.url("/")]).expect(56);
+    srv.request();
+}
+
+#[test]
+fn exit_56_bad_chunk() {
+    let srv = serve(vec![send(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    )]);
+    rawget(&["-m", "10", &srv.url("/")]).expect(56);
+    srv.request();
+}
+
+#[test]
+fn exit_63_body_over_max_size() {
+    // Announced too large: refused at the head, like curl --max-filesize.
+    let srv = serve(vec![
+        send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"),
+        Hold(HOLD),
+    ]);
+    let run = rawget(&["-m", "10", "--max-size", "10", &srv.url("/")]).expect(63);
+    assert!(run.elapsed < HOLD);
+    srv.request();
+    // Not announced: stopped as soon as it grows past the limit.
+    let srv = serve(vec![
+        send("HTTP/1.1 200 OK\r\n\r\n"),
+        send(vec![b'x'; 100]),
+        Hold(HOLD),
+    ]);
+    let run = rawget(&["-m", "10", "--json", "--max-size", "10", &srv.url("/")]).expect(63);
+    assert_eq!(run.json()[0].error.as_ref().unwrap().kind, "too_large");
+    srv.request();
+}
+
+// ---------------------------------------------------------------- examples
+
+fn example_path(name: &str) -> std::path::PathBuf {
+    // target/debug/deps/rawget-HASH -> target/debug/examples/NAME
+    let mut path = std::env::current_exe().unwrap();
+    path.pop();
+    path.pop();
+    path.push("examples");
+    path.push(name);
+    assert!(
+        path.exists(),
+        "{} (cargo test builds examples)",
+        path.display()
+    );
+    path
+}
+
+fn read_announced_addr(child: &mut Child) -> SocketAddr {
+    let mut out = child.stdout.take().unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while out.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let line = String::from_utf8(line).unwrap();
+    line.strip_prefix("listening on ")
+        .expect("announce line")
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn poll_server_example_serves_several_clients_at_once() {
+    let mut server = Command::new(example_path("poll_server"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = read_announced_addr(&mut server);
+    // All clients connect first and hold their connections open, so a
+    // server that served one client at a time would stall here.
+    let clients: Vec<TcpStream> = (0..5).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    for (i, mut c) in clients.iter().enumerate().rev() {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(format!("client {i} says hi\n").as_bytes())
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let n = c.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], format!("ih syas {i} tneilc\n").as_bytes());
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
