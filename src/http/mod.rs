@@ -9,6 +9,8 @@
 //!
 //! Nothing here touches a socket: the caller owns I/O, timing and output.
 
+mod chunked;
 pub mod request;
 pub mod response;
+mod section;
 pub mod target;
