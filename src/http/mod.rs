@@ -2,14 +2,20 @@
 //! we read.
 //!
 //! - [`target`]: what the user typed (`host`, `host:port`, a URL) turned
-//!   into scheme, host, port and request target.
+//!   into host, port and request target.
 //! - [`request`]: the request bytes, built by hand.
 //! - [`response`]: a push parser that reads the response head with
 //!   `httparse` and decides the body framing itself (RFC 9112 section 6.3).
+//! - [`client`]: one exchange over a socket of our own (resolve, connect,
+//!   send, read until the message is complete) with time limits and a
+//!   timing breakdown.
 //!
-//! Nothing here touches a socket: the caller owns I/O, timing and output.
+//! Only [`client`] touches a socket; the parsers are pure, so they can be
+//! tested byte by byte and fuzzed.
 
+mod chunked;
 pub mod client;
 pub mod request;
 pub mod response;
+mod section;
 pub mod target;

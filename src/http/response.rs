@@ -28,6 +28,9 @@
 //! limited in bytes and in field count by [`Limits`], and body bytes are
 //! never buffered here, only passed through to the sink.
 
+use super::chunked::ChunkDecoder;
+use super::section::{Fill, Section, TooLarge};
+
 /// What the reader accepts before it gives up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -128,23 +131,91 @@ pub enum Error {
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        todo!()
+        match *self {
+            Error::EmptyReply => f.write_str("empty reply from server"),
+            Error::NotHttp => f.write_str("the reply is not an HTTP/1.x response"),
+            Error::BadHead => f.write_str("malformed status line or header field"),
+            Error::HeadTooLarge => f.write_str(
+                "response head exceeds the limit on its size, field count or interim responses",
+            ),
+            Error::BadContentLength => f.write_str("invalid Content-Length value"),
+            Error::ConflictingContentLength => f.write_str("conflicting Content-Length values"),
+            Error::BadChunk => f.write_str("malformed chunked encoding"),
+            Error::TruncatedHead => f.write_str("connection closed inside the response head"),
+            Error::TruncatedBody {
+                received,
+                expected: Some(expected),
+            } => write!(
+                f,
+                "connection closed after {received} of {expected} body bytes"
+            ),
+            Error::TruncatedBody {
+                received,
+                expected: None,
+            } => write!(
+                f,
+                "connection closed before the end of the body ({received} bytes received)"
+            ),
+            Error::BodyTooLarge { limit } => {
+                write!(f, "body exceeds the size limit of {limit} bytes")
+            }
+        }
     }
 }
 
 impl std::error::Error for Error {}
 
+/// The first bytes of every head.
+const HTTP_PREFIX: &[u8] = b"HTTP/1.";
+
+/// What the reader is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Collecting a (first, or post-interim) head.
+    Head,
+    /// Reading a body of exactly `length` bytes.
+    Fixed { length: u64 },
+    /// Decoding a chunked body.
+    Chunked,
+    /// Collecting the trailer section of a chunked body.
+    Trailers,
+    /// Passing everything on until the connection closes.
+    UntilClose,
+    /// The message is over.
+    Complete,
+    /// The message is malformed; every call repeats the error.
+    Failed(Error),
+}
+
 /// The push parser. See the module docs.
 #[derive(Debug)]
 pub struct ResponseReader {
-    _todo: (),
+    head_request: bool,
+    limits: Limits,
+    phase: Phase,
+    /// The head or trailer section being collected.
+    section: Section,
+    chunks: ChunkDecoder,
+    /// Interim (1xx) responses skipped so far.
+    interim: usize,
+    started: bool,
+    body_bytes: u64,
 }
 
 impl ResponseReader {
     /// A reader for the response to a request; `head_request` is true
     /// when the request method was HEAD (the response then has no body).
     pub fn new(head_request: bool, limits: Limits) -> Self {
-        todo!()
+        ResponseReader {
+            head_request,
+            limits,
+            phase: Phase::Head,
+            section: Section::head(),
+            chunks: ChunkDecoder::new(),
+            interim: 0,
+            started: false,
+            body_bytes: 0,
+        }
     }
 
     /// Feeds the next bytes from the connection.
@@ -154,28 +225,1309 @@ impl ResponseReader {
     /// part of it). After an error or completion, further calls return
     /// `Ok(0)` or the same error.
     pub fn feed<S: Sink>(&mut self, input: &[u8], sink: &mut S) -> Result<usize, Error> {
-        todo!()
+        if let Phase::Failed(e) = self.phase {
+            return Err(e);
+        }
+        self.started |= !input.is_empty();
+        self.feed_phases(input, sink).map_err(|e| self.fail(e))
     }
 
     /// Tells the reader that the peer closed the connection. A
     /// close-delimited body ends here; anything else incomplete is an error.
-    pub fn eof<S: Sink>(&mut self, sink: &mut S) -> Result<(), Error> {
-        todo!()
+    pub fn eof<S: Sink>(&mut self, _sink: &mut S) -> Result<(), Error> {
+        let received = self.body_bytes;
+        let error = match self.phase {
+            Phase::Complete => return Ok(()),
+            Phase::UntilClose => {
+                self.phase = Phase::Complete;
+                return Ok(());
+            }
+            Phase::Failed(e) => e,
+            Phase::Head if !self.started => Error::EmptyReply,
+            Phase::Head => Error::TruncatedHead,
+            Phase::Fixed { length } => Error::TruncatedBody {
+                received,
+                expected: Some(length),
+            },
+            Phase::Chunked | Phase::Trailers => Error::TruncatedBody {
+                received,
+                expected: None,
+            },
+        };
+        Err(self.fail(error))
     }
 
     /// True once the whole message has been read.
     pub fn is_complete(&self) -> bool {
-        todo!()
+        self.phase == Phase::Complete
     }
 
     /// True once any byte has been received (an empty reply is an error of
     /// its own).
     pub fn started(&self) -> bool {
-        todo!()
+        self.started
     }
 
     /// Decoded body bytes so far.
     pub fn body_bytes(&self) -> u64 {
-        todo!()
+        self.body_bytes
+    }
+
+    /// Remembers `error` so that every later call reports it too.
+    fn fail(&mut self, error: Error) -> Error {
+        self.phase = Phase::Failed(error);
+        error
+    }
+
+    /// Runs `input` through the phases until it or the message runs out.
+    fn feed_phases<S: Sink>(&mut self, input: &[u8], sink: &mut S) -> Result<usize, Error> {
+        let mut used = 0;
+        while used < input.len() {
+            let rest = &input[used..];
+            used += match self.phase {
+                Phase::Head => self.read_head(rest, sink)?,
+                Phase::Fixed { length } => self.read_fixed(rest, length, sink),
+                Phase::Chunked => self.read_chunks(rest, sink)?,
+                Phase::Trailers => self.read_trailers(rest, sink)?,
+                Phase::UntilClose => self.deliver(rest, sink).map(|()| rest.len())?,
+                Phase::Complete => break,
+                Phase::Failed(e) => return Err(e),
+            };
+        }
+        Ok(used)
+    }
+
+    /// Collects head bytes; once the head is whole, parses and acts on it.
+    fn read_head<S: Sink>(&mut self, input: &[u8], sink: &mut S) -> Result<usize, Error> {
+        self.check_prefix(input)?;
+        let max = self.limits.max_head_bytes;
+        match self.section.fill(input, max) {
+            Err(TooLarge) => Err(Error::HeadTooLarge),
+            Ok(Fill::Partial) => Ok(input.len()),
+            Ok(Fill::Ended(n)) => {
+                let first = self.interim == 0;
+                if let Some(head) =
+                    parse_head(self.section.bytes(), self.limits.max_headers, first)?
+                {
+                    self.on_head(head, sink)?;
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// Fails as soon as the head cannot start with `HTTP/1.`.
+    fn check_prefix(&self, input: &[u8]) -> Result<(), Error> {
+        let have = self.section.bytes().len();
+        let Some(expected) = HTTP_PREFIX.get(have..) else {
+            return Ok(());
+        };
+        let n = expected.len().min(input.len());
+        if input[..n] == expected[..n] {
+            Ok(())
+        } else {
+            Err(self.not_http())
+        }
+    }
+
+    /// A head that is not HTTP/1.x: the reply is not HTTP at all, or, after
+    /// an interim response, a malformed head.
+    fn not_http(&self) -> Error {
+        if self.interim == 0 {
+            Error::NotHttp
+        } else {
+            Error::BadHead
+        }
+    }
+
+    /// Skips an interim head or starts the body of the final one.
+    fn on_head<S: Sink>(&mut self, head: Head, sink: &mut S) -> Result<(), Error> {
+        if is_interim(head.status) {
+            self.interim += 1;
+            if self.interim > self.limits.max_interim {
+                return Err(Error::HeadTooLarge);
+            }
+            sink.interim(&head);
+            self.section.restart_head();
+            return Ok(());
+        }
+        let framing = framing(&head, self.head_request)?;
+        sink.head(&head, framing);
+        self.start_body(framing)
+    }
+
+    /// Enters the phase that reads a body framed by `framing`.
+    fn start_body(&mut self, framing: Framing) -> Result<(), Error> {
+        self.phase = match framing {
+            Framing::NoBody | Framing::ContentLength(0) => Phase::Complete,
+            Framing::ContentLength(length) => match self.limits.max_body {
+                Some(limit) if length > limit => return Err(Error::BodyTooLarge { limit }),
+                _ => Phase::Fixed { length },
+            },
+            Framing::Chunked => Phase::Chunked,
+            Framing::CloseDelimited => Phase::UntilClose,
+        };
+        Ok(())
+    }
+
+    /// Passes on what is left of a `Content-Length` body.
+    fn read_fixed<S: Sink>(&mut self, input: &[u8], length: u64, sink: &mut S) -> usize {
+        let remaining = length - self.body_bytes;
+        let n = usize::try_from(remaining).map_or(input.len(), |r| r.min(input.len()));
+        sink.body(&input[..n]);
+        self.body_bytes += n as u64;
+        if self.body_bytes == length {
+            self.phase = Phase::Complete;
+        }
+        n
+    }
+
+    /// Decodes chunks; after the last one, the trailer section follows.
+    fn read_chunks<S: Sink>(&mut self, input: &[u8], sink: &mut S) -> Result<usize, Error> {
+        let max_line = self.limits.max_head_bytes;
+        let (max_body, body_bytes) = (self.limits.max_body, &mut self.body_bytes);
+        let used = self.chunks.push(input, max_line, |data| {
+            deliver(data, max_body, body_bytes, sink)
+        })?;
+        if self.chunks.is_done() {
+            self.section.restart_trailers();
+            self.phase = Phase::Trailers;
+        }
+        Ok(used)
+    }
+
+    /// Collects the trailer section; the message ends with it.
+    fn read_trailers<S: Sink>(&mut self, input: &[u8], sink: &mut S) -> Result<usize, Error> {
+        match self.section.fill(input, self.limits.max_head_bytes) {
+            Err(TooLarge) => Err(Error::HeadTooLarge),
+            Ok(Fill::Partial) => Ok(input.len()),
+            Ok(Fill::Ended(n)) => {
+                if let Some(fields) = parse_trailers(self.section.bytes(), self.limits.max_headers)?
+                {
+                    if !fields.is_empty() {
+                        sink.trailers(&fields);
+                    }
+                    self.phase = Phase::Complete;
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// Passes body bytes on within [`Limits::max_body`].
+    fn deliver<S: Sink>(&mut self, data: &[u8], sink: &mut S) -> Result<(), Error> {
+        deliver(data, self.limits.max_body, &mut self.body_bytes, sink)
+    }
+}
+
+/// Passes `data` to the sink and counts it, unless the body would then
+/// exceed `max_body`: then only what fits is passed on, and it is an error.
+fn deliver<S: Sink>(
+    data: &[u8],
+    max_body: Option<u64>,
+    body_bytes: &mut u64,
+    sink: &mut S,
+) -> Result<(), Error> {
+    let room = max_body.map_or(u64::MAX, |limit| limit.saturating_sub(*body_bytes));
+    let fits = usize::try_from(room).map_or(data.len(), |r| r.min(data.len()));
+    if fits > 0 {
+        sink.body(&data[..fits]);
+        *body_bytes += fits as u64;
+    }
+    match max_body {
+        Some(limit) if fits < data.len() => Err(Error::BodyTooLarge { limit }),
+        _ => Ok(()),
+    }
+}
+
+/// 1xx responses other than 101 are followed by another head.
+fn is_interim(status: u16) -> bool {
+    (100..200).contains(&status) && status != 101
+}
+
+/// Decides the body framing of a final response (RFC 9112 section 6.3).
+fn framing(head: &Head, head_request: bool) -> Result<Framing, Error> {
+    if head_request || matches!(head.status, 100..=199 | 204 | 304) {
+        return Ok(Framing::NoBody);
+    }
+    if let Some(chunked) = final_coding_is_chunked(&head.headers) {
+        return Ok(if chunked {
+            Framing::Chunked
+        } else {
+            Framing::CloseDelimited
+        });
+    }
+    Ok(match content_length(&head.headers)? {
+        Some(length) => Framing::ContentLength(length),
+        None => Framing::CloseDelimited,
+    })
+}
+
+/// The values of every field named `name`, in order.
+fn field_values<'a>(
+    headers: &'a [(String, String)],
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> {
+    headers
+        .iter()
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The elements of comma-separated field values, trimmed of whitespace.
+fn list_elements<'a>(values: impl Iterator<Item = &'a str>) -> impl Iterator<Item = &'a str> {
+    values
+        .flat_map(|v| v.split(','))
+        .map(|e| e.trim_matches([' ', '\t']))
+}
+
+/// `None` without `Transfer-Encoding`; else whether its final coding
+/// (across all its fields) is `chunked`.
+fn final_coding_is_chunked(headers: &[(String, String)]) -> Option<bool> {
+    let mut values = field_values(headers, "transfer-encoding").peekable();
+    values.peek()?;
+    let last = list_elements(values).filter(|e| !e.is_empty()).last();
+    let name = last.map(|coding| {
+        coding
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim_end_matches([' ', '\t'])
+    });
+    Some(name.is_some_and(|n| n.eq_ignore_ascii_case("chunked")))
+}
+
+/// The body length announced by `Content-Length`, if any. Every element
+/// of every field must be a decimal number, and all must agree.
+fn content_length(headers: &[(String, String)]) -> Result<Option<u64>, Error> {
+    let mut length = None;
+    let mut conflict = false;
+    for element in list_elements(field_values(headers, "content-length")) {
+        let value = parse_decimal(element).ok_or(Error::BadContentLength)?;
+        conflict |= length.is_some_and(|l| l != value);
+        length = Some(value);
+    }
+    if conflict {
+        return Err(Error::ConflictingContentLength);
+    }
+    Ok(length)
+}
+
+/// A non-empty run of ASCII digits that fits in a `u64`.
+fn parse_decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |n, d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+/// Header slots for `httparse`: `max_headers`, but never more than a
+/// section of `len` bytes can hold (a field takes at least 3 bytes), so a
+/// huge limit does not mean a huge allocation.
+fn header_slots(max_headers: usize, len: usize) -> Vec<httparse::Header<'static>> {
+    vec![httparse::EMPTY_HEADER; max_headers.min(len / 3 + 1)]
+}
+
+/// Maps an `httparse` error; `first` when this is the reply's first head.
+fn head_error(e: httparse::Error, first: bool) -> Error {
+    match e {
+        httparse::Error::TooManyHeaders => Error::HeadTooLarge,
+        httparse::Error::Version if first => Error::NotHttp,
+        _ => Error::BadHead,
+    }
+}
+
+/// Parses a whole head (ending with its empty line). `None` if `httparse`
+/// still wants more, which a complete section should never cause.
+fn parse_head(bytes: &[u8], max_headers: usize, first: bool) -> Result<Option<Head>, Error> {
+    let mut slots = header_slots(max_headers, bytes.len());
+    let mut response = httparse::Response::new(&mut slots);
+    let len = match response.parse(bytes).map_err(|e| head_error(e, first))? {
+        httparse::Status::Complete(len) => len,
+        httparse::Status::Partial => return Ok(None),
+    };
+    debug_assert_eq!(len, bytes.len(), "httparse ended the head elsewhere");
+    let (Some(version), Some(status)) = (response.version, response.code) else {
+        return Err(Error::BadHead);
+    };
+    if len != bytes.len() || status < 100 {
+        return Err(Error::BadHead);
+    }
+    Ok(Some(Head {
+        version,
+        status,
+        reason: reason_phrase(bytes),
+        headers: owned_fields(response.headers),
+    }))
+}
+
+/// The reason phrase, taken from the raw status line so that non-ASCII
+/// bytes survive (lossily) where `httparse` would give an empty string.
+/// `httparse` has checked the line: `HTTP/1.x SP 3DIGIT [SP reason]`.
+fn reason_phrase(head: &[u8]) -> String {
+    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    let line = &head[..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    String::from_utf8_lossy(line.get(13..).unwrap_or_default()).into_owned()
+}
+
+fn owned_fields(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_owned(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Parses a whole trailer section (ending with its empty line).
+fn parse_trailers(
+    bytes: &[u8],
+    max_headers: usize,
+) -> Result<Option<Vec<(String, String)>>, Error> {
+    let mut slots = header_slots(max_headers, bytes.len());
+    match httparse::parse_headers(bytes, &mut slots).map_err(|e| head_error(e, false))? {
+        httparse::Status::Complete((len, fields)) if len == bytes.len() => {
+            Ok(Some(owned_fields(fields)))
+        }
+        httparse::Status::Complete(_) => Err(Error::BadHead),
+        httparse::Status::Partial => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One thing the reader reported; body bytes are merged.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    enum Event {
+        Interim(Head),
+        Head(Head, Framing),
+        Body(Vec<u8>),
+        Trailers(Vec<(String, String)>),
+    }
+
+    /// Records every sink call, merging adjacent body pieces.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        events: Vec<Event>,
+        empty_body_calls: usize,
+    }
+
+    impl Sink for Recorder {
+        fn interim(&mut self, head: &Head) {
+            self.events.push(Event::Interim(head.clone()));
+        }
+        fn head(&mut self, head: &Head, framing: Framing) {
+            self.events.push(Event::Head(head.clone(), framing));
+        }
+        fn body(&mut self, data: &[u8]) {
+            self.empty_body_calls += usize::from(data.is_empty());
+            match self.events.last_mut() {
+                Some(Event::Body(body)) => body.extend_from_slice(data),
+                _ => self.events.push(Event::Body(data.to_vec())),
+            }
+        }
+        fn trailers(&mut self, trailers: &[(String, String)]) {
+            self.events.push(Event::Trailers(trailers.to_vec()));
+        }
+    }
+
+    /// Everything observable about one run of the reader.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Outcome {
+        events: Vec<Event>,
+        /// Bytes consumed in total, or the first error from `feed`.
+        fed: Result<usize, Error>,
+        /// Whether the message was complete before `eof`.
+        complete: bool,
+        eof: Result<(), Error>,
+        body_bytes: u64,
+    }
+
+    impl Outcome {
+        fn body(&self) -> Vec<u8> {
+            let mut body = Vec::new();
+            for event in &self.events {
+                if let Event::Body(b) = event {
+                    body.extend_from_slice(b);
+                }
+            }
+            body
+        }
+
+        fn final_head(&self) -> Option<(&Head, Framing)> {
+            self.events.iter().find_map(|e| match e {
+                Event::Head(h, f) => Some((h, *f)),
+                _ => None,
+            })
+        }
+
+        /// The first error, from `feed` or else from `eof`.
+        fn error(&self) -> Option<Error> {
+            self.fed.err().or(self.eof.err())
+        }
+    }
+
+    /// Feeds `pieces` in order (all of them, even after completion or an
+    /// error, checking the reader's promises about later calls), then eof.
+    fn run_pieces(pieces: &[&[u8]], head_request: bool, limits: Limits) -> Outcome {
+        let mut reader = ResponseReader::new(head_request, limits);
+        let mut sink = Recorder::default();
+        let mut fed = Ok(0);
+        let mut any_bytes = false;
+        for piece in pieces {
+            let was_complete = reader.is_complete();
+            let result = reader.feed(piece, &mut sink);
+            match (fed, result) {
+                (Err(first), again) => assert_eq!(again, Err(first), "error must stick"),
+                (Ok(_), Err(e)) => fed = Err(e),
+                (Ok(total), Ok(n)) => {
+                    assert!(n <= piece.len());
+                    assert!(n == piece.len() || reader.is_complete(), "stopped early");
+                    assert!(!was_complete || n == 0, "consumed after completion");
+                    fed = Ok(total + n);
+                }
+            }
+            any_bytes |= !piece.is_empty();
+            assert_eq!(reader.started(), any_bytes);
+        }
+        let complete = reader.is_complete();
+        let eof = reader.eof(&mut sink);
+        if let Err(e) = eof {
+            assert_eq!(reader.eof(&mut sink), Err(e), "eof error must stick");
+            assert_eq!(reader.feed(b"x", &mut sink), Err(e), "eof error must stick");
+        }
+        assert_eq!(sink.empty_body_calls, 0, "empty body slice");
+        Outcome {
+            events: sink.events,
+            fed,
+            complete,
+            eof,
+            body_bytes: reader.body_bytes(),
+        }
+    }
+
+    fn run_with(input: &[u8], head_request: bool, limits: Limits) -> Outcome {
+        run_pieces(&[input], head_request, limits)
+    }
+
+    fn run(input: &[u8]) -> Outcome {
+        run_with(input, false, Limits::default())
+    }
+
+    fn limits_with(f: impl FnOnce(&mut Limits)) -> Limits {
+        let mut limits = Limits::default();
+        f(&mut limits);
+        limits
+    }
+
+    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn head(status: u16, reason: &str, pairs: &[(&str, &str)]) -> Head {
+        Head {
+            version: 1,
+            status,
+            reason: reason.to_string(),
+            headers: fields(pairs),
+        }
+    }
+
+    // ---- framing rules -------------------------------------------------
+
+    #[test]
+    fn content_length_body_ends_after_that_many_bytes() {
+        let input = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA";
+        let out = run(input);
+        assert_eq!(
+            out.events,
+            vec![
+                Event::Head(
+                    head(200, "OK", &[("Content-Length", "5")]),
+                    Framing::ContentLength(5)
+                ),
+                Event::Body(b"hello".to_vec()),
+            ]
+        );
+        assert_eq!(out.fed, Ok(input.len() - 5));
+        assert!(out.complete);
+        assert_eq!((out.eof, out.body_bytes), (Ok(()), 5));
+    }
+
+    #[test]
+    fn content_length_zero_is_complete_at_the_head() {
+        let out = run(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nX");
+        assert!(out.complete);
+        assert_eq!(out.body(), b"");
+        assert_eq!(out.fed, Ok(38));
+    }
+
+    #[test]
+    fn head_request_response_has_no_body() {
+        let input = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nNEXT";
+        let out = run_with(input, true, limits_with(|l| l.max_body = Some(10)));
+        assert_eq!(out.final_head().unwrap().1, Framing::NoBody);
+        assert!(out.complete);
+        assert_eq!(out.fed, Ok(input.len() - 4));
+        assert_eq!(out.eof, Ok(()));
+        // The same bytes to a GET are a body of 1000 bytes, over the limit.
+        let get = run_with(input, false, limits_with(|l| l.max_body = Some(10)));
+        assert_eq!(get.fed, Err(Error::BodyTooLarge { limit: 10 }));
+    }
+
+    #[test]
+    fn no_content_response_has_no_body() {
+        let out = run(b"HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\nNEXT");
+        assert_eq!(out.final_head().unwrap().1, Framing::NoBody);
+        assert!(out.complete);
+        assert_eq!(out.fed, Ok(46));
+    }
+
+    #[test]
+    fn not_modified_response_has_no_body() {
+        let out = run(b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n");
+        assert_eq!(out.final_head().unwrap().1, Framing::NoBody);
+        assert!(out.complete);
+        assert_eq!(out.body(), b"");
+    }
+
+    #[test]
+    fn interim_responses_are_reported_and_skipped() {
+        let input = b"HTTP/1.1 100 Continue\r\n\r\n\
+            HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n\
+            HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        let out = run(input);
+        assert_eq!(
+            out.events,
+            vec![
+                Event::Interim(head(100, "Continue", &[])),
+                Event::Interim(head(103, "Early Hints", &[("Link", "</s.css>")])),
+                Event::Head(
+                    head(200, "OK", &[("Content-Length", "2")]),
+                    Framing::ContentLength(2)
+                ),
+                Event::Body(b"ok".to_vec()),
+            ]
+        );
+        assert_eq!(out.fed, Ok(input.len()));
+        assert!(out.complete);
+    }
+
+    #[test]
+    fn interim_response_count_is_limited() {
+        let two =
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No\r\n\r\n";
+        let ok = run_with(two, false, limits_with(|l| l.max_interim = 2));
+        assert!(ok.complete);
+        let out = run_with(two, false, limits_with(|l| l.max_interim = 1));
+        assert_eq!(out.fed, Err(Error::HeadTooLarge));
+        assert_eq!(out.events, vec![Event::Interim(head(100, "Continue", &[]))]);
+    }
+
+    #[test]
+    fn switching_protocols_is_final_without_body() {
+        let input = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello";
+        let out = run(input);
+        assert_eq!(out.final_head().unwrap().0.status, 101);
+        assert_eq!(out.final_head().unwrap().1, Framing::NoBody);
+        assert!(out.complete);
+        assert_eq!(out.fed, Ok(input.len() - 7));
+    }
+
+    #[test]
+    fn chunked_wins_over_content_length() {
+        let input = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n\
+            3\r\nabc\r\n0\r\n\r\n";
+        let out = run(input);
+        assert_eq!(out.final_head().unwrap().1, Framing::Chunked);
+        assert_eq!(out.body(), b"abc");
+        assert!(out.complete);
+    }
+
+    #[test]
+    fn final_coding_chunked_is_found_in_lists_and_repeated_fields() {
+        for te in [
+            "Transfer-Encoding: chunked\r\n",
+            "transfer-encoding: CHUNKED\r\n",
+            "Transfer-Encoding: gzip, chunked\r\n",
+            "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+            "Transfer-Encoding: gzip,\tChunked , \r\n",
+        ] {
+            let input = format!("HTTP/1.1 200 OK\r\n{te}\r\n2\r\nhi\r\n0\r\n\r\n");
+            let out = run(input.as_bytes());
+            assert_eq!(out.final_head().unwrap().1, Framing::Chunked, "{te:?}");
+            assert_eq!(out.body(), b"hi", "{te:?}");
+            assert!(out.complete, "{te:?}");
+        }
+    }
+
+    #[test]
+    fn transfer_encoding_without_final_chunked_is_close_delimited() {
+        for te in [
+            "Transfer-Encoding: chunked, gzip\r\n",
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
+            "Transfer-Encoding: gzip\r\nContent-Length: 4\r\n",
+            "Transfer-Encoding: chunkedx\r\n",
+        ] {
+            let input = format!("HTTP/1.1 200 OK\r\n{te}\r\n4\r\nabc");
+            let out = run(input.as_bytes());
+            assert_eq!(
+                out.final_head().unwrap().1,
+                Framing::CloseDelimited,
+                "{te:?}"
+            );
+            assert!(!out.complete);
+            assert_eq!(
+                (out.body(), out.eof),
+                (b"4\r\nabc".to_vec(), Ok(())),
+                "{te:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn identical_content_lengths_are_accepted() {
+        for cl in [
+            "Content-Length: 3, 3\r\n",
+            "Content-Length: 3\r\nContent-Length: 3\r\n",
+            "Content-Length: 3,003\r\n",
+            "content-length:\t3\t\r\n",
+        ] {
+            let input = format!("HTTP/1.1 200 OK\r\n{cl}\r\nabcdef");
+            let out = run(input.as_bytes());
+            assert_eq!(
+                out.final_head().unwrap().1,
+                Framing::ContentLength(3),
+                "{cl:?}"
+            );
+            assert_eq!(out.body(), b"abc");
+        }
+    }
+
+    #[test]
+    fn largest_content_length_is_accepted() {
+        let out = run(b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nab");
+        assert_eq!(
+            out.final_head().unwrap().1,
+            Framing::ContentLength(u64::MAX)
+        );
+        assert_eq!(
+            out.eof,
+            Err(Error::TruncatedBody {
+                received: 2,
+                expected: Some(u64::MAX)
+            })
+        );
+    }
+
+    #[test]
+    fn content_length_is_ignored_when_chunked() {
+        let input = b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\nContent-Length: 1, 2\r\n\
+            Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        let out = run(input);
+        assert_eq!(out.final_head().unwrap().1, Framing::Chunked);
+        assert!(out.complete);
+    }
+
+    #[test]
+    fn content_length_is_ignored_without_body() {
+        let input = b"HTTP/1.1 304 Not Modified\r\nContent-Length: nope\r\n\r\n";
+        assert!(run(input).complete);
+        let input = b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n";
+        assert!(run_with(input, true, Limits::default()).complete);
+    }
+
+    #[test]
+    fn without_length_or_coding_the_body_runs_to_close() {
+        let out = run(b"HTTP/1.0 200 OK\r\nServer: old\r\n\r\nall of this\r\n\r\n");
+        let (h, framing) = out.final_head().unwrap();
+        assert_eq!((h.version, framing), (0, Framing::CloseDelimited));
+        assert!(!out.complete);
+        assert_eq!(out.body(), b"all of this\r\n\r\n");
+        assert_eq!(out.eof, Ok(()));
+    }
+
+    #[test]
+    fn bare_lf_is_accepted_in_head_chunks_and_trailers() {
+        let input = b"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n4\nwiki\n0\nT: 1\n\nX";
+        let out = run(input);
+        assert_eq!(out.body(), b"wiki");
+        assert_eq!(
+            out.events.last(),
+            Some(&Event::Trailers(fields(&[("T", "1")])))
+        );
+        assert_eq!(out.fed, Ok(input.len() - 1));
+    }
+
+    #[test]
+    fn chunk_extensions_are_ignored() {
+        let input = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+            4;name=value;q=\"a;b\"\r\nwiki\r\n5 ; x\r\npedia\r\n0;last\r\n\r\n";
+        let out = run(input);
+        assert_eq!(out.body(), b"wikipedia");
+        assert!(out.complete);
+    }
+
+    #[test]
+    fn trailers_are_reported_when_present() {
+        let input = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+            1\r\na\r\n0\r\nExpires: never\r\nX-Sum: 1\r\n\r\nNEXT";
+        let out = run(input);
+        assert_eq!(
+            out.events.last(),
+            Some(&Event::Trailers(fields(&[
+                ("Expires", "never"),
+                ("X-Sum", "1")
+            ])))
+        );
+        assert_eq!(out.fed, Ok(input.len() - 4));
+        assert!(out.complete);
+    }
+
+    #[test]
+    fn empty_trailer_section_is_not_reported() {
+        let out = run(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n");
+        assert!(!out.events.iter().any(|e| matches!(e, Event::Trailers(_))));
+        assert!(out.complete);
+    }
+
+    #[test]
+    fn head_fields_and_reason_are_kept_as_sent() {
+        let out = run(b"HTTP/1.1 404 Not \xe9t\xe9 Found\r\nA: 1\r\na: 2 \r\nB:\r\n\r\n");
+        let (h, _) = out.final_head().unwrap();
+        assert_eq!(h.reason, "Not \u{fffd}t\u{fffd} Found");
+        assert_eq!(h.headers, fields(&[("A", "1"), ("a", "2"), ("B", "")]));
+        let out = run(b"HTTP/1.1 200\r\n\r\n");
+        assert_eq!(out.final_head().unwrap().0.reason, "");
+    }
+
+    // ---- errors --------------------------------------------------------
+
+    #[test]
+    fn nothing_received_is_an_empty_reply() {
+        let out = run(b"");
+        assert_eq!((out.fed, out.eof), (Ok(0), Err(Error::EmptyReply)));
+        assert!(!ResponseReader::new(false, Limits::default()).started());
+    }
+
+    #[test]
+    fn non_http_is_rejected_at_the_first_wrong_byte() {
+        for input in [
+            &b"SSH-2.0-OpenSSH_9.6\r\n"[..],
+            b"X",
+            b"HTTP/2 200\r\n\r\n",
+            b"HTTP/1.1\r\n\r\n",
+            b"http/1.1 200 OK\r\n\r\n",
+            b"\r\nHTTP/1.1 200 OK\r\n\r\n",
+            b"HTTP/1.2 200 OK\r\n\r\n",
+            b"HTTP/1.10 200 OK\r\n\r\n",
+        ] {
+            assert_eq!(run(input).fed, Err(Error::NotHttp), "{input:?}");
+        }
+        let mut reader = ResponseReader::new(false, limits_with(|l| l.max_head_bytes = 1 << 20));
+        let mut sink = Recorder::default();
+        assert_eq!(reader.feed(b"HTTP", &mut sink), Ok(4));
+        assert_eq!(reader.feed(b"S", &mut sink), Err(Error::NotHttp));
+        assert!(reader.started());
+    }
+
+    #[test]
+    fn non_http_after_an_interim_head_is_a_bad_head() {
+        let out = run(b"HTTP/1.1 100 Continue\r\n\r\n<html>");
+        assert_eq!(out.fed, Err(Error::BadHead));
+        let out = run(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/2 200\r\n\r\n");
+        assert_eq!(out.fed, Err(Error::BadHead));
+    }
+
+    #[test]
+    fn malformed_heads_are_rejected() {
+        for input in [
+            &b"HTTP/1.1 2x0 OK\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\n folded: x\r\n\r\n",
+            b"HTTP/1.1 200 OK\rX\r\n\r\n",
+            b"HTTP/1.1 099 Low\r\n\r\n",
+            b"HTTP/1.1  200 OK\r\n\r\n",
+        ] {
+            assert_eq!(run(input).fed, Err(Error::BadHead), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn head_size_is_limited() {
+        let input = b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n";
+        let fits = run_with(
+            input,
+            false,
+            limits_with(|l| l.max_head_bytes = input.len()),
+        );
+        assert!(fits.final_head().is_some());
+        let limits = limits_with(|l| l.max_head_bytes = input.len() - 1);
+        assert_eq!(run_with(input, false, limits).fed, Err(Error::HeadTooLarge));
+        // Endless garbage that starts like HTTP fails without waiting for an end.
+        let mut reader = ResponseReader::new(false, limits_with(|l| l.max_head_bytes = 64));
+        let mut sink = Recorder::default();
+        assert_eq!(reader.feed(&[b'H'; 1], &mut sink), Ok(1));
+        let garbage = [b'x'; 100];
+        let result = reader
+            .feed(b"TTP/1.1 200 ", &mut sink)
+            .and_then(|_| reader.feed(&garbage, &mut sink));
+        assert_eq!(result, Err(Error::HeadTooLarge));
+    }
+
+    #[test]
+    fn header_count_is_limited() {
+        let input = b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n";
+        let two = run_with(input, false, limits_with(|l| l.max_headers = 2));
+        assert_eq!(two.final_head().unwrap().0.headers.len(), 2);
+        let one = run_with(input, false, limits_with(|l| l.max_headers = 1));
+        assert_eq!(one.fed, Err(Error::HeadTooLarge));
+    }
+
+    #[test]
+    fn trailer_section_is_limited_and_checked() {
+        let input =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: 1\r\nB: 2\r\n\r\n";
+        let limits = limits_with(|l| l.max_headers = 1);
+        assert_eq!(run_with(input, false, limits).fed, Err(Error::HeadTooLarge));
+        let long = format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: {}\r\n\r\n",
+            "x".repeat(60)
+        );
+        let limits = limits_with(|l| l.max_head_bytes = 64);
+        assert_eq!(
+            run_with(long.as_bytes(), false, limits).fed,
+            Err(Error::HeadTooLarge)
+        );
+        let limits = limits_with(|l| l.max_head_bytes = 67);
+        assert_eq!(run_with(long.as_bytes(), false, limits).fed, Ok(long.len()));
+        let input =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nNot a field\r\n\r\n";
+        assert_eq!(run(input).fed, Err(Error::BadHead));
+    }
+
+    #[test]
+    fn malformed_content_length_is_rejected() {
+        for value in [
+            "",
+            "+5",
+            "-5",
+            "5 5",
+            "0x5",
+            "5a",
+            "5.0",
+            "1,,1",
+            ",5",
+            "5,",
+            "\u{664}",
+            "18446744073709551616",
+        ] {
+            let input = format!("HTTP/1.1 200 OK\r\nContent-Length: {value}\r\n\r\n");
+            assert_eq!(
+                run(input.as_bytes()).fed,
+                Err(Error::BadContentLength),
+                "{value:?}"
+            );
+        }
+        // A malformed value wins over a conflict, whatever the order.
+        let input = b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2, x\r\n\r\n";
+        assert_eq!(run(input).fed, Err(Error::BadContentLength));
+    }
+
+    #[test]
+    fn conflicting_content_lengths_are_rejected() {
+        for cl in [
+            "Content-Length: 1, 2\r\n",
+            "Content-Length: 5\r\nContent-Length: 6\r\n",
+        ] {
+            let input = format!("HTTP/1.1 200 OK\r\n{cl}\r\nhello!");
+            let out = run(input.as_bytes());
+            assert_eq!(out.fed, Err(Error::ConflictingContentLength), "{cl:?}");
+            assert_eq!(out.events, vec![], "head must not be reported");
+        }
+    }
+
+    #[test]
+    fn malformed_chunks_are_rejected() {
+        for body in [
+            "\r\n",
+            "zz\r\n",
+            "-1\r\n",
+            "10000000000000000\r\nx",
+            "3\r\nabcX",
+            "3\r\nabc\rX",
+            "3\rX",
+            " 3\r\nabc\r\n",
+        ] {
+            let input = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{body}");
+            assert_eq!(run(input.as_bytes()).fed, Err(Error::BadChunk), "{body:?}");
+        }
+        let long_line = format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;{}\r\n",
+            "e".repeat(200)
+        );
+        let limits = limits_with(|l| l.max_head_bytes = 200);
+        assert_eq!(
+            run_with(long_line.as_bytes(), false, limits).fed,
+            Err(Error::BadChunk)
+        );
+        let limits = limits_with(|l| l.max_head_bytes = 204);
+        assert_eq!(
+            run_with(long_line.as_bytes(), false, limits).fed,
+            Ok(long_line.len())
+        );
+    }
+
+    #[test]
+    fn close_inside_the_head_is_a_truncated_head() {
+        let out = run(b"HTTP/1.1 200 OK\r\nContent-");
+        assert_eq!((out.fed, out.eof), (Ok(25), Err(Error::TruncatedHead)));
+        let out = run(b"HTTP/1.1 100 Continue\r\n\r\n");
+        assert_eq!(out.eof, Err(Error::TruncatedHead));
+    }
+
+    #[test]
+    fn close_inside_a_sized_body_is_a_truncated_body() {
+        let out = run(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+        let expected = Error::TruncatedBody {
+            received: 3,
+            expected: Some(10),
+        };
+        assert_eq!((out.body(), out.eof), (b"abc".to_vec(), Err(expected)));
+    }
+
+    #[test]
+    fn close_inside_a_chunked_body_is_a_truncated_body() {
+        let base = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        for (rest, received) in [
+            ("", 0),
+            ("5\r\nab", 2),
+            ("2\r\nab\r\n", 2),
+            ("2\r\nab\r\n0\r\nT: 1\r\n", 2),
+        ] {
+            let out = run(format!("{base}{rest}").as_bytes());
+            let expected = Error::TruncatedBody {
+                received,
+                expected: None,
+            };
+            assert_eq!(out.eof, Err(expected), "{rest:?}");
+        }
+    }
+
+    #[test]
+    fn sized_body_over_the_limit_fails_after_the_head() {
+        let input = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world";
+        let out = run_with(input, false, limits_with(|l| l.max_body = Some(10)));
+        assert_eq!(out.fed, Err(Error::BodyTooLarge { limit: 10 }));
+        assert_eq!(out.events.len(), 1, "only the head: {:?}", out.events);
+        assert!(out.final_head().is_some());
+        let at_limit = run_with(input, false, limits_with(|l| l.max_body = Some(11)));
+        assert_eq!(at_limit.body(), b"hello world");
+        assert!(at_limit.complete);
+    }
+
+    #[test]
+    fn chunked_body_over_the_limit_fails_at_the_limit() {
+        let input = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n4\r\nefgh\r\n0\r\n\r\n";
+        let out = run_with(input, false, limits_with(|l| l.max_body = Some(6)));
+        assert_eq!(out.fed, Err(Error::BodyTooLarge { limit: 6 }));
+        assert_eq!((out.body(), out.body_bytes), (b"abcdef".to_vec(), 6));
+        let at_limit = run_with(input, false, limits_with(|l| l.max_body = Some(8)));
+        assert!(at_limit.complete);
+    }
+
+    #[test]
+    fn close_delimited_body_over_the_limit_fails_at_the_limit() {
+        let input = b"HTTP/1.1 200 OK\r\n\r\n0123456789";
+        let out = run_with(input, false, limits_with(|l| l.max_body = Some(4)));
+        assert_eq!(out.fed, Err(Error::BodyTooLarge { limit: 4 }));
+        assert_eq!(out.body(), b"0123");
+        let at_limit = run_with(input, false, limits_with(|l| l.max_body = Some(10)));
+        assert_eq!((at_limit.eof, at_limit.body_bytes), (Ok(()), 10));
+    }
+
+    #[test]
+    fn after_completion_feed_takes_nothing() {
+        let mut reader = ResponseReader::new(false, Limits::default());
+        let mut sink = Recorder::default();
+        let input = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nab";
+        assert_eq!(reader.feed(input, &mut sink), Ok(input.len() - 1));
+        assert!(reader.is_complete());
+        assert_eq!(reader.feed(b"more", &mut sink), Ok(0));
+        assert_eq!(reader.eof(&mut sink), Ok(()));
+        assert_eq!(reader.body_bytes(), 1);
+    }
+
+    #[test]
+    fn errors_stick() {
+        let mut reader = ResponseReader::new(false, Limits::default());
+        let mut sink = Recorder::default();
+        assert_eq!(reader.feed(b"nope", &mut sink), Err(Error::NotHttp));
+        assert_eq!(
+            reader.feed(b"HTTP/1.1 200 OK\r\n\r\n", &mut sink),
+            Err(Error::NotHttp)
+        );
+        assert_eq!(reader.feed(b"", &mut sink), Err(Error::NotHttp));
+        assert_eq!(reader.eof(&mut sink), Err(Error::NotHttp));
+        assert!(sink.events.is_empty());
+    }
+
+    #[test]
+    fn empty_feeds_change_nothing() {
+        let mut reader = ResponseReader::new(false, Limits::default());
+        let mut sink = Recorder::default();
+        assert_eq!(reader.feed(b"", &mut sink), Ok(0));
+        assert!(!reader.started());
+        assert_eq!(reader.eof(&mut sink), Err(Error::EmptyReply));
+    }
+
+    #[test]
+    fn error_messages_are_one_lowercase_line() {
+        let cases = [
+            (Error::EmptyReply, "empty reply from server"),
+            (Error::NotHttp, "the reply is not an HTTP/1.x response"),
+            (Error::BadHead, "malformed status line or header field"),
+            (
+                Error::HeadTooLarge,
+                "response head exceeds the limit on its size, field count or interim responses",
+            ),
+            (Error::BadContentLength, "invalid Content-Length value"),
+            (
+                Error::ConflictingContentLength,
+                "conflicting Content-Length values",
+            ),
+            (Error::BadChunk, "malformed chunked encoding"),
+            (
+                Error::TruncatedHead,
+                "connection closed inside the response head",
+            ),
+            (
+                Error::TruncatedBody {
+                    received: 3,
+                    expected: Some(10),
+                },
+                "connection closed after 3 of 10 body bytes",
+            ),
+            (
+                Error::TruncatedBody {
+                    received: 3,
+                    expected: None,
+                },
+                "connection closed before the end of the body (3 bytes received)",
+            ),
+            (
+                Error::BodyTooLarge { limit: 1024 },
+                "body exceeds the size limit of 1024 bytes",
+            ),
+        ];
+        for (error, message) in cases {
+            let text = error.to_string();
+            assert_eq!(text, message);
+            assert!(text.starts_with(|c: char| c.is_ascii_lowercase()));
+            assert!(!text.contains('\n') && !text.ends_with('.'));
+        }
+    }
+
+    // ---- every split gives the same result -----------------------------
+
+    /// A response, how to read it, and what must come out of it.
+    struct Case {
+        name: &'static str,
+        input: &'static [u8],
+        head_request: bool,
+        limits: Limits,
+        body: &'static [u8],
+        error: Option<Error>,
+    }
+
+    fn case(
+        name: &'static str,
+        input: &'static [u8],
+        body: &'static [u8],
+        error: Option<Error>,
+    ) -> Case {
+        Case {
+            name,
+            input,
+            head_request: false,
+            limits: Limits::default(),
+            body,
+            error,
+        }
+    }
+
+    fn cases() -> Vec<Case> {
+        let small = Limits {
+            max_head_bytes: 50,
+            max_headers: 2,
+            max_interim: 1,
+            max_body: Some(5),
+        };
+        vec![
+            case("content-length", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloNEXT", b"hello", None),
+            case(
+                "chunked, extensions, trailers",
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n\
+                  5;a=b\r\nhello\r\n1 ; c=\"d;e\"\r\n!\r\n0\r\nX-T: 1\r\nY: 2\r\n\r\nNEXT",
+                b"hello!",
+                None,
+            ),
+            case(
+                "bare lf",
+                b"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\nA\n0123456789\n0\n\nNEXT",
+                b"0123456789",
+                None,
+            ),
+            case(
+                "100-continue then 200",
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                b"ok",
+                None,
+            ),
+            Case {
+                head_request: true,
+                ..case("head", b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nNEXT", b"", None)
+            },
+            case("204", b"HTTP/1.1 204 No Content\r\n\r\nNEXT", b"", None),
+            case("304", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\nNEXT", b"", None),
+            case("101", b"HTTP/1.1 101 Switching\r\nUpgrade: x\r\n\r\nproto", b"", None),
+            case("close-delimited", b"HTTP/1.0 200 OK\r\n\r\nuntil\r\n\r\nclose", b"until\r\n\r\nclose", None),
+            case(
+                "te not chunked",
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, br\r\nContent-Length: 1\r\n\r\nxyz",
+                b"xyz",
+                None,
+            ),
+            case("repeated cl", b"HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\nabcd", b"abc", None),
+            case(
+                "conflicting cl",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 3, 4\r\n\r\nabcd",
+                b"",
+                Some(Error::ConflictingContentLength),
+            ),
+            case(
+                "bad cl",
+                b"HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\nabc",
+                b"",
+                Some(Error::BadContentLength),
+            ),
+            case("not http", b"SSH-2.0-OpenSSH\r\n", b"", Some(Error::NotHttp)),
+            case("bad head", b"HTTP/1.1 200 OK\r\nA B: c\r\n\r\n", b"", Some(Error::BadHead)),
+            case(
+                "bad chunk after data",
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n",
+                b"abc",
+                Some(Error::BadChunk),
+            ),
+            case("empty", b"", b"", Some(Error::EmptyReply)),
+            case("truncated head", b"HTTP/1.1 200 OK\r\n", b"", Some(Error::TruncatedHead)),
+            case(
+                "truncated sized body",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc",
+                b"abc",
+                Some(Error::TruncatedBody {
+                    received: 3,
+                    expected: Some(9),
+                }),
+            ),
+            case(
+                "truncated chunked body",
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nabc",
+                b"abc",
+                Some(Error::TruncatedBody {
+                    received: 3,
+                    expected: None,
+                }),
+            ),
+            Case {
+                limits: small,
+                ..case(
+                    "head too large",
+                    b"HTTP/1.1 200 OK\r\nServer: a rather long name, really\r\n\r\n",
+                    b"",
+                    Some(Error::HeadTooLarge),
+                )
+            },
+            Case {
+                limits: small,
+                ..case(
+                    "too many interim",
+                    b"HTTP/1.1 100 A\r\n\r\nHTTP/1.1 100 B\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+                    b"",
+                    Some(Error::HeadTooLarge),
+                )
+            },
+            Case {
+                limits: small,
+                ..case(
+                    "chunked over the limit",
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n4\r\nefgh\r\n0\r\n\r\n",
+                    b"abcde",
+                    Some(Error::BodyTooLarge { limit: 5 }),
+                )
+            },
+            Case {
+                limits: small,
+                ..case(
+                    "close-delimited over the limit",
+                    b"HTTP/1.1 200 OK\r\n\r\n0123456789",
+                    b"01234",
+                    Some(Error::BodyTooLarge { limit: 5 }),
+                )
+            },
+            Case {
+                limits: small,
+                ..case(
+                    "content-length over the limit",
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n012345",
+                    b"",
+                    Some(Error::BodyTooLarge { limit: 5 }),
+                )
+            },
+        ]
+    }
+
+    #[test]
+    fn representative_responses_read_as_expected() {
+        for c in cases() {
+            let out = run_with(c.input, c.head_request, c.limits);
+            assert_eq!(out.body(), c.body, "{}", c.name);
+            assert_eq!(out.error(), c.error, "{}: {out:?}", c.name);
+            assert_eq!(out.body_bytes, c.body.len() as u64, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn every_two_piece_split_reads_like_the_whole() {
+        for c in cases() {
+            let whole = run_with(c.input, c.head_request, c.limits);
+            for at in 0..=c.input.len() {
+                let (a, b) = c.input.split_at(at);
+                let split = run_pieces(&[a, b], c.head_request, c.limits);
+                assert_eq!(split, whole, "{} split at {at}", c.name);
+            }
+        }
+    }
+
+    #[test]
+    fn byte_at_a_time_reads_like_the_whole() {
+        for c in cases() {
+            let whole = run_with(c.input, c.head_request, c.limits);
+            let bytes: Vec<&[u8]> = c.input.chunks(1).collect();
+            let split = run_pieces(&bytes, c.head_request, c.limits);
+            assert_eq!(split, whole, "{} byte at a time", c.name);
+        }
     }
 }

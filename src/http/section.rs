@@ -1,0 +1,153 @@
+//! Collects a header or trailer section, byte-split-proof and bounded.
+//!
+//! `httparse` wants the whole section in one slice, but the reader is fed
+//! arbitrary pieces of the stream. So the section is copied into a buffer
+//! until its terminating empty line (CRLF or bare LF) arrives, and only then
+//! handed to `httparse`. Finding that line with a three-state scanner keeps
+//! the work linear however the input is split (re-parsing the buffer after
+//! every byte would be quadratic), and the buffer never grows beyond the
+//! limit it is given.
+
+/// Where the scanner stands relative to the start of a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Line {
+    /// Inside a line that already holds a byte other than CR.
+    Text,
+    /// At the start of a line (just after an LF).
+    Start,
+    /// After a CR at the start of a line.
+    StartCr,
+}
+
+impl Line {
+    /// Moves past `b`; true when `b` ends an empty line.
+    fn ends_section(&mut self, b: u8) -> bool {
+        let (next, end) = match (*self, b) {
+            (Line::Start | Line::StartCr, b'\n') => (Line::Start, true),
+            (_, b'\n') => (Line::Start, false),
+            (Line::Start, b'\r') => (Line::StartCr, false),
+            _ => (Line::Text, false),
+        };
+        *self = next;
+        end
+    }
+}
+
+/// What [`Section::fill`] did with its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fill {
+    /// All the input was taken and the section is not over yet.
+    Partial,
+    /// The section (in [`Section::bytes`]) ends after this many input bytes.
+    Ended(usize),
+}
+
+/// The section would grow beyond its limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TooLarge;
+
+/// A bounded buffer for one header or trailer section.
+#[derive(Debug)]
+pub(crate) struct Section {
+    buf: Vec<u8>,
+    line: Line,
+}
+
+impl Section {
+    /// An empty section whose first line is a status line (never empty).
+    pub(crate) fn head() -> Self {
+        Section {
+            buf: Vec::new(),
+            line: Line::Text,
+        }
+    }
+
+    /// Starts over for the next head, keeping the allocation.
+    pub(crate) fn restart_head(&mut self) {
+        self.buf.clear();
+        self.line = Line::Text;
+    }
+
+    /// Starts over for a trailer section, which may be empty.
+    pub(crate) fn restart_trailers(&mut self) {
+        self.buf.clear();
+        self.line = Line::Start;
+    }
+
+    /// The bytes collected so far.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Takes bytes from `input` up to and including the empty line that
+    /// ends the section, keeping the whole section within `max` bytes.
+    pub(crate) fn fill(&mut self, input: &[u8], max: usize) -> Result<Fill, TooLarge> {
+        let room = max.saturating_sub(self.buf.len());
+        let window = &input[..input.len().min(room)];
+        if let Some(end) = self.find_end(window) {
+            self.buf.extend_from_slice(&window[..end]);
+            return Ok(Fill::Ended(end));
+        }
+        if window.len() < input.len() {
+            return Err(TooLarge);
+        }
+        self.buf.extend_from_slice(window);
+        Ok(Fill::Partial)
+    }
+
+    /// Scans `bytes`; the offset just past the section's empty line.
+    fn find_end(&mut self, bytes: &[u8]) -> Option<usize> {
+        let line = &mut self.line;
+        bytes
+            .iter()
+            .position(|&b| line.ends_section(b))
+            .map(|i| i + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_ends_at_crlf_crlf_or_bare_lf() {
+        for (input, end) in [
+            (&b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody"[..], 25),
+            (b"HTTP/1.1 200 OK\nA: b\n\nbody", 22),
+            (b"HTTP/1.1 200 OK\r\n\nbody", 18),
+            (b"HTTP/1.1 200 OK\n\r\nbody", 18),
+        ] {
+            let mut s = Section::head();
+            assert_eq!(s.fill(input, 100), Ok(Fill::Ended(end)));
+            assert_eq!(s.bytes(), &input[..end]);
+        }
+    }
+
+    #[test]
+    fn cr_not_followed_by_lf_does_not_end_the_section() {
+        let mut s = Section::head();
+        assert_eq!(
+            s.fill(b"HTTP/1.1 200 OK\r\n\rX\r\n", 100),
+            Ok(Fill::Partial)
+        );
+    }
+
+    #[test]
+    fn trailers_may_be_empty() {
+        let mut s = Section::head();
+        s.restart_trailers();
+        assert_eq!(s.fill(b"\r\nrest", 100), Ok(Fill::Ended(2)));
+        s.restart_trailers();
+        assert_eq!(s.fill(b"\nrest", 100), Ok(Fill::Ended(1)));
+    }
+
+    #[test]
+    fn limit_counts_the_whole_section_across_pieces() {
+        let mut s = Section::head();
+        assert_eq!(s.fill(b"HTTP/1.1 ", 12), Ok(Fill::Partial));
+        assert_eq!(s.fill(b"200", 12), Ok(Fill::Partial));
+        assert_eq!(s.fill(b"\n", 12), Err(TooLarge));
+        let mut s = Section::head();
+        assert_eq!(s.fill(b"HTTP/1.1 200\n\n", 14), Ok(Fill::Ended(14)));
+    }
+}
