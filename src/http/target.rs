@@ -127,7 +127,7 @@ impl FromStr for Target {
             None => format!("http://{input}"),
         };
         let url = Url::parse(&with_scheme).map_err(|e| malformed(&e.to_string()))?;
-        from_url(&url).map_err(|reason| malformed(reason))
+        from_url(&url).map_err(malformed)
     }
 }
 
