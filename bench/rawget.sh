@@ -41,6 +41,7 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$WORK/www" "$WORK/logs"
+chmod 755 "$WORK"  # the nginx workers run as www-data
 head -c 1024 /dev/urandom | base64 -w 0 | head -c 1024 > "$WORK/www/1k.txt"
 head -c $((200 * 1024 * 1024)) /dev/zero > "$WORK/www/200m.bin"
 cat > "$WORK/nginx.conf" <<CONF

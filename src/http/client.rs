@@ -25,7 +25,7 @@ use crate::resolve::{self, Family, ResolveError};
 use crate::sock::{self, Conn};
 
 /// Size of one `recv()`; also the most response bytes held at once.
-const RECV_BUF: usize = 64 * 1024;
+const RECV_BUF: usize = 256 * 1024;
 
 /// How to run the exchange.
 #[derive(Clone, Copy, Debug, Default)]
