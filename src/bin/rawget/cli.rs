@@ -12,7 +12,7 @@ use rawnet::resolve::Family;
 /// rawget: send an HTTP/1.1 request over a socket of its own and show
 /// exactly what came back.
 #[derive(Debug, Parser)]
-#[command(name = "rawget", version, about, long_about = None)]
+#[command(name = "rawget", version)]
 #[command(
     after_help = "Exit codes follow curl: 0 complete response (any status), \
 1 unsupported protocol, 2 usage, 3 malformed URL, 6 cannot resolve, 7 cannot connect, \
