@@ -38,7 +38,7 @@ impl Tracer {
 
 fn describe(step: &Step<'_>) -> String {
     match step {
-        Step::Resolving { host } => format!("getaddrinfo({host})"),
+        Step::Resolving { host } => format!("resolving {host}"),
         Step::Resolved { addrs } => {
             let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
             format!("resolved to {}", list.join(", "))
