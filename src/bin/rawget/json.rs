@@ -150,3 +150,41 @@ fn encode_body(body: &[u8]) -> (String, &'static str) {
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
+
+/// One record as a line of JSON.
+///
+/// serde_json escapes C0 controls but not DEL and the C1 range
+/// (U+007F..U+009F), which some terminals still act on (U+009B is CSI), so
+/// those are written as `\u00XX` too: the same JSON value, safe on a
+/// terminal, whatever the destination.
+pub fn to_line(record: &Record<'_>) -> serde_json::Result<Vec<u8>> {
+    let text = serde_json::to_string(record)?;
+    let mut line = String::with_capacity(text.len() + 1);
+    for c in text.chars() {
+        if ('\u{7f}'..='\u{9f}').contains(&c) {
+            line.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            line.push(c);
+        }
+    }
+    line.push('\n');
+    Ok(line.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c1_controls_are_escaped_and_json_stays_equal() {
+        let error = ErrorRecord {
+            kind: "bad_head",
+            message: "a\u{9b}31m\u{7f}\u{1b}z é".into(),
+        };
+        let line = to_line(&Record::failed("u", error)).unwrap();
+        let text = String::from_utf8(line).unwrap();
+        assert!(text.contains(r"a\u009b31m\u007f\u001bz é"), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"]["message"], "a\u{9b}31m\u{7f}\u{1b}z é");
+    }
+}

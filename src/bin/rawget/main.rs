@@ -220,8 +220,7 @@ fn error_record(e: &dyn Classify, message: String) -> ErrorRecord {
 }
 
 fn write_record(out: &mut dyn Write, record: &Record<'_>) -> io::Result<()> {
-    let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
-    line.push(b'\n');
+    let line = json::to_line(record).map_err(io::Error::other)?;
     out.write_all(&line)?;
     out.flush()
 }
