@@ -297,8 +297,11 @@ pub fn summary_line(summary: &Summary, plan: &Plan) -> String {
         )
     };
     format!(
-        "{} open, {} closed, {} filtered: {probes} probes ({scope}) in {secs:.2} s, {rate:.0} probes/s",
-        summary.open, summary.closed, summary.filtered
+        "{} open, {} closed, {} filtered: {probes} {} ({scope}) in {secs:.2} s, {rate:.0} probes/s",
+        summary.open,
+        summary.closed,
+        summary.filtered,
+        plural(probes, "probe", "probes"),
     )
 }
 
