@@ -2,10 +2,11 @@
 //! not turned off with `--no-progress`), hidden otherwise, so logs and
 //! pipes never see control sequences.
 
+use std::fmt::{self, Write};
 use std::io::{self, IsTerminal};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// A bar over `probes` probes, or a hidden one when `wanted` is false or
 /// stderr is not a terminal.
@@ -14,9 +15,12 @@ pub fn bar(probes: u64, wanted: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let style = ProgressStyle::with_template(
-        "{spinner} {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} {per_sec} eta {eta} {msg}",
+        "{spinner} {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} {rate} eta {eta} {msg}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .with_key("rate", |state: &ProgressState, w: &mut dyn fmt::Write| {
+        let _ = write!(w, "{:.0}/s", state.per_sec());
+    })
     .progress_chars("=> ");
     let bar = ProgressBar::with_draw_target(Some(probes), ProgressDrawTarget::stderr())
         .with_style(style)
