@@ -288,7 +288,9 @@ pub fn summary_line(summary: &Summary, plan: &Plan) -> String {
     let addresses = plan.targets().len();
     let ports = plan.ports().len();
     let scope = if plan.shard().count() > 1 {
-        format!("shard {} of {} probes", plan.shard(), plan.total())
+        let total = plan.total();
+        let noun = plural(total, "probe", "probes");
+        format!("shard {} of {total} {noun}", plan.shard())
     } else {
         format!(
             "{addresses} {} x {ports} {}",
