@@ -373,61 +373,80 @@ pub fn expand(
     resolver: Resolver<'_>,
 ) -> Result<Expansion, TargetError> {
     check_static_sizes(specs, opts)?;
-    let resolved: Vec<Option<Result<Vec<IpAddr>, ResolveError>>> = specs
+    // Each spec with its addresses: literal ones directly, names through
+    // the resolver (in parallel; `collect` keeps the order given).
+    let expanded: Vec<(&str, Result<Addresses, ResolveError>)> = specs
         .par_iter()
-        .map(|spec| match spec {
-            TargetSpec::Host { name } => Some(resolver(name, opts.family)),
-            _ => None,
+        .map(|spec| {
+            let addresses = match spec {
+                TargetSpec::Addr { ip, .. } => Ok(Addresses::One(*ip)),
+                TargetSpec::Cidr {
+                    network, prefix, ..
+                } => Ok(Addresses::Block(*network, *prefix)),
+                TargetSpec::Host { name } => {
+                    resolver(name, opts.family).map(|ips| Addresses::Named(pick(ips, opts)))
+                }
+            };
+            (spec.text(), addresses)
         })
         .collect();
 
     let mut addrs: Vec<(Arc<str>, IpAddr)> = Vec::new();
     let mut seen: HashSet<IpAddr> = HashSet::new();
     let mut failures = Vec::new();
-    let mut push = |addrs: &mut Vec<(Arc<str>, IpAddr)>, target: &Arc<str>, ip: IpAddr| {
-        if seen.insert(ip) {
-            addrs.push((Arc::clone(target), ip));
-        }
-        if addrs.len() as u64 > opts.max_addresses {
-            return Err(TargetError::TooMany {
-                limit: opts.max_addresses,
-            });
-        }
-        Ok(())
-    };
-    for (spec, lookup) in specs.iter().zip(resolved) {
-        let target: Arc<str> = Arc::from(spec.text());
-        match (spec, lookup) {
-            (TargetSpec::Addr { ip, .. }, _) => push(&mut addrs, &target, *ip)?,
-            (
-                TargetSpec::Cidr {
-                    network, prefix, ..
-                },
-                _,
-            ) => {
-                for ip in block_addresses(*network, *prefix) {
-                    push(&mut addrs, &target, ip)?;
-                }
+    for (text, addresses) in expanded {
+        let addresses = match addresses {
+            Ok(addresses) => addresses,
+            Err(e) => {
+                failures.push(e);
+                continue;
             }
-            (TargetSpec::Host { .. }, Some(Ok(mut ips))) => {
-                ips.retain(|ip| opts.family.accepts(ip));
-                if opts.first_address {
-                    ips.truncate(1);
-                } else {
-                    ips.sort_unstable();
-                }
-                for ip in ips {
-                    push(&mut addrs, &target, ip)?;
-                }
+        };
+        let target: Arc<str> = Arc::from(text);
+        for ip in addresses.into_ips() {
+            if seen.insert(ip) {
+                addrs.push((Arc::clone(&target), ip));
             }
-            (TargetSpec::Host { .. }, Some(Err(e))) => failures.push(e),
-            (TargetSpec::Host { .. }, None) => unreachable!("every name was looked up"),
+            if addrs.len() as u64 > opts.max_addresses {
+                return Err(TargetError::TooMany {
+                    limit: opts.max_addresses,
+                });
+            }
         }
     }
     Ok(Expansion {
         targets: Targets { addrs },
         failures,
     })
+}
+
+/// The addresses one target stands for.
+enum Addresses {
+    One(IpAddr),
+    Block(IpAddr, u8),
+    Named(Vec<IpAddr>),
+}
+
+impl Addresses {
+    fn into_ips(self) -> Box<dyn Iterator<Item = IpAddr>> {
+        match self {
+            Addresses::One(ip) => Box::new(std::iter::once(ip)),
+            Addresses::Block(network, prefix) => block_addresses(network, prefix),
+            Addresses::Named(ips) => Box::new(ips.into_iter()),
+        }
+    }
+}
+
+/// The addresses of a name that are kept: its family only, then the first
+/// (`--first-address`) or all of them sorted.
+fn pick(mut ips: Vec<IpAddr>, opts: &TargetOptions) -> Vec<IpAddr> {
+    ips.retain(|ip| opts.family.accepts(ip));
+    if opts.first_address {
+        ips.truncate(1);
+    } else {
+        ips.sort_unstable();
+    }
+    ips
 }
 
 /// Family and size checks on literals and blocks, before any lookup.

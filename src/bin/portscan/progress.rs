@@ -2,7 +2,7 @@
 //! not turned off with `--no-progress`), hidden otherwise, so logs and
 //! pipes never see control sequences.
 
-use std::fmt::{self, Write};
+use std::fmt;
 use std::io::{self, IsTerminal};
 use std::time::Duration;
 
