@@ -65,6 +65,7 @@
 
 mod banner;
 mod classify;
+mod connect;
 mod plan;
 mod rate;
 mod slots;
@@ -257,7 +258,8 @@ fn set_up(probes: u64, wanted: usize) -> Result<(Vec<polling::Poller>, usize), S
         .map_err(ScanError::Io)?;
     // Counted again now that the pollers hold their descriptors.
     let open = crate::fdlimit::open_fd_count().map_err(ScanError::Io)?;
-    let budget = crate::fdlimit::connect_budget(limit, open, crate::fdlimit::RESERVE);
+    let spares = plan::SPARES_PER_WORKER * pollers.len() as u64;
+    let budget = crate::fdlimit::connect_budget(limit, open + spares, crate::fdlimit::RESERVE);
     let concurrency = plan::total_concurrency(wanted, budget);
     pollers.truncate(concurrency);
     Ok((pollers, concurrency))

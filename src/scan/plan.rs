@@ -5,6 +5,8 @@
 
 /// Descriptors each worker's poller holds (epoll, eventfd, timerfd).
 pub(crate) const FDS_PER_POLLER: u64 = 3;
+/// Spare sockets a worker may hold between connects (one per family).
+pub(crate) const SPARES_PER_WORKER: u64 = 2;
 
 /// Number of workers: one per rayon thread, but never more than there are
 /// connects allowed in flight or probes to make.

@@ -14,10 +14,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use polling::{Event, Events, Poller};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{SockAddr, Socket};
 
 use super::banner::{self, Progress};
 use super::classify::{classify, is_self_connect, Verdict};
+use super::connect::{self, Answer, Eagerness};
 use super::rate::RateLimiter;
 use super::slots::{DeadlineQueue, Key, Slots};
 use super::{PortResult, Probe, ProbeSource, ScanConfig, State};
@@ -123,6 +124,10 @@ pub(crate) struct Worker<'a> {
     limit: usize,
     paused_until: Option<Instant>,
     backoff: Duration,
+    /// Sockets refused at once and reset by the kernel, ready for the next
+    /// connect (one per address family: IPv4, IPv6).
+    spare: [Option<Socket>; 2],
+    eagerness: Eagerness,
     counts: Counts,
 }
 
@@ -143,6 +148,8 @@ impl<'a> Worker<'a> {
             limit: max_in_flight,
             paused_until: None,
             backoff: FIRST_BACKOFF,
+            spare: [None, None],
+            eagerness: Eagerness::new(),
             counts: Counts::default(),
         }
     }
@@ -248,48 +255,120 @@ impl<'a> Worker<'a> {
         Ok(None)
     }
 
-    /// Opens a socket and calls `connect()`; the answer comes later through
-    /// the poller unless the kernel gives it at once.
+    /// Calls `connect()` for `job` on a spare or new socket. The answer
+    /// comes later through the poller unless the kernel has it at once.
     fn start(&mut self, job: Job) -> io::Result<()> {
         let addr = job.addr();
-        let started = Instant::now();
-        let socket = match new_socket(addr) {
-            Ok(s) => s,
+        let sockaddr = SockAddr::from(addr);
+        let (socket, answer, started) = match self.spare_socket(addr) {
+            Some(socket) => {
+                let started = Instant::now();
+                match connect::start(&socket, &sockaddr) {
+                    // A reused socket that misbehaves is not the target's
+                    // fault: drop it and start over on a fresh one.
+                    Answer::Failed(_) => self.fresh_start(addr, &sockaddr),
+                    answer => (Ok(socket), answer, started),
+                }
+            }
+            None => self.fresh_start(addr, &sockaddr),
+        };
+        let socket = match socket {
+            Ok(socket) => socket,
             Err(e) => {
                 self.after_error(job, &e, started);
                 return Ok(());
             }
         };
-        match socket.connect(&addr.into()) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-            Err(e) => {
-                self.after_error(job, &e, started);
-                return Ok(());
-            }
-        }
-        self.track(InFlight {
+        let flight = InFlight {
             socket,
             job,
             started,
             phase: Phase::Connecting,
-        })
+        };
+        match answer {
+            Answer::InProgress => self.ask_again_or_track(flight, &sockaddr),
+            Answer::Connected => self.settle(flight, None),
+            Answer::Failed(e) => self.settle(flight, Some(e)),
+        }
+    }
+
+    /// Opens a new socket and calls `connect()` on it.
+    fn fresh_start(
+        &mut self,
+        addr: SocketAddr,
+        sockaddr: &SockAddr,
+    ) -> (io::Result<Socket>, Answer, Instant) {
+        let socket = connect::new_socket(addr);
+        let started = Instant::now();
+        let answer = match &socket {
+            Ok(s) => connect::start(s, sockaddr),
+            Err(_) => Answer::InProgress,
+        };
+        (socket, answer, started)
+    }
+
+    /// A spare socket of `addr`'s family, if one is waiting.
+    fn spare_socket(&mut self, addr: SocketAddr) -> Option<Socket> {
+        self.spare[usize::from(addr.is_ipv6())].take()
+    }
+
+    /// Asks `connect()` a second time if that has been paying off (see
+    /// [`connect`]); otherwise, or if still in progress, waits in the poller.
+    fn ask_again_or_track(&mut self, flight: InFlight, sockaddr: &SockAddr) -> io::Result<()> {
+        if !self.eagerness.should_try() {
+            return self.track(flight);
+        }
+        match connect::ask_again(&flight.socket, sockaddr) {
+            Answer::InProgress => {
+                self.eagerness.record(false);
+                self.track(flight)
+            }
+            Answer::Connected => {
+                self.eagerness.record(true);
+                self.settle(flight, None)
+            }
+            Answer::Failed(e) => {
+                self.eagerness.record(true);
+                if connect::reusable_after(&e) {
+                    return self.refused_reusable(flight);
+                }
+                self.settle(flight, Some(e))
+            }
+        }
+    }
+
+    /// Refused, and the socket was reset by the kernel: report closed and
+    /// keep the socket for the next connect of its family.
+    fn refused_reusable(&mut self, flight: InFlight) -> io::Result<()> {
+        let rtt = flight.started.elapsed();
+        let family = usize::from(flight.job.probe.ip.is_ipv6());
+        self.spare[family] = Some(flight.socket);
+        self.backoff = FIRST_BACKOFF;
+        self.report(flight.job, State::Closed, rtt, None);
+        Ok(())
     }
 
     /// Registers a connecting socket for writability and its deadline.
     fn track(&mut self, flight: InFlight) -> io::Result<()> {
         let deadline = flight.started + self.shared.cfg.timeout;
-        let key = self.slots.insert(flight);
-        let socket = &self.slots.get(key).expect("just inserted").socket;
-        // SAFETY: every path that drops a tracked socket goes through
-        // `release`, which deletes it from the poller first.
-        if let Err(e) = unsafe { self.poller.add(socket, Event::writable(key.index)) } {
-            self.slots.remove(key);
-            return Err(e);
-        }
+        let key = self.register(flight, Event::writable)?;
         self.connect_deadlines.push(deadline, key);
         self.compact_deadlines();
         Ok(())
+    }
+
+    /// Stores `flight` in a slot and adds its socket to the poller with the
+    /// interest `interest(key)`.
+    fn register(&mut self, flight: InFlight, interest: fn(usize) -> Event) -> io::Result<Key> {
+        let key = self.slots.insert(flight);
+        let socket = &self.slots.get(key).expect("just inserted").socket;
+        // SAFETY: every path that drops a registered socket goes through
+        // `release`, which deletes it from the poller first.
+        if let Err(e) = unsafe { self.poller.add(socket, interest(key.index)) } {
+            self.slots.remove(key);
+            return Err(e);
+        }
+        Ok(key)
     }
 
     /// Keeps the deadline queues proportional to the concurrency.
@@ -395,28 +474,38 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// The connect finished one way or the other: find out which.
+    /// The poller says the connect finished: find out how.
     fn connect_done(&mut self, key: Key) -> io::Result<()> {
-        let flight = self.slots.get(key).expect("live key");
-        let outcome = connect_outcome(&flight.socket);
-        match outcome {
+        let flight = self.release(key).expect("live key");
+        match connect::completed(&flight.socket) {
+            Ok(_) => self.settle(flight, None),
+            Err(e) => self.settle(flight, Some(e)),
+        }
+    }
+
+    /// Decides a finished connect: `error` is why it failed, `None` means
+    /// it connected.
+    fn settle(&mut self, flight: InFlight, error: Option<io::Error>) -> io::Result<()> {
+        if let Some(e) = error {
+            self.after_error(flight.job, &e, flight.started);
+            return Ok(());
+        }
+        match connect::endpoints(&flight.socket) {
+            Ok((local, peer)) if is_self_connect(local, peer) => {
+                self.self_connected(flight);
+                Ok(())
+            }
+            Ok(_) => self.connected(flight),
             Err(e) => {
-                let flight = self.release(key).expect("live key");
                 self.after_error(flight.job, &e, flight.started);
                 Ok(())
             }
-            Ok((local, peer)) if is_self_connect(local, peer) => {
-                self.self_connected(key);
-                Ok(())
-            }
-            Ok(_) => self.connected(key),
         }
     }
 
     /// A ghost connection to ourselves: close it and probe the port again.
-    fn self_connected(&mut self, key: Key) {
-        let flight = self.release(key).expect("live key");
-        close_abortively(flight.socket);
+    fn self_connected(&mut self, flight: InFlight) {
+        connect::close_abortively(flight.socket);
         let mut job = flight.job;
         job.self_connects += 1;
         if job.self_connects > MAX_SELF_CONNECTS {
@@ -427,24 +516,23 @@ impl<'a> Worker<'a> {
     }
 
     /// The port is open: report it, or first wait for a banner.
-    fn connected(&mut self, key: Key) -> io::Result<()> {
+    fn connected(&mut self, mut flight: InFlight) -> io::Result<()> {
         self.backoff = FIRST_BACKOFF;
-        let banner_cfg = self.shared.cfg.banner.filter(|b| b.max_len > 0);
-        let Some(banner_cfg) = banner_cfg else {
-            let flight = self.release(key).expect("live key");
-            let rtt = flight.started.elapsed();
-            close_abortively(flight.socket);
+        let rtt = flight.started.elapsed();
+        let Some(banner_cfg) = self.shared.cfg.banner.filter(|b| b.max_len > 0) else {
+            connect::close_abortively(flight.socket);
             self.report(flight.job, State::Open, rtt, None);
             return Ok(());
         };
-        let flight = self.slots.get_mut(key).expect("live key");
         flight.phase = Phase::Banner {
-            rtt: flight.started.elapsed(),
+            rtt,
             buf: Vec::new(),
         };
+        let key = self.register(flight, Event::readable)?;
         self.banner_deadlines
             .push(Instant::now() + banner_cfg.wait, key);
-        self.rearm(key, Event::readable(key.index))
+        self.compact_deadlines();
+        Ok(())
     }
 
     /// Bytes (or end of stream) arrived on a connection awaiting a banner.
@@ -468,7 +556,7 @@ impl<'a> Worker<'a> {
         let Some(flight) = self.release(key) else {
             return;
         };
-        close_abortively(flight.socket);
+        connect::close_abortively(flight.socket);
         if let Phase::Banner { rtt, buf } = flight.phase {
             self.report(flight.job, State::Open, rtt, banner::into_text(buf));
         }
@@ -489,43 +577,4 @@ impl Drop for Worker<'_> {
             self.release(key);
         }
     }
-}
-
-/// A non-blocking, close-on-exec TCP socket for `addr`'s family.
-fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
-    Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM.nonblocking(),
-        Some(Protocol::TCP),
-    )
-}
-
-/// After a writability event: the connection's `(local, peer)` addresses,
-/// or why the connect failed.
-///
-/// # Notes
-///
-/// A socket that is writable with no pending error but not connected
-/// (`ENOTCONN`) was connected and torn down again before we looked; its
-/// error is then reported as is (and classified filtered), rather than
-/// re-armed, which would spin on a hung-up socket.
-fn connect_outcome(socket: &Socket) -> io::Result<(SocketAddr, SocketAddr)> {
-    if let Some(e) = socket.take_error()? {
-        return Err(e);
-    }
-    let peer = socket.peer_addr()?;
-    let local = socket.local_addr()?;
-    match (local.as_socket(), peer.as_socket()) {
-        (Some(l), Some(p)) => Ok((l, p)),
-        _ => Err(io::Error::from_raw_os_error(libc::EAFNOSUPPORT)),
-    }
-}
-
-/// Closes a connected socket with `SO_LINGER` 0, so the kernel sends a RST
-/// instead of a FIN and keeps no `TIME_WAIT` state (see the module docs of
-/// [`super`] for why).
-fn close_abortively(socket: Socket) {
-    // A failure only means the close is graceful after all.
-    let _ = socket.set_linger(Some(Duration::ZERO));
-    drop(socket);
 }
