@@ -1,12 +1,82 @@
 //! The connect-scan engine: probes `(ip, port)` pairs and yields typed
 //! results. It never prints and never sees the command line.
 //!
-//! (Skeleton: the types below are the contract between the engine and the
-//! `portscan` binary; the engine itself is filled in separately.)
+//! # Design
+//!
+//! [`run`] splits the probe indices `[0, source.len())` among rayon workers,
+//! one per thread. Workers pull small batches from a shared atomic cursor,
+//! so one that meets many slow (filtered) ports does not hold up the others.
+//! Inside a worker, connects are *non-blocking*: `socket()` +
+//! `connect()` returns `EINPROGRESS` and the socket is registered with the
+//! worker's own epoll instance (the `polling` crate) for writability, so
+//! thousands of connects are in flight on a couple of cores. When one
+//! completes, `SO_ERROR` says how: none is open, `ECONNREFUSED` is closed,
+//! unreachable or a local firewall refusal is filtered. All attempts share
+//! one timeout, so each worker's deadlines form a FIFO queue: the front is
+//! always the next to expire, and an expired connect is filtered (or retried,
+//! [`ScanConfig::retries`] times). Errors are classified by errno, never by
+//! message text.
+//!
+//! # Things that are not what they look like
+//!
+//! - **Self-connect.** On loopback, a connect to a port nobody listens on
+//!   may be given that very port as its ephemeral source port; the SYN meets
+//!   its own socket (TCP simultaneous open) and the connect *succeeds*. A
+//!   connection whose local address equals its peer address is therefore
+//!   closed and probed again, never reported open.
+//! - **Resource errors are ours, not the target's.** `EADDRNOTAVAIL` (no
+//!   ephemeral source port left), `EMFILE`/`ENFILE` (no descriptor),
+//!   `ENOBUFS`/`ENOMEM` make the worker pause, hold its in-flight cap at what
+//!   is in flight, and retry the same probe; they are never reported closed.
+//!
+//! # Why the file-descriptor cap and its reserve
+//!
+//! Each connect in flight holds a descriptor. Before scanning, the soft
+//! `RLIMIT_NOFILE` is raised toward the hard limit as far as the requested
+//! concurrency needs, and the concurrency is then capped at the soft limit
+//! minus the descriptors already open minus [`crate::fdlimit::RESERVE`]. The
+//! reserve keeps descriptors free for the rest of the process (the binary's
+//! output, a resolver, a progress bar): running the table dry would make
+//! *their* calls fail, not just ours. With `ulimit -n 64` a full scan is as
+//! exact as with the default limit, only slower. [`Summary::concurrency`]
+//! reports the cap actually used.
+//!
+//! # Why `SO_LINGER` 0 on open ports
+//!
+//! A normal close of a connection we opened leaves our end in `TIME_WAIT`
+//! for a minute, holding its ephemeral port. A scan of a host with many open
+//! ports (or a scan repeated in a loop) piles those up until `connect()`
+//! fails with `EADDRNOTAVAIL`. Closing with `SO_LINGER` 0 sends a RST and
+//! keeps no state; for a probe that only wanted to know whether the port
+//! answers, nothing is lost. (Closed and filtered ports never reach an
+//! established state, so they leave nothing behind anyway.)
+//!
+//! # Banners
+//!
+//! With [`ScanConfig::banner`] set, an open connection stays registered for
+//! readability in the same poller for up to [`BannerConfig::wait`]; the
+//! worker never blocks on it. The bytes are converted lossily to UTF-8 and
+//! are not escaped: that is the printers' job.
+//!
+//! # Memory
+//!
+//! Per worker: a slab of in-flight connects and two deadline queues, all
+//! bounded by the worker's concurrency. Nothing is kept per finished probe.
+
+mod banner;
+mod classify;
+mod connect;
+mod plan;
+mod rate;
+mod slots;
+mod worker;
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
 
 use serde::{Deserialize, Serialize};
 
@@ -131,11 +201,86 @@ impl std::error::Error for ScanError {
 
 /// Probes every entry of `source` and hands each result to `on_result`
 /// (from worker threads, in completion order, exactly once per probe).
+///
+/// # Errors
+///
+/// [`ScanError::Io`] when a poller cannot be created or fails mid-scan
+/// (probes not yet reported then never are). Failures of single probes are
+/// results, not errors.
 pub fn run(
     source: &dyn ProbeSource,
     cfg: &ScanConfig,
     on_result: &(dyn Fn(PortResult) + Sync),
 ) -> Result<Summary, ScanError> {
-    let _ = (source, cfg, on_result);
-    todo!("engine")
+    let started = Instant::now();
+    let (pollers, concurrency) = set_up(source.len(), cfg.concurrency)?;
+    let shares = plan::split(concurrency, pollers.len());
+    let shared = worker::Shared {
+        source,
+        cfg,
+        on_result,
+        cursor: AtomicU64::new(0),
+        batch: plan::batch_size(shares[0]),
+        rate: cfg.rate.map(|r| rate::RateLimiter::new(r, started)),
+        stop: AtomicBool::new(false),
+    };
+    let workers: Vec<_> = pollers
+        .into_iter()
+        .zip(shares)
+        .map(|(poller, share)| worker::Worker::new(&shared, poller, share))
+        .collect();
+    let results: Vec<_> = workers
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|w| {
+            let r = w.run();
+            if r.is_err() {
+                shared.stop.store(true, Ordering::Relaxed);
+            }
+            r
+        })
+        .collect();
+    summarize(results, concurrency, started)
+}
+
+/// Raises the descriptor limit, creates one poller per worker, and returns
+/// them with the total concurrency the descriptor budget allows.
+fn set_up(probes: u64, wanted: usize) -> Result<(Vec<polling::Poller>, usize), ScanError> {
+    let wanted = wanted.max(1);
+    let workers = plan::worker_count(rayon::current_num_threads(), wanted, probes);
+    let open = crate::fdlimit::open_fd_count().map_err(ScanError::Io)?;
+    let need =
+        open + crate::fdlimit::RESERVE + plan::FDS_PER_POLLER * workers as u64 + wanted as u64;
+    let limit = crate::fdlimit::raise_soft_limit(need).map_err(ScanError::Io)?;
+    let mut pollers = (0..workers)
+        .map(|_| polling::Poller::new())
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(ScanError::Io)?;
+    // Counted again now that the pollers hold their descriptors.
+    let open = crate::fdlimit::open_fd_count().map_err(ScanError::Io)?;
+    let spares = plan::SPARES_PER_WORKER * pollers.len() as u64;
+    let budget = crate::fdlimit::connect_budget(limit, open + spares, crate::fdlimit::RESERVE);
+    let concurrency = plan::total_concurrency(wanted, budget);
+    pollers.truncate(concurrency);
+    Ok((pollers, concurrency))
+}
+
+/// Adds up the workers' counts, or returns the first worker's error.
+fn summarize(
+    results: Vec<std::io::Result<worker::Counts>>,
+    concurrency: usize,
+    started: Instant,
+) -> Result<Summary, ScanError> {
+    let mut summary = Summary {
+        concurrency,
+        ..Summary::default()
+    };
+    for counts in results {
+        let counts = counts.map_err(ScanError::Io)?;
+        summary.open += counts.open;
+        summary.closed += counts.closed;
+        summary.filtered += counts.filtered;
+    }
+    summary.elapsed = started.elapsed();
+    Ok(summary)
 }

@@ -1,0 +1,101 @@
+//! Reading what a server says first, without blocking the worker.
+//!
+//! The socket stays non-blocking and registered in the worker's poller; each
+//! readiness event drains what is available, up to the configured cap. The
+//! bytes are kept raw until the end and then converted lossily to UTF-8:
+//! nothing is stripped or escaped here, that is the printers' job.
+
+use std::io::{self, Read};
+
+use socket2::Socket;
+
+/// Where a banner read stands after draining the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// Nothing more to read right now; wait for the next readiness event.
+    WouldBlock,
+    /// The banner is complete: cap reached, end of stream, or a read error.
+    Done,
+}
+
+/// Reads what `socket` has available into `buf`, never beyond `max_len`
+/// bytes in total.
+pub(crate) fn read_available(socket: &Socket, buf: &mut Vec<u8>, max_len: usize) -> Progress {
+    let mut chunk = [0u8; 1024];
+    loop {
+        let room = max_len.saturating_sub(buf.len()).min(chunk.len());
+        if room == 0 {
+            return Progress::Done;
+        }
+        match (&*socket).read(&mut chunk[..room]) {
+            Ok(0) => return Progress::Done,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::WouldBlock,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Progress::Done,
+        }
+    }
+}
+
+/// The banner text for the bytes read: `None` when the server said nothing.
+pub(crate) fn into_text(buf: Vec<u8>) -> Option<String> {
+    if buf.is_empty() {
+        return None;
+    }
+    Some(match String::from_utf8(buf) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+
+    fn pair() -> (Socket, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        client.set_nonblocking(true).unwrap();
+        (Socket::from(client), server)
+    }
+
+    #[test]
+    fn nothing_sent_would_block() {
+        let (client, _server) = pair();
+        let mut buf = Vec::new();
+        assert_eq!(read_available(&client, &mut buf, 64), Progress::WouldBlock);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn caps_at_max_len() {
+        let (client, mut server) = pair();
+        server.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").unwrap();
+        let mut buf = Vec::new();
+        while read_available(&client, &mut buf, 8) == Progress::WouldBlock {}
+        assert_eq!(buf, b"SSH-2.0-");
+    }
+
+    #[test]
+    fn end_of_stream_is_done() {
+        let (client, mut server) = pair();
+        server.write_all(b"bye").unwrap();
+        drop(server);
+        let mut buf = Vec::new();
+        while read_available(&client, &mut buf, 64) == Progress::WouldBlock {}
+        assert_eq!(buf, b"bye");
+    }
+
+    #[test]
+    fn text_is_lossy_and_unstripped() {
+        assert_eq!(into_text(Vec::new()), None);
+        assert_eq!(
+            into_text(b"220 hi\r\n\x1b[2J".to_vec()).unwrap(),
+            "220 hi\r\n\x1b[2J"
+        );
+        assert_eq!(into_text(vec![b'a', 0xff, b'b']).unwrap(), "a\u{fffd}b");
+    }
+}

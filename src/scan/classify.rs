@@ -1,0 +1,121 @@
+//! What a connect error means for a probe.
+//!
+//! Classification is by `raw_os_error()` only, never by message text: the
+//! text is localised and differs between libc versions, the errno does not.
+
+use std::io;
+use std::net::SocketAddr;
+
+/// What to do with a probe after `socket()`/`connect()` or `SO_ERROR`
+/// reported an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The target answered with a reset: nothing listens there.
+    Closed,
+    /// The target or its network is unreachable, or a firewall refused the
+    /// packet locally. Final: not retried.
+    Filtered,
+    /// The error is ours, not the target's: out of descriptors, buffers or
+    /// ephemeral source ports. Back off and try the same probe again later;
+    /// never report it.
+    BackOff,
+}
+
+/// Classifies an error from `socket()`, `connect()` or `SO_ERROR`.
+///
+/// Unknown errors are `Filtered`: the port could not be shown open or
+/// closed, and a scan must not stall or abort on one odd destination.
+pub(crate) fn classify(err: &io::Error) -> Verdict {
+    match err.raw_os_error() {
+        Some(libc::ECONNREFUSED | libc::ECONNRESET) => Verdict::Closed,
+        Some(
+            libc::EADDRNOTAVAIL
+            | libc::EAGAIN
+            | libc::EMFILE
+            | libc::ENFILE
+            | libc::ENOBUFS
+            | libc::ENOMEM
+            | libc::EINTR,
+        ) => Verdict::BackOff,
+        _ => Verdict::Filtered,
+    }
+}
+
+/// True when a connection's two ends are the same address and port: a TCP
+/// "simultaneous open" of a socket with itself.
+///
+/// On loopback, connecting to a port that nobody listens on can pick that
+/// very port as the ephemeral source port; the SYN then meets its own socket
+/// and the connect *succeeds*. Such a ghost must never be reported open.
+pub(crate) fn is_self_connect(local: SocketAddr, peer: SocketAddr) -> bool {
+    local.ip() == peer.ip() && local.port() == peer.port()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(code: i32) -> io::Error {
+        io::Error::from_raw_os_error(code)
+    }
+
+    #[test]
+    fn refusals_are_closed() {
+        assert_eq!(classify(&os(libc::ECONNREFUSED)), Verdict::Closed);
+        assert_eq!(classify(&os(libc::ECONNRESET)), Verdict::Closed);
+    }
+
+    #[test]
+    fn unreachable_and_local_refusal_are_filtered() {
+        for code in [
+            libc::EHOSTUNREACH,
+            libc::ENETUNREACH,
+            libc::ETIMEDOUT,
+            libc::EPERM,
+            libc::EACCES,
+        ] {
+            assert_eq!(classify(&os(code)), Verdict::Filtered, "errno {code}");
+        }
+    }
+
+    #[test]
+    fn resource_exhaustion_backs_off() {
+        for code in [
+            libc::EADDRNOTAVAIL,
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOBUFS,
+            libc::EAGAIN,
+        ] {
+            assert_eq!(classify(&os(code)), Verdict::BackOff, "errno {code}");
+        }
+    }
+
+    #[test]
+    fn errors_without_errno_are_filtered_not_panics() {
+        let e = io::Error::other("connection refused (but only in the text)");
+        assert_eq!(classify(&e), Verdict::Filtered);
+    }
+
+    #[test]
+    fn self_connect_is_same_ip_and_port() {
+        let a: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+        let c: SocketAddr = "127.0.0.2:40000".parse().unwrap();
+        assert!(is_self_connect(a, a));
+        assert!(!is_self_connect(a, b));
+        assert!(!is_self_connect(a, c));
+    }
+
+    #[test]
+    fn self_connect_ipv6_ignores_flowinfo_and_scope() {
+        let a: SocketAddr = "[::1]:40000".parse().unwrap();
+        let mut b = a;
+        if let SocketAddr::V6(v6) = &mut b {
+            v6.set_flowinfo(7);
+        }
+        assert!(is_self_connect(a, b));
+        let c: SocketAddr = "[::1]:40001".parse().unwrap();
+        assert!(!is_self_connect(a, c));
+    }
+}

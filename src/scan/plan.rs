@@ -1,0 +1,75 @@
+//! How many workers, and how many connects in flight each.
+//!
+//! The arithmetic is kept apart from the syscalls (in [`crate::fdlimit`]) so
+//! it can be tested on its own.
+
+/// Descriptors each worker's poller holds (epoll, eventfd, timerfd).
+pub(crate) const FDS_PER_POLLER: u64 = 3;
+/// Spare sockets a worker may hold between connects (one per family).
+pub(crate) const SPARES_PER_WORKER: u64 = 2;
+
+/// Number of workers: one per rayon thread, but never more than there are
+/// connects allowed in flight or probes to make.
+pub(crate) fn worker_count(threads: usize, concurrency: usize, probes: u64) -> usize {
+    let probes = usize::try_from(probes).unwrap_or(usize::MAX);
+    threads.min(concurrency).min(probes).max(1)
+}
+
+/// Total connects in flight: what was asked for, capped by the descriptor
+/// budget, and at least one (a scan always makes progress; if even one
+/// descriptor is missing, the engine backs off on `EMFILE` and retries).
+pub(crate) fn total_concurrency(wanted: usize, fd_budget: usize) -> usize {
+    wanted.min(fd_budget).max(1)
+}
+
+/// Splits `total` connects in flight among `workers` (at most `total` of
+/// them), as evenly as possible.
+pub(crate) fn split(total: usize, workers: usize) -> Vec<usize> {
+    let workers = workers.clamp(1, total.max(1));
+    let (each, extra) = (total / workers, total % workers);
+    (0..workers)
+        .map(|i| each + usize::from(i < extra))
+        .collect()
+}
+
+/// How many probe indices a worker takes from the shared cursor at a time:
+/// big enough to keep the shared counter cold, small enough that workers
+/// finish together.
+pub(crate) fn batch_size(per_worker: usize) -> u64 {
+    (per_worker / 8).clamp(1, 128) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_never_exceed_threads_concurrency_or_probes() {
+        assert_eq!(worker_count(2, 1000, 65535), 2);
+        assert_eq!(worker_count(8, 1, 65535), 1);
+        assert_eq!(worker_count(8, 1000, 3), 3);
+        assert_eq!(worker_count(8, 1000, 0), 1);
+    }
+
+    #[test]
+    fn concurrency_is_capped_by_fds_but_positive() {
+        assert_eq!(total_concurrency(5000, 30), 30);
+        assert_eq!(total_concurrency(100, 1 << 20), 100);
+        assert_eq!(total_concurrency(100, 0), 1);
+    }
+
+    #[test]
+    fn split_is_even_and_sums_to_total() {
+        assert_eq!(split(10, 3), vec![4, 3, 3]);
+        assert_eq!(split(1, 2), vec![1]);
+        assert_eq!(split(5000, 2), vec![2500, 2500]);
+        assert_eq!(split(7, 7).iter().sum::<usize>(), 7);
+    }
+
+    #[test]
+    fn batches_are_bounded() {
+        assert_eq!(batch_size(1), 1);
+        assert_eq!(batch_size(80), 10);
+        assert_eq!(batch_size(100_000), 128);
+    }
+}

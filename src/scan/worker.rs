@@ -1,0 +1,580 @@
+//! One scan worker: an event loop over non-blocking connects.
+//!
+//! A worker pulls batches of probe indices from the shared cursor, starts up
+//! to its share of connects (paced by the shared rate limiter), and waits on
+//! its own epoll instance for them to complete, time out, or send a banner.
+//! It owns every socket it opens and reports each probe exactly once.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use polling::{Event, Events, Poller};
+use socket2::{SockAddr, Socket};
+
+use super::banner::{self, Progress};
+use super::classify::{classify, is_self_connect, Verdict};
+use super::connect::{self, Answer, Eagerness};
+use super::rate::RateLimiter;
+use super::slots::{DeadlineQueue, Key, Slots};
+use super::{PortResult, Probe, ProbeSource, ScanConfig, State};
+
+/// First pause after a resource error; doubled on each consecutive one.
+const FIRST_BACKOFF: Duration = Duration::from_millis(2);
+/// Longest pause after a resource error.
+const MAX_BACKOFF: Duration = Duration::from_millis(100);
+/// Resource errors one probe may meet before it is given up as filtered
+/// (about 20 s of pauses at [`MAX_BACKOFF`]): a bound, so that a resource
+/// that never comes back cannot hang the scan.
+const MAX_BACKOFFS_PER_PROBE: u32 = 200;
+/// Self-connects one probe may meet before it is reported closed. A
+/// self-connect can only happen when nothing listens on the port (a
+/// listener's bound port is never picked as an ephemeral source port), so
+/// repeated ones prove the port closed.
+const MAX_SELF_CONNECTS: u32 = 4;
+/// Readiness events taken per `epoll_wait`.
+const EVENTS_PER_WAIT: usize = 1024;
+/// Longest sleep in one wait, as a safety net against a missed wake-up.
+const MAX_WAIT: Duration = Duration::from_millis(250);
+
+/// What all workers of one scan share.
+pub(crate) struct Shared<'a> {
+    pub(crate) source: &'a dyn ProbeSource,
+    pub(crate) cfg: &'a ScanConfig,
+    pub(crate) on_result: &'a (dyn Fn(PortResult) + Sync),
+    /// Next probe index not yet taken by any worker.
+    pub(crate) cursor: AtomicU64,
+    /// Indices taken per visit to the cursor.
+    pub(crate) batch: u64,
+    pub(crate) rate: Option<RateLimiter>,
+    /// Set when a worker failed; the others stop early.
+    pub(crate) stop: AtomicBool,
+}
+
+/// Per-state totals of one worker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) open: u64,
+    pub(crate) closed: u64,
+    pub(crate) filtered: u64,
+}
+
+/// A probe on its way through attempts.
+struct Job {
+    probe: Probe,
+    /// Attempts that timed out so far.
+    timeouts: u32,
+    /// Resource errors met so far.
+    backoffs: u32,
+    /// Self-connects met so far.
+    self_connects: u32,
+}
+
+impl Job {
+    fn new(probe: Probe) -> Job {
+        Job {
+            probe,
+            timeouts: 0,
+            backoffs: 0,
+            self_connects: 0,
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.probe.ip, self.probe.port)
+    }
+}
+
+enum Phase {
+    /// Waiting for the connect to complete.
+    Connecting,
+    /// Connected; collecting what the server says first.
+    Banner { rtt: Duration, buf: Vec<u8> },
+}
+
+/// A connect in flight.
+struct InFlight {
+    socket: Socket,
+    job: Job,
+    /// When `connect()` was called, for the rtt.
+    started: Instant,
+    phase: Phase,
+}
+
+/// The event loop of one worker.
+pub(crate) struct Worker<'a> {
+    shared: &'a Shared<'a>,
+    poller: Poller,
+    slots: Slots<InFlight>,
+    connect_deadlines: DeadlineQueue,
+    banner_deadlines: DeadlineQueue,
+    /// Attempts waiting to start: backed-off ones at the front, retries at
+    /// the back.
+    pending: VecDeque<Job>,
+    /// Indices taken from the cursor, not yet started.
+    batch: Range<u64>,
+    source_done: bool,
+    /// Most connects in flight for this worker.
+    max_in_flight: usize,
+    /// Current cap, lowered after resource errors, regrown one per result.
+    limit: usize,
+    paused_until: Option<Instant>,
+    backoff: Duration,
+    /// Sockets refused at once and reset by the kernel, ready for the next
+    /// connect (one per address family: IPv4, IPv6).
+    spare: [Option<Socket>; 2],
+    eagerness: Eagerness,
+    counts: Counts,
+}
+
+impl<'a> Worker<'a> {
+    /// A worker with its own poller; `max_in_flight` is its share.
+    pub(crate) fn new(shared: &'a Shared<'a>, poller: Poller, max_in_flight: usize) -> Worker<'a> {
+        let max_in_flight = max_in_flight.max(1);
+        Worker {
+            shared,
+            poller,
+            slots: Slots::with_capacity(max_in_flight),
+            connect_deadlines: DeadlineQueue::default(),
+            banner_deadlines: DeadlineQueue::default(),
+            pending: VecDeque::new(),
+            batch: 0..0,
+            source_done: false,
+            max_in_flight,
+            limit: max_in_flight,
+            paused_until: None,
+            backoff: FIRST_BACKOFF,
+            spare: [None, None],
+            eagerness: Eagerness::new(),
+            counts: Counts::default(),
+        }
+    }
+
+    /// Runs until every probe this worker took is reported; stops early
+    /// (with an error) only if the poller fails.
+    pub(crate) fn run(mut self) -> io::Result<Counts> {
+        let mut events = Events::with_capacity(NonZeroUsize::new(EVENTS_PER_WAIT).unwrap());
+        loop {
+            if self.shared.stop.load(Ordering::Relaxed) {
+                return Ok(self.counts);
+            }
+            let now = Instant::now();
+            self.expire(now);
+            let wake = self.start_more()?;
+            if self.is_finished() {
+                return Ok(self.counts);
+            }
+            events.clear();
+            self.poller.wait(&mut events, Some(self.wait_time(wake)))?;
+            for ev in events.iter() {
+                self.on_ready(ev.key)?;
+            }
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        self.source_done && self.slots.is_empty() && self.pending.is_empty()
+    }
+
+    /// How long the next poll may sleep: until the earliest deadline or the
+    /// moment more connects may start.
+    fn wait_time(&self, wake: Option<Instant>) -> Duration {
+        let earliest = [
+            wake,
+            self.connect_deadlines.next(),
+            self.banner_deadlines.next(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        match earliest {
+            Some(t) => t.saturating_duration_since(Instant::now()).min(MAX_WAIT),
+            None => MAX_WAIT,
+        }
+    }
+
+    /// The next attempt to start: a pending one, else a fresh probe.
+    fn next_job(&mut self) -> Option<Job> {
+        if let Some(job) = self.pending.pop_front() {
+            return Some(job);
+        }
+        if self.batch.is_empty() && !self.refill_batch() {
+            return None;
+        }
+        let index = self.batch.next()?;
+        Some(Job::new(self.shared.source.probe(index)))
+    }
+
+    /// Takes the next batch of indices from the shared cursor.
+    fn refill_batch(&mut self) -> bool {
+        if self.source_done {
+            return false;
+        }
+        let len = self.shared.source.len();
+        let start = self
+            .shared
+            .cursor
+            .fetch_add(self.shared.batch, Ordering::Relaxed);
+        if start >= len {
+            self.source_done = true;
+            return false;
+        }
+        self.batch = start..start.saturating_add(self.shared.batch).min(len);
+        true
+    }
+
+    /// Starts connects while there is room, work, and rate budget. Returns
+    /// when to try again if it stopped for the rate limit or a back-off.
+    fn start_more(&mut self) -> io::Result<Option<Instant>> {
+        if let Some(until) = self.paused_until {
+            if Instant::now() < until {
+                return Ok(Some(until));
+            }
+            self.paused_until = None;
+        }
+        while self.slots.len() < self.limit {
+            let Some(job) = self.next_job() else {
+                return Ok(None);
+            };
+            if let Some(rate) = &self.shared.rate {
+                let now = Instant::now();
+                if let Err(wait) = rate.try_acquire(now) {
+                    self.pending.push_front(job);
+                    return Ok(Some(now + wait));
+                }
+            }
+            self.start(job)?;
+            if self.paused_until.is_some() {
+                return Ok(self.paused_until);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Calls `connect()` for `job` on a spare or new socket. The answer
+    /// comes later through the poller unless the kernel has it at once.
+    fn start(&mut self, job: Job) -> io::Result<()> {
+        let addr = job.addr();
+        let sockaddr = SockAddr::from(addr);
+        let (socket, answer, started) = match self.spare_socket(addr) {
+            Some(socket) => {
+                let started = Instant::now();
+                match connect::start(&socket, &sockaddr) {
+                    // A reused socket that misbehaves is not the target's
+                    // fault: drop it and start over on a fresh one.
+                    Answer::Failed(_) => self.fresh_start(addr, &sockaddr),
+                    answer => (Ok(socket), answer, started),
+                }
+            }
+            None => self.fresh_start(addr, &sockaddr),
+        };
+        let socket = match socket {
+            Ok(socket) => socket,
+            Err(e) => {
+                self.after_error(job, &e, started);
+                return Ok(());
+            }
+        };
+        let flight = InFlight {
+            socket,
+            job,
+            started,
+            phase: Phase::Connecting,
+        };
+        match answer {
+            Answer::InProgress => self.ask_again_or_track(flight, &sockaddr),
+            Answer::Connected => self.settle(flight, None),
+            Answer::Failed(e) => self.settle(flight, Some(e)),
+        }
+    }
+
+    /// Opens a new socket and calls `connect()` on it.
+    fn fresh_start(
+        &mut self,
+        addr: SocketAddr,
+        sockaddr: &SockAddr,
+    ) -> (io::Result<Socket>, Answer, Instant) {
+        let socket = connect::new_socket(addr);
+        let started = Instant::now();
+        let answer = match &socket {
+            Ok(s) => connect::start(s, sockaddr),
+            Err(_) => Answer::InProgress,
+        };
+        (socket, answer, started)
+    }
+
+    /// A spare socket of `addr`'s family, if one is waiting.
+    fn spare_socket(&mut self, addr: SocketAddr) -> Option<Socket> {
+        self.spare[usize::from(addr.is_ipv6())].take()
+    }
+
+    /// Asks `connect()` a second time if that has been paying off (see
+    /// [`connect`]); otherwise, or if still in progress, waits in the poller.
+    fn ask_again_or_track(&mut self, flight: InFlight, sockaddr: &SockAddr) -> io::Result<()> {
+        if !self.eagerness.should_try() {
+            return self.track(flight);
+        }
+        match connect::ask_again(&flight.socket, sockaddr) {
+            Answer::InProgress => {
+                self.eagerness.record(false);
+                self.track(flight)
+            }
+            Answer::Connected => {
+                self.eagerness.record(true);
+                self.settle(flight, None)
+            }
+            Answer::Failed(e) => {
+                self.eagerness.record(true);
+                if connect::reusable_after(&e) {
+                    return self.refused_reusable(flight);
+                }
+                self.settle(flight, Some(e))
+            }
+        }
+    }
+
+    /// Refused, and the socket was reset by the kernel: report closed and
+    /// keep the socket for the next connect of its family.
+    fn refused_reusable(&mut self, flight: InFlight) -> io::Result<()> {
+        let rtt = flight.started.elapsed();
+        let family = usize::from(flight.job.probe.ip.is_ipv6());
+        self.spare[family] = Some(flight.socket);
+        self.backoff = FIRST_BACKOFF;
+        self.report(flight.job, State::Closed, rtt, None);
+        Ok(())
+    }
+
+    /// Registers a connecting socket for writability and its deadline.
+    fn track(&mut self, flight: InFlight) -> io::Result<()> {
+        let deadline = flight.started + self.shared.cfg.timeout;
+        let key = self.register(flight, Event::writable)?;
+        self.connect_deadlines.push(deadline, key);
+        self.compact_deadlines();
+        Ok(())
+    }
+
+    /// Stores `flight` in a slot and adds its socket to the poller with the
+    /// interest `interest(key)`.
+    fn register(&mut self, flight: InFlight, interest: fn(usize) -> Event) -> io::Result<Key> {
+        let key = self.slots.insert(flight);
+        let socket = &self.slots.get(key).expect("just inserted").socket;
+        // SAFETY: every path that drops a registered socket goes through
+        // `release`, which deletes it from the poller first.
+        if let Err(e) = unsafe { self.poller.add(socket, interest(key.index)) } {
+            self.slots.remove(key);
+            return Err(e);
+        }
+        Ok(key)
+    }
+
+    /// Keeps the deadline queues proportional to the concurrency.
+    fn compact_deadlines(&mut self) {
+        let bound = 2 * self.max_in_flight + 64;
+        let slots = &self.slots;
+        if self.connect_deadlines.len() > bound {
+            self.connect_deadlines.retain_live(|k| slots.contains(k));
+        }
+        if self.banner_deadlines.len() > bound {
+            self.banner_deadlines.retain_live(|k| slots.contains(k));
+        }
+    }
+
+    /// Stops tracking a socket: deletes it from the poller, frees the slot.
+    fn release(&mut self, key: Key) -> Option<InFlight> {
+        let flight = self.slots.remove(key)?;
+        // Failure here would mean the socket was never registered; the
+        // descriptor is closed right after either way.
+        let _ = self.poller.delete(&flight.socket);
+        Some(flight)
+    }
+
+    /// Handles an error from `socket()`, `connect()` or `SO_ERROR`.
+    fn after_error(&mut self, job: Job, err: &io::Error, started: Instant) {
+        match classify(err) {
+            Verdict::Closed => self.report(job, State::Closed, started.elapsed(), None),
+            Verdict::Filtered => self.report(job, State::Filtered, started.elapsed(), None),
+            Verdict::BackOff => self.back_off(job),
+        }
+    }
+
+    /// Out of descriptors, buffers or source ports: pause new connects, hold
+    /// the cap at what is in flight now, and retry this probe first.
+    fn back_off(&mut self, mut job: Job) {
+        job.backoffs += 1;
+        if job.backoffs > MAX_BACKOFFS_PER_PROBE {
+            self.report(job, State::Filtered, Duration::ZERO, None);
+            return;
+        }
+        self.pending.push_front(job);
+        self.limit = self.slots.len().max(1);
+        self.paused_until = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    /// Hands one final result to the caller.
+    fn report(&mut self, job: Job, state: State, rtt: Duration, banner: Option<String>) {
+        match state {
+            State::Open => self.counts.open += 1,
+            State::Closed => self.counts.closed += 1,
+            State::Filtered => self.counts.filtered += 1,
+        }
+        self.limit = (self.limit + 1).min(self.max_in_flight);
+        let Probe { target, ip, port } = job.probe;
+        (self.shared.on_result)(PortResult {
+            target,
+            ip,
+            port,
+            state,
+            rtt,
+            banner,
+        });
+    }
+
+    /// Times out connects and banner waits whose deadline has passed.
+    fn expire(&mut self, now: Instant) {
+        while let Some(key) = self.connect_deadlines.pop_expired(now) {
+            if matches!(self.slots.get(key), Some(f) if matches!(f.phase, Phase::Connecting)) {
+                self.connect_timed_out(key, now);
+            }
+        }
+        while let Some(key) = self.banner_deadlines.pop_expired(now) {
+            if matches!(self.slots.get(key), Some(f) if matches!(f.phase, Phase::Banner { .. })) {
+                self.finish_banner(key);
+            }
+        }
+    }
+
+    /// No answer in time: retry if attempts remain, else report filtered.
+    fn connect_timed_out(&mut self, key: Key, now: Instant) {
+        let Some(flight) = self.release(key) else {
+            return;
+        };
+        let mut job = flight.job;
+        job.timeouts += 1;
+        if job.timeouts <= self.shared.cfg.retries {
+            self.pending.push_back(job);
+        } else {
+            self.report(job, State::Filtered, now - flight.started, None);
+        }
+    }
+
+    /// A readiness event for the socket in slot `index`.
+    fn on_ready(&mut self, index: usize) -> io::Result<()> {
+        let Some(key) = self.slots.key_at(index) else {
+            return Ok(());
+        };
+        match self.slots.get(key).map(|f| &f.phase) {
+            Some(Phase::Connecting) => self.connect_done(key),
+            Some(Phase::Banner { .. }) => self.banner_ready(key),
+            None => Ok(()),
+        }
+    }
+
+    /// The poller says the connect finished: find out how.
+    fn connect_done(&mut self, key: Key) -> io::Result<()> {
+        let flight = self.release(key).expect("live key");
+        match connect::completed(&flight.socket) {
+            Ok(_) => self.settle(flight, None),
+            Err(e) => self.settle(flight, Some(e)),
+        }
+    }
+
+    /// Decides a finished connect: `error` is why it failed, `None` means
+    /// it connected.
+    fn settle(&mut self, flight: InFlight, error: Option<io::Error>) -> io::Result<()> {
+        if let Some(e) = error {
+            self.after_error(flight.job, &e, flight.started);
+            return Ok(());
+        }
+        match connect::endpoints(&flight.socket) {
+            Ok((local, peer)) if is_self_connect(local, peer) => {
+                self.self_connected(flight);
+                Ok(())
+            }
+            Ok(_) => self.connected(flight),
+            Err(e) => {
+                self.after_error(flight.job, &e, flight.started);
+                Ok(())
+            }
+        }
+    }
+
+    /// A ghost connection to ourselves: close it and probe the port again.
+    fn self_connected(&mut self, flight: InFlight) {
+        connect::close_abortively(flight.socket);
+        let mut job = flight.job;
+        job.self_connects += 1;
+        if job.self_connects > MAX_SELF_CONNECTS {
+            self.report(job, State::Closed, flight.started.elapsed(), None);
+        } else {
+            self.pending.push_front(job);
+        }
+    }
+
+    /// The port is open: report it, or first wait for a banner.
+    fn connected(&mut self, mut flight: InFlight) -> io::Result<()> {
+        self.backoff = FIRST_BACKOFF;
+        let rtt = flight.started.elapsed();
+        let Some(banner_cfg) = self.shared.cfg.banner.filter(|b| b.max_len > 0) else {
+            connect::close_abortively(flight.socket);
+            self.report(flight.job, State::Open, rtt, None);
+            return Ok(());
+        };
+        flight.phase = Phase::Banner {
+            rtt,
+            buf: Vec::new(),
+        };
+        let key = self.register(flight, Event::readable)?;
+        self.banner_deadlines
+            .push(Instant::now() + banner_cfg.wait, key);
+        self.compact_deadlines();
+        Ok(())
+    }
+
+    /// Bytes (or end of stream) arrived on a connection awaiting a banner.
+    fn banner_ready(&mut self, key: Key) -> io::Result<()> {
+        let max_len = self.shared.cfg.banner.map_or(0, |b| b.max_len);
+        let flight = self.slots.get_mut(key).expect("live key");
+        let Phase::Banner { buf, .. } = &mut flight.phase else {
+            return Ok(());
+        };
+        match banner::read_available(&flight.socket, buf, max_len) {
+            Progress::WouldBlock => self.rearm(key, Event::readable(key.index)),
+            Progress::Done => {
+                self.finish_banner(key);
+                Ok(())
+            }
+        }
+    }
+
+    /// Reports an open port with whatever banner was collected.
+    fn finish_banner(&mut self, key: Key) {
+        let Some(flight) = self.release(key) else {
+            return;
+        };
+        connect::close_abortively(flight.socket);
+        if let Phase::Banner { rtt, buf } = flight.phase {
+            self.report(flight.job, State::Open, rtt, banner::into_text(buf));
+        }
+    }
+
+    /// Re-enables a oneshot registration.
+    fn rearm(&mut self, key: Key, interest: Event) -> io::Result<()> {
+        let socket = &self.slots.get(key).expect("live key").socket;
+        self.poller.modify(socket, interest)
+    }
+}
+
+impl Drop for Worker<'_> {
+    /// Deletes every socket still registered (only on an early stop) before
+    /// the poller goes, as `polling` requires.
+    fn drop(&mut self) {
+        for key in self.slots.keys() {
+            self.release(key);
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! The scan engine against real sockets on loopback (127.0.0.1 and ::1
+//! only): listeners for open ports, bound-but-not-listening sockets for
+//! closed ports, and a listener whose backlog is full for a filtered port.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rawnet::scan::{run, BannerConfig, PortResult, Probe, ProbeSource, ScanConfig, State, Summary};
+use socket2::{Domain, Socket, Type};
+
+const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
+
+/// A tiny probe source: a list.
+struct VecSource(Vec<Probe>);
+
+impl ProbeSource for VecSource {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+    fn probe(&self, index: u64) -> Probe {
+        self.0[index as usize].clone()
+    }
+}
+
+fn probes(ip: IpAddr, ports: impl IntoIterator<Item = u16>) -> VecSource {
+    let target: Arc<str> = Arc::from(ip.to_string());
+    VecSource(
+        ports
+            .into_iter()
+            .map(|port| Probe {
+                target: target.clone(),
+                ip,
+                port,
+            })
+            .collect(),
+    )
+}
+
+fn config() -> ScanConfig {
+    ScanConfig {
+        timeout: Duration::from_millis(300),
+        concurrency: 100,
+        retries: 0,
+        rate: None,
+        banner: None,
+    }
+}
+
+fn scan(source: &VecSource, cfg: &ScanConfig) -> (Vec<PortResult>, Summary) {
+    let results = Mutex::new(Vec::new());
+    let summary = run(source, cfg, &|r| results.lock().unwrap().push(r)).expect("scan runs");
+    (results.into_inner().unwrap(), summary)
+}
+
+/// Listeners that complete handshakes in the kernel (never accepted).
+fn listeners(ip: IpAddr, n: usize) -> Vec<TcpListener> {
+    (0..n)
+        .map(|_| TcpListener::bind(SocketAddr::new(ip, 0)).unwrap())
+        .collect()
+}
+
+/// Sockets bound to a port but not listening: that port answers RST, and
+/// nobody else can listen on it while the socket lives.
+fn closed_ports(ip: IpAddr, n: usize) -> Vec<Socket> {
+    (0..n)
+        .map(|_| {
+            let s = Socket::new(
+                Domain::for_address(SocketAddr::new(ip, 0)),
+                Type::STREAM,
+                None,
+            )
+            .unwrap();
+            s.bind(&SocketAddr::new(ip, 0).into()).unwrap();
+            s
+        })
+        .collect()
+}
+
+fn port_of(s: &Socket) -> u16 {
+    s.local_addr().unwrap().as_socket().unwrap().port()
+}
+
+/// A listener with backlog 0 that never accepts, its queue filled by a few
+/// connects: further SYNs are dropped, so a probe times out.
+fn filtered_port(ip: IpAddr) -> (Socket, Vec<Socket>) {
+    let addr = SocketAddr::new(ip, 0);
+    let listener = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
+    listener.bind(&addr.into()).unwrap();
+    listener.listen(0).unwrap();
+    let target = listener.local_addr().unwrap();
+    let fillers = (0..3)
+        .map(|_| {
+            let s = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
+            s.set_nonblocking(true).unwrap();
+            let _ = s.connect(&target);
+            s
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(100));
+    (listener, fillers)
+}
+
+fn states(results: &[PortResult]) -> HashMap<u16, State> {
+    results.iter().map(|r| (r.port, r.state)).collect()
+}
+
+fn ports_in(results: &[PortResult], state: State) -> BTreeSet<u16> {
+    results
+        .iter()
+        .filter(|r| r.state == state)
+        .map(|r| r.port)
+        .collect()
+}
+
+fn exact_sets(ip: IpAddr) {
+    let open = listeners(ip, 3);
+    let closed = closed_ports(ip, 20);
+    let open_ports: BTreeSet<u16> = open
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    let closed_set: BTreeSet<u16> = closed.iter().map(port_of).collect();
+    let source = probes(ip, open_ports.iter().chain(&closed_set).copied());
+    let (results, summary) = scan(&source, &config());
+    assert_eq!(results.len(), 23);
+    assert_eq!(ports_in(&results, State::Open), open_ports);
+    assert_eq!(ports_in(&results, State::Closed), closed_set);
+    assert_eq!((summary.open, summary.closed, summary.filtered), (3, 20, 0));
+    for r in &results {
+        assert_eq!(r.ip, ip);
+        assert_eq!(&*r.target, ip.to_string());
+        assert!(r.rtt < Duration::from_millis(300), "{r:?}");
+        assert_eq!(r.banner, None);
+    }
+}
+
+#[test]
+fn exact_open_and_closed_sets_ipv4() {
+    exact_sets(V4);
+}
+
+#[test]
+fn exact_open_and_closed_sets_ipv6() {
+    exact_sets(V6);
+}
+
+#[test]
+fn full_backlog_is_filtered_after_the_timeout() {
+    let (listener, _fillers) = filtered_port(V4);
+    let port = port_of(&listener);
+    let start = Instant::now();
+    let (results, summary) = scan(&probes(V4, [port]), &config());
+    assert_eq!(states(&results), HashMap::from([(port, State::Filtered)]));
+    assert_eq!(summary.filtered, 1);
+    assert!(
+        results[0].rtt >= Duration::from_millis(250),
+        "{:?}",
+        results[0]
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn retries_report_once_with_the_final_state() {
+    let (listener, _fillers) = filtered_port(V4);
+    let port = port_of(&listener);
+    let cfg = ScanConfig {
+        retries: 2,
+        timeout: Duration::from_millis(200),
+        ..config()
+    };
+    let start = Instant::now();
+    let (results, _) = scan(&probes(V4, [port]), &cfg);
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].state, State::Filtered);
+    // Three attempts of 200 ms each, one after the other.
+    assert!(
+        start.elapsed() >= Duration::from_millis(550),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn many_filtered_probes_do_not_hang() {
+    let (listener, _fillers) = filtered_port(V4);
+    let port = port_of(&listener);
+    let cfg = ScanConfig {
+        timeout: Duration::from_millis(200),
+        concurrency: 10,
+        ..config()
+    };
+    let start = Instant::now();
+    let (results, summary) = scan(&probes(V4, vec![port; 50]), &cfg);
+    assert_eq!(results.len(), 50);
+    assert_eq!(summary.filtered, 50);
+    // Five waves of ten; generous bound for a busy machine.
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn each_probe_is_reported_exactly_once() {
+    let open = listeners(V4, 2);
+    let closed = closed_ports(V4, 3);
+    let mut ports: Vec<u16> = open
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    ports.extend(closed.iter().map(port_of));
+    let repeated: Vec<u16> = (0..40).flat_map(|_| ports.iter().copied()).collect();
+    let cfg = ScanConfig {
+        concurrency: 7,
+        ..config()
+    };
+    let (results, summary) = scan(&probes(V4, repeated), &cfg);
+    assert_eq!(results.len(), 200);
+    let mut per_port: HashMap<u16, usize> = HashMap::new();
+    for r in &results {
+        *per_port.entry(r.port).or_default() += 1;
+    }
+    assert!(per_port.values().all(|&n| n == 40), "{per_port:?}");
+    assert_eq!((summary.open, summary.closed), (80, 120));
+}
+
+#[test]
+fn concurrency_one_is_exact() {
+    let open = listeners(V4, 2);
+    let closed = closed_ports(V4, 5);
+    let open_ports: BTreeSet<u16> = open
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    let closed_set: BTreeSet<u16> = closed.iter().map(port_of).collect();
+    let cfg = ScanConfig {
+        concurrency: 1,
+        ..config()
+    };
+    let source = probes(V4, open_ports.iter().chain(&closed_set).copied());
+    let (results, summary) = scan(&source, &cfg);
+    assert_eq!(ports_in(&results, State::Open), open_ports);
+    assert_eq!(ports_in(&results, State::Closed), closed_set);
+    assert_eq!(summary.concurrency, 1);
+}
+
+#[test]
+fn empty_source_is_an_empty_summary() {
+    let (results, summary) = scan(&VecSource(Vec::new()), &config());
+    assert!(results.is_empty());
+    assert_eq!((summary.open, summary.closed, summary.filtered), (0, 0, 0));
+}
+
+#[test]
+fn rate_limit_paces_connects() {
+    let closed = closed_ports(V4, 20);
+    let cfg = ScanConfig {
+        rate: Some(50),
+        ..config()
+    };
+    let (results, summary) = scan(&probes(V4, closed.iter().map(port_of)), &cfg);
+    assert_eq!(results.len(), 20);
+    // 20 starts at 50/s are spread over at least 19 intervals of 20 ms.
+    assert!(
+        summary.elapsed >= Duration::from_millis(300),
+        "{:?}",
+        summary.elapsed
+    );
+}
+
+/// A server that sends `greeting` to each client, then keeps it open.
+fn talker(greeting: &'static [u8]) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let mut keep = Vec::new();
+        for mut conn in listener.incoming().flatten() {
+            let _ = conn.write_all(greeting);
+            keep.push(conn);
+        }
+    });
+    port
+}
+
+#[test]
+fn banners_are_read_capped_and_absent_when_silent() {
+    let speaks = talker(b"220 rawnet test\r\n");
+    let long = talker(b"0123456789abcdefghijklmnopqrstuvwxyz");
+    let silent = listeners(V4, 1);
+    let silent_port = silent[0].local_addr().unwrap().port();
+    let cfg = ScanConfig {
+        banner: Some(BannerConfig {
+            wait: Duration::from_millis(500),
+            max_len: 20,
+        }),
+        ..config()
+    };
+    let (results, _) = scan(&probes(V4, [speaks, long, silent_port]), &cfg);
+    let banner: HashMap<u16, Option<String>> =
+        results.iter().map(|r| (r.port, r.banner.clone())).collect();
+    assert_eq!(banner[&speaks].as_deref(), Some("220 rawnet test\r\n"));
+    assert_eq!(banner[&long].as_deref(), Some("0123456789abcdefghij"));
+    assert_eq!(banner[&silent_port], None);
+    assert!(results.iter().all(|r| r.state == State::Open));
+}
+
+/// Environment variable carrying the port lists into the low-limit child.
+const CHILD_ENV: &str = "RAWNET_SCAN_LOW_FD_PORTS";
+
+/// Scans reserved ports and checks the sets; in the child spawned by
+/// `low_fd_limit_scan_is_exact` the ports come from the parent and the
+/// descriptor limit is 64, otherwise it makes its own at the default limit.
+#[test]
+fn scan_of_reserved_ports_is_exact() {
+    let (_keep_open, _keep_closed, open, closed) = match std::env::var(CHILD_ENV) {
+        Ok(list) => {
+            let (o, c) = list.split_once(';').unwrap();
+            let parse =
+                |s: &str| -> BTreeSet<u16> { s.split(',').map(|p| p.parse().unwrap()).collect() };
+            (Vec::new(), Vec::new(), parse(o), parse(c))
+        }
+        Err(_) => {
+            let (l, c) = (listeners(V4, 3), closed_ports(V4, 300));
+            let o = l.iter().map(|l| l.local_addr().unwrap().port()).collect();
+            let cs = c.iter().map(port_of).collect();
+            (l, c, o, cs)
+        }
+    };
+    let cfg = ScanConfig {
+        concurrency: 1000,
+        ..config()
+    };
+    let (results, summary) = scan(&probes(V4, open.iter().chain(&closed).copied()), &cfg);
+    assert_eq!(ports_in(&results, State::Open), open);
+    assert_eq!(ports_in(&results, State::Closed), closed);
+    assert_eq!(results.len(), open.len() + closed.len());
+    if std::env::var(CHILD_ENV).is_ok() {
+        assert!(summary.concurrency < 64, "{}", summary.concurrency);
+    }
+}
+
+#[test]
+fn low_fd_limit_scan_is_exact() {
+    use std::os::unix::process::CommandExt;
+    let open = listeners(V4, 3);
+    let closed = closed_ports(V4, 300);
+    let join = |ports: Vec<u16>| {
+        ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let list = format!(
+        "{};{}",
+        join(
+            open.iter()
+                .map(|l| l.local_addr().unwrap().port())
+                .collect()
+        ),
+        join(closed.iter().map(port_of).collect())
+    );
+    let mut child = Command::new(std::env::current_exe().unwrap());
+    child
+        .args([
+            "--exact",
+            "scan_of_reserved_ports_is_exact",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, list);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in between.
+    unsafe {
+        child.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = child.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}
