@@ -112,20 +112,26 @@ impl std::error::Error for ResolveError {
 /// assert!(resolve("::1", Family::V4).is_err());
 /// ```
 pub fn resolve(host: &str, family: Family) -> Result<Vec<IpAddr>, ResolveError> {
+    match literal(host, family) {
+        Some(result) => result,
+        None => lookup(host, family),
+    }
+}
+
+/// An address literal (brackets allowed) needs no resolver.
+fn literal(host: &str, family: Family) -> Option<Result<Vec<IpAddr>, ResolveError>> {
     let bare = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
-    if let Ok(ip) = bare.parse::<IpAddr>() {
-        return if family.accepts(&ip) {
-            Ok(vec![ip])
-        } else {
-            Err(ResolveError::WrongFamily {
-                host: host.to_owned(),
-            })
-        };
-    }
-    lookup(host, family)
+    let ip = bare.parse::<IpAddr>().ok()?;
+    Some(if family.accepts(&ip) {
+        Ok(vec![ip])
+    } else {
+        Err(ResolveError::WrongFamily {
+            host: host.to_owned(),
+        })
+    })
 }
 
 /// [`resolve`], but gives up waiting after `timeout` (`None`: wait as long
@@ -135,8 +141,11 @@ pub fn resolve_within(
     family: Family,
     timeout: Option<Duration>,
 ) -> Result<Vec<IpAddr>, ResolveError> {
+    if let Some(result) = literal(host, family) {
+        return result;
+    }
     let Some(timeout) = timeout else {
-        return resolve(host, family);
+        return lookup(host, family);
     };
     let (tx, rx) = mpsc::channel();
     let name = host.to_owned();

@@ -92,6 +92,65 @@ impl Conn {
         Ok(())
     }
 
+    /// `send(MSG_DONTWAIT | MSG_NOSIGNAL)`: writes what fits in the send
+    /// buffer now, without blocking; returns how many bytes were taken.
+    ///
+    /// # Notes
+    /// A full send buffer is an error of kind [`io::ErrorKind::WouldBlock`];
+    /// wait with [`Conn::poll`] for writability and try again.
+    pub fn send_nowait(&self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            match self
+                .sock
+                .send_with_flags(buf, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+            {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+
+    /// `poll()` on this one socket: waits until it is readable (data, or
+    /// the peer closed) or, when `want_write`, writable, or until
+    /// `timeout` (`None`: no limit). Returns `(readable, writable)`;
+    /// `(false, false)` means the timeout expired.
+    ///
+    /// # Notes
+    /// An error or hang-up on the socket counts as readable, so the next
+    /// `recv()` reports it.
+    pub fn poll(&self, want_write: bool, timeout: Option<Duration>) -> io::Result<(bool, bool)> {
+        use std::os::fd::AsRawFd;
+        let mut events = libc::POLLIN;
+        if want_write {
+            events |= libc::POLLOUT;
+        }
+        let mut pfd = libc::pollfd {
+            fd: self.sock.as_raw_fd(),
+            events,
+            revents: 0,
+        };
+        let ms = match timeout {
+            None => -1,
+            // Round up, so a short remaining time never becomes a busy 0.
+            Some(t) => i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
+        };
+        loop {
+            // SAFETY: `pfd` is a valid pollfd for the duration of the call,
+            // and the count passed is 1.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if n >= 0 {
+                break;
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+        let r = pfd.revents;
+        let readable = r & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0;
+        Ok((readable, r & libc::POLLOUT != 0))
+    }
+
     /// `recv()`: reads what has arrived, at most `buf.len()` bytes; `Ok(0)`
     /// means the peer closed its side (end of stream).
     ///
@@ -259,6 +318,19 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED));
+    }
+
+    #[test]
+    fn poll_reports_writable_then_readable() {
+        let listener = Listener::bind((Ipv4Addr::LOCALHOST, 0).into(), 1).unwrap();
+        let conn = Conn::connect(listener.local_addr().unwrap(), None).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let t = Some(Duration::from_millis(20));
+        assert_eq!(conn.poll(true, t).unwrap(), (false, true));
+        assert_eq!(conn.poll(false, t).unwrap(), (false, false), "timeout");
+        server.send_all(b"x").unwrap();
+        assert!(conn.poll(false, Some(Duration::from_secs(5))).unwrap().0);
+        assert_eq!(conn.send_nowait(b"abc").unwrap(), 3);
     }
 
     #[test]

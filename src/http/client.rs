@@ -77,6 +77,9 @@ pub enum Step<'a> {
     Sent {
         /// Exactly what went on the wire.
         request: &'a [u8],
+        /// The size of the whole request: more than `request.len()` when
+        /// the server answered before it was all sent.
+        total: usize,
     },
     /// One `recv()` returned bytes.
     Received {
@@ -245,7 +248,8 @@ pub fn fetch(
             ..Exchange::default()
         },
     };
-    run.deadline = opts.max_time.map(|t| run.start + t);
+    // A limit too large to add to the clock is no limit.
+    run.deadline = opts.max_time.and_then(|t| run.start.checked_add(t));
     let result = run.exchange(target, request, opts, handler);
     let mut exchange = run.exchange;
     exchange.timing.total = run.start.elapsed();
@@ -271,16 +275,19 @@ impl Run {
         let conn = self.connect(&ips, target.port, opts.connect_timeout, handler)?;
         let bytes = request.to_bytes();
         let sent = self.send(&conn, &bytes);
-        if sent.is_ok() {
-            handler.trace(self.start.elapsed(), &Step::Sent { request: &bytes });
+        if let Ok(n) = sent {
+            let step = Step::Sent {
+                request: &bytes[..n],
+                total: bytes.len(),
+            };
+            handler.trace(self.start.elapsed(), &step);
         }
         let mut reader = ResponseReader::new(request.is_head(), opts.limits);
         match (self.receive(&conn, &mut reader, handler), sent) {
-            // The server may answer early (a 413, say) and close while we
-            // are still sending: a complete response still counts.
             (Ok(()), _) => {}
-            (Err(e), Ok(())) => return Err(e),
-            (Err(FetchError::Output(e)), Err(_)) => return Err(FetchError::Output(e)),
+            (Err(e @ FetchError::Output(_)), _) | (Err(e), Ok(_)) => return Err(e),
+            // Sending failed and no complete response came either: the
+            // send error is the cause.
             (Err(_), Err(send_err)) => return Err(send_err),
         }
         handler.trace(
@@ -331,7 +338,7 @@ impl Run {
         connect_timeout: Option<Duration>,
         handler: &mut dyn Handler,
     ) -> Result<Conn, FetchError> {
-        let phase_deadline = connect_timeout.map(|t| Instant::now() + t);
+        let phase_deadline = connect_timeout.and_then(|t| Instant::now().checked_add(t));
         let deadline = match (phase_deadline, self.deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -368,16 +375,29 @@ impl Run {
         Err(FetchError::Connect { addr, source })
     }
 
-    fn send(&self, conn: &Conn, bytes: &[u8]) -> Result<(), FetchError> {
-        conn.set_timeouts(self.remaining(Phase::Send)?)
-            .map_err(FetchError::Send)?;
-        conn.send_all(bytes).map_err(|e| {
-            if sock::is_timeout(&e) {
-                self.timeout(Phase::Send)
-            } else {
-                FetchError::Send(e)
+    /// Sends the request, watching for the server to speak first: a
+    /// server may answer early (a 413 to an upload it will not take) and
+    /// stop reading, and a blocking send would then wait forever. Returns
+    /// how many bytes went out; fewer than all when the server answered
+    /// (or closed) first, and its answer is then read as the response.
+    fn send(&self, conn: &Conn, bytes: &[u8]) -> Result<usize, FetchError> {
+        let mut sent = 0;
+        while sent < bytes.len() {
+            let left = self.remaining(Phase::Send)?;
+            let (readable, writable) = conn.poll(true, left).map_err(FetchError::Send)?;
+            if readable {
+                break;
             }
-        })
+            if !writable {
+                return Err(self.timeout(Phase::Send));
+            }
+            match conn.send_nowait(&bytes[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(FetchError::Send(e)),
+            }
+        }
+        Ok(sent)
     }
 
     fn receive(

@@ -111,18 +111,18 @@ impl FromStr for Target {
         {
             return Err(malformed("URL contains whitespace or control characters"));
         }
-        let with_scheme = match input.find("://") {
-            Some(i) => {
-                let scheme = &input[..i];
-                if !scheme.eq_ignore_ascii_case("http") {
-                    if is_scheme(scheme) {
-                        return Err(TargetError::UnsupportedScheme {
-                            scheme: scheme.to_ascii_lowercase(),
-                        });
-                    }
-                    return Err(malformed("bad scheme"));
-                }
-                input.to_owned()
+        // Text before "://" is a scheme only if it looks like one:
+        // `host:8080/r?u=http://x` has no scheme and means http.
+        let scheme = input
+            .find("://")
+            .map(|i| &input[..i])
+            .filter(|s| is_scheme(s));
+        let with_scheme = match scheme {
+            Some(scheme) if scheme.eq_ignore_ascii_case("http") => input.to_owned(),
+            Some(scheme) => {
+                return Err(TargetError::UnsupportedScheme {
+                    scheme: scheme.to_ascii_lowercase(),
+                })
             }
             None => format!("http://{input}"),
         };
@@ -218,6 +218,13 @@ mod tests {
     }
 
     #[test]
+    fn scheme_like_text_in_the_path_is_not_a_scheme() {
+        let t = parse("localhost:8080/r?u=http://x");
+        assert_eq!((t.port, t.path_and_query.as_str()), (8080, "/r?u=http://x"));
+        assert_eq!(parse("localhost/a://b").path_and_query, "/a://b");
+    }
+
+    #[test]
     fn ipv6_literals() {
         let t = parse("http://[::1]:8080/");
         assert_eq!(
@@ -257,7 +264,7 @@ mod tests {
             "http://[::1/",
             "a b",
             "http://h:0/",
-            "1://x",
+            "http://h:8a/",
         ] {
             assert!(
                 matches!(s.parse::<Target>(), Err(TargetError::Malformed { .. })),

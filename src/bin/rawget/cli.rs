@@ -58,11 +58,11 @@ pub struct Cli {
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
 
-    /// Give up connecting after SECS seconds (decimals allowed)
+    /// Give up connecting after SECS seconds (decimals allowed; 0: no limit)
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub connect_timeout: Option<Duration>,
 
-    /// Give up on the whole exchange after SECS seconds (decimals allowed)
+    /// Give up on the whole exchange after SECS seconds (decimals allowed; 0: no limit)
     #[arg(short = 'm', long, value_name = "SECS", value_parser = parse_secs)]
     pub max_time: Option<Duration>,
 
@@ -123,8 +123,9 @@ impl From<Cli> for Config {
             data: cli.data,
             fetch: FetchOptions {
                 family,
-                connect_timeout: cli.connect_timeout,
-                max_time: cli.max_time,
+                // 0 means no limit, as in curl.
+                connect_timeout: cli.connect_timeout.filter(|d| !d.is_zero()),
+                max_time: cli.max_time.filter(|d| !d.is_zero()),
                 limits: Limits {
                     max_body,
                     ..Limits::default()
@@ -197,6 +198,8 @@ mod tests {
             Some(JSON_DEFAULT_MAX_BODY)
         );
         assert_eq!(config(&["h"]).fetch.limits.max_body, None);
+        let c = config(&["-m", "0", "--connect-timeout", "0", "h"]);
+        assert_eq!((c.fetch.max_time, c.fetch.connect_timeout), (None, None));
     }
 
     #[test]

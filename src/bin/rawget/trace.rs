@@ -25,7 +25,7 @@ impl Tracer {
         let ms = at.as_secs_f64() * 1000.0;
         let line = describe(step);
         text.push_str(&format!("{}* [{ms:9.3} ms] {line}\n", self.tag));
-        if let Step::Sent { request } = step {
+        if let Step::Sent { request, .. } = step {
             for l in head_lines(request) {
                 text.push_str(&format!("{}> {}\n", self.tag, escape_bytes(l)));
             }
@@ -49,7 +49,11 @@ fn describe(step: &Step<'_>) -> String {
             Some(local) => format!("connected {local} -> {peer}"),
             None => format!("connected to {peer}"),
         },
-        Step::Sent { request } => format!("send() {} bytes:", request.len()),
+        Step::Sent { request, total } if request.len() < *total => format!(
+            "send() {} of {total} bytes: the server answered first, reading its answer",
+            request.len()
+        ),
+        Step::Sent { request, .. } => format!("send() {} bytes:", request.len()),
         Step::Received { bytes } => format!("recv() {bytes} bytes"),
         Step::PeerClosed => "recv() 0: the server closed the connection".to_owned(),
         Step::Complete { body_bytes } => {
