@@ -57,13 +57,41 @@ fn serve(script: Vec<Act>) -> Server {
 }
 
 fn serve_on(bind: SocketAddr, script: Vec<Act>) -> Server {
-    let listener = TcpListener::bind(bind).expect("bind");
+    serve_with(bind, Reading::Whole, script)
+}
+
+/// How much of the request the server reads before its script.
+#[derive(Clone, Copy, PartialEq)]
+enum Reading {
+    /// Head and Content-Length body.
+    Whole,
+    /// The head only, with a tiny receive buffer: an upload stalls.
+    HeadOnly,
+}
+
+fn serve_with(bind: SocketAddr, reading: Reading, script: Vec<Act>) -> Server {
+    let listener = socket2::Socket::new(
+        socket2::Domain::for_address(bind),
+        socket2::Type::STREAM,
+        None,
+    )
+    .unwrap();
+    if reading == Reading::HeadOnly {
+        // Inherited by the accepted socket: the client's send stalls soon.
+        listener.set_recv_buffer_size(4096).unwrap();
+    }
+    listener.bind(&bind.into()).expect("bind");
+    listener.listen(16).unwrap();
+    let listener: TcpListener = listener.into();
     let addr = listener.local_addr().unwrap();
     let request = thread::spawn(move || {
         let (mut conn, _) = listener.accept().expect("accept");
         conn.set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        let req = read_request(&mut conn);
+        let req = match reading {
+            Reading::Whole => read_request(&mut conn),
+            Reading::HeadOnly => read_head(&mut conn),
+        };
         for act in script {
             match act {
                 Send(b) => {
@@ -112,6 +140,20 @@ fn read_request(conn: &mut TcpStream) -> Vec<u8> {
             Ok(n) => req.extend_from_slice(&buf[..n]),
         }
     }
+}
+
+/// Reads up to the end of the request head, one byte at a time, so not
+/// a byte of the body is taken off the socket.
+fn read_head(conn: &mut TcpStream) -> Vec<u8> {
+    let mut req = Vec::new();
+    let mut byte = [0u8; 1];
+    while !req.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut byte) {
+            Ok(1) => req.push(byte[0]),
+            _ => break,
+        }
+    }
+    req
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -857,4 +899,140 @@ fn poll_server_example_serves_several_clients_at_once() {
     }
     let _ = server.kill();
     let _ = server.wait();
+}
+
+// ---------------------------------------------------------------- regressions
+
+fn big_file(dir: &tempfile::TempDir, mib: usize) -> String {
+    let path = dir.path().join("upload.bin");
+    std::fs::write(&path, vec![b'u'; mib * 1024 * 1024]).unwrap();
+    format!("@{}", path.display())
+}
+
+#[test]
+fn max_time_bounds_an_upload_to_a_server_that_stops_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = big_file(&dir, 32);
+    let srv = serve_with(
+        (Ipv4Addr::LOCALHOST, 0).into(),
+        Reading::HeadOnly,
+        vec![Sleep(Duration::from_secs(3))],
+    );
+    let run = rawget(&["-m", "1", "-d", &data, &srv.url("/up")]).expect(28);
+    assert!(run.stderr.contains("sending"), "{}", run.stderr);
+    assert!(
+        run.elapsed < Duration::from_millis(2500),
+        "{:?}",
+        run.elapsed
+    );
+    srv.request();
+}
+
+#[test]
+fn an_early_answer_to_an_upload_is_read_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = big_file(&dir, 32);
+    let answer = "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n";
+    let srv = serve_with(
+        (Ipv4Addr::LOCALHOST, 0).into(),
+        Reading::HeadOnly,
+        vec![send(answer), Sleep(Duration::from_secs(3))],
+    );
+    let run = rawget(&["-d", &data, &srv.url("/up")]).expect(0);
+    assert_eq!(run.out(), answer);
+    // The server neither reads nor closes: only reading while sending
+    // gets this answer.
+    assert!(
+        run.elapsed < Duration::from_millis(2500),
+        "{:?}",
+        run.elapsed
+    );
+    srv.request();
+}
+
+#[test]
+fn huge_and_zero_time_limits_mean_no_limit() {
+    for limit in ["1e19", "0"] {
+        let srv = serve(vec![send(OK_HELLO)]);
+        rawget(&["-m", limit, "--connect-timeout", limit, &srv.url("/")]).expect(0);
+        srv.request();
+    }
+}
+
+#[test]
+fn scheme_like_text_in_the_query_is_not_a_scheme() {
+    let srv = serve(vec![send(OK_HELLO)]);
+    let target = format!("127.0.0.1:{}/r?u=http://x", srv.addr.port());
+    rawget(&["-m", "10", &target]).expect(0);
+    assert!(srv.request().starts_with("GET /r?u=http://x HTTP/1.1\r\n"));
+}
+
+/// Spawns rawget with stdout piped and returns it with the pipe.
+fn spawn_piped(args: &[&str]) -> (Child, std::process::ChildStdout) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rawget"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    (child, stdout)
+}
+
+#[test]
+fn the_first_of_several_urls_streams_before_it_completes() {
+    let first = serve(vec![
+        send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst"),
+        Sleep(Duration::from_secs(2)),
+        send("-done"),
+    ]);
+    let second = serve(vec![send(OK_HELLO)]);
+    let start = Instant::now();
+    let (child, mut stdout) = spawn_piped(&["-m", "10", &first.url("/"), &second.url("/")]);
+    let mut got = vec![0u8; 44];
+    stdout.read_exact(&mut got).unwrap();
+    assert_eq!(&got[39..], b"first");
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "not streamed: {:?}",
+        start.elapsed()
+    );
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, [&b"-done"[..], OK_HELLO].concat());
+    assert_eq!(wait_bounded(child).status.code(), Some(0));
+    first.request();
+    second.request();
+}
+
+#[test]
+fn a_closed_pipe_stops_every_running_download() {
+    let mut body = b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n".to_vec();
+    body.resize(body.len() + 4 * 1024 * 1024, b'x');
+    // Each server sends 4 MiB of its announced 1 GiB, then holds: a
+    // download that is not stopped would wait out the hold.
+    let servers: Vec<Server> = (0..2)
+        .map(|_| serve(vec![Send(body.clone()), Hold(HOLD)]))
+        .collect();
+    let start = Instant::now();
+    let (child, mut stdout) =
+        spawn_piped(&["-m", "15", &servers[0].url("/"), &servers[1].url("/")]);
+    let mut first = [0u8; 10];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = wait_bounded(child);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        start.elapsed() < HOLD,
+        "waited for the downloads: {:?}",
+        start.elapsed()
+    );
+    for s in servers {
+        s.request();
+    }
 }

@@ -81,7 +81,7 @@ pub struct Cli {
 
 /// How much decoded body `--json` holds in memory when no `--max-size`
 /// is given: the body is part of one JSON value, so it cannot stream.
-pub const JSON_DEFAULT_MAX_BODY: u64 = 256 * 1024 * 1024;
+pub const JSON_DEFAULT_MAX_BODY: u64 = 64 * 1024 * 1024;
 
 /// The validated settings the run works from.
 #[derive(Debug)]

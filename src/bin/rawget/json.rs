@@ -2,6 +2,8 @@
 //! types are a contract documented in the README; change them only with a
 //! CHANGELOG entry.
 
+use std::borrow::Cow;
+use std::io::{self, Write};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -47,7 +49,7 @@ pub struct Record<'a> {
     pub status: Option<u16>,
     pub reason: Option<&'a str>,
     pub headers: Vec<[&'a str; 2]>,
-    pub body: Option<String>,
+    pub body: Option<Cow<'a, str>>,
     pub body_encoding: Option<&'static str>,
     pub body_bytes: u64,
     pub trailers: Vec<[&'a str; 2]>,
@@ -96,7 +98,7 @@ impl<'a> Record<'a> {
         }
     }
 
-    pub fn new(url: &'a str, ex: &'a Exchange, body: &[u8], error: Option<ErrorRecord>) -> Self {
+    pub fn new(url: &'a str, ex: &'a Exchange, body: &'a [u8], error: Option<ErrorRecord>) -> Self {
         let head = ex.head.as_ref();
         let (body, body_encoding) = match head {
             None => (None, None),
@@ -135,12 +137,13 @@ fn pairs(fields: &[(String, String)]) -> Vec<[&str; 2]> {
         .collect()
 }
 
-/// The body as text when it is UTF-8, else base64.
-fn encode_body(body: &[u8]) -> (String, &'static str) {
+/// The body as text when it is UTF-8 (borrowed: a large body is not
+/// copied), else base64.
+fn encode_body(body: &[u8]) -> (Cow<'_, str>, &'static str) {
     match std::str::from_utf8(body) {
-        Ok(text) => (text.to_owned(), "utf-8"),
+        Ok(text) => (Cow::Borrowed(text), "utf-8"),
         Err(_) => (
-            base64::engine::general_purpose::STANDARD.encode(body),
+            Cow::Owned(base64::engine::general_purpose::STANDARD.encode(body)),
             "base64",
         ),
     }
@@ -151,24 +154,36 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
-/// One record as a line of JSON.
-///
-/// serde_json escapes C0 controls but not DEL and the C1 range
-/// (U+007F..U+009F), which some terminals still act on (U+009B is CSI), so
-/// those are written as `\u00XX` too: the same JSON value, safe on a
-/// terminal, whatever the destination.
-pub fn to_line(record: &Record<'_>) -> serde_json::Result<Vec<u8>> {
-    let text = serde_json::to_string(record)?;
-    let mut line = String::with_capacity(text.len() + 1);
-    for c in text.chars() {
-        if ('\u{7f}'..='\u{9f}').contains(&c) {
-            line.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            line.push(c);
+/// Writes one record as a line of JSON, serialised straight into `out`
+/// (the escaped text is never held in memory as a whole).
+pub fn write_line(out: &mut dyn Write, record: &Record<'_>) -> io::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(&mut *out, TerminalSafe);
+    record.serialize(&mut ser).map_err(io::Error::other)?;
+    out.write_all(b"\n")
+}
+
+/// serde_json's compact format, but DEL and the C1 controls
+/// (U+007F..U+009F) are escaped as `\u00XX` too: serde_json leaves them
+/// raw, and some terminals still act on them (U+009B is CSI). The JSON
+/// value is the same; the text is safe on a terminal.
+struct TerminalSafe;
+
+impl serde_json::ser::Formatter for TerminalSafe {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if ('\u{7f}'..='\u{9f}').contains(&c) {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+                start = i + c.len_utf8();
+            }
         }
+        writer.write_all(&fragment.as_bytes()[start..])
     }
-    line.push('\n');
-    Ok(line.into_bytes())
 }
 
 #[cfg(test)]
@@ -181,8 +196,10 @@ mod tests {
             kind: "bad_head",
             message: "a\u{9b}31m\u{7f}\u{1b}z é".into(),
         };
-        let line = to_line(&Record::failed("u", error)).unwrap();
+        let mut line = Vec::new();
+        write_line(&mut line, &Record::failed("u", error)).unwrap();
         let text = String::from_utf8(line).unwrap();
+        assert!(text.ends_with("}\n"));
         assert!(text.contains(r"a\u009b31m\u007f\u001bz é"), "{text}");
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["error"]["message"], "a\u{9b}31m\u{7f}\u{1b}z é");

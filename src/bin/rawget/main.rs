@@ -8,32 +8,28 @@
 mod cli;
 mod exit;
 mod json;
+mod ordered;
 mod raw;
 mod trace;
 
-use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, IsTerminal, Read, Seek, Write};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 
 use clap::Parser;
-use rawnet::http::client::{self, FetchError};
+use rawnet::http::client;
 use rawnet::http::request::RequestSpec;
 use rawnet::http::target::{Target, TargetError};
 
 use crate::cli::{Cli, Config};
 use crate::exit::{Classify, Exit};
 use crate::json::{ErrorRecord, JsonHandler, Record};
+use crate::ordered::{output_failed, Ordered, Outcome};
 use crate::raw::RawHandler;
 use crate::trace::Tracer;
 
 /// Most URLs fetched at once; the rest wait for a free worker.
 const MAX_PARALLEL: usize = 16;
-/// Output of a URL that is not next in line is held in memory up to this
-/// size, then spilled to an unlinked temporary file.
-const SPOOL_IN_MEMORY: usize = 1024 * 1024;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -59,7 +55,7 @@ fn main() -> ExitCode {
 }
 
 /// The one place errors reach the user.
-fn report(message: &str) {
+pub(crate) fn report(message: &str) {
     let _ = writeln!(io::stderr().lock(), "rawget: {message}");
 }
 
@@ -75,43 +71,55 @@ struct Job {
     ready: Result<(Target, RequestSpec), TargetError>,
 }
 
-/// How one URL went.
-struct Outcome {
-    exit: Exit,
-    message: Option<String>,
-    /// The output is gone (broken pipe): stop quietly.
-    stop: bool,
-}
-
 fn run(cfg: &Config) -> Result<Exit, Fatal> {
     let body = read_data(&cfg.data)?;
     let jobs = prepare(cfg, body)?;
-    let mut out: Box<dyn Write> = match &cfg.output {
+    let out: Box<dyn Write + Send> = match &cfg.output {
         Some(path) => Box::new(File::create(path).map_err(|e| Fatal {
             exit: Exit::WriteError,
             message: format!("cannot create output file '{}': {e}", path.display()),
         })?),
-        None => Box::new(io::stdout().lock()),
+        None => Box::new(io::stdout()),
     };
     let terminal = cfg.output.is_none() && !cfg.json && io::stdout().is_terminal();
+    let ordered = Ordered::new(out);
     if let [job] = &jobs[..] {
-        let outcome = run_job(job, cfg, &mut out, terminal, None);
-        return Ok(conclude(&outcome, Exit::Ok));
+        let outcome = run_job(job, cfg, &mut ordered.lane(0), terminal, None);
+        ordered.finish(0, outcome);
+    } else {
+        run_parallel(&jobs, cfg, &ordered, terminal)?;
     }
-    Ok(run_parallel(&jobs, cfg, &mut out, terminal))
+    Ok(ordered.exit())
 }
 
-/// Reports an outcome and folds it into the run's exit status: the first
-/// failure, in the order the URLs were given, decides.
-fn conclude(outcome: &Outcome, so_far: Exit) -> Exit {
-    if let Some(m) = &outcome.message {
-        report(m);
-    }
-    if so_far == Exit::Ok {
-        outcome.exit
-    } else {
-        so_far
-    }
+/// Runs several URLs at once on a thread pool (I/O bound, so more threads
+/// than cores); [`Ordered`] keeps their output in the order given.
+fn run_parallel(
+    jobs: &[Job],
+    cfg: &Config,
+    ordered: &Ordered,
+    terminal: bool,
+) -> Result<(), Fatal> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.len().min(MAX_PARALLEL))
+        .build()
+        .map_err(|e| Fatal {
+            exit: Exit::RecvError,
+            message: format!("cannot start worker threads: {e}"),
+        })?;
+    pool.scope(|s| {
+        for (i, job) in jobs.iter().enumerate() {
+            s.spawn(move |_| {
+                let outcome = if ordered.cancelled() {
+                    output_failed(&io::ErrorKind::BrokenPipe.into())
+                } else {
+                    run_job(job, cfg, &mut ordered.lane(i), terminal, Some(i))
+                };
+                ordered.finish(i, outcome);
+            });
+        }
+    });
+    Ok(())
 }
 
 /// `-d` arguments joined with `&` as curl does; `@FILE` and `@-` (stdin)
@@ -199,7 +207,7 @@ fn run_job(
         let written = write_record(out, &Record::new(&job.url, &ex, &handler.body, error));
         match &ex.error {
             Some(e) => failed(job, e, written),
-            None => succeeded(written),
+            None => succeeded(job, written),
         }
     } else {
         let mut handler = RawHandler::new(out, terminal, tracer());
@@ -207,7 +215,7 @@ fn run_job(
         let flushed = handler.finish();
         match &ex.error {
             Some(e) => failed(job, e, flushed),
-            None => succeeded(flushed),
+            None => succeeded(job, flushed),
         }
     }
 }
@@ -220,25 +228,32 @@ fn error_record(e: &dyn Classify, message: String) -> ErrorRecord {
 }
 
 fn write_record(out: &mut dyn Write, record: &Record<'_>) -> io::Result<()> {
-    let line = json::to_line(record).map_err(io::Error::other)?;
-    out.write_all(&line)?;
-    out.flush()
+    let mut buffered = BufWriter::with_capacity(64 * 1024, out);
+    json::write_line(&mut buffered, record)?;
+    buffered.flush()
 }
 
-fn succeeded(written: io::Result<()>) -> Outcome {
+fn succeeded(job: &Job, written: io::Result<()>) -> Outcome {
     match written {
         Ok(()) => Outcome {
             exit: Exit::Ok,
             message: None,
             stop: false,
         },
-        Err(e) => output_failed(FetchError::Output(e)),
+        Err(e) => write_failed(job, &e),
     }
+}
+
+/// [`output_failed`], with the URL named in the message.
+fn write_failed(job: &Job, e: &io::Error) -> Outcome {
+    let mut outcome = output_failed(e);
+    outcome.message = outcome.message.map(|m| format!("{}: {m}", job.url));
+    outcome
 }
 
 fn failed<E: Classify + std::fmt::Display>(job: &Job, e: &E, written: io::Result<()>) -> Outcome {
     if let Err(w) = written {
-        return output_failed(FetchError::Output(w));
+        return write_failed(job, &w);
     }
     let exit = e.exit();
     if exit == Exit::Ok {
@@ -254,76 +269,4 @@ fn failed<E: Classify + std::fmt::Display>(job: &Job, e: &E, written: io::Result
         message: Some(format!("{}: {e}", job.url)),
         stop: false,
     }
-}
-
-fn output_failed(e: FetchError) -> Outcome {
-    let exit = e.exit();
-    Outcome {
-        exit,
-        stop: true,
-        message: (exit != Exit::Ok).then(|| e.to_string()),
-    }
-}
-
-/// Runs several URLs at once on a thread pool; each writes to its own
-/// spool, and this thread copies the spools to `out` in the order given,
-/// each as soon as all before it are done.
-fn run_parallel(jobs: &[Job], cfg: &Config, out: &mut dyn Write, terminal: bool) -> Exit {
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.len().min(MAX_PARALLEL))
-        .build()
-    {
-        Ok(pool) => pool,
-        Err(e) => {
-            report(&format!("cannot start worker threads: {e}"));
-            return Exit::RecvError;
-        }
-    };
-    let cancelled = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel();
-    std::thread::scope(|threads| {
-        let cancelled = &cancelled;
-        threads.spawn(move || {
-            pool.scope(|s| {
-                for (i, job) in jobs.iter().enumerate() {
-                    let tx = tx.clone();
-                    s.spawn(move |_| {
-                        if cancelled.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        let mut spool = tempfile::spooled_tempfile(SPOOL_IN_MEMORY);
-                        let outcome = run_job(job, cfg, &mut spool, terminal, Some(i));
-                        let _ = tx.send((i, spool, outcome));
-                    });
-                }
-            });
-        });
-        let mut exit = Exit::Ok;
-        let mut pending = BTreeMap::new();
-        let mut next = 0;
-        for (i, spool, outcome) in rx.iter() {
-            pending.insert(i, (spool, outcome));
-            while let Some((spool, outcome)) = pending.remove(&next) {
-                next += 1;
-                if let Err(e) = copy_spool(spool, out) {
-                    let stop = output_failed(FetchError::Output(e));
-                    exit = conclude(&stop, exit);
-                    cancelled.store(true, Ordering::Relaxed);
-                    return exit;
-                }
-                exit = conclude(&outcome, exit);
-                if outcome.stop {
-                    cancelled.store(true, Ordering::Relaxed);
-                    return exit;
-                }
-            }
-        }
-        exit
-    })
-}
-
-fn copy_spool(mut spool: tempfile::SpooledTempFile, out: &mut dyn Write) -> io::Result<()> {
-    spool.rewind()?;
-    io::copy(&mut spool, out)?;
-    out.flush()
 }

@@ -1,0 +1,241 @@
+//! One output shared by all the URLs of a run, in the order they were
+//! given, while they are fetched in parallel.
+//!
+//! The URL whose turn it is writes straight through to the output, so it
+//! streams as it arrives. The others write to their own spool (memory,
+//! then an unlinked temporary file), which is copied out when their turn
+//! comes. Outcomes (error lines on stderr, the exit status) are reported
+//! in the same order. Once the output is gone (a closed pipe), every lane
+//! fails its next write, so running downloads stop instead of filling
+//! spools nobody will read.
+
+use std::collections::BTreeMap;
+use std::io::{self, Seek, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use tempfile::SpooledTempFile;
+
+use crate::exit::Exit;
+
+/// Output of a URL that is not next in line is held in memory up to this
+/// size, then spilled to an unlinked temporary file.
+const SPOOL_IN_MEMORY: usize = 1024 * 1024;
+
+/// How one URL went.
+pub struct Outcome {
+    pub exit: Exit,
+    /// The error line, without the `rawget: ` prefix.
+    pub message: Option<String>,
+    /// The output is gone (broken pipe): stop quietly.
+    pub stop: bool,
+}
+
+pub struct Ordered {
+    state: Mutex<State>,
+    cancelled: AtomicBool,
+}
+
+struct State {
+    out: Box<dyn Write + Send>,
+    next: usize,
+    spools: BTreeMap<usize, SpooledTempFile>,
+    done: BTreeMap<usize, Outcome>,
+    exit: Exit,
+}
+
+/// The writer one URL gets.
+pub struct Lane<'a> {
+    ordered: &'a Ordered,
+    index: usize,
+}
+
+impl Ordered {
+    pub fn new(out: Box<dyn Write + Send>) -> Ordered {
+        Ordered {
+            state: Mutex::new(State {
+                out,
+                next: 0,
+                spools: BTreeMap::new(),
+                done: BTreeMap::new(),
+                exit: Exit::Ok,
+            }),
+            cancelled: AtomicBool::new(false),
+        }
+    }
+
+    pub fn lane(&self, index: usize) -> Lane<'_> {
+        Lane {
+            ordered: self,
+            index,
+        }
+    }
+
+    /// True once the output is gone: URLs not started yet are skipped.
+    pub fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Records how URL `index` went; reports it, and every later one that
+    /// was waiting for it, in order.
+    pub fn finish(&self, index: usize, outcome: Outcome) {
+        let mut st = self.lock();
+        st.done.insert(index, outcome);
+        loop {
+            let next = st.next;
+            let Some(outcome) = st.done.remove(&next) else {
+                break;
+            };
+            let copied = st.copy_spool(next);
+            st.next += 1;
+            match copied {
+                Ok(()) => self.report(&mut st, &outcome),
+                Err(e) => self.report(&mut st, &output_failed(&e)),
+            }
+        }
+        // The URL whose turn it is now may still be running: show what it
+        // has so far, its next writes go straight through.
+        let next = st.next;
+        if let Err(e) = st.copy_spool(next) {
+            self.report(&mut st, &output_failed(&e));
+        }
+    }
+
+    /// The exit status of the run: the first failure in URL order.
+    pub fn exit(&self) -> Exit {
+        self.lock().exit
+    }
+
+    fn report(&self, st: &mut State, outcome: &Outcome) {
+        if let Some(m) = &outcome.message {
+            crate::report(m);
+        }
+        if st.exit == Exit::Ok {
+            st.exit = outcome.exit;
+        }
+        if outcome.stop {
+            self.cancelled.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere is a bug already; the output is still usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl State {
+    fn copy_spool(&mut self, index: usize) -> io::Result<()> {
+        if let Some(mut spool) = self.spools.remove(&index) {
+            spool.rewind()?;
+            io::copy(&mut spool, &mut self.out)?;
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// The outcome of a failed write to the output: a closed pipe is a quiet
+/// stop, anything else exit 23.
+pub fn output_failed(e: &io::Error) -> Outcome {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return Outcome {
+            exit: Exit::Ok,
+            message: None,
+            stop: true,
+        };
+    }
+    Outcome {
+        exit: Exit::WriteError,
+        message: Some(format!("failed writing the output: {e}")),
+        stop: true,
+    }
+}
+
+impl Write for Lane<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.ordered.cancelled() {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let mut st = self.ordered.lock();
+        if st.next == self.index {
+            st.out.write_all(buf)?;
+            // Unbuffered: what arrived is on its way, even if we are
+            // killed a moment later.
+            st.out.flush()?;
+        } else {
+            st.spools
+                .entry(self.index)
+                .or_insert_with(|| tempfile::spooled_tempfile(SPOOL_IN_MEMORY))
+                .write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A `Write` whose contents the test can read afterwards.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn ok() -> Outcome {
+        Outcome {
+            exit: Exit::Ok,
+            message: None,
+            stop: false,
+        }
+    }
+
+    #[test]
+    fn later_urls_wait_the_head_streams() {
+        let sink = Shared::default();
+        let ordered = Ordered::new(Box::new(sink.clone()));
+        ordered.lane(2).write_all(b"C").unwrap();
+        ordered.lane(1).write_all(b"B1").unwrap();
+        ordered.lane(0).write_all(b"A").unwrap();
+        assert_eq!(&*sink.0.lock().unwrap(), b"A", "only the head is out");
+        ordered.finish(2, ok());
+        ordered.finish(0, ok());
+        // 1 is now the head: its spool so far is out, later writes stream.
+        assert_eq!(&*sink.0.lock().unwrap(), b"AB1");
+        ordered.lane(1).write_all(b"B2").unwrap();
+        assert_eq!(&*sink.0.lock().unwrap(), b"AB1B2");
+        ordered.finish(1, ok());
+        assert_eq!(&*sink.0.lock().unwrap(), b"AB1B2C");
+    }
+
+    #[test]
+    fn first_failure_in_order_decides_and_stop_cancels() {
+        let ordered = Ordered::new(Box::new(Shared::default()));
+        let fail = |exit| Outcome {
+            exit,
+            message: None,
+            stop: false,
+        };
+        ordered.finish(1, fail(Exit::CannotConnect));
+        ordered.finish(0, fail(Exit::Timeout));
+        assert_eq!(ordered.exit(), Exit::Timeout);
+        assert!(!ordered.cancelled());
+        ordered.finish(2, output_failed(&io::ErrorKind::BrokenPipe.into()));
+        assert!(ordered.cancelled());
+        assert!(ordered.lane(3).write_all(b"x").is_err());
+    }
+}
