@@ -82,7 +82,7 @@ fn run(cfg: &Config) -> Result<Exit, Fatal> {
         None => Box::new(io::stdout()),
     };
     let terminal = cfg.output.is_none() && !cfg.json && io::stdout().is_terminal();
-    let ordered = Ordered::new(out);
+    let ordered = Ordered::new(out, true);
     if let [job] = &jobs[..] {
         let outcome = run_job(job, cfg, &mut ordered.lane(0), terminal, None);
         ordered.finish(0, outcome);

@@ -5,9 +5,10 @@
 //! streams as it arrives. The others write to their own spool (memory,
 //! then an unlinked temporary file), which is copied out when their turn
 //! comes. Outcomes (error lines on stderr, the exit status) are reported
-//! in the same order. Once the output is gone (a closed pipe), every lane
-//! fails its next write, so running downloads stop instead of filling
-//! spools nobody will read.
+//! in the same order. Once the output is gone (a closed pipe), there is
+//! nothing left to do: the process ends at once with the status so far,
+//! rather than wait for downloads whose bytes nobody will read (a transfer
+//! blocked in `recv()` cannot be interrupted from here).
 
 use std::collections::BTreeMap;
 use std::io::{self, Seek, Write};
@@ -34,6 +35,8 @@ pub struct Outcome {
 pub struct Ordered {
     state: Mutex<State>,
     cancelled: AtomicBool,
+    /// End the process when the output is gone (off in unit tests).
+    exit_when_stopped: bool,
 }
 
 struct State {
@@ -51,7 +54,7 @@ pub struct Lane<'a> {
 }
 
 impl Ordered {
-    pub fn new(out: Box<dyn Write + Send>) -> Ordered {
+    pub fn new(out: Box<dyn Write + Send>, exit_when_stopped: bool) -> Ordered {
         Ordered {
             state: Mutex::new(State {
                 out,
@@ -61,6 +64,7 @@ impl Ordered {
                 exit: Exit::Ok,
             }),
             cancelled: AtomicBool::new(false),
+            exit_when_stopped,
         }
     }
 
@@ -115,6 +119,9 @@ impl Ordered {
         }
         if outcome.stop {
             self.cancelled.store(true, Ordering::Relaxed);
+            if self.exit_when_stopped {
+                std::process::exit(i32::from(st.exit as u8));
+            }
         }
     }
 
@@ -207,7 +214,7 @@ mod tests {
     #[test]
     fn later_urls_wait_the_head_streams() {
         let sink = Shared::default();
-        let ordered = Ordered::new(Box::new(sink.clone()));
+        let ordered = Ordered::new(Box::new(sink.clone()), false);
         ordered.lane(2).write_all(b"C").unwrap();
         ordered.lane(1).write_all(b"B1").unwrap();
         ordered.lane(0).write_all(b"A").unwrap();
@@ -224,7 +231,7 @@ mod tests {
 
     #[test]
     fn first_failure_in_order_decides_and_stop_cancels() {
-        let ordered = Ordered::new(Box::new(Shared::default()));
+        let ordered = Ordered::new(Box::new(Shared::default()), false);
         let fail = |exit| Outcome {
             exit,
             message: None,
