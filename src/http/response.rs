@@ -316,13 +316,17 @@ impl ResponseReader {
         }
     }
 
-    /// Fails as soon as the head cannot start with `HTTP/1.`.
+    /// Fails as soon as the head cannot start with `HTTP/1.`. Only bytes
+    /// within the head size limit are looked at: a byte past it is a
+    /// [`Error::HeadTooLarge`] whatever its value, so the first bad byte
+    /// decides the error however the input is split.
     fn check_prefix(&self, input: &[u8]) -> Result<(), Error> {
         let have = self.section.bytes().len();
         let Some(expected) = HTTP_PREFIX.get(have..) else {
             return Ok(());
         };
-        let n = expected.len().min(input.len());
+        let room = self.limits.max_head_bytes.saturating_sub(have);
+        let n = expected.len().min(input.len()).min(room);
         if input[..n] == expected[..n] {
             Ok(())
         } else {
@@ -1040,6 +1044,25 @@ mod tests {
         assert_eq!(reader.feed(b"HTTP", &mut sink), Ok(4));
         assert_eq!(reader.feed(b"S", &mut sink), Err(Error::NotHttp));
         assert!(reader.started());
+    }
+
+    /// Fuzz finding: with a head limit under 7 bytes, the whole input was
+    /// `NotHttp` but byte-at-a-time feeding was `HeadTooLarge`.
+    #[test]
+    fn the_first_bad_byte_decides_between_not_http_and_head_too_large() {
+        for (input, max_head_bytes, error) in [
+            (&b" HTTP/1.1 200 OK\r\n\r\n"[..], 0, Error::HeadTooLarge),
+            (b"HT\x07\xff", 0, Error::HeadTooLarge),
+            (b"HTX", 2, Error::HeadTooLarge),
+            (b"HXT", 2, Error::NotHttp),
+            (b" HTTP/1.1 200 OK\r\n\r\n", 1, Error::NotHttp),
+        ] {
+            let limits = limits_with(|l| l.max_head_bytes = max_head_bytes);
+            let whole = run_with(input, false, limits);
+            assert_eq!(whole.fed, Err(error), "{input:?} within {max_head_bytes}");
+            let bytes: Vec<&[u8]> = input.chunks(1).collect();
+            assert_eq!(run_pieces(&bytes, false, limits), whole, "{input:?}");
+        }
     }
 
     #[test]
