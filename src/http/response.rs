@@ -27,6 +27,46 @@
 //! Memory is bounded: the header section (and the trailer section) is
 //! limited in bytes and in field count by [`Limits`], and body bytes are
 //! never buffered here, only passed through to the sink.
+//!
+//! Splitting does not matter: the same bytes fed whole, in any pieces, or
+//! one at a time give the same sink calls, the same byte counts and the
+//! same error. A head is collected up to its empty line (found by a linear
+//! scan) and only then parsed, and every other check looks at one byte at
+//! a time, so the first offending byte decides the error.
+//!
+//! # Choices where the RFC leaves room
+//!
+//! - A reply must start with `HTTP/1.` (no leading empty lines); any other
+//!   byte there is [`Error::NotHttp`] at once. After an interim response
+//!   the peer has shown it speaks HTTP, so a head that is not `HTTP/1.x`
+//!   is [`Error::BadHead`] instead. Status codes below 100 are
+//!   [`Error::BadHead`]; 100 to 999 are accepted.
+//! - Obsolete line folding and whitespace before a field's colon are
+//!   [`Error::BadHead`] (the `httparse` defaults).
+//! - More than [`Limits::max_interim`] interim responses is
+//!   [`Error::HeadTooLarge`]; the one over the limit is not reported.
+//! - `Content-Length` is only read when it frames the body: on a response
+//!   without body (HEAD, 1xx, 204, 304) or with `Transfer-Encoding` it is
+//!   ignored, even when malformed. Where it is read, whitespace around each
+//!   comma-separated element and leading zeros are accepted, values are
+//!   compared as numbers, and a malformed element wins over a conflict.
+//! - `Transfer-Encoding` is honoured in HTTP/1.0 responses too (RFC 9112
+//!   calls that framing faulty; since this client reads one response per
+//!   connection, reading it is the useful choice). An empty value has no
+//!   final `chunked`, so the body is close-delimited.
+//! - A chunk-size line, extensions and line end included, may be at most
+//!   [`Limits::max_head_bytes`] long, else [`Error::BadChunk`].
+//! - Trailers are reported only when there is at least one field; a
+//!   malformed trailer field is [`Error::BadHead`], too many or too large a
+//!   trailer section [`Error::HeadTooLarge`].
+//! - [`Limits::max_body`]: with a `Content-Length` over the limit, the head
+//!   is reported and the reader fails before any body byte (like curl's
+//!   `--max-filesize`). Otherwise the bytes up to the limit are passed on,
+//!   then it fails with [`Error::BodyTooLarge`]; a body of exactly the limit
+//!   is fine.
+//! - [`Sink::body`] is never called with an empty slice.
+//! - After a 101 response the reader is complete: the bytes that follow
+//!   belong to the new protocol and are not consumed.
 
 use super::chunked::ChunkDecoder;
 use super::section::{Fill, Section, TooLarge};
@@ -188,6 +228,37 @@ enum Phase {
 }
 
 /// The push parser. See the module docs.
+///
+/// # Example
+///
+/// ```
+/// use rawnet::http::response::{Framing, Head, Limits, ResponseReader, Sink};
+///
+/// #[derive(Default)]
+/// struct Collect {
+///     status: u16,
+///     body: Vec<u8>,
+/// }
+///
+/// impl Sink for Collect {
+///     fn head(&mut self, head: &Head, _framing: Framing) {
+///         self.status = head.status;
+///     }
+///     fn body(&mut self, data: &[u8]) {
+///         self.body.extend_from_slice(data);
+///     }
+/// }
+///
+/// let reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n";
+/// let mut reader = ResponseReader::new(false, Limits::default());
+/// let mut sink = Collect::default();
+/// for piece in reply.chunks(7) {
+///     reader.feed(piece, &mut sink)?;
+/// }
+/// assert!(reader.is_complete());
+/// assert_eq!((sink.status, &sink.body[..]), (200, &b"hi"[..]));
+/// # Ok::<(), rawnet::http::response::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct ResponseReader {
     head_request: bool,
@@ -316,13 +387,17 @@ impl ResponseReader {
         }
     }
 
-    /// Fails as soon as the head cannot start with `HTTP/1.`.
+    /// Fails as soon as the head cannot start with `HTTP/1.`. Only bytes
+    /// within the head size limit are looked at: a byte past it is a
+    /// [`Error::HeadTooLarge`] whatever its value, so the first bad byte
+    /// decides the error however the input is split.
     fn check_prefix(&self, input: &[u8]) -> Result<(), Error> {
         let have = self.section.bytes().len();
         let Some(expected) = HTTP_PREFIX.get(have..) else {
             return Ok(());
         };
-        let n = expected.len().min(input.len());
+        let room = self.limits.max_head_bytes.saturating_sub(have);
+        let n = expected.len().min(input.len()).min(room);
         if input[..n] == expected[..n] {
             Ok(())
         } else {
@@ -1040,6 +1115,25 @@ mod tests {
         assert_eq!(reader.feed(b"HTTP", &mut sink), Ok(4));
         assert_eq!(reader.feed(b"S", &mut sink), Err(Error::NotHttp));
         assert!(reader.started());
+    }
+
+    /// Fuzz finding: with a head limit under 7 bytes, the whole input was
+    /// `NotHttp` but byte-at-a-time feeding was `HeadTooLarge`.
+    #[test]
+    fn the_first_bad_byte_decides_between_not_http_and_head_too_large() {
+        for (input, max_head_bytes, error) in [
+            (&b" HTTP/1.1 200 OK\r\n\r\n"[..], 0, Error::HeadTooLarge),
+            (b"HT\x07\xff", 0, Error::HeadTooLarge),
+            (b"HTX", 2, Error::HeadTooLarge),
+            (b"HXT", 2, Error::NotHttp),
+            (b" HTTP/1.1 200 OK\r\n\r\n", 1, Error::NotHttp),
+        ] {
+            let limits = limits_with(|l| l.max_head_bytes = max_head_bytes);
+            let whole = run_with(input, false, limits);
+            assert_eq!(whole.fed, Err(error), "{input:?} within {max_head_bytes}");
+            let bytes: Vec<&[u8]> = input.chunks(1).collect();
+            assert_eq!(run_pieces(&bytes, false, limits), whole, "{input:?}");
+        }
     }
 
     #[test]
