@@ -377,11 +377,8 @@ impl ResponseReader {
             Ok(Fill::Partial) => Ok(input.len()),
             Ok(Fill::Ended(n)) => {
                 let first = self.interim == 0;
-                if let Some(head) =
-                    parse_head(self.section.bytes(), self.limits.max_headers, first)?
-                {
-                    self.on_head(head, sink)?;
-                }
+                let head = parse_head(self.section.bytes(), self.limits.max_headers, first)?;
+                self.on_head(head, sink)?;
                 Ok(n)
             }
         }
@@ -477,13 +474,11 @@ impl ResponseReader {
             Err(TooLarge) => Err(Error::HeadTooLarge),
             Ok(Fill::Partial) => Ok(input.len()),
             Ok(Fill::Ended(n)) => {
-                if let Some(fields) = parse_trailers(self.section.bytes(), self.limits.max_headers)?
-                {
-                    if !fields.is_empty() {
-                        sink.trailers(&fields);
-                    }
-                    self.phase = Phase::Complete;
+                let fields = parse_trailers(self.section.bytes(), self.limits.max_headers)?;
+                if !fields.is_empty() {
+                    sink.trailers(&fields);
                 }
+                self.phase = Phase::Complete;
                 Ok(n)
             }
         }
@@ -614,28 +609,28 @@ fn head_error(e: httparse::Error, first: bool) -> Error {
     }
 }
 
-/// Parses a whole head (ending with its empty line). `None` if `httparse`
-/// still wants more, which a complete section should never cause.
-fn parse_head(bytes: &[u8], max_headers: usize, first: bool) -> Result<Option<Head>, Error> {
+/// Parses a whole head (ending with its empty line, or cut short by the
+/// scanner at a stray CR). `httparse` wanting more from a section that
+/// has ended means the section is malformed.
+fn parse_head(bytes: &[u8], max_headers: usize, first: bool) -> Result<Head, Error> {
     let mut slots = header_slots(max_headers, bytes.len());
     let mut response = httparse::Response::new(&mut slots);
     let len = match response.parse(bytes).map_err(|e| head_error(e, first))? {
         httparse::Status::Complete(len) => len,
-        httparse::Status::Partial => return Ok(None),
+        httparse::Status::Partial => return Err(Error::BadHead),
     };
-    debug_assert_eq!(len, bytes.len(), "httparse ended the head elsewhere");
     let (Some(version), Some(status)) = (response.version, response.code) else {
         return Err(Error::BadHead);
     };
     if len != bytes.len() || status < 100 {
         return Err(Error::BadHead);
     }
-    Ok(Some(Head {
+    Ok(Head {
         version,
         status,
         reason: reason_phrase(bytes),
         headers: owned_fields(response.headers),
-    }))
+    })
 }
 
 /// The reason phrase, taken from the raw status line so that non-ASCII
@@ -661,17 +656,11 @@ fn owned_fields(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
 }
 
 /// Parses a whole trailer section (ending with its empty line).
-fn parse_trailers(
-    bytes: &[u8],
-    max_headers: usize,
-) -> Result<Option<Vec<(String, String)>>, Error> {
+fn parse_trailers(bytes: &[u8], max_headers: usize) -> Result<Vec<(String, String)>, Error> {
     let mut slots = header_slots(max_headers, bytes.len());
     match httparse::parse_headers(bytes, &mut slots).map_err(|e| head_error(e, false))? {
-        httparse::Status::Complete((len, fields)) if len == bytes.len() => {
-            Ok(Some(owned_fields(fields)))
-        }
-        httparse::Status::Complete(_) => Err(Error::BadHead),
-        httparse::Status::Partial => Ok(None),
+        httparse::Status::Complete((len, fields)) if len == bytes.len() => Ok(owned_fields(fields)),
+        httparse::Status::Complete(_) | httparse::Status::Partial => Err(Error::BadHead),
     }
 }
 
@@ -1134,6 +1123,15 @@ mod tests {
             let bytes: Vec<&[u8]> = input.chunks(1).collect();
             assert_eq!(run_pieces(&bytes, false, limits), whole, "{input:?}");
         }
+    }
+
+    #[test]
+    fn stray_cr_before_the_empty_line_is_rejected_at_once() {
+        // Not left waiting for an empty line that may never come.
+        let out = run(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\r\n");
+        assert_eq!(out.fed, Err(Error::BadHead));
+        let out = run(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\r\n");
+        assert_eq!(out.fed, Err(Error::BadHead));
     }
 
     #[test]
