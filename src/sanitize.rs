@@ -12,6 +12,7 @@
 //! neutralise file names.
 
 use std::borrow::Cow;
+use std::io::{self, Write};
 
 /// Escapes control characters and invalid UTF-8 in `bytes`.
 ///
@@ -69,6 +70,40 @@ pub fn escape_line(s: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// serde_json's compact format, except that DEL and the C1 controls
+/// (U+007F..U+009F) in strings are written as `\u00XX` escapes too.
+/// serde_json escapes only C0; some terminals still act on C1 (U+009B is a
+/// one-character CSI). The JSON value is unchanged, only its text is safe
+/// to print on a terminal.
+///
+/// ```
+/// use rawnet::sanitize::TerminalSafeJson;
+/// let mut out = Vec::new();
+/// let mut ser = serde_json::Serializer::with_formatter(&mut out, TerminalSafeJson);
+/// serde::Serialize::serialize("a\u{9b}2J\u{1b}", &mut ser).unwrap();
+/// assert_eq!(out, br#""a\u009b2J\u001b""#);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TerminalSafeJson;
+
+impl serde_json::ser::Formatter for TerminalSafeJson {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if ('\u{7f}'..='\u{9f}').contains(&c) {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
 }
 
 fn needs_escape(c: char) -> bool {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use rawnet::sanitize::escape_line;
+use rawnet::sanitize::{escape_line, TerminalSafeJson};
 use rawnet::scan::{PortResult, State, Summary};
 use rawnet::services::tcp_service;
 use rawnet::shard::Plan;
@@ -34,7 +34,7 @@ pub enum Format {
 }
 
 /// One JSON Lines record. The field set is a documented contract
-/// (docs/portscan.md): change it only with a CHANGELOG entry.
+/// (README): change it only with a CHANGELOG entry.
 #[derive(Debug, Serialize)]
 pub struct Record<'a> {
     /// The target as the user wrote it.
@@ -119,7 +119,9 @@ impl<W: Write> Printer<W> {
         match self.format {
             Format::Json => {
                 self.line.clear();
-                serde_json::to_writer(&mut self.line, &Record::new(&r))?;
+                let mut ser =
+                    serde_json::Serializer::with_formatter(&mut self.line, TerminalSafeJson);
+                Record::new(&r).serialize(&mut ser)?;
                 self.line.push(b'\n');
                 // One write per line: a reader never sees half a record.
                 self.out.write_all(&self.line)

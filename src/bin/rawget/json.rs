@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use rawnet::http::client::{Exchange, Handler, Step};
+use rawnet::sanitize::TerminalSafeJson;
 use serde::Serialize;
 
 use crate::trace::Tracer;
@@ -157,33 +158,9 @@ fn ms(d: Duration) -> f64 {
 /// Writes one record as a line of JSON, serialised straight into `out`
 /// (the escaped text is never held in memory as a whole).
 pub fn write_line(out: &mut dyn Write, record: &Record<'_>) -> io::Result<()> {
-    let mut ser = serde_json::Serializer::with_formatter(&mut *out, TerminalSafe);
+    let mut ser = serde_json::Serializer::with_formatter(&mut *out, TerminalSafeJson);
     record.serialize(&mut ser).map_err(io::Error::other)?;
     out.write_all(b"\n")
-}
-
-/// serde_json's compact format, but DEL and the C1 controls
-/// (U+007F..U+009F) are escaped as `\u00XX` too: serde_json leaves them
-/// raw, and some terminals still act on them (U+009B is CSI). The JSON
-/// value is the same; the text is safe on a terminal.
-struct TerminalSafe;
-
-impl serde_json::ser::Formatter for TerminalSafe {
-    fn write_string_fragment<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        let mut start = 0;
-        for (i, c) in fragment.char_indices() {
-            if ('\u{7f}'..='\u{9f}').contains(&c) {
-                writer.write_all(&fragment.as_bytes()[start..i])?;
-                write!(writer, "\\u{:04x}", u32::from(c))?;
-                start = i + c.len_utf8();
-            }
-        }
-        writer.write_all(&fragment.as_bytes()[start..])
-    }
 }
 
 #[cfg(test)]
