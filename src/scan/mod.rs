@@ -5,7 +5,9 @@
 //!
 //! [`run`] splits the probe indices `[0, source.len())` among rayon workers,
 //! one per thread. Workers pull small batches from a shared atomic cursor,
-//! so one that meets many slow (filtered) ports does not hold up the others.
+//! so one that meets many slow (filtered) ports does not hold up the others,
+//! and draw on one shared budget of connects in flight (rather than a fixed
+//! share each), so room one worker does not need is used by the other.
 //! Inside a worker, connects are *non-blocking*: `socket()` +
 //! `connect()` returns `EINPROGRESS` and the socket is registered with the
 //! worker's own epoll instance (the `polling` crate) for writability, so
@@ -214,20 +216,19 @@ pub fn run(
 ) -> Result<Summary, ScanError> {
     let started = Instant::now();
     let (pollers, concurrency) = set_up(source.len(), cfg.concurrency)?;
-    let shares = plan::split(concurrency, pollers.len());
     let shared = worker::Shared {
         source,
         cfg,
         on_result,
         cursor: AtomicU64::new(0),
-        batch: plan::batch_size(shares[0]),
+        batch: plan::batch_size(concurrency / pollers.len()),
+        permits: worker::Permits::new(concurrency),
         rate: cfg.rate.map(|r| rate::RateLimiter::new(r, started)),
         stop: AtomicBool::new(false),
     };
     let workers: Vec<_> = pollers
         .into_iter()
-        .zip(shares)
-        .map(|(poller, share)| worker::Worker::new(&shared, poller, share))
+        .map(|poller| worker::Worker::new(&shared, poller))
         .collect();
     let results: Vec<_> = workers
         .into_par_iter()

@@ -1,16 +1,19 @@
 //! One scan worker: an event loop over non-blocking connects.
 //!
-//! A worker pulls batches of probe indices from the shared cursor, starts up
-//! to its share of connects (paced by the shared rate limiter), and waits on
-//! its own epoll instance for them to complete, time out, or send a banner.
-//! It owns every socket it opens and reports each probe exactly once.
+//! A worker pulls batches of probe indices from the shared cursor, starts
+//! connects while it holds permits from the shared in-flight budget (paced
+//! by the shared rate limiter), and waits on its own epoll instance for them
+//! to complete, time out, or send a banner. The budget is shared rather than
+//! split so that a worker that drew many slow (filtered) probes can use the
+//! room another worker is not using. A worker owns every socket it opens and
+//! reports each probe exactly once.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use polling::{Event, Events, Poller};
@@ -40,6 +43,41 @@ const MAX_SELF_CONNECTS: u32 = 4;
 const EVENTS_PER_WAIT: usize = 1024;
 /// Longest sleep in one wait, as a safety net against a missed wake-up.
 const MAX_WAIT: Duration = Duration::from_millis(250);
+/// How soon to look again when the shared budget is used up by others.
+const PERMIT_RECHECK: Duration = Duration::from_millis(2);
+
+/// The shared budget of connects in flight, across all workers.
+#[derive(Debug)]
+pub(crate) struct Permits {
+    max: usize,
+    used: AtomicUsize,
+}
+
+impl Permits {
+    /// A budget of `max` connects in flight.
+    pub(crate) fn new(max: usize) -> Permits {
+        Permits {
+            max: max.max(1),
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes one permit if any is left.
+    fn try_take(&self) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives `n` permits back.
+    fn give_back(&self, n: usize) {
+        if n > 0 {
+            self.used.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+}
 
 /// What all workers of one scan share.
 pub(crate) struct Shared<'a> {
@@ -50,6 +88,8 @@ pub(crate) struct Shared<'a> {
     pub(crate) cursor: AtomicU64,
     /// Indices taken per visit to the cursor.
     pub(crate) batch: u64,
+    /// Connects in flight, across all workers.
+    pub(crate) permits: Permits,
     pub(crate) rate: Option<RateLimiter>,
     /// Set when a worker failed; the others stop early.
     pub(crate) stop: AtomicBool,
@@ -118,10 +158,12 @@ pub(crate) struct Worker<'a> {
     /// Indices taken from the cursor, not yet started.
     batch: Range<u64>,
     source_done: bool,
-    /// Most connects in flight for this worker.
+    /// Most connects in flight for this worker (the whole shared budget).
     max_in_flight: usize,
     /// Current cap, lowered after resource errors, regrown one per result.
     limit: usize,
+    /// Permits taken from the shared budget; at least `slots.len()`.
+    held: usize,
     paused_until: Option<Instant>,
     backoff: Duration,
     /// Sockets refused at once and reset by the kernel, ready for the next
@@ -132,9 +174,9 @@ pub(crate) struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    /// A worker with its own poller; `max_in_flight` is its share.
-    pub(crate) fn new(shared: &'a Shared<'a>, poller: Poller, max_in_flight: usize) -> Worker<'a> {
-        let max_in_flight = max_in_flight.max(1);
+    /// A worker with its own poller, drawing on the shared budget.
+    pub(crate) fn new(shared: &'a Shared<'a>, poller: Poller) -> Worker<'a> {
+        let max_in_flight = shared.permits.max;
         Worker {
             shared,
             poller,
@@ -146,6 +188,7 @@ impl<'a> Worker<'a> {
             source_done: false,
             max_in_flight,
             limit: max_in_flight,
+            held: 0,
             paused_until: None,
             backoff: FIRST_BACKOFF,
             spare: [None, None],
@@ -164,6 +207,7 @@ impl<'a> Worker<'a> {
             }
             let now = Instant::now();
             self.expire(now);
+            self.give_back_unused_permits();
             let wake = self.start_more()?;
             if self.is_finished() {
                 return Ok(self.counts);
@@ -173,6 +217,7 @@ impl<'a> Worker<'a> {
             for ev in events.iter() {
                 self.on_ready(ev.key)?;
             }
+            self.give_back_unused_permits();
         }
     }
 
@@ -228,8 +273,15 @@ impl<'a> Worker<'a> {
     }
 
     /// Starts connects while there is room, work, and rate budget. Returns
-    /// when to try again if it stopped for the rate limit or a back-off.
+    /// when to try again if it stopped for the rate limit, a back-off, or a
+    /// shared budget used up by other workers.
     fn start_more(&mut self) -> io::Result<Option<Instant>> {
+        let wake = self.start_while_allowed();
+        self.give_back_unused_permits();
+        wake
+    }
+
+    fn start_while_allowed(&mut self) -> io::Result<Option<Instant>> {
         if let Some(until) = self.paused_until {
             if Instant::now() < until {
                 return Ok(Some(until));
@@ -237,6 +289,13 @@ impl<'a> Worker<'a> {
             self.paused_until = None;
         }
         while self.slots.len() < self.limit {
+            // A permit the last start did not keep is reused as is.
+            if self.held == self.slots.len() {
+                if !self.shared.permits.try_take() {
+                    return Ok(Some(Instant::now() + PERMIT_RECHECK));
+                }
+                self.held += 1;
+            }
             let Some(job) = self.next_job() else {
                 return Ok(None);
             };
@@ -253,6 +312,13 @@ impl<'a> Worker<'a> {
             }
         }
         Ok(None)
+    }
+
+    /// Returns the permits of connects that have finished.
+    fn give_back_unused_permits(&mut self) {
+        let unused = self.held - self.slots.len();
+        self.shared.permits.give_back(unused);
+        self.held = self.slots.len();
     }
 
     /// Calls `connect()` for `job` on a spare or new socket. The answer
@@ -576,5 +642,6 @@ impl Drop for Worker<'_> {
         for key in self.slots.keys() {
             self.release(key);
         }
+        self.give_back_unused_permits();
     }
 }
