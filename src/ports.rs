@@ -1,1 +1,390 @@
-//! (skeleton: filled in by the portscan work)
+//! Port specifications: the `PORTS` argument of `portscan`, parsed into a
+//! sorted set of disjoint ranges.
+//!
+//! The syntax follows nmap's `-p`: single ports (`22`), inclusive ranges
+//! (`8000-8100`), comma-separated lists of both (`22,80,443,8000-8100`), and
+//! `-` or `all` for every port (1-65535). Overlapping and adjacent items
+//! are merged, so each port appears once however often it was typed; the
+//! order the user typed does not matter, because the probe order is decided
+//! by [`crate::shard`]. Anything else is an error: port 0, ports above
+//! 65535, reversed or open-ended ranges (`80-`, `-80`), empty items
+//! (`80,,81`), signs, spaces inside numbers, and words.
+//!
+//! This module owns only the syntax and the set; it does no I/O.
+
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+
+/// The lowest port a spec may name.
+pub const MIN_PORT: u16 = 1;
+/// The highest port a spec may name.
+pub const MAX_PORT: u16 = 65535;
+
+/// A validated set of TCP ports, stored as sorted, disjoint, non-adjacent
+/// inclusive ranges.
+///
+/// ```
+/// use rawnet::ports::PortSpec;
+/// let spec: PortSpec = "443,80,8000-8002,81".parse().unwrap();
+/// assert_eq!(spec.len(), 6);
+/// assert_eq!(spec.iter().collect::<Vec<_>>(), [80, 81, 443, 8000, 8001, 8002]);
+/// assert_eq!(spec.to_string(), "80-81,443,8000-8002");
+/// assert!("0".parse::<PortSpec>().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortSpec {
+    /// Sorted, disjoint, non-adjacent ranges.
+    ranges: Vec<RangeInclusive<u16>>,
+    /// `before[i]`: number of ports in `ranges[..i]`, for [`PortSpec::nth`].
+    before: Vec<u32>,
+}
+
+impl PortSpec {
+    /// Every port, 1-65535 (what `-` and `all` mean).
+    pub fn all() -> PortSpec {
+        PortSpec::from_ranges(vec![MIN_PORT..=MAX_PORT])
+    }
+
+    /// The default when no ports are given: 1-1024.
+    pub fn default_ports() -> PortSpec {
+        PortSpec::from_ranges(vec![1..=1024])
+    }
+
+    /// Number of distinct ports in the set (at most 65535).
+    pub fn len(&self) -> u32 {
+        self.ranges.last().map_or(0, |last| {
+            self.before[self.before.len() - 1] + range_len(last)
+        })
+    }
+
+    /// True when the set is empty (a parsed spec never is).
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// The `index`-th smallest port of the set, in O(log ranges).
+    ///
+    /// ```
+    /// use rawnet::ports::PortSpec;
+    /// let spec: PortSpec = "22,80-82".parse().unwrap();
+    /// assert_eq!(spec.nth(0), Some(22));
+    /// assert_eq!(spec.nth(3), Some(82));
+    /// assert_eq!(spec.nth(4), None);
+    /// ```
+    pub fn nth(&self, index: u32) -> Option<u16> {
+        if index >= self.len() {
+            return None;
+        }
+        // The last range that starts at or before `index`.
+        let i = self.before.partition_point(|&b| b <= index) - 1;
+        let offset = index - self.before[i];
+        // `offset` < the range length, so the sum stays within u16.
+        Some(self.ranges[i].start() + offset as u16)
+    }
+
+    /// True when `port` is in the set.
+    pub fn contains(&self, port: u16) -> bool {
+        let i = self.ranges.partition_point(|r| *r.end() < port);
+        self.ranges.get(i).is_some_and(|r| r.contains(&port))
+    }
+
+    /// The merged ranges, sorted.
+    pub fn ranges(&self) -> &[RangeInclusive<u16>] {
+        &self.ranges
+    }
+
+    /// Every port of the set, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        self.ranges.iter().flat_map(|r| r.clone())
+    }
+
+    /// Builds the set from any ranges: sorts them and merges overlapping
+    /// and adjacent ones. Ranges must be non-empty and within 1-65535.
+    fn from_ranges(mut ranges: Vec<RangeInclusive<u16>>) -> PortSpec {
+        ranges.sort_by_key(|r| *r.start());
+        let mut merged: Vec<RangeInclusive<u16>> = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            match merged.last_mut() {
+                Some(last) if u32::from(*r.start()) <= u32::from(*last.end()) + 1 => {
+                    if r.end() > last.end() {
+                        *last = *last.start()..=*r.end();
+                    }
+                }
+                _ => merged.push(r),
+            }
+        }
+        let mut before = Vec::with_capacity(merged.len());
+        let mut count = 0;
+        for r in &merged {
+            before.push(count);
+            count += range_len(r);
+        }
+        PortSpec {
+            ranges: merged,
+            before,
+        }
+    }
+}
+
+fn range_len(r: &RangeInclusive<u16>) -> u32 {
+    u32::from(*r.end()) - u32::from(*r.start()) + 1
+}
+
+impl Default for PortSpec {
+    /// 1-1024, as [`PortSpec::default_ports`].
+    fn default() -> Self {
+        PortSpec::default_ports()
+    }
+}
+
+impl fmt::Display for PortSpec {
+    /// The canonical form: merged ranges, ascending, comma-separated.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, r) in self.ranges.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if r.start() == r.end() {
+                write!(f, "{}", r.start())?;
+            } else {
+                write!(f, "{}-{}", r.start(), r.end())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for PortSpec {
+    type Err = PortSpecError;
+
+    fn from_str(spec: &str) -> Result<PortSpec, PortSpecError> {
+        let whole = spec.trim();
+        if whole == "-" || whole.eq_ignore_ascii_case("all") {
+            return Ok(PortSpec::all());
+        }
+        let error = |reason| PortSpecError {
+            spec: spec.to_owned(),
+            reason,
+        };
+        if whole.is_empty() {
+            return Err(error(Reason::Empty));
+        }
+        let ranges = whole
+            .split(',')
+            .map(parse_item)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(error)?;
+        Ok(PortSpec::from_ranges(ranges))
+    }
+}
+
+/// One comma-separated item: `N` or `A-B`.
+fn parse_item(item: &str) -> Result<RangeInclusive<u16>, Reason> {
+    let item = item.trim();
+    if item.is_empty() {
+        return Err(Reason::EmptyItem);
+    }
+    match item.split_once('-') {
+        None => {
+            let port = parse_port(item)?;
+            Ok(port..=port)
+        }
+        Some((lo, hi)) => {
+            if lo.trim().is_empty() || hi.trim().is_empty() {
+                return Err(Reason::OpenRange(item.to_owned()));
+            }
+            let (lo, hi) = (parse_port(lo)?, parse_port(hi)?);
+            if lo > hi {
+                return Err(Reason::Reversed(lo, hi));
+            }
+            Ok(lo..=hi)
+        }
+    }
+}
+
+/// A port number: ASCII digits only (no sign, no spaces), 1-65535.
+fn parse_port(text: &str) -> Result<u16, Reason> {
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Reason::NotANumber(text.to_owned()));
+    }
+    match text.parse::<u32>() {
+        Ok(n) if (u32::from(MIN_PORT)..=u32::from(MAX_PORT)).contains(&n) => Ok(n as u16),
+        _ => Err(Reason::OutOfRange(text.to_owned())),
+    }
+}
+
+/// Why a port spec was rejected; its message names the whole spec and the
+/// offending part on one line.
+///
+/// ```
+/// use rawnet::ports::PortSpec;
+/// let err = "22,1-70000".parse::<PortSpec>().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid port spec '22,1-70000': port 70000 is out of range 1-65535"
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortSpecError {
+    spec: String,
+    reason: Reason,
+}
+
+impl PortSpecError {
+    /// The spec as it was given.
+    pub fn spec(&self) -> &str {
+        &self.spec
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Reason {
+    Empty,
+    EmptyItem,
+    NotANumber(String),
+    OutOfRange(String),
+    OpenRange(String),
+    Reversed(u16, u16),
+}
+
+impl fmt::Display for PortSpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid port spec '{}': ", self.spec)?;
+        match &self.reason {
+            Reason::Empty => f.write_str("no ports given"),
+            Reason::EmptyItem => f.write_str("empty item in the list"),
+            Reason::NotANumber(s) => write!(f, "'{s}' is not a port number"),
+            Reason::OutOfRange(s) => {
+                write!(f, "port {s} is out of range {MIN_PORT}-{MAX_PORT}")
+            }
+            Reason::OpenRange(s) => {
+                write!(f, "range '{s}' needs both ends (use '-' for all ports)")
+            }
+            Reason::Reversed(lo, hi) => {
+                write!(f, "range {lo}-{hi} is backwards (did you mean {hi}-{lo}?)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PortSpecError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ports(spec: &str) -> Vec<u16> {
+        spec.parse::<PortSpec>().unwrap().iter().collect()
+    }
+
+    fn reason(spec: &str) -> String {
+        spec.parse::<PortSpec>().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn single_ports_ranges_and_lists() {
+        assert_eq!(ports("80"), [80]);
+        assert_eq!(ports("1-3"), [1, 2, 3]);
+        assert_eq!(ports("22,80,443"), [22, 80, 443]);
+        assert_eq!(ports("8000-8002,22"), [22, 8000, 8001, 8002]);
+        assert_eq!(ports("65535"), [65535]);
+        assert_eq!(ports("5-5"), [5]);
+    }
+
+    #[test]
+    fn dash_and_all_mean_every_port() {
+        for spec in ["-", "all", "ALL", " - "] {
+            let s: PortSpec = spec.parse().unwrap();
+            assert_eq!(s, PortSpec::all());
+            assert_eq!(s.len(), 65535);
+            assert_eq!(s.nth(0), Some(1));
+            assert_eq!(s.nth(65534), Some(65535));
+        }
+    }
+
+    #[test]
+    fn default_is_1_to_1024() {
+        assert_eq!(PortSpec::default().len(), 1024);
+        assert_eq!(PortSpec::default().to_string(), "1-1024");
+    }
+
+    #[test]
+    fn overlaps_and_duplicates_are_merged() {
+        let s: PortSpec = "80,80,79-81,100-200,150-250,251,1-2,3".parse().unwrap();
+        assert_eq!(s.to_string(), "1-3,79-81,100-251");
+        assert_eq!(s.len(), 3 + 3 + 152);
+        let all: Vec<u16> = s.iter().collect();
+        let mut sorted = all.clone();
+        sorted.dedup();
+        assert_eq!(all, sorted);
+    }
+
+    #[test]
+    fn spaces_around_items_are_allowed() {
+        assert_eq!(ports(" 22 , 80 - 81 "), [22, 80, 81]);
+    }
+
+    #[test]
+    fn nth_matches_iteration() {
+        let s: PortSpec = "1,5-9,100,200-300,65535".parse().unwrap();
+        let all: Vec<u16> = s.iter().collect();
+        assert_eq!(all.len() as u32, s.len());
+        for (i, p) in all.iter().enumerate() {
+            assert_eq!(s.nth(i as u32), Some(*p));
+            assert!(s.contains(*p));
+        }
+        assert_eq!(s.nth(s.len()), None);
+        assert!(!s.contains(2) && !s.contains(99) && !s.contains(301));
+    }
+
+    #[test]
+    fn rejects_out_of_range() {
+        assert!(reason("0").contains("port 0 is out of range"));
+        assert!(reason("65536").contains("port 65536 is out of range"));
+        assert!(reason("1-70000").contains("port 70000 is out of range"));
+        assert!(reason("0-10").contains("port 0 is out of range"));
+        assert!(reason("99999999999999999999").contains("out of range"));
+    }
+
+    #[test]
+    fn rejects_non_numbers() {
+        assert_eq!(
+            reason("abc"),
+            "invalid port spec 'abc': 'abc' is not a port number"
+        );
+        assert!(reason("+80").contains("not a port number"));
+        assert!(reason("8 0").contains("not a port number"));
+        assert!(reason("80-90-100").contains("not a port number"));
+        assert!(reason("http").contains("not a port number"));
+        assert!(reason("0x50").contains("not a port number"));
+    }
+
+    #[test]
+    fn rejects_empty_items_and_open_ranges() {
+        assert!(reason("").contains("no ports given"));
+        assert!(reason("  ").contains("no ports given"));
+        assert!(reason("80,,81").contains("empty item"));
+        assert!(reason("80,").contains("empty item"));
+        assert!(reason(",80").contains("empty item"));
+        assert!(reason("80-").contains("needs both ends"));
+        assert!(reason("-80").contains("needs both ends"));
+        assert!(reason("22,-").contains("needs both ends"));
+    }
+
+    #[test]
+    fn rejects_reversed_ranges() {
+        assert_eq!(
+            reason("90-80"),
+            "invalid port spec '90-80': range 90-80 is backwards (did you mean 80-90?)"
+        );
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        for bad in ["0", "65536", "1-70000", "abc", "80,,81", "80-", ""] {
+            assert!(!reason(bad).contains('\n'), "{bad}");
+        }
+    }
+}

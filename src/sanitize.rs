@@ -55,7 +55,9 @@ pub fn escape_str(s: &str) -> Cow<'_, str> {
 /// assert_eq!(escape_line("SSH-2.0\r\n"), "SSH-2.0\\r\\n");
 /// ```
 pub fn escape_line(s: &str) -> Cow<'_, str> {
-    if s.chars().all(|c| !needs_escape(c) && c != '\n' && c != '\t') {
+    if s.chars()
+        .all(|c| !needs_escape(c) && c != '\n' && c != '\t')
+    {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);

@@ -1,1 +1,272 @@
-//! (skeleton)
+//! Thin wrappers over the TCP socket syscalls, on top of `socket2`.
+//!
+//! This is the classic sequence from every socket tutorial (`socket`,
+//! `connect`, `send`, `recv`, `shutdown`, `close` for a client; `socket`,
+//! `bind`, `listen`, `accept` for a server), each as one small function
+//! that names the syscall it wraps and returns a plain [`io::Result`], so
+//! the OS error (`raw_os_error()`, `ErrorKind`) reaches the caller intact
+//! and can be classified without looking at message text.
+//!
+//! What this module must not do: print, retry, or decide policy (which
+//! address to try next, how long the whole exchange may take). Callers own
+//! that; here a timeout is always an explicit argument.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// A connected TCP stream (client side, or accepted by a [`Listener`]).
+#[derive(Debug)]
+pub struct Conn {
+    sock: Socket,
+}
+
+/// A listening TCP socket.
+#[derive(Debug)]
+pub struct Listener {
+    sock: Socket,
+}
+
+/// `socket(AF_INET|AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP)`: a
+/// new TCP socket of the family of `addr`.
+///
+/// # Notes
+/// `socket2` sets close-on-exec atomically, so no descriptor leaks into a
+/// child process.
+pub fn tcp_socket(addr: &SocketAddr) -> io::Result<Socket> {
+    Socket::new(
+        Domain::for_address(*addr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+}
+
+impl Conn {
+    /// `socket()` then `connect()`, waiting at most `timeout` (`None`: the
+    /// kernel's own limit, which for an unanswered SYN is minutes).
+    ///
+    /// # Notes
+    /// With a timeout the connect is non-blocking followed by `poll()` and
+    /// `SO_ERROR`; the socket is switched back to blocking on success. An
+    /// expired timeout is an error of kind [`io::ErrorKind::TimedOut`].
+    pub fn connect(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<Conn> {
+        let sock = tcp_socket(&addr)?;
+        let sa = SockAddr::from(addr);
+        match timeout {
+            Some(t) => sock.connect_timeout(&sa, t.max(Duration::from_millis(1)))?,
+            None => sock.connect(&sa)?,
+        }
+        sock.set_tcp_nodelay(true)?;
+        Ok(Conn { sock })
+    }
+
+    /// `setsockopt(SO_RCVTIMEO)` and `setsockopt(SO_SNDTIMEO)`: the longest
+    /// a single [`Conn::recv`] or [`Conn::send_all`] step may block.
+    ///
+    /// # Notes
+    /// A zero duration means "no timeout" to the kernel, so it is raised to
+    /// one millisecond; an expired timeout surfaces as `WouldBlock` or
+    /// `TimedOut` depending on the call, see [`is_timeout`].
+    pub fn set_timeouts(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let t = timeout.map(|t| t.max(Duration::from_millis(1)));
+        self.sock.set_read_timeout(t)?;
+        self.sock.set_write_timeout(t)
+    }
+
+    /// `send()` in a loop until all of `buf` is written.
+    ///
+    /// # Notes
+    /// Uses `MSG_NOSIGNAL`, so a peer that has gone away gives `EPIPE`
+    /// instead of killing the process with `SIGPIPE`.
+    pub fn send_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match (&self.sock).write(buf) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// `recv()`: reads what has arrived, at most `buf.len()` bytes; `Ok(0)`
+    /// means the peer closed its side (end of stream).
+    ///
+    /// # Notes
+    /// `EINTR` is retried here; every other error is returned as is.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match (&self.sock).read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+
+    /// `shutdown()`: ends reading, writing or both, without closing the
+    /// descriptor (`Shutdown::Write` sends FIN: "I have nothing more to say").
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.sock.shutdown(how)
+    }
+
+    /// `getsockname()`: our end of the connection.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        as_inet(self.sock.local_addr()?)
+    }
+
+    /// `getpeername()`: the other end of the connection.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        as_inet(self.sock.peer_addr()?)
+    }
+
+    /// `close()`: releases the descriptor. Dropping a `Conn` does the same;
+    /// this spells it out where the tutorial step matters.
+    pub fn close(self) {
+        drop(self.sock);
+    }
+}
+
+impl Listener {
+    /// `socket()`, `setsockopt(SO_REUSEADDR)`, `bind()` and `listen()`.
+    ///
+    /// # Notes
+    /// Port 0 asks the kernel for a free port; read it back with
+    /// [`Listener::local_addr`]. `backlog` bounds the queue of connections
+    /// the kernel completed but nobody accepted yet; when it is full, Linux
+    /// drops further SYNs, which a client sees as a timeout.
+    pub fn bind(addr: SocketAddr, backlog: i32) -> io::Result<Listener> {
+        let sock = tcp_socket(&addr)?;
+        sock.set_reuse_address(true)?;
+        if addr.is_ipv6() {
+            sock.set_only_v6(true)?;
+        }
+        sock.bind(&SockAddr::from(addr))?;
+        sock.listen(backlog)?;
+        Ok(Listener { sock })
+    }
+
+    /// `accept()`: waits for the next connection; returns it and the peer's
+    /// address. `EINTR` and `ECONNABORTED` (the client gave up while
+    /// queued) are retried.
+    pub fn accept(&self) -> io::Result<(Conn, SocketAddr)> {
+        loop {
+            match self.sock.accept() {
+                Ok((sock, addr)) => return Ok((Conn { sock }, as_inet(addr)?)),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// `getsockname()`: the address actually bound (with the real port when
+    /// bound to port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        as_inet(self.sock.local_addr()?)
+    }
+
+    /// The underlying socket, for readiness polling (`poll()`/`epoll`).
+    pub fn socket(&self) -> &Socket {
+        &self.sock
+    }
+}
+
+impl Conn {
+    /// The underlying socket, for readiness polling and socket options this
+    /// module does not wrap.
+    pub fn socket(&self) -> &Socket {
+        &self.sock
+    }
+}
+
+/// True when `err` is an expired `SO_RCVTIMEO`/`SO_SNDTIMEO` or connect
+/// timeout (Linux reports `EAGAIN` for the socket timeouts).
+pub fn is_timeout(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}
+
+fn as_inet(addr: SockAddr) -> io::Result<SocketAddr> {
+    addr.as_socket().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "socket address is not IPv4 or IPv6",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use std::thread;
+
+    fn echo_once(family: IpAddr) {
+        let listener = Listener::bind(SocketAddr::new(family, 0), 8).unwrap();
+        let addr = listener.local_addr().unwrap();
+        assert_ne!(addr.port(), 0);
+        let server = thread::spawn(move || {
+            let (conn, peer) = listener.accept().unwrap();
+            let mut buf = [0u8; 64];
+            let n = conn.recv(&mut buf).unwrap();
+            conn.send_all(&buf[..n]).unwrap();
+            conn.shutdown(Shutdown::Write).unwrap();
+            peer
+        });
+        let conn = Conn::connect(addr, Some(Duration::from_secs(5))).unwrap();
+        conn.set_timeouts(Some(Duration::from_secs(5))).unwrap();
+        conn.send_all(b"ping").unwrap();
+        let mut buf = [0u8; 64];
+        let n = conn.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"ping");
+        assert_eq!(conn.recv(&mut buf).unwrap(), 0, "FIN after the echo");
+        assert_eq!(conn.peer_addr().unwrap(), addr);
+        assert_eq!(server.join().unwrap(), conn.local_addr().unwrap());
+        conn.close();
+    }
+
+    #[test]
+    fn connect_send_recv_ipv4() {
+        echo_once(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn connect_send_recv_ipv6() {
+        // Some sandboxes have no ::1; skip only when it cannot be bound.
+        if Listener::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 0), 1).is_err() {
+            return;
+        }
+        echo_once(IpAddr::V6(Ipv6Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn refused_connect_keeps_os_error() {
+        let port = {
+            let l = Listener::bind((Ipv4Addr::LOCALHOST, 0).into(), 1).unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let err = Conn::connect(
+            (Ipv4Addr::LOCALHOST, port).into(),
+            Some(Duration::from_secs(2)),
+        )
+        .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED));
+    }
+
+    #[test]
+    fn recv_timeout_is_reported_as_timeout() {
+        let listener = Listener::bind((Ipv4Addr::LOCALHOST, 0).into(), 1).unwrap();
+        let conn = Conn::connect(listener.local_addr().unwrap(), None).unwrap();
+        conn.set_timeouts(Some(Duration::from_millis(20))).unwrap();
+        let err = conn.recv(&mut [0u8; 8]).unwrap_err();
+        assert!(is_timeout(&err), "{err:?}");
+    }
+}

@@ -1,1 +1,845 @@
-//! (skeleton: filled in by the portscan work)
+//! Targets: the `TARGET` argument and `-iL` lists of `portscan`, parsed and
+//! expanded into the list of addresses to probe.
+//!
+//! Two steps, so the syntax can be checked before anything touches the
+//! network:
+//!
+//! 1. **Parsing** ([`TargetSpec`], [`parse_list`], [`parse_file`]) accepts
+//!    IPv4 (`10.0.0.1`), IPv6 (`::1`, or `[::1]`), CIDR blocks of either
+//!    family (`192.168.1.0/24`, `fd00::/120`; host bits are ignored, as in
+//!    nmap), and host names, comma-separated on the command line, or one or
+//!    more per line in a file (`#` starts a comment, blank lines are
+//!    skipped). Errors here are usage errors.
+//! 2. **Expansion** ([`expand`]) turns every item into addresses: CIDR
+//!    blocks into every address they hold (network and broadcast addresses
+//!    included), host names through the system resolver into every address
+//!    of the wanted family (or only the first, with
+//!    [`TargetOptions::first_address`]). An address that appears twice (a
+//!    name and its literal, overlapping blocks) is probed once, under the
+//!    target that named it first. The total is capped
+//!    ([`DEFAULT_MAX_ADDRESSES`]) so a typo like `/8` fails at once with a
+//!    clear message instead of scanning for days.
+//!
+//! A name that does not resolve is not an error of the whole expansion: it
+//! is returned in [`Expansion::failures`] and the caller decides (the
+//! binary warns and goes on, and fails only when nothing is left).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::resolve::{Family, ResolveError};
+
+/// The default cap on the number of addresses a scan may expand to: a
+/// /16 of IPv4, or a /112 of IPv6.
+pub const DEFAULT_MAX_ADDRESSES: u64 = 65536;
+
+/// One target item as typed, checked for syntax but not yet resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// An IPv4 or IPv6 address literal.
+    Addr {
+        /// The item as typed.
+        text: String,
+        /// The address.
+        ip: IpAddr,
+    },
+    /// A CIDR block.
+    Cidr {
+        /// The item as typed.
+        text: String,
+        /// The network address (host bits cleared).
+        network: IpAddr,
+        /// The prefix length (0-32 for IPv4, 0-128 for IPv6).
+        prefix: u8,
+    },
+    /// A host name, to be resolved.
+    Host {
+        /// The name as typed.
+        name: String,
+    },
+}
+
+impl TargetSpec {
+    /// The item as the user typed it (reported as `target` in results).
+    pub fn text(&self) -> &str {
+        match self {
+            TargetSpec::Addr { text, .. } | TargetSpec::Cidr { text, .. } => text,
+            TargetSpec::Host { name } => name,
+        }
+    }
+
+    /// How many addresses a literal or block stands for; `None` for a host
+    /// name (unknown until resolved). Saturates at `u128::MAX` for `::/0`.
+    pub fn address_count(&self) -> Option<u128> {
+        match self {
+            TargetSpec::Addr { .. } => Some(1),
+            TargetSpec::Cidr {
+                network, prefix, ..
+            } => Some(block_size(host_bits(network, *prefix))),
+            TargetSpec::Host { .. } => None,
+        }
+    }
+
+    /// The family of a literal or block; `None` for a host name.
+    fn family(&self) -> Option<Family> {
+        let ip = match self {
+            TargetSpec::Addr { ip, .. } => ip,
+            TargetSpec::Cidr { network, .. } => network,
+            TargetSpec::Host { .. } => return None,
+        };
+        Some(if ip.is_ipv4() { Family::V4 } else { Family::V6 })
+    }
+}
+
+fn host_bits(network: &IpAddr, prefix: u8) -> u32 {
+    let width = if network.is_ipv4() { 32 } else { 128 };
+    width - u32::from(prefix)
+}
+
+fn block_size(host_bits: u32) -> u128 {
+    1u128.checked_shl(host_bits).unwrap_or(u128::MAX)
+}
+
+impl FromStr for TargetSpec {
+    type Err = TargetError;
+
+    /// Parses one item (no commas).
+    ///
+    /// ```
+    /// use rawnet::targets::TargetSpec;
+    /// let net: TargetSpec = "10.0.0.77/24".parse().unwrap();
+    /// assert_eq!(net.address_count(), Some(256));
+    /// assert!("10.0.0.256".parse::<TargetSpec>().is_err());
+    /// assert!(matches!("example.com".parse(), Ok(TargetSpec::Host { .. })));
+    /// ```
+    fn from_str(item: &str) -> Result<TargetSpec, TargetError> {
+        let item = item.trim();
+        let invalid = |reason| TargetError::Invalid {
+            item: item.to_owned(),
+            reason,
+        };
+        if item.is_empty() {
+            return Err(invalid("empty target"));
+        }
+        if let Some((addr, prefix)) = item.split_once('/') {
+            return parse_cidr(item, addr, prefix);
+        }
+        if let Some(ip) = parse_literal(item) {
+            return Ok(TargetSpec::Addr {
+                text: item.to_owned(),
+                ip,
+            });
+        }
+        if item.contains(':') || item.starts_with('[') {
+            return Err(invalid(
+                "not a valid IPv6 address (ports go in the PORTS argument)",
+            ));
+        }
+        if item
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+        {
+            return Err(invalid(
+                "not a valid IPv4 address (octet ranges are not supported; use CIDR)",
+            ));
+        }
+        if !is_host_name(item) {
+            return Err(invalid("not an IP address, CIDR block or host name"));
+        }
+        Ok(TargetSpec::Host {
+            name: item.to_owned(),
+        })
+    }
+}
+
+/// An address literal: dotted-quad IPv4 or IPv6, the latter optionally in
+/// brackets.
+fn parse_literal(text: &str) -> Option<IpAddr> {
+    if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        return inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
+    }
+    text.parse().ok()
+}
+
+fn parse_cidr(item: &str, addr: &str, prefix: &str) -> Result<TargetSpec, TargetError> {
+    let invalid = |reason| TargetError::Invalid {
+        item: item.to_owned(),
+        reason,
+    };
+    let ip = parse_literal(addr).ok_or(invalid("CIDR needs an IP address before the '/'"))?;
+    let width = if ip.is_ipv4() { 32 } else { 128 };
+    let prefix = Some(prefix)
+        .filter(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|p| p.parse::<u8>().ok())
+        .filter(|p| u32::from(*p) <= width)
+        .ok_or(invalid(if ip.is_ipv4() {
+            "CIDR prefix must be 0-32 for IPv4"
+        } else {
+            "CIDR prefix must be 0-128 for IPv6"
+        }))?;
+    Ok(TargetSpec::Cidr {
+        text: item.to_owned(),
+        network: mask(ip, prefix),
+        prefix,
+    })
+}
+
+/// Clears the host bits of `ip` beyond `prefix`.
+fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let keep = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from(v4) & keep))
+        }
+        IpAddr::V6(v6) => {
+            let keep = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from(v6) & keep))
+        }
+    }
+}
+
+/// RFC 1123 host name: dot-separated labels of letters, digits, `-` and
+/// `_` (seen in the wild), at most 253 characters, one trailing dot
+/// allowed.
+fn is_host_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// Parses a comma-separated list of targets, as given on the command line.
+/// Empty items (`a,,b`) are an error.
+///
+/// ```
+/// use rawnet::targets::parse_list;
+/// let specs = parse_list("127.0.0.1,::1,localhost,10.0.0.0/30").unwrap();
+/// assert_eq!(specs.len(), 4);
+/// assert_eq!(specs[3].text(), "10.0.0.0/30");
+/// ```
+pub fn parse_list(list: &str) -> Result<Vec<TargetSpec>, TargetError> {
+    if list.trim().is_empty() {
+        return Err(TargetError::Empty);
+    }
+    list.split(',').map(str::parse).collect()
+}
+
+/// Parses a target file (`-iL`): any number of targets per line, separated
+/// by whitespace or commas; `#` starts a comment to the end of the line;
+/// blank lines are skipped. `source` names the file in errors. An empty
+/// file is not an error here (it yields no targets).
+///
+/// ```
+/// use rawnet::targets::parse_file;
+/// let specs = parse_file("# lab\n10.0.0.1  10.0.0.2\n\nlocalhost # me\n", "hosts.txt").unwrap();
+/// assert_eq!(specs.len(), 3);
+/// let err = parse_file("10.0.0.1\n10.0.0.300\n", "hosts.txt").unwrap_err();
+/// assert!(err.to_string().starts_with("hosts.txt:2: "));
+/// ```
+pub fn parse_file(text: &str, source: &str) -> Result<Vec<TargetSpec>, TargetError> {
+    let mut specs = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let content = line.split('#').next().unwrap_or("");
+        for item in content
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|item| !item.is_empty())
+        {
+            let spec = item.parse().map_err(|e| TargetError::InFile {
+                source: source.to_owned(),
+                line: index + 1,
+                error: Box::new(e),
+            })?;
+            specs.push(spec);
+        }
+    }
+    Ok(specs)
+}
+
+/// How to expand targets into addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TargetOptions {
+    /// Which families to keep (`-4`/`-6`). A literal or block of another
+    /// family is an error; a name keeps only its addresses of this family.
+    pub family: Family,
+    /// Keep only the first address a name resolves to (the resolver's
+    /// preferred one), instead of all of them.
+    pub first_address: bool,
+    /// Most addresses in total.
+    pub max_addresses: u64,
+}
+
+impl Default for TargetOptions {
+    fn default() -> Self {
+        TargetOptions {
+            family: Family::Any,
+            first_address: false,
+            max_addresses: DEFAULT_MAX_ADDRESSES,
+        }
+    }
+}
+
+/// Resolves a host name to its addresses of a family (the system resolver
+/// in the binary, a table in tests). Must not return an empty list on
+/// success.
+pub type Resolver<'a> = &'a (dyn Fn(&str, Family) -> Result<Vec<IpAddr>, ResolveError> + Sync);
+
+/// The addresses to probe, each with the target that named it.
+///
+/// Held as a flat list (bounded by [`TargetOptions::max_addresses`]), so
+/// [`Targets::get`] is O(1) for the probe plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Targets {
+    addrs: Vec<(Arc<str>, IpAddr)>,
+}
+
+impl Targets {
+    /// Number of distinct addresses.
+    pub fn len(&self) -> u64 {
+        self.addrs.len() as u64
+    }
+
+    /// True when there is no address to probe.
+    pub fn is_empty(&self) -> bool {
+        self.addrs.is_empty()
+    }
+
+    /// The `index`-th address and the target it came from.
+    pub fn get(&self, index: u64) -> Option<(&Arc<str>, IpAddr)> {
+        let i = usize::try_from(index).ok()?;
+        self.addrs.get(i).map(|(target, ip)| (target, *ip))
+    }
+
+    /// Every address with its target, in expansion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, IpAddr)> + '_ {
+        self.addrs.iter().map(|(target, ip)| (target, *ip))
+    }
+
+    /// Builds targets from `(target, address)` pairs as they are (no
+    /// dedupe, no cap): for tests and callers that expand on their own.
+    pub fn from_pairs<I, S>(pairs: I) -> Targets
+    where
+        I: IntoIterator<Item = (S, IpAddr)>,
+        S: Into<Arc<str>>,
+    {
+        Targets {
+            addrs: pairs.into_iter().map(|(t, ip)| (t.into(), ip)).collect(),
+        }
+    }
+}
+
+/// What [`expand`] produced.
+#[derive(Debug)]
+pub struct Expansion {
+    /// The addresses to probe.
+    pub targets: Targets,
+    /// Names that gave no address, in the order given.
+    pub failures: Vec<ResolveError>,
+}
+
+/// Expands `specs` into addresses: blocks into their addresses, names
+/// through `resolver` (in parallel, results kept in the order given).
+///
+/// The cap is checked before any name is looked up (so an oversized block
+/// fails without touching DNS) and again after. Addresses of a name are
+/// sorted unless only the first is kept, so every machine of a sharded
+/// scan sees the same order when the resolver returns the same set in a
+/// different order (round-robin DNS).
+///
+/// ```
+/// use rawnet::resolve::Family;
+/// use rawnet::targets::{expand, parse_list, TargetOptions};
+/// let specs = parse_list("10.0.0.0/31,10.0.0.1,localhost").unwrap();
+/// let resolver = |_: &str, _: Family| Ok(vec!["127.0.0.1".parse().unwrap()]);
+/// let out = expand(&specs, &TargetOptions::default(), &resolver).unwrap();
+/// let ips: Vec<String> = out.targets.iter().map(|(_, ip)| ip.to_string()).collect();
+/// assert_eq!(ips, ["10.0.0.0", "10.0.0.1", "127.0.0.1"]);
+/// ```
+pub fn expand(
+    specs: &[TargetSpec],
+    opts: &TargetOptions,
+    resolver: Resolver<'_>,
+) -> Result<Expansion, TargetError> {
+    check_static_sizes(specs, opts)?;
+    // Each spec with its addresses: literal ones directly, names through
+    // the resolver (in parallel; `collect` keeps the order given).
+    let expanded: Vec<(&str, Result<Addresses, ResolveError>)> = specs
+        .par_iter()
+        .map(|spec| {
+            let addresses = match spec {
+                TargetSpec::Addr { ip, .. } => Ok(Addresses::One(*ip)),
+                TargetSpec::Cidr {
+                    network, prefix, ..
+                } => Ok(Addresses::Block(*network, *prefix)),
+                TargetSpec::Host { name } => {
+                    resolver(name, opts.family).map(|ips| Addresses::Named(pick(ips, opts)))
+                }
+            };
+            (spec.text(), addresses)
+        })
+        .collect();
+
+    let mut addrs: Vec<(Arc<str>, IpAddr)> = Vec::new();
+    let mut seen: HashSet<IpAddr> = HashSet::new();
+    let mut failures = Vec::new();
+    for (text, addresses) in expanded {
+        let addresses = match addresses {
+            Ok(addresses) => addresses,
+            Err(e) => {
+                failures.push(e);
+                continue;
+            }
+        };
+        let target: Arc<str> = Arc::from(text);
+        for ip in addresses.into_ips() {
+            if seen.insert(ip) {
+                addrs.push((Arc::clone(&target), ip));
+            }
+            if addrs.len() as u64 > opts.max_addresses {
+                return Err(TargetError::TooMany {
+                    limit: opts.max_addresses,
+                });
+            }
+        }
+    }
+    Ok(Expansion {
+        targets: Targets { addrs },
+        failures,
+    })
+}
+
+/// The addresses one target stands for.
+enum Addresses {
+    One(IpAddr),
+    Block(IpAddr, u8),
+    Named(Vec<IpAddr>),
+}
+
+impl Addresses {
+    fn into_ips(self) -> Box<dyn Iterator<Item = IpAddr>> {
+        match self {
+            Addresses::One(ip) => Box::new(std::iter::once(ip)),
+            Addresses::Block(network, prefix) => block_addresses(network, prefix),
+            Addresses::Named(ips) => Box::new(ips.into_iter()),
+        }
+    }
+}
+
+/// The addresses of a name that are kept: its family only, then the first
+/// (`--first-address`) or all of them sorted.
+fn pick(mut ips: Vec<IpAddr>, opts: &TargetOptions) -> Vec<IpAddr> {
+    ips.retain(|ip| opts.family.accepts(ip));
+    if opts.first_address {
+        ips.truncate(1);
+    } else {
+        ips.sort_unstable();
+    }
+    ips
+}
+
+/// Family and size checks on literals and blocks, before any lookup.
+fn check_static_sizes(specs: &[TargetSpec], opts: &TargetOptions) -> Result<(), TargetError> {
+    let mut total: u128 = 0;
+    for spec in specs {
+        if let Some(family) = spec.family() {
+            if opts.family != Family::Any && family != opts.family {
+                return Err(TargetError::WrongFamily {
+                    item: spec.text().to_owned(),
+                    wanted: opts.family,
+                });
+            }
+        }
+        if let TargetSpec::Cidr {
+            text,
+            network,
+            prefix,
+        } = spec
+        {
+            let size = block_size(host_bits(network, *prefix));
+            if size > u128::from(opts.max_addresses) {
+                return Err(TargetError::CidrTooLarge {
+                    cidr: text.clone(),
+                    host_bits: host_bits(network, *prefix),
+                    limit: opts.max_addresses,
+                });
+            }
+        }
+        total = total.saturating_add(spec.address_count().unwrap_or(0));
+    }
+    // Duplicates may shrink the real total; they are rare enough that
+    // counting them here only matters at the very edge of the cap.
+    if total > u128::from(opts.max_addresses) {
+        return Err(TargetError::TooMany {
+            limit: opts.max_addresses,
+        });
+    }
+    Ok(())
+}
+
+/// Every address of a block, network address first. The caller has
+/// checked the block against the cap, so its size fits in a `u64`.
+fn block_addresses(network: IpAddr, prefix: u8) -> Box<dyn Iterator<Item = IpAddr>> {
+    let size = block_size(host_bits(&network, prefix)) as u64;
+    match network {
+        IpAddr::V4(v4) => {
+            let base = u64::from(u32::from(v4));
+            Box::new((0..size).map(move |i| IpAddr::V4(Ipv4Addr::from((base + i) as u32))))
+        }
+        IpAddr::V6(v6) => {
+            let base = u128::from(v6);
+            Box::new((0..size).map(move |i| IpAddr::V6(Ipv6Addr::from(base + u128::from(i)))))
+        }
+    }
+}
+
+/// Why targets could not be parsed or expanded. All of these are mistakes
+/// in what was typed (usage errors); failed lookups are reported
+/// separately, in [`Expansion::failures`].
+#[non_exhaustive]
+#[derive(Debug, PartialEq, Eq)]
+pub enum TargetError {
+    /// No target was given at all.
+    Empty,
+    /// An item is not an address, block or name.
+    Invalid {
+        /// The item.
+        item: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A CIDR block alone holds more addresses than the cap.
+    CidrTooLarge {
+        /// The block as typed.
+        cidr: String,
+        /// Host bits of the block (it holds 2^host_bits addresses).
+        host_bits: u32,
+        /// The cap.
+        limit: u64,
+    },
+    /// All targets together hold more addresses than the cap.
+    TooMany {
+        /// The cap.
+        limit: u64,
+    },
+    /// A literal or block of the family excluded by `-4`/`-6`.
+    WrongFamily {
+        /// The item.
+        item: String,
+        /// The family asked for.
+        wanted: Family,
+    },
+    /// An error in a target file.
+    InFile {
+        /// The file name as given.
+        source: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong on that line.
+        error: Box<TargetError>,
+    },
+}
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetError::Empty => f.write_str("no target given"),
+            TargetError::Invalid { item, reason } => {
+                write!(f, "invalid target '{item}': {reason}")
+            }
+            TargetError::CidrTooLarge {
+                cidr,
+                host_bits,
+                limit,
+            } => {
+                let count = if *host_bits < 64 {
+                    (1u64 << host_bits).to_string()
+                } else {
+                    format!("2^{host_bits}")
+                };
+                write!(
+                    f,
+                    "CIDR {cidr} has {count} addresses, more than the limit of {limit}"
+                )
+            }
+            TargetError::TooMany { limit } => write!(
+                f,
+                "targets expand to more than the limit of {limit} addresses; split the list"
+            ),
+            TargetError::WrongFamily { item, wanted } => {
+                let flag = if *wanted == Family::V4 { "-4" } else { "-6" };
+                write!(f, "target '{item}' is of the IP version excluded by {flag}")
+            }
+            TargetError::InFile {
+                source,
+                line,
+                error,
+            } => write!(f, "{source}:{line}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for TargetError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(s: &str) -> TargetSpec {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn err(s: &str) -> String {
+        s.parse::<TargetSpec>().unwrap_err().to_string()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// A resolver over a fixed table; unknown names are not found.
+    fn table(name: &str, family: Family) -> Result<Vec<IpAddr>, ResolveError> {
+        let ips: Vec<IpAddr> = match name {
+            "dual.test" => vec![ip("::1"), ip("127.0.0.1"), ip("127.0.0.2")],
+            "v4.test" => vec![ip("127.0.0.9")],
+            _ => vec![],
+        };
+        let ips: Vec<IpAddr> = ips.into_iter().filter(|ip| family.accepts(ip)).collect();
+        if ips.is_empty() {
+            return Err(ResolveError::NotFound {
+                host: name.to_owned(),
+            });
+        }
+        Ok(ips)
+    }
+
+    fn expand_with(list: &str, opts: TargetOptions) -> Result<Expansion, TargetError> {
+        expand(&parse_list(list)?, &opts, &|n: &str, f| table(n, f))
+    }
+
+    fn ips_of(e: &Expansion) -> Vec<String> {
+        e.targets.iter().map(|(_, ip)| ip.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_literals() {
+        assert_eq!(
+            spec("10.0.0.1"),
+            TargetSpec::Addr {
+                text: "10.0.0.1".into(),
+                ip: ip("10.0.0.1")
+            }
+        );
+        assert_eq!(
+            spec("[::1]"),
+            TargetSpec::Addr {
+                text: "[::1]".into(),
+                ip: ip("::1")
+            }
+        );
+        assert!(matches!(spec("fe80::1:2"), TargetSpec::Addr { .. }));
+    }
+
+    #[test]
+    fn parses_cidr_and_clears_host_bits() {
+        assert_eq!(
+            spec("192.168.1.77/24"),
+            TargetSpec::Cidr {
+                text: "192.168.1.77/24".into(),
+                network: ip("192.168.1.0"),
+                prefix: 24
+            }
+        );
+        assert_eq!(spec("10.1.2.3/32").address_count(), Some(1));
+        assert_eq!(spec("0.0.0.0/0").address_count(), Some(1 << 32));
+        assert_eq!(spec("fd00::1/120").address_count(), Some(256));
+        assert_eq!(spec("[fd00::]/126").address_count(), Some(4));
+        assert_eq!(spec("::/0").address_count(), Some(u128::MAX));
+    }
+
+    #[test]
+    fn parses_host_names() {
+        for name in [
+            "localhost",
+            "example.com",
+            "a-b.c_d.example.",
+            "xn--bcher-kva.ch",
+        ] {
+            assert_eq!(spec(name), TargetSpec::Host { name: name.into() });
+        }
+    }
+
+    #[test]
+    fn rejects_bad_items() {
+        assert!(err("10.0.0.256").contains("not a valid IPv4"));
+        assert!(err("1.2.3").contains("not a valid IPv4"));
+        assert!(err("10.0.0.1-20").contains("octet ranges"));
+        assert!(err("10.0.0.0/33").contains("0-32"));
+        assert!(err("::/129").contains("0-128"));
+        assert!(err("10.0.0.0/").contains("0-32"));
+        assert!(err("10.0.0.0/+8").contains("0-32"));
+        assert!(err("host/24").contains("needs an IP address"));
+        assert!(err("localhost:80").contains("PORTS"));
+        assert!(err("[10.0.0.1]").contains("IPv6"));
+        assert!(err("a b").contains("not an IP address"));
+        assert!(err("-host").contains("not an IP address"));
+        assert!(err("bad..name").contains("not an IP address"));
+        assert!(err("").contains("empty"));
+    }
+
+    #[test]
+    fn lists_reject_empty_items() {
+        assert_eq!(parse_list("").unwrap_err(), TargetError::Empty);
+        assert!(parse_list("10.0.0.1,,10.0.0.2").is_err());
+        assert!(parse_list("10.0.0.1,").is_err());
+        assert_eq!(parse_list(" 10.0.0.1 , ::1 ").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn files_skip_comments_and_blank_lines() {
+        let text = "# header\n\n10.0.0.1\n  10.0.0.2, 10.0.0.3\tlocalhost # trailing\n#x\n";
+        let specs = parse_file(text, "list").unwrap();
+        let texts: Vec<&str> = specs.iter().map(TargetSpec::text).collect();
+        assert_eq!(texts, ["10.0.0.1", "10.0.0.2", "10.0.0.3", "localhost"]);
+        assert!(parse_file("", "empty").unwrap().is_empty());
+        assert_eq!(
+            parse_file("ok.test\nbad/x\n", "f").unwrap_err().to_string(),
+            "f:2: invalid target 'bad/x': CIDR needs an IP address before the '/'"
+        );
+    }
+
+    #[test]
+    fn expands_blocks_in_order_with_their_target() {
+        let out = expand_with("10.0.0.6/30,::1", TargetOptions::default()).unwrap();
+        assert_eq!(
+            ips_of(&out),
+            ["10.0.0.4", "10.0.0.5", "10.0.0.6", "10.0.0.7", "::1"]
+        );
+        let (target, _) = out.targets.get(2).unwrap();
+        assert_eq!(&**target, "10.0.0.6/30");
+        assert_eq!(out.targets.len(), 5);
+        assert!(out.targets.get(5).is_none());
+    }
+
+    #[test]
+    fn expands_ipv6_blocks() {
+        let out = expand_with("fd00::ff/126", TargetOptions::default()).unwrap();
+        assert_eq!(
+            ips_of(&out),
+            ["fd00::fc", "fd00::fd", "fd00::fe", "fd00::ff"]
+        );
+    }
+
+    #[test]
+    fn names_give_all_addresses_sorted_or_the_first() {
+        let all = expand_with("dual.test", TargetOptions::default()).unwrap();
+        assert_eq!(ips_of(&all), ["127.0.0.1", "127.0.0.2", "::1"]);
+        let first = TargetOptions {
+            first_address: true,
+            ..TargetOptions::default()
+        };
+        assert_eq!(ips_of(&expand_with("dual.test", first).unwrap()), ["::1"]);
+        let v4_first = TargetOptions {
+            family: Family::V4,
+            first_address: true,
+            ..TargetOptions::default()
+        };
+        assert_eq!(
+            ips_of(&expand_with("dual.test", v4_first).unwrap()),
+            ["127.0.0.1"]
+        );
+    }
+
+    #[test]
+    fn family_filter_applies_to_names_and_rejects_literals() {
+        let v6 = TargetOptions {
+            family: Family::V6,
+            ..TargetOptions::default()
+        };
+        assert_eq!(ips_of(&expand_with("dual.test", v6).unwrap()), ["::1"]);
+        let e = expand_with("dual.test,127.0.0.1", v6).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "target '127.0.0.1' is of the IP version excluded by -6"
+        );
+        let v4 = TargetOptions {
+            family: Family::V4,
+            ..TargetOptions::default()
+        };
+        assert!(matches!(
+            expand_with("fd00::/64", v4),
+            Err(TargetError::WrongFamily { .. })
+        ));
+        // A name with no address of the family is a lookup failure.
+        let out = expand_with("v4.test,::1", v6).unwrap();
+        assert_eq!(ips_of(&out), ["::1"]);
+        assert_eq!(out.failures.len(), 1);
+    }
+
+    #[test]
+    fn duplicates_are_probed_once_under_the_first_target() {
+        let out =
+            expand_with("127.0.0.2,dual.test,127.0.0.0/30", TargetOptions::default()).unwrap();
+        assert_eq!(
+            ips_of(&out),
+            ["127.0.0.2", "127.0.0.1", "::1", "127.0.0.0", "127.0.0.3"]
+        );
+        let targets: Vec<&str> = out.targets.iter().map(|(t, _)| &**t).collect();
+        assert_eq!(
+            targets,
+            [
+                "127.0.0.2",
+                "dual.test",
+                "dual.test",
+                "127.0.0.0/30",
+                "127.0.0.0/30"
+            ]
+        );
+    }
+
+    #[test]
+    fn unresolvable_names_are_failures_not_errors() {
+        let out = expand_with("nothing.test,127.0.0.1", TargetOptions::default()).unwrap();
+        assert_eq!(ips_of(&out), ["127.0.0.1"]);
+        assert_eq!(out.failures.len(), 1);
+        assert!(out.failures[0].to_string().contains("nothing.test"));
+    }
+
+    #[test]
+    fn caps_the_number_of_addresses() {
+        let e = expand_with("10.0.0.0/8", TargetOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "CIDR 10.0.0.0/8 has 16777216 addresses, more than the limit of 65536"
+        );
+        let e = expand_with("fd00::/64", TargetOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "CIDR fd00::/64 has 2^64 addresses, more than the limit of 65536"
+        );
+        assert!(expand_with("10.0.0.0/16", TargetOptions::default()).is_ok());
+        let e = expand_with("10.0.0.0/16,10.1.0.0/16", TargetOptions::default()).unwrap_err();
+        assert_eq!(e, TargetError::TooMany { limit: 65536 });
+        let small = TargetOptions {
+            max_addresses: 2,
+            ..TargetOptions::default()
+        };
+        assert!(expand_with("127.0.0.1,127.0.0.2", small).is_ok());
+        // Names count against the cap once resolved.
+        assert!(matches!(
+            expand_with("dual.test", small),
+            Err(TargetError::TooMany { .. })
+        ));
+    }
+}

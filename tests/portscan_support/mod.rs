@@ -1,0 +1,225 @@
+//! Helpers for tests/portscan.rs: run the real `portscan` binary with a
+//! time limit, parse its JSON Lines strictly, and make open, closed and
+//! filtered ports on loopback.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use socket2::{Domain, Socket, Type};
+
+/// No test run of the binary may take longer than this.
+pub const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// One JSON Lines record, exactly the documented fields.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    pub target: String,
+    pub ip: IpAddr,
+    pub port: u16,
+    pub proto: String,
+    pub state: String,
+    pub rtt_ms: f64,
+    pub service: Option<String>,
+    pub banner: Option<String>,
+}
+
+/// What a run of the binary left behind.
+#[derive(Debug)]
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.status.code().expect("exited, not killed")
+    }
+
+    /// Every stdout line as a record; panics on any line that does not
+    /// match the schema.
+    pub fn lines(&self) -> Vec<Line> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
+            .collect()
+    }
+
+    /// Ports reported in `state`.
+    pub fn ports_in(&self, state: &str) -> BTreeSet<u16> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.state == state)
+            .map(|l| l.port)
+            .collect()
+    }
+
+    /// Asserts success and returns self, showing stderr if not.
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code(), 0, "stderr: {}", self.stderr);
+        self
+    }
+}
+
+pub fn command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portscan"));
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `portscan args` with stdout and stderr piped (so neither is a
+/// terminal), killing it after [`RUN_LIMIT`].
+pub fn portscan(args: &[&str]) -> Run {
+    portscan_with_stdin(args, None)
+}
+
+/// Like [`portscan`], writing `stdin` to the child first.
+pub fn portscan_with_stdin(args: &[&str], stdin: Option<&str>) -> Run {
+    let mut cmd = command(args);
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    let mut child = cmd.spawn().expect("spawn portscan");
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(text.as_bytes()).unwrap();
+    }
+    let out = drain(child.stdout.take().unwrap());
+    let err = drain(child.stderr.take().unwrap());
+    let status = wait_limited(&mut child, RUN_LIMIT);
+    Run {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+fn drain<R: Read + Send + 'static>(mut r: R) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut s = String::new();
+        r.read_to_string(&mut s).expect("output is UTF-8");
+        s
+    })
+}
+
+/// Waits for `child`, killing it and failing the test after `limit`.
+pub fn wait_limited(child: &mut Child, limit: Duration) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("portscan ran longer than {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A listener on `ip` port 0 whose accept loop writes `greeting` (if any)
+/// to every connection and closes it. The thread lives as long as the
+/// test process.
+pub fn serve(ip: IpAddr, greeting: Option<&'static [u8]>) -> u16 {
+    let listener = TcpListener::bind((ip, 0)).expect("bind listener");
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            if let Some(bytes) = greeting {
+                let _ = conn.write_all(bytes);
+                // Give the reader time to take the banner before the close.
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+    });
+    port
+}
+
+/// A port on `ip` that nothing listens on: bound once, then released.
+/// (Another process could take it in between; on a test machine's
+/// ephemeral range that is very unlikely.)
+pub fn closed_port(ip: IpAddr, avoid: &[u16]) -> u16 {
+    loop {
+        let port = TcpListener::bind((ip, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !avoid.contains(&port) {
+            return port;
+        }
+    }
+}
+
+/// A port that drops SYNs: a listener with backlog 1 that never accepts,
+/// its queue filled by our own connects. Keep the returned guard alive
+/// while scanning.
+pub struct Filtered {
+    pub port: u16,
+    _listener: Socket,
+    _held: Vec<TcpStream>,
+}
+
+pub fn filtered_port() -> Filtered {
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener
+        .bind(&SocketAddr::from((LOCALHOST, 0)).into())
+        .unwrap();
+    listener.listen(1).unwrap();
+    let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+    let addr = SocketAddr::from((LOCALHOST, port));
+    let mut held = Vec::new();
+    // Connect until one gets no answer: from then on the queue is full.
+    for _ in 0..16 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(s) => held.push(s),
+            Err(_) => {
+                return Filtered {
+                    port,
+                    _listener: listener,
+                    _held: held,
+                }
+            }
+        }
+    }
+    panic!("the accept queue of port {port} never filled");
+}
+
+/// True when `::1` can be bound (IPv6 loopback is configured).
+pub fn ipv6_loopback() -> Option<IpAddr> {
+    let ip = IpAddr::V6(Ipv6Addr::LOCALHOST);
+    TcpListener::bind((ip, 0)).ok().map(|_| ip)
+}
+
+/// A fresh path under the target's temp dir.
+pub fn temp_path(name: &str) -> std::path::PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("portscan-{}-{n}-{name}", std::process::id()))
+}
+
+/// `a,b,c` for a port list.
+pub fn list(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
