@@ -39,6 +39,9 @@ const MAX_BACKOFFS_PER_PROBE: u32 = 200;
 /// listener's bound port is never picked as an ephemeral source port), so
 /// repeated ones prove the port closed.
 const MAX_SELF_CONNECTS: u32 = 4;
+/// Slots allocated up front; more are added only if connects really pile
+/// up (a huge concurrency that is never reached costs nothing).
+const INITIAL_SLOTS: usize = 1024;
 /// Readiness events taken per `epoll_wait`.
 const EVENTS_PER_WAIT: usize = 1024;
 /// Longest sleep in one wait, as a safety net against a missed wake-up.
@@ -188,7 +191,7 @@ impl<'a> Worker<'a> {
         Worker {
             shared,
             poller,
-            slots: Slots::with_capacity(max_in_flight),
+            slots: Slots::with_capacity(max_in_flight.min(INITIAL_SLOTS)),
             connect_deadlines: DeadlineQueue::default(),
             banner_deadlines: DeadlineQueue::default(),
             pending: VecDeque::new(),
