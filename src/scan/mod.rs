@@ -19,6 +19,16 @@
 //! [`ScanConfig::retries`] times). Errors are classified by errno, never by
 //! message text.
 //!
+//! On loopback (and over a veth into a local namespace) the answer arrives
+//! during the `connect()` call itself; the engine then asks `connect()` once
+//! more and has the outcome without touching epoll, and reuses a refused
+//! socket for the next probe (details in the `connect` submodule). This is
+//! what makes a full loopback scan a matter of two syscalls per port.
+//!
+//! Rate limiting ([`ScanConfig::rate`]) is one pacing schedule shared by all
+//! workers, spacing connect starts by `1/rate` with a 2 ms tolerance, so a
+//! low rate never bursts.
+//!
 //! # Things that are not what they look like
 //!
 //! - **Self-connect.** On loopback, a connect to a port nobody listens on
@@ -60,10 +70,18 @@
 //! worker never blocks on it. The bytes are converted lossily to UTF-8 and
 //! are not escaped: that is the printers' job.
 //!
+//! # Delivery of results
+//!
+//! Each worker holds its results back briefly and hands them to
+//! `on_result` in bursts (at most 2048, and always before the worker sleeps
+//! in its poller), so a caller that forwards them to a writer thread wakes
+//! it once per burst rather than once per port.
+//!
 //! # Memory
 //!
-//! Per worker: a slab of in-flight connects and two deadline queues, all
-//! bounded by the worker's concurrency. Nothing is kept per finished probe.
+//! Per worker: a slab of in-flight connects, two deadline queues (compacted
+//! to stay proportional to the concurrency), and the held-back results.
+//! Nothing is kept per finished probe.
 
 mod banner;
 mod classify;
@@ -202,7 +220,12 @@ impl std::error::Error for ScanError {
 }
 
 /// Probes every entry of `source` and hands each result to `on_result`
-/// (from worker threads, in completion order, exactly once per probe).
+/// (from worker threads, in completion order, exactly once per probe; all
+/// of them before `run` returns).
+///
+/// The concurrency used is `cfg.concurrency`, lowered to fit the
+/// descriptor limit (see the module docs); it is reported in
+/// [`Summary::concurrency`].
 ///
 /// # Errors
 ///
