@@ -206,6 +206,22 @@ mod tests {
     }
 
     #[test]
+    fn a_real_self_connection_is_recognised() {
+        // Binding first and connecting to our own address forces what the
+        // ephemeral port choice does by bad luck: a TCP simultaneous open of
+        // a socket with itself, which "succeeds" with nobody listening.
+        let socket = new_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        socket
+            .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        let own = socket.local_addr().unwrap();
+        start(&socket, &own);
+        assert!(matches!(settle(&socket, &own), Answer::Connected));
+        let (local, peer) = endpoints(&socket).unwrap();
+        assert!(crate::scan::classify::is_self_connect(local, peer));
+    }
+
+    #[test]
     fn eagerness_backs_off_after_misses_and_recovers() {
         let mut e = Eagerness::new();
         for _ in 0..Eagerness::PATIENCE {

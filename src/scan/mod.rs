@@ -5,7 +5,9 @@
 //!
 //! [`run`] splits the probe indices `[0, source.len())` among rayon workers,
 //! one per thread. Workers pull small batches from a shared atomic cursor,
-//! so one that meets many slow (filtered) ports does not hold up the others.
+//! so one that meets many slow (filtered) ports does not hold up the others,
+//! and draw on one shared budget of connects in flight (rather than a fixed
+//! share each), so room one worker does not need is used by the other.
 //! Inside a worker, connects are *non-blocking*: `socket()` +
 //! `connect()` returns `EINPROGRESS` and the socket is registered with the
 //! worker's own epoll instance (the `polling` crate) for writability, so
@@ -16,6 +18,16 @@
 //! always the next to expire, and an expired connect is filtered (or retried,
 //! [`ScanConfig::retries`] times). Errors are classified by errno, never by
 //! message text.
+//!
+//! On loopback (and over a veth into a local namespace) the answer arrives
+//! during the `connect()` call itself; the engine then asks `connect()` once
+//! more and has the outcome without touching epoll, and reuses a refused
+//! socket for the next probe (details in the `connect` submodule). This is
+//! what makes a full loopback scan a matter of two syscalls per port.
+//!
+//! Rate limiting ([`ScanConfig::rate`]) is one pacing schedule shared by all
+//! workers, spacing connect starts by `1/rate` with a 2 ms tolerance, so a
+//! low rate never bursts.
 //!
 //! # Things that are not what they look like
 //!
@@ -58,10 +70,18 @@
 //! worker never blocks on it. The bytes are converted lossily to UTF-8 and
 //! are not escaped: that is the printers' job.
 //!
+//! # Delivery of results
+//!
+//! Each worker holds its results back briefly and hands them to
+//! `on_result` in bursts (at most 2048, and always before the worker sleeps
+//! in its poller), so a caller that forwards them to a writer thread wakes
+//! it once per burst rather than once per port.
+//!
 //! # Memory
 //!
-//! Per worker: a slab of in-flight connects and two deadline queues, all
-//! bounded by the worker's concurrency. Nothing is kept per finished probe.
+//! Per worker: a slab of in-flight connects, two deadline queues (compacted
+//! to stay proportional to the concurrency), and the held-back results.
+//! Nothing is kept per finished probe.
 
 mod banner;
 mod classify;
@@ -200,7 +220,12 @@ impl std::error::Error for ScanError {
 }
 
 /// Probes every entry of `source` and hands each result to `on_result`
-/// (from worker threads, in completion order, exactly once per probe).
+/// (from worker threads, in completion order, exactly once per probe; all
+/// of them before `run` returns).
+///
+/// The concurrency used is `cfg.concurrency`, lowered to fit the
+/// descriptor limit (see the module docs); it is reported in
+/// [`Summary::concurrency`].
 ///
 /// # Errors
 ///
@@ -214,20 +239,19 @@ pub fn run(
 ) -> Result<Summary, ScanError> {
     let started = Instant::now();
     let (pollers, concurrency) = set_up(source.len(), cfg.concurrency)?;
-    let shares = plan::split(concurrency, pollers.len());
     let shared = worker::Shared {
         source,
         cfg,
         on_result,
         cursor: AtomicU64::new(0),
-        batch: plan::batch_size(shares[0]),
+        batch: plan::batch_size(concurrency / pollers.len()),
+        permits: worker::Permits::new(concurrency),
         rate: cfg.rate.map(|r| rate::RateLimiter::new(r, started)),
         stop: AtomicBool::new(false),
     };
     let workers: Vec<_> = pollers
         .into_iter()
-        .zip(shares)
-        .map(|(poller, share)| worker::Worker::new(&shared, poller, share))
+        .map(|poller| worker::Worker::new(&shared, poller))
         .collect();
     let results: Vec<_> = workers
         .into_par_iter()

@@ -22,16 +22,6 @@ pub(crate) fn total_concurrency(wanted: usize, fd_budget: usize) -> usize {
     wanted.min(fd_budget).max(1)
 }
 
-/// Splits `total` connects in flight among `workers` (at most `total` of
-/// them), as evenly as possible.
-pub(crate) fn split(total: usize, workers: usize) -> Vec<usize> {
-    let workers = workers.clamp(1, total.max(1));
-    let (each, extra) = (total / workers, total % workers);
-    (0..workers)
-        .map(|i| each + usize::from(i < extra))
-        .collect()
-}
-
 /// How many probe indices a worker takes from the shared cursor at a time:
 /// big enough to keep the shared counter cold, small enough that workers
 /// finish together.
@@ -56,14 +46,6 @@ mod tests {
         assert_eq!(total_concurrency(5000, 30), 30);
         assert_eq!(total_concurrency(100, 1 << 20), 100);
         assert_eq!(total_concurrency(100, 0), 1);
-    }
-
-    #[test]
-    fn split_is_even_and_sums_to_total() {
-        assert_eq!(split(10, 3), vec![4, 3, 3]);
-        assert_eq!(split(1, 2), vec![1]);
-        assert_eq!(split(5000, 2), vec![2500, 2500]);
-        assert_eq!(split(7, 7).iter().sum::<usize>(), 7);
     }
 
     #[test]

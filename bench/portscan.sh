@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# portscan vs nmap -sT, side by side, in private network namespaces.
+#
+#   sudo bench/portscan.sh            # RUNS=3 by default
+#   RUNS=5 PORTSCAN=path/to/portscan sudo -E bench/portscan.sh
+#
+# (1) loopback: 127.0.0.1 ports 1-65535 inside a fresh namespace whose lo
+#     holds only this script's 5 listeners.
+#     portscan (defaults) vs nmap -sT --min-rate 10000, and nmap -sT -T4.
+# (2) veth: a target namespace behind a veth pair (10.213.0.1 -> 10.213.0.2,
+#     addresses that exist only inside these namespaces), 5 listeners, an
+#     nft rule dropping ports 2001-3000 (filtered), ports 1-5000.
+#     defaults:  portscan (defaults)      vs nmap -sT -T4
+#     LAN-tuned: portscan --timeout 250   vs nmap -sT -T4 --min-rate 10000
+#
+# Every run checks that both tools found exactly the listeners' ports open;
+# the script prints wall times (best of RUNS), ratios portscan/nmap, and
+# portscan's peak RSS, and exits 1 if a run was not exact or a target was
+# missed. Traffic goes only to 127.0.0.1 and 10.213.0.2 inside namespaces
+# the script creates and deletes (trap). Needs root (namespaces, nft).
+set -euo pipefail
+
+RUNS=${RUNS:-3}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$ROOT/bench
+PORTSCAN=${PORTSCAN:-$ROOT/target/release/portscan}
+STEP_TIMEOUT=${STEP_TIMEOUT:-300}   # seconds, per tool run
+
+TAG=psb$$
+NS_LO=$TAG-lo
+NS_SCAN=$TAG-scan
+NS_TGT=$TAG-tgt
+VETH_SCAN=${TAG}s
+VETH_TGT=${TAG}t
+SCAN_IP=10.213.0.1
+TGT_IP=10.213.0.2
+LO_PORTS=(22 80 443 8080 31337)
+VETH_PORTS=(22 80 443 3306 4999)
+DROPPED=2001-3000
+DROPPED_COUNT=1000
+
+WORK=$(mktemp -d)
+LISTENERS=()
+FAILED=0
+
+cleanup() {
+    for pid in "${LISTENERS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for ns in "$NS_LO" "$NS_SCAN" "$NS_TGT"; do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '%s\n' "$*"; }
+fail() { say "FAIL: $*"; FAILED=1; }
+
+# --- tools -----------------------------------------------------------------
+
+ensure_tools() {
+    [ "$(id -u)" -eq 0 ] || { say "needs root (network namespaces, nft)"; exit 2; }
+    local missing=()
+    command -v nmap >/dev/null || missing+=(nmap)
+    [ -x /usr/bin/time ] || missing+=(time)
+    command -v nft >/dev/null || missing+=(nftables)
+    command -v ip >/dev/null || missing+=(iproute2)
+    command -v python3 >/dev/null || missing+=(python3)
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing: ${missing[*]}"
+        timeout 600 apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    if [ ! -x "$PORTSCAN" ]; then
+        say "building portscan (release)"
+        (cd "$ROOT" && timeout 1200 cargo build --release --quiet --bin portscan)
+    fi
+}
+
+# --- namespaces --------------------------------------------------------------
+
+# start_listeners NS IP PORT...: one process serving every port, waited for.
+start_listeners() {
+    local ns=$1 ip=$2
+    shift 2
+    local fifo=$WORK/ready.$ns
+    mkfifo "$fifo"
+    ip netns exec "$ns" python3 "$BENCH/portscan_listen.py" "$ip" "$@" >"$fifo" &
+    LISTENERS+=($!)
+    if ! timeout 10 head -n1 "$fifo" | grep -q ready; then
+        say "listeners in $ns did not start"
+        exit 1
+    fi
+}
+
+setup_loopback() {
+    ip netns add "$NS_LO"
+    ip -n "$NS_LO" link set lo up
+    start_listeners "$NS_LO" 127.0.0.1 "${LO_PORTS[@]}"
+}
+
+setup_veth() {
+    ip netns add "$NS_SCAN"
+    ip netns add "$NS_TGT"
+    ip link add "$VETH_SCAN" type veth peer name "$VETH_TGT"
+    ip link set "$VETH_SCAN" netns "$NS_SCAN"
+    ip link set "$VETH_TGT" netns "$NS_TGT"
+    ip -n "$NS_SCAN" addr add "$SCAN_IP/24" dev "$VETH_SCAN"
+    ip -n "$NS_TGT" addr add "$TGT_IP/24" dev "$VETH_TGT"
+    for ns in "$NS_SCAN" "$NS_TGT"; do
+        ip -n "$ns" link set lo up
+    done
+    ip -n "$NS_SCAN" link set "$VETH_SCAN" up
+    ip -n "$NS_TGT" link set "$VETH_TGT" up
+    ip netns exec "$NS_TGT" nft -f - <<EOF
+table inet portscan_bench {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        tcp dport $DROPPED drop
+    }
+}
+EOF
+    start_listeners "$NS_TGT" "$TGT_IP" "${VETH_PORTS[@]}"
+}
+
+# --- one timed run -------------------------------------------------------------
+
+# run_tool NS NAME TOOL-KIND CMD...: runs CMD in NS under /usr/bin/time and
+# timeout; appends "seconds rss_kb open-set filtered" to $WORK/NAME. nmap
+# commands get "-oN FILE" appended (they already carry "-oG -").
+run_tool() {
+    local ns=$1 name=$2 kind=$3
+    shift 3
+    local out=$WORK/$name.out err=$WORK/$name.err tm=$WORK/$name.time
+    if [ "$kind" = nmap ]; then
+        # Greppable output for the open set; normal output for the count
+        # of filtered ports that -oG leaves out.
+        set -- "$@" -oN "$WORK/$name.nmap"
+    fi
+    if ! ip netns exec "$ns" /usr/bin/time -f "%e %M" -o "$tm" \
+        timeout "$STEP_TIMEOUT" "$@" >"$out" 2>"$err"; then
+        fail "$name exited non-zero: $(tail -n3 "$err")"
+    fi
+    local sets filtered
+    sets=$(python3 "$BENCH/portscan_sets.py" "$kind" "$out" "$WORK/$name.nmap")
+    if [ "$kind" = portscan ]; then
+        filtered=$(grep -o '[0-9]* filtered' "$err" | tail -n1 | cut -d' ' -f1)
+    else
+        filtered=${sets##*filtered=}
+    fi
+    local open=${sets%% *}
+    # The last line of the time file: a failed run adds a line before it.
+    printf '%s %s %s %s\n' $(tail -n1 "$tm") "${open#open=}" "${filtered:-?}" >>"$WORK/$name"
+}
+
+# check_exact NAME EXPECTED-CSV: every run of NAME found exactly EXPECTED.
+check_exact() {
+    local name=$1 expected=$2
+    while read -r _ _ open _; do
+        [ "$open" = "$expected" ] || fail "$name found open={$open}, expected {$expected}"
+    done <"$WORK/$name"
+}
+
+best() { sort -n "$WORK/$1" | head -n1 | cut -d' ' -f1; }
+max_rss_kb() { sort -n -k2 "$WORK/$1" | tail -n1 | cut -d' ' -f2; }
+all_times() { cut -d' ' -f1 "$WORK/$1" | paste -sd' '; }
+ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+le() { python3 -c "import sys; sys.exit(0 if $1 <= $2 else 1)"; }
+
+report_row() {   # NAME LABEL
+    local f=$WORK/$1
+    printf '  %-40s best %6.2f s   runs: %s   peak RSS %5.1f MB   filtered %s\n' \
+        "$2" "$(best "$1")" "$(all_times "$1")" \
+        "$(python3 -c "print($(max_rss_kb "$1") / 1024)")" \
+        "$(cut -d' ' -f4 "$f" | sort -u | paste -sd/)"
+}
+
+csv() { local IFS=,; echo "$*"; }
+
+# --- scenarios -------------------------------------------------------------------
+
+scenario_loopback() {
+    say ""
+    say "(1) 127.0.0.1 ports 1-65535, listeners on $(csv "${LO_PORTS[@]}"), fresh netns, $RUNS runs"
+    setup_loopback
+    local target=127.0.0.1 i
+    for i in $(seq "$RUNS"); do
+        # Alternate the order so neither tool always runs on a cooler box.
+        if [ $((i % 2)) -eq 1 ]; then
+            run_tool "$NS_LO" lo_ps portscan "$PORTSCAN" --json "$target" 1-65535
+        fi
+        run_tool "$NS_LO" lo_nmap_rate nmap nmap -sT -n -Pn -p1-65535 --min-rate 10000 -oG - "$target"
+        run_tool "$NS_LO" lo_nmap_t4 nmap nmap -sT -n -Pn -p1-65535 -T4 -oG - "$target"
+        if [ $((i % 2)) -eq 0 ]; then
+            run_tool "$NS_LO" lo_ps portscan "$PORTSCAN" --json "$target" 1-65535
+        fi
+    done
+    local expected
+    expected=$(csv "${LO_PORTS[@]}")
+    for n in lo_ps lo_nmap_rate lo_nmap_t4; do check_exact "$n" "$expected"; done
+    report_row lo_ps "portscan (defaults)"
+    report_row lo_nmap_rate "nmap -sT --min-rate 10000"
+    report_row lo_nmap_t4 "nmap -sT -T4"
+    local ps nm r
+    ps=$(best lo_ps)
+    nm=$(printf '%s\n' "$(best lo_nmap_rate)" "$(best lo_nmap_t4)" | sort -n | head -n1)
+    r=$(ratio "$ps" "$nm")
+    if le "$r" 0.5; then
+        say "  ratio portscan/nmap-best = $r (target <= 0.50): PASS"
+    else
+        fail "ratio portscan/nmap-best = $r (target <= 0.50)"
+    fi
+    check_rss lo_ps
+}
+
+scenario_veth() {
+    say ""
+    say "(2) $TGT_IP over veth, ports 1-5000, listeners on $(csv "${VETH_PORTS[@]}"), nft drops $DROPPED, $RUNS runs"
+    setup_veth
+    local i
+    for i in $(seq "$RUNS"); do
+        run_tool "$NS_SCAN" veth_ps portscan "$PORTSCAN" --json "$TGT_IP" 1-5000
+        run_tool "$NS_SCAN" veth_nmap_t4 nmap nmap -sT -n -Pn -p1-5000 -T4 -oG - "$TGT_IP"
+        run_tool "$NS_SCAN" veth_ps_fast portscan "$PORTSCAN" --json --timeout 250 "$TGT_IP" 1-5000
+        run_tool "$NS_SCAN" veth_nmap_rate nmap nmap -sT -n -Pn -p1-5000 -T4 --min-rate 10000 -oG - "$TGT_IP"
+    done
+    local expected
+    expected=$(csv "${VETH_PORTS[@]}")
+    for n in veth_ps veth_nmap_t4 veth_ps_fast veth_nmap_rate; do check_exact "$n" "$expected"; done
+    for n in veth_ps veth_ps_fast veth_nmap_t4 veth_nmap_rate; do
+        if cut -d' ' -f4 "$WORK/$n" | grep -qvx "$DROPPED_COUNT"; then
+            say "  note: $n did not report $DROPPED_COUNT filtered in every run"
+        fi
+    done
+    report_row veth_ps "portscan (defaults: 1000 ms, 1 retry)"
+    report_row veth_nmap_t4 "nmap -sT -T4"
+    report_row veth_ps_fast "portscan --timeout 250"
+    report_row veth_nmap_rate "nmap -sT -T4 --min-rate 10000"
+    compare_pair veth_ps veth_nmap_t4 "defaults"
+    compare_pair veth_ps_fast veth_nmap_rate "LAN-tuned"
+    check_rss veth_ps
+}
+
+compare_pair() {   # PORTSCAN-NAME NMAP-NAME LABEL
+    local r
+    r=$(ratio "$(best "$1")" "$(best "$2")")
+    if le "$r" 1; then
+        say "  ratio portscan/nmap ($3) = $r (target <= 1.00): PASS"
+    else
+        fail "ratio portscan/nmap ($3) = $r (target <= 1.00)"
+    fi
+}
+
+check_rss() {
+    local mb
+    mb=$(python3 -c "print(f'{$(max_rss_kb "$1") / 1024:.1f}')")
+    if le "$mb" 30; then
+        say "  portscan peak RSS = $mb MB (target < 30 MB): PASS"
+    else
+        fail "portscan peak RSS = $mb MB (target < 30 MB)"
+    fi
+}
+
+main() {
+    ensure_tools
+    say "portscan: $PORTSCAN ($("$PORTSCAN" --version))"
+    say "nmap: $(nmap --version | head -n1)"
+    say "host: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
+    scenario_loopback
+    scenario_veth
+    say ""
+    if [ "$FAILED" -eq 0 ]; then
+        say "all runs exact, all targets met"
+    else
+        say "SOME CHECKS FAILED"
+    fi
+    exit "$FAILED"
+}
+
+main "$@"
