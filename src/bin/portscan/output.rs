@@ -2,16 +2,19 @@
 //! [`PortResult`] values, the one writer thread that owns the output, and
 //! the summary line.
 //!
-//! Engine workers never write: `on_result` sends each result over a
-//! bounded channel (back-pressure instead of unbounded memory when the
-//! output is slow) to the writer thread, which updates the progress bar
-//! and prints. JSON is streamed, one line per reported port, as results
+//! Engine workers never write: `on_result` counts each result on the
+//! progress bar (lock-free) and sends only the results that will be
+//! printed over a bounded channel (back-pressure instead of unbounded
+//! memory when the output is slow) to the writer thread, which prints. A
+//! full scan of mostly closed ports thus wakes the writer once per open
+//! port, not once per probe. JSON is streamed, one line per reported port, as results
 //! arrive; the table is collected (only reported ports are kept) and
 //! printed sorted and aligned at the end.
 
 use std::cmp::Ordering;
 use std::io::{self, Write};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::mpsc::{self, SyncSender};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -108,11 +111,6 @@ impl<W: Write> Printer<W> {
         }
     }
 
-    /// True when `r` is reported at all.
-    pub fn wants(&self, r: &PortResult) -> bool {
-        self.report_all || r.state == State::Open
-    }
-
     /// Takes one reported result: writes a JSON line now, or keeps a
     /// table row for [`Printer::finish`].
     pub fn print(&mut self, r: PortResult) -> io::Result<()> {
@@ -143,6 +141,12 @@ impl<W: Write> Printer<W> {
     }
 }
 
+/// True when `r` is printed at all: open ports always, the rest with
+/// `--all`.
+fn reported(r: &PortResult, report_all: bool) -> bool {
+    report_all || r.state == State::Open
+}
+
 fn by_address_then_port(a: &PortResult, b: &PortResult) -> Ordering {
     (a.ip, a.port).cmp(&(b.ip, b.port))
 }
@@ -150,65 +154,70 @@ fn by_address_then_port(a: &PortResult, b: &PortResult) -> Ordering {
 /// The table: a header and one row per port, columns padded to their
 /// widest cell. The TARGET column is left out when every target is just
 /// its address. Banners are escaped to one line of visible text.
+///
+/// Cells are formatted twice (once to measure, once to write) rather than
+/// all held at once: a `--table --all` of 65535 ports stays small.
 fn write_table(out: &mut dyn Write, rows: &[PortResult], banners: bool) -> io::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
     let with_target = rows.iter().any(|r| *r.target != *r.ip.to_string());
-    let mut table: Vec<Vec<String>> = Vec::with_capacity(rows.len() + 1);
     let mut header = vec!["TARGET", "ADDRESS", "PORT", "STATE", "SERVICE", "RTT"];
     if banners {
         header.push("BANNER");
     }
-    table.push(header.into_iter().map(String::from).collect());
+    let skip = usize::from(!with_target);
+    let header: Vec<String> = header.into_iter().skip(skip).map(String::from).collect();
+    let mut widths: Vec<usize> = header.iter().map(|c| c.chars().count()).collect();
     for r in rows {
-        let mut cells = vec![
-            r.target.to_string(),
-            r.ip.to_string(),
-            format!("{}/tcp", r.port),
-            state_name(r.state).to_string(),
-            tcp_service(r.port).unwrap_or("-").to_string(),
-            format!("{:.2} ms", millis(r.rtt)),
-        ];
-        if banners {
-            cells.push(escape_line(r.banner.as_deref().unwrap_or("")).into_owned());
-        }
-        table.push(cells);
-    }
-    if !with_target {
-        for row in &mut table {
-            row.remove(0);
+        for (w, cell) in widths.iter_mut().zip(row_cells(r, banners, skip)) {
+            *w = (*w).max(cell.chars().count());
         }
     }
-    let columns = table[0].len();
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            table
-                .iter()
-                .map(|row| row[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in &table {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == columns {
-                line.push_str(cell);
-            } else {
-                // Format width counts chars, as `widths` does.
-                line.push_str(&format!("{cell:<width$}  ", width = widths[c]));
-            }
-        }
-        writeln!(out, "{}", line.trim_end())?;
+    write_row(out, &header, &widths)?;
+    for r in rows {
+        write_row(out, &row_cells(r, banners, skip), &widths)?;
     }
     Ok(())
+}
+
+/// The cells of one row, the first `skip` columns left out.
+fn row_cells(r: &PortResult, banners: bool, skip: usize) -> Vec<String> {
+    let mut cells = vec![
+        r.target.to_string(),
+        r.ip.to_string(),
+        format!("{}/tcp", r.port),
+        state_name(r.state).to_string(),
+        tcp_service(r.port).unwrap_or("-").to_string(),
+        format!("{:.2} ms", millis(r.rtt)),
+    ];
+    if banners {
+        cells.push(escape_line(r.banner.as_deref().unwrap_or("")).into_owned());
+    }
+    cells.drain(..skip);
+    cells
+}
+
+fn write_row(out: &mut dyn Write, cells: &[String], widths: &[usize]) -> io::Result<()> {
+    let mut line = String::new();
+    for (c, cell) in cells.iter().enumerate() {
+        if c + 1 == cells.len() {
+            line.push_str(cell);
+        } else {
+            // Format width counts chars, as `widths` does.
+            line.push_str(&format!("{cell:<width$}  ", width = widths[c]));
+        }
+    }
+    writeln!(out, "{}", line.trim_end())
 }
 
 /// The output thread: owns the printer and the progress bar.
 pub struct Writer {
     sender: SyncSender<PortResult>,
     handle: JoinHandle<io::Result<()>>,
+    bar: ProgressBar,
+    report_all: bool,
+    open: AtomicU64,
 }
 
 /// Results in flight between the engine and the writer.
@@ -225,18 +234,15 @@ impl Writer {
         on_closed: fn(),
     ) -> io::Result<Writer> {
         let (sender, receiver) = mpsc::sync_channel::<PortResult>(CHANNEL_CAPACITY);
+        let report_all = printer.report_all;
+        let writer_bar = bar.clone();
         let handle = thread::Builder::new()
             .name("portscan-writer".into())
             .spawn(move || {
-                let mut open = 0u64;
+                let bar = writer_bar;
                 let mut failed: Option<io::Error> = None;
                 for r in receiver {
-                    bar.inc(1);
-                    if r.state == State::Open {
-                        open += 1;
-                        bar.set_message(format!("{open} open"));
-                    }
-                    if failed.is_some() || !printer.wants(&r) {
+                    if failed.is_some() {
                         continue;
                     }
                     let written = if suspend_bar {
@@ -259,18 +265,33 @@ impl Writer {
                     None => printer.finish(),
                 }
             })?;
-        Ok(Writer { sender, handle })
+        Ok(Writer {
+            sender,
+            handle,
+            bar,
+            report_all,
+            open: AtomicU64::new(0),
+        })
     }
 
-    /// Hands a result to the writer (called from engine workers). After a
-    /// write error the writer still drains, so this never blocks for good.
+    /// Takes a result (called from engine workers): counts it, and hands it
+    /// to the writer thread if it is printed. After a write error the
+    /// writer still drains, so this never blocks for good.
     pub fn send(&self, r: PortResult) {
-        let _ = self.sender.send(r);
+        self.bar.inc(1);
+        if r.state == State::Open {
+            let n = self.open.fetch_add(1, AtomicOrdering::Relaxed) + 1;
+            self.bar.set_message(format!("{n} open"));
+        }
+        if reported(&r, self.report_all) {
+            let _ = self.sender.send(r);
+        }
     }
 
     /// Waits for everything sent to be written, and the table printed.
     pub fn finish(self) -> io::Result<()> {
         drop(self.sender);
+        self.bar.finish_and_clear();
         self.handle
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the output thread panicked")))
@@ -355,7 +376,7 @@ mod tests {
         let mut out = Vec::new();
         let mut p = Printer::new(&mut out, format, all, banners);
         for r in rows {
-            if p.wants(&r) {
+            if reported(&r, all) {
                 p.print(r).unwrap();
             }
         }
