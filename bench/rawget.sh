@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS_SMALL=${RUNS_SMALL:-300}
-RUNS_BIG=${RUNS_BIG:-5}
+RUNS_BIG=${RUNS_BIG:-10}
 PORT=${PORT:-18089}
 
 need() { command -v "$1" >/dev/null 2>&1; }
