@@ -9,7 +9,10 @@
 //! The escaping keeps printable text as it is, keeps `\n` (and `\t`), and
 //! writes every other control character, DEL, and every byte that is not
 //! part of valid UTF-8 as a visible `\xNN` escape, the way `fd` and `ls`
-//! neutralise file names.
+//! neutralise file names. Characters that reorder or split what is shown
+//! without being control characters (bidirectional overrides such as
+//! U+202E, the line and paragraph separators U+2028/U+2029) become
+//! `\u{...}` escapes too, so a banner cannot disguise itself.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -49,15 +52,17 @@ pub fn escape_str(s: &str) -> Cow<'_, str> {
 }
 
 /// Like [`escape_str`], but also escapes `\n` and `\t`, for text that must
-/// stay on one line (a table cell, a header value).
+/// stay on one line (a table cell, a banner), and doubles backslashes, so
+/// text that spells an escape (`\x1b`) cannot pass for one.
 ///
 /// ```
 /// use rawnet::sanitize::escape_line;
 /// assert_eq!(escape_line("SSH-2.0\r\n"), "SSH-2.0\\r\\n");
+/// assert_eq!(escape_line(r"fake \x1b"), r"fake \\x1b");
 /// ```
 pub fn escape_line(s: &str) -> Cow<'_, str> {
     if s.chars()
-        .all(|c| !needs_escape(c) && c != '\n' && c != '\t')
+        .all(|c| !needs_escape(c) && !matches!(c, '\n' | '\t' | '\\'))
     {
         return Cow::Borrowed(s);
     }
@@ -66,14 +71,17 @@ pub fn escape_line(s: &str) -> Cow<'_, str> {
         match c {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
+            '\\' => out.push_str("\\\\"),
             c => push_escaped_char(&mut out, c),
         }
     }
     Cow::Owned(out)
 }
 
-/// serde_json's compact format, except that DEL and the C1 controls
-/// (U+007F..U+009F) in strings are written as `\u00XX` escapes too.
+/// serde_json's compact format, except that DEL, the C1 controls
+/// (U+007F..U+009F) and the layout characters that [`escape_str`] escapes
+/// (bidirectional overrides, U+2028/U+2029) are written as `\uXXXX`
+/// escapes too.
 /// serde_json escapes only C0; some terminals still act on C1 (U+009B is a
 /// one-character CSI). The JSON value is unchanged, only its text is safe
 /// to print on a terminal.
@@ -96,7 +104,7 @@ impl serde_json::ser::Formatter for TerminalSafeJson {
     ) -> io::Result<()> {
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
-            if ('\u{7f}'..='\u{9f}').contains(&c) {
+            if ('\u{7f}'..='\u{9f}').contains(&c) || is_invisible_layout(c) {
                 writer.write_all(&fragment.as_bytes()[start..i])?;
                 write!(writer, "\\u{:04x}", u32::from(c))?;
                 start = i + c.len_utf8();
@@ -107,7 +115,17 @@ impl serde_json::ser::Formatter for TerminalSafeJson {
 }
 
 fn needs_escape(c: char) -> bool {
-    c.is_control() && c != '\n' && c != '\t'
+    (c.is_control() && c != '\n' && c != '\t') || is_invisible_layout(c)
+}
+
+/// Not control characters, yet they change how the rest of a line is
+/// shown: bidirectional marks, embeddings, overrides and isolates, and the
+/// Unicode line and paragraph separators.
+fn is_invisible_layout(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}'
+    )
 }
 
 fn push_escaped(out: &mut String, s: &str) {
@@ -158,6 +176,15 @@ mod tests {
     fn escapes_invalid_utf8_bytes() {
         assert_eq!(escape_bytes(b"\xc3"), "\\xc3");
         assert_eq!(escape_bytes(b"a\xe2\x82b"), "a\\xe2\\x82b");
+    }
+
+    #[test]
+    fn layout_characters_are_escaped() {
+        assert_eq!(escape_str("a\u{202e}b\u{2028}"), "a\\u{202e}b\\u{2028}");
+        let mut out = Vec::new();
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, TerminalSafeJson);
+        serde::Serialize::serialize("x\u{202e}y", &mut ser).unwrap();
+        assert_eq!(out, br#""x\u202ey""#);
     }
 
     #[test]

@@ -28,9 +28,8 @@ use std::collections::HashSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
-use std::sync::Arc;
-
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::resolve::{Family, ResolveError};
 
@@ -251,6 +250,10 @@ pub fn parse_list(list: &str) -> Result<Vec<TargetSpec>, TargetError> {
 /// ```
 pub fn parse_file(text: &str, source: &str) -> Result<Vec<TargetSpec>, TargetError> {
     let mut specs = Vec::new();
+    let too_long = || TargetError::FileTooLong {
+        source: source.to_owned(),
+        limit: MAX_FILE_ITEMS,
+    };
     for (index, line) in text.lines().enumerate() {
         let content = line.split('#').next().unwrap_or("");
         for item in content
@@ -262,11 +265,20 @@ pub fn parse_file(text: &str, source: &str) -> Result<Vec<TargetSpec>, TargetErr
                 line: index + 1,
                 error: Box::new(e),
             })?;
+            if specs.len() == MAX_FILE_ITEMS {
+                return Err(too_long());
+            }
             specs.push(spec);
         }
     }
     Ok(specs)
 }
+
+/// Most items a target file may hold: four per address of the address
+/// cap is room for names, duplicates and comments' leftovers, and keeps a
+/// runaway file (`yes 127.0.0.1 | portscan -iL -`) from taking memory
+/// without bound.
+pub const MAX_FILE_ITEMS: usize = 4 * DEFAULT_MAX_ADDRESSES as usize;
 
 /// How to expand targets into addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -373,23 +385,7 @@ pub fn expand(
     resolver: Resolver<'_>,
 ) -> Result<Expansion, TargetError> {
     check_static_sizes(specs, opts)?;
-    // Each spec with its addresses: literal ones directly, names through
-    // the resolver (in parallel; `collect` keeps the order given).
-    let expanded: Vec<(&str, Result<Addresses, ResolveError>)> = specs
-        .par_iter()
-        .map(|spec| {
-            let addresses = match spec {
-                TargetSpec::Addr { ip, .. } => Ok(Addresses::One(*ip)),
-                TargetSpec::Cidr {
-                    network, prefix, ..
-                } => Ok(Addresses::Block(*network, *prefix)),
-                TargetSpec::Host { name } => {
-                    resolver(name, opts.family).map(|ips| Addresses::Named(pick(ips, opts)))
-                }
-            };
-            (spec.text(), addresses)
-        })
-        .collect();
+    let expanded = addresses_of_all(specs, opts, resolver);
 
     let mut addrs: Vec<(Arc<str>, IpAddr)> = Vec::new();
     let mut seen: HashSet<IpAddr> = HashSet::new();
@@ -418,6 +414,70 @@ pub fn expand(
         targets: Targets { addrs },
         failures,
     })
+}
+
+/// Most name lookups at once. A lookup blocks in `getaddrinfo` (a silent
+/// DNS server holds it for the whole resolve timeout), so lookups get
+/// threads of their own instead of rayon's one per core: 100 names behind
+/// a hung server cost two timeouts, not fifty.
+const MAX_PARALLEL_LOOKUPS: usize = 64;
+
+/// Each spec with its addresses, in the order given: literals and blocks
+/// directly, names through the resolver on up to
+/// [`MAX_PARALLEL_LOOKUPS`] threads.
+fn addresses_of_all<'s>(
+    specs: &'s [TargetSpec],
+    opts: &TargetOptions,
+    resolver: Resolver<'_>,
+) -> Vec<(&'s str, Result<Addresses, ResolveError>)> {
+    let names = specs
+        .iter()
+        .filter(|s| matches!(s, TargetSpec::Host { .. }))
+        .count();
+    let slots: Vec<Mutex<Option<Result<Addresses, ResolveError>>>> =
+        specs.iter().map(|_| Mutex::new(None)).collect();
+    if names > 0 {
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..names.min(MAX_PARALLEL_LOOKUPS) {
+                // A thread that cannot start leaves its share to the others
+                // (or to the loop below).
+                let _ = std::thread::Builder::new().spawn_scoped(scope, || loop {
+                    let i = next.fetch_add(1, AtomicOrdering::Relaxed);
+                    let Some(spec) = specs.get(i) else { break };
+                    let found = addresses_of(spec, opts, resolver);
+                    *slots[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(found);
+                });
+            }
+        });
+    }
+    specs
+        .iter()
+        .zip(slots)
+        .map(|(spec, slot)| {
+            let found = slot.into_inner().unwrap_or_else(PoisonError::into_inner);
+            (
+                spec.text(),
+                found.unwrap_or_else(|| addresses_of(spec, opts, resolver)),
+            )
+        })
+        .collect()
+}
+
+fn addresses_of(
+    spec: &TargetSpec,
+    opts: &TargetOptions,
+    resolver: Resolver<'_>,
+) -> Result<Addresses, ResolveError> {
+    match spec {
+        TargetSpec::Addr { ip, .. } => Ok(Addresses::One(*ip)),
+        TargetSpec::Cidr {
+            network, prefix, ..
+        } => Ok(Addresses::Block(*network, *prefix)),
+        TargetSpec::Host { name } => {
+            resolver(name, opts.family).map(|ips| Addresses::Named(pick(ips, opts)))
+        }
+    }
 }
 
 /// The addresses one target stands for.
@@ -451,7 +511,6 @@ fn pick(mut ips: Vec<IpAddr>, opts: &TargetOptions) -> Vec<IpAddr> {
 
 /// Family and size checks on literals and blocks, before any lookup.
 fn check_static_sizes(specs: &[TargetSpec], opts: &TargetOptions) -> Result<(), TargetError> {
-    let mut total: u128 = 0;
     for spec in specs {
         if let Some(family) = spec.family() {
             if opts.family != Family::Any && family != opts.family {
@@ -476,15 +535,9 @@ fn check_static_sizes(specs: &[TargetSpec], opts: &TargetOptions) -> Result<(), 
                 });
             }
         }
-        total = total.saturating_add(spec.address_count().unwrap_or(0));
     }
-    // Duplicates may shrink the real total; they are rare enough that
-    // counting them here only matters at the very edge of the cap.
-    if total > u128::from(opts.max_addresses) {
-        return Err(TargetError::TooMany {
-            limit: opts.max_addresses,
-        });
-    }
+    // The total is not checked here: duplicates (`127.0.0.0/16,127.0.0.1`)
+    // are probed once, so only `expand`, which removes them, can count it.
     Ok(())
 }
 
@@ -540,6 +593,13 @@ pub enum TargetError {
         /// The family asked for.
         wanted: Family,
     },
+    /// A target file holds more items than [`MAX_FILE_ITEMS`].
+    FileTooLong {
+        /// The file name as given.
+        source: String,
+        /// The limit.
+        limit: usize,
+    },
     /// An error in a target file.
     InFile {
         /// The file name as given.
@@ -572,6 +632,9 @@ impl fmt::Display for TargetError {
                     f,
                     "CIDR {cidr} has {count} addresses, more than the limit of {limit}"
                 )
+            }
+            TargetError::FileTooLong { source, limit } => {
+                write!(f, "{source} holds more than {limit} targets; split it")
             }
             TargetError::TooMany { limit } => write!(
                 f,
@@ -836,6 +899,13 @@ mod tests {
             ..TargetOptions::default()
         };
         assert!(expand_with("127.0.0.1,127.0.0.2", small).is_ok());
+        // Duplicates are probed once, so they do not count twice.
+        let out = expand_with(
+            "127.0.0.0/16,127.0.0.1,127.0.0.0/16",
+            TargetOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(out.targets.len(), 65536);
         // Names count against the cap once resolved.
         assert!(matches!(
             expand_with("dual.test", small),

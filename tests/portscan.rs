@@ -167,11 +167,22 @@ fn flag_errors_exit_2_and_help_exits_0() {
         &["127.0.0.1", "--frobnicate"][..],
         &["127.0.0.1", "-c", "0"],
         &["x", "--json", "--table"],
+        &["127.0.0.1", "-80"],
     ] {
         let run = portscan(args);
         assert_eq!(run.code(), 2, "{args:?}");
         assert_eq!(run.stdout, "");
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.ends_with("(see --help)\n"), "{}", run.stderr);
     }
+    // -p takes a leading hyphen as its value, so the spec error is precise.
+    let run = portscan(&["127.0.0.1", "-p", "-80"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr.starts_with("error: invalid port spec '-80'"),
+        "{}",
+        run.stderr
+    );
     for flag in ["--help", "--version"] {
         let run = portscan(&[flag]).ok();
         assert!(!run.stdout.is_empty());

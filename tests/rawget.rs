@@ -169,8 +169,17 @@ fn closed_port() -> u16 {
         .port()
 }
 
+/// True when `::1` can be bound. Without it the IPv6 tests fail, unless
+/// `RAWNET_TEST_NO_IPV6=1` skips them on purpose.
 fn ipv6_available() -> bool {
-    TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_ok()
+    if TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("RAWNET_TEST_NO_IPV6").is_some(),
+        "::1 cannot be bound; set RAWNET_TEST_NO_IPV6=1 to skip the IPv6 tests"
+    );
+    false
 }
 
 // ---------------------------------------------------------------- running
@@ -640,11 +649,12 @@ fn exit_2_usage() {
 }
 
 impl Run {
-    /// clap's usage errors are several lines (with a usage hint); what
-    /// matters is the code and nothing on stdout.
+    /// clap's usage errors are one `error: ...` line too (without the
+    /// `rawget:` prefix of runtime errors), and nothing on stdout.
     fn expect_usage(self) {
         assert_eq!(self.code, 2, "{}", self.stderr);
         assert!(self.stdout.is_empty());
+        assert_eq!(self.stderr.lines().count(), 1, "{}", self.stderr);
         assert!(self.stderr.starts_with("error: "), "{}", self.stderr);
     }
 }

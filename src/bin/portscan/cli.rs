@@ -33,7 +33,12 @@ pub struct Cli {
     pub ports: Option<String>,
 
     /// Ports, as a flag (nmap's -p); same syntax as PORTS.
-    #[arg(short = 'p', long = "ports", value_name = "PORTS")]
+    #[arg(
+        short = 'p',
+        long = "ports",
+        value_name = "PORTS",
+        allow_hyphen_values = true
+    )]
     pub ports_flag: Option<String>,
 
     /// Read targets from FILE (also -iL FILE, as in nmap): whitespace- or

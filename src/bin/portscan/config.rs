@@ -144,13 +144,28 @@ fn split_positionals(cli: &Cli) -> Result<(Option<&str>, Option<&str>), Error> {
 
 /// Reads a target list: a file, or stdin for `-`.
 pub fn read_list_file(path: &Path) -> io::Result<String> {
-    if path == Path::new("-") {
-        let mut text = String::new();
-        io::stdin().lock().read_to_string(&mut text)?;
-        Ok(text)
+    let reader: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(io::stdin().lock())
     } else {
-        std::fs::read_to_string(path)
+        Box::new(std::fs::File::open(path)?)
+    };
+    read_bounded(reader, MAX_LIST_BYTES)
+}
+
+/// Largest target list read (`-iL`): a list of 65536 addresses with
+/// comments is well under it; an endless stream is stopped here.
+const MAX_LIST_BYTES: u64 = 16 * 1024 * 1024;
+
+fn read_bounded(reader: impl Read, limit: u64) -> io::Result<String> {
+    let mut text = String::new();
+    reader.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(io::Error::other(format!(
+            "larger than the limit of {} MiB; split it",
+            limit / (1024 * 1024)
+        )));
     }
+    Ok(text)
 }
 
 /// Expands the configured targets through the system resolver. Names that

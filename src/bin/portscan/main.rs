@@ -17,6 +17,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
+use rawnet::sanitize::escape_str;
 use rawnet::scan::{self, ProbeSource};
 use rawnet::shard::Plan;
 
@@ -30,14 +31,19 @@ fn main() -> ExitCode {
         Err(e) => {
             // Help and version go to stdout with status 0; mistakes to
             // stderr with status 2.
-            let _ = e.print();
-            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+            if !e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(io::stderr(), "{}", usage_error_line(&e));
+            return ExitCode::from(2);
         }
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "error: {e}");
+            // Messages quote what was typed or read from -iL: escaped.
+            let _ = writeln!(io::stderr(), "error: {}", escape_str(&e.to_string()));
             e.exit_code()
         }
     }
@@ -96,5 +102,13 @@ fn stdout_closed() {
 }
 
 fn warn(message: &str) {
-    let _ = writeln!(io::stderr(), "warning: {message}");
+    let _ = writeln!(io::stderr(), "warning: {}", escape_str(message));
+}
+
+/// A usage error as one line: clap's first line (what is wrong), and where
+/// to look, instead of its multi-line usage block.
+fn usage_error_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("error: invalid usage");
+    format!("{} (see --help)", escape_str(first.trim_end()))
 }

@@ -20,6 +20,7 @@ use clap::Parser;
 use rawnet::http::client;
 use rawnet::http::request::RequestSpec;
 use rawnet::http::target::{Target, TargetError};
+use rawnet::sanitize::escape_str;
 
 use crate::cli::{Cli, Config};
 use crate::exit::{Classify, Exit};
@@ -35,12 +36,12 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(Exit::Usage as u8)
-            } else {
-                ExitCode::SUCCESS
-            };
+            if !e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(io::stderr(), "{}", usage_error_line(&e));
+            return ExitCode::from(Exit::Usage as u8);
         }
     };
     let config = Config::from(cli);
@@ -54,9 +55,10 @@ fn main() -> ExitCode {
     ExitCode::from(exit as u8)
 }
 
-/// The one place errors reach the user.
+/// The one place errors reach the user. Messages can quote what was
+/// typed or what a server sent, so they are escaped for the terminal.
 pub(crate) fn report(message: &str) {
-    let _ = writeln!(io::stderr().lock(), "rawget: {message}");
+    let _ = writeln!(io::stderr().lock(), "rawget: {}", escape_str(message));
 }
 
 /// A failure that stops the whole run before any URL is fetched.
@@ -269,4 +271,12 @@ fn failed<E: Classify + std::fmt::Display>(job: &Job, e: &E, written: io::Result
         message: Some(format!("{}: {e}", job.url)),
         stop: false,
     }
+}
+
+/// A usage error as one line: clap's first line (what is wrong), and where
+/// to look, instead of its multi-line usage block.
+fn usage_error_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("error: invalid usage");
+    format!("{} (see --help)", escape_str(first.trim_end()))
 }
