@@ -321,8 +321,14 @@ pub fn summary_line(summary: &Summary, plan: &Plan) -> String {
             plural(u64::from(ports), "port", "ports")
         )
     };
+    // Slow scans (--rate 1) keep a decimal, so the rate is never "0".
+    let rate = if rate < 10.0 {
+        format!("{rate:.1}")
+    } else {
+        format!("{rate:.0}")
+    };
     format!(
-        "{} open, {} closed, {} filtered: {probes} {} ({scope}) in {secs:.2} s, {rate:.0} probes/s",
+        "{} open, {} closed, {} filtered: {probes} {} ({scope}) in {secs:.2} s, {rate} probes/s",
         summary.open,
         summary.closed,
         summary.filtered,
