@@ -122,7 +122,7 @@ fn after_answers_a_filtered_port_is_given_up_long_before_the_timeout() {
     assert_eq!(run.ports_in("open"), BTreeSet::from([open]));
     assert_eq!(run.ports_in("closed"), closed);
     // A fixed 3 s timeout and one retry would take 6 s; adapted to
-    // loopback's answers, about 100 + 200 ms. One timeout is a generous
+    // loopback's answers, about 2 x 100 ms. One timeout is a generous
     // bound on a busy machine.
     assert!(elapsed < Duration::from_millis(3000), "took {elapsed:?}");
 }

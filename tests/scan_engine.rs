@@ -250,8 +250,9 @@ fn closed_and_filtered(
     (probes(V4, ports), closed_set)
 }
 
-/// Old behaviour: two attempts of 3 s each, 6 s. Adaptive: about 100 ms +
-/// 200 ms. The bound is one maximum timeout, generous for a busy machine.
+/// Old behaviour: two attempts of 3 s each, 6 s. Adaptive: two attempts at
+/// the 100 ms floor (loopback's round trip is microseconds). The bound is
+/// one maximum timeout, generous for a busy machine.
 fn assert_filtered_well_before_the_maximum(
     results: &[PortResult],
     filtered: u16,

@@ -45,9 +45,13 @@
 //! and shares no cache line. Workers draw their probes from the same
 //! pseudo-random order, so each sees every address's ports in a similar
 //! mix and gets its own samples within its first few probes; what it costs
-//! is that each worker learns each address on its own. Memory is one small
-//! entry per address a worker has probed, bounded by the target cap (65536
-//! addresses), plus the keys of attempts still waiting for a first sample.
+//! is that each worker learns each address on its own. Memory is one
+//! 80-byte entry per address a worker has probed (so at most about 11 MB
+//! per worker, hash-table slack included, at the target cap of 65536
+//! addresses; a few kilobytes for the usual handful of hosts), plus the
+//! keys of attempts still waiting for an address's first sample (stale
+//! ones are dropped before a list grows, so each list stays within twice
+//! its attempts in flight).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
