@@ -7,7 +7,7 @@ mod portscan_support;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use portscan_support::*;
 
@@ -69,7 +69,20 @@ fn a_full_backlog_is_filtered() {
     let filtered = filtered_port();
     let open = serve(LOCALHOST, None);
     let ports = list(&[filtered.port, open]);
-    let run = portscan(&["127.0.0.1", &ports, "--all", "-t", "300", "--retries", "0"]).ok();
+    // --min-timeout equal to -t: the fixed timeout of old, whatever the
+    // open port's answer says about loopback.
+    let run = portscan(&[
+        "127.0.0.1",
+        &ports,
+        "--all",
+        "-t",
+        "300",
+        "--min-timeout",
+        "300",
+        "--retries",
+        "0",
+    ])
+    .ok();
     assert_eq!(run.ports_in("filtered"), BTreeSet::from([filtered.port]));
     assert_eq!(run.ports_in("open"), BTreeSet::from([open]));
     let line = run
@@ -79,6 +92,39 @@ fn a_full_backlog_is_filtered() {
         .unwrap();
     assert!(line.rtt_ms >= 250.0, "gave up after {} ms", line.rtt_ms);
     assert!(run.stderr.contains("1 filtered"), "{}", run.stderr);
+}
+
+#[test]
+fn after_answers_a_filtered_port_is_given_up_long_before_the_timeout() {
+    let filtered = filtered_port();
+    let open = serve(LOCALHOST, None);
+    let mut avoid = vec![filtered.port, open];
+    for _ in 0..40 {
+        let port = closed_port(LOCALHOST, &avoid);
+        avoid.push(port);
+    }
+    let closed: BTreeSet<u16> = avoid[2..].iter().copied().collect();
+    let started = Instant::now();
+    let run = portscan(&[
+        "127.0.0.1",
+        &list(&avoid),
+        "--all",
+        "-t",
+        "3000",
+        "--min-timeout",
+        "100",
+        "--retries",
+        "1",
+    ])
+    .ok();
+    let elapsed = started.elapsed();
+    assert_eq!(run.ports_in("filtered"), BTreeSet::from([filtered.port]));
+    assert_eq!(run.ports_in("open"), BTreeSet::from([open]));
+    assert_eq!(run.ports_in("closed"), closed);
+    // A fixed 3 s timeout and one retry would take 6 s; adapted to
+    // loopback's answers, about 2 x 100 ms. One timeout is a generous
+    // bound on a busy machine.
+    assert!(elapsed < Duration::from_millis(3000), "took {elapsed:?}");
 }
 
 #[test]

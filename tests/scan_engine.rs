@@ -44,9 +44,12 @@ fn probes(ip: IpAddr, ports: impl IntoIterator<Item = u16>) -> VecSource {
 
 /// A generous timeout: loopback answers in microseconds, but the machine
 /// running the tests may be busy; tests that want timeouts set their own.
+/// The minimum is the binary's default, so these tests scan the way the
+/// binary does.
 fn config() -> ScanConfig {
     ScanConfig {
         timeout: Duration::from_millis(1000),
+        min_timeout: Duration::from_millis(100),
         concurrency: 100,
         retries: 0,
         rate: None,
@@ -208,6 +211,137 @@ fn many_filtered_probes_do_not_hang() {
     assert_eq!(summary.filtered, 50);
     // Five waves of ten; generous bound for a busy machine.
     assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+/// Scans `source` with one worker (a one-thread rayon pool), so that every
+/// probe shares one worker's round-trip estimates, in the source's order.
+fn scan_one_worker(source: &VecSource, cfg: &ScanConfig) -> (Vec<PortResult>, Summary) {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| scan(source, cfg))
+}
+
+/// A config whose maximum timeout (3 s) dwarfs its minimum (100 ms): once
+/// loopback has answered, a filtered port should cost a few hundred ms.
+fn adaptive_config() -> ScanConfig {
+    ScanConfig {
+        timeout: Duration::from_millis(3000),
+        min_timeout: Duration::from_millis(100),
+        retries: 1,
+        ..config()
+    }
+}
+
+/// Closed ports and one filtered port, in the order `filtered_first` says.
+fn closed_and_filtered(
+    closed: &[Socket],
+    filtered: u16,
+    filtered_first: bool,
+) -> (VecSource, BTreeSet<u16>) {
+    let closed_set: BTreeSet<u16> = closed.iter().map(port_of).collect();
+    let mut ports: Vec<u16> = closed_set.iter().copied().collect();
+    if filtered_first {
+        ports.insert(0, filtered);
+    } else {
+        ports.push(filtered);
+    }
+    (probes(V4, ports), closed_set)
+}
+
+/// Old behaviour: two attempts of 3 s each, 6 s. Adaptive: two attempts at
+/// the 100 ms floor (loopback's round trip is microseconds). The bound is
+/// one maximum timeout, generous for a busy machine.
+fn assert_filtered_well_before_the_maximum(
+    results: &[PortResult],
+    filtered: u16,
+    closed: &BTreeSet<u16>,
+    summary: &Summary,
+) {
+    assert_eq!(
+        ports_in(results, State::Filtered),
+        BTreeSet::from([filtered])
+    );
+    assert_eq!(&ports_in(results, State::Closed), closed);
+    assert!(
+        summary.elapsed < Duration::from_millis(3000),
+        "took {:?}",
+        summary.elapsed
+    );
+}
+
+#[test]
+fn after_answers_a_filtered_port_times_out_near_the_minimum() {
+    let (listener, _fillers) = filtered_port(V4);
+    let closed = closed_ports(V4, 10);
+    let (source, closed) = closed_and_filtered(&closed, port_of(&listener), false);
+    let (results, summary) = scan_one_worker(&source, &adaptive_config());
+    assert_filtered_well_before_the_maximum(&results, port_of(&listener), &closed, &summary);
+}
+
+#[test]
+fn an_attempt_started_before_the_first_answer_is_shortened() {
+    let (listener, _fillers) = filtered_port(V4);
+    let closed = closed_ports(V4, 10);
+    let (source, closed) = closed_and_filtered(&closed, port_of(&listener), true);
+    let (results, summary) = scan_one_worker(&source, &adaptive_config());
+    assert_filtered_well_before_the_maximum(&results, port_of(&listener), &closed, &summary);
+}
+
+#[test]
+fn min_timeout_equal_to_timeout_is_a_fixed_timeout() {
+    let (listener, _fillers) = filtered_port(V4);
+    let closed = closed_ports(V4, 10);
+    let (source, closed) = closed_and_filtered(&closed, port_of(&listener), false);
+    let cfg = ScanConfig {
+        timeout: Duration::from_millis(300),
+        min_timeout: Duration::from_millis(300),
+        retries: 1,
+        ..config()
+    };
+    let (results, summary) = scan_one_worker(&source, &cfg);
+    assert_eq!(ports_in(&results, State::Closed), closed);
+    let filtered: Vec<_> = results
+        .iter()
+        .filter(|r| r.state == State::Filtered)
+        .collect();
+    assert_eq!(filtered.len(), 1);
+    // Each of the two attempts waited the full 300 ms despite the answers.
+    assert!(
+        filtered[0].rtt >= Duration::from_millis(250),
+        "{:?}",
+        filtered[0]
+    );
+    assert!(
+        summary.elapsed >= Duration::from_millis(550),
+        "{:?}",
+        summary.elapsed
+    );
+}
+
+#[test]
+fn without_answers_every_attempt_waits_the_maximum() {
+    let (listener, _fillers) = filtered_port(V4);
+    let cfg = ScanConfig {
+        timeout: Duration::from_millis(300),
+        min_timeout: Duration::from_millis(10),
+        retries: 1,
+        ..config()
+    };
+    let (results, summary) = scan_one_worker(&probes(V4, [port_of(&listener)]), &cfg);
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].state, State::Filtered);
+    assert!(
+        results[0].rtt >= Duration::from_millis(250),
+        "{:?}",
+        results[0]
+    );
+    assert!(
+        summary.elapsed >= Duration::from_millis(550),
+        "{:?}",
+        summary.elapsed
+    );
 }
 
 #[test]

@@ -13,11 +13,23 @@
 //! worker's own epoll instance (the `polling` crate) for writability, so
 //! thousands of connects are in flight on a couple of cores. When one
 //! completes, `SO_ERROR` says how: none is open, `ECONNREFUSED` is closed,
-//! unreachable or a local firewall refusal is filtered. All attempts share
-//! one timeout, so each worker's deadlines form a FIFO queue: the front is
-//! always the next to expire, and an expired connect is filtered (or retried,
-//! [`ScanConfig::retries`] times). Errors are classified by errno, never by
-//! message text.
+//! unreachable or a local firewall refusal is filtered. A connect that is
+//! not answered in time is filtered (or retried, [`ScanConfig::retries`]
+//! times). Errors are classified by errno, never by message text.
+//!
+//! # Why the timeout adapts
+//!
+//! On filtered ports the scan time is all timeouts, and the right timeout
+//! depends on the network: a second is short for a satellite link and two
+//! thousand round trips on a LAN. So, like nmap, each worker estimates the
+//! round-trip time of every address from its answers (RFC 6298's `srtt` and
+//! `rttvar`) and gives attempt `k` to it
+//! `clamp((srtt + 4 rttvar) * 2^k, min_timeout, timeout)`; before the
+//! address has answered anything, `timeout`. Timeouts differ between
+//! attempts, so each worker keeps its deadlines in a min-heap. Before a
+//! timed-out connect is given up, `connect()` is asked once more, so an
+//! answer that arrived while the worker was busy is not lost. Details, and
+//! why the estimates are per worker: the `rtt` submodule.
 //!
 //! On loopback (and over a veth into a local namespace) the answer arrives
 //! during the `connect()` call itself; the engine then asks `connect()` once
@@ -79,15 +91,17 @@
 //!
 //! # Memory
 //!
-//! Per worker: a slab of in-flight connects, two deadline queues (compacted
-//! to stay proportional to the concurrency), and the held-back results.
-//! Nothing is kept per finished probe.
+//! Per worker: a slab of in-flight connects, two deadline heaps (compacted
+//! to stay proportional to the concurrency), the held-back results, and a
+//! round-trip estimate per address probed (80 bytes each; a scan targets at
+//! most 65536 addresses). Nothing is kept per finished probe.
 
 mod banner;
 mod classify;
 mod connect;
 mod plan;
 mod rate;
+mod rtt;
 mod slots;
 mod worker;
 
@@ -166,8 +180,15 @@ pub struct BannerConfig {
 /// How to scan (validated; built by the binary from its flags).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScanConfig {
-    /// Connect timeout per attempt.
+    /// Initial and maximum connect timeout per attempt: what an attempt
+    /// waits before its address has answered anything, and the most any
+    /// attempt waits (like nmap's `--initial-rtt-timeout` and
+    /// `--max-rtt-timeout` together). See the module docs.
     pub timeout: Duration,
+    /// Least connect timeout per attempt, however fast the address
+    /// answers (nmap's `--min-rtt-timeout`). Lowered to `timeout` if above
+    /// it; equal to `timeout`, every attempt waits exactly `timeout`.
+    pub min_timeout: Duration,
     /// Most connects in flight across all workers (capped further by the
     /// file-descriptor limit).
     pub concurrency: usize,

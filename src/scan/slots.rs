@@ -1,20 +1,28 @@
 //! Bookkeeping for connects in flight: a slab of slots addressed by small
-//! integer keys (the poller's event key), and FIFO queues of deadlines.
+//! integer keys (the poller's event key), and timers of deadlines.
 //!
-//! Every attempt of a worker uses the same timeout, so deadlines are pushed
-//! in increasing order and a plain FIFO is a correct timer: the front is
-//! always the earliest. An entry is not removed when its connect finishes
-//! early; instead each slot carries a generation, bumped when the slot is
-//! freed, and an entry whose generation no longer matches is stale and
-//! skipped. Stale entries are compacted away once the queue outgrows a bound,
-//! so memory stays proportional to the concurrency, not to the scan size.
+//! Connect timeouts adapt to each address and back off on retries (see the
+//! `rtt` module), so deadlines are not pushed in the order they fall due:
+//! a retry waits longer than a first attempt started after it, and an
+//! attempt started before its address's first answer is given an earlier
+//! deadline once that answer arrives. The timer is therefore a min-heap
+//! ([`Deadlines`]), not a FIFO; with a few thousand entries at most, a push
+//! or pop is a dozen comparisons.
+//!
+//! An entry is not removed when its connect finishes early; instead each
+//! slot carries a generation, bumped when the slot is freed, and an entry
+//! whose generation no longer matches is stale and skipped. Stale entries
+//! are compacted away once the heap outgrows a bound, so memory stays
+//! proportional to the concurrency, not to the scan size.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::Instant;
 
 /// Names one use of one slot: the index is the poller key, the generation
-/// tells a live entry from a stale one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// tells a live entry from a stale one. (Ordered only so that deadlines
+/// that fall due together have a fixed order in the heap.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Key {
     pub(crate) index: usize,
     generation: u32,
@@ -129,41 +137,40 @@ impl<T> Slots<T> {
     }
 }
 
-/// Deadlines in the order they were pushed (which, for equal timeouts, is
-/// the order they expire in).
+/// Deadlines, earliest first, whatever order they were pushed in.
 #[derive(Debug, Default)]
-pub(crate) struct DeadlineQueue {
-    queue: VecDeque<(Instant, Key)>,
+pub(crate) struct Deadlines {
+    heap: BinaryHeap<Reverse<(Instant, Key)>>,
 }
 
-impl DeadlineQueue {
-    /// Appends a deadline; must not be earlier than the last one pushed.
+impl Deadlines {
+    /// Adds a deadline for `key`. A key may have several; the earliest
+    /// that is due while the key is live wins, later ones find it stale.
     pub(crate) fn push(&mut self, deadline: Instant, key: Key) {
-        debug_assert!(self.queue.back().map_or(true, |(d, _)| *d <= deadline));
-        self.queue.push_back((deadline, key));
+        self.heap.push(Reverse((deadline, key)));
     }
 
     /// The earliest deadline (possibly a stale one; waking early is harmless).
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.queue.front().map(|(d, _)| *d)
+        self.heap.peek().map(|Reverse((d, _))| *d)
     }
 
-    /// Pops the front entry if its deadline has passed at `now`.
+    /// Pops the earliest entry if its deadline has passed at `now`.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Key> {
-        match self.queue.front() {
-            Some((d, _)) if *d <= now => self.queue.pop_front().map(|(_, k)| k),
+        match self.heap.peek() {
+            Some(Reverse((d, _))) if *d <= now => self.heap.pop().map(|Reverse((_, k))| k),
             _ => None,
         }
     }
 
     /// Number of entries, stale ones included.
     pub(crate) fn len(&self) -> usize {
-        self.queue.len()
+        self.heap.len()
     }
 
     /// Drops every entry for which `live` says false.
     pub(crate) fn retain_live(&mut self, live: impl Fn(Key) -> bool) {
-        self.queue.retain(|(_, k)| live(*k));
+        self.heap.retain(|Reverse((_, k))| live(*k));
     }
 }
 
@@ -198,9 +205,10 @@ mod tests {
         let t0 = Instant::now();
         let mut s = Slots::with_capacity(2);
         let (a, b) = (s.insert(1), s.insert(2));
-        let mut q = DeadlineQueue::default();
-        q.push(t0 + Duration::from_millis(10), a);
+        let mut q = Deadlines::default();
+        // Pushed out of order: the later one first.
         q.push(t0 + Duration::from_millis(20), b);
+        q.push(t0 + Duration::from_millis(10), a);
         assert_eq!(q.next(), Some(t0 + Duration::from_millis(10)));
         assert_eq!(q.pop_expired(t0), None);
         assert_eq!(q.pop_expired(t0 + Duration::from_millis(15)), Some(a));
@@ -213,7 +221,7 @@ mod tests {
     fn retain_live_drops_stale_entries() {
         let t0 = Instant::now();
         let mut s = Slots::with_capacity(4);
-        let mut q = DeadlineQueue::default();
+        let mut q = Deadlines::default();
         let keys: Vec<Key> = (0..4).map(|i| s.insert(i)).collect();
         for k in &keys {
             q.push(t0, *k);
@@ -224,5 +232,20 @@ mod tests {
         assert_eq!(q.len(), 2);
         assert_eq!(q.pop_expired(t0), Some(keys[0]));
         assert_eq!(q.pop_expired(t0), Some(keys[2]));
+    }
+
+    #[test]
+    fn a_key_with_two_deadlines_pops_at_the_earlier_first() {
+        let t0 = Instant::now();
+        let mut s = Slots::with_capacity(2);
+        let (a, b) = (s.insert(1), s.insert(2));
+        let mut q = Deadlines::default();
+        q.push(t0 + Duration::from_millis(1000), a);
+        q.push(t0 + Duration::from_millis(500), b);
+        q.push(t0 + Duration::from_millis(100), a);
+        assert_eq!(q.next(), Some(t0 + Duration::from_millis(100)));
+        let now = t0 + Duration::from_millis(2000);
+        let order: Vec<Key> = std::iter::from_fn(|| q.pop_expired(now)).collect();
+        assert_eq!(order, [a, b, a]);
     }
 }

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -23,7 +23,8 @@ use super::banner::{self, Progress};
 use super::classify::{classify, is_self_connect, Verdict};
 use super::connect::{self, Answer, Eagerness};
 use super::rate::RateLimiter;
-use super::slots::{DeadlineQueue, Key, Slots};
+use super::rtt::{Hosts, Timeouts};
+use super::slots::{Deadlines, Key, Slots};
 use super::{PortResult, Probe, ProbeSource, ScanConfig, State};
 
 /// First pause after a resource error; doubled on each consecutive one.
@@ -159,8 +160,10 @@ pub(crate) struct Worker<'a> {
     shared: &'a Shared<'a>,
     poller: Poller,
     slots: Slots<InFlight>,
-    connect_deadlines: DeadlineQueue,
-    banner_deadlines: DeadlineQueue,
+    connect_deadlines: Deadlines,
+    banner_deadlines: Deadlines,
+    /// Round-trip estimates per address, for the connect timeouts.
+    hosts: Hosts,
     /// Attempts waiting to start: backed-off ones at the front, retries at
     /// the back.
     pending: VecDeque<Job>,
@@ -192,8 +195,9 @@ impl<'a> Worker<'a> {
             shared,
             poller,
             slots: Slots::with_capacity(max_in_flight.min(INITIAL_SLOTS)),
-            connect_deadlines: DeadlineQueue::default(),
-            banner_deadlines: DeadlineQueue::default(),
+            connect_deadlines: Deadlines::default(),
+            banner_deadlines: Deadlines::default(),
+            hosts: Hosts::new(Timeouts::new(shared.cfg.min_timeout, shared.cfg.timeout)),
             pending: VecDeque::new(),
             batch: 0..0,
             source_done: false,
@@ -223,7 +227,7 @@ impl<'a> Worker<'a> {
             if self.shared.stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            self.expire(Instant::now());
+            self.expire(Instant::now())?;
             self.give_back_unused_permits();
             let wake = self.start_more()?;
             if self.is_finished() {
@@ -436,17 +440,53 @@ impl<'a> Worker<'a> {
         let family = usize::from(flight.job.probe.ip.is_ipv6());
         self.spare[family] = Some(flight.socket);
         self.backoff = FIRST_BACKOFF;
+        self.answered(flight.job.probe.ip, rtt);
         self.report(flight.job, State::Closed, rtt, None);
         Ok(())
     }
 
-    /// Registers a connecting socket for writability and its deadline.
+    /// Registers a connecting socket for writability and its deadline:
+    /// the timeout its address and attempt number call for (see the `rtt`
+    /// module). An attempt to an address that has not answered yet is
+    /// remembered, to be given a shorter deadline once it does.
     fn track(&mut self, flight: InFlight) -> io::Result<()> {
-        let deadline = flight.started + self.shared.cfg.timeout;
+        let ip = flight.job.probe.ip;
+        let deadline = self.connect_deadline(&flight);
         let key = self.register(flight, Event::writable)?;
         self.connect_deadlines.push(deadline, key);
+        if !self.hosts.has_estimate(ip) {
+            let slots = &self.slots;
+            self.hosts
+                .wait_for_first_sample(ip, key, |k| slots.contains(k));
+        }
         self.compact_deadlines();
         Ok(())
+    }
+
+    /// When a connect attempt gives up, by what is known of its address now.
+    fn connect_deadline(&self, flight: &InFlight) -> Instant {
+        let job = &flight.job;
+        flight.started + self.hosts.timeout(job.probe.ip, job.timeouts)
+    }
+
+    /// `ip` answered a connect after `rtt`: a sample for its estimate. On
+    /// its first one, attempts started before it get the deadline the
+    /// estimate calls for (only ever earlier than the one they had).
+    fn answered(&mut self, ip: IpAddr, rtt: Duration) {
+        let waiting = self.hosts.sample(ip, rtt);
+        if waiting.is_empty() {
+            return;
+        }
+        for key in waiting {
+            let Some(flight) = self.slots.get(key) else {
+                continue;
+            };
+            if matches!(flight.phase, Phase::Connecting) {
+                let deadline = self.connect_deadline(flight);
+                self.connect_deadlines.push(deadline, key);
+            }
+        }
+        self.compact_deadlines();
     }
 
     /// Stores `flight` in a slot and adds its socket to the poller with the
@@ -487,7 +527,11 @@ impl<'a> Worker<'a> {
     /// Handles an error from `socket()`, `connect()` or `SO_ERROR`.
     fn after_error(&mut self, job: Job, err: &io::Error, started: Instant) {
         match classify(err) {
-            Verdict::Closed => self.report(job, State::Closed, started.elapsed(), None),
+            Verdict::Closed => {
+                let rtt = started.elapsed();
+                self.answered(job.probe.ip, rtt);
+                self.report(job, State::Closed, rtt, None);
+            }
             Verdict::Filtered => self.report(job, State::Filtered, started.elapsed(), None),
             Verdict::BackOff => self.back_off(job),
         }
@@ -544,10 +588,10 @@ impl<'a> Worker<'a> {
     }
 
     /// Times out connects and banner waits whose deadline has passed.
-    fn expire(&mut self, now: Instant) {
+    fn expire(&mut self, now: Instant) -> io::Result<()> {
         while let Some(key) = self.connect_deadlines.pop_expired(now) {
             if matches!(self.slots.get(key), Some(f) if matches!(f.phase, Phase::Connecting)) {
-                self.connect_timed_out(key, now);
+                self.connect_timed_out(key, now)?;
             }
         }
         while let Some(key) = self.banner_deadlines.pop_expired(now) {
@@ -555,13 +599,25 @@ impl<'a> Worker<'a> {
                 self.finish_banner(key);
             }
         }
+        Ok(())
     }
 
     /// No answer in time: retry if attempts remain, else report filtered.
-    fn connect_timed_out(&mut self, key: Key, now: Instant) {
+    ///
+    /// `connect()` is asked once more first: an answer that arrived while
+    /// this worker was busy (or descheduled on a loaded machine) is already
+    /// in the kernel, and with timeouts of a few round-trip times it would
+    /// be a pity to call such a port filtered.
+    fn connect_timed_out(&mut self, key: Key, now: Instant) -> io::Result<()> {
         let Some(flight) = self.release(key) else {
-            return;
+            return Ok(());
         };
+        let sockaddr = SockAddr::from(flight.job.addr());
+        match connect::ask_again(&flight.socket, &sockaddr) {
+            Answer::InProgress => {}
+            Answer::Connected => return self.settle(flight, None),
+            Answer::Failed(e) => return self.settle(flight, Some(e)),
+        }
         let mut job = flight.job;
         job.timeouts += 1;
         if job.timeouts <= self.shared.cfg.retries {
@@ -569,6 +625,7 @@ impl<'a> Worker<'a> {
         } else {
             self.report(job, State::Filtered, now - flight.started, None);
         }
+        Ok(())
     }
 
     /// A readiness event for the socket in slot `index`.
@@ -628,6 +685,7 @@ impl<'a> Worker<'a> {
     fn connected(&mut self, mut flight: InFlight) -> io::Result<()> {
         self.backoff = FIRST_BACKOFF;
         let rtt = flight.started.elapsed();
+        self.answered(flight.job.probe.ip, rtt);
         let Some(banner_cfg) = self.shared.cfg.banner.filter(|b| b.max_len > 0) else {
             connect::close_abortively(flight.socket);
             self.report(flight.job, State::Open, rtt, None);

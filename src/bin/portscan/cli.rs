@@ -69,8 +69,9 @@ pub struct Cli {
     )]
     pub concurrency: u32,
 
-    /// Connect timeout per attempt, in milliseconds; no answer in time
-    /// means filtered.
+    /// Initial and maximum connect timeout per attempt, in milliseconds;
+    /// no answer in time means filtered. Once an address answers, its
+    /// timeout adapts to its round-trip time (down to --min-timeout).
     #[arg(
         short = 't',
         long = "timeout",
@@ -79,6 +80,17 @@ pub struct Cli {
         value_parser = clap::value_parser!(u64).range(1..=600_000)
     )]
     pub timeout_ms: u64,
+
+    /// Least connect timeout per attempt, in milliseconds, however fast an
+    /// address answers (lowered to --timeout if above it; equal to it
+    /// gives a fixed timeout).
+    #[arg(
+        long = "min-timeout",
+        value_name = "MS",
+        default_value_t = 100,
+        value_parser = clap::value_parser!(u64).range(1..=600_000)
+    )]
+    pub min_timeout_ms: u64,
 
     /// Extra attempts for a port that came back filtered.
     #[arg(
@@ -207,7 +219,7 @@ mod tests {
         assert_eq!(cli.target.as_deref(), Some("10.0.0.1"));
         assert_eq!(cli.ports, None);
         assert_eq!(cli.concurrency, 1000);
-        assert_eq!(cli.timeout_ms, 1000);
+        assert_eq!((cli.timeout_ms, cli.min_timeout_ms), (1000, 100));
         assert_eq!(cli.retries, 1);
         assert_eq!(cli.rate, None);
         assert!(!cli.banner && !cli.all && !cli.json && !cli.table);
@@ -225,6 +237,8 @@ mod tests {
             "50",
             "-t",
             "300",
+            "--min-timeout",
+            "20",
             "--retries",
             "0",
             "--rate",
@@ -244,6 +258,7 @@ mod tests {
         .unwrap();
         assert_eq!(cli.ports.as_deref(), Some("22,80"));
         assert_eq!((cli.concurrency, cli.timeout_ms, cli.retries), (50, 300, 0));
+        assert_eq!(cli.min_timeout_ms, 20);
         assert_eq!(cli.rate, Some(100));
         assert!(cli.banner && cli.all && cli.json && cli.ipv4 && cli.first_address);
         assert_eq!(cli.shard.as_deref(), Some("1/4"));
@@ -274,6 +289,10 @@ mod tests {
     fn usage_errors() {
         assert_eq!(kind(&["x", "-c", "0"]), ErrorKind::ValueValidation);
         assert_eq!(kind(&["x", "-t", "abc"]), ErrorKind::ValueValidation);
+        assert_eq!(
+            kind(&["x", "--min-timeout", "0"]),
+            ErrorKind::ValueValidation
+        );
         assert_eq!(kind(&["x", "--retries", "11"]), ErrorKind::ValueValidation);
         assert_eq!(kind(&["x", "--rate", "0"]), ErrorKind::ValueValidation);
         assert_eq!(

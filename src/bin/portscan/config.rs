@@ -108,6 +108,7 @@ impl Config {
             seed: cli.seed,
             scan: ScanConfig {
                 timeout: Duration::from_millis(cli.timeout_ms),
+                min_timeout: Duration::from_millis(cli.min_timeout_ms.min(cli.timeout_ms)),
                 concurrency: cli.concurrency as usize,
                 retries: cli.retries,
                 rate: cli.rate,
@@ -223,6 +224,7 @@ mod tests {
             c.scan,
             ScanConfig {
                 timeout: Duration::from_millis(1000),
+                min_timeout: Duration::from_millis(100),
                 concurrency: 1000,
                 retries: 1,
                 rate: None,
@@ -271,6 +273,17 @@ mod tests {
         assert_eq!(c.format, Some(Format::Table));
         assert_eq!(c.target_options.family, Family::V6);
         assert!(c.target_options.first_address && !c.progress);
+    }
+
+    #[test]
+    fn min_timeout_is_capped_by_the_timeout() {
+        let c = config(&["h", "-t", "50"]).unwrap();
+        assert_eq!(c.scan.timeout, Duration::from_millis(50));
+        assert_eq!(c.scan.min_timeout, Duration::from_millis(50));
+        let c = config(&["h", "-t", "300", "--min-timeout", "300"]).unwrap();
+        assert_eq!(c.scan.min_timeout, c.scan.timeout);
+        let c = config(&["h", "--min-timeout", "20"]).unwrap();
+        assert_eq!(c.scan.min_timeout, Duration::from_millis(20));
     }
 
     #[test]
