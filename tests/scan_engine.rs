@@ -534,3 +534,55 @@ fn low_fd_limit_scan_is_exact() {
     );
     assert!(stdout.contains("1 passed"), "{stdout}");
 }
+
+#[test]
+fn a_port_that_accepts_and_resets_at_once_is_open() {
+    // nmap's "tcpwrapped": the handshake completes, then the service
+    // resets. Depending on when the worker looks, the connect shows as
+    // connected, as ECONNRESET or as a writable socket that is no longer
+    // connected (ENOTCONN): all three mean something accepted.
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener.bind(&SocketAddr::new(V4, 0).into()).unwrap();
+    listener.listen(4096).unwrap();
+    let listener: TcpListener = listener.into();
+    let port = listener.local_addr().unwrap().port();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = {
+        let stop = Arc::clone(&stop);
+        listener.set_nonblocking(true).unwrap();
+        thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        socket2::SockRef::from(&conn)
+                            .set_linger(Some(Duration::ZERO))
+                            .unwrap();
+                    }
+                    Err(_) => thread::sleep(Duration::from_micros(200)),
+                }
+            }
+        })
+    };
+    let source = probes(V4, std::iter::repeat_n(port, 2000));
+    // Far fewer in flight than the accept queue holds, and patient
+    // retries: no SYN is dropped for a full queue, which would rightly be
+    // filtered and is not what this test is about.
+    let cfg = ScanConfig {
+        concurrency: 32,
+        min_timeout: Duration::from_millis(1000),
+        retries: 2,
+        ..config()
+    };
+    let (results, _) = scan(&source, &cfg);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    server.join().unwrap();
+    assert_eq!(results.len(), 2000);
+    let not_open: Vec<&PortResult> = results.iter().filter(|r| r.state != State::Open).collect();
+    assert!(
+        not_open.is_empty(),
+        "{} of 2000 not open: {:?}",
+        not_open.len(),
+        not_open.first()
+    );
+}

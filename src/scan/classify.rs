@@ -10,7 +10,11 @@ use std::net::SocketAddr;
 /// reported an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// The target answered with a reset: nothing listens there.
+    /// The handshake completed and the peer reset the connection at once
+    /// (nmap's "tcpwrapped": hosts.deny, MaxStartups, a balancer with no
+    /// backend). Something accepted the connection: the port is open.
+    Open,
+    /// The target answered the SYN with a reset: nothing listens there.
     Closed,
     /// The target or its network is unreachable, or a firewall refused the
     /// packet locally. Final: not retried.
@@ -27,7 +31,12 @@ pub(crate) enum Verdict {
 /// closed, and a scan must not stall or abort on one odd destination.
 pub(crate) fn classify(err: &io::Error) -> Verdict {
     match err.raw_os_error() {
-        Some(libc::ECONNREFUSED | libc::ECONNRESET) => Verdict::Closed,
+        // On a connecting socket Linux reports a reset that answers the SYN
+        // as ECONNREFUSED, and one after the handshake as ECONNRESET (or,
+        // once the error is consumed, ENOTCONN on a socket that reported
+        // itself writable): the latter means the port accepted.
+        Some(libc::ECONNREFUSED) => Verdict::Closed,
+        Some(libc::ECONNRESET | libc::ENOTCONN) => Verdict::Open,
         Some(
             libc::EADDRNOTAVAIL
             | libc::EAGAIN
@@ -62,7 +71,12 @@ mod tests {
     #[test]
     fn refusals_are_closed() {
         assert_eq!(classify(&os(libc::ECONNREFUSED)), Verdict::Closed);
-        assert_eq!(classify(&os(libc::ECONNRESET)), Verdict::Closed);
+    }
+
+    #[test]
+    fn resets_after_the_handshake_are_open() {
+        assert_eq!(classify(&os(libc::ECONNRESET)), Verdict::Open);
+        assert_eq!(classify(&os(libc::ENOTCONN)), Verdict::Open);
     }
 
     #[test]

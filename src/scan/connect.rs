@@ -76,8 +76,8 @@ pub(crate) fn reusable_after(err: &io::Error) -> bool {
 ///
 /// A socket that is writable with no pending error but not connected
 /// (`ENOTCONN`) was connected and torn down again before we looked; its
-/// error is returned as is (and classified filtered), rather than re-armed,
-/// which would spin on a hung-up socket.
+/// error is returned as is (and classified open: something accepted the
+/// connection), rather than re-armed, which would spin on a hung-up socket.
 pub(crate) fn completed(socket: &Socket) -> io::Result<(SocketAddr, SocketAddr)> {
     if let Some(e) = socket.take_error()? {
         return Err(e);

@@ -527,6 +527,11 @@ impl<'a> Worker<'a> {
     /// Handles an error from `socket()`, `connect()` or `SO_ERROR`.
     fn after_error(&mut self, job: Job, err: &io::Error, started: Instant) {
         match classify(err) {
+            Verdict::Open => {
+                let rtt = started.elapsed();
+                self.answered(job.probe.ip, rtt);
+                self.report(job, State::Open, rtt, None);
+            }
             Verdict::Closed => {
                 let rtt = started.elapsed();
                 self.answered(job.probe.ip, rtt);
