@@ -21,8 +21,13 @@ use rawnet::resolve::Family;
 63 body over --max-size."
 )]
 pub struct Cli {
-    /// URL(s): host, host:port, http://host[:port]/path?query, http://[::1]:8080/
-    #[arg(required = true, value_name = "URL")]
+    // The help text is an attribute, not a doc comment: rustdoc would read
+    // its brackets as links.
+    #[arg(
+        required = true,
+        value_name = "URL",
+        help = "URL(s): host, host:port, http://host[:port]/path?query, http://[::1]:8080/"
+    )]
     pub urls: Vec<String>,
 
     /// Print one JSON object per URL (status, headers, decoded body, timing)
