@@ -25,6 +25,7 @@ set -euo pipefail
 RUNS=${RUNS:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
+PORTSCAN_GIVEN=${PORTSCAN:-}
 PORTSCAN=${PORTSCAN:-$ROOT/target/release/portscan}
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}   # seconds, per tool run
 
@@ -75,9 +76,14 @@ ensure_tools() {
         timeout 600 apt-get update -qq
         DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-    if [ ! -x "$PORTSCAN" ]; then
+    # Always (re)build the default binary: a stale one would be measured
+    # silently. An explicit PORTSCAN=... is used as given.
+    if [ -z "${PORTSCAN_GIVEN:-}" ]; then
         say "building portscan (release)"
-        (cd "$ROOT" && timeout 1200 cargo build --release --quiet --bin portscan)
+        (cd "$ROOT" && timeout 1200 cargo build --release --locked --quiet --bin portscan)
+    elif [ ! -x "$PORTSCAN" ]; then
+        echo "PORTSCAN=$PORTSCAN is not an executable" >&2
+        exit 1
     fi
 }
 
