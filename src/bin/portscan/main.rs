@@ -12,6 +12,8 @@ mod config;
 mod error;
 mod output;
 mod progress;
+#[path = "../common/usage.rs"]
+mod usage;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -35,7 +37,7 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            let _ = writeln!(io::stderr(), "{}", usage_error_line(&e));
+            let _ = writeln!(io::stderr(), "{}", usage::usage_error_line(&e));
             return ExitCode::from(2);
         }
     };
@@ -103,12 +105,4 @@ fn stdout_closed() {
 
 fn warn(message: &str) {
     let _ = writeln!(io::stderr(), "warning: {}", escape_str(message));
-}
-
-/// A usage error as one line: clap's first line (what is wrong), and where
-/// to look, instead of its multi-line usage block.
-fn usage_error_line(e: &clap::Error) -> String {
-    let rendered = e.render().to_string();
-    let first = rendered.lines().next().unwrap_or("error: invalid usage");
-    format!("{} (see --help)", escape_str(first.trim_end()))
 }

@@ -11,6 +11,8 @@ mod json;
 mod ordered;
 mod raw;
 mod trace;
+#[path = "../common/usage.rs"]
+mod usage;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
@@ -40,7 +42,7 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            let _ = writeln!(io::stderr(), "{}", usage_error_line(&e));
+            let _ = writeln!(io::stderr(), "{}", usage::usage_error_line(&e));
             return ExitCode::from(Exit::Usage as u8);
         }
     };
@@ -271,12 +273,4 @@ fn failed<E: Classify + std::fmt::Display>(job: &Job, e: &E, written: io::Result
         message: Some(format!("{}: {e}", job.url)),
         stop: false,
     }
-}
-
-/// A usage error as one line: clap's first line (what is wrong), and where
-/// to look, instead of its multi-line usage block.
-fn usage_error_line(e: &clap::Error) -> String {
-    let rendered = e.render().to_string();
-    let first = rendered.lines().next().unwrap_or("error: invalid usage");
-    format!("{} (see --help)", escape_str(first.trim_end()))
 }
