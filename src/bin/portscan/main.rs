@@ -30,16 +30,7 @@ use crate::output::{Format, Printer, Writer};
 fn main() -> ExitCode {
     let cli = match cli::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
-        Err(e) => {
-            // Help and version go to stdout with status 0; mistakes to
-            // stderr with status 2.
-            if !e.use_stderr() {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            let _ = writeln!(io::stderr(), "{}", usage::usage_error_line(&e));
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage::exit_for(&e),
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

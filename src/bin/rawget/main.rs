@@ -37,14 +37,8 @@ const MAX_PARALLEL: usize = 16;
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            if !e.use_stderr() {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            let _ = writeln!(io::stderr(), "{}", usage::usage_error_line(&e));
-            return ExitCode::from(Exit::Usage as u8);
-        }
+        // Exit::Usage is 2, the status usage::exit_for gives.
+        Err(e) => return usage::exit_for(&e),
     };
     let config = Config::from(cli);
     let exit = match run(&config) {
