@@ -586,3 +586,68 @@ fn a_port_that_accepts_and_resets_at_once_is_open() {
         not_open.first()
     );
 }
+
+/// A sink that stops after `limit` results, or as soon as `cancel` is set.
+struct Stopping {
+    seen: Mutex<Vec<PortResult>>,
+    limit: usize,
+    cancel: std::sync::atomic::AtomicBool,
+}
+
+impl rawnet::scan::Sink for Stopping {
+    fn result(&self, r: PortResult) -> std::ops::ControlFlow<()> {
+        let mut seen = self.seen.lock().unwrap();
+        seen.push(r);
+        if seen.len() >= self.limit {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    fn cancelled(&self) -> bool {
+        self.cancel.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[test]
+fn a_sink_that_says_stop_ends_the_scan_and_the_summary_counts_what_it_saw() {
+    let _closed = closed_ports(V4, 1);
+    let source = probes(V4, 1..=60000);
+    let sink = Stopping {
+        seen: Mutex::new(Vec::new()),
+        limit: 100,
+        cancel: Default::default(),
+    };
+    let summary = run(&source, &config(), &sink).expect("scan runs");
+    let seen = sink.seen.into_inner().unwrap();
+    assert!(summary.stopped, "summary does not say the scan stopped");
+    assert_eq!(
+        seen.len(),
+        100,
+        "results delivered after the sink said stop"
+    );
+    assert_eq!(summary.reported, 100);
+    assert_eq!(summary.open + summary.closed + summary.filtered, 100);
+    let unique: BTreeSet<u16> = seen.iter().map(|r| r.port).collect();
+    assert_eq!(unique.len(), 100, "a port was reported twice");
+}
+
+#[test]
+fn a_cancelled_sink_ends_a_scan_of_silent_ports_promptly() {
+    // Every probe waits for the full timeout (a backlog-full listener is
+    // silent); the cancel flag is set before the scan, so the scan must end
+    // without reporting anything and well before the first timeout.
+    let source = probes(V4, 1..=1000);
+    let sink = Stopping {
+        seen: Mutex::new(Vec::new()),
+        limit: usize::MAX,
+        cancel: true.into(),
+    };
+    let mut cfg = config();
+    cfg.timeout = Duration::from_secs(30);
+    cfg.min_timeout = cfg.timeout;
+    let summary = run(&source, &cfg, &sink).expect("scan runs");
+    assert!(summary.stopped);
+    assert_eq!(summary.reported, 0);
+    assert!(sink.seen.into_inner().unwrap().is_empty());
+}

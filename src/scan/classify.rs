@@ -6,6 +6,53 @@
 use std::io;
 use std::net::SocketAddr;
 
+use serde::{Deserialize, Serialize};
+
+/// Why a port got its state: the answer that decided it, named as nmap's
+/// `--reason` names it, so results compare line by line with nmap's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Reason {
+    /// The handshake completed (also when the peer reset right after it).
+    SynAck,
+    /// The SYN was answered with a reset.
+    ConnRefused,
+    /// Nothing came back within the timeout, on every attempt.
+    NoResponse,
+    /// ICMP host unreachable (or the host is down).
+    HostUnreach,
+    /// ICMP network unreachable.
+    NetUnreach,
+    /// ICMP communication administratively prohibited, or a local
+    /// firewall refused the packet.
+    AdminProhibited,
+    /// An error that says nothing about the target (a local resource
+    /// that stayed exhausted, an errno this table does not know).
+    Unknown,
+}
+
+impl Reason {
+    /// nmap's word for it (`syn-ack`, `conn-refused`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::SynAck => "syn-ack",
+            Reason::ConnRefused => "conn-refused",
+            Reason::NoResponse => "no-response",
+            Reason::HostUnreach => "host-unreach",
+            Reason::NetUnreach => "net-unreach",
+            Reason::AdminProhibited => "admin-prohibited",
+            Reason::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What to do with a probe after `socket()`/`connect()` or `SO_ERROR`
 /// reported an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,8 +64,8 @@ pub(crate) enum Verdict {
     /// The target answered the SYN with a reset: nothing listens there.
     Closed,
     /// The target or its network is unreachable, or a firewall refused the
-    /// packet locally. Final: not retried.
-    Filtered,
+    /// packet locally, for the reason given. Final: not retried.
+    Filtered(Reason),
     /// The error is ours, not the target's: out of descriptors, buffers or
     /// ephemeral source ports. Back off and try the same probe again later;
     /// never report it.
@@ -46,7 +93,11 @@ pub(crate) fn classify(err: &io::Error) -> Verdict {
             | libc::ENOMEM
             | libc::EINTR,
         ) => Verdict::BackOff,
-        _ => Verdict::Filtered,
+        Some(libc::ETIMEDOUT) => Verdict::Filtered(Reason::NoResponse),
+        Some(libc::EHOSTUNREACH | libc::EHOSTDOWN) => Verdict::Filtered(Reason::HostUnreach),
+        Some(libc::ENETUNREACH | libc::ENETDOWN) => Verdict::Filtered(Reason::NetUnreach),
+        Some(libc::EACCES | libc::EPERM) => Verdict::Filtered(Reason::AdminProhibited),
+        _ => Verdict::Filtered(Reason::Unknown),
     }
 }
 
@@ -80,16 +131,34 @@ mod tests {
     }
 
     #[test]
-    fn unreachable_and_local_refusal_are_filtered() {
-        for code in [
-            libc::EHOSTUNREACH,
-            libc::ENETUNREACH,
-            libc::ETIMEDOUT,
-            libc::EPERM,
-            libc::EACCES,
+    fn unreachable_and_local_refusal_are_filtered_with_their_reason() {
+        for (code, reason) in [
+            (libc::EHOSTUNREACH, Reason::HostUnreach),
+            (libc::ENETUNREACH, Reason::NetUnreach),
+            (libc::ETIMEDOUT, Reason::NoResponse),
+            (libc::EPERM, Reason::AdminProhibited),
+            (libc::EACCES, Reason::AdminProhibited),
+            (libc::EPROTO, Reason::Unknown),
         ] {
-            assert_eq!(classify(&os(code)), Verdict::Filtered, "errno {code}");
+            assert_eq!(
+                classify(&os(code)),
+                Verdict::Filtered(reason),
+                "errno {code}"
+            );
         }
+    }
+
+    #[test]
+    fn reasons_use_nmaps_words() {
+        let words: Vec<_> = [Reason::SynAck, Reason::ConnRefused, Reason::AdminProhibited]
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect();
+        assert_eq!(
+            words,
+            [r#""syn-ack""#, r#""conn-refused""#, r#""admin-prohibited""#]
+        );
+        assert_eq!(Reason::NoResponse.to_string(), "no-response");
     }
 
     #[test]
@@ -108,7 +177,7 @@ mod tests {
     #[test]
     fn errors_without_errno_are_filtered_not_panics() {
         let e = io::Error::other("connection refused (but only in the text)");
-        assert_eq!(classify(&e), Verdict::Filtered);
+        assert_eq!(classify(&e), Verdict::Filtered(Reason::Unknown));
     }
 
     #[test]

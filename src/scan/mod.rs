@@ -84,8 +84,8 @@
 //!
 //! # Delivery of results
 //!
-//! Each worker holds its results back briefly and hands them to
-//! `on_result` in bursts (at most 2048, and always before the worker sleeps
+//! Each worker holds its results back briefly and hands them to the
+//! [`Sink`] in bursts (at most 2048, and always before the worker sleeps
 //! in its poller), so a caller that forwards them to a writer thread wakes
 //! it once per burst rather than once per port.
 //!
@@ -105,7 +105,10 @@ mod rtt;
 mod slots;
 mod worker;
 
+pub use classify::Reason;
+
 use std::net::IpAddr;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -148,12 +151,49 @@ pub struct PortResult {
     pub port: u16,
     /// What was found.
     pub state: State,
+    /// Why: the answer (or its absence) that decided `state`, in nmap's
+    /// words.
+    pub reason: Reason,
     /// Time from the connect() call to the answer (or the timeout).
     pub rtt: Duration,
     /// What the server said first, when banners were asked for: lossy
     /// UTF-8, capped in length. Not yet escaped for a terminal.
     pub banner: Option<String>,
 }
+
+/// The consumer of a scan's results: it sees every result and can stop
+/// the scan (ripgrep's `Sink`).
+///
+/// Called from worker threads, in completion order, in bursts (see the
+/// module docs). Returning [`ControlFlow::Break`] from [`Sink::result`]
+/// (the output is gone, a write failed) or `true` from
+/// [`Sink::cancelled`] (a signal arrived) ends the scan early: workers
+/// stop starting probes, close what is in flight without reporting it, and
+/// [`run`] returns with [`Summary::stopped`] set. Results already handed
+/// over stay handed over; none is reported twice.
+pub trait Sink: Sync {
+    /// One finished probe. `Break` stops the scan.
+    fn result(&self, result: PortResult) -> ControlFlow<()>;
+    /// Polled by every worker at least every [`CANCEL_POLL`]: `true` stops
+    /// the scan. The default never cancels.
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// Any `Fn(PortResult)` is a sink that never stops the scan (tests and
+/// simple callers).
+impl<F: Fn(PortResult) + Sync> Sink for F {
+    fn result(&self, result: PortResult) -> ControlFlow<()> {
+        self(result);
+        ControlFlow::Continue(())
+    }
+}
+
+/// Longest a worker sleeps in its poller before it asks
+/// [`Sink::cancelled`] again, so a signal ends even a scan of silent
+/// (filtered) ports promptly.
+pub const CANCEL_POLL: Duration = Duration::from_millis(100);
 
 /// Where the probes come from: an indexable, deterministic sequence, so the
 /// engine can split it among workers without materialising it.
@@ -213,6 +253,12 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Connects in flight the engine actually used (after fd limits).
     pub concurrency: usize,
+    /// Results handed to the sink (`open + closed + filtered`); less than
+    /// the number of probes when the scan was stopped.
+    pub reported: u64,
+    /// The sink stopped the scan (or cancelled it) before every probe was
+    /// reported.
+    pub stopped: bool,
 }
 
 /// Why a scan could not run (individual probe failures are results, not
@@ -240,9 +286,10 @@ impl std::error::Error for ScanError {
     }
 }
 
-/// Probes every entry of `source` and hands each result to `on_result`
-/// (from worker threads, in completion order, exactly once per probe; all
-/// of them before `run` returns).
+/// Probes every entry of `source` and hands each result to `sink` (from
+/// worker threads, in completion order, exactly once per probe; all of
+/// them before `run` returns), unless the sink stops the scan early (see
+/// [`Sink`]).
 ///
 /// The concurrency used is `cfg.concurrency`, lowered to fit the
 /// descriptor limit (see the module docs); it is reported in
@@ -256,19 +303,20 @@ impl std::error::Error for ScanError {
 pub fn run(
     source: &dyn ProbeSource,
     cfg: &ScanConfig,
-    on_result: &(dyn Fn(PortResult) + Sync),
+    sink: &dyn Sink,
 ) -> Result<Summary, ScanError> {
     let started = Instant::now();
     let (pollers, concurrency) = set_up(source.len(), cfg.concurrency)?;
     let shared = worker::Shared {
         source,
         cfg,
-        on_result,
+        sink,
         cursor: AtomicU64::new(0),
         batch: plan::batch_size(concurrency / pollers.len()),
         permits: worker::Permits::new(concurrency),
         rate: cfg.rate.map(|r| rate::RateLimiter::new(r, started)),
         stop: AtomicBool::new(false),
+        stopped: AtomicBool::new(false),
     };
     let workers: Vec<_> = pollers
         .into_iter()
@@ -285,7 +333,9 @@ pub fn run(
             r
         })
         .collect();
-    summarize(results, concurrency, started)
+    let mut summary = summarize(results, concurrency, started)?;
+    summary.stopped = shared.stopped.load(Ordering::Relaxed);
+    Ok(summary)
 }
 
 /// Raises the descriptor limit, creates one poller per worker, and returns
@@ -326,6 +376,7 @@ fn summarize(
         summary.closed += counts.closed;
         summary.filtered += counts.filtered;
     }
+    summary.reported = summary.open + summary.closed + summary.filtered;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

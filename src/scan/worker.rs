@@ -20,12 +20,12 @@ use polling::{Event, Events, Poller};
 use socket2::{SockAddr, Socket};
 
 use super::banner::{self, Progress};
-use super::classify::{classify, is_self_connect, Verdict};
+use super::classify::{classify, is_self_connect, Reason, Verdict};
 use super::connect::{self, Answer, Eagerness};
 use super::rate::RateLimiter;
 use super::rtt::{Hosts, Timeouts};
 use super::slots::{Deadlines, Key, Slots};
-use super::{PortResult, Probe, ProbeSource, ScanConfig, State};
+use super::{PortResult, Probe, ProbeSource, ScanConfig, Sink, State};
 
 /// First pause after a resource error; doubled on each consecutive one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(2);
@@ -46,7 +46,7 @@ const INITIAL_SLOTS: usize = 1024;
 /// Readiness events taken per `epoll_wait`.
 const EVENTS_PER_WAIT: usize = 1024;
 /// Longest sleep in one wait, as a safety net against a missed wake-up.
-const MAX_WAIT: Duration = Duration::from_millis(250);
+const MAX_WAIT: Duration = super::CANCEL_POLL;
 /// Most connects started per turn of the event loop, so that deadlines and
 /// readiness are looked at regularly even when every connect is answered
 /// at once (loopback).
@@ -93,7 +93,7 @@ impl Permits {
 pub(crate) struct Shared<'a> {
     pub(crate) source: &'a dyn ProbeSource,
     pub(crate) cfg: &'a ScanConfig,
-    pub(crate) on_result: &'a (dyn Fn(PortResult) + Sync),
+    pub(crate) sink: &'a dyn Sink,
     /// Next probe index not yet taken by any worker.
     pub(crate) cursor: AtomicU64,
     /// Indices taken per visit to the cursor.
@@ -101,8 +101,19 @@ pub(crate) struct Shared<'a> {
     /// Connects in flight, across all workers.
     pub(crate) permits: Permits,
     pub(crate) rate: Option<RateLimiter>,
-    /// Set when a worker failed; the others stop early.
+    /// Set when a worker failed or the sink stopped the scan; the others
+    /// stop early.
     pub(crate) stop: AtomicBool,
+    /// Set when the stop came from the sink (not from a failure).
+    pub(crate) stopped: AtomicBool,
+}
+
+impl Shared<'_> {
+    /// Ends the scan on the sink's word.
+    fn stop_for_sink(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Per-state totals of one worker.
@@ -224,6 +235,9 @@ impl<'a> Worker<'a> {
     fn event_loop(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(NonZeroUsize::new(EVENTS_PER_WAIT).unwrap());
         loop {
+            if self.shared.sink.cancelled() {
+                self.shared.stop_for_sink();
+            }
             if self.shared.stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
@@ -441,7 +455,7 @@ impl<'a> Worker<'a> {
         self.spare[family] = Some(flight.socket);
         self.backoff = FIRST_BACKOFF;
         self.answered(flight.job.probe.ip, rtt);
-        self.report(flight.job, State::Closed, rtt, None);
+        self.report(flight.job, State::Closed, Reason::ConnRefused, rtt, None);
         Ok(())
     }
 
@@ -530,14 +544,16 @@ impl<'a> Worker<'a> {
             Verdict::Open => {
                 let rtt = started.elapsed();
                 self.answered(job.probe.ip, rtt);
-                self.report(job, State::Open, rtt, None);
+                self.report(job, State::Open, Reason::SynAck, rtt, None);
             }
             Verdict::Closed => {
                 let rtt = started.elapsed();
                 self.answered(job.probe.ip, rtt);
-                self.report(job, State::Closed, rtt, None);
+                self.report(job, State::Closed, Reason::ConnRefused, rtt, None);
             }
-            Verdict::Filtered => self.report(job, State::Filtered, started.elapsed(), None),
+            Verdict::Filtered(reason) => {
+                self.report(job, State::Filtered, reason, started.elapsed(), None)
+            }
             Verdict::BackOff => self.back_off(job),
         }
     }
@@ -547,7 +563,7 @@ impl<'a> Worker<'a> {
     fn back_off(&mut self, mut job: Job) {
         job.backoffs += 1;
         if job.backoffs > MAX_BACKOFFS_PER_PROBE {
-            self.report(job, State::Filtered, Duration::ZERO, None);
+            self.report(job, State::Filtered, Reason::Unknown, Duration::ZERO, None);
             return;
         }
         self.pending.push_front(job);
@@ -557,12 +573,14 @@ impl<'a> Worker<'a> {
     }
 
     /// Hands one final result to the caller.
-    fn report(&mut self, job: Job, state: State, rtt: Duration, banner: Option<String>) {
-        match state {
-            State::Open => self.counts.open += 1,
-            State::Closed => self.counts.closed += 1,
-            State::Filtered => self.counts.filtered += 1,
-        }
+    fn report(
+        &mut self,
+        job: Job,
+        state: State,
+        reason: Reason,
+        rtt: Duration,
+        banner: Option<String>,
+    ) {
         self.limit = (self.limit + 1).min(self.max_in_flight);
         let Probe { target, ip, port } = job.probe;
         self.results.push(PortResult {
@@ -570,6 +588,7 @@ impl<'a> Worker<'a> {
             ip,
             port,
             state,
+            reason,
             rtt,
             banner,
         });
@@ -586,10 +605,24 @@ impl<'a> Worker<'a> {
     /// then wakes its reader once per burst instead of once per probe. On a
     /// loopback scan, where a probe takes a few microseconds, per-probe
     /// wake-ups of a writer thread cost a third of the scan's CPU time.
+    ///
+    /// Counts are taken here, as results are delivered, so a stopped scan's
+    /// summary counts exactly what the sink saw.
     fn flush(&mut self) {
         for result in self.results.drain(..) {
-            (self.shared.on_result)(result);
+            if self.shared.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            match result.state {
+                State::Open => self.counts.open += 1,
+                State::Closed => self.counts.closed += 1,
+                State::Filtered => self.counts.filtered += 1,
+            }
+            if self.shared.sink.result(result).is_break() {
+                self.shared.stop_for_sink();
+            }
         }
+        self.results.clear();
     }
 
     /// Times out connects and banner waits whose deadline has passed.
@@ -628,7 +661,8 @@ impl<'a> Worker<'a> {
         if job.timeouts <= self.shared.cfg.retries {
             self.pending.push_back(job);
         } else {
-            self.report(job, State::Filtered, now - flight.started, None);
+            let waited = now - flight.started;
+            self.report(job, State::Filtered, Reason::NoResponse, waited, None);
         }
         Ok(())
     }
@@ -680,7 +714,8 @@ impl<'a> Worker<'a> {
         let mut job = flight.job;
         job.self_connects += 1;
         if job.self_connects > MAX_SELF_CONNECTS {
-            self.report(job, State::Closed, flight.started.elapsed(), None);
+            let rtt = flight.started.elapsed();
+            self.report(job, State::Closed, Reason::ConnRefused, rtt, None);
         } else {
             self.pending.push_front(job);
         }
@@ -693,7 +728,7 @@ impl<'a> Worker<'a> {
         self.answered(flight.job.probe.ip, rtt);
         let Some(banner_cfg) = self.shared.cfg.banner.filter(|b| b.max_len > 0) else {
             connect::close_abortively(flight.socket);
-            self.report(flight.job, State::Open, rtt, None);
+            self.report(flight.job, State::Open, Reason::SynAck, rtt, None);
             return Ok(());
         };
         flight.phase = Phase::Banner {
@@ -730,7 +765,8 @@ impl<'a> Worker<'a> {
         };
         connect::close_abortively(flight.socket);
         if let Phase::Banner { rtt, buf } = flight.phase {
-            self.report(flight.job, State::Open, rtt, banner::into_text(buf));
+            let banner = banner::into_text(buf);
+            self.report(flight.job, State::Open, Reason::SynAck, rtt, banner);
         }
     }
 

@@ -29,6 +29,7 @@ pub struct Line {
     pub port: u16,
     pub proto: String,
     pub state: String,
+    pub reason: String,
     pub rtt_ms: f64,
     pub service: Option<String>,
     pub banner: Option<String>,

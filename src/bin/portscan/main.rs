@@ -65,14 +65,16 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
     });
     let printer = Printer::new(out, format, config.report_all, config.scan.banner.is_some());
     let bar = progress::bar(plan.len(), config.progress);
-    let writer = Writer::spawn(printer, bar, out_is_terminal, stdout_closed)
+    let writer = Writer::spawn(printer, bar, out_is_terminal)
         .map_err(|e| Error::Runtime(format!("cannot start the output thread: {e}")))?;
 
-    let scanned = scan::run(&plan, &config.scan, &|r| writer.send(r));
+    let scanned = scan::run(&plan, &config.scan, &writer);
     let written = writer.finish();
     let summary = scanned?;
     match written {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => stdout_closed(),
+        // The reader of our output went away (`portscan ... | head -1`):
+        // that is success, and the scan has stopped; nothing left to say.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
         Err(e) => return Err(Error::Runtime(format!("cannot write results: {e}"))),
         Ok(()) => {}
     }
@@ -84,14 +86,6 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
     }
     let _ = writeln!(io::stderr(), "{}", output::summary_line(&summary, &plan));
     Ok(())
-}
-
-/// The reader of our output went away (`portscan ... | head -1`): that is
-/// success, and there is nothing left worth doing. The engine cannot be
-/// cancelled mid-scan, so the process ends here, from whichever thread
-/// noticed.
-fn stdout_closed() {
-    std::process::exit(0);
 }
 
 fn warn(message: &str) {

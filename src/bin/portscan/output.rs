@@ -14,8 +14,10 @@
 use std::cmp::Ordering;
 use std::io::{self, Write};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::mpsc::{self, SyncSender};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -23,7 +25,7 @@ use indicatif::ProgressBar;
 use serde::Serialize;
 
 use rawnet::sanitize::{escape_line, TerminalSafeJson};
-use rawnet::scan::{PortResult, State, Summary};
+use rawnet::scan::{PortResult, Reason, Sink, State, Summary};
 use rawnet::services::tcp_service;
 use rawnet::shard::Plan;
 
@@ -50,6 +52,8 @@ pub struct Record<'a> {
     pub proto: &'static str,
     /// "open", "closed" or "filtered".
     pub state: State,
+    /// Why, in nmap's words: "syn-ack", "conn-refused", "no-response", ...
+    pub reason: Reason,
     /// Round-trip time in milliseconds, microsecond precision.
     pub rtt_ms: f64,
     /// Well-known service name for the port, or null.
@@ -67,6 +71,7 @@ impl<'a> Record<'a> {
             port: r.port,
             proto: "tcp",
             state: r.state,
+            reason: r.reason,
             rtt_ms: millis(r.rtt),
             service: tcp_service(r.port),
             banner: r.banner.as_deref(),
@@ -218,6 +223,8 @@ pub struct Writer {
     bar: ProgressBar,
     report_all: bool,
     open: AtomicU64,
+    /// Set by the writer thread when a write failed: the scan should stop.
+    failed: Arc<AtomicBool>,
 }
 
 /// Results in flight between the engine and the writer.
@@ -225,17 +232,19 @@ const CHANNEL_CAPACITY: usize = 4096;
 
 impl Writer {
     /// Starts the writer thread. `suspend_bar` hides the bar around each
-    /// write (when results and bar share a terminal). `on_closed` runs
-    /// when the reader of the output went away (`| head`).
+    /// write (when results and bar share a terminal). A failed write (the
+    /// reader went away, the disk is full) makes [`Sink::result`] say
+    /// stop, and [`Writer::finish`] returns the error.
     pub fn spawn<W: Write + Send + 'static>(
         mut printer: Printer<W>,
         bar: ProgressBar,
         suspend_bar: bool,
-        on_closed: fn(),
     ) -> io::Result<Writer> {
         let (sender, receiver) = mpsc::sync_channel::<PortResult>(CHANNEL_CAPACITY);
         let report_all = printer.report_all;
         let writer_bar = bar.clone();
+        let failed_flag = Arc::new(AtomicBool::new(false));
+        let writer_failed = Arc::clone(&failed_flag);
         let handle = thread::Builder::new()
             .name("portscan-writer".into())
             .spawn(move || {
@@ -251,10 +260,8 @@ impl Writer {
                         printer.print(r)
                     };
                     if let Err(e) = written {
-                        if e.kind() == io::ErrorKind::BrokenPipe {
-                            bar.finish_and_clear();
-                            on_closed();
-                        }
+                        writer_failed.store(true, AtomicOrdering::Relaxed);
+                        bar.finish_and_clear();
                         // Keep draining so the engine never blocks on us.
                         failed = Some(e);
                     }
@@ -271,21 +278,8 @@ impl Writer {
             bar,
             report_all,
             open: AtomicU64::new(0),
+            failed: failed_flag,
         })
-    }
-
-    /// Takes a result (called from engine workers): counts it, and hands it
-    /// to the writer thread if it is printed. After a write error the
-    /// writer still drains, so this never blocks for good.
-    pub fn send(&self, r: PortResult) {
-        self.bar.inc(1);
-        if r.state == State::Open {
-            let n = self.open.fetch_add(1, AtomicOrdering::Relaxed) + 1;
-            self.bar.set_message(format!("{n} open"));
-        }
-        if reported(&r, self.report_all) {
-            let _ = self.sender.send(r);
-        }
     }
 
     /// Waits for everything sent to be written, and the table printed.
@@ -295,6 +289,27 @@ impl Writer {
         self.handle
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the output thread panicked")))
+    }
+}
+
+impl Sink for Writer {
+    /// Takes a result (called from engine workers): counts it, and hands it
+    /// to the writer thread if it is printed. After a write error the
+    /// writer still drains, so this never blocks for good, and the scan is
+    /// told to stop.
+    fn result(&self, r: PortResult) -> ControlFlow<()> {
+        if self.failed.load(AtomicOrdering::Relaxed) {
+            return ControlFlow::Break(());
+        }
+        self.bar.inc(1);
+        if r.state == State::Open {
+            let n = self.open.fetch_add(1, AtomicOrdering::Relaxed) + 1;
+            self.bar.set_message(format!("{n} open"));
+        }
+        if reported(&r, self.report_all) {
+            let _ = self.sender.send(r);
+        }
+        ControlFlow::Continue(())
     }
 }
 
@@ -358,6 +373,11 @@ mod tests {
             ip: ip.parse().unwrap(),
             port,
             state,
+            reason: match state {
+                State::Open => Reason::SynAck,
+                State::Closed => Reason::ConnRefused,
+                State::Filtered => Reason::NoResponse,
+            },
             rtt: Duration::from_micros(1234),
             banner: banner.map(String::from),
         }
@@ -400,6 +420,7 @@ mod tests {
         port: u16,
         proto: String,
         state: State,
+        reason: String,
         rtt_ms: f64,
         service: Option<String>,
         banner: Option<String>,
@@ -417,6 +438,8 @@ mod tests {
         assert_eq!(lines[1].service.as_deref(), Some("ssh"));
         assert_eq!(lines[1].banner.as_deref(), Some("SSH-2.0-x\r\n\x1b[31m"));
         assert_eq!(lines[2].state, State::Closed);
+        assert_eq!(lines[2].reason, "conn-refused");
+        assert_eq!(lines[3].reason, "no-response");
         assert!(lines.iter().all(|l| l.proto == "tcp" && l.rtt_ms == 1.234));
         assert_eq!(lines[0].target, "localhost");
     }
@@ -427,7 +450,7 @@ mod tests {
         assert_eq!(
             text,
             "{\"target\":\"localhost\",\"ip\":\"127.0.0.1\",\"port\":8080,\"proto\":\"tcp\",\
-             \"state\":\"open\",\"rtt_ms\":1.234,\"service\":\"http-proxy\",\"banner\":null}\n"
+             \"state\":\"open\",\"reason\":\"syn-ack\",\"rtt_ms\":1.234,\"service\":\"http-proxy\",\"banner\":null}\n"
         );
     }
 
@@ -484,19 +507,14 @@ mod tests {
     fn writer_thread_prints_everything_sent() {
         let out = SharedBuf::default();
         let printer = Printer::new(out.clone(), Format::Json, true, false);
-        let writer = Writer::spawn(printer, ProgressBar::hidden(), false, || {}).unwrap();
+        let writer = Writer::spawn(printer, ProgressBar::hidden(), false).unwrap();
         thread::scope(|s| {
             for t in 0..4u16 {
                 let writer = &writer;
                 s.spawn(move || {
                     for p in 0..100u16 {
-                        writer.send(result(
-                            "x",
-                            "127.0.0.1",
-                            t * 100 + p + 1,
-                            State::Closed,
-                            None,
-                        ));
+                        let r = result("x", "127.0.0.1", t * 100 + p + 1, State::Closed, None);
+                        assert!(writer.result(r).is_continue());
                     }
                 });
             }
@@ -509,6 +527,34 @@ mod tests {
             .collect();
         ports.sort();
         assert_eq!(ports, (1..=400).collect::<Vec<u16>>());
+    }
+
+    #[test]
+    fn a_failed_write_stops_the_scan() {
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::other("no space left on device"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let printer = Printer::new(Full, Format::Json, true, false);
+        let writer = Writer::spawn(printer, ProgressBar::hidden(), false).unwrap();
+        let mut said_stop = false;
+        for p in 1..=1000u16 {
+            if writer
+                .result(result("x", "127.0.0.1", p, State::Open, None))
+                .is_break()
+            {
+                said_stop = true;
+                break;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert!(said_stop, "the sink never asked the scan to stop");
+        assert!(writer.finish().is_err());
     }
 
     #[derive(Clone, Default)]
@@ -534,6 +580,8 @@ mod tests {
             filtered: 1,
             elapsed: Duration::from_millis(500),
             concurrency: 100,
+            reported: 100,
+            stopped: false,
         };
         assert_eq!(
             summary_line(&summary, &plan),
