@@ -10,6 +10,8 @@
 //! - [`sanitize`]: escaping of untrusted bytes before they reach a terminal.
 //! - [`ports`], [`targets`], [`services`], [`shard`], [`scan`], [`fdlimit`]:
 //!   the port scanner: what to probe, in which order, and the engine.
+//! - [`udp_payloads`]: the request each well-known UDP port is sent, so
+//!   that an open port answers.
 #![deny(missing_docs)]
 
 pub mod fdlimit;
@@ -22,3 +24,4 @@ pub mod services;
 pub mod shard;
 pub mod sock;
 pub mod targets;
+pub mod udp_payloads;
