@@ -103,6 +103,25 @@ fn tftp_payload_is_answered_by_dnsmasq() {
 }
 
 #[test]
+fn both_portmapper_calls_are_answered_by_rpcbind() {
+    let Some((mut ns, null)) = udp_peer(Peer::Rpcbind, 111) else {
+        return;
+    };
+    let dump = ns.udp_exchange("rpcbind", 111, &udp_payloads::for_port(111)[1].bytes);
+    assert!(replies::rpc(&null), "{null:?}");
+    assert!(replies::rpc(&dump), "{dump:?}");
+    assert!(dump.len() > null.len(), "DUMP lists the registrations");
+}
+
+#[test]
+fn ike_payload_is_answered_by_charon() {
+    let Some((_ns, reply)) = udp_peer(Peer::Charon, 500) else {
+        return;
+    };
+    assert!(replies::ike(&reply), "{reply:?}");
+}
+
+#[test]
 fn every_payload_draws_port_unreachable_from_a_closed_port() {
     let Some(ns) = Netns::new() else {
         return;

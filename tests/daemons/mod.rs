@@ -88,6 +88,22 @@ pub fn need(prog: &str) -> Option<PathBuf> {
     find_program(prog).or_else(|| skip(&format!("{prog} is not installed and could not be")))
 }
 
+/// Like [`need`] for a program outside PATH, installed by `package`.
+pub fn need_at(path: &str, package: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(path);
+    if !path.is_file() {
+        install_packages_once();
+    }
+    if path.is_file() {
+        Some(path)
+    } else {
+        skip(&format!(
+            "{} ({package}) is not installed and could not be",
+            path.display()
+        ))
+    }
+}
+
 impl Netns {
     /// A fresh namespace `rwudp-<pid>-<n>` with `lo` up, and a temp dir
     /// for configurations. `None` (after saying why) without root or `ip`.
@@ -160,6 +176,20 @@ impl Netns {
             name: name.to_owned(),
             child,
         });
+    }
+
+    /// Like [`Netns::spawn`], in a mount namespace of its own with a
+    /// private tmpfs on /run: for daemons whose pid files, locks and
+    /// sockets have fixed paths there (rpcbind, charon), so they neither
+    /// meet a copy running on the machine nor leave files behind.
+    pub fn spawn_private_run(&mut self, name: &str, program: &Path, args: &[&str]) {
+        let unshare = find_program("unshare").expect("unshare (util-linux)");
+        let script = "mount -t tmpfs rawnet-run /run && exec \"$0\" \"$@\"";
+        let mut all = vec!["--mount", "--propagation", "private", "sh", "-c", script];
+        let program = program.to_str().unwrap();
+        all.push(program);
+        all.extend_from_slice(args);
+        self.spawn(name, &unshare, &all);
     }
 
     /// The log of daemon `name` (for failure messages).
@@ -323,6 +353,10 @@ pub enum Peer {
     DnsmasqTftp,
     Chrony,
     Snmpd,
+    /// rpcbind (the portmapper) on its fixed port 111.
+    Rpcbind,
+    /// strongSwan's charon (IKE) on its fixed port 500, no connections.
+    Charon,
     /// tests/daemons/peers.py speaking the named protocol.
     Scripted(&'static str),
 }
@@ -341,6 +375,8 @@ impl Peer {
             Peer::Dnsmasq | Peer::DnsmasqTftp => "dnsmasq",
             Peer::Chrony => "chronyd",
             Peer::Snmpd => "snmpd",
+            Peer::Rpcbind => "rpcbind",
+            Peer::Charon => "charon",
             Peer::Scripted(proto) => proto,
         }
     }
@@ -446,6 +482,16 @@ impl Peer {
                     ("MIBS", ""),
                 ];
                 ns.spawn_cmd("snmpd", &prog, &args, &env);
+            }
+            Peer::Rpcbind => {
+                assert_eq!(port, 111, "rpcbind's port is fixed");
+                let prog = need("rpcbind")?;
+                ns.spawn_private_run("rpcbind", &prog, &["-f", "-w"]);
+            }
+            Peer::Charon => {
+                assert_eq!(port, 500, "charon's port is fixed");
+                let prog = need_at("/usr/lib/ipsec/charon", "strongswan-charon")?;
+                ns.spawn_private_run("charon", &prog, &[]);
             }
             Peer::Scripted(proto) => {
                 let prog = need("python3")?;
