@@ -122,6 +122,42 @@ fn ike_payload_is_answered_by_charon() {
 }
 
 #[test]
+fn dhcp_payload_is_answered_by_dnsmasq_with_an_offer() {
+    // The offer goes to the client port 68 (by broadcast, as the payload
+    // asks), not to the sender's port: so this client sends from port 68
+    // in a namespace of its own, linked to the server's by a veth pair.
+    let Some(mut server) = Netns::new() else {
+        return;
+    };
+    let Some(client) = Netns::new() else {
+        return;
+    };
+    server.link(&client, daemons::DHCP_SERVER, daemons::DHCP_CLIENT);
+    if Peer::DnsmasqDhcp.start(&mut server, 67).is_none() {
+        return;
+    }
+    let payload = udp_payloads::for_port(67)[0].bytes.clone();
+    let reply = client.run(move || {
+        let sock = std::net::UdpSocket::bind("0.0.0.0:68").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(250)))
+            .unwrap();
+        let start = Instant::now();
+        let mut buf = vec![0u8; 1500];
+        while start.elapsed() < daemons::READY_LIMIT {
+            let _ = sock.send_to(&payload, (daemons::DHCP_SERVER, 67));
+            if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                return Some(buf[..n].to_vec());
+            }
+        }
+        None
+    });
+    let reply = reply.unwrap_or_else(|| panic!("no DHCP offer: {}", server.log("dnsmasq")));
+    assert!(replies::dhcp(&reply), "{reply:?}");
+    let offered = &reply[16..20];
+    assert_eq!(offered[..3], [10, 231, 7], "yiaddr from the pool");
+}
+
+#[test]
 fn every_payload_draws_port_unreachable_from_a_closed_port() {
     let Some(ns) = Netns::new() else {
         return;

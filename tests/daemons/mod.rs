@@ -140,6 +140,36 @@ impl Netns {
         Some(ns)
     }
 
+    /// Links this namespace to `other` with a veth pair: `rwA` here with
+    /// `here/24`, `rwB` there with `there/24`, both up.
+    pub fn link(&self, other: &Netns, here: &str, there: &str) {
+        let ok = succeeds(Command::new("ip").args([
+            "link",
+            "add",
+            "rwA",
+            "netns",
+            &self.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "rwB",
+            "netns",
+            &other.name,
+        ]));
+        assert!(ok, "veth pair {} - {}", self.name, other.name);
+        for (ns, dev, addr) in [(self, "rwA", here), (other, "rwB", there)] {
+            let cidr = format!("{addr}/24");
+            let n = ns.name.as_str();
+            assert!(succeeds(
+                Command::new("ip").args(["-n", n, "addr", "add", &cidr, "dev", dev])
+            ));
+            assert!(succeeds(
+                Command::new("ip").args(["-n", n, "link", "set", dev, "up"])
+            ));
+        }
+    }
+
     /// A path in the temp dir.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -353,6 +383,9 @@ pub enum Peer {
     DnsmasqTftp,
     Chrony,
     Snmpd,
+    /// dnsmasq serving DHCP (on its fixed port 67) on `rwA`, 10.231.7.1/24
+    /// (see [`Netns::link`]).
+    DnsmasqDhcp,
     /// rpcbind (the portmapper) on its fixed port 111.
     Rpcbind,
     /// strongSwan's charon (IKE) on its fixed port 500, no connections.
@@ -360,6 +393,11 @@ pub enum Peer {
     /// tests/daemons/peers.py speaking the named protocol.
     Scripted(&'static str),
 }
+
+/// The DHCP server's address and pool, on the veth link of the DHCP test.
+pub const DHCP_SERVER: &str = "10.231.7.1";
+pub const DHCP_CLIENT: &str = "10.231.7.2";
+const DHCP_POOL: &str = "10.231.7.50,10.231.7.60";
 
 /// The subject CN of the certificate nginx gets.
 pub const TLS_CN: &str = "rawnet-detect.test";
@@ -372,7 +410,7 @@ impl Peer {
             Peer::Redis => "redis-server",
             Peer::Memcached => "memcached",
             Peer::Postgres => "postgres",
-            Peer::Dnsmasq | Peer::DnsmasqTftp => "dnsmasq",
+            Peer::Dnsmasq | Peer::DnsmasqTftp | Peer::DnsmasqDhcp => "dnsmasq",
             Peer::Chrony => "chronyd",
             Peer::Snmpd => "snmpd",
             Peer::Rpcbind => "rpcbind",
@@ -446,6 +484,23 @@ impl Peer {
                 ];
                 let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
                 assert_eq!(port, 69, "dnsmasq's TFTP port is fixed");
+                let args = dnsmasq_args(ns, &extra);
+                ns.spawn(
+                    "dnsmasq",
+                    &prog,
+                    &args.iter().map(String::as_str).collect::<Vec<_>>(),
+                );
+            }
+            Peer::DnsmasqDhcp => {
+                assert_eq!(port, 67, "the DHCP server port is fixed");
+                let prog = need("dnsmasq")?;
+                let extra = [
+                    "--port=0".to_owned(),
+                    "--interface=rwA".to_owned(),
+                    format!("--dhcp-range={DHCP_POOL},1h"),
+                    format!("--dhcp-leasefile={}", ns.path("leases").display()),
+                ];
+                let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
                 let args = dnsmasq_args(ns, &extra);
                 ns.spawn(
                     "dnsmasq",
