@@ -121,6 +121,37 @@ fn ike_payload_is_answered_by_charon() {
     assert!(replies::ike(&reply), "{reply:?}");
 }
 
+/// Starts `peer` on the namespace's LAN address and returns the reply to
+/// `port`'s first payload sent there.
+fn udp_lan_peer(peer: Peer, port: u16) -> Option<(Netns, Vec<u8>)> {
+    let mut ns = Netns::new()?;
+    peer.start(&mut ns, port)?;
+    let addr = SocketAddr::new(daemons::LAN_ADDR.parse().unwrap(), port);
+    let payload = &udp_payloads::for_port(port)[0];
+    let reply = ns.udp_exchange_to(peer.name(), addr, &payload.bytes);
+    Some((ns, reply))
+}
+
+#[test]
+fn netbios_payload_is_answered_by_nmbd_with_its_names() {
+    let Some((_ns, reply)) = udp_lan_peer(Peer::Nmbd, 137) else {
+        return;
+    };
+    assert!(replies::netbios(&reply), "{reply:?}");
+    let names = String::from_utf8_lossy(&reply);
+    assert!(names.contains("RAWNETTEST"), "{names:?}");
+}
+
+#[test]
+fn ssdp_payload_is_answered_by_minissdpd() {
+    let Some((_ns, reply)) = udp_lan_peer(Peer::Minissdpd, 1900) else {
+        return;
+    };
+    assert!(replies::ssdp(&reply), "{reply:?}");
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.contains("urn:rawnet-test:device:Probe:1"), "{text}");
+}
+
 #[test]
 fn dhcp_payload_is_answered_by_dnsmasq_with_an_offer() {
     // The offer goes to the client port 68 (by broadcast, as the payload

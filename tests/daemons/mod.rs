@@ -170,6 +170,23 @@ impl Netns {
         }
     }
 
+    /// A LAN interface for daemons that ignore loopback (nmbd, minissdpd):
+    /// a veth pair inside this namespace, `rwA` with [`LAN_ADDR`]/24 (the
+    /// container has no dummy interfaces).
+    pub fn lan(&self) {
+        let n = self.name.as_str();
+        let cidr = format!("{LAN_ADDR}/24");
+        for args in [
+            &["link", "add", "rwA", "type", "veth", "peer", "name", "rwB"][..],
+            &["addr", "add", &cidr, "dev", "rwA"],
+            &["link", "set", "rwA", "up"],
+            &["link", "set", "rwB", "up"],
+        ] {
+            let ok = succeeds(Command::new("ip").args(["-n", n]).args(args));
+            assert!(ok, "ip -n {n} {args:?}");
+        }
+    }
+
     /// A path in the temp dir.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -269,28 +286,33 @@ impl Netns {
         panic!("{name} never listened on {port}: {}", self.log(name));
     }
 
-    /// Sends `payload` to UDP `port` in the namespace from a connected
-    /// socket, every 250 ms, until a datagram comes back; returns it.
-    /// Panics with the daemon's log after [`READY_LIMIT`].
+    /// Sends `payload` to UDP `port` on 127.0.0.1 in the namespace from a
+    /// connected socket, every 250 ms, until a datagram comes back;
+    /// returns it. Panics with the daemon's log after [`READY_LIMIT`].
     pub fn udp_exchange(&mut self, name: &str, port: u16, payload: &[u8]) -> Vec<u8> {
+        self.udp_exchange_to(name, SocketAddr::from(([127, 0, 0, 1], port)), payload)
+    }
+
+    /// Like [`Netns::udp_exchange`], to `addr`.
+    pub fn udp_exchange_to(&mut self, name: &str, addr: SocketAddr, payload: &[u8]) -> Vec<u8> {
         let start = Instant::now();
         while start.elapsed() < READY_LIMIT {
             self.assert_running(name);
             let payload = payload.to_vec();
-            let reply = self.run(move || udp_once(port, &payload, Duration::from_millis(250)));
+            let reply = self.run(move || udp_once(addr, &payload, Duration::from_millis(250)));
             if let Some(reply) = reply {
                 return reply;
             }
         }
-        panic!("{name} never answered on UDP {port}: {}", self.log(name));
+        panic!("{name} never answered on UDP {addr}: {}", self.log(name));
     }
 }
 
 /// One request and at most one reply, with a plain connected UdpSocket.
 /// `None` on timeout or ICMP error (not started yet).
-pub fn udp_once(port: u16, payload: &[u8], wait: Duration) -> Option<Vec<u8>> {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.connect(("127.0.0.1", port)).unwrap();
+pub fn udp_once(addr: SocketAddr, payload: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    let sock = UdpSocket::bind((addr.ip(), 0)).unwrap();
+    sock.connect(addr).unwrap();
     sock.set_read_timeout(Some(wait)).unwrap();
     sock.send(payload).ok()?;
     let mut buf = vec![0u8; 65536];
@@ -386,6 +408,12 @@ pub enum Peer {
     /// dnsmasq serving DHCP (on its fixed port 67) on `rwA`, 10.231.7.1/24
     /// (see [`Netns::link`]).
     DnsmasqDhcp,
+    /// Samba's nmbd (NetBIOS name service, fixed port 137) on
+    /// [`Netns::lan`].
+    Nmbd,
+    /// minissdpd (SSDP, fixed port 1900) on [`Netns::lan`], with one
+    /// service registered so that it has something to answer.
+    Minissdpd,
     /// rpcbind (the portmapper) on its fixed port 111.
     Rpcbind,
     /// strongSwan's charon (IKE) on its fixed port 500, no connections.
@@ -398,6 +426,9 @@ pub enum Peer {
 pub const DHCP_SERVER: &str = "10.231.7.1";
 pub const DHCP_CLIENT: &str = "10.231.7.2";
 const DHCP_POOL: &str = "10.231.7.50,10.231.7.60";
+
+/// The address of [`Netns::lan`].
+pub const LAN_ADDR: &str = "10.231.8.1";
 
 /// The subject CN of the certificate nginx gets.
 pub const TLS_CN: &str = "rawnet-detect.test";
@@ -414,6 +445,8 @@ impl Peer {
             Peer::Chrony => "chronyd",
             Peer::Snmpd => "snmpd",
             Peer::Rpcbind => "rpcbind",
+            Peer::Nmbd => "nmbd",
+            Peer::Minissdpd => "minissdpd",
             Peer::Charon => "charon",
             Peer::Scripted(proto) => proto,
         }
@@ -543,6 +576,8 @@ impl Peer {
                 let prog = need("rpcbind")?;
                 ns.spawn_private_run("rpcbind", &prog, &["-f", "-w"]);
             }
+            Peer::Nmbd => start_nmbd(ns, port)?,
+            Peer::Minissdpd => start_minissdpd(ns, port)?,
             Peer::Charon => {
                 assert_eq!(port, 500, "charon's port is fixed");
                 let prog = need_at("/usr/lib/ipsec/charon", "strongswan-charon")?;
@@ -704,5 +739,75 @@ fn start_postgres(ns: &mut Netns, port: &str) -> Option<()> {
         "fsync=off",
     ]);
     ns.spawn("postgres", &setpriv, &args);
+    Some(())
+}
+
+/// nmbd in the foreground on the LAN interface, every directory it
+/// writes in the temp dir.
+fn start_nmbd(ns: &mut Netns, port: u16) -> Option<()> {
+    assert_eq!(port, 137, "nmbd's port is fixed");
+    let nmbd = need("nmbd")?;
+    ns.lan();
+    let d = ns.dir.path().display().to_string();
+    let mut conf = String::from(
+        "[global]\n netbios name = RAWNETTEST\n workgroup = RAWNET\n interfaces = rwA\n\
+         disable netbios = no\n",
+    );
+    for (key, dir) in [
+        ("lock directory", "lock"),
+        ("state directory", "state"),
+        ("cache directory", "cache"),
+        ("private dir", "private"),
+        ("pid directory", "pid"),
+        ("ncalrpc dir", "ncalrpc"),
+        ("nmbd:socket dir", "nmbd-socket"),
+    ] {
+        std::fs::create_dir_all(ns.path(dir)).unwrap();
+        conf.push_str(&format!(" {key} = {d}/{dir}\n"));
+    }
+    conf.push_str(&format!(" log file = {d}/nmbd-%m.log\n"));
+    let conf = ns.write("smb.conf", &conf);
+    let conf = format!("--configfile={}", conf.display());
+    let args = ["-F", "--debug-stdout", "--no-process-group", &conf];
+    ns.spawn_private_run("nmbd", &nmbd, &args);
+    Some(())
+}
+
+/// minissdpd on the LAN interface; then one service registered through
+/// its socket (request type 4: search target, USN, server, location, each
+/// length-prefixed), because it answers M-SEARCH only for what it knows.
+fn start_minissdpd(ns: &mut Netns, port: u16) -> Option<()> {
+    assert_eq!(port, 1900, "SSDP's port is fixed");
+    let prog = need("minissdpd")?;
+    ns.lan();
+    let sock = ns.path("minissdpd.sock");
+    let pid = ns.path("minissdpd.pid");
+    let (s, p) = (sock.to_str().unwrap(), pid.to_str().unwrap());
+    ns.spawn("minissdpd", &prog, &["-d", "-i", "rwA", "-s", s, "-p", p]);
+    let start = Instant::now();
+    let mut conn = loop {
+        ns.assert_running("minissdpd");
+        if let Ok(c) = std::os::unix::net::UnixStream::connect(&sock) {
+            break c;
+        }
+        assert!(start.elapsed() < READY_LIMIT, "no minissdpd socket");
+        thread::sleep(Duration::from_millis(50));
+    };
+    let fields = [
+        "urn:rawnet-test:device:Probe:1",
+        "uuid:72617765-6e65-7400-0000-000000000001::urn:rawnet-test:device:Probe:1",
+        "rawnet-test/1.0 UPnP/1.1 minissdpd-peer",
+        "http://10.231.8.1:9/description.xml",
+    ];
+    let mut request = vec![4u8];
+    for f in fields {
+        request.push(f.len() as u8);
+        request.extend_from_slice(f.as_bytes());
+    }
+    use std::io::{Read, Write};
+    conn.write_all(&request).unwrap();
+    // The daemon closes the connection once it has taken the request.
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = conn.read(&mut [0u8; 16]);
     Some(())
 }
