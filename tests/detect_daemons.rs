@@ -261,7 +261,10 @@ fn detect(port: u16) -> Identified {
 /// namespace.
 fn detect_peer(peer: Peer, port: u16) -> Option<Identified> {
     let ns = tcp_peer(peer, port)?;
-    Some(ns.run(move || detect(port)))
+    let start = Instant::now();
+    let found = ns.run(move || detect(port));
+    eprintln!("{peer:?} on {port}: {found:?} in {:?}", start.elapsed());
+    Some(found)
 }
 
 #[test]

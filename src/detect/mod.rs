@@ -122,13 +122,15 @@ pub fn identify(probe: &Probe, reply: &[u8]) -> Option<Identified> {
     })
 }
 
-/// True when reading more of the reply cannot change the verdict: it
-/// matches a signature and holds a whole message (a line, a header block,
-/// a TLS flight, the length a binary header announces). A driver may stop
-/// reading then instead of waiting out `probe.wait`.
+/// True when reading on is pointless: `reply` holds a whole message (a
+/// line, a header block, a TLS flight, the length a binary header
+/// announces) or `probe.max_reply` bytes. A driver stops reading then
+/// instead of waiting out `probe.wait`, and calls [`identify`]; a whole
+/// reply that matches nothing moves on to the next probe at once (many
+/// services answer a foreign probe with one error line and keep the
+/// connection open).
 pub fn settled(probe: &Probe, reply: &[u8]) -> bool {
-    reply.len() >= probe.max_reply
-        || (probes::reply_complete(probe.id, reply) && identify(probe, reply).is_some())
+    reply.len() >= probe.max_reply || probes::reply_complete(probe.id, reply)
 }
 
 /// The probes to try on one port, in order.
@@ -201,11 +203,12 @@ mod tests {
     }
 
     #[test]
-    fn settled_needs_a_match_and_a_whole_message() {
+    fn settled_needs_a_whole_message() {
         let banner = probe_by_id(ProbeId::Banner);
         assert!(!settled(banner, b"SSH-2.0-Open"));
         assert!(settled(banner, b"SSH-2.0-OpenSSH_9.2\r\n"));
-        assert!(!settled(banner, b"hello there\r\n"), "no signature");
+        assert!(settled(banner, b"hello there\r\n"), "whole, if unknown");
+        assert!(settled(banner, &vec![b'x'; MAX_REPLY]), "cap reached");
         let http = probe_by_id(ProbeId::Http);
         assert!(!settled(http, b"HTTP/1.1 200 OK\r\nServer: nginx"));
         assert!(settled(http, b"HTTP/1.1 200 OK\r\nServer: nginx\r\n\r\n"));

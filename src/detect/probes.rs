@@ -227,9 +227,11 @@ fn rdp_connection_request() -> Vec<u8> {
     m
 }
 
-/// True when `reply` holds a whole answer to `probe`, so reading on cannot
-/// change what it identifies: a line for greetings, the header block for
+/// True when `reply` holds a whole message, so reading on is waiting for
+/// nothing: a line for greetings and text protocols, the header block for
 /// HTTP, the first flight for TLS, the length a binary header announces.
+/// A whole message that matches no signature ends the probe as well: the
+/// service has answered, and not as anything known.
 pub(super) fn reply_complete(probe: ProbeId, reply: &[u8]) -> bool {
     if reply.starts_with(b"HTTP/") {
         return find(reply, b"\r\n\r\n") || find(reply, b"\n\n");
@@ -238,14 +240,33 @@ pub(super) fn reply_complete(probe: ProbeId, reply: &[u8]) -> bool {
         return flight.done;
     }
     match probe {
-        ProbeId::Http | ProbeId::Tls | ProbeId::Postgres => !reply.is_empty(),
+        ProbeId::Postgres => postgres_complete(reply),
         ProbeId::Redis => redis_complete(reply),
         ProbeId::Mongo => le32(reply, 0).is_some_and(|n| n as usize <= reply.len()),
         ProbeId::DnsTcp => be16(reply, 0).is_some_and(|n| n as usize + 2 <= reply.len()),
         ProbeId::Rdp => be16(reply, 2).is_some_and(|n| n as usize <= reply.len()),
-        ProbeId::Banner | ProbeId::Memcached | ProbeId::EmptyLine => {
-            reply.contains(&b'\n') || mysql_packet_complete(reply)
+        ProbeId::Banner
+        | ProbeId::Tls
+        | ProbeId::Http
+        | ProbeId::Memcached
+        | ProbeId::EmptyLine => reply.contains(&b'\n') || mysql_packet_complete(reply),
+    }
+}
+
+/// The one-byte answer to SSLRequest, or a whole ErrorResponse (`E`, a
+/// big-endian length that counts itself), or a text line from something
+/// else.
+fn postgres_complete(reply: &[u8]) -> bool {
+    match reply.first() {
+        None => false,
+        Some(b'S' | b'N') if reply.len() == 1 => true,
+        Some(b'E') => {
+            let len = reply
+                .get(1..5)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            len.is_some_and(|n| reply.len() > n as usize) || reply.contains(&b'\n')
         }
+        Some(_) => reply.contains(&b'\n'),
     }
 }
 
@@ -348,6 +369,9 @@ mod tests {
             b"-NOAUTH Authentication required.\r\n"
         ));
         assert!(reply_complete(Postgres, b"N"));
+        assert!(!reply_complete(Postgres, b"E\0\0\0\x20SFATAL"));
+        assert!(reply_complete(Tls, b"-ERR unknown command\r\n"));
+        assert!(!reply_complete(Tls, b"SSH-2.0-Open"));
         assert!(!reply_complete(DnsTcp, &[0, 30, 1, 2]));
         assert!(!reply_complete(Mongo, &[100, 0, 0, 0, 1]));
         assert!(!reply_complete(Tls, &[22, 3, 3, 0, 10, 2]));
