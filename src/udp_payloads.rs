@@ -14,21 +14,21 @@
 //!
 //! # The table
 //!
-//! | port | payload | source |
-//! |---|---|---|
-//! | 53 | DNS query `version.bind` CH TXT | RFC 1035 §4.1; CHAOS class §3.2.4 |
-//! | 5353 | mDNS legacy unicast query `_services._dns-sd._udp.local` PTR | RFC 6762 §6.7, RFC 6763 §9 |
-//! | 67 | DHCPDISCOVER (BOOTREQUEST) | RFC 2131 §4.4.1, RFC 2132 (options) |
-//! | 69 | TFTP read request `rawnet-probe`, octet mode | RFC 1350 §5 |
-//! | 111 | ONC RPC call to portmapper v2: NULL, then DUMP | RFC 5531 §9, RFC 1833 §3 |
-//! | 123 | NTPv4 client request (mode 3) | RFC 5905 §7.3 |
-//! | 137 | NetBIOS node status request for `*` | RFC 1002 §4.2.17 |
-//! | 161 | SNMPv2c, then SNMPv1, GetRequest `public` sysDescr.0 | RFC 3416 §3, RFC 1157 §4.1.2, RFC 3418 |
-//! | 500 | IKEv1 main mode, one ISAKMP SA proposal | RFC 2408 §3, RFC 2409 §5 |
-//! | 514 | empty (syslog never answers) | RFC 5426 §3 |
-//! | 1900 | SSDP M-SEARCH `ssdp:all` | UPnP Device Architecture 2.0 §1.3.2 |
-//! | 11211 | memcached UDP frame header + `version\r\n` | memcached `protocol.txt` (UDP, `version`) |
-//! | 51820 and every other port | empty | WireGuard answers no unauthenticated packet |
+//! | port | payload | source | answered in the tests by |
+//! |---|---|---|---|
+//! | 53 | DNS query `version.bind` CH TXT | RFC 1035 §4.1; CHAOS class §3.2.4 | dnsmasq |
+//! | 5353 | mDNS legacy unicast query `_services._dns-sd._udp.local` PTR | RFC 6762 §6.7, RFC 6763 §9 | dnsmasq (as DNS) |
+//! | 67 | DHCPDISCOVER (BOOTREQUEST, broadcast flag) | RFC 2131 §4.4.1, RFC 2132 (options) | dnsmasq (offer to port 68) |
+//! | 69 | TFTP read request `rawnet-probe`, octet mode | RFC 1350 §5 | dnsmasq `--tftp-single-port` |
+//! | 111 | ONC RPC call to portmapper v2: NULL, then DUMP | RFC 5531 §9, RFC 1833 §3 | rpcbind |
+//! | 123 | NTPv4 client request (mode 3) | RFC 5905 §7.3 | chronyd |
+//! | 137 | NetBIOS node status request for `*` | RFC 1002 §4.2.17 | Samba nmbd |
+//! | 161 | SNMPv2c, then SNMPv1, GetRequest `public` sysDescr.0 | RFC 3416 §3, RFC 1157 §4.1.2, RFC 3418 | snmpd |
+//! | 500 | IKEv1 main mode, one ISAKMP SA proposal | RFC 2408 §3, RFC 2409 §5 | strongSwan charon |
+//! | 514 | empty (syslog never answers) | RFC 5426 §3 | (nothing answers) |
+//! | 1900 | SSDP M-SEARCH `ssdp:all` | UPnP Device Architecture 2.0 §1.3.2 | minissdpd |
+//! | 11211 | memcached UDP frame header + `version\r\n` | memcached `protocol.txt` (UDP, `version`) | memcached `-U` |
+//! | 51820 and every other port | empty | WireGuard answers no unauthenticated packet | (kernel: port-unreachable when closed) |
 //!
 //! A port may have several payloads: the engine sends the first, and the
 //! next ones on retries (cycling), so a server that ignores one dialect
@@ -48,6 +48,9 @@
 //! - **mDNS answers a unicast query only as "legacy unicast".** RFC 6762
 //!   §6.7: a query from a source port other than 5353 gets a unicast reply
 //!   echoing its ID; that is what a scanner relies on.
+//! - **Some daemons answer only their LAN.** minissdpd ignores an M-SEARCH
+//!   from a loopback address, and nmbd serves only broadcast-capable
+//!   interfaces: probed over loopback they look `open|filtered`.
 //! - **Syslog and WireGuard never answer**: an open port stays
 //!   `open|filtered`, by design of those protocols.
 //!
