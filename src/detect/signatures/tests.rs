@@ -426,3 +426,44 @@ fn product_tokens_split() {
         (Some("cloudflare"), None)
     );
 }
+
+/// A small deterministic generator (xorshift), so the noise tests below
+/// are the same on every run.
+fn noise(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+#[test]
+fn damaged_and_random_replies_never_panic() {
+    let probes: Vec<_> = {
+        let mut s = crate::detect::Session::new(0);
+        std::iter::from_fn(|| s.next_probe()).collect()
+    };
+    let mut seed = 0x7261_776e_6574u64;
+    let mut inputs: Vec<Vec<u8>> = Vec::new();
+    for e in examples() {
+        // Every length field sits in the first bytes: damage those.
+        for at in 0..e.reply.len().min(48) {
+            for value in [0x00, 0x7f, 0x80, 0xff] {
+                let mut damaged = e.reply.clone();
+                damaged[at] = value;
+                inputs.push(damaged);
+            }
+        }
+    }
+    for _ in 0..500 {
+        let len = (noise(&mut seed) % 300) as usize;
+        inputs.push((0..len).map(|_| noise(&mut seed) as u8).collect());
+    }
+    for input in &inputs {
+        for probe in &probes {
+            let _ = identify(probe, input);
+            let _ = crate::detect::settled(probe, input);
+        }
+        let _ = crate::udp_payloads::replies::dns_version_txt(input);
+        let _ = crate::udp_payloads::replies::snmp_response(input);
+    }
+}
