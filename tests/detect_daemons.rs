@@ -299,6 +299,20 @@ fn nginx_tls_on_8443_gives_version_and_certificate_cn() {
 }
 
 #[test]
+fn nginx_tls13_only_refuses_the_hello_and_is_still_ssl() {
+    let Some(found) = detect_peer(Peer::NginxTls13Only, 8443) else {
+        return;
+    };
+    assert_eq!(found.name, "ssl");
+    assert_eq!(
+        found.details.info.as_deref(),
+        Some("alert protocol_version"),
+        "protocol_version"
+    );
+    assert_eq!(found.details.tls.unwrap().version, None);
+}
+
+#[test]
 fn redis_on_7000_is_redis_with_version() {
     let Some(found) = detect_peer(Peer::Redis, 7000) else {
         return;

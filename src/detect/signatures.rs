@@ -275,7 +275,10 @@ fn http_response(reply: &[u8]) -> Option<Details> {
 /// A TLS first flight: version and certificate subject, or an alert.
 fn tls_flight(reply: &[u8]) -> Option<Details> {
     let flight = super::tls::read_flight(reply)?;
-    let info = flight.alert.map(|code| format!("alert {code}"));
+    let info = flight.alert.map(|code| match super::tls::alert_name(code) {
+        Some(name) => format!("alert {name}"),
+        None => format!("alert {code}"),
+    });
     Some(Details {
         info,
         tls: Some(TlsDetails {

@@ -182,6 +182,21 @@ pub fn version_name(v: u16) -> Option<&'static str> {
     })
 }
 
+/// The name of the alerts a server answers a hello with (RFC 8446 §6).
+pub fn alert_name(code: u8) -> Option<&'static str> {
+    Some(match code {
+        10 => "unexpected_message",
+        40 => "handshake_failure",
+        47 => "illegal_parameter",
+        50 => "decode_error",
+        70 => "protocol_version",
+        71 => "insufficient_security",
+        80 => "internal_error",
+        112 => "unrecognized_name",
+        _ => return None,
+    })
+}
+
 /// The subject CN of the first certificate of a Certificate message
 /// (RFC 5246 §7.4.2), parsed with x509-parser.
 fn leaf_subject_cn(body: &[u8]) -> Option<String> {

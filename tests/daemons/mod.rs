@@ -396,6 +396,8 @@ pub enum Peer {
     Sshd,
     NginxHttp,
     NginxHttps,
+    /// nginx with TLS 1.3 only: it must refuse our TLS 1.2 hello.
+    NginxTls13Only,
     Redis,
     Memcached,
     Postgres,
@@ -437,7 +439,7 @@ impl Peer {
     pub fn name(self) -> &'static str {
         match self {
             Peer::Sshd => "sshd",
-            Peer::NginxHttp | Peer::NginxHttps => "nginx",
+            Peer::NginxHttp | Peer::NginxHttps | Peer::NginxTls13Only => "nginx",
             Peer::Redis => "redis-server",
             Peer::Memcached => "memcached",
             Peer::Postgres => "postgres",
@@ -458,8 +460,13 @@ impl Peer {
         let p = port.to_string();
         match self {
             Peer::Sshd => start_sshd(ns, &p)?,
-            Peer::NginxHttp => start_nginx(ns, &format!("listen 127.0.0.1:{p};"))?,
-            Peer::NginxHttps => start_nginx(ns, &format!("listen 127.0.0.1:{p} ssl;"))?,
+            Peer::NginxHttp => start_nginx(ns, &format!("listen 127.0.0.1:{p};"), "")?,
+            Peer::NginxHttps => {
+                start_nginx(ns, &format!("listen 127.0.0.1:{p} ssl;"), "TLSv1.2 TLSv1.3")?
+            }
+            Peer::NginxTls13Only => {
+                start_nginx(ns, &format!("listen 127.0.0.1:{p} ssl;"), "TLSv1.3")?
+            }
             Peer::Redis => {
                 let prog = need("redis-server")?;
                 let dir = ns.dir.path().to_str().unwrap().to_owned();
@@ -643,8 +650,9 @@ fn start_sshd(ns: &mut Netns, port: &str) -> Option<()> {
 }
 
 /// nginx in the foreground with one server block `listen`ing; for `ssl`,
-/// a self-signed certificate for [`TLS_CN`] made now.
-fn start_nginx(ns: &mut Netns, listen: &str) -> Option<()> {
+/// a self-signed certificate for [`TLS_CN`] made now and the TLS
+/// `protocols` given.
+fn start_nginx(ns: &mut Netns, listen: &str, protocols: &str) -> Option<()> {
     let nginx = need("nginx")?;
     let mut tls = String::new();
     if listen.contains("ssl") {
@@ -670,7 +678,7 @@ fn start_nginx(ns: &mut Netns, listen: &str) -> Option<()> {
             .is_ok_and(|s| s.success());
         assert!(made, "openssl req");
         tls = format!(
-            "ssl_certificate {};\n ssl_certificate_key {};\n ssl_protocols TLSv1.2 TLSv1.3;",
+            "ssl_certificate {};\n ssl_certificate_key {};\n ssl_protocols {protocols};",
             cert.display(),
             key.display()
         );

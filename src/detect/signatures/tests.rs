@@ -180,7 +180,7 @@ fn examples() -> Vec<Example> {
             None,
         ),
         ex(Tls, &tls_first_flight(), "ssl", None, None, None),
-        ex(Tls, &tls_record(21, &[2, 70]), "ssl", None, None, Some("alert 70")),
+        ex(Tls, &tls_record(21, &[2, 70]), "ssl", None, None, Some("alert protocol_version")),
         ex(
             Banner,
             &mysql_handshake("5.5.5-10.11.6-MariaDB-0+deb12u1"),
