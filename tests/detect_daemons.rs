@@ -322,6 +322,15 @@ fn redis_on_7000_is_redis_with_version() {
 }
 
 #[test]
+fn redis_with_a_password_is_still_redis() {
+    let Some(found) = detect_peer(Peer::RedisWithPassword, 7001) else {
+        return;
+    };
+    assert_eq!(found.name, "redis");
+    assert_eq!(found.details.version, None, "INFO needs the password");
+}
+
+#[test]
 fn memcached_on_21211_is_memcached() {
     let Some(found) = detect_peer(Peer::Memcached, 21211) else {
         return;

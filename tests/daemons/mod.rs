@@ -45,12 +45,31 @@ pub fn skip<T>(why: &str) -> Option<T> {
     None
 }
 
-/// Runs `cmd`, true when it exits 0 (output discarded).
+/// Most time a set-up command (ip, ssh-keygen, openssl, initdb) may take.
+pub const SETUP_LIMIT: Duration = Duration::from_secs(120);
+
+/// Runs `cmd` (output discarded) for at most [`SETUP_LIMIT`], killing it
+/// then; true when it exited 0.
 fn succeeds(cmd: &mut Command) -> bool {
-    cmd.stdout(Stdio::null())
+    let spawned = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+        .spawn();
+    let Ok(mut child) = spawned else {
+        return false;
+    };
+    let start = Instant::now();
+    while start.elapsed() < SETUP_LIMIT {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) => thread::sleep(Duration::from_millis(20)),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
 }
 
 /// The path of `prog` if it is installed (PATH, then the sbin dirs).
@@ -348,9 +367,7 @@ impl Drop for Netns {
                 }
             }
         }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
+        let _ = succeeds(Command::new("ip").args(["netns", "del", &self.name]));
     }
 }
 
@@ -399,6 +416,8 @@ pub enum Peer {
     /// nginx with TLS 1.3 only: it must refuse our TLS 1.2 hello.
     NginxTls13Only,
     Redis,
+    /// redis-server with `requirepass`: answers `-NOAUTH` to everything.
+    RedisWithPassword,
     Memcached,
     Postgres,
     /// dnsmasq serving DNS (UDP and TCP) on the port.
@@ -440,7 +459,7 @@ impl Peer {
         match self {
             Peer::Sshd => "sshd",
             Peer::NginxHttp | Peer::NginxHttps | Peer::NginxTls13Only => "nginx",
-            Peer::Redis => "redis-server",
+            Peer::Redis | Peer::RedisWithPassword => "redis-server",
             Peer::Memcached => "memcached",
             Peer::Postgres => "postgres",
             Peer::Dnsmasq | Peer::DnsmasqTftp | Peer::DnsmasqDhcp => "dnsmasq",
@@ -467,10 +486,10 @@ impl Peer {
             Peer::NginxTls13Only => {
                 start_nginx(ns, &format!("listen 127.0.0.1:{p} ssl;"), "TLSv1.3")?
             }
-            Peer::Redis => {
+            Peer::Redis | Peer::RedisWithPassword => {
                 let prog = need("redis-server")?;
                 let dir = ns.dir.path().to_str().unwrap().to_owned();
-                let args = [
+                let mut args = vec![
                     "--port",
                     &p,
                     "--bind",
@@ -484,6 +503,9 @@ impl Peer {
                     "--dir",
                     &dir,
                 ];
+                if self == Peer::RedisWithPassword {
+                    args.extend(["--requirepass", "rawnet-test-secret"]);
+                }
                 ns.spawn("redis-server", &prog, &args);
             }
             Peer::Memcached => {
@@ -627,11 +649,11 @@ fn start_sshd(ns: &mut Netns, port: &str) -> Option<()> {
     let sshd = need("sshd")?;
     let keygen = need("ssh-keygen")?;
     let key = ns.path("ssh_host_ed25519_key");
-    let made = Command::new(keygen)
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .is_ok_and(|s| s.success());
+    let made = succeeds(
+        Command::new(keygen)
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key),
+    );
     assert!(made, "ssh-keygen");
     // sshd insists on its privilege separation directory.
     std::fs::create_dir_all("/run/sshd").unwrap();
@@ -658,24 +680,22 @@ fn start_nginx(ns: &mut Netns, listen: &str, protocols: &str) -> Option<()> {
     if listen.contains("ssl") {
         let openssl = need("openssl")?;
         let (cert, key) = (ns.path("cert.pem"), ns.path("key.pem"));
-        let made = Command::new(openssl)
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-            ])
-            .args(["-nodes", "-days", "2", "-subj", &format!("/CN={TLS_CN}")])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+        let made = succeeds(
+            Command::new(openssl)
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                ])
+                .args(["-nodes", "-days", "2", "-subj", &format!("/CN={TLS_CN}")])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert),
+        );
         assert!(made, "openssl req");
         tls = format!(
             "ssl_certificate {};\n ssl_certificate_key {};\n ssl_protocols {protocols};",
@@ -711,23 +731,21 @@ fn start_postgres(ns: &mut Netns, port: &str) -> Option<()> {
     let postgres = need("postgres")?;
     let setpriv = need("setpriv")?;
     let data = ns.path("pgdata");
-    let owned = Command::new("install")
-        .args(["-d", "-o", "postgres", "-g", "postgres", "-m", "700"])
-        .arg(&data)
-        .status()
-        .is_ok_and(|s| s.success());
+    let owned = succeeds(
+        Command::new("install")
+            .args(["-d", "-o", "postgres", "-g", "postgres", "-m", "700"])
+            .arg(&data),
+    );
     if !owned {
         return skip("no user postgres to run the server as");
     }
-    let inited = Command::new(&setpriv)
-        .args(["--reuid=postgres", "--regid=postgres", "--init-groups"])
-        .arg(&initdb)
-        .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
-        .arg(&data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let inited = succeeds(
+        Command::new(&setpriv)
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups"])
+            .arg(&initdb)
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+            .arg(&data),
+    );
     assert!(inited, "initdb");
     let data = data.to_str().unwrap().to_owned();
     let setpriv_args = ["--reuid=postgres", "--regid=postgres", "--init-groups"];
