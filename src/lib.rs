@@ -10,8 +10,13 @@
 //! - [`sanitize`]: escaping of untrusted bytes before they reach a terminal.
 //! - [`ports`], [`targets`], [`services`], [`shard`], [`scan`], [`fdlimit`]:
 //!   the port scanner: what to probe, in which order, and the engine.
+//! - [`detect`]: service detection: the probes for an open TCP port and
+//!   the signature table that names the service from a reply.
+//! - [`udp_payloads`]: the request each well-known UDP port is sent, so
+//!   that an open port answers.
 #![deny(missing_docs)]
 
+pub mod detect;
 pub mod fdlimit;
 pub mod http;
 pub mod ports;
@@ -22,3 +27,4 @@ pub mod services;
 pub mod shard;
 pub mod sock;
 pub mod targets;
+pub mod udp_payloads;
