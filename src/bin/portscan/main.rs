@@ -25,7 +25,7 @@ use rawnet::shard::Plan;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::output::{Format, Printer, Writer};
+use crate::output::{Format, Options, Printers, ScanEnd, ScanInfo, SummaryPrinter, Writer};
 
 fn main() -> ExitCode {
     let cli = match cli::parse_from(std::env::args_os()) {
@@ -63,13 +63,20 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
     } else {
         Format::Json
     });
-    let printer = Printer::new(out, format, config.report_all, config.scan.banner.is_some());
+    let options = Options {
+        report_all: config.report_all,
+        banners: config.scan.banner.is_some(),
+    };
+    let mut printers = Printers::new();
+    printers.push(output::printer(format, out, options));
+    printers.push(Box::new(SummaryPrinter::new(io::stderr())));
+    let info = ScanInfo::new(&plan, command_line());
     let bar = progress::bar(plan.len(), config.progress);
-    let writer = Writer::spawn(printer, bar, out_is_terminal)
+    let writer = Writer::spawn(printers, info, options, bar, out_is_terminal)
         .map_err(|e| Error::Runtime(format!("cannot start the output thread: {e}")))?;
 
     let scanned = scan::run(&plan, &config.scan, &writer);
-    let written = writer.finish();
+    let written = writer.finish(scanned.as_ref().ok().cloned().map(ScanEnd::new));
     let summary = scanned?;
     match written {
         // The reader of our output went away (`portscan ... | head -1`):
@@ -84,8 +91,15 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
             config.scan.concurrency, summary.concurrency
         ));
     }
-    let _ = writeln!(io::stderr(), "{}", output::summary_line(&summary, &plan));
     Ok(())
+}
+
+/// The command line as typed, for the nmap formats' `args`.
+fn command_line() -> String {
+    std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn warn(message: &str) {
