@@ -142,8 +142,33 @@ pub struct Cli {
     pub table: bool,
 
     /// Write results to FILE instead of stdout (JSON Lines unless --table).
+    /// For nmap's formats, see -oX, -oG, -oN, -oA.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// -oX FILE: also write nmap's XML to FILE ('-' for stdout).
+    #[arg(long = "xml-output", value_name = "FILE", allow_hyphen_values = true)]
+    pub xml_output: Option<PathBuf>,
+
+    /// -oG FILE: also write nmap's grepable format to FILE ('-' for stdout).
+    #[arg(
+        long = "grepable-output",
+        value_name = "FILE",
+        allow_hyphen_values = true
+    )]
+    pub grepable_output: Option<PathBuf>,
+
+    /// -oN FILE: also write nmap's normal format to FILE ('-' for stdout).
+    #[arg(
+        long = "normal-output",
+        value_name = "FILE",
+        allow_hyphen_values = true
+    )]
+    pub normal_output: Option<PathBuf>,
+
+    /// -oA BASE: -oX BASE.xml, -oG BASE.gnmap and -oN BASE.nmap at once.
+    #[arg(long = "all-formats", value_name = "BASE")]
+    pub all_formats: Option<PathBuf>,
 
     /// Scan only shard I of N (0-based: 0/4 .. 3/4) of the permuted
     /// (address, port) space; all shards must use the same targets, ports
@@ -161,8 +186,7 @@ pub struct Cli {
     pub no_progress: bool,
 }
 
-/// Parses a command line (program name first), accepting nmap's
-/// single-dash `-iL FILE` as `--input-list FILE`.
+/// Parses a command line (program name first), after [`rewrite_nmap_flags`].
 pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
 where
     I: IntoIterator<Item = T>,
@@ -171,9 +195,22 @@ where
     Cli::try_parse_from(rewrite_nmap_flags(args))
 }
 
-/// Rewrites `-iL` to `--input-list` (clap short flags are one letter:
-/// `-iL` would read as `-i -L`). Arguments after `--` are left alone.
-fn rewrite_nmap_flags<I, T>(args: I) -> Vec<OsString>
+/// nmap's single-dash long options and what they become for clap (whose
+/// short flags are one letter: `-oX` would read as `-o X`, a file named
+/// `X`).
+const NMAP_FLAGS: &[(&str, &str)] = &[
+    ("-iL", "--input-list"),
+    ("-oX", "--xml-output"),
+    ("-oG", "--grepable-output"),
+    ("-oN", "--normal-output"),
+    ("-oA", "--all-formats"),
+];
+
+/// Rewrites nmap's single-dash long options (`-iL`, `-oX`, `-oG`, `-oN`,
+/// `-oA`) into portscan's long ones. Arguments after `--` are left
+/// alone, and so are values: only a whole argument that is exactly one of
+/// these flags is rewritten.
+pub fn rewrite_nmap_flags<I, T>(args: I) -> Vec<OsString>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
@@ -185,11 +222,11 @@ where
             if arg == "--" {
                 after_dashes = true;
             }
-            if !after_dashes && arg == "-iL" {
-                OsString::from("--input-list")
-            } else {
-                arg
-            }
+            let long = NMAP_FLAGS
+                .iter()
+                .find(|(nmap, _)| !after_dashes && arg == *nmap)
+                .map(|(_, long)| OsString::from(long));
+            long.unwrap_or(arg)
         })
         .collect()
 }
@@ -283,6 +320,33 @@ mod tests {
         // After `--`, "-iL" is a plain value.
         let cli = parse(&["--", "-iL"]).unwrap();
         assert_eq!(cli.target.as_deref(), Some("-iL"));
+    }
+
+    #[test]
+    fn nmap_output_flags() {
+        let cli = parse(&[
+            "-oX",
+            "a.xml",
+            "-oG",
+            "-",
+            "-oN",
+            "a.nmap",
+            "-oA",
+            "base",
+            "127.0.0.1",
+        ])
+        .unwrap();
+        assert_eq!(cli.xml_output, Some(PathBuf::from("a.xml")));
+        assert_eq!(cli.grepable_output, Some(PathBuf::from("-")));
+        assert_eq!(cli.normal_output, Some(PathBuf::from("a.nmap")));
+        assert_eq!(cli.all_formats, Some(PathBuf::from("base")));
+        assert_eq!(cli.target.as_deref(), Some("127.0.0.1"));
+        // Only whole arguments are rewritten, and not after `--`.
+        let args = rewrite_nmap_flags(["portscan", "-oXa", "-o", "-oX", "--", "-oN"]);
+        assert_eq!(
+            args,
+            ["portscan", "-oXa", "-o", "--xml-output", "--", "-oN"]
+        );
     }
 
     #[test]

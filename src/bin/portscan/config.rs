@@ -23,6 +23,25 @@ use crate::output::Format;
 /// How long one name may take to resolve before it counts as failed.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Where an output goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dest {
+    /// Standard output (`-`).
+    Stdout,
+    /// A file, created (or truncated) before the scan.
+    File(PathBuf),
+}
+
+impl Dest {
+    fn of(path: PathBuf) -> Dest {
+        if path.as_os_str() == "-" {
+            Dest::Stdout
+        } else {
+            Dest::File(path)
+        }
+    }
+}
+
 /// A validated scan request.
 #[derive(Debug)]
 pub struct Config {
@@ -43,8 +62,12 @@ pub struct Config {
     /// Output format, or `None` to pick by whether the output is a
     /// terminal.
     pub format: Option<Format>,
-    /// Where results go; `None` is stdout.
+    /// Where results go; `None` is stdout (unless an nmap format takes
+    /// it: then nowhere).
     pub output: Option<PathBuf>,
+    /// nmap's formats asked for (`-oX`, `-oG`, `-oN`, `-oA`), each with
+    /// its destination.
+    pub nmap_outputs: Vec<(Format, Dest)>,
     /// Draw a progress bar (when stderr is a terminal).
     pub progress: bool,
 }
@@ -96,6 +119,10 @@ impl Config {
             (_, true) => Some(Format::Table),
             _ => None,
         };
+        if let Some(path) = &cli.output {
+            check_output_name(path)?;
+        }
+        let nmap_outputs = nmap_outputs(&cli)?;
         Ok(Config {
             targets,
             target_options: TargetOptions {
@@ -120,9 +147,66 @@ impl Config {
             report_all: cli.all,
             format,
             output: cli.output,
+            nmap_outputs,
             progress: !cli.no_progress,
         })
     }
+}
+
+/// `-o X` (and G, N, A, S) is nmap's `-oX` typed with a space, or by
+/// habit: never write JSON Lines to a file named `X`.
+fn check_output_name(path: &Path) -> Result<(), Error> {
+    let name = path.as_os_str();
+    for letter in ["X", "G", "N", "A", "S"] {
+        if name == letter {
+            return Err(Error::Usage(format!(
+                "-o {letter} would write JSON Lines to a file named '{letter}'; \
+                 for nmap's formats write -o{letter} FILE (no space): -oX, -oG, -oN or -oA"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The nmap formats asked for, `-oA BASE` expanded; at most one output
+/// may go to stdout.
+fn nmap_outputs(cli: &Cli) -> Result<Vec<(Format, Dest)>, Error> {
+    let mut outputs = Vec::new();
+    let single = [
+        (Format::Xml, &cli.xml_output),
+        (Format::Grepable, &cli.grepable_output),
+        (Format::Normal, &cli.normal_output),
+    ];
+    for (format, path) in single {
+        if let Some(path) = path {
+            outputs.push((format, Dest::of(path.clone())));
+        }
+    }
+    if let Some(base) = &cli.all_formats {
+        if base.as_os_str() == "-" {
+            return Err(Error::Usage(
+                "-oA needs a file name base (it writes BASE.xml, BASE.gnmap, BASE.nmap), not '-'"
+                    .into(),
+            ));
+        }
+        for (format, ext) in [
+            (Format::Xml, "xml"),
+            (Format::Grepable, "gnmap"),
+            (Format::Normal, "nmap"),
+        ] {
+            let mut name = base.clone().into_os_string();
+            name.push(".");
+            name.push(ext);
+            outputs.push((format, Dest::File(PathBuf::from(name))));
+        }
+    }
+    let to_stdout = outputs.iter().filter(|(_, d)| *d == Dest::Stdout).count();
+    if to_stdout > 1 {
+        return Err(Error::Usage(
+            "only one of -oX, -oG, -oN can write to stdout ('-')".into(),
+        ));
+    }
+    Ok(outputs)
 }
 
 /// Which positional argument is which: `TARGET [PORTS]`, or with `-iL`
@@ -334,6 +418,27 @@ mod tests {
             Err(Error::Usage(m)) => assert!(m.starts_with("bad.txt:2: invalid target")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn nmap_outputs_and_the_o_letter_guard() {
+        let c = config(&["h", "-oX", "-", "-oA", "scan", "-o", "r.jsonl"]).unwrap();
+        assert_eq!(
+            c.nmap_outputs,
+            vec![
+                (Format::Xml, Dest::Stdout),
+                (Format::Xml, Dest::File("scan.xml".into())),
+                (Format::Grepable, Dest::File("scan.gnmap".into())),
+                (Format::Normal, Dest::File("scan.nmap".into())),
+            ]
+        );
+        assert_eq!(c.output, Some(PathBuf::from("r.jsonl")));
+        for letter in ["X", "G", "N", "A", "S"] {
+            let m = usage(&["h", "-o", letter]);
+            assert!(m.contains(&format!("-o{letter} FILE")), "{m}");
+        }
+        assert!(usage(&["h", "-oX", "-", "-oG", "-"]).contains("only one"));
+        assert!(usage(&["h", "-oA", "-"]).contains("file name base"));
     }
 
     #[test]

@@ -17,13 +17,14 @@ mod usage;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use rawnet::sanitize::escape_str;
 use rawnet::scan::{self, ProbeSource};
 use rawnet::shard::Plan;
 
-use crate::config::Config;
+use crate::config::{Config, Dest};
 use crate::error::Error;
 use crate::output::{Format, Options, Printers, ScanEnd, ScanInfo, SummaryPrinter, Writer};
 
@@ -50,26 +51,38 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
     }
     let plan = Plan::new(targets, config.ports.clone(), config.seed, config.shard);
 
-    let (out, out_is_terminal): (Box<dyn Write + Send>, bool) = match &config.output {
-        Some(path) => {
-            let file = File::create(path)
-                .map_err(|e| Error::Runtime(format!("cannot create {}: {e}", path.display())))?;
-            (Box::new(BufWriter::new(file)), false)
-        }
-        None => (Box::new(io::stdout()), io::stdout().is_terminal()),
-    };
-    let format = config.format.unwrap_or(if out_is_terminal {
-        Format::Table
-    } else {
-        Format::Json
-    });
     let options = Options {
         report_all: config.report_all,
         banners: config.scan.banner.is_some(),
     };
+    let stdout_taken = config.nmap_outputs.iter().any(|(_, d)| *d == Dest::Stdout);
+    let stdout_is_terminal = io::stdout().is_terminal();
     let mut printers = Printers::new();
-    printers.push(output::printer(format, out, options));
+    match &config.output {
+        Some(path) => {
+            let format = config.format.unwrap_or(Format::Json);
+            printers.push(output::printer(format, create(path)?, options));
+        }
+        None if !stdout_taken => {
+            let default = if stdout_is_terminal {
+                Format::Table
+            } else {
+                Format::Json
+            };
+            let format = config.format.unwrap_or(default);
+            printers.push(output::printer(format, Box::new(io::stdout()), options));
+        }
+        None => {}
+    }
+    for (format, dest) in &config.nmap_outputs {
+        let out = match dest {
+            Dest::Stdout => Box::new(io::stdout()),
+            Dest::File(path) => create(path)?,
+        };
+        printers.push(output::printer(*format, out, options));
+    }
     printers.push(Box::new(SummaryPrinter::new(io::stderr())));
+    let out_is_terminal = stdout_is_terminal && (stdout_taken || config.output.is_none());
     let info = ScanInfo::new(&plan, command_line());
     let bar = progress::bar(plan.len(), config.progress);
     let writer = Writer::spawn(printers, info, options, bar, out_is_terminal)
@@ -92,6 +105,13 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// A buffered output file, created (or truncated) now.
+fn create(path: &Path) -> Result<Box<dyn Write + Send>, Error> {
+    let file = File::create(path)
+        .map_err(|e| Error::Runtime(format!("cannot create {}: {e}", path.display())))?;
+    Ok(Box::new(BufWriter::new(file)))
 }
 
 /// The command line as typed, for the nmap formats' `args`.

@@ -14,10 +14,15 @@
 //! result on the progress bar (lock-free) and sends only the results some
 //! printer wants over a bounded channel to the writer thread.
 
+mod clock;
+mod grepable;
+mod hosts;
 mod json;
+mod normal;
 mod summary;
 mod table;
 mod writer;
+mod xml;
 
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
@@ -26,10 +31,13 @@ use rawnet::ports::PortSpec;
 use rawnet::scan::{PortResult, State, Summary};
 use rawnet::shard::{Plan, Shard};
 
+pub use grepable::GrepablePrinter;
 pub use json::JsonPrinter;
+pub use normal::NormalPrinter;
 pub use summary::SummaryPrinter;
 pub use table::TablePrinter;
 pub use writer::Writer;
+pub use xml::XmlPrinter;
 
 /// How results are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +46,12 @@ pub enum Format {
     Json,
     /// An aligned table, sorted, after the scan.
     Table,
+    /// nmap's XML (`-oX`).
+    Xml,
+    /// nmap's grepable format (`-oG`).
+    Grepable,
+    /// nmap's normal format (`-oN`).
+    Normal,
 }
 
 /// What every printer is told about the user's choices.
@@ -58,7 +72,6 @@ impl Options {
 }
 
 /// What is about to be scanned, for [`Printer::begin`].
-#[allow(dead_code)] // `started` and `command`: for the nmap formats, next.
 #[derive(Clone, Debug)]
 pub struct ScanInfo {
     /// When the scan started (wall clock).
@@ -90,7 +103,6 @@ impl ScanInfo {
 }
 
 /// How the scan ended, for [`Printer::end`].
-#[allow(dead_code)] // `finished`: for the nmap formats, next.
 #[derive(Clone, Debug)]
 pub struct ScanEnd {
     /// The engine's totals.
@@ -145,6 +157,9 @@ pub fn printer(format: Format, out: Box<dyn Write + Send>, options: Options) -> 
     match format {
         Format::Json => Box::new(JsonPrinter::new(out, options)),
         Format::Table => Box::new(TablePrinter::new(out, options)),
+        Format::Xml => Box::new(XmlPrinter::new(out, options)),
+        Format::Grepable => Box::new(GrepablePrinter::new(out, options)),
+        Format::Normal => Box::new(NormalPrinter::new(out, options)),
     }
 }
 
