@@ -222,3 +222,24 @@ fn o_with_a_format_letter_is_refused() {
     let run = portscan(&["-oX", "-", "127.0.0.1", "1"]).ok();
     assert!(run.stdout.contains("<nmaprun"));
 }
+
+#[test]
+fn json_lines_carry_an_rfc3339_timestamp_in_milliseconds() {
+    let (open, closed) = lab();
+    let run = portscan(&["127.0.0.1", &all_ports(&open, &closed), "--all"]).ok();
+    let lines = run.lines();
+    assert_eq!(lines.len(), 5);
+    for line in lines {
+        let t = line.timestamp.as_bytes();
+        assert_eq!(t.len(), 24, "{}", line.timestamp);
+        for (i, b) in t.iter().enumerate() {
+            let expected_digit = !matches!(i, 4 | 7 | 10 | 13 | 16 | 19 | 23);
+            assert_eq!(b.is_ascii_digit(), expected_digit, "{}", line.timestamp);
+        }
+        assert_eq!(
+            (t[4], t[7], t[10], t[13], t[16], t[19], t[23]),
+            (b'-', b'-', b'T', b':', b':', b'.', b'Z')
+        );
+        assert!(line.timestamp.as_str() >= "2024-01-01T00:00:00.000Z");
+    }
+}

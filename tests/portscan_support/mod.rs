@@ -33,6 +33,7 @@ pub struct Line {
     pub rtt_ms: f64,
     pub service: Option<String>,
     pub banner: Option<String>,
+    pub timestamp: String,
 }
 
 /// What a run of the binary left behind.

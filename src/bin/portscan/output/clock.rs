@@ -13,7 +13,6 @@ struct Civil {
     hour: u32,
     minute: u32,
     second: u32,
-    #[allow(dead_code)]
     millis: u32,
     /// 0 = Sunday.
     weekday: u32,
@@ -53,7 +52,6 @@ fn civil(t: SystemTime) -> Civil {
 }
 
 /// `2026-11-21T09:46:38.123Z`.
-#[allow(dead_code)] // for the JSON timestamp, next commit
 pub fn rfc3339_millis(t: SystemTime) -> String {
     let c = civil(t);
     format!(

@@ -4,6 +4,7 @@
 
 use std::io::{self, Write};
 use std::net::IpAddr;
+use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -11,6 +12,7 @@ use rawnet::sanitize::TerminalSafeJson;
 use rawnet::scan::{PortResult, Reason, State};
 use rawnet::services::tcp_service;
 
+use super::clock::rfc3339_millis;
 use super::{millis, Event, Options, Printer, ScanEnd};
 
 /// One JSON Lines record.
@@ -34,11 +36,13 @@ pub struct Record<'a> {
     pub service: Option<&'static str>,
     /// What the server sent first (with --banner), or null.
     pub banner: Option<&'a str>,
+    /// When the state was decided: RFC 3339, UTC, milliseconds.
+    pub timestamp: String,
 }
 
 impl<'a> Record<'a> {
-    /// The record for `r`.
-    pub fn new(r: &'a PortResult) -> Record<'a> {
+    /// The record for `r`, decided at `at`.
+    pub fn new(r: &'a PortResult, at: SystemTime) -> Record<'a> {
         Record {
             target: &r.target,
             ip: r.ip,
@@ -49,6 +53,7 @@ impl<'a> Record<'a> {
             rtt_ms: millis(r.rtt),
             service: tcp_service(r.port),
             banner: r.banner.as_deref(),
+            timestamp: rfc3339_millis(at),
         }
     }
 }
@@ -78,7 +83,7 @@ impl<W: Write + Send> Printer for JsonPrinter<W> {
         }
         self.line.clear();
         let mut ser = serde_json::Serializer::with_formatter(&mut self.line, TerminalSafeJson);
-        Record::new(&event.result).serialize(&mut ser)?;
+        Record::new(&event.result, event.at).serialize(&mut ser)?;
         self.line.push(b'\n');
         // One write per line: a reader never sees half a record.
         self.out.write_all(&self.line)
@@ -110,6 +115,7 @@ mod tests {
         pub rtt_ms: f64,
         pub service: Option<String>,
         pub banner: Option<String>,
+        pub timestamp: String,
     }
 
     const ALL: Options = Options {
@@ -141,7 +147,8 @@ mod tests {
         assert_eq!(
             text,
             "{\"target\":\"localhost\",\"ip\":\"127.0.0.1\",\"port\":8080,\"proto\":\"tcp\",\
-             \"state\":\"open\",\"reason\":\"syn-ack\",\"rtt_ms\":1.234,\"service\":\"http-proxy\",\"banner\":null}\n"
+             \"state\":\"open\",\"reason\":\"syn-ack\",\"rtt_ms\":1.234,\"service\":\"http-proxy\",\"banner\":null,\
+             \"timestamp\":\"2026-11-21T09:46:38.123Z\"}\n"
         );
     }
 

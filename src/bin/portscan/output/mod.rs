@@ -122,7 +122,6 @@ impl ScanEnd {
 }
 
 /// One result as the writer forwards it.
-#[allow(dead_code)] // `at`: for the JSON timestamp, next.
 #[derive(Clone, Debug)]
 pub struct Event {
     /// The result.
