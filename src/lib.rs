@@ -22,3 +22,4 @@ pub mod services;
 pub mod shard;
 pub mod sock;
 pub mod targets;
+mod top_ports;

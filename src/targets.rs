@@ -7,7 +7,9 @@
 //! 1. **Parsing** ([`TargetSpec`], [`parse_list`], [`parse_file`]) accepts
 //!    IPv4 (`10.0.0.1`), IPv6 (`::1`, or `[::1]`), CIDR blocks of either
 //!    family (`192.168.1.0/24`, `fd00::/120`; host bits are ignored, as in
-//!    nmap), and host names, comma-separated on the command line, or one or
+//!    nmap), nmap's IPv4 octet ranges (`10.0.0.1-20`, `10.0.1-3.1`,
+//!    `10.0.0.*`: each octet a number, a range `A-B` (`A-` and `-B` run to
+//!    255 and from 0) or `*`), and host names, comma-separated on the command line, or one or
 //!    more per line in a file (`#` starts a comment, blank lines are
 //!    skipped). Errors here are usage errors.
 //! 2. **Expansion** ([`expand`]) turns every item into addresses: CIDR
@@ -56,6 +58,14 @@ pub enum TargetSpec {
         /// The prefix length (0-32 for IPv4, 0-128 for IPv6).
         prefix: u8,
     },
+    /// nmap's IPv4 octet ranges: every address whose octets each fall in
+    /// their range.
+    Octets {
+        /// The item as typed.
+        text: String,
+        /// Inclusive range of each octet, most significant first.
+        octets: [(u8, u8); 4],
+    },
     /// A host name, to be resolved.
     Host {
         /// The name as typed.
@@ -67,7 +77,9 @@ impl TargetSpec {
     /// The item as the user typed it (reported as `target` in results).
     pub fn text(&self) -> &str {
         match self {
-            TargetSpec::Addr { text, .. } | TargetSpec::Cidr { text, .. } => text,
+            TargetSpec::Addr { text, .. }
+            | TargetSpec::Cidr { text, .. }
+            | TargetSpec::Octets { text, .. } => text,
             TargetSpec::Host { name } => name,
         }
     }
@@ -80,6 +92,7 @@ impl TargetSpec {
             TargetSpec::Cidr {
                 network, prefix, ..
             } => Some(block_size(host_bits(network, *prefix))),
+            TargetSpec::Octets { octets, .. } => Some(octets_count(octets)),
             TargetSpec::Host { .. } => None,
         }
     }
@@ -89,6 +102,7 @@ impl TargetSpec {
         let ip = match self {
             TargetSpec::Addr { ip, .. } => ip,
             TargetSpec::Cidr { network, .. } => network,
+            TargetSpec::Octets { .. } => return Some(Family::V4),
             TargetSpec::Host { .. } => return None,
         };
         Some(if ip.is_ipv4() { Family::V4 } else { Family::V6 })
@@ -141,11 +155,15 @@ impl FromStr for TargetSpec {
         }
         if item
             .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'*')
         {
-            return Err(invalid(
-                "not a valid IPv4 address (octet ranges are not supported; use CIDR)",
-            ));
+            let octets = parse_octets(item).ok_or(invalid(
+                "not a valid IPv4 address or octet range (each of 4 octets 0-255, A-B or *)",
+            ))?;
+            return Ok(TargetSpec::Octets {
+                text: item.to_owned(),
+                octets,
+            });
         }
         if !is_host_name(item) {
             return Err(invalid("not an IP address, CIDR block or host name"));
@@ -154,6 +172,52 @@ impl FromStr for TargetSpec {
             name: item.to_owned(),
         })
     }
+}
+
+/// nmap's octet ranges: four dot-separated parts, each `N`, `A-B`, `A-`,
+/// `-B` or `*`, with `A <= B`.
+fn parse_octets(text: &str) -> Option<[(u8, u8); 4]> {
+    let octet = |t: &str| -> Option<u8> {
+        (!t.is_empty() && t.len() <= 3 && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    let mut out = [(0u8, 0u8); 4];
+    let mut parts = text.split('.');
+    for slot in &mut out {
+        let part = parts.next()?;
+        *slot = match part.split_once('-') {
+            _ if part == "*" => (0, 255),
+            None => {
+                let n = octet(part)?;
+                (n, n)
+            }
+            Some((lo, hi)) => {
+                let lo = if lo.is_empty() { 0 } else { octet(lo)? };
+                let hi = if hi.is_empty() { 255 } else { octet(hi)? };
+                (lo <= hi).then_some((lo, hi))?
+            }
+        };
+    }
+    parts.next().is_none().then_some(out)
+}
+
+fn octets_count(octets: &[(u8, u8); 4]) -> u128 {
+    octets
+        .iter()
+        .map(|&(lo, hi)| u128::from(hi - lo) + 1)
+        .product()
+}
+
+/// Every address of an octet range, in ascending order.
+fn octet_addresses(octets: [(u8, u8); 4]) -> impl Iterator<Item = IpAddr> {
+    let [a, b, c, d] = octets;
+    (a.0..=a.1).flat_map(move |a| {
+        (b.0..=b.1).flat_map(move |b| {
+            (c.0..=c.1)
+                .flat_map(move |c| (d.0..=d.1).map(move |d| IpAddr::V4(Ipv4Addr::new(a, b, c, d))))
+        })
+    })
 }
 
 /// An address literal: dotted-quad IPv4 or IPv6, the latter optionally in
@@ -474,6 +538,7 @@ fn addresses_of(
         TargetSpec::Cidr {
             network, prefix, ..
         } => Ok(Addresses::Block(*network, *prefix)),
+        TargetSpec::Octets { octets, .. } => Ok(Addresses::Octets(*octets)),
         TargetSpec::Host { name } => {
             resolver(name, opts.family).map(|ips| Addresses::Named(pick(ips, opts)))
         }
@@ -484,6 +549,7 @@ fn addresses_of(
 enum Addresses {
     One(IpAddr),
     Block(IpAddr, u8),
+    Octets([(u8, u8); 4]),
     Named(Vec<IpAddr>),
 }
 
@@ -492,6 +558,7 @@ impl Addresses {
         match self {
             Addresses::One(ip) => Box::new(std::iter::once(ip)),
             Addresses::Block(network, prefix) => block_addresses(network, prefix),
+            Addresses::Octets(octets) => Box::new(octet_addresses(octets)),
             Addresses::Named(ips) => Box::new(ips.into_iter()),
         }
     }
@@ -531,6 +598,16 @@ fn check_static_sizes(specs: &[TargetSpec], opts: &TargetOptions) -> Result<(), 
                 return Err(TargetError::CidrTooLarge {
                     cidr: text.clone(),
                     host_bits: host_bits(network, *prefix),
+                    limit: opts.max_addresses,
+                });
+            }
+        }
+        if let TargetSpec::Octets { text, octets } = spec {
+            let size = octets_count(octets);
+            if size > u128::from(opts.max_addresses) {
+                return Err(TargetError::RangeTooLarge {
+                    range: text.clone(),
+                    count: size as u64,
                     limit: opts.max_addresses,
                 });
             }
@@ -578,6 +655,15 @@ pub enum TargetError {
         cidr: String,
         /// Host bits of the block (it holds 2^host_bits addresses).
         host_bits: u32,
+        /// The cap.
+        limit: u64,
+    },
+    /// An octet range alone holds more addresses than the cap.
+    RangeTooLarge {
+        /// The range as typed.
+        range: String,
+        /// Addresses in it.
+        count: u64,
         /// The cap.
         limit: u64,
     },
@@ -633,6 +719,14 @@ impl fmt::Display for TargetError {
                     "CIDR {cidr} has {count} addresses, more than the limit of {limit}"
                 )
             }
+            TargetError::RangeTooLarge {
+                range,
+                count,
+                limit,
+            } => write!(
+                f,
+                "range {range} has {count} addresses, more than the limit of {limit}"
+            ),
             TargetError::FileTooLong { source, limit } => {
                 write!(f, "{source} holds more than {limit} targets; split it")
             }
@@ -747,7 +841,10 @@ mod tests {
     fn rejects_bad_items() {
         assert!(err("10.0.0.256").contains("not a valid IPv4"));
         assert!(err("1.2.3").contains("not a valid IPv4"));
-        assert!(err("10.0.0.1-20").contains("octet ranges"));
+        assert!(err("10.0.0.20-1").contains("octet range"));
+        assert!(err("10.0.0.1-256").contains("octet range"));
+        assert!(err("10.0.0-1").contains("octet range"));
+        assert!(err("10.0.0.1.2").contains("octet range"));
         assert!(err("10.0.0.0/33").contains("0-32"));
         assert!(err("::/129").contains("0-128"));
         assert!(err("10.0.0.0/").contains("0-32"));
@@ -759,6 +856,39 @@ mod tests {
         assert!(err("-host").contains("not an IP address"));
         assert!(err("bad..name").contains("not an IP address"));
         assert!(err("").contains("empty"));
+    }
+
+    #[test]
+    fn octet_ranges_as_nmap_writes_them() {
+        assert_eq!(
+            spec("10.0.0.1-20"),
+            TargetSpec::Octets {
+                text: "10.0.0.1-20".into(),
+                octets: [(10, 10), (0, 0), (0, 0), (1, 20)]
+            }
+        );
+        assert_eq!(spec("10.0.1-3.1").address_count(), Some(3));
+        assert_eq!(spec("10.0.0.*").address_count(), Some(256));
+        assert_eq!(spec("10.0.0.250-").address_count(), Some(6));
+        assert_eq!(spec("10.0.0.-2").address_count(), Some(3));
+        let out = expand_with("10.0.1-2.7-8", TargetOptions::default()).unwrap();
+        assert_eq!(
+            ips_of(&out),
+            ["10.0.1.7", "10.0.1.8", "10.0.2.7", "10.0.2.8"]
+        );
+        let e = expand_with("10.*.*.*", TargetOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "range 10.*.*.* has 16777216 addresses, more than the limit of 65536"
+        );
+        let v6 = TargetOptions {
+            family: Family::V6,
+            ..TargetOptions::default()
+        };
+        assert!(matches!(
+            expand_with("10.0.0.1-2", v6),
+            Err(TargetError::WrongFamily { .. })
+        ));
     }
 
     #[test]

@@ -243,3 +243,126 @@ fn json_lines_carry_an_rfc3339_timestamp_in_milliseconds() {
         assert!(line.timestamp.as_str() >= "2024-01-01T00:00:00.000Z");
     }
 }
+
+/// The `services` attribute of an XML document's `scaninfo`.
+fn scaninfo_services(xml: &str) -> String {
+    let start = xml.find(" services=\"").expect("scaninfo services") + 11;
+    xml[start..].split('"').next().unwrap().to_string()
+}
+
+#[test]
+fn top_ports_are_nmaps_lists() {
+    let Some(nmap) = require_tool("nmap", "nmap") else {
+        return;
+    };
+    let cases: [(&[&str], &[&str]); 4] = [
+        (&["--top-ports", "10"], &["--top-ports", "10"]),
+        (&["--top-ports", "100"], &["-F"]),
+        (&["--top-ports", "1000"], &["--top-ports", "1000"]),
+        (&[], &[]),
+    ];
+    for (theirs, ours) in cases {
+        let mut nmap_args = vec!["-sT", "-Pn", "-n", "-oX", "-"];
+        nmap_args.extend_from_slice(theirs);
+        nmap_args.push("127.0.0.1");
+        let (code, nmap_xml) = run_tool(&nmap, &nmap_args);
+        assert_eq!(code, 0, "{nmap_xml}");
+        let mut args = vec!["127.0.0.1", "-oX", "-", "--timeout", "200"];
+        args.extend_from_slice(ours);
+        let run = portscan(&args).ok();
+        assert_eq!(
+            scaninfo_services(&run.stdout),
+            scaninfo_services(&nmap_xml),
+            "nmap {theirs:?} vs portscan {ours:?}"
+        );
+    }
+}
+
+#[test]
+fn nmap_habit_flags_are_accepted() {
+    let port = serve(LOCALHOST, None);
+    let ports = format!("T:{port},ssh");
+    let run = portscan(&[
+        "-sT",
+        "-n",
+        "--open",
+        "-v",
+        "-T4",
+        "--max-retries",
+        "1",
+        "--min-rate",
+        "10",
+        "--max-rate",
+        "100000",
+        "--min-rtt-timeout",
+        "50ms",
+        "--max-rtt-timeout",
+        "1s",
+        "--initial-rtt-timeout",
+        "500ms",
+        "-p",
+        &ports,
+        "127.0.0.1",
+    ])
+    .ok();
+    assert_eq!(run.ports_in("open"), BTreeSet::from([port]));
+    assert!(
+        run.stderr
+            .contains("timeout 1000 ms (floor 50 ms), 1 retries, 2000 in flight"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("warning: --min-rate ignored"),
+        "{}",
+        run.stderr
+    );
+    for template in ["-T0", "-T1", "-T2", "-T3", "-T5", "-Tinsane"] {
+        let run = portscan(&[template, "127.0.0.1", &port.to_string()]).ok();
+        assert_eq!(run.ports_in("open"), BTreeSet::from([port]), "{template}");
+    }
+}
+
+#[test]
+fn what_portscan_cannot_do_is_one_clear_line() {
+    for (flag, words) in [
+        ("-sS", "raw packets"),
+        ("-sU", "TCP only"),
+        ("-O", "OS detection"),
+        ("-A", "-A: "),
+        ("-sV", "--banner"),
+    ] {
+        let run = portscan(&[flag, "127.0.0.1"]);
+        assert_eq!(run.code(), 2, "{flag}");
+        assert_eq!(run.stderr.lines().count(), 1, "{flag}: {}", run.stderr);
+        assert!(run.stderr.contains(words), "{flag}: {}", run.stderr);
+        assert_eq!(run.stdout, "");
+    }
+    let run = portscan(&["127.0.0.1", "-p", "U:53"]);
+    assert_eq!(run.code(), 2);
+    assert!(run.stderr.contains("TCP only"), "{}", run.stderr);
+}
+
+#[test]
+fn octet_ranges_scan_every_address() {
+    let listener = std::net::TcpListener::bind("127.0.0.3:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let run = portscan(&["127.0.0.1-3", &port.to_string(), "--all"]).ok();
+    let mut seen: Vec<(String, String)> = run
+        .lines()
+        .into_iter()
+        .map(|l| (l.ip.to_string(), l.state))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("127.0.0.1".to_string(), "closed".to_string()),
+            ("127.0.0.2".to_string(), "closed".to_string()),
+            ("127.0.0.3".to_string(), "open".to_string()),
+        ]
+    );
+    let run = portscan(&["127.0.1-2.3", &port.to_string(), "--all"]).ok();
+    assert_eq!(run.lines().len(), 2);
+    assert!(run.lines().iter().all(|l| l.target == "127.0.1-2.3"));
+}

@@ -19,6 +19,7 @@ use rawnet::targets::{self, Expansion, TargetOptions, TargetSpec, Targets};
 use crate::cli::Cli;
 use crate::error::Error;
 use crate::output::Format;
+use crate::timing;
 
 /// How long one name may take to resolve before it counts as failed.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -70,6 +71,10 @@ pub struct Config {
     pub nmap_outputs: Vec<(Format, Dest)>,
     /// Draw a progress bar (when stderr is a terminal).
     pub progress: bool,
+    /// `-v` count: print the settings to stderr before the scan.
+    pub verbose: u8,
+    /// Warnings about flags accepted but not honoured, for stderr.
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -101,10 +106,38 @@ impl Config {
             }
             None => {}
         }
-        let ports = match ports_arg {
-            Some(spec) => spec.parse::<PortSpec>()?,
-            None => PortSpec::default_ports(),
+        if let Some(flag) = cli.nmap_unsupported.first() {
+            return Err(Error::Usage(unsupported(flag)));
+        }
+        let top = cli.top_ports.or(cli.fast.then_some(100));
+        let ports = match (ports_arg, top) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Usage(
+                    "ports given twice: as a list and with --top-ports/-F; use one".into(),
+                ))
+            }
+            (Some(spec), None) => spec.parse::<PortSpec>()?,
+            (None, Some(n)) => PortSpec::top(n),
+            (None, None) => PortSpec::default_ports(),
         };
+        let template = timing::TEMPLATES[usize::from(cli.timing.unwrap_or(timing::DEFAULT))];
+        let timeout_ms = cli
+            .timeout_ms
+            .or(cli.max_rtt_timeout)
+            .or(cli.initial_rtt_timeout)
+            .unwrap_or(template.timeout_ms);
+        let min_timeout_ms = cli
+            .min_timeout_ms
+            .or(cli.min_rtt_timeout)
+            .unwrap_or(template.min_timeout_ms);
+        let mut warnings = Vec::new();
+        if cli.min_rate.is_some() {
+            warnings.push(
+                "--min-rate ignored: portscan has no lower bound on its rate; it goes as fast \
+                 as --concurrency and the network allow"
+                    .to_string(),
+            );
+        }
         let shard = match &cli.shard {
             Some(s) => s.parse::<Shard>()?,
             None => Shard::WHOLE,
@@ -134,11 +167,11 @@ impl Config {
             shard,
             seed: cli.seed,
             scan: ScanConfig {
-                timeout: Duration::from_millis(cli.timeout_ms),
-                min_timeout: Duration::from_millis(cli.min_timeout_ms.min(cli.timeout_ms)),
-                concurrency: cli.concurrency as usize,
-                retries: cli.retries,
-                rate: cli.rate,
+                timeout: Duration::from_millis(timeout_ms),
+                min_timeout: Duration::from_millis(min_timeout_ms.min(timeout_ms)),
+                concurrency: cli.concurrency.unwrap_or(template.concurrency) as usize,
+                retries: cli.retries.unwrap_or(template.retries),
+                rate: cli.rate.or(template.rate),
                 banner: cli.banner.then(|| BannerConfig {
                     wait: Duration::from_millis(cli.banner_wait),
                     max_len: cli.banner_max as usize,
@@ -149,8 +182,27 @@ impl Config {
             output: cli.output,
             nmap_outputs,
             progress: !cli.no_progress,
+            verbose: cli.verbose,
+            warnings,
         })
     }
+}
+
+/// The one line for an nmap option portscan cannot honour.
+fn unsupported(flag: &str) -> String {
+    let why = match flag {
+        "-sS" | "-sA" | "-sW" | "-sM" | "-sN" | "-sF" | "-sX" | "-sI" | "-b" => {
+            "needs raw packets; portscan makes ordinary connect() calls (-sT)"
+        }
+        "-sU" | "-sY" | "-sZ" | "-sO" => "portscan scans TCP only (-sT); UDP, SCTP and IP protocol scans are not supported",
+        "-O" => "OS detection needs raw packets; portscan cannot do it",
+        "-A" => "OS, version and script detection are not portscan's; it reports port states (and --banner)",
+        "-sV" | "-sR" => "version detection is not portscan's; --banner shows what a port sends first",
+        "-sC" => "portscan runs no scripts",
+        "-sn" | "-sL" => "portscan always scans ports; it has no ping-only or list-only mode",
+        _ => "portscan cannot do that",
+    };
+    format!("{flag}: {why}")
 }
 
 /// `-o X` (and G, N, A, S) is nmap's `-oX` typed with a space, or by
@@ -418,6 +470,56 @@ mod tests {
             Err(Error::Usage(m)) => assert!(m.starts_with("bad.txt:2: invalid target")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn timing_templates_and_explicit_flags() {
+        let c = config(&["h", "-T5"]).unwrap();
+        assert_eq!(c.scan.timeout, Duration::from_millis(250));
+        assert_eq!(c.scan.min_timeout, Duration::from_millis(50));
+        assert_eq!((c.scan.retries, c.scan.concurrency), (0, 5000));
+        let c = config(&["h", "-T0", "--retries", "2", "-c", "7"]).unwrap();
+        assert_eq!(
+            (c.scan.retries, c.scan.concurrency, c.scan.rate),
+            (2, 7, Some(1))
+        );
+        assert_eq!(c.scan.timeout, Duration::from_millis(10_000));
+        let c = config(&["h", "-T3"]).unwrap();
+        assert_eq!(c.scan, config(&["h"]).unwrap().scan);
+        let c = config(&[
+            "h",
+            "--max-rtt-timeout",
+            "300ms",
+            "--min-rtt-timeout",
+            "20ms",
+        ])
+        .unwrap();
+        assert_eq!(c.scan.timeout, Duration::from_millis(300));
+        assert_eq!(c.scan.min_timeout, Duration::from_millis(20));
+        let c = config(&["h", "--initial-rtt-timeout", "2"]).unwrap();
+        assert_eq!(c.scan.timeout, Duration::from_millis(2000));
+        let c = config(&["h", "--max-rate", "9", "--min-rate", "5"]).unwrap();
+        assert_eq!(c.scan.rate, Some(9));
+        assert_eq!(c.warnings.len(), 1);
+    }
+
+    #[test]
+    fn top_ports_fast_and_what_portscan_cannot_do() {
+        assert_eq!(
+            config(&["h", "--top-ports", "10"]).unwrap().ports,
+            PortSpec::top(10)
+        );
+        assert_eq!(config(&["h", "-F"]).unwrap().ports, PortSpec::top(100));
+        assert!(usage(&["h", "22", "-F"]).contains("ports given twice"));
+        assert!(usage(&["h", "-p", "22", "--top-ports", "5"]).contains("ports given twice"));
+        assert!(usage(&["h", "-sS"]).starts_with("-sS: needs raw packets"));
+        assert!(usage(&["h", "-O"]).starts_with("-O: OS detection"));
+        assert!(usage(&["h", "-A"]).starts_with("-A: "));
+        assert!(usage(&["h", "-sU"]).contains("TCP only"));
+        assert_eq!(
+            config(&["-sT", "-n", "--open", "h"]).unwrap().ports,
+            PortSpec::top(1000)
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod output;
 mod progress;
+mod timing;
 #[path = "../common/usage.rs"]
 mod usage;
 
@@ -45,11 +46,17 @@ fn main() -> ExitCode {
 
 fn run(cli: cli::Cli) -> Result<(), Error> {
     let config = Config::from_cli(cli, &config::read_list_file)?;
+    for warning in &config.warnings {
+        warn(warning);
+    }
     let (targets, failures) = config::resolve_targets(&config)?;
     for failure in failures {
         warn(&format!("{failure}; skipped"));
     }
     let plan = Plan::new(targets, config.ports.clone(), config.seed, config.shard);
+    if config.verbose > 0 {
+        let _ = writeln!(io::stderr(), "{}", settings_line(&config, &plan));
+    }
 
     let options = Options {
         report_all: config.report_all,
@@ -105,6 +112,26 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// What `-v` prints before the scan: the scope and the timing settings.
+fn settings_line(config: &Config, plan: &Plan) -> String {
+    let scan = &config.scan;
+    let rate = scan
+        .rate
+        .map_or("no limit".to_string(), |r| format!("{r}/s"));
+    format!(
+        "portscan: {} probes ({} addresses x {} ports, shard {}); timeout {} ms (floor {} ms), \
+         {} retries, {} in flight, rate {rate}",
+        plan.len(),
+        plan.targets().len(),
+        plan.ports().len(),
+        plan.shard(),
+        scan.timeout.as_millis(),
+        scan.min_timeout.as_millis(),
+        scan.retries,
+        scan.concurrency,
+    )
 }
 
 /// A buffered output file, created (or truncated) now.
