@@ -47,6 +47,21 @@ pub struct Cli {
     #[arg(long = "input-list", value_name = "FILE")]
     pub input_list: Option<PathBuf>,
 
+    /// Never probe these: addresses, CIDR blocks, octet ranges or names,
+    /// comma-separated (nmap's --exclude).
+    #[arg(long, value_name = "LIST")]
+    pub exclude: Option<String>,
+
+    /// Never probe the targets listed in FILE (same syntax as -iL; '-' is
+    /// stdin).
+    #[arg(long = "excludefile", value_name = "FILE")]
+    pub exclude_file: Option<PathBuf>,
+
+    /// Run an unsharded scan of more than 2^32 probes (refused by
+    /// default: a /8 typed for a /24 should not start a day-long scan).
+    #[arg(long)]
+    pub allow_large_scan: bool,
+
     /// Only IPv4: names keep their IPv4 addresses; IPv6 literals are an error.
     #[arg(short = '4', conflicts_with = "ipv6")]
     pub ipv4: bool,

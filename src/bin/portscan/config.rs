@@ -50,6 +50,10 @@ pub struct Config {
     pub targets: Vec<TargetSpec>,
     /// How to expand them.
     pub target_options: TargetOptions,
+    /// Never probed (`--exclude`, `--excludefile`), names not resolved.
+    pub excludes: Vec<TargetSpec>,
+    /// `--allow-large-scan`: no limit on unsharded probes.
+    pub allow_large_scan: bool,
     /// Ports to probe on every address.
     pub ports: PortSpec,
     /// Which part of the permuted space this run covers.
@@ -105,6 +109,16 @@ impl Config {
                 ))
             }
             None => {}
+        }
+        let mut excludes = Vec::new();
+        if let Some(path) = &cli.exclude_file {
+            let text = read_list(path).map_err(|e| {
+                Error::Runtime(format!("cannot read exclude list {}: {e}", path.display()))
+            })?;
+            excludes = targets::parse_file(&text, &path.display().to_string())?;
+        }
+        if let Some(list) = &cli.exclude {
+            excludes.extend(targets::parse_list(list)?);
         }
         if let Some(flag) = cli.nmap_unsupported.first() {
             return Err(Error::Usage(unsupported(flag)));
@@ -163,6 +177,8 @@ impl Config {
                 first_address: cli.first_address,
                 ..TargetOptions::default()
             },
+            excludes,
+            allow_large_scan: cli.allow_large_scan,
             ports,
             shard,
             seed: cli.seed,
@@ -311,8 +327,26 @@ fn read_bounded(reader: impl Read, limit: u64) -> io::Result<String> {
 pub fn resolve_targets(config: &Config) -> Result<(Targets, Vec<ResolveError>), Error> {
     let resolver =
         |host: &str, family: Family| resolve::resolve_within(host, family, Some(RESOLVE_TIMEOUT));
-    let Expansion { targets, failures } =
-        targets::expand(&config.targets, &config.target_options, &resolver)?;
+    let Expansion {
+        targets,
+        failures,
+        exclude_failures,
+    } = targets::expand_excluding(
+        &config.targets,
+        &config.excludes,
+        &config.target_options,
+        &resolver,
+    )?;
+    if let Some(failure) = exclude_failures.first() {
+        return Err(Error::Runtime(format!(
+            "{failure} (in --exclude); not scanning, since its addresses cannot be left out"
+        )));
+    }
+    if targets.is_empty() && failures.is_empty() {
+        return Err(Error::Usage(
+            "every target is excluded; nothing to scan".into(),
+        ));
+    }
     if targets.is_empty() {
         return Err(Error::Runtime(match failures.as_slice() {
             [only] => only.to_string(),
@@ -320,6 +354,31 @@ pub fn resolve_targets(config: &Config) -> Result<(Targets, Vec<ResolveError>), 
         }));
     }
     Ok((targets, failures))
+}
+
+/// Most probes an unsharded run makes without `--allow-large-scan`: 2^32,
+/// an IPv4 /16 on every port or a /8 on 256 ports, hours at least.
+pub const MAX_UNSHARDED_PROBES: u64 = 1 << 32;
+
+/// The scan's total probe count, if it fits in a u64 and passes the typo
+/// guard: above [`MAX_UNSHARDED_PROBES`] only with `--shard` or
+/// `--allow-large-scan`.
+pub fn check_scan_size(config: &Config, addresses: u64) -> Result<u64, Error> {
+    let ports = u64::from(config.ports.len());
+    let total = addresses.checked_mul(ports).ok_or_else(|| {
+        Error::Usage(format!(
+            "{addresses} addresses x {ports} ports is more probes than a scan can count (2^64 - 1); \
+             split the targets"
+        ))
+    })?;
+    if total > MAX_UNSHARDED_PROBES && config.shard.count() == 1 && !config.allow_large_scan {
+        return Err(Error::Usage(format!(
+            "{total} probes ({addresses} addresses x {ports} ports) is more than 2^32 for one \
+             unsharded run; check the targets (a /8 typed for a /24?), split the scan with \
+             --shard I/N, or pass --allow-large-scan"
+        )));
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -545,14 +604,59 @@ mod tests {
 
     #[test]
     fn oversized_blocks_fail_before_any_lookup() {
-        let c = config(&["no-such-host.invalid,10.0.0.0/8"]).unwrap();
+        let c = config(&["no-such-host.invalid,fd00::/64"]).unwrap();
         match resolve_targets(&c) {
             Err(Error::Usage(m)) => assert_eq!(
                 m,
-                "CIDR 10.0.0.0/8 has 16777216 addresses, more than the limit of 65536"
+                "CIDR fd00::/64 has 2^64 addresses, more than the limit of 2^64 - 1"
             ),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_typo_guard_and_the_u64_bound() {
+        let c = config(&["10.0.0.0/8", "80"]).unwrap();
+        assert_eq!(check_scan_size(&c, 1 << 24).unwrap(), 1 << 24);
+        let c = config(&["0.0.0.0/0", "80,443"]).unwrap();
+        match check_scan_size(&c, 1 << 32) {
+            Err(Error::Usage(m)) => assert!(m.contains("--allow-large-scan"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let c = config(&["0.0.0.0/0", "80,443", "--shard", "0/64"]).unwrap();
+        assert_eq!(check_scan_size(&c, 1 << 32).unwrap(), 1 << 33);
+        let c = config(&["0.0.0.0/0", "80,443", "--allow-large-scan"]).unwrap();
+        assert!(check_scan_size(&c, 1 << 32).is_ok());
+        let c = config(&["fd00::/65", "-", "--allow-large-scan"]).unwrap();
+        assert!(matches!(check_scan_size(&c, 1 << 63), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn exclusions_reach_the_expansion() {
+        let read = |p: &Path| {
+            assert_eq!(p, Path::new("skip.txt"));
+            Ok("127.0.0.3 # not this one\n".to_string())
+        };
+        let c = config_with(
+            &[
+                "127.0.0.0/30",
+                "--exclude",
+                "127.0.0.0,127.0.0.1",
+                "--excludefile",
+                "skip.txt",
+            ],
+            &read,
+        )
+        .unwrap();
+        assert_eq!(c.excludes.len(), 3);
+        let (targets, _) = resolve_targets(&c).unwrap();
+        let ips: Vec<String> = targets.iter().map(|(_, ip)| ip.to_string()).collect();
+        assert_eq!(ips, ["127.0.0.2"]);
+        let c = config(&["127.0.0.1", "--exclude", "127.0.0.0/8"]).unwrap();
+        assert!(
+            matches!(resolve_targets(&c), Err(Error::Usage(m)) if m.contains("every target is excluded"))
+        );
+        assert!(usage(&["h", "--exclude", "10.0.0.300"]).contains("invalid target"));
     }
 
     #[test]

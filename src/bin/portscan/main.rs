@@ -53,6 +53,7 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
     for failure in failures {
         warn(&format!("{failure}; skipped"));
     }
+    config::check_scan_size(&config, targets.len())?;
     let plan = Plan::new(targets, config.ports.clone(), config.seed, config.shard);
     if config.verbose > 0 {
         let _ = writeln!(io::stderr(), "{}", settings_line(&config, &plan));
