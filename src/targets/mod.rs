@@ -423,8 +423,9 @@ pub struct Expansion {
 /// Expands `specs` into addresses: blocks into their addresses, names
 /// through `resolver` (in parallel, results kept in the order given).
 ///
-/// The cap is checked before any name is looked up (so an oversized block
-/// fails without touching DNS) and again after. Addresses of a name are
+/// Literals and blocks are checked (family, size) before any name is
+/// looked up, so a bad block fails without touching DNS; the total is
+/// checked as addresses are added. Addresses of a name are
 /// sorted unless only the first is kept, so every machine of a sharded
 /// scan sees the same order when the resolver returns the same set in a
 /// different order (round-robin DNS).

@@ -18,7 +18,10 @@ use clap::Parser;
     override_usage = "portscan [OPTIONS] TARGET [PORTS]\n       \
                       portscan [OPTIONS] -iL FILE [PORTS]",
     after_help = "Exit status: 0 scan done (whatever was found), 1 runtime error, 2 usage error.\n\
-                  JSON Lines is the default when stdout is not a terminal; a table otherwise."
+                  JSON Lines is the default when stdout is not a terminal; a table otherwise.\n\
+                  nmap's spellings work too: -sT, -iL, -oX/-oG/-oN/-oA FILE, -T0..-T5, -F, \
+                  --top-ports, --open, -n (README: nmap habits).\n\
+                  Default ports: nmap's top 1000 TCP ports, as nmap -sT."
 )]
 pub struct Cli {
     /// Host name, IPv4/IPv6 address, CIDR block (v4 or v6), or a

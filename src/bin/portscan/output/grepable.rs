@@ -6,89 +6,52 @@
 //! lines (`#`) begin and end the file.
 
 use std::io::{self, Write};
+use std::net::IpAddr;
 
-use rawnet::sanitize::escape_line;
 use rawnet::services::tcp_service;
 
-use super::clock::ctime;
-use super::hosts::{addresses_phrase, Book};
-use super::{state_name, Event, Options, Printer, ScanEnd, ScanInfo};
+use super::hosts::{done_comment, started_comment, Host, HostFormat};
+use super::{state_name, ScanEnd, ScanInfo};
 
-/// Collects hosts; writes them in `end`.
-pub struct GrepablePrinter<W: Write> {
-    out: W,
-    book: Book,
-}
+/// nmap's grepable format, for [`super::hosts::ByHost`].
+pub struct Grepable;
 
-impl<W: Write> GrepablePrinter<W> {
-    /// A printer to `out`.
-    pub fn new(out: W, options: Options) -> GrepablePrinter<W> {
-        GrepablePrinter {
-            out,
-            book: Book::new(options),
+impl HostFormat for Grepable {
+    fn begin(&self, out: &mut dyn Write, info: &ScanInfo) -> io::Result<()> {
+        started_comment(out, info)
+    }
+
+    fn host(&self, out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
+        let name = host.name(ip).unwrap_or("");
+        writeln!(out, "Host: {ip} ({name})\tStatus: Up")?;
+        let mut line = format!("Host: {ip} ({name})");
+        if !host.listed.is_empty() {
+            let ports: Vec<String> = host
+                .listed
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}/{}/tcp//{}///",
+                        r.port,
+                        state_name(r.state),
+                        tcp_service(r.port).unwrap_or("")
+                    )
+                })
+                .collect();
+            line.push_str("\tPorts: ");
+            line.push_str(&ports.join(", "));
         }
-    }
-}
-
-impl<W: Write + Send> Printer for GrepablePrinter<W> {
-    fn begin(&mut self, info: &ScanInfo) -> io::Result<()> {
-        writeln!(
-            self.out,
-            "# portscan {} scan initiated {} as: {}",
-            env!("CARGO_PKG_VERSION"),
-            ctime(info.started),
-            escape_line(&info.command)
-        )
-    }
-
-    fn result(&mut self, event: &Event) -> io::Result<()> {
-        self.book.add(&event.result);
-        Ok(())
-    }
-
-    fn end(&mut self, end: &ScanEnd) -> io::Result<()> {
-        let book = std::mem::take(&mut self.book);
-        let total = book.len();
-        for (ip, host) in book.into_hosts() {
-            let name = host.name(ip).unwrap_or("");
-            writeln!(self.out, "Host: {ip} ({name})\tStatus: Up")?;
-            let mut line = format!("Host: {ip} ({name})");
-            if !host.listed.is_empty() {
-                let ports: Vec<String> = host
-                    .listed
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "{}/{}/tcp//{}///",
-                            r.port,
-                            state_name(r.state),
-                            tcp_service(r.port).unwrap_or("")
-                        )
-                    })
-                    .collect();
-                line.push_str("\tPorts: ");
-                line.push_str(&ports.join(", "));
-            }
-            if let Some((state, count)) = host.extra_by_state().first() {
-                line.push_str(&format!(
-                    "\tIgnored State: {} ({count})",
-                    state_name(*state)
-                ));
-            }
-            writeln!(self.out, "{line}")?;
+        if let Some((state, count)) = host.extra_by_state().first() {
+            line.push_str(&format!(
+                "\tIgnored State: {} ({count})",
+                state_name(*state)
+            ));
         }
-        writeln!(
-            self.out,
-            "# portscan done at {} -- {} scanned in {:.2} seconds",
-            ctime(end.finished),
-            addresses_phrase(total, total),
-            end.summary.elapsed.as_secs_f64()
-        )?;
-        self.out.flush()
+        writeln!(out, "{line}")
     }
 
-    fn needs_every_result(&self) -> bool {
-        true
+    fn end(&self, out: &mut dyn Write, end: &ScanEnd, hosts: u64) -> io::Result<()> {
+        done_comment(out, end, hosts)
     }
 }
 
@@ -96,7 +59,7 @@ impl<W: Write + Send> Printer for GrepablePrinter<W> {
 mod tests {
     use super::super::testing::{render, result};
     use super::super::Format;
-    use super::*;
+    use super::super::Options;
     use rawnet::scan::State;
 
     #[test]

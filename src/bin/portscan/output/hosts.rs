@@ -1,6 +1,8 @@
 //! Results grouped by address, for nmap's formats (XML, grepable, normal),
 //! which write one block per host: the ports listed, and the rest counted
-//! per state ("extra ports", nmap's "Not shown: 997 closed ports").
+//! per state ("extra ports", nmap's "Not shown: 997 closed ports"). The
+//! three formats are [`HostFormat`]s driven by one printer, [`ByHost`],
+//! which files results in a [`Book`] and writes the hosts at the end.
 //!
 //! What is listed follows portscan's own rule, not nmap's: the ports
 //! [`Options::reports`] accepts (open ones; every port with `--all`). The
@@ -8,13 +10,93 @@
 //! and listed ports, never with the closed ones.
 
 use std::collections::BTreeMap;
+use std::io::{self, Write};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rawnet::sanitize::escape_line;
 use rawnet::scan::{PortResult, Reason, State};
 
-use super::Options;
+use super::clock::ctime;
+use super::{Event, Options, Printer, ScanEnd, ScanInfo};
+
+/// One of nmap's formats: what it writes before the hosts, for each host
+/// (in address order), and after them.
+pub trait HostFormat: Send {
+    /// The head of the document.
+    fn begin(&self, out: &mut dyn Write, info: &ScanInfo) -> io::Result<()>;
+    /// One host.
+    fn host(&self, out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()>;
+    /// The tail, given the number of hosts written.
+    fn end(&self, out: &mut dyn Write, end: &ScanEnd, hosts: u64) -> io::Result<()>;
+}
+
+/// The printer of a [`HostFormat`]: files every result in a [`Book`]
+/// and writes the hosts at the end.
+pub struct ByHost<W: Write, F: HostFormat> {
+    out: W,
+    book: Book,
+    format: F,
+}
+
+impl<W: Write, F: HostFormat> ByHost<W, F> {
+    /// `format` to `out`, listing what `options` reports.
+    pub fn new(out: W, options: Options, format: F) -> ByHost<W, F> {
+        ByHost {
+            out,
+            book: Book::new(options),
+            format,
+        }
+    }
+}
+
+impl<W: Write + Send, F: HostFormat> Printer for ByHost<W, F> {
+    fn begin(&mut self, info: &ScanInfo) -> io::Result<()> {
+        self.format.begin(&mut self.out, info)
+    }
+
+    fn result(&mut self, event: &Event) -> io::Result<()> {
+        self.book.add(&event.result);
+        Ok(())
+    }
+
+    fn end(&mut self, end: &ScanEnd) -> io::Result<()> {
+        let book = std::mem::take(&mut self.book);
+        let total = book.len();
+        for (ip, host) in book.into_hosts() {
+            self.format.host(&mut self.out, ip, &host)?;
+        }
+        self.format.end(&mut self.out, end, total)?;
+        self.out.flush()
+    }
+
+    fn needs_every_result(&self) -> bool {
+        true
+    }
+}
+
+/// The first line of the grepable and normal formats.
+pub fn started_comment(out: &mut dyn Write, info: &ScanInfo) -> io::Result<()> {
+    writeln!(
+        out,
+        "# portscan {} scan initiated {} as: {}",
+        env!("CARGO_PKG_VERSION"),
+        ctime(info.started),
+        escape_line(&info.command)
+    )
+}
+
+/// The last line of the grepable and normal formats.
+pub fn done_comment(out: &mut dyn Write, end: &ScanEnd, hosts: u64) -> io::Result<()> {
+    writeln!(
+        out,
+        "# portscan done at {} -- {} scanned in {:.2} seconds",
+        ctime(end.finished),
+        addresses_phrase(hosts, hosts),
+        end.summary.elapsed.as_secs_f64()
+    )
+}
 
 /// What one address gave.
 #[derive(Debug)]

@@ -31,13 +31,11 @@ use rawnet::ports::PortSpec;
 use rawnet::scan::{PortResult, State, Summary};
 use rawnet::shard::{Plan, Shard};
 
-pub use grepable::GrepablePrinter;
+use hosts::ByHost;
 pub use json::JsonPrinter;
-pub use normal::NormalPrinter;
 pub use summary::SummaryPrinter;
 pub use table::TablePrinter;
 pub use writer::Writer;
-pub use xml::XmlPrinter;
 
 /// How results are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,9 +154,9 @@ pub fn printer(format: Format, out: Box<dyn Write + Send>, options: Options) -> 
     match format {
         Format::Json => Box::new(JsonPrinter::new(out, options)),
         Format::Table => Box::new(TablePrinter::new(out, options)),
-        Format::Xml => Box::new(XmlPrinter::new(out, options)),
-        Format::Grepable => Box::new(GrepablePrinter::new(out, options)),
-        Format::Normal => Box::new(NormalPrinter::new(out, options)),
+        Format::Xml => Box::new(ByHost::new(out, options, xml::Xml)),
+        Format::Grepable => Box::new(ByHost::new(out, options, grepable::Grepable)),
+        Format::Normal => Box::new(ByHost::new(out, options, normal::Normal)),
     }
 }
 

@@ -4,68 +4,31 @@
 //! signed by portscan).
 
 use std::io::{self, Write};
+use std::net::IpAddr;
 
-use rawnet::sanitize::escape_line;
 use rawnet::services::tcp_service;
 
-use super::clock::ctime;
-use super::hosts::{addresses_phrase, Book, Host};
-use super::{state_name, Event, Options, Printer, ScanEnd, ScanInfo};
+use super::hosts::{done_comment, started_comment, Host, HostFormat};
+use super::{state_name, ScanEnd, ScanInfo};
 
-/// Collects hosts; writes them in `end`.
-pub struct NormalPrinter<W: Write> {
-    out: W,
-    book: Book,
-}
+/// nmap's normal format, for [`super::hosts::ByHost`].
+pub struct Normal;
 
-impl<W: Write> NormalPrinter<W> {
-    /// A printer to `out`.
-    pub fn new(out: W, options: Options) -> NormalPrinter<W> {
-        NormalPrinter {
-            out,
-            book: Book::new(options),
-        }
+impl HostFormat for Normal {
+    fn begin(&self, out: &mut dyn Write, info: &ScanInfo) -> io::Result<()> {
+        started_comment(out, info)
+    }
+
+    fn host(&self, out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
+        write_host(out, ip, host)
+    }
+
+    fn end(&self, out: &mut dyn Write, end: &ScanEnd, hosts: u64) -> io::Result<()> {
+        done_comment(out, end, hosts)
     }
 }
 
-impl<W: Write + Send> Printer for NormalPrinter<W> {
-    fn begin(&mut self, info: &ScanInfo) -> io::Result<()> {
-        writeln!(
-            self.out,
-            "# portscan {} scan initiated {} as: {}",
-            env!("CARGO_PKG_VERSION"),
-            ctime(info.started),
-            escape_line(&info.command)
-        )
-    }
-
-    fn result(&mut self, event: &Event) -> io::Result<()> {
-        self.book.add(&event.result);
-        Ok(())
-    }
-
-    fn end(&mut self, end: &ScanEnd) -> io::Result<()> {
-        let book = std::mem::take(&mut self.book);
-        let total = book.len();
-        for (ip, host) in book.into_hosts() {
-            write_host(&mut self.out, ip, &host)?;
-        }
-        writeln!(
-            self.out,
-            "# portscan done at {} -- {} scanned in {:.2} seconds",
-            ctime(end.finished),
-            addresses_phrase(total, total),
-            end.summary.elapsed.as_secs_f64()
-        )?;
-        self.out.flush()
-    }
-
-    fn needs_every_result(&self) -> bool {
-        true
-    }
-}
-
-fn write_host(out: &mut dyn Write, ip: std::net::IpAddr, host: &Host) -> io::Result<()> {
+fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
     match host.name(ip) {
         Some(name) => writeln!(out, "portscan scan report for {name} ({ip})")?,
         None => writeln!(out, "portscan scan report for {ip}")?,
@@ -122,7 +85,7 @@ fn write_host(out: &mut dyn Write, ip: std::net::IpAddr, host: &Host) -> io::Res
 mod tests {
     use super::super::testing::{render, result};
     use super::super::Format;
-    use super::*;
+    use super::super::Options;
     use rawnet::scan::State;
 
     #[test]

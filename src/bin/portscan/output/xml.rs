@@ -20,29 +20,14 @@ use rawnet::scan::State;
 use rawnet::services::tcp_service;
 
 use super::clock::{ctime, unix_seconds};
-use super::hosts::{addresses_phrase, Book, Host};
-use super::{state_name, Event, Options, Printer, ScanEnd, ScanInfo};
+use super::hosts::{addresses_phrase, Host, HostFormat};
+use super::{state_name, ScanEnd, ScanInfo};
 
-/// Collects hosts; writes the document head in `begin` and the rest in
-/// `end`.
-pub struct XmlPrinter<W: Write> {
-    out: W,
-    book: Book,
-}
+/// nmap's XML, for [`super::hosts::ByHost`].
+pub struct Xml;
 
-impl<W: Write> XmlPrinter<W> {
-    /// A printer to `out`.
-    pub fn new(out: W, options: Options) -> XmlPrinter<W> {
-        XmlPrinter {
-            out,
-            book: Book::new(options),
-        }
-    }
-}
-
-impl<W: Write + Send> Printer for XmlPrinter<W> {
-    fn begin(&mut self, info: &ScanInfo) -> io::Result<()> {
-        let out = &mut self.out;
+impl HostFormat for Xml {
+    fn begin(&self, out: &mut dyn Write, info: &ScanInfo) -> io::Result<()> {
         writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
         writeln!(out, "<!DOCTYPE nmaprun>")?;
         writeln!(
@@ -62,18 +47,12 @@ impl<W: Write + Send> Printer for XmlPrinter<W> {
         writeln!(out, "<verbose level=\"0\"/>\n<debugging level=\"0\"/>")
     }
 
-    fn result(&mut self, event: &Event) -> io::Result<()> {
-        self.book.add(&event.result);
-        Ok(())
+    fn host(&self, out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
+        write_host(out, ip, host)
     }
 
-    fn end(&mut self, end: &ScanEnd) -> io::Result<()> {
-        let book = std::mem::take(&mut self.book);
+    fn end(&self, out: &mut dyn Write, end: &ScanEnd, total: u64) -> io::Result<()> {
         // Every address is probed as with nmap's -Pn: all are "up".
-        let total = book.len();
-        for (ip, host) in book.into_hosts() {
-            write_host(&mut self.out, ip, &host)?;
-        }
         let secs = end.summary.elapsed.as_secs_f64();
         let finished = ctime(end.finished);
         let (exit, error) = if end.summary.stopped {
@@ -82,16 +61,11 @@ impl<W: Write + Send> Printer for XmlPrinter<W> {
             ("success", "")
         };
         writeln!(
-            self.out,
+            out,
             "<runstats><finished time=\"{}\" timestr=\"{finished}\" summary=\"portscan done at {finished}; {} scanned in {secs:.2} seconds\" elapsed=\"{secs:.2}\" exit=\"{exit}\"{error}/><hosts up=\"{total}\" down=\"0\" total=\"{total}\"/>\n</runstats>\n</nmaprun>",
             unix_seconds(end.finished),
             addresses_phrase(total, total),
-        )?;
-        self.out.flush()
-    }
-
-    fn needs_every_result(&self) -> bool {
-        true
+        )
     }
 }
 
@@ -176,7 +150,7 @@ fn attr(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::super::testing::{render, result};
-    use super::super::Format;
+    use super::super::{Format, Options};
     use super::*;
 
     #[test]
