@@ -32,6 +32,7 @@
 
 mod runs;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
@@ -476,7 +477,7 @@ pub fn expand_excluding(
         ..*opts
     };
     let mut exclude_failures = Vec::new();
-    for (_, addresses) in addresses_of_all(excludes, &every_family, resolver) {
+    for (_, addresses) in addresses_in_order(excludes, &every_family, resolver) {
         match addresses {
             Ok(addresses) => {
                 for (space, lo, hi) in addresses.intervals()? {
@@ -487,7 +488,7 @@ pub fn expand_excluding(
         }
     }
     let mut failures = Vec::new();
-    for (text, addresses) in addresses_of_all(specs, opts, resolver) {
+    for (text, addresses) in addresses_in_order(specs, opts, resolver) {
         let addresses = match addresses {
             Ok(addresses) => addresses,
             Err(e) => {
@@ -517,46 +518,57 @@ pub fn expand_excluding(
 /// a hung server cost two timeouts, not fifty.
 const MAX_PARALLEL_LOOKUPS: usize = 64;
 
-/// Each spec with its addresses, in the order given: literals and blocks
-/// directly, names through the resolver on up to
-/// [`MAX_PARALLEL_LOOKUPS`] threads.
-fn addresses_of_all<'s>(
-    specs: &'s [TargetSpec],
+/// The addresses of every name among `specs`, by index, looked up on up
+/// to [`MAX_PARALLEL_LOOKUPS`] threads. Literals and blocks are not
+/// touched here (a list of 262144 addresses costs no per-item slot):
+/// [`addresses_in_order`] computes them as it goes.
+fn resolve_names(
+    specs: &[TargetSpec],
     opts: &TargetOptions,
     resolver: Resolver<'_>,
-) -> Vec<(&'s str, Result<Addresses, ResolveError>)> {
-    let names = specs
+) -> HashMap<usize, Result<Addresses, ResolveError>> {
+    let names: Vec<usize> = specs
         .iter()
-        .filter(|s| matches!(s, TargetSpec::Host { .. }))
-        .count();
-    let slots: Vec<Mutex<Option<Result<Addresses, ResolveError>>>> =
-        specs.iter().map(|_| Mutex::new(None)).collect();
-    if names > 0 {
+        .enumerate()
+        .filter(|(_, s)| matches!(s, TargetSpec::Host { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    let found = Mutex::new(HashMap::with_capacity(names.len()));
+    if !names.is_empty() {
         let next = AtomicUsize::new(0);
         std::thread::scope(|scope| {
-            for _ in 0..names.min(MAX_PARALLEL_LOOKUPS) {
+            for _ in 0..names.len().min(MAX_PARALLEL_LOOKUPS) {
                 // A thread that cannot start leaves its share to the others
-                // (or to the loop below).
+                // (or to the caller, which looks up what is missing).
                 let _ = std::thread::Builder::new().spawn_scoped(scope, || loop {
-                    let i = next.fetch_add(1, AtomicOrdering::Relaxed);
-                    let Some(spec) = specs.get(i) else { break };
-                    let found = addresses_of(spec, opts, resolver);
-                    *slots[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(found);
+                    let n = next.fetch_add(1, AtomicOrdering::Relaxed);
+                    let Some(&i) = names.get(n) else { break };
+                    let addresses = addresses_of(&specs[i], opts, resolver);
+                    found
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(i, addresses);
                 });
             }
         });
     }
-    specs
-        .iter()
-        .zip(slots)
-        .map(|(spec, slot)| {
-            let found = slot.into_inner().unwrap_or_else(PoisonError::into_inner);
-            (
-                spec.text(),
-                found.unwrap_or_else(|| addresses_of(spec, opts, resolver)),
-            )
-        })
-        .collect()
+    found.into_inner().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Each spec with its addresses, in the order given: names from
+/// [`resolve_names`], the rest computed on the way.
+fn addresses_in_order<'s>(
+    specs: &'s [TargetSpec],
+    opts: &'s TargetOptions,
+    resolver: Resolver<'s>,
+) -> impl Iterator<Item = (&'s str, Result<Addresses, ResolveError>)> + 's {
+    let mut names = resolve_names(specs, opts, resolver);
+    specs.iter().enumerate().map(move |(i, spec)| {
+        let addresses = names
+            .remove(&i)
+            .unwrap_or_else(|| addresses_of(spec, opts, resolver));
+        (spec.text(), addresses)
+    })
 }
 
 fn addresses_of(

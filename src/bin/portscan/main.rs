@@ -45,11 +45,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: cli::Cli) -> Result<(), Error> {
-    let config = Config::from_cli(cli, &config::read_list_file)?;
+    let mut config = Config::from_cli(cli, &config::read_list_file)?;
     for warning in &config.warnings {
         warn(warning);
     }
     let (targets, failures) = config::resolve_targets(&config)?;
+    // The typed targets are in `targets` now; a long -iL list need not
+    // stay in memory for the scan.
+    config.targets = Vec::new();
     for failure in failures {
         warn(&format!("{failure}; skipped"));
     }
