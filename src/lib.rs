@@ -27,4 +27,5 @@ pub mod services;
 pub mod shard;
 pub mod sock;
 pub mod targets;
+mod top_ports;
 pub mod udp_payloads;

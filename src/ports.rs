@@ -3,7 +3,14 @@
 //!
 //! The syntax follows nmap's `-p`: single ports (`22`), inclusive ranges
 //! (`8000-8100`), comma-separated lists of both (`22,80,443,8000-8100`), and
-//! `-` or `all` for every port (1-65535). Overlapping and adjacent items
+//! `-` or `all` for every port (1-65535), service names from
+//! [`crate::services`] (`http,ssh`: every port the table gives that name),
+//! and nmap's protocol prefixes: `T:` (TCP, what portscan scans anyway) is
+//! accepted, `U:` and `S:` (UDP, SCTP) are refused until portscan can scan
+//! them. [`PortSpec::top`] is nmap's `--top-ports`, from nmap's ranking by
+//! open frequency (compiled in, see `scripts/gen-top-ports.py`); the
+//! default is its top 1000, so that `portscan HOST` and `nmap -sT HOST`
+//! scan the same ports. Overlapping and adjacent items
 //! are merged, so each port appears once however often it was typed; the
 //! order the user typed does not matter, because the probe order is decided
 //! by [`crate::shard`]. Anything else is an error: port 0, ports above
@@ -20,6 +27,8 @@ use std::str::FromStr;
 pub const MIN_PORT: u16 = 1;
 /// The highest port a spec may name.
 pub const MAX_PORT: u16 = 65535;
+/// How many of nmap's top ports are scanned by default.
+pub const DEFAULT_TOP_PORTS: u32 = 1000;
 
 /// A validated set of TCP ports, stored as sorted, disjoint, non-adjacent
 /// inclusive ranges.
@@ -46,9 +55,26 @@ impl PortSpec {
         PortSpec::from_ranges(vec![MIN_PORT..=MAX_PORT])
     }
 
-    /// The default when no ports are given: 1-1024.
+    /// The default when no ports are given: nmap's top 1000 TCP ports
+    /// (as `nmap -sT` scans by default).
     pub fn default_ports() -> PortSpec {
-        PortSpec::from_ranges(vec![1..=1024])
+        PortSpec::top(DEFAULT_TOP_PORTS)
+    }
+
+    /// nmap's `--top-ports n`: the `n` TCP ports nmap finds open most
+    /// often, exactly nmap's list for every `n`; past the end of nmap's
+    /// ranking (8366 ports), all of it, as nmap does. Empty for `n == 0`.
+    ///
+    /// ```
+    /// use rawnet::ports::PortSpec;
+    /// assert_eq!(PortSpec::top(3).to_string(), "23,80,443");
+    /// assert_eq!(PortSpec::top(100).len(), 100);
+    /// assert_eq!(PortSpec::top(65535), PortSpec::top(100_000));
+    /// ```
+    pub fn top(n: u32) -> PortSpec {
+        let ranked = crate::top_ports::TCP_BY_FREQUENCY;
+        let n = (n as usize).min(ranked.len());
+        PortSpec::from_ranges(ranked[..n].iter().map(|&p| p..=p).collect())
     }
 
     /// Number of distinct ports in the set (at most 65535).
@@ -132,7 +158,7 @@ fn range_len(r: &RangeInclusive<u16>) -> u32 {
 }
 
 impl Default for PortSpec {
-    /// 1-1024, as [`PortSpec::default_ports`].
+    /// nmap's top 1000, as [`PortSpec::default_ports`].
     fn default() -> Self {
         PortSpec::default_ports()
     }
@@ -170,21 +196,42 @@ impl FromStr for PortSpec {
         if whole.is_empty() {
             return Err(error(Reason::Empty));
         }
-        let ranges = whole
-            .split(',')
-            .map(parse_item)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(error)?;
+        let mut ranges = Vec::new();
+        for item in whole.split(',') {
+            ranges.extend(parse_item(item).map_err(error)?);
+        }
         Ok(PortSpec::from_ranges(ranges))
     }
 }
 
-/// One comma-separated item: `N` or `A-B`.
-fn parse_item(item: &str) -> Result<RangeInclusive<u16>, Reason> {
+/// One comma-separated item: `N`, `A-B`, or a service name, after an
+/// optional `T:`; a name may stand for several ports.
+fn parse_item(item: &str) -> Result<Vec<RangeInclusive<u16>>, Reason> {
     let item = item.trim();
+    let item = match item.get(..2) {
+        Some(p) if p.eq_ignore_ascii_case("T:") => &item[2..],
+        Some(p) if p.eq_ignore_ascii_case("U:") || p.eq_ignore_ascii_case("S:") => {
+            return Err(Reason::NotTcp(item.to_owned()))
+        }
+        _ => item,
+    };
     if item.is_empty() {
         return Err(Reason::EmptyItem);
     }
+    if item.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        let ports: Vec<_> = crate::services::tcp_ports_named(item)
+            .map(|p| p..=p)
+            .collect();
+        if ports.is_empty() {
+            return Err(Reason::UnknownService(item.to_owned()));
+        }
+        return Ok(ports);
+    }
+    parse_range(item).map(|r| vec![r])
+}
+
+/// `N` or `A-B`.
+fn parse_range(item: &str) -> Result<RangeInclusive<u16>, Reason> {
     match item.split_once('-') {
         None => {
             let port = parse_port(item)?;
@@ -247,6 +294,8 @@ enum Reason {
     OutOfRange(String),
     OpenRange(String),
     Reversed(u16, u16),
+    UnknownService(String),
+    NotTcp(String),
 }
 
 impl fmt::Display for PortSpecError {
@@ -265,6 +314,13 @@ impl fmt::Display for PortSpecError {
             Reason::Reversed(lo, hi) => {
                 write!(f, "range {lo}-{hi} is backwards (did you mean {hi}-{lo}?)")
             }
+            Reason::UnknownService(s) => {
+                write!(f, "'{s}' is not a port number or a known service name")
+            }
+            Reason::NotTcp(s) => write!(
+                f,
+                "'{s}': portscan scans TCP only (T: or no prefix); UDP and SCTP are not supported yet"
+            ),
         }
     }
 }
@@ -281,6 +337,38 @@ mod tests {
 
     fn reason(spec: &str) -> String {
         spec.parse::<PortSpec>().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn service_names_and_protocol_prefixes() {
+        assert_eq!(ports("http,ssh"), [22, 80, 8008]);
+        assert_eq!(ports("T:22,T:80-81,https"), [22, 80, 81, 443]);
+        assert_eq!(ports("http-proxy,ms-wbt-server"), [3389, 8080]);
+        assert!(reason("U:53").contains("TCP only"));
+        assert!(reason("T:22,S:1").contains("TCP only"));
+        assert!(reason("T:").contains("empty item"));
+        assert!(reason("nosuchservice").contains("known service name"));
+    }
+
+    #[test]
+    fn top_ports_follow_nmaps_ranking() {
+        assert_eq!(PortSpec::top(0).len(), 0);
+        assert_eq!(PortSpec::top(1).to_string(), "80");
+        assert_eq!(
+            PortSpec::top(10).to_string(),
+            "21-23,25,80,110,139,443,445,3389"
+        );
+        assert_eq!(PortSpec::top(1000).len(), 1000);
+        assert_eq!(PortSpec::default_ports(), PortSpec::top(1000));
+        for p in [3306, 5432, 8080] {
+            assert!(PortSpec::default_ports().contains(p), "{p}");
+        }
+        let ranked = crate::top_ports::TCP_BY_FREQUENCY;
+        let mut unique = ranked.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ranked.len(), "a port ranked twice");
+        assert!(!unique.contains(&0));
     }
 
     #[test]
@@ -305,9 +393,9 @@ mod tests {
     }
 
     #[test]
-    fn default_is_1_to_1024() {
-        assert_eq!(PortSpec::default().len(), 1024);
-        assert_eq!(PortSpec::default().to_string(), "1-1024");
+    fn default_is_nmaps_top_1000() {
+        assert_eq!(PortSpec::default().len(), 1000);
+        assert_eq!(PortSpec::default(), PortSpec::top(1000));
     }
 
     #[test]
@@ -352,12 +440,11 @@ mod tests {
     fn rejects_non_numbers() {
         assert_eq!(
             reason("abc"),
-            "invalid port spec 'abc': 'abc' is not a port number"
+            "invalid port spec 'abc': 'abc' is not a port number or a known service name"
         );
         assert!(reason("+80").contains("not a port number"));
         assert!(reason("8 0").contains("not a port number"));
         assert!(reason("80-90-100").contains("not a port number"));
-        assert!(reason("http").contains("not a port number"));
         assert!(reason("0x50").contains("not a port number"));
     }
 

@@ -192,6 +192,22 @@ pub fn tcp_service(port: u16) -> Option<&'static str> {
         .map(|i| TCP_SERVICES[i].1)
 }
 
+/// Every port the table names `name` (ASCII case ignored), ascending:
+/// what `-p http,ssh` means.
+///
+/// ```
+/// use rawnet::services::tcp_ports_named;
+/// assert_eq!(tcp_ports_named("ssh").collect::<Vec<_>>(), [22]);
+/// assert_eq!(tcp_ports_named("HTTPS").collect::<Vec<_>>(), [443]);
+/// assert_eq!(tcp_ports_named("no-such-service").count(), 0);
+/// ```
+pub fn tcp_ports_named(name: &str) -> impl Iterator<Item = u16> + '_ {
+    TCP_SERVICES
+        .iter()
+        .filter(move |(_, n)| n.eq_ignore_ascii_case(name))
+        .map(|&(port, _)| port)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,8 @@
 //!
 //! The space is the product *addresses x ports*, numbered `0..total` (the
 //! address-major position `a * ports + p`). It is never materialised: a
-//! [`Plan`] maps an index to a [`Probe`] on demand, so a /16 x 65535 plan
-//! holds only the address list and the port ranges.
+//! [`Plan`] maps an index to a [`Probe`] on demand, so a /8 x 65535 plan
+//! holds only the target runs and the port ranges.
 //!
 //! **Order.** Position `j` of the scan probes pair `π(j)`, where `π` is a
 //! seeded pseudo-random permutation of `0..total` ([`Permutation`]: a
@@ -248,8 +248,16 @@ pub struct Plan {
 impl Plan {
     /// The plan for `shard` of the scan of `targets` x `ports`, in the
     /// order chosen by `seed`.
+    ///
+    /// # Panics
+    ///
+    /// When `targets.len() * ports.len()` does not fit in a u64 (callers
+    /// check first: the binary refuses such a scan as a usage error).
     pub fn new(targets: Targets, ports: PortSpec, seed: u64, shard: Shard) -> Plan {
-        let total = targets.len() * u64::from(ports.len());
+        let total = targets
+            .len()
+            .checked_mul(u64::from(ports.len()))
+            .expect("the scan's probe count fits in a u64");
         Plan {
             permutation: Permutation::new(total, seed),
             len: shard.len_of(total),

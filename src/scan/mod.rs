@@ -93,8 +93,9 @@
 //!
 //! Per worker: a slab of in-flight connects, two deadline heaps (compacted
 //! to stay proportional to the concurrency), the held-back results, and a
-//! round-trip estimate per address probed (80 bytes each; a scan targets at
-//! most 65536 addresses). Nothing is kept per finished probe.
+//! round-trip estimate per address probed (80 bytes each, at most
+//! `rtt::MAX_HOSTS` of them per worker: a bounded table whatever the size
+//! of the target space). Nothing is kept per finished probe.
 
 mod banner;
 mod classify;

@@ -45,19 +45,30 @@
 //! and shares no cache line. Workers draw their probes from the same
 //! pseudo-random order, so each sees every address's ports in a similar
 //! mix and gets its own samples within its first few probes; what it costs
-//! is that each worker learns each address on its own. Memory is one
-//! 80-byte entry per address a worker has probed (so at most about 11 MB
-//! per worker, hash-table slack included, at the target cap of 65536
-//! addresses; a few kilobytes for the usual handful of hosts), plus the
-//! keys of attempts still waiting for an address's first sample (stale
-//! ones are dropped before a list grows, so each list stays within twice
-//! its attempts in flight).
+//! is that each worker learns each address on its own.
+//!
+//! # Bounded
+//!
+//! Memory is one 80-byte entry per address a worker has probed, up to
+//! [`MAX_HOSTS`] entries per worker (about 3 MB with hash-table slack; a
+//! few kilobytes for the usual handful of hosts), plus the keys of
+//! attempts still waiting for an address's first sample (stale ones are
+//! dropped before a list grows, so each list stays within twice its
+//! attempts in flight). A scan of more addresses (a /8, probed in a
+//! random order) evicts an arbitrary entry for each new one: an evicted
+//! address starts over from the maximum timeout, as if unseen, which is
+//! slower but never wrong, and attempts that waited for its first sample
+//! keep their full deadline. Over a huge target space each address gets
+//! few probes, so there is little to learn per address anyway.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use super::slots::Key;
+
+/// Most addresses one worker keeps an estimate for (see "Bounded").
+pub(crate) const MAX_HOSTS: usize = 16384;
 
 /// Smoothed round-trip time and its variation for one address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +155,17 @@ impl Hosts {
         }
     }
 
+    /// The entry of `ip`, made room for (one arbitrary entry evicted)
+    /// when the table is full.
+    fn host(&mut self, ip: IpAddr) -> &mut Host {
+        if self.hosts.len() >= MAX_HOSTS && !self.hosts.contains_key(&ip) {
+            if let Some(victim) = self.hosts.keys().next().copied() {
+                self.hosts.remove(&victim);
+            }
+        }
+        self.hosts.entry(ip).or_default()
+    }
+
     /// The timeout of attempt `attempt` to `ip`, as of now.
     pub(crate) fn timeout(&self, ip: IpAddr, attempt: u32) -> Duration {
         let estimate = self.hosts.get(&ip).and_then(|h| h.estimate.as_ref());
@@ -164,7 +186,7 @@ impl Hosts {
         key: Key,
         live: impl Fn(Key) -> bool,
     ) {
-        let waiting = &mut self.hosts.entry(ip).or_default().waiting;
+        let waiting = &mut self.host(ip).waiting;
         if waiting.len() == waiting.capacity() && waiting.len() >= 8 {
             waiting.retain(|k| live(*k));
         }
@@ -175,7 +197,7 @@ impl Hosts {
     /// sample, returns the attempts that were waiting for it (possibly
     /// stale), so that the caller can shorten their deadlines.
     pub(crate) fn sample(&mut self, ip: IpAddr, rtt: Duration) -> Vec<Key> {
-        let host = self.hosts.entry(ip).or_default();
+        let host = self.host(ip);
         match &mut host.estimate {
             Some(estimate) => {
                 estimate.update(rtt);
@@ -283,6 +305,21 @@ mod tests {
         assert_eq!(h.timeout(A, 0), ms(600));
         assert_eq!(h.timeout(A, 1), ms(1000));
         assert_eq!(h.timeout(B, 0), ms(1000));
+    }
+
+    #[test]
+    fn the_table_is_bounded_and_evicted_addresses_start_over() {
+        let mut h = Hosts::new(Timeouts::new(ms(100), ms(1000)));
+        for i in 0..(MAX_HOSTS as u32 + 1000) {
+            h.sample(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)), ms(10));
+        }
+        assert_eq!(h.hosts.len(), MAX_HOSTS);
+        let evicted = (0..MAX_HOSTS as u32 + 1000)
+            .map(|i| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)))
+            .filter(|ip| !h.has_estimate(*ip))
+            .collect::<Vec<_>>();
+        assert_eq!(evicted.len(), 1000);
+        assert_eq!(h.timeout(evicted[0], 0), ms(1000));
     }
 
     #[test]

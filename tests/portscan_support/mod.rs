@@ -33,6 +33,7 @@ pub struct Line {
     pub rtt_ms: f64,
     pub service: Option<String>,
     pub banner: Option<String>,
+    pub timestamp: String,
 }
 
 /// What a run of the binary left behind.
@@ -232,4 +233,50 @@ pub fn list(ports: &[u16]) -> String {
         .map(u16::to_string)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The path of `tool`, installing Debian's `package` first when it is
+/// missing and we are root. `None` (with the reason on stderr) only when
+/// it cannot be had: the caller then returns early.
+pub fn require_tool(tool: &str, package: &str) -> Option<std::path::PathBuf> {
+    let find = || {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(tool))
+                .find(|p| p.is_file())
+        })
+    };
+    if let Some(path) = find() {
+        return Some(path);
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if root {
+        let _ = Command::new("apt-get")
+            .args(["install", "-y", "-q", package])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    let found = find();
+    if found.is_none() {
+        eprintln!("SKIPPED: {tool} (Debian package {package}) is not installed and cannot be installed here");
+    }
+    found
+}
+
+/// Runs `program args`, failing the test unless it ran at all; returns
+/// (exit code, stdout).
+pub fn run_tool(program: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
 }

@@ -18,7 +18,10 @@ use clap::Parser;
     override_usage = "portscan [OPTIONS] TARGET [PORTS]\n       \
                       portscan [OPTIONS] -iL FILE [PORTS]",
     after_help = "Exit status: 0 scan done (whatever was found), 1 runtime error, 2 usage error.\n\
-                  JSON Lines is the default when stdout is not a terminal; a table otherwise."
+                  JSON Lines is the default when stdout is not a terminal; a table otherwise.\n\
+                  nmap's spellings work too: -sT, -iL, -oX/-oG/-oN/-oA FILE, -T0..-T5, -F, \
+                  --top-ports, --open, -n (README: nmap habits).\n\
+                  Default ports: nmap's top 1000 TCP ports, as nmap -sT."
 )]
 pub struct Cli {
     /// Host name, IPv4/IPv6 address, CIDR block (v4 or v6), or a
@@ -27,8 +30,9 @@ pub struct Cli {
     #[arg(value_name = "TARGET")]
     pub target: Option<String>,
 
-    /// Ports: N, A-B, comma lists of both, '-' or 'all' for 1-65535
-    /// [default: 1-1024].
+    /// Ports: N, A-B, service names (http), comma lists of them, '-' or
+    /// 'all' for 1-65535; T: prefixes allowed [default: nmap's top 1000 TCP
+    /// ports, as nmap -sT].
     #[arg(value_name = "PORTS")]
     pub ports: Option<String>,
 
@@ -46,6 +50,21 @@ pub struct Cli {
     #[arg(long = "input-list", value_name = "FILE")]
     pub input_list: Option<PathBuf>,
 
+    /// Never probe these: addresses, CIDR blocks, octet ranges or names,
+    /// comma-separated (nmap's --exclude).
+    #[arg(long, value_name = "LIST")]
+    pub exclude: Option<String>,
+
+    /// Never probe the targets listed in FILE (same syntax as -iL; '-' is
+    /// stdin).
+    #[arg(long = "excludefile", value_name = "FILE")]
+    pub exclude_file: Option<PathBuf>,
+
+    /// Run an unsharded scan of more than 2^32 probes (refused by
+    /// default: a /8 typed for a /24 should not start a day-long scan).
+    #[arg(long)]
+    pub allow_large_scan: bool,
+
     /// Only IPv4: names keep their IPv4 addresses; IPv6 literals are an error.
     #[arg(short = '4', conflicts_with = "ipv6")]
     pub ipv4: bool,
@@ -59,52 +78,117 @@ pub struct Cli {
     pub first_address: bool,
 
     /// Connects in flight at once (the engine lowers it to fit the
-    /// open-file limit).
+    /// open-file limit) [default: 1000, or -T's].
     #[arg(
         short = 'c',
         long,
         value_name = "N",
-        default_value_t = 1000,
         value_parser = clap::value_parser!(u32).range(1..=1_000_000)
     )]
-    pub concurrency: u32,
+    pub concurrency: Option<u32>,
 
     /// Initial and maximum connect timeout per attempt, in milliseconds;
     /// no answer in time means filtered. Once an address answers, its
-    /// timeout adapts to its round-trip time (down to --min-timeout).
+    /// timeout adapts to its round-trip time (down to --min-timeout)
+    /// [default: 1000, or -T's].
     #[arg(
         short = 't',
         long = "timeout",
         value_name = "MS",
-        default_value_t = 1000,
         value_parser = clap::value_parser!(u64).range(1..=600_000)
     )]
-    pub timeout_ms: u64,
+    pub timeout_ms: Option<u64>,
 
     /// Least connect timeout per attempt, in milliseconds, however fast an
     /// address answers (lowered to --timeout if above it; equal to it
-    /// gives a fixed timeout).
+    /// gives a fixed timeout) [default: 100, or -T's].
     #[arg(
         long = "min-timeout",
         value_name = "MS",
-        default_value_t = 100,
         value_parser = clap::value_parser!(u64).range(1..=600_000)
     )]
-    pub min_timeout_ms: u64,
+    pub min_timeout_ms: Option<u64>,
 
-    /// Extra attempts for a port that came back filtered.
+    /// Extra attempts for a port that came back filtered (nmap's
+    /// --max-retries) [default: 1, or -T's].
     #[arg(
         long,
+        visible_alias = "max-retries",
         value_name = "N",
-        default_value_t = 1,
         value_parser = clap::value_parser!(u32).range(0..=10)
     )]
-    pub retries: u32,
+    pub retries: Option<u32>,
 
-    /// Most connects started per second, across all workers [default:
-    /// no limit].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Most connects started per second, across all workers (nmap's
+    /// --max-rate) [default: no limit, or -T's].
+    #[arg(
+        long,
+        visible_alias = "max-rate",
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
     pub rate: Option<u32>,
+
+    /// Timing template, nmap's -T0..-T5 (or paranoid, sneaky, polite,
+    /// normal, aggressive, insane): sets --timeout, --min-timeout,
+    /// --retries, --concurrency and --rate (README table); those flags
+    /// still win. -T3 is the default.
+    #[arg(short = 'T', value_name = "0-5", value_parser = parse_template)]
+    pub timing: Option<u8>,
+
+    /// nmap's --initial-rtt-timeout TIME (seconds, or with ms/s/m/h):
+    /// portscan's --timeout, unless --max-rtt-timeout is given.
+    #[arg(long = "initial-rtt-timeout", value_name = "TIME", value_parser = parse_nmap_time)]
+    pub initial_rtt_timeout: Option<u64>,
+
+    /// nmap's --max-rtt-timeout TIME: portscan's --timeout.
+    #[arg(long = "max-rtt-timeout", value_name = "TIME", value_parser = parse_nmap_time)]
+    pub max_rtt_timeout: Option<u64>,
+
+    /// nmap's --min-rtt-timeout TIME: portscan's --min-timeout.
+    #[arg(long = "min-rtt-timeout", value_name = "TIME", value_parser = parse_nmap_time)]
+    pub min_rtt_timeout: Option<u64>,
+
+    /// nmap's --min-rate N: accepted for scripts written for nmap, with a
+    /// warning; portscan never slows below what --concurrency allows.
+    #[arg(long = "min-rate", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub min_rate: Option<u32>,
+
+    /// Scan nmap's N most often open TCP ports (exactly nmap's list).
+    #[arg(long = "top-ports", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub top_ports: Option<u32>,
+
+    /// Fast: nmap's top 100 ports (--top-ports 100).
+    #[arg(short = 'F', conflicts_with = "top_ports")]
+    pub fast: bool,
+
+    /// -sT: TCP connect scan, the only kind portscan does (accepted).
+    #[arg(long = "connect-scan", hide = true)]
+    pub connect_scan: bool,
+
+    /// Never reverse-resolve addresses (nmap's -n): portscan never does;
+    /// accepted.
+    #[arg(short = 'n')]
+    pub no_reverse_dns: bool,
+
+    /// Report only open ports (nmap's --open): portscan's default;
+    /// conflicts with --all.
+    #[arg(long, conflicts_with = "all")]
+    pub open: bool,
+
+    /// More on stderr: the scan's settings before it starts (-v).
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// nmap options portscan cannot honour (-sS, -O, -A, ...), rewritten
+    /// here by rewrite_nmap_flags so that config can say why in one line.
+    #[arg(
+        long = "nmap-unsupported",
+        hide = true,
+        value_name = "FLAG",
+        allow_hyphen_values = true
+    )]
+    pub nmap_unsupported: Vec<String>,
 
     /// Read what open ports send first (capped; escaped in the table).
     #[arg(long)]
@@ -142,8 +226,33 @@ pub struct Cli {
     pub table: bool,
 
     /// Write results to FILE instead of stdout (JSON Lines unless --table).
+    /// For nmap's formats, see -oX, -oG, -oN, -oA.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// -oX FILE: also write nmap's XML to FILE ('-' for stdout).
+    #[arg(long = "xml-output", value_name = "FILE", allow_hyphen_values = true)]
+    pub xml_output: Option<PathBuf>,
+
+    /// -oG FILE: also write nmap's grepable format to FILE ('-' for stdout).
+    #[arg(
+        long = "grepable-output",
+        value_name = "FILE",
+        allow_hyphen_values = true
+    )]
+    pub grepable_output: Option<PathBuf>,
+
+    /// -oN FILE: also write nmap's normal format to FILE ('-' for stdout).
+    #[arg(
+        long = "normal-output",
+        value_name = "FILE",
+        allow_hyphen_values = true
+    )]
+    pub normal_output: Option<PathBuf>,
+
+    /// -oA BASE: -oX BASE.xml, -oG BASE.gnmap and -oN BASE.nmap at once.
+    #[arg(long = "all-formats", value_name = "BASE")]
+    pub all_formats: Option<PathBuf>,
 
     /// Scan only shard I of N (0-based: 0/4 .. 3/4) of the permuted
     /// (address, port) space; all shards must use the same targets, ports
@@ -161,8 +270,7 @@ pub struct Cli {
     pub no_progress: bool,
 }
 
-/// Parses a command line (program name first), accepting nmap's
-/// single-dash `-iL FILE` as `--input-list FILE`.
+/// Parses a command line (program name first), after [`rewrite_nmap_flags`].
 pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
 where
     I: IntoIterator<Item = T>,
@@ -171,9 +279,30 @@ where
     Cli::try_parse_from(rewrite_nmap_flags(args))
 }
 
-/// Rewrites `-iL` to `--input-list` (clap short flags are one letter:
-/// `-iL` would read as `-i -L`). Arguments after `--` are left alone.
-fn rewrite_nmap_flags<I, T>(args: I) -> Vec<OsString>
+/// nmap's single-dash long options and what they become for clap (whose
+/// short flags are one letter: `-oX` would read as `-o X`, a file named
+/// `X`).
+const NMAP_FLAGS: &[(&str, &str)] = &[
+    ("-iL", "--input-list"),
+    ("-sT", "--connect-scan"),
+    ("-oX", "--xml-output"),
+    ("-oG", "--grepable-output"),
+    ("-oN", "--normal-output"),
+    ("-oA", "--all-formats"),
+];
+
+/// nmap options that need what portscan does not do (raw packets, UDP,
+/// service and OS detection, scripts).
+pub const UNSUPPORTED: &[&str] = &[
+    "-sS", "-sU", "-sA", "-sW", "-sM", "-sN", "-sF", "-sX", "-sY", "-sZ", "-sO", "-sI", "-sV",
+    "-sC", "-sn", "-sL", "-sR", "-O", "-A", "-b",
+];
+
+/// Rewrites nmap's single-dash long options (`-iL`, `-oX`, `-oG`, `-oN`,
+/// `-oA`) into portscan's long ones. Arguments after `--` are left
+/// alone, and so are values: only a whole argument that is exactly one of
+/// these flags is rewritten.
+pub fn rewrite_nmap_flags<I, T>(args: I) -> Vec<OsString>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
@@ -185,13 +314,68 @@ where
             if arg == "--" {
                 after_dashes = true;
             }
-            if !after_dashes && arg == "-iL" {
-                OsString::from("--input-list")
-            } else {
-                arg
+            if after_dashes {
+                return arg;
+            }
+            if let Some((_, long)) = NMAP_FLAGS.iter().find(|(nmap, _)| arg == *nmap) {
+                return OsString::from(long);
+            }
+            match arg.to_str() {
+                Some(flag) if UNSUPPORTED.contains(&flag) => {
+                    OsString::from(format!("--nmap-unsupported={flag}"))
+                }
+                _ => arg,
             }
         })
         .collect()
+}
+
+/// `-T` values: 0-5 or nmap's names for them.
+fn parse_template(text: &str) -> Result<u8, String> {
+    const NAMES: [&str; 6] = [
+        "paranoid",
+        "sneaky",
+        "polite",
+        "normal",
+        "aggressive",
+        "insane",
+    ];
+    if let Some(i) = NAMES.iter().position(|n| n.eq_ignore_ascii_case(text)) {
+        return Ok(i as u8);
+    }
+    match text.parse::<u8>() {
+        Ok(n) if n <= 5 => Ok(n),
+        _ => Err("expected 0-5 or paranoid, sneaky, polite, normal, aggressive, insane".into()),
+    }
+}
+
+/// An nmap time: a number of seconds, or a number with `ms`, `s`, `m` or
+/// `h`; returned in milliseconds (at least 1, at most 600000, portscan's
+/// range for timeouts).
+fn parse_nmap_time(text: &str) -> Result<u64, String> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "ms" => 1.0,
+        "" | "s" => 1000.0,
+        "m" => 60_000.0,
+        "h" => 3_600_000.0,
+        _ => {
+            return Err(
+                "expected a time like 500ms, 2s, 1m or 1h (plain numbers are seconds)".into(),
+            )
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| "expected a time like 500ms, 2s, 1m or 1h".to_string())?;
+    let ms = (value * scale).round();
+    if !(1.0..=600_000.0).contains(&ms) {
+        return Err("must be between 1ms and 10m".into());
+    }
+    Ok(ms as u64)
 }
 
 #[cfg(test)]
@@ -218,9 +402,9 @@ mod tests {
         let cli = parse(&["10.0.0.1"]).unwrap();
         assert_eq!(cli.target.as_deref(), Some("10.0.0.1"));
         assert_eq!(cli.ports, None);
-        assert_eq!(cli.concurrency, 1000);
-        assert_eq!((cli.timeout_ms, cli.min_timeout_ms), (1000, 100));
-        assert_eq!(cli.retries, 1);
+        assert_eq!(cli.concurrency, None);
+        assert_eq!((cli.timeout_ms, cli.min_timeout_ms), (None, None));
+        assert_eq!((cli.retries, cli.timing), (None, None));
         assert_eq!(cli.rate, None);
         assert!(!cli.banner && !cli.all && !cli.json && !cli.table);
         assert_eq!((cli.banner_wait, cli.banner_max), (500, 256));
@@ -257,8 +441,11 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.ports.as_deref(), Some("22,80"));
-        assert_eq!((cli.concurrency, cli.timeout_ms, cli.retries), (50, 300, 0));
-        assert_eq!(cli.min_timeout_ms, 20);
+        assert_eq!(
+            (cli.concurrency, cli.timeout_ms, cli.retries),
+            (Some(50), Some(300), Some(0))
+        );
+        assert_eq!(cli.min_timeout_ms, Some(20));
         assert_eq!(cli.rate, Some(100));
         assert!(cli.banner && cli.all && cli.json && cli.ipv4 && cli.first_address);
         assert_eq!(cli.shard.as_deref(), Some("1/4"));
@@ -283,6 +470,101 @@ mod tests {
         // After `--`, "-iL" is a plain value.
         let cli = parse(&["--", "-iL"]).unwrap();
         assert_eq!(cli.target.as_deref(), Some("-iL"));
+    }
+
+    #[test]
+    fn nmap_habits() {
+        let cli = parse(&[
+            "-sT",
+            "-n",
+            "--open",
+            "-v",
+            "-v",
+            "-T4",
+            "--max-retries",
+            "3",
+            "--max-rate",
+            "500",
+            "--min-rate",
+            "10",
+            "--min-rtt-timeout",
+            "50ms",
+            "--max-rtt-timeout",
+            "2s",
+            "--initial-rtt-timeout",
+            "1",
+            "--top-ports",
+            "100",
+            "h",
+        ])
+        .unwrap();
+        assert!(cli.connect_scan && cli.no_reverse_dns && cli.open);
+        assert_eq!((cli.verbose, cli.timing), (2, Some(4)));
+        assert_eq!(
+            (cli.retries, cli.rate, cli.min_rate),
+            (Some(3), Some(500), Some(10))
+        );
+        assert_eq!(cli.min_rtt_timeout, Some(50));
+        assert_eq!(cli.max_rtt_timeout, Some(2000));
+        assert_eq!(cli.initial_rtt_timeout, Some(1000));
+        assert_eq!(cli.top_ports, Some(100));
+        assert!(parse(&["-F", "h"]).unwrap().fast);
+        assert_eq!(parse(&["-T", "insane", "h"]).unwrap().timing, Some(5));
+        assert_eq!(parse(&["-Tparanoid", "h"]).unwrap().timing, Some(0));
+        assert_eq!(kind(&["-T6", "h"]), ErrorKind::ValueValidation);
+        assert_eq!(
+            kind(&["--max-rtt-timeout", "2 weeks", "h"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["--max-rtt-timeout", "11m", "h"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(kind(&["--open", "--all", "h"]), ErrorKind::ArgumentConflict);
+        assert_eq!(
+            kind(&["-F", "--top-ports", "5", "h"]),
+            ErrorKind::ArgumentConflict
+        );
+        let cli = parse(&["-sS", "-O", "h", "-A"]).unwrap();
+        assert_eq!(cli.nmap_unsupported, ["-sS", "-O", "-A"]);
+    }
+
+    #[test]
+    fn nmap_times() {
+        assert_eq!(parse_nmap_time("250ms"), Ok(250));
+        assert_eq!(parse_nmap_time("1.5"), Ok(1500));
+        assert_eq!(parse_nmap_time("2m"), Ok(120_000));
+        assert!(parse_nmap_time("0").is_err());
+        assert!(parse_nmap_time("1h").is_err());
+        assert!(parse_nmap_time("").is_err());
+        assert!(parse_nmap_time("5x").is_err());
+    }
+
+    #[test]
+    fn nmap_output_flags() {
+        let cli = parse(&[
+            "-oX",
+            "a.xml",
+            "-oG",
+            "-",
+            "-oN",
+            "a.nmap",
+            "-oA",
+            "base",
+            "127.0.0.1",
+        ])
+        .unwrap();
+        assert_eq!(cli.xml_output, Some(PathBuf::from("a.xml")));
+        assert_eq!(cli.grepable_output, Some(PathBuf::from("-")));
+        assert_eq!(cli.normal_output, Some(PathBuf::from("a.nmap")));
+        assert_eq!(cli.all_formats, Some(PathBuf::from("base")));
+        assert_eq!(cli.target.as_deref(), Some("127.0.0.1"));
+        // Only whole arguments are rewritten, and not after `--`.
+        let args = rewrite_nmap_flags(["portscan", "-oXa", "-o", "-oX", "--", "-oN"]);
+        assert_eq!(
+            args,
+            ["portscan", "-oXa", "-o", "--xml-output", "--", "-oN"]
+        );
     }
 
     #[test]

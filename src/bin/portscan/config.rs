@@ -19,9 +19,29 @@ use rawnet::targets::{self, Expansion, TargetOptions, TargetSpec, Targets};
 use crate::cli::Cli;
 use crate::error::Error;
 use crate::output::Format;
+use crate::timing;
 
 /// How long one name may take to resolve before it counts as failed.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Where an output goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dest {
+    /// Standard output (`-`).
+    Stdout,
+    /// A file, created (or truncated) before the scan.
+    File(PathBuf),
+}
+
+impl Dest {
+    fn of(path: PathBuf) -> Dest {
+        if path.as_os_str() == "-" {
+            Dest::Stdout
+        } else {
+            Dest::File(path)
+        }
+    }
+}
 
 /// A validated scan request.
 #[derive(Debug)]
@@ -30,6 +50,10 @@ pub struct Config {
     pub targets: Vec<TargetSpec>,
     /// How to expand them.
     pub target_options: TargetOptions,
+    /// Never probed (`--exclude`, `--excludefile`), names not resolved.
+    pub excludes: Vec<TargetSpec>,
+    /// `--allow-large-scan`: no limit on unsharded probes.
+    pub allow_large_scan: bool,
     /// Ports to probe on every address.
     pub ports: PortSpec,
     /// Which part of the permuted space this run covers.
@@ -43,10 +67,18 @@ pub struct Config {
     /// Output format, or `None` to pick by whether the output is a
     /// terminal.
     pub format: Option<Format>,
-    /// Where results go; `None` is stdout.
+    /// Where results go; `None` is stdout (unless an nmap format takes
+    /// it: then nowhere).
     pub output: Option<PathBuf>,
+    /// nmap's formats asked for (`-oX`, `-oG`, `-oN`, `-oA`), each with
+    /// its destination.
+    pub nmap_outputs: Vec<(Format, Dest)>,
     /// Draw a progress bar (when stderr is a terminal).
     pub progress: bool,
+    /// `-v` count: print the settings to stderr before the scan.
+    pub verbose: u8,
+    /// Warnings about flags accepted but not honoured, for stderr.
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -78,10 +110,48 @@ impl Config {
             }
             None => {}
         }
-        let ports = match ports_arg {
-            Some(spec) => spec.parse::<PortSpec>()?,
-            None => PortSpec::default_ports(),
+        let mut excludes = Vec::new();
+        if let Some(path) = &cli.exclude_file {
+            let text = read_list(path).map_err(|e| {
+                Error::Runtime(format!("cannot read exclude list {}: {e}", path.display()))
+            })?;
+            excludes = targets::parse_file(&text, &path.display().to_string())?;
+        }
+        if let Some(list) = &cli.exclude {
+            excludes.extend(targets::parse_list(list)?);
+        }
+        if let Some(flag) = cli.nmap_unsupported.first() {
+            return Err(Error::Usage(unsupported(flag)));
+        }
+        let top = cli.top_ports.or(cli.fast.then_some(100));
+        let ports = match (ports_arg, top) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Usage(
+                    "ports given twice: as a list and with --top-ports/-F; use one".into(),
+                ))
+            }
+            (Some(spec), None) => spec.parse::<PortSpec>()?,
+            (None, Some(n)) => PortSpec::top(n),
+            (None, None) => PortSpec::default_ports(),
         };
+        let template = timing::TEMPLATES[usize::from(cli.timing.unwrap_or(timing::DEFAULT))];
+        let timeout_ms = cli
+            .timeout_ms
+            .or(cli.max_rtt_timeout)
+            .or(cli.initial_rtt_timeout)
+            .unwrap_or(template.timeout_ms);
+        let min_timeout_ms = cli
+            .min_timeout_ms
+            .or(cli.min_rtt_timeout)
+            .unwrap_or(template.min_timeout_ms);
+        let mut warnings = Vec::new();
+        if cli.min_rate.is_some() {
+            warnings.push(
+                "--min-rate ignored: portscan has no lower bound on its rate; it goes as fast \
+                 as --concurrency and the network allow"
+                    .to_string(),
+            );
+        }
         let shard = match &cli.shard {
             Some(s) => s.parse::<Shard>()?,
             None => Shard::WHOLE,
@@ -96,6 +166,10 @@ impl Config {
             (_, true) => Some(Format::Table),
             _ => None,
         };
+        if let Some(path) = &cli.output {
+            check_output_name(path)?;
+        }
+        let nmap_outputs = nmap_outputs(&cli)?;
         Ok(Config {
             targets,
             target_options: TargetOptions {
@@ -103,15 +177,17 @@ impl Config {
                 first_address: cli.first_address,
                 ..TargetOptions::default()
             },
+            excludes,
+            allow_large_scan: cli.allow_large_scan,
             ports,
             shard,
             seed: cli.seed,
             scan: ScanConfig {
-                timeout: Duration::from_millis(cli.timeout_ms),
-                min_timeout: Duration::from_millis(cli.min_timeout_ms.min(cli.timeout_ms)),
-                concurrency: cli.concurrency as usize,
-                retries: cli.retries,
-                rate: cli.rate,
+                timeout: Duration::from_millis(timeout_ms),
+                min_timeout: Duration::from_millis(min_timeout_ms.min(timeout_ms)),
+                concurrency: cli.concurrency.unwrap_or(template.concurrency) as usize,
+                retries: cli.retries.unwrap_or(template.retries),
+                rate: cli.rate.or(template.rate),
                 banner: cli.banner.then(|| BannerConfig {
                     wait: Duration::from_millis(cli.banner_wait),
                     max_len: cli.banner_max as usize,
@@ -120,9 +196,85 @@ impl Config {
             report_all: cli.all,
             format,
             output: cli.output,
+            nmap_outputs,
             progress: !cli.no_progress,
+            verbose: cli.verbose,
+            warnings,
         })
     }
+}
+
+/// The one line for an nmap option portscan cannot honour.
+fn unsupported(flag: &str) -> String {
+    let why = match flag {
+        "-sS" | "-sA" | "-sW" | "-sM" | "-sN" | "-sF" | "-sX" | "-sI" | "-b" => {
+            "needs raw packets; portscan makes ordinary connect() calls (-sT)"
+        }
+        "-sU" | "-sY" | "-sZ" | "-sO" => "portscan scans TCP only (-sT); UDP, SCTP and IP protocol scans are not supported",
+        "-O" => "OS detection needs raw packets; portscan cannot do it",
+        "-A" => "OS, version and script detection are not portscan's; it reports port states (and --banner)",
+        "-sV" | "-sR" => "version detection is not portscan's; --banner shows what a port sends first",
+        "-sC" => "portscan runs no scripts",
+        "-sn" | "-sL" => "portscan always scans ports; it has no ping-only or list-only mode",
+        _ => "portscan cannot do that",
+    };
+    format!("{flag}: {why}")
+}
+
+/// `-o X` (and G, N, A, S) is nmap's `-oX` typed with a space, or by
+/// habit: never write JSON Lines to a file named `X`.
+fn check_output_name(path: &Path) -> Result<(), Error> {
+    let name = path.as_os_str();
+    for letter in ["X", "G", "N", "A", "S"] {
+        if name == letter {
+            return Err(Error::Usage(format!(
+                "-o {letter} would write JSON Lines to a file named '{letter}'; \
+                 for nmap's formats write -o{letter} FILE (no space): -oX, -oG, -oN or -oA"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The nmap formats asked for, `-oA BASE` expanded; at most one output
+/// may go to stdout.
+fn nmap_outputs(cli: &Cli) -> Result<Vec<(Format, Dest)>, Error> {
+    let mut outputs = Vec::new();
+    let single = [
+        (Format::Xml, &cli.xml_output),
+        (Format::Grepable, &cli.grepable_output),
+        (Format::Normal, &cli.normal_output),
+    ];
+    for (format, path) in single {
+        if let Some(path) = path {
+            outputs.push((format, Dest::of(path.clone())));
+        }
+    }
+    if let Some(base) = &cli.all_formats {
+        if base.as_os_str() == "-" {
+            return Err(Error::Usage(
+                "-oA needs a file name base (it writes BASE.xml, BASE.gnmap, BASE.nmap), not '-'"
+                    .into(),
+            ));
+        }
+        for (format, ext) in [
+            (Format::Xml, "xml"),
+            (Format::Grepable, "gnmap"),
+            (Format::Normal, "nmap"),
+        ] {
+            let mut name = base.clone().into_os_string();
+            name.push(".");
+            name.push(ext);
+            outputs.push((format, Dest::File(PathBuf::from(name))));
+        }
+    }
+    let to_stdout = outputs.iter().filter(|(_, d)| *d == Dest::Stdout).count();
+    if to_stdout > 1 {
+        return Err(Error::Usage(
+            "only one of -oX, -oG, -oN can write to stdout ('-')".into(),
+        ));
+    }
+    Ok(outputs)
 }
 
 /// Which positional argument is which: `TARGET [PORTS]`, or with `-iL`
@@ -175,8 +327,26 @@ fn read_bounded(reader: impl Read, limit: u64) -> io::Result<String> {
 pub fn resolve_targets(config: &Config) -> Result<(Targets, Vec<ResolveError>), Error> {
     let resolver =
         |host: &str, family: Family| resolve::resolve_within(host, family, Some(RESOLVE_TIMEOUT));
-    let Expansion { targets, failures } =
-        targets::expand(&config.targets, &config.target_options, &resolver)?;
+    let Expansion {
+        targets,
+        failures,
+        exclude_failures,
+    } = targets::expand_excluding(
+        &config.targets,
+        &config.excludes,
+        &config.target_options,
+        &resolver,
+    )?;
+    if let Some(failure) = exclude_failures.first() {
+        return Err(Error::Runtime(format!(
+            "{failure} (in --exclude); not scanning, since its addresses cannot be left out"
+        )));
+    }
+    if targets.is_empty() && failures.is_empty() {
+        return Err(Error::Usage(
+            "every target is excluded; nothing to scan".into(),
+        ));
+    }
     if targets.is_empty() {
         return Err(Error::Runtime(match failures.as_slice() {
             [only] => only.to_string(),
@@ -184,6 +354,31 @@ pub fn resolve_targets(config: &Config) -> Result<(Targets, Vec<ResolveError>), 
         }));
     }
     Ok((targets, failures))
+}
+
+/// Most probes an unsharded run makes without `--allow-large-scan`: 2^32,
+/// an IPv4 /16 on every port or a /8 on 256 ports, hours at least.
+pub const MAX_UNSHARDED_PROBES: u64 = 1 << 32;
+
+/// The scan's total probe count, if it fits in a u64 and passes the typo
+/// guard: above [`MAX_UNSHARDED_PROBES`] only with `--shard` or
+/// `--allow-large-scan`.
+pub fn check_scan_size(config: &Config, addresses: u64) -> Result<u64, Error> {
+    let ports = u64::from(config.ports.len());
+    let total = addresses.checked_mul(ports).ok_or_else(|| {
+        Error::Usage(format!(
+            "{addresses} addresses x {ports} ports is more probes than a scan can count (2^64 - 1); \
+             split the targets"
+        ))
+    })?;
+    if total > MAX_UNSHARDED_PROBES && config.shard.count() == 1 && !config.allow_large_scan {
+        return Err(Error::Usage(format!(
+            "{total} probes ({addresses} addresses x {ports} ports) is more than 2^32 for one \
+             unsharded run; check the targets (a /8 typed for a /24?), split the scan with \
+             --shard I/N, or pass --allow-large-scan"
+        )));
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -337,15 +532,131 @@ mod tests {
     }
 
     #[test]
+    fn timing_templates_and_explicit_flags() {
+        let c = config(&["h", "-T5"]).unwrap();
+        assert_eq!(c.scan.timeout, Duration::from_millis(250));
+        assert_eq!(c.scan.min_timeout, Duration::from_millis(50));
+        assert_eq!((c.scan.retries, c.scan.concurrency), (0, 5000));
+        let c = config(&["h", "-T0", "--retries", "2", "-c", "7"]).unwrap();
+        assert_eq!(
+            (c.scan.retries, c.scan.concurrency, c.scan.rate),
+            (2, 7, Some(1))
+        );
+        assert_eq!(c.scan.timeout, Duration::from_millis(10_000));
+        let c = config(&["h", "-T3"]).unwrap();
+        assert_eq!(c.scan, config(&["h"]).unwrap().scan);
+        let c = config(&[
+            "h",
+            "--max-rtt-timeout",
+            "300ms",
+            "--min-rtt-timeout",
+            "20ms",
+        ])
+        .unwrap();
+        assert_eq!(c.scan.timeout, Duration::from_millis(300));
+        assert_eq!(c.scan.min_timeout, Duration::from_millis(20));
+        let c = config(&["h", "--initial-rtt-timeout", "2"]).unwrap();
+        assert_eq!(c.scan.timeout, Duration::from_millis(2000));
+        let c = config(&["h", "--max-rate", "9", "--min-rate", "5"]).unwrap();
+        assert_eq!(c.scan.rate, Some(9));
+        assert_eq!(c.warnings.len(), 1);
+    }
+
+    #[test]
+    fn top_ports_fast_and_what_portscan_cannot_do() {
+        assert_eq!(
+            config(&["h", "--top-ports", "10"]).unwrap().ports,
+            PortSpec::top(10)
+        );
+        assert_eq!(config(&["h", "-F"]).unwrap().ports, PortSpec::top(100));
+        assert!(usage(&["h", "22", "-F"]).contains("ports given twice"));
+        assert!(usage(&["h", "-p", "22", "--top-ports", "5"]).contains("ports given twice"));
+        assert!(usage(&["h", "-sS"]).starts_with("-sS: needs raw packets"));
+        assert!(usage(&["h", "-O"]).starts_with("-O: OS detection"));
+        assert!(usage(&["h", "-A"]).starts_with("-A: "));
+        assert!(usage(&["h", "-sU"]).contains("TCP only"));
+        assert_eq!(
+            config(&["-sT", "-n", "--open", "h"]).unwrap().ports,
+            PortSpec::top(1000)
+        );
+    }
+
+    #[test]
+    fn nmap_outputs_and_the_o_letter_guard() {
+        let c = config(&["h", "-oX", "-", "-oA", "scan", "-o", "r.jsonl"]).unwrap();
+        assert_eq!(
+            c.nmap_outputs,
+            vec![
+                (Format::Xml, Dest::Stdout),
+                (Format::Xml, Dest::File("scan.xml".into())),
+                (Format::Grepable, Dest::File("scan.gnmap".into())),
+                (Format::Normal, Dest::File("scan.nmap".into())),
+            ]
+        );
+        assert_eq!(c.output, Some(PathBuf::from("r.jsonl")));
+        for letter in ["X", "G", "N", "A", "S"] {
+            let m = usage(&["h", "-o", letter]);
+            assert!(m.contains(&format!("-o{letter} FILE")), "{m}");
+        }
+        assert!(usage(&["h", "-oX", "-", "-oG", "-"]).contains("only one"));
+        assert!(usage(&["h", "-oA", "-"]).contains("file name base"));
+    }
+
+    #[test]
     fn oversized_blocks_fail_before_any_lookup() {
-        let c = config(&["no-such-host.invalid,10.0.0.0/8"]).unwrap();
+        let c = config(&["no-such-host.invalid,fd00::/64"]).unwrap();
         match resolve_targets(&c) {
             Err(Error::Usage(m)) => assert_eq!(
                 m,
-                "CIDR 10.0.0.0/8 has 16777216 addresses, more than the limit of 65536"
+                "CIDR fd00::/64 has 2^64 addresses, more than the limit of 2^64 - 1"
             ),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_typo_guard_and_the_u64_bound() {
+        let c = config(&["10.0.0.0/8", "80"]).unwrap();
+        assert_eq!(check_scan_size(&c, 1 << 24).unwrap(), 1 << 24);
+        let c = config(&["0.0.0.0/0", "80,443"]).unwrap();
+        match check_scan_size(&c, 1 << 32) {
+            Err(Error::Usage(m)) => assert!(m.contains("--allow-large-scan"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let c = config(&["0.0.0.0/0", "80,443", "--shard", "0/64"]).unwrap();
+        assert_eq!(check_scan_size(&c, 1 << 32).unwrap(), 1 << 33);
+        let c = config(&["0.0.0.0/0", "80,443", "--allow-large-scan"]).unwrap();
+        assert!(check_scan_size(&c, 1 << 32).is_ok());
+        let c = config(&["fd00::/65", "-", "--allow-large-scan"]).unwrap();
+        assert!(matches!(check_scan_size(&c, 1 << 63), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn exclusions_reach_the_expansion() {
+        let read = |p: &Path| {
+            assert_eq!(p, Path::new("skip.txt"));
+            Ok("127.0.0.3 # not this one\n".to_string())
+        };
+        let c = config_with(
+            &[
+                "127.0.0.0/30",
+                "--exclude",
+                "127.0.0.0,127.0.0.1",
+                "--excludefile",
+                "skip.txt",
+            ],
+            &read,
+        )
+        .unwrap();
+        assert_eq!(c.excludes.len(), 3);
+        let (targets, _) = resolve_targets(&c).unwrap();
+        let ips: Vec<String> = targets.iter().map(|(_, ip)| ip.to_string()).collect();
+        assert_eq!(ips, ["127.0.0.2"]);
+        let c = config(&["127.0.0.1", "--exclude", "127.0.0.0/8"]).unwrap();
+        assert!(
+            matches!(resolve_targets(&c), Err(Error::Usage(m)) if m.contains("every target is excluded"))
+        );
+        assert!(usage(&["h", "--exclude", "10.0.0.300"]).contains("invalid target"));
     }
 
     #[test]

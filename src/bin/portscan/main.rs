@@ -12,20 +12,22 @@ mod config;
 mod error;
 mod output;
 mod progress;
+mod timing;
 #[path = "../common/usage.rs"]
 mod usage;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use rawnet::sanitize::escape_str;
 use rawnet::scan::{self, ProbeSource};
 use rawnet::shard::Plan;
 
-use crate::config::Config;
+use crate::config::{Config, Dest};
 use crate::error::Error;
-use crate::output::{Format, Printer, Writer};
+use crate::output::{Format, Options, Printers, ScanEnd, ScanInfo, SummaryPrinter, Writer};
 
 fn main() -> ExitCode {
     let cli = match cli::parse_from(std::env::args_os()) {
@@ -43,33 +45,62 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: cli::Cli) -> Result<(), Error> {
-    let config = Config::from_cli(cli, &config::read_list_file)?;
+    let mut config = Config::from_cli(cli, &config::read_list_file)?;
+    for warning in &config.warnings {
+        warn(warning);
+    }
     let (targets, failures) = config::resolve_targets(&config)?;
+    // The typed targets are in `targets` now; a long -iL list need not
+    // stay in memory for the scan.
+    config.targets = Vec::new();
     for failure in failures {
         warn(&format!("{failure}; skipped"));
     }
+    config::check_scan_size(&config, targets.len())?;
     let plan = Plan::new(targets, config.ports.clone(), config.seed, config.shard);
+    if config.verbose > 0 {
+        let _ = writeln!(io::stderr(), "{}", settings_line(&config, &plan));
+    }
 
-    let (out, out_is_terminal): (Box<dyn Write + Send>, bool) = match &config.output {
-        Some(path) => {
-            let file = File::create(path)
-                .map_err(|e| Error::Runtime(format!("cannot create {}: {e}", path.display())))?;
-            (Box::new(BufWriter::new(file)), false)
-        }
-        None => (Box::new(io::stdout()), io::stdout().is_terminal()),
+    let options = Options {
+        report_all: config.report_all,
+        banners: config.scan.banner.is_some(),
     };
-    let format = config.format.unwrap_or(if out_is_terminal {
-        Format::Table
-    } else {
-        Format::Json
-    });
-    let printer = Printer::new(out, format, config.report_all, config.scan.banner.is_some());
+    let stdout_taken = config.nmap_outputs.iter().any(|(_, d)| *d == Dest::Stdout);
+    let stdout_is_terminal = io::stdout().is_terminal();
+    let mut printers = Printers::new();
+    match &config.output {
+        Some(path) => {
+            let format = config.format.unwrap_or(Format::Json);
+            printers.push(output::printer(format, create(path)?, options));
+        }
+        None if !stdout_taken => {
+            let default = if stdout_is_terminal {
+                Format::Table
+            } else {
+                Format::Json
+            };
+            let format = config.format.unwrap_or(default);
+            printers.push(output::printer(format, Box::new(io::stdout()), options));
+        }
+        None => {}
+    }
+    for (format, dest) in &config.nmap_outputs {
+        let out = match dest {
+            Dest::Stdout => Box::new(io::stdout()),
+            Dest::File(path) => create(path)?,
+        };
+        printers.push(output::printer(*format, out, options));
+    }
+    printers.push(Box::new(SummaryPrinter::new(io::stderr())));
+    let out_is_terminal = stdout_is_terminal && (stdout_taken || config.output.is_none());
+    let info = ScanInfo::new(&plan, command_line());
     let bar = progress::bar(plan.len(), config.progress);
-    let writer = Writer::spawn(printer, bar, out_is_terminal)
+    let writer = Writer::spawn(printers, info, options, bar, out_is_terminal)
         .map_err(|e| Error::Runtime(format!("cannot start the output thread: {e}")))?;
 
     let scanned = scan::run(&plan, &config.scan, &writer);
-    let written = writer.finish();
+    let written = writer.finish(scanned.as_ref().ok().cloned().map(ScanEnd::new));
     let summary = scanned?;
     match written {
         // The reader of our output went away (`portscan ... | head -1`):
@@ -84,8 +115,42 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
             config.scan.concurrency, summary.concurrency
         ));
     }
-    let _ = writeln!(io::stderr(), "{}", output::summary_line(&summary, &plan));
     Ok(())
+}
+
+/// What `-v` prints before the scan: the scope and the timing settings.
+fn settings_line(config: &Config, plan: &Plan) -> String {
+    let scan = &config.scan;
+    let rate = scan
+        .rate
+        .map_or("no limit".to_string(), |r| format!("{r}/s"));
+    format!(
+        "portscan: {} probes ({} addresses x {} ports, shard {}); timeout {} ms (floor {} ms), \
+         {} retries, {} in flight, rate {rate}",
+        plan.len(),
+        plan.targets().len(),
+        plan.ports().len(),
+        plan.shard(),
+        scan.timeout.as_millis(),
+        scan.min_timeout.as_millis(),
+        scan.retries,
+        scan.concurrency,
+    )
+}
+
+/// A buffered output file, created (or truncated) now.
+fn create(path: &Path) -> Result<Box<dyn Write + Send>, Error> {
+    let file = File::create(path)
+        .map_err(|e| Error::Runtime(format!("cannot create {}: {e}", path.display())))?;
+    Ok(Box::new(BufWriter::new(file)))
+}
+
+/// The command line as typed, for the nmap formats' `args`.
+fn command_line() -> String {
+    std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn warn(message: &str) {

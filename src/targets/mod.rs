@@ -7,24 +7,32 @@
 //! 1. **Parsing** ([`TargetSpec`], [`parse_list`], [`parse_file`]) accepts
 //!    IPv4 (`10.0.0.1`), IPv6 (`::1`, or `[::1]`), CIDR blocks of either
 //!    family (`192.168.1.0/24`, `fd00::/120`; host bits are ignored, as in
-//!    nmap), and host names, comma-separated on the command line, or one or
+//!    nmap), nmap's IPv4 octet ranges (`10.0.0.1-20`, `10.0.1-3.1`,
+//!    `10.0.0.*`: each octet a number, a range `A-B` (`A-` and `-B` run to
+//!    255 and from 0) or `*`), and host names, comma-separated on the command line, or one or
 //!    more per line in a file (`#` starts a comment, blank lines are
 //!    skipped). Errors here are usage errors.
-//! 2. **Expansion** ([`expand`]) turns every item into addresses: CIDR
-//!    blocks into every address they hold (network and broadcast addresses
-//!    included), host names through the system resolver into every address
-//!    of the wanted family (or only the first, with
-//!    [`TargetOptions::first_address`]). An address that appears twice (a
-//!    name and its literal, overlapping blocks) is probed once, under the
-//!    target that named it first. The total is capped
-//!    ([`DEFAULT_MAX_ADDRESSES`]) so a typo like `/8` fails at once with a
-//!    clear message instead of scanning for days.
+//! 2. **Expansion** ([`expand`], [`expand_excluding`]) turns every item
+//!    into runs of addresses ([`Targets`], see the `runs` submodule): CIDR
+//!    blocks and octet ranges into the intervals they cover (network and
+//!    broadcast addresses included; never listed one by one), host names
+//!    through the system resolver into every address of the wanted family
+//!    (or only the first, with [`TargetOptions::first_address`]). An
+//!    address that appears twice (a name and its literal, overlapping
+//!    blocks) is probed once, under the target that named it first; an
+//!    excluded one (`--exclude`) never. Any IPv4 block up to `/0` and IPv6
+//!    blocks up to 2^64 - 1 addresses in total are accepted: memory grows
+//!    with the number of targets typed, not with their size. Guarding
+//!    against a typo (`/8` for `/24`) is the caller's business (the binary
+//!    refuses huge unsharded runs).
 //!
 //! A name that does not resolve is not an error of the whole expansion: it
 //! is returned in [`Expansion::failures`] and the caller decides (the
 //! binary warns and goes on, and fails only when nothing is left).
 
-use std::collections::HashSet;
+mod runs;
+
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
@@ -33,9 +41,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::resolve::{Family, ResolveError};
 
-/// The default cap on the number of addresses a scan may expand to: a
-/// /16 of IPv4, or a /112 of IPv6.
-pub const DEFAULT_MAX_ADDRESSES: u64 = 65536;
+pub use runs::Targets;
+use runs::{to_num, Builder, Space};
+
+/// The default cap on the number of addresses a scan may expand to: all a
+/// u64 can count (an IPv4 /0 is far below it; an IPv6 /64 is just over).
+pub const DEFAULT_MAX_ADDRESSES: u64 = u64::MAX;
+
+/// Most intervals one octet range may split into (`10.0-255.0-255.1`
+/// is 65536 single addresses); beyond, use CIDR blocks.
+pub const MAX_OCTET_RUNS: u128 = 65536;
 
 /// One target item as typed, checked for syntax but not yet resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +71,14 @@ pub enum TargetSpec {
         /// The prefix length (0-32 for IPv4, 0-128 for IPv6).
         prefix: u8,
     },
+    /// nmap's IPv4 octet ranges: every address whose octets each fall in
+    /// their range.
+    Octets {
+        /// The item as typed.
+        text: String,
+        /// Inclusive range of each octet, most significant first.
+        octets: [(u8, u8); 4],
+    },
     /// A host name, to be resolved.
     Host {
         /// The name as typed.
@@ -67,7 +90,9 @@ impl TargetSpec {
     /// The item as the user typed it (reported as `target` in results).
     pub fn text(&self) -> &str {
         match self {
-            TargetSpec::Addr { text, .. } | TargetSpec::Cidr { text, .. } => text,
+            TargetSpec::Addr { text, .. }
+            | TargetSpec::Cidr { text, .. }
+            | TargetSpec::Octets { text, .. } => text,
             TargetSpec::Host { name } => name,
         }
     }
@@ -80,6 +105,7 @@ impl TargetSpec {
             TargetSpec::Cidr {
                 network, prefix, ..
             } => Some(block_size(host_bits(network, *prefix))),
+            TargetSpec::Octets { octets, .. } => Some(octets_count(octets)),
             TargetSpec::Host { .. } => None,
         }
     }
@@ -89,6 +115,7 @@ impl TargetSpec {
         let ip = match self {
             TargetSpec::Addr { ip, .. } => ip,
             TargetSpec::Cidr { network, .. } => network,
+            TargetSpec::Octets { .. } => return Some(Family::V4),
             TargetSpec::Host { .. } => return None,
         };
         Some(if ip.is_ipv4() { Family::V4 } else { Family::V6 })
@@ -141,11 +168,15 @@ impl FromStr for TargetSpec {
         }
         if item
             .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'*')
         {
-            return Err(invalid(
-                "not a valid IPv4 address (octet ranges are not supported; use CIDR)",
-            ));
+            let octets = parse_octets(item).ok_or(invalid(
+                "not a valid IPv4 address or octet range (each of 4 octets 0-255, A-B or *)",
+            ))?;
+            return Ok(TargetSpec::Octets {
+                text: item.to_owned(),
+                octets,
+            });
         }
         if !is_host_name(item) {
             return Err(invalid("not an IP address, CIDR block or host name"));
@@ -154,6 +185,77 @@ impl FromStr for TargetSpec {
             name: item.to_owned(),
         })
     }
+}
+
+/// nmap's octet ranges: four dot-separated parts, each `N`, `A-B`, `A-`,
+/// `-B` or `*`, with `A <= B`.
+fn parse_octets(text: &str) -> Option<[(u8, u8); 4]> {
+    let octet = |t: &str| -> Option<u8> {
+        (!t.is_empty() && t.len() <= 3 && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    let mut out = [(0u8, 0u8); 4];
+    let mut parts = text.split('.');
+    for slot in &mut out {
+        let part = parts.next()?;
+        *slot = match part.split_once('-') {
+            _ if part == "*" => (0, 255),
+            None => {
+                let n = octet(part)?;
+                (n, n)
+            }
+            Some((lo, hi)) => {
+                let lo = if lo.is_empty() { 0 } else { octet(lo)? };
+                let hi = if hi.is_empty() { 255 } else { octet(hi)? };
+                (lo <= hi).then_some((lo, hi))?
+            }
+        };
+    }
+    parts.next().is_none().then_some(out)
+}
+
+fn octets_count(octets: &[(u8, u8); 4]) -> u128 {
+    octets
+        .iter()
+        .map(|&(lo, hi)| u128::from(hi - lo) + 1)
+        .product()
+}
+
+/// The intervals of an octet range, ascending: the trailing octets that
+/// span 0-255 make each interval long; the ones before are enumerated.
+/// `None` when that gives more than [`MAX_OCTET_RUNS`] intervals.
+fn octet_intervals(octets: [(u8, u8); 4]) -> Option<Vec<(u128, u128)>> {
+    // Octets after the last partial one span 0-255: they vary inside
+    // each interval.
+    let last_partial = octets.iter().rposition(|&r| r != (0, 255)).unwrap_or(0);
+    let count: u128 = octets[..last_partial]
+        .iter()
+        .map(|&(lo, hi)| u128::from(hi - lo) + 1)
+        .product();
+    if count > MAX_OCTET_RUNS {
+        return None;
+    }
+    let shift = 8 * (3 - last_partial as u32);
+    let (lo_k, hi_k) = octets[last_partial];
+    let mut prefixes: Vec<u128> = vec![0];
+    for &(lo, hi) in &octets[..last_partial] {
+        prefixes = prefixes
+            .iter()
+            .flat_map(|p| (lo..=hi).map(move |o| (p << 8) | u128::from(o)))
+            .collect();
+    }
+    Some(
+        prefixes
+            .into_iter()
+            .map(|p| {
+                let base = p << (8 * (4 - last_partial as u32));
+                let first = base | (u128::from(lo_k) << shift);
+                let last = base | (u128::from(hi_k) << shift) | ((1u128 << shift) - 1);
+                (first, last)
+            })
+            .collect(),
+    )
 }
 
 /// An address literal: dotted-quad IPv4 or IPv6, the latter optionally in
@@ -274,11 +376,10 @@ pub fn parse_file(text: &str, source: &str) -> Result<Vec<TargetSpec>, TargetErr
     Ok(specs)
 }
 
-/// Most items a target file may hold: four per address of the address
-/// cap is room for names, duplicates and comments' leftovers, and keeps a
-/// runaway file (`yes 127.0.0.1 | portscan -iL -`) from taking memory
-/// without bound.
-pub const MAX_FILE_ITEMS: usize = 4 * DEFAULT_MAX_ADDRESSES as usize;
+/// Most items a target file may hold: room for any real list (a block is
+/// one item however large), and a runaway file (`yes 127.0.0.1 |
+/// portscan -iL -`) cannot take memory without bound.
+pub const MAX_FILE_ITEMS: usize = 262_144;
 
 /// How to expand targets into addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -308,50 +409,6 @@ impl Default for TargetOptions {
 /// success.
 pub type Resolver<'a> = &'a (dyn Fn(&str, Family) -> Result<Vec<IpAddr>, ResolveError> + Sync);
 
-/// The addresses to probe, each with the target that named it.
-///
-/// Held as a flat list (bounded by [`TargetOptions::max_addresses`]), so
-/// [`Targets::get`] is O(1) for the probe plan.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Targets {
-    addrs: Vec<(Arc<str>, IpAddr)>,
-}
-
-impl Targets {
-    /// Number of distinct addresses.
-    pub fn len(&self) -> u64 {
-        self.addrs.len() as u64
-    }
-
-    /// True when there is no address to probe.
-    pub fn is_empty(&self) -> bool {
-        self.addrs.is_empty()
-    }
-
-    /// The `index`-th address and the target it came from.
-    pub fn get(&self, index: u64) -> Option<(&Arc<str>, IpAddr)> {
-        let i = usize::try_from(index).ok()?;
-        self.addrs.get(i).map(|(target, ip)| (target, *ip))
-    }
-
-    /// Every address with its target, in expansion order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, IpAddr)> + '_ {
-        self.addrs.iter().map(|(target, ip)| (target, *ip))
-    }
-
-    /// Builds targets from `(target, address)` pairs as they are (no
-    /// dedupe, no cap): for tests and callers that expand on their own.
-    pub fn from_pairs<I, S>(pairs: I) -> Targets
-    where
-        I: IntoIterator<Item = (S, IpAddr)>,
-        S: Into<Arc<str>>,
-    {
-        Targets {
-            addrs: pairs.into_iter().map(|(t, ip)| (t.into(), ip)).collect(),
-        }
-    }
-}
-
 /// What [`expand`] produced.
 #[derive(Debug)]
 pub struct Expansion {
@@ -359,13 +416,17 @@ pub struct Expansion {
     pub targets: Targets,
     /// Names that gave no address, in the order given.
     pub failures: Vec<ResolveError>,
+    /// Exclusions that are names and gave no address: the caller should
+    /// not scan, since what they name cannot be kept out.
+    pub exclude_failures: Vec<ResolveError>,
 }
 
 /// Expands `specs` into addresses: blocks into their addresses, names
 /// through `resolver` (in parallel, results kept in the order given).
 ///
-/// The cap is checked before any name is looked up (so an oversized block
-/// fails without touching DNS) and again after. Addresses of a name are
+/// Literals and blocks are checked (family, size) before any name is
+/// looked up, so a bad block fails without touching DNS; the total is
+/// checked as addresses are added. Addresses of a name are
 /// sorted unless only the first is kept, so every machine of a sharded
 /// scan sees the same order when the resolver returns the same set in a
 /// different order (round-robin DNS).
@@ -384,13 +445,50 @@ pub fn expand(
     opts: &TargetOptions,
     resolver: Resolver<'_>,
 ) -> Result<Expansion, TargetError> {
-    check_static_sizes(specs, opts)?;
-    let expanded = addresses_of_all(specs, opts, resolver);
+    expand_excluding(specs, &[], opts, resolver)
+}
 
-    let mut addrs: Vec<(Arc<str>, IpAddr)> = Vec::new();
-    let mut seen: HashSet<IpAddr> = HashSet::new();
+/// [`expand`], leaving out every address `excludes` names (addresses,
+/// blocks, octet ranges, names: all families, whatever `opts.family`).
+/// Excluded addresses are taken out before any target is added, so no
+/// target can bring them back.
+///
+/// ```
+/// use rawnet::resolve::Family;
+/// use rawnet::targets::{expand_excluding, parse_list, TargetOptions};
+/// let specs = parse_list("10.0.0.0/29").unwrap();
+/// let excludes = parse_list("10.0.0.2,10.0.0.4/31").unwrap();
+/// let none = |_: &str, _: Family| unreachable!();
+/// let out = expand_excluding(&specs, &excludes, &TargetOptions::default(), &none).unwrap();
+/// let ips: Vec<String> = out.targets.iter().map(|(_, ip)| ip.to_string()).collect();
+/// assert_eq!(ips, ["10.0.0.0", "10.0.0.1", "10.0.0.3", "10.0.0.6", "10.0.0.7"]);
+/// ```
+pub fn expand_excluding(
+    specs: &[TargetSpec],
+    excludes: &[TargetSpec],
+    opts: &TargetOptions,
+    resolver: Resolver<'_>,
+) -> Result<Expansion, TargetError> {
+    check_static_sizes(specs, opts)?;
+    let mut builder = Builder::new(opts.max_addresses);
+    let every_family = TargetOptions {
+        family: Family::Any,
+        first_address: false,
+        ..*opts
+    };
+    let mut exclude_failures = Vec::new();
+    for (_, addresses) in addresses_in_order(excludes, &every_family, resolver) {
+        match addresses {
+            Ok(addresses) => {
+                for (space, lo, hi) in addresses.intervals()? {
+                    builder.exclude(space, lo, hi);
+                }
+            }
+            Err(e) => exclude_failures.push(e),
+        }
+    }
     let mut failures = Vec::new();
-    for (text, addresses) in expanded {
+    for (text, addresses) in addresses_in_order(specs, opts, resolver) {
         let addresses = match addresses {
             Ok(addresses) => addresses,
             Err(e) => {
@@ -399,20 +497,18 @@ pub fn expand(
             }
         };
         let target: Arc<str> = Arc::from(text);
-        for ip in addresses.into_ips() {
-            if seen.insert(ip) {
-                addrs.push((Arc::clone(&target), ip));
-            }
-            if addrs.len() as u64 > opts.max_addresses {
-                return Err(TargetError::TooMany {
+        for (space, lo, hi) in addresses.intervals()? {
+            builder
+                .add(&target, space, lo, hi)
+                .map_err(|_| TargetError::TooMany {
                     limit: opts.max_addresses,
-                });
-            }
+                })?;
         }
     }
     Ok(Expansion {
-        targets: Targets { addrs },
+        targets: builder.finish(),
         failures,
+        exclude_failures,
     })
 }
 
@@ -422,46 +518,57 @@ pub fn expand(
 /// a hung server cost two timeouts, not fifty.
 const MAX_PARALLEL_LOOKUPS: usize = 64;
 
-/// Each spec with its addresses, in the order given: literals and blocks
-/// directly, names through the resolver on up to
-/// [`MAX_PARALLEL_LOOKUPS`] threads.
-fn addresses_of_all<'s>(
-    specs: &'s [TargetSpec],
+/// The addresses of every name among `specs`, by index, looked up on up
+/// to [`MAX_PARALLEL_LOOKUPS`] threads. Literals and blocks are not
+/// touched here (a list of 262144 addresses costs no per-item slot):
+/// [`addresses_in_order`] computes them as it goes.
+fn resolve_names(
+    specs: &[TargetSpec],
     opts: &TargetOptions,
     resolver: Resolver<'_>,
-) -> Vec<(&'s str, Result<Addresses, ResolveError>)> {
-    let names = specs
+) -> HashMap<usize, Result<Addresses, ResolveError>> {
+    let names: Vec<usize> = specs
         .iter()
-        .filter(|s| matches!(s, TargetSpec::Host { .. }))
-        .count();
-    let slots: Vec<Mutex<Option<Result<Addresses, ResolveError>>>> =
-        specs.iter().map(|_| Mutex::new(None)).collect();
-    if names > 0 {
+        .enumerate()
+        .filter(|(_, s)| matches!(s, TargetSpec::Host { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    let found = Mutex::new(HashMap::with_capacity(names.len()));
+    if !names.is_empty() {
         let next = AtomicUsize::new(0);
         std::thread::scope(|scope| {
-            for _ in 0..names.min(MAX_PARALLEL_LOOKUPS) {
+            for _ in 0..names.len().min(MAX_PARALLEL_LOOKUPS) {
                 // A thread that cannot start leaves its share to the others
-                // (or to the loop below).
+                // (or to the caller, which looks up what is missing).
                 let _ = std::thread::Builder::new().spawn_scoped(scope, || loop {
-                    let i = next.fetch_add(1, AtomicOrdering::Relaxed);
-                    let Some(spec) = specs.get(i) else { break };
-                    let found = addresses_of(spec, opts, resolver);
-                    *slots[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(found);
+                    let n = next.fetch_add(1, AtomicOrdering::Relaxed);
+                    let Some(&i) = names.get(n) else { break };
+                    let addresses = addresses_of(&specs[i], opts, resolver);
+                    found
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(i, addresses);
                 });
             }
         });
     }
-    specs
-        .iter()
-        .zip(slots)
-        .map(|(spec, slot)| {
-            let found = slot.into_inner().unwrap_or_else(PoisonError::into_inner);
-            (
-                spec.text(),
-                found.unwrap_or_else(|| addresses_of(spec, opts, resolver)),
-            )
-        })
-        .collect()
+    found.into_inner().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Each spec with its addresses, in the order given: names from
+/// [`resolve_names`], the rest computed on the way.
+fn addresses_in_order<'s>(
+    specs: &'s [TargetSpec],
+    opts: &'s TargetOptions,
+    resolver: Resolver<'s>,
+) -> impl Iterator<Item = (&'s str, Result<Addresses, ResolveError>)> + 's {
+    let mut names = resolve_names(specs, opts, resolver);
+    specs.iter().enumerate().map(move |(i, spec)| {
+        let addresses = names
+            .remove(&i)
+            .unwrap_or_else(|| addresses_of(spec, opts, resolver));
+        (spec.text(), addresses)
+    })
 }
 
 fn addresses_of(
@@ -474,6 +581,7 @@ fn addresses_of(
         TargetSpec::Cidr {
             network, prefix, ..
         } => Ok(Addresses::Block(*network, *prefix)),
+        TargetSpec::Octets { text, octets } => Ok(Addresses::Octets(text.clone(), *octets)),
         TargetSpec::Host { name } => {
             resolver(name, opts.family).map(|ips| Addresses::Named(pick(ips, opts)))
         }
@@ -484,16 +592,37 @@ fn addresses_of(
 enum Addresses {
     One(IpAddr),
     Block(IpAddr, u8),
+    Octets(String, [(u8, u8); 4]),
     Named(Vec<IpAddr>),
 }
 
 impl Addresses {
-    fn into_ips(self) -> Box<dyn Iterator<Item = IpAddr>> {
-        match self {
-            Addresses::One(ip) => Box::new(std::iter::once(ip)),
-            Addresses::Block(network, prefix) => block_addresses(network, prefix),
-            Addresses::Named(ips) => Box::new(ips.into_iter()),
-        }
+    /// The intervals these addresses cover, ascending within the target.
+    fn intervals(self) -> Result<Vec<(Space, u128, u128)>, TargetError> {
+        Ok(match self {
+            Addresses::One(ip) => {
+                let (space, n) = to_num(ip);
+                vec![(space, n, n)]
+            }
+            Addresses::Block(network, prefix) => {
+                let (space, first) = to_num(network);
+                let bits = host_bits(&network, prefix);
+                let host_mask = u128::MAX.checked_shr(128 - bits).unwrap_or(0);
+                vec![(space, first, first | host_mask)]
+            }
+            Addresses::Octets(text, octets) => octet_intervals(octets)
+                .ok_or(TargetError::RangeTooFragmented { range: text })?
+                .into_iter()
+                .map(|(lo, hi)| (Space::V4, lo, hi))
+                .collect(),
+            Addresses::Named(ips) => ips
+                .into_iter()
+                .map(|ip| {
+                    let (space, n) = to_num(ip);
+                    (space, n, n)
+                })
+                .collect(),
+        })
     }
 }
 
@@ -535,26 +664,20 @@ fn check_static_sizes(specs: &[TargetSpec], opts: &TargetOptions) -> Result<(), 
                 });
             }
         }
+        if let TargetSpec::Octets { text, octets } = spec {
+            let size = octets_count(octets);
+            if size > u128::from(opts.max_addresses) {
+                return Err(TargetError::RangeTooLarge {
+                    range: text.clone(),
+                    count: size as u64,
+                    limit: opts.max_addresses,
+                });
+            }
+        }
     }
     // The total is not checked here: duplicates (`127.0.0.0/16,127.0.0.1`)
     // are probed once, so only `expand`, which removes them, can count it.
     Ok(())
-}
-
-/// Every address of a block, network address first. The caller has
-/// checked the block against the cap, so its size fits in a `u64`.
-fn block_addresses(network: IpAddr, prefix: u8) -> Box<dyn Iterator<Item = IpAddr>> {
-    let size = block_size(host_bits(&network, prefix)) as u64;
-    match network {
-        IpAddr::V4(v4) => {
-            let base = u64::from(u32::from(v4));
-            Box::new((0..size).map(move |i| IpAddr::V4(Ipv4Addr::from((base + i) as u32))))
-        }
-        IpAddr::V6(v6) => {
-            let base = u128::from(v6);
-            Box::new((0..size).map(move |i| IpAddr::V6(Ipv6Addr::from(base + u128::from(i)))))
-        }
-    }
 }
 
 /// Why targets could not be parsed or expanded. All of these are mistakes
@@ -580,6 +703,20 @@ pub enum TargetError {
         host_bits: u32,
         /// The cap.
         limit: u64,
+    },
+    /// An octet range alone holds more addresses than the cap.
+    RangeTooLarge {
+        /// The range as typed.
+        range: String,
+        /// Addresses in it.
+        count: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// An octet range splits into more than [`MAX_OCTET_RUNS`] intervals.
+    RangeTooFragmented {
+        /// The range as typed.
+        range: String,
     },
     /// All targets together hold more addresses than the cap.
     TooMany {
@@ -630,15 +767,29 @@ impl fmt::Display for TargetError {
                 };
                 write!(
                     f,
-                    "CIDR {cidr} has {count} addresses, more than the limit of {limit}"
+                    "CIDR {cidr} has {count} addresses, more than the limit of {}",
+                    limit_text(*limit)
                 )
             }
+            TargetError::RangeTooLarge {
+                range,
+                count,
+                limit,
+            } => write!(
+                f,
+                "range {range} has {count} addresses, more than the limit of {limit}"
+            ),
+            TargetError::RangeTooFragmented { range } => write!(
+                f,
+                "range {range} splits into more than {MAX_OCTET_RUNS} pieces; use CIDR blocks"
+            ),
             TargetError::FileTooLong { source, limit } => {
                 write!(f, "{source} holds more than {limit} targets; split it")
             }
             TargetError::TooMany { limit } => write!(
                 f,
-                "targets expand to more than the limit of {limit} addresses; split the list"
+                "targets expand to more than the limit of {} addresses; split the list",
+                limit_text(*limit)
             ),
             TargetError::WrongFamily { item, wanted } => {
                 let flag = if *wanted == Family::V4 { "-4" } else { "-6" };
@@ -654,6 +805,15 @@ impl fmt::Display for TargetError {
 }
 
 impl std::error::Error for TargetError {}
+
+/// A limit as people read it: `2^64 - 1` rather than twenty digits.
+fn limit_text(limit: u64) -> String {
+    if limit == u64::MAX {
+        "2^64 - 1".to_string()
+    } else {
+        limit.to_string()
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -747,7 +907,10 @@ mod tests {
     fn rejects_bad_items() {
         assert!(err("10.0.0.256").contains("not a valid IPv4"));
         assert!(err("1.2.3").contains("not a valid IPv4"));
-        assert!(err("10.0.0.1-20").contains("octet ranges"));
+        assert!(err("10.0.0.20-1").contains("octet range"));
+        assert!(err("10.0.0.1-256").contains("octet range"));
+        assert!(err("10.0.0-1").contains("octet range"));
+        assert!(err("10.0.0.1.2").contains("octet range"));
         assert!(err("10.0.0.0/33").contains("0-32"));
         assert!(err("::/129").contains("0-128"));
         assert!(err("10.0.0.0/").contains("0-32"));
@@ -759,6 +922,41 @@ mod tests {
         assert!(err("-host").contains("not an IP address"));
         assert!(err("bad..name").contains("not an IP address"));
         assert!(err("").contains("empty"));
+    }
+
+    #[test]
+    fn octet_ranges_as_nmap_writes_them() {
+        assert_eq!(
+            spec("10.0.0.1-20"),
+            TargetSpec::Octets {
+                text: "10.0.0.1-20".into(),
+                octets: [(10, 10), (0, 0), (0, 0), (1, 20)]
+            }
+        );
+        assert_eq!(spec("10.0.1-3.1").address_count(), Some(3));
+        assert_eq!(spec("10.0.0.*").address_count(), Some(256));
+        assert_eq!(spec("10.0.0.250-").address_count(), Some(6));
+        assert_eq!(spec("10.0.0.-2").address_count(), Some(3));
+        let out = expand_with("10.0.1-2.7-8", TargetOptions::default()).unwrap();
+        assert_eq!(
+            ips_of(&out),
+            ["10.0.1.7", "10.0.1.8", "10.0.2.7", "10.0.2.8"]
+        );
+        assert_eq!(
+            expand_with("10.*.*.*", TargetOptions::default())
+                .unwrap()
+                .targets
+                .len(),
+            1 << 24
+        );
+        let v6 = TargetOptions {
+            family: Family::V6,
+            ..TargetOptions::default()
+        };
+        assert!(matches!(
+            expand_with("10.0.0.1-2", v6),
+            Err(TargetError::WrongFamily { .. })
+        ));
     }
 
     #[test]
@@ -880,20 +1078,24 @@ mod tests {
     }
 
     #[test]
-    fn caps_the_number_of_addresses() {
-        let e = expand_with("10.0.0.0/8", TargetOptions::default()).unwrap_err();
+    fn no_cap_but_what_a_u64_counts() {
+        let out = expand_with("0.0.0.0/0", TargetOptions::default()).unwrap();
+        assert_eq!(out.targets.len(), 1 << 32);
+        assert_eq!(out.targets.runs(), 1);
         assert_eq!(
-            e.to_string(),
-            "CIDR 10.0.0.0/8 has 16777216 addresses, more than the limit of 65536"
+            out.targets.get((1 << 32) - 1).unwrap().1,
+            ip("255.255.255.255")
         );
+        let out = expand_with("fd00::/65,10.0.0.0/8", TargetOptions::default()).unwrap();
+        assert_eq!(out.targets.len(), (1 << 63) + (1 << 24));
+        assert_eq!(out.targets.get(1 << 63).unwrap().1, ip("10.0.0.0"));
         let e = expand_with("fd00::/64", TargetOptions::default()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "CIDR fd00::/64 has 2^64 addresses, more than the limit of 65536"
+            "CIDR fd00::/64 has 2^64 addresses, more than the limit of 2^64 - 1"
         );
-        assert!(expand_with("10.0.0.0/16", TargetOptions::default()).is_ok());
-        let e = expand_with("10.0.0.0/16,10.1.0.0/16", TargetOptions::default()).unwrap_err();
-        assert_eq!(e, TargetError::TooMany { limit: 65536 });
+        let e = expand_with("fd00::/65,fd01::/65", TargetOptions::default()).unwrap_err();
+        assert_eq!(e, TargetError::TooMany { limit: u64::MAX });
         let small = TargetOptions {
             max_addresses: 2,
             ..TargetOptions::default()
@@ -901,15 +1103,83 @@ mod tests {
         assert!(expand_with("127.0.0.1,127.0.0.2", small).is_ok());
         // Duplicates are probed once, so they do not count twice.
         let out = expand_with(
-            "127.0.0.0/16,127.0.0.1,127.0.0.0/16",
+            "127.0.0.0/16,127.0.0.1,127.0.0.0/16,127.0.0.0/17",
             TargetOptions::default(),
         )
         .unwrap();
         assert_eq!(out.targets.len(), 65536);
+        assert_eq!(out.targets.runs(), 1);
         // Names count against the cap once resolved.
         assert!(matches!(
             expand_with("dual.test", small),
             Err(TargetError::TooMany { .. })
         ));
+    }
+
+    #[test]
+    fn overlapping_blocks_merge_as_intervals() {
+        let out = expand_with(
+            "10.0.0.0/30,10.0.0.2/31,10.0.0.0/29",
+            TargetOptions::default(),
+        )
+        .unwrap();
+        let targets: Vec<(String, String)> = out
+            .targets
+            .iter()
+            .map(|(t, ip)| (t.to_string(), ip.to_string()))
+            .collect();
+        assert_eq!(targets.len(), 8);
+        assert_eq!(targets[3], ("10.0.0.0/30".into(), "10.0.0.3".into()));
+        assert_eq!(targets[4], ("10.0.0.0/29".into(), "10.0.0.4".into()));
+    }
+
+    #[test]
+    fn exclusions_of_every_kind_are_never_kept() {
+        let specs = parse_list("10.0.0.0/24,dual.test,fd00::/126").unwrap();
+        let excludes = parse_list("10.0.0.0/25,10.0.0.200-255,v4.test,127.0.0.2,fd00::1").unwrap();
+        let out = expand_excluding(
+            &specs,
+            &excludes,
+            &TargetOptions::default(),
+            &|n: &str, f| table(n, f),
+        )
+        .unwrap();
+        let ips = ips_of(&out);
+        assert_eq!(ips.len(), 72 + 2 + 3);
+        assert_eq!(ips[0], "10.0.0.128");
+        assert_eq!(ips[71], "10.0.0.199");
+        assert_eq!(&ips[72..74], ["127.0.0.1", "::1"]);
+        assert_eq!(&ips[74..], ["fd00::", "fd00::2", "fd00::3"]);
+        let bad = parse_list("nothing.test").unwrap();
+        let out = expand_excluding(&specs, &bad, &TargetOptions::default(), &|n: &str, f| {
+            table(n, f)
+        })
+        .unwrap();
+        assert_eq!(out.exclude_failures.len(), 1);
+    }
+
+    #[test]
+    fn octet_ranges_become_few_intervals() {
+        assert_eq!(
+            octet_intervals([(10, 10), (0, 255), (0, 255), (0, 255)]),
+            Some(vec![(0x0a00_0000, 0x0aff_ffff)])
+        );
+        assert_eq!(
+            octet_intervals([(10, 10), (1, 2), (0, 255), (0, 255)]),
+            Some(vec![(0x0a01_0000, 0x0a02_ffff)])
+        );
+        assert_eq!(
+            octet_intervals([(10, 10), (0, 1), (0, 0), (5, 6)])
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(octet_intervals([(0, 255); 4]), Some(vec![(0, 0xffff_ffff)]));
+        assert_eq!(
+            octet_intervals([(0, 255), (0, 255), (0, 255), (1, 1)]),
+            None
+        );
+        let e = expand_with("*.*.*.1", TargetOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("use CIDR"), "{e}");
     }
 }

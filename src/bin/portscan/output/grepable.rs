@@ -1,0 +1,83 @@
+//! nmap's grepable format (`-oG`): one `Host:` line for the status and one
+//! for the ports of each address, tab-separated fields, so that
+//! `grep open` and `cut` work on it as on nmap's. Ports are
+//! `port/state/tcp//service///`, comma-separated; ports not listed are
+//! summed up in `Ignored State: closed (997)` (the largest state). Comment
+//! lines (`#`) begin and end the file.
+
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+use rawnet::services::tcp_service;
+
+use super::hosts::{done_comment, started_comment, Host, HostFormat};
+use super::{state_name, ScanEnd, ScanInfo};
+
+/// nmap's grepable format, for [`super::hosts::ByHost`].
+pub struct Grepable;
+
+impl HostFormat for Grepable {
+    fn begin(&self, out: &mut dyn Write, info: &ScanInfo) -> io::Result<()> {
+        started_comment(out, info)
+    }
+
+    fn host(&self, out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
+        let name = host.name(ip).unwrap_or("");
+        writeln!(out, "Host: {ip} ({name})\tStatus: Up")?;
+        let mut line = format!("Host: {ip} ({name})");
+        if !host.listed.is_empty() {
+            let ports: Vec<String> = host
+                .listed
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}/{}/tcp//{}///",
+                        r.port,
+                        state_name(r.state),
+                        tcp_service(r.port).unwrap_or("")
+                    )
+                })
+                .collect();
+            line.push_str("\tPorts: ");
+            line.push_str(&ports.join(", "));
+        }
+        if let Some((state, count)) = host.extra_by_state().first() {
+            line.push_str(&format!(
+                "\tIgnored State: {} ({count})",
+                state_name(*state)
+            ));
+        }
+        writeln!(out, "{line}")
+    }
+
+    fn end(&self, out: &mut dyn Write, end: &ScanEnd, hosts: u64) -> io::Result<()> {
+        done_comment(out, end, hosts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{render, result};
+    use super::super::Format;
+    use super::super::Options;
+    use rawnet::scan::State;
+
+    #[test]
+    fn host_lines_with_ports_and_ignored_state() {
+        let rows = vec![
+            result("localhost", "127.0.0.1", 22, State::Open, None),
+            result("localhost", "127.0.0.1", 80, State::Open, None),
+            result("localhost", "127.0.0.1", 23, State::Closed, None),
+        ];
+        let text = render(Format::Grepable, Options::default(), rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("# portscan "));
+        assert_eq!(lines[1], "Host: 127.0.0.1 (localhost)\tStatus: Up");
+        assert_eq!(
+            lines[2],
+            "Host: 127.0.0.1 (localhost)\tPorts: 22/open/tcp//ssh///, 80/open/tcp//http///\tIgnored State: closed (1)"
+        );
+        assert!(lines[3].starts_with("# portscan done at "));
+        assert!(lines[3].ends_with("-- 1 IP address (1 host up) scanned in 0.50 seconds"));
+    }
+}

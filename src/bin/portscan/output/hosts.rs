@@ -1,0 +1,233 @@
+//! Results grouped by address, for nmap's formats (XML, grepable, normal),
+//! which write one block per host: the ports listed, and the rest counted
+//! per state ("extra ports", nmap's "Not shown: 997 closed ports"). The
+//! three formats are [`HostFormat`]s driven by one printer, [`ByHost`],
+//! which files results in a [`Book`] and writes the hosts at the end.
+//!
+//! What is listed follows portscan's own rule, not nmap's: the ports
+//! [`Options::reports`] accepts (open ones; every port with `--all`). The
+//! others are only counted, so memory grows with the number of addresses
+//! and listed ports, never with the closed ones.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rawnet::sanitize::escape_line;
+use rawnet::scan::{PortResult, Reason, State};
+
+use super::clock::ctime;
+use super::{Event, Options, Printer, ScanEnd, ScanInfo};
+
+/// One of nmap's formats: what it writes before the hosts, for each host
+/// (in address order), and after them.
+pub trait HostFormat: Send {
+    /// The head of the document.
+    fn begin(&self, out: &mut dyn Write, info: &ScanInfo) -> io::Result<()>;
+    /// One host.
+    fn host(&self, out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()>;
+    /// The tail, given the number of hosts written.
+    fn end(&self, out: &mut dyn Write, end: &ScanEnd, hosts: u64) -> io::Result<()>;
+}
+
+/// The printer of a [`HostFormat`]: files every result in a [`Book`]
+/// and writes the hosts at the end.
+pub struct ByHost<W: Write, F: HostFormat> {
+    out: W,
+    book: Book,
+    format: F,
+}
+
+impl<W: Write, F: HostFormat> ByHost<W, F> {
+    /// `format` to `out`, listing what `options` reports.
+    pub fn new(out: W, options: Options, format: F) -> ByHost<W, F> {
+        ByHost {
+            out,
+            book: Book::new(options),
+            format,
+        }
+    }
+}
+
+impl<W: Write + Send, F: HostFormat> Printer for ByHost<W, F> {
+    fn begin(&mut self, info: &ScanInfo) -> io::Result<()> {
+        self.format.begin(&mut self.out, info)
+    }
+
+    fn result(&mut self, event: &Event) -> io::Result<()> {
+        self.book.add(&event.result);
+        Ok(())
+    }
+
+    fn end(&mut self, end: &ScanEnd) -> io::Result<()> {
+        let book = std::mem::take(&mut self.book);
+        let total = book.len();
+        for (ip, host) in book.into_hosts() {
+            self.format.host(&mut self.out, ip, &host)?;
+        }
+        self.format.end(&mut self.out, end, total)?;
+        self.out.flush()
+    }
+
+    fn needs_every_result(&self) -> bool {
+        true
+    }
+}
+
+/// The first line of the grepable and normal formats.
+pub fn started_comment(out: &mut dyn Write, info: &ScanInfo) -> io::Result<()> {
+    writeln!(
+        out,
+        "# portscan {} scan initiated {} as: {}",
+        env!("CARGO_PKG_VERSION"),
+        ctime(info.started),
+        escape_line(&info.command)
+    )
+}
+
+/// The last line of the grepable and normal formats.
+pub fn done_comment(out: &mut dyn Write, end: &ScanEnd, hosts: u64) -> io::Result<()> {
+    writeln!(
+        out,
+        "# portscan done at {} -- {} scanned in {:.2} seconds",
+        ctime(end.finished),
+        addresses_phrase(hosts, hosts),
+        end.summary.elapsed.as_secs_f64()
+    )
+}
+
+/// What one address gave.
+#[derive(Debug)]
+pub struct Host {
+    /// The target that named it first.
+    pub target: Arc<str>,
+    /// Listed ports, sorted by [`Book::into_hosts`].
+    pub listed: Vec<PortResult>,
+    /// Ports not listed, per `(state, reason)`, in the order first seen.
+    pub extra: Vec<(State, Reason, u64)>,
+    /// The fastest answer (open or closed), if any.
+    pub best_rtt: Option<Duration>,
+}
+
+impl Host {
+    /// The name given for this address, if the target was a name (not
+    /// the address itself or a block).
+    pub fn name(&self, ip: IpAddr) -> Option<&str> {
+        let t = &*self.target;
+        let literal = t.parse::<IpAddr>().is_ok() || t.contains('/') || t.starts_with('[');
+        (!literal && t != ip.to_string()).then_some(t)
+    }
+
+    /// Extra ports per state (`(state, count)`, largest first).
+    pub fn extra_by_state(&self) -> Vec<(State, u64)> {
+        let mut by: Vec<(State, u64)> = Vec::new();
+        for &(state, _, n) in &self.extra {
+            match by.iter_mut().find(|(s, _)| *s == state) {
+                Some((_, total)) => *total += n,
+                None => by.push((state, n)),
+            }
+        }
+        by.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+        by
+    }
+}
+
+/// Hosts by address.
+#[derive(Debug, Default)]
+pub struct Book {
+    options: Options,
+    hosts: BTreeMap<IpAddr, Host>,
+}
+
+impl Book {
+    /// An empty book listing what `options` reports.
+    pub fn new(options: Options) -> Book {
+        Book {
+            options,
+            hosts: BTreeMap::new(),
+        }
+    }
+
+    /// Files one result under its address.
+    pub fn add(&mut self, r: &PortResult) {
+        let host = self.hosts.entry(r.ip).or_insert_with(|| Host {
+            target: Arc::clone(&r.target),
+            listed: Vec::new(),
+            extra: Vec::new(),
+            best_rtt: None,
+        });
+        if r.state != State::Filtered {
+            host.best_rtt = Some(host.best_rtt.map_or(r.rtt, |b| b.min(r.rtt)));
+        }
+        if self.options.reports(r) {
+            host.listed.push(r.clone());
+            return;
+        }
+        match host
+            .extra
+            .iter_mut()
+            .find(|(s, why, _)| *s == r.state && *why == r.reason)
+        {
+            Some((_, _, n)) => *n += 1,
+            None => host.extra.push((r.state, r.reason, 1)),
+        }
+    }
+
+    /// The hosts in address order, each with its ports sorted.
+    pub fn into_hosts(self) -> impl Iterator<Item = (IpAddr, Host)> {
+        self.hosts.into_iter().map(|(ip, mut host)| {
+            host.listed.sort_by_key(|r| r.port);
+            (ip, host)
+        })
+    }
+
+    /// Number of hosts.
+    pub fn len(&self) -> u64 {
+        self.hosts.len() as u64
+    }
+}
+
+/// "1 IP address (1 host up)", nmap's phrase for the end of a scan.
+pub fn addresses_phrase(total: u64, up: u64) -> String {
+    let noun = if total == 1 {
+        "IP address"
+    } else {
+        "IP addresses"
+    };
+    let hosts = if up == 1 { "host" } else { "hosts" };
+    format!("{total} {noun} ({up} {hosts} up)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::result;
+    use super::*;
+
+    #[test]
+    fn groups_lists_and_counts() {
+        let mut book = Book::new(Options::default());
+        book.add(&result("h", "127.0.0.2", 80, State::Open, None));
+        for p in 1..=5 {
+            book.add(&result("h", "127.0.0.2", p, State::Closed, None));
+        }
+        book.add(&result(
+            "10.0.0.0/30",
+            "10.0.0.1",
+            22,
+            State::Filtered,
+            None,
+        ));
+        let hosts: Vec<_> = book.into_hosts().collect();
+        assert_eq!(hosts[0].0.to_string(), "10.0.0.1");
+        assert!(hosts[0].1.best_rtt.is_none());
+        assert_eq!(hosts[0].1.name(hosts[0].0), None);
+        let h = &hosts[1].1;
+        assert_eq!(h.name(hosts[1].0), Some("h"));
+        assert_eq!(h.listed.len(), 1);
+        assert_eq!(h.extra, vec![(State::Closed, Reason::ConnRefused, 5)]);
+        assert_eq!(h.extra_by_state(), vec![(State::Closed, 5)]);
+        assert_eq!(addresses_phrase(2, 1), "2 IP addresses (1 host up)");
+    }
+}

@@ -1,0 +1,161 @@
+//! JSON Lines: one object per reported port, streamed as results arrive.
+//! The field set is a documented contract (README): change it only with a
+//! CHANGELOG entry.
+
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use rawnet::sanitize::TerminalSafeJson;
+use rawnet::scan::{PortResult, Reason, State};
+use rawnet::services::tcp_service;
+
+use super::clock::rfc3339_millis;
+use super::{millis, Event, Options, Printer, ScanEnd};
+
+/// One JSON Lines record.
+#[derive(Debug, Serialize)]
+pub struct Record<'a> {
+    /// The target as the user wrote it.
+    pub target: &'a str,
+    /// The address probed.
+    pub ip: IpAddr,
+    /// The port probed.
+    pub port: u16,
+    /// Always "tcp".
+    pub proto: &'static str,
+    /// "open", "closed" or "filtered".
+    pub state: State,
+    /// Why, in nmap's words: "syn-ack", "conn-refused", "no-response", ...
+    pub reason: Reason,
+    /// Round-trip time in milliseconds, microsecond precision.
+    pub rtt_ms: f64,
+    /// Well-known service name for the port, or null.
+    pub service: Option<&'static str>,
+    /// What the server sent first (with --banner), or null.
+    pub banner: Option<&'a str>,
+    /// When the state was decided: RFC 3339, UTC, milliseconds.
+    pub timestamp: String,
+}
+
+impl<'a> Record<'a> {
+    /// The record for `r`, decided at `at`.
+    pub fn new(r: &'a PortResult, at: SystemTime) -> Record<'a> {
+        Record {
+            target: &r.target,
+            ip: r.ip,
+            port: r.port,
+            proto: "tcp",
+            state: r.state,
+            reason: r.reason,
+            rtt_ms: millis(r.rtt),
+            service: tcp_service(r.port),
+            banner: r.banner.as_deref(),
+            timestamp: rfc3339_millis(at),
+        }
+    }
+}
+
+/// Writes one line per reported result, as it arrives.
+pub struct JsonPrinter<W: Write> {
+    out: W,
+    options: Options,
+    line: Vec<u8>,
+}
+
+impl<W: Write> JsonPrinter<W> {
+    /// A printer to `out`.
+    pub fn new(out: W, options: Options) -> JsonPrinter<W> {
+        JsonPrinter {
+            out,
+            options,
+            line: Vec::with_capacity(256),
+        }
+    }
+}
+
+impl<W: Write + Send> Printer for JsonPrinter<W> {
+    fn result(&mut self, event: &Event) -> io::Result<()> {
+        if !self.options.reports(&event.result) {
+            return Ok(());
+        }
+        self.line.clear();
+        let mut ser = serde_json::Serializer::with_formatter(&mut self.line, TerminalSafeJson);
+        Record::new(&event.result, event.at).serialize(&mut ser)?;
+        self.line.push(b'\n');
+        // One write per line: a reader never sees half a record.
+        self.out.write_all(&self.line)
+    }
+
+    fn end(&mut self, _end: &ScanEnd) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{render, sample};
+    use super::super::Format;
+    use super::*;
+    use serde::Deserialize;
+
+    /// The documented schema; unknown fields are an error.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub(crate) struct Line {
+        pub target: String,
+        pub ip: IpAddr,
+        pub port: u16,
+        pub proto: String,
+        pub state: State,
+        pub reason: String,
+        pub rtt_ms: f64,
+        pub service: Option<String>,
+        pub banner: Option<String>,
+        pub timestamp: String,
+    }
+
+    const ALL: Options = Options {
+        report_all: true,
+        banners: true,
+    };
+
+    #[test]
+    fn json_lines_follow_the_schema() {
+        let text = render(Format::Json, ALL, sample());
+        let lines: Vec<Line> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[1].port, 22);
+        assert_eq!(lines[1].service.as_deref(), Some("ssh"));
+        assert_eq!(lines[1].banner.as_deref(), Some("SSH-2.0-x\r\n\x1b[31m"));
+        assert_eq!(lines[2].state, State::Closed);
+        assert_eq!(lines[2].reason, "conn-refused");
+        assert_eq!(lines[3].reason, "no-response");
+        assert!(lines.iter().all(|l| l.proto == "tcp" && l.rtt_ms == 1.234));
+        assert_eq!(lines[0].target, "localhost");
+    }
+
+    #[test]
+    fn json_field_order_and_nulls() {
+        let text = render(Format::Json, Options::default(), sample()[..1].to_vec());
+        assert_eq!(
+            text,
+            "{\"target\":\"localhost\",\"ip\":\"127.0.0.1\",\"port\":8080,\"proto\":\"tcp\",\
+             \"state\":\"open\",\"reason\":\"syn-ack\",\"rtt_ms\":1.234,\"service\":\"http-proxy\",\"banner\":null,\
+             \"timestamp\":\"2026-11-21T09:46:38.123Z\"}\n"
+        );
+    }
+
+    #[test]
+    fn only_open_ports_without_all() {
+        let text = render(Format::Json, Options::default(), sample());
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.lines().all(|l| l.contains("\"state\":\"open\"")));
+    }
+}

@@ -1,0 +1,330 @@
+//! Printers: every output format is a [`Printer`] over the same
+//! [`PortResult`] values (one file per format, as ripgrep's printer crate),
+//! driven by the one writer thread ([`Writer`]).
+//!
+//! A printer sees the scan in three steps: [`Printer::begin`] with what is
+//! about to be scanned ([`ScanInfo`]), [`Printer::result`] once per result
+//! the writer forwards ([`Event`]: the result and when it reached the
+//! sink), and [`Printer::end`] with the engine's totals ([`ScanEnd`]).
+//! Streaming formats write in `result`; formats that group or sort (the
+//! table) keep what they print and write in `end`. Several printers can
+//! run at once ([`Printers`]), each on its own output.
+//!
+//! Engine workers never write: the writer's `Sink::result` counts each
+//! result on the progress bar (lock-free) and sends only the results some
+//! printer wants over a bounded channel to the writer thread.
+
+mod clock;
+mod grepable;
+mod hosts;
+mod json;
+mod normal;
+mod summary;
+mod table;
+mod writer;
+mod xml;
+
+use std::io::{self, Write};
+use std::time::{Duration, SystemTime};
+
+use rawnet::ports::PortSpec;
+use rawnet::scan::{PortResult, State, Summary};
+use rawnet::shard::{Plan, Shard};
+
+use hosts::ByHost;
+pub use json::JsonPrinter;
+pub use summary::SummaryPrinter;
+pub use table::TablePrinter;
+pub use writer::Writer;
+
+/// How results are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line, streamed.
+    Json,
+    /// An aligned table, sorted, after the scan.
+    Table,
+    /// nmap's XML (`-oX`).
+    Xml,
+    /// nmap's grepable format (`-oG`).
+    Grepable,
+    /// nmap's normal format (`-oN`).
+    Normal,
+}
+
+/// What every printer is told about the user's choices.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Report closed and filtered ports too (`--all`), not only open ones.
+    pub report_all: bool,
+    /// Banners were asked for (the table gets a banner column).
+    pub banners: bool,
+}
+
+impl Options {
+    /// True when `r` is printed as a port line: open ports always, the rest
+    /// with `--all`.
+    pub fn reports(&self, r: &PortResult) -> bool {
+        self.report_all || r.state == State::Open
+    }
+}
+
+/// What is about to be scanned, for [`Printer::begin`].
+#[derive(Clone, Debug)]
+pub struct ScanInfo {
+    /// When the scan started (wall clock).
+    pub started: SystemTime,
+    /// The command line as typed, arguments joined by spaces.
+    pub command: String,
+    /// Ports probed on every address.
+    pub ports: PortSpec,
+    /// Number of distinct addresses in the whole scan.
+    pub addresses: u64,
+    /// The part of the scan this run covers.
+    pub shard: Shard,
+    /// Probes of the whole scan, all shards together.
+    pub total: u64,
+}
+
+impl ScanInfo {
+    /// The info of `plan`, started now.
+    pub fn new(plan: &Plan, command: String) -> ScanInfo {
+        ScanInfo {
+            started: SystemTime::now(),
+            command,
+            ports: plan.ports().clone(),
+            addresses: plan.targets().len(),
+            shard: plan.shard(),
+            total: plan.total(),
+        }
+    }
+}
+
+/// How the scan ended, for [`Printer::end`].
+#[derive(Clone, Debug)]
+pub struct ScanEnd {
+    /// The engine's totals.
+    pub summary: Summary,
+    /// When the scan ended (wall clock).
+    pub finished: SystemTime,
+}
+
+impl ScanEnd {
+    /// The end of a scan that returned `summary`, now.
+    pub fn new(summary: Summary) -> ScanEnd {
+        ScanEnd {
+            summary,
+            finished: SystemTime::now(),
+        }
+    }
+}
+
+/// One result as the writer forwards it.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// The result.
+    pub result: PortResult,
+    /// When it reached the sink (the engine decides states in bursts, so
+    /// this is within a few milliseconds of the decision).
+    pub at: SystemTime,
+}
+
+/// One output format on one output.
+pub trait Printer: Send {
+    /// Called once, before any result.
+    fn begin(&mut self, _info: &ScanInfo) -> io::Result<()> {
+        Ok(())
+    }
+    /// Called for every forwarded result: all of them if
+    /// [`Printer::needs_every_result`], else those [`Options::reports`]
+    /// accepts (or more, when another printer needs them: filter).
+    fn result(&mut self, event: &Event) -> io::Result<()>;
+    /// Called once after the last result when the scan ended (not after
+    /// a failed write): write what was held back, then flush.
+    fn end(&mut self, end: &ScanEnd) -> io::Result<()>;
+    /// True when the printer counts results it does not print (closed and
+    /// filtered ports), so the writer must forward every result.
+    fn needs_every_result(&self) -> bool {
+        false
+    }
+}
+
+/// The printer of `format` writing to `out`.
+pub fn printer(format: Format, out: Box<dyn Write + Send>, options: Options) -> Box<dyn Printer> {
+    match format {
+        Format::Json => Box::new(JsonPrinter::new(out, options)),
+        Format::Table => Box::new(TablePrinter::new(out, options)),
+        Format::Xml => Box::new(ByHost::new(out, options, xml::Xml)),
+        Format::Grepable => Box::new(ByHost::new(out, options, grepable::Grepable)),
+        Format::Normal => Box::new(ByHost::new(out, options, normal::Normal)),
+    }
+}
+
+/// Several printers, each on its own output, fed the same events in the
+/// order given.
+#[derive(Default)]
+pub struct Printers(Vec<Box<dyn Printer>>);
+
+impl Printers {
+    /// No printer yet.
+    pub fn new() -> Printers {
+        Printers(Vec::new())
+    }
+
+    /// Adds a printer.
+    pub fn push(&mut self, printer: Box<dyn Printer>) {
+        self.0.push(printer);
+    }
+}
+
+impl Printer for Printers {
+    fn begin(&mut self, info: &ScanInfo) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|p| p.begin(info))
+    }
+
+    fn result(&mut self, event: &Event) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|p| p.result(event))
+    }
+
+    fn end(&mut self, end: &ScanEnd) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|p| p.end(end))
+    }
+
+    fn needs_every_result(&self) -> bool {
+        self.0.iter().any(|p| p.needs_every_result())
+    }
+}
+
+/// A duration in milliseconds, rounded to the microsecond.
+fn millis(d: Duration) -> f64 {
+    (d.as_nanos() as f64 / 1000.0).round() / 1000.0
+}
+
+fn state_name(s: State) -> &'static str {
+    match s {
+        State::Open => "open",
+        State::Closed => "closed",
+        State::Filtered => "filtered",
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Shared by the printers' tests: sample results and a runner.
+
+    use super::*;
+    use rawnet::scan::Reason;
+    use std::sync::{Arc, Mutex};
+
+    pub fn result(
+        target: &str,
+        ip: &str,
+        port: u16,
+        state: State,
+        banner: Option<&str>,
+    ) -> PortResult {
+        PortResult {
+            target: Arc::from(target),
+            ip: ip.parse().unwrap(),
+            port,
+            state,
+            reason: match state {
+                State::Open => Reason::SynAck,
+                State::Closed => Reason::ConnRefused,
+                State::Filtered => Reason::NoResponse,
+            },
+            rtt: Duration::from_micros(1234),
+            banner: banner.map(String::from),
+        }
+    }
+
+    pub fn sample() -> Vec<PortResult> {
+        vec![
+            result("localhost", "127.0.0.1", 8080, State::Open, None),
+            result(
+                "localhost",
+                "127.0.0.1",
+                22,
+                State::Open,
+                Some("SSH-2.0-x\r\n\x1b[31m"),
+            ),
+            result("::1", "::1", 443, State::Closed, None),
+            result("localhost", "127.0.0.1", 9, State::Filtered, None),
+        ]
+    }
+
+    /// 2026-11-21T09:46:38.123Z, a fixed clock for the tests.
+    pub fn at() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_254_398_123)
+    }
+
+    pub fn info(ports: &str, addresses: u64) -> ScanInfo {
+        let ports: PortSpec = ports.parse().unwrap();
+        ScanInfo {
+            started: at(),
+            command: "portscan 127.0.0.1".into(),
+            total: addresses * u64::from(ports.len()),
+            ports,
+            addresses,
+            shard: Shard::WHOLE,
+        }
+    }
+
+    pub fn end(rows: &[PortResult]) -> ScanEnd {
+        let count = |s| rows.iter().filter(|r| r.state == s).count() as u64;
+        let summary = Summary {
+            open: count(State::Open),
+            closed: count(State::Closed),
+            filtered: count(State::Filtered),
+            elapsed: Duration::from_millis(500),
+            concurrency: 100,
+            reported: rows.len() as u64,
+            stopped: false,
+        };
+        ScanEnd {
+            summary,
+            finished: at() + Duration::from_millis(500),
+        }
+    }
+
+    /// A `Write` whose bytes can be read after the printer took it.
+    #[derive(Clone, Default)]
+    pub struct SharedBuf(pub Arc<Mutex<Vec<u8>>>);
+
+    impl SharedBuf {
+        pub fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    impl Write for SharedBuf {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Runs `format` over `rows` as the writer would (forwarding what the
+    /// printer asks for) and returns the text.
+    pub fn render(format: Format, options: Options, rows: Vec<PortResult>) -> String {
+        let buf = SharedBuf::default();
+        let mut p = printer(format, Box::new(buf.clone()), options);
+        let info = info("1-65535", 2);
+        p.begin(&info).unwrap();
+        let end = end(&rows);
+        for r in rows {
+            if p.needs_every_result() || options.reports(&r) {
+                p.result(&Event {
+                    result: r,
+                    at: at(),
+                })
+                .unwrap();
+            }
+        }
+        p.end(&end).unwrap();
+        buf.text()
+    }
+}

@@ -1,0 +1,111 @@
+//! nmap's normal format (`-oN`): per address a report header, the count
+//! of ports not shown, and a `PORT STATE SERVICE` table, between a
+//! starting and an ending comment line, as `nmap -oN` writes it (but
+//! signed by portscan).
+
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+use rawnet::services::tcp_service;
+
+use super::hosts::{done_comment, started_comment, Host, HostFormat};
+use super::{state_name, ScanEnd, ScanInfo};
+
+/// nmap's normal format, for [`super::hosts::ByHost`].
+pub struct Normal;
+
+impl HostFormat for Normal {
+    fn begin(&self, out: &mut dyn Write, info: &ScanInfo) -> io::Result<()> {
+        started_comment(out, info)
+    }
+
+    fn host(&self, out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
+        write_host(out, ip, host)
+    }
+
+    fn end(&self, out: &mut dyn Write, end: &ScanEnd, hosts: u64) -> io::Result<()> {
+        done_comment(out, end, hosts)
+    }
+}
+
+fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
+    match host.name(ip) {
+        Some(name) => writeln!(out, "portscan scan report for {name} ({ip})")?,
+        None => writeln!(out, "portscan scan report for {ip}")?,
+    }
+    match host.best_rtt {
+        Some(rtt) => writeln!(out, "Host is up ({:.5}s latency).", rtt.as_secs_f64())?,
+        None => writeln!(out, "Host is up (no port answered).")?,
+    }
+    for (state, count) in host.extra_by_state() {
+        let reasons: Vec<String> = host
+            .extra
+            .iter()
+            .filter(|(s, _, _)| *s == state)
+            .map(|(_, why, n)| format!("{n} {why}"))
+            .collect();
+        let noun = if count == 1 { "port" } else { "ports" };
+        writeln!(
+            out,
+            "Not shown: {count} {} tcp {noun} ({})",
+            state_name(state),
+            reasons.join(", ")
+        )?;
+    }
+    if !host.listed.is_empty() {
+        let width = host
+            .listed
+            .iter()
+            .map(|r| r.port.to_string().len() + 4)
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let state_width = host
+            .listed
+            .iter()
+            .map(|r| state_name(r.state).len())
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        writeln!(out, "{:<width$} {:<state_width$} SERVICE", "PORT", "STATE")?;
+        for r in &host.listed {
+            let port = format!("{}/tcp", r.port);
+            writeln!(
+                out,
+                "{port:<width$} {:<state_width$} {}",
+                state_name(r.state),
+                tcp_service(r.port).unwrap_or("unknown")
+            )?;
+        }
+    }
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{render, result};
+    use super::super::Format;
+    use super::super::Options;
+    use rawnet::scan::State;
+
+    #[test]
+    fn report_per_host() {
+        let rows = vec![
+            result("localhost", "127.0.0.1", 22, State::Open, None),
+            result("localhost", "127.0.0.1", 8080, State::Open, None),
+            result("localhost", "127.0.0.1", 23, State::Closed, None),
+            result("localhost", "127.0.0.1", 24, State::Closed, None),
+        ];
+        let text = render(Format::Normal, Options::default(), rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("# portscan "));
+        assert_eq!(lines[1], "portscan scan report for localhost (127.0.0.1)");
+        assert_eq!(lines[2], "Host is up (0.00123s latency).");
+        assert_eq!(lines[3], "Not shown: 2 closed tcp ports (2 conn-refused)");
+        assert_eq!(lines[4], "PORT     STATE SERVICE");
+        assert_eq!(lines[5], "22/tcp   open  ssh");
+        assert_eq!(lines[6], "8080/tcp open  http-proxy");
+        assert_eq!(lines[7], "");
+        assert!(lines[8].starts_with("# portscan done at "));
+    }
+}

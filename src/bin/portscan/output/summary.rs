@@ -1,0 +1,114 @@
+//! The summary: one line on stderr after the scan (what was scanned, how
+//! long it took, the count per state), as a printer so it gets the same
+//! scan info and totals as the others.
+
+use std::io::{self, Write};
+
+use super::{Event, Printer, ScanEnd, ScanInfo};
+use rawnet::scan::Summary;
+
+/// Writes [`summary_line`] in [`Printer::end`].
+pub struct SummaryPrinter<W: Write> {
+    out: W,
+    info: Option<ScanInfo>,
+}
+
+impl<W: Write> SummaryPrinter<W> {
+    /// A printer to `out` (stderr in the binary).
+    pub fn new(out: W) -> SummaryPrinter<W> {
+        SummaryPrinter { out, info: None }
+    }
+}
+
+impl<W: Write + Send> Printer for SummaryPrinter<W> {
+    fn begin(&mut self, info: &ScanInfo) -> io::Result<()> {
+        self.info = Some(info.clone());
+        Ok(())
+    }
+
+    fn result(&mut self, _event: &Event) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn end(&mut self, end: &ScanEnd) -> io::Result<()> {
+        if let Some(info) = &self.info {
+            // stderr going away is no reason to fail the scan.
+            let _ = writeln!(self.out, "{}", summary_line(&end.summary, info));
+            let _ = self.out.flush();
+        }
+        Ok(())
+    }
+}
+
+/// The line printed to stderr after a scan: what was scanned, how long it
+/// took, and the count per state.
+pub fn summary_line(summary: &Summary, info: &ScanInfo) -> String {
+    let probes = summary.open + summary.closed + summary.filtered;
+    let secs = summary.elapsed.as_secs_f64();
+    let rate = if secs > 0.0 {
+        probes as f64 / secs
+    } else {
+        0.0
+    };
+    let ports = u64::from(info.ports.len());
+    let scope = if info.shard.count() > 1 {
+        let noun = plural(info.total, "probe", "probes");
+        format!("shard {} of {} {noun}", info.shard, info.total)
+    } else {
+        format!(
+            "{} {} x {ports} {}",
+            info.addresses,
+            plural(info.addresses, "address", "addresses"),
+            plural(ports, "port", "ports")
+        )
+    };
+    // Slow scans (--rate 1) keep a decimal, so the rate is never "0".
+    let rate = if rate < 10.0 {
+        format!("{rate:.1}")
+    } else {
+        format!("{rate:.0}")
+    };
+    format!(
+        "{} open, {} closed, {} filtered: {probes} {} ({scope}) in {secs:.2} s, {rate} probes/s",
+        summary.open,
+        summary.closed,
+        summary.filtered,
+        plural(probes, "probe", "probes"),
+    )
+}
+
+pub(crate) fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::info;
+    use super::*;
+    use rawnet::shard::Shard;
+    use std::time::Duration;
+
+    #[test]
+    fn summary_counts_and_scope() {
+        let summary = Summary {
+            open: 2,
+            closed: 97,
+            filtered: 1,
+            elapsed: Duration::from_millis(500),
+            concurrency: 100,
+            reported: 100,
+            stopped: false,
+        };
+        let mut whole = info("1-100", 1);
+        assert_eq!(
+            summary_line(&summary, &whole),
+            "2 open, 97 closed, 1 filtered: 100 probes (1 address x 100 ports) in 0.50 s, 200 probes/s"
+        );
+        whole.shard = Shard::new(1, 4).unwrap();
+        assert!(summary_line(&summary, &whole).contains("(shard 1/4 of 100 probes)"));
+    }
+}

@@ -1,0 +1,182 @@
+//! nmap's XML (`-oX`): what security tooling imports (Metasploit, DefectDojo,
+//! `ndiff`, python-libnmap). Valid against nmap's DTD
+//! (`/usr/share/nmap/nmap.dtd`; a test checks with `xmllint --dtdvalid`):
+//! `scaninfo` of type connect, one `host` per address with `status`,
+//! `address`, `hostnames` (the name typed, type `user`), `ports` with
+//! `extraports` counts for what is not listed, each `port` with its state,
+//! reason and table service name, and `runstats`.
+//!
+//! Hosts are written in address order at the end of the scan (they are
+//! grouped, see [`super::hosts`]). portscan probes every address as nmap
+//! does with `-Pn`: a host none of whose ports answered is still written,
+//! `up` for reason `user-set`, its ports filtered.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+use rawnet::sanitize::escape_str;
+use rawnet::scan::State;
+use rawnet::services::tcp_service;
+
+use super::clock::{ctime, unix_seconds};
+use super::hosts::{addresses_phrase, Host, HostFormat};
+use super::{state_name, ScanEnd, ScanInfo};
+
+/// nmap's XML, for [`super::hosts::ByHost`].
+pub struct Xml;
+
+impl HostFormat for Xml {
+    fn begin(&self, out: &mut dyn Write, info: &ScanInfo) -> io::Result<()> {
+        writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
+        writeln!(out, "<!DOCTYPE nmaprun>")?;
+        writeln!(
+            out,
+            "<nmaprun scanner=\"nmap\" args=\"{}\" start=\"{}\" startstr=\"{}\" version=\"portscan-{}\" xmloutputversion=\"1.05\">",
+            attr(&info.command),
+            unix_seconds(info.started),
+            ctime(info.started),
+            env!("CARGO_PKG_VERSION"),
+        )?;
+        writeln!(
+            out,
+            "<scaninfo type=\"connect\" protocol=\"tcp\" numservices=\"{}\" services=\"{}\"/>",
+            info.ports.len(),
+            info.ports
+        )?;
+        writeln!(out, "<verbose level=\"0\"/>\n<debugging level=\"0\"/>")
+    }
+
+    fn host(&self, out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
+        write_host(out, ip, host)
+    }
+
+    fn end(&self, out: &mut dyn Write, end: &ScanEnd, total: u64) -> io::Result<()> {
+        // Every address is probed as with nmap's -Pn: all are "up".
+        let secs = end.summary.elapsed.as_secs_f64();
+        let finished = ctime(end.finished);
+        let (exit, error) = if end.summary.stopped {
+            ("error", " errormsg=\"the scan was stopped early\"")
+        } else {
+            ("success", "")
+        };
+        writeln!(
+            out,
+            "<runstats><finished time=\"{}\" timestr=\"{finished}\" summary=\"portscan done at {finished}; {} scanned in {secs:.2} seconds\" elapsed=\"{secs:.2}\" exit=\"{exit}\"{error}/><hosts up=\"{total}\" down=\"0\" total=\"{total}\"/>\n</runstats>\n</nmaprun>",
+            unix_seconds(end.finished),
+            addresses_phrase(total, total),
+        )
+    }
+}
+
+fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
+    let reason = match host.listed.iter().find(|r| r.state != State::Filtered) {
+        Some(r) => r.reason.as_str(),
+        None => host
+            .extra
+            .iter()
+            .find(|(s, _, _)| *s != State::Filtered)
+            .map_or("user-set", |(_, why, _)| why.as_str()),
+    };
+    writeln!(
+        out,
+        "<host><status state=\"up\" reason=\"{reason}\" reason_ttl=\"0\"/>"
+    )?;
+    let kind = if ip.is_ipv4() { "ipv4" } else { "ipv6" };
+    writeln!(out, "<address addr=\"{ip}\" addrtype=\"{kind}\"/>")?;
+    match host.name(ip) {
+        Some(name) => writeln!(
+            out,
+            "<hostnames>\n<hostname name=\"{}\" type=\"user\"/>\n</hostnames>",
+            attr(name)
+        )?,
+        None => writeln!(out, "<hostnames>\n</hostnames>")?,
+    }
+    write!(out, "<ports>")?;
+    for (state, count) in host.extra_by_state() {
+        writeln!(
+            out,
+            "<extraports state=\"{}\" count=\"{count}\">",
+            state_name(state)
+        )?;
+        for (_, why, n) in host.extra.iter().filter(|(s, _, _)| *s == state) {
+            writeln!(
+                out,
+                "<extrareasons reason=\"{why}\" count=\"{n}\" proto=\"tcp\"/>"
+            )?;
+        }
+        writeln!(out, "</extraports>")?;
+    }
+    for r in &host.listed {
+        write!(
+            out,
+            "<port protocol=\"tcp\" portid=\"{}\"><state state=\"{}\" reason=\"{}\" reason_ttl=\"0\"/>",
+            r.port,
+            state_name(r.state),
+            r.reason
+        )?;
+        if let Some(name) = tcp_service(r.port) {
+            write!(
+                out,
+                "<service name=\"{name}\" method=\"table\" conf=\"3\"/>"
+            )?;
+        }
+        writeln!(out, "</port>")?;
+    }
+    writeln!(out, "</ports>\n</host>")
+}
+
+/// Text for an attribute value: control characters escaped (XML 1.0 has
+/// no way to carry most of them), then markup characters as entities.
+fn attr(text: &str) -> Cow<'_, str> {
+    let visible = escape_str(text);
+    if !visible.contains(['&', '<', '>', '"', '\'']) {
+        return visible;
+    }
+    let mut out = String::with_capacity(visible.len() + 16);
+    for c in visible.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{render, result};
+    use super::super::{Format, Options};
+    use super::*;
+
+    #[test]
+    fn attributes_are_escaped() {
+        assert_eq!(attr("a&b<\"c\">'"), "a&amp;b&lt;&quot;c&quot;&gt;&apos;");
+        assert_eq!(attr("plain"), "plain");
+        assert!(!attr("x\x1by").contains('\x1b'));
+    }
+
+    #[test]
+    fn hosts_ports_and_extraports() {
+        let rows = vec![
+            result("localhost", "127.0.0.1", 22, State::Open, None),
+            result("localhost", "127.0.0.1", 23, State::Closed, None),
+            result("localhost", "127.0.0.1", 24, State::Closed, None),
+            result("::1", "::1", 9, State::Filtered, None),
+        ];
+        let xml = render(Format::Xml, Options::default(), rows);
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>\n"));
+        assert!(xml.contains("<scaninfo type=\"connect\" protocol=\"tcp\" numservices=\"65535\" services=\"1-65535\"/>"));
+        assert!(xml.contains("<hostname name=\"localhost\" type=\"user\"/>"));
+        assert!(xml.contains("<extraports state=\"closed\" count=\"2\">"));
+        assert!(xml.contains("<port protocol=\"tcp\" portid=\"22\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"0\"/><service name=\"ssh\" method=\"table\" conf=\"3\"/></port>"));
+        assert!(xml.contains("<address addr=\"::1\" addrtype=\"ipv6\"/>"));
+        assert!(xml.contains("<status state=\"up\" reason=\"user-set\" reason_ttl=\"0\"/>"));
+        assert!(xml.contains("<hosts up=\"2\" down=\"0\" total=\"2\"/>"));
+        assert!(xml.trim_end().ends_with("</nmaprun>"));
+    }
+}
