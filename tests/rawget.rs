@@ -648,6 +648,31 @@ fn exit_2_usage() {
     assert_eq!(rawget(&["--version"]).code, 0);
 }
 
+#[test]
+fn usage_errors_keep_clap_details_on_one_line() {
+    let run = rawget(&[]);
+    assert!(
+        run.stderr.contains("not provided: <URL>..."),
+        "{}",
+        run.stderr
+    );
+    run.expect_usage();
+    let run = rawget(&["--max-tim", "3", "h"]);
+    assert!(
+        run.stderr
+            .contains("a similar argument exists: '--max-time'"),
+        "{}",
+        run.stderr
+    );
+    run.expect_usage();
+    for flag in ["-m", "--connect-timeout"] {
+        let run = rawget(&[flag, "-1", "h"]);
+        assert!(run.stderr.contains("'-1' is negative"), "{}", run.stderr);
+        assert!(run.stderr.ends_with("(see --help)\n"), "{}", run.stderr);
+        run.expect_usage();
+    }
+}
+
 impl Run {
     /// clap's usage errors are one `error: ...` line too (without the
     /// `rawget:` prefix of runtime errors), and nothing on stdout.

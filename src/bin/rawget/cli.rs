@@ -64,11 +64,17 @@ pub struct Cli {
     pub ipv6: bool,
 
     /// Give up connecting after SECS seconds (decimals allowed; 0: no limit)
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, allow_negative_numbers = true)]
     pub connect_timeout: Option<Duration>,
 
     /// Give up on the whole exchange after SECS seconds (decimals allowed; 0: no limit)
-    #[arg(short = 'm', long, value_name = "SECS", value_parser = parse_secs)]
+    #[arg(
+        short = 'm',
+        long,
+        value_name = "SECS",
+        value_parser = parse_secs,
+        allow_negative_numbers = true
+    )]
     pub max_time: Option<Duration>,
 
     /// Fail (exit 63) when the body exceeds BYTES (suffixes k, M, G)
@@ -147,6 +153,11 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if secs < 0.0 {
+        return Err(format!(
+            "'{s}' is negative: give a number of seconds, 0 or more (0: no limit)"
+        ));
+    }
     Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a valid number of seconds"))
 }
 
