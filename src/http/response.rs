@@ -271,6 +271,8 @@ pub struct ResponseReader {
     interim: usize,
     started: bool,
     body_bytes: u64,
+    /// Bytes of the heads read so far (interim heads included).
+    header_bytes: u64,
 }
 
 impl ResponseReader {
@@ -286,6 +288,7 @@ impl ResponseReader {
             interim: 0,
             started: false,
             body_bytes: 0,
+            header_bytes: 0,
         }
     }
 
@@ -344,6 +347,12 @@ impl ResponseReader {
         self.body_bytes
     }
 
+    /// Bytes of the complete heads read so far, interim heads included,
+    /// as received (curl's `size_header`).
+    pub fn header_bytes(&self) -> u64 {
+        self.header_bytes
+    }
+
     /// Remembers `error` so that every later call reports it too.
     fn fail(&mut self, error: Error) -> Error {
         self.phase = Phase::Failed(error);
@@ -378,6 +387,7 @@ impl ResponseReader {
             Ok(Fill::Ended(n)) => {
                 let first = self.interim == 0;
                 let head = parse_head(self.section.bytes(), self.limits.max_headers, first)?;
+                self.header_bytes += self.section.bytes().len() as u64;
                 self.on_head(head, sink)?;
                 Ok(n)
             }

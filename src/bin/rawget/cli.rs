@@ -4,20 +4,23 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use base64::Engine as _;
 use clap::Parser;
 use rawnet::http::client::FetchOptions;
 use rawnet::http::response::Limits;
 use rawnet::resolve::Family;
 
+use crate::writeout::WriteOut;
+
 /// rawget: send an HTTP/1.1 request over a socket of its own and show
 /// exactly what came back.
 #[derive(Debug, Parser)]
-#[command(name = "rawget", version)]
+#[command(name = "rawget", version, args_override_self = true)]
 #[command(
     after_help = "Exit codes follow curl: 0 complete response (any status), \
 1 unsupported protocol, 2 usage, 3 malformed URL, 6 cannot resolve, 7 cannot connect, \
-8 malformed response, 18 body shorter than announced, 23 write error, 26 read error (-d @file), \
-28 timeout, 52 empty reply, 55 send failure, 56 receive failure or bad chunk, \
+8 malformed response, 18 body shorter than announced, 22 HTTP status 400 or above with -f, \
+23 write error (or a binary body refused on a terminal), 26 read error (-d @file), 28 timeout, 52 empty reply, 55 send failure, 56 receive failure or bad chunk, \
 63 body over --max-size."
 )]
 pub struct Cli {
@@ -52,7 +55,12 @@ pub struct Cli {
     pub headers: Vec<String>,
 
     /// Request body (several are joined with '&'); @FILE reads a file, @- stdin
-    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    #[arg(
+        short = 'd',
+        long = "data",
+        visible_alias = "data-binary",
+        value_name = "DATA"
+    )]
     pub data: Vec<String>,
 
     /// Use IPv4 addresses only
@@ -85,9 +93,60 @@ pub struct Cli {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
-    /// Write the output to FILE instead of stdout
+    /// Write the output to FILE instead of stdout ('-': stdout, binary bodies allowed)
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Accepted for curl's sake: rawget has no progress meter to silence
+    #[arg(short = 's', long)]
+    pub silent: bool,
+
+    /// Accepted for curl's sake: rawget always shows errors
+    #[arg(short = 'S', long)]
+    pub show_error: bool,
+
+    /// Accepted for curl's sake: the raw output always includes the headers
+    #[arg(short = 'i', long)]
+    pub include: bool,
+
+    /// Request body sent verbatim, '@' included (never read from a file); after any -d
+    #[arg(long = "data-raw", value_name = "DATA")]
+    pub data_raw: Vec<String>,
+
+    /// User-Agent header value (empty: send none)
+    #[arg(short = 'A', long = "user-agent", value_name = "NAME")]
+    pub user_agent: Option<String>,
+
+    /// Referer header value
+    #[arg(short = 'e', long = "referer", value_name = "URL")]
+    pub referer: Option<String>,
+
+    /// Basic authentication (overrides user:password@ in the URL)
+    #[arg(short = 'u', long = "user", value_name = "USER:PASSWORD")]
+    pub user: Option<String>,
+
+    /// Exit 22 on HTTP status 400 or above, without showing the response
+    #[arg(short = 'f', long, conflicts_with = "fail_with_body")]
+    pub fail: bool,
+
+    /// Exit 22 on HTTP status 400 or above, still showing the response
+    #[arg(long)]
+    pub fail_with_body: bool,
+
+    /// After each URL, print FORMAT with %{variables} filled in (curl's -w syntax)
+    #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
+    pub write_out: Option<String>,
+}
+
+/// What `-f` / `--fail-with-body` ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fail {
+    /// Any status is a success (the default).
+    Never,
+    /// Status 400 and above: exit 22, the response is not shown.
+    HideBody,
+    /// Status 400 and above: exit 22, the response is shown.
+    ShowBody,
 }
 
 /// How much decoded body `--json` holds in memory when no `--max-size`
@@ -106,11 +165,35 @@ pub struct Config {
     pub fetch: FetchOptions,
     pub verbose: bool,
     pub output: Option<PathBuf>,
+    /// `--data-raw` arguments: joined after `data`, never read from a file.
+    pub data_raw: Vec<String>,
+    pub fail: Fail,
+    pub write_out: Option<WriteOut>,
 }
 
-impl From<Cli> for Config {
-    fn from(cli: Cli) -> Config {
-        let method = match (&cli.method, cli.head, cli.data.is_empty()) {
+impl TryFrom<Cli> for Config {
+    /// A usage error, one line.
+    type Error = String;
+
+    fn try_from(mut cli: Cli) -> Result<Config, String> {
+        if cli.json && cli.urls.first().is_some_and(|u| looks_like_json(u)) {
+            return Err(format!(
+                "'{}' looks like a JSON document, not a URL: rawget's --json formats the output \
+                 and takes no value; to send a JSON body use -d '{{...}}' -H \
+                 'Content-Type: application/json'",
+                cli.urls[0]
+            ));
+        }
+        let write_out = cli.write_out.as_deref().map(str::parse).transpose()?;
+        let curl_headers = curl_headers(&cli)?;
+        cli.headers.splice(0..0, curl_headers);
+        let fail = match (cli.fail, cli.fail_with_body) {
+            (true, _) => Fail::HideBody,
+            (_, true) => Fail::ShowBody,
+            _ => Fail::Never,
+        };
+        let no_data = cli.data.is_empty() && cli.data_raw.is_empty();
+        let method = match (&cli.method, cli.head, no_data) {
             (Some(m), _, _) => m.clone(),
             (None, true, _) => "HEAD".to_owned(),
             (None, false, false) => "POST".to_owned(),
@@ -126,7 +209,7 @@ impl From<Cli> for Config {
             (None, true) => Some(JSON_DEFAULT_MAX_BODY),
             (None, false) => None,
         };
-        Config {
+        Ok(Config {
             urls: cli.urls,
             json: cli.json,
             method,
@@ -144,8 +227,40 @@ impl From<Cli> for Config {
             },
             verbose: cli.verbose,
             output: cli.output,
-        }
+            data_raw: cli.data_raw,
+            fail,
+            write_out,
+        })
     }
+}
+
+/// True for a "URL" that is surely a JSON document (curl's `--json` takes
+/// one, rawget's does not).
+fn looks_like_json(url: &str) -> bool {
+    let t = url.trim_start();
+    t.starts_with('{') || t.starts_with('[') || t.starts_with('"')
+}
+
+/// `-A`, `-e` and `-u` as header arguments; they go before the `-H` ones,
+/// so an explicit `-H` of the same name wins, as in curl.
+fn curl_headers(cli: &Cli) -> Result<Vec<String>, String> {
+    let mut headers = Vec::new();
+    if let Some(ua) = &cli.user_agent {
+        headers.push(format!("User-Agent: {ua}"));
+    }
+    if let Some(referer) = &cli.referer {
+        headers.push(format!("Referer: {referer}"));
+    }
+    if let Some(user) = &cli.user {
+        if !user.contains(':') {
+            return Err(format!(
+                "-u '{user}' has no password: give USER:PASSWORD (rawget does not prompt)"
+            ));
+        }
+        let token = base64::engine::general_purpose::STANDARD.encode(user);
+        headers.push(format!("Authorization: Basic {token}"));
+    }
+    Ok(headers)
 }
 
 /// Seconds as curl takes them: a non-negative decimal number.
@@ -184,7 +299,8 @@ mod tests {
     fn config(args: &[&str]) -> Config {
         Cli::try_parse_from(std::iter::once("rawget").chain(args.iter().copied()))
             .unwrap()
-            .into()
+            .try_into()
+            .unwrap()
     }
 
     #[test]
@@ -236,6 +352,44 @@ mod tests {
             &["rawget", "--bogus", "h"],
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn curl_habits() {
+        let c = config(&[
+            "-s",
+            "-S",
+            "-i",
+            "-A",
+            "ua/1",
+            "-e",
+            "http://r/",
+            "-u",
+            "a:b",
+            "h",
+        ]);
+        assert_eq!(
+            c.headers,
+            vec![
+                "User-Agent: ua/1",
+                "Referer: http://r/",
+                "Authorization: Basic YTpi"
+            ]
+        );
+        assert_eq!(config(&["--data-raw", "@x", "h"]).method, "POST");
+        assert_eq!(config(&["--data-binary", "@f", "h"]).data, vec!["@f"]);
+        assert_eq!(config(&["-f", "h"]).fail, Fail::HideBody);
+        assert_eq!(config(&["--fail-with-body", "h"]).fail, Fail::ShowBody);
+        let cli = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("rawget").chain(args.iter().copied())).unwrap()
+        };
+        for args in [
+            &["--json", "{\"a\":1}", "h"][..],
+            &["-u", "nopass", "h"],
+            &["-w", "%{nope}", "h"],
+        ] {
+            assert!(Config::try_from(cli(args)).is_err(), "{args:?}");
         }
     }
 

@@ -12,11 +12,13 @@ use rawnet::sanitize::TerminalSafeJson;
 use serde::Serialize;
 
 use crate::trace::Tracer;
+use crate::writeout::Observed;
 
 /// Collects the decoded body (bounded by the reader's `max_body`).
 pub struct JsonHandler {
     pub body: Vec<u8>,
     tracer: Option<Tracer>,
+    pub observed: Observed,
 }
 
 impl JsonHandler {
@@ -24,12 +26,14 @@ impl JsonHandler {
         JsonHandler {
             body: Vec::new(),
             tracer,
+            observed: Observed::default(),
         }
     }
 }
 
 impl Handler for JsonHandler {
     fn trace(&mut self, at: Duration, step: &Step<'_>) {
+        self.observed.see(step);
         if let Some(t) = &self.tracer {
             t.step(at, step);
         }

@@ -18,6 +18,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use tempfile::SpooledTempFile;
 
 use crate::exit::Exit;
+use crate::writeout::Written;
 
 /// Output of a URL that is not next in line is held in memory up to this
 /// size, then spilled to an unlinked temporary file.
@@ -30,6 +31,8 @@ pub struct Outcome {
     pub message: Option<String>,
     /// The output is gone (broken pipe): stop quietly.
     pub stop: bool,
+    /// What `-w` printed for it, written in order after its output.
+    pub write_out: Option<Written>,
 }
 
 pub struct Ordered {
@@ -37,6 +40,8 @@ pub struct Ordered {
     cancelled: AtomicBool,
     /// End the process when the output is gone (off in unit tests).
     exit_when_stopped: bool,
+    /// `-w` text goes to stdout itself, not to the output (`-o FILE`).
+    separate_stdout: bool,
 }
 
 struct State {
@@ -65,7 +70,15 @@ impl Ordered {
             }),
             cancelled: AtomicBool::new(false),
             exit_when_stopped,
+            separate_stdout: false,
         }
+    }
+
+    /// Sends `-w` text to stdout rather than to the output (which is a
+    /// file given with `-o`), as curl does.
+    pub fn with_separate_stdout(mut self, separate: bool) -> Ordered {
+        self.separate_stdout = separate;
+        self
     }
 
     pub fn lane(&self, index: usize) -> Lane<'_> {
@@ -105,12 +118,31 @@ impl Ordered {
         }
     }
 
+    /// Writes one URL's `-w` text; a failure there is the output's
+    /// failure, reported with the next outcome's write.
+    fn write_out(&self, st: &mut State, w: &Written) {
+        if !w.stderr.is_empty() {
+            let _ = io::stderr().lock().write_all(&w.stderr);
+        }
+        if w.stdout.is_empty() {
+            return;
+        }
+        let _ = if self.separate_stdout {
+            io::stdout().lock().write_all(&w.stdout)
+        } else {
+            st.out.write_all(&w.stdout).and_then(|()| st.out.flush())
+        };
+    }
+
     /// The exit status of the run: the first failure in URL order.
     pub fn exit(&self) -> Exit {
         self.lock().exit
     }
 
     fn report(&self, st: &mut State, outcome: &Outcome) {
+        if let Some(w) = &outcome.write_out {
+            self.write_out(st, w);
+        }
         if let Some(m) = &outcome.message {
             crate::report(m);
         }
@@ -150,12 +182,14 @@ pub fn output_failed(e: &io::Error) -> Outcome {
             exit: Exit::Ok,
             message: None,
             stop: true,
+            write_out: None,
         };
     }
     Outcome {
         exit: Exit::WriteError,
         message: Some(format!("failed writing the output: {e}")),
         stop: true,
+        write_out: None,
     }
 }
 
@@ -208,6 +242,7 @@ mod tests {
             exit: Exit::Ok,
             message: None,
             stop: false,
+            write_out: None,
         }
     }
 
@@ -236,6 +271,7 @@ mod tests {
             exit,
             message: None,
             stop: false,
+            write_out: None,
         };
         ordered.finish(1, fail(Exit::CannotConnect));
         ordered.finish(0, fail(Exit::Timeout));
