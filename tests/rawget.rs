@@ -278,6 +278,15 @@ struct Record {
     trailers: Vec<(String, String)>,
     timing_ms: Timing,
     error: Option<ErrorRecord>,
+    warnings: Vec<WarningRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct WarningRecord {
+    code: String,
+    message: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -18,6 +18,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use super::lint::Warning;
 use super::request::RequestSpec;
 use super::response::{self, Framing, Head, Limits, ResponseReader, Sink};
 use super::target::Target;
@@ -233,6 +234,8 @@ pub struct Exchange {
     /// Bytes of every response head read (interim heads included), as
     /// received: curl's `size_header`.
     pub header_bytes: u64,
+    /// Protocol oddities the response reader noticed, in order, each once.
+    pub warnings: Vec<Warning>,
     /// When each phase finished.
     pub timing: Timing,
     /// What ended the exchange early, if anything.
@@ -499,5 +502,9 @@ impl Sink for Collect<'_> {
 
     fn trailers(&mut self, trailers: &[(String, String)]) {
         self.exchange.trailers = trailers.to_vec();
+    }
+
+    fn warning(&mut self, warning: Warning) {
+        self.exchange.warnings.push(warning);
     }
 }

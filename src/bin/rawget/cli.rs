@@ -19,7 +19,7 @@ use crate::writeout::WriteOut;
 #[command(
     after_help = "Exit codes follow curl: 0 complete response (any status), \
 1 unsupported protocol, 2 usage, 3 malformed URL, 6 cannot resolve, 7 cannot connect, \
-8 malformed response, 18 body shorter than announced, 22 HTTP status 400 or above with -f, \
+8 malformed response (or a warning with --strict), 18 body shorter than announced, 22 HTTP status 400 or above with -f, \
 23 write error (or a binary body refused on a terminal), 26 read error (-d @file), 28 timeout, 52 empty reply, 55 send failure, 56 receive failure or bad chunk, \
 63 body over --max-size."
 )]
@@ -136,6 +136,10 @@ pub struct Cli {
     /// After each URL, print FORMAT with %{variables} filled in (curl's -w syntax)
     #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
     pub write_out: Option<String>,
+
+    /// Exit 8 when the response bent a rule of HTTP/1.1 (any linter warning; see -v)
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// What `-f` / `--fail-with-body` ask for.
@@ -169,6 +173,7 @@ pub struct Config {
     pub data_raw: Vec<String>,
     pub fail: Fail,
     pub write_out: Option<WriteOut>,
+    pub strict: bool,
 }
 
 impl TryFrom<Cli> for Config {
@@ -230,6 +235,7 @@ impl TryFrom<Cli> for Config {
             data_raw: cli.data_raw,
             fail,
             write_out,
+            strict: cli.strict,
         })
     }
 }

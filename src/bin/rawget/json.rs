@@ -60,6 +60,15 @@ pub struct Record<'a> {
     pub trailers: Vec<[&'a str; 2]>,
     pub timing_ms: TimingMs,
     pub error: Option<ErrorRecord>,
+    /// Linter warnings about the response, in order.
+    pub warnings: Vec<WarningRecord>,
+}
+
+/// One linter warning: its stable code and a one-line message.
+#[derive(Debug, Serialize)]
+pub struct WarningRecord {
+    pub code: &'static str,
+    pub message: &'static str,
 }
 
 /// Milliseconds since the start of the exchange (curl's `time_*`).
@@ -100,6 +109,7 @@ impl<'a> Record<'a> {
                 total: 0.0,
             },
             error: Some(error),
+            warnings: Vec::new(),
         }
     }
 
@@ -131,6 +141,14 @@ impl<'a> Record<'a> {
                 total: ms(ex.timing.total),
             },
             error,
+            warnings: ex
+                .warnings
+                .iter()
+                .map(|w| WarningRecord {
+                    code: w.code(),
+                    message: w.message(),
+                })
+                .collect(),
         }
     }
 }

@@ -232,7 +232,11 @@ fn run_job(
         Some(e) => failed(job, e, written),
         None => succeeded(job, written),
     };
+    if let Some(t) = tracer() {
+        ex.warnings.iter().for_each(|w| t.warning(*w));
+    }
     let outcome = fail_on_status(cfg, job, &ex, outcome);
+    let outcome = strict(cfg, job, &ex, outcome);
     with_write_out(cfg, job, Some(target), Some(&ex), observed, outcome)
 }
 
@@ -248,6 +252,23 @@ fn fail_on_status(cfg: &Config, job: &Job, ex: &Exchange, outcome: Outcome) -> O
         message: Some(format!(
             "{}: the server returned HTTP status {status} (--fail)",
             job.url
+        )),
+        ..outcome
+    }
+}
+
+/// `--strict`: a response that drew any linter warning is exit 8.
+fn strict(cfg: &Config, job: &Job, ex: &Exchange, outcome: Outcome) -> Outcome {
+    if !cfg.strict || ex.warnings.is_empty() || outcome.exit != Exit::Ok || outcome.stop {
+        return outcome;
+    }
+    let codes: Vec<&str> = ex.warnings.iter().map(|w| w.code()).collect();
+    Outcome {
+        exit: Exit::MalformedResponse,
+        message: Some(format!(
+            "{}: --strict: the response bent HTTP/1.1: {}",
+            job.url,
+            codes.join(", ")
         )),
         ..outcome
     }
