@@ -271,6 +271,7 @@ struct Record {
     version: Option<String>,
     status: Option<u16>,
     reason: Option<String>,
+    reason_base64: Option<String>,
     headers: Vec<(String, String)>,
     body: Option<String>,
     body_encoding: Option<String>,

@@ -145,3 +145,37 @@ fn too_many_fields_are_refused_before_the_section_ends() {
     assert!(run.stderr.contains("exceeds the limit"), "{}", run.stderr);
     server.join().unwrap();
 }
+
+#[test]
+fn json_keeps_the_exact_bytes_of_non_utf8_values_and_reason() {
+    use base64::Engine as _;
+    let b64 = |s: &serde_json::Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_str().unwrap())
+            .unwrap()
+    };
+    // A Latin-1 filename, as old servers send it, and a Latin-1 reason.
+    let response = b"HTTP/1.1 200 Sch\xf6n\r\nContent-Disposition: attachment; filename=\"r\xe9sum\xe9.pdf\"\r\n\
+X-Utf8: caf\xc3\xa9\r\nContent-Length: 2\r\n\r\nok";
+    let srv = serve_n(1, response);
+    let run = rawget(&["--json", &srv.url("/")]).expect(0);
+    srv.requests();
+    let record = json(&run);
+    assert_eq!(record["reason"], "Sch\u{fffd}n");
+    assert_eq!(b64(&record["reason_base64"]), b"Sch\xf6n");
+    let disposition = &record["headers"][0];
+    assert_eq!(disposition.as_array().unwrap().len(), 3);
+    assert_eq!(
+        b64(&disposition[2]),
+        b"attachment; filename=\"r\xe9sum\xe9.pdf\""
+    );
+    // UTF-8 stays as simple as before: two elements, no base64.
+    assert_eq!(
+        record["headers"][1],
+        serde_json::json!(["X-Utf8", "caf\u{e9}"])
+    );
+    let srv = serve_n(1, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let run = rawget(&["--json", &srv.url("/")]).expect(0);
+    srv.requests();
+    assert_eq!(json(&run)["reason_base64"], serde_json::Value::Null);
+}

@@ -118,6 +118,13 @@ pub struct Head {
     pub reason: String,
     /// Header fields in received order, duplicates kept; values lossy UTF-8.
     pub headers: Vec<(String, String)>,
+    /// The exact bytes of the reason phrase when they are not UTF-8
+    /// (`reason` then holds a lossy copy); `None` when `reason` is exact.
+    pub reason_bytes: Option<Vec<u8>>,
+    /// The exact bytes of each header value that is not UTF-8, as
+    /// `(index into headers, bytes)` (after unfolding an obs-fold); empty
+    /// when every value in `headers` is exact.
+    pub value_bytes: Vec<(usize, Vec<u8>)>,
 }
 
 /// How the body of the final response is delimited (RFC 9112 section 6.3).
@@ -799,7 +806,11 @@ fn parse_head(
     if len != bytes.len() || status < 100 {
         return Err(Error::BadHead);
     }
-    let reason = reason_phrase(bytes);
+    let reason_raw = reason_phrase(bytes);
+    let reason = String::from_utf8_lossy(reason_raw).into_owned();
+    let reason_bytes = std::str::from_utf8(reason_raw)
+        .is_err()
+        .then(|| reason_raw.to_vec());
     if reason.is_empty() {
         notes.push(Warning::MissingReasonPhrase);
     }
@@ -816,22 +827,47 @@ fn parse_head(
     if fields.iter().any(|h| !h.value.is_ascii()) {
         notes.push(Warning::NonAsciiHeaderValue);
     }
+    let (headers, value_bytes) = owned_fields_exact(fields);
     Ok(Head {
         version,
         status,
         reason,
-        headers: owned_fields(fields),
+        headers,
+        reason_bytes,
+        value_bytes,
     })
 }
 
 /// The reason phrase, taken from the raw status line so that non-ASCII
-/// bytes survive (lossily) where `httparse` would give an empty string.
+/// bytes survive where `httparse` would give an empty string.
 /// `httparse` has checked the line: `HTTP/1.x SP 3DIGIT [SP reason]`.
-fn reason_phrase(head: &[u8]) -> String {
+fn reason_phrase(head: &[u8]) -> &[u8] {
     let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     let line = &head[..line_end];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    String::from_utf8_lossy(line.get(13..).unwrap_or_default()).into_owned()
+    line.get(13..).unwrap_or_default()
+}
+
+/// Header fields as (lossy) strings, and the exact bytes of the values
+/// that are not UTF-8 (see [`Head::value_bytes`]).
+#[allow(clippy::type_complexity)]
+fn owned_fields_exact(
+    headers: &[httparse::Header<'_>],
+) -> (Vec<(String, String)>, Vec<(usize, Vec<u8>)>) {
+    let mut exact = Vec::new();
+    let fields = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let value = unfold(h.value);
+            let text = String::from_utf8_lossy(&value).into_owned();
+            if std::str::from_utf8(&value).is_err() {
+                exact.push((i, value.into_owned()));
+            }
+            (h.name.to_owned(), text)
+        })
+        .collect();
+    (fields, exact)
 }
 
 fn owned_fields(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
@@ -1028,6 +1064,8 @@ mod tests {
             status,
             reason: reason.to_string(),
             headers: fields(pairs),
+            reason_bytes: None,
+            value_bytes: Vec::new(),
         }
     }
 
@@ -1732,6 +1770,24 @@ mod tests {
             let bytes: Vec<&[u8]> = input.chunks(1).collect();
             assert_eq!(run_pieces(&bytes, false, Limits::default()), out);
         }
+    }
+
+    #[test]
+    fn non_utf8_reason_and_values_keep_their_exact_bytes() {
+        let out = run(b"HTTP/1.1 200 \xc9t\xe9\r\nA: ok\r\nB: caf\xe9\r\n\r\n");
+        let head = out.final_head().unwrap().0;
+        assert_eq!(head.reason, "\u{fffd}t\u{fffd}");
+        assert_eq!(head.reason_bytes.as_deref(), Some(&b"\xc9t\xe9"[..]));
+        assert_eq!(head.headers[1].1, "caf\u{fffd}");
+        assert_eq!(head.value_bytes, vec![(1, b"caf\xe9".to_vec())]);
+        // UTF-8 is exact already: nothing extra is kept.
+        let out = run(b"HTTP/1.1 200 \xc3\x89t\xc3\xa9\r\nB: caf\xc3\xa9\r\n\r\n");
+        let head = out.final_head().unwrap().0;
+        assert_eq!(
+            (head.reason.as_str(), head.reason_bytes.as_ref()),
+            ("\u{c9}t\u{e9}", None)
+        );
+        assert!(head.value_bytes.is_empty());
     }
 
     #[test]

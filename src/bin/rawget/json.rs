@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use rawnet::http::client::{Exchange, Handler, Step};
+use rawnet::http::response::Head;
 use rawnet::sanitize::TerminalSafeJson;
 use serde::Serialize;
 
@@ -53,7 +54,9 @@ pub struct Record<'a> {
     pub version: Option<String>,
     pub status: Option<u16>,
     pub reason: Option<&'a str>,
-    pub headers: Vec<[&'a str; 2]>,
+    /// The reason's exact bytes in base64, when they are not UTF-8.
+    pub reason_base64: Option<String>,
+    pub headers: Vec<Field<'a>>,
     pub body: Option<Cow<'a, str>>,
     pub body_encoding: Option<&'static str>,
     pub body_bytes: u64,
@@ -97,6 +100,7 @@ impl<'a> Record<'a> {
             version: None,
             status: None,
             reason: None,
+            reason_base64: None,
             headers: Vec::new(),
             body: None,
             body_encoding: None,
@@ -129,7 +133,8 @@ impl<'a> Record<'a> {
             version: head.map(|h| format!("HTTP/1.{}", h.version)),
             status: head.map(|h| h.status),
             reason: head.map(|h| h.reason.as_str()),
-            headers: head.map_or_else(Vec::new, |h| pairs(&h.headers)),
+            reason_base64: head.and_then(|h| h.reason_bytes.as_deref()).map(base64_of),
+            headers: head.map_or_else(Vec::new, exact_fields),
             body,
             body_encoding,
             body_bytes: ex.body_bytes,
@@ -153,11 +158,52 @@ impl<'a> Record<'a> {
     }
 }
 
+/// One header field: `[name, value]`, or `[name, lossy value, exact
+/// bytes in base64]` when the value is not UTF-8. The second element is
+/// always a string, so consumers that read `.[1]` keep working; the third
+/// is there only when the second is not exact.
+#[derive(Debug)]
+pub struct Field<'a> {
+    name: &'a str,
+    value: &'a str,
+    exact: Option<String>,
+}
+
+impl Serialize for Field<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = ser.serialize_seq(Some(2 + usize::from(self.exact.is_some())))?;
+        seq.serialize_element(self.name)?;
+        seq.serialize_element(self.value)?;
+        if let Some(exact) = &self.exact {
+            seq.serialize_element(exact)?;
+        }
+        seq.end()
+    }
+}
+
+fn exact_fields(head: &Head) -> Vec<Field<'_>> {
+    let mut exact = head.value_bytes.iter().peekable();
+    head.headers
+        .iter()
+        .enumerate()
+        .map(|(i, (name, value))| Field {
+            name,
+            value,
+            exact: exact.next_if(|(at, _)| *at == i).map(|(_, b)| base64_of(b)),
+        })
+        .collect()
+}
+
 fn pairs(fields: &[(String, String)]) -> Vec<[&str; 2]> {
     fields
         .iter()
         .map(|(n, v)| [n.as_str(), v.as_str()])
         .collect()
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The body as text when it is UTF-8 (borrowed: a large body is not
