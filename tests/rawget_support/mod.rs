@@ -149,3 +149,30 @@ pub fn have(tool: &str) -> bool {
     }
     ok
 }
+
+/// Serves `response` once, after waiting `delay` (a URL that stalls).
+pub fn serve_after(delay: Duration, response: Vec<u8>) -> Server {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let requests = thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return Vec::new();
+        };
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let request = read_request(&mut conn);
+        thread::sleep(delay);
+        let _ = conn.write_all(&response);
+        let _ = conn.shutdown(Shutdown::Write);
+        let _ = conn.read(&mut [0u8; 1024]);
+        vec![request]
+    });
+    Server { addr, requests }
+}
+
+/// A 200 response with a body of `len` bytes of `fill`.
+pub fn sized_response(len: usize, fill: u8) -> Vec<u8> {
+    let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n").into_bytes();
+    r.resize(r.len() + len, fill);
+    r
+}

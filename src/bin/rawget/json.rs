@@ -227,7 +227,9 @@ fn ms(d: Duration) -> f64 {
 /// (the escaped text is never held in memory as a whole).
 pub fn write_line(out: &mut dyn Write, record: &Record<'_>) -> io::Result<()> {
     let mut ser = serde_json::Serializer::with_formatter(&mut *out, TerminalSafeJson);
-    record.serialize(&mut ser).map_err(io::Error::other)?;
+    // io::Error::from gives back the writer's own error (a closed pipe,
+    // a failed spill), so it is classified as what it is.
+    record.serialize(&mut ser).map_err(io::Error::from)?;
     out.write_all(b"\n")
 }
 

@@ -10,6 +10,7 @@ mod exit;
 mod json;
 mod ordered;
 mod raw;
+mod spool;
 mod trace;
 #[path = "../common/usage.rs"]
 mod usage;

@@ -2,27 +2,22 @@
 //! given, while they are fetched in parallel.
 //!
 //! The URL whose turn it is writes straight through to the output, so it
-//! streams as it arrives. The others write to their own spool (memory,
-//! then an unlinked temporary file), which is copied out when their turn
-//! comes. Outcomes (error lines on stderr, the exit status) are reported
+//! streams as it arrives. The others write to their spool ([`Spools`]:
+//! memory within one budget for all of them, then one unlinked temporary
+//! file), which is copied out when their turn comes. Outcomes (error lines on stderr, the exit status) are reported
 //! in the same order. Once the output is gone (a closed pipe), there is
 //! nothing left to do: the process ends at once with the status so far,
 //! rather than wait for downloads whose bytes nobody will read (a transfer
 //! blocked in `recv()` cannot be interrupted from here).
 
 use std::collections::BTreeMap;
-use std::io::{self, Seek, Write};
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use tempfile::SpooledTempFile;
-
 use crate::exit::Exit;
+use crate::spool::{is_spill_failure, Spools, MEMORY_BUDGET};
 use crate::writeout::Written;
-
-/// Output of a URL that is not next in line is held in memory up to this
-/// size, then spilled to an unlinked temporary file.
-const SPOOL_IN_MEMORY: usize = 1024 * 1024;
 
 /// How one URL went.
 pub struct Outcome {
@@ -47,7 +42,7 @@ pub struct Ordered {
 struct State {
     out: Box<dyn Write + Send>,
     next: usize,
-    spools: BTreeMap<usize, SpooledTempFile>,
+    spools: Spools,
     done: BTreeMap<usize, Outcome>,
     exit: Exit,
 }
@@ -64,7 +59,7 @@ impl Ordered {
             state: Mutex::new(State {
                 out,
                 next: 0,
-                spools: BTreeMap::new(),
+                spools: Spools::new(MEMORY_BUDGET),
                 done: BTreeMap::new(),
                 exit: Exit::Ok,
             }),
@@ -165,18 +160,23 @@ impl Ordered {
 
 impl State {
     fn copy_spool(&mut self, index: usize) -> io::Result<()> {
-        if let Some(mut spool) = self.spools.remove(&index) {
-            spool.rewind()?;
-            io::copy(&mut spool, &mut self.out)?;
-            self.out.flush()?;
-        }
-        Ok(())
+        self.spools.copy_out(index, &mut self.out)?;
+        self.out.flush()
     }
 }
 
 /// The outcome of a failed write to the output: a closed pipe is a quiet
-/// stop, anything else exit 23.
+/// stop, anything else exit 23. A spool that could not spill to TMPDIR
+/// fails only its own URL: the others go on.
 pub fn output_failed(e: &io::Error) -> Outcome {
+    if is_spill_failure(e) {
+        return Outcome {
+            exit: Exit::WriteError,
+            message: Some(e.to_string()),
+            stop: false,
+            write_out: None,
+        };
+    }
     if e.kind() == io::ErrorKind::BrokenPipe {
         return Outcome {
             exit: Exit::Ok,
@@ -205,10 +205,7 @@ impl Write for Lane<'_> {
             // killed a moment later.
             st.out.flush()?;
         } else {
-            st.spools
-                .entry(self.index)
-                .or_insert_with(|| tempfile::spooled_tempfile(SPOOL_IN_MEMORY))
-                .write_all(buf)?;
+            st.spools.write(self.index, buf)?;
         }
         Ok(buf.len())
     }
