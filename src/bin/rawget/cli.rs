@@ -10,6 +10,7 @@ use rawnet::http::client::FetchOptions;
 use rawnet::http::response::Limits;
 use rawnet::resolve::Family;
 
+use crate::generate::Generate;
 use crate::writeout::WriteOut;
 
 /// rawget: send an HTTP/1.1 request over a socket of its own and show
@@ -27,7 +28,7 @@ pub struct Cli {
     // The help text is an attribute, not a doc comment: rustdoc would read
     // its brackets as links.
     #[arg(
-        required = true,
+        required_unless_present = "generate",
         value_name = "URL",
         help = "URL(s): host, host:port, http://host[:port]/path?query, http://[::1]:8080/"
     )]
@@ -41,26 +42,18 @@ pub struct Cli {
     #[arg(short = 'I', long, conflicts_with = "data")]
     pub head: bool,
 
-    /// Request method (default GET, or POST with -d)
-    #[arg(
-        short = 'X',
-        long = "request",
-        visible_alias = "method",
-        value_name = "METHOD"
-    )]
+    // Aliases are named in the help text, not by clap, so that the man
+    // page (clap_mangen 0.2 leaves aliases out) lists them too.
+    /// Request method (default GET, or POST with -d); also --method
+    #[arg(short = 'X', long = "request", alias = "method", value_name = "METHOD")]
     pub method: Option<String>,
 
     /// Extra header "Name: value"; "Name:" removes a default, "Name;" sends it empty
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
 
-    /// Request body (several are joined with '&'); @FILE reads a file, @- stdin
-    #[arg(
-        short = 'd',
-        long = "data",
-        visible_alias = "data-binary",
-        value_name = "DATA"
-    )]
+    /// Request body (several are joined with '&'); @FILE reads a file, @- stdin; also --data-binary
+    #[arg(short = 'd', long = "data", alias = "data-binary", value_name = "DATA")]
     pub data: Vec<String>,
 
     /// Use IPv4 addresses only
@@ -85,8 +78,8 @@ pub struct Cli {
     )]
     pub max_time: Option<Duration>,
 
-    /// Fail (exit 63) when the body exceeds BYTES (suffixes k, M, G)
-    #[arg(long = "max-size", visible_alias = "max-filesize", value_name = "BYTES", value_parser = parse_size)]
+    /// Fail (exit 63) when the body exceeds BYTES (suffixes k, M, G); also --max-filesize
+    #[arg(long = "max-size", alias = "max-filesize", value_name = "BYTES", value_parser = parse_size)]
     pub max_size: Option<u64>,
 
     /// Show the request and every socket step, with times, on stderr
@@ -140,6 +133,10 @@ pub struct Cli {
     /// Exit 8 when the response bent a rule of HTTP/1.1 (any linter warning; see -v)
     #[arg(long)]
     pub strict: bool,
+
+    /// Print a shell completion script or the man page, and exit
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub generate: Option<Generate>,
 }
 
 /// What `-f` / `--fail-with-body` ask for.

@@ -7,6 +7,8 @@
 
 mod cli;
 mod exit;
+#[path = "../common/generate.rs"]
+mod generate;
 mod json;
 mod ordered;
 mod raw;
@@ -43,6 +45,9 @@ fn main() -> ExitCode {
         // Exit::Usage is 2, the status usage::exit_for gives.
         Err(e) => return usage::exit_for(&e),
     };
+    if let Some(kind) = cli.generate {
+        return generate::exit_with(kind, Cli::command());
+    }
     let config = match Config::try_from(cli) {
         Ok(config) => config,
         Err(message) => {
