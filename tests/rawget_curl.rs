@@ -230,10 +230,14 @@ fn write_out_goes_to_stdout_when_the_body_goes_to_a_file() {
 /// Runs `rawget ARGS` with stdout on a pseudo-terminal (script(1)); the
 /// exit code and what the terminal showed.
 fn on_terminal(args: &[&str]) -> Option<(i32, String)> {
+    program_on_terminal(env!("CARGO_BIN_EXE_rawget"), args)
+}
+
+fn program_on_terminal(program: &str, args: &[&str]) -> Option<(i32, String)> {
     if !have_script() {
         return None;
     }
-    let cmd = std::iter::once(env!("CARGO_BIN_EXE_rawget"))
+    let cmd = std::iter::once(program)
         .chain(args.iter().copied())
         .map(|a| format!("'{a}'"))
         .collect::<Vec<_>>()
@@ -256,7 +260,7 @@ fn have_script() -> bool {
 #[test]
 fn a_binary_body_is_refused_on_a_terminal() {
     let binary = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n\x89PNG\x00\x01";
-    let srv = serve_n(3, binary);
+    let srv = serve_n(4, binary);
     let Some((code, shown)) = on_terminal(&[&srv.url("/img")]) else {
         return;
     };
@@ -272,5 +276,65 @@ fn a_binary_body_is_refused_on_a_terminal() {
     assert_eq!(code, 0, "{shown}");
     assert!(shown.contains("\\x89PNG\\x00\\x01"), "{shown}");
     assert_eq!(rawget(&[&srv.url("/img")]).expect(0).stdout, binary);
+    // curl refuses it with the same exit code.
+    if have("curl") {
+        let (code, _) = program_on_terminal("curl", &["-s", &srv.url("/img")]).unwrap();
+        assert_eq!(code, 23);
+    } else {
+        let _ = std::net::TcpStream::connect(srv.addr);
+    }
     srv.requests();
+}
+
+/// The header lines named `names` in a request, in the order of `names`,
+/// and its body.
+fn picked(request: &str, names: &[&str]) -> (Vec<String>, String) {
+    let (head, body) = request.split_once("\r\n\r\n").unwrap();
+    let lines = names
+        .iter()
+        .map(|n| {
+            head.lines()
+                .find(|l| l.to_ascii_lowercase().starts_with(&format!("{n}:")))
+                .unwrap_or_else(|| panic!("no {n} in {head}"))
+                .to_owned()
+        })
+        .collect();
+    (lines, body.to_owned())
+}
+
+#[test]
+fn curl_habit_flags_send_what_curl_sends() {
+    if !have("curl") {
+        return;
+    }
+    let srv = serve_n(2, PAGE);
+    let url = srv.url("/form");
+    let args = [
+        "-s",
+        "-A",
+        "probe/3",
+        "-e",
+        "http://from/",
+        "-u",
+        "user:p@ss",
+        "--data-raw",
+        "@a=1",
+    ];
+    rawget(&[&args[..], &[url.as_str()]].concat()).expect(0);
+    let curl = rawget_support::run(
+        Command::new("curl")
+            .args(args)
+            .args(["-o", "/dev/null", &url]),
+    );
+    assert_eq!(curl.code, 0, "{}", curl.stderr);
+    let reqs = srv.requests();
+    let names = [
+        "user-agent",
+        "referer",
+        "authorization",
+        "content-type",
+        "content-length",
+    ];
+    assert_eq!(picked(&reqs[0], &names), picked(&reqs[1], &names));
+    assert!(reqs[0].starts_with("POST /form "), "{}", reqs[0]);
 }
