@@ -13,7 +13,7 @@ use rawnet::resolve::Family;
 use crate::generate::Generate;
 use crate::writeout::WriteOut;
 
-/// rawget: send an HTTP/1.1 request over a socket of its own and show
+/// Send an HTTP/1.1 request over a socket of its own and show
 /// exactly what came back.
 #[derive(Debug, Parser)]
 #[command(name = "rawget", version, args_override_self = true)]
