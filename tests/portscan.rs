@@ -237,6 +237,23 @@ fn flag_errors_exit_2_and_help_exits_0() {
 }
 
 #[test]
+fn usage_errors_keep_clap_details_on_one_line() {
+    let run = portscan(&["127.0.0.1", "--retry", "2"]);
+    assert_eq!(run.code(), 2);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("a similar argument exists: '--retries'"),
+        "{}",
+        run.stderr
+    );
+    let run = portscan(&[]);
+    assert_eq!(run.code(), 2);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("TARGET"), "{}", run.stderr);
+}
+
+#[test]
 fn an_unresolvable_only_target_is_a_runtime_error() {
     // `.invalid` never resolves (RFC 6761).
     let run = portscan(&["no-such-host.invalid", "22"]);

@@ -271,6 +271,7 @@ struct Record {
     version: Option<String>,
     status: Option<u16>,
     reason: Option<String>,
+    reason_base64: Option<String>,
     headers: Vec<(String, String)>,
     body: Option<String>,
     body_encoding: Option<String>,
@@ -278,6 +279,15 @@ struct Record {
     trailers: Vec<(String, String)>,
     timing_ms: Timing,
     error: Option<ErrorRecord>,
+    warnings: Vec<WarningRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct WarningRecord {
+    code: String,
+    message: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -646,6 +656,31 @@ fn exit_2_usage() {
     rawget(&["-H", "X: a\r\nY: b", "127.0.0.1:1"]).expect(2);
     assert_eq!(rawget(&["--help"]).code, 0);
     assert_eq!(rawget(&["--version"]).code, 0);
+}
+
+#[test]
+fn usage_errors_keep_clap_details_on_one_line() {
+    let run = rawget(&[]);
+    assert!(
+        run.stderr.contains("not provided: <URL>..."),
+        "{}",
+        run.stderr
+    );
+    run.expect_usage();
+    let run = rawget(&["--max-tim", "3", "h"]);
+    assert!(
+        run.stderr
+            .contains("a similar argument exists: '--max-time'"),
+        "{}",
+        run.stderr
+    );
+    run.expect_usage();
+    for flag in ["-m", "--connect-timeout"] {
+        let run = rawget(&[flag, "-1", "h"]);
+        assert!(run.stderr.contains("'-1' is negative"), "{}", run.stderr);
+        assert!(run.stderr.ends_with("(see --help)\n"), "{}", run.stderr);
+        run.expect_usage();
+    }
 }
 
 impl Run {

@@ -13,6 +13,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use rawnet::http::lint::Warning;
 use rawnet::http::response::{Error, Framing, Head, Limits, ResponseReader, Sink};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +22,7 @@ enum Event {
     Head(Head, Framing),
     Body(Vec<u8>),
     Trailers(Vec<(String, String)>),
+    Warning(Warning),
 }
 
 /// Records sink calls, merging adjacent body pieces.
@@ -46,6 +48,13 @@ impl Sink for Recorder {
     fn trailers(&mut self, trailers: &[(String, String)]) {
         assert!(!trailers.is_empty(), "empty trailers reported");
         self.events.push(Event::Trailers(trailers.to_vec()));
+    }
+    fn warning(&mut self, warning: Warning) {
+        assert!(
+            !self.events.contains(&Event::Warning(warning)),
+            "warning reported twice"
+        );
+        self.events.push(Event::Warning(warning));
     }
 }
 
@@ -105,13 +114,18 @@ fn check(out: &Outcome, input: &[u8], limits: &Limits) {
             "incomplete but input left over"
         );
     }
-    let interim = out
+    // Warnings may come anywhere; the rest must keep its order.
+    let events: Vec<&Event> = out
         .events
+        .iter()
+        .filter(|e| !matches!(e, Event::Warning(_)))
+        .collect();
+    let interim = events
         .iter()
         .take_while(|e| matches!(e, Event::Interim(_)))
         .count();
     assert!(interim <= limits.max_interim);
-    let mut rest = out.events[interim..].iter();
+    let mut rest = events[interim..].iter().copied();
     let framing = match rest.next() {
         Some(Event::Head(head, framing)) => {
             assert!(head.headers.len() <= limits.max_headers);

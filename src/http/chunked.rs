@@ -13,6 +13,7 @@
 //! size, anything but a line end after chunk data, and a size line longer
 //! than the limit are all [`Error::BadChunk`].
 
+use super::lint::Warning;
 use super::response::Error;
 
 /// Where the decoder stands in the chunked body.
@@ -42,6 +43,14 @@ pub(crate) struct ChunkDecoder {
     state: State,
     /// Bytes of the current chunk-size line so far.
     line_len: usize,
+    /// A chunk extension was seen (for the linter).
+    saw_extension: bool,
+    /// A line of the chunk framing ended with a bare LF (for the linter).
+    saw_bare_lf: bool,
+    /// A warning not yet taken by the reader: [`ChunkDecoder::push`]
+    /// stops right after the byte that raised it, so the warning comes
+    /// before any later data however the input is split.
+    pending: Option<Warning>,
 }
 
 impl ChunkDecoder {
@@ -53,6 +62,21 @@ impl ChunkDecoder {
                 digits: false,
             },
             line_len: 0,
+            saw_extension: false,
+            saw_bare_lf: false,
+            pending: None,
+        }
+    }
+
+    /// The warning raised by the last byte [`ChunkDecoder::push`] took.
+    pub(crate) fn take_warning(&mut self) -> Option<Warning> {
+        self.pending.take()
+    }
+
+    /// Raises `warning` when `first` (the first time it applies).
+    fn note(&mut self, first: bool, warning: Warning) {
+        if first {
+            self.pending = Some(warning);
         }
     }
 
@@ -75,7 +99,7 @@ impl ChunkDecoder {
         F: FnMut(&[u8]) -> Result<(), Error>,
     {
         let mut used = 0;
-        while used < input.len() && !self.is_done() {
+        while used < input.len() && !self.is_done() && self.pending.is_none() {
             used += match self.state {
                 State::Data { remaining } => {
                     self.take_data(&input[used..], remaining, &mut data)?
@@ -118,7 +142,7 @@ impl ChunkDecoder {
                 expect_lf(b)?;
                 self.line_end(value)
             }
-            State::DataEnd => Self::data_end_byte(b)?,
+            State::DataEnd => self.data_end_byte(b)?,
             State::DataLf => {
                 expect_lf(b)?;
                 Self::next_size()
@@ -166,9 +190,17 @@ impl ChunkDecoder {
     fn after_size_byte(&mut self, value: u64, b: u8) -> Result<State, Error> {
         match b {
             b' ' | b'\t' => Ok(State::AfterSize { value }),
-            b';' => Ok(State::Extension { value }),
+            b';' => {
+                self.note(!self.saw_extension, Warning::ChunkExtension);
+                self.saw_extension = true;
+                Ok(State::Extension { value })
+            }
             b'\r' => Ok(State::SizeLf { value }),
-            b'\n' => Ok(self.line_end(value)),
+            b'\n' => {
+                self.note(!self.saw_bare_lf, Warning::BareLf);
+                self.saw_bare_lf = true;
+                Ok(self.line_end(value))
+            }
             _ => Err(Error::BadChunk),
         }
     }
@@ -176,15 +208,23 @@ impl ChunkDecoder {
     fn extension_byte(&mut self, value: u64, b: u8) -> State {
         match b {
             b'\r' => State::SizeLf { value },
-            b'\n' => self.line_end(value),
+            b'\n' => {
+                self.note(!self.saw_bare_lf, Warning::BareLf);
+                self.saw_bare_lf = true;
+                self.line_end(value)
+            }
             _ => State::Extension { value },
         }
     }
 
-    fn data_end_byte(b: u8) -> Result<State, Error> {
+    fn data_end_byte(&mut self, b: u8) -> Result<State, Error> {
         match b {
             b'\r' => Ok(State::DataLf),
-            b'\n' => Ok(Self::next_size()),
+            b'\n' => {
+                self.note(!self.saw_bare_lf, Warning::BareLf);
+                self.saw_bare_lf = true;
+                Ok(Self::next_size())
+            }
             _ => Err(Error::BadChunk),
         }
     }
@@ -216,16 +256,23 @@ fn hex_value(b: u8) -> Option<u64> {
 mod tests {
     use super::*;
 
-    /// Decodes `input` in one push; the data and the bytes consumed.
+    /// Decodes `input` (one push, and one more after each warning); the
+    /// data and the bytes consumed.
     fn decode(input: &[u8], max_line: usize) -> Result<(Vec<u8>, usize, bool), Error> {
         let mut dec = ChunkDecoder::new();
         let mut out = Vec::new();
-        let used = dec.push(input, max_line, |d| {
-            assert!(!d.is_empty());
-            out.extend_from_slice(d);
-            Ok(())
-        })?;
-        Ok((out, used, dec.is_done()))
+        let mut used = 0;
+        loop {
+            used += dec.push(&input[used..], max_line, |d| {
+                assert!(!d.is_empty());
+                out.extend_from_slice(d);
+                Ok(())
+            })?;
+            // A warning pauses the decoder; go on after it.
+            if dec.take_warning().is_none() || dec.is_done() || used == input.len() {
+                return Ok((out, used, dec.is_done()));
+            }
+        }
     }
 
     #[test]
@@ -279,6 +326,17 @@ mod tests {
     fn size_line_length_is_bounded() {
         assert!(decode(b"5;abc\r\n", 7).is_ok());
         assert_eq!(decode(b"5;abcd\r\n", 7), Err(Error::BadChunk));
+    }
+
+    #[test]
+    fn the_first_extension_and_bare_lf_pause_with_a_warning() {
+        let mut dec = ChunkDecoder::new();
+        // Stops right after the `;`, then after the bare LF.
+        assert_eq!(dec.push(b"1;x\r\na\r\n", 100, |_| Ok(())), Ok(2));
+        assert_eq!(dec.take_warning(), Some(Warning::ChunkExtension));
+        assert_eq!(dec.push(b"x\r\na\r\n1;y\na\r\n", 100, |_| Ok(())), Ok(10));
+        assert_eq!(dec.take_warning(), Some(Warning::BareLf));
+        assert_eq!(dec.take_warning(), None);
     }
 
     #[test]

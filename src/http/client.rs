@@ -18,6 +18,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use super::lint::Warning;
 use super::request::RequestSpec;
 use super::response::{self, Framing, Head, Limits, ResponseReader, Sink};
 use super::target::Target;
@@ -106,6 +107,9 @@ pub trait Handler {
     }
     /// Decoded body bytes (chunk framing removed).
     fn body(&mut self, _data: &[u8]) {}
+    /// The final response head, as soon as it is read (before its body):
+    /// a handler can decide what to do with the body from its status.
+    fn head(&mut self, _head: &Head) {}
 }
 
 /// Which part of the exchange ran out of time.
@@ -227,6 +231,11 @@ pub struct Exchange {
     pub trailers: Vec<(String, String)>,
     /// Decoded body bytes received.
     pub body_bytes: u64,
+    /// Bytes of every response head read (interim heads included), as
+    /// received: curl's `size_header`.
+    pub header_bytes: u64,
+    /// Protocol oddities the response reader noticed, in order, each once.
+    pub warnings: Vec<Warning>,
     /// When each phase finished.
     pub timing: Timing,
     /// What ended the exchange early, if anything.
@@ -434,6 +443,7 @@ impl Run {
                 sink.handler.trace(at, &Step::PeerClosed);
                 let done = reader.eof(&mut sink).map_err(FetchError::Response);
                 sink.exchange.body_bytes = reader.body_bytes();
+                sink.exchange.header_bytes = reader.header_bytes();
                 return done;
             }
             if sink.exchange.timing.first_byte.is_none() {
@@ -442,6 +452,7 @@ impl Run {
             sink.handler.trace(at, &Step::Received { bytes: n });
             let fed = reader.feed(&buf[..n], &mut sink);
             sink.exchange.body_bytes = reader.body_bytes();
+            sink.exchange.header_bytes = reader.header_bytes();
             // On a parse error the bytes are still shown: nothing received
             // is hidden from the user.
             let shown = *fed.as_ref().unwrap_or(&n);
@@ -482,6 +493,7 @@ impl Sink for Collect<'_> {
     fn head(&mut self, head: &Head, framing: Framing) {
         self.exchange.head = Some(head.clone());
         self.exchange.framing = Some(framing);
+        self.handler.head(head);
     }
 
     fn body(&mut self, data: &[u8]) {
@@ -490,5 +502,9 @@ impl Sink for Collect<'_> {
 
     fn trailers(&mut self, trailers: &[(String, String)]) {
         self.exchange.trailers = trailers.to_vec();
+    }
+
+    fn warning(&mut self, warning: Warning) {
+        self.exchange.warnings.push(warning);
     }
 }

@@ -15,6 +15,7 @@
 
 mod chunked;
 pub mod client;
+pub mod lint;
 pub mod request;
 pub mod response;
 mod section;

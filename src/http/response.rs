@@ -19,6 +19,11 @@
 //! - chunk extensions are ignored, trailers are parsed and reported;
 //! - bare LF line endings are accepted wherever CRLF is.
 //!
+//! It is also a linter: every leniency above and every oddity it notices
+//! (see [`Warning`]) goes to [`Sink::warning`], each kind at most once per
+//! response, at the byte that shows it, so warnings too are the same
+//! however the input is split. A warning never changes what is read.
+//!
 //! It stops as soon as the message is complete: [`ResponseReader::feed`]
 //! returns how many bytes belonged to the message, and
 //! [`ResponseReader::is_complete`] says the caller must not wait for more,
@@ -36,13 +41,18 @@
 //!
 //! # Choices where the RFC leaves room
 //!
-//! - A reply must start with `HTTP/1.` (no leading empty lines); any other
-//!   byte there is [`Error::NotHttp`] at once. After an interim response
-//!   the peer has shown it speaks HTTP, so a head that is not `HTTP/1.x`
-//!   is [`Error::BadHead`] instead. Status codes below 100 are
-//!   [`Error::BadHead`]; 100 to 999 are accepted.
-//! - Obsolete line folding and whitespace before a field's colon are
-//!   [`Error::BadHead`] (the `httparse` defaults).
+//! - A reply must start with `HTTP/1.`, after any number of empty lines
+//!   (CRLF or LF; bounded by [`Limits::max_head_bytes`]), which are
+//!   skipped with a warning; any other byte there is [`Error::NotHttp`] at
+//!   once. After an interim response the peer has shown it speaks HTTP, so
+//!   a head that is not `HTTP/1.x` is [`Error::BadHead`] instead. Status
+//!   codes below 100 are [`Error::BadHead`]; 100 to 999 are accepted (600
+//!   and above with a warning).
+//! - Obsolete line folding is unfolded (each fold becomes one space) with a
+//!   warning; whitespace before a field's colon is [`Error::BadHead`] (the
+//!   `httparse` default).
+//! - The field count limit counts lines as they arrive, so a peer that
+//!   sends too many fields and then stalls is refused at once.
 //! - More than [`Limits::max_interim`] interim responses is
 //!   [`Error::HeadTooLarge`]; the one over the limit is not reported.
 //! - `Content-Length` is only read when it frames the body: on a response
@@ -69,6 +79,7 @@
 //!   belong to the new protocol and are not consumed.
 
 use super::chunked::ChunkDecoder;
+use super::lint::Warning;
 use super::section::{Fill, Section, TooLarge};
 
 /// What the reader accepts before it gives up.
@@ -107,6 +118,13 @@ pub struct Head {
     pub reason: String,
     /// Header fields in received order, duplicates kept; values lossy UTF-8.
     pub headers: Vec<(String, String)>,
+    /// The exact bytes of the reason phrase when they are not UTF-8
+    /// (`reason` then holds a lossy copy); `None` when `reason` is exact.
+    pub reason_bytes: Option<Vec<u8>>,
+    /// The exact bytes of each header value that is not UTF-8, as
+    /// `(index into headers, bytes)` (after unfolding an obs-fold); empty
+    /// when every value in `headers` is exact.
+    pub value_bytes: Vec<(usize, Vec<u8>)>,
 }
 
 /// How the body of the final response is delimited (RFC 9112 section 6.3).
@@ -132,6 +150,9 @@ pub trait Sink {
     fn body(&mut self, data: &[u8]);
     /// Trailer fields that followed a chunked body, in received order.
     fn trailers(&mut self, _trailers: &[(String, String)]) {}
+    /// A protocol oddity the reader noticed or tolerated; each kind is
+    /// reported at most once per response.
+    fn warning(&mut self, _warning: Warning) {}
 }
 
 /// Why a response could not be read. Each maps to one curl exit code in
@@ -271,6 +292,16 @@ pub struct ResponseReader {
     interim: usize,
     started: bool,
     body_bytes: u64,
+    /// Bytes of the heads read so far (interim heads included).
+    header_bytes: u64,
+    /// Warnings reported so far, one bit each ([`Warning::bit`]).
+    warned: u32,
+    /// Bytes of empty lines skipped before the current head.
+    leading: usize,
+    /// The last of those bytes was a CR: an LF must follow.
+    leading_cr: bool,
+    /// Status of the final head, once read.
+    final_status: Option<u16>,
 }
 
 impl ResponseReader {
@@ -286,6 +317,11 @@ impl ResponseReader {
             interim: 0,
             started: false,
             body_bytes: 0,
+            header_bytes: 0,
+            warned: 0,
+            leading: 0,
+            leading_cr: false,
+            final_status: None,
         }
     }
 
@@ -300,7 +336,29 @@ impl ResponseReader {
             return Err(e);
         }
         self.started |= !input.is_empty();
-        self.feed_phases(input, sink).map_err(|e| self.fail(e))
+        let used = self.feed_phases(input, sink).map_err(|e| self.fail(e))?;
+        if used < input.len() && self.phase == Phase::Complete {
+            self.warn_extra_bytes(sink);
+        }
+        Ok(used)
+    }
+
+    /// Reports `warning` unless it was reported already.
+    fn warn<S: Sink>(&mut self, warning: Warning, sink: &mut S) {
+        if self.warned & warning.bit() == 0 {
+            self.warned |= warning.bit();
+            sink.warning(warning);
+        }
+    }
+
+    /// Bytes follow the complete message on the connection (after a 101
+    /// they belong to the new protocol).
+    fn warn_extra_bytes<S: Sink>(&mut self, sink: &mut S) {
+        match self.final_status {
+            Some(101) => {}
+            Some(204 | 304) => self.warn(Warning::BodyOnNoContentResponse, sink),
+            _ => self.warn(Warning::ExtraBytesAfterMessage, sink),
+        }
     }
 
     /// Tells the reader that the peer closed the connection. A
@@ -344,6 +402,12 @@ impl ResponseReader {
         self.body_bytes
     }
 
+    /// Bytes of the complete heads read so far, interim heads included,
+    /// as received (curl's `size_header`).
+    pub fn header_bytes(&self) -> u64 {
+        self.header_bytes
+    }
+
     /// Remembers `error` so that every later call reports it too.
     fn fail(&mut self, error: Error) -> Error {
         self.phase = Phase::Failed(error);
@@ -370,18 +434,55 @@ impl ResponseReader {
 
     /// Collects head bytes; once the head is whole, parses and acts on it.
     fn read_head<S: Sink>(&mut self, input: &[u8], sink: &mut S) -> Result<usize, Error> {
+        let skipped = self.skip_empty_lines(input, sink)?;
+        let input = &input[skipped..];
+        if input.is_empty() {
+            return Ok(skipped);
+        }
         self.check_prefix(input)?;
         let max = self.limits.max_head_bytes;
-        match self.section.fill(input, max) {
+        let max_lines = self.limits.max_headers.saturating_add(1);
+        match self.section.fill(input, max, max_lines) {
             Err(TooLarge) => Err(Error::HeadTooLarge),
-            Ok(Fill::Partial) => Ok(input.len()),
+            Ok(Fill::Partial) => Ok(skipped + input.len()),
             Ok(Fill::Ended(n)) => {
                 let first = self.interim == 0;
-                let head = parse_head(self.section.bytes(), self.limits.max_headers, first)?;
+                let mut notes = Vec::new();
+                let bytes = self.section.bytes();
+                let head = parse_head(bytes, self.limits.max_headers, first, &mut notes)?;
+                self.header_bytes += bytes.len() as u64;
+                self.leading = 0;
+                for warning in notes {
+                    self.warn(warning, sink);
+                }
                 self.on_head(head, sink)?;
-                Ok(n)
+                Ok(skipped + n)
             }
         }
+    }
+
+    /// Skips empty lines (CRLF or LF) before a status line, with a
+    /// warning; a CR there must be followed by LF. They count against
+    /// the head size limit on their own.
+    fn skip_empty_lines<S: Sink>(&mut self, input: &[u8], sink: &mut S) -> Result<usize, Error> {
+        let mut used = 0;
+        while used < input.len() && self.section.bytes().is_empty() {
+            match (self.leading_cr, input[used]) {
+                (_, b'\n') => {
+                    self.leading_cr = false;
+                    self.warn(Warning::EmptyLineBeforeStatus, sink);
+                }
+                (false, b'\r') => self.leading_cr = true,
+                (true, _) => return Err(self.not_http()),
+                (false, _) => break,
+            }
+            used += 1;
+            self.leading += 1;
+            if self.leading > self.limits.max_head_bytes {
+                return Err(Error::HeadTooLarge);
+            }
+        }
+        Ok(used)
     }
 
     /// Fails as soon as the head cannot start with `HTTP/1.`. Only bytes
@@ -414,6 +515,14 @@ impl ResponseReader {
 
     /// Skips an interim head or starts the body of the final one.
     fn on_head<S: Sink>(&mut self, head: Head, sink: &mut S) -> Result<(), Error> {
+        let no_body_status = (100..200).contains(&head.status) || head.status == 204;
+        if no_body_status
+            && field_values(&head.headers, "content-length")
+                .next()
+                .is_some()
+        {
+            self.warn(Warning::ContentLengthOnNoBodyStatus, sink);
+        }
         if is_interim(head.status) {
             self.interim += 1;
             if self.interim > self.limits.max_interim {
@@ -424,6 +533,10 @@ impl ResponseReader {
             return Ok(());
         }
         let framing = framing(&head, self.head_request)?;
+        for warning in final_head_warnings(&head) {
+            self.warn(warning, sink);
+        }
+        self.final_status = Some(head.status);
         sink.head(&head, framing);
         self.start_body(framing)
     }
@@ -461,6 +574,9 @@ impl ResponseReader {
         let used = self.chunks.push(input, max_line, |data| {
             deliver(data, max_body, body_bytes, sink)
         })?;
+        if let Some(warning) = self.chunks.take_warning() {
+            self.warn(warning, sink);
+        }
         if self.chunks.is_done() {
             self.section.restart_trailers();
             self.phase = Phase::Trailers;
@@ -470,12 +586,20 @@ impl ResponseReader {
 
     /// Collects the trailer section; the message ends with it.
     fn read_trailers<S: Sink>(&mut self, input: &[u8], sink: &mut S) -> Result<usize, Error> {
-        match self.section.fill(input, self.limits.max_head_bytes) {
+        let max_lines = self.limits.max_headers;
+        match self
+            .section
+            .fill(input, self.limits.max_head_bytes, max_lines)
+        {
             Err(TooLarge) => Err(Error::HeadTooLarge),
             Ok(Fill::Partial) => Ok(input.len()),
             Ok(Fill::Ended(n)) => {
                 let fields = parse_trailers(self.section.bytes(), self.limits.max_headers)?;
+                if has_bare_lf(self.section.bytes()) {
+                    self.warn(Warning::BareLf, sink);
+                }
                 if !fields.is_empty() {
+                    self.warn(Warning::Trailers, sink);
                     sink.trailers(&fields);
                 }
                 self.phase = Phase::Complete;
@@ -531,6 +655,54 @@ fn framing(head: &Head, head_request: bool) -> Result<Framing, Error> {
         Some(length) => Framing::ContentLength(length),
         None => Framing::CloseDelimited,
     })
+}
+
+/// Warnings about the final head's framing fields.
+fn final_head_warnings(head: &Head) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    let has_te = field_values(&head.headers, "transfer-encoding")
+        .next()
+        .is_some();
+    let lengths = list_elements(field_values(&head.headers, "content-length")).count();
+    if has_te && lengths > 0 {
+        warnings.push(Warning::ContentLengthWithTransferEncoding);
+    }
+    if lengths > 1 {
+        warnings.push(Warning::RepeatedContentLength);
+    }
+    if has_te && head.version == 0 {
+        warnings.push(Warning::TransferEncodingInHttp10);
+    }
+    let codings = list_elements(field_values(&head.headers, "transfer-encoding"));
+    if codings
+        .filter(|c| !c.is_empty())
+        .any(|c| !is_known_coding(c.split(';').next().unwrap_or("").trim()))
+    {
+        warnings.push(Warning::UnknownTransferCoding);
+    }
+    warnings
+}
+
+/// Registered transfer codings (RFC 9110 section 18.7, RFC 9112 section 7).
+fn is_known_coding(name: &str) -> bool {
+    [
+        "chunked",
+        "compress",
+        "deflate",
+        "gzip",
+        "x-compress",
+        "x-gzip",
+    ]
+    .iter()
+    .any(|k| name.eq_ignore_ascii_case(k))
+}
+
+/// True when a line of `section` ends with LF alone.
+fn has_bare_lf(section: &[u8]) -> bool {
+    section
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || section[i - 1] != b'\r'))
 }
 
 /// The values of every field named `name`, in order.
@@ -611,11 +783,20 @@ fn head_error(e: httparse::Error, first: bool) -> Error {
 
 /// Parses a whole head (ending with its empty line, or cut short by the
 /// scanner at a stray CR). `httparse` wanting more from a section that
-/// has ended means the section is malformed.
-fn parse_head(bytes: &[u8], max_headers: usize, first: bool) -> Result<Head, Error> {
+/// has ended means the section is malformed. Oddities that do not stop
+/// the parse go to `notes`.
+fn parse_head(
+    bytes: &[u8],
+    max_headers: usize,
+    first: bool,
+    notes: &mut Vec<Warning>,
+) -> Result<Head, Error> {
     let mut slots = header_slots(max_headers, bytes.len());
     let mut response = httparse::Response::new(&mut slots);
-    let len = match response.parse(bytes).map_err(|e| head_error(e, first))? {
+    let parsed = httparse::ParserConfig::default()
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .parse_response(&mut response, bytes);
+    let len = match parsed.map_err(|e| head_error(e, first))? {
         httparse::Status::Complete(len) => len,
         httparse::Status::Partial => return Err(Error::BadHead),
     };
@@ -625,22 +806,68 @@ fn parse_head(bytes: &[u8], max_headers: usize, first: bool) -> Result<Head, Err
     if len != bytes.len() || status < 100 {
         return Err(Error::BadHead);
     }
+    let reason_raw = reason_phrase(bytes);
+    let reason = String::from_utf8_lossy(reason_raw).into_owned();
+    let reason_bytes = std::str::from_utf8(reason_raw)
+        .is_err()
+        .then(|| reason_raw.to_vec());
+    if reason.is_empty() {
+        notes.push(Warning::MissingReasonPhrase);
+    }
+    if status > 599 {
+        notes.push(Warning::StatusOutOfRange);
+    }
+    if has_bare_lf(bytes) {
+        notes.push(Warning::BareLf);
+    }
+    let fields = response.headers;
+    if fields.iter().any(|h| h.value.contains(&b'\n')) {
+        notes.push(Warning::ObsFold);
+    }
+    if fields.iter().any(|h| !h.value.is_ascii()) {
+        notes.push(Warning::NonAsciiHeaderValue);
+    }
+    let (headers, value_bytes) = owned_fields_exact(fields);
     Ok(Head {
         version,
         status,
-        reason: reason_phrase(bytes),
-        headers: owned_fields(response.headers),
+        reason,
+        headers,
+        reason_bytes,
+        value_bytes,
     })
 }
 
 /// The reason phrase, taken from the raw status line so that non-ASCII
-/// bytes survive (lossily) where `httparse` would give an empty string.
+/// bytes survive where `httparse` would give an empty string.
 /// `httparse` has checked the line: `HTTP/1.x SP 3DIGIT [SP reason]`.
-fn reason_phrase(head: &[u8]) -> String {
+fn reason_phrase(head: &[u8]) -> &[u8] {
     let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     let line = &head[..line_end];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    String::from_utf8_lossy(line.get(13..).unwrap_or_default()).into_owned()
+    line.get(13..).unwrap_or_default()
+}
+
+/// Header fields as (lossy) strings, and the exact bytes of the values
+/// that are not UTF-8 (see [`Head::value_bytes`]).
+#[allow(clippy::type_complexity)]
+fn owned_fields_exact(
+    headers: &[httparse::Header<'_>],
+) -> (Vec<(String, String)>, Vec<(usize, Vec<u8>)>) {
+    let mut exact = Vec::new();
+    let fields = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let value = unfold(h.value);
+            let text = String::from_utf8_lossy(&value).into_owned();
+            if std::str::from_utf8(&value).is_err() {
+                exact.push((i, value.into_owned()));
+            }
+            (h.name.to_owned(), text)
+        })
+        .collect();
+    (fields, exact)
 }
 
 fn owned_fields(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
@@ -649,10 +876,30 @@ fn owned_fields(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
         .map(|h| {
             (
                 h.name.to_owned(),
-                String::from_utf8_lossy(h.value).into_owned(),
+                String::from_utf8_lossy(&unfold(h.value)).into_owned(),
             )
         })
         .collect()
+}
+
+/// A field value with each obs-fold (a line break and the whitespace
+/// after it) replaced by one space, as RFC 9112 section 5.2 allows.
+fn unfold(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !value.contains(&b'\n') {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut out = Vec::with_capacity(value.len());
+    for (i, line) in value.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if i == 0 {
+            out.extend_from_slice(line);
+        } else {
+            out.push(b' ');
+            let start = line.iter().position(|&b| b != b' ' && b != b'\t');
+            out.extend_from_slice(start.map_or(&[][..], |s| &line[s..]));
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Parses a whole trailer section (ending with its empty line).
@@ -675,6 +922,7 @@ mod tests {
         Head(Head, Framing),
         Body(Vec<u8>),
         Trailers(Vec<(String, String)>),
+        Warning(Warning),
     }
 
     /// Records every sink call, merging adjacent body pieces.
@@ -701,6 +949,9 @@ mod tests {
         fn trailers(&mut self, trailers: &[(String, String)]) {
             self.events.push(Event::Trailers(trailers.to_vec()));
         }
+        fn warning(&mut self, warning: Warning) {
+            self.events.push(Event::Warning(warning));
+        }
     }
 
     /// Everything observable about one run of the reader.
@@ -724,6 +975,14 @@ mod tests {
                 }
             }
             body
+        }
+
+        /// The last event that is not a warning.
+        fn last_part(&self) -> Option<&Event> {
+            self.events
+                .iter()
+                .rev()
+                .find(|e| !matches!(e, Event::Warning(_)))
         }
 
         fn final_head(&self) -> Option<(&Head, Framing)> {
@@ -805,6 +1064,8 @@ mod tests {
             status,
             reason: reason.to_string(),
             headers: fields(pairs),
+            reason_bytes: None,
+            value_bytes: Vec::new(),
         }
     }
 
@@ -822,6 +1083,7 @@ mod tests {
                     Framing::ContentLength(5)
                 ),
                 Event::Body(b"hello".to_vec()),
+                Event::Warning(Warning::ExtraBytesAfterMessage),
             ]
         );
         assert_eq!(out.fed, Ok(input.len() - 5));
@@ -1028,7 +1290,7 @@ mod tests {
         let out = run(input);
         assert_eq!(out.body(), b"wiki");
         assert_eq!(
-            out.events.last(),
+            out.last_part(),
             Some(&Event::Trailers(fields(&[("T", "1")])))
         );
         assert_eq!(out.fed, Ok(input.len() - 1));
@@ -1049,7 +1311,7 @@ mod tests {
             1\r\na\r\n0\r\nExpires: never\r\nX-Sum: 1\r\n\r\nNEXT";
         let out = run(input);
         assert_eq!(
-            out.events.last(),
+            out.last_part(),
             Some(&Event::Trailers(fields(&[
                 ("Expires", "never"),
                 ("X-Sum", "1")
@@ -1093,7 +1355,8 @@ mod tests {
             b"HTTP/2 200\r\n\r\n",
             b"HTTP/1.1\r\n\r\n",
             b"http/1.1 200 OK\r\n\r\n",
-            b"\r\nHTTP/1.1 200 OK\r\n\r\n",
+            b"\r\rHTTP/1.1 200 OK\r\n\r\n",
+            b"\n\rX",
             b"HTTP/1.2 200 OK\r\n\r\n",
             b"HTTP/1.10 200 OK\r\n\r\n",
         ] {
@@ -1430,6 +1693,146 @@ mod tests {
             assert!(text.starts_with(|c: char| c.is_ascii_lowercase()));
             assert!(!text.contains('\n') && !text.ends_with('.'));
         }
+    }
+
+    // ---- the linter --------------------------------------------------
+
+    fn warnings(out: &Outcome) -> Vec<Warning> {
+        out.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Warning(w) => Some(*w),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_oddity_gives_its_warning_once() {
+        use Warning::*;
+        let table: &[(&[u8], &[Warning])] = &[
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", &[]),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                &[ContentLengthWithTransferEncoding],
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+                &[RepeatedContentLength],
+            ),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok", &[RepeatedContentLength]),
+            (
+                b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                &[TransferEncodingInHttp10],
+            ),
+            (b"HTTP/1.1 200 OK\r\nX: a\r\n  b\r\nContent-Length: 0\r\n\r\n", &[ObsFold]),
+            (b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", &[BareLf]),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\nx\n0\n\n", &[BareLf]),
+            (b"\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", &[EmptyLineBeforeStatus]),
+            (
+                b"HTTP/1.1 100 Continue\r\n\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+                &[EmptyLineBeforeStatus],
+            ),
+            (b"HTTP/1.1 204\r\n\r\n", &[MissingReasonPhrase]),
+            (b"HTTP/1.1 204 \r\n\r\n", &[MissingReasonPhrase]),
+            (b"HTTP/1.1 204 No Content\r\nX: caf\xe9\r\n\r\n", &[NonAsciiHeaderValue]),
+            (b"HTTP/1.1 204 No Content\r\n\r\nbody", &[BodyOnNoContentResponse]),
+            (b"HTTP/1.1 304 Not Modified\r\n\r\nbody", &[BodyOnNoContentResponse]),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA", &[ExtraBytesAfterMessage]),
+            (b"HTTP/1.1 101 Switching\r\n\r\nnew protocol", &[]),
+            (b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", &[ContentLengthOnNoBodyStatus]),
+            (
+                b"HTTP/1.1 100 Continue\r\nContent-Length: 0\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+                &[ContentLengthOnNoBodyStatus],
+            ),
+            (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", &[]),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;a=b\r\nx\r\n1;c\r\ny\r\n0\r\n\r\n",
+                &[ChunkExtension],
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 1\r\n\r\n",
+                &[Trailers],
+            ),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: br\r\n\r\nzz", &[UnknownTransferCoding]),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", &[]),
+            (b"HTTP/1.1 700 Odd\r\nContent-Length: 0\r\n\r\n", &[StatusOutOfRange]),
+        ];
+        for (input, expected) in table {
+            let out = run(input);
+            assert_eq!(out.error(), None, "{}", String::from_utf8_lossy(input));
+            assert_eq!(
+                warnings(&out),
+                *expected,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+            let bytes: Vec<&[u8]> = input.chunks(1).collect();
+            assert_eq!(run_pieces(&bytes, false, Limits::default()), out);
+        }
+    }
+
+    #[test]
+    fn non_utf8_reason_and_values_keep_their_exact_bytes() {
+        let out = run(b"HTTP/1.1 200 \xc9t\xe9\r\nA: ok\r\nB: caf\xe9\r\n\r\n");
+        let head = out.final_head().unwrap().0;
+        assert_eq!(head.reason, "\u{fffd}t\u{fffd}");
+        assert_eq!(head.reason_bytes.as_deref(), Some(&b"\xc9t\xe9"[..]));
+        assert_eq!(head.headers[1].1, "caf\u{fffd}");
+        assert_eq!(head.value_bytes, vec![(1, b"caf\xe9".to_vec())]);
+        // UTF-8 is exact already: nothing extra is kept.
+        let out = run(b"HTTP/1.1 200 \xc3\x89t\xc3\xa9\r\nB: caf\xc3\xa9\r\n\r\n");
+        let head = out.final_head().unwrap().0;
+        assert_eq!(
+            (head.reason.as_str(), head.reason_bytes.as_ref()),
+            ("\u{c9}t\u{e9}", None)
+        );
+        assert!(head.value_bytes.is_empty());
+    }
+
+    #[test]
+    fn obs_fold_is_unfolded_with_one_space() {
+        let out = run(b"HTTP/1.1 204 No\r\nX: a\r\n \t b\r\nY: c\n\td\r\n\r\n");
+        let head = out.final_head().unwrap().0;
+        assert_eq!(head.headers, fields(&[("X", "a b"), ("Y", "c d")]));
+    }
+
+    #[test]
+    fn stray_crlf_before_the_status_line_is_skipped() {
+        // aiohttp after 100 Continue; and a bare LF.
+        let input =
+            b"HTTP/1.1 100 Continue\r\n\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        let out = run(input);
+        assert_eq!(out.body(), b"ok");
+        assert!(out.complete);
+        assert_eq!(
+            run(b"\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").error(),
+            None
+        );
+        // Only empty lines, then close: the head was cut short.
+        assert_eq!(run(b"\r\n\r\n").error(), Some(Error::TruncatedHead));
+        // An endless run of them is bounded by the head size limit.
+        let limits = limits_with(|l| l.max_head_bytes = 8);
+        assert_eq!(
+            run_with(&[b'\n'; 9], false, limits).fed,
+            Err(Error::HeadTooLarge)
+        );
+    }
+
+    #[test]
+    fn field_count_limit_applies_before_the_section_ends() {
+        let mut reader = ResponseReader::new(false, limits_with(|l| l.max_headers = 3));
+        let mut sink = Recorder::default();
+        let mut result = reader.feed(b"HTTP/1.1 200 OK\r\n", &mut sink);
+        for _ in 0..3 {
+            result = result.and_then(|_| reader.feed(b"A: 1\r\n", &mut sink));
+        }
+        assert!(result.is_ok());
+        // The fourth field, no empty line yet: refused now, not later.
+        assert_eq!(
+            reader.feed(b"A: 1\r\n", &mut sink),
+            Err(Error::HeadTooLarge)
+        );
     }
 
     // ---- every split gives the same result -----------------------------

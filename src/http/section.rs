@@ -55,6 +55,8 @@ pub(crate) struct TooLarge;
 pub(crate) struct Section {
     buf: Vec<u8>,
     line: Line,
+    /// Lines ended so far (the status line and each field line).
+    lines: usize,
 }
 
 impl Section {
@@ -63,6 +65,7 @@ impl Section {
         Section {
             buf: Vec::new(),
             line: Line::Text,
+            lines: 0,
         }
     }
 
@@ -70,12 +73,14 @@ impl Section {
     pub(crate) fn restart_head(&mut self) {
         self.buf.clear();
         self.line = Line::Text;
+        self.lines = 0;
     }
 
     /// Starts over for a trailer section, which may be empty.
     pub(crate) fn restart_trailers(&mut self) {
         self.buf.clear();
         self.line = Line::Start;
+        self.lines = 0;
     }
 
     /// The bytes collected so far.
@@ -84,11 +89,19 @@ impl Section {
     }
 
     /// Takes bytes from `input` up to and including the empty line that
-    /// ends the section, keeping the whole section within `max` bytes.
-    pub(crate) fn fill(&mut self, input: &[u8], max: usize) -> Result<Fill, TooLarge> {
+    /// ends the section, keeping the whole section within `max` bytes and
+    /// `max_lines` lines before its empty line. Both limits are checked as
+    /// the bytes arrive: a peer that sends too many fields and then stalls
+    /// is refused at the first line too many, not when the section ends.
+    pub(crate) fn fill(
+        &mut self,
+        input: &[u8],
+        max: usize,
+        max_lines: usize,
+    ) -> Result<Fill, TooLarge> {
         let room = max.saturating_sub(self.buf.len());
         let window = &input[..input.len().min(room)];
-        if let Some(end) = self.find_end(window) {
+        if let Some(end) = self.find_end(window, max_lines)? {
             self.buf.extend_from_slice(&window[..end]);
             return Ok(Fill::Ended(end));
         }
@@ -99,13 +112,21 @@ impl Section {
         Ok(Fill::Partial)
     }
 
-    /// Scans `bytes`; the offset just past the section's empty line.
-    fn find_end(&mut self, bytes: &[u8]) -> Option<usize> {
-        let line = &mut self.line;
-        bytes
-            .iter()
-            .position(|&b| line.ends_section(b))
-            .map(|i| i + 1)
+    /// Scans `bytes`; the offset just past the section's empty line, or
+    /// [`TooLarge`] at the line end that goes over `max_lines`.
+    fn find_end(&mut self, bytes: &[u8], max_lines: usize) -> Result<Option<usize>, TooLarge> {
+        for (i, &b) in bytes.iter().enumerate() {
+            if self.line.ends_section(b) {
+                return Ok(Some(i + 1));
+            }
+            if b == b'\n' {
+                self.lines += 1;
+                if self.lines > max_lines {
+                    return Err(TooLarge);
+                }
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -122,7 +143,7 @@ mod tests {
             (b"HTTP/1.1 200 OK\n\r\nbody", 18),
         ] {
             let mut s = Section::head();
-            assert_eq!(s.fill(input, 100), Ok(Fill::Ended(end)));
+            assert_eq!(s.fill(input, 100, 100), Ok(Fill::Ended(end)));
             assert_eq!(s.bytes(), &input[..end]);
         }
     }
@@ -132,30 +153,49 @@ mod tests {
         let mut s = Section::head();
         // Cut right after the offending byte: httparse then rejects it.
         assert_eq!(
-            s.fill(b"HTTP/1.1 200 OK\r\n\rX\r\n", 100),
+            s.fill(b"HTTP/1.1 200 OK\r\n\rX\r\n", 100, 100),
             Ok(Fill::Ended(19))
         );
         // A CR inside a line is the parser's business, not the scanner's.
         let mut s = Section::head();
-        assert_eq!(s.fill(b"HTTP/1.1 200 OK\rX\r\n", 100), Ok(Fill::Partial));
+        assert_eq!(
+            s.fill(b"HTTP/1.1 200 OK\rX\r\n", 100, 100),
+            Ok(Fill::Partial)
+        );
     }
 
     #[test]
     fn trailers_may_be_empty() {
         let mut s = Section::head();
         s.restart_trailers();
-        assert_eq!(s.fill(b"\r\nrest", 100), Ok(Fill::Ended(2)));
+        assert_eq!(s.fill(b"\r\nrest", 100, 100), Ok(Fill::Ended(2)));
         s.restart_trailers();
-        assert_eq!(s.fill(b"\nrest", 100), Ok(Fill::Ended(1)));
+        assert_eq!(s.fill(b"\nrest", 100, 100), Ok(Fill::Ended(1)));
+    }
+
+    #[test]
+    fn line_limit_is_enforced_as_lines_arrive() {
+        let mut s = Section::head();
+        assert_eq!(
+            s.fill(b"HTTP/1.1 200 OK\r\nA: 1\r\n", 1000, 2),
+            Ok(Fill::Partial)
+        );
+        // The third line ends: refused before any empty line arrives.
+        assert_eq!(s.fill(b"B: 2\r\n", 1000, 2), Err(TooLarge));
+        let mut s = Section::head();
+        assert_eq!(
+            s.fill(b"HTTP/1.1 200\nA: 1\n\n", 1000, 2),
+            Ok(Fill::Ended(19))
+        );
     }
 
     #[test]
     fn limit_counts_the_whole_section_across_pieces() {
         let mut s = Section::head();
-        assert_eq!(s.fill(b"HTTP/1.1 ", 12), Ok(Fill::Partial));
-        assert_eq!(s.fill(b"200", 12), Ok(Fill::Partial));
-        assert_eq!(s.fill(b"\n", 12), Err(TooLarge));
+        assert_eq!(s.fill(b"HTTP/1.1 ", 12, 100), Ok(Fill::Partial));
+        assert_eq!(s.fill(b"200", 12, 100), Ok(Fill::Partial));
+        assert_eq!(s.fill(b"\n", 12, 100), Err(TooLarge));
         let mut s = Section::head();
-        assert_eq!(s.fill(b"HTTP/1.1 200\n\n", 14), Ok(Fill::Ended(14)));
+        assert_eq!(s.fill(b"HTTP/1.1 200\n\n", 14, 100), Ok(Fill::Ended(14)));
     }
 }

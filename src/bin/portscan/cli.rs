@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::generate::Generate;
+
 /// Connect-scan TCP ports: open, closed or filtered, as JSON Lines or a
 /// table.
 #[derive(Debug, Parser)]
@@ -268,6 +270,10 @@ pub struct Cli {
     /// terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
+
+    /// Print a shell completion script or the man page, and exit
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub generate: Option<Generate>,
 }
 
 /// Parses a command line (program name first), after [`rewrite_nmap_flags`].

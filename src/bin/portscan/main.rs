@@ -10,6 +10,8 @@
 mod cli;
 mod config;
 mod error;
+#[path = "../common/generate.rs"]
+mod generate;
 mod output;
 mod progress;
 mod timing;
@@ -34,6 +36,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage::exit_for(&e),
     };
+    if let Some(kind) = cli.generate {
+        return generate::exit_with(kind, <cli::Cli as clap::CommandFactory>::command());
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

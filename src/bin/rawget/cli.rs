@@ -4,27 +4,31 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use base64::Engine as _;
 use clap::Parser;
 use rawnet::http::client::FetchOptions;
 use rawnet::http::response::Limits;
 use rawnet::resolve::Family;
 
-/// rawget: send an HTTP/1.1 request over a socket of its own and show
+use crate::generate::Generate;
+use crate::writeout::WriteOut;
+
+/// Send an HTTP/1.1 request over a socket of its own and show
 /// exactly what came back.
 #[derive(Debug, Parser)]
-#[command(name = "rawget", version)]
+#[command(name = "rawget", version, args_override_self = true)]
 #[command(
     after_help = "Exit codes follow curl: 0 complete response (any status), \
 1 unsupported protocol, 2 usage, 3 malformed URL, 6 cannot resolve, 7 cannot connect, \
-8 malformed response, 18 body shorter than announced, 23 write error, 26 read error (-d @file), \
-28 timeout, 52 empty reply, 55 send failure, 56 receive failure or bad chunk, \
+8 malformed response (or a warning with --strict), 18 body shorter than announced, 22 HTTP status 400 or above with -f, \
+23 write error (or a binary body refused on a terminal), 26 read error (-d @file), 28 timeout, 52 empty reply, 55 send failure, 56 receive failure or bad chunk, \
 63 body over --max-size."
 )]
 pub struct Cli {
     // The help text is an attribute, not a doc comment: rustdoc would read
     // its brackets as links.
     #[arg(
-        required = true,
+        required_unless_present = "generate",
         value_name = "URL",
         help = "URL(s): host, host:port, http://host[:port]/path?query, http://[::1]:8080/"
     )]
@@ -38,21 +42,18 @@ pub struct Cli {
     #[arg(short = 'I', long, conflicts_with = "data")]
     pub head: bool,
 
-    /// Request method (default GET, or POST with -d)
-    #[arg(
-        short = 'X',
-        long = "request",
-        visible_alias = "method",
-        value_name = "METHOD"
-    )]
+    // Aliases are named in the help text, not by clap, so that the man
+    // page (clap_mangen 0.2 leaves aliases out) lists them too.
+    /// Request method (default GET, or POST with -d); also --method
+    #[arg(short = 'X', long = "request", alias = "method", value_name = "METHOD")]
     pub method: Option<String>,
 
     /// Extra header "Name: value"; "Name:" removes a default, "Name;" sends it empty
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
 
-    /// Request body (several are joined with '&'); @FILE reads a file, @- stdin
-    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    /// Request body (several are joined with '&'); @FILE reads a file, @- stdin; also --data-binary
+    #[arg(short = 'd', long = "data", alias = "data-binary", value_name = "DATA")]
     pub data: Vec<String>,
 
     /// Use IPv4 addresses only
@@ -64,24 +65,89 @@ pub struct Cli {
     pub ipv6: bool,
 
     /// Give up connecting after SECS seconds (decimals allowed; 0: no limit)
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, allow_negative_numbers = true)]
     pub connect_timeout: Option<Duration>,
 
     /// Give up on the whole exchange after SECS seconds (decimals allowed; 0: no limit)
-    #[arg(short = 'm', long, value_name = "SECS", value_parser = parse_secs)]
+    #[arg(
+        short = 'm',
+        long,
+        value_name = "SECS",
+        value_parser = parse_secs,
+        allow_negative_numbers = true
+    )]
     pub max_time: Option<Duration>,
 
-    /// Fail (exit 63) when the body exceeds BYTES (suffixes k, M, G)
-    #[arg(long = "max-size", visible_alias = "max-filesize", value_name = "BYTES", value_parser = parse_size)]
+    /// Fail (exit 63) when the body exceeds BYTES (suffixes k, M, G); also --max-filesize
+    #[arg(long = "max-size", alias = "max-filesize", value_name = "BYTES", value_parser = parse_size)]
     pub max_size: Option<u64>,
 
     /// Show the request and every socket step, with times, on stderr
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
-    /// Write the output to FILE instead of stdout
+    /// Write the output to FILE instead of stdout ('-': stdout, binary bodies allowed)
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Accepted for curl's sake: rawget has no progress meter to silence
+    #[arg(short = 's', long)]
+    pub silent: bool,
+
+    /// Accepted for curl's sake: rawget always shows errors
+    #[arg(short = 'S', long)]
+    pub show_error: bool,
+
+    /// Accepted for curl's sake: the raw output always includes the headers
+    #[arg(short = 'i', long)]
+    pub include: bool,
+
+    /// Request body sent verbatim, '@' included (never read from a file); after any -d
+    #[arg(long = "data-raw", value_name = "DATA")]
+    pub data_raw: Vec<String>,
+
+    /// User-Agent header value (empty: send none)
+    #[arg(short = 'A', long = "user-agent", value_name = "NAME")]
+    pub user_agent: Option<String>,
+
+    /// Referer header value
+    #[arg(short = 'e', long = "referer", value_name = "URL")]
+    pub referer: Option<String>,
+
+    /// Basic authentication (overrides user:password@ in the URL)
+    #[arg(short = 'u', long = "user", value_name = "USER:PASSWORD")]
+    pub user: Option<String>,
+
+    /// Exit 22 on HTTP status 400 or above, without showing the response
+    #[arg(short = 'f', long, conflicts_with = "fail_with_body")]
+    pub fail: bool,
+
+    /// Exit 22 on HTTP status 400 or above, still showing the response
+    #[arg(long)]
+    pub fail_with_body: bool,
+
+    /// After each URL, print FORMAT with %{variables} filled in (curl's -w syntax)
+    #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
+    pub write_out: Option<String>,
+
+    /// Exit 8 when the response bent a rule of HTTP/1.1 (any linter warning; see -v)
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Print a shell completion script or the man page, and exit
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub generate: Option<Generate>,
+}
+
+/// What `-f` / `--fail-with-body` ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fail {
+    /// Any status is a success (the default).
+    Never,
+    /// Status 400 and above: exit 22, the response is not shown.
+    HideBody,
+    /// Status 400 and above: exit 22, the response is shown.
+    ShowBody,
 }
 
 /// How much decoded body `--json` holds in memory when no `--max-size`
@@ -100,11 +166,36 @@ pub struct Config {
     pub fetch: FetchOptions,
     pub verbose: bool,
     pub output: Option<PathBuf>,
+    /// `--data-raw` arguments: joined after `data`, never read from a file.
+    pub data_raw: Vec<String>,
+    pub fail: Fail,
+    pub write_out: Option<WriteOut>,
+    pub strict: bool,
 }
 
-impl From<Cli> for Config {
-    fn from(cli: Cli) -> Config {
-        let method = match (&cli.method, cli.head, cli.data.is_empty()) {
+impl TryFrom<Cli> for Config {
+    /// A usage error, one line.
+    type Error = String;
+
+    fn try_from(mut cli: Cli) -> Result<Config, String> {
+        if cli.json && cli.urls.first().is_some_and(|u| looks_like_json(u)) {
+            return Err(format!(
+                "'{}' looks like a JSON document, not a URL: rawget's --json formats the output \
+                 and takes no value; to send a JSON body use -d '{{...}}' -H \
+                 'Content-Type: application/json'",
+                cli.urls[0]
+            ));
+        }
+        let write_out = cli.write_out.as_deref().map(str::parse).transpose()?;
+        let curl_headers = curl_headers(&cli)?;
+        cli.headers.splice(0..0, curl_headers);
+        let fail = match (cli.fail, cli.fail_with_body) {
+            (true, _) => Fail::HideBody,
+            (_, true) => Fail::ShowBody,
+            _ => Fail::Never,
+        };
+        let no_data = cli.data.is_empty() && cli.data_raw.is_empty();
+        let method = match (&cli.method, cli.head, no_data) {
             (Some(m), _, _) => m.clone(),
             (None, true, _) => "HEAD".to_owned(),
             (None, false, false) => "POST".to_owned(),
@@ -120,7 +211,7 @@ impl From<Cli> for Config {
             (None, true) => Some(JSON_DEFAULT_MAX_BODY),
             (None, false) => None,
         };
-        Config {
+        Ok(Config {
             urls: cli.urls,
             json: cli.json,
             method,
@@ -138,8 +229,41 @@ impl From<Cli> for Config {
             },
             verbose: cli.verbose,
             output: cli.output,
-        }
+            data_raw: cli.data_raw,
+            fail,
+            write_out,
+            strict: cli.strict,
+        })
     }
+}
+
+/// True for a "URL" that is surely a JSON document (curl's `--json` takes
+/// one, rawget's does not).
+fn looks_like_json(url: &str) -> bool {
+    let t = url.trim_start();
+    t.starts_with('{') || t.starts_with('[') || t.starts_with('"')
+}
+
+/// `-A`, `-e` and `-u` as header arguments; they go before the `-H` ones,
+/// so an explicit `-H` of the same name wins, as in curl.
+fn curl_headers(cli: &Cli) -> Result<Vec<String>, String> {
+    let mut headers = Vec::new();
+    if let Some(ua) = &cli.user_agent {
+        headers.push(format!("User-Agent: {ua}"));
+    }
+    if let Some(referer) = &cli.referer {
+        headers.push(format!("Referer: {referer}"));
+    }
+    if let Some(user) = &cli.user {
+        if !user.contains(':') {
+            return Err(format!(
+                "-u '{user}' has no password: give USER:PASSWORD (rawget does not prompt)"
+            ));
+        }
+        let token = base64::engine::general_purpose::STANDARD.encode(user);
+        headers.push(format!("Authorization: Basic {token}"));
+    }
+    Ok(headers)
 }
 
 /// Seconds as curl takes them: a non-negative decimal number.
@@ -147,6 +271,11 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if secs < 0.0 {
+        return Err(format!(
+            "'{s}' is negative: give a number of seconds, 0 or more (0: no limit)"
+        ));
+    }
     Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a valid number of seconds"))
 }
 
@@ -173,7 +302,8 @@ mod tests {
     fn config(args: &[&str]) -> Config {
         Cli::try_parse_from(std::iter::once("rawget").chain(args.iter().copied()))
             .unwrap()
-            .into()
+            .try_into()
+            .unwrap()
     }
 
     #[test]
@@ -225,6 +355,44 @@ mod tests {
             &["rawget", "--bogus", "h"],
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn curl_habits() {
+        let c = config(&[
+            "-s",
+            "-S",
+            "-i",
+            "-A",
+            "ua/1",
+            "-e",
+            "http://r/",
+            "-u",
+            "a:b",
+            "h",
+        ]);
+        assert_eq!(
+            c.headers,
+            vec![
+                "User-Agent: ua/1",
+                "Referer: http://r/",
+                "Authorization: Basic YTpi"
+            ]
+        );
+        assert_eq!(config(&["--data-raw", "@x", "h"]).method, "POST");
+        assert_eq!(config(&["--data-binary", "@f", "h"]).data, vec!["@f"]);
+        assert_eq!(config(&["-f", "h"]).fail, Fail::HideBody);
+        assert_eq!(config(&["--fail-with-body", "h"]).fail, Fail::ShowBody);
+        let cli = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("rawget").chain(args.iter().copied())).unwrap()
+        };
+        for args in [
+            &["--json", "{\"a\":1}", "h"][..],
+            &["-u", "nopass", "h"],
+            &["-w", "%{nope}", "h"],
+        ] {
+            assert!(Config::try_from(cli(args)).is_err(), "{args:?}");
         }
     }
 

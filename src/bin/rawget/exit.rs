@@ -20,6 +20,8 @@ pub enum Exit {
     CannotConnect = 7,
     MalformedResponse = 8,
     PartialBody = 18,
+    /// `-f`: the server answered with status 400 or above.
+    HttpError = 22,
     WriteError = 23,
     ReadError = 26,
     Timeout = 28,

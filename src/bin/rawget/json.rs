@@ -8,15 +8,18 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use rawnet::http::client::{Exchange, Handler, Step};
+use rawnet::http::response::Head;
 use rawnet::sanitize::TerminalSafeJson;
 use serde::Serialize;
 
 use crate::trace::Tracer;
+use crate::writeout::Observed;
 
 /// Collects the decoded body (bounded by the reader's `max_body`).
 pub struct JsonHandler {
     pub body: Vec<u8>,
     tracer: Option<Tracer>,
+    pub observed: Observed,
 }
 
 impl JsonHandler {
@@ -24,12 +27,14 @@ impl JsonHandler {
         JsonHandler {
             body: Vec::new(),
             tracer,
+            observed: Observed::default(),
         }
     }
 }
 
 impl Handler for JsonHandler {
     fn trace(&mut self, at: Duration, step: &Step<'_>) {
+        self.observed.see(step);
         if let Some(t) = &self.tracer {
             t.step(at, step);
         }
@@ -49,13 +54,24 @@ pub struct Record<'a> {
     pub version: Option<String>,
     pub status: Option<u16>,
     pub reason: Option<&'a str>,
-    pub headers: Vec<[&'a str; 2]>,
+    /// The reason's exact bytes in base64, when they are not UTF-8.
+    pub reason_base64: Option<String>,
+    pub headers: Vec<Field<'a>>,
     pub body: Option<Cow<'a, str>>,
     pub body_encoding: Option<&'static str>,
     pub body_bytes: u64,
     pub trailers: Vec<[&'a str; 2]>,
     pub timing_ms: TimingMs,
     pub error: Option<ErrorRecord>,
+    /// Linter warnings about the response, in order.
+    pub warnings: Vec<WarningRecord>,
+}
+
+/// One linter warning: its stable code and a one-line message.
+#[derive(Debug, Serialize)]
+pub struct WarningRecord {
+    pub code: &'static str,
+    pub message: &'static str,
 }
 
 /// Milliseconds since the start of the exchange (curl's `time_*`).
@@ -84,6 +100,7 @@ impl<'a> Record<'a> {
             version: None,
             status: None,
             reason: None,
+            reason_base64: None,
             headers: Vec::new(),
             body: None,
             body_encoding: None,
@@ -96,6 +113,7 @@ impl<'a> Record<'a> {
                 total: 0.0,
             },
             error: Some(error),
+            warnings: Vec::new(),
         }
     }
 
@@ -115,7 +133,8 @@ impl<'a> Record<'a> {
             version: head.map(|h| format!("HTTP/1.{}", h.version)),
             status: head.map(|h| h.status),
             reason: head.map(|h| h.reason.as_str()),
-            headers: head.map_or_else(Vec::new, |h| pairs(&h.headers)),
+            reason_base64: head.and_then(|h| h.reason_bytes.as_deref()).map(base64_of),
+            headers: head.map_or_else(Vec::new, exact_fields),
             body,
             body_encoding,
             body_bytes: ex.body_bytes,
@@ -127,8 +146,53 @@ impl<'a> Record<'a> {
                 total: ms(ex.timing.total),
             },
             error,
+            warnings: ex
+                .warnings
+                .iter()
+                .map(|w| WarningRecord {
+                    code: w.code(),
+                    message: w.message(),
+                })
+                .collect(),
         }
     }
+}
+
+/// One header field: `[name, value]`, or `[name, lossy value, exact
+/// bytes in base64]` when the value is not UTF-8. The second element is
+/// always a string, so consumers that read `.[1]` keep working; the third
+/// is there only when the second is not exact.
+#[derive(Debug)]
+pub struct Field<'a> {
+    name: &'a str,
+    value: &'a str,
+    exact: Option<String>,
+}
+
+impl Serialize for Field<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = ser.serialize_seq(Some(2 + usize::from(self.exact.is_some())))?;
+        seq.serialize_element(self.name)?;
+        seq.serialize_element(self.value)?;
+        if let Some(exact) = &self.exact {
+            seq.serialize_element(exact)?;
+        }
+        seq.end()
+    }
+}
+
+fn exact_fields(head: &Head) -> Vec<Field<'_>> {
+    let mut exact = head.value_bytes.iter().peekable();
+    head.headers
+        .iter()
+        .enumerate()
+        .map(|(i, (name, value))| Field {
+            name,
+            value,
+            exact: exact.next_if(|(at, _)| *at == i).map(|(_, b)| base64_of(b)),
+        })
+        .collect()
 }
 
 fn pairs(fields: &[(String, String)]) -> Vec<[&str; 2]> {
@@ -136,6 +200,10 @@ fn pairs(fields: &[(String, String)]) -> Vec<[&str; 2]> {
         .iter()
         .map(|(n, v)| [n.as_str(), v.as_str()])
         .collect()
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The body as text when it is UTF-8 (borrowed: a large body is not
@@ -159,7 +227,9 @@ fn ms(d: Duration) -> f64 {
 /// (the escaped text is never held in memory as a whole).
 pub fn write_line(out: &mut dyn Write, record: &Record<'_>) -> io::Result<()> {
     let mut ser = serde_json::Serializer::with_formatter(&mut *out, TerminalSafeJson);
-    record.serialize(&mut ser).map_err(io::Error::other)?;
+    // io::Error::from gives back the writer's own error (a closed pipe,
+    // a failed spill), so it is classified as what it is.
+    record.serialize(&mut ser).map_err(io::Error::from)?;
     out.write_all(b"\n")
 }
 

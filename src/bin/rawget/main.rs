@@ -7,29 +7,34 @@
 
 mod cli;
 mod exit;
+#[path = "../common/generate.rs"]
+mod generate;
 mod json;
 mod ordered;
 mod raw;
+mod spool;
 mod trace;
 #[path = "../common/usage.rs"]
 mod usage;
+mod writeout;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
-use rawnet::http::client;
+use clap::{CommandFactory, Parser};
+use rawnet::http::client::{self, Exchange};
 use rawnet::http::request::RequestSpec;
 use rawnet::http::target::{Target, TargetError};
 use rawnet::sanitize::escape_str;
 
-use crate::cli::{Cli, Config};
+use crate::cli::{Cli, Config, Fail};
 use crate::exit::{Classify, Exit};
 use crate::json::{ErrorRecord, JsonHandler, Record};
 use crate::ordered::{output_failed, Ordered, Outcome};
-use crate::raw::RawHandler;
+use crate::raw::{RawHandler, RawMode};
 use crate::trace::Tracer;
+use crate::writeout::{Observed, Values};
 
 /// Most URLs fetched at once; the rest wait for a free worker.
 const MAX_PARALLEL: usize = 16;
@@ -40,7 +45,16 @@ fn main() -> ExitCode {
         // Exit::Usage is 2, the status usage::exit_for gives.
         Err(e) => return usage::exit_for(&e),
     };
-    let config = Config::from(cli);
+    if let Some(kind) = cli.generate {
+        return generate::exit_with(kind, Cli::command());
+    }
+    let config = match Config::try_from(cli) {
+        Ok(config) => config,
+        Err(message) => {
+            let e = Cli::command().error(clap::error::ErrorKind::ValueValidation, message);
+            return usage::exit_for(&e);
+        }
+    };
     let exit = match run(&config) {
         Ok(exit) => exit,
         Err(fatal) => {
@@ -70,34 +84,36 @@ struct Job {
 }
 
 fn run(cfg: &Config) -> Result<Exit, Fatal> {
-    let body = read_data(&cfg.data)?;
+    let body = read_data(&cfg.data, &cfg.data_raw)?;
     let jobs = prepare(cfg, body)?;
-    let out: Box<dyn Write + Send> = match &cfg.output {
+    // `-o -` is stdout, chosen on purpose: a binary body is shown there.
+    let to_file = cfg.output.as_ref().filter(|p| p.as_os_str() != "-");
+    let out: Box<dyn Write + Send> = match to_file {
         Some(path) => Box::new(File::create(path).map_err(|e| Fatal {
             exit: Exit::WriteError,
             message: format!("cannot create output file '{}': {e}", path.display()),
         })?),
         None => Box::new(io::stdout()),
     };
-    let terminal = cfg.output.is_none() && !cfg.json && io::stdout().is_terminal();
-    let ordered = Ordered::new(out, true);
+    let terminal = to_file.is_none() && !cfg.json && io::stdout().is_terminal();
+    let mode = RawMode {
+        terminal,
+        refuse_binary: terminal && cfg.output.is_none(),
+        hide_errors: cfg.fail == Fail::HideBody,
+    };
+    let ordered = Ordered::new(out, true).with_separate_stdout(to_file.is_some());
     if let [job] = &jobs[..] {
-        let outcome = run_job(job, cfg, &mut ordered.lane(0), terminal, None);
+        let outcome = run_job(job, cfg, &mut ordered.lane(0), mode, None);
         ordered.finish(0, outcome);
     } else {
-        run_parallel(&jobs, cfg, &ordered, terminal)?;
+        run_parallel(&jobs, cfg, &ordered, mode)?;
     }
     Ok(ordered.exit())
 }
 
 /// Runs several URLs at once on a thread pool (I/O bound, so more threads
 /// than cores); [`Ordered`] keeps their output in the order given.
-fn run_parallel(
-    jobs: &[Job],
-    cfg: &Config,
-    ordered: &Ordered,
-    terminal: bool,
-) -> Result<(), Fatal> {
+fn run_parallel(jobs: &[Job], cfg: &Config, ordered: &Ordered, mode: RawMode) -> Result<(), Fatal> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.len().min(MAX_PARALLEL))
         .build()
@@ -111,7 +127,7 @@ fn run_parallel(
                 let outcome = if ordered.cancelled() {
                     output_failed(&io::ErrorKind::BrokenPipe.into())
                 } else {
-                    run_job(job, cfg, &mut ordered.lane(i), terminal, Some(i))
+                    run_job(job, cfg, &mut ordered.lane(i), mode, Some(i))
                 };
                 ordered.finish(i, outcome);
             });
@@ -122,8 +138,9 @@ fn run_parallel(
 
 /// `-d` arguments joined with `&` as curl does; `@FILE` and `@-` (stdin)
 /// are read verbatim, with no newline stripping (curl's `--data-binary`).
-fn read_data(data: &[String]) -> Result<Option<Vec<u8>>, Fatal> {
-    if data.is_empty() {
+/// `--data-raw` arguments follow, taken as they are.
+fn read_data(data: &[String], data_raw: &[String]) -> Result<Option<Vec<u8>>, Fatal> {
+    if data.is_empty() && data_raw.is_empty() {
         return Ok(None);
     }
     let mut body = Vec::new();
@@ -143,6 +160,12 @@ fn read_data(data: &[String]) -> Result<Option<Vec<u8>>, Fatal> {
             exit: Exit::ReadError,
             message: format!("cannot read data from '{arg}': {e}"),
         })?;
+    }
+    for arg in data_raw {
+        if !body.is_empty() {
+            body.push(b'&');
+        }
+        body.extend_from_slice(arg.as_bytes());
     }
     Ok(Some(body))
 }
@@ -180,7 +203,7 @@ fn run_job(
     job: &Job,
     cfg: &Config,
     out: &mut dyn Write,
-    terminal: bool,
+    mode: RawMode,
     index: Option<usize>,
 ) -> Outcome {
     let tracer = || cfg.verbose.then(|| Tracer::new(index));
@@ -195,26 +218,96 @@ fn run_job(
             } else {
                 Ok(())
             };
-            return failed(job, e, written);
+            let outcome = failed(job, e, written);
+            return with_write_out(cfg, job, None, None, Observed::default(), outcome);
         }
     };
-    if cfg.json {
+    let (ex, observed, written) = if cfg.json {
         let mut handler = JsonHandler::new(tracer());
         let ex = client::fetch(target, request, &cfg.fetch, &mut handler);
         let error = ex.error.as_ref().map(|e| error_record(e, e.to_string()));
         let written = write_record(out, &Record::new(&job.url, &ex, &handler.body, error));
-        match &ex.error {
-            Some(e) => failed(job, e, written),
-            None => succeeded(job, written),
-        }
+        (ex, handler.observed, written)
     } else {
-        let mut handler = RawHandler::new(out, terminal, tracer());
+        let mut handler = RawHandler::new(out, mode, tracer());
         let ex = client::fetch(target, request, &cfg.fetch, &mut handler);
         let flushed = handler.finish();
-        match &ex.error {
-            Some(e) => failed(job, e, flushed),
-            None => succeeded(job, flushed),
-        }
+        (ex, handler.observed, flushed)
+    };
+    let outcome = match &ex.error {
+        Some(e) => failed(job, e, written),
+        None => succeeded(job, written),
+    };
+    if let Some(t) = tracer() {
+        ex.warnings.iter().for_each(|w| t.warning(*w));
+    }
+    let outcome = fail_on_status(cfg, job, &ex, outcome);
+    let outcome = strict(cfg, job, &ex, outcome);
+    with_write_out(cfg, job, Some(target), Some(&ex), observed, outcome)
+}
+
+/// `-f` / `--fail-with-body`: a complete response with status 400 or
+/// above is exit 22, as in curl.
+fn fail_on_status(cfg: &Config, job: &Job, ex: &Exchange, outcome: Outcome) -> Outcome {
+    let status = ex.head.as_ref().map_or(0, |h| h.status);
+    if cfg.fail == Fail::Never || outcome.exit != Exit::Ok || outcome.stop || status < 400 {
+        return outcome;
+    }
+    Outcome {
+        exit: Exit::HttpError,
+        message: Some(format!(
+            "{}: the server returned HTTP status {status} (--fail)",
+            job.url
+        )),
+        ..outcome
+    }
+}
+
+/// `--strict`: a response that drew any linter warning is exit 8.
+fn strict(cfg: &Config, job: &Job, ex: &Exchange, outcome: Outcome) -> Outcome {
+    if !cfg.strict || ex.warnings.is_empty() || outcome.exit != Exit::Ok || outcome.stop {
+        return outcome;
+    }
+    let codes: Vec<&str> = ex.warnings.iter().map(|w| w.code()).collect();
+    Outcome {
+        exit: Exit::MalformedResponse,
+        message: Some(format!(
+            "{}: --strict: the response bent HTTP/1.1: {}",
+            job.url,
+            codes.join(", ")
+        )),
+        ..outcome
+    }
+}
+
+/// Adds the `-w` text, rendered from the URL's final state.
+fn with_write_out(
+    cfg: &Config,
+    job: &Job,
+    target: Option<&Target>,
+    exchange: Option<&Exchange>,
+    observed: Observed,
+    outcome: Outcome,
+) -> Outcome {
+    let Some(format) = &cfg.write_out else {
+        return outcome;
+    };
+    let error = outcome.message.as_ref().map(|m| {
+        m.strip_prefix(&format!("{}: ", job.url))
+            .unwrap_or(m)
+            .to_owned()
+    });
+    let values = Values {
+        url: &job.url,
+        target,
+        exchange,
+        observed,
+        exit: outcome.exit as u8,
+        error,
+    };
+    Outcome {
+        write_out: Some(format.render(&values)),
+        ..outcome
     }
 }
 
@@ -237,6 +330,7 @@ fn succeeded(job: &Job, written: io::Result<()>) -> Outcome {
             exit: Exit::Ok,
             message: None,
             stop: false,
+            write_out: None,
         },
         Err(e) => write_failed(job, &e),
     }
@@ -260,11 +354,13 @@ fn failed<E: Classify + std::fmt::Display>(job: &Job, e: &E, written: io::Result
             exit,
             message: None,
             stop: true,
+            write_out: None,
         };
     }
     Outcome {
         exit,
         message: Some(format!("{}: {e}", job.url)),
         stop: false,
+        write_out: None,
     }
 }

@@ -2,26 +2,22 @@
 //! given, while they are fetched in parallel.
 //!
 //! The URL whose turn it is writes straight through to the output, so it
-//! streams as it arrives. The others write to their own spool (memory,
-//! then an unlinked temporary file), which is copied out when their turn
-//! comes. Outcomes (error lines on stderr, the exit status) are reported
+//! streams as it arrives. The others write to their spool ([`Spools`]:
+//! memory within one budget for all of them, then one unlinked temporary
+//! file), which is copied out when their turn comes. Outcomes (error lines on stderr, the exit status) are reported
 //! in the same order. Once the output is gone (a closed pipe), there is
 //! nothing left to do: the process ends at once with the status so far,
 //! rather than wait for downloads whose bytes nobody will read (a transfer
 //! blocked in `recv()` cannot be interrupted from here).
 
 use std::collections::BTreeMap;
-use std::io::{self, Seek, Write};
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use tempfile::SpooledTempFile;
-
 use crate::exit::Exit;
-
-/// Output of a URL that is not next in line is held in memory up to this
-/// size, then spilled to an unlinked temporary file.
-const SPOOL_IN_MEMORY: usize = 1024 * 1024;
+use crate::spool::{is_spill_failure, Spools, MEMORY_BUDGET};
+use crate::writeout::Written;
 
 /// How one URL went.
 pub struct Outcome {
@@ -30,6 +26,8 @@ pub struct Outcome {
     pub message: Option<String>,
     /// The output is gone (broken pipe): stop quietly.
     pub stop: bool,
+    /// What `-w` printed for it, written in order after its output.
+    pub write_out: Option<Written>,
 }
 
 pub struct Ordered {
@@ -37,12 +35,14 @@ pub struct Ordered {
     cancelled: AtomicBool,
     /// End the process when the output is gone (off in unit tests).
     exit_when_stopped: bool,
+    /// `-w` text goes to stdout itself, not to the output (`-o FILE`).
+    separate_stdout: bool,
 }
 
 struct State {
     out: Box<dyn Write + Send>,
     next: usize,
-    spools: BTreeMap<usize, SpooledTempFile>,
+    spools: Spools,
     done: BTreeMap<usize, Outcome>,
     exit: Exit,
 }
@@ -59,13 +59,21 @@ impl Ordered {
             state: Mutex::new(State {
                 out,
                 next: 0,
-                spools: BTreeMap::new(),
+                spools: Spools::new(MEMORY_BUDGET),
                 done: BTreeMap::new(),
                 exit: Exit::Ok,
             }),
             cancelled: AtomicBool::new(false),
             exit_when_stopped,
+            separate_stdout: false,
         }
+    }
+
+    /// Sends `-w` text to stdout rather than to the output (which is a
+    /// file given with `-o`), as curl does.
+    pub fn with_separate_stdout(mut self, separate: bool) -> Ordered {
+        self.separate_stdout = separate;
+        self
     }
 
     pub fn lane(&self, index: usize) -> Lane<'_> {
@@ -105,12 +113,31 @@ impl Ordered {
         }
     }
 
+    /// Writes one URL's `-w` text; a failure there is the output's
+    /// failure, reported with the next outcome's write.
+    fn write_out(&self, st: &mut State, w: &Written) {
+        if !w.stderr.is_empty() {
+            let _ = io::stderr().lock().write_all(&w.stderr);
+        }
+        if w.stdout.is_empty() {
+            return;
+        }
+        let _ = if self.separate_stdout {
+            io::stdout().lock().write_all(&w.stdout)
+        } else {
+            st.out.write_all(&w.stdout).and_then(|()| st.out.flush())
+        };
+    }
+
     /// The exit status of the run: the first failure in URL order.
     pub fn exit(&self) -> Exit {
         self.lock().exit
     }
 
     fn report(&self, st: &mut State, outcome: &Outcome) {
+        if let Some(w) = &outcome.write_out {
+            self.write_out(st, w);
+        }
         if let Some(m) = &outcome.message {
             crate::report(m);
         }
@@ -133,29 +160,36 @@ impl Ordered {
 
 impl State {
     fn copy_spool(&mut self, index: usize) -> io::Result<()> {
-        if let Some(mut spool) = self.spools.remove(&index) {
-            spool.rewind()?;
-            io::copy(&mut spool, &mut self.out)?;
-            self.out.flush()?;
-        }
-        Ok(())
+        self.spools.copy_out(index, &mut self.out)?;
+        self.out.flush()
     }
 }
 
 /// The outcome of a failed write to the output: a closed pipe is a quiet
-/// stop, anything else exit 23.
+/// stop, anything else exit 23. A spool that could not spill to TMPDIR
+/// fails only its own URL: the others go on.
 pub fn output_failed(e: &io::Error) -> Outcome {
+    if is_spill_failure(e) {
+        return Outcome {
+            exit: Exit::WriteError,
+            message: Some(e.to_string()),
+            stop: false,
+            write_out: None,
+        };
+    }
     if e.kind() == io::ErrorKind::BrokenPipe {
         return Outcome {
             exit: Exit::Ok,
             message: None,
             stop: true,
+            write_out: None,
         };
     }
     Outcome {
         exit: Exit::WriteError,
         message: Some(format!("failed writing the output: {e}")),
         stop: true,
+        write_out: None,
     }
 }
 
@@ -171,10 +205,7 @@ impl Write for Lane<'_> {
             // killed a moment later.
             st.out.flush()?;
         } else {
-            st.spools
-                .entry(self.index)
-                .or_insert_with(|| tempfile::spooled_tempfile(SPOOL_IN_MEMORY))
-                .write_all(buf)?;
+            st.spools.write(self.index, buf)?;
         }
         Ok(buf.len())
     }
@@ -208,6 +239,7 @@ mod tests {
             exit: Exit::Ok,
             message: None,
             stop: false,
+            write_out: None,
         }
     }
 
@@ -236,6 +268,7 @@ mod tests {
             exit,
             message: None,
             stop: false,
+            write_out: None,
         };
         ordered.finish(1, fail(Exit::CannotConnect));
         ordered.finish(0, fail(Exit::Timeout));

@@ -4,27 +4,70 @@
 //! through [`TerminalEscaper`], because the server chose those bytes and an
 //! escape sequence must not reach the user's terminal.
 
+use std::fmt;
 use std::io::{self, Write};
 use std::time::Duration;
 
 use rawnet::http::client::{Handler, Step};
+use rawnet::http::response::Head;
 use rawnet::sanitize::escape_bytes;
 
 use crate::trace::Tracer;
+use crate::writeout::Observed;
+
+/// Where the raw output goes, and what it may show there.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RawMode {
+    /// Escape for a terminal.
+    pub terminal: bool,
+    /// Refuse a binary body (a terminal, and no `-o -`).
+    pub refuse_binary: bool,
+    /// `-f`: show nothing of a response with status 400 or above.
+    pub hide_errors: bool,
+}
 
 /// Streams the response to `out`, escaping when `out` is a terminal.
 pub struct RawHandler<'a> {
     out: &'a mut dyn Write,
     escaper: Option<TerminalEscaper>,
     tracer: Option<Tracer>,
+    pub observed: Observed,
+    /// With `-f`: the bytes received before the final head, held until
+    /// its status says whether they may be shown.
+    held: Option<Vec<u8>>,
+    /// The final head has been read.
+    head_seen: bool,
+    /// `-f` and an error status: nothing more is shown.
+    hidden: bool,
+    /// Watches the body for binary content (`None`: not refused).
+    binary: Option<BinaryWatch>,
+    /// Where, in memory, the first binary body byte is: it lies inside the
+    /// buffer that [`Handler::raw`] is handed next.
+    binary_at: Option<usize>,
 }
 
 impl<'a> RawHandler<'a> {
-    pub fn new(out: &'a mut dyn Write, terminal: bool, tracer: Option<Tracer>) -> Self {
+    pub fn new(out: &'a mut dyn Write, mode: RawMode, tracer: Option<Tracer>) -> Self {
         RawHandler {
             out,
-            escaper: terminal.then(TerminalEscaper::default),
+            escaper: mode.terminal.then(TerminalEscaper::default),
             tracer,
+            observed: Observed::default(),
+            held: mode.hide_errors.then(Vec::new),
+            head_seen: false,
+            hidden: false,
+            binary: mode.refuse_binary.then(BinaryWatch::default),
+            binary_at: None,
+        }
+    }
+
+    fn emit(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.escaper {
+            None => self.out.write_all(bytes),
+            Some(esc) => {
+                let text = esc.push(bytes);
+                self.out.write_all(text.as_bytes())
+            }
         }
     }
 
@@ -41,19 +84,89 @@ impl<'a> RawHandler<'a> {
 
 impl Handler for RawHandler<'_> {
     fn trace(&mut self, at: Duration, step: &Step<'_>) {
+        self.observed.see(step);
         if let Some(t) = &self.tracer {
             t.step(at, step);
         }
     }
 
-    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match &mut self.escaper {
-            None => self.out.write_all(bytes),
-            Some(esc) => {
-                let text = esc.push(bytes);
-                self.out.write_all(text.as_bytes())
-            }
+    fn head(&mut self, head: &Head) {
+        self.head_seen = true;
+        self.hidden = self.held.is_some() && head.status >= 400;
+    }
+
+    fn body(&mut self, data: &[u8]) {
+        if self.binary_at.is_none() && self.binary.as_mut().is_some_and(|w| w.is_binary(data)) {
+            self.binary_at = Some(data.as_ptr() as usize);
         }
+    }
+
+    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.hidden {
+            return Ok(());
+        }
+        if let Some(held) = &mut self.held {
+            if !self.head_seen {
+                held.extend_from_slice(bytes);
+                return Ok(());
+            }
+            let held = std::mem::take(held);
+            self.held = None;
+            self.emit(&held)?;
+        }
+        let Some(at) = self.binary_at else {
+            return self.emit(bytes);
+        };
+        // What came before the binary body (the head) is still shown.
+        let start = bytes.as_ptr() as usize;
+        let shown = at.checked_sub(start).filter(|&n| n <= bytes.len());
+        self.emit(&bytes[..shown.unwrap_or(0)])?;
+        self.finish()?;
+        Err(io::Error::other(BinaryRefused))
+    }
+}
+
+/// The error that stops a binary body on its way to a terminal.
+#[derive(Debug)]
+pub struct BinaryRefused;
+
+impl fmt::Display for BinaryRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "the body is binary and stdout is a terminal: not shown; \
+             use -o FILE to save it, or -o - or a pipe to see it anyway",
+        )
+    }
+}
+
+impl std::error::Error for BinaryRefused {}
+
+/// Tells text from binary as a body streams by: a NUL byte, or bytes that
+/// are not UTF-8 (a sequence cut by a chunk boundary is held back).
+#[derive(Default)]
+struct BinaryWatch {
+    carry: Vec<u8>,
+}
+
+impl BinaryWatch {
+    fn is_binary(&mut self, data: &[u8]) -> bool {
+        let joined;
+        let bytes = if self.carry.is_empty() {
+            data
+        } else {
+            joined = [&self.carry[..], data].concat();
+            &joined[..]
+        };
+        if bytes.contains(&0) {
+            return true;
+        }
+        let tail = match std::str::from_utf8(bytes) {
+            Ok(_) => Vec::new(),
+            Err(e) if e.error_len().is_none() => bytes[e.valid_up_to()..].to_vec(),
+            Err(_) => return true,
+        };
+        self.carry = tail;
+        false
     }
 }
 
@@ -142,6 +255,15 @@ mod tests {
         for at in 0..=input.len() {
             assert_eq!(escape_split(input, at), want, "split at {at}");
         }
+    }
+
+    #[test]
+    fn binary_is_nul_or_not_utf8_across_pieces() {
+        let mut w = BinaryWatch::default();
+        assert!(!w.is_binary(b"caf\xc3"));
+        assert!(!w.is_binary(b"\xa9 ok"));
+        assert!(w.is_binary(b"\xff"));
+        assert!(BinaryWatch::default().is_binary(b"a\0b"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use rawnet::http::client::Step;
+use rawnet::http::lint::Warning;
 use rawnet::sanitize::escape_bytes;
 
 /// Writes trace lines for one URL to stderr, tagged with the URL's
@@ -33,6 +34,14 @@ impl Tracer {
         // One write per step keeps lines of parallel URLs from interleaving
         // mid-line; a failing stderr is nothing we can report anywhere.
         let _ = io::stderr().lock().write_all(text.as_bytes());
+    }
+}
+
+impl Tracer {
+    /// One linter warning, `! code: message`.
+    pub fn warning(&self, warning: Warning) {
+        let line = format!("{}! {}: {}\n", self.tag, warning.code(), warning.message());
+        let _ = io::stderr().lock().write_all(line.as_bytes());
     }
 }
 

@@ -1,0 +1,48 @@
+//! Shared by both binaries: `--generate KIND` writes a shell completion
+//! script or the man page to stdout, generated from the binary's own clap
+//! definition (as ripgrep's `--generate` does), so they can never list a
+//! flag the binary does not have, or miss one it has.
+
+use std::io::{self, Write};
+
+use clap_complete::Shell;
+
+/// What `--generate` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Generate {
+    /// bash completion script (source it, or put it in bash-completion's directory).
+    CompleteBash,
+    /// zsh completion function (a file named `_NAME` in a directory on `$fpath`).
+    CompleteZsh,
+    /// fish completion script (`~/.config/fish/completions/NAME.fish`).
+    CompleteFish,
+    /// man page (roff), for `man -l -` or `$MANPATH/man1/NAME.1`.
+    Man,
+}
+
+/// Writes `kind` for the command `cmd` to `out`.
+pub fn write(kind: Generate, mut cmd: clap::Command, out: &mut dyn Write) -> io::Result<()> {
+    let name = cmd.get_name().to_owned();
+    let shell = match kind {
+        Generate::Man => return clap_mangen::Man::new(cmd).render(out),
+        Generate::CompleteBash => Shell::Bash,
+        Generate::CompleteZsh => Shell::Zsh,
+        Generate::CompleteFish => Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut cmd, name, out);
+    out.flush()
+}
+
+/// Writes `kind` to stdout and ends the run: 0, or 23 if stdout failed.
+pub fn exit_with(kind: Generate, cmd: clap::Command) -> std::process::ExitCode {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match write(kind, cmd, &mut out) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "error: cannot write to stdout: {e}");
+            std::process::ExitCode::from(23)
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! `-w/--write-out FORMAT`: curl's syntax, for the variables this tool
+//! knows, written after each URL's transfer.
+//!
+//! The format is parsed once, when the run starts, so an unknown variable
+//! is a usage error before anything is sent (curl only warns; a script
+//! that asks for a value we cannot give should learn it at once). Each URL
+//! then renders it from its [`Exchange`] and what its handler observed.
+//!
+//! Syntax: `%{var}`, `%header{name}` (the final response's field; of
+//! several fields of that name, the first, as curl prints it), `%{json}` (every variable as
+//! one object), `%{header_json}` (the final head's fields by lower-case
+//! name, each an array of values), `%{stderr}` / `%{stdout}` (where the
+//! rest goes), `%%`, and the escapes `\n`, `\r`, `\t`, `\\`. Anything else
+//! is copied as it is.
+//!
+//! Values that later capabilities will supply (TLS, redirects) each come
+//! from one function here: [`time_appconnect`], [`num_redirects`],
+//! [`url_effective`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rawnet::http::client::{Exchange, Step};
+use rawnet::http::target::Target;
+use serde_json::{json, Map, Value};
+
+/// One variable of `%{var}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Var {
+    HttpCode,
+    ResponseCode,
+    HttpVersion,
+    RemoteIp,
+    RemotePort,
+    LocalIp,
+    LocalPort,
+    TimeNamelookup,
+    TimeConnect,
+    TimeAppconnect,
+    TimeStarttransfer,
+    TimeTotal,
+    SizeDownload,
+    SizeHeader,
+    SizeRequest,
+    Url,
+    UrlEffective,
+    NumRedirects,
+    Exitcode,
+    Errormsg,
+    ContentType,
+}
+
+/// Every variable with its name, in the order `%{json}` lists them.
+const VARS: &[(&str, Var)] = &[
+    ("content_type", Var::ContentType),
+    ("errormsg", Var::Errormsg),
+    ("exitcode", Var::Exitcode),
+    ("http_code", Var::HttpCode),
+    ("http_version", Var::HttpVersion),
+    ("local_ip", Var::LocalIp),
+    ("local_port", Var::LocalPort),
+    ("num_redirects", Var::NumRedirects),
+    ("remote_ip", Var::RemoteIp),
+    ("remote_port", Var::RemotePort),
+    ("response_code", Var::ResponseCode),
+    ("size_download", Var::SizeDownload),
+    ("size_header", Var::SizeHeader),
+    ("size_request", Var::SizeRequest),
+    ("time_appconnect", Var::TimeAppconnect),
+    ("time_connect", Var::TimeConnect),
+    ("time_namelookup", Var::TimeNamelookup),
+    ("time_starttransfer", Var::TimeStarttransfer),
+    ("time_total", Var::TimeTotal),
+    ("url", Var::Url),
+    ("url_effective", Var::UrlEffective),
+];
+
+/// One piece of a parsed format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Var(Var),
+    Header(String),
+    Json,
+    HeaderJson,
+    /// Output from here on goes to stderr (`true`) or stdout.
+    ToStderr(bool),
+}
+
+/// A parsed `-w` format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteOut {
+    pieces: Vec<Piece>,
+}
+
+/// What one URL's `-w` produced, per stream.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// What a handler saw during the exchange that the [`Exchange`] does not
+/// keep: our end of the connection and the request size.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Observed {
+    pub local: Option<SocketAddr>,
+    pub request_bytes: u64,
+}
+
+impl Observed {
+    /// Takes note of one step of the exchange.
+    pub fn see(&mut self, step: &Step<'_>) {
+        match step {
+            Step::Connected { local, .. } => self.local = *local,
+            Step::Sent { request, .. } => self.request_bytes = request.len() as u64,
+            _ => {}
+        }
+    }
+}
+
+/// Everything a format can refer to, for one URL.
+pub struct Values<'a> {
+    /// The URL as given.
+    pub url: &'a str,
+    /// The parsed URL, when it parsed.
+    pub target: Option<&'a Target>,
+    /// The exchange, when one was attempted.
+    pub exchange: Option<&'a Exchange>,
+    pub observed: Observed,
+    /// The URL's exit status.
+    pub exit: u8,
+    /// The URL's error message, if it failed.
+    pub error: Option<String>,
+}
+
+impl std::str::FromStr for WriteOut {
+    type Err = String;
+
+    fn from_str(format: &str) -> Result<WriteOut, String> {
+        let mut pieces = Vec::new();
+        let mut text = String::new();
+        let mut rest = format;
+        while let Some(c) = rest.chars().next() {
+            let (piece, used) = match c {
+                '%' => special(rest)?,
+                '\\' => match escape(rest) {
+                    Some(piece) => (Some(piece), 2),
+                    None => (None, 1),
+                },
+                _ => (None, c.len_utf8()),
+            };
+            match piece {
+                Some(Piece::Text(t)) => text.push_str(&t),
+                Some(p) => {
+                    if !text.is_empty() {
+                        pieces.push(Piece::Text(std::mem::take(&mut text)));
+                    }
+                    pieces.push(p);
+                }
+                None => text.push_str(&rest[..used]),
+            }
+            rest = &rest[used..];
+        }
+        if !text.is_empty() {
+            pieces.push(Piece::Text(text));
+        }
+        Ok(WriteOut { pieces })
+    }
+}
+
+/// A `%...` sequence at the start of `s`: the piece and its length, or
+/// `None` to copy it as text.
+fn special(s: &str) -> Result<(Option<Piece>, usize), String> {
+    if s.starts_with("%%") {
+        return Ok((Some(Piece::Text("%".into())), 2));
+    }
+    let (prefix, header) = if s.starts_with("%header{") {
+        ("%header{", true)
+    } else if s.starts_with("%{") {
+        ("%{", false)
+    } else {
+        return Ok((None, 1));
+    };
+    let Some(end) = s.find('}') else {
+        return Ok((None, 1));
+    };
+    let name = &s[prefix.len()..end];
+    let piece = if header {
+        Piece::Header(name.to_owned())
+    } else {
+        match name {
+            "json" => Piece::Json,
+            "header_json" => Piece::HeaderJson,
+            "stderr" => Piece::ToStderr(true),
+            "stdout" => Piece::ToStderr(false),
+            _ => match VARS.iter().find(|(n, _)| *n == name) {
+                Some((_, var)) => Piece::Var(*var),
+                None => {
+                    let known: Vec<&str> = VARS.iter().map(|(n, _)| *n).collect();
+                    return Err(format!(
+                        "unknown -w variable '{name}' (rawget knows: {}, json, header_json, \
+                         stderr, stdout, and %header{{name}})",
+                        known.join(", ")
+                    ));
+                }
+            },
+        }
+    };
+    Ok((Some(piece), end + 1))
+}
+
+/// A backslash escape at the start of `s` (curl's `\n`, `\r`, `\t`, `\\`).
+fn escape(s: &str) -> Option<Piece> {
+    let text = match s.as_bytes().get(1)? {
+        b'n' => "\n",
+        b'r' => "\r",
+        b't' => "\t",
+        b'\\' => "\\",
+        _ => return None,
+    };
+    Some(Piece::Text(text.into()))
+}
+
+impl WriteOut {
+    /// Renders the format for one URL.
+    pub fn render(&self, v: &Values<'_>) -> Written {
+        let mut written = Written::default();
+        let mut to_stderr = false;
+        for piece in &self.pieces {
+            let out = if to_stderr {
+                &mut written.stderr
+            } else {
+                &mut written.stdout
+            };
+            match piece {
+                Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
+                Piece::Var(var) => out.extend_from_slice(text_of(*var, v).as_bytes()),
+                Piece::Header(name) => {
+                    let first = header_values(v, name).into_iter().next();
+                    out.extend_from_slice(first.unwrap_or_default().as_bytes());
+                }
+                Piece::Json => out.extend_from_slice(all_json(v).as_bytes()),
+                Piece::HeaderJson => {
+                    out.extend_from_slice(header_json(v).to_string().as_bytes());
+                }
+                Piece::ToStderr(e) => to_stderr = *e,
+            }
+        }
+        written
+    }
+}
+
+/// A variable's value as JSON (numbers stay numbers).
+fn value_of(var: Var, v: &Values<'_>) -> Value {
+    let ex = v.exchange;
+    let head = ex.and_then(|e| e.head.as_ref());
+    let connected = ex.filter(|e| e.timing.connect.is_some());
+    let secs = |d: Option<Duration>| Value::from(seconds(d.unwrap_or_default()));
+    match var {
+        Var::HttpCode | Var::ResponseCode => head.map_or(0, |h| h.status).into(),
+        Var::HttpVersion => match head {
+            Some(h) if h.version == 0 => "1".into(),
+            Some(_) => "1.1".into(),
+            None => "0".into(),
+        },
+        Var::RemoteIp => connected
+            .and_then(|e| e.ip)
+            .map_or_else(String::new, |ip| ip.to_string())
+            .into(),
+        Var::RemotePort => connected.map_or(0, |e| e.port).into(),
+        Var::LocalIp => v
+            .observed
+            .local
+            .map_or_else(String::new, |a| a.ip().to_string())
+            .into(),
+        Var::LocalPort => v.observed.local.map_or(0, |a| a.port()).into(),
+        Var::TimeNamelookup => secs(ex.and_then(|e| e.timing.dns)),
+        Var::TimeConnect => secs(ex.and_then(|e| e.timing.connect)),
+        Var::TimeAppconnect => secs(time_appconnect(ex)),
+        Var::TimeStarttransfer => secs(ex.and_then(|e| e.timing.first_byte)),
+        Var::TimeTotal => secs(ex.map(|e| e.timing.total)),
+        Var::SizeDownload => ex.map_or(0, |e| e.body_bytes).into(),
+        Var::SizeHeader => ex.map_or(0, |e| e.header_bytes).into(),
+        Var::SizeRequest => v.observed.request_bytes.into(),
+        Var::Url => v.url.into(),
+        Var::UrlEffective => url_effective(v).into(),
+        Var::NumRedirects => num_redirects(ex).into(),
+        Var::Exitcode => v.exit.into(),
+        Var::Errormsg => v.error.clone().map_or(Value::Null, Value::from),
+        Var::ContentType => header_values(v, "content-type")
+            .first()
+            .map_or(Value::Null, |s| Value::from(s.as_str())),
+    }
+}
+
+/// A variable as `%{var}` prints it: times with six decimals, like curl.
+fn text_of(var: Var, v: &Values<'_>) -> String {
+    match value_of(var, v) {
+        Value::String(s) => s,
+        Value::Null => String::new(),
+        Value::Number(n) if n.is_f64() => format!("{:.6}", n.as_f64().unwrap_or(0.0)),
+        Value::Number(n) if matches!(var, Var::HttpCode | Var::ResponseCode) => {
+            format!("{:03}", n.as_u64().unwrap_or(0))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn seconds(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e6
+}
+
+/// Hook: when the TLS handshake finished. Plain HTTP has none: 0, as
+/// curl prints for `http://`.
+fn time_appconnect(_ex: Option<&Exchange>) -> Option<Duration> {
+    None
+}
+
+/// Hook: how many redirects were followed. rawget follows none yet.
+fn num_redirects(_ex: Option<&Exchange>) -> u64 {
+    0
+}
+
+/// Hook: the URL last fetched, normalised as curl prints it. Without
+/// redirects it is the URL given.
+fn url_effective(v: &Values<'_>) -> String {
+    match v.target {
+        Some(t) => format!("http://{}{}", t.host_header(), t.path_and_query),
+        None => v.url.to_owned(),
+    }
+}
+
+/// The values of the final head's fields named `name` (any case).
+fn header_values(v: &Values<'_>, name: &str) -> Vec<String> {
+    let Some(head) = v.exchange.and_then(|e| e.head.as_ref()) else {
+        return Vec::new();
+    };
+    head.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.clone())
+        .collect()
+}
+
+/// Every variable as one JSON object; times with six decimals, as curl
+/// writes them (serde would print `4e-6`).
+fn all_json(v: &Values<'_>) -> String {
+    let fields: Vec<String> = VARS
+        .iter()
+        .map(|(name, var)| {
+            let value = match value_of(*var, v) {
+                Value::Number(n) if n.is_f64() => format!("{:.6}", n.as_f64().unwrap_or(0.0)),
+                other => other.to_string(),
+            };
+            format!("\"{name}\":{value}")
+        })
+        .collect();
+    format!("{{{}}}", fields.join(","))
+}
+
+fn header_json(v: &Values<'_>) -> Value {
+    let mut map = Map::new();
+    if let Some(head) = v.exchange.and_then(|e| e.head.as_ref()) {
+        for (name, value) in &head.headers {
+            let entry = map
+                .entry(name.to_ascii_lowercase())
+                .or_insert_with(|| json!([]));
+            if let Value::Array(values) = entry {
+                values.push(Value::from(value.as_str()));
+            }
+        }
+    }
+    Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(url: &str) -> Values<'_> {
+        Values {
+            url,
+            target: None,
+            exchange: None,
+            observed: Observed::default(),
+            exit: 7,
+            error: Some("failed to connect".into()),
+        }
+    }
+
+    fn render(format: &str) -> Written {
+        format.parse::<WriteOut>().unwrap().render(&values("h:1"))
+    }
+
+    #[test]
+    fn variables_escapes_and_streams() {
+        let w = render("%{http_code} %{exitcode}\\t%{url}%% 100%\\n%{stderr}[%{errormsg}]\\x");
+        assert_eq!(w.stdout, b"000 7\th:1% 100%\n");
+        assert_eq!(w.stderr, b"[failed to connect]\\x");
+        assert_eq!(
+            render("%{time_total} %{size_download}").stdout,
+            b"0.000000 0"
+        );
+        assert_eq!(render("%{unclosed").stdout, b"%{unclosed");
+    }
+
+    #[test]
+    fn json_lists_every_variable() {
+        let w = render("%{json}");
+        let v: Value = serde_json::from_slice(&w.stdout).unwrap();
+        assert_eq!(v.as_object().unwrap().len(), VARS.len());
+        assert_eq!(v["exitcode"], 7);
+        assert_eq!(v["http_version"], "0");
+    }
+
+    #[test]
+    fn unknown_variables_are_refused() {
+        let e = "%{ssl_verify_result}".parse::<WriteOut>().unwrap_err();
+        assert!(e.contains("'ssl_verify_result'"), "{e}");
+    }
+}

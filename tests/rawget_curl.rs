@@ -1,0 +1,340 @@
+//! curl's habits in rawget: the flags people paste from curl commands,
+//! `-w` checked variable by variable against curl's own `-w` output on the
+//! same local server, `-f`, and the binary-body guard on a terminal.
+
+mod rawget_support;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use rawget_support::*;
+
+const PAGE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Twice: a\r\n\
+X-Twice: b\r\nContent-Length: 5\r\n\r\nhello";
+
+#[test]
+fn silent_show_error_and_include_are_accepted() {
+    let srv = serve_n(1, PAGE);
+    let run = rawget(&["-s", "-S", "-i", "-sS", &srv.url("/")]).expect(0);
+    assert_eq!(run.stdout, PAGE);
+    assert_eq!(srv.requests().len(), 1);
+}
+
+#[test]
+fn user_agent_referer_and_basic_auth_are_sent() {
+    let srv = serve_n(1, PAGE);
+    let url = srv.url("/");
+    rawget(&["-A", "probe/2", "-e", "http://from/", "-u", "al:pw", &url]).expect(0);
+    let req = srv.requests().remove(0);
+    assert!(req.contains("\r\nUser-Agent: probe/2\r\n"), "{req}");
+    assert!(req.contains("\r\nReferer: http://from/\r\n"), "{req}");
+    assert!(
+        req.contains("\r\nAuthorization: Basic YWw6cHc=\r\n"),
+        "{req}"
+    );
+    // An explicit -H wins, as in curl.
+    let srv = serve_n(1, PAGE);
+    rawget(&["-A", "a", "-H", "User-Agent: b", &srv.url("/")]).expect(0);
+    assert!(srv.requests()[0].contains("\r\nUser-Agent: b\r\n"));
+    // -u without a password would make curl prompt: a usage error here.
+    let run = rawget(&["-u", "al", "127.0.0.1:1"]).expect(2);
+    assert!(run.stderr.contains("USER:PASSWORD"), "{}", run.stderr);
+}
+
+#[test]
+fn data_raw_keeps_the_at_sign_and_data_binary_reads_the_file() {
+    let srv = serve_n(1, PAGE);
+    rawget(&["--data-raw", "@not-a-file", &srv.url("/")]).expect(0);
+    let req = srv.requests().remove(0);
+    assert!(req.starts_with("POST / "), "{req}");
+    assert!(req.ends_with("\r\n\r\n@not-a-file"), "{req}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body");
+    std::fs::write(&file, "line1\nline2\n").unwrap();
+    let srv = serve_n(1, PAGE);
+    let arg = format!("@{}", file.display());
+    rawget(&["--data-binary", &arg, "--data-raw", "x=1", &srv.url("/")]).expect(0);
+    assert!(srv.requests()[0].ends_with("\r\n\r\nline1\nline2\n&x=1"));
+}
+
+#[test]
+fn fail_exits_22_without_the_response_and_fail_with_body_shows_it() {
+    let not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\ngone";
+    let srv = serve_n(2, not_found);
+    let run = rawget(&["-f", &srv.url("/x")]).expect(22);
+    assert!(run.stdout.is_empty(), "{}", run.out());
+    assert!(run.stderr.contains("404"), "{}", run.stderr);
+    let run = rawget(&["--fail-with-body", &srv.url("/x")]).expect(22);
+    assert_eq!(run.stdout, not_found);
+    srv.requests();
+    // A success is untouched.
+    let srv = serve_n(1, PAGE);
+    assert_eq!(rawget(&["-f", &srv.url("/")]).expect(0).stdout, PAGE);
+    srv.requests();
+    // curl agrees on the exit code.
+    if have("curl") {
+        let srv = serve_n(1, not_found);
+        let curl = rawget_support::run(Command::new("curl").args(["-sf", &srv.url("/x")]));
+        assert_eq!(curl.code, 22);
+        srv.requests();
+    }
+}
+
+#[test]
+fn a_json_document_after_json_is_explained() {
+    let run = rawget(&["--json", r#"{"a":1}"#, "127.0.0.1:1"]).expect(2);
+    assert!(run.stdout.is_empty());
+    for part in ["formats the output", "-d", "Content-Type: application/json"] {
+        assert!(run.stderr.contains(part), "{}", run.stderr);
+    }
+}
+
+/// Variables both tools know and print the same way for one exchange.
+const SAME_AS_CURL: &[&str] = &[
+    "http_code",
+    "response_code",
+    "http_version",
+    "remote_ip",
+    "remote_port",
+    "local_ip",
+    "time_appconnect",
+    "size_download",
+    "size_header",
+    "size_request",
+    "url",
+    "url_effective",
+    "num_redirects",
+    "exitcode",
+    "errormsg",
+    "content_type",
+];
+
+/// `-w` output for one variable per line, from `tool` against `url`.
+fn write_out_lines(tool: &str, url: &str, extra: &[&str]) -> BTreeMap<String, String> {
+    let names = SAME_AS_CURL
+        .iter()
+        .chain(&[
+            "local_port",
+            "time_namelookup",
+            "time_connect",
+            "time_starttransfer",
+            "time_total",
+        ])
+        .copied();
+    let format: String = names
+        .clone()
+        .map(|n| format!("{n}=%{{{n}}}\\n"))
+        .chain(["ct=%header{content-type}\\ntwice=%header{x-twice}\\n".to_owned()])
+        .collect();
+    let mut cmd = match tool {
+        "rawget" => Command::new(env!("CARGO_BIN_EXE_rawget")),
+        other => Command::new(other),
+    };
+    cmd.args(["-s", "-o", "/dev/null", "-w", &format])
+        .args(extra)
+        .arg(url);
+    let run = rawget_support::run(&mut cmd);
+    run.out()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+fn write_out_variables_match_curl() {
+    if !have("curl") {
+        return;
+    }
+    // The same request bytes from both: curl's size_request then matches.
+    let ua = format!("rawget/{}", env!("CARGO_PKG_VERSION"));
+    let srv = serve_n(2, PAGE);
+    let url = srv.url("/w?q=1");
+    let ours = write_out_lines("rawget", &url, &[]);
+    let curls = write_out_lines("curl", &url, &["-A", &ua, "-H", "Connection: close"]);
+    let reqs = srv.requests();
+    assert_eq!(reqs[0], reqs[1], "both sent the same request");
+    for name in SAME_AS_CURL.iter().chain(&["ct", "twice"]) {
+        assert_eq!(ours.get(*name), curls.get(*name), "-w %{{{name}}}");
+    }
+    assert_eq!(ours["http_code"], "200");
+    assert_eq!(ours["twice"], "a");
+    assert_ne!(ours["local_port"], "0");
+    // Times: seconds with six decimals, in the order the phases happen.
+    let t = |n: &str| -> f64 {
+        let v = &ours[n];
+        assert!(v.len() > 7 && v.as_bytes()[v.len() - 7] == b'.', "{n}={v}");
+        v.parse().unwrap()
+    };
+    assert!(t("time_namelookup") <= t("time_connect"));
+    assert!(t("time_connect") <= t("time_starttransfer"));
+    assert!(t("time_starttransfer") <= t("time_total"));
+
+    // A failed connect: the same code, address and exit status.
+    let closed = format!("http://127.0.0.1:{}/", closed_port());
+    let ours = write_out_lines("rawget", &closed, &[]);
+    let curls = write_out_lines("curl", &closed, &[]);
+    for name in [
+        "http_code",
+        "http_version",
+        "remote_ip",
+        "remote_port",
+        "exitcode",
+        "url",
+    ] {
+        assert_eq!(ours.get(name), curls.get(name), "failed connect: {name}");
+    }
+    assert!(!ours["errormsg"].is_empty());
+}
+
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn write_out_json_header_json_and_stderr() {
+    let srv = serve_n(1, PAGE);
+    let fmt = "%{json}\\n%{header_json}\\n%{stderr}code %{http_code}\\n";
+    let run = rawget(&["-w", fmt, &srv.url("/")]).expect(0);
+    srv.requests();
+    let out = run.out();
+    let body_end = out.find("hello").unwrap() + 5;
+    let mut lines = out[body_end..].lines();
+    let all: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(all["http_code"], 200);
+    assert_eq!(all["content_type"], "text/plain");
+    assert_eq!(all["errormsg"], serde_json::Value::Null);
+    let headers: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(headers["x-twice"], serde_json::json!(["a", "b"]));
+    assert_eq!(run.stderr, "code 200\n");
+}
+
+#[test]
+fn write_out_goes_to_stdout_when_the_body_goes_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out");
+    let srv = serve_n(2, PAGE);
+    let (a, b) = (srv.url("/a"), srv.url("/b"));
+    let path = file.to_str().unwrap();
+    let run = rawget(&["-o", path, "-w", "%{url}\\n", &a, &b]).expect(0);
+    srv.requests();
+    assert_eq!(run.out(), format!("{a}\n{b}\n"));
+    assert_eq!(std::fs::read(&file).unwrap(), [PAGE, PAGE].concat());
+}
+
+/// Runs `rawget ARGS` with stdout on a pseudo-terminal (script(1)); the
+/// exit code and what the terminal showed.
+fn on_terminal(args: &[&str]) -> Option<(i32, String)> {
+    program_on_terminal(env!("CARGO_BIN_EXE_rawget"), args)
+}
+
+fn program_on_terminal(program: &str, args: &[&str]) -> Option<(i32, String)> {
+    if !have_script() {
+        return None;
+    }
+    let cmd = std::iter::once(program)
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let run = rawget_support::run(Command::new("script").args(["-qec", &cmd, "/dev/null"]));
+    Some((run.code, run.out()))
+}
+
+fn have_script() -> bool {
+    let ok = Command::new("script")
+        .args(["-qec", "true", "/dev/null"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("script(1) is not usable: skipping the terminal test");
+    }
+    ok
+}
+
+#[test]
+fn a_binary_body_is_refused_on_a_terminal() {
+    let binary = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n\x89PNG\x00\x01";
+    let srv = serve_n(4, binary);
+    let Some((code, shown)) = on_terminal(&[&srv.url("/img")]) else {
+        return;
+    };
+    assert_eq!(code, 23, "{shown}");
+    assert!(
+        shown.contains("HTTP/1.1 200 OK"),
+        "the head is shown: {shown}"
+    );
+    assert!(shown.contains("-o -"), "{shown}");
+    assert!(!shown.contains("PNG"), "{shown}");
+    // -o - shows it anyway (escaped); a pipe gets the exact bytes.
+    let (code, shown) = on_terminal(&["-o", "-", &srv.url("/img")]).unwrap();
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("\\x89PNG\\x00\\x01"), "{shown}");
+    assert_eq!(rawget(&[&srv.url("/img")]).expect(0).stdout, binary);
+    // curl refuses it with the same exit code.
+    if have("curl") {
+        let (code, _) = program_on_terminal("curl", &["-s", &srv.url("/img")]).unwrap();
+        assert_eq!(code, 23);
+    } else {
+        let _ = std::net::TcpStream::connect(srv.addr);
+    }
+    srv.requests();
+}
+
+/// The header lines named `names` in a request, in the order of `names`,
+/// and its body.
+fn picked(request: &str, names: &[&str]) -> (Vec<String>, String) {
+    let (head, body) = request.split_once("\r\n\r\n").unwrap();
+    let lines = names
+        .iter()
+        .map(|n| {
+            head.lines()
+                .find(|l| l.to_ascii_lowercase().starts_with(&format!("{n}:")))
+                .unwrap_or_else(|| panic!("no {n} in {head}"))
+                .to_owned()
+        })
+        .collect();
+    (lines, body.to_owned())
+}
+
+#[test]
+fn curl_habit_flags_send_what_curl_sends() {
+    if !have("curl") {
+        return;
+    }
+    let srv = serve_n(2, PAGE);
+    let url = srv.url("/form");
+    let args = [
+        "-s",
+        "-A",
+        "probe/3",
+        "-e",
+        "http://from/",
+        "-u",
+        "user:p@ss",
+        "--data-raw",
+        "@a=1",
+    ];
+    rawget(&[&args[..], &[url.as_str()]].concat()).expect(0);
+    let curl = rawget_support::run(
+        Command::new("curl")
+            .args(args)
+            .args(["-o", "/dev/null", &url]),
+    );
+    assert_eq!(curl.code, 0, "{}", curl.stderr);
+    let reqs = srv.requests();
+    let names = [
+        "user-agent",
+        "referer",
+        "authorization",
+        "content-type",
+        "content-length",
+    ];
+    assert_eq!(picked(&reqs[0], &names), picked(&reqs[1], &names));
+    assert!(reqs[0].starts_with("POST /form "), "{}", reqs[0]);
+}

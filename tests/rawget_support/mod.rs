@@ -1,0 +1,178 @@
+//! Helpers for the rawget test files that came after `tests/rawget.rs`:
+//! a scripted server on 127.0.0.1:0 that answers several connections with
+//! the same bytes (so rawget and curl can be compared on one server), and
+//! a bounded run of a binary.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// Every run is killed (and the test fails) after this long.
+pub const WATCHDOG: Duration = Duration::from_secs(20);
+
+/// A server that answers `n` connections, one after the other.
+pub struct Server {
+    pub addr: SocketAddr,
+    requests: JoinHandle<Vec<Vec<u8>>>,
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The requests received, in order (joins the server thread).
+    pub fn requests(self) -> Vec<String> {
+        self.requests
+            .join()
+            .expect("server thread")
+            .iter()
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .collect()
+    }
+}
+
+/// Serves `response` to `n` connections, then stops.
+pub fn serve_n(n: usize, response: &[u8]) -> Server {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let response = response.to_vec();
+    let requests = thread::spawn(move || {
+        let mut requests = Vec::new();
+        for _ in 0..n {
+            let Ok((mut conn, _)) = listener.accept() else {
+                break;
+            };
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            requests.push(read_request(&mut conn));
+            let _ = conn.write_all(&response);
+            let _ = conn.shutdown(Shutdown::Write);
+            // Drain until the client closes, so the close is a FIN.
+            let _ = conn.read(&mut [0u8; 1024]);
+        }
+        requests
+    });
+    Server { addr, requests }
+}
+
+/// Reads a request head and its Content-Length body.
+pub fn read_request(conn: &mut TcpStream) -> Vec<u8> {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse::<usize>().unwrap_or(0));
+            if req.len() >= end + 4 + len {
+                return req;
+            }
+        }
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return req,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// The result of one bounded run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn out(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// Asserts the exit code; a failure has one `rawget:` line on stderr.
+    pub fn expect(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "stderr: {}", self.stderr);
+        if code != 0 {
+            assert_eq!(self.stderr.lines().count(), 1, "{}", self.stderr);
+        }
+        self
+    }
+}
+
+/// Runs rawget with `args`.
+pub fn rawget(args: &[&str]) -> Run {
+    run(Command::new(env!("CARGO_BIN_EXE_rawget")).args(args))
+}
+
+/// Runs a command with stdin empty, bounded by [`WATCHDOG`].
+pub fn run(cmd: &mut Command) -> Run {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawn");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out: Output = match rx.recv_timeout(WATCHDOG) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("{cmd:?} did not finish within {WATCHDOG:?}");
+        }
+    };
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// True when `tool --version` runs; otherwise says on stderr why a test
+/// returns early (CI installs it from `.ci/packages.d`).
+pub fn have(tool: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("{tool} is not installed: skipping the comparison with it");
+    }
+    ok
+}
+
+/// Serves `response` once, after waiting `delay` (a URL that stalls).
+pub fn serve_after(delay: Duration, response: Vec<u8>) -> Server {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let requests = thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return Vec::new();
+        };
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let request = read_request(&mut conn);
+        thread::sleep(delay);
+        let _ = conn.write_all(&response);
+        let _ = conn.shutdown(Shutdown::Write);
+        let _ = conn.read(&mut [0u8; 1024]);
+        vec![request]
+    });
+    Server { addr, requests }
+}
+
+/// A 200 response with a body of `len` bytes of `fill`.
+pub fn sized_response(len: usize, fill: u8) -> Vec<u8> {
+    let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n").into_bytes();
+    r.resize(r.len() + len, fill);
+    r
+}
