@@ -244,6 +244,51 @@ impl Conn {
     }
 }
 
+/// `recv()` and `send(MSG_NOSIGNAL)` as [`io::Read`]/[`io::Write`], so an
+/// adapter (a TLS session) can sit on a connection, as `socket2` does for
+/// `&Socket`.
+///
+/// # Notes
+/// Blocking, bounded by [`Conn::set_timeouts`]; `EINTR` is retried.
+impl Read for &Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv(buf)
+    }
+}
+
+impl Write for &Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            match self.sock.send_with_flags(buf, libc::MSG_NOSIGNAL) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// See `impl Read for &Conn`.
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+/// See `impl Write for &Conn`.
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// True when `err` is an expired `SO_RCVTIMEO`/`SO_SNDTIMEO` or connect
 /// timeout (Linux reports `EAGAIN` for the socket timeouts).
 pub fn is_timeout(err: &io::Error) -> bool {
@@ -308,6 +353,22 @@ mod tests {
             return;
         }
         echo_once(IpAddr::V6(Ipv6Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn read_and_write_traits_carry_bytes() {
+        let listener = Listener::bind((Ipv4Addr::LOCALHOST, 0).into(), 1).unwrap();
+        let mut conn = Conn::connect(listener.local_addr().unwrap(), None).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        conn.write_all(b"abc").unwrap();
+        let mut got = [0u8; 3];
+        (&server).read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"abc");
+        (&server).write_all(b"xy").unwrap();
+        server.shutdown(Shutdown::Write).unwrap();
+        let mut back = Vec::new();
+        conn.read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"xy");
     }
 
     #[test]
