@@ -633,8 +633,8 @@ fn exit_0_for_any_complete_response() {
 
 #[test]
 fn exit_1_unsupported_protocol() {
-    let run = rawget(&["https://127.0.0.1/"]).expect(1);
-    assert!(run.stderr.contains("https"), "{}", run.stderr);
+    let run = rawget(&["ftp://127.0.0.1/"]).expect(1);
+    assert!(run.stderr.contains("ftp"), "{}", run.stderr);
 }
 
 #[test]
