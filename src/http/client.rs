@@ -28,14 +28,15 @@ use crate::sock::{self, Conn};
 const RECV_BUF: usize = 256 * 1024;
 
 /// How to run the exchange.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct FetchOptions {
     /// Which address families to use.
     pub family: Family,
     /// Bound on the connect phase (all addresses together).
     pub connect_timeout: Option<Duration>,
-    /// Bound on the whole exchange, resolution included.
-    pub max_time: Option<Duration>,
+    /// When everything must be over, resolution included: absolute, so
+    /// one limit bounds a whole redirect chain (`None`: no limit).
+    pub deadline: Option<Instant>,
     /// Limits on what the response may be.
     pub limits: Limits,
 }
@@ -242,14 +243,12 @@ pub fn fetch(
 ) -> Exchange {
     let mut run = Run {
         start: Instant::now(),
-        deadline: None,
+        deadline: opts.deadline,
         exchange: Exchange {
             port: target.port,
             ..Exchange::default()
         },
     };
-    // A limit too large to add to the clock is no limit.
-    run.deadline = opts.max_time.and_then(|t| run.start.checked_add(t));
     let result = run.exchange(target, request, opts, handler);
     let mut exchange = run.exchange;
     exchange.timing.total = run.start.elapsed();

@@ -97,6 +97,8 @@ pub struct Config {
     pub headers: Vec<String>,
     /// `-d` arguments as typed; read (for `@file`) when the run starts.
     pub data: Vec<String>,
+    /// `-m`: each URL's deadline is this long after it starts.
+    pub max_time: Option<Duration>,
     pub fetch: FetchOptions,
     pub verbose: bool,
     pub output: Option<PathBuf>,
@@ -126,11 +128,12 @@ impl From<Cli> for Config {
             method,
             headers: cli.headers,
             data: cli.data,
+            // 0 means no limit, as in curl.
+            max_time: cli.max_time.filter(|d| !d.is_zero()),
             fetch: FetchOptions {
                 family,
-                // 0 means no limit, as in curl.
                 connect_timeout: cli.connect_timeout.filter(|d| !d.is_zero()),
-                max_time: cli.max_time.filter(|d| !d.is_zero()),
+                deadline: None,
                 limits: Limits {
                     max_body,
                     ..Limits::default()
@@ -196,7 +199,7 @@ mod tests {
             "h",
         ]);
         assert_eq!(c.fetch.connect_timeout, Some(Duration::from_millis(1500)));
-        assert_eq!(c.fetch.max_time, Some(Duration::from_secs(3)));
+        assert_eq!(c.max_time, Some(Duration::from_secs(3)));
         assert_eq!(c.fetch.limits.max_body, Some(2048));
         assert_eq!(
             config(&["--json", "h"]).fetch.limits.max_body,
@@ -204,7 +207,7 @@ mod tests {
         );
         assert_eq!(config(&["h"]).fetch.limits.max_body, None);
         let c = config(&["-m", "0", "--connect-timeout", "0", "h"]);
-        assert_eq!((c.fetch.max_time, c.fetch.connect_timeout), (None, None));
+        assert_eq!((c.max_time, c.fetch.connect_timeout), (None, None));
     }
 
     #[test]

@@ -17,9 +17,10 @@ mod usage;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::Parser;
-use rawnet::http::client;
+use rawnet::http::client::{self, FetchOptions};
 use rawnet::http::request::RequestSpec;
 use rawnet::http::target::{Target, TargetError};
 use rawnet::sanitize::escape_str;
@@ -175,6 +176,15 @@ fn prepare(cfg: &Config, body: Option<Vec<u8>>) -> Result<Vec<Job>, Fatal> {
         .collect()
 }
 
+/// The fetch options of one URL: `-m` counts from when it starts.
+fn options(cfg: &Config) -> FetchOptions {
+    FetchOptions {
+        // A limit too large to add to the clock is no limit.
+        deadline: cfg.max_time.and_then(|t| Instant::now().checked_add(t)),
+        ..cfg.fetch.clone()
+    }
+}
+
 /// Fetches one URL and writes its output to `out`.
 fn run_job(
     job: &Job,
@@ -200,7 +210,7 @@ fn run_job(
     };
     if cfg.json {
         let mut handler = JsonHandler::new(tracer());
-        let ex = client::fetch(target, request, &cfg.fetch, &mut handler);
+        let ex = client::fetch(target, request, &options(cfg), &mut handler);
         let error = ex.error.as_ref().map(|e| error_record(e, e.to_string()));
         let written = write_record(out, &Record::new(&job.url, &ex, &handler.body, error));
         match &ex.error {
@@ -209,7 +219,7 @@ fn run_job(
         }
     } else {
         let mut handler = RawHandler::new(out, terminal, tracer());
-        let ex = client::fetch(target, request, &cfg.fetch, &mut handler);
+        let ex = client::fetch(target, request, &options(cfg), &mut handler);
         let flushed = handler.finish();
         match &ex.error {
             Some(e) => failed(job, e, flushed),
