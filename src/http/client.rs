@@ -18,6 +18,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use super::body::{BodyError, BodyReader};
 use super::request::RequestSpec;
 use super::response::{self, Framing, Head, Limits, ResponseReader, Sink};
 use super::target::Target;
@@ -26,6 +27,9 @@ use crate::sock::{self, Conn};
 
 /// Size of one `recv()`; also the most response bytes held at once.
 const RECV_BUF: usize = 256 * 1024;
+
+/// Size of the buffer the request body is streamed through.
+const SEND_BUF: usize = 64 * 1024;
 
 /// How to run the exchange.
 #[derive(Clone, Debug, Default)]
@@ -74,13 +78,15 @@ pub enum Step<'a> {
         /// Their end.
         peer: SocketAddr,
     },
-    /// The request bytes were sent.
+    /// The request was sent.
     Sent {
-        /// Exactly what went on the wire.
+        /// The request head exactly as it went on the wire.
         request: &'a [u8],
-        /// The size of the whole request: more than `request.len()` when
-        /// the server answered before it was all sent.
-        total: usize,
+        /// How many bytes of the request (head and body) were sent.
+        sent: u64,
+        /// The size of the whole request: more than `sent` when the
+        /// server answered before it was all sent.
+        total: u64,
     },
     /// One `recv()` returned bytes.
     Received {
@@ -155,6 +161,8 @@ pub enum FetchError {
     },
     /// Sending the request failed.
     Send(io::Error),
+    /// The request body could not be read (`-d @FILE`).
+    Body(BodyError),
     /// Receiving failed (for example a reset).
     Recv(io::Error),
     /// The response is malformed, truncated or too large.
@@ -176,6 +184,7 @@ impl fmt::Display for FetchError {
                 after.as_millis()
             ),
             FetchError::Send(e) => write!(f, "failed sending the request: {e}"),
+            FetchError::Body(e) => e.fmt(f),
             FetchError::Recv(e) => write!(f, "failure receiving the response: {e}"),
             FetchError::Response(e) => e.fmt(f),
             FetchError::Output(e) => write!(f, "failed writing the output: {e}"),
@@ -192,6 +201,7 @@ impl std::error::Error for FetchError {
             | FetchError::Recv(e)
             | FetchError::Output(e) => Some(e),
             FetchError::Response(e) => Some(e),
+            FetchError::Body(e) => Some(e),
             FetchError::Timeout { .. } => None,
         }
     }
@@ -241,6 +251,18 @@ pub fn fetch(
     opts: &FetchOptions,
     handler: &mut dyn Handler,
 ) -> Exchange {
+    exchange(target, request, true, opts, handler)
+}
+
+/// [`fetch`], with the user's `Authorization` and `Cookie` left out
+/// unless `credentials` (a redirect hop to another host).
+pub fn exchange(
+    target: &Target,
+    request: &RequestSpec,
+    credentials: bool,
+    opts: &FetchOptions,
+    handler: &mut dyn Handler,
+) -> Exchange {
     let mut run = Run {
         start: Instant::now(),
         deadline: opts.deadline,
@@ -249,7 +271,7 @@ pub fn fetch(
             ..Exchange::default()
         },
     };
-    let result = run.exchange(target, request, opts, handler);
+    let result = run.exchange(target, request, credentials, opts, handler);
     let mut exchange = run.exchange;
     exchange.timing.total = run.start.elapsed();
     exchange.error = result.err();
@@ -267,17 +289,26 @@ impl Run {
         &mut self,
         target: &Target,
         request: &RequestSpec,
+        credentials: bool,
         opts: &FetchOptions,
         handler: &mut dyn Handler,
     ) -> Result<(), FetchError> {
+        let mut body = match &request.body {
+            Some(b) => Some(b.open().map_err(FetchError::Body)?),
+            None => None,
+        };
+        let head = request
+            .head_for(target, body.as_ref().map(BodyReader::len), credentials)
+            .to_bytes();
         let ips = self.resolve(target, opts.family, handler)?;
         let conn = self.connect(&ips, target.port, opts.connect_timeout, handler)?;
-        let bytes = request.to_bytes();
-        let sent = self.send(&conn, &bytes);
+        let total = head.len() as u64 + body.as_ref().map_or(0, BodyReader::len);
+        let sent = self.send(&conn, &head, body.as_mut());
         if let Ok(n) = sent {
             let step = Step::Sent {
-                request: &bytes[..n],
-                total: bytes.len(),
+                request: &head,
+                sent: n,
+                total,
             };
             handler.trace(self.start.elapsed(), &step);
         }
@@ -295,7 +326,6 @@ impl Run {
                 body_bytes: self.exchange.body_bytes,
             },
         );
-        conn.close();
         Ok(())
     }
 
@@ -374,29 +404,52 @@ impl Run {
         Err(FetchError::Connect { addr, source })
     }
 
-    /// Sends the request, watching for the server to speak first: a
-    /// server may answer early (a 413 to an upload it will not take) and
-    /// stop reading, and a blocking send would then wait forever. Returns
-    /// how many bytes went out; fewer than all when the server answered
-    /// (or closed) first, and its answer is then read as the response.
-    fn send(&self, conn: &Conn, bytes: &[u8]) -> Result<usize, FetchError> {
-        let mut sent = 0;
-        while sent < bytes.len() {
+    /// Sends the head, then streams the body, watching for the server to
+    /// speak first: a server may answer early (a 413 to an upload it will
+    /// not take) and stop reading, and a blocking send would then wait
+    /// forever. Returns how many bytes went out; fewer than all when the
+    /// server answered (or closed) first, and its answer is then read as
+    /// the response.
+    fn send(
+        &self,
+        conn: &Conn,
+        head: &[u8],
+        mut body: Option<&mut BodyReader>,
+    ) -> Result<u64, FetchError> {
+        let mut buf = Vec::with_capacity(SEND_BUF.max(head.len()));
+        buf.extend_from_slice(head);
+        let mut at = 0;
+        let mut sent = 0u64;
+        loop {
+            if at == buf.len() {
+                buf.resize(SEND_BUF, 0);
+                let n = match body.as_deref_mut() {
+                    Some(b) => b.fill(&mut buf).map_err(FetchError::Body)?,
+                    None => 0,
+                };
+                buf.truncate(n);
+                at = 0;
+                if n == 0 {
+                    return Ok(sent);
+                }
+            }
             let left = self.remaining(Phase::Send)?;
             let (readable, writable) = conn.poll(true, left).map_err(FetchError::Send)?;
             if readable {
-                break;
+                return Ok(sent);
             }
             if !writable {
                 return Err(self.timeout(Phase::Send));
             }
-            match conn.send_nowait(&bytes[sent..]) {
-                Ok(n) => sent += n,
+            match conn.send_nowait(&buf[at..]) {
+                Ok(n) => {
+                    at += n;
+                    sent += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(FetchError::Send(e)),
             }
         }
-        Ok(sent)
     }
 
     fn receive(
@@ -411,13 +464,11 @@ impl Run {
             handler: &mut *handler,
         };
         loop {
-            if self.deadline.is_some() {
-                let left = time_left(self.deadline).map_err(|()| FetchError::Timeout {
-                    phase: Phase::Receive,
-                    after: self.start.elapsed(),
-                })?;
-                conn.set_timeouts(left).map_err(FetchError::Recv)?;
-            }
+            let left = time_left(self.deadline).map_err(|()| FetchError::Timeout {
+                phase: Phase::Receive,
+                after: self.start.elapsed(),
+            })?;
+            conn.set_timeouts(left).map_err(FetchError::Recv)?;
             let n = match conn.recv(&mut buf) {
                 Ok(n) => n,
                 Err(e) if sock::is_timeout(&e) => {

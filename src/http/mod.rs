@@ -3,7 +3,8 @@
 //!
 //! - [`target`]: what the user typed (`host`, `host:port`, a URL) turned
 //!   into host, port and request target.
-//! - [`request`]: the request bytes, built by hand.
+//! - [`request`]: the request bytes, built by hand; [`body`]: the request
+//!   body, streamed from its source.
 //! - [`response`]: a push parser that reads the response head with
 //!   `httparse` and decides the body framing itself (RFC 9112 section 6.3).
 //! - [`client`]: one exchange over a socket of our own (resolve, connect,
@@ -13,6 +14,7 @@
 //! Only [`client`] touches a socket; the parsers are pure, so they can be
 //! tested byte by byte and fuzzed.
 
+pub mod body;
 mod chunked;
 pub mod client;
 pub mod request;

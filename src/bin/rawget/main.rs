@@ -17,9 +17,11 @@ mod usage;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
+use rawnet::http::body::{Body, BodyPart};
 use rawnet::http::client::{self, FetchOptions};
 use rawnet::http::request::RequestSpec;
 use rawnet::http::target::{Target, TargetError};
@@ -67,7 +69,7 @@ struct Fatal {
 /// One URL, checked and ready to send (or why it cannot be).
 struct Job {
     url: String,
-    ready: Result<(Target, RequestSpec), TargetError>,
+    ready: Result<(Target, Arc<RequestSpec>), TargetError>,
 }
 
 fn run(cfg: &Config) -> Result<Exit, Fatal> {
@@ -122,64 +124,72 @@ fn run_parallel(
 }
 
 /// `-d` arguments joined with `&` as curl does; `@FILE` and `@-` (stdin)
-/// are read verbatim, with no newline stripping (curl's `--data-binary`).
-fn read_data(data: &[String]) -> Result<Option<Vec<u8>>, Fatal> {
+/// are taken verbatim, with no newline stripping (curl's `--data-binary`).
+/// A file is streamed while it is sent (opened here once, so a missing
+/// file stops the run before anything is sent); stdin is read once and
+/// shared by every URL.
+fn read_data(data: &[String]) -> Result<Option<Body>, Fatal> {
     if data.is_empty() {
         return Ok(None);
     }
-    let mut body = Vec::new();
+    let mut body = Body::new();
+    let mut text = Vec::new();
     for (i, arg) in data.iter().enumerate() {
         if i > 0 {
-            body.push(b'&');
+            text.push(b'&');
         }
-        match arg.strip_prefix('@') {
-            Some("-") => io::stdin().read_to_end(&mut body).map(drop),
-            Some(path) => File::open(path).and_then(|mut f| f.read_to_end(&mut body).map(drop)),
-            None => {
-                body.extend_from_slice(arg.as_bytes());
-                Ok(())
-            }
-        }
-        .map_err(|e| Fatal {
+        let read_error = |e: io::Error| Fatal {
             exit: Exit::ReadError,
             message: format!("cannot read data from '{arg}': {e}"),
-        })?;
+        };
+        match arg.strip_prefix('@') {
+            Some("-") => io::stdin()
+                .read_to_end(&mut text)
+                .map(drop)
+                .map_err(read_error)?,
+            Some(path) => {
+                if !text.is_empty() {
+                    body.push(BodyPart::Bytes(Arc::from(std::mem::take(&mut text))));
+                }
+                body.push(BodyPart::File(path.into()));
+            }
+            None => text.extend_from_slice(arg.as_bytes()),
+        }
     }
+    if !text.is_empty() {
+        body.push(BodyPart::Bytes(Arc::from(text)));
+    }
+    body.open().map_err(|e| Fatal {
+        exit: Exit::ReadError,
+        message: e.to_string(),
+    })?;
     Ok(Some(body))
 }
 
 /// Parses every URL and builds its request; a bad method or header is a
 /// usage error for the whole run, found before anything is sent.
-fn prepare(cfg: &Config, body: Option<Vec<u8>>) -> Result<Vec<Job>, Fatal> {
-    cfg.urls
+fn prepare(cfg: &Config, body: Option<Body>) -> Result<Vec<Job>, Fatal> {
+    let request = Arc::new(
+        RequestSpec::new(&cfg.method, &cfg.headers, body).map_err(|e| Fatal {
+            exit: Exit::Usage,
+            message: e.to_string(),
+        })?,
+    );
+    Ok(cfg
+        .urls
         .iter()
-        .map(|url| {
-            let target = match url.parse::<Target>() {
-                Ok(t) => t,
-                Err(e) => {
-                    return Ok(Job {
-                        url: url.clone(),
-                        ready: Err(e),
-                    })
-                }
-            };
-            let request = RequestSpec::new(&cfg.method, &target, &cfg.headers, body.clone())
-                .map_err(|e| Fatal {
-                    exit: Exit::Usage,
-                    message: e.to_string(),
-                })?;
-            Ok(Job {
-                url: url.clone(),
-                ready: Ok((target, request)),
-            })
+        .map(|url| Job {
+            url: url.clone(),
+            ready: url
+                .parse::<Target>()
+                .map(|target| (target, Arc::clone(&request))),
         })
-        .collect()
+        .collect())
 }
 
 /// The fetch options of one URL: `-m` counts from when it starts.
 fn options(cfg: &Config) -> FetchOptions {
     FetchOptions {
-        // A limit too large to add to the clock is no limit.
         deadline: cfg.max_time.and_then(|t| Instant::now().checked_add(t)),
         ..cfg.fetch.clone()
     }

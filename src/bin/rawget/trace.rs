@@ -49,11 +49,10 @@ fn describe(step: &Step<'_>) -> String {
             Some(local) => format!("connected {local} -> {peer}"),
             None => format!("connected to {peer}"),
         },
-        Step::Sent { request, total } if request.len() < *total => format!(
-            "send() {} of {total} bytes: the server answered first, reading its answer",
-            request.len()
-        ),
-        Step::Sent { request, .. } => format!("send() {} bytes:", request.len()),
+        Step::Sent { sent, total, .. } if sent < total => {
+            format!("send() {sent} of {total} bytes: the server answered first, reading its answer")
+        }
+        Step::Sent { sent, .. } => format!("send() {sent} bytes:"),
         Step::Received { bytes } => format!("recv() {bytes} bytes"),
         Step::PeerClosed => "recv() 0: the server closed the connection".to_owned(),
         Step::Complete { body_bytes } => {
