@@ -1,6 +1,9 @@
 //! One HTTP exchange over a socket we open ourselves: resolve, connect,
 //! send the request, read the response until the message is complete.
 //!
+//! The exchange talks to a [`Transport`], never to the socket directly
+//! once connected, so it does not know whether the bytes are encrypted.
+//!
 //! This module owns policy that the thin layers below do not: which
 //! address to try next, the time limits (`--connect-timeout` bounds the
 //! connect phase, `--max-time` the whole exchange, enforced on every
@@ -22,6 +25,7 @@ use super::body::{BodyError, BodyReader};
 use super::request::RequestSpec;
 use super::response::{self, Framing, Head, Limits, ResponseReader, Sink};
 use super::target::Target;
+use super::transport::{Plain, Transport};
 use crate::resolve::{self, Family, ResolveError};
 use crate::sock::{self, Conn};
 
@@ -302,8 +306,9 @@ impl Run {
             .to_bytes();
         let ips = self.resolve(target, opts.family, handler)?;
         let conn = self.connect(&ips, target.port, opts.connect_timeout, handler)?;
+        let mut transport: Box<dyn Transport> = Box::new(Plain(conn));
         let total = head.len() as u64 + body.as_ref().map_or(0, BodyReader::len);
-        let sent = self.send(&conn, &head, body.as_mut());
+        let sent = self.send(&mut *transport, &head, body.as_mut());
         if let Ok(n) = sent {
             let step = Step::Sent {
                 request: &head,
@@ -313,7 +318,7 @@ impl Run {
             handler.trace(self.start.elapsed(), &step);
         }
         let mut reader = ResponseReader::new(request.is_head(), opts.limits);
-        match (self.receive(&conn, &mut reader, handler), sent) {
+        match (self.receive(&mut *transport, &mut reader, handler), sent) {
             (Ok(()), _) => {}
             (Err(e @ FetchError::Output(_)), _) | (Err(e), Ok(_)) => return Err(e),
             // Sending failed and no complete response came either: the
@@ -412,7 +417,7 @@ impl Run {
     /// the response.
     fn send(
         &self,
-        conn: &Conn,
+        transport: &mut dyn Transport,
         head: &[u8],
         mut body: Option<&mut BodyReader>,
     ) -> Result<u64, FetchError> {
@@ -429,19 +434,19 @@ impl Run {
                 };
                 buf.truncate(n);
                 at = 0;
-                if n == 0 {
+                if n == 0 && !transport.has_pending() {
                     return Ok(sent);
                 }
             }
             let left = self.remaining(Phase::Send)?;
-            let (readable, writable) = conn.poll(true, left).map_err(FetchError::Send)?;
-            if readable {
+            let (answer, writable) = transport.wait(true, left).map_err(FetchError::Send)?;
+            if answer {
                 return Ok(sent);
             }
             if !writable {
                 return Err(self.timeout(Phase::Send));
             }
-            match conn.send_nowait(&buf[at..]) {
+            match transport.send_nowait(&buf[at..]) {
                 Ok(n) => {
                     at += n;
                     sent += n as u64;
@@ -454,7 +459,7 @@ impl Run {
 
     fn receive(
         &mut self,
-        conn: &Conn,
+        transport: &mut dyn Transport,
         reader: &mut ResponseReader,
         handler: &mut dyn Handler,
     ) -> Result<(), FetchError> {
@@ -468,8 +473,7 @@ impl Run {
                 phase: Phase::Receive,
                 after: self.start.elapsed(),
             })?;
-            conn.set_timeouts(left).map_err(FetchError::Recv)?;
-            let n = match conn.recv(&mut buf) {
+            let n = match transport.recv(&mut buf, left) {
                 Ok(n) => n,
                 Err(e) if sock::is_timeout(&e) => {
                     return Err(FetchError::Timeout {

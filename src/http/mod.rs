@@ -11,7 +11,9 @@
 //!   send, read until the message is complete) with time limits and a
 //!   timing breakdown.
 //!
-//! Only [`client`] touches a socket; the parsers are pure, so they can be
+//! - [`transport`]: the byte stream under the exchange (plain TCP here).
+//!
+//! Only [`client`] and [`transport`] touch a socket; the parsers are pure, so they can be
 //! tested byte by byte and fuzzed.
 
 pub mod body;
@@ -21,3 +23,4 @@ pub mod request;
 pub mod response;
 mod section;
 pub mod target;
+pub mod transport;
