@@ -278,13 +278,16 @@ struct Record {
     trailers: Vec<(String, String)>,
     timing_ms: Timing,
     error: Option<ErrorRecord>,
+    tls: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)]
 struct Timing {
     dns: Option<f64>,
     connect: Option<f64>,
+    tls: Option<f64>,
     first_byte: Option<f64>,
     total: f64,
 }

@@ -19,12 +19,14 @@
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::body::{BodyError, BodyReader};
 use super::request::RequestSpec;
 use super::response::{self, Framing, Head, Limits, ResponseReader, Sink};
-use super::target::Target;
+use super::target::{Scheme, Target};
+use super::tls::{self, TlsError, TlsInfo, TlsSetup, TlsStep};
 use super::transport::{Plain, Transport};
 use crate::resolve::{self, Family, ResolveError};
 use crate::sock::{self, Conn};
@@ -47,6 +49,8 @@ pub struct FetchOptions {
     pub deadline: Option<Instant>,
     /// Limits on what the response may be.
     pub limits: Limits,
+    /// Whom to trust for `https://` (shared by every URL of a run).
+    pub tls: Arc<TlsSetup>,
 }
 
 /// One step of the exchange, reported to [`Handler::trace`].
@@ -82,6 +86,8 @@ pub enum Step<'a> {
         /// Their end.
         peer: SocketAddr,
     },
+    /// A step of the TLS handshake.
+    Tls(TlsStep<'a>),
     /// The request was sent.
     Sent {
         /// The request head exactly as it went on the wire.
@@ -126,6 +132,8 @@ pub enum Phase {
     Resolve,
     /// Connecting.
     Connect,
+    /// The TLS handshake.
+    Tls,
     /// Sending the request.
     Send,
     /// Waiting for or reading the response.
@@ -137,6 +145,7 @@ impl fmt::Display for Phase {
         f.write_str(match self {
             Phase::Resolve => "resolving",
             Phase::Connect => "connecting",
+            Phase::Tls => "in the TLS handshake",
             Phase::Send => "sending",
             Phase::Receive => "receiving",
         })
@@ -163,6 +172,9 @@ pub enum FetchError {
         /// Time since the start.
         after: Duration,
     },
+    /// TLS failed: trust set-up, handshake, certificate, or a TLS error
+    /// later on.
+    Tls(TlsError),
     /// Sending the request failed.
     Send(io::Error),
     /// The request body could not be read (`-d @FILE`).
@@ -187,6 +199,7 @@ impl fmt::Display for FetchError {
                 "operation timed out while {phase} after {} ms",
                 after.as_millis()
             ),
+            FetchError::Tls(e) => e.fmt(f),
             FetchError::Send(e) => write!(f, "failed sending the request: {e}"),
             FetchError::Body(e) => e.fmt(f),
             FetchError::Recv(e) => write!(f, "failure receiving the response: {e}"),
@@ -206,6 +219,7 @@ impl std::error::Error for FetchError {
             | FetchError::Output(e) => Some(e),
             FetchError::Response(e) => Some(e),
             FetchError::Body(e) => Some(e),
+            FetchError::Tls(e) => Some(e),
             FetchError::Timeout { .. } => None,
         }
     }
@@ -219,6 +233,8 @@ pub struct Timing {
     pub dns: Option<Duration>,
     /// TCP connection established.
     pub connect: Option<Duration>,
+    /// TLS handshake complete (curl's `time_appconnect`).
+    pub tls: Option<Duration>,
     /// First response byte received.
     pub first_byte: Option<Duration>,
     /// Exchange over (complete or failed).
@@ -242,10 +258,27 @@ pub struct Exchange {
     pub trailers: Vec<(String, String)>,
     /// Decoded body bytes received.
     pub body_bytes: u64,
+    /// What the TLS handshake established (`None` for `http://`, or when
+    /// it failed before the server's certificates were seen).
+    pub tls: Option<TlsInfo>,
     /// When each phase finished.
     pub timing: Timing,
     /// What ended the exchange early, if anything.
     pub error: Option<FetchError>,
+}
+
+impl Exchange {
+    /// True when a body delimited by the end of the connection arrived
+    /// over TLS without `close_notify`: the server (or anyone on the path)
+    /// closed the TCP connection, so the body may be truncated.
+    pub fn close_notify_missing(&self) -> bool {
+        self.framing == Some(Framing::CloseDelimited)
+            && self.error.is_none()
+            && self
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.close_notify == Some(false))
+    }
 }
 
 /// Runs one exchange: `request` to `target`, reporting to `handler`.
@@ -304,9 +337,15 @@ impl Run {
         let head = request
             .head_for(target, body.as_ref().map(BodyReader::len), credentials)
             .to_bytes();
+        if target.scheme == Scheme::Https {
+            opts.tls.prepare().map_err(FetchError::Tls)?;
+        }
         let ips = self.resolve(target, opts.family, handler)?;
         let conn = self.connect(&ips, target.port, opts.connect_timeout, handler)?;
-        let mut transport: Box<dyn Transport> = Box::new(Plain(conn));
+        let mut transport: Box<dyn Transport> = match target.scheme {
+            Scheme::Http => Box::new(Plain(conn)),
+            Scheme::Https => Box::new(self.handshake(conn, target, opts, handler)?),
+        };
         let total = head.len() as u64 + body.as_ref().map_or(0, BodyReader::len);
         let sent = self.send(&mut *transport, &head, body.as_mut());
         if let Ok(n) = sent {
@@ -325,6 +364,9 @@ impl Run {
             // send error is the cause.
             (Err(_), Err(send_err)) => return Err(send_err),
         }
+        if let Some(info) = &mut self.exchange.tls {
+            info.close_notify = transport.clean_end();
+        }
         handler.trace(
             self.start.elapsed(),
             &Step::Complete {
@@ -332,6 +374,34 @@ impl Run {
             },
         );
         Ok(())
+    }
+
+    fn handshake(
+        &mut self,
+        conn: Conn,
+        target: &Target,
+        opts: &FetchOptions,
+        handler: &mut dyn Handler,
+    ) -> Result<tls::TlsTransport, FetchError> {
+        let start = self.start;
+        let mut step = |s: TlsStep<'_>| handler.trace(start.elapsed(), &Step::Tls(s));
+        match tls::handshake(conn, &target.host, &opts.tls, self.deadline, &mut step) {
+            Ok((transport, info)) => {
+                self.exchange.timing.tls = Some(self.start.elapsed());
+                self.exchange.tls = Some(info);
+                Ok(transport)
+            }
+            Err(failure) => {
+                let (e, info) = *failure;
+                self.exchange.tls = info;
+                match e {
+                    TlsError::HandshakeIo(io) if sock::is_timeout(&io) => {
+                        Err(self.timeout(Phase::Tls))
+                    }
+                    e => Err(FetchError::Tls(e)),
+                }
+            }
+        }
     }
 
     fn remaining(&self, phase: Phase) -> Result<Option<Duration>, FetchError> {
@@ -439,7 +509,7 @@ impl Run {
                 }
             }
             let left = self.remaining(Phase::Send)?;
-            let (answer, writable) = transport.wait(true, left).map_err(FetchError::Send)?;
+            let (answer, writable) = transport.wait(true, left).map_err(send_error)?;
             if answer {
                 return Ok(sent);
             }
@@ -452,7 +522,7 @@ impl Run {
                     sent += n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(FetchError::Send(e)),
+                Err(e) => return Err(send_error(e)),
             }
         }
     }
@@ -481,7 +551,9 @@ impl Run {
                         after: self.start.elapsed(),
                     })
                 }
-                Err(e) => return Err(FetchError::Recv(e)),
+                Err(e) => {
+                    return Err(TlsError::from_io(&e).map_or(FetchError::Recv(e), FetchError::Tls))
+                }
             };
             let at = self.start.elapsed();
             if n == 0 {
@@ -508,6 +580,11 @@ impl Run {
             }
         }
     }
+}
+
+/// A failure while sending: a TLS error stays one (never a send error).
+fn send_error(e: io::Error) -> FetchError {
+    TlsError::from_io(&e).map_or(FetchError::Send(e), FetchError::Tls)
 }
 
 /// Time left until `deadline`: `Ok(None)` without one, `Err(())` once it

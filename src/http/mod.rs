@@ -11,7 +11,8 @@
 //!   send, read until the message is complete) with time limits and a
 //!   timing breakdown.
 //!
-//! - [`transport`]: the byte stream under the exchange (plain TCP here).
+//! - [`transport`]: the byte stream under the exchange: plain TCP, or
+//!   [`tls`] (rustls) on top of it.
 //!
 //! Only [`client`] and [`transport`] touch a socket; the parsers are pure, so they can be
 //! tested byte by byte and fuzzed.
@@ -23,4 +24,5 @@ pub mod request;
 pub mod response;
 mod section;
 pub mod target;
+pub mod tls;
 pub mod transport;

@@ -32,6 +32,13 @@ pub trait Transport {
         false
     }
 
+    /// For a transport with its own end-of-stream signal (TLS
+    /// `close_notify`): whether it was received. `None` for plain TCP,
+    /// where the end of the stream is the only signal.
+    fn clean_end(&self) -> Option<bool> {
+        None
+    }
+
     /// Reads response bytes, waiting at most `timeout`; `Ok(0)` is the end
     /// of the stream. An expired time is an error that
     /// [`crate::sock::is_timeout`] recognises.

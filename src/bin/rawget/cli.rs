@@ -2,11 +2,13 @@
 //! validated [`Config`]. Flag names follow curl wherever curl has one.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use rawnet::http::client::FetchOptions;
 use rawnet::http::response::Limits;
+use rawnet::http::tls::TlsSetup;
 use rawnet::resolve::Family;
 
 /// rawget: send an HTTP/1.1 request over a socket of its own and show
@@ -17,8 +19,9 @@ use rawnet::resolve::Family;
     after_help = "Exit codes follow curl: 0 complete response (any status), \
 1 unsupported protocol, 2 usage, 3 malformed URL, 6 cannot resolve, 7 cannot connect, \
 8 malformed response, 18 body shorter than announced, 23 write error, 26 read error (-d @file), \
-28 timeout, 52 empty reply, 55 send failure, 56 receive failure or bad chunk, \
-63 body over --max-size."
+28 timeout, 35 TLS handshake failure, 52 empty reply, 55 send failure, \
+56 receive failure or bad chunk, 60 certificate not verified, 63 body over --max-size, \
+77 unusable --cacert file."
 )]
 pub struct Cli {
     // The help text is an attribute, not a doc comment: rustdoc would read
@@ -82,6 +85,14 @@ pub struct Cli {
     /// Write the output to FILE instead of stdout
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// https: trust the CA certificates in FILE (PEM) instead of the system store
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// https: do not verify the server's certificate (the verdict is still shown)
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
 }
 
 /// How much decoded body `--json` holds in memory when no `--max-size`
@@ -134,6 +145,7 @@ impl From<Cli> for Config {
                 family,
                 connect_timeout: cli.connect_timeout.filter(|d| !d.is_zero()),
                 deadline: None,
+                tls: Arc::new(TlsSetup::new(cli.cacert, cli.insecure)),
                 limits: Limits {
                     max_body,
                     ..Limits::default()

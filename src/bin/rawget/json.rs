@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use rawnet::http::client::{Exchange, Handler, Step};
+use rawnet::http::tls::{CertInfo, TlsInfo};
 use rawnet::sanitize::TerminalSafeJson;
 use serde::Serialize;
 
@@ -56,6 +57,69 @@ pub struct Record<'a> {
     pub trailers: Vec<[&'a str; 2]>,
     pub timing_ms: TimingMs,
     pub error: Option<ErrorRecord>,
+    /// The TLS session (null for http://).
+    pub tls: Option<TlsRecord<'a>>,
+}
+
+/// What the TLS handshake established.
+#[derive(Debug, Serialize)]
+pub struct TlsRecord<'a> {
+    pub version: &'a str,
+    pub cipher: &'a str,
+    pub alpn: Option<&'a str>,
+    pub sni: Option<&'a str>,
+    pub verified: bool,
+    pub verify_error: Option<&'a str>,
+    pub certificates: Vec<CertRecord<'a>>,
+    /// Whether the stream ended with the server's close_notify; null when
+    /// the message ended by its framing before the stream did.
+    pub close_notify: Option<bool>,
+    /// Set when that matters: the body may be truncated.
+    pub warning: Option<&'static str>,
+}
+
+/// One certificate of the chain, leaf first.
+#[derive(Debug, Serialize)]
+pub struct CertRecord<'a> {
+    pub subject: &'a str,
+    pub issuer: &'a str,
+    pub sans: &'a [String],
+    pub not_before: &'a str,
+    pub not_after: &'a str,
+    pub sha256: &'a str,
+}
+
+/// The message for a close-delimited body without close_notify.
+pub const NO_CLOSE_NOTIFY: &str =
+    "the server closed the connection without a TLS close_notify: the body may be truncated";
+
+impl<'a> TlsRecord<'a> {
+    pub fn new(info: &'a TlsInfo, ex: &Exchange) -> Self {
+        TlsRecord {
+            version: &info.version,
+            cipher: &info.cipher,
+            alpn: info.alpn.as_deref(),
+            sni: info.sni.as_deref(),
+            verified: info.verified,
+            verify_error: info.verify_error.as_deref(),
+            certificates: info.certificates.iter().map(CertRecord::new).collect(),
+            close_notify: info.close_notify,
+            warning: ex.close_notify_missing().then_some(NO_CLOSE_NOTIFY),
+        }
+    }
+}
+
+impl<'a> CertRecord<'a> {
+    fn new(c: &'a CertInfo) -> Self {
+        CertRecord {
+            subject: &c.subject,
+            issuer: &c.issuer,
+            sans: &c.sans,
+            not_before: &c.not_before,
+            not_after: &c.not_after,
+            sha256: &c.sha256,
+        }
+    }
 }
 
 /// Milliseconds since the start of the exchange (curl's `time_*`).
@@ -63,6 +127,8 @@ pub struct Record<'a> {
 pub struct TimingMs {
     pub dns: Option<f64>,
     pub connect: Option<f64>,
+    /// TLS handshake complete (curl's time_appconnect); null for http://.
+    pub tls: Option<f64>,
     pub first_byte: Option<f64>,
     pub total: f64,
 }
@@ -92,10 +158,12 @@ impl<'a> Record<'a> {
             timing_ms: TimingMs {
                 dns: None,
                 connect: None,
+                tls: None,
                 first_byte: None,
                 total: 0.0,
             },
             error: Some(error),
+            tls: None,
         }
     }
 
@@ -123,10 +191,12 @@ impl<'a> Record<'a> {
             timing_ms: TimingMs {
                 dns: ex.timing.dns.map(ms),
                 connect: ex.timing.connect.map(ms),
+                tls: ex.timing.tls.map(ms),
                 first_byte: ex.timing.first_byte.map(ms),
                 total: ms(ex.timing.total),
             },
             error,
+            tls: ex.tls.as_ref().map(|t| TlsRecord::new(t, ex)),
         }
     }
 }

@@ -221,6 +221,7 @@ fn run_job(
     if cfg.json {
         let mut handler = JsonHandler::new(tracer());
         let ex = client::fetch(target, request, &options(cfg), &mut handler);
+        warn_close_notify(job, &ex);
         let error = ex.error.as_ref().map(|e| error_record(e, e.to_string()));
         let written = write_record(out, &Record::new(&job.url, &ex, &handler.body, error));
         match &ex.error {
@@ -231,10 +232,19 @@ fn run_job(
         let mut handler = RawHandler::new(out, terminal, tracer());
         let ex = client::fetch(target, request, &options(cfg), &mut handler);
         let flushed = handler.finish();
+        warn_close_notify(job, &ex);
         match &ex.error {
             Some(e) => failed(job, e, flushed),
             None => succeeded(job, flushed),
         }
+    }
+}
+
+/// A close-delimited body over TLS without close_notify may be cut short:
+/// say so, though the exchange counts as complete (curl accepts it too).
+fn warn_close_notify(job: &Job, ex: &client::Exchange) {
+    if ex.close_notify_missing() {
+        report(&format!("warning: {}: {}", job.url, json::NO_CLOSE_NOTIFY));
     }
 }
 

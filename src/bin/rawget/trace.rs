@@ -5,7 +5,8 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use rawnet::http::client::Step;
-use rawnet::sanitize::escape_bytes;
+use rawnet::http::tls::TlsStep;
+use rawnet::sanitize::{escape_bytes, escape_str};
 
 /// Writes trace lines for one URL to stderr, tagged with the URL's
 /// position when several URLs run at once.
@@ -49,6 +50,7 @@ fn describe(step: &Step<'_>) -> String {
             Some(local) => format!("connected {local} -> {peer}"),
             None => format!("connected to {peer}"),
         },
+        Step::Tls(tls) => describe_tls(tls),
         Step::Sent { sent, total, .. } if sent < total => {
             format!("send() {sent} of {total} bytes: the server answered first, reading its answer")
         }
@@ -58,6 +60,52 @@ fn describe(step: &Step<'_>) -> String {
         Step::Complete { body_bytes } => {
             format!("response complete ({body_bytes} body bytes); close()")
         }
+        other => format!("{other:?}"),
+    }
+}
+
+fn describe_tls(step: &TlsStep<'_>) -> String {
+    match step {
+        TlsStep::Hello { sni, alpn } => format!(
+            "TLS ClientHello sent (SNI {}, ALPN offered: {alpn})",
+            sni.unwrap_or("none: address literal")
+        ),
+        TlsStep::Certificates {
+            certs,
+            error,
+            insecure,
+        } => {
+            let mut text = format!("TLS server certificate chain ({}):", certs.len());
+            for (i, c) in certs.iter().enumerate() {
+                text.push_str(&format!(
+                    "\n*   {i}: subject: {}\n*      issuer: {}\n*      SANs: {}\n*      not after: {}",
+                    escape_str(&c.subject),
+                    escape_str(&c.issuer),
+                    escape_str(&c.sans.join(", ")),
+                    c.not_after
+                ));
+            }
+            text.push_str(&match (error, insecure) {
+                (None, false) => "\n* TLS certificate verified".to_owned(),
+                (None, true) => {
+                    "\n* TLS certificate verified (-k/--insecure: not required)".to_owned()
+                }
+                (Some(e), false) => format!("\n* TLS certificate NOT verified: {}", escape_str(e)),
+                (Some(e), true) => format!(
+                    "\n* TLS certificate NOT verified: {}; continuing anyway (-k/--insecure)",
+                    escape_str(e)
+                ),
+            });
+            text
+        }
+        TlsStep::Done { info } => format!(
+            "TLS handshake complete: {}, cipher {}, ALPN {}",
+            info.version,
+            info.cipher,
+            info.alpn
+                .as_deref()
+                .unwrap_or("none (server chose no protocol)")
+        ),
         other => format!("{other:?}"),
     }
 }
