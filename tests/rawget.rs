@@ -279,6 +279,7 @@ struct Record {
     timing_ms: Timing,
     error: Option<ErrorRecord>,
     tls: Option<serde_json::Value>,
+    redirects: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -203,6 +203,11 @@ fn tls_server(config: Arc<ServerConfig>, answers: Vec<Vec<u8>>, end: End) -> Ser
 
 /// A plain-HTTP server on `bind`: one connection per answer.
 fn http_server_on(bind: SocketAddr, answers: Vec<Vec<u8>>) -> Server {
+    http_server_slow(bind, Duration::ZERO, answers)
+}
+
+/// [`http_server_on`], waiting `delay` before each answer.
+fn http_server_slow(bind: SocketAddr, delay: Duration, answers: Vec<Vec<u8>>) -> Server {
     let listener = TcpListener::bind(bind).unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = thread::spawn(move || {
@@ -222,6 +227,7 @@ fn http_server_on(bind: SocketAddr, answers: Vec<Vec<u8>>) -> Server {
             } else {
                 read_request(&mut conn)
             };
+            thread::sleep(delay);
             let _ = conn.write_all(&answer);
             let _ = conn.shutdown(Shutdown::Write);
             // Wait for the client's close, so it reads every byte.
@@ -503,5 +509,245 @@ fn a_close_delimited_body_without_close_notify_is_reported() {
     let v = run.json();
     assert_eq!(v["tls"]["close_notify"], false, "{v}");
     assert!(v["tls"]["warning"].as_str().unwrap().contains("truncated"));
+    srv.seen();
+}
+
+// --------------------------------------------------------------- redirects
+
+fn redirect(status: u16, location: &str) -> Vec<u8> {
+    format!("HTTP/1.1 {status} Moved\r\nLocation: {location}\r\nContent-Length: 3\r\n\r\nbye")
+        .into_bytes()
+}
+
+#[test]
+fn every_redirect_status_with_its_method_rule() {
+    for (status, method, body) in [
+        (301, "GET", false),
+        (302, "GET", false),
+        (303, "GET", false),
+        (307, "POST", true),
+        (308, "POST", true),
+    ] {
+        let first = redirect(status, "/next?x=1");
+        let srv = http_server(vec![first.clone(), OK_HELLO.to_vec()]);
+        let url = format!("http://{}/start", srv.addr);
+        let run = rawget(&["-m", "10", "-L", "-d", "a=1", &url]).expect(0);
+        let mut both = first.clone();
+        both.extend_from_slice(OK_HELLO);
+        assert_eq!(run.stdout, both, "every hop's response, in order");
+        let seen = srv.seen();
+        assert!(
+            seen[0].request.starts_with("POST /start "),
+            "{}",
+            seen[0].request
+        );
+        let second = &seen[1].request;
+        assert!(
+            second.starts_with(&format!("{method} /next?x=1 HTTP/1.1\r\n")),
+            "{status}: {second}"
+        );
+        assert_eq!(second.ends_with("\r\n\r\na=1"), body, "{status}: {second}");
+        assert_eq!(
+            second.contains("Content-Length"),
+            body,
+            "{status}: {second}"
+        );
+    }
+}
+
+#[test]
+fn a_file_body_is_streamed_again_on_a_307() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("up.bin");
+    std::fs::write(&path, vec![b'u'; 300_000]).unwrap();
+    let srv = http_server(vec![redirect(307, "/again"), OK_HELLO.to_vec()]);
+    let data = format!("@{}", path.display());
+    rawget(&[
+        "-m",
+        "10",
+        "-L",
+        "-d",
+        &data,
+        &format!("http://{}/", srv.addr),
+    ])
+    .expect(0);
+    for seen in srv.seen() {
+        assert!(seen.request.contains("Content-Length: 300000\r\n"));
+        assert!(seen.request.ends_with(&"u".repeat(1000)), "whole body sent");
+        assert_eq!(
+            seen.request.len() - seen.request.find("\r\n\r\n").unwrap() - 4,
+            300_000
+        );
+    }
+}
+
+#[test]
+fn without_l_the_redirect_is_the_response() {
+    let srv = http_server(vec![redirect(302, "/elsewhere")]);
+    let run = rawget(&["-m", "10", &format!("http://{}/", srv.addr)]).expect(0);
+    assert_eq!(run.stdout, redirect(302, "/elsewhere"));
+    assert_eq!(srv.seen().len(), 1);
+}
+
+#[test]
+fn missing_or_unusable_location_ends_the_chain() {
+    let no_location = b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n".to_vec();
+    for answer in [no_location, redirect(301, "http://[::1/")] {
+        let srv = http_server(vec![answer.clone()]);
+        let run = rawget(&["-m", "10", "-L", &format!("http://{}/", srv.addr)]).expect(0);
+        assert_eq!(run.stdout, answer);
+        assert_eq!(srv.seen().len(), 1);
+    }
+}
+
+#[test]
+fn absolute_location_to_another_host_drops_credentials() {
+    for trusted in [false, true] {
+        let target = http_server(vec![OK_HELLO.to_vec()]);
+        let absolute = format!("http://localhost:{}/there", target.port());
+        let srv = http_server(vec![redirect(302, "/same"), redirect(301, &absolute)]);
+        let url = format!("http://user:pw@{}/", srv.addr);
+        let follow = if trusted { "--location-trusted" } else { "-L" };
+        let run = rawget(&[
+            "-m",
+            "10",
+            follow,
+            "-v",
+            "-H",
+            "Authorization: Bearer secret",
+            "-H",
+            "Cookie: session=1",
+            "-H",
+            "X-Keep: yes",
+            &url,
+        ])
+        .expect(0);
+        assert!(run.stdout.ends_with(OK_HELLO));
+        let same = srv.seen();
+        // The same origin gets everything, on both hops.
+        for seen in &same {
+            assert!(
+                seen.request.contains("Authorization: Bearer secret"),
+                "{}",
+                seen.request
+            );
+            assert!(seen.request.contains("Cookie: session=1"));
+        }
+        let other = &target.seen()[0].request;
+        assert!(other.starts_with("GET /there HTTP/1.1\r\n"), "{other}");
+        assert!(other.contains(&format!("Host: localhost:{}", seen_port(&absolute))));
+        assert!(other.contains("X-Keep: yes"));
+        assert_eq!(other.contains("Authorization"), trusted, "{other}");
+        assert_eq!(other.contains("Cookie"), trusted, "{other}");
+        assert!(
+            run.stderr.contains("> GET /there HTTP/1.1"),
+            "each hop's request: {}",
+            run.stderr
+        );
+        if !trusted {
+            assert!(
+                run.stderr.contains("credentials not sent"),
+                "{}",
+                run.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn exit_47_for_a_redirect_loop() {
+    let srv = http_server(vec![redirect(302, "/loop"); 4]);
+    let url = format!("http://{}/loop", srv.addr);
+    let run = rawget(&["-m", "10", "-L", "--max-redirs", "3", "--json", &url]).expect(47);
+    let v = run.json();
+    assert_eq!(v["error"]["kind"], "too_many_redirects", "{v}");
+    assert_eq!(v["redirects"].as_array().unwrap().len(), 3);
+    assert_eq!(v["status"], 302);
+    assert_eq!(srv.seen().len(), 4);
+    assert!(
+        run.stderr.contains("maximum (3) redirects"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn json_lists_the_earlier_hops_and_describes_the_final_response() {
+    let srv = http_server(vec![
+        redirect(301, "/b"),
+        redirect(308, "/c"),
+        OK_HELLO.to_vec(),
+    ]);
+    let url = format!("http://{}/a", srv.addr);
+    let v = rawget(&["-m", "10", "-L", "--json", &url]).expect(0).json();
+    assert_eq!(
+        (v["status"].as_u64(), v["body"].as_str()),
+        (Some(200), Some("hello")),
+        "{v}"
+    );
+    assert_eq!(v["url"], url.as_str(), "the URL as given");
+    let hops = v["redirects"].as_array().unwrap();
+    let got: Vec<(String, u64)> = hops
+        .iter()
+        .map(|h| {
+            (
+                h["url"].as_str().unwrap().to_owned(),
+                h["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let base = format!("http://{}", srv.addr);
+    assert_eq!(
+        got,
+        vec![(format!("{base}/a"), 301), (format!("{base}/b"), 308)]
+    );
+    assert_eq!(hops[0]["headers"][0], serde_json::json!(["Location", "/b"]));
+    assert_eq!(hops[0]["ip"], "127.0.0.1");
+    assert!(hops[0]["timing_ms"]["total"].as_f64().is_some());
+    assert_eq!(srv.seen().len(), 3);
+}
+
+#[test]
+fn max_time_bounds_the_whole_chain() {
+    let slow = Duration::from_millis(400);
+    let srv = http_server_slow(
+        (Ipv4Addr::LOCALHOST, 0).into(),
+        slow,
+        vec![redirect(302, "/again"); 10],
+    );
+    let url = format!("http://{}/", srv.addr);
+    let run = rawget(&["-m", "1", "-L", &url]).expect(28);
+    assert!(
+        run.elapsed < Duration::from_millis(2500),
+        "{:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn http_to_https_redirect_verifies_the_new_host() {
+    let pki = pki(Leaf::Good);
+    let dir = tempfile::tempdir().unwrap();
+    let tls = tls_server(pki.config(false), vec![OK_HELLO.to_vec()], End::CloseNotify);
+    let to = format!("https://localhost:{}/s", tls.port());
+    let srv = http_server(vec![redirect(301, &to)]);
+    let url = format!("http://{}/", srv.addr);
+    let run = rawget(&[
+        "-m",
+        "10",
+        "-L",
+        "--json",
+        "--cacert",
+        &pki.ca_file(&dir),
+        &url,
+    ])
+    .expect(0);
+    let v = run.json();
+    assert_eq!(v["tls"]["verified"], true, "{v}");
+    assert!(v["redirects"][0]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://"));
+    assert_eq!(tls.seen()[0].sni.as_deref(), Some("localhost"));
     srv.seen();
 }

@@ -88,6 +88,17 @@ pub enum Step<'a> {
     },
     /// A step of the TLS handshake.
     Tls(TlsStep<'a>),
+    /// A redirect is followed: the next hop's steps follow.
+    Redirect {
+        /// The redirect's status.
+        status: u16,
+        /// The next URL.
+        location: &'a str,
+        /// The next hop's method.
+        method: &'a str,
+        /// Whether the user's credentials go along.
+        credentials: bool,
+    },
     /// The request was sent.
     Sent {
         /// The request head exactly as it went on the wire.
@@ -123,6 +134,9 @@ pub trait Handler {
     }
     /// Decoded body bytes (chunk framing removed).
     fn body(&mut self, _data: &[u8]) {}
+    /// A redirect is being followed: what comes next belongs to the next
+    /// response.
+    fn next_hop(&mut self) {}
 }
 
 /// Which part of the exchange ran out of time.
@@ -185,6 +199,11 @@ pub enum FetchError {
     Response(response::Error),
     /// The handler could not write the output.
     Output(io::Error),
+    /// A redirect chain longer than `--max-redirs` (curl exit 47).
+    TooManyRedirects {
+        /// The limit.
+        max: u32,
+    },
 }
 
 impl fmt::Display for FetchError {
@@ -205,6 +224,9 @@ impl fmt::Display for FetchError {
             FetchError::Recv(e) => write!(f, "failure receiving the response: {e}"),
             FetchError::Response(e) => e.fmt(f),
             FetchError::Output(e) => write!(f, "failed writing the output: {e}"),
+            FetchError::TooManyRedirects { max } => {
+                write!(f, "maximum ({max}) redirects followed")
+            }
         }
     }
 }
@@ -220,7 +242,7 @@ impl std::error::Error for FetchError {
             FetchError::Response(e) => Some(e),
             FetchError::Body(e) => Some(e),
             FetchError::Tls(e) => Some(e),
-            FetchError::Timeout { .. } => None,
+            FetchError::Timeout { .. } | FetchError::TooManyRedirects { .. } => None,
         }
     }
 }

@@ -11,6 +11,7 @@
 //!   send, read until the message is complete) with time limits and a
 //!   timing breakdown.
 //!
+//! - [`redirect`]: `-L`, a loop of exchanges over one deadline.
 //! - [`transport`]: the byte stream under the exchange: plain TCP, or
 //!   [`tls`] (rustls) on top of it.
 //!
@@ -20,6 +21,7 @@
 pub mod body;
 mod chunked;
 pub mod client;
+pub mod redirect;
 pub mod request;
 pub mod response;
 mod section;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use rawnet::http::client::FetchOptions;
+use rawnet::http::redirect::RedirectPolicy;
 use rawnet::http::response::Limits;
 use rawnet::http::tls::TlsSetup;
 use rawnet::resolve::Family;
@@ -19,7 +20,7 @@ use rawnet::resolve::Family;
     after_help = "Exit codes follow curl: 0 complete response (any status), \
 1 unsupported protocol, 2 usage, 3 malformed URL, 6 cannot resolve, 7 cannot connect, \
 8 malformed response, 18 body shorter than announced, 23 write error, 26 read error (-d @file), \
-28 timeout, 35 TLS handshake failure, 52 empty reply, 55 send failure, \
+28 timeout, 35 TLS handshake failure, 47 too many redirects, 52 empty reply, 55 send failure, \
 56 receive failure or bad chunk, 60 certificate not verified, 63 body over --max-size, \
 77 unusable --cacert file."
 )]
@@ -93,6 +94,18 @@ pub struct Cli {
     /// https: do not verify the server's certificate (the verdict is still shown)
     #[arg(short = 'k', long)]
     pub insecure: bool,
+
+    /// Follow redirects (301, 302, 303, 307, 308)
+    #[arg(short = 'L', long)]
+    pub location: bool,
+
+    /// Follow at most N redirects (default 50; -1: no limit); exit 47 beyond
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-1..=i64::from(u32::MAX)))]
+    pub max_redirs: Option<i64>,
+
+    /// Like -L, and send credentials (-H Authorization/Cookie, URL user) to other hosts too
+    #[arg(long)]
+    pub location_trusted: bool,
 }
 
 /// How much decoded body `--json` holds in memory when no `--max-size`
@@ -113,6 +126,7 @@ pub struct Config {
     pub fetch: FetchOptions,
     pub verbose: bool,
     pub output: Option<PathBuf>,
+    pub redirects: RedirectPolicy,
 }
 
 impl From<Cli> for Config {
@@ -153,6 +167,15 @@ impl From<Cli> for Config {
             },
             verbose: cli.verbose,
             output: cli.output,
+            redirects: RedirectPolicy {
+                follow: cli.location || cli.location_trusted,
+                // -1: no limit, as in curl.
+                max_redirs: match cli.max_redirs {
+                    None => RedirectPolicy::default().max_redirs,
+                    Some(n) => u32::try_from(n).ok(),
+                },
+                trusted: cli.location_trusted,
+            },
         }
     }
 }
@@ -220,6 +243,25 @@ mod tests {
         assert_eq!(config(&["h"]).fetch.limits.max_body, None);
         let c = config(&["-m", "0", "--connect-timeout", "0", "h"]);
         assert_eq!((c.max_time, c.fetch.connect_timeout), (None, None));
+    }
+
+    #[test]
+    fn redirect_flags() {
+        let c = config(&["h"]);
+        assert!(!c.redirects.follow);
+        let c = config(&["-L", "--max-redirs", "3", "h"]);
+        assert_eq!(
+            (c.redirects.follow, c.redirects.max_redirs),
+            (true, Some(3))
+        );
+        assert_eq!(config(&["-L", "h"]).redirects.max_redirs, Some(50));
+        assert_eq!(
+            config(&["--max-redirs", "-1", "h"]).redirects.max_redirs,
+            None
+        );
+        let c = config(&["--location-trusted", "h"]);
+        assert!(c.redirects.follow && c.redirects.trusted);
+        assert!(Cli::try_parse_from(["rawget", "--max-redirs", "-2", "h"]).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use rawnet::http::client::{Exchange, Handler, Step};
+use rawnet::http::redirect::Hop;
 use rawnet::http::tls::{CertInfo, TlsInfo};
 use rawnet::sanitize::TerminalSafeJson;
 use serde::Serialize;
@@ -39,6 +40,12 @@ impl Handler for JsonHandler {
     fn body(&mut self, data: &[u8]) {
         self.body.extend_from_slice(data);
     }
+
+    /// The record describes the final response: an earlier hop's body
+    /// is dropped.
+    fn next_hop(&mut self) {
+        self.body.clear();
+    }
 }
 
 /// One line of `--json` output.
@@ -59,6 +66,48 @@ pub struct Record<'a> {
     pub error: Option<ErrorRecord>,
     /// The TLS session (null for http://).
     pub tls: Option<TlsRecord<'a>>,
+    /// The redirects followed before the final response (-L), in order.
+    pub redirects: Vec<RedirectRecord<'a>>,
+}
+
+/// One earlier hop of a redirect chain.
+#[derive(Debug, Serialize)]
+pub struct RedirectRecord<'a> {
+    pub url: &'a str,
+    pub ip: Option<String>,
+    pub port: u16,
+    pub status: Option<u16>,
+    pub reason: Option<&'a str>,
+    pub headers: Vec<[&'a str; 2]>,
+    pub timing_ms: TimingMs,
+}
+
+impl<'a> RedirectRecord<'a> {
+    pub fn new(hop: &'a Hop) -> Self {
+        let ex = &hop.exchange;
+        let head = ex.head.as_ref();
+        RedirectRecord {
+            url: hop.target.url.as_str(),
+            ip: ex.ip.map(|ip| ip.to_string()),
+            port: ex.port,
+            status: head.map(|h| h.status),
+            reason: head.map(|h| h.reason.as_str()),
+            headers: head.map_or_else(Vec::new, |h| pairs(&h.headers)),
+            timing_ms: TimingMs::new(ex),
+        }
+    }
+}
+
+impl TimingMs {
+    fn new(ex: &Exchange) -> Self {
+        TimingMs {
+            dns: ex.timing.dns.map(ms),
+            connect: ex.timing.connect.map(ms),
+            tls: ex.timing.tls.map(ms),
+            first_byte: ex.timing.first_byte.map(ms),
+            total: ms(ex.timing.total),
+        }
+    }
 }
 
 /// What the TLS handshake established.
@@ -164,6 +213,7 @@ impl<'a> Record<'a> {
             },
             error: Some(error),
             tls: None,
+            redirects: Vec::new(),
         }
     }
 
@@ -188,15 +238,10 @@ impl<'a> Record<'a> {
             body_encoding,
             body_bytes: ex.body_bytes,
             trailers: pairs(&ex.trailers),
-            timing_ms: TimingMs {
-                dns: ex.timing.dns.map(ms),
-                connect: ex.timing.connect.map(ms),
-                tls: ex.timing.tls.map(ms),
-                first_byte: ex.timing.first_byte.map(ms),
-                total: ms(ex.timing.total),
-            },
+            timing_ms: TimingMs::new(ex),
             error,
             tls: ex.tls.as_ref().map(|t| TlsRecord::new(t, ex)),
+            redirects: Vec::new(),
         }
     }
 }

@@ -23,13 +23,14 @@ use std::time::Instant;
 use clap::Parser;
 use rawnet::http::body::{Body, BodyPart};
 use rawnet::http::client::{self, FetchOptions};
+use rawnet::http::redirect;
 use rawnet::http::request::RequestSpec;
 use rawnet::http::target::{Target, TargetError};
 use rawnet::sanitize::escape_str;
 
 use crate::cli::{Cli, Config};
 use crate::exit::{Classify, Exit};
-use crate::json::{ErrorRecord, JsonHandler, Record};
+use crate::json::{ErrorRecord, JsonHandler, Record, RedirectRecord};
 use crate::ordered::{output_failed, Ordered, Outcome};
 use crate::raw::RawHandler;
 use crate::trace::Tracer;
@@ -220,19 +221,23 @@ fn run_job(
     };
     if cfg.json {
         let mut handler = JsonHandler::new(tracer());
-        let ex = client::fetch(target, request, &options(cfg), &mut handler);
-        warn_close_notify(job, &ex);
+        let chain = redirect::follow(target, request, &options(cfg), &cfg.redirects, &mut handler);
+        let ex = &chain.last.exchange;
+        warn_close_notify(job, ex);
         let error = ex.error.as_ref().map(|e| error_record(e, e.to_string()));
-        let written = write_record(out, &Record::new(&job.url, &ex, &handler.body, error));
+        let mut record = Record::new(&job.url, ex, &handler.body, error);
+        record.redirects = chain.redirects.iter().map(RedirectRecord::new).collect();
+        let written = write_record(out, &record);
         match &ex.error {
             Some(e) => failed(job, e, written),
             None => succeeded(job, written),
         }
     } else {
         let mut handler = RawHandler::new(out, terminal, tracer());
-        let ex = client::fetch(target, request, &options(cfg), &mut handler);
+        let chain = redirect::follow(target, request, &options(cfg), &cfg.redirects, &mut handler);
+        let ex = &chain.last.exchange;
         let flushed = handler.finish();
-        warn_close_notify(job, &ex);
+        warn_close_notify(job, ex);
         match &ex.error {
             Some(e) => failed(job, e, flushed),
             None => succeeded(job, flushed),

@@ -51,6 +51,20 @@ fn describe(step: &Step<'_>) -> String {
             None => format!("connected to {peer}"),
         },
         Step::Tls(tls) => describe_tls(tls),
+        Step::Redirect {
+            status,
+            location,
+            method,
+            credentials,
+        } => format!(
+            "{status}: following the redirect to {} with {method}{}",
+            escape_str(location),
+            if *credentials {
+                ""
+            } else {
+                " (credentials not sent: another host)"
+            }
+        ),
         Step::Sent { sent, total, .. } if sent < total => {
             format!("send() {sent} of {total} bytes: the server answered first, reading its answer")
         }
