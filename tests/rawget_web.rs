@@ -248,7 +248,6 @@ fn http_server(answers: Vec<Vec<u8>>) -> Server {
 
 // ----------------------------------------------------------------- running
 
-#[allow(dead_code)] // elapsed: used by the timing tests that follow
 struct Run {
     code: i32,
     stdout: Vec<u8>,
@@ -750,4 +749,92 @@ fn http_to_https_redirect_verifies_the_new_host() {
         .starts_with("http://"));
     assert_eq!(tls.seen()[0].sni.as_deref(), Some("localhost"));
     srv.seen();
+}
+
+// -------------------------------------------------------------- addressing
+
+#[test]
+fn resolve_sends_sni_and_host_of_the_url_to_the_given_address() {
+    let pki = pki(Leaf::Good);
+    let dir = tempfile::tempdir().unwrap();
+    let srv = tls_server(pki.config(false), vec![OK_HELLO.to_vec()], End::CloseNotify);
+    let port = srv.port();
+    let resolve = format!("example.test:{port}:127.0.0.1");
+    let url = format!("https://example.test:{port}/r");
+    let run = rawget(&[
+        "-m",
+        "10",
+        "--json",
+        "--resolve",
+        &resolve,
+        "--cacert",
+        &pki.ca_file(&dir),
+        &url,
+    ])
+    .expect(0);
+    let v = run.json();
+    assert_eq!(v["ip"], "127.0.0.1", "{v}");
+    assert_eq!(v["tls"]["verified"], true, "the name checked is the URL's");
+    let seen = srv.seen();
+    assert_eq!(seen[0].sni.as_deref(), Some("example.test"));
+    assert!(
+        seen[0]
+            .request
+            .contains(&format!("\r\nHost: example.test:{port}\r\n")),
+        "{}",
+        seen[0].request
+    );
+}
+
+#[test]
+fn connect_to_applies_on_every_hop_of_a_redirect() {
+    let pki = pki(Leaf::Good);
+    let dir = tempfile::tempdir().unwrap();
+    let tls = tls_server(pki.config(false), vec![OK_HELLO.to_vec()], End::CloseNotify);
+    // The first hop is http://example.test/ (port 80), the second
+    // https://example.test/next (port 443): both moved to local servers.
+    let http = http_server(vec![redirect(301, "https://example.test/next")]);
+    let connect_http = format!("example.test:80:127.0.0.1:{}", http.port());
+    let connect_tls = format!("example.test:443:localhost:{}", tls.port());
+    let run = rawget(&[
+        "-m",
+        "10",
+        "-L",
+        "--json",
+        "--connect-to",
+        &connect_http,
+        "--connect-to",
+        &connect_tls,
+        "--cacert",
+        &pki.ca_file(&dir),
+        "http://example.test/",
+    ])
+    .expect(0);
+    let v = run.json();
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(v["port"], tls.port(), "the port connected to");
+    assert_eq!(v["redirects"][0]["port"], http.port());
+    let first = &http.seen()[0].request;
+    assert!(first.contains("\r\nHost: example.test\r\n"), "{first}");
+    let seen = tls.seen();
+    assert_eq!(seen[0].sni.as_deref(), Some("example.test"));
+    assert!(
+        seen[0]
+            .request
+            .starts_with("GET /next HTTP/1.1\r\nHost: example.test\r\n"),
+        "{}",
+        seen[0].request
+    );
+}
+
+#[test]
+fn bad_resolve_and_connect_to_are_usage_errors() {
+    for args in [
+        ["--resolve", "example.test:80"],
+        ["--resolve", "example.test:80:not-an-ip"],
+        ["--connect-to", "a:1:b"],
+    ] {
+        let run = rawget(&[args[0], args[1], "http://example.test/"]);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+    }
 }

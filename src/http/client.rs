@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use super::body::{BodyError, BodyReader};
 use super::request::RequestSpec;
 use super::response::{self, Framing, Head, Limits, ResponseReader, Sink};
+use super::route::{Route, Routes};
 use super::target::{Scheme, Target};
 use super::tls::{self, TlsError, TlsInfo, TlsSetup, TlsStep};
 use super::transport::{Plain, Transport};
@@ -51,6 +52,8 @@ pub struct FetchOptions {
     pub limits: Limits,
     /// Whom to trust for `https://` (shared by every URL of a run).
     pub tls: Arc<TlsSetup>,
+    /// `--connect-to` and `--resolve`, applied on every hop.
+    pub routes: Arc<Routes>,
 }
 
 /// One step of the exchange, reported to [`Handler::trace`].
@@ -268,7 +271,7 @@ pub struct Timing {
 pub struct Exchange {
     /// The address connected to (or last tried).
     pub ip: Option<IpAddr>,
-    /// The port.
+    /// The port connected to (the URL's, unless `--connect-to` moved it).
     pub port: u16,
     /// The final response head, once read.
     pub head: Option<Head>,
@@ -362,8 +365,10 @@ impl Run {
         if target.scheme == Scheme::Https {
             opts.tls.prepare().map_err(FetchError::Tls)?;
         }
-        let ips = self.resolve(target, opts.family, handler)?;
-        let conn = self.connect(&ips, target.port, opts.connect_timeout, handler)?;
+        let route = opts.routes.route(&target.host, target.port);
+        self.exchange.port = route.port;
+        let ips = self.resolve(&route, opts.family, handler)?;
+        let conn = self.connect(&ips, route.port, opts.connect_timeout, handler)?;
         let mut transport: Box<dyn Transport> = match target.scheme {
             Scheme::Http => Box::new(Plain(conn)),
             Scheme::Https => Box::new(self.handshake(conn, target, opts, handler)?),
@@ -437,21 +442,37 @@ impl Run {
         }
     }
 
+    /// The addresses for `route`: those of `--resolve`, or the
+    /// resolver's.
     fn resolve(
         &mut self,
-        target: &Target,
+        route: &Route,
         family: Family,
         handler: &mut dyn Handler,
     ) -> Result<Vec<IpAddr>, FetchError> {
-        handler.trace(
-            self.start.elapsed(),
-            &Step::Resolving { host: &target.host },
-        );
-        let left = self.remaining(Phase::Resolve)?;
-        let ips = resolve::resolve_within(&target.host, family, left).map_err(|e| match e {
-            ResolveError::TimedOut { .. } => self.timeout(Phase::Resolve),
-            e => FetchError::Resolve(e),
-        })?;
+        handler.trace(self.start.elapsed(), &Step::Resolving { host: &route.host });
+        let ips = match &route.addrs {
+            Some(given) => {
+                let ips: Vec<IpAddr> = given
+                    .iter()
+                    .copied()
+                    .filter(|ip| family.accepts(ip))
+                    .collect();
+                if ips.is_empty() {
+                    return Err(FetchError::Resolve(ResolveError::WrongFamily {
+                        host: route.host.clone(),
+                    }));
+                }
+                ips
+            }
+            None => {
+                let left = self.remaining(Phase::Resolve)?;
+                resolve::resolve_within(&route.host, family, left).map_err(|e| match e {
+                    ResolveError::TimedOut { .. } => self.timeout(Phase::Resolve),
+                    e => FetchError::Resolve(e),
+                })?
+            }
+        };
         self.exchange.timing.dns = Some(self.start.elapsed());
         handler.trace(self.start.elapsed(), &Step::Resolved { addrs: &ips });
         Ok(ips)

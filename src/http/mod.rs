@@ -11,6 +11,7 @@
 //!   send, read until the message is complete) with time limits and a
 //!   timing breakdown.
 //!
+//! - [`route`]: `--resolve` and `--connect-to`, where a URL really goes.
 //! - [`redirect`]: `-L`, a loop of exchanges over one deadline.
 //! - [`transport`]: the byte stream under the exchange: plain TCP, or
 //!   [`tls`] (rustls) on top of it.
@@ -24,6 +25,7 @@ pub mod client;
 pub mod redirect;
 pub mod request;
 pub mod response;
+pub mod route;
 mod section;
 pub mod target;
 pub mod tls;

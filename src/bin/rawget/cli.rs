@@ -9,6 +9,7 @@ use clap::Parser;
 use rawnet::http::client::FetchOptions;
 use rawnet::http::redirect::RedirectPolicy;
 use rawnet::http::response::Limits;
+use rawnet::http::route::{ConnectTo, Resolve, Routes};
 use rawnet::http::tls::TlsSetup;
 use rawnet::resolve::Family;
 
@@ -106,6 +107,14 @@ pub struct Cli {
     /// Like -L, and send credentials (-H Authorization/Cookie, URL user) to other hosts too
     #[arg(long)]
     pub location_trusted: bool,
+
+    /// Use ADDR(s) for HOST:PORT instead of resolving ([+]HOST:PORT:ADDR[,ADDR...]; HOST may be *)
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<Resolve>,
+
+    /// Connect to HOST2:PORT2 for requests to HOST1:PORT1 (empty fields: any / unchanged)
+    #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
+    pub connect_to: Vec<ConnectTo>,
 }
 
 /// How much decoded body `--json` holds in memory when no `--max-size`
@@ -160,6 +169,10 @@ impl From<Cli> for Config {
                 connect_timeout: cli.connect_timeout.filter(|d| !d.is_zero()),
                 deadline: None,
                 tls: Arc::new(TlsSetup::new(cli.cacert, cli.insecure)),
+                routes: Arc::new(Routes {
+                    connect_to: cli.connect_to,
+                    resolve: cli.resolve,
+                }),
                 limits: Limits {
                     max_body,
                     ..Limits::default()
@@ -262,6 +275,23 @@ mod tests {
         let c = config(&["--location-trusted", "h"]);
         assert!(c.redirects.follow && c.redirects.trusted);
         assert!(Cli::try_parse_from(["rawget", "--max-redirs", "-2", "h"]).is_err());
+    }
+
+    #[test]
+    fn resolve_and_connect_to() {
+        let c = config(&[
+            "--resolve",
+            "a.test:443:127.0.0.1",
+            "--connect-to",
+            "::b.test:",
+            "h",
+        ]);
+        assert_eq!(c.fetch.routes.resolve.len(), 1);
+        assert_eq!(c.fetch.routes.route("x", 1).host, "b.test");
+        for bad in [["--resolve", "a.test:443"], ["--connect-to", "a:1:b"]] {
+            let args = ["rawget", bad[0], bad[1], "h"];
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
     }
 
     #[test]
