@@ -8,7 +8,7 @@
 //! bounded.
 
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
@@ -837,4 +837,268 @@ fn bad_resolve_and_connect_to_are_usage_errors() {
         let run = rawget(&[args[0], args[1], "http://example.test/"]);
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
     }
+}
+
+// ---------------------------------------------------------- happy eyeballs
+
+/// A listener on `addr` whose accept queue is full: Linux drops further
+/// SYNs, so a connect to it gets no answer at all (an IPv6 route that
+/// silently loses packets, on loopback). Returns it and its filler.
+fn black_hole(addr: SocketAddr) -> io::Result<(socket2::Socket, Vec<TcpStream>)> {
+    let listener = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    if addr.is_ipv6() {
+        listener.set_only_v6(true)?;
+    }
+    listener.bind(&addr.into())?;
+    listener.listen(0)?;
+    let bound = listener.local_addr()?.as_socket().unwrap();
+    let fill = (0..2)
+        .filter_map(|_| TcpStream::connect_timeout(&bound, Duration::from_millis(300)).ok())
+        .collect();
+    Ok((listener, fill))
+}
+
+/// What the -v trace says about the race: the IPv4 attempt started about
+/// one stagger after the IPv6 one, won, and the IPv6 attempt was closed.
+fn check_race(run: &Run, v6: &str) {
+    let line = |needle: &str| -> f64 {
+        let l = run
+            .stderr
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} in {}", run.stderr));
+        l.split('[')
+            .nth(1)
+            .unwrap()
+            .split("ms]")
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let started_v6 = line(&format!("connect([{v6}]"));
+    let started_v4 = line("happy eyeballs, 1 earlier attempt(s) unanswered");
+    assert!(
+        started_v4 - started_v6 >= 240.0,
+        "staggered: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("connect([{v6}]:")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("abandoned"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("connected 127.0.0.1:"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn happy_eyeballs_a_silent_ipv6_address_costs_one_stagger() {
+    if TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_err() {
+        assert!(
+            std::env::var_os("RAWNET_TEST_NO_IPV6").is_some(),
+            "::1 cannot be bound; set RAWNET_TEST_NO_IPV6=1 to skip the IPv6 tests"
+        );
+        return;
+    }
+    // The same port on ::1 (silent) and 127.0.0.1 (serving); retry until
+    // a port free on both is found.
+    let (hole, srv) = (0..20)
+        .find_map(|_| {
+            let hole = black_hole((Ipv6Addr::LOCALHOST, 0).into()).ok()?;
+            let port = hole.0.local_addr().ok()?.as_socket()?.port();
+            TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+                .ok()
+                .map(drop)?;
+            let srv = http_server_on((Ipv4Addr::LOCALHOST, port).into(), vec![OK_HELLO.to_vec()]);
+            Some((hole, srv))
+        })
+        .expect("a port free on ::1 and 127.0.0.1");
+    let port = srv.port();
+    let resolve = format!("dual.test:{port}:[::1],127.0.0.1");
+    let url = format!("http://dual.test:{port}/");
+    let run = rawget(&[
+        "--connect-timeout",
+        "5",
+        "-m",
+        "10",
+        "-v",
+        "--resolve",
+        &resolve,
+        &url,
+    ])
+    .expect(0);
+    assert_eq!(run.stdout, OK_HELLO);
+    check_race(&run, "::1");
+    // Without the race the connect would wait for --connect-timeout.
+    assert!(
+        run.elapsed < Duration::from_millis(2500),
+        "{:?}",
+        run.elapsed
+    );
+    srv.seen();
+    drop(hole);
+}
+
+#[test]
+fn happy_eyeballs_connect_timeout_bounds_the_race() {
+    let (hole, _fill) = black_hole((Ipv4Addr::LOCALHOST, 0).into()).unwrap();
+    let port = hole.local_addr().unwrap().as_socket().unwrap().port();
+    // Two silent addresses (the same black hole twice, as two families
+    // cannot both be black-holed portably): both race, neither answers.
+    let resolve = format!("dead.test:{port}:127.0.0.1,127.0.0.1");
+    let url = format!("http://dead.test:{port}/");
+    let run = rawget(&[
+        "--connect-timeout",
+        "0.6",
+        "-v",
+        "--resolve",
+        &resolve,
+        &url,
+    ])
+    .expect(28);
+    assert!(run.stderr.contains("connecting"), "{}", run.stderr);
+    assert!(
+        run.elapsed < Duration::from_millis(2500),
+        "{:?}",
+        run.elapsed
+    );
+}
+
+/// A network namespace made for one test, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    /// Creates it, or says why it cannot (not root, no `ip`).
+    fn create(tag: &str) -> Result<Netns, String> {
+        let name = format!("rgt{tag}{}", std::process::id());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run ip: {e}"))?
+            .success();
+        if !ok {
+            return Err("'ip netns add' failed (not root?)".into());
+        }
+        Ok(Netns(name))
+    }
+
+    fn ip(&self, args: &str) {
+        let status = Command::new("ip")
+            .args(["-n", &self.0])
+            .args(args.split(' '))
+            .status()
+            .unwrap();
+        assert!(status.success(), "ip -n {} {args}", self.0);
+    }
+
+    /// Runs `f` on a thread that has entered the namespace.
+    fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+        let path = format!("/run/netns/{}", self.0);
+        thread::spawn(move || {
+            let file = std::fs::File::open(&path).unwrap();
+            use std::os::fd::AsRawFd;
+            // SAFETY: a valid namespace descriptor; only this thread moves.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", io::Error::last_os_error());
+            f()
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// `nft`, installed if missing (CI lists it in .ci/packages.d too).
+fn have_nft() -> bool {
+    let found = || {
+        Command::new("nft")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !found() {
+        let _ = Command::new("apt-get")
+            .args(["install", "-y", "-qq", "nftables"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    found()
+}
+
+#[test]
+fn happy_eyeballs_in_a_namespace_with_a_dropping_ipv6_address() {
+    // fd00:2e6::99 is an address of our own namespace whose incoming
+    // packets an nft rule drops: a dead IPv6 path that never answers.
+    let ns = match Netns::create("he") {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("skipped: the namespace test needs root and iproute2: {why}");
+            return;
+        }
+    };
+    if !have_nft() {
+        eprintln!("skipped: the namespace test needs nft (Debian package nftables)");
+        return;
+    }
+    ns.ip("link set lo up");
+    ns.ip("addr add fd00:2e6::99/128 dev lo nodad");
+    let nft = |rule: &str| {
+        let status = Command::new("ip")
+            .args(["netns", "exec", &ns.0, "nft"])
+            .args(rule.split(' '))
+            .status()
+            .unwrap();
+        assert!(status.success(), "nft {rule}");
+    };
+    nft("add table ip6 rawget_test");
+    nft("add chain ip6 rawget_test input { type filter hook input priority 0 ; }");
+    nft("add rule ip6 rawget_test input ip6 daddr fd00:2e6::99 drop");
+    let (tx, rx) = mpsc::channel();
+    let server = ns.spawn(move || {
+        let srv = http_server(vec![OK_HELLO.to_vec()]);
+        tx.send(srv.port()).unwrap();
+        srv.seen()
+    });
+    let port = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let resolve = format!("dual.test:{port}:[fd00:2e6::99],127.0.0.1");
+    let url = format!("http://dual.test:{port}/");
+    let run = rawget_in(
+        Some(&ns.0),
+        &[
+            "--connect-timeout",
+            "5",
+            "-m",
+            "10",
+            "-v",
+            "--resolve",
+            &resolve,
+            &url,
+        ],
+    )
+    .expect(0);
+    assert_eq!(run.stdout, OK_HELLO);
+    check_race(&run, "fd00:2e6::99");
+    assert!(
+        run.elapsed < Duration::from_millis(2500),
+        "{:?}",
+        run.elapsed
+    );
+    assert_eq!(server.join().unwrap().len(), 1);
 }

@@ -35,6 +35,10 @@ use crate::sock::{self, Conn};
 /// Size of one `recv()`; also the most response bytes held at once.
 const RECV_BUF: usize = 256 * 1024;
 
+/// Happy eyeballs: how long an attempt has before the next address is
+/// started beside it (RFC 8305 recommends 250 ms).
+pub const STAGGER: Duration = Duration::from_millis(250);
+
 /// Size of the buffer the request body is streamed through.
 const SEND_BUF: usize = 64 * 1024;
 
@@ -72,6 +76,14 @@ pub enum Step<'a> {
     },
     /// `socket()` + `connect()` to this address.
     Connecting {
+        /// The address.
+        addr: SocketAddr,
+        /// Earlier attempts still waiting for an answer (happy eyeballs:
+        /// this one races them).
+        racing: usize,
+    },
+    /// Another attempt won the race: this one is closed.
+    ConnectAbandoned {
         /// The address.
         addr: SocketAddr,
     },
@@ -478,6 +490,11 @@ impl Run {
         Ok(ips)
     }
 
+    /// Happy eyeballs (RFC 8305): IPv6 first, families interleaved, the
+    /// next address started [`STAGGER`] after the last one if nothing has
+    /// answered yet (at once when an attempt fails); the first connection
+    /// wins and the others are closed. `connect_timeout` and the deadline
+    /// bound the whole race. With one address this is a plain connect.
     fn connect(
         &mut self,
         ips: &[IpAddr],
@@ -490,36 +507,97 @@ impl Run {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let mut last_err = None;
-        for ip in ips {
-            let addr = SocketAddr::new(*ip, port);
-            self.exchange.ip = Some(*ip);
-            let left = time_left(deadline).map_err(|()| self.timeout(Phase::Connect))?;
-            handler.trace(self.start.elapsed(), &Step::Connecting { addr });
-            match Conn::connect(addr, left) {
-                Ok(conn) => {
-                    self.exchange.timing.connect = Some(self.start.elapsed());
-                    let local = conn.local_addr().ok();
-                    handler.trace(self.start.elapsed(), &Step::Connected { local, peer: addr });
-                    return Ok(conn);
-                }
-                Err(e) => {
-                    handler.trace(
-                        self.start.elapsed(),
-                        &Step::ConnectFailed { addr, error: &e },
-                    );
-                    if sock::is_timeout(&e) && deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Err(self.timeout(Phase::Connect));
+        let order = interleave(ips);
+        let mut next = 0;
+        let mut next_start = Instant::now();
+        let mut racing: Vec<sock::Connecting> = Vec::new();
+        let mut last_err: Option<(SocketAddr, io::Error)> = None;
+        loop {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(self.timeout(Phase::Connect));
+            }
+            if next < order.len() && (racing.is_empty() || now >= next_start) {
+                let addr = SocketAddr::new(order[next], port);
+                next += 1;
+                self.exchange.ip = Some(addr.ip());
+                handler.trace(
+                    self.start.elapsed(),
+                    &Step::Connecting {
+                        addr,
+                        racing: racing.len(),
+                    },
+                );
+                match sock::Connecting::start(addr) {
+                    Ok(c) => {
+                        racing.push(c);
+                        next_start = now + STAGGER;
                     }
-                    last_err = Some((addr, e));
+                    Err(error) => {
+                        handler.trace(
+                            self.start.elapsed(),
+                            &Step::ConnectFailed {
+                                addr,
+                                error: &error,
+                            },
+                        );
+                        last_err = Some((addr, error));
+                        next_start = now;
+                    }
+                }
+                continue;
+            }
+            if racing.is_empty() {
+                let (addr, source) = last_err.expect("every address was tried and failed");
+                if sock::is_timeout(&source) {
+                    return Err(self.timeout(Phase::Connect));
+                }
+                return Err(FetchError::Connect { addr, source });
+            }
+            let until = match (deadline, next < order.len()) {
+                (Some(d), true) => Some(d.min(next_start)),
+                (Some(d), false) => Some(d),
+                (None, true) => Some(next_start),
+                (None, false) => None,
+            };
+            let wait = until.map(|u| u.saturating_duration_since(now));
+            let done =
+                sock::poll_connecting(&racing, wait).map_err(|source| FetchError::Connect {
+                    addr: racing[0].addr(),
+                    source,
+                })?;
+            for i in done.into_iter().rev() {
+                let attempt = racing.remove(i);
+                let addr = attempt.addr();
+                match attempt.finish() {
+                    Ok(conn) => {
+                        for loser in racing.drain(..) {
+                            handler.trace(
+                                self.start.elapsed(),
+                                &Step::ConnectAbandoned { addr: loser.addr() },
+                            );
+                        }
+                        self.exchange.ip = Some(addr.ip());
+                        self.exchange.timing.connect = Some(self.start.elapsed());
+                        let local = conn.local_addr().ok();
+                        handler.trace(self.start.elapsed(), &Step::Connected { local, peer: addr });
+                        return Ok(conn);
+                    }
+                    Err(error) => {
+                        handler.trace(
+                            self.start.elapsed(),
+                            &Step::ConnectFailed {
+                                addr,
+                                error: &error,
+                            },
+                        );
+                        last_err = Some((addr, error));
+                        // RFC 8305: a failure starts the next one at once.
+                        next_start = Instant::now();
+                    }
                 }
             }
         }
-        let (addr, source) = last_err.expect("resolve returns at least one address");
-        if sock::is_timeout(&source) {
-            return Err(self.timeout(Phase::Connect));
-        }
-        Err(FetchError::Connect { addr, source })
     }
 
     /// Sends the head, then streams the body, watching for the server to
@@ -630,6 +708,20 @@ fn send_error(e: io::Error) -> FetchError {
     TlsError::from_io(&e).map_or(FetchError::Send(e), FetchError::Tls)
 }
 
+/// The order to try addresses in: IPv6 first, then the families
+/// alternate, each family in the resolver's order (RFC 8305 section 4).
+fn interleave(ips: &[IpAddr]) -> Vec<IpAddr> {
+    let (v6, v4): (Vec<IpAddr>, Vec<IpAddr>) = ips.iter().partition(|ip| ip.is_ipv6());
+    let mut out = Vec::with_capacity(ips.len());
+    let (mut a, mut b) = (v6.into_iter(), v4.into_iter());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return out,
+            (x, y) => out.extend(x.into_iter().chain(y)),
+        }
+    }
+}
+
 /// Time left until `deadline`: `Ok(None)` without one, `Err(())` once it
 /// has passed.
 fn time_left(deadline: Option<Instant>) -> Result<Option<Duration>, ()> {
@@ -664,5 +756,23 @@ impl Sink for Collect<'_> {
 
     fn trailers(&mut self, trailers: &[(String, String)]) {
         self.exchange.trailers = trailers.to_vec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleave_starts_with_ipv6_and_alternates() {
+        let ips: Vec<IpAddr> = ["10.0.0.1", "10.0.0.2", "fd00::1", "10.0.0.3", "fd00::2"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let got: Vec<String> = interleave(&ips).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            ["fd00::1", "10.0.0.1", "fd00::2", "10.0.0.2", "10.0.0.3"]
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use rawnet::http::client::Step;
+use rawnet::http::client::{self, Step};
 use rawnet::http::tls::TlsStep;
 use rawnet::sanitize::{escape_bytes, escape_str};
 
@@ -44,7 +44,14 @@ fn describe(step: &Step<'_>) -> String {
             let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
             format!("resolved to {}", list.join(", "))
         }
-        Step::Connecting { addr } => format!("socket() + connect({addr})"),
+        Step::Connecting { addr, racing: 0 } => format!("socket() + connect({addr})"),
+        Step::Connecting { addr, racing } => format!(
+            "socket() + connect({addr}): happy eyeballs, {racing} earlier attempt(s) unanswered after {} ms",
+            client::STAGGER.as_millis()
+        ),
+        Step::ConnectAbandoned { addr } => {
+            format!("connect({addr}) abandoned: another address answered first; close()")
+        }
         Step::ConnectFailed { addr, error } => format!("connect({addr}) failed: {error}"),
         Step::Connected { local, peer } => match local {
             Some(local) => format!("connected {local} -> {peer}"),
