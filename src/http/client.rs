@@ -387,6 +387,10 @@ impl Run {
         };
         let total = head.len() as u64 + body.as_ref().map_or(0, BodyReader::len);
         let sent = self.send(&mut *transport, &head, body.as_mut());
+        if let Err(e @ FetchError::Body(_)) = sent {
+            // The server waits for the rest of a body that will not come.
+            return Err(e);
+        }
         if let Ok(n) = sent {
             let step = Step::Sent {
                 request: &head,

@@ -617,7 +617,7 @@ impl Transport for TlsTransport {
                     self.ended = Some(true);
                     return Ok(0);
                 }
-                Ok(n) => return Ok(n),
+                Ok(n) => return self.read_buffered(buf, n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // The TCP stream ended without close_notify.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
@@ -638,6 +638,31 @@ impl Transport for TlsTransport {
                 self.fill(deadline)?;
             }
         }
+    }
+}
+
+impl TlsTransport {
+    /// After `n` bytes of `buf` were filled: decrypts more of the
+    /// ciphertext already read, without another system call, until `buf`
+    /// is full or nothing more is ready, so one `recv()` yields up to the
+    /// whole block read from the socket (fewer, larger writes downstream).
+    fn read_buffered(&mut self, buf: &mut [u8], mut n: usize) -> io::Result<usize> {
+        while n < buf.len() {
+            match io::Read::read(&mut self.tls.reader(), &mut buf[n..]) {
+                Ok(0) => break,
+                Ok(m) => n += m,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.at < self.end => {
+                    // An error is reported by the next call, after these
+                    // bytes are delivered.
+                    if self.feed().is_err() {
+                        break;
+                    }
+                }
+                // Nothing more ready, or the end: reported by the next call.
+                Err(_) => break,
+            }
+        }
+        Ok(n)
     }
 }
 
