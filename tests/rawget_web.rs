@@ -109,6 +109,9 @@ enum End {
     CloseNotify,
     /// TCP FIN only: a close-delimited body could have been cut.
     TcpOnly,
+    /// Answer after the request head, without reading the body, then
+    /// hold the connection 5 s (an upload the server refuses early).
+    EarlyAnswer,
 }
 
 struct Server {
@@ -170,6 +173,19 @@ fn read_request(r: &mut dyn Read) -> Vec<u8> {
     }
 }
 
+/// Reads until the end of a request head (and whatever came with it).
+fn read_head(r: &mut dyn Read) -> Vec<u8> {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match r.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    req
+}
+
 /// A TLS server on 127.0.0.1:0: one connection per answer in `answers`.
 fn tls_server(config: Arc<ServerConfig>, answers: Vec<Vec<u8>>, end: End) -> Server {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
@@ -183,7 +199,11 @@ fn tls_server(config: Arc<ServerConfig>, answers: Vec<Vec<u8>>, end: End) -> Ser
             let mut conn = ServerConnection::new(Arc::clone(&config)).unwrap();
             let mut s = Seen::default();
             let mut stream = rustls::Stream::new(&mut conn, &mut tcp);
-            let req = read_request(&mut stream);
+            let req = if end == End::EarlyAnswer {
+                read_head(&mut stream)
+            } else {
+                read_request(&mut stream)
+            };
             s.sni = stream.conn.server_name().map(str::to_owned);
             s.request = String::from_utf8_lossy(&req).into_owned();
             if !req.is_empty() {
@@ -192,6 +212,9 @@ fn tls_server(config: Arc<ServerConfig>, answers: Vec<Vec<u8>>, end: End) -> Ser
                     stream.conn.send_close_notify();
                 }
                 let _ = stream.flush();
+            }
+            if end == End::EarlyAnswer {
+                thread::sleep(Duration::from_secs(5));
             }
             let _ = tcp.shutdown(Shutdown::Write);
             seen.push(s);
@@ -471,6 +494,81 @@ fn exit_35_for_a_plain_http_peer_on_an_https_url() {
         "{}",
         run.stderr
     );
+    srv.seen();
+}
+
+#[test]
+fn https_upload_streams_a_file_body() {
+    let pki = pki(Leaf::Good);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("up.bin");
+    std::fs::write(&path, vec![b'u'; 3 << 20]).unwrap();
+    let srv = tls_server(pki.config(false), vec![OK_HELLO.to_vec()], End::CloseNotify);
+    let url = format!("https://localhost:{}/up", srv.port());
+    let data = format!("@{}", path.display());
+    let run = rawget(&[
+        "-m",
+        "10",
+        "-d",
+        &data,
+        "--cacert",
+        &pki.ca_file(&dir),
+        &url,
+    ])
+    .expect(0);
+    assert_eq!(run.stdout, OK_HELLO);
+    let req = &srv.seen()[0].request;
+    assert!(
+        req.contains("Content-Length: 3145728\r\n"),
+        "{}",
+        &req[..300]
+    );
+    assert_eq!(req.len() - req.find("\r\n\r\n").unwrap() - 4, 3 << 20);
+}
+
+#[test]
+fn https_an_early_answer_to_an_upload_is_read_not_waited_on() {
+    // The server answers after the head and stops reading: the answer is
+    // decrypted while sending (not mere socket readability: TLS 1.3 sends
+    // session tickets right after the handshake).
+    let pki = pki(Leaf::Good);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("up.bin");
+    std::fs::write(&path, vec![b'u'; 32 << 20]).unwrap();
+    let answer = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n".to_vec();
+    let srv = tls_server(pki.config(false), vec![answer.clone()], End::EarlyAnswer);
+    let url = format!("https://localhost:{}/up", srv.port());
+    let data = format!("@{}", path.display());
+    let run = rawget(&[
+        "-m",
+        "10",
+        "-d",
+        &data,
+        "--cacert",
+        &pki.ca_file(&dir),
+        &url,
+    ])
+    .expect(0);
+    assert_eq!(run.stdout, answer);
+    assert!(
+        run.elapsed < Duration::from_millis(4000),
+        "{:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn exit_35_for_a_handshake_alert() {
+    // The server speaks only h2: rustls refuses a client offering
+    // http/1.1 with a no_application_protocol alert.
+    let pki = pki(Leaf::Good);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = (*pki.config(false)).clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let srv = tls_server(Arc::new(config), vec![OK_HELLO.to_vec()], End::CloseNotify);
+    let url = format!("https://localhost:{}/", srv.port());
+    let run = rawget(&["-m", "10", "--json", "--cacert", &pki.ca_file(&dir), &url]).expect(35);
+    assert_eq!(run.json()["error"]["kind"], "tls");
     srv.seen();
 }
 
