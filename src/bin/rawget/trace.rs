@@ -25,6 +25,9 @@ impl Tracer {
         let mut text = String::new();
         let ms = at.as_secs_f64() * 1000.0;
         let line = describe(step);
+        // A step of several lines (a certificate chain): every line gets
+        // the URL's tag.
+        let line = line.replace('\n', &format!("\n{}", self.tag));
         text.push_str(&format!("{}* [{ms:9.3} ms] {line}\n", self.tag));
         if let Step::Sent { request, .. } = step {
             for l in head_lines(request) {
