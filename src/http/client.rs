@@ -382,7 +382,7 @@ impl Run {
         let ips = self.resolve(&route, opts.family, handler)?;
         let conn = self.connect(&ips, route.port, opts.connect_timeout, handler)?;
         let mut transport: Box<dyn Transport> = match target.scheme {
-            Scheme::Http => Box::new(Plain(conn)),
+            Scheme::Http => Box::new(Plain::new(conn)),
             Scheme::Https => Box::new(self.handshake(conn, target, opts, handler)?),
         };
         let total = head.len() as u64 + body.as_ref().map_or(0, BodyReader::len);

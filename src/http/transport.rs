@@ -46,19 +46,37 @@ pub trait Transport {
 }
 
 /// Plain TCP: the connection's own bytes.
-pub struct Plain(pub Conn);
+pub struct Plain {
+    conn: Conn,
+    /// A receive timeout is set on the socket (without a deadline none
+    /// ever is, and the two `setsockopt()` per read are saved).
+    limited: bool,
+}
+
+impl Plain {
+    /// The transport over `conn`.
+    pub fn new(conn: Conn) -> Plain {
+        Plain {
+            conn,
+            limited: false,
+        }
+    }
+}
 
 impl Transport for Plain {
     fn wait(&mut self, want_write: bool, timeout: Option<Duration>) -> io::Result<(bool, bool)> {
-        self.0.poll(want_write, timeout)
+        self.conn.poll(want_write, timeout)
     }
 
     fn send_nowait(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.send_nowait(buf)
+        self.conn.send_nowait(buf)
     }
 
     fn recv(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> io::Result<usize> {
-        self.0.set_timeouts(timeout)?;
-        self.0.recv(buf)
+        if timeout.is_some() || self.limited {
+            self.conn.set_timeouts(timeout)?;
+            self.limited = timeout.is_some();
+        }
+        self.conn.recv(buf)
     }
 }
