@@ -244,6 +244,135 @@ impl Conn {
     }
 }
 
+/// A `connect()` in progress: several can race (happy eyeballs) and be
+/// waited on together with [`poll_connecting`].
+#[derive(Debug)]
+pub struct Connecting {
+    sock: Socket,
+    addr: SocketAddr,
+}
+
+impl Connecting {
+    /// `socket()`, then a non-blocking `connect()`: returns at once, the
+    /// handshake goes on in the kernel.
+    ///
+    /// # Notes
+    /// `EINPROGRESS` is the normal answer and not an error here; an
+    /// immediate failure (`ENETUNREACH`, `EADDRNOTAVAIL`) is.
+    pub fn start(addr: SocketAddr) -> io::Result<Connecting> {
+        let sock = tcp_socket(&addr)?;
+        sock.set_nonblocking(true)?;
+        match sock.connect(&SockAddr::from(addr)) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(Connecting { sock, addr })
+    }
+
+    /// The address being connected to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `getsockopt(SO_ERROR)` once [`poll_connecting`] reported this
+    /// connect done: the connection (switched back to blocking, with
+    /// `TCP_NODELAY`), or why it failed.
+    pub fn finish(self) -> io::Result<Conn> {
+        if let Some(e) = self.sock.take_error()? {
+            return Err(e);
+        }
+        // Writable without an error can still mean "not connected" on
+        // some kernels; getpeername() tells for sure.
+        self.sock.peer_addr()?;
+        self.sock.set_nonblocking(false)?;
+        self.sock.set_tcp_nodelay(true)?;
+        Ok(Conn { sock: self.sock })
+    }
+}
+
+/// `poll()` for writability (connect done, or failed) on several
+/// connects at once, at most `timeout` (`None`: no limit). Returns the
+/// indexes of those that are done; empty when the time ran out.
+pub fn poll_connecting(list: &[Connecting], timeout: Option<Duration>) -> io::Result<Vec<usize>> {
+    use std::os::fd::AsRawFd;
+    let mut fds: Vec<libc::pollfd> = list
+        .iter()
+        .map(|c| libc::pollfd {
+            fd: c.sock.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        })
+        .collect();
+    let ms = match timeout {
+        None => -1,
+        Some(t) => i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
+    };
+    loop {
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd for the
+        // duration of the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if n >= 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    Ok(fds
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.revents & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0)
+        .map(|(i, _)| i)
+        .collect())
+}
+
+/// `recv()` and `send(MSG_NOSIGNAL)` as [`io::Read`]/[`io::Write`], so an
+/// adapter (a TLS session) can sit on a connection, as `socket2` does for
+/// `&Socket`.
+///
+/// # Notes
+/// Blocking, bounded by [`Conn::set_timeouts`]; `EINTR` is retried.
+impl Read for &Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv(buf)
+    }
+}
+
+impl Write for &Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            match self.sock.send_with_flags(buf, libc::MSG_NOSIGNAL) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// See `impl Read for &Conn`.
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+/// See `impl Write for &Conn`.
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// True when `err` is an expired `SO_RCVTIMEO`/`SO_SNDTIMEO` or connect
 /// timeout (Linux reports `EAGAIN` for the socket timeouts).
 pub fn is_timeout(err: &io::Error) -> bool {
@@ -308,6 +437,50 @@ mod tests {
             return;
         }
         echo_once(IpAddr::V6(Ipv6Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn read_and_write_traits_carry_bytes() {
+        let listener = Listener::bind((Ipv4Addr::LOCALHOST, 0).into(), 1).unwrap();
+        let mut conn = Conn::connect(listener.local_addr().unwrap(), None).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        conn.write_all(b"abc").unwrap();
+        let mut got = [0u8; 3];
+        (&server).read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"abc");
+        (&server).write_all(b"xy").unwrap();
+        server.shutdown(Shutdown::Write).unwrap();
+        let mut back = Vec::new();
+        conn.read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"xy");
+    }
+
+    #[test]
+    fn racing_connects_report_success_and_refusal() {
+        let listener = Listener::bind((Ipv4Addr::LOCALHOST, 0).into(), 1).unwrap();
+        let closed = {
+            let l = Listener::bind((Ipv4Addr::LOCALHOST, 0).into(), 1).unwrap();
+            l.local_addr().unwrap()
+        };
+        let mut racing = vec![
+            Connecting::start(closed).unwrap(),
+            Connecting::start(listener.local_addr().unwrap()).unwrap(),
+        ];
+        let mut outcomes = Vec::new();
+        while !racing.is_empty() {
+            let done = poll_connecting(&racing, Some(Duration::from_secs(5))).unwrap();
+            assert!(!done.is_empty(), "both finish quickly on loopback");
+            for i in done.into_iter().rev() {
+                let c = racing.remove(i);
+                outcomes.push((c.addr(), c.finish().map_err(|e| e.raw_os_error())));
+            }
+        }
+        outcomes.sort_by_key(|(a, _)| *a == closed);
+        assert!(outcomes[0].1.is_ok());
+        assert_eq!(
+            outcomes[1].1.as_ref().err(),
+            Some(&Some(libc::ECONNREFUSED))
+        );
     }
 
     #[test]

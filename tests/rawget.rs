@@ -280,6 +280,8 @@ struct Record {
     timing_ms: Timing,
     error: Option<ErrorRecord>,
     warnings: Vec<WarningRecord>,
+    tls: Option<serde_json::Value>,
+    redirects: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -292,9 +294,11 @@ struct WarningRecord {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)]
 struct Timing {
     dns: Option<f64>,
     connect: Option<f64>,
+    tls: Option<f64>,
     first_byte: Option<f64>,
     total: f64,
 }
@@ -643,8 +647,8 @@ fn exit_0_for_any_complete_response() {
 
 #[test]
 fn exit_1_unsupported_protocol() {
-    let run = rawget(&["https://127.0.0.1/"]).expect(1);
-    assert!(run.stderr.contains("https"), "{}", run.stderr);
+    let run = rawget(&["ftp://127.0.0.1/"]).expect(1);
+    assert!(run.stderr.contains("ftp"), "{}", run.stderr);
 }
 
 #[test]

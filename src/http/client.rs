@@ -1,6 +1,9 @@
 //! One HTTP exchange over a socket we open ourselves: resolve, connect,
 //! send the request, read the response until the message is complete.
 //!
+//! The exchange talks to a [`Transport`], never to the socket directly
+//! once connected, so it does not know whether the bytes are encrypted.
+//!
 //! This module owns policy that the thin layers below do not: which
 //! address to try next, the time limits (`--connect-timeout` bounds the
 //! connect phase, `--max-time` the whole exchange, enforced on every
@@ -16,29 +19,46 @@
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::body::{BodyError, BodyReader};
 use super::lint::Warning;
 use super::request::RequestSpec;
 use super::response::{self, Framing, Head, Limits, ResponseReader, Sink};
-use super::target::Target;
+use super::route::{Route, Routes};
+use super::target::{Scheme, Target};
+use super::tls::{self, TlsError, TlsInfo, TlsSetup, TlsStep};
+use super::transport::{Plain, Transport};
 use crate::resolve::{self, Family, ResolveError};
 use crate::sock::{self, Conn};
 
 /// Size of one `recv()`; also the most response bytes held at once.
 const RECV_BUF: usize = 256 * 1024;
 
+/// Happy eyeballs: how long an attempt has before the next address is
+/// started beside it (RFC 8305 recommends 250 ms).
+pub const STAGGER: Duration = Duration::from_millis(250);
+
+/// Size of the buffer the request body is streamed through.
+const SEND_BUF: usize = 64 * 1024;
+
 /// How to run the exchange.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct FetchOptions {
     /// Which address families to use.
     pub family: Family,
     /// Bound on the connect phase (all addresses together).
     pub connect_timeout: Option<Duration>,
-    /// Bound on the whole exchange, resolution included.
-    pub max_time: Option<Duration>,
+    /// When everything must be over, resolution included: absolute, so
+    /// one limit bounds a whole redirect chain (`None`: no limit).
+    pub deadline: Option<Instant>,
     /// Limits on what the response may be.
     pub limits: Limits,
+    /// Whom to trust for `https://` (shared by every URL of a run).
+    pub tls: Arc<TlsSetup>,
+    /// `--connect-to` and `--resolve`, applied on every hop.
+    pub routes: Arc<Routes>,
 }
 
 /// One step of the exchange, reported to [`Handler::trace`].
@@ -59,6 +79,14 @@ pub enum Step<'a> {
     Connecting {
         /// The address.
         addr: SocketAddr,
+        /// Earlier attempts still waiting for an answer (happy eyeballs:
+        /// this one races them).
+        racing: usize,
+    },
+    /// Another attempt won the race: this one is closed.
+    ConnectAbandoned {
+        /// The address.
+        addr: SocketAddr,
     },
     /// That connect failed; the next address (if any) is tried.
     ConnectFailed {
@@ -74,13 +102,28 @@ pub enum Step<'a> {
         /// Their end.
         peer: SocketAddr,
     },
-    /// The request bytes were sent.
+    /// A step of the TLS handshake.
+    Tls(TlsStep<'a>),
+    /// A redirect is followed: the next hop's steps follow.
+    Redirect {
+        /// The redirect's status.
+        status: u16,
+        /// The next URL.
+        location: &'a str,
+        /// The next hop's method.
+        method: &'a str,
+        /// Whether the user's credentials go along.
+        credentials: bool,
+    },
+    /// The request was sent.
     Sent {
-        /// Exactly what went on the wire.
+        /// The request head exactly as it went on the wire.
         request: &'a [u8],
-        /// The size of the whole request: more than `request.len()` when
-        /// the server answered before it was all sent.
-        total: usize,
+        /// How many bytes of the request (head and body) were sent.
+        sent: u64,
+        /// The size of the whole request: more than `sent` when the
+        /// server answered before it was all sent.
+        total: u64,
     },
     /// One `recv()` returned bytes.
     Received {
@@ -110,6 +153,9 @@ pub trait Handler {
     /// The final response head, as soon as it is read (before its body):
     /// a handler can decide what to do with the body from its status.
     fn head(&mut self, _head: &Head) {}
+    /// A redirect is being followed: what comes next belongs to the next
+    /// response.
+    fn next_hop(&mut self) {}
 }
 
 /// Which part of the exchange ran out of time.
@@ -119,6 +165,8 @@ pub enum Phase {
     Resolve,
     /// Connecting.
     Connect,
+    /// The TLS handshake.
+    Tls,
     /// Sending the request.
     Send,
     /// Waiting for or reading the response.
@@ -130,6 +178,7 @@ impl fmt::Display for Phase {
         f.write_str(match self {
             Phase::Resolve => "resolving",
             Phase::Connect => "connecting",
+            Phase::Tls => "in the TLS handshake",
             Phase::Send => "sending",
             Phase::Receive => "receiving",
         })
@@ -156,14 +205,24 @@ pub enum FetchError {
         /// Time since the start.
         after: Duration,
     },
+    /// TLS failed: trust set-up, handshake, certificate, or a TLS error
+    /// later on.
+    Tls(TlsError),
     /// Sending the request failed.
     Send(io::Error),
+    /// The request body could not be read (`-d @FILE`).
+    Body(BodyError),
     /// Receiving failed (for example a reset).
     Recv(io::Error),
     /// The response is malformed, truncated or too large.
     Response(response::Error),
     /// The handler could not write the output.
     Output(io::Error),
+    /// A redirect chain longer than `--max-redirs` (curl exit 47).
+    TooManyRedirects {
+        /// The limit.
+        max: u32,
+    },
 }
 
 impl fmt::Display for FetchError {
@@ -178,10 +237,15 @@ impl fmt::Display for FetchError {
                 "operation timed out while {phase} after {} ms",
                 after.as_millis()
             ),
+            FetchError::Tls(e) => e.fmt(f),
             FetchError::Send(e) => write!(f, "failed sending the request: {e}"),
+            FetchError::Body(e) => e.fmt(f),
             FetchError::Recv(e) => write!(f, "failure receiving the response: {e}"),
             FetchError::Response(e) => e.fmt(f),
             FetchError::Output(e) => write!(f, "failed writing the output: {e}"),
+            FetchError::TooManyRedirects { max } => {
+                write!(f, "maximum ({max}) redirects followed")
+            }
         }
     }
 }
@@ -195,7 +259,9 @@ impl std::error::Error for FetchError {
             | FetchError::Recv(e)
             | FetchError::Output(e) => Some(e),
             FetchError::Response(e) => Some(e),
-            FetchError::Timeout { .. } => None,
+            FetchError::Body(e) => Some(e),
+            FetchError::Tls(e) => Some(e),
+            FetchError::Timeout { .. } | FetchError::TooManyRedirects { .. } => None,
         }
     }
 }
@@ -208,6 +274,8 @@ pub struct Timing {
     pub dns: Option<Duration>,
     /// TCP connection established.
     pub connect: Option<Duration>,
+    /// TLS handshake complete (curl's `time_appconnect`).
+    pub tls: Option<Duration>,
     /// First response byte received.
     pub first_byte: Option<Duration>,
     /// Exchange over (complete or failed).
@@ -219,7 +287,7 @@ pub struct Timing {
 pub struct Exchange {
     /// The address connected to (or last tried).
     pub ip: Option<IpAddr>,
-    /// The port.
+    /// The port connected to (the URL's, unless `--connect-to` moved it).
     pub port: u16,
     /// The final response head, once read.
     pub head: Option<Head>,
@@ -236,10 +304,27 @@ pub struct Exchange {
     pub header_bytes: u64,
     /// Protocol oddities the response reader noticed, in order, each once.
     pub warnings: Vec<Warning>,
+    /// What the TLS handshake established (`None` for `http://`, or when
+    /// it failed before the server's certificates were seen).
+    pub tls: Option<TlsInfo>,
     /// When each phase finished.
     pub timing: Timing,
     /// What ended the exchange early, if anything.
     pub error: Option<FetchError>,
+}
+
+impl Exchange {
+    /// True when a body delimited by the end of the connection arrived
+    /// over TLS without `close_notify`: the server (or anyone on the path)
+    /// closed the TCP connection, so the body may be truncated.
+    pub fn close_notify_missing(&self) -> bool {
+        self.framing == Some(Framing::CloseDelimited)
+            && self.error.is_none()
+            && self
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.close_notify == Some(false))
+    }
 }
 
 /// Runs one exchange: `request` to `target`, reporting to `handler`.
@@ -249,20 +334,33 @@ pub fn fetch(
     opts: &FetchOptions,
     handler: &mut dyn Handler,
 ) -> Exchange {
+    exchange(target, request, true, opts, handler)
+}
+
+/// [`fetch`], with the user's `Authorization` and `Cookie` left out
+/// unless `credentials` (a redirect hop to another host).
+pub fn exchange(
+    target: &Target,
+    request: &RequestSpec,
+    credentials: bool,
+    opts: &FetchOptions,
+    handler: &mut dyn Handler,
+) -> Exchange {
     let mut run = Run {
         start: Instant::now(),
-        deadline: None,
+        deadline: opts.deadline,
         exchange: Exchange {
             port: target.port,
             ..Exchange::default()
         },
     };
-    // A limit too large to add to the clock is no limit.
-    run.deadline = opts.max_time.and_then(|t| run.start.checked_add(t));
-    let result = run.exchange(target, request, opts, handler);
+    let result = run.exchange(target, request, credentials, opts, handler);
     let mut exchange = run.exchange;
     exchange.timing.total = run.start.elapsed();
     exchange.error = result.err();
+    if exchange.close_notify_missing() {
+        exchange.warnings.push(Warning::MissingCloseNotify);
+    }
     exchange
 }
 
@@ -277,27 +375,52 @@ impl Run {
         &mut self,
         target: &Target,
         request: &RequestSpec,
+        credentials: bool,
         opts: &FetchOptions,
         handler: &mut dyn Handler,
     ) -> Result<(), FetchError> {
-        let ips = self.resolve(target, opts.family, handler)?;
-        let conn = self.connect(&ips, target.port, opts.connect_timeout, handler)?;
-        let bytes = request.to_bytes();
-        let sent = self.send(&conn, &bytes);
+        let mut body = match &request.body {
+            Some(b) => Some(b.open().map_err(FetchError::Body)?),
+            None => None,
+        };
+        let head = request
+            .head_for(target, body.as_ref().map(BodyReader::len), credentials)
+            .to_bytes();
+        if target.scheme == Scheme::Https {
+            opts.tls.prepare().map_err(FetchError::Tls)?;
+        }
+        let route = opts.routes.route(&target.host, target.port);
+        self.exchange.port = route.port;
+        let ips = self.resolve(&route, opts.family, handler)?;
+        let conn = self.connect(&ips, route.port, opts.connect_timeout, handler)?;
+        let mut transport: Box<dyn Transport> = match target.scheme {
+            Scheme::Http => Box::new(Plain::new(conn)),
+            Scheme::Https => Box::new(self.handshake(conn, target, opts, handler)?),
+        };
+        let total = head.len() as u64 + body.as_ref().map_or(0, BodyReader::len);
+        let sent = self.send(&mut *transport, &head, body.as_mut());
+        if let Err(e @ FetchError::Body(_)) = sent {
+            // The server waits for the rest of a body that will not come.
+            return Err(e);
+        }
         if let Ok(n) = sent {
             let step = Step::Sent {
-                request: &bytes[..n],
-                total: bytes.len(),
+                request: &head,
+                sent: n,
+                total,
             };
             handler.trace(self.start.elapsed(), &step);
         }
         let mut reader = ResponseReader::new(request.is_head(), opts.limits);
-        match (self.receive(&conn, &mut reader, handler), sent) {
+        match (self.receive(&mut *transport, &mut reader, handler), sent) {
             (Ok(()), _) => {}
             (Err(e @ FetchError::Output(_)), _) | (Err(e), Ok(_)) => return Err(e),
             // Sending failed and no complete response came either: the
             // send error is the cause.
             (Err(_), Err(send_err)) => return Err(send_err),
+        }
+        if let Some(info) = &mut self.exchange.tls {
+            info.close_notify = transport.clean_end();
         }
         handler.trace(
             self.start.elapsed(),
@@ -305,8 +428,35 @@ impl Run {
                 body_bytes: self.exchange.body_bytes,
             },
         );
-        conn.close();
         Ok(())
+    }
+
+    fn handshake(
+        &mut self,
+        conn: Conn,
+        target: &Target,
+        opts: &FetchOptions,
+        handler: &mut dyn Handler,
+    ) -> Result<tls::TlsTransport, FetchError> {
+        let start = self.start;
+        let mut step = |s: TlsStep<'_>| handler.trace(start.elapsed(), &Step::Tls(s));
+        match tls::handshake(conn, &target.host, &opts.tls, self.deadline, &mut step) {
+            Ok((transport, info)) => {
+                self.exchange.timing.tls = Some(self.start.elapsed());
+                self.exchange.tls = Some(info);
+                Ok(transport)
+            }
+            Err(failure) => {
+                let (e, info) = *failure;
+                self.exchange.tls = info;
+                match e {
+                    TlsError::HandshakeIo(io) if sock::is_timeout(&io) => {
+                        Err(self.timeout(Phase::Tls))
+                    }
+                    e => Err(FetchError::Tls(e)),
+                }
+            }
+        }
     }
 
     fn remaining(&self, phase: Phase) -> Result<Option<Duration>, FetchError> {
@@ -320,26 +470,47 @@ impl Run {
         }
     }
 
+    /// The addresses for `route`: those of `--resolve`, or the
+    /// resolver's.
     fn resolve(
         &mut self,
-        target: &Target,
+        route: &Route,
         family: Family,
         handler: &mut dyn Handler,
     ) -> Result<Vec<IpAddr>, FetchError> {
-        handler.trace(
-            self.start.elapsed(),
-            &Step::Resolving { host: &target.host },
-        );
-        let left = self.remaining(Phase::Resolve)?;
-        let ips = resolve::resolve_within(&target.host, family, left).map_err(|e| match e {
-            ResolveError::TimedOut { .. } => self.timeout(Phase::Resolve),
-            e => FetchError::Resolve(e),
-        })?;
+        handler.trace(self.start.elapsed(), &Step::Resolving { host: &route.host });
+        let ips = match &route.addrs {
+            Some(given) => {
+                let ips: Vec<IpAddr> = given
+                    .iter()
+                    .copied()
+                    .filter(|ip| family.accepts(ip))
+                    .collect();
+                if ips.is_empty() {
+                    return Err(FetchError::Resolve(ResolveError::WrongFamily {
+                        host: route.host.clone(),
+                    }));
+                }
+                ips
+            }
+            None => {
+                let left = self.remaining(Phase::Resolve)?;
+                resolve::resolve_within(&route.host, family, left).map_err(|e| match e {
+                    ResolveError::TimedOut { .. } => self.timeout(Phase::Resolve),
+                    e => FetchError::Resolve(e),
+                })?
+            }
+        };
         self.exchange.timing.dns = Some(self.start.elapsed());
         handler.trace(self.start.elapsed(), &Step::Resolved { addrs: &ips });
         Ok(ips)
     }
 
+    /// Happy eyeballs (RFC 8305): IPv6 first, families interleaved, the
+    /// next address started [`STAGGER`] after the last one if nothing has
+    /// answered yet (at once when an attempt fails); the first connection
+    /// wins and the others are closed. `connect_timeout` and the deadline
+    /// bound the whole race. With one address this is a plain connect.
     fn connect(
         &mut self,
         ips: &[IpAddr],
@@ -352,66 +523,150 @@ impl Run {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let mut last_err = None;
-        for ip in ips {
-            let addr = SocketAddr::new(*ip, port);
-            self.exchange.ip = Some(*ip);
-            let left = time_left(deadline).map_err(|()| self.timeout(Phase::Connect))?;
-            handler.trace(self.start.elapsed(), &Step::Connecting { addr });
-            match Conn::connect(addr, left) {
-                Ok(conn) => {
-                    self.exchange.timing.connect = Some(self.start.elapsed());
-                    let local = conn.local_addr().ok();
-                    handler.trace(self.start.elapsed(), &Step::Connected { local, peer: addr });
-                    return Ok(conn);
-                }
-                Err(e) => {
-                    handler.trace(
-                        self.start.elapsed(),
-                        &Step::ConnectFailed { addr, error: &e },
-                    );
-                    if sock::is_timeout(&e) && deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Err(self.timeout(Phase::Connect));
+        let order = interleave(ips);
+        let mut next = 0;
+        let mut next_start = Instant::now();
+        let mut racing: Vec<sock::Connecting> = Vec::new();
+        let mut last_err: Option<(SocketAddr, io::Error)> = None;
+        loop {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(self.timeout(Phase::Connect));
+            }
+            if next < order.len() && (racing.is_empty() || now >= next_start) {
+                let addr = SocketAddr::new(order[next], port);
+                next += 1;
+                self.exchange.ip = Some(addr.ip());
+                handler.trace(
+                    self.start.elapsed(),
+                    &Step::Connecting {
+                        addr,
+                        racing: racing.len(),
+                    },
+                );
+                match sock::Connecting::start(addr) {
+                    Ok(c) => {
+                        racing.push(c);
+                        next_start = now + STAGGER;
                     }
-                    last_err = Some((addr, e));
+                    Err(error) => {
+                        handler.trace(
+                            self.start.elapsed(),
+                            &Step::ConnectFailed {
+                                addr,
+                                error: &error,
+                            },
+                        );
+                        last_err = Some((addr, error));
+                        next_start = now;
+                    }
+                }
+                continue;
+            }
+            if racing.is_empty() {
+                let (addr, source) = last_err.expect("every address was tried and failed");
+                if sock::is_timeout(&source) {
+                    return Err(self.timeout(Phase::Connect));
+                }
+                return Err(FetchError::Connect { addr, source });
+            }
+            let until = match (deadline, next < order.len()) {
+                (Some(d), true) => Some(d.min(next_start)),
+                (Some(d), false) => Some(d),
+                (None, true) => Some(next_start),
+                (None, false) => None,
+            };
+            let wait = until.map(|u| u.saturating_duration_since(now));
+            let done =
+                sock::poll_connecting(&racing, wait).map_err(|source| FetchError::Connect {
+                    addr: racing[0].addr(),
+                    source,
+                })?;
+            for i in done.into_iter().rev() {
+                let attempt = racing.remove(i);
+                let addr = attempt.addr();
+                match attempt.finish() {
+                    Ok(conn) => {
+                        for loser in racing.drain(..) {
+                            handler.trace(
+                                self.start.elapsed(),
+                                &Step::ConnectAbandoned { addr: loser.addr() },
+                            );
+                        }
+                        self.exchange.ip = Some(addr.ip());
+                        self.exchange.timing.connect = Some(self.start.elapsed());
+                        let local = conn.local_addr().ok();
+                        handler.trace(self.start.elapsed(), &Step::Connected { local, peer: addr });
+                        return Ok(conn);
+                    }
+                    Err(error) => {
+                        handler.trace(
+                            self.start.elapsed(),
+                            &Step::ConnectFailed {
+                                addr,
+                                error: &error,
+                            },
+                        );
+                        last_err = Some((addr, error));
+                        // RFC 8305: a failure starts the next one at once.
+                        next_start = Instant::now();
+                    }
                 }
             }
         }
-        let (addr, source) = last_err.expect("resolve returns at least one address");
-        if sock::is_timeout(&source) {
-            return Err(self.timeout(Phase::Connect));
-        }
-        Err(FetchError::Connect { addr, source })
     }
 
-    /// Sends the request, watching for the server to speak first: a
-    /// server may answer early (a 413 to an upload it will not take) and
-    /// stop reading, and a blocking send would then wait forever. Returns
-    /// how many bytes went out; fewer than all when the server answered
-    /// (or closed) first, and its answer is then read as the response.
-    fn send(&self, conn: &Conn, bytes: &[u8]) -> Result<usize, FetchError> {
-        let mut sent = 0;
-        while sent < bytes.len() {
+    /// Sends the head, then streams the body, watching for the server to
+    /// speak first: a server may answer early (a 413 to an upload it will
+    /// not take) and stop reading, and a blocking send would then wait
+    /// forever. Returns how many bytes went out; fewer than all when the
+    /// server answered (or closed) first, and its answer is then read as
+    /// the response.
+    fn send(
+        &self,
+        transport: &mut dyn Transport,
+        head: &[u8],
+        mut body: Option<&mut BodyReader>,
+    ) -> Result<u64, FetchError> {
+        let mut buf = Vec::with_capacity(SEND_BUF.max(head.len()));
+        buf.extend_from_slice(head);
+        let mut at = 0;
+        let mut sent = 0u64;
+        loop {
+            if at == buf.len() {
+                buf.resize(SEND_BUF, 0);
+                let n = match body.as_deref_mut() {
+                    Some(b) => b.fill(&mut buf).map_err(FetchError::Body)?,
+                    None => 0,
+                };
+                buf.truncate(n);
+                at = 0;
+                if n == 0 && !transport.has_pending() {
+                    return Ok(sent);
+                }
+            }
             let left = self.remaining(Phase::Send)?;
-            let (readable, writable) = conn.poll(true, left).map_err(FetchError::Send)?;
-            if readable {
-                break;
+            let (answer, writable) = transport.wait(true, left).map_err(send_error)?;
+            if answer {
+                return Ok(sent);
             }
             if !writable {
                 return Err(self.timeout(Phase::Send));
             }
-            match conn.send_nowait(&bytes[sent..]) {
-                Ok(n) => sent += n,
+            match transport.send_nowait(&buf[at..]) {
+                Ok(n) => {
+                    at += n;
+                    sent += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(FetchError::Send(e)),
+                Err(e) => return Err(send_error(e)),
             }
         }
-        Ok(sent)
     }
 
     fn receive(
         &mut self,
-        conn: &Conn,
+        transport: &mut dyn Transport,
         reader: &mut ResponseReader,
         handler: &mut dyn Handler,
     ) -> Result<(), FetchError> {
@@ -421,14 +676,11 @@ impl Run {
             handler: &mut *handler,
         };
         loop {
-            if self.deadline.is_some() {
-                let left = time_left(self.deadline).map_err(|()| FetchError::Timeout {
-                    phase: Phase::Receive,
-                    after: self.start.elapsed(),
-                })?;
-                conn.set_timeouts(left).map_err(FetchError::Recv)?;
-            }
-            let n = match conn.recv(&mut buf) {
+            let left = time_left(self.deadline).map_err(|()| FetchError::Timeout {
+                phase: Phase::Receive,
+                after: self.start.elapsed(),
+            })?;
+            let n = match transport.recv(&mut buf, left) {
                 Ok(n) => n,
                 Err(e) if sock::is_timeout(&e) => {
                     return Err(FetchError::Timeout {
@@ -436,7 +688,9 @@ impl Run {
                         after: self.start.elapsed(),
                     })
                 }
-                Err(e) => return Err(FetchError::Recv(e)),
+                Err(e) => {
+                    return Err(TlsError::from_io(&e).map_or(FetchError::Recv(e), FetchError::Tls))
+                }
             };
             let at = self.start.elapsed();
             if n == 0 {
@@ -463,6 +717,25 @@ impl Run {
             if reader.is_complete() {
                 return Ok(());
             }
+        }
+    }
+}
+
+/// A failure while sending: a TLS error stays one (never a send error).
+fn send_error(e: io::Error) -> FetchError {
+    TlsError::from_io(&e).map_or(FetchError::Send(e), FetchError::Tls)
+}
+
+/// The order to try addresses in: IPv6 first, then the families
+/// alternate, each family in the resolver's order (RFC 8305 section 4).
+fn interleave(ips: &[IpAddr]) -> Vec<IpAddr> {
+    let (v6, v4): (Vec<IpAddr>, Vec<IpAddr>) = ips.iter().partition(|ip| ip.is_ipv6());
+    let mut out = Vec::with_capacity(ips.len());
+    let (mut a, mut b) = (v6.into_iter(), v4.into_iter());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return out,
+            (x, y) => out.extend(x.into_iter().chain(y)),
         }
     }
 }
@@ -506,5 +779,23 @@ impl Sink for Collect<'_> {
 
     fn warning(&mut self, warning: Warning) {
         self.exchange.warnings.push(warning);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleave_starts_with_ipv6_and_alternates() {
+        let ips: Vec<IpAddr> = ["10.0.0.1", "10.0.0.2", "fd00::1", "10.0.0.3", "fd00::2"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let got: Vec<String> = interleave(&ips).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            ["fd00::1", "10.0.0.1", "fd00::2", "10.0.0.2", "10.0.0.3"]
+        );
     }
 }

@@ -48,11 +48,14 @@ pub enum Warning {
     UnknownTransferCoding,
     /// A status code outside 100-599.
     StatusOutOfRange,
+    /// A body delimited by the end of the connection arrived over TLS
+    /// without the server's `close_notify`: it may be truncated.
+    MissingCloseNotify,
 }
 
 impl Warning {
     /// Every warning, in the order of the README's table.
-    pub const ALL: [Warning; 15] = [
+    pub const ALL: [Warning; 16] = [
         Warning::ContentLengthWithTransferEncoding,
         Warning::RepeatedContentLength,
         Warning::TransferEncodingInHttp10,
@@ -68,6 +71,7 @@ impl Warning {
         Warning::Trailers,
         Warning::UnknownTransferCoding,
         Warning::StatusOutOfRange,
+        Warning::MissingCloseNotify,
     ];
 
     /// The stable code (a contract: never renamed or reused).
@@ -88,6 +92,7 @@ impl Warning {
             Warning::Trailers => "trailers",
             Warning::UnknownTransferCoding => "unknown_transfer_coding",
             Warning::StatusOutOfRange => "status_out_of_range",
+            Warning::MissingCloseNotify => "missing_close_notify",
         }
     }
 
@@ -127,6 +132,10 @@ impl Warning {
                 "unknown transfer coding: the body is read until the connection closes"
             }
             Warning::StatusOutOfRange => "status code outside 100-599",
+            Warning::MissingCloseNotify => {
+                "the connection closed without a TLS close_notify: a close-delimited body \
+                 may be truncated"
+            }
         }
     }
 

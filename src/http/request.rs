@@ -1,6 +1,11 @@
 //! The request, built by hand: `METHOD /path HTTP/1.1`, our default
 //! headers, the user's headers, the body.
 //!
+//! It is split in two: [`RequestSpec`] is what the user asked for (method,
+//! `-H` arguments, body source), [`RequestHead`] the head for one target
+//! (`Host`, URL credentials, `Content-Length`), so a redirect hop can be
+//! re-targeted without the command line.
+//!
 //! Defaults follow curl so a server sees what it would see from curl:
 //! `Host` (with the port unless 80), `User-Agent: rawget/VERSION`,
 //! `Accept: */*`, and `Connection: close` so the server ends the exchange.
@@ -16,19 +21,31 @@ use std::fmt;
 
 use base64::Engine as _;
 
+use super::body::Body;
 use super::target::Target;
 
-/// One request, validated and ready to serialise.
+/// What the user asked for, independent of where it is sent: method, `-H`
+/// arguments, body. A redirect hop re-targets it with
+/// [`RequestSpec::head_for`] without going back to the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestSpec {
     /// The method, for example `GET`.
+    pub method: String,
+    /// The user's header arguments, validated, in the order given.
+    user_headers: Vec<HeaderArg>,
+    /// The body, if any (sent with `Content-Length`).
+    pub body: Option<Body>,
+}
+
+/// The head of one request to one target: request line and header fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestHead {
+    /// The method.
     pub method: String,
     /// The request target (`/path?query`).
     pub path_and_query: String,
     /// Header fields in the order they are sent.
     pub headers: Vec<(String, String)>,
-    /// The body, if any (sent with `Content-Length`).
-    pub body: Option<Vec<u8>>,
 }
 
 /// Why a request cannot be built.
@@ -62,11 +79,23 @@ enum HeaderArg {
     Remove(String),
 }
 
+impl HeaderArg {
+    fn name(&self) -> &str {
+        match self {
+            HeaderArg::Set(n, _) | HeaderArg::Remove(n) => n,
+        }
+    }
+}
+
 /// The `User-Agent` we send by default.
 pub const USER_AGENT: &str = concat!("rawget/", env!("CARGO_PKG_VERSION"));
 
+/// Header fields that carry credentials: not sent on to another host on a
+/// redirect (curl CVE-2018-1000007, CVE-2022-27776).
+const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "cookie"];
+
 impl RequestSpec {
-    /// Builds the request for `target`.
+    /// Validates what the user asked for.
     ///
     /// `user_headers` are `-H` arguments as typed. With a body and no
     /// user `Content-Type`, curl's `application/x-www-form-urlencoded` is
@@ -75,21 +104,52 @@ impl RequestSpec {
     /// ```
     /// use rawnet::http::request::RequestSpec;
     /// let t = "localhost:8080/x".parse().unwrap();
-    /// let req = RequestSpec::new("GET", &t, &["Accept: text/plain".to_string()], None).unwrap();
-    /// let text = String::from_utf8(req.to_bytes()).unwrap();
+    /// let req = RequestSpec::new("GET", &["Accept: text/plain".to_string()], None).unwrap();
+    /// let text = String::from_utf8(req.head_for(&t, None, true).to_bytes()).unwrap();
     /// assert!(text.starts_with("GET /x HTTP/1.1\r\nHost: localhost:8080\r\n"));
     /// assert!(text.contains("\r\nAccept: text/plain\r\n"));
     /// assert!(text.ends_with("Connection: close\r\n\r\n"));
     /// ```
     pub fn new(
         method: &str,
-        target: &Target,
         user_headers: &[String],
-        body: Option<Vec<u8>>,
+        body: Option<Body>,
     ) -> Result<RequestSpec, RequestError> {
         if !is_token(method) {
             return Err(RequestError::BadMethod(method.to_owned()));
         }
+        let user_headers = user_headers
+            .iter()
+            .map(|h| parse_header_arg(h))
+            .collect::<Result<_, _>>()?;
+        Ok(RequestSpec {
+            method: method.to_owned(),
+            user_headers,
+            body,
+        })
+    }
+
+    /// The same request as another method, without a body (a 303, or a
+    /// 301/302 after a POST).
+    pub fn as_get(&self, method: &str) -> RequestSpec {
+        RequestSpec {
+            method: method.to_owned(),
+            user_headers: self.user_headers.clone(),
+            body: None,
+        }
+    }
+
+    /// The head for `target`: `Host`, our defaults, Basic credentials from
+    /// the target's URL, `Content-Length: body_len` when there is a body,
+    /// then the user's headers. Without `credentials`, the user's
+    /// `Authorization` and `Cookie` are left out (a redirect to another
+    /// host).
+    pub fn head_for(
+        &self,
+        target: &Target,
+        body_len: Option<u64>,
+        credentials: bool,
+    ) -> RequestHead {
         let mut headers: Vec<(String, String)> = vec![
             ("Host".into(), target.host_header()),
             ("User-Agent".into(), USER_AGENT.into()),
@@ -100,28 +160,38 @@ impl RequestSpec {
             headers.push(("Authorization".into(), format!("Basic {token}")));
         }
         headers.push(("Connection".into(), "close".into()));
-        if let Some(body) = &body {
+        if let Some(len) = body_len {
             headers.push((
                 "Content-Type".into(),
                 "application/x-www-form-urlencoded".into(),
             ));
-            headers.push(("Content-Length".into(), body.len().to_string()));
+            headers.push(("Content-Length".into(), len.to_string()));
         }
-        for arg in user_headers {
-            apply(&mut headers, parse_header_arg(arg)?);
+        for arg in &self.user_headers {
+            let sensitive = CREDENTIAL_HEADERS
+                .iter()
+                .any(|h| arg.name().eq_ignore_ascii_case(h));
+            if credentials || !sensitive {
+                apply(&mut headers, arg.clone());
+            }
         }
-        Ok(RequestSpec {
-            method: method.to_owned(),
+        RequestHead {
+            method: self.method.clone(),
             path_and_query: target.path_and_query.clone(),
             headers,
-            body,
-        })
+        }
     }
 
-    /// The request exactly as it goes on the wire.
+    /// True for `HEAD`, whose response never has a body.
+    pub fn is_head(&self) -> bool {
+        self.method.eq_ignore_ascii_case("HEAD")
+    }
+}
+
+impl RequestHead {
+    /// The head exactly as it goes on the wire (the body follows it).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let body_len = self.body.as_ref().map_or(0, Vec::len);
-        let mut out = Vec::with_capacity(256 + body_len);
+        let mut out = Vec::with_capacity(256);
         out.extend_from_slice(self.method.as_bytes());
         out.push(b' ');
         out.extend_from_slice(self.path_and_query.as_bytes());
@@ -133,15 +203,7 @@ impl RequestSpec {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        if let Some(body) = &self.body {
-            out.extend_from_slice(body);
-        }
         out
-    }
-
-    /// True for `HEAD`, whose response never has a body.
-    pub fn is_head(&self) -> bool {
-        self.method.eq_ignore_ascii_case("HEAD")
     }
 }
 
@@ -197,15 +259,15 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn text(req: &RequestSpec) -> String {
-        String::from_utf8(req.to_bytes()).unwrap()
+    fn text(req: &RequestSpec, t: &str, body_len: Option<u64>) -> String {
+        String::from_utf8(req.head_for(&target(t), body_len, true).to_bytes()).unwrap()
     }
 
     #[test]
     fn default_get_is_exact() {
-        let req = RequestSpec::new("GET", &target("example.com/p?q=1"), &[], None).unwrap();
+        let req = RequestSpec::new("GET", &[], None).unwrap();
         assert_eq!(
-            text(&req),
+            text(&req, "example.com/p?q=1", None),
             format!(
                 "GET /p?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: {USER_AGENT}\r\n\
                  Accept: */*\r\nConnection: close\r\n\r\n"
@@ -216,9 +278,9 @@ mod tests {
     #[test]
     fn user_headers_replace_remove_and_add() {
         let hs = ["accept: text/html", "User-Agent:", "X-Empty;", "X-A: 1"].map(String::from);
-        let req = RequestSpec::new("GET", &target("h:81"), &hs, None).unwrap();
+        let req = RequestSpec::new("GET", &hs, None).unwrap();
         assert_eq!(
-            req.headers,
+            req.head_for(&target("h:81"), None, true).headers,
             vec![
                 ("Host".to_string(), "h:81".to_string()),
                 ("accept".to_string(), "text/html".to_string()),
@@ -231,24 +293,40 @@ mod tests {
 
     #[test]
     fn body_gets_length_and_type() {
-        let req = RequestSpec::new("POST", &target("h"), &[], Some(b"a=1".to_vec())).unwrap();
-        let t = text(&req);
+        let req = RequestSpec::new("POST", &[], Some(Body::bytes(&b"a=1"[..]))).unwrap();
+        let t = text(&req, "h", Some(3));
         assert!(t.contains("Content-Length: 3\r\n"), "{t}");
         assert!(t.contains("Content-Type: application/x-www-form-urlencoded\r\n"));
-        assert!(t.ends_with("\r\n\r\na=1"));
+        assert!(t.ends_with("\r\n\r\n"));
     }
 
     #[test]
     fn basic_auth_from_url() {
-        let req = RequestSpec::new("GET", &target("http://user:pw@h/"), &[], None).unwrap();
+        let req = RequestSpec::new("GET", &[], None).unwrap();
         assert!(req
+            .head_for(&target("http://user:pw@h/"), None, true)
             .headers
             .contains(&("Authorization".into(), "Basic dXNlcjpwdw==".into())));
     }
 
     #[test]
+    fn credentials_can_be_left_out() {
+        let hs = ["Cookie: a=1", "authorization: x", "X-Keep: 1"].map(String::from);
+        let req = RequestSpec::new("GET", &hs, None).unwrap();
+        let names: Vec<String> = req
+            .head_for(&target("h"), None, false)
+            .headers
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert!(names.contains(&"X-Keep".to_string()), "{names:?}");
+        assert!(!names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case("cookie") || n.eq_ignore_ascii_case("authorization")));
+    }
+
+    #[test]
     fn rejects_injection_and_bad_tokens() {
-        let t = target("h");
         for h in [
             "X: a\r\nEvil: 1",
             "no colon",
@@ -257,11 +335,11 @@ mod tests {
             "X: a\nb",
         ] {
             assert!(
-                RequestSpec::new("GET", &t, &[h.to_string()], None).is_err(),
+                RequestSpec::new("GET", &[h.to_string()], None).is_err(),
                 "{h:?}"
             );
         }
-        assert!(RequestSpec::new("GE T", &t, &[], None).is_err());
-        assert!(RequestSpec::new("", &t, &[], None).is_err());
+        assert!(RequestSpec::new("GE T", &[], None).is_err());
+        assert!(RequestSpec::new("", &[], None).is_err());
     }
 }

@@ -7,22 +7,67 @@
 //! means `http://`, and a scheme we do not speak is its own error
 //! ([`TargetError::UnsupportedScheme`], curl's exit 1) distinct from a
 //! malformed URL ([`TargetError::Malformed`], curl's exit 3).
+//!
+//! A [`Target`] keeps the parsed [`Url`] beside the parts: a redirect's
+//! relative `Location` is resolved against it ([`Target::join`]).
 
 use std::fmt;
 use std::str::FromStr;
 
 use url::{Host, Url};
 
+/// The schemes rawget speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// Plain `http://` (default port 80).
+    Http,
+    /// `https://`: HTTP over TLS (default port 443).
+    Https,
+}
+
+impl Scheme {
+    /// The port used when the URL gives none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+
+    /// `http` or `https`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Scheme> {
+        if s.eq_ignore_ascii_case("http") {
+            Some(Scheme::Http)
+        } else if s.eq_ignore_ascii_case("https") {
+            Some(Scheme::Https)
+        } else {
+            None
+        }
+    }
+}
+
 /// A parsed request target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
+    /// `http` or `https`.
+    pub scheme: Scheme,
+    /// The whole URL as parsed (fragment removed): the base for a relative
+    /// redirect.
+    pub url: Url,
     /// Host name (lower-cased, IDNA-encoded) or address literal, without
     /// brackets.
     pub host: String,
     /// True when [`Target::host`] is an IPv6 literal (needs brackets in
     /// `Host:`).
     pub host_is_ipv6: bool,
-    /// TCP port (80 unless given).
+    /// TCP port (the scheme's default unless given).
     pub port: u16,
     /// The request target: path and query, at least `/`.
     pub path_and_query: String,
@@ -55,7 +100,7 @@ impl fmt::Display for TargetError {
             }
             TargetError::UnsupportedScheme { scheme } => write!(
                 f,
-                "unsupported protocol '{scheme}': rawget speaks plain http:// only"
+                "unsupported protocol '{scheme}': rawget speaks http:// and https:// only"
             ),
         }
     }
@@ -65,7 +110,7 @@ impl std::error::Error for TargetError {}
 
 impl Target {
     /// The `Host` header value: the host, with brackets for IPv6, and with
-    /// the port unless it is 80.
+    /// the port unless it is the scheme's default.
     ///
     /// ```
     /// use rawnet::http::target::Target;
@@ -80,7 +125,7 @@ impl Target {
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == self.scheme.default_port() {
             host
         } else {
             format!("{host}:{}", self.port)
@@ -95,7 +140,9 @@ impl FromStr for Target {
     /// use rawnet::http::target::Target;
     /// let t: Target = "localhost:8080/a?b=c".parse().unwrap();
     /// assert_eq!((t.host.as_str(), t.port, t.path_and_query.as_str()), ("localhost", 8080, "/a?b=c"));
-    /// assert!("https://example.com/".parse::<Target>().is_err());
+    /// let t: Target = "https://example.com/".parse().unwrap();
+    /// assert_eq!(t.port, 443);
+    /// assert!("ftp://example.com/".parse::<Target>().is_err());
     /// ```
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let malformed = |reason: &str| TargetError::Malformed {
@@ -118,7 +165,7 @@ impl FromStr for Target {
             .map(|i| &input[..i])
             .filter(|s| is_scheme(s));
         let with_scheme = match scheme {
-            Some(scheme) if scheme.eq_ignore_ascii_case("http") => input.to_owned(),
+            Some(scheme) if Scheme::parse(scheme).is_some() => input.to_owned(),
             Some(scheme) => {
                 return Err(TargetError::UnsupportedScheme {
                     scheme: scheme.to_ascii_lowercase(),
@@ -127,7 +174,7 @@ impl FromStr for Target {
             None => format!("http://{input}"),
         };
         let url = Url::parse(&with_scheme).map_err(|e| malformed(&e.to_string()))?;
-        from_url(&url).map_err(malformed)
+        from_url(url).map_err(malformed)
     }
 }
 
@@ -137,14 +184,50 @@ fn is_scheme(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
-fn from_url(url: &Url) -> Result<Target, &'static str> {
+impl Target {
+    /// The target a redirect's `Location` points to, resolved against this
+    /// URL (a relative reference keeps scheme, host and port).
+    ///
+    /// ```
+    /// use rawnet::http::target::Target;
+    /// let t: Target = "http://h:8080/a/b?q".parse().unwrap();
+    /// assert_eq!(t.join("../c").unwrap().url.as_str(), "http://h:8080/c");
+    /// assert_eq!(t.join("https://x/").unwrap().port, 443);
+    /// ```
+    pub fn join(&self, location: &str) -> Result<Target, TargetError> {
+        let malformed = |reason: &str| TargetError::Malformed {
+            input: location.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let url = self
+            .url
+            .join(location.trim_matches([' ', '\t']))
+            .map_err(|e| malformed(&e.to_string()))?;
+        if Scheme::parse(url.scheme()).is_none() {
+            return Err(TargetError::UnsupportedScheme {
+                scheme: url.scheme().to_owned(),
+            });
+        }
+        from_url(url).map_err(malformed)
+    }
+
+    /// True when `other` is the same origin (scheme, host and port): the
+    /// test for keeping credentials on a redirect.
+    pub fn same_origin(&self, other: &Target) -> bool {
+        self.scheme == other.scheme && self.host == other.host && self.port == other.port
+    }
+}
+
+fn from_url(mut url: Url) -> Result<Target, &'static str> {
+    url.set_fragment(None);
+    let scheme = Scheme::parse(url.scheme()).ok_or("unsupported scheme")?;
     let (host, host_is_ipv6) = match url.host() {
         Some(Host::Domain(d)) if !d.is_empty() => (d.to_owned(), false),
         Some(Host::Ipv4(ip)) => (ip.to_string(), false),
         Some(Host::Ipv6(ip)) => (ip.to_string(), true),
         _ => return Err("no host"),
     };
-    let port = url.port_or_known_default().unwrap_or(80);
+    let port = url.port().unwrap_or(scheme.default_port());
     if port == 0 {
         return Err("port 0 is not a valid destination port");
     }
@@ -162,6 +245,8 @@ fn from_url(url: &Url) -> Result<Target, &'static str> {
         ))
     };
     Ok(Target {
+        scheme,
+        url,
         host,
         host_is_ipv6,
         port,
@@ -243,7 +328,7 @@ mod tests {
 
     #[test]
     fn unsupported_scheme_is_not_malformed() {
-        for s in ["https://example.com/", "ftp://h/", "FILE:///etc/passwd"] {
+        for s in ["ftp://h/", "FILE:///etc/passwd", "wss://h/"] {
             assert!(
                 matches!(
                     s.parse::<Target>(),
@@ -252,6 +337,33 @@ mod tests {
                 "{s}"
             );
         }
+    }
+
+    #[test]
+    fn https_default_port_and_host_header() {
+        let t = parse("HTTPS://Example.com/x#f");
+        assert_eq!((t.scheme, t.port), (Scheme::Https, 443));
+        assert_eq!(t.host_header(), "example.com");
+        assert_eq!(t.url.as_str(), "https://example.com/x");
+        assert_eq!(parse("https://h:80/").host_header(), "h:80");
+    }
+
+    #[test]
+    fn join_and_origin() {
+        let base = parse("http://h/a/b");
+        let rel = base.join("/c?d").unwrap();
+        assert_eq!(
+            (rel.host.as_str(), rel.path_and_query.as_str()),
+            ("h", "/c?d")
+        );
+        assert!(base.same_origin(&rel));
+        let other = base.join("//other:81/").unwrap();
+        assert!(!base.same_origin(&other));
+        assert!(!base.same_origin(&base.join("https://h/").unwrap()));
+        assert!(matches!(
+            base.join("ftp://x/"),
+            Err(TargetError::UnsupportedScheme { .. })
+        ));
     }
 
     #[test]

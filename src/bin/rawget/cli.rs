@@ -2,12 +2,16 @@
 //! validated [`Config`]. Flag names follow curl wherever curl has one.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use clap::Parser;
 use rawnet::http::client::FetchOptions;
+use rawnet::http::redirect::RedirectPolicy;
 use rawnet::http::response::Limits;
+use rawnet::http::route::{ConnectTo, Resolve, Routes};
+use rawnet::http::tls::TlsSetup;
 use rawnet::resolve::Family;
 
 use crate::generate::Generate;
@@ -20,9 +24,11 @@ use crate::writeout::WriteOut;
 #[command(
     after_help = "Exit codes follow curl: 0 complete response (any status), \
 1 unsupported protocol, 2 usage, 3 malformed URL, 6 cannot resolve, 7 cannot connect, \
-8 malformed response (or a warning with --strict), 18 body shorter than announced, 22 HTTP status 400 or above with -f, \
-23 write error (or a binary body refused on a terminal), 26 read error (-d @file), 28 timeout, 52 empty reply, 55 send failure, 56 receive failure or bad chunk, \
-63 body over --max-size."
+8 malformed response (or a warning with --strict), 18 body shorter than announced, \
+22 HTTP status 400 or above with -f, 23 write error (or a binary body refused on a terminal), \
+26 read error (-d @file), 28 timeout, 35 TLS handshake failure, 47 too many redirects, 52 empty reply, 55 send failure, \
+56 receive failure or bad chunk, 60 certificate not verified, 63 body over --max-size, \
+77 unusable --cacert file."
 )]
 pub struct Cli {
     // The help text is an attribute, not a doc comment: rustdoc would read
@@ -137,6 +143,34 @@ pub struct Cli {
     /// Print a shell completion script or the man page, and exit
     #[arg(long, value_enum, value_name = "KIND")]
     pub generate: Option<Generate>,
+
+    /// https: trust the CA certificates in FILE (PEM) instead of the system store
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// https: do not verify the server's certificate (the verdict is still shown)
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+
+    /// Follow redirects (301, 302, 303, 307, 308)
+    #[arg(short = 'L', long)]
+    pub location: bool,
+
+    /// Follow at most N redirects (default 50; -1: no limit); exit 47 beyond
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-1..=i64::from(u32::MAX)))]
+    pub max_redirs: Option<i64>,
+
+    /// Like -L, and send credentials (-H Authorization/Cookie, URL user) to other hosts too
+    #[arg(long)]
+    pub location_trusted: bool,
+
+    /// Use ADDR(s) for HOST:PORT instead of resolving ([+]HOST:PORT:ADDR[,ADDR...]; HOST may be *)
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<Resolve>,
+
+    /// Connect to HOST2:PORT2 for requests to HOST1:PORT1 (empty fields: any / unchanged)
+    #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
+    pub connect_to: Vec<ConnectTo>,
 }
 
 /// What `-f` / `--fail-with-body` ask for.
@@ -163,6 +197,8 @@ pub struct Config {
     pub headers: Vec<String>,
     /// `-d` arguments as typed; read (for `@file`) when the run starts.
     pub data: Vec<String>,
+    /// `-m`: each URL's deadline is this long after it starts.
+    pub max_time: Option<Duration>,
     pub fetch: FetchOptions,
     pub verbose: bool,
     pub output: Option<PathBuf>,
@@ -171,6 +207,7 @@ pub struct Config {
     pub fail: Fail,
     pub write_out: Option<WriteOut>,
     pub strict: bool,
+    pub redirects: RedirectPolicy,
 }
 
 impl TryFrom<Cli> for Config {
@@ -217,11 +254,17 @@ impl TryFrom<Cli> for Config {
             method,
             headers: cli.headers,
             data: cli.data,
+            // 0 means no limit, as in curl.
+            max_time: cli.max_time.filter(|d| !d.is_zero()),
             fetch: FetchOptions {
                 family,
-                // 0 means no limit, as in curl.
                 connect_timeout: cli.connect_timeout.filter(|d| !d.is_zero()),
-                max_time: cli.max_time.filter(|d| !d.is_zero()),
+                deadline: None,
+                tls: Arc::new(TlsSetup::new(cli.cacert, cli.insecure)),
+                routes: Arc::new(Routes {
+                    connect_to: cli.connect_to,
+                    resolve: cli.resolve,
+                }),
                 limits: Limits {
                     max_body,
                     ..Limits::default()
@@ -233,6 +276,15 @@ impl TryFrom<Cli> for Config {
             fail,
             write_out,
             strict: cli.strict,
+            redirects: RedirectPolicy {
+                follow: cli.location || cli.location_trusted,
+                // -1: no limit, as in curl.
+                max_redirs: match cli.max_redirs {
+                    None => RedirectPolicy::default().max_redirs,
+                    Some(n) => u32::try_from(n).ok(),
+                },
+                trusted: cli.location_trusted,
+            },
         })
     }
 }
@@ -326,7 +378,7 @@ mod tests {
             "h",
         ]);
         assert_eq!(c.fetch.connect_timeout, Some(Duration::from_millis(1500)));
-        assert_eq!(c.fetch.max_time, Some(Duration::from_secs(3)));
+        assert_eq!(c.max_time, Some(Duration::from_secs(3)));
         assert_eq!(c.fetch.limits.max_body, Some(2048));
         assert_eq!(
             config(&["--json", "h"]).fetch.limits.max_body,
@@ -334,7 +386,43 @@ mod tests {
         );
         assert_eq!(config(&["h"]).fetch.limits.max_body, None);
         let c = config(&["-m", "0", "--connect-timeout", "0", "h"]);
-        assert_eq!((c.fetch.max_time, c.fetch.connect_timeout), (None, None));
+        assert_eq!((c.max_time, c.fetch.connect_timeout), (None, None));
+    }
+
+    #[test]
+    fn redirect_flags() {
+        let c = config(&["h"]);
+        assert!(!c.redirects.follow);
+        let c = config(&["-L", "--max-redirs", "3", "h"]);
+        assert_eq!(
+            (c.redirects.follow, c.redirects.max_redirs),
+            (true, Some(3))
+        );
+        assert_eq!(config(&["-L", "h"]).redirects.max_redirs, Some(50));
+        assert_eq!(
+            config(&["--max-redirs", "-1", "h"]).redirects.max_redirs,
+            None
+        );
+        let c = config(&["--location-trusted", "h"]);
+        assert!(c.redirects.follow && c.redirects.trusted);
+        assert!(Cli::try_parse_from(["rawget", "--max-redirs", "-2", "h"]).is_err());
+    }
+
+    #[test]
+    fn resolve_and_connect_to() {
+        let c = config(&[
+            "--resolve",
+            "a.test:443:127.0.0.1",
+            "--connect-to",
+            "::b.test:",
+            "h",
+        ]);
+        assert_eq!(c.fetch.routes.resolve.len(), 1);
+        assert_eq!(c.fetch.routes.route("x", 1).host, "b.test");
+        for bad in [["--resolve", "a.test:443"], ["--connect-to", "a:1:b"]] {
+            let args = ["rawget", bad[0], bad[1], "h"];
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
     }
 
     #[test]

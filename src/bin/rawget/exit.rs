@@ -7,6 +7,7 @@ use std::io;
 use rawnet::http::client::FetchError;
 use rawnet::http::response::Error as ResponseError;
 use rawnet::http::target::TargetError;
+use rawnet::http::tls::TlsError;
 
 /// Exit statuses, numbered as curl numbers them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,10 +26,14 @@ pub enum Exit {
     WriteError = 23,
     ReadError = 26,
     Timeout = 28,
+    TlsHandshake = 35,
+    TooManyRedirects = 47,
     EmptyReply = 52,
     SendError = 55,
     RecvError = 56,
+    PeerCertificate = 60,
     TooLarge = 63,
+    CaFile = 77,
 }
 
 /// Any failure of one URL: its kind name for JSON, and its exit status.
@@ -62,6 +67,11 @@ impl Classify for FetchError {
             FetchError::Connect { .. } => "connect",
             FetchError::Timeout { .. } => "timeout",
             FetchError::Send(_) => "send",
+            FetchError::Body(_) => "read",
+            FetchError::Tls(TlsError::CaFile { .. }) => "ca_file",
+            FetchError::Tls(TlsError::Certificate(_)) => "certificate",
+            FetchError::Tls(_) => "tls",
+            FetchError::TooManyRedirects { .. } => "too_many_redirects",
             FetchError::Recv(_) => "recv",
             FetchError::Response(e) => response_kind(e),
             FetchError::Output(_) => "write",
@@ -75,6 +85,11 @@ impl Classify for FetchError {
             FetchError::Connect { .. } => Exit::CannotConnect,
             FetchError::Timeout { .. } => Exit::Timeout,
             FetchError::Send(_) => Exit::SendError,
+            FetchError::Body(_) => Exit::ReadError,
+            FetchError::Tls(TlsError::CaFile { .. }) => Exit::CaFile,
+            FetchError::Tls(TlsError::Certificate(_)) => Exit::PeerCertificate,
+            FetchError::Tls(_) => Exit::TlsHandshake,
+            FetchError::TooManyRedirects { .. } => Exit::TooManyRedirects,
             FetchError::Recv(_) => Exit::RecvError,
             FetchError::Response(e) => response_exit(e),
             FetchError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => Exit::Ok,

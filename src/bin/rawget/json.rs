@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use rawnet::http::client::{Exchange, Handler, Step};
+use rawnet::http::redirect::Hop;
 use rawnet::http::response::Head;
+use rawnet::http::tls::{CertInfo, TlsInfo};
 use rawnet::sanitize::TerminalSafeJson;
 use serde::Serialize;
 
@@ -43,6 +45,12 @@ impl Handler for JsonHandler {
     fn body(&mut self, data: &[u8]) {
         self.body.extend_from_slice(data);
     }
+
+    /// The record describes the final response: an earlier hop's body
+    /// is dropped.
+    fn next_hop(&mut self) {
+        self.body.clear();
+    }
 }
 
 /// One line of `--json` output.
@@ -65,6 +73,10 @@ pub struct Record<'a> {
     pub error: Option<ErrorRecord>,
     /// Linter warnings about the response, in order.
     pub warnings: Vec<WarningRecord>,
+    /// The TLS session (null for http://).
+    pub tls: Option<TlsRecord<'a>>,
+    /// The redirects followed before the final response (-L), in order.
+    pub redirects: Vec<RedirectRecord<'a>>,
 }
 
 /// One linter warning: its stable code and a one-line message.
@@ -74,11 +86,114 @@ pub struct WarningRecord {
     pub message: &'static str,
 }
 
+/// One earlier hop of a redirect chain.
+#[derive(Debug, Serialize)]
+pub struct RedirectRecord<'a> {
+    pub url: &'a str,
+    pub ip: Option<String>,
+    pub port: u16,
+    pub status: Option<u16>,
+    pub reason: Option<&'a str>,
+    pub headers: Vec<Field<'a>>,
+    pub timing_ms: TimingMs,
+}
+
+impl<'a> RedirectRecord<'a> {
+    pub fn new(hop: &'a Hop) -> Self {
+        let ex = &hop.exchange;
+        let head = ex.head.as_ref();
+        RedirectRecord {
+            url: hop.target.url.as_str(),
+            ip: ex.ip.map(|ip| ip.to_string()),
+            port: ex.port,
+            status: head.map(|h| h.status),
+            reason: head.map(|h| h.reason.as_str()),
+            headers: head.map_or_else(Vec::new, exact_fields),
+            timing_ms: TimingMs::new(ex),
+        }
+    }
+}
+
+impl TimingMs {
+    fn new(ex: &Exchange) -> Self {
+        TimingMs {
+            dns: ex.timing.dns.map(ms),
+            connect: ex.timing.connect.map(ms),
+            tls: ex.timing.tls.map(ms),
+            first_byte: ex.timing.first_byte.map(ms),
+            total: ms(ex.timing.total),
+        }
+    }
+}
+
+/// What the TLS handshake established.
+#[derive(Debug, Serialize)]
+pub struct TlsRecord<'a> {
+    pub version: &'a str,
+    pub cipher: &'a str,
+    pub alpn: Option<&'a str>,
+    pub sni: Option<&'a str>,
+    pub verified: bool,
+    pub verify_error: Option<&'a str>,
+    pub certificates: Vec<CertRecord<'a>>,
+    /// Whether the stream ended with the server's close_notify; null when
+    /// the message ended by its framing before the stream did.
+    pub close_notify: Option<bool>,
+    /// Set when that matters: the body may be truncated.
+    pub warning: Option<&'static str>,
+}
+
+/// One certificate of the chain, leaf first.
+#[derive(Debug, Serialize)]
+pub struct CertRecord<'a> {
+    pub subject: &'a str,
+    pub issuer: &'a str,
+    pub sans: &'a [String],
+    pub not_before: &'a str,
+    pub not_after: &'a str,
+    pub sha256: &'a str,
+}
+
+/// The message for a close-delimited body without close_notify.
+pub const NO_CLOSE_NOTIFY: &str =
+    "the server closed the connection without a TLS close_notify: the body may be truncated";
+
+impl<'a> TlsRecord<'a> {
+    pub fn new(info: &'a TlsInfo, ex: &Exchange) -> Self {
+        TlsRecord {
+            version: &info.version,
+            cipher: &info.cipher,
+            alpn: info.alpn.as_deref(),
+            sni: info.sni.as_deref(),
+            verified: info.verified,
+            verify_error: info.verify_error.as_deref(),
+            certificates: info.certificates.iter().map(CertRecord::new).collect(),
+            close_notify: info.close_notify,
+            warning: ex.close_notify_missing().then_some(NO_CLOSE_NOTIFY),
+        }
+    }
+}
+
+impl<'a> CertRecord<'a> {
+    fn new(c: &'a CertInfo) -> Self {
+        CertRecord {
+            subject: &c.subject,
+            issuer: &c.issuer,
+            sans: &c.sans,
+            not_before: &c.not_before,
+            not_after: &c.not_after,
+            sha256: &c.sha256,
+        }
+    }
+}
+
 /// Milliseconds since the start of the exchange (curl's `time_*`).
 #[derive(Debug, Serialize)]
 pub struct TimingMs {
     pub dns: Option<f64>,
     pub connect: Option<f64>,
+    /// TLS handshake complete (curl's time_appconnect); null for http://.
+    pub tls: Option<f64>,
     pub first_byte: Option<f64>,
     pub total: f64,
 }
@@ -109,11 +224,14 @@ impl<'a> Record<'a> {
             timing_ms: TimingMs {
                 dns: None,
                 connect: None,
+                tls: None,
                 first_byte: None,
                 total: 0.0,
             },
             error: Some(error),
             warnings: Vec::new(),
+            tls: None,
+            redirects: Vec::new(),
         }
     }
 
@@ -139,12 +257,7 @@ impl<'a> Record<'a> {
             body_encoding,
             body_bytes: ex.body_bytes,
             trailers: pairs(&ex.trailers),
-            timing_ms: TimingMs {
-                dns: ex.timing.dns.map(ms),
-                connect: ex.timing.connect.map(ms),
-                first_byte: ex.timing.first_byte.map(ms),
-                total: ms(ex.timing.total),
-            },
+            timing_ms: TimingMs::new(ex),
             error,
             warnings: ex
                 .warnings
@@ -154,6 +267,8 @@ impl<'a> Record<'a> {
                     message: w.message(),
                 })
                 .collect(),
+            tls: ex.tls.as_ref().map(|t| TlsRecord::new(t, ex)),
+            redirects: Vec::new(),
         }
     }
 }

@@ -21,16 +21,20 @@ mod writeout;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
 
 use clap::{CommandFactory, Parser};
-use rawnet::http::client::{self, Exchange};
+use rawnet::http::body::{Body, BodyPart};
+use rawnet::http::client::{self, Exchange, FetchOptions};
+use rawnet::http::redirect;
 use rawnet::http::request::RequestSpec;
 use rawnet::http::target::{Target, TargetError};
 use rawnet::sanitize::escape_str;
 
 use crate::cli::{Cli, Config, Fail};
 use crate::exit::{Classify, Exit};
-use crate::json::{ErrorRecord, JsonHandler, Record};
+use crate::json::{ErrorRecord, JsonHandler, Record, RedirectRecord};
 use crate::ordered::{output_failed, Ordered, Outcome};
 use crate::raw::{RawHandler, RawMode};
 use crate::trace::Tracer;
@@ -80,7 +84,7 @@ struct Fatal {
 /// One URL, checked and ready to send (or why it cannot be).
 struct Job {
     url: String,
-    ready: Result<(Target, RequestSpec), TargetError>,
+    ready: Result<(Target, Arc<RequestSpec>), TargetError>,
 }
 
 fn run(cfg: &Config) -> Result<Exit, Fatal> {
@@ -137,65 +141,81 @@ fn run_parallel(jobs: &[Job], cfg: &Config, ordered: &Ordered, mode: RawMode) ->
 }
 
 /// `-d` arguments joined with `&` as curl does; `@FILE` and `@-` (stdin)
-/// are read verbatim, with no newline stripping (curl's `--data-binary`).
-/// `--data-raw` arguments follow, taken as they are.
-fn read_data(data: &[String], data_raw: &[String]) -> Result<Option<Vec<u8>>, Fatal> {
+/// are taken verbatim, with no newline stripping (curl's `--data-binary`).
+/// `--data-raw` arguments follow, taken as they are. A file is streamed
+/// while it is sent (opened here once, so a missing file stops the run
+/// before anything is sent); stdin is read once and shared by every URL.
+fn read_data(data: &[String], data_raw: &[String]) -> Result<Option<Body>, Fatal> {
     if data.is_empty() && data_raw.is_empty() {
         return Ok(None);
     }
-    let mut body = Vec::new();
+    let mut body = Body::new();
+    let mut text = Vec::new();
     for (i, arg) in data.iter().enumerate() {
         if i > 0 {
-            body.push(b'&');
+            text.push(b'&');
         }
-        match arg.strip_prefix('@') {
-            Some("-") => io::stdin().read_to_end(&mut body).map(drop),
-            Some(path) => File::open(path).and_then(|mut f| f.read_to_end(&mut body).map(drop)),
-            None => {
-                body.extend_from_slice(arg.as_bytes());
-                Ok(())
-            }
-        }
-        .map_err(|e| Fatal {
+        let read_error = |e: io::Error| Fatal {
             exit: Exit::ReadError,
             message: format!("cannot read data from '{arg}': {e}"),
-        })?;
-    }
-    for arg in data_raw {
-        if !body.is_empty() {
-            body.push(b'&');
+        };
+        match arg.strip_prefix('@') {
+            Some("-") => io::stdin()
+                .read_to_end(&mut text)
+                .map(drop)
+                .map_err(read_error)?,
+            Some(path) => {
+                if !text.is_empty() {
+                    body.push(BodyPart::Bytes(Arc::from(std::mem::take(&mut text))));
+                }
+                body.push(BodyPart::File(path.into()));
+            }
+            None => text.extend_from_slice(arg.as_bytes()),
         }
-        body.extend_from_slice(arg.as_bytes());
     }
+    for (i, arg) in data_raw.iter().enumerate() {
+        if i > 0 || !data.is_empty() {
+            text.push(b'&');
+        }
+        text.extend_from_slice(arg.as_bytes());
+    }
+    if !text.is_empty() {
+        body.push(BodyPart::Bytes(Arc::from(text)));
+    }
+    body.open().map_err(|e| Fatal {
+        exit: Exit::ReadError,
+        message: e.to_string(),
+    })?;
     Ok(Some(body))
 }
 
 /// Parses every URL and builds its request; a bad method or header is a
 /// usage error for the whole run, found before anything is sent.
-fn prepare(cfg: &Config, body: Option<Vec<u8>>) -> Result<Vec<Job>, Fatal> {
-    cfg.urls
+fn prepare(cfg: &Config, body: Option<Body>) -> Result<Vec<Job>, Fatal> {
+    let request = Arc::new(
+        RequestSpec::new(&cfg.method, &cfg.headers, body).map_err(|e| Fatal {
+            exit: Exit::Usage,
+            message: e.to_string(),
+        })?,
+    );
+    Ok(cfg
+        .urls
         .iter()
-        .map(|url| {
-            let target = match url.parse::<Target>() {
-                Ok(t) => t,
-                Err(e) => {
-                    return Ok(Job {
-                        url: url.clone(),
-                        ready: Err(e),
-                    })
-                }
-            };
-            let request = RequestSpec::new(&cfg.method, &target, &cfg.headers, body.clone())
-                .map_err(|e| Fatal {
-                    exit: Exit::Usage,
-                    message: e.to_string(),
-                })?;
-            Ok(Job {
-                url: url.clone(),
-                ready: Ok((target, request)),
-            })
+        .map(|url| Job {
+            url: url.clone(),
+            ready: url
+                .parse::<Target>()
+                .map(|target| (target, Arc::clone(&request))),
         })
-        .collect()
+        .collect())
+}
+
+/// The fetch options of one URL: `-m` counts from when it starts.
+fn options(cfg: &Config) -> FetchOptions {
+    FetchOptions {
+        deadline: cfg.max_time.and_then(|t| Instant::now().checked_add(t)),
+        ..cfg.fetch.clone()
+    }
 }
 
 /// Fetches one URL and writes its output to `out`.
@@ -219,21 +239,29 @@ fn run_job(
                 Ok(())
             };
             let outcome = failed(job, e, written);
-            return with_write_out(cfg, job, None, None, Observed::default(), outcome);
+            return with_write_out(cfg, job, None, 0, None, Observed::default(), outcome);
         }
     };
-    let (ex, observed, written) = if cfg.json {
+    let (chain, observed, written) = if cfg.json {
         let mut handler = JsonHandler::new(tracer());
-        let ex = client::fetch(target, request, &cfg.fetch, &mut handler);
+        let chain = redirect::follow(target, request, &options(cfg), &cfg.redirects, &mut handler);
+        let ex = &chain.last.exchange;
+        warn_close_notify(job, ex);
         let error = ex.error.as_ref().map(|e| error_record(e, e.to_string()));
-        let written = write_record(out, &Record::new(&job.url, &ex, &handler.body, error));
-        (ex, handler.observed, written)
+        let written = {
+            let mut record = Record::new(&job.url, ex, &handler.body, error);
+            record.redirects = chain.redirects.iter().map(RedirectRecord::new).collect();
+            write_record(out, &record)
+        };
+        (chain, handler.observed, written)
     } else {
         let mut handler = RawHandler::new(out, mode, tracer());
-        let ex = client::fetch(target, request, &cfg.fetch, &mut handler);
+        let chain = redirect::follow(target, request, &options(cfg), &cfg.redirects, &mut handler);
         let flushed = handler.finish();
-        (ex, handler.observed, flushed)
+        warn_close_notify(job, &chain.last.exchange);
+        (chain, handler.observed, flushed)
     };
+    let ex = &chain.last.exchange;
     let outcome = match &ex.error {
         Some(e) => failed(job, e, written),
         None => succeeded(job, written),
@@ -241,9 +269,11 @@ fn run_job(
     if let Some(t) = tracer() {
         ex.warnings.iter().for_each(|w| t.warning(*w));
     }
-    let outcome = fail_on_status(cfg, job, &ex, outcome);
-    let outcome = strict(cfg, job, &ex, outcome);
-    with_write_out(cfg, job, Some(target), Some(&ex), observed, outcome)
+    let outcome = fail_on_status(cfg, job, ex, outcome);
+    let outcome = strict(cfg, job, ex, outcome);
+    let hops = chain.redirects.len();
+    let last = Some(&chain.last.target);
+    with_write_out(cfg, job, last, hops, Some(ex), observed, outcome)
 }
 
 /// `-f` / `--fail-with-body`: a complete response with status 400 or
@@ -285,6 +315,7 @@ fn with_write_out(
     cfg: &Config,
     job: &Job,
     target: Option<&Target>,
+    redirects: usize,
     exchange: Option<&Exchange>,
     observed: Observed,
     outcome: Outcome,
@@ -300,6 +331,7 @@ fn with_write_out(
     let values = Values {
         url: &job.url,
         target,
+        redirects,
         exchange,
         observed,
         exit: outcome.exit as u8,
@@ -308,6 +340,14 @@ fn with_write_out(
     Outcome {
         write_out: Some(format.render(&values)),
         ..outcome
+    }
+}
+
+/// A close-delimited body over TLS without close_notify may be cut short:
+/// say so, though the exchange counts as complete (curl accepts it too).
+fn warn_close_notify(job: &Job, ex: &client::Exchange) {
+    if ex.close_notify_missing() {
+        report(&format!("warning: {}: {}", job.url, json::NO_CLOSE_NOTIFY));
     }
 }
 

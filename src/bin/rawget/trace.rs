@@ -4,9 +4,10 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use rawnet::http::client::Step;
+use rawnet::http::client::{self, Step};
 use rawnet::http::lint::Warning;
-use rawnet::sanitize::escape_bytes;
+use rawnet::http::tls::TlsStep;
+use rawnet::sanitize::{escape_bytes, escape_str};
 
 /// Writes trace lines for one URL to stderr, tagged with the URL's
 /// position when several URLs run at once.
@@ -25,6 +26,9 @@ impl Tracer {
         let mut text = String::new();
         let ms = at.as_secs_f64() * 1000.0;
         let line = describe(step);
+        // A step of several lines (a certificate chain): every line gets
+        // the URL's tag.
+        let line = line.replace('\n', &format!("\n{}", self.tag));
         text.push_str(&format!("{}* [{ms:9.3} ms] {line}\n", self.tag));
         if let Step::Sent { request, .. } = step {
             for l in head_lines(request) {
@@ -52,22 +56,89 @@ fn describe(step: &Step<'_>) -> String {
             let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
             format!("resolved to {}", list.join(", "))
         }
-        Step::Connecting { addr } => format!("socket() + connect({addr})"),
+        Step::Connecting { addr, racing: 0 } => format!("socket() + connect({addr})"),
+        Step::Connecting { addr, racing } => format!(
+            "socket() + connect({addr}): happy eyeballs, {racing} earlier attempt(s) unanswered after {} ms",
+            client::STAGGER.as_millis()
+        ),
+        Step::ConnectAbandoned { addr } => {
+            format!("connect({addr}) abandoned: another address answered first; close()")
+        }
         Step::ConnectFailed { addr, error } => format!("connect({addr}) failed: {error}"),
         Step::Connected { local, peer } => match local {
             Some(local) => format!("connected {local} -> {peer}"),
             None => format!("connected to {peer}"),
         },
-        Step::Sent { request, total } if request.len() < *total => format!(
-            "send() {} of {total} bytes: the server answered first, reading its answer",
-            request.len()
+        Step::Tls(tls) => describe_tls(tls),
+        Step::Redirect {
+            status,
+            location,
+            method,
+            credentials,
+        } => format!(
+            "{status}: following the redirect to {} with {method}{}",
+            escape_str(location),
+            if *credentials {
+                ""
+            } else {
+                " (credentials not sent: another host)"
+            }
         ),
-        Step::Sent { request, .. } => format!("send() {} bytes:", request.len()),
+        Step::Sent { sent, total, .. } if sent < total => {
+            format!("send() {sent} of {total} bytes: the server answered first, reading its answer")
+        }
+        Step::Sent { sent, .. } => format!("send() {sent} bytes:"),
         Step::Received { bytes } => format!("recv() {bytes} bytes"),
         Step::PeerClosed => "recv() 0: the server closed the connection".to_owned(),
         Step::Complete { body_bytes } => {
             format!("response complete ({body_bytes} body bytes); close()")
         }
+        other => format!("{other:?}"),
+    }
+}
+
+fn describe_tls(step: &TlsStep<'_>) -> String {
+    match step {
+        TlsStep::Hello { sni, alpn } => format!(
+            "TLS ClientHello sent (SNI {}, ALPN offered: {alpn})",
+            sni.unwrap_or("none: address literal")
+        ),
+        TlsStep::Certificates {
+            certs,
+            error,
+            insecure,
+        } => {
+            let mut text = format!("TLS server certificate chain ({}):", certs.len());
+            for (i, c) in certs.iter().enumerate() {
+                text.push_str(&format!(
+                    "\n*   {i}: subject: {}\n*      issuer: {}\n*      SANs: {}\n*      not after: {}",
+                    escape_str(&c.subject),
+                    escape_str(&c.issuer),
+                    escape_str(&c.sans.join(", ")),
+                    c.not_after
+                ));
+            }
+            text.push_str(&match (error, insecure) {
+                (None, false) => "\n* TLS certificate verified".to_owned(),
+                (None, true) => {
+                    "\n* TLS certificate verified (-k/--insecure: not required)".to_owned()
+                }
+                (Some(e), false) => format!("\n* TLS certificate NOT verified: {}", escape_str(e)),
+                (Some(e), true) => format!(
+                    "\n* TLS certificate NOT verified: {}; continuing anyway (-k/--insecure)",
+                    escape_str(e)
+                ),
+            });
+            text
+        }
+        TlsStep::Done { info } => format!(
+            "TLS handshake complete: {}, cipher {}, ALPN {}",
+            info.version,
+            info.cipher,
+            info.alpn
+                .as_deref()
+                .unwrap_or("none (server chose no protocol)")
+        ),
         other => format!("{other:?}"),
     }
 }

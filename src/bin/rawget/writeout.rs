@@ -14,7 +14,7 @@
 //! is copied as it is.
 //!
 //! Values that later capabilities will supply (TLS, redirects) each come
-//! from one function here: [`time_appconnect`], [`num_redirects`],
+//! from one function here each: [`time_appconnect`], [`num_redirects`],
 //! [`url_effective`].
 
 use std::net::SocketAddr;
@@ -123,8 +123,10 @@ impl Observed {
 pub struct Values<'a> {
     /// The URL as given.
     pub url: &'a str,
-    /// The parsed URL, when it parsed.
+    /// The URL last fetched (after any redirects), when the URL parsed.
     pub target: Option<&'a Target>,
+    /// Redirects followed before the final response.
+    pub redirects: usize,
     /// The exchange, when one was attempted.
     pub exchange: Option<&'a Exchange>,
     pub observed: Observed,
@@ -285,7 +287,7 @@ fn value_of(var: Var, v: &Values<'_>) -> Value {
         Var::SizeRequest => v.observed.request_bytes.into(),
         Var::Url => v.url.into(),
         Var::UrlEffective => url_effective(v).into(),
-        Var::NumRedirects => num_redirects(ex).into(),
+        Var::NumRedirects => num_redirects(v).into(),
         Var::Exitcode => v.exit.into(),
         Var::Errormsg => v.error.clone().map_or(Value::Null, Value::from),
         Var::ContentType => header_values(v, "content-type")
@@ -311,22 +313,27 @@ fn seconds(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e6
 }
 
-/// Hook: when the TLS handshake finished. Plain HTTP has none: 0, as
-/// curl prints for `http://`.
-fn time_appconnect(_ex: Option<&Exchange>) -> Option<Duration> {
-    None
+/// When the TLS handshake finished (of the final exchange). Plain HTTP
+/// has none: 0, as curl prints for `http://`.
+fn time_appconnect(ex: Option<&Exchange>) -> Option<Duration> {
+    ex.and_then(|e| e.timing.tls)
 }
 
-/// Hook: how many redirects were followed. rawget follows none yet.
-fn num_redirects(_ex: Option<&Exchange>) -> u64 {
-    0
+/// How many redirects were followed (`-L`).
+fn num_redirects(v: &Values<'_>) -> u64 {
+    v.redirects as u64
 }
 
-/// Hook: the URL last fetched, normalised as curl prints it. Without
-/// redirects it is the URL given.
+/// The URL last fetched, normalised as curl prints it
+/// (`scheme://host[:port]/path`); the URL given when it did not parse.
 fn url_effective(v: &Values<'_>) -> String {
     match v.target {
-        Some(t) => format!("http://{}{}", t.host_header(), t.path_and_query),
+        Some(t) => format!(
+            "{}://{}{}",
+            t.scheme.as_str(),
+            t.host_header(),
+            t.path_and_query
+        ),
         None => v.url.to_owned(),
     }
 }
@@ -382,6 +389,7 @@ mod tests {
         Values {
             url,
             target: None,
+            redirects: 0,
             exchange: None,
             observed: Observed::default(),
             exit: 7,

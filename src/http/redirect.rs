@@ -1,0 +1,172 @@
+//! Redirects as a layer over the exchange: `-L` follows 301, 302, 303,
+//! 307 and 308 the way curl does, each hop one [`client::exchange`].
+//!
+//! The rules, in one place:
+//! - 303 becomes `GET` without a body (a `HEAD` stays `HEAD`); 301 and 302
+//!   turn a `POST` into a `GET` without a body; 307 and 308 keep method
+//!   and body (a `-d @FILE` body is re-opened and streamed again).
+//! - `Location` is resolved against the current URL; a missing or unusable
+//!   one ends the chain with the 3xx as the final response.
+//! - When scheme, host or port change, the user's `Authorization` and
+//!   `Cookie` headers and the URL's credentials are not sent on (curl
+//!   CVE-2018-1000007, CVE-2022-27776), unless `--location-trusted`.
+//! - One absolute deadline (in [`FetchOptions`]) bounds the whole chain;
+//!   more than `max_redirs` redirects is [`FetchError::TooManyRedirects`].
+
+use std::borrow::Cow;
+
+use super::client::{self, Exchange, FetchError, FetchOptions, Handler, Step};
+use super::request::RequestSpec;
+use super::target::Target;
+
+/// Whether and how far to follow redirects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RedirectPolicy {
+    /// Follow at all (`-L`).
+    pub follow: bool,
+    /// Most redirects followed (`--max-redirs`; `None`: no limit).
+    pub max_redirs: Option<u32>,
+    /// Send credentials to other hosts too (`--location-trusted`).
+    pub trusted: bool,
+}
+
+impl Default for RedirectPolicy {
+    /// Not following; curl's limit of 50 once following.
+    fn default() -> Self {
+        RedirectPolicy {
+            follow: false,
+            max_redirs: Some(50),
+            trusted: false,
+        }
+    }
+}
+
+/// One response of the chain and where it came from.
+#[derive(Debug)]
+pub struct Hop {
+    /// The URL requested.
+    pub target: Target,
+    /// The exchange.
+    pub exchange: Exchange,
+}
+
+/// Every response of a request, in order.
+#[derive(Debug)]
+pub struct Chain {
+    /// The redirects followed, in order (empty without `-L`).
+    pub redirects: Vec<Hop>,
+    /// The final response (or the hop that failed).
+    pub last: Hop,
+}
+
+/// What the next hop is, for a redirect response.
+fn next_hop(target: &Target, exchange: &Exchange) -> Option<(u16, Target)> {
+    let head = exchange.head.as_ref()?;
+    if !matches!(head.status, 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = head
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("location"))?;
+    Some((head.status, target.join(&location.1).ok()?))
+}
+
+/// The request for the next hop, by the status that sent us there.
+fn next_request<'a>(status: u16, request: &Cow<'a, RequestSpec>) -> Cow<'a, RequestSpec> {
+    let to_get = match status {
+        303 => !request.is_head(),
+        301 | 302 => request.method.eq_ignore_ascii_case("POST"),
+        _ => false,
+    };
+    if to_get {
+        Cow::Owned(request.as_get("GET"))
+    } else {
+        request.clone()
+    }
+}
+
+/// Runs `request` to `target`, following redirects as `policy` says;
+/// every hop reports to `handler` (its raw bytes, its steps).
+pub fn follow(
+    target: &Target,
+    request: &RequestSpec,
+    opts: &FetchOptions,
+    policy: &RedirectPolicy,
+    handler: &mut dyn Handler,
+) -> Chain {
+    let mut target = target.clone();
+    let mut request = Cow::Borrowed(request);
+    let mut credentials = true;
+    let mut redirects = Vec::new();
+    loop {
+        let mut exchange = client::exchange(&target, &request, credentials, opts, handler);
+        let next = match (policy.follow, &exchange.error) {
+            (true, None) => next_hop(&target, &exchange),
+            _ => None,
+        };
+        let Some((status, mut next)) = next else {
+            return Chain {
+                redirects,
+                last: Hop { target, exchange },
+            };
+        };
+        if policy
+            .max_redirs
+            .is_some_and(|max| redirects.len() as u64 >= u64::from(max))
+        {
+            exchange.error = Some(FetchError::TooManyRedirects {
+                max: policy.max_redirs.unwrap_or_default(),
+            });
+            return Chain {
+                redirects,
+                last: Hop { target, exchange },
+            };
+        }
+        credentials = credentials && (policy.trusted || target.same_origin(&next));
+        if credentials && next.credentials.is_none() {
+            next.credentials.clone_from(&target.credentials);
+        }
+        request = next_request(status, &request);
+        handler.trace(
+            exchange.timing.total,
+            &Step::Redirect {
+                status,
+                location: next.url.as_str(),
+                method: &request.method,
+                credentials,
+            },
+        );
+        handler.next_hop();
+        redirects.push(Hop { target, exchange });
+        target = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::body::Body;
+
+    #[test]
+    fn method_rules_follow_curl() {
+        let post = RequestSpec::new("POST", &[], Some(Body::bytes(&b"x"[..]))).unwrap();
+        let req = Cow::Borrowed(&post);
+        for (status, method, body) in [
+            (301, "GET", false),
+            (302, "GET", false),
+            (303, "GET", false),
+            (307, "POST", true),
+            (308, "POST", true),
+        ] {
+            let next = next_request(status, &req);
+            assert_eq!((next.method.as_str(), next.body.is_some()), (method, body));
+        }
+        let put = RequestSpec::new("PUT", &[], Some(Body::bytes(&b"x"[..]))).unwrap();
+        let req = Cow::Borrowed(&put);
+        assert_eq!(next_request(302, &req).method, "PUT");
+        assert_eq!(next_request(303, &req).method, "GET");
+        let head = RequestSpec::new("HEAD", &[], None).unwrap();
+        assert_eq!(next_request(303, &Cow::Borrowed(&head)).method, "HEAD");
+    }
+}
