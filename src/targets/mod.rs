@@ -43,6 +43,7 @@ use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::resolve::{Family, ResolveError};
+use crate::sanitize::escape_line;
 
 pub use runs::Targets;
 use runs::{to_num, Builder, Space};
@@ -886,7 +887,7 @@ impl fmt::Display for TargetError {
         match self {
             TargetError::Empty => f.write_str("no target given"),
             TargetError::Invalid { item, reason } => {
-                write!(f, "invalid target '{item}': {reason}")
+                write!(f, "invalid target '{}': {reason}", escape_line(item))
             }
             TargetError::CidrTooLarge {
                 cidr,
@@ -917,6 +918,7 @@ impl fmt::Display for TargetError {
                 "range {range} splits into more than {MAX_OCTET_RUNS} pieces; use CIDR blocks"
             ),
             TargetError::FileTooLong { source, limit } => {
+                let source = escape_line(source);
                 write!(f, "{source} holds more than {limit} targets; split it")
             }
             TargetError::TooMany { limit } => write!(
@@ -937,7 +939,7 @@ impl fmt::Display for TargetError {
                 source,
                 line,
                 error,
-            } => write!(f, "{source}:{line}: {error}"),
+            } => write!(f, "{}:{line}: {error}", escape_line(source)),
         }
     }
 }
@@ -1060,6 +1062,14 @@ mod tests {
         assert!(err("-host").contains("not an IP address"));
         assert!(err("bad..name").contains("not an IP address"));
         assert!(err("").contains("empty"));
+        // What was typed is shown on one line, control characters escaped
+        // (a target list may hold anything).
+        let e = err("a\nb\x1b[2J");
+        assert!(!e.contains(['\n', '\x1b']), "{e}");
+        let e = parse_file("ok\n\x1b]0;x\x07\n", "l\nst")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains(['\n', '\x1b', '\x07']), "{e}");
     }
 
     #[test]
