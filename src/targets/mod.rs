@@ -211,21 +211,26 @@ fn is_octet_text(item: &str) -> bool {
 /// together: nmap separates targets by spaces, so `10.0.0.1-3,7` (.1 to
 /// .3 and .7) and `10.0.3-5,7.1` are one target each there. An item of
 /// octet characters joins the one before it (also of octet characters)
-/// when either is not a target on its own; a list of items that are each
-/// a target is never joined, so nothing that parsed before changes.
+/// while the two hold at most the 3 dots of one address between them.
+/// Items that are targets on their own hold 3 dots each, so a list of
+/// them is never joined: nothing that parsed before changes meaning.
+/// Linear in the input, whatever it holds (`1,1,1,...` is one item).
 fn join_octet_lists<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let alone = |t: &str| t.parse::<TargetSpec>().is_ok();
+    let dots = |t: &str| t.bytes().filter(|&b| b == b'.').count();
     let mut out: Vec<String> = Vec::new();
-    let mut joinable = false;
+    // Dots in the last item, when it is of octet characters.
+    let mut last_dots: Option<usize> = None;
     for item in items {
         let item = item.trim();
-        match out.last_mut() {
-            Some(last) if joinable && is_octet_text(item) && !(alone(last) && alone(item)) => {
+        let item_dots = is_octet_text(item).then(|| dots(item));
+        match (out.last_mut(), last_dots, item_dots) {
+            (Some(last), Some(before), Some(more)) if before + more <= 3 => {
                 last.push(',');
                 last.push_str(item);
+                last_dots = Some(before + more);
             }
             _ => {
-                joinable = is_octet_text(item);
+                last_dots = item_dots;
                 out.push(item.to_owned());
             }
         }
@@ -1448,5 +1453,20 @@ mod tests {
         assert!(parse_list("127.0.0.1-3,300").is_err());
         assert!(parse_list("127.0.0.1-3,-").is_ok());
         assert!(parse_list("127.0.0.5-3,4").is_err());
+        // A fragment after a whole address joins it; an address after
+        // a fragment does not (4 dots or more can never parse).
+        let specs = parse_list("127.0.0.1,2,127.0.0.5").unwrap();
+        let texts: Vec<&str> = specs.iter().map(TargetSpec::text).collect();
+        assert_eq!(texts, ["127.0.0.1,2", "127.0.0.5"]);
+        assert_eq!(
+            parse_list("1.2.3,4.5.6.7").unwrap_err().to_string(),
+            "invalid target '1.2.3': not a valid IPv4 address or octet range \
+             (each of 4 octets 0-255, A-B, * or a comma list of them)"
+        );
+        // Joining is linear: a million fragments are one bad item, at once.
+        let fragments = "1,".repeat(1 << 20) + "1";
+        let joined = join_octet_lists(fragments.split(','));
+        assert_eq!(joined.len(), 1);
+        assert!(parse_list(&fragments).is_err());
     }
 }
