@@ -439,6 +439,74 @@ mod tests {
         assert_eq!(got, ["10.0.0.0", "10.0.0.2"]);
     }
 
+    /// Random adds and exclusions in a small window (IPv4 and its mapped
+    /// IPv6 spelling, the border of the mapped block too) against a plain
+    /// list: the same addresses, in the same order, under the same target,
+    /// and `get(i)` right at every run border.
+    #[test]
+    fn intervals_agree_with_a_plain_list() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u128| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            u128::from(seed) % n
+        };
+        // The window: IPv4 addresses 0..64, the same as ::ffff:0.0.0.0/122,
+        // and the 32 IPv6 addresses just below the mapped block.
+        let spaces = [
+            (Space::V4, 0u128),
+            (Space::V6, MAPPED_V4),
+            (Space::V6, MAPPED_V4 - 32),
+        ];
+        let host = |space: Space, n: u128| match space {
+            Space::V6 if (MAPPED_V4..MAPPED_V4 + (1 << 32)).contains(&n) => {
+                (Space::V4, n - MAPPED_V4)
+            }
+            _ => (space, n),
+        };
+        for _ in 0..300 {
+            let mut builder = Builder::new(u64::MAX);
+            let mut plain: Vec<(String, Space, u128)> = Vec::new();
+            let mut taken: Vec<(Space, u128)> = Vec::new();
+            let names: Vec<Arc<str>> = (0..4).map(|i| Arc::from(format!("t{i}"))).collect();
+            for step in 0..8 {
+                let (space, base) = spaces[next(3) as usize];
+                let lo = base + next(40);
+                let hi = (lo + next(24)).min(base + 63);
+                if next(4) == 0 {
+                    builder.exclude(space, lo, hi);
+                    taken.extend((lo..=hi).map(|n| host(space, n)));
+                    continue;
+                }
+                let target = &names[step % 4];
+                builder.add(target, space, lo, hi).unwrap();
+                for n in lo..=hi {
+                    if !taken.contains(&host(space, n)) {
+                        taken.push(host(space, n));
+                        plain.push((target.to_string(), space, n));
+                    }
+                }
+            }
+            let t = builder.finish();
+            let want: Vec<(String, IpAddr)> = plain
+                .iter()
+                .map(|(target, space, n)| (target.clone(), from_num(*space, *n)))
+                .collect();
+            let got: Vec<(String, IpAddr)> = t
+                .iter()
+                .map(|(target, ip)| (target.to_string(), ip))
+                .collect();
+            assert_eq!(got, want);
+            assert_eq!(t.len(), want.len() as u64);
+            for (i, (target, ip)) in want.iter().enumerate() {
+                let (t_got, ip_got) = t.get(i as u64).unwrap();
+                assert_eq!((&**t_got, ip_got), (target.as_str(), *ip), "index {i}");
+            }
+            assert_eq!(t.get(want.len() as u64), None);
+        }
+    }
+
     #[test]
     fn from_pairs_keeps_duplicates_and_merges_runs() {
         let t = Targets::from_pairs([("x", ip("10.0.0.1")), ("x", ip("10.0.0.1"))]);
