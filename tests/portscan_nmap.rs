@@ -389,6 +389,10 @@ fn octet_lists_are_nmaps() {
             "127.0.3-5,7.1",
             &["127.0.3.1", "127.0.4.1", "127.0.5.1", "127.0.7.1"][..],
         ),
+        (
+            "127.0.0-1.0/31",
+            &["127.0.0.0", "127.0.0.1", "127.0.1.0", "127.0.1.1"][..],
+        ),
     ] {
         let run = portscan(&[target, &port, "--all"]).ok();
         let seen: BTreeSet<String> = run.lines().iter().map(|l| l.ip.to_string()).collect();

@@ -222,7 +222,11 @@ fn join_octet_lists<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut last_dots: Option<usize> = None;
     for item in items {
         let item = item.trim();
-        let item_dots = is_octet_text(item).then(|| dots(item));
+        let item_dots = (!item.is_empty()
+            && item
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'*' | b',' | b'/')))
+        .then(|| dots(item));
         match (out.last_mut(), last_dots, item_dots) {
             (Some(last), Some(before), Some(more)) if before + more <= 3 => {
                 last.push(',');
@@ -260,18 +264,12 @@ fn parse_octets(text: &str) -> Option<[Vec<(u8, u8)>; 4]> {
     let mut parts = text.split('.');
     let mut out: [Vec<(u8, u8)>; 4] = Default::default();
     for slot in &mut out {
-        let mut ranges = parts
+        let ranges = parts
             .next()?
             .split(',')
             .map(range)
             .collect::<Option<Vec<_>>>()?;
-        ranges.sort_unstable();
-        for (lo, hi) in ranges {
-            match slot.last_mut() {
-                Some(last) if u16::from(lo) <= u16::from(last.1) + 1 => last.1 = last.1.max(hi),
-                _ => slot.push((lo, hi)),
-            }
-        }
+        *slot = merge_ranges(ranges);
     }
     parts.next().is_none().then_some(out)
 }
@@ -358,7 +356,10 @@ fn parse_cidr(item: &str, addr: &str, prefix: &str) -> Result<TargetSpec, Target
         item: item.to_owned(),
         reason,
     };
-    let ip = parse_literal(addr).ok_or(invalid("CIDR needs an IP address before the '/'"))?;
+    let Some(ip) = parse_literal(addr) else {
+        return parse_octets_cidr(item, addr, prefix)
+            .ok_or(invalid("CIDR needs an IP address before the '/'"));
+    };
     let width = if ip.is_ipv4() { 32 } else { 128 };
     let prefix = Some(prefix)
         .filter(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
@@ -374,6 +375,48 @@ fn parse_cidr(item: &str, addr: &str, prefix: &str) -> Result<TargetSpec, Target
         network: mask(ip, prefix),
         prefix,
     })
+}
+
+/// nmap's octet range with a prefix (`10.0.0-1.0/31`): the prefix is
+/// applied to every address of the range, so each octet's host bits span
+/// all their values (nmap -sL -n lists 10.0.0.0, .1, 10.0.1.0, .1).
+fn parse_octets_cidr(item: &str, addr: &str, prefix: &str) -> Option<TargetSpec> {
+    if !is_octet_text(addr) || prefix.is_empty() || prefix.len() > 2 {
+        return None;
+    }
+    let prefix: u32 = prefix.parse().ok().filter(|p| *p <= 32)?;
+    let mut octets = parse_octets(addr)?;
+    for (i, ranges) in octets.iter_mut().enumerate() {
+        // Host bits of this octet: 8 when the prefix ends before it, 0
+        // when it ends after it.
+        let host = (8 * i as u32 + 8).saturating_sub(prefix).min(8);
+        if host == 0 {
+            continue;
+        }
+        let low = ((1u16 << host) - 1) as u8;
+        let widened: Vec<(u8, u8)> = ranges
+            .iter()
+            .map(|&(lo, hi)| (lo & !low, hi | low))
+            .collect();
+        *ranges = merge_ranges(widened);
+    }
+    Some(TargetSpec::Octets {
+        text: item.to_owned(),
+        octets,
+    })
+}
+
+/// Sorted, disjoint, non-adjacent ranges covering the same values.
+fn merge_ranges(mut ranges: Vec<(u8, u8)>) -> Vec<(u8, u8)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u8, u8)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match out.last_mut() {
+            Some(last) if u16::from(lo) <= u16::from(last.1) + 1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
 }
 
 /// Clears the host bits of `ip` beyond `prefix`.
@@ -1453,6 +1496,24 @@ mod tests {
         assert!(parse_list("127.0.0.1-3,300").is_err());
         assert!(parse_list("127.0.0.1-3,-").is_ok());
         assert!(parse_list("127.0.0.5-3,4").is_err());
+        // With a prefix, as nmap applies it to every address of the range.
+        assert_eq!(
+            ips("127.0.0-1.0/31"),
+            ["127.0.0.0", "127.0.0.1", "127.0.1.0", "127.0.1.1"]
+        );
+        assert_eq!(
+            ips("127.0.3,9.0/23"),
+            ["127.0.2.0", "127.0.3.0", "127.0.8.0", "127.0.9.0"]
+                .iter()
+                .flat_map(|net| {
+                    let base: Ipv4Addr = net.parse().unwrap();
+                    (0..256).map(move |i| Ipv4Addr::from(u32::from(base) + i).to_string())
+                })
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(spec("127.0.0-1.5/30").address_count(), Some(8));
+        assert!(parse_list("127.0.0-1.0/33").is_err());
+        assert!(parse_list("127.0.0-1.0/").is_err());
         // A fragment after a whole address joins it; an address after
         // a fragment does not (4 dots or more can never parse).
         let specs = parse_list("127.0.0.1,2,127.0.0.5").unwrap();
