@@ -9,7 +9,8 @@
 //!    family (`192.168.1.0/24`, `fd00::/120`; host bits are ignored, as in
 //!    nmap), nmap's IPv4 octet ranges (`10.0.0.1-20`, `10.0.1-3.1`,
 //!    `10.0.0.*`: each octet a number, a range `A-B` (`A-` and `-B` run to
-//!    255 and from 0), `*`, or a comma list of them, `10.0.0.1-3,7`), and
+//!    255 and from 0), `*`, or a comma list of them, `10.0.0.1-3,7`;
+//!    with a prefix, `10.0.0-1.0/31`, applied to each address), and
 //!    host names, comma-separated on the command line, or one or more per
 //!    line in a file (`#` starts a comment, blank lines are skipped). A
 //!    comma inside an octet list is told from one between targets as nmap
