@@ -366,3 +366,79 @@ fn octet_ranges_scan_every_address() {
     assert_eq!(run.lines().len(), 2);
     assert!(run.lines().iter().all(|l| l.target == "127.0.1-2.3"));
 }
+
+/// The addresses `nmap -sL -n` lists for `target` (nothing is sent).
+fn nmap_list(nmap: &std::path::Path, target: &str) -> BTreeSet<String> {
+    let (code, out) = run_tool(nmap, &["-sL", "-n", "-oG", "-", target]);
+    assert_eq!(code, 0, "{out}");
+    out.lines()
+        .filter_map(|l| l.strip_prefix("Host: "))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn octet_lists_are_nmaps() {
+    let port = closed_port(LOCALHOST, &[]).to_string();
+    for (target, expected) in [
+        (
+            "127.0.0.1-3,7",
+            &["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.7"][..],
+        ),
+        (
+            "127.0.3-5,7.1",
+            &["127.0.3.1", "127.0.4.1", "127.0.5.1", "127.0.7.1"][..],
+        ),
+        (
+            "127.0.0-1.0/31",
+            &["127.0.0.0", "127.0.0.1", "127.0.1.0", "127.0.1.1"][..],
+        ),
+    ] {
+        let run = portscan(&[target, &port, "--all"]).ok();
+        let seen: BTreeSet<String> = run.lines().iter().map(|l| l.ip.to_string()).collect();
+        let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+        assert_eq!(seen, expected, "{target}");
+        assert!(run.lines().iter().all(|l| l.target == target));
+        if let Some(nmap) = require_tool("nmap", "nmap") {
+            assert_eq!(nmap_list(&nmap, target), expected, "nmap -sL {target}");
+        }
+    }
+    // Targets that stand alone stay apart.
+    let run = portscan(&["127.0.0.1,127.0.0.2", &port, "--all"]).ok();
+    let targets: BTreeSet<String> = run.lines().into_iter().map(|l| l.target).collect();
+    assert_eq!(
+        targets,
+        BTreeSet::from(["127.0.0.1".to_string(), "127.0.0.2".to_string()])
+    );
+}
+
+#[test]
+fn an_excluded_address_is_not_probed_through_its_ipv4_mapped_form() {
+    let port = closed_port(LOCALHOST, &[]).to_string();
+    let run = portscan(&["::ffff:127.0.0.1", &port, "--exclude", "127.0.0.1"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("every target is excluded"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "");
+    let run = portscan(&["127.0.0.1", &port, "--exclude", "::ffff:127.0.0.0/120"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr);
+    // The same host in both spellings is probed once.
+    let run = portscan(&["127.0.0.1,::ffff:127.0.0.1", &port, "--all"]).ok();
+    assert_eq!(run.lines().len(), 1, "{}", run.stdout);
+}
+
+#[test]
+fn octet_ranges_that_split_too_much_are_refused_at_once() {
+    let list = temp_path("octets.txt");
+    std::fs::write(&list, "127.0-255.0-255.1\n".repeat(20)).unwrap();
+    let started = std::time::Instant::now();
+    let run = portscan(&["-iL", list.to_str().unwrap(), "1"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("separate pieces"), "{}", run.stderr);
+    assert!(started.elapsed() < RUN_LIMIT);
+    let _ = std::fs::remove_file(list);
+}

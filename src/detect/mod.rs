@@ -215,6 +215,25 @@ mod tests {
     }
 
     #[test]
+    fn lengths_a_server_announces_cannot_overflow() {
+        // A RESP bulk length near usize::MAX overflowed the "is it all
+        // there" sum: a panic in a debug build, a wrong answer in release.
+        let redis = probe_by_id(ProbeId::Redis);
+        for huge in [
+            &b"$18446744073709551615\r\n"[..],
+            b"$18446744073709551613\r\nab",
+            b"$9223372036854775807\r\n",
+            b"$99999999999999999999999\r\n",
+        ] {
+            assert!(!settled(redis, huge), "{huge:?}");
+            let _ = identify(redis, huge);
+        }
+        assert!(settled(redis, b"$-1\r\n"), "the null bulk string is whole");
+        assert!(settled(redis, b"$2\r\nok\r\n"));
+        assert!(!settled(redis, b"$3\r\nok\r\n"));
+    }
+
+    #[test]
     fn identify_sees_at_most_max_reply_bytes() {
         let banner = probe_by_id(ProbeId::Banner);
         let mut long = vec![b'x'; MAX_REPLY];

@@ -271,7 +271,9 @@ fn postgres_complete(reply: &[u8]) -> bool {
 }
 
 /// A RESP error or status line, or a bulk string with its announced
-/// length read.
+/// length read (`$-1`, the null bulk string, is whole). The length is the
+/// server's: `eol + 1 + n + 2` is checked, so `$18446744073709551615`
+/// is merely never whole.
 fn redis_complete(reply: &[u8]) -> bool {
     let Some(eol) = reply.iter().position(|b| *b == b'\n') else {
         return false;
@@ -279,10 +281,17 @@ fn redis_complete(reply: &[u8]) -> bool {
     if reply[0] != b'$' {
         return true;
     }
-    let len: Option<usize> = std::str::from_utf8(&reply[1..eol])
+    let len: Option<i64> = std::str::from_utf8(&reply[1..eol])
         .ok()
         .and_then(|s| s.trim_end().parse().ok());
-    len.is_some_and(|n| reply.len() >= eol + 1 + n + 2)
+    match len {
+        Some(n) if n < 0 => true,
+        Some(n) => usize::try_from(n)
+            .ok()
+            .and_then(|n| (eol + 3).checked_add(n))
+            .is_some_and(|whole| reply.len() >= whole),
+        None => false,
+    }
 }
 
 /// A MySQL packet (three-byte little-endian length, sequence id) whose

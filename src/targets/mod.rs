@@ -9,9 +9,13 @@
 //!    family (`192.168.1.0/24`, `fd00::/120`; host bits are ignored, as in
 //!    nmap), nmap's IPv4 octet ranges (`10.0.0.1-20`, `10.0.1-3.1`,
 //!    `10.0.0.*`: each octet a number, a range `A-B` (`A-` and `-B` run to
-//!    255 and from 0) or `*`), and host names, comma-separated on the command line, or one or
-//!    more per line in a file (`#` starts a comment, blank lines are
-//!    skipped). Errors here are usage errors.
+//!    255 and from 0), `*`, or a comma list of them, `10.0.0.1-3,7`;
+//!    with a prefix, `10.0.0-1.0/31`, applied to each address), and
+//!    host names, comma-separated on the command line, or one or more per
+//!    line in a file (`#` starts a comment, blank lines are skipped). A
+//!    comma inside an octet list is told from one between targets as nmap
+//!    users mean it: what is not a target on its own belongs to the octet
+//!    range before it. Errors here are usage errors.
 //! 2. **Expansion** ([`expand`], [`expand_excluding`]) turns every item
 //!    into runs of addresses ([`Targets`], see the `runs` submodule): CIDR
 //!    blocks and octet ranges into the intervals they cover (network and
@@ -40,6 +44,7 @@ use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::resolve::{Family, ResolveError};
+use crate::sanitize::escape_line;
 
 pub use runs::Targets;
 use runs::{to_num, Builder, Space};
@@ -47,6 +52,15 @@ use runs::{to_num, Builder, Space};
 /// The default cap on the number of addresses a scan may expand to: all a
 /// u64 can count (an IPv4 /0 is far below it; an IPv6 /64 is just over).
 pub const DEFAULT_MAX_ADDRESSES: u64 = u64::MAX;
+
+/// Most pieces (intervals of consecutive addresses, before merging) the
+/// targets and exclusions of one expansion may split into together. Each
+/// costs memory (a run and interval-set entries, under 200 bytes) and
+/// time to cut out of what is taken, so `-iL` of 262144 scattered
+/// addresses with as many exclusions fits, while a file repeating
+/// `10.0-255.0-255.1` (65536 pieces a line) is refused at once instead of
+/// taking hours and gigabytes.
+pub const MAX_PIECES: usize = 1 << 20;
 
 /// Most intervals one octet range may split into (`10.0-255.0-255.1`
 /// is 65536 single addresses); beyond, use CIDR blocks.
@@ -72,12 +86,13 @@ pub enum TargetSpec {
         prefix: u8,
     },
     /// nmap's IPv4 octet ranges: every address whose octets each fall in
-    /// their range.
+    /// their ranges.
     Octets {
         /// The item as typed.
         text: String,
-        /// Inclusive range of each octet, most significant first.
-        octets: [(u8, u8); 4],
+        /// The inclusive ranges of each octet (ascending, disjoint and not
+        /// adjacent: `1-3,7` is `[(1, 3), (7, 7)]`), most significant first.
+        octets: [Vec<(u8, u8)>; 4],
     },
     /// A host name, to be resolved.
     Host {
@@ -134,7 +149,8 @@ fn block_size(host_bits: u32) -> u128 {
 impl FromStr for TargetSpec {
     type Err = TargetError;
 
-    /// Parses one item (no commas).
+    /// Parses one item: no commas, but for nmap's lists inside an octet
+    /// (`10.0.0.1-3,7`).
     ///
     /// ```
     /// use rawnet::targets::TargetSpec;
@@ -166,12 +182,9 @@ impl FromStr for TargetSpec {
                 "not a valid IPv6 address (ports go in the PORTS argument)",
             ));
         }
-        if item
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'*')
-        {
+        if is_octet_text(item) {
             let octets = parse_octets(item).ok_or(invalid(
-                "not a valid IPv4 address or octet range (each of 4 octets 0-255, A-B or *)",
+                "not a valid IPv4 address or octet range (each of 4 octets 0-255, A-B, * or a comma list of them)",
             ))?;
             return Ok(TargetSpec::Octets {
                 text: item.to_owned(),
@@ -187,72 +200,144 @@ impl FromStr for TargetSpec {
     }
 }
 
-/// nmap's octet ranges: four dot-separated parts, each `N`, `A-B`, `A-`,
-/// `-B` or `*`, with `A <= B`.
-fn parse_octets(text: &str) -> Option<[(u8, u8); 4]> {
+/// Made only of what octet ranges are written with.
+fn is_octet_text(item: &str) -> bool {
+    !item.is_empty()
+        && item
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'*' | b','))
+}
+
+/// Comma-separated items with nmap's lists inside an octet put back
+/// together: nmap separates targets by spaces, so `10.0.0.1-3,7` (.1 to
+/// .3 and .7) and `10.0.3-5,7.1` are one target each there. An item of
+/// octet characters joins the one before it (also of octet characters)
+/// while the two hold at most the 3 dots of one address between them.
+/// Items that are targets on their own hold 3 dots each, so a list of
+/// them is never joined: nothing that parsed before changes meaning.
+/// Linear in the input, whatever it holds (`1,1,1,...` is one item).
+fn join_octet_lists<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let dots = |t: &str| t.bytes().filter(|&b| b == b'.').count();
+    let mut out: Vec<String> = Vec::new();
+    // Dots in the last item, when it is of octet characters.
+    let mut last_dots: Option<usize> = None;
+    for item in items {
+        let item = item.trim();
+        let item_dots = (!item.is_empty()
+            && item
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'*' | b',' | b'/')))
+        .then(|| dots(item));
+        match (out.last_mut(), last_dots, item_dots) {
+            (Some(last), Some(before), Some(more)) if before + more <= 3 => {
+                last.push(',');
+                last.push_str(item);
+                last_dots = Some(before + more);
+            }
+            _ => {
+                last_dots = item_dots;
+                out.push(item.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// nmap's octet ranges: four dot-separated parts, each a comma-separated
+/// list of `N`, `A-B`, `A-`, `-B` or `*`, with `A <= B` (`10.0.3-5,7.1`).
+fn parse_octets(text: &str) -> Option<[Vec<(u8, u8)>; 4]> {
     let octet = |t: &str| -> Option<u8> {
         (!t.is_empty() && t.len() <= 3 && t.bytes().all(|b| b.is_ascii_digit()))
             .then(|| t.parse().ok())
             .flatten()
     };
-    let mut out = [(0u8, 0u8); 4];
-    let mut parts = text.split('.');
-    for slot in &mut out {
-        let part = parts.next()?;
-        *slot = match part.split_once('-') {
-            _ if part == "*" => (0, 255),
-            None => {
-                let n = octet(part)?;
-                (n, n)
-            }
+    let range = |item: &str| -> Option<(u8, u8)> {
+        match item.split_once('-') {
+            _ if item == "*" => Some((0, 255)),
+            None => octet(item).map(|n| (n, n)),
             Some((lo, hi)) => {
                 let lo = if lo.is_empty() { 0 } else { octet(lo)? };
                 let hi = if hi.is_empty() { 255 } else { octet(hi)? };
-                (lo <= hi).then_some((lo, hi))?
+                (lo <= hi).then_some((lo, hi))
             }
-        };
+        }
+    };
+    let mut parts = text.split('.');
+    let mut out: [Vec<(u8, u8)>; 4] = Default::default();
+    for slot in &mut out {
+        let ranges = parts
+            .next()?
+            .split(',')
+            .map(range)
+            .collect::<Option<Vec<_>>>()?;
+        *slot = merge_ranges(ranges);
     }
     parts.next().is_none().then_some(out)
 }
 
-fn octets_count(octets: &[(u8, u8); 4]) -> u128 {
+/// How many values one octet's ranges hold.
+fn octet_values(ranges: &[(u8, u8)]) -> u128 {
+    ranges.iter().map(|&(lo, hi)| u128::from(hi - lo) + 1).sum()
+}
+
+/// Where an octet range's intervals vary: the last octet that does not
+/// span 0-255 (the ones after it vary inside each interval).
+fn last_partial_octet(octets: &[Vec<(u8, u8)>; 4]) -> usize {
     octets
         .iter()
-        .map(|&(lo, hi)| u128::from(hi - lo) + 1)
-        .product()
+        .rposition(|r| r[..] != [(0, 255)])
+        .unwrap_or(0)
+}
+
+/// How many intervals an octet range splits into: one per value of the
+/// octets before the last partial one, times the ranges of that one.
+fn octet_pieces(octets: &[Vec<(u8, u8)>; 4]) -> u128 {
+    let last = last_partial_octet(octets);
+    octets[..last]
+        .iter()
+        .map(|r| octet_values(r))
+        .product::<u128>()
+        * octets[last].len() as u128
+}
+
+fn octets_count(octets: &[Vec<(u8, u8)>; 4]) -> u128 {
+    octets.iter().map(|r| octet_values(r)).product()
 }
 
 /// The intervals of an octet range, ascending: the trailing octets that
 /// span 0-255 make each interval long; the ones before are enumerated.
 /// `None` when that gives more than [`MAX_OCTET_RUNS`] intervals.
-fn octet_intervals(octets: [(u8, u8); 4]) -> Option<Vec<(u128, u128)>> {
+fn octet_intervals(octets: &[Vec<(u8, u8)>; 4]) -> Option<Vec<(u128, u128)>> {
     // Octets after the last partial one span 0-255: they vary inside
     // each interval.
-    let last_partial = octets.iter().rposition(|&r| r != (0, 255)).unwrap_or(0);
-    let count: u128 = octets[..last_partial]
-        .iter()
-        .map(|&(lo, hi)| u128::from(hi - lo) + 1)
-        .product();
-    if count > MAX_OCTET_RUNS {
+    let last_partial = last_partial_octet(octets);
+    if octet_pieces(octets) > MAX_OCTET_RUNS {
         return None;
     }
     let shift = 8 * (3 - last_partial as u32);
-    let (lo_k, hi_k) = octets[last_partial];
     let mut prefixes: Vec<u128> = vec![0];
-    for &(lo, hi) in &octets[..last_partial] {
+    for ranges in &octets[..last_partial] {
         prefixes = prefixes
             .iter()
-            .flat_map(|p| (lo..=hi).map(move |o| (p << 8) | u128::from(o)))
+            .flat_map(|p| {
+                ranges
+                    .iter()
+                    .flat_map(|&(lo, hi)| lo..=hi)
+                    .map(move |o| (p << 8) | u128::from(o))
+            })
             .collect();
     }
+    let tail = &octets[last_partial];
     Some(
         prefixes
             .into_iter()
-            .map(|p| {
+            .flat_map(|p| {
                 let base = p << (8 * (4 - last_partial as u32));
-                let first = base | (u128::from(lo_k) << shift);
-                let last = base | (u128::from(hi_k) << shift) | ((1u128 << shift) - 1);
-                (first, last)
+                tail.iter().map(move |&(lo, hi)| {
+                    let first = base | (u128::from(lo) << shift);
+                    let last = base | (u128::from(hi) << shift) | ((1u128 << shift) - 1);
+                    (first, last)
+                })
             })
             .collect(),
     )
@@ -272,7 +357,10 @@ fn parse_cidr(item: &str, addr: &str, prefix: &str) -> Result<TargetSpec, Target
         item: item.to_owned(),
         reason,
     };
-    let ip = parse_literal(addr).ok_or(invalid("CIDR needs an IP address before the '/'"))?;
+    let Some(ip) = parse_literal(addr) else {
+        return parse_octets_cidr(item, addr, prefix)
+            .ok_or(invalid("CIDR needs an IP address before the '/'"));
+    };
     let width = if ip.is_ipv4() { 32 } else { 128 };
     let prefix = Some(prefix)
         .filter(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
@@ -288,6 +376,48 @@ fn parse_cidr(item: &str, addr: &str, prefix: &str) -> Result<TargetSpec, Target
         network: mask(ip, prefix),
         prefix,
     })
+}
+
+/// nmap's octet range with a prefix (`10.0.0-1.0/31`): the prefix is
+/// applied to every address of the range, so each octet's host bits span
+/// all their values (nmap -sL -n lists 10.0.0.0, .1, 10.0.1.0, .1).
+fn parse_octets_cidr(item: &str, addr: &str, prefix: &str) -> Option<TargetSpec> {
+    if !is_octet_text(addr) || prefix.is_empty() || prefix.len() > 2 {
+        return None;
+    }
+    let prefix: u32 = prefix.parse().ok().filter(|p| *p <= 32)?;
+    let mut octets = parse_octets(addr)?;
+    for (i, ranges) in octets.iter_mut().enumerate() {
+        // Host bits of this octet: 8 when the prefix ends before it, 0
+        // when it ends after it.
+        let host = (8 * i as u32 + 8).saturating_sub(prefix).min(8);
+        if host == 0 {
+            continue;
+        }
+        let low = ((1u16 << host) - 1) as u8;
+        let widened: Vec<(u8, u8)> = ranges
+            .iter()
+            .map(|&(lo, hi)| (lo & !low, hi | low))
+            .collect();
+        *ranges = merge_ranges(widened);
+    }
+    Some(TargetSpec::Octets {
+        text: item.to_owned(),
+        octets,
+    })
+}
+
+/// Sorted, disjoint, non-adjacent ranges covering the same values.
+fn merge_ranges(mut ranges: Vec<(u8, u8)>) -> Vec<(u8, u8)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u8, u8)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match out.last_mut() {
+            Some(last) if u16::from(lo) <= u16::from(last.1) + 1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
 }
 
 /// Clears the host bits of `ip` beyond `prefix`.
@@ -335,7 +465,10 @@ pub fn parse_list(list: &str) -> Result<Vec<TargetSpec>, TargetError> {
     if list.trim().is_empty() {
         return Err(TargetError::Empty);
     }
-    list.split(',').map(str::parse).collect()
+    join_octet_lists(list.split(','))
+        .iter()
+        .map(|item| item.parse())
+        .collect()
 }
 
 /// Parses a target file (`-iL`): any number of targets per line, separated
@@ -359,7 +492,8 @@ pub fn parse_file(text: &str, source: &str) -> Result<Vec<TargetSpec>, TargetErr
     for (index, line) in text.lines().enumerate() {
         let content = line.split('#').next().unwrap_or("");
         for item in content
-            .split(|c: char| c == ',' || c.is_whitespace())
+            .split_whitespace()
+            .flat_map(|word| join_octet_lists(word.split(',')))
             .filter(|item| !item.is_empty())
         {
             let spec = item.parse().map_err(|e| TargetError::InFile {
@@ -392,6 +526,9 @@ pub struct TargetOptions {
     pub first_address: bool,
     /// Most addresses in total.
     pub max_addresses: u64,
+    /// Most pieces targets and exclusions may split into together
+    /// ([`MAX_PIECES`]).
+    pub max_pieces: usize,
 }
 
 impl Default for TargetOptions {
@@ -400,6 +537,7 @@ impl Default for TargetOptions {
             family: Family::Any,
             first_address: false,
             max_addresses: DEFAULT_MAX_ADDRESSES,
+            max_pieces: MAX_PIECES,
         }
     }
 }
@@ -470,6 +608,20 @@ pub fn expand_excluding(
     resolver: Resolver<'_>,
 ) -> Result<Expansion, TargetError> {
     check_static_sizes(specs, opts)?;
+    let mut pieces = Pieces::new(opts.max_pieces);
+    // Octet ranges say how many pieces they make: a list of them that
+    // cannot fit fails before any work.
+    let octet_pieces: u128 = specs
+        .iter()
+        .chain(excludes)
+        .map(|spec| match spec {
+            TargetSpec::Octets { octets, .. } => octet_pieces(octets),
+            _ => 0,
+        })
+        .sum();
+    if octet_pieces > opts.max_pieces as u128 {
+        return Err(pieces.too_many());
+    }
     let mut builder = Builder::new(opts.max_addresses);
     let every_family = TargetOptions {
         family: Family::Any,
@@ -480,7 +632,7 @@ pub fn expand_excluding(
     for (_, addresses) in addresses_in_order(excludes, &every_family, resolver) {
         match addresses {
             Ok(addresses) => {
-                for (space, lo, hi) in addresses.intervals()? {
+                for (space, lo, hi) in pieces.count(addresses.intervals()?)? {
                     builder.exclude(space, lo, hi);
                 }
             }
@@ -497,7 +649,7 @@ pub fn expand_excluding(
             }
         };
         let target: Arc<str> = Arc::from(text);
-        for (space, lo, hi) in addresses.intervals()? {
+        for (space, lo, hi) in pieces.count(addresses.intervals()?)? {
             builder
                 .add(&target, space, lo, hi)
                 .map_err(|_| TargetError::TooMany {
@@ -510,6 +662,31 @@ pub fn expand_excluding(
         failures,
         exclude_failures,
     })
+}
+
+/// The pieces seen so far against [`TargetOptions::max_pieces`].
+struct Pieces {
+    seen: usize,
+    limit: usize,
+}
+
+impl Pieces {
+    fn new(limit: usize) -> Pieces {
+        Pieces { seen: 0, limit }
+    }
+
+    /// Counts `intervals`; an error once the total passes the limit.
+    fn count<T>(&mut self, intervals: Vec<T>) -> Result<Vec<T>, TargetError> {
+        self.seen = self.seen.saturating_add(intervals.len());
+        if self.seen > self.limit {
+            return Err(self.too_many());
+        }
+        Ok(intervals)
+    }
+
+    fn too_many(&self) -> TargetError {
+        TargetError::TooManyPieces { limit: self.limit }
+    }
 }
 
 /// Most name lookups at once. A lookup blocks in `getaddrinfo` (a silent
@@ -581,7 +758,7 @@ fn addresses_of(
         TargetSpec::Cidr {
             network, prefix, ..
         } => Ok(Addresses::Block(*network, *prefix)),
-        TargetSpec::Octets { text, octets } => Ok(Addresses::Octets(text.clone(), *octets)),
+        TargetSpec::Octets { text, octets } => Ok(Addresses::Octets(text.clone(), octets.clone())),
         TargetSpec::Host { name } => {
             resolver(name, opts.family).map(|ips| Addresses::Named(pick(ips, opts)))
         }
@@ -592,7 +769,7 @@ fn addresses_of(
 enum Addresses {
     One(IpAddr),
     Block(IpAddr, u8),
-    Octets(String, [(u8, u8); 4]),
+    Octets(String, [Vec<(u8, u8)>; 4]),
     Named(Vec<IpAddr>),
 }
 
@@ -610,7 +787,7 @@ impl Addresses {
                 let host_mask = u128::MAX.checked_shr(128 - bits).unwrap_or(0);
                 vec![(space, first, first | host_mask)]
             }
-            Addresses::Octets(text, octets) => octet_intervals(octets)
+            Addresses::Octets(text, octets) => octet_intervals(&octets)
                 .ok_or(TargetError::RangeTooFragmented { range: text })?
                 .into_iter()
                 .map(|(lo, hi)| (Space::V4, lo, hi))
@@ -723,6 +900,12 @@ pub enum TargetError {
         /// The cap.
         limit: u64,
     },
+    /// Targets and exclusions split into more than
+    /// [`TargetOptions::max_pieces`] intervals together.
+    TooManyPieces {
+        /// The limit.
+        limit: usize,
+    },
     /// A literal or block of the family excluded by `-4`/`-6`.
     WrongFamily {
         /// The item.
@@ -753,7 +936,7 @@ impl fmt::Display for TargetError {
         match self {
             TargetError::Empty => f.write_str("no target given"),
             TargetError::Invalid { item, reason } => {
-                write!(f, "invalid target '{item}': {reason}")
+                write!(f, "invalid target '{}': {reason}", escape_line(item))
             }
             TargetError::CidrTooLarge {
                 cidr,
@@ -784,12 +967,18 @@ impl fmt::Display for TargetError {
                 "range {range} splits into more than {MAX_OCTET_RUNS} pieces; use CIDR blocks"
             ),
             TargetError::FileTooLong { source, limit } => {
+                let source = escape_line(source);
                 write!(f, "{source} holds more than {limit} targets; split it")
             }
             TargetError::TooMany { limit } => write!(
                 f,
                 "targets expand to more than the limit of {} addresses; split the list",
                 limit_text(*limit)
+            ),
+            TargetError::TooManyPieces { limit } => write!(
+                f,
+                "targets and exclusions split into more than {limit} separate pieces \
+                 (octet ranges, scattered addresses); use CIDR blocks or split the list"
             ),
             TargetError::WrongFamily { item, wanted } => {
                 let flag = if *wanted == Family::V4 { "-4" } else { "-6" };
@@ -799,7 +988,7 @@ impl fmt::Display for TargetError {
                 source,
                 line,
                 error,
-            } => write!(f, "{source}:{line}: {error}"),
+            } => write!(f, "{}:{line}: {error}", escape_line(source)),
         }
     }
 }
@@ -922,6 +1111,14 @@ mod tests {
         assert!(err("-host").contains("not an IP address"));
         assert!(err("bad..name").contains("not an IP address"));
         assert!(err("").contains("empty"));
+        // What was typed is shown on one line, control characters escaped
+        // (a target list may hold anything).
+        let e = err("a\nb\x1b[2J");
+        assert!(!e.contains(['\n', '\x1b']), "{e}");
+        let e = parse_file("ok\n\x1b]0;x\x07\n", "l\nst")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains(['\n', '\x1b', '\x07']), "{e}");
     }
 
     #[test]
@@ -930,7 +1127,7 @@ mod tests {
             spec("10.0.0.1-20"),
             TargetSpec::Octets {
                 text: "10.0.0.1-20".into(),
-                octets: [(10, 10), (0, 0), (0, 0), (1, 20)]
+                octets: [vec![(10, 10)], vec![(0, 0)], vec![(0, 0)], vec![(1, 20)]]
             }
         );
         assert_eq!(spec("10.0.1-3.1").address_count(), Some(3));
@@ -1159,27 +1356,179 @@ mod tests {
     }
 
     #[test]
-    fn octet_ranges_become_few_intervals() {
+    fn pieces_are_bounded() {
+        let few = TargetOptions {
+            max_pieces: 3,
+            ..TargetOptions::default()
+        };
+        assert!(expand_with("127.0.0.1,127.0.0.3,127.0.0.5", few).is_ok());
         assert_eq!(
-            octet_intervals([(10, 10), (0, 255), (0, 255), (0, 255)]),
+            expand_with("127.0.0.1,127.0.0.3,127.0.0.5,127.0.0.7", few).unwrap_err(),
+            TargetError::TooManyPieces { limit: 3 }
+        );
+        // Exclusions count too.
+        let specs = parse_list("127.0.0.0/24").unwrap();
+        let excludes = parse_list("127.0.0.1,127.0.0.3,127.0.0.5").unwrap();
+        let e = expand_excluding(&specs, &excludes, &few, &|n: &str, f| table(n, f));
+        assert_eq!(e.unwrap_err(), TargetError::TooManyPieces { limit: 3 });
+        // Octet ranges are counted before any work: 17 lines of 65536
+        // pieces each are refused at once (they took minutes and grew
+        // without bound before).
+        let line = vec!["127.0-255.0-255.1"; 17].join(",");
+        let e = expand_with(&line, TargetOptions::default()).unwrap_err();
+        assert_eq!(e, TargetError::TooManyPieces { limit: MAX_PIECES });
+        assert!(e.to_string().contains("use CIDR blocks"), "{e}");
+        assert!(expand_with("127.0-255.0-255.1", TargetOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn mapped_ipv6_is_the_ipv4_host_for_dedup_and_exclusion() {
+        let out = expand_with("127.0.0.1,::ffff:127.0.0.1", TargetOptions::default()).unwrap();
+        assert_eq!(ips_of(&out), ["127.0.0.1"]);
+        let specs = parse_list("::ffff:127.0.0.0/126").unwrap();
+        let excludes = parse_list("127.0.0.1,127.0.0.2/31").unwrap();
+        let out = expand_excluding(
+            &specs,
+            &excludes,
+            &TargetOptions::default(),
+            &|n: &str, f| table(n, f),
+        )
+        .unwrap();
+        assert_eq!(ips_of(&out), ["::ffff:127.0.0.0"]);
+        let specs = parse_list("127.0.0.0/30").unwrap();
+        let excludes = parse_list("::ffff:127.0.0.0/127").unwrap();
+        let out = expand_excluding(
+            &specs,
+            &excludes,
+            &TargetOptions::default(),
+            &|n: &str, f| table(n, f),
+        )
+        .unwrap();
+        assert_eq!(ips_of(&out), ["127.0.0.2", "127.0.0.3"]);
+    }
+
+    fn octets(ranges: [&[(u8, u8)]; 4]) -> [Vec<(u8, u8)>; 4] {
+        ranges.map(<[_]>::to_vec)
+    }
+
+    #[test]
+    fn octet_ranges_become_few_intervals() {
+        let all: &[(u8, u8)] = &[(0, 255)];
+        assert_eq!(
+            octet_intervals(&octets([&[(10, 10)], all, all, all])),
             Some(vec![(0x0a00_0000, 0x0aff_ffff)])
         );
         assert_eq!(
-            octet_intervals([(10, 10), (1, 2), (0, 255), (0, 255)]),
+            octet_intervals(&octets([&[(10, 10)], &[(1, 2)], all, all])),
             Some(vec![(0x0a01_0000, 0x0a02_ffff)])
         );
         assert_eq!(
-            octet_intervals([(10, 10), (0, 1), (0, 0), (5, 6)])
+            octet_intervals(&octets([&[(10, 10)], &[(0, 1)], &[(0, 0)], &[(5, 6)]]))
                 .unwrap()
                 .len(),
             2
         );
-        assert_eq!(octet_intervals([(0, 255); 4]), Some(vec![(0, 0xffff_ffff)]));
         assert_eq!(
-            octet_intervals([(0, 255), (0, 255), (0, 255), (1, 1)]),
-            None
+            octet_intervals(&octets([all, all, all, all])),
+            Some(vec![(0, 0xffff_ffff)])
         );
+        assert_eq!(octet_intervals(&octets([all, all, all, &[(1, 1)]])), None);
         let e = expand_with("*.*.*.1", TargetOptions::default()).unwrap_err();
         assert!(e.to_string().contains("use CIDR"), "{e}");
+        // A list in the last partial octet: one interval per range.
+        assert_eq!(
+            octet_intervals(&octets([&[(10, 10)], &[(1, 1), (3, 4)], all, all])),
+            Some(vec![(0x0a01_0000, 0x0a01_ffff), (0x0a03_0000, 0x0a04_ffff)])
+        );
+    }
+
+    #[test]
+    fn octet_lists_as_nmap_writes_them() {
+        // nmap: `10.0.0.1-3,7` is .1 to .3 and .7; `10.0.3-5,7.1` is
+        // 10.0.3.1, 10.0.4.1, 10.0.5.1 and 10.0.7.1 (nmap -sL -n).
+        let ips = |list: &str| ips_of(&expand_with(list, TargetOptions::default()).unwrap());
+        assert_eq!(
+            ips("127.0.0.1-3,7"),
+            ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.7"]
+        );
+        assert_eq!(
+            ips("127.0.3-5,7.1"),
+            ["127.0.3.1", "127.0.4.1", "127.0.5.1", "127.0.7.1"]
+        );
+        assert_eq!(
+            ips("127.0.0.9,1,5-6"),
+            ["127.0.0.1", "127.0.0.5", "127.0.0.6", "127.0.0.9"]
+        );
+        assert_eq!(
+            ips("127.0.0.1-3,2-4"),
+            ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
+        );
+        assert_eq!(spec("127.0.0.1-3,4,9").address_count(), Some(5));
+        assert_eq!(
+            spec("127.0.0.1-3,4,9"),
+            TargetSpec::Octets {
+                text: "127.0.0.1-3,4,9".into(),
+                octets: [
+                    vec![(127, 127)],
+                    vec![(0, 0)],
+                    vec![(0, 0)],
+                    vec![(1, 4), (9, 9)]
+                ]
+            }
+        );
+        // Items that are targets on their own stay apart.
+        let specs = parse_list("127.0.0.1,127.0.0.2,localhost,127.0.0.3-4,9").unwrap();
+        let texts: Vec<&str> = specs.iter().map(TargetSpec::text).collect();
+        assert_eq!(
+            texts,
+            ["127.0.0.1", "127.0.0.2", "localhost", "127.0.0.3-4,9"]
+        );
+        // In a file, whitespace separates targets and commas join as above.
+        let specs = parse_file("127.0.0.1-3,7 127.0.3-5,7.1\n127.0.0.1,127.0.0.2\n", "f").unwrap();
+        let texts: Vec<&str> = specs.iter().map(TargetSpec::text).collect();
+        assert_eq!(
+            texts,
+            ["127.0.0.1-3,7", "127.0.3-5,7.1", "127.0.0.1", "127.0.0.2"]
+        );
+        // Still errors: a fragment after a name, an empty item, a bad list.
+        assert!(parse_list("localhost,7").is_err());
+        assert!(parse_list("127.0.0.1,,7").is_err());
+        assert!(parse_list("127.0.0.1-3,7.1").is_err());
+        assert!(parse_list("127.0.0.1-3,300").is_err());
+        assert!(parse_list("127.0.0.1-3,-").is_ok());
+        assert!(parse_list("127.0.0.5-3,4").is_err());
+        // With a prefix, as nmap applies it to every address of the range.
+        assert_eq!(
+            ips("127.0.0-1.0/31"),
+            ["127.0.0.0", "127.0.0.1", "127.0.1.0", "127.0.1.1"]
+        );
+        assert_eq!(
+            ips("127.0.3,9.0/23"),
+            ["127.0.2.0", "127.0.3.0", "127.0.8.0", "127.0.9.0"]
+                .iter()
+                .flat_map(|net| {
+                    let base: Ipv4Addr = net.parse().unwrap();
+                    (0..256).map(move |i| Ipv4Addr::from(u32::from(base) + i).to_string())
+                })
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(spec("127.0.0-1.5/30").address_count(), Some(8));
+        assert!(parse_list("127.0.0-1.0/33").is_err());
+        assert!(parse_list("127.0.0-1.0/").is_err());
+        // A fragment after a whole address joins it; an address after
+        // a fragment does not (4 dots or more can never parse).
+        let specs = parse_list("127.0.0.1,2,127.0.0.5").unwrap();
+        let texts: Vec<&str> = specs.iter().map(TargetSpec::text).collect();
+        assert_eq!(texts, ["127.0.0.1,2", "127.0.0.5"]);
+        assert_eq!(
+            parse_list("1.2.3,4.5.6.7").unwrap_err().to_string(),
+            "invalid target '1.2.3': not a valid IPv4 address or octet range \
+             (each of 4 octets 0-255, A-B, * or a comma list of them)"
+        );
+        // Joining is linear: a million fragments are one bad item, at once.
+        let fragments = "1,".repeat(1 << 20) + "1";
+        let joined = join_octet_lists(fragments.split(','));
+        assert_eq!(joined.len(), 1);
+        assert!(parse_list(&fragments).is_err());
     }
 }

@@ -9,6 +9,12 @@
 //! intervals too ([`Builder`]): what an earlier target (or an exclusion)
 //! already covers is cut out of a later one by merging intervals, instead
 //! of hashing every address.
+//!
+//! An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, RFC 4291 §2.5.5.2) is
+//! the IPv4 host: a connect to it sends IPv4 packets. The builder files
+//! what it has taken of that block under IPv4, so `::ffff:10.0.0.1` after
+//! `10.0.0.1` is a duplicate, and `--exclude 10.0.0.1` keeps its mapped
+//! form out too (and the other way round).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -36,6 +42,33 @@ fn from_num(space: Space, n: u128) -> IpAddr {
         Space::V4 => IpAddr::V4(Ipv4Addr::from(n as u32)),
         Space::V6 => IpAddr::V6(Ipv6Addr::from(n)),
     }
+}
+
+/// Where the IPv4-mapped IPv6 addresses begin: `::ffff:0.0.0.0`.
+const MAPPED_V4: u128 = 0xffff_0000_0000;
+
+/// `lo..=hi` cut where the builder files it, ascending: the IPv4-mapped
+/// part of an IPv6 interval under IPv4, the rest as is. Each piece comes
+/// with what to add to its numbers to get the addresses of `space` back.
+fn filed(space: Space, lo: u128, hi: u128) -> Vec<(Space, u128, u128, u128)> {
+    const LAST: u128 = MAPPED_V4 + 0xffff_ffff;
+    if space == Space::V4 || hi < MAPPED_V4 || lo > LAST {
+        return vec![(space, lo, hi, 0)];
+    }
+    let mut out = Vec::with_capacity(3);
+    if lo < MAPPED_V4 {
+        out.push((space, lo, MAPPED_V4 - 1, 0));
+    }
+    out.push((
+        Space::V4,
+        lo.max(MAPPED_V4) - MAPPED_V4,
+        hi.min(LAST) - MAPPED_V4,
+        MAPPED_V4,
+    ));
+    if hi > LAST {
+        out.push((space, LAST + 1, hi, 0));
+    }
+    out
 }
 
 /// Consecutive addresses named by one target.
@@ -229,7 +262,28 @@ impl Builder {
 
     /// Addresses `lo..=hi` will never be added.
     pub(crate) fn exclude(&mut self, space: Space, lo: u128, hi: u128) {
-        self.taken.insert(space, lo, hi);
+        self.take(space, lo, hi);
+    }
+
+    /// Marks `lo..=hi` as taken (IPv4-mapped addresses as IPv4).
+    fn take(&mut self, space: Space, lo: u128, hi: u128) {
+        for (space, lo, hi, _) in filed(space, lo, hi) {
+            self.taken.insert(space, lo, hi);
+        }
+    }
+
+    /// The parts of `lo..=hi` not taken, ascending, in `space`'s numbers.
+    fn untaken(&self, space: Space, lo: u128, hi: u128) -> Vec<(u128, u128)> {
+        let mut out = Vec::new();
+        for (filed_in, lo, hi, back) in filed(space, lo, hi) {
+            out.extend(
+                self.taken
+                    .gaps(filed_in, lo, hi)
+                    .into_iter()
+                    .map(|(first, last)| (first + back, last + back)),
+            );
+        }
+        out
     }
 
     /// Adds the addresses of `lo..=hi` not already added or excluded,
@@ -241,7 +295,7 @@ impl Builder {
         lo: u128,
         hi: u128,
     ) -> Result<(), OverLimit> {
-        for (first, last) in self.taken.gaps(space, lo, hi) {
+        for (first, last) in self.untaken(space, lo, hi) {
             let len = (last - first)
                 .checked_add(1)
                 .and_then(|n| u64::try_from(n).ok())
@@ -252,7 +306,7 @@ impl Builder {
             }
             self.targets.push(Arc::clone(target), space, first, len);
         }
-        self.taken.insert(space, lo, hi);
+        self.take(space, lo, hi);
         Ok(())
     }
 
@@ -329,6 +383,128 @@ mod tests {
         let t = fits.finish();
         assert_eq!(t.len(), u64::MAX);
         assert_eq!(t.get(u64::MAX - 1).unwrap().1, ip("::ffff:ffff:ffff:fffe"));
+    }
+
+    #[test]
+    fn mapped_addresses_are_their_ipv4_hosts() {
+        let (v4, a) = to_num(ip("10.0.0.1"));
+        let (v6, m) = to_num(ip("::ffff:10.0.0.1"));
+        assert_eq!(filed(v4, a, a), [(v4, a, a, 0)]);
+        assert_eq!(filed(v6, m, m), [(v4, a, a, MAPPED_V4)]);
+        assert_eq!(filed(v6, 0, 1), [(v6, 0, 1, 0)]);
+        // A block around the mapped /96 is cut in three.
+        let last = MAPPED_V4 + 0xffff_ffff;
+        assert_eq!(
+            filed(v6, MAPPED_V4 - 5, last + 7),
+            [
+                (v6, MAPPED_V4 - 5, MAPPED_V4 - 1, 0),
+                (v4, 0, 0xffff_ffff, MAPPED_V4),
+                (v6, last + 1, last + 7, 0)
+            ]
+        );
+        // Every address of such a block is added once, in order, across
+        // the cuts, and an IPv4 address already taken stays out.
+        let mut builder = Builder::new(u64::MAX);
+        let t: Arc<str> = Arc::from("t");
+        builder.add(&t, v4, 0, 0).unwrap();
+        builder.add(&t, v6, MAPPED_V4 - 1, MAPPED_V4 + 1).unwrap();
+        let got: Vec<String> = builder
+            .finish()
+            .iter()
+            .map(|(_, ip)| ip.to_string())
+            .collect();
+        assert_eq!(got, ["0.0.0.0", "::fffe:ffff:ffff", "::ffff:0.0.0.1"]);
+        let t: Arc<str> = Arc::from("t");
+        // Excluded as IPv4, never added as mapped IPv6.
+        let mut builder = Builder::new(u64::MAX);
+        builder.exclude(v4, a, a);
+        builder.add(&t, v6, m - 1, m + 1).unwrap();
+        let got: Vec<String> = builder
+            .finish()
+            .iter()
+            .map(|(_, ip)| ip.to_string())
+            .collect();
+        assert_eq!(got, ["::ffff:10.0.0.0", "::ffff:10.0.0.2"]);
+        // Excluded as mapped IPv6, never added as IPv4; a duplicate in the
+        // other spelling is probed once.
+        let mut builder = Builder::new(u64::MAX);
+        builder.exclude(v6, m, m);
+        builder.add(&t, v4, a - 1, a + 1).unwrap();
+        builder.add(&t, v6, m - 1, m + 1).unwrap();
+        let got: Vec<String> = builder
+            .finish()
+            .iter()
+            .map(|(_, ip)| ip.to_string())
+            .collect();
+        assert_eq!(got, ["10.0.0.0", "10.0.0.2"]);
+    }
+
+    /// Random adds and exclusions in a small window (IPv4 and its mapped
+    /// IPv6 spelling, the border of the mapped block too) against a plain
+    /// list: the same addresses, in the same order, under the same target,
+    /// and `get(i)` right at every run border.
+    #[test]
+    fn intervals_agree_with_a_plain_list() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u128| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            u128::from(seed) % n
+        };
+        // The window: IPv4 addresses 0..64, the same as ::ffff:0.0.0.0/122,
+        // and the 32 IPv6 addresses just below the mapped block.
+        let spaces = [
+            (Space::V4, 0u128),
+            (Space::V6, MAPPED_V4),
+            (Space::V6, MAPPED_V4 - 32),
+        ];
+        let host = |space: Space, n: u128| match space {
+            Space::V6 if (MAPPED_V4..MAPPED_V4 + (1 << 32)).contains(&n) => {
+                (Space::V4, n - MAPPED_V4)
+            }
+            _ => (space, n),
+        };
+        for _ in 0..300 {
+            let mut builder = Builder::new(u64::MAX);
+            let mut plain: Vec<(String, Space, u128)> = Vec::new();
+            let mut taken: Vec<(Space, u128)> = Vec::new();
+            let names: Vec<Arc<str>> = (0..4).map(|i| Arc::from(format!("t{i}"))).collect();
+            for step in 0..8 {
+                let (space, base) = spaces[next(3) as usize];
+                let lo = base + next(40);
+                let hi = (lo + next(24)).min(base + 63);
+                if next(4) == 0 {
+                    builder.exclude(space, lo, hi);
+                    taken.extend((lo..=hi).map(|n| host(space, n)));
+                    continue;
+                }
+                let target = &names[step % 4];
+                builder.add(target, space, lo, hi).unwrap();
+                for n in lo..=hi {
+                    if !taken.contains(&host(space, n)) {
+                        taken.push(host(space, n));
+                        plain.push((target.to_string(), space, n));
+                    }
+                }
+            }
+            let t = builder.finish();
+            let want: Vec<(String, IpAddr)> = plain
+                .iter()
+                .map(|(target, space, n)| (target.clone(), from_num(*space, *n)))
+                .collect();
+            let got: Vec<(String, IpAddr)> = t
+                .iter()
+                .map(|(target, ip)| (target.to_string(), ip))
+                .collect();
+            assert_eq!(got, want);
+            assert_eq!(t.len(), want.len() as u64);
+            for (i, (target, ip)) in want.iter().enumerate() {
+                let (t_got, ip_got) = t.get(i as u64).unwrap();
+                assert_eq!((&**t_got, ip_got), (target.as_str(), *ip), "index {i}");
+            }
+            assert_eq!(t.get(want.len() as u64), None);
+        }
     }
 
     #[test]
