@@ -186,10 +186,8 @@ fn bad_port_specs_are_usage_errors() {
 #[test]
 fn bad_targets_are_usage_errors() {
     let cases = [
-        (
-            &["10.0.0.0/8"][..],
-            "is more than 2^32 for one unsharded run",
-        ),
+        (&["10.0.0.0/8"][..], "is 2^32 or more for one unsharded run"),
+        (&["0.0.0.0/0", "80"], "4294967296 probes"),
         (&["fd00::/64"], "has 2^64 addresses"),
         (&["300.1.1.1"], "not a valid IPv4"),
         (&["127.0.0.1,,127.0.0.2"], "empty target"),
@@ -197,6 +195,11 @@ fn bad_targets_are_usage_errors() {
         (&["127.0.0.1", "22", "--shard", "2/2"], "0-based"),
         (&["127.0.0.1", "22", "-p", "23"], "ports given twice"),
         (&[], "no target given"),
+        (
+            &["127.0.0.1", "--exclude", ""],
+            "the exclusion list of --exclude is empty",
+        ),
+        (&["127.0.0.1", "--exclude", " "], "exclusion list"),
     ];
     for (args, message) in cases {
         let run = portscan(args);
@@ -371,6 +374,25 @@ fn output_file_gets_the_results() {
     let unwritable = portscan(&["127.0.0.1", "22", "-o", "/nonexistent/dir/out"]);
     assert_eq!(unwritable.code(), 1);
     assert!(unwritable.stderr.starts_with("error: cannot create"));
+}
+
+#[test]
+fn errors_with_newlines_stay_on_one_line() {
+    let dir = temp_path("multi");
+    let _ = std::fs::create_dir(&dir);
+    let odd = dir.join("no\nfile");
+    let odd = odd.to_str().unwrap();
+    for args in [
+        &["-iL", odd][..],
+        &["127.0.0.1", "22", "-o", &format!("{odd}/out")],
+        &["127.0.0.1", "22", "--excludefile", odd],
+    ] {
+        let run = portscan(args);
+        assert_eq!(run.code(), 1, "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+        assert!(run.stderr.contains("no\\nfile"), "{}", run.stderr);
+    }
 }
 
 #[test]

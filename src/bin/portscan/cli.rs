@@ -62,7 +62,7 @@ pub struct Cli {
     #[arg(long = "excludefile", value_name = "FILE")]
     pub exclude_file: Option<PathBuf>,
 
-    /// Run an unsharded scan of more than 2^32 probes (refused by
+    /// Run an unsharded scan of 2^32 probes or more (refused by
     /// default: a /8 typed for a /24 should not start a day-long scan).
     #[arg(long)]
     pub allow_large_scan: bool,

@@ -14,7 +14,7 @@ use rawnet::ports::PortSpec;
 use rawnet::resolve::{self, Family, ResolveError};
 use rawnet::scan::{BannerConfig, ScanConfig};
 use rawnet::shard::Shard;
-use rawnet::targets::{self, Expansion, TargetOptions, TargetSpec, Targets};
+use rawnet::targets::{self, Expansion, TargetError, TargetOptions, TargetSpec, Targets};
 
 use crate::cli::Cli;
 use crate::error::Error;
@@ -118,7 +118,14 @@ impl Config {
             excludes = targets::parse_file(&text, &path.display().to_string())?;
         }
         if let Some(list) = &cli.exclude {
-            excludes.extend(targets::parse_list(list)?);
+            match targets::parse_list(list) {
+                Err(TargetError::Empty) => {
+                    return Err(Error::Usage(
+                        "the exclusion list of --exclude is empty".into(),
+                    ))
+                }
+                parsed => excludes.extend(parsed?),
+            }
         }
         if let Some(flag) = cli.nmap_unsupported.first() {
             return Err(Error::Usage(unsupported(flag)));
@@ -356,12 +363,13 @@ pub fn resolve_targets(config: &Config) -> Result<(Targets, Vec<ResolveError>), 
     Ok((targets, failures))
 }
 
-/// Most probes an unsharded run makes without `--allow-large-scan`: 2^32,
-/// an IPv4 /16 on every port or a /8 on 256 ports, hours at least.
+/// Fewest probes an unsharded run is refused without `--allow-large-scan`:
+/// 2^32, an IPv4 /16 on every port, a /8 on 256 ports or `0.0.0.0/0` on
+/// one port, hours at least.
 pub const MAX_UNSHARDED_PROBES: u64 = 1 << 32;
 
 /// The scan's total probe count, if it fits in a u64 and passes the typo
-/// guard: above [`MAX_UNSHARDED_PROBES`] only with `--shard` or
+/// guard: [`MAX_UNSHARDED_PROBES`] or more only with `--shard` or
 /// `--allow-large-scan`.
 pub fn check_scan_size(config: &Config, addresses: u64) -> Result<u64, Error> {
     let ports = u64::from(config.ports.len());
@@ -371,9 +379,9 @@ pub fn check_scan_size(config: &Config, addresses: u64) -> Result<u64, Error> {
              split the targets"
         ))
     })?;
-    if total > MAX_UNSHARDED_PROBES && config.shard.count() == 1 && !config.allow_large_scan {
+    if total >= MAX_UNSHARDED_PROBES && config.shard.count() == 1 && !config.allow_large_scan {
         return Err(Error::Usage(format!(
-            "{total} probes ({addresses} addresses x {ports} ports) is more than 2^32 for one \
+            "{total} probes ({addresses} addresses x {ports} ports) is 2^32 or more for one \
              unsharded run; check the targets (a /8 typed for a /24?), split the scan with \
              --shard I/N, or pass --allow-large-scan"
         )));
@@ -623,6 +631,12 @@ mod tests {
             Err(Error::Usage(m)) => assert!(m.contains("--allow-large-scan"), "{m}"),
             other => panic!("{other:?}"),
         }
+        let c = config(&["0.0.0.0/0", "80"]).unwrap();
+        assert!(
+            check_scan_size(&c, 1 << 32).is_err(),
+            "exactly 2^32 is refused"
+        );
+        assert_eq!(check_scan_size(&c, (1 << 32) - 1).unwrap(), (1 << 32) - 1);
         let c = config(&["0.0.0.0/0", "80,443", "--shard", "0/64"]).unwrap();
         assert_eq!(check_scan_size(&c, 1 << 32).unwrap(), 1 << 33);
         let c = config(&["0.0.0.0/0", "80,443", "--allow-large-scan"]).unwrap();

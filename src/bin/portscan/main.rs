@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Messages quote what was typed or read from -iL: escaped.
-            let _ = writeln!(io::stderr(), "error: {}", escape_str(&e.to_string()));
+            let _ = writeln!(io::stderr(), "error: {}", one_line(&e.to_string()));
             e.exit_code()
         }
     }
@@ -159,5 +159,13 @@ fn command_line() -> String {
 }
 
 fn warn(message: &str) {
-    let _ = writeln!(io::stderr(), "warning: {}", escape_str(message));
+    let _ = writeln!(io::stderr(), "warning: {}", one_line(message));
+}
+
+/// A message for one `error:`/`warning:` line: control characters
+/// escaped, and line breaks too (a path from -iL or -o may hold one).
+/// Not [`rawnet::sanitize::escape_line`]: messages already carry escaped
+/// parts (target errors), whose backslashes must not be doubled.
+fn one_line(message: &str) -> String {
+    escape_str(message).replace('\n', "\\n")
 }
