@@ -221,6 +221,31 @@ fn o_with_a_format_letter_is_refused() {
     }
     let run = portscan(&["-oX", "-", "127.0.0.1", "1"]).ok();
     assert!(run.stdout.contains("<nmaprun"));
+    // nmap reads `-oX=-` as `-oX -`: so does portscan (not `-o X=-`).
+    let dir = temp_path("equals");
+    std::fs::create_dir(&dir).unwrap();
+    let run = command(&["-oX=-", "127.0.0.1", "1"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    assert!(String::from_utf8_lossy(&run.stdout).contains("<nmaprun"));
+    let run = command(&["-oG=-", "127.0.0.1", "1"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&run.stdout).contains("Status: Up"));
+    // `-oS=-` (nmap's script-kiddie output) and `-o X=-` are refused.
+    for args in [&["-oS=-"][..], &["-o", "X=-"], &["-o", "N=out"]] {
+        let mut args = args.to_vec();
+        args.extend(["127.0.0.1", "1"]);
+        let run = command(&args).current_dir(&dir).output().unwrap();
+        assert_eq!(run.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains("-oX, -oG, -oN or -oA"), "{stderr}");
+    }
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "a file was written"
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! `config` turns a [`Cli`] into the library's checked types, so port
 //! specs, targets and shards have one parser each and one-line errors.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -326,6 +326,9 @@ where
             if let Some((_, long)) = NMAP_FLAGS.iter().find(|(nmap, _)| arg == *nmap) {
                 return OsString::from(long);
             }
+            if let Some(attached) = with_equals(&arg) {
+                return attached;
+            }
             match arg.to_str() {
                 Some(flag) if UNSUPPORTED.contains(&flag) => {
                     OsString::from(format!("--nmap-unsupported={flag}"))
@@ -334,6 +337,16 @@ where
             }
         })
         .collect()
+}
+
+/// nmap's `-oX=FILE` (and `-iL=`, `-oG=`, ...; nmap takes the value after
+/// `=` too) as `--xml-output=FILE`; clap would read it as `-o X=FILE`.
+fn with_equals(arg: &OsStr) -> Option<OsString> {
+    let text = arg.to_str()?;
+    NMAP_FLAGS.iter().find_map(|(nmap, long)| {
+        let value = text.strip_prefix(nmap)?.strip_prefix('=')?;
+        Some(OsString::from(format!("{long}={value}")))
+    })
 }
 
 /// `-T` values: 0-5 or nmap's names for them.
@@ -570,6 +583,18 @@ mod tests {
         assert_eq!(
             args,
             ["portscan", "-oXa", "-o", "--xml-output", "--", "-oN"]
+        );
+        // nmap also takes the value after `=`.
+        let args = rewrite_nmap_flags(["portscan", "-oX=-", "-iL=a=b", "-oG=", "-oS=x"]);
+        assert_eq!(
+            args,
+            [
+                "portscan",
+                "--xml-output=-",
+                "--input-list=a=b",
+                "--grepable-output=",
+                "-oS=x"
+            ]
         );
     }
 

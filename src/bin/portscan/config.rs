@@ -229,13 +229,18 @@ fn unsupported(flag: &str) -> String {
 }
 
 /// `-o X` (and G, N, A, S) is nmap's `-oX` typed with a space, or by
-/// habit: never write JSON Lines to a file named `X`.
+/// habit: never write JSON Lines to a file named `X`. Nor to one named
+/// `X=...`: that is `-oS=FILE` (nmap's script-kiddie output, which
+/// portscan lacks) or `-o X=FILE`.
 fn check_output_name(path: &Path) -> Result<(), Error> {
-    let name = path.as_os_str();
+    let name = path.to_string_lossy();
     for letter in ["X", "G", "N", "A", "S"] {
-        if name == letter {
+        let attached = name
+            .strip_prefix(letter)
+            .is_some_and(|rest| rest.starts_with('='));
+        if name == letter || attached {
             return Err(Error::Usage(format!(
-                "-o {letter} would write JSON Lines to a file named '{letter}'; \
+                "-o {name} would write JSON Lines to a file named '{name}'; \
                  for nmap's formats write -o{letter} FILE (no space): -oX, -oG, -oN or -oA"
             )));
         }
@@ -605,7 +610,12 @@ mod tests {
         for letter in ["X", "G", "N", "A", "S"] {
             let m = usage(&["h", "-o", letter]);
             assert!(m.contains(&format!("-o{letter} FILE")), "{m}");
+            let m = usage(&["h", "-o", &format!("{letter}=-")]);
+            assert!(m.contains(&format!("-o{letter} FILE")), "{m}");
         }
+        assert!(usage(&["h", "-oS=-"]).contains("named 'S=-'"));
+        let c = config(&["h", "-oX=-", "-oG=g", "-o", "X.jsonl"]).unwrap();
+        assert_eq!(c.output, Some(PathBuf::from("X.jsonl")));
         assert!(usage(&["h", "-oX", "-", "-oG", "-"]).contains("only one"));
         assert!(usage(&["h", "-oA", "-"]).contains("file name base"));
     }
