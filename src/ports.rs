@@ -2,7 +2,8 @@
 //! sorted set of disjoint ranges.
 //!
 //! The syntax follows nmap's `-p`: single ports (`22`), inclusive ranges
-//! (`8000-8100`), comma-separated lists of both (`22,80,443,8000-8100`), and
+//! (`8000-8100`), ranges open at one end (`8000-` up to 65535, `-100`
+//! from 1), comma-separated lists of them (`22,80,443,8000-8100`), and
 //! `-` or `all` for every port (1-65535), service names from
 //! [`crate::services`] (`http,ssh`: every port the table gives that name),
 //! and nmap's protocol prefixes: `T:` (TCP, what portscan scans anyway) is
@@ -13,9 +14,12 @@
 //! scan the same ports. Overlapping and adjacent items
 //! are merged, so each port appears once however often it was typed; the
 //! order the user typed does not matter, because the probe order is decided
-//! by [`crate::shard`]. Anything else is an error: port 0, ports above
-//! 65535, reversed or open-ended ranges (`80-`, `-80`), empty items
-//! (`80,,81`), signs, spaces inside numbers, and words.
+//! by [`crate::shard`]. Port 0 is scanned only when named (`0`, `0-10`),
+//! as nmap does: open ranges and `-` start at 1. Anything else is an
+//! error: ports above 65535, reversed ranges, empty items (`80,,81`),
+//! signs, spaces inside numbers, words, and nmap's wildcard and bracket
+//! items (`http*`, `[1-1024]`), which select from nmap's larger service
+//! table (matching portscan's smaller one would scan other ports).
 //!
 //! This module owns only the syntax and the set; it does no I/O.
 
@@ -23,7 +27,8 @@ use std::fmt;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 
-/// The lowest port a spec may name.
+/// The lowest port of `-`, `all` and of a range open at its start; port 0
+/// is scanned only when named.
 pub const MIN_PORT: u16 = 1;
 /// The highest port a spec may name.
 pub const MAX_PORT: u16 = 65535;
@@ -39,7 +44,7 @@ pub const DEFAULT_TOP_PORTS: u32 = 1000;
 /// assert_eq!(spec.len(), 6);
 /// assert_eq!(spec.iter().collect::<Vec<_>>(), [80, 81, 443, 8000, 8001, 8002]);
 /// assert_eq!(spec.to_string(), "80-81,443,8000-8002");
-/// assert!("0".parse::<PortSpec>().is_err());
+/// assert!("65536".parse::<PortSpec>().is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortSpec {
@@ -77,7 +82,7 @@ impl PortSpec {
         PortSpec::from_ranges(ranked[..n].iter().map(|&p| p..=p).collect())
     }
 
-    /// Number of distinct ports in the set (at most 65535).
+    /// Number of distinct ports in the set (at most 65536, with port 0).
     pub fn len(&self) -> u32 {
         self.ranges.last().map_or(0, |last| {
             self.before[self.before.len() - 1] + range_len(last)
@@ -126,7 +131,7 @@ impl PortSpec {
     }
 
     /// Builds the set from any ranges: sorts them and merges overlapping
-    /// and adjacent ones. Ranges must be non-empty and within 1-65535.
+    /// and adjacent ones. Ranges must be non-empty.
     fn from_ranges(mut ranges: Vec<RangeInclusive<u16>>) -> PortSpec {
         ranges.sort_by_key(|r| *r.start());
         let mut merged: Vec<RangeInclusive<u16>> = Vec::with_capacity(ranges.len());
@@ -204,8 +209,8 @@ impl FromStr for PortSpec {
     }
 }
 
-/// One comma-separated item: `N`, `A-B`, or a service name, after an
-/// optional `T:`; a name may stand for several ports.
+/// One comma-separated item: `N`, `A-B`, `A-`, `-B`, or a service name,
+/// after an optional `T:`; a name may stand for several ports.
 fn parse_item(item: &str) -> Result<Vec<RangeInclusive<u16>>, Reason> {
     let item = item.trim();
     let item = match item.get(..2) {
@@ -217,6 +222,9 @@ fn parse_item(item: &str) -> Result<Vec<RangeInclusive<u16>>, Reason> {
     };
     if item.is_empty() {
         return Err(Reason::EmptyItem);
+    }
+    if item.contains(['*', '?', '[', ']']) {
+        return Err(Reason::Pattern(item.to_owned()));
     }
     if item.starts_with(|c: char| c.is_ascii_alphabetic()) {
         let ports: Vec<_> = crate::services::tcp_ports_named(item)
@@ -230,7 +238,8 @@ fn parse_item(item: &str) -> Result<Vec<RangeInclusive<u16>>, Reason> {
     parse_range(item).map(|r| vec![r])
 }
 
-/// `N` or `A-B`.
+/// `N`, `A-B`, or a range open at one end or both (`A-` up to 65535,
+/// `-B` from 1, `-` for 1-65535), as nmap reads them.
 fn parse_range(item: &str) -> Result<RangeInclusive<u16>, Reason> {
     match item.split_once('-') {
         None => {
@@ -238,10 +247,11 @@ fn parse_range(item: &str) -> Result<RangeInclusive<u16>, Reason> {
             Ok(port..=port)
         }
         Some((lo, hi)) => {
-            if lo.trim().is_empty() || hi.trim().is_empty() {
-                return Err(Reason::OpenRange(item.to_owned()));
-            }
-            let (lo, hi) = (parse_port(lo)?, parse_port(hi)?);
+            let end = |text: &str, open: u16| match text.trim() {
+                "" => Ok(open),
+                text => parse_port(text),
+            };
+            let (lo, hi) = (end(lo, MIN_PORT)?, end(hi, MAX_PORT)?);
             if lo > hi {
                 return Err(Reason::Reversed(lo, hi));
             }
@@ -250,14 +260,14 @@ fn parse_range(item: &str) -> Result<RangeInclusive<u16>, Reason> {
     }
 }
 
-/// A port number: ASCII digits only (no sign, no spaces), 1-65535.
+/// A port number: ASCII digits only (no sign, no spaces), 0-65535.
 fn parse_port(text: &str) -> Result<u16, Reason> {
     let text = text.trim();
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Reason::NotANumber(text.to_owned()));
     }
     match text.parse::<u32>() {
-        Ok(n) if (u32::from(MIN_PORT)..=u32::from(MAX_PORT)).contains(&n) => Ok(n as u16),
+        Ok(n) if n <= u32::from(MAX_PORT) => Ok(n as u16),
         _ => Err(Reason::OutOfRange(text.to_owned())),
     }
 }
@@ -270,7 +280,7 @@ fn parse_port(text: &str) -> Result<u16, Reason> {
 /// let err = "22,1-70000".parse::<PortSpec>().unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
-///     "invalid port spec '22,1-70000': port 70000 is out of range 1-65535"
+///     "invalid port spec '22,1-70000': port 70000 is out of range 0-65535"
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -292,7 +302,7 @@ enum Reason {
     EmptyItem,
     NotANumber(String),
     OutOfRange(String),
-    OpenRange(String),
+    Pattern(String),
     Reversed(u16, u16),
     UnknownService(String),
     NotTcp(String),
@@ -306,11 +316,13 @@ impl fmt::Display for PortSpecError {
             Reason::EmptyItem => f.write_str("empty item in the list"),
             Reason::NotANumber(s) => write!(f, "'{s}' is not a port number"),
             Reason::OutOfRange(s) => {
-                write!(f, "port {s} is out of range {MIN_PORT}-{MAX_PORT}")
+                write!(f, "port {s} is out of range 0-{MAX_PORT}")
             }
-            Reason::OpenRange(s) => {
-                write!(f, "range '{s}' needs both ends (use '-' for all ports)")
-            }
+            Reason::Pattern(s) => write!(
+                f,
+                "'{s}': wildcard and bracket patterns are not supported (they select from \
+                 nmap's service table, larger than portscan's); name the ports or services"
+            ),
             Reason::Reversed(lo, hi) => {
                 write!(f, "range {lo}-{hi} is backwards (did you mean {hi}-{lo}?)")
             }
@@ -429,11 +441,31 @@ mod tests {
 
     #[test]
     fn rejects_out_of_range() {
-        assert!(reason("0").contains("port 0 is out of range"));
-        assert!(reason("65536").contains("port 65536 is out of range"));
+        assert!(reason("65536").contains("port 65536 is out of range 0-65535"));
         assert!(reason("1-70000").contains("port 70000 is out of range"));
-        assert!(reason("0-10").contains("port 0 is out of range"));
+        assert!(reason("70000-").contains("port 70000 is out of range"));
         assert!(reason("99999999999999999999").contains("out of range"));
+    }
+
+    #[test]
+    fn port_zero_only_when_named() {
+        assert_eq!(ports("0"), [0]);
+        assert_eq!(ports("0-2"), [0, 1, 2]);
+        assert_eq!(ports("0,65535"), [0, 65535]);
+        let s: PortSpec = "0-".parse().unwrap();
+        assert_eq!(
+            (s.len(), s.nth(0), s.nth(65535)),
+            (65536, Some(0), Some(65535))
+        );
+        assert!(!PortSpec::all().contains(0));
+        assert!(!"-10".parse::<PortSpec>().unwrap().contains(0));
+    }
+
+    #[test]
+    fn wildcards_and_brackets_are_refused() {
+        for bad in ["http*", "ht?p", "[1-1024]", "22,T:ssh*"] {
+            assert!(reason(bad).contains("not supported"), "{bad}");
+        }
     }
 
     #[test]
@@ -449,15 +481,24 @@ mod tests {
     }
 
     #[test]
-    fn rejects_empty_items_and_open_ranges() {
+    fn rejects_empty_items() {
         assert!(reason("").contains("no ports given"));
         assert!(reason("  ").contains("no ports given"));
         assert!(reason("80,,81").contains("empty item"));
         assert!(reason("80,").contains("empty item"));
         assert!(reason(",80").contains("empty item"));
-        assert!(reason("80-").contains("needs both ends"));
-        assert!(reason("-80").contains("needs both ends"));
-        assert!(reason("22,-").contains("needs both ends"));
+    }
+
+    #[test]
+    fn open_ranges_run_to_the_ends() {
+        assert_eq!(
+            "65530-".parse::<PortSpec>().unwrap().to_string(),
+            "65530-65535"
+        );
+        assert_eq!(ports("-3"), [1, 2, 3]);
+        assert_eq!(ports("T:-2,65535-"), [1, 2, 65535]);
+        assert_eq!("22,-".parse::<PortSpec>().unwrap(), PortSpec::all());
+        assert!(reason("10-5-").contains("not a port number"));
     }
 
     #[test]
@@ -470,7 +511,7 @@ mod tests {
 
     #[test]
     fn errors_are_one_line() {
-        for bad in ["0", "65536", "1-70000", "abc", "80,,81", "80-", ""] {
+        for bad in ["65536", "1-70000", "abc", "80,,81", "http*", ""] {
             assert!(!reason(bad).contains('\n'), "{bad}");
         }
     }

@@ -169,8 +169,27 @@ fn services_are_named_and_unknown_ports_are_null() {
 }
 
 #[test]
+fn open_ranges_and_port_zero_as_nmap_reads_them() {
+    // Port 0 is probed when named (the kernel sends the SYN; loopback
+    // refuses it), never as part of `-` or an open range.
+    let run = portscan(&["127.0.0.1", "-p", "0", "--all"]).ok();
+    assert_eq!(
+        run.ports_in("closed"),
+        BTreeSet::from([0]),
+        "{}",
+        run.stdout
+    );
+    let run = portscan(&["127.0.0.1", "-p", "65534-", "--all", "-t", "300"]).ok();
+    let seen: BTreeSet<u16> = run.lines().iter().map(|l| l.port).collect();
+    assert_eq!(seen, BTreeSet::from([65534, 65535]));
+    let run = portscan(&["127.0.0.1", "-p", "-2", "--all", "-t", "300"]).ok();
+    let seen: BTreeSet<u16> = run.lines().iter().map(|l| l.port).collect();
+    assert_eq!(seen, BTreeSet::from([1, 2]));
+}
+
+#[test]
 fn bad_port_specs_are_usage_errors() {
-    for spec in ["0", "65536", "1-70000", "abc", "80,,81", "80-", "", "90-80"] {
+    for spec in ["65536", "1-70000", "abc", "80,,81", "http*", "", "90-80"] {
         let run = portscan(&["127.0.0.1", spec]);
         assert_eq!(run.code(), 2, "{spec:?}: {}", run.stderr);
         assert_eq!(run.stdout, "", "{spec:?}");
@@ -225,10 +244,10 @@ fn flag_errors_exit_2_and_help_exits_0() {
         assert!(run.stderr.ends_with("(see --help)\n"), "{}", run.stderr);
     }
     // -p takes a leading hyphen as its value, so the spec error is precise.
-    let run = portscan(&["127.0.0.1", "-p", "-80"]);
+    let run = portscan(&["127.0.0.1", "-p", "-70000"]);
     assert_eq!(run.code(), 2);
     assert!(
-        run.stderr.starts_with("error: invalid port spec '-80'"),
+        run.stderr.starts_with("error: invalid port spec '-70000'"),
         "{}",
         run.stderr
     );
