@@ -58,6 +58,43 @@ fn xml_is_valid_against_nmaps_dtd() {
     }
 }
 
+#[test]
+fn hostile_text_keeps_the_xml_valid() {
+    let Some(xmllint) = require_tool("xmllint", "libxml2-utils") else {
+        return;
+    };
+    let dtd = std::path::Path::new("/usr/share/nmap/nmap.dtd");
+    if !dtd.exists() && require_tool("nmap", "nmap").is_none() {
+        return;
+    }
+    let port = serve(LOCALHOST, None).to_string();
+    // Characters XML 1.0 cannot carry, in file names that reach `args`.
+    let odd = "a\u{1}\u{1b}[2J\u{fffe}\u{ffff}\u{85}<&\"'";
+    let list = temp_path(&format!("{odd}.txt"));
+    std::fs::write(&list, "localhost\n").unwrap();
+    let xml = temp_path(&format!("{odd}.xml"));
+    let run = portscan(&[
+        "-iL",
+        list.to_str().unwrap(),
+        &port,
+        "-oX",
+        xml.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let (code, out) = run_tool(
+        &xmllint,
+        &[
+            "--noout",
+            "--dtdvalid",
+            dtd.to_str().unwrap(),
+            xml.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "xmllint: {out}");
+    let text = std::fs::read_to_string(&xml).unwrap();
+    assert!(text.contains(r"a\x01\x1b[2J\u{fffe}\u{ffff}\x85&lt;&amp;&quot;&apos;"));
+}
+
 /// The `(port, state)` pairs of ndiff's `-` (nmap) or `+` (portscan)
 /// lines: port lines that differ.
 fn ndiff_ports(diff: &str, sign: char) -> BTreeSet<(String, String)> {

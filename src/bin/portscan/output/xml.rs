@@ -126,11 +126,14 @@ fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
     writeln!(out, "</ports>\n</host>")
 }
 
-/// Text for an attribute value: control characters escaped (XML 1.0 has
-/// no way to carry most of them), then markup characters as entities.
-fn attr(text: &str) -> Cow<'_, str> {
+/// Text for an attribute value (the one way untrusted text, from the
+/// command line, target names or servers, enters the XML): control
+/// characters escaped as visible text (`\x01`), and so are U+FFFE and
+/// U+FFFF, the other characters outside XML 1.0's `Char` (no document
+/// may carry them, even as `&#...;`); then markup characters as entities.
+pub(super) fn attr(text: &str) -> Cow<'_, str> {
     let visible = escape_str(text);
-    if !visible.contains(['&', '<', '>', '"', '\'']) {
+    if !visible.contains(['&', '<', '>', '"', '\'', '\u{fffe}', '\u{ffff}']) {
         return visible;
     }
     let mut out = String::with_capacity(visible.len() + 16);
@@ -141,6 +144,7 @@ fn attr(text: &str) -> Cow<'_, str> {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            '\u{fffe}' | '\u{ffff}' => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
             c => out.push(c),
         }
     }
@@ -158,6 +162,24 @@ mod tests {
         assert_eq!(attr("a&b<\"c\">'"), "a&amp;b&lt;&quot;c&quot;&gt;&apos;");
         assert_eq!(attr("plain"), "plain");
         assert!(!attr("x\x1by").contains('\x1b'));
+        // Outside XML 1.0's Char: visible escapes, never raw.
+        assert_eq!(
+            attr("a\u{fffe}b\u{ffff}\x01\x7f\u{85}\r"),
+            "a\\u{fffe}b\\u{ffff}\\x01\\x7f\\x85\\r"
+        );
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            let text = attr(&c.to_string()).into_owned();
+            assert!(
+                text.chars().all(is_xml_char),
+                "{:x}: {text:?}",
+                u32::from(c)
+            );
+        }
+    }
+
+    /// XML 1.0's `Char` production.
+    fn is_xml_char(c: char) -> bool {
+        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
     }
 
     #[test]
