@@ -115,23 +115,47 @@ fn ndiff_ports(diff: &str, sign: char) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// `n` distinct closed ports on 127.0.0.1, none in `avoid`.
+fn closed_ports(n: usize, avoid: &[u16]) -> Vec<u16> {
+    let mut ports: Vec<u16> = Vec::new();
+    while ports.len() < n {
+        let port = closed_port(LOCALHOST, avoid);
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    ports
+}
+
+/// The lines of `diff` that start with `prefix` after their sign.
+fn signed_lines<'a>(diff: &'a str, sign: char, prefix: &str) -> Vec<&'a str> {
+    diff.lines()
+        .filter_map(|l| l.strip_prefix(sign))
+        .filter(|l| l.starts_with(prefix))
+        .collect()
+}
+
 #[test]
 fn ndiff_sees_no_port_difference_from_nmap() {
     let (Some(nmap), Some(ndiff)) = (require_tool("nmap", "nmap"), require_tool("ndiff", "ndiff"))
     else {
         return;
     };
-    let (open, closed) = lab();
-    let ports = all_ports(&open, &closed);
-    // Every port listed (--all; nmap lists up to 25 closed ones), and only
-    // open ones (--open, portscan's default).
-    for (ours, theirs) in [(&["--all"][..], &[][..]), (&[][..], &["--open"][..])] {
+    let xmllint = require_tool("xmllint", "libxml2-utils");
+    let open = serve(LOCALHOST, None);
+    // nmap's default runs against portscan's: four closed ports are
+    // listed, forty are folded into "Not shown" (more than 25); with
+    // --all portscan lists every port, as nmap does up to 25.
+    let few = closed_ports(4, &[open]);
+    let many = closed_ports(40, &[open]);
+    for (closed, ours) in [(&few, &[][..]), (&many, &[][..]), (&few, &["--all"][..])] {
+        let ports = all_ports(&[open], closed);
         let mine = temp_path("mine.xml");
         let nmaps = temp_path("nmap.xml");
         let mut args = vec!["127.0.0.1", &ports, "-oX", mine.to_str().unwrap()];
         args.extend_from_slice(ours);
         portscan(&args).ok();
-        let mut nmap_args = vec![
+        let nmap_args = [
             "-sT",
             "-Pn",
             "-n",
@@ -139,34 +163,63 @@ fn ndiff_sees_no_port_difference_from_nmap() {
             &ports,
             "-oX",
             nmaps.to_str().unwrap(),
+            "127.0.0.1",
         ];
-        nmap_args.extend_from_slice(theirs);
-        nmap_args.push("127.0.0.1");
         let (code, out) = run_tool(&nmap, &nmap_args);
         assert_eq!(code, 0, "nmap: {out}");
         let (code, diff) = run_tool(&ndiff, &[nmaps.to_str().unwrap(), mine.to_str().unwrap()]);
         assert!(code == 0 || code == 1, "ndiff failed: {diff}");
         // A port line may differ only in the service column (portscan's
         // table of names is smaller than nmap-services).
-        assert_eq!(ndiff_ports(&diff, '-'), ndiff_ports(&diff, '+'), "{diff}");
-        assert!(
-            !diff.contains("Not shown") || {
-                let minus: Vec<&str> = diff
-                    .lines()
-                    .filter(|l| l.starts_with("-Not shown"))
-                    .collect();
-                let plus: Vec<&str> = diff
-                    .lines()
-                    .filter(|l| l.starts_with("+Not shown"))
-                    .collect();
-                minus
-                    .iter()
-                    .map(|l| &l[1..])
-                    .eq(plus.iter().map(|l| &l[1..]))
-            },
-            "{diff}"
+        let case = format!("{} closed, {ours:?}", closed.len());
+        assert_eq!(
+            ndiff_ports(&diff, '-'),
+            ndiff_ports(&diff, '+'),
+            "{case}: {diff}"
         );
+        assert_eq!(
+            signed_lines(&diff, '-', "Not shown"),
+            signed_lines(&diff, '+', "Not shown"),
+            "{case}: {diff}"
+        );
+        let xml = std::fs::read_to_string(&mine).unwrap();
+        let listed = xml.matches("<port protocol=").count();
+        let expected = if closed.len() > 25 {
+            1
+        } else {
+            1 + closed.len()
+        };
+        assert_eq!(listed, expected, "{case}: {xml}");
+        if closed.len() > 25 {
+            assert!(
+                xml.contains("<extraports state=\"closed\" count=\"40\">"),
+                "{xml}"
+            );
+        }
+        if let Some(xmllint) = &xmllint {
+            let dtd = "/usr/share/nmap/nmap.dtd";
+            let (code, out) = run_tool(
+                xmllint,
+                &["--noout", "--dtdvalid", dtd, mine.to_str().unwrap()],
+            );
+            assert_eq!(code, 0, "xmllint: {out}");
+        }
     }
+}
+
+/// The ports of a grepable `Ports:` field with their states.
+fn grepable_ports(field: &str) -> BTreeSet<(u16, String)> {
+    field
+        .strip_prefix("Ports: ")
+        .unwrap()
+        .split(", ")
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let parts: Vec<&str> = p.split('/').collect();
+            assert_eq!(parts[2], "tcp", "{p}");
+            (parts[0].parse().unwrap(), parts[1].to_string())
+        })
+        .collect()
 }
 
 #[test]
@@ -180,18 +233,23 @@ fn grepable_output_reads_back() {
     assert_eq!(lines[1], "Host: 127.0.0.1 (localhost)\tStatus: Up");
     let fields: Vec<&str> = lines[2].split('\t').collect();
     assert_eq!(fields[0], "Host: 127.0.0.1 (localhost)");
-    let listed: BTreeSet<u16> = fields[1]
-        .strip_prefix("Ports: ")
-        .unwrap()
-        .split(", ")
-        .map(|p| {
-            let parts: Vec<&str> = p.split('/').collect();
-            assert_eq!((parts[1], parts[2]), ("open", "tcp"), "{p}");
-            parts[0].parse().unwrap()
-        })
+    // Three closed ports are listed, as nmap lists up to 25.
+    let expected = open
+        .iter()
+        .map(|&p| (p, "open".to_string()))
+        .chain(closed.iter().map(|&p| (p, "closed".to_string())))
         .collect();
-    assert_eq!(listed, open.iter().copied().collect());
-    assert_eq!(fields[2], "Ignored State: closed (3)");
+    assert_eq!(grepable_ports(fields[1]), expected);
+    assert_eq!(fields.len(), 2, "{}", lines[2]);
+    // Thirty are not: nmap's "Ignored State".
+    let many = closed_ports(30, &open);
+    let ports = all_ports(&open, &many);
+    let run = portscan(&["localhost", &ports, "-oG", "-"]).ok();
+    let line = run.stdout.lines().nth(2).unwrap();
+    let fields: Vec<&str> = line.split('\t').collect();
+    let expected = open.iter().map(|&p| (p, "open".to_string())).collect();
+    assert_eq!(grepable_ports(fields[1]), expected);
+    assert_eq!(fields[2], "Ignored State: closed (30)");
 }
 
 #[test]

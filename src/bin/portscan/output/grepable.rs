@@ -1,9 +1,10 @@
 //! nmap's grepable format (`-oG`): one `Host:` line for the status and one
 //! for the ports of each address, tab-separated fields, so that
 //! `grep open` and `cut` work on it as on nmap's. Ports are
-//! `port/state/tcp//service///`, comma-separated; ports not listed are
-//! summed up in `Ignored State: closed (997)` (the largest state). Comment
-//! lines (`#`) begin and end the file.
+//! `port/state/tcp//service///`, comma-separated (nmap's rule for which
+//! are listed, see [`super::hosts`]); ports not listed are summed up in
+//! `Ignored State: closed (997)` (the largest state). Comment lines (`#`)
+//! begin and end the file.
 
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -25,7 +26,7 @@ impl HostFormat for Grepable {
         let name = host.name(ip).unwrap_or("");
         writeln!(out, "Host: {ip} ({name})\tStatus: Up")?;
         let mut line = format!("Host: {ip} ({name})");
-        if !host.listed.is_empty() {
+        {
             let ports: Vec<String> = host
                 .listed
                 .iter()
@@ -68,16 +69,25 @@ mod tests {
             result("localhost", "127.0.0.1", 22, State::Open, None),
             result("localhost", "127.0.0.1", 80, State::Open, None),
             result("localhost", "127.0.0.1", 23, State::Closed, None),
+            result("::1", "::1", 9, State::Filtered, None),
         ];
+        let mut rows = rows;
+        for p in 1000..1030 {
+            rows.push(result("::1", "::1", p, State::Closed, None));
+        }
         let text = render(Format::Grepable, Options::default(), rows);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("# portscan "));
         assert_eq!(lines[1], "Host: 127.0.0.1 (localhost)\tStatus: Up");
         assert_eq!(
             lines[2],
-            "Host: 127.0.0.1 (localhost)\tPorts: 22/open/tcp//ssh///, 80/open/tcp//http///\tIgnored State: closed (1)"
+            "Host: 127.0.0.1 (localhost)\tPorts: 22/open/tcp//ssh///, 23/closed/tcp//telnet///, 80/open/tcp//http///"
         );
-        assert!(lines[3].starts_with("# portscan done at "));
-        assert!(lines[3].ends_with("-- 1 IP address (1 host up) scanned in 0.50 seconds"));
+        assert_eq!(
+            lines[4],
+            "Host: ::1 ()\tPorts: 9/filtered/tcp//discard///\tIgnored State: closed (30)"
+        );
+        assert!(lines[5].starts_with("# portscan done at "));
+        assert!(lines[5].ends_with("-- 2 IP addresses (2 hosts up) scanned in 0.50 seconds"));
     }
 }

@@ -4,10 +4,14 @@
 //! three formats are [`HostFormat`]s driven by one printer, [`ByHost`],
 //! which files results in a [`Book`] and writes the hosts at the end.
 //!
-//! What is listed follows portscan's own rule, not nmap's: the ports
-//! [`Options::reports`] accepts (open ones; every port with `--all`). The
-//! others are only counted, so memory grows with the number of addresses
-//! and listed ports, never with the closed ones.
+//! What is listed follows nmap's rule, so that `ndiff` sees the same ports
+//! as in nmap's output of the same scan: open ports always, and per host
+//! the ports of each other state (closed, filtered) when that state has at
+//! most [`MAX_SHOWN_PER_STATE`] of them; a state with more is only counted
+//! ("extra ports", with their reasons). `--all` lists every port. Memory
+//! grows with the number of addresses and listed ports: at most
+//! [`MAX_SHOWN_PER_STATE`] results of a non-open state are held per host
+//! until the state is known to be folded, never all the closed ones.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -98,6 +102,10 @@ pub fn done_comment(out: &mut dyn Write, end: &ScanEnd, hosts: u64) -> io::Resul
     )
 }
 
+/// nmap's limit: a non-open state with more ports than this on a host is
+/// folded into "extra ports" instead of listed port by port.
+pub const MAX_SHOWN_PER_STATE: u64 = 25;
+
 /// What one address gave.
 #[derive(Debug)]
 pub struct Host {
@@ -105,10 +113,14 @@ pub struct Host {
     pub target: Arc<str>,
     /// Listed ports, sorted by [`Book::into_hosts`].
     pub listed: Vec<PortResult>,
-    /// Ports not listed, per `(state, reason)`, in the order first seen.
+    /// Ports not listed, per `(state, reason)`, in the order first seen
+    /// (while filing: every port of a non-open state, listed or not).
     pub extra: Vec<(State, Reason, u64)>,
     /// The fastest answer (open or closed), if any.
     pub best_rtt: Option<Duration>,
+    /// While filing: the ports of non-open states that may still be
+    /// listed (their state has at most [`MAX_SHOWN_PER_STATE`] so far).
+    held: Vec<PortResult>,
 }
 
 impl Host {
@@ -157,6 +169,7 @@ impl Book {
             listed: Vec::new(),
             extra: Vec::new(),
             best_rtt: None,
+            held: Vec::new(),
         });
         if r.state != State::Filtered {
             host.best_rtt = Some(host.best_rtt.map_or(r.rtt, |b| b.min(r.rtt)));
@@ -173,11 +186,29 @@ impl Book {
             Some((_, _, n)) => *n += 1,
             None => host.extra.push((r.state, r.reason, 1)),
         }
+        let in_state: u64 = host
+            .extra
+            .iter()
+            .filter(|(s, _, _)| *s == r.state)
+            .map(|(_, _, n)| n)
+            .sum();
+        if in_state <= MAX_SHOWN_PER_STATE {
+            host.held.push(r.clone());
+        } else if in_state == MAX_SHOWN_PER_STATE + 1 {
+            // Folded from now on: only the counts are kept.
+            host.held.retain(|h| h.state != r.state);
+        }
     }
 
-    /// The hosts in address order, each with its ports sorted.
+    /// The hosts in address order, each with its ports sorted: the held
+    /// ports of states that stayed small are listed, and no longer
+    /// counted as extra.
     pub fn into_hosts(self) -> impl Iterator<Item = (IpAddr, Host)> {
         self.hosts.into_iter().map(|(ip, mut host)| {
+            let held = std::mem::take(&mut host.held);
+            host.extra
+                .retain(|(state, _, _)| !held.iter().any(|h| h.state == *state));
+            host.listed.extend(held);
             host.listed.sort_by_key(|r| r.port);
             (ip, host)
         })
@@ -209,7 +240,7 @@ mod tests {
     fn groups_lists_and_counts() {
         let mut book = Book::new(Options::default());
         book.add(&result("h", "127.0.0.2", 80, State::Open, None));
-        for p in 1..=5 {
+        for p in 1..=30 {
             book.add(&result("h", "127.0.0.2", p, State::Closed, None));
         }
         book.add(&result(
@@ -223,11 +254,52 @@ mod tests {
         assert_eq!(hosts[0].0.to_string(), "10.0.0.1");
         assert!(hosts[0].1.best_rtt.is_none());
         assert_eq!(hosts[0].1.name(hosts[0].0), None);
+        // 25 filtered ports or fewer are listed, as nmap lists them.
+        assert_eq!(hosts[0].1.listed.len(), 1);
+        assert!(hosts[0].1.extra.is_empty());
         let h = &hosts[1].1;
         assert_eq!(h.name(hosts[1].0), Some("h"));
         assert_eq!(h.listed.len(), 1);
-        assert_eq!(h.extra, vec![(State::Closed, Reason::ConnRefused, 5)]);
-        assert_eq!(h.extra_by_state(), vec![(State::Closed, 5)]);
+        assert_eq!(h.extra, vec![(State::Closed, Reason::ConnRefused, 30)]);
+        assert_eq!(h.extra_by_state(), vec![(State::Closed, 30)]);
         assert_eq!(addresses_phrase(2, 1), "2 IP addresses (1 host up)");
+    }
+
+    #[test]
+    fn nmaps_rule_per_host_and_state() {
+        let mut book = Book::new(Options::default());
+        for p in 1..=25 {
+            book.add(&result("h", "127.0.0.1", p, State::Closed, None));
+        }
+        for p in 100..=140 {
+            book.add(&result("h", "127.0.0.1", p, State::Filtered, None));
+        }
+        book.add(&result("h", "127.0.0.1", 99, State::Open, None));
+        for p in 1..=26 {
+            book.add(&result("h", "127.0.0.2", p, State::Closed, None));
+        }
+        // Never more than 25 held per host and state while filing.
+        let held = |b: &Book, ip: &str| b.hosts[&ip.parse::<IpAddr>().unwrap()].held.len();
+        assert_eq!(
+            (held(&book, "127.0.0.1"), held(&book, "127.0.0.2")),
+            (25, 0)
+        );
+        let hosts: Vec<_> = book.into_hosts().collect();
+        let one = &hosts[0].1;
+        let ports: Vec<u16> = one.listed.iter().map(|r| r.port).collect();
+        assert_eq!(ports, (1..=25).chain([99]).collect::<Vec<_>>());
+        assert_eq!(one.extra, vec![(State::Filtered, Reason::NoResponse, 41)]);
+        assert!(hosts[1].1.listed.is_empty());
+        assert_eq!(hosts[1].1.extra_by_state(), vec![(State::Closed, 26)]);
+        // --all lists everything.
+        let mut book = Book::new(Options {
+            report_all: true,
+            ..Options::default()
+        });
+        for p in 1..=30 {
+            book.add(&result("h", "127.0.0.1", p, State::Closed, None));
+        }
+        let (_, host) = book.into_hosts().next().unwrap();
+        assert_eq!((host.listed.len(), host.extra.len()), (30, 0));
     }
 }

@@ -38,18 +38,21 @@ fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
         None => writeln!(out, "Host is up (no port answered).")?,
     }
     for (state, count) in host.extra_by_state() {
-        let reasons: Vec<String> = host
-            .extra
-            .iter()
-            .filter(|(s, _, _)| *s == state)
-            .map(|(_, why, n)| format!("{n} {why}"))
-            .collect();
+        let reasons: Vec<_> = host.extra.iter().filter(|(s, _, _)| *s == state).collect();
+        // nmap names a lone reason without its count.
+        let reasons = match reasons[..] {
+            [(_, why, _)] => why.to_string(),
+            _ => reasons
+                .iter()
+                .map(|(_, why, n)| format!("{n} {why}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
         let noun = if count == 1 { "port" } else { "ports" };
         writeln!(
             out,
-            "Not shown: {count} {} tcp {noun} ({})",
+            "Not shown: {count} {} tcp {noun} ({reasons})",
             state_name(state),
-            reasons.join(", ")
         )?;
     }
     if !host.listed.is_empty() {
@@ -96,16 +99,22 @@ mod tests {
             result("localhost", "127.0.0.1", 23, State::Closed, None),
             result("localhost", "127.0.0.1", 24, State::Closed, None),
         ];
+        let mut rows = rows;
+        for p in 30000..30030 {
+            rows.push(result("localhost", "127.0.0.1", p, State::Filtered, None));
+        }
         let text = render(Format::Normal, Options::default(), rows);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("# portscan "));
         assert_eq!(lines[1], "portscan scan report for localhost (127.0.0.1)");
         assert_eq!(lines[2], "Host is up (0.00123s latency).");
-        assert_eq!(lines[3], "Not shown: 2 closed tcp ports (2 conn-refused)");
-        assert_eq!(lines[4], "PORT     STATE SERVICE");
-        assert_eq!(lines[5], "22/tcp   open  ssh");
-        assert_eq!(lines[6], "8080/tcp open  http-proxy");
-        assert_eq!(lines[7], "");
-        assert!(lines[8].starts_with("# portscan done at "));
+        assert_eq!(lines[3], "Not shown: 30 filtered tcp ports (no-response)");
+        assert_eq!(lines[4], "PORT     STATE  SERVICE");
+        assert_eq!(lines[5], "22/tcp   open   ssh");
+        assert_eq!(lines[6], "23/tcp   closed telnet");
+        assert_eq!(lines[7], "24/tcp   closed unknown");
+        assert_eq!(lines[8], "8080/tcp open   http-proxy");
+        assert_eq!(lines[9], "");
+        assert!(lines[10].starts_with("# portscan done at "));
     }
 }

@@ -190,11 +190,18 @@ mod tests {
             result("localhost", "127.0.0.1", 24, State::Closed, None),
             result("::1", "::1", 9, State::Filtered, None),
         ];
+        let mut rows = rows;
+        for p in 100..130 {
+            rows.push(result("localhost", "127.0.0.1", p, State::Closed, None));
+        }
         let xml = render(Format::Xml, Options::default(), rows);
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>\n"));
         assert!(xml.contains("<scaninfo type=\"connect\" protocol=\"tcp\" numservices=\"65535\" services=\"1-65535\"/>"));
         assert!(xml.contains("<hostname name=\"localhost\" type=\"user\"/>"));
-        assert!(xml.contains("<extraports state=\"closed\" count=\"2\">"));
+        assert!(xml.contains("<extraports state=\"closed\" count=\"32\">\n<extrareasons reason=\"conn-refused\" count=\"32\" proto=\"tcp\"/>"));
+        assert!(xml.contains(
+            "<port protocol=\"tcp\" portid=\"9\"><state state=\"filtered\" reason=\"no-response\""
+        ));
         assert!(xml.contains("<port protocol=\"tcp\" portid=\"22\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"0\"/><service name=\"ssh\" method=\"table\" conf=\"3\"/></port>"));
         assert!(xml.contains("<address addr=\"::1\" addrtype=\"ipv6\"/>"));
         assert!(xml.contains("<status state=\"up\" reason=\"user-set\" reason_ttl=\"0\"/>"));
