@@ -145,17 +145,24 @@ fn ndiff_sees_no_port_difference_from_nmap() {
     let open = serve(LOCALHOST, None);
     // nmap's default runs against portscan's: four closed ports are
     // listed, forty are folded into "Not shown" (more than 25); with
-    // --all portscan lists every port, as nmap does up to 25.
+    // --all portscan lists every port, as nmap does up to 25; with --open
+    // both list only the open one.
     let few = closed_ports(4, &[open]);
     let many = closed_ports(40, &[open]);
-    for (closed, ours) in [(&few, &[][..]), (&many, &[][..]), (&few, &["--all"][..])] {
+    let none: &[&str] = &[];
+    for (closed, ours, theirs) in [
+        (&few, none, none),
+        (&many, none, none),
+        (&few, &["--all"], none),
+        (&few, &["--open"], &["--open"]),
+    ] {
         let ports = all_ports(&[open], closed);
         let mine = temp_path("mine.xml");
         let nmaps = temp_path("nmap.xml");
         let mut args = vec!["127.0.0.1", &ports, "-oX", mine.to_str().unwrap()];
         args.extend_from_slice(ours);
         portscan(&args).ok();
-        let nmap_args = [
+        let mut nmap_args = vec![
             "-sT",
             "-Pn",
             "-n",
@@ -165,6 +172,7 @@ fn ndiff_sees_no_port_difference_from_nmap() {
             nmaps.to_str().unwrap(),
             "127.0.0.1",
         ];
+        nmap_args.extend_from_slice(theirs);
         let (code, out) = run_tool(&nmap, &nmap_args);
         assert_eq!(code, 0, "nmap: {out}");
         let (code, diff) = run_tool(&ndiff, &[nmaps.to_str().unwrap(), mine.to_str().unwrap()]);
@@ -184,11 +192,8 @@ fn ndiff_sees_no_port_difference_from_nmap() {
         );
         let xml = std::fs::read_to_string(&mine).unwrap();
         let listed = xml.matches("<port protocol=").count();
-        let expected = if closed.len() > 25 {
-            1
-        } else {
-            1 + closed.len()
-        };
+        let folded = closed.len() > 25 || theirs.contains(&"--open");
+        let expected = if folded { 1 } else { 1 + closed.len() };
         assert_eq!(listed, expected, "{case}: {xml}");
         if closed.len() > 25 {
             assert!(

@@ -173,8 +173,9 @@ pub struct Cli {
     #[arg(short = 'n')]
     pub no_reverse_dns: bool,
 
-    /// Report only open ports (nmap's --open): portscan's default;
-    /// conflicts with --all.
+    /// Report only open ports (nmap's --open): portscan's default; in
+    /// -oX/-oG/-oN, no closed or filtered port is listed either (as
+    /// nmap --open). Conflicts with --all.
     #[arg(long, conflicts_with = "all")]
     pub open: bool,
 

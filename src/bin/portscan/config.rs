@@ -64,6 +64,8 @@ pub struct Config {
     pub scan: ScanConfig,
     /// Report closed and filtered ports too.
     pub report_all: bool,
+    /// `--open`: nmap's formats list no closed or filtered port either.
+    pub open_only: bool,
     /// Output format, or `None` to pick by whether the output is a
     /// terminal.
     pub format: Option<Format>,
@@ -201,6 +203,7 @@ impl Config {
                 }),
             },
             report_all: cli.all,
+            open_only: cli.open,
             format,
             output: cli.output,
             nmap_outputs,
@@ -503,8 +506,8 @@ mod tests {
 
     #[test]
     fn bad_values_are_usage_errors() {
-        assert!(usage(&["h", "0"]).contains("out of range"));
-        assert!(usage(&["h", "80-"]).contains("needs both ends"));
+        assert!(usage(&["h", "65536"]).contains("out of range"));
+        assert!(usage(&["h", "http*"]).contains("not supported"));
         assert!(usage(&["h,,h"]).contains("empty target"));
         assert!(usage(&["h", "--shard", "4/4"]).contains("0-based"));
         assert!(usage(&[]).contains("no target given"));

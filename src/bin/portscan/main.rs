@@ -69,6 +69,7 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
 
     let options = Options {
         report_all: config.report_all,
+        open_only: config.open_only,
         banners: config.scan.banner.is_some(),
     };
     let stdout_taken = config.nmap_outputs.iter().any(|(_, d)| *d == Dest::Stdout);

@@ -8,7 +8,8 @@
 //! as in nmap's output of the same scan: open ports always, and per host
 //! the ports of each other state (closed, filtered) when that state has at
 //! most [`MAX_SHOWN_PER_STATE`] of them; a state with more is only counted
-//! ("extra ports", with their reasons). `--all` lists every port. Memory
+//! ("extra ports", with their reasons). `--all` lists every port, and
+//! `--open` (as nmap's) only the open ones. Memory
 //! grows with the number of addresses and listed ports: at most
 //! [`MAX_SHOWN_PER_STATE`] results of a non-open state are held per host
 //! until the state is known to be folded, never all the closed ones.
@@ -192,6 +193,9 @@ impl Book {
             .filter(|(s, _, _)| *s == r.state)
             .map(|(_, _, n)| n)
             .sum();
+        if self.options.open_only {
+            return;
+        }
         if in_state <= MAX_SHOWN_PER_STATE {
             host.held.push(r.clone());
         } else if in_state == MAX_SHOWN_PER_STATE + 1 {
@@ -301,5 +305,15 @@ mod tests {
         }
         let (_, host) = book.into_hosts().next().unwrap();
         assert_eq!((host.listed.len(), host.extra.len()), (30, 0));
+        // --open lists open ports only, as nmap's.
+        let mut book = Book::new(Options {
+            open_only: true,
+            ..Options::default()
+        });
+        book.add(&result("h", "127.0.0.1", 1, State::Closed, None));
+        book.add(&result("h", "127.0.0.1", 2, State::Open, None));
+        let (_, host) = book.into_hosts().next().unwrap();
+        assert_eq!(host.listed.iter().map(|r| r.port).collect::<Vec<_>>(), [2]);
+        assert_eq!(host.extra, vec![(State::Closed, Reason::ConnRefused, 1)]);
     }
 }

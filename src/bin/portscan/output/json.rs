@@ -120,6 +120,7 @@ mod tests {
 
     const ALL: Options = Options {
         report_all: true,
+        open_only: false,
         banners: true,
     };
 

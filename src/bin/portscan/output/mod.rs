@@ -57,6 +57,9 @@ pub enum Format {
 pub struct Options {
     /// Report closed and filtered ports too (`--all`), not only open ones.
     pub report_all: bool,
+    /// `--open`: nmap's formats list no closed or filtered port, not even
+    /// the few they list by default (as nmap's `--open`).
+    pub open_only: bool,
     /// Banners were asked for (the table gets a banner column).
     pub banners: bool,
 }

@@ -119,6 +119,7 @@ mod tests {
     fn table_is_sorted_aligned_and_escaped() {
         let all = Options {
             report_all: true,
+            open_only: false,
             banners: true,
         };
         let text = render(Format::Table, all, sample());

@@ -175,6 +175,7 @@ mod tests {
 
     const ALL: Options = Options {
         report_all: true,
+        open_only: false,
         banners: false,
     };
 
