@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rawnet::sanitize::escape_line;
-use rawnet::scan::{PortResult, Reason, State};
+use rawnet::scan::{PortResult, Proto, Reason, State};
 
 use super::clock::ctime;
 use super::{Event, Options, Printer, ScanEnd, ScanInfo};
@@ -105,8 +105,9 @@ pub struct Host {
     pub target: Arc<str>,
     /// Listed ports, sorted by [`Book::into_hosts`].
     pub listed: Vec<PortResult>,
-    /// Ports not listed, per `(state, reason)`, in the order first seen.
-    pub extra: Vec<(State, Reason, u64)>,
+    /// Ports not listed, per `(protocol, state, reason)`, in the order
+    /// first seen.
+    pub extra: Vec<(Proto, State, Reason, u64)>,
     /// The fastest answer (open or closed), if any.
     pub best_rtt: Option<Duration>,
 }
@@ -120,16 +121,17 @@ impl Host {
         (!literal && t != ip.to_string()).then_some(t)
     }
 
-    /// Extra ports per state (`(state, count)`, largest first).
-    pub fn extra_by_state(&self) -> Vec<(State, u64)> {
-        let mut by: Vec<(State, u64)> = Vec::new();
-        for &(state, _, n) in &self.extra {
-            match by.iter_mut().find(|(s, _)| *s == state) {
-                Some((_, total)) => *total += n,
-                None => by.push((state, n)),
+    /// Extra ports per protocol and state (`(proto, state, count)`,
+    /// largest first).
+    pub fn extra_by_state(&self) -> Vec<(Proto, State, u64)> {
+        let mut by: Vec<(Proto, State, u64)> = Vec::new();
+        for &(proto, state, _, n) in &self.extra {
+            match by.iter_mut().find(|(p, s, _)| *p == proto && *s == state) {
+                Some((_, _, total)) => *total += n,
+                None => by.push((proto, state, n)),
             }
         }
-        by.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+        by.sort_by_key(|&(_, _, n)| std::cmp::Reverse(n));
         by
     }
 }
@@ -158,7 +160,7 @@ impl Book {
             extra: Vec::new(),
             best_rtt: None,
         });
-        if r.state != State::Filtered {
+        if matches!(r.state, State::Open | State::Closed) {
             host.best_rtt = Some(host.best_rtt.map_or(r.rtt, |b| b.min(r.rtt)));
         }
         if self.options.reports(r) {
@@ -168,17 +170,17 @@ impl Book {
         match host
             .extra
             .iter_mut()
-            .find(|(s, why, _)| *s == r.state && *why == r.reason)
+            .find(|(p, s, why, _)| *p == r.proto && *s == r.state && *why == r.reason)
         {
-            Some((_, _, n)) => *n += 1,
-            None => host.extra.push((r.state, r.reason, 1)),
+            Some((_, _, _, n)) => *n += 1,
+            None => host.extra.push((r.proto, r.state, r.reason, 1)),
         }
     }
 
     /// The hosts in address order, each with its ports sorted.
     pub fn into_hosts(self) -> impl Iterator<Item = (IpAddr, Host)> {
         self.hosts.into_iter().map(|(ip, mut host)| {
-            host.listed.sort_by_key(|r| r.port);
+            host.listed.sort_by_key(|r| (r.port, r.proto));
             (ip, host)
         })
     }
@@ -226,8 +228,11 @@ mod tests {
         let h = &hosts[1].1;
         assert_eq!(h.name(hosts[1].0), Some("h"));
         assert_eq!(h.listed.len(), 1);
-        assert_eq!(h.extra, vec![(State::Closed, Reason::ConnRefused, 5)]);
-        assert_eq!(h.extra_by_state(), vec![(State::Closed, 5)]);
+        assert_eq!(
+            h.extra,
+            vec![(Proto::Tcp, State::Closed, Reason::ConnRefused, 5)]
+        );
+        assert_eq!(h.extra_by_state(), vec![(Proto::Tcp, State::Closed, 5)]);
         assert_eq!(addresses_phrase(2, 1), "2 IP addresses (1 host up)");
     }
 }

@@ -6,10 +6,10 @@
 use std::io::{self, Write};
 use std::net::IpAddr;
 
-use rawnet::services::tcp_service;
+use rawnet::sanitize::escape_line;
 
 use super::hosts::{done_comment, started_comment, Host, HostFormat};
-use super::{state_name, ScanEnd, ScanInfo};
+use super::{service_name, state_name, version_line, ScanEnd, ScanInfo};
 
 /// nmap's normal format, for [`super::hosts::ByHost`].
 pub struct Normal;
@@ -37,17 +37,17 @@ fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
         Some(rtt) => writeln!(out, "Host is up ({:.5}s latency).", rtt.as_secs_f64())?,
         None => writeln!(out, "Host is up (no port answered).")?,
     }
-    for (state, count) in host.extra_by_state() {
+    for (proto, state, count) in host.extra_by_state() {
         let reasons: Vec<String> = host
             .extra
             .iter()
-            .filter(|(s, _, _)| *s == state)
-            .map(|(_, why, n)| format!("{n} {why}"))
+            .filter(|(p, s, _, _)| *p == proto && *s == state)
+            .map(|(_, _, why, n)| format!("{n} {why}"))
             .collect();
         let noun = if count == 1 { "port" } else { "ports" };
         writeln!(
             out,
-            "Not shown: {count} {} tcp {noun} ({})",
+            "Not shown: {count} {} {proto} {noun} ({})",
             state_name(state),
             reasons.join(", ")
         )?;
@@ -56,7 +56,7 @@ fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
         let width = host
             .listed
             .iter()
-            .map(|r| r.port.to_string().len() + 4)
+            .map(|r| r.port.to_string().len() + 1 + r.proto.as_str().len())
             .max()
             .unwrap_or(0)
             .max(4);
@@ -67,15 +67,38 @@ fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
             .max()
             .unwrap_or(0)
             .max(5);
-        writeln!(out, "{:<width$} {:<state_width$} SERVICE", "PORT", "STATE")?;
-        for r in &host.listed {
-            let port = format!("{}/tcp", r.port);
+        let versions = host.listed.iter().any(|r| r.service.is_some());
+        let service_width = host
+            .listed
+            .iter()
+            .map(|r| service_name(r).unwrap_or("unknown").len())
+            .max()
+            .unwrap_or(0)
+            .max(7);
+        let header = format!("{:<width$} {:<state_width$} SERVICE", "PORT", "STATE");
+        if versions {
             writeln!(
                 out,
-                "{port:<width$} {:<state_width$} {}",
-                state_name(r.state),
-                tcp_service(r.port).unwrap_or("unknown")
+                "{header:<w$} VERSION",
+                w = width + state_width + service_width + 2
             )?;
+        } else {
+            writeln!(out, "{header}")?;
+        }
+        for r in &host.listed {
+            let port = format!("{}/{}", r.port, r.proto);
+            let service = service_name(r).unwrap_or("unknown");
+            let line = format!(
+                "{port:<width$} {:<state_width$} {service}",
+                state_name(r.state)
+            );
+            let version = escape_line(&version_line(r)).into_owned();
+            if versions && !version.is_empty() {
+                let w = width + state_width + service_width + 2;
+                writeln!(out, "{line:<w$} {version}")?;
+            } else {
+                writeln!(out, "{line}")?;
+            }
         }
     }
     writeln!(out)

@@ -176,6 +176,7 @@ mod tests {
     const ALL: Options = Options {
         report_all: true,
         banners: false,
+        versions: false,
     };
 
     #[test]
