@@ -258,14 +258,15 @@ impl Loop<'_> {
                 });
                 // SAFETY (polling's contract): the socket is deleted from
                 // the poller before it is closed (`take`, `close_all`).
-                if let Err(e) = unsafe {
+                let added = unsafe {
                     self.poller
                         .add(inner.as_fd().as_raw_fd(), Event::readable(slot))
-                } {
+                };
+                if added.is_err() {
+                    // Out of kernel memory for the epoll entry: ours.
                     self.free.push(slot);
                     drop(inner);
                     self.requeue(probe, attempt, now + BACK_OFF);
-                    let _ = e;
                     return false;
                 }
                 let timeout = self.timeout(probe.ip, attempt);
@@ -284,7 +285,7 @@ impl Loop<'_> {
                 true
             }
             Err(Step::Done(outcome)) => {
-                self.report(probe, attempt, outcome, Duration::ZERO, now);
+                self.report(probe, outcome, Duration::ZERO);
                 true
             }
             Err(_) => {
@@ -354,7 +355,7 @@ impl Loop<'_> {
             }
         }
         self.kind.finish(f.inner);
-        self.report(f.probe, f.attempt, outcome, rtt, now);
+        self.report(f.probe, outcome, rtt);
     }
 
     fn host(&mut self, ip: IpAddr) -> &mut Host {
@@ -397,7 +398,7 @@ impl Loop<'_> {
                 AfterSilence::Again(when) => self.requeue(f.probe, f.attempt + 1, when),
                 AfterSilence::GiveUp => {
                     let waited = now.saturating_duration_since(f.sent);
-                    self.report(f.probe, f.attempt, self.kind.silence(), waited, now);
+                    self.report(f.probe, self.kind.silence(), waited);
                 }
             }
         }
@@ -409,14 +410,7 @@ impl Loop<'_> {
         }
     }
 
-    fn report(
-        &mut self,
-        probe: Probe,
-        _attempt: u32,
-        outcome: Outcome,
-        rtt: Duration,
-        _now: Instant,
-    ) {
+    fn report(&mut self, probe: Probe, outcome: Outcome, rtt: Duration) {
         let banner = match (self.cfg.banner, outcome.reply) {
             (Some(b), Some(reply)) => {
                 let kept = &reply[..reply.len().min(b.max_len)];
