@@ -31,7 +31,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::{PortResult, Proto, Sink, State};
-use crate::detect::{identify, settled, Identified, ProbeId, Session};
+use crate::detect::{identify, settled, Identified, Session};
 
 /// Where a service name came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -228,7 +228,7 @@ pub fn detect(addr: SocketAddr, cfg: &ServiceConfig) -> (Identified, Option<Vec<
             continue;
         }
         let reply = read_reply(&mut conn, probe, deadline);
-        let text = probe.id != ProbeId::Tls && !reply.is_empty();
+        let text = looks_like_text(&reply);
         if let Some(found) = identify(probe, &reply) {
             return (found, if text { Some(reply) } else { banner });
         }
@@ -237,6 +237,16 @@ pub fn detect(addr: SocketAddr, cfg: &ServiceConfig) -> (Identified, Option<Vec<
         }
     }
     (Identified::unknown(), banner)
+}
+
+/// True when `reply` starts like a text protocol's (a greeting, an HTTP
+/// head, an error line), not a binary record: worth keeping as a banner.
+fn looks_like_text(reply: &[u8]) -> bool {
+    let head = &reply[..reply.len().min(64)];
+    !head.is_empty()
+        && head
+            .iter()
+            .all(|&b| b.is_ascii_graphic() || b == b' ' || b == b'\r' || b == b'\n' || b == b'\t')
 }
 
 /// Reads the reply to `probe`: until EOF, `probe.wait` (or `deadline`),
@@ -267,6 +277,13 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
     use std::sync::Arc;
+
+    #[test]
+    fn text_replies_are_kept_binary_ones_not() {
+        assert!(looks_like_text(b"HTTP/1.1 400 Bad Request\r\n"));
+        assert!(!looks_like_text(&[0x16, 0x03, 0x03, 0x00, 0x4a]));
+        assert!(!looks_like_text(b""));
+    }
 
     #[test]
     fn a_greeting_on_an_odd_port_is_identified_by_content() {
