@@ -509,3 +509,88 @@ fn minus_s_v_finds_tls_on_8443_with_its_certificate() {
     assert!(info.contains("TLSv1.2"), "{line}");
     assert!(info.contains(daemons::TLS_CN), "{line}");
 }
+
+#[test]
+fn udp_shards_cover_the_ports_once() {
+    let ports = "40100-40119";
+    let mut seen = Vec::new();
+    for shard in ["0/2", "1/2"] {
+        let scan = portscan(
+            None,
+            &["-sU", "-p", ports, "127.0.0.1", "--all", "--shard", shard],
+        );
+        assert_eq!(scan.status, 0, "{}", scan.stderr);
+        seen.extend(scan.lines.iter().map(|l| l["port"].as_u64().unwrap()));
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (40100..=40119).collect::<Vec<u64>>());
+}
+
+#[test]
+fn udp_and_probed_services_in_nmap_xml_follow_the_dtd() {
+    let Some(xmllint) = daemons::find_program("xmllint") else {
+        eprintln!("SKIP: xmllint (libxml2-utils) is not installed");
+        return;
+    };
+    let dtd = std::path::Path::new("/usr/share/nmap/nmap.dtd");
+    if !dtd.is_file() {
+        eprintln!("SKIP: nmap's DTD is not installed (package nmap)");
+        return;
+    }
+    let udp = echo("127.0.0.1", Duration::from_secs(20));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for conn in listener.incoming().take(4) {
+            let Ok(mut c) = conn else { continue };
+            use std::io::{Read, Write};
+            let _ = c.write_all(b"220 mail.rawnet.test ESMTP Postfix (Debian/GNU)\r\n");
+            let _ = c.read(&mut [0u8; 64]);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("scan.xml");
+    let spec = format!("U:{udp},{},T:{tcp}", unused("127.0.0.1"));
+    let scan = portscan(
+        None,
+        &[
+            "-sU",
+            "-sT",
+            "-sV",
+            "-p",
+            &spec,
+            "127.0.0.1",
+            "--all",
+            "-oX",
+        ]
+        .into_iter()
+        .chain([xml.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+    );
+    assert_eq!(scan.status, 0, "{}", scan.stderr);
+    let text = std::fs::read_to_string(&xml).unwrap();
+    assert!(
+        text.contains("<scaninfo type=\"udp\" protocol=\"udp\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("state=\"open\" reason=\"udp-response\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("<service name=\"smtp\" product=\"Postfix\""),
+        "{text}"
+    );
+    assert!(text.contains("method=\"probed\" conf=\"10\""), "{text}");
+    let out = Command::new(xmllint)
+        .args(["--noout", "--dtdvalid"])
+        .arg(dtd)
+        .arg(&xml)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
