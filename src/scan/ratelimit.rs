@@ -30,8 +30,17 @@
 //! the burst), open|filtered ones right after the last closed one, and a
 //! host that does not limit costs nothing extra.
 //!
+//! Some hosts refill fast: with the per-destination limit off
+//! (`icmp_ratelimit` 0) Linux still caps all its ICMP at
+//! `icmp_msgs_per_sec` (1000/s after a burst of 50), so a scan's first
+//! burst loses some answers, which come back within milliseconds of a
+//! retry. A host that has sent [`FAST_COUNT`] port unreachables within
+//! one second cannot be on a one-per-second budget; for it the quiet
+//! window is [`FAST_QUIET`] and the pace [`FAST_QUIET`] too.
+//!
 //! A host is *flagged* as rate-limiting (for the summary) once
-//! [`LATE_TO_FLAG`] of its closed ports answered only a later attempt.
+//! [`LATE_TO_FLAG`] of its closed ports answered only a later attempt,
+//! unless it refills fast.
 //!
 //! This module is pure: no sockets, no clock; the loop passes instants.
 
@@ -44,6 +53,12 @@ pub const REFILL: Duration = Duration::from_millis(1500);
 
 /// Least time between two extra attempts at one port of a limited host.
 pub const PACE: Duration = Duration::from_millis(500);
+
+/// Port unreachables within one second that show a host refills fast.
+pub const FAST_COUNT: usize = 16;
+
+/// The quiet window (and pace) for a host that refills fast.
+pub const FAST_QUIET: Duration = Duration::from_millis(200);
 
 /// Most attempts beyond the ordinary retries (with [`PACE`], about eight
 /// minutes: the time a host limited to one answer per second needs for
@@ -62,6 +77,10 @@ pub const MAX_LISTED: usize = 64;
 pub struct HostIcmp {
     last_unreach: Option<Instant>,
     late: u32,
+    /// The last [`FAST_COUNT`] arrival times, oldest first (a ring until
+    /// the host is known to refill fast).
+    recent: Vec<Instant>,
+    fast: bool,
 }
 
 /// What to do with a port whose attempt went unanswered.
@@ -81,11 +100,27 @@ impl HostIcmp {
         if attempt > 0 {
             self.late = self.late.saturating_add(1);
         }
+        if !self.fast {
+            if self.recent.len() == FAST_COUNT {
+                self.recent.remove(0);
+            }
+            self.recent.push(now);
+            self.fast = self.recent.len() == FAST_COUNT
+                && now.saturating_duration_since(self.recent[0]) < Duration::from_secs(1);
+            if self.fast {
+                self.recent = Vec::new();
+            }
+        }
     }
 
     /// True once the host looks rate-limited (see the module docs).
     pub fn limited(&self) -> bool {
-        self.late >= LATE_TO_FLAG
+        self.late >= LATE_TO_FLAG && !self.fast
+    }
+
+    /// True once the host has shown that it refills its ICMP budget fast.
+    pub fn refills_fast(&self) -> bool {
+        self.fast
     }
 
     /// Attempt `attempt` (0-based) of a port was sent at `sent` and its
@@ -103,11 +138,16 @@ impl HostIcmp {
         let Some(last) = self.last_unreach else {
             return AfterSilence::GiveUp;
         };
-        let quiet_since = sent.checked_sub(REFILL).unwrap_or(sent);
+        let (refill, pace) = if self.fast {
+            (FAST_QUIET, FAST_QUIET)
+        } else {
+            (REFILL, PACE)
+        };
+        let quiet_since = sent.checked_sub(refill).unwrap_or(sent);
         if last < quiet_since || attempt >= retries.saturating_add(MAX_EXTRA_ATTEMPTS) {
             return AfterSilence::GiveUp;
         }
-        AfterSilence::Again(now.max(sent + PACE))
+        AfterSilence::Again(now.max(sent + pace))
     }
 }
 
@@ -177,6 +217,40 @@ mod tests {
             h.after_silence(sent, at(t0, 1100), 1 + MAX_EXTRA_ATTEMPTS, 1),
             AfterSilence::GiveUp
         );
+    }
+
+    #[test]
+    fn a_host_that_refills_fast_gets_a_short_quiet_window_and_no_flag() {
+        let t0 = Instant::now();
+        let mut h = HostIcmp::default();
+        for i in 0..FAST_COUNT as u64 {
+            h.port_unreach(at(t0, i), 1);
+        }
+        assert!(h.refills_fast() && !h.limited());
+        let last = at(t0, FAST_COUNT as u64);
+        let sent = last + FAST_QUIET + Duration::from_millis(1);
+        assert_eq!(
+            h.after_silence(sent, sent + Duration::from_millis(100), 1, 1),
+            AfterSilence::GiveUp
+        );
+        let early = last + Duration::from_millis(50);
+        assert_eq!(
+            h.after_silence(early, early + Duration::from_millis(100), 1, 1),
+            AfterSilence::Again(early + FAST_QUIET)
+        );
+    }
+
+    #[test]
+    fn one_per_second_is_not_fast() {
+        let t0 = Instant::now();
+        let mut h = HostIcmp::default();
+        for i in 0..6 {
+            h.port_unreach(at(t0, i), 0);
+        }
+        for i in 1..40 {
+            h.port_unreach(at(t0, 1000 * i), 1);
+        }
+        assert!(!h.refills_fast() && h.limited());
     }
 
     #[test]

@@ -27,7 +27,8 @@
 //! # Memory
 //!
 //! A slab of flights (at most the concurrency), a deadline heap holding
-//! at most one live entry per flight (stale ones are dropped as they
+//! at most two entries per flight (the second when its address gave its
+//! first round-trip sample; stale ones are dropped as they
 //! surface, and the heap is rebuilt when they pile up), the ports waiting
 //! for a paced retry (each was in flight, so at most the probes started),
 //! and per address an RTT estimate and its ICMP record, at most
@@ -341,6 +342,7 @@ impl Loop<'_> {
         let now = Instant::now();
         let rtt = now.saturating_duration_since(f.sent);
         let host = self.host(f.probe.ip);
+        let first_sample = host.rtt.is_none();
         match &mut host.rtt {
             Some(e) => e.update(rtt),
             None => host.rtt = Some(RttEstimate::first(rtt)),
@@ -354,8 +356,30 @@ impl Loop<'_> {
                 }
             }
         }
+        if first_sample {
+            self.shorten_deadlines(f.probe.ip);
+        }
         self.kind.finish(f.inner);
         self.report(f.probe, outcome, rtt);
+    }
+
+    /// `ip` gave its first round-trip sample: attempts to it that started
+    /// with the full timeout get the adapted one (an earlier deadline
+    /// entry; the later one is dropped as stale when it surfaces), as the
+    /// TCP worker does.
+    fn shorten_deadlines(&mut self, ip: IpAddr) {
+        let waiting: Vec<(usize, u64, Instant, u32)> = self
+            .flights
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, f)| f.as_ref().map(|f| (slot, f)))
+            .filter(|(_, f)| f.probe.ip == ip)
+            .map(|(slot, f)| (slot, f.generation, f.sent, f.attempt))
+            .collect();
+        for (slot, generation, sent, attempt) in waiting {
+            let at = sent + self.timeout(ip, attempt);
+            self.deadlines.push(Reverse((at, slot, generation)));
+        }
     }
 
     fn host(&mut self, ip: IpAddr) -> &mut Host {
