@@ -1,5 +1,15 @@
-//! The connect-scan engine: probes `(ip, port)` pairs and yields typed
-//! results. It never prints and never sees the command line.
+//! The scan engine: probes `(ip, port)` pairs over TCP (connect) or UDP
+//! and yields typed results. It never prints and never sees the command
+//! line.
+//!
+//! A [`ProbeSource`] is all TCP or all UDP ([`ProbeSource::proto`]);
+//! [`run`] hands TCP sources to the workers described below and UDP ones
+//! to the `udp_loop` submodule (one thread, the `udp` probe, the
+//! `ratelimit` policy for ICMP-rationing hosts). Both drive a per-probe
+//! state machine; [`probe::ProbeKind`] is the trait the TCP connect logic
+//! is to be carved out behind, so that one loop drives every kind.
+//! Service detection ([`service`]) is a stage between the engine and the
+//! caller's sink.
 //!
 //! # Design
 //!
@@ -307,7 +317,9 @@ pub struct ScanConfig {
     /// Most connects in flight across all workers (capped further by the
     /// file-descriptor limit).
     pub concurrency: usize,
-    /// Extra attempts for a port that came back filtered.
+    /// Extra attempts for a port that came back filtered (TCP) or
+    /// silent (UDP; a host that rations its ICMP may get more, see the
+    /// `ratelimit` submodule).
     pub retries: u32,
     /// Most connects started per second, across all workers.
     pub rate: Option<u32>,
