@@ -15,6 +15,21 @@
 #     LAN-tuned: portscan --timeout 250   vs nmap -sT -T4 --min-rate 10000
 #     and portscan's defaults against the better of the two nmap runs
 #     (portscan's timeout adapts to the round-trip time, as nmap's does).
+# (4) udp: portscan -sU vs nmap -sU (root), nmap's top 100 UDP ports of a
+#     target namespace behind a veth pair (10.214.0.1 -> 10.214.0.2) with 4
+#     UDP responders (53, 123, 161, 1900: open), nft dropping 137,138
+#     (open|filtered) and rejecting 500 with admin-prohibited (filtered); the
+#     other 93 ports are closed, and their ICMP port unreachables come at the
+#     pace of the target's ICMP rate limit: once with the kernel's default
+#     (net.ipv4.icmp_ratelimit 1000 ms), once with it off (0). Same states
+#     (every port compared; nmap runs with -d so that it lists every port),
+#     time ratio (target <= 1.0). UDP_RUNS runs each (default 1: minutes
+#     with the limit).
+# (5) service: portscan -sV vs nmap -sV on real daemons in a namespace, on
+#     non-standard ports: sshd 2222, redis 7000, nginx https 8443 and http
+#     9999, memcached 21211. Service names agree on >= 90% of the open
+#     ports (nmap's ssl/http counts as portscan's ssl), time ratio (target
+#     <= 0.5).
 # (3) internet-scale shards, portscan alone: 10.0.0.0/8 port 80 shard
 #     0/4096 and 10.0.0.0/12 ports 80,443 shard 0/64, in a namespace where
 #     10.0.0.0/8 is routed into a veth pair and an nft rule answers every
@@ -34,13 +49,23 @@ BENCH=$ROOT/bench
 PORTSCAN_GIVEN=${PORTSCAN:-}
 PORTSCAN=${PORTSCAN:-$ROOT/target/release/portscan}
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}   # seconds, per tool run
-SCENARIOS=${SCENARIOS:-loopback veth shards}   # a subset: SCENARIOS=shards
+SCENARIOS=${SCENARIOS:-loopback veth shards udp service}   # a subset: SCENARIOS=shards
+UDP_RUNS=${UDP_RUNS:-1}
 
 TAG=psb$$
 NS_LO=$TAG-lo
 NS_SCAN=$TAG-scan
 NS_TGT=$TAG-tgt
 NS_BIG=$TAG-big
+NS_USCAN=$TAG-us
+NS_UTGT=$TAG-ut
+NS_SVC=$TAG-sv
+VETH_USCAN=${TAG}us
+VETH_UTGT=${TAG}ut
+USCAN_IP=10.214.0.1
+UTGT_IP=10.214.0.2
+UDP_OPEN=(53 123 161 1900)
+SVC_PORTS=2222,7000,8443,9999,21211
 VETH_SCAN=${TAG}s
 VETH_TGT=${TAG}t
 SCAN_IP=10.213.0.1
@@ -58,7 +83,11 @@ cleanup() {
     for pid in "${LISTENERS[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
-    for ns in "$NS_LO" "$NS_SCAN" "$NS_TGT" "$NS_BIG"; do
+    for ns in "$NS_LO" "$NS_SCAN" "$NS_TGT" "$NS_BIG" "$NS_USCAN" "$NS_UTGT" "$NS_SVC"; do
+        # Daemons started in a namespace (and what they forked) go first.
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do
+            kill "$pid" 2>/dev/null || true
+        done
         ip netns del "$ns" 2>/dev/null || true
     done
     rm -rf "$WORK"
@@ -97,7 +126,8 @@ ensure_tools() {
 
 # --- namespaces --------------------------------------------------------------
 
-# start_listeners NS IP PORT...: one process serving every port, waited for.
+# start_listeners NS IP [--udp] PORT...: one process serving every port
+# (TCP, or UDP responders with --udp), waited for.
 start_listeners() {
     local ns=$1 ip=$2
     shift 2
@@ -117,19 +147,26 @@ setup_loopback() {
     start_listeners "$NS_LO" 127.0.0.1 "${LO_PORTS[@]}"
 }
 
-setup_veth() {
-    ip netns add "$NS_SCAN"
-    ip netns add "$NS_TGT"
-    ip link add "$VETH_SCAN" type veth peer name "$VETH_TGT"
-    ip link set "$VETH_SCAN" netns "$NS_SCAN"
-    ip link set "$VETH_TGT" netns "$NS_TGT"
-    ip -n "$NS_SCAN" addr add "$SCAN_IP/24" dev "$VETH_SCAN"
-    ip -n "$NS_TGT" addr add "$TGT_IP/24" dev "$VETH_TGT"
-    for ns in "$NS_SCAN" "$NS_TGT"; do
+# linked_pair NS-A NS-B VETH-A VETH-B IP-A IP-B: two namespaces joined by a
+# veth pair, each end with its /24 address, everything up.
+linked_pair() {
+    local a=$1 b=$2 va=$3 vb=$4 ipa=$5 ipb=$6
+    ip netns add "$a"
+    ip netns add "$b"
+    ip link add "$va" type veth peer name "$vb"
+    ip link set "$va" netns "$a"
+    ip link set "$vb" netns "$b"
+    ip -n "$a" addr add "$ipa/24" dev "$va"
+    ip -n "$b" addr add "$ipb/24" dev "$vb"
+    for ns in "$a" "$b"; do
         ip -n "$ns" link set lo up
     done
-    ip -n "$NS_SCAN" link set "$VETH_SCAN" up
-    ip -n "$NS_TGT" link set "$VETH_TGT" up
+    ip -n "$a" link set "$va" up
+    ip -n "$b" link set "$vb" up
+}
+
+setup_veth() {
+    linked_pair "$NS_SCAN" "$NS_TGT" "$VETH_SCAN" "$VETH_TGT" "$SCAN_IP" "$TGT_IP"
     ip netns exec "$NS_TGT" nft -f - <<EOF
 table inet portscan_bench {
     chain input {
@@ -308,6 +345,161 @@ scenario_shards() {
             fail "$n: peak RSS $mb MB (target < 50 MB), done in $t s (target <= 1 s)"
         fi
     done
+}
+
+# --- UDP and service detection ---------------------------------------------------
+
+setup_udp() {
+    linked_pair "$NS_USCAN" "$NS_UTGT" "$VETH_USCAN" "$VETH_UTGT" "$USCAN_IP" "$UTGT_IP"
+    ip netns exec "$NS_UTGT" nft -f - <<EOF
+table inet portscan_bench_udp {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        udp dport { 137, 138 } drop
+        udp dport 500 reject with icmpx type admin-prohibited
+    }
+}
+EOF
+    start_listeners "$NS_UTGT" "$UTGT_IP" --udp "${UDP_OPEN[@]}"
+}
+
+# timed NS NAME CMD...: runs CMD in NS (stdout to $WORK/NAME.out) under
+# /usr/bin/time and timeout; appends its wall time to $WORK/NAME.
+timed() {
+    local ns=$1 name=$2
+    shift 2
+    if ! ip netns exec "$ns" /usr/bin/time -f "%e" -o "$WORK/$name.time" \
+        timeout "$STEP_TIMEOUT" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"; then
+        fail "$name exited non-zero: $(tail -n3 "$WORK/$name.err")"
+    fi
+    tail -n1 "$WORK/$name.time" >>"$WORK/$name"
+}
+
+scenario_udp() {
+    say ""
+    say "(4) UDP: nmap's top 100 UDP ports of $UTGT_IP (4 open, 2 dropped, 1 prohibited, 93 closed)"
+    setup_udp
+    local limit ps nm i r
+    for limit in default off; do
+        if [ "$limit" = off ]; then
+            ip netns exec "$NS_UTGT" sysctl -qw net.ipv4.icmp_ratelimit=0
+        fi
+        say "  target's ICMP rate limit: $limit (icmp_ratelimit $(ip netns exec "$NS_UTGT" sysctl -n net.ipv4.icmp_ratelimit) ms, icmp_msgs_per_sec $(ip netns exec "$NS_UTGT" sysctl -n net.ipv4.icmp_msgs_per_sec))"
+        ps=udp-portscan-$limit
+        nm=udp-nmap-$limit
+        for i in $(seq "$UDP_RUNS"); do
+            # Let the target's ICMP token bucket refill between runs.
+            sleep 7
+            timed "$NS_USCAN" "$ps" "$PORTSCAN" -sU --top-ports 100 "$UTGT_IP" --all --json --no-progress
+            sleep 7
+            timed "$NS_USCAN" "$nm" nmap -sU -Pn -n --top-ports 100 -d -oX "$WORK/$nm.xml" "$UTGT_IP"
+            python3 "$BENCH/portscan_compare.py" states "$WORK/$ps.out" "$WORK/$nm.xml" >"$WORK/$nm.cmp"
+            sed 's/^/    /' "$WORK/$nm.cmp"
+            grep -q ' differ=0$' "$WORK/$nm.cmp" || fail "UDP ($limit limit): states differ from nmap's"
+        done
+        grep -h 'ICMP rate limit' "$WORK/$ps.err" | sed 's/^/    portscan: /' || true
+        say "  portscan -sU: best $(best "$ps") s   nmap -sU: best $(best "$nm") s"
+        r=$(ratio "$(best "$ps")" "$(best "$nm")")
+        if le "$r" 1; then
+            say "  ratio portscan/nmap (UDP, $limit ICMP limit) = $r (target <= 1.00): PASS"
+        else
+            fail "ratio portscan/nmap (UDP, $limit ICMP limit) = $r (target <= 1.00)"
+        fi
+    done
+}
+
+setup_service() {
+    ip netns add "$NS_SVC"
+    ip -n "$NS_SVC" link set lo up
+    local d=$WORK/svc
+    mkdir -p "$d" /run/sshd
+    chmod 755 "$d"
+    ssh-keygen -q -t ed25519 -N '' -f "$d/hostkey"
+    cat >"$d/sshd_config" <<EOF
+Port 2222
+ListenAddress 127.0.0.1
+HostKey $d/hostkey
+PidFile $d/sshd.pid
+UsePAM no
+StrictModes no
+PasswordAuthentication no
+EOF
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=portscan-bench.test -keyout "$d/key.pem" -out "$d/cert.pem" 2>/dev/null
+    cat >"$d/nginx.conf" <<EOF
+daemon off;
+worker_processes 1;
+user root root;
+pid $d/nginx.pid;
+error_log $d/nginx-error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $d/cb; proxy_temp_path $d/px; fastcgi_temp_path $d/fc;
+    uwsgi_temp_path $d/uw; scgi_temp_path $d/sc;
+    server { listen 127.0.0.1:9999; location / { return 200 "bench\n"; } }
+    server {
+        listen 127.0.0.1:8443 ssl;
+        ssl_certificate $d/cert.pem; ssl_certificate_key $d/key.pem;
+        location / { return 200 "bench\n"; }
+    }
+}
+EOF
+    local sshd
+    sshd=$(command -v sshd || echo /usr/sbin/sshd)
+    ip netns exec "$NS_SVC" "$sshd" -D -e -f "$d/sshd_config" 2>"$d/sshd.log" &
+    LISTENERS+=($!)
+    ip netns exec "$NS_SVC" nginx -c "$d/nginx.conf" -p "$d" -e "$d/nginx-error.log" &
+    LISTENERS+=($!)
+    ip netns exec "$NS_SVC" redis-server --port 7000 --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$d" >"$d/redis.log" 2>&1 &
+    LISTENERS+=($!)
+    ip netns exec "$NS_SVC" memcached -l 127.0.0.1 -p 21211 -U 0 -u root >"$d/memcached.log" 2>&1 &
+    LISTENERS+=($!)
+    local p
+    for p in ${SVC_PORTS//,/ }; do
+        if ! timeout 20 ip netns exec "$NS_SVC" bash -c \
+            "until (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; do sleep 0.2; done"; then
+            say "daemon on port $p did not start"
+            exit 1
+        fi
+    done
+}
+
+scenario_service() {
+    say ""
+    say "(5) -sV: sshd 2222, redis 7000, nginx https 8443 and http 9999, memcached 21211"
+    local tool
+    for tool in sshd nginx redis-server memcached openssl ssh-keygen; do
+        if ! command -v "$tool" >/dev/null && [ ! -x "/usr/sbin/$tool" ]; then
+            fail "the -sV scenario needs $tool (openssh-server nginx redis-server memcached openssl)"
+            return
+        fi
+    done
+    setup_service
+    local i
+    for i in $(seq "$RUNS"); do
+        timed "$NS_SVC" sv-portscan "$PORTSCAN" -sV -p "$SVC_PORTS" 127.0.0.1 --json --no-progress
+        timed "$NS_SVC" sv-nmap nmap -sV -Pn -n -p "$SVC_PORTS" -oX "$WORK/sv-nmap.xml" 127.0.0.1
+    done
+    python3 "$BENCH/portscan_compare.py" services "$WORK/sv-portscan.out" "$WORK/sv-nmap.xml" >"$WORK/sv.cmp"
+    sed 's/^/    /' "$WORK/sv.cmp"
+    local agree total
+    agree=$(sed -n 's/^agree=\([0-9]*\) of .*/\1/p' "$WORK/sv.cmp")
+    total=$(sed -n 's/^agree=[0-9]* of \([0-9]*\)/\1/p' "$WORK/sv.cmp")
+    if [ "${total:-0}" -gt 0 ] && le 0.9 "$agree / $total"; then
+        say "  names agree on $agree of $total open ports (target >= 90%): PASS"
+    else
+        fail "names agree on ${agree:-0} of ${total:-0} open ports (target >= 90%)"
+    fi
+    say "  portscan -sV: best $(best sv-portscan) s (runs $(all_times sv-portscan))   nmap -sV: best $(best sv-nmap) s (runs $(all_times sv-nmap))"
+    local r
+    r=$(ratio "$(best sv-portscan)" "$(best sv-nmap)")
+    if le "$r" 0.5; then
+        say "  ratio portscan/nmap (-sV) = $r (target <= 0.50): PASS"
+    else
+        fail "ratio portscan/nmap (-sV) = $r (target <= 0.50)"
+    fi
 }
 
 compare_pair() {   # PORTSCAN-NAME NMAP-NAME LABEL

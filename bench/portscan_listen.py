@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Benchmark listeners: bind IP:PORT for each PORT, accept and close
-connections until killed. Prints "ready" once every port is listening, so
-the benchmark never races the bind.
+"""Benchmark listeners: bind IP:PORT for each PORT and, for TCP, accept
+and close connections, or with --udp answer every datagram with a short
+one, until killed. Prints "ready" once every port is bound, so the
+benchmark never races the bind.
 
-usage: portscan_listen.py IP PORT...
+usage: portscan_listen.py IP [--udp] PORT...
 """
 import selectors
 import socket
@@ -11,22 +12,30 @@ import sys
 
 
 def main() -> None:
-    ip, ports = sys.argv[1], [int(p) for p in sys.argv[2:]]
+    ip, args = sys.argv[1], sys.argv[2:]
+    udp = "--udp" in args
+    ports = [int(p) for p in args if p != "--udp"]
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
     sel = selectors.DefaultSelector()
     for port in ports:
-        s = socket.socket(family, socket.SOCK_STREAM)
+        s = socket.socket(family, kind)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((ip, port))
-        s.listen(1024)
+        if not udp:
+            s.listen(1024)
         s.setblocking(False)
         sel.register(s, selectors.EVENT_READ)
     print("ready", flush=True)
     while True:
         for key, _ in sel.select():
             try:
-                conn, _ = key.fileobj.accept()
-                conn.close()
+                if udp:
+                    _, peer = key.fileobj.recvfrom(4096)
+                    key.fileobj.sendto(b"rawnet-bench\n", peer)
+                else:
+                    conn, _ = key.fileobj.accept()
+                    conn.close()
             except OSError:
                 pass
 

@@ -6,12 +6,15 @@
 //! from 1), comma-separated lists of them (`22,80,443,8000-8100`), and
 //! `-` or `all` for every port (1-65535), service names from
 //! [`crate::services`] (`http,ssh`: every port the table gives that name),
-//! and nmap's protocol prefixes: `T:` (TCP, what portscan scans anyway) is
-//! accepted, `U:` and `S:` (UDP, SCTP) are refused until portscan can scan
-//! them. [`PortSpec::top`] is nmap's `--top-ports`, from nmap's ranking by
-//! open frequency (compiled in, see `scripts/gen-top-ports.py`); the
-//! default is its top 1000, so that `portscan HOST` and `nmap -sT HOST`
-//! scan the same ports. Overlapping and adjacent items
+//! and nmap's protocol prefixes: [`ProtoPorts`] reads `T:` (TCP) and `U:`
+//! (UDP) as nmap does (a prefix holds until the next one; items before
+//! any prefix are for every protocol scanned); a plain [`PortSpec`] is one
+//! protocol's set and refuses `U:`; `S:` (SCTP) is refused.
+//! [`PortSpec::top`] and [`PortSpec::top_udp`] are nmap's `--top-ports`,
+//! from nmap's rankings by open frequency (compiled in, see
+//! `scripts/gen-top-ports.py`); the default is its top 1000, so that
+//! `portscan HOST` and `nmap -sT HOST` (`-sU`: `nmap -sU HOST`) scan the
+//! same ports. Overlapping and adjacent items
 //! are merged, so each port appears once however often it was typed; the
 //! order the user typed does not matter, because the probe order is decided
 //! by [`crate::shard`]. Port 0 is scanned only when named (`0`, `0-10`),
@@ -80,6 +83,26 @@ impl PortSpec {
         let ranked = crate::top_ports::TCP_BY_FREQUENCY;
         let n = (n as usize).min(ranked.len());
         PortSpec::from_ranges(ranked[..n].iter().map(|&p| p..=p).collect())
+    }
+
+    /// nmap's `--top-ports n` with `-sU`: the `n` UDP ports nmap finds
+    /// open most often, exactly nmap's list (its ranking has 19022
+    /// ports).
+    ///
+    /// ```
+    /// use rawnet::ports::PortSpec;
+    /// assert_eq!(PortSpec::top_udp(4).to_string(), "123,137,161,631");
+    /// assert_eq!(PortSpec::top_udp(1000).len(), 1000);
+    /// ```
+    pub fn top_udp(n: u32) -> PortSpec {
+        let ranked = crate::top_ports::UDP_BY_FREQUENCY;
+        let n = (n as usize).min(ranked.len());
+        PortSpec::from_ranges(ranked[..n].iter().map(|&p| p..=p).collect())
+    }
+
+    /// The empty set (a protocol that is not scanned).
+    pub fn none() -> PortSpec {
+        PortSpec::from_ranges(Vec::new())
     }
 
     /// Number of distinct ports in the set (at most 65536, with port 0).
@@ -189,10 +212,57 @@ impl fmt::Display for PortSpec {
 impl FromStr for PortSpec {
     type Err = PortSpecError;
 
+    /// One protocol's ports: `T:` prefixes are accepted, `U:` is not (see
+    /// [`ProtoPorts`]).
     fn from_str(spec: &str) -> Result<PortSpec, PortSpecError> {
+        let parsed: ProtoPorts = spec.parse()?;
+        if parsed.udp_only {
+            return Err(PortSpecError {
+                spec: spec.to_owned(),
+                reason: Reason::NotTcp,
+            });
+        }
+        Ok(parsed.tcp)
+    }
+}
+
+/// A port list with nmap's protocol prefixes: `22,U:53,161,T:80`.
+///
+/// A `T:` or `U:` prefix holds for its item and the ones after it, up to
+/// the next prefix; items before any prefix are for both protocols (nmap:
+/// "every protocol scanned"). `S:` (SCTP) is refused.
+///
+/// ```
+/// use rawnet::ports::ProtoPorts;
+/// let p: ProtoPorts = "22,U:53,161,T:80".parse().unwrap();
+/// assert_eq!(p.tcp.to_string(), "22,80");
+/// assert_eq!(p.udp.to_string(), "22,53,161");
+/// assert!(p.tcp_only && p.udp_only);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtoPorts {
+    /// The TCP ports (unprefixed and `T:` items).
+    pub tcp: PortSpec,
+    /// The UDP ports (unprefixed and `U:` items).
+    pub udp: PortSpec,
+    /// Some item was prefixed `T:`.
+    pub tcp_only: bool,
+    /// Some item was prefixed `U:`.
+    pub udp_only: bool,
+}
+
+impl FromStr for ProtoPorts {
+    type Err = PortSpecError;
+
+    fn from_str(spec: &str) -> Result<ProtoPorts, PortSpecError> {
         let whole = spec.trim();
         if whole == "-" || whole.eq_ignore_ascii_case("all") {
-            return Ok(PortSpec::all());
+            return Ok(ProtoPorts {
+                tcp: PortSpec::all(),
+                udp: PortSpec::all(),
+                tcp_only: false,
+                udp_only: false,
+            });
         }
         let error = |reason| PortSpecError {
             spec: spec.to_owned(),
@@ -201,25 +271,50 @@ impl FromStr for PortSpec {
         if whole.is_empty() {
             return Err(error(Reason::Empty));
         }
-        let mut ranges = Vec::new();
+        let (mut tcp, mut udp) = (Vec::new(), Vec::new());
+        let (mut tcp_only, mut udp_only) = (false, false);
+        // None: both protocols; Some(false): TCP; Some(true): UDP.
+        let mut current: Option<bool> = None;
         for item in whole.split(',') {
-            ranges.extend(parse_item(item).map_err(error)?);
+            let (prefix, rest) = split_prefix(item.trim()).map_err(error)?;
+            if let Some(is_udp) = prefix {
+                current = Some(is_udp);
+                tcp_only |= !is_udp;
+                udp_only |= is_udp;
+            }
+            let ranges = parse_item(rest, current == Some(true)).map_err(error)?;
+            if current != Some(true) {
+                tcp.extend(ranges.iter().cloned());
+            }
+            if current != Some(false) {
+                udp.extend(ranges);
+            }
         }
-        Ok(PortSpec::from_ranges(ranges))
+        Ok(ProtoPorts {
+            tcp: PortSpec::from_ranges(tcp),
+            udp: PortSpec::from_ranges(udp),
+            tcp_only,
+            udp_only,
+        })
     }
 }
 
-/// One comma-separated item: `N`, `A-B`, `A-`, `-B`, or a service name,
-/// after an optional `T:`; a name may stand for several ports.
-fn parse_item(item: &str) -> Result<Vec<RangeInclusive<u16>>, Reason> {
+/// Splits a `T:`/`U:` prefix off an item (`Some(true)` for UDP); `S:` is
+/// refused.
+fn split_prefix(item: &str) -> Result<(Option<bool>, &str), Reason> {
+    match item.get(..2) {
+        Some(p) if p.eq_ignore_ascii_case("T:") => Ok((Some(false), &item[2..])),
+        Some(p) if p.eq_ignore_ascii_case("U:") => Ok((Some(true), &item[2..])),
+        Some(p) if p.eq_ignore_ascii_case("S:") => Err(Reason::Sctp(item.to_owned())),
+        _ => Ok((None, item)),
+    }
+}
+
+/// One comma-separated item, prefix removed: `N`, `A-B`, `A-`, `-B`, or
+/// a service name (looked up among `udp` names or TCP ones); a name may stand for
+/// several ports.
+fn parse_item(item: &str, udp: bool) -> Result<Vec<RangeInclusive<u16>>, Reason> {
     let item = item.trim();
-    let item = match item.get(..2) {
-        Some(p) if p.eq_ignore_ascii_case("T:") => &item[2..],
-        Some(p) if p.eq_ignore_ascii_case("U:") || p.eq_ignore_ascii_case("S:") => {
-            return Err(Reason::NotTcp(item.to_owned()))
-        }
-        _ => item,
-    };
     if item.is_empty() {
         return Err(Reason::EmptyItem);
     }
@@ -227,9 +322,15 @@ fn parse_item(item: &str) -> Result<Vec<RangeInclusive<u16>>, Reason> {
         return Err(Reason::Pattern(item.to_owned()));
     }
     if item.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        let ports: Vec<_> = crate::services::tcp_ports_named(item)
-            .map(|p| p..=p)
-            .collect();
+        let ports: Vec<_> = if udp {
+            crate::services::udp_ports_named(item)
+                .map(|p| p..=p)
+                .collect()
+        } else {
+            crate::services::tcp_ports_named(item)
+                .map(|p| p..=p)
+                .collect()
+        };
         if ports.is_empty() {
             return Err(Reason::UnknownService(item.to_owned()));
         }
@@ -305,7 +406,8 @@ enum Reason {
     Pattern(String),
     Reversed(u16, u16),
     UnknownService(String),
-    NotTcp(String),
+    NotTcp,
+    Sctp(String),
 }
 
 impl fmt::Display for PortSpecError {
@@ -329,9 +431,10 @@ impl fmt::Display for PortSpecError {
             Reason::UnknownService(s) => {
                 write!(f, "'{s}' is not a port number or a known service name")
             }
-            Reason::NotTcp(s) => write!(
+            Reason::NotTcp => f.write_str("U: items in a TCP-only port list"),
+            Reason::Sctp(s) => write!(
                 f,
-                "'{s}': portscan scans TCP only (T: or no prefix); UDP and SCTP are not supported yet"
+                "'{s}': portscan scans TCP (T:) and UDP (U:); SCTP is not supported"
             ),
         }
     }
@@ -356,8 +459,8 @@ mod tests {
         assert_eq!(ports("http,ssh"), [22, 80, 8008]);
         assert_eq!(ports("T:22,T:80-81,https"), [22, 80, 81, 443]);
         assert_eq!(ports("http-proxy,ms-wbt-server"), [3389, 8080]);
-        assert!(reason("U:53").contains("TCP only"));
-        assert!(reason("T:22,S:1").contains("TCP only"));
+        assert!(reason("U:53").contains("TCP-only"));
+        assert!(reason("T:22,S:1").contains("SCTP is not supported"));
         assert!(reason("T:").contains("empty item"));
         assert!(reason("nosuchservice").contains("known service name"));
     }

@@ -8,6 +8,75 @@
 //! directly with `nmap -sT`. A name is a guess from the port number alone:
 //! nothing here looks at what the server actually speaks.
 
+/// UDP `(port, name)`, sorted by port, no duplicates (a unit test
+/// checks): the ports with a payload and nmap's most often open UDP
+/// ports, nmap-services names.
+static UDP_SERVICES: &[(u16, &str)] = &[
+    (7, "echo"),
+    (9, "discard"),
+    (53, "domain"),
+    (67, "dhcps"),
+    (68, "dhcpc"),
+    (69, "tftp"),
+    (111, "rpcbind"),
+    (123, "ntp"),
+    (135, "msrpc"),
+    (137, "netbios-ns"),
+    (138, "netbios-dgm"),
+    (139, "netbios-ssn"),
+    (161, "snmp"),
+    (162, "snmptrap"),
+    (177, "xdmcp"),
+    (445, "microsoft-ds"),
+    (500, "isakmp"),
+    (514, "syslog"),
+    (520, "route"),
+    (623, "asf-rmcp"),
+    (631, "ipp"),
+    (1194, "openvpn"),
+    (1434, "ms-sql-m"),
+    (1701, "L2TP"),
+    (1812, "radius"),
+    (1813, "radacct"),
+    (1900, "upnp"),
+    (2049, "nfs"),
+    (4500, "nat-t-ike"),
+    (5060, "sip"),
+    (5353, "zeroconf"),
+    (5355, "llmnr"),
+    (11211, "memcache"),
+];
+
+/// The well-known UDP service name for `port`, if the table has one.
+///
+/// ```
+/// assert_eq!(rawnet::services::udp_service(53), Some("domain"));
+/// assert_eq!(rawnet::services::udp_service(40000), None);
+/// ```
+pub fn udp_service(port: u16) -> Option<&'static str> {
+    UDP_SERVICES
+        .binary_search_by_key(&port, |&(p, _)| p)
+        .ok()
+        .map(|i| UDP_SERVICES[i].1)
+}
+
+/// The UDP ports the table names `name` (case-insensitive).
+pub fn udp_ports_named(name: &str) -> impl Iterator<Item = u16> + '_ {
+    UDP_SERVICES
+        .iter()
+        .filter(move |(_, n)| n.eq_ignore_ascii_case(name))
+        .map(|&(p, _)| p)
+}
+
+/// The service name for `port` of `proto` (see [`tcp_service`],
+/// [`udp_service`]).
+pub fn service(proto: crate::scan::Proto, port: u16) -> Option<&'static str> {
+    match proto {
+        crate::scan::Proto::Tcp => tcp_service(port),
+        crate::scan::Proto::Udp => udp_service(port),
+    }
+}
+
 /// `(port, name)`, sorted by port, no duplicates (a unit test checks).
 static TCP_SERVICES: &[(u16, &str)] = &[
     (1, "tcpmux"),
@@ -214,8 +283,10 @@ mod tests {
 
     #[test]
     fn table_is_sorted_without_duplicates() {
-        for pair in TCP_SERVICES.windows(2) {
-            assert!(pair[0].0 < pair[1].0, "{:?} before {:?}", pair[0], pair[1]);
+        for table in [TCP_SERVICES, UDP_SERVICES] {
+            for pair in table.windows(2) {
+                assert!(pair[0].0 < pair[1].0, "{:?} before {:?}", pair[0], pair[1]);
+            }
         }
     }
 

@@ -23,7 +23,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::ports::PortSpec;
-use crate::scan::{Probe, ProbeSource};
+use crate::scan::{Probe, ProbeSource, Proto};
 use crate::targets::Targets;
 
 /// One part of a scan split `count` ways: `index` in `0..count`.
@@ -243,6 +243,7 @@ pub struct Plan {
     seed: u64,
     permutation: Permutation,
     len: u64,
+    proto: Proto,
 }
 
 impl Plan {
@@ -265,7 +266,21 @@ impl Plan {
             ports,
             shard,
             seed,
+            proto: Proto::Tcp,
         }
+    }
+
+    /// The same plan for `proto` (TCP unless set): a scan of both
+    /// protocols is two plans, one per protocol, each with its ports,
+    /// sharded alike.
+    pub fn with_proto(mut self, proto: Proto) -> Plan {
+        self.proto = proto;
+        self
+    }
+
+    /// The protocol of every probe of the plan.
+    pub fn protocol(&self) -> Proto {
+        self.proto
     }
 
     /// Number of pairs in the whole scan, all shards together.
@@ -318,7 +333,12 @@ impl ProbeSource for Plan {
             target: target.clone(),
             ip,
             port: self.ports.nth(port).expect("port index in range"),
+            proto: self.proto,
         }
+    }
+
+    fn proto(&self) -> Proto {
+        self.proto
     }
 }
 

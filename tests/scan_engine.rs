@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rawnet::scan::{run, BannerConfig, PortResult, Probe, ProbeSource, ScanConfig, State, Summary};
+use rawnet::scan::{
+    run, BannerConfig, PortResult, Probe, ProbeSource, Proto, ScanConfig, State, Summary,
+};
 use socket2::{Domain, Socket, Type};
 
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -37,6 +39,7 @@ fn probes(ip: IpAddr, ports: impl IntoIterator<Item = u16>) -> VecSource {
                 target: target.clone(),
                 ip,
                 port,
+                proto: Proto::Tcp,
             })
             .collect(),
     )

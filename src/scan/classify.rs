@@ -27,6 +27,10 @@ pub enum Reason {
     /// ICMP communication administratively prohibited, or a local
     /// firewall refused the packet.
     AdminProhibited,
+    /// UDP: a datagram came back.
+    UdpResponse,
+    /// UDP: ICMP port unreachable.
+    PortUnreach,
     /// An error that says nothing about the target (a local resource
     /// that stayed exhausted, an errno this table does not know).
     Unknown,
@@ -42,6 +46,8 @@ impl Reason {
             Reason::HostUnreach => "host-unreach",
             Reason::NetUnreach => "net-unreach",
             Reason::AdminProhibited => "admin-prohibited",
+            Reason::UdpResponse => "udp-response",
+            Reason::PortUnreach => "port-unreach",
             Reason::Unknown => "unknown",
         }
     }

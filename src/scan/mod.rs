@@ -1,5 +1,15 @@
-//! The connect-scan engine: probes `(ip, port)` pairs and yields typed
-//! results. It never prints and never sees the command line.
+//! The scan engine: probes `(ip, port)` pairs over TCP (connect) or UDP
+//! and yields typed results. It never prints and never sees the command
+//! line.
+//!
+//! A [`ProbeSource`] is all TCP or all UDP ([`ProbeSource::proto`]);
+//! [`run`] hands TCP sources to the workers described below and UDP ones
+//! to the `udp_loop` submodule (one thread, the `udp` probe, the
+//! `ratelimit` policy for ICMP-rationing hosts). Both drive a per-probe
+//! state machine; [`probe::ProbeKind`] is the trait the TCP connect logic
+//! is to be carved out behind, so that one loop drives every kind.
+//! Service detection ([`service`]) is a stage between the engine and the
+//! caller's sink.
 //!
 //! # Design
 //!
@@ -101,9 +111,14 @@ mod banner;
 mod classify;
 mod connect;
 mod plan;
+pub mod probe;
 mod rate;
+pub mod ratelimit;
 mod rtt;
+pub mod service;
 mod slots;
+pub mod udp;
+mod udp_loop;
 mod worker;
 
 pub use classify::Reason;
@@ -121,13 +136,68 @@ use serde::{Deserialize, Serialize};
 /// What a probe found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum State {
-    /// The connect succeeded.
+    /// TCP: the connect succeeded. UDP: a datagram came back.
     Open,
-    /// The connect was refused (RST).
+    /// TCP: the connect was refused (RST). UDP: ICMP port unreachable.
     Closed,
-    /// No answer within the timeout, or the host/network is unreachable.
+    /// No answer within the timeout (TCP), or the host/network is
+    /// unreachable, or a firewall refused the packet (TCP and UDP).
     Filtered,
+    /// UDP only: nothing came back after every attempt. An open port whose
+    /// service ignored the payload and a port behind a dropping firewall
+    /// look the same (nmap's `open|filtered`).
+    #[serde(rename = "open|filtered")]
+    OpenFiltered,
+}
+
+impl State {
+    /// The word nmap prints: `open`, `closed`, `filtered`,
+    /// `open|filtered`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Closed => "closed",
+            State::Filtered => "filtered",
+            State::OpenFiltered => "open|filtered",
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The transport protocol of a probe.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// A TCP connect.
+    #[default]
+    Tcp,
+    /// A UDP datagram from a connected socket (the `udp` submodule).
+    Udp,
+}
+
+impl Proto {
+    /// `tcp` or `udp`, as nmap writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+impl std::fmt::Display for Proto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One thing to probe.
@@ -137,8 +207,10 @@ pub struct Probe {
     pub target: Arc<str>,
     /// The address to connect to.
     pub ip: IpAddr,
-    /// The TCP port.
+    /// The port.
     pub port: u16,
+    /// TCP or UDP.
+    pub proto: Proto,
 }
 
 /// The outcome of one probe.
@@ -150,6 +222,8 @@ pub struct PortResult {
     pub ip: IpAddr,
     /// The port probed.
     pub port: u16,
+    /// The protocol probed.
+    pub proto: Proto,
     /// What was found.
     pub state: State,
     /// Why: the answer (or its absence) that decided `state`, in nmap's
@@ -157,9 +231,13 @@ pub struct PortResult {
     pub reason: Reason,
     /// Time from the connect() call to the answer (or the timeout).
     pub rtt: Duration,
-    /// What the server said first, when banners were asked for: lossy
-    /// UTF-8, capped in length. Not yet escaped for a terminal.
+    /// What the server said first, when banners were asked for (or,
+    /// with service detection, the reply that identified the service):
+    /// lossy UTF-8, capped in length. Not yet escaped for a terminal.
     pub banner: Option<String>,
+    /// The service detected from what the port said (`-sV`); `None` when
+    /// detection was not asked for or the port is not open TCP.
+    pub service: Option<service::Service>,
 }
 
 /// The consumer of a scan's results: it sees every result and can stop
@@ -207,6 +285,12 @@ pub trait ProbeSource: Sync {
     }
     /// The probe at `index` (`index < len()`).
     fn probe(&self, index: u64) -> Probe;
+    /// The protocol of every probe of this source: a source is all TCP
+    /// or all UDP ([`run`] hands it to the matching engine). TCP unless
+    /// overridden.
+    fn proto(&self) -> Proto {
+        Proto::Tcp
+    }
 }
 
 /// Banner grabbing settings.
@@ -233,7 +317,9 @@ pub struct ScanConfig {
     /// Most connects in flight across all workers (capped further by the
     /// file-descriptor limit).
     pub concurrency: usize,
-    /// Extra attempts for a port that came back filtered.
+    /// Extra attempts for a port that came back filtered (TCP) or
+    /// silent (UDP; a host that rations its ICMP may get more, see the
+    /// `ratelimit` submodule).
     pub retries: u32,
     /// Most connects started per second, across all workers.
     pub rate: Option<u32>,
@@ -250,16 +336,46 @@ pub struct Summary {
     pub closed: u64,
     /// Ports found filtered.
     pub filtered: u64,
+    /// UDP ports that never answered (`open|filtered`).
+    pub open_filtered: u64,
+    /// Addresses seen limiting their ICMP port-unreachable rate (UDP):
+    /// their closed ports took paced retries to classify. At most
+    /// [`ratelimit::MAX_LISTED`] are listed.
+    pub icmp_rate_limited: Vec<IpAddr>,
     /// Wall time of the scan.
     pub elapsed: Duration,
     /// Connects in flight the engine actually used (after fd limits).
     pub concurrency: usize,
-    /// Results handed to the sink (`open + closed + filtered`); less than
+    /// Results handed to the sink (`open + closed + filtered +
+    /// open_filtered`); less than
     /// the number of probes when the scan was stopped.
     pub reported: u64,
     /// The sink stopped the scan (or cancelled it) before every probe was
     /// reported.
     pub stopped: bool,
+}
+
+impl Summary {
+    /// Adds the totals of `other` (another protocol's pass of the same
+    /// scan) to these: counts add up, times too (the passes run one after
+    /// the other), the concurrency is the larger.
+    pub fn absorb(&mut self, other: Summary) {
+        self.open += other.open;
+        self.closed += other.closed;
+        self.filtered += other.filtered;
+        self.open_filtered += other.open_filtered;
+        for ip in other.icmp_rate_limited {
+            if !self.icmp_rate_limited.contains(&ip)
+                && self.icmp_rate_limited.len() < ratelimit::MAX_LISTED
+            {
+                self.icmp_rate_limited.push(ip);
+            }
+        }
+        self.elapsed += other.elapsed;
+        self.concurrency = self.concurrency.max(other.concurrency);
+        self.reported += other.reported;
+        self.stopped |= other.stopped;
+    }
 }
 
 /// Why a scan could not run (individual probe failures are results, not
@@ -306,6 +422,9 @@ pub fn run(
     cfg: &ScanConfig,
     sink: &dyn Sink,
 ) -> Result<Summary, ScanError> {
+    if source.proto() == Proto::Udp {
+        return udp_loop::run(source, cfg, sink);
+    }
     let started = Instant::now();
     let (pollers, concurrency) = set_up(source.len(), cfg.concurrency)?;
     let shared = worker::Shared {

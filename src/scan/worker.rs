@@ -582,7 +582,12 @@ impl<'a> Worker<'a> {
         banner: Option<String>,
     ) {
         self.limit = (self.limit + 1).min(self.max_in_flight);
-        let Probe { target, ip, port } = job.probe;
+        let Probe {
+            target,
+            ip,
+            port,
+            proto,
+        } = job.probe;
         self.results.push(PortResult {
             target,
             ip,
@@ -591,6 +596,8 @@ impl<'a> Worker<'a> {
             reason,
             rtt,
             banner,
+            proto,
+            service: None,
         });
         if self.results.len() >= RESULTS_PER_BURST {
             self.flush();
@@ -616,7 +623,7 @@ impl<'a> Worker<'a> {
             match result.state {
                 State::Open => self.counts.open += 1,
                 State::Closed => self.counts.closed += 1,
-                State::Filtered => self.counts.filtered += 1,
+                State::Filtered | State::OpenFiltered => self.counts.filtered += 1,
             }
             if self.shared.sink.result(result).is_break() {
                 self.shared.stop_for_sink();

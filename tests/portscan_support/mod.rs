@@ -32,6 +32,10 @@ pub struct Line {
     pub reason: String,
     pub rtt_ms: f64,
     pub service: Option<String>,
+    pub service_source: Option<String>,
+    pub product: Option<String>,
+    pub version: Option<String>,
+    pub service_info: Option<String>,
     pub banner: Option<String>,
     pub timestamp: String,
 }

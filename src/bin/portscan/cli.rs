@@ -11,8 +11,8 @@ use clap::Parser;
 
 use crate::generate::Generate;
 
-/// Connect-scan TCP ports: open, closed or filtered, as JSON Lines or a
-/// table.
+/// Connect-scan TCP ports and probe UDP ports, without privileges: open,
+/// closed, filtered or open|filtered, as JSON Lines or a table.
 #[derive(Debug, Parser)]
 #[command(
     name = "portscan",
@@ -21,9 +21,10 @@ use crate::generate::Generate;
                       portscan [OPTIONS] -iL FILE [PORTS]",
     after_help = "Exit status: 0 scan done (whatever was found), 1 runtime error, 2 usage error.\n\
                   JSON Lines is the default when stdout is not a terminal; a table otherwise.\n\
-                  nmap's spellings work too: -sT, -iL, -oX/-oG/-oN/-oA FILE, -T0..-T5, -F, \
+                  nmap's spellings work too: -sT, -sU, -sV, -iL, -oX/-oG/-oN/-oA FILE, -T0..-T5, -F, \
                   --top-ports, --open, -n (README: nmap habits).\n\
-                  Default ports: nmap's top 1000 TCP ports, as nmap -sT."
+                  Default ports: nmap's top 1000 TCP ports, as nmap -sT (with -sU: its top 1000 \
+                  UDP ports, as nmap -sU)."
 )]
 pub struct Cli {
     /// Host name, IPv4/IPv6 address, CIDR block (v4 or v6), or a
@@ -33,8 +34,9 @@ pub struct Cli {
     pub target: Option<String>,
 
     /// Ports: N, A-B, service names (http), comma lists of them, '-' or
-    /// 'all' for 1-65535; T: prefixes allowed [default: nmap's top 1000 TCP
-    /// ports, as nmap -sT].
+    /// 'all' for 1-65535; T: and U: prefixes as in nmap (U:53,161,T:22)
+    /// [default: nmap's top 1000 TCP ports, as nmap -sT; UDP: its top 1000
+    /// UDP ports].
     #[arg(value_name = "PORTS")]
     pub ports: Option<String>,
 
@@ -156,7 +158,8 @@ pub struct Cli {
     #[arg(long = "min-rate", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub min_rate: Option<u32>,
 
-    /// Scan nmap's N most often open TCP ports (exactly nmap's list).
+    /// Scan nmap's N most often open TCP ports (exactly nmap's list; with
+    /// -sU, also its N most often open UDP ports).
     #[arg(long = "top-ports", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub top_ports: Option<u32>,
 
@@ -164,9 +167,21 @@ pub struct Cli {
     #[arg(short = 'F', conflicts_with = "top_ports")]
     pub fast: bool,
 
-    /// -sT: TCP connect scan, the only kind portscan does (accepted).
+    /// -sT: TCP connect scan (the default; with -sU, scan both).
     #[arg(long = "connect-scan", hide = true)]
     pub connect_scan: bool,
+
+    /// Scan UDP ports (also -sU): a request the service understands on
+    /// well-known ports, an empty datagram elsewhere; no root needed.
+    /// Only UDP, unless -sT is given too.
+    #[arg(long)]
+    pub udp: bool,
+
+    /// Detect services on open TCP ports (also -sV): read the greeting,
+    /// else send a few probes, and match the replies against built-in
+    /// signatures.
+    #[arg(long)]
+    pub service: bool,
 
     /// Never reverse-resolve addresses (nmap's -n): portscan never does;
     /// accepted.
@@ -292,17 +307,19 @@ where
 const NMAP_FLAGS: &[(&str, &str)] = &[
     ("-iL", "--input-list"),
     ("-sT", "--connect-scan"),
+    ("-sU", "--udp"),
+    ("-sV", "--service"),
     ("-oX", "--xml-output"),
     ("-oG", "--grepable-output"),
     ("-oN", "--normal-output"),
     ("-oA", "--all-formats"),
 ];
 
-/// nmap options that need what portscan does not do (raw packets, UDP,
-/// service and OS detection, scripts).
+/// nmap options that need what portscan does not do (raw packets, SCTP,
+/// OS detection, scripts).
 pub const UNSUPPORTED: &[&str] = &[
-    "-sS", "-sU", "-sA", "-sW", "-sM", "-sN", "-sF", "-sX", "-sY", "-sZ", "-sO", "-sI", "-sV",
-    "-sC", "-sn", "-sL", "-sR", "-O", "-A", "-b",
+    "-sS", "-sA", "-sW", "-sM", "-sN", "-sF", "-sX", "-sY", "-sZ", "-sO", "-sI", "-sC", "-sn",
+    "-sL", "-sR", "-O", "-A", "-b",
 ];
 
 /// Rewrites nmap's single-dash long options (`-iL`, `-oX`, `-oG`, `-oN`,
@@ -547,6 +564,10 @@ mod tests {
         );
         let cli = parse(&["-sS", "-O", "h", "-A"]).unwrap();
         assert_eq!(cli.nmap_unsupported, ["-sS", "-O", "-A"]);
+        let cli = parse(&["-sU", "-sT", "-sV", "h"]).unwrap();
+        assert!(cli.udp && cli.connect_scan && cli.service);
+        assert!(cli.nmap_unsupported.is_empty());
+        assert!(parse(&["--udp", "--service", "h"]).unwrap().udp);
     }
 
     #[test]

@@ -10,9 +10,10 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rawnet::ports::PortSpec;
+use rawnet::ports::{PortSpec, ProtoPorts};
 use rawnet::resolve::{self, Family, ResolveError};
-use rawnet::scan::{BannerConfig, ScanConfig};
+use rawnet::scan::service::ServiceConfig;
+use rawnet::scan::{BannerConfig, Proto, ScanConfig};
 use rawnet::shard::Shard;
 use rawnet::targets::{self, Expansion, TargetError, TargetOptions, TargetSpec, Targets};
 
@@ -54,8 +55,13 @@ pub struct Config {
     pub excludes: Vec<TargetSpec>,
     /// `--allow-large-scan`: no limit on unsharded probes.
     pub allow_large_scan: bool,
-    /// Ports to probe on every address.
+    /// TCP ports to probe on every address (empty: no TCP scan).
     pub ports: PortSpec,
+    /// UDP ports to probe on every address (empty: no UDP scan, the
+    /// default; `-sU`).
+    pub udp_ports: PortSpec,
+    /// Service detection on open TCP ports (`-sV`).
+    pub service: Option<ServiceConfig>,
     /// Which part of the permuted space this run covers.
     pub shard: Shard,
     /// Seed of the probe order.
@@ -132,17 +138,7 @@ impl Config {
         if let Some(flag) = cli.nmap_unsupported.first() {
             return Err(Error::Usage(unsupported(flag)));
         }
-        let top = cli.top_ports.or(cli.fast.then_some(100));
-        let ports = match (ports_arg, top) {
-            (Some(_), Some(_)) => {
-                return Err(Error::Usage(
-                    "ports given twice: as a list and with --top-ports/-F; use one".into(),
-                ))
-            }
-            (Some(spec), None) => spec.parse::<PortSpec>()?,
-            (None, Some(n)) => PortSpec::top(n),
-            (None, None) => PortSpec::default_ports(),
-        };
+        let (ports, udp_ports) = scan_ports(&cli, ports_arg)?;
         let template = timing::TEMPLATES[usize::from(cli.timing.unwrap_or(timing::DEFAULT))];
         let timeout_ms = cli
             .timeout_ms
@@ -189,6 +185,11 @@ impl Config {
             excludes,
             allow_large_scan: cli.allow_large_scan,
             ports,
+            udp_ports,
+            service: cli.service.then(|| ServiceConfig {
+                connect_timeout: Duration::from_millis(timeout_ms.max(500)),
+                ..ServiceConfig::default()
+            }),
             shard,
             seed: cli.seed,
             scan: ScanConfig {
@@ -214,16 +215,72 @@ impl Config {
     }
 }
 
+/// The TCP and the UDP ports to scan (either may be empty, not both):
+/// TCP unless only `-sU` is given, UDP with `-sU`; each protocol from the
+/// list's items for it, else the top ports of its own ranking.
+fn scan_ports(cli: &Cli, ports_arg: Option<&str>) -> Result<(PortSpec, PortSpec), Error> {
+    let udp = cli.udp;
+    let tcp = cli.connect_scan || !udp;
+    let top = cli.top_ports.or(cli.fast.then_some(100));
+    let (tcp_ports, udp_ports) = match (ports_arg, top) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage(
+                "ports given twice: as a list and with --top-ports/-F; use one".into(),
+            ))
+        }
+        (Some(spec), None) => {
+            let parsed: ProtoPorts = spec.parse()?;
+            if parsed.udp_only && !udp {
+                return Err(Error::Usage(format!(
+                    "'{spec}' names UDP ports (U:) but no UDP scan was asked for: add -sU"
+                )));
+            }
+            if parsed.tcp_only && !tcp {
+                return Err(Error::Usage(format!(
+                    "'{spec}' names TCP ports (T:) but -sU alone scans only UDP: add -sT"
+                )));
+            }
+            (parsed.tcp, parsed.udp)
+        }
+        (None, Some(n)) => (PortSpec::top(n), PortSpec::top_udp(n)),
+        (None, None) => (
+            PortSpec::default_ports(),
+            PortSpec::top_udp(rawnet::ports::DEFAULT_TOP_PORTS),
+        ),
+    };
+    let pick = |wanted: bool, ports: PortSpec| if wanted { ports } else { PortSpec::none() };
+    let (tcp_ports, udp_ports) = (pick(tcp, tcp_ports), pick(udp, udp_ports));
+    if tcp_ports.is_empty() && udp_ports.is_empty() {
+        return Err(Error::Usage(
+            "no ports left to scan for the protocols asked for".into(),
+        ));
+    }
+    Ok((tcp_ports, udp_ports))
+}
+
+impl Config {
+    /// The protocols to scan and their ports, TCP first; empty sets left
+    /// out.
+    pub fn protocols(&self) -> Vec<(Proto, &PortSpec)> {
+        [(Proto::Tcp, &self.ports), (Proto::Udp, &self.udp_ports)]
+            .into_iter()
+            .filter(|(_, p)| !p.is_empty())
+            .collect()
+    }
+}
+
 /// The one line for an nmap option portscan cannot honour.
 fn unsupported(flag: &str) -> String {
     let why = match flag {
         "-sS" | "-sA" | "-sW" | "-sM" | "-sN" | "-sF" | "-sX" | "-sI" | "-b" => {
             "needs raw packets; portscan makes ordinary connect() calls (-sT)"
         }
-        "-sU" | "-sY" | "-sZ" | "-sO" => "portscan scans TCP only (-sT); UDP, SCTP and IP protocol scans are not supported",
+        "-sY" | "-sZ" | "-sO" => {
+            "portscan scans TCP (-sT) and UDP (-sU); SCTP and IP protocol scans are not supported"
+        }
         "-O" => "OS detection needs raw packets; portscan cannot do it",
-        "-A" => "OS, version and script detection are not portscan's; it reports port states (and --banner)",
-        "-sV" | "-sR" => "version detection is not portscan's; --banner shows what a port sends first",
+        "-A" => "OS detection and scripts are not portscan's; for service versions use -sV",
+        "-sR" => "RPC scanning is not portscan's; -sV identifies services",
         "-sC" => "portscan runs no scripts",
         "-sn" | "-sL" => "portscan always scans ports; it has no ping-only or list-only mode",
         _ => "portscan cannot do that",
@@ -380,7 +437,7 @@ pub const MAX_UNSHARDED_PROBES: u64 = 1 << 32;
 /// guard: [`MAX_UNSHARDED_PROBES`] or more only with `--shard` or
 /// `--allow-large-scan`.
 pub fn check_scan_size(config: &Config, addresses: u64) -> Result<u64, Error> {
-    let ports = u64::from(config.ports.len());
+    let ports = u64::from(config.ports.len()) + u64::from(config.udp_ports.len());
     let total = addresses.checked_mul(ports).ok_or_else(|| {
         Error::Usage(format!(
             "{addresses} addresses x {ports} ports is more probes than a scan can count (2^64 - 1); \
@@ -590,11 +647,38 @@ mod tests {
         assert!(usage(&["h", "-sS"]).starts_with("-sS: needs raw packets"));
         assert!(usage(&["h", "-O"]).starts_with("-O: OS detection"));
         assert!(usage(&["h", "-A"]).starts_with("-A: "));
-        assert!(usage(&["h", "-sU"]).contains("TCP only"));
+        assert!(usage(&["h", "-sY"]).contains("SCTP"));
         assert_eq!(
             config(&["-sT", "-n", "--open", "h"]).unwrap().ports,
             PortSpec::top(1000)
         );
+    }
+
+    #[test]
+    fn udp_and_both_protocols() {
+        let c = config(&["-sU", "h"]).unwrap();
+        assert!(c.ports.is_empty());
+        assert_eq!(c.udp_ports, PortSpec::top_udp(1000));
+        let c = config(&["-sU", "-sT", "--top-ports", "20", "h"]).unwrap();
+        assert_eq!(
+            (c.ports.clone(), c.udp_ports.clone()),
+            (PortSpec::top(20), PortSpec::top_udp(20))
+        );
+        assert_eq!(c.protocols().len(), 2);
+        let c = config(&["-sU", "-sT", "-p", "U:53,161,T:22,80", "h"]).unwrap();
+        assert_eq!(c.ports.to_string(), "22,80");
+        assert_eq!(c.udp_ports.to_string(), "53,161");
+        let c = config(&["-sU", "-p", "53", "h"]).unwrap();
+        assert_eq!(
+            (c.ports.len(), c.udp_ports.to_string()),
+            (0, "53".to_string())
+        );
+        assert!(usage(&["-p", "U:53", "h"]).contains("add -sU"));
+        assert!(usage(&["-sU", "-p", "T:22", "h"]).contains("add -sT"));
+        let c = config(&["-sU", "-sT", "-p", "T:22", "h"]).unwrap();
+        assert!(c.udp_ports.is_empty() && c.protocols().len() == 1);
+        assert_eq!(config(&["h"]).unwrap().service, None);
+        assert!(config(&["-sV", "h"]).unwrap().service.is_some());
     }
 
     #[test]

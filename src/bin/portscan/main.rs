@@ -1,8 +1,11 @@
-//! `portscan`: a TCP connect scan (no raw packets, no root).
+//! `portscan`: a TCP connect scan and a UDP scan (no raw packets, no
+//! root), with service detection.
 //!
 //! The flow, one step per module: [`cli`] parses what was typed,
 //! [`config`] checks it into library types and resolves names, the
-//! library's `shard::Plan` orders the probes, `scan::run` probes them, and
+//! library's `shard::Plan` orders the probes (one plan per protocol),
+//! `scan::run` probes them (TCP first, then UDP; with `-sV` through
+//! `scan::service`'s detection stage), and
 //! [`output`]'s writer thread prints results while [`progress`] draws the
 //! bar. Errors travel up to `main`, the one place that prints `error: ...`
 //! and picks the exit status ([`error`]).
@@ -24,7 +27,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use rawnet::sanitize::escape_str;
-use rawnet::scan::{self, ProbeSource};
+use rawnet::scan::{self, ProbeSource, Sink, Summary};
 use rawnet::shard::Plan;
 
 use crate::config::{Config, Dest};
@@ -62,15 +65,24 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
         warn(&format!("{failure}; skipped"));
     }
     config::check_scan_size(&config, targets.len())?;
-    let plan = Plan::new(targets, config.ports.clone(), config.seed, config.shard);
+    let plans: Vec<Plan> = config
+        .protocols()
+        .into_iter()
+        .map(|(proto, ports)| {
+            Plan::new(targets.clone(), ports.clone(), config.seed, config.shard).with_proto(proto)
+        })
+        .collect();
+    drop(targets);
+    let probes: u64 = plans.iter().map(|p| p.len()).sum();
     if config.verbose > 0 {
-        let _ = writeln!(io::stderr(), "{}", settings_line(&config, &plan));
+        let _ = writeln!(io::stderr(), "{}", settings_line(&config, &plans));
     }
 
     let options = Options {
         report_all: config.report_all,
         open_only: config.open_only,
         banners: config.scan.banner.is_some(),
+        versions: config.service.is_some(),
     };
     let stdout_taken = config.nmap_outputs.iter().any(|(_, d)| *d == Dest::Stdout);
     let stdout_is_terminal = io::stdout().is_terminal();
@@ -100,12 +112,17 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
     }
     printers.push(Box::new(SummaryPrinter::new(io::stderr())));
     let out_is_terminal = stdout_is_terminal && (stdout_taken || config.output.is_none());
-    let info = ScanInfo::new(&plan, command_line());
-    let bar = progress::bar(plan.len(), config.progress);
+    let info = ScanInfo::new(&plans, command_line());
+    let bar = progress::bar(probes, config.progress);
     let writer = Writer::spawn(printers, info, options, bar, out_is_terminal)
         .map_err(|e| Error::Runtime(format!("cannot start the output thread: {e}")))?;
 
-    let scanned = scan::run(&plan, &config.scan, &writer);
+    let scanned = match &config.service {
+        Some(service) => {
+            scan::service::with_detection(service, &writer, |sink| scan_all(&plans, &config, sink))
+        }
+        None => scan_all(&plans, &config, &writer),
+    };
     let written = writer.finish(scanned.as_ref().ok().cloned().map(ScanEnd::new));
     let summary = scanned?;
     match written {
@@ -115,7 +132,7 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
         Err(e) => return Err(Error::Runtime(format!("cannot write results: {e}"))),
         Ok(()) => {}
     }
-    if summary.concurrency < config.scan.concurrency && plan.len() > summary.concurrency as u64 {
+    if summary.concurrency < config.scan.concurrency && probes > summary.concurrency as u64 {
         warn(&format!(
             "concurrency lowered from {} to {} to fit the open-file limit",
             config.scan.concurrency, summary.concurrency
@@ -124,19 +141,41 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
     Ok(())
 }
 
+/// Runs the plans one after the other (TCP, then UDP) into one sink and
+/// adds up their summaries; a stopped pass stops the rest.
+fn scan_all(plans: &[Plan], config: &Config, sink: &dyn Sink) -> Result<Summary, scan::ScanError> {
+    let mut total: Option<Summary> = None;
+    for plan in plans {
+        let summary = scan::run(plan, &config.scan, sink)?;
+        let stopped = summary.stopped;
+        match &mut total {
+            Some(t) => t.absorb(summary),
+            None => total = Some(summary),
+        }
+        if stopped {
+            break;
+        }
+    }
+    Ok(total.unwrap_or_default())
+}
+
 /// What `-v` prints before the scan: the scope and the timing settings.
-fn settings_line(config: &Config, plan: &Plan) -> String {
+fn settings_line(config: &Config, plans: &[Plan]) -> String {
     let scan = &config.scan;
     let rate = scan
         .rate
         .map_or("no limit".to_string(), |r| format!("{r}/s"));
+    let ports: Vec<String> = plans
+        .iter()
+        .map(|p| format!("{} {} ports", p.ports().len(), p.protocol()))
+        .collect();
     format!(
-        "portscan: {} probes ({} addresses x {} ports, shard {}); timeout {} ms (floor {} ms), \
+        "portscan: {} probes ({} addresses x {}, shard {}); timeout {} ms (floor {} ms), \
          {} retries, {} in flight, rate {rate}",
-        plan.len(),
-        plan.targets().len(),
-        plan.ports().len(),
-        plan.shard(),
+        plans.iter().map(|p| p.len()).sum::<u64>(),
+        plans.first().map_or(0, |p| p.targets().len()),
+        ports.join(" + "),
+        config.shard,
         scan.timeout.as_millis(),
         scan.min_timeout.as_millis(),
         scan.retries,

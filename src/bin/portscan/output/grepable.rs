@@ -1,18 +1,29 @@
 //! nmap's grepable format (`-oG`): one `Host:` line for the status and one
 //! for the ports of each address, tab-separated fields, so that
 //! `grep open` and `cut` work on it as on nmap's. Ports are
-//! `port/state/tcp//service///`, comma-separated (nmap's rule for which
-//! are listed, see [`super::hosts`]); ports not listed are summed up in
-//! `Ignored State: closed (997)` (the largest state). Comment lines (`#`)
-//! begin and end the file.
+//! `port/state/proto//service//version/`, comma-separated (nmap's rule
+//! for which are listed, see [`super::hosts`]); ports not listed are
+//! summed up in `Ignored State: closed (997)` (the largest state). Comment
+//! lines (`#`) begin and end the file.
 
 use std::io::{self, Write};
 use std::net::IpAddr;
 
-use rawnet::services::tcp_service;
-
 use super::hosts::{done_comment, started_comment, Host, HostFormat};
-use super::{state_name, ScanEnd, ScanInfo};
+use super::{service_name, state_name, version_line, ScanEnd, ScanInfo};
+
+/// Text for a grepable port field: its separators (`/`, `,`) and control
+/// characters replaced, so a version string cannot break the record.
+fn grepable_field(text: &str) -> String {
+    rawnet::sanitize::escape_line(text)
+        .chars()
+        .map(|c| match c {
+            '/' => '|',
+            ',' => ' ',
+            c => c,
+        })
+        .collect()
+}
 
 /// nmap's grepable format, for [`super::hosts::ByHost`].
 pub struct Grepable;
@@ -32,17 +43,19 @@ impl HostFormat for Grepable {
                 .iter()
                 .map(|r| {
                     format!(
-                        "{}/{}/tcp//{}///",
+                        "{}/{}/{}//{}//{}/",
                         r.port,
                         state_name(r.state),
-                        tcp_service(r.port).unwrap_or("")
+                        r.proto,
+                        service_name(r).unwrap_or(""),
+                        grepable_field(&version_line(r))
                     )
                 })
                 .collect();
             line.push_str("\tPorts: ");
             line.push_str(&ports.join(", "));
         }
-        if let Some((state, count)) = host.extra_by_state().first() {
+        if let Some((_, state, count)) = host.extra_by_state().first() {
             line.push_str(&format!(
                 "\tIgnored State: {} ({count})",
                 state_name(*state)

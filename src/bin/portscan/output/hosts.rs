@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rawnet::sanitize::escape_line;
-use rawnet::scan::{PortResult, Reason, State};
+use rawnet::scan::{PortResult, Proto, Reason, State};
 
 use super::clock::ctime;
 use super::{Event, Options, Printer, ScanEnd, ScanInfo};
@@ -114,9 +114,10 @@ pub struct Host {
     pub target: Arc<str>,
     /// Listed ports, sorted by [`Book::into_hosts`].
     pub listed: Vec<PortResult>,
-    /// Ports not listed, per `(state, reason)`, in the order first seen
-    /// (while filing: every port of a non-open state, listed or not).
-    pub extra: Vec<(State, Reason, u64)>,
+    /// Ports not listed, per `(protocol, state, reason)`, in the order
+    /// first seen (while filing: every port of a non-open state, listed or
+    /// not).
+    pub extra: Vec<(Proto, State, Reason, u64)>,
     /// The fastest answer (open or closed), if any.
     pub best_rtt: Option<Duration>,
     /// While filing: the ports of non-open states that may still be
@@ -133,16 +134,17 @@ impl Host {
         (!literal && t != ip.to_string()).then_some(t)
     }
 
-    /// Extra ports per state (`(state, count)`, largest first).
-    pub fn extra_by_state(&self) -> Vec<(State, u64)> {
-        let mut by: Vec<(State, u64)> = Vec::new();
-        for &(state, _, n) in &self.extra {
-            match by.iter_mut().find(|(s, _)| *s == state) {
-                Some((_, total)) => *total += n,
-                None => by.push((state, n)),
+    /// Extra ports per protocol and state (`(proto, state, count)`,
+    /// largest first).
+    pub fn extra_by_state(&self) -> Vec<(Proto, State, u64)> {
+        let mut by: Vec<(Proto, State, u64)> = Vec::new();
+        for &(proto, state, _, n) in &self.extra {
+            match by.iter_mut().find(|(p, s, _)| *p == proto && *s == state) {
+                Some((_, _, total)) => *total += n,
+                None => by.push((proto, state, n)),
             }
         }
-        by.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+        by.sort_by_key(|&(_, _, n)| std::cmp::Reverse(n));
         by
     }
 }
@@ -172,7 +174,7 @@ impl Book {
             best_rtt: None,
             held: Vec::new(),
         });
-        if r.state != State::Filtered {
+        if matches!(r.state, State::Open | State::Closed) {
             host.best_rtt = Some(host.best_rtt.map_or(r.rtt, |b| b.min(r.rtt)));
         }
         if self.options.reports(r) {
@@ -182,16 +184,16 @@ impl Book {
         match host
             .extra
             .iter_mut()
-            .find(|(s, why, _)| *s == r.state && *why == r.reason)
+            .find(|(p, s, why, _)| *p == r.proto && *s == r.state && *why == r.reason)
         {
-            Some((_, _, n)) => *n += 1,
-            None => host.extra.push((r.state, r.reason, 1)),
+            Some((_, _, _, n)) => *n += 1,
+            None => host.extra.push((r.proto, r.state, r.reason, 1)),
         }
         let in_state: u64 = host
             .extra
             .iter()
-            .filter(|(s, _, _)| *s == r.state)
-            .map(|(_, _, n)| n)
+            .filter(|(p, s, _, _)| *p == r.proto && *s == r.state)
+            .map(|(_, _, _, n)| n)
             .sum();
         if self.options.open_only {
             return;
@@ -200,7 +202,8 @@ impl Book {
             host.held.push(r.clone());
         } else if in_state == MAX_SHOWN_PER_STATE + 1 {
             // Folded from now on: only the counts are kept.
-            host.held.retain(|h| h.state != r.state);
+            host.held
+                .retain(|h| h.proto != r.proto || h.state != r.state);
         }
     }
 
@@ -210,10 +213,11 @@ impl Book {
     pub fn into_hosts(self) -> impl Iterator<Item = (IpAddr, Host)> {
         self.hosts.into_iter().map(|(ip, mut host)| {
             let held = std::mem::take(&mut host.held);
-            host.extra
-                .retain(|(state, _, _)| !held.iter().any(|h| h.state == *state));
+            host.extra.retain(|(proto, state, _, _)| {
+                !held.iter().any(|h| h.proto == *proto && h.state == *state)
+            });
             host.listed.extend(held);
-            host.listed.sort_by_key(|r| r.port);
+            host.listed.sort_by_key(|r| (r.port, r.proto));
             (ip, host)
         })
     }
@@ -264,8 +268,11 @@ mod tests {
         let h = &hosts[1].1;
         assert_eq!(h.name(hosts[1].0), Some("h"));
         assert_eq!(h.listed.len(), 1);
-        assert_eq!(h.extra, vec![(State::Closed, Reason::ConnRefused, 30)]);
-        assert_eq!(h.extra_by_state(), vec![(State::Closed, 30)]);
+        assert_eq!(
+            h.extra,
+            vec![(Proto::Tcp, State::Closed, Reason::ConnRefused, 30)]
+        );
+        assert_eq!(h.extra_by_state(), vec![(Proto::Tcp, State::Closed, 30)]);
         assert_eq!(addresses_phrase(2, 1), "2 IP addresses (1 host up)");
     }
 
@@ -292,9 +299,15 @@ mod tests {
         let one = &hosts[0].1;
         let ports: Vec<u16> = one.listed.iter().map(|r| r.port).collect();
         assert_eq!(ports, (1..=25).chain([99]).collect::<Vec<_>>());
-        assert_eq!(one.extra, vec![(State::Filtered, Reason::NoResponse, 41)]);
+        assert_eq!(
+            one.extra,
+            vec![(Proto::Tcp, State::Filtered, Reason::NoResponse, 41)]
+        );
         assert!(hosts[1].1.listed.is_empty());
-        assert_eq!(hosts[1].1.extra_by_state(), vec![(State::Closed, 26)]);
+        assert_eq!(
+            hosts[1].1.extra_by_state(),
+            vec![(Proto::Tcp, State::Closed, 26)]
+        );
         // --all lists everything.
         let mut book = Book::new(Options {
             report_all: true,
@@ -314,6 +327,9 @@ mod tests {
         book.add(&result("h", "127.0.0.1", 2, State::Open, None));
         let (_, host) = book.into_hosts().next().unwrap();
         assert_eq!(host.listed.iter().map(|r| r.port).collect::<Vec<_>>(), [2]);
-        assert_eq!(host.extra, vec![(State::Closed, Reason::ConnRefused, 1)]);
+        assert_eq!(
+            host.extra,
+            vec![(Proto::Tcp, State::Closed, Reason::ConnRefused, 1)]
+        );
     }
 }

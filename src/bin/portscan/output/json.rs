@@ -9,8 +9,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use rawnet::sanitize::TerminalSafeJson;
-use rawnet::scan::{PortResult, Reason, State};
-use rawnet::services::tcp_service;
+use rawnet::scan::{PortResult, Proto, Reason, State};
 
 use super::clock::rfc3339_millis;
 use super::{millis, Event, Options, Printer, ScanEnd};
@@ -24,17 +23,29 @@ pub struct Record<'a> {
     pub ip: IpAddr,
     /// The port probed.
     pub port: u16,
-    /// Always "tcp".
-    pub proto: &'static str,
-    /// "open", "closed" or "filtered".
+    /// "tcp" or "udp".
+    pub proto: Proto,
+    /// "open", "closed", "filtered" or (UDP) "open|filtered".
     pub state: State,
     /// Why, in nmap's words: "syn-ack", "conn-refused", "no-response", ...
     pub reason: Reason,
     /// Round-trip time in milliseconds, microsecond precision.
     pub rtt_ms: f64,
-    /// Well-known service name for the port, or null.
+    /// The service: detected (with -sV, open TCP ports), else the
+    /// well-known name for the port, or null.
     pub service: Option<&'static str>,
-    /// What the server sent first (with --banner), or null.
+    /// Where `service` comes from: "probe" (detected) or "table" (the
+    /// port number); null when `service` is.
+    pub service_source: Option<&'static str>,
+    /// The product a signature named (-sV), or null.
+    pub product: Option<&'a str>,
+    /// Its version (-sV), or null.
+    pub version: Option<&'a str>,
+    /// What else the reply said (-sV; TLS: protocol and certificate CN),
+    /// or null.
+    pub service_info: Option<&'a str>,
+    /// What the server sent first (with --banner; with -sV, the reply that
+    /// identified the service), or null.
     pub banner: Option<&'a str>,
     /// When the state was decided: RFC 3339, UTC, milliseconds.
     pub timestamp: String,
@@ -47,11 +58,18 @@ impl<'a> Record<'a> {
             target: &r.target,
             ip: r.ip,
             port: r.port,
-            proto: "tcp",
+            proto: r.proto,
             state: r.state,
             reason: r.reason,
             rtt_ms: millis(r.rtt),
-            service: tcp_service(r.port),
+            service: super::service_name(r),
+            service_source: match &r.service {
+                Some(s) => Some(s.source.as_str()),
+                None => super::service_name(r).map(|_| "table"),
+            },
+            product: r.service.as_ref().and_then(|s| s.product.as_deref()),
+            version: r.service.as_ref().and_then(|s| s.version.as_deref()),
+            service_info: r.service.as_ref().and_then(|s| s.info.as_deref()),
             banner: r.banner.as_deref(),
             timestamp: rfc3339_millis(at),
         }
@@ -114,6 +132,10 @@ mod tests {
         pub reason: String,
         pub rtt_ms: f64,
         pub service: Option<String>,
+        pub service_source: Option<String>,
+        pub product: Option<String>,
+        pub version: Option<String>,
+        pub service_info: Option<String>,
         pub banner: Option<String>,
         pub timestamp: String,
     }
@@ -122,6 +144,7 @@ mod tests {
         report_all: true,
         open_only: false,
         banners: true,
+        versions: false,
     };
 
     #[test]
@@ -148,7 +171,7 @@ mod tests {
         assert_eq!(
             text,
             "{\"target\":\"localhost\",\"ip\":\"127.0.0.1\",\"port\":8080,\"proto\":\"tcp\",\
-             \"state\":\"open\",\"reason\":\"syn-ack\",\"rtt_ms\":1.234,\"service\":\"http-proxy\",\"banner\":null,\
+             \"state\":\"open\",\"reason\":\"syn-ack\",\"rtt_ms\":1.234,\"service\":\"http-proxy\",\"service_source\":\"table\",\"product\":null,\"version\":null,\"service_info\":null,\"banner\":null,\
              \"timestamp\":\"2026-11-21T09:46:38.123Z\"}\n"
         );
     }

@@ -28,7 +28,7 @@ use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 
 use rawnet::ports::PortSpec;
-use rawnet::scan::{PortResult, State, Summary};
+use rawnet::scan::{PortResult, Proto, State, Summary};
 use rawnet::shard::{Plan, Shard};
 
 use hosts::ByHost;
@@ -62,6 +62,8 @@ pub struct Options {
     pub open_only: bool,
     /// Banners were asked for (the table gets a banner column).
     pub banners: bool,
+    /// Service detection was asked for (the table gets a version column).
+    pub versions: bool,
 }
 
 impl Options {
@@ -79,8 +81,10 @@ pub struct ScanInfo {
     pub started: SystemTime,
     /// The command line as typed, arguments joined by spaces.
     pub command: String,
-    /// Ports probed on every address.
+    /// TCP ports probed on every address (empty: no TCP scan).
     pub ports: PortSpec,
+    /// UDP ports probed on every address (empty: no UDP scan).
+    pub udp_ports: PortSpec,
     /// Number of distinct addresses in the whole scan.
     pub addresses: u64,
     /// The part of the scan this run covers.
@@ -90,16 +94,32 @@ pub struct ScanInfo {
 }
 
 impl ScanInfo {
-    /// The info of `plan`, started now.
-    pub fn new(plan: &Plan, command: String) -> ScanInfo {
+    /// The info of `plans` (one per protocol, same targets and shard),
+    /// started now.
+    pub fn new(plans: &[Plan], command: String) -> ScanInfo {
+        let ports = |proto| {
+            plans
+                .iter()
+                .find(|p| p.protocol() == proto)
+                .map_or_else(PortSpec::none, |p| p.ports().clone())
+        };
         ScanInfo {
             started: SystemTime::now(),
             command,
-            ports: plan.ports().clone(),
-            addresses: plan.targets().len(),
-            shard: plan.shard(),
-            total: plan.total(),
+            ports: ports(Proto::Tcp),
+            udp_ports: ports(Proto::Udp),
+            addresses: plans.first().map_or(0, |p| p.targets().len()),
+            shard: plans.first().map_or(Shard::WHOLE, |p| p.shard()),
+            total: plans.iter().map(|p| p.total()).sum(),
         }
+    }
+
+    /// The protocols scanned, with their ports.
+    pub fn protocols(&self) -> Vec<(Proto, &PortSpec)> {
+        [(Proto::Tcp, &self.ports), (Proto::Udp, &self.udp_ports)]
+            .into_iter()
+            .filter(|(_, p)| !p.is_empty())
+            .collect()
     }
 }
 
@@ -204,11 +224,34 @@ fn millis(d: Duration) -> f64 {
 }
 
 fn state_name(s: State) -> &'static str {
-    match s {
-        State::Open => "open",
-        State::Closed => "closed",
-        State::Filtered => "filtered",
+    s.as_str()
+}
+
+/// The service name to show for `r`: the detected one (`-sV`), else the
+/// usual one for its port and protocol.
+fn service_name(r: &PortResult) -> Option<&'static str> {
+    match &r.service {
+        Some(s) => Some(s.name),
+        None => rawnet::services::service(r.proto, r.port),
     }
+}
+
+/// Product, version and extra information of a detected service, as one
+/// line (`OpenSSH 9.2p1 (protocol 2.0)`); empty when unknown. Not yet
+/// escaped for a terminal.
+fn version_line(r: &PortResult) -> String {
+    let Some(s) = &r.service else {
+        return String::new();
+    };
+    let mut parts: Vec<String> = [&s.product, &s.version]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    if let Some(info) = &s.info {
+        parts.push(format!("({info})"));
+    }
+    parts.join(" ")
 }
 
 #[cfg(test)]
@@ -234,10 +277,12 @@ pub(crate) mod testing {
             reason: match state {
                 State::Open => Reason::SynAck,
                 State::Closed => Reason::ConnRefused,
-                State::Filtered => Reason::NoResponse,
+                _ => Reason::NoResponse,
             },
             rtt: Duration::from_micros(1234),
             banner: banner.map(String::from),
+            proto: Proto::Tcp,
+            service: None,
         }
     }
 
@@ -268,6 +313,7 @@ pub(crate) mod testing {
             command: "portscan 127.0.0.1".into(),
             total: addresses * u64::from(ports.len()),
             ports,
+            udp_ports: PortSpec::none(),
             addresses,
             shard: Shard::WHOLE,
         }
@@ -279,6 +325,8 @@ pub(crate) mod testing {
             open: count(State::Open),
             closed: count(State::Closed),
             filtered: count(State::Filtered),
+            open_filtered: count(State::OpenFiltered),
+            icmp_rate_limited: Vec::new(),
             elapsed: Duration::from_millis(500),
             concurrency: 100,
             reported: rows.len() as u64,

@@ -6,10 +6,10 @@
 use std::io::{self, Write};
 use std::net::IpAddr;
 
-use rawnet::services::tcp_service;
+use rawnet::sanitize::escape_line;
 
 use super::hosts::{done_comment, started_comment, Host, HostFormat};
-use super::{state_name, ScanEnd, ScanInfo};
+use super::{service_name, state_name, version_line, ScanEnd, ScanInfo};
 
 /// nmap's normal format, for [`super::hosts::ByHost`].
 pub struct Normal;
@@ -37,21 +37,25 @@ fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
         Some(rtt) => writeln!(out, "Host is up ({:.5}s latency).", rtt.as_secs_f64())?,
         None => writeln!(out, "Host is up (no port answered).")?,
     }
-    for (state, count) in host.extra_by_state() {
-        let reasons: Vec<_> = host.extra.iter().filter(|(s, _, _)| *s == state).collect();
+    for (proto, state, count) in host.extra_by_state() {
+        let reasons: Vec<_> = host
+            .extra
+            .iter()
+            .filter(|(p, s, _, _)| *p == proto && *s == state)
+            .collect();
         // nmap names a lone reason without its count.
         let reasons = match reasons[..] {
-            [(_, why, _)] => why.to_string(),
+            [(_, _, why, _)] => why.to_string(),
             _ => reasons
                 .iter()
-                .map(|(_, why, n)| format!("{n} {why}"))
+                .map(|(_, _, why, n)| format!("{n} {why}"))
                 .collect::<Vec<_>>()
                 .join(", "),
         };
         let noun = if count == 1 { "port" } else { "ports" };
         writeln!(
             out,
-            "Not shown: {count} {} tcp {noun} ({reasons})",
+            "Not shown: {count} {} {proto} {noun} ({reasons})",
             state_name(state),
         )?;
     }
@@ -59,7 +63,7 @@ fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
         let width = host
             .listed
             .iter()
-            .map(|r| r.port.to_string().len() + 4)
+            .map(|r| r.port.to_string().len() + 1 + r.proto.as_str().len())
             .max()
             .unwrap_or(0)
             .max(4);
@@ -70,15 +74,38 @@ fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
             .max()
             .unwrap_or(0)
             .max(5);
-        writeln!(out, "{:<width$} {:<state_width$} SERVICE", "PORT", "STATE")?;
-        for r in &host.listed {
-            let port = format!("{}/tcp", r.port);
+        let versions = host.listed.iter().any(|r| r.service.is_some());
+        let service_width = host
+            .listed
+            .iter()
+            .map(|r| service_name(r).unwrap_or("unknown").len())
+            .max()
+            .unwrap_or(0)
+            .max(7);
+        let header = format!("{:<width$} {:<state_width$} SERVICE", "PORT", "STATE");
+        if versions {
             writeln!(
                 out,
-                "{port:<width$} {:<state_width$} {}",
-                state_name(r.state),
-                tcp_service(r.port).unwrap_or("unknown")
+                "{header:<w$} VERSION",
+                w = width + state_width + service_width + 2
             )?;
+        } else {
+            writeln!(out, "{header}")?;
+        }
+        for r in &host.listed {
+            let port = format!("{}/{}", r.port, r.proto);
+            let service = service_name(r).unwrap_or("unknown");
+            let line = format!(
+                "{port:<width$} {:<state_width$} {service}",
+                state_name(r.state)
+            );
+            let version = escape_line(&version_line(r)).into_owned();
+            if versions && !version.is_empty() {
+                let w = width + state_width + service_width + 2;
+                writeln!(out, "{line:<w$} {version}")?;
+            } else {
+                writeln!(out, "{line}")?;
+            }
         }
     }
     writeln!(out)

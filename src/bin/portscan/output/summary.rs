@@ -34,6 +34,9 @@ impl<W: Write + Send> Printer for SummaryPrinter<W> {
         if let Some(info) = &self.info {
             // stderr going away is no reason to fail the scan.
             let _ = writeln!(self.out, "{}", summary_line(&end.summary, info));
+            if let Some(line) = rate_limit_line(&end.summary) {
+                let _ = writeln!(self.out, "{line}");
+            }
             let _ = self.out.flush();
         }
         Ok(())
@@ -43,14 +46,14 @@ impl<W: Write + Send> Printer for SummaryPrinter<W> {
 /// The line printed to stderr after a scan: what was scanned, how long it
 /// took, and the count per state.
 pub fn summary_line(summary: &Summary, info: &ScanInfo) -> String {
-    let probes = summary.open + summary.closed + summary.filtered;
+    let probes = summary.open + summary.closed + summary.filtered + summary.open_filtered;
     let secs = summary.elapsed.as_secs_f64();
     let rate = if secs > 0.0 {
         probes as f64 / secs
     } else {
         0.0
     };
-    let ports = u64::from(info.ports.len());
+    let ports = u64::from(info.ports.len()) + u64::from(info.udp_ports.len());
     let scope = if info.shard.count() > 1 {
         let noun = plural(info.total, "probe", "probes");
         format!("shard {} of {} {noun}", info.shard, info.total)
@@ -68,13 +71,33 @@ pub fn summary_line(summary: &Summary, info: &ScanInfo) -> String {
     } else {
         format!("{rate:.0}")
     };
+    let open_filtered = if info.udp_ports.is_empty() {
+        String::new()
+    } else {
+        format!(", {} open|filtered", summary.open_filtered)
+    };
     format!(
-        "{} open, {} closed, {} filtered: {probes} {} ({scope}) in {secs:.2} s, {rate} probes/s",
+        "{} open, {} closed, {} filtered{open_filtered}: {probes} {} ({scope}) in {secs:.2} s, {rate} probes/s",
         summary.open,
         summary.closed,
         summary.filtered,
         plural(probes, "probe", "probes"),
     )
+}
+
+/// The note about hosts that rationed their ICMP port unreachables (UDP),
+/// if any did.
+pub fn rate_limit_line(summary: &Summary) -> Option<String> {
+    let hosts = &summary.icmp_rate_limited;
+    if hosts.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = hosts.iter().map(|ip| ip.to_string()).collect();
+    Some(format!(
+        "note: ICMP rate limit seen from {} (closed UDP ports answered about once a second; \
+         retries were paced to classify them)",
+        list.join(", ")
+    ))
 }
 
 pub(crate) fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
@@ -101,8 +124,9 @@ mod tests {
             elapsed: Duration::from_millis(500),
             concurrency: 100,
             reported: 100,
-            stopped: false,
+            ..Summary::default()
         };
+        assert_eq!(rate_limit_line(&summary), None);
         let mut whole = info("1-100", 1);
         assert_eq!(
             summary_line(&summary, &whole),

@@ -7,9 +7,8 @@ use std::io::{self, Write};
 
 use rawnet::sanitize::escape_line;
 use rawnet::scan::PortResult;
-use rawnet::services::tcp_service;
 
-use super::{millis, state_name, Event, Options, Printer, ScanEnd};
+use super::{millis, service_name, state_name, version_line, Event, Options, Printer, ScanEnd};
 
 /// Collects reported rows; writes the table in [`Printer::end`].
 pub struct TablePrinter<W: Write> {
@@ -39,13 +38,13 @@ impl<W: Write + Send> Printer for TablePrinter<W> {
 
     fn end(&mut self, _end: &ScanEnd) -> io::Result<()> {
         self.rows.sort_by(by_address_then_port);
-        write_table(&mut self.out, &self.rows, self.options.banners)?;
+        write_table(&mut self.out, &self.rows, self.options)?;
         self.out.flush()
     }
 }
 
 pub(crate) fn by_address_then_port(a: &PortResult, b: &PortResult) -> Ordering {
-    (a.ip, a.port).cmp(&(b.ip, b.port))
+    (a.ip, a.port, a.proto).cmp(&(b.ip, b.port, b.proto))
 }
 
 /// The table: a header and one row per port, columns padded to their
@@ -54,41 +53,48 @@ pub(crate) fn by_address_then_port(a: &PortResult, b: &PortResult) -> Ordering {
 ///
 /// Cells are formatted twice (once to measure, once to write) rather than
 /// all held at once: a `--table --all` of 65535 ports stays small.
-fn write_table(out: &mut dyn Write, rows: &[PortResult], banners: bool) -> io::Result<()> {
+fn write_table(out: &mut dyn Write, rows: &[PortResult], options: Options) -> io::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
     let with_target = rows.iter().any(|r| *r.target != *r.ip.to_string());
-    let mut header = vec!["TARGET", "ADDRESS", "PORT", "STATE", "SERVICE", "RTT"];
-    if banners {
+    let mut header = vec!["TARGET", "ADDRESS", "PORT", "STATE", "SERVICE"];
+    if options.versions {
+        header.push("VERSION");
+    }
+    header.push("RTT");
+    if options.banners {
         header.push("BANNER");
     }
     let skip = usize::from(!with_target);
     let header: Vec<String> = header.into_iter().skip(skip).map(String::from).collect();
     let mut widths: Vec<usize> = header.iter().map(|c| c.chars().count()).collect();
     for r in rows {
-        for (w, cell) in widths.iter_mut().zip(row_cells(r, banners, skip)) {
+        for (w, cell) in widths.iter_mut().zip(row_cells(r, options, skip)) {
             *w = (*w).max(cell.chars().count());
         }
     }
     write_row(out, &header, &widths)?;
     for r in rows {
-        write_row(out, &row_cells(r, banners, skip), &widths)?;
+        write_row(out, &row_cells(r, options, skip), &widths)?;
     }
     Ok(())
 }
 
 /// The cells of one row, the first `skip` columns left out.
-fn row_cells(r: &PortResult, banners: bool, skip: usize) -> Vec<String> {
+fn row_cells(r: &PortResult, options: Options, skip: usize) -> Vec<String> {
     let mut cells = vec![
         r.target.to_string(),
         r.ip.to_string(),
-        format!("{}/tcp", r.port),
+        format!("{}/{}", r.port, r.proto),
         state_name(r.state).to_string(),
-        tcp_service(r.port).unwrap_or("-").to_string(),
-        format!("{:.2} ms", millis(r.rtt)),
+        service_name(r).unwrap_or("-").to_string(),
     ];
-    if banners {
+    if options.versions {
+        cells.push(escape_line(&version_line(r)).into_owned());
+    }
+    cells.push(format!("{:.2} ms", millis(r.rtt)));
+    if options.banners {
         cells.push(escape_line(r.banner.as_deref().unwrap_or("")).into_owned());
     }
     cells.drain(..skip);
@@ -121,6 +127,7 @@ mod tests {
             report_all: true,
             open_only: false,
             banners: true,
+            versions: false,
         };
         let text = render(Format::Table, all, sample());
         let lines: Vec<&str> = text.lines().collect();

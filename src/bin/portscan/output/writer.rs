@@ -177,6 +177,7 @@ mod tests {
         report_all: true,
         open_only: false,
         banners: false,
+        versions: false,
     };
 
     #[test]

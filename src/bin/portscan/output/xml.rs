@@ -1,10 +1,11 @@
 //! nmap's XML (`-oX`): what security tooling imports (Metasploit, DefectDojo,
 //! `ndiff`, python-libnmap). Valid against nmap's DTD
 //! (`/usr/share/nmap/nmap.dtd`; a test checks with `xmllint --dtdvalid`):
-//! `scaninfo` of type connect, one `host` per address with `status`,
+//! `scaninfo` of type connect (and udp with `-sU`), one `host` per address with `status`,
 //! `address`, `hostnames` (the name typed, type `user`), `ports` with
 //! `extraports` counts for what is not listed, each `port` with its state,
-//! reason and table service name, and `runstats`.
+//! reason and service (from the table, or probed with `-sV`), and
+//! `runstats`.
 //!
 //! Hosts are written in address order at the end of the scan (they are
 //! grouped, see [`super::hosts`]). portscan probes every address as nmap
@@ -16,8 +17,8 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 
 use rawnet::sanitize::escape_str;
-use rawnet::scan::State;
-use rawnet::services::tcp_service;
+use rawnet::scan::service::ServiceSource;
+use rawnet::scan::{PortResult, Proto, State};
 
 use super::clock::{ctime, unix_seconds};
 use super::hosts::{addresses_phrase, Host, HostFormat};
@@ -38,12 +39,17 @@ impl HostFormat for Xml {
             ctime(info.started),
             env!("CARGO_PKG_VERSION"),
         )?;
-        writeln!(
-            out,
-            "<scaninfo type=\"connect\" protocol=\"tcp\" numservices=\"{}\" services=\"{}\"/>",
-            info.ports.len(),
-            info.ports
-        )?;
+        for (proto, ports) in info.protocols() {
+            let kind = match proto {
+                Proto::Tcp => "connect",
+                Proto::Udp => "udp",
+            };
+            writeln!(
+                out,
+                "<scaninfo type=\"{kind}\" protocol=\"{proto}\" numservices=\"{}\" services=\"{ports}\"/>",
+                ports.len(),
+            )?;
+        }
         writeln!(out, "<verbose level=\"0\"/>\n<debugging level=\"0\"/>")
     }
 
@@ -70,13 +76,14 @@ impl HostFormat for Xml {
 }
 
 fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
-    let reason = match host.listed.iter().find(|r| r.state != State::Filtered) {
+    let answered = |s: State| matches!(s, State::Open | State::Closed);
+    let reason = match host.listed.iter().find(|r| answered(r.state)) {
         Some(r) => r.reason.as_str(),
         None => host
             .extra
             .iter()
-            .find(|(s, _, _)| *s != State::Filtered)
-            .map_or("user-set", |(_, why, _)| why.as_str()),
+            .find(|(_, s, _, _)| answered(*s))
+            .map_or("user-set", |(_, _, why, _)| why.as_str()),
     };
     writeln!(
         out,
@@ -93,16 +100,17 @@ fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
         None => writeln!(out, "<hostnames>\n</hostnames>")?,
     }
     write!(out, "<ports>")?;
-    for (state, count) in host.extra_by_state() {
+    for (proto, state, count) in host.extra_by_state() {
         writeln!(
             out,
             "<extraports state=\"{}\" count=\"{count}\">",
             state_name(state)
         )?;
-        for (_, why, n) in host.extra.iter().filter(|(s, _, _)| *s == state) {
+        let same = |(p, s, _, _): &&(Proto, State, _, u64)| *p == proto && *s == state;
+        for (_, _, why, n) in host.extra.iter().filter(same) {
             writeln!(
                 out,
-                "<extrareasons reason=\"{why}\" count=\"{n}\" proto=\"tcp\"/>"
+                "<extrareasons reason=\"{why}\" count=\"{n}\" proto=\"{proto}\"/>"
             )?;
         }
         writeln!(out, "</extraports>")?;
@@ -110,20 +118,46 @@ fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
     for r in &host.listed {
         write!(
             out,
-            "<port protocol=\"tcp\" portid=\"{}\"><state state=\"{}\" reason=\"{}\" reason_ttl=\"0\"/>",
+            "<port protocol=\"{}\" portid=\"{}\"><state state=\"{}\" reason=\"{}\" reason_ttl=\"0\"/>",
+            r.proto,
             r.port,
             state_name(r.state),
             r.reason
         )?;
-        if let Some(name) = tcp_service(r.port) {
-            write!(
-                out,
-                "<service name=\"{name}\" method=\"table\" conf=\"3\"/>"
-            )?;
-        }
+        write_service(out, r)?;
         writeln!(out, "</port>")?;
     }
     writeln!(out, "</ports>\n</host>")
+}
+
+/// The `<service>` element of a port: probed (`-sV`, with product,
+/// version and extra info when known, `conf="10"`; `unknown` as nmap
+/// writes an unrecognised service) or from the table (`conf="3"`).
+fn write_service(out: &mut dyn Write, r: &PortResult) -> io::Result<()> {
+    match &r.service {
+        Some(s) if s.source == ServiceSource::Probe => {
+            write!(out, "<service name=\"{}\"", attr(s.name))?;
+            for (key, value) in [
+                ("product", &s.product),
+                ("version", &s.version),
+                ("extrainfo", &s.info),
+            ] {
+                if let Some(v) = value {
+                    write!(out, " {key}=\"{}\"", attr(v))?;
+                }
+            }
+            let conf = if s.name == "unknown" { 0 } else { 10 };
+            write!(out, " method=\"probed\" conf=\"{conf}\"/>")
+        }
+        _ => match super::service_name(r) {
+            Some(name) => write!(
+                out,
+                "<service name=\"{}\" method=\"table\" conf=\"3\"/>",
+                attr(name)
+            ),
+            None => Ok(()),
+        },
+    }
 }
 
 /// Text for an attribute value (the one way untrusted text, from the

@@ -1,0 +1,322 @@
+//! The UDP probe: one connected, non-blocking UDP socket per attempt,
+//! without privileges.
+//!
+//! # How an unprivileged process learns a UDP port's state
+//!
+//! The socket is `connect()`ed to the port, so the kernel matches the
+//! answers to it: a reply datagram (`recv` returns bytes: **open**,
+//! `udp-response`), or an ICMP error about our datagram. With
+//! `IP_RECVERR` / `IPV6_RECVERR` set, every ICMP error is queued on the
+//! socket's *error queue* with its type and code (`recvmsg` with
+//! `MSG_ERRQUEUE`, a `sock_extended_err` control message), which is more
+//! than the errno says: port unreachable is **closed** (`port-unreach`),
+//! communication administratively prohibited is **filtered**
+//! (`admin-prohibited`), host and network unreachable are **filtered**
+//! (`host-unreach`, `net-unreach`). Without the option, Linux reports only
+//! "hard" ICMP errors, and as bare errnos. Silence after every attempt is
+//! **open|filtered** (`no-response`), decided by the loop.
+//!
+//! What is sent is [`crate::udp_payloads::for_attempt`]: a request the
+//! service on a well-known port answers, cycling through a port's
+//! payloads on retries, and an empty datagram elsewhere.
+//!
+//! # Things that are not what they look like
+//!
+//! - **Error readiness.** A queued ICMP error makes the socket report
+//!   `EPOLLERR`, which the poller reports as readable; the error queue is
+//!   read first, so the pending `sk_err` (the same error as an errno) is
+//!   never mistaken for a second answer.
+//! - **A local firewall** rejecting our datagram in OUTPUT makes `send()`
+//!   fail with `EPERM`: filtered, `admin-prohibited`, as for TCP.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use socket2::{Domain, Socket, Type};
+
+use super::probe::{step_for_errno, Interest, Outcome, ProbeKind, Step};
+use super::{Probe, Reason, State};
+use crate::udp_payloads;
+
+/// Most reply bytes kept (for the banner field).
+pub const MAX_REPLY: usize = 512;
+
+/// The UDP probe kind.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UdpProbe;
+
+/// One UDP attempt in flight.
+#[derive(Debug)]
+pub struct UdpFlight {
+    sock: UdpSocket,
+}
+
+impl AsFd for UdpFlight {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+impl ProbeKind for UdpProbe {
+    type Flight = UdpFlight;
+
+    fn start(&self, probe: &Probe, attempt: u32) -> Result<(UdpFlight, Step), Step> {
+        let addr = SocketAddr::new(probe.ip, probe.port);
+        let sock = open(&addr).map_err(|e| step_for_errno(&e, Reason::PortUnreach))?;
+        let payload = &udp_payloads::for_attempt(probe.port, attempt).bytes;
+        match sock.send(payload) {
+            Ok(_) => Ok((UdpFlight { sock }, Step::Wait(Interest::Read))),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(Step::BackOff),
+            Err(e) => Err(step_for_errno(&e, Reason::PortUnreach)),
+        }
+    }
+
+    fn ready(&self, flight: &mut UdpFlight) -> Step {
+        match read_icmp_error(&flight.sock) {
+            Ok(Some(icmp)) => return Step::Done(icmp.outcome()),
+            Ok(None) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return step_for_errno(&e, Reason::PortUnreach),
+        }
+        let mut buf = [0u8; MAX_REPLY];
+        match flight.sock.recv(&mut buf) {
+            Ok(n) => Step::Done(Outcome {
+                state: State::Open,
+                reason: Reason::UdpResponse,
+                reply: Some(buf[..n].to_vec()),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Wait(Interest::Read),
+            Err(e) => step_for_errno(&e, Reason::PortUnreach),
+        }
+    }
+
+    fn silence(&self) -> Outcome {
+        Outcome::new(State::OpenFiltered, Reason::NoResponse)
+    }
+}
+
+/// `socket(AF_INET[6], SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC)`,
+/// `setsockopt(IP[V6]_RECVERR, 1)`, `connect(addr)`.
+///
+/// # Notes
+///
+/// `connect()` on UDP sends nothing: it fixes the peer, so `send` needs
+/// no address and the kernel delivers to this socket only datagrams and
+/// ICMP errors from that peer. It can still fail at once, e.g.
+/// `ENETUNREACH` without a route.
+fn open(addr: &SocketAddr) -> io::Result<UdpSocket> {
+    let ty = Type::DGRAM.nonblocking().cloexec();
+    let sock = Socket::new(Domain::for_address(*addr), ty, None)?;
+    let (level, name) = match addr {
+        SocketAddr::V4(_) => (libc::SOL_IP, libc::IP_RECVERR),
+        SocketAddr::V6(_) => (libc::SOL_IPV6, libc::IPV6_RECVERR),
+    };
+    let on: libc::c_int = 1;
+    // SAFETY: a valid descriptor and a c_int option value of the right size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    sock.connect(&(*addr).into())?;
+    Ok(sock.into())
+}
+
+/// An ICMP (or ICMPv6) error about our datagram, from the error queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpError {
+    /// True for ICMPv6.
+    pub v6: bool,
+    /// ICMP type.
+    pub kind: u8,
+    /// ICMP code.
+    pub code: u8,
+}
+
+impl IcmpError {
+    /// What the ICMP error says about the port.
+    ///
+    /// ```
+    /// use rawnet::scan::udp::IcmpError;
+    /// use rawnet::scan::{Reason, State};
+    /// let port_unreach = IcmpError { v6: false, kind: 3, code: 3 };
+    /// assert_eq!(port_unreach.outcome().state, State::Closed);
+    /// let prohibited = IcmpError { v6: true, kind: 1, code: 1 };
+    /// assert_eq!(prohibited.outcome().reason, Reason::AdminProhibited);
+    /// ```
+    pub fn outcome(self) -> Outcome {
+        let filtered = |reason| Outcome::new(State::Filtered, reason);
+        match (self.v6, self.kind, self.code) {
+            // Destination unreachable, port unreachable (RFC 792, RFC 4443).
+            (false, 3, 3) | (true, 1, 4) => Outcome::new(State::Closed, Reason::PortUnreach),
+            // Network unreachable / unknown / for TOS; no route (v6).
+            (false, 3, 0 | 6 | 11) | (true, 1, 0) => filtered(Reason::NetUnreach),
+            // Host unreachable / unknown / isolated / for TOS; address
+            // unreachable (v6).
+            (false, 3, 1 | 7 | 8 | 12) | (true, 1, 3) => filtered(Reason::HostUnreach),
+            // Administratively prohibited (net, host, communication;
+            // RFC 1812 §5.2.7.1), precedence cutoff; v6: prohibited,
+            // source policy, reject route.
+            (false, 3, 9 | 10 | 13 | 15) | (true, 1, 1 | 5 | 6) => {
+                filtered(Reason::AdminProhibited)
+            }
+            _ => filtered(Reason::Unknown),
+        }
+    }
+}
+
+/// `recvmsg(MSG_ERRQUEUE | MSG_DONTWAIT)`: the first ICMP error queued on
+/// `sock`, `None` when the queued error is not from ICMP (a local one),
+/// `Err(WouldBlock)` when the queue is empty.
+fn read_icmp_error(sock: &UdpSocket) -> io::Result<Option<IcmpError>> {
+    let mut data = [0u8; 64];
+    // u64 alignment for the cmsg headers.
+    let mut control = [MaybeUninit::<u64>::uninit(); 64];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid; the pointers set below outlive
+    // the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: valid descriptor and msghdr.
+    let n = unsafe {
+        libc::recvmsg(
+            sock.as_raw_fd(),
+            &mut msg,
+            libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: walking the control messages the kernel wrote into `msg`.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !cmsg.is_null() {
+        // SAFETY: non-null cmsg within the control buffer.
+        let (level, ty) = unsafe { ((*cmsg).cmsg_level, (*cmsg).cmsg_type) };
+        let v4 = level == libc::SOL_IP && ty == libc::IP_RECVERR;
+        let v6 = level == libc::SOL_IPV6 && ty == libc::IPV6_RECVERR;
+        if v4 || v6 {
+            // SAFETY: the kernel puts a sock_extended_err in this cmsg's
+            // data; read unaligned to be safe.
+            let ee: libc::sock_extended_err = unsafe {
+                std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::sock_extended_err>())
+            };
+            let icmp = match ee.ee_origin {
+                libc::SO_EE_ORIGIN_ICMP => false,
+                libc::SO_EE_ORIGIN_ICMP6 => true,
+                _ => return Ok(None),
+            };
+            return Ok(Some(IcmpError {
+                v6: icmp,
+                kind: ee.ee_type,
+                code: ee.ee_code,
+            }));
+        }
+        // SAFETY: advancing within the same control buffer.
+        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    fn probe(addr: SocketAddr) -> Probe {
+        Probe {
+            target: Arc::from("t"),
+            ip: addr.ip(),
+            port: addr.port(),
+            proto: super::super::Proto::Udp,
+        }
+    }
+
+    /// Drives one attempt to its end by polling `ready` (at most 2 s).
+    fn attempt(addr: SocketAddr) -> Outcome {
+        let (mut flight, mut step) = match UdpProbe.start(&probe(addr), 0) {
+            Ok(started) => started,
+            Err(Step::Done(outcome)) => return outcome,
+            Err(step) => panic!("{step:?}"),
+        };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(2) {
+            match step {
+                Step::Done(outcome) => return outcome,
+                Step::BackOff => panic!("back off"),
+                Step::Wait(_) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    step = UdpProbe.ready(&mut flight);
+                }
+            }
+        }
+        UdpProbe.silence()
+    }
+
+    /// A port that nobody listens on: bound, its number taken, dropped.
+    fn closed_port(ip: &str) -> SocketAddr {
+        let s = UdpSocket::bind((ip, 0)).unwrap();
+        s.local_addr().unwrap()
+    }
+
+    #[test]
+    fn a_reply_is_open_and_kept() {
+        for ip in ["127.0.0.1", "::1"] {
+            let server = UdpSocket::bind((ip, 0)).unwrap();
+            let addr = server.local_addr().unwrap();
+            let t = std::thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                let (_, from) = server.recv_from(&mut buf).unwrap();
+                server.send_to(b"pong", from).unwrap();
+            });
+            let out = attempt(addr);
+            t.join().unwrap();
+            assert_eq!(out.state, State::Open, "{ip}");
+            assert_eq!(out.reason, Reason::UdpResponse);
+            assert_eq!(out.reply.as_deref(), Some(&b"pong"[..]));
+        }
+    }
+
+    #[test]
+    fn port_unreachable_is_closed_with_its_reason() {
+        for ip in ["127.0.0.1", "::1"] {
+            let out = attempt(closed_port(ip));
+            assert_eq!(
+                out,
+                Outcome::new(State::Closed, Reason::PortUnreach),
+                "{ip}"
+            );
+        }
+    }
+
+    #[test]
+    fn icmp_codes_map_to_states() {
+        let o = |v6, kind, code| IcmpError { v6, kind, code }.outcome();
+        assert_eq!(o(false, 3, 3).state, State::Closed);
+        assert_eq!(o(false, 3, 13).reason, Reason::AdminProhibited);
+        assert_eq!(o(false, 3, 1).reason, Reason::HostUnreach);
+        assert_eq!(o(false, 3, 0).reason, Reason::NetUnreach);
+        assert_eq!(o(true, 1, 4).state, State::Closed);
+        assert_eq!(o(true, 1, 3).reason, Reason::HostUnreach);
+        assert_eq!(
+            o(false, 11, 0),
+            Outcome::new(State::Filtered, Reason::Unknown)
+        );
+    }
+}
