@@ -1203,3 +1203,37 @@ fn happy_eyeballs_in_a_namespace_with_a_dropping_ipv6_address() {
     );
     assert_eq!(server.join().unwrap().len(), 1);
 }
+
+// ------------------------------------------------- regressions (review)
+
+/// A peer that accepts, reads what comes (a ClientHello) and says nothing
+/// until the client closes, at most `hold`.
+fn silent_server(hold: Duration) -> (SocketAddr, JoinHandle<usize>) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = thread::spawn(move || {
+        let Some(mut conn) = accept_within(&listener) else {
+            return 0;
+        };
+        conn.set_read_timeout(Some(hold)).unwrap();
+        let mut total = 0;
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = conn.read(&mut buf) {
+            total += n;
+        }
+        total
+    });
+    (addr, seen)
+}
+
+#[test]
+fn connect_timeout_bounds_the_tls_handshake() {
+    // curl's --connect-timeout covers the TLS handshake: a server that
+    // accepts and never answers the ClientHello is a timeout (28), not a
+    // wait for as long as the server holds the connection.
+    let (addr, seen) = silent_server(Duration::from_secs(15));
+    let url = format!("https://127.0.0.1:{}/", addr.port());
+    let run = rawget(&["-k", "--connect-timeout", "0.5", &url]).expect(28);
+    assert!(run.stderr.contains("TLS handshake"), "{}", run.stderr);
+    assert!(seen.join().unwrap() > 0, "the ClientHello was sent");
+}
