@@ -1237,3 +1237,18 @@ fn connect_timeout_bounds_the_tls_handshake() {
     assert!(run.stderr.contains("TLS handshake"), "{}", run.stderr);
     assert!(seen.join().unwrap() > 0, "the ClientHello was sent");
 }
+
+#[test]
+fn an_empty_location_ends_the_chain() {
+    // `Location:` with nothing in it points nowhere: the 302 is the final
+    // response (as curl has it), not a loop to the same URL until exit 47.
+    let srv = http_server(vec![
+        b"HTTP/1.1 302 Found\r\nLocation: \r\nContent-Length: 0\r\n\r\n".to_vec(),
+    ]);
+    let url = format!("http://{}/start", srv.addr);
+    let run = rawget(&["-L", "--json", &url]).expect(0);
+    let j = run.json();
+    assert_eq!(j["status"], 302);
+    assert_eq!(j["redirects"].as_array().map(Vec::len), Some(0));
+    assert_eq!(srv.seen().len(), 1);
+}

@@ -69,6 +69,11 @@ fn next_hop(target: &Target, exchange: &Exchange) -> Option<(u16, Target)> {
         .headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("location"))?;
+    // An empty `Location:` points nowhere (curl does not follow it);
+    // resolved as a relative reference it would be this same URL again.
+    if location.1.trim_matches([' ', '\t']).is_empty() {
+        return None;
+    }
     Some((head.status, target.join(&location.1).ok()?))
 }
 
