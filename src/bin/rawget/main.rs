@@ -164,6 +164,13 @@ fn read_data(data: &[String], data_raw: &[String]) -> Result<Option<Body>, Fatal
                 .read_to_end(&mut text)
                 .map(drop)
                 .map_err(read_error)?,
+            // A pipe or a /proc file has no length to announce and can
+            // be read only once: read it now, like stdin.
+            Some(path) if !is_regular_file(path).map_err(read_error)? => {
+                File::open(path)
+                    .and_then(|mut f| f.read_to_end(&mut text))
+                    .map_err(read_error)?;
+            }
             Some(path) => {
                 if !text.is_empty() {
                     body.push(BodyPart::Bytes(Arc::from(std::mem::take(&mut text))));
@@ -187,6 +194,13 @@ fn read_data(data: &[String], data_raw: &[String]) -> Result<Option<Body>, Fatal
         message: e.to_string(),
     })?;
     Ok(Some(body))
+}
+
+/// True for a regular file with a size (streamed, the size announced up
+/// front); false for a FIFO, a device or a `/proc` file (which says it
+/// is empty), read once instead.
+fn is_regular_file(path: &str) -> io::Result<bool> {
+    std::fs::metadata(path).map(|m| m.is_file() && m.len() > 0)
 }
 
 /// Parses every URL and builds its request; a bad method or header is a
