@@ -1252,3 +1252,37 @@ fn an_empty_location_ends_the_chain() {
     assert_eq!(j["redirects"].as_array().map(Vec::len), Some(0));
     assert_eq!(srv.seen().len(), 1);
 }
+
+#[test]
+fn write_out_times_and_header_size_cover_the_whole_chain() {
+    // As in curl, -w's times add up every hop (time_total and
+    // time_starttransfer include a slow first hop) and size_header counts
+    // every head; only lower bounds are checked, never an upper one.
+    let end = http_server(vec![OK_HELLO.to_vec()]);
+    let first = redirect(302, &format!("http://{}/end", end.addr));
+    let first_len = first.len();
+    let start = http_server_slow(
+        (Ipv4Addr::LOCALHOST, 0).into(),
+        Duration::from_millis(400),
+        vec![first],
+    );
+    let url = format!("http://{}/start", start.addr);
+    let run = rawget(&[
+        "-L",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{time_total} %{time_starttransfer} %{size_header} %{num_redirects}",
+        &url,
+    ])
+    .expect(0);
+    let out = run.out();
+    let fields: Vec<&str> = out.split(' ').collect();
+    let secs = |i: usize| fields[i].parse::<f64>().unwrap();
+    assert!(secs(0) >= 0.4, "time_total {out}");
+    assert!(secs(1) >= 0.4, "time_starttransfer {out}");
+    let heads = first_len - "bye".len() + OK_HELLO.len() - "hello".len();
+    assert_eq!(fields[2], heads.to_string(), "{out}");
+    assert_eq!(fields[3], "1");
+    assert_eq!((start.seen().len(), end.seen().len()), (1, 1));
+}
