@@ -1286,3 +1286,22 @@ fn write_out_times_and_header_size_cover_the_whole_chain() {
     assert_eq!(fields[3], "1");
     assert_eq!((start.seen().len(), end.seen().len()), (1, 1));
 }
+
+#[test]
+fn a_location_that_is_not_utf8_keeps_its_bytes() {
+    // A Latin-1 'é' (byte E9) in Location is sent on as %E9, as curl does,
+    // not as the %EF%BF%BD of a lossy decoding.
+    let end = http_server(vec![OK_HELLO.to_vec()]);
+    let mut first = format!("HTTP/1.1 302 Found\r\nLocation: http://{}/caf", end.addr).into_bytes();
+    first.extend_from_slice(b"\xe9\r\nContent-Length: 0\r\n\r\n");
+    let start = http_server(vec![first]);
+    let url = format!("http://{}/start", start.addr);
+    rawget(&["-L", "-o", "/dev/null", &url]).expect(0);
+    let seen = end.seen();
+    assert!(
+        seen[0].request.starts_with("GET /caf%E9 HTTP/1.1\r\n"),
+        "{}",
+        seen[0].request
+    );
+    assert_eq!(start.seen().len(), 1);
+}

@@ -65,16 +65,36 @@ fn next_hop(target: &Target, exchange: &Exchange) -> Option<(u16, Target)> {
     if !matches!(head.status, 301 | 302 | 303 | 307 | 308) {
         return None;
     }
-    let location = head
+    let index = head
         .headers
         .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("location"))?;
+        .position(|(n, _)| n.eq_ignore_ascii_case("location"))?;
+    let exact = head.value_bytes.iter().find(|(i, _)| *i == index);
+    let location = match exact {
+        Some((_, bytes)) => percent_encode_non_ascii(bytes),
+        None => head.headers[index].1.clone(),
+    };
     // An empty `Location:` points nowhere (curl does not follow it);
     // resolved as a relative reference it would be this same URL again.
-    if location.1.trim_matches([' ', '\t']).is_empty() {
+    if location.trim_matches([' ', '\t']).is_empty() {
         return None;
     }
-    Some((head.status, target.join(&location.1).ok()?))
+    Some((head.status, target.join(&location).ok()?))
+}
+
+/// A `Location` that is not UTF-8 (Latin-1 from an old server) keeps its
+/// bytes: each one above ASCII becomes `%XX`, as curl sends it, instead
+/// of the replacement character of a lossy decoding.
+fn percent_encode_non_ascii(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii() {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The request for the next hop, by the status that sent us there.
@@ -152,6 +172,15 @@ pub fn follow(
 mod tests {
     use super::*;
     use crate::http::body::Body;
+
+    #[test]
+    fn a_latin1_location_keeps_its_bytes() {
+        assert_eq!(
+            percent_encode_non_ascii(b"/caf\xe9?q=\xff"),
+            "/caf%E9?q=%FF"
+        );
+        assert_eq!(percent_encode_non_ascii(b"/plain"), "/plain");
+    }
 
     #[test]
     fn method_rules_follow_curl() {
