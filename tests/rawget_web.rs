@@ -1305,3 +1305,23 @@ fn a_location_that_is_not_utf8_keeps_its_bytes() {
     );
     assert_eq!(start.seen().len(), 1);
 }
+
+#[test]
+fn a_custom_host_header_is_not_sent_to_another_host() {
+    // curl keeps -H 'Host: ...' for the first host only: the next host
+    // gets its own name, never the first one's virtual host.
+    let other = http_server(vec![OK_HELLO.to_vec()]);
+    let location = format!("http://localhost:{}/next", other.port());
+    let first = http_server(vec![redirect(302, &location)]);
+    let url = format!("http://{}/start", first.addr);
+    rawget(&["-L", "-H", "Host: vhost.test", "-o", "/dev/null", &url]).expect(0);
+    let first_req = &first.seen()[0].request;
+    assert!(
+        first_req.contains("\r\nHost: vhost.test\r\n"),
+        "{first_req}"
+    );
+    let host = format!("\r\nHost: localhost:{}\r\n", other.port());
+    let next_req = &other.seen()[0].request;
+    assert!(next_req.contains(&host), "{next_req}");
+    assert!(!next_req.contains("vhost.test"), "{next_req}");
+}

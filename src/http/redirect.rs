@@ -10,6 +10,8 @@
 //! - When scheme, host or port change, the user's `Authorization` and
 //!   `Cookie` headers and the URL's credentials are not sent on (curl
 //!   CVE-2018-1000007, CVE-2022-27776), unless `--location-trusted`.
+//! - A `Host` given with `-H` is sent to the first host only (curl's
+//!   rule): another host gets its own name.
 //! - One absolute deadline (in [`FetchOptions`]) bounds the whole chain;
 //!   more than `max_redirs` redirects is [`FetchError::TooManyRedirects`].
 
@@ -120,12 +122,18 @@ pub fn follow(
     policy: &RedirectPolicy,
     handler: &mut dyn Handler,
 ) -> Chain {
+    let first_host = target.host.clone();
     let mut target = target.clone();
     let mut request = Cow::Borrowed(request);
     let mut credentials = true;
     let mut redirects = Vec::new();
     loop {
-        let mut exchange = client::exchange(&target, &request, credentials, opts, handler);
+        let hop_request = if target.host != first_host && request.has_user_header("host") {
+            Cow::Owned(request.without_user_header("host"))
+        } else {
+            Cow::Borrowed(&*request)
+        };
+        let mut exchange = client::exchange(&target, &hop_request, credentials, opts, handler);
         let next = match (policy.follow, &exchange.error) {
             (true, None) => next_hop(&target, &exchange),
             _ => None,
