@@ -1325,3 +1325,18 @@ fn a_custom_host_header_is_not_sent_to_another_host() {
     assert!(next_req.contains(&host), "{next_req}");
     assert!(!next_req.contains("vhost.test"), "{next_req}");
 }
+
+#[test]
+fn insecure_with_an_unusable_cacert_goes_on_and_names_the_file_in_the_verdict() {
+    // curl -k ignores a --cacert it cannot use; the verdict still says why
+    // nothing was verified.
+    let pki = pki(Leaf::Good);
+    let srv = tls_server(pki.config(false), vec![OK_HELLO.to_vec()], End::CloseNotify);
+    let url = format!("https://localhost:{}/", srv.port());
+    let run = rawget(&["-k", "--json", "--cacert", "/nonexistent/ca.pem", &url]).expect(0);
+    let tls = &run.json()["tls"];
+    assert_eq!(tls["verified"], false);
+    let why = tls["verify_error"].as_str().unwrap_or_default();
+    assert!(why.contains("CA file"), "{tls}");
+    assert_eq!(srv.seen().len(), 1);
+}
