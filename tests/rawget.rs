@@ -353,6 +353,18 @@ fn data_is_posted_with_content_length() {
 }
 
 #[test]
+fn data_from_a_file_without_a_size_is_read_not_announced_empty() {
+    // A /proc file (like a pipe, `-d @<(cmd)`) says it is empty; its bytes
+    // must still be sent, as curl sends them. /proc/self/comm is the
+    // reader's own name: "rawget\n".
+    let srv = serve(vec![send(OK_HELLO)]);
+    rawget(&["-m", "10", "-d", "@/proc/self/comm", &srv.url("/")]).expect(0);
+    let req = srv.request();
+    assert!(req.contains("\r\nContent-Length: 7\r\n"), "{req}");
+    assert!(req.ends_with("\r\n\r\nrawget\n"), "{req}");
+}
+
+#[test]
 fn method_flag_is_sent() {
     let srv = serve(vec![send(b"HTTP/1.1 204 No Content\r\n\r\n")]);
     rawget(&["-m", "10", "-X", "DELETE", &srv.url("/x")]).expect(0);

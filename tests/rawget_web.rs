@@ -1203,3 +1203,140 @@ fn happy_eyeballs_in_a_namespace_with_a_dropping_ipv6_address() {
     );
     assert_eq!(server.join().unwrap().len(), 1);
 }
+
+// ------------------------------------------------- regressions (review)
+
+/// A peer that accepts, reads what comes (a ClientHello) and says nothing
+/// until the client closes, at most `hold`.
+fn silent_server(hold: Duration) -> (SocketAddr, JoinHandle<usize>) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = thread::spawn(move || {
+        let Some(mut conn) = accept_within(&listener) else {
+            return 0;
+        };
+        conn.set_read_timeout(Some(hold)).unwrap();
+        let mut total = 0;
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = conn.read(&mut buf) {
+            total += n;
+        }
+        total
+    });
+    (addr, seen)
+}
+
+#[test]
+fn connect_timeout_bounds_the_tls_handshake() {
+    // curl's --connect-timeout covers the TLS handshake: a server that
+    // accepts and never answers the ClientHello is a timeout (28), not a
+    // wait for as long as the server holds the connection.
+    let (addr, seen) = silent_server(Duration::from_secs(15));
+    let url = format!("https://127.0.0.1:{}/", addr.port());
+    let run = rawget(&["-k", "--connect-timeout", "0.5", &url]).expect(28);
+    assert!(run.stderr.contains("TLS handshake"), "{}", run.stderr);
+    assert!(seen.join().unwrap() > 0, "the ClientHello was sent");
+}
+
+#[test]
+fn an_empty_location_ends_the_chain() {
+    // `Location:` with nothing in it points nowhere: the 302 is the final
+    // response (as curl has it), not a loop to the same URL until exit 47.
+    let srv = http_server(vec![
+        b"HTTP/1.1 302 Found\r\nLocation: \r\nContent-Length: 0\r\n\r\n".to_vec(),
+    ]);
+    let url = format!("http://{}/start", srv.addr);
+    let run = rawget(&["-L", "--json", &url]).expect(0);
+    let j = run.json();
+    assert_eq!(j["status"], 302);
+    assert_eq!(j["redirects"].as_array().map(Vec::len), Some(0));
+    assert_eq!(srv.seen().len(), 1);
+}
+
+#[test]
+fn write_out_times_and_header_size_cover_the_whole_chain() {
+    // As in curl, -w's times add up every hop (time_total and
+    // time_starttransfer include a slow first hop) and size_header counts
+    // every head; only lower bounds are checked, never an upper one.
+    let end = http_server(vec![OK_HELLO.to_vec()]);
+    let first = redirect(302, &format!("http://{}/end", end.addr));
+    let first_len = first.len();
+    let start = http_server_slow(
+        (Ipv4Addr::LOCALHOST, 0).into(),
+        Duration::from_millis(400),
+        vec![first],
+    );
+    let url = format!("http://{}/start", start.addr);
+    let run = rawget(&[
+        "-L",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{time_total} %{time_starttransfer} %{size_header} %{num_redirects}",
+        &url,
+    ])
+    .expect(0);
+    let out = run.out();
+    let fields: Vec<&str> = out.split(' ').collect();
+    let secs = |i: usize| fields[i].parse::<f64>().unwrap();
+    assert!(secs(0) >= 0.4, "time_total {out}");
+    assert!(secs(1) >= 0.4, "time_starttransfer {out}");
+    let heads = first_len - "bye".len() + OK_HELLO.len() - "hello".len();
+    assert_eq!(fields[2], heads.to_string(), "{out}");
+    assert_eq!(fields[3], "1");
+    assert_eq!((start.seen().len(), end.seen().len()), (1, 1));
+}
+
+#[test]
+fn a_location_that_is_not_utf8_keeps_its_bytes() {
+    // A Latin-1 'é' (byte E9) in Location is sent on as %E9, as curl does,
+    // not as the %EF%BF%BD of a lossy decoding.
+    let end = http_server(vec![OK_HELLO.to_vec()]);
+    let mut first = format!("HTTP/1.1 302 Found\r\nLocation: http://{}/caf", end.addr).into_bytes();
+    first.extend_from_slice(b"\xe9\r\nContent-Length: 0\r\n\r\n");
+    let start = http_server(vec![first]);
+    let url = format!("http://{}/start", start.addr);
+    rawget(&["-L", "-o", "/dev/null", &url]).expect(0);
+    let seen = end.seen();
+    assert!(
+        seen[0].request.starts_with("GET /caf%E9 HTTP/1.1\r\n"),
+        "{}",
+        seen[0].request
+    );
+    assert_eq!(start.seen().len(), 1);
+}
+
+#[test]
+fn a_custom_host_header_is_not_sent_to_another_host() {
+    // curl keeps -H 'Host: ...' for the first host only: the next host
+    // gets its own name, never the first one's virtual host.
+    let other = http_server(vec![OK_HELLO.to_vec()]);
+    let location = format!("http://localhost:{}/next", other.port());
+    let first = http_server(vec![redirect(302, &location)]);
+    let url = format!("http://{}/start", first.addr);
+    rawget(&["-L", "-H", "Host: vhost.test", "-o", "/dev/null", &url]).expect(0);
+    let first_req = &first.seen()[0].request;
+    assert!(
+        first_req.contains("\r\nHost: vhost.test\r\n"),
+        "{first_req}"
+    );
+    let host = format!("\r\nHost: localhost:{}\r\n", other.port());
+    let next_req = &other.seen()[0].request;
+    assert!(next_req.contains(&host), "{next_req}");
+    assert!(!next_req.contains("vhost.test"), "{next_req}");
+}
+
+#[test]
+fn insecure_with_an_unusable_cacert_goes_on_and_names_the_file_in_the_verdict() {
+    // curl -k ignores a --cacert it cannot use; the verdict still says why
+    // nothing was verified.
+    let pki = pki(Leaf::Good);
+    let srv = tls_server(pki.config(false), vec![OK_HELLO.to_vec()], End::CloseNotify);
+    let url = format!("https://localhost:{}/", srv.port());
+    let run = rawget(&["-k", "--json", "--cacert", "/nonexistent/ca.pem", &url]).expect(0);
+    let tls = &run.json()["tls"];
+    assert_eq!(tls["verified"], false);
+    let why = tls["verify_error"].as_str().unwrap_or_default();
+    assert!(why.contains("CA file"), "{tls}");
+    assert_eq!(srv.seen().len(), 1);
+}

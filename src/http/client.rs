@@ -6,7 +6,8 @@
 //!
 //! This module owns policy that the thin layers below do not: which
 //! address to try next, the time limits (`--connect-timeout` bounds the
-//! connect phase, `--max-time` the whole exchange, enforced on every
+//! connect phase, the TLS handshake included as in curl, `--max-time` the
+//! whole exchange, enforced on every
 //! blocking step by the time that is left), and the timing breakdown.
 //!
 //! It never prints. What it sees goes to a [`Handler`]: every socket step
@@ -48,7 +49,8 @@ const SEND_BUF: usize = 64 * 1024;
 pub struct FetchOptions {
     /// Which address families to use.
     pub family: Family,
-    /// Bound on the connect phase (all addresses together).
+    /// Bound on the connect phase (all addresses together, then the TLS
+    /// handshake).
     pub connect_timeout: Option<Duration>,
     /// When everything must be over, resolution included: absolute, so
     /// one limit bounds a whole redirect chain (`None`: no limit).
@@ -349,6 +351,7 @@ pub fn exchange(
     let mut run = Run {
         start: Instant::now(),
         deadline: opts.deadline,
+        connect_deadline: None,
         exchange: Exchange {
             port: target.port,
             ..Exchange::default()
@@ -367,6 +370,9 @@ pub fn exchange(
 struct Run {
     start: Instant,
     deadline: Option<Instant>,
+    /// When `--connect-timeout` runs out: set when connecting starts, it
+    /// bounds the TLS handshake too (curl's connection phase).
+    connect_deadline: Option<Instant>,
     exchange: Exchange,
 }
 
@@ -440,7 +446,8 @@ impl Run {
     ) -> Result<tls::TlsTransport, FetchError> {
         let start = self.start;
         let mut step = |s: TlsStep<'_>| handler.trace(start.elapsed(), &Step::Tls(s));
-        match tls::handshake(conn, &target.host, &opts.tls, self.deadline, &mut step) {
+        let deadline = earliest(self.deadline, self.connect_deadline);
+        match tls::handshake(conn, &target.host, &opts.tls, deadline, &mut step) {
             Ok((transport, info)) => {
                 self.exchange.timing.tls = Some(self.start.elapsed());
                 self.exchange.tls = Some(info);
@@ -518,11 +525,8 @@ impl Run {
         connect_timeout: Option<Duration>,
         handler: &mut dyn Handler,
     ) -> Result<Conn, FetchError> {
-        let phase_deadline = connect_timeout.and_then(|t| Instant::now().checked_add(t));
-        let deadline = match (phase_deadline, self.deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        self.connect_deadline = connect_timeout.and_then(|t| Instant::now().checked_add(t));
+        let deadline = earliest(self.connect_deadline, self.deadline);
         let order = interleave(ips);
         let mut next = 0;
         let mut next_start = Instant::now();
@@ -722,6 +726,14 @@ impl Run {
 }
 
 /// A failure while sending: a TLS error stays one (never a send error).
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 fn send_error(e: io::Error) -> FetchError {
     TlsError::from_io(&e).map_or(FetchError::Send(e), FetchError::Tls)
 }

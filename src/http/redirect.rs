@@ -10,6 +10,8 @@
 //! - When scheme, host or port change, the user's `Authorization` and
 //!   `Cookie` headers and the URL's credentials are not sent on (curl
 //!   CVE-2018-1000007, CVE-2022-27776), unless `--location-trusted`.
+//! - A `Host` given with `-H` is sent to the first host only (curl's
+//!   rule): another host gets its own name.
 //! - One absolute deadline (in [`FetchOptions`]) bounds the whole chain;
 //!   more than `max_redirs` redirects is [`FetchError::TooManyRedirects`].
 
@@ -65,11 +67,36 @@ fn next_hop(target: &Target, exchange: &Exchange) -> Option<(u16, Target)> {
     if !matches!(head.status, 301 | 302 | 303 | 307 | 308) {
         return None;
     }
-    let location = head
+    let index = head
         .headers
         .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("location"))?;
-    Some((head.status, target.join(&location.1).ok()?))
+        .position(|(n, _)| n.eq_ignore_ascii_case("location"))?;
+    let exact = head.value_bytes.iter().find(|(i, _)| *i == index);
+    let location = match exact {
+        Some((_, bytes)) => percent_encode_non_ascii(bytes),
+        None => head.headers[index].1.clone(),
+    };
+    // An empty `Location:` points nowhere (curl does not follow it);
+    // resolved as a relative reference it would be this same URL again.
+    if location.trim_matches([' ', '\t']).is_empty() {
+        return None;
+    }
+    Some((head.status, target.join(&location).ok()?))
+}
+
+/// A `Location` that is not UTF-8 (Latin-1 from an old server) keeps its
+/// bytes: each one above ASCII becomes `%XX`, as curl sends it, instead
+/// of the replacement character of a lossy decoding.
+fn percent_encode_non_ascii(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii() {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The request for the next hop, by the status that sent us there.
@@ -95,12 +122,18 @@ pub fn follow(
     policy: &RedirectPolicy,
     handler: &mut dyn Handler,
 ) -> Chain {
+    let first_host = target.host.clone();
     let mut target = target.clone();
     let mut request = Cow::Borrowed(request);
     let mut credentials = true;
     let mut redirects = Vec::new();
     loop {
-        let mut exchange = client::exchange(&target, &request, credentials, opts, handler);
+        let hop_request = if target.host != first_host && request.has_user_header("host") {
+            Cow::Owned(request.without_user_header("host"))
+        } else {
+            Cow::Borrowed(&*request)
+        };
+        let mut exchange = client::exchange(&target, &hop_request, credentials, opts, handler);
         let next = match (policy.follow, &exchange.error) {
             (true, None) => next_hop(&target, &exchange),
             _ => None,
@@ -147,6 +180,15 @@ pub fn follow(
 mod tests {
     use super::*;
     use crate::http::body::Body;
+
+    #[test]
+    fn a_latin1_location_keeps_its_bytes() {
+        assert_eq!(
+            percent_encode_non_ascii(b"/caf\xe9?q=\xff"),
+            "/caf%E9?q=%FF"
+        );
+        assert_eq!(percent_encode_non_ascii(b"/plain"), "/plain");
+    }
 
     #[test]
     fn method_rules_follow_curl() {

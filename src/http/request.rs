@@ -139,6 +139,29 @@ impl RequestSpec {
         }
     }
 
+    /// The same request without the user's `-H` arguments for header
+    /// `name`: a custom `Host` is not sent to another host on a redirect
+    /// (as in curl, which keeps it for the first host only).
+    pub fn without_user_header(&self, name: &str) -> RequestSpec {
+        RequestSpec {
+            method: self.method.clone(),
+            user_headers: self
+                .user_headers
+                .iter()
+                .filter(|h| !h.name().eq_ignore_ascii_case(name))
+                .cloned()
+                .collect(),
+            body: self.body.clone(),
+        }
+    }
+
+    /// True when the user gave header `name` with `-H` (to set or remove it).
+    pub fn has_user_header(&self, name: &str) -> bool {
+        self.user_headers
+            .iter()
+            .any(|h| h.name().eq_ignore_ascii_case(name))
+    }
+
     /// The head for `target`: `Host`, our defaults, Basic credentials from
     /// the target's URL, `Content-Length: body_len` when there is a body,
     /// then the user's headers. Without `credentials`, the user's

@@ -198,6 +198,9 @@ impl Routes {
             .find(|c| {
                 c.from_host.as_ref().map_or(true, |h| *h == host)
                     && c.from_port.map_or(true, |p| p == port)
+                    // As in curl, an entry that changes nothing does not
+                    // stop the search.
+                    && (c.to_host.is_some() || c.to_port.is_some())
             })
             .map_or((host.clone(), port), |c| {
                 (
@@ -205,11 +208,17 @@ impl Routes {
                     c.to_port.unwrap_or(port),
                 )
             });
-        let addrs = self
-            .resolve
-            .iter()
-            .rev()
-            .find(|r| r.port == port && r.host.as_ref().map_or(true, |h| *h == host))
+        // As in curl, an entry for the host itself wins over a `*` one
+        // whatever their order, and a removal cancels only its own host.
+        let last = |host: Option<&str>| {
+            self.resolve
+                .iter()
+                .rev()
+                .find(|r| r.port == port && r.host.as_deref() == host)
+        };
+        let addrs = last(Some(&host))
+            .filter(|r| !r.addrs.is_empty())
+            .or_else(|| last(None))
             .filter(|r| !r.addrs.is_empty())
             .map(|r| r.addrs.clone());
         Route { host, port, addrs }
@@ -266,5 +275,40 @@ mod tests {
         );
         assert_eq!(routes.route("h", 81).addrs, None);
         assert_eq!(routes.route("g", 80).addrs, None);
+    }
+
+    #[test]
+    fn a_host_entry_beats_a_wildcard_in_any_order() {
+        let ip = |s: &str| Some(vec![s.parse().unwrap()]);
+        for resolve in [
+            vec!["h:80:10.0.0.1", "*:80:10.0.0.9"],
+            vec!["*:80:10.0.0.9", "h:80:10.0.0.1"],
+        ] {
+            let routes = Routes {
+                connect_to: Vec::new(),
+                resolve: resolve.iter().map(|r| r.parse().unwrap()).collect(),
+            };
+            assert_eq!(routes.route("h", 80).addrs, ip("10.0.0.1"), "{resolve:?}");
+            assert_eq!(routes.route("g", 80).addrs, ip("10.0.0.9"), "{resolve:?}");
+        }
+        // Removing the host's entry leaves the wildcard in force.
+        let routes = Routes {
+            connect_to: Vec::new(),
+            resolve: ["*:80:10.0.0.9", "h:80:10.0.0.1", "-h:80"]
+                .iter()
+                .map(|r| r.parse().unwrap())
+                .collect(),
+        };
+        assert_eq!(routes.route("h", 80).addrs, ip("10.0.0.9"));
+    }
+
+    #[test]
+    fn a_connect_to_that_changes_nothing_does_not_stop_the_search() {
+        let routes = Routes {
+            connect_to: vec!["h:80::".parse().unwrap(), "::g:81".parse().unwrap()],
+            resolve: Vec::new(),
+        };
+        let r = routes.route("h", 80);
+        assert_eq!((r.host.as_str(), r.port), ("g", 81));
     }
 }

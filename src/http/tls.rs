@@ -66,8 +66,14 @@ impl fmt::Debug for TlsSetup {
 impl TlsSetup {
     /// Loads the trusted CAs now (they are loaded on first use anyway), so
     /// an unusable `--cacert` file is found before connecting.
+    ///
+    /// With `-k` an unusable file is no error (as in curl): nothing is
+    /// verified, and the verdict names the file's problem.
     pub fn prepare(&self) -> Result<(), TlsError> {
-        self.verifier().map(drop)
+        match self.verifier() {
+            Err(_) if self.insecure => Ok(()),
+            r => r.map(drop),
+        }
     }
 
     /// Trust settings; nothing is loaded yet.
@@ -274,6 +280,9 @@ pub enum TlsStep<'a> {
 #[derive(Debug)]
 struct Recording {
     inner: Option<Arc<WebPkiServerVerifier>>,
+    /// Why there is no verifier, when the `--cacert` file is unusable
+    /// (only with `-k`; otherwise the handshake is not even started).
+    unusable_ca: Option<String>,
     insecure: bool,
     seen: Mutex<Option<(Vec<CertificateDer<'static>>, Option<rustls::Error>)>>,
 }
@@ -287,11 +296,12 @@ impl ServerCertVerifier for Recording {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let verdict = match &self.inner {
-            Some(v) => v
+        let verdict = match (&self.inner, &self.unusable_ca) {
+            (Some(v), _) => v
                 .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
                 .err(),
-            None => Some(rustls::Error::InvalidCertificate(
+            (None, Some(why)) => Some(rustls::Error::General(why.clone())),
+            (None, None) => Some(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::UnknownIssuer,
             )),
         };
@@ -370,9 +380,14 @@ pub fn handshake(
     deadline: Option<Instant>,
     step: &mut dyn FnMut(TlsStep<'_>),
 ) -> Result<(TlsTransport, TlsInfo), Box<Failure>> {
-    let verifier = setup.verifier().map_err(|e| Box::new((e, None)))?;
+    let (verifier, unusable_ca) = match setup.verifier() {
+        Ok(v) => (v, None),
+        Err(e) if setup.insecure => (None, Some(e.to_string())),
+        Err(e) => return Err(Box::new((e, None))),
+    };
     let recording = Arc::new(Recording {
         inner: verifier,
+        unusable_ca,
         insecure: setup.insecure,
         seen: Mutex::new(None),
     });

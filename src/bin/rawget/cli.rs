@@ -165,7 +165,8 @@ pub struct Cli {
     pub location_trusted: bool,
 
     /// Use ADDR(s) for HOST:PORT instead of resolving ([+]HOST:PORT:ADDR[,ADDR...]; HOST may be *)
-    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    // A removal (`-HOST:PORT`) starts with a hyphen, as in curl.
+    #[arg(long, value_name = "HOST:PORT:ADDR", allow_hyphen_values = true)]
     pub resolve: Vec<Resolve>,
 
     /// Connect to HOST2:PORT2 for requests to HOST1:PORT1 (empty fields: any / unchanged)
@@ -419,6 +420,16 @@ mod tests {
         ]);
         assert_eq!(c.fetch.routes.resolve.len(), 1);
         assert_eq!(c.fetch.routes.route("x", 1).host, "b.test");
+        // curl's removal form starts with a hyphen and is still a value.
+        let c = config(&[
+            "--resolve",
+            "a.test:443:127.0.0.1",
+            "--resolve",
+            "-a.test:443",
+            "h",
+        ]);
+        assert_eq!(c.fetch.routes.resolve.len(), 2);
+        assert_eq!(c.fetch.routes.route("a.test", 443).addrs, None);
         for bad in [["--resolve", "a.test:443"], ["--connect-to", "a:1:b"]] {
             let args = ["rawget", bad[0], bad[1], "h"];
             assert!(Cli::try_parse_from(args).is_err(), "{args:?}");

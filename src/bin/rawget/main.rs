@@ -22,11 +22,11 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser};
 use rawnet::http::body::{Body, BodyPart};
-use rawnet::http::client::{self, Exchange, FetchOptions};
+use rawnet::http::client::{self, Exchange, FetchOptions, Timing};
 use rawnet::http::redirect;
 use rawnet::http::request::RequestSpec;
 use rawnet::http::target::{Target, TargetError};
@@ -164,6 +164,13 @@ fn read_data(data: &[String], data_raw: &[String]) -> Result<Option<Body>, Fatal
                 .read_to_end(&mut text)
                 .map(drop)
                 .map_err(read_error)?,
+            // A pipe or a /proc file has no length to announce and can
+            // be read only once: read it now, like stdin.
+            Some(path) if !is_regular_file(path).map_err(read_error)? => {
+                File::open(path)
+                    .and_then(|mut f| f.read_to_end(&mut text))
+                    .map_err(read_error)?;
+            }
             Some(path) => {
                 if !text.is_empty() {
                     body.push(BodyPart::Bytes(Arc::from(std::mem::take(&mut text))));
@@ -187,6 +194,13 @@ fn read_data(data: &[String], data_raw: &[String]) -> Result<Option<Body>, Fatal
         message: e.to_string(),
     })?;
     Ok(Some(body))
+}
+
+/// True for a regular file with a size (streamed, the size announced up
+/// front); false for a FIFO, a device or a `/proc` file (which says it
+/// is empty), read once instead.
+fn is_regular_file(path: &str) -> io::Result<bool> {
+    std::fs::metadata(path).map(|m| m.is_file() && m.len() > 0)
 }
 
 /// Parses every URL and builds its request; a bad method or header is a
@@ -272,8 +286,37 @@ fn run_job(
     let outcome = fail_on_status(cfg, job, ex, outcome);
     let outcome = strict(cfg, job, ex, outcome);
     let hops = chain.redirects.len();
-    let last = Some(&chain.last.target);
-    with_write_out(cfg, job, last, hops, Some(ex), observed, outcome)
+    let mut last = chain.last;
+    add_earlier_hops(&mut last.exchange, &chain.redirects);
+    with_write_out(
+        cfg,
+        job,
+        Some(&last.target),
+        hops,
+        Some(&last.exchange),
+        observed,
+        outcome,
+    )
+}
+
+/// curl's `-w` view of a redirect chain: each time is the sum of that
+/// phase's time over the hops (so `time_total` and `time_starttransfer`
+/// include the redirects), and `size_header` counts every hop's head.
+fn add_earlier_hops(last: &mut Exchange, earlier: &[redirect::Hop]) {
+    let hops = || earlier.iter().map(|h| &h.exchange).chain([&*last]);
+    let sum = |phase: fn(&Timing) -> Option<Duration>| {
+        hops().filter_map(|e| phase(&e.timing)).reduce(|a, b| a + b)
+    };
+    let timing = Timing {
+        dns: sum(|t| t.dns),
+        connect: sum(|t| t.connect),
+        tls: sum(|t| t.tls),
+        first_byte: sum(|t| t.first_byte),
+        total: hops().map(|e| e.timing.total).sum(),
+    };
+    let header_bytes = hops().map(|e| e.header_bytes).sum();
+    last.timing = timing;
+    last.header_bytes = header_bytes;
 }
 
 /// `-f` / `--fail-with-body`: a complete response with status 400 or
