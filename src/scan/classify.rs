@@ -79,9 +79,11 @@ pub(crate) enum Verdict {
 pub(crate) fn classify(err: &io::Error) -> Verdict {
     match err.raw_os_error() {
         // On a connecting socket Linux reports a reset that answers the SYN
-        // as ECONNREFUSED, and one after the handshake as ECONNRESET (or,
-        // once the error is consumed, ENOTCONN on a socket that reported
-        // itself writable): the latter means the port accepted.
+        // as ECONNREFUSED, and one after the handshake as ECONNRESET (or
+        // ENOTCONN from getpeername() right after a connect() that
+        // succeeded): the latter means the port accepted. (A socket that
+        // is merely *ready* and not connected proves nothing; the worker
+        // never brings that case here, see connect::completed.)
         Some(libc::ECONNREFUSED) => Verdict::Closed,
         Some(libc::ECONNRESET | libc::ENOTCONN) => Verdict::Open,
         Some(

@@ -18,6 +18,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -69,20 +70,73 @@ pub(crate) fn reusable_after(err: &io::Error) -> bool {
     err.raw_os_error() == Some(libc::ECONNREFUSED)
 }
 
-/// After a writability event: why the connect failed (`SO_ERROR`), or the
-/// connection's `(local, peer)` addresses.
+/// How a connect that the poller reported finished.
+#[derive(Debug)]
+pub(crate) enum Completion {
+    /// Connected: `(local, peer)`.
+    Connected(SocketAddr, SocketAddr),
+    /// Failed with this error (`SO_ERROR`).
+    Failed(io::Error),
+    /// Not connected and no error pending, but the peer did answer the
+    /// SYN with a SYN-ACK before the connection went away: a port that
+    /// accepts and resets at once (see [`super::classify`]).
+    ResetAfterHandshake,
+    /// Not connected, no error pending, and no SYN-ACK ever came back: the
+    /// attempt was ended by something other than the peer's TCP (an ICMP
+    /// error whose errno was no longer pending when we looked). Says
+    /// nothing about the port.
+    EndedWithoutAnswer,
+}
+
+/// After a writability event: how the connect ended.
 ///
 /// # Notes
 ///
-/// A socket that is writable with no pending error but not connected
-/// (`ENOTCONN`) was connected and torn down again before we looked; its
-/// error is returned as is (and classified open: something accepted the
-/// connection), rather than re-armed, which would spin on a hung-up socket.
-pub(crate) fn completed(socket: &Socket) -> io::Result<(SocketAddr, SocketAddr)> {
-    if let Some(e) = socket.take_error()? {
-        return Err(e);
+/// A socket the poller reports ready with no pending `SO_ERROR` is not
+/// necessarily connected. `getpeername()` then fails with `ENOTCONN`, and
+/// that alone does not say whether the port accepted: under ICMP rejects
+/// and loss, a connect closed by an ICMP admin-prohibited (TCP state
+/// `CLOSE`, one SYN sent, no segment received) was seen in exactly this
+/// state. So the answer is looked up in `TCP_INFO`: a round-trip sample
+/// (`tcpi_rtt > 0`) exists only once a SYN-ACK acknowledged our SYN (a
+/// RST or an ICMP error takes none). Open is reported only on that
+/// evidence.
+pub(crate) fn completed(socket: &Socket) -> Completion {
+    match socket.take_error() {
+        Ok(Some(e)) | Err(e) => return Completion::Failed(e),
+        Ok(None) => {}
     }
-    endpoints(socket)
+    match endpoints(socket) {
+        Ok((local, peer)) => Completion::Connected(local, peer),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => match syn_acked(socket) {
+            Ok(true) => Completion::ResetAfterHandshake,
+            Ok(false) => Completion::EndedWithoutAnswer,
+            Err(e) => Completion::Failed(e),
+        },
+        Err(e) => Completion::Failed(e),
+    }
+}
+
+/// True when a SYN-ACK answered this socket's SYN: `getsockopt(TCP_INFO)`
+/// has a round-trip sample (see [`completed`]).
+fn syn_acked(socket: &Socket) -> io::Result<bool> {
+    // SAFETY: tcp_info is plain old data; zero is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the buffer and its length describe `info`.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(info.tcpi_rtt > 0)
 }
 
 /// A connected socket's `(local, peer)` addresses.

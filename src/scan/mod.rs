@@ -48,6 +48,15 @@
 //!   its own socket (TCP simultaneous open) and the connect *succeeds*. A
 //!   connection whose local address equals its peer address is therefore
 //!   closed and probed again, never reported open.
+//! - **Ready is not connected.** A socket the poller reports writable
+//!   with no pending `SO_ERROR` may still not be connected: under ICMP
+//!   rejects and loss, connects ended by an ICMP error were found in TCP
+//!   state `CLOSE` with their errno no longer pending. Open is therefore
+//!   reported only on evidence of the peer's SYN-ACK (a connection, a
+//!   reset after the handshake, or `TCP_INFO`'s round-trip sample, see the
+//!   `connect` submodule); an attempt that ended without one is treated
+//!   like a timeout. And a readiness event carries the slot's generation,
+//!   so it reaches only the attempt it was registered for.
 //! - **Resource errors are ours, not the target's.** `EADDRNOTAVAIL` (no
 //!   ephemeral source port left), `EMFILE`/`ENFILE` (no descriptor),
 //!   `ENOBUFS`/`ENOMEM` make the worker pause, hold its in-flight cap at what

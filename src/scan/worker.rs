@@ -21,7 +21,7 @@ use socket2::{SockAddr, Socket};
 
 use super::banner::{self, Progress};
 use super::classify::{classify, is_self_connect, Reason, Verdict};
-use super::connect::{self, Answer, Eagerness};
+use super::connect::{self, Answer, Completion, Eagerness};
 use super::rate::RateLimiter;
 use super::rtt::{Hosts, Timeouts};
 use super::slots::{Deadlines, Key, Slots};
@@ -510,7 +510,7 @@ impl<'a> Worker<'a> {
         let socket = &self.slots.get(key).expect("just inserted").socket;
         // SAFETY: every path that drops a registered socket goes through
         // `release`, which deletes it from the poller first.
-        if let Err(e) = unsafe { self.poller.add(socket, interest(key.index)) } {
+        if let Err(e) = unsafe { self.poller.add(socket, interest(key.to_event())) } {
             self.slots.remove(key);
             return Err(e);
         }
@@ -656,22 +656,28 @@ impl<'a> Worker<'a> {
             Answer::Connected => return self.settle(flight, None),
             Answer::Failed(e) => return self.settle(flight, Some(e)),
         }
+        self.unanswered(flight, Reason::NoResponse, now);
+        Ok(())
+    }
+
+    /// An attempt ended without an answer from the port: retry if attempts
+    /// remain, else report filtered for `reason`.
+    fn unanswered(&mut self, flight: InFlight, reason: Reason, now: Instant) {
         let mut job = flight.job;
         job.timeouts += 1;
         if job.timeouts <= self.shared.cfg.retries {
             self.pending.push_back(job);
         } else {
             let waited = now - flight.started;
-            self.report(job, State::Filtered, Reason::NoResponse, waited, None);
+            self.report(job, State::Filtered, reason, waited, None);
         }
-        Ok(())
     }
 
-    /// A readiness event for the socket in slot `index`.
-    fn on_ready(&mut self, index: usize) -> io::Result<()> {
-        let Some(key) = self.slots.key_at(index) else {
-            return Ok(());
-        };
+    /// A readiness event registered under `event` (see
+    /// [`Key::to_event`]): dropped unless the very attempt it was
+    /// registered for is still in its slot.
+    fn on_ready(&mut self, event: usize) -> io::Result<()> {
+        let key = Key::from_event(event);
         match self.slots.get(key).map(|f| &f.phase) {
             Some(Phase::Connecting) => self.connect_done(key),
             Some(Phase::Banner { .. }) => self.banner_ready(key),
@@ -683,8 +689,16 @@ impl<'a> Worker<'a> {
     fn connect_done(&mut self, key: Key) -> io::Result<()> {
         let flight = self.release(key).expect("live key");
         match connect::completed(&flight.socket) {
-            Ok(_) => self.settle(flight, None),
-            Err(e) => self.settle(flight, Some(e)),
+            Completion::Connected(local, peer) => self.connected_to(flight, local, peer),
+            Completion::Failed(e) => self.settle(flight, Some(e)),
+            Completion::ResetAfterHandshake => {
+                let e = io::Error::from_raw_os_error(libc::ECONNRESET);
+                self.settle(flight, Some(e))
+            }
+            Completion::EndedWithoutAnswer => {
+                self.unanswered(flight, Reason::Unknown, Instant::now());
+                Ok(())
+            }
         }
     }
 
@@ -696,16 +710,27 @@ impl<'a> Worker<'a> {
             return Ok(());
         }
         match connect::endpoints(&flight.socket) {
-            Ok((local, peer)) if is_self_connect(local, peer) => {
-                self.self_connected(flight);
-                Ok(())
-            }
-            Ok(_) => self.connected(flight),
+            Ok((local, peer)) => self.connected_to(flight, local, peer),
             Err(e) => {
                 self.after_error(flight.job, &e, flight.started);
                 Ok(())
             }
         }
+    }
+
+    /// A connection from `local` to `peer`: open, unless it is a ghost
+    /// connection to ourselves.
+    fn connected_to(
+        &mut self,
+        flight: InFlight,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> io::Result<()> {
+        if is_self_connect(local, peer) {
+            self.self_connected(flight);
+            return Ok(());
+        }
+        self.connected(flight)
     }
 
     /// A ghost connection to ourselves: close it and probe the port again.
@@ -750,7 +775,7 @@ impl<'a> Worker<'a> {
             return Ok(());
         };
         match banner::read_available(&flight.socket, buf, max_len) {
-            Progress::WouldBlock => self.rearm(key, Event::readable(key.index)),
+            Progress::WouldBlock => self.rearm(key, Event::readable(key.to_event())),
             Progress::Done => {
                 self.finish_banner(key);
                 Ok(())

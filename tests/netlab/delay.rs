@@ -82,7 +82,9 @@ fn run(queue_num: u16, delay: Duration) -> std::io::Result<()> {
             queue.verdict(msg)?;
         }
         if !got_any {
-            let next = held.front().map_or(TICK, |(due, _)| due.saturating_duration_since(now));
+            let next = held
+                .front()
+                .map_or(TICK, |(due, _)| due.saturating_duration_since(now));
             std::thread::sleep(next.min(TICK));
         }
     }
