@@ -17,7 +17,8 @@ use clap::Parser;
     version,
     override_usage = "portscan [OPTIONS] TARGET [PORTS]\n       \
                       portscan [OPTIONS] -iL FILE [PORTS]",
-    after_help = "Exit status: 0 scan done (whatever was found), 1 runtime error, 2 usage error.\n\
+    after_help = "Exit status: 0 scan done (whatever was found), 1 runtime error, 2 usage error,\n\
+                  130/143 interrupted by SIGINT/SIGTERM (what was found is written).\n\
                   JSON Lines is the default when stdout is not a terminal; a table otherwise."
 )]
 pub struct Cli {

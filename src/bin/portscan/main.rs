@@ -10,13 +10,15 @@
 mod cli;
 mod config;
 mod error;
+mod outfile;
 mod output;
 mod progress;
+mod signals;
 #[path = "../common/usage.rs"]
 mod usage;
 
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use rawnet::sanitize::escape_str;
@@ -33,7 +35,9 @@ fn main() -> ExitCode {
         Err(e) => return usage::exit_for(&e),
     };
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(None) => ExitCode::SUCCESS,
+        // 128 + the signal, as a shell reports a process it killed.
+        Ok(Some(signal)) => ExitCode::from(128 + signal as u8),
         Err(e) => {
             // Messages quote what was typed or read from -iL: escaped.
             let _ = writeln!(io::stderr(), "error: {}", escape_str(&e.to_string()));
@@ -42,7 +46,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: cli::Cli) -> Result<(), Error> {
+/// Runs the scan; `Some(signal)` when a signal ended it early.
+fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     let config = Config::from_cli(cli, &config::read_list_file)?;
     let (targets, failures) = config::resolve_targets(&config)?;
     for failure in failures {
@@ -54,7 +59,7 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
         Some(path) => {
             let file = File::create(path)
                 .map_err(|e| Error::Runtime(format!("cannot create {}: {e}", path.display())))?;
-            (Box::new(BufWriter::new(file)), false)
+            (Box::new(outfile::OutFile::new(file)), false)
         }
         None => (Box::new(io::stdout()), io::stdout().is_terminal()),
     };
@@ -67,6 +72,7 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
     let bar = progress::bar(plan.len(), config.progress);
     let writer = Writer::spawn(printer, bar, out_is_terminal)
         .map_err(|e| Error::Runtime(format!("cannot start the output thread: {e}")))?;
+    signals::install().map_err(|e| Error::Runtime(format!("cannot handle signals: {e}")))?;
 
     let scanned = scan::run(&plan, &config.scan, &writer);
     let written = writer.finish();
@@ -74,7 +80,7 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
     match written {
         // The reader of our output went away (`portscan ... | head -1`):
         // that is success, and the scan has stopped; nothing left to say.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(None),
         Err(e) => return Err(Error::Runtime(format!("cannot write results: {e}"))),
         Ok(()) => {}
     }
@@ -84,8 +90,23 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
             config.scan.concurrency, summary.concurrency
         ));
     }
-    let _ = writeln!(io::stderr(), "{}", output::summary_line(&summary, &plan));
-    Ok(())
+    let line = output::summary_line(&summary, &plan);
+    let signal = signals::caught().filter(|_| summary.stopped);
+    match signal {
+        Some(signal) => {
+            let _ = writeln!(
+                io::stderr(),
+                "interrupted by {} after {} of {} probes; {line}",
+                signals::name(signal),
+                summary.reported,
+                plan.len()
+            );
+        }
+        None => {
+            let _ = writeln!(io::stderr(), "{line}");
+        }
+    }
+    Ok(signal)
 }
 
 fn warn(message: &str) {

@@ -229,6 +229,48 @@ pub struct Writer {
 
 /// Results in flight between the engine and the writer.
 const CHANNEL_CAPACITY: usize = 4096;
+/// Longest a written result waits in a buffer before it is flushed.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+/// Prints a batch of results and flushes: a result reaches the output
+/// (an `-o FILE` too) within a batch, not at the end of the scan, and a
+/// failing output is noticed at once.
+fn print_batch<W: Write>(printer: &mut Printer<W>, batch: Vec<PortResult>) -> io::Result<()> {
+    for r in batch {
+        printer.print(r)?;
+    }
+    printer.out.flush()
+}
+
+/// The results waiting in the channel, a batch at a time: whatever has
+/// arrived when the writer looks, but no longer than [`FLUSH_EVERY`]
+/// after the first of them.
+struct Batches<'a> {
+    receiver: &'a mpsc::Receiver<PortResult>,
+}
+
+impl<'a> Batches<'a> {
+    fn new(receiver: &'a mpsc::Receiver<PortResult>) -> Batches<'a> {
+        Batches { receiver }
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = Vec<PortResult>;
+
+    fn next(&mut self) -> Option<Vec<PortResult>> {
+        let first = self.receiver.recv().ok()?;
+        let started = std::time::Instant::now();
+        let mut batch = vec![first];
+        while started.elapsed() < FLUSH_EVERY && batch.len() < CHANNEL_CAPACITY {
+            match self.receiver.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        Some(batch)
+    }
+}
 
 impl Writer {
     /// Starts the writer thread. `suspend_bar` hides the bar around each
@@ -250,14 +292,14 @@ impl Writer {
             .spawn(move || {
                 let bar = writer_bar;
                 let mut failed: Option<io::Error> = None;
-                for r in receiver {
+                for batch in Batches::new(&receiver) {
                     if failed.is_some() {
                         continue;
                     }
                     let written = if suspend_bar {
-                        bar.suspend(|| printer.print(r))
+                        bar.suspend(|| print_batch(&mut printer, batch))
                     } else {
-                        printer.print(r)
+                        print_batch(&mut printer, batch)
                     };
                     if let Err(e) = written {
                         writer_failed.store(true, AtomicOrdering::Relaxed);
@@ -310,6 +352,11 @@ impl Sink for Writer {
             let _ = self.sender.send(r);
         }
         ControlFlow::Continue(())
+    }
+
+    /// A SIGINT or SIGTERM arrived, or the output failed: stop.
+    fn cancelled(&self) -> bool {
+        crate::signals::caught().is_some() || self.failed.load(AtomicOrdering::Relaxed)
     }
 }
 
