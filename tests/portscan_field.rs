@@ -111,3 +111,84 @@ fn the_lab_delays_both_directions() {
     assert_eq!(open_ports(&lines), BTreeSet::from([22]));
     assert!(lines[0].rtt_ms >= 39.0, "{:?}", lines[0]);
 }
+
+/// The summary line's host counts, `(up, down)`.
+fn host_counts(stderr: &str) -> Option<(u32, u32)> {
+    let rest = stderr.split("hosts: ").nth(1)?;
+    let mut words = rest.split_whitespace();
+    let up = words.next()?.parse().ok()?;
+    words.next(); // "up,"
+    let down = words.next()?.parse().ok()?;
+    Some((up, down))
+}
+
+/// 16 addresses, 3 of them live: the dead ones are reported down once
+/// (in the summary) and none of their ports is reported, even with
+/// `--all`; the live ones are scanned exactly.
+#[test]
+fn discovery_scans_live_hosts_and_counts_dead_ones() {
+    let settings = Settings {
+        rtt_ms: 10,
+        listen: "22 8080",
+        live: 3,
+        ..Settings::default()
+    };
+    let Some(lab) = Lab::up("discovery_scans_live_hosts_and_counts_dead_ones", &settings) else {
+        return;
+    };
+    let run = scan(&lab, &["--all", "10.232.0.0/28", "22,23,8080"]).ok();
+    let lines = run.lines();
+    let mut seen: Vec<(String, u16, String)> = lines
+        .iter()
+        .map(|l| (l.ip.to_string(), l.port, l.state.clone()))
+        .collect();
+    seen.sort();
+    let mut expected = Vec::new();
+    for host in 1..=3 {
+        let ip = format!("10.232.0.{host}");
+        expected.push((ip.clone(), 22, "open".to_string()));
+        expected.push((ip.clone(), 23, "closed".to_string()));
+        expected.push((ip, 8080, "open".to_string()));
+    }
+    expected.sort();
+    assert_eq!(seen, expected, "stderr: {}", run.stderr);
+    assert_eq!(host_counts(&run.stderr), Some((3, 13)), "{}", run.stderr);
+}
+
+/// `-Pn`: no discovery, every address's ports are probed and reported
+/// (the dead ones filtered), and the summary has no host counts.
+#[test]
+fn no_discovery_probes_every_address() {
+    let settings = Settings {
+        rtt_ms: 10,
+        listen: "22",
+        live: 2,
+        ..Settings::default()
+    };
+    let Some(lab) = Lab::up("no_discovery_probes_every_address", &settings) else {
+        return;
+    };
+    let args = [
+        "-Pn",
+        "--all",
+        "-t",
+        "300",
+        "--retries",
+        "0",
+        "10.232.0.0/29",
+        "22,23",
+    ];
+    let run = scan(&lab, &args).ok();
+    let lines = run.lines();
+    assert_eq!(lines.len(), 16, "stderr: {}", run.stderr);
+    for l in &lines {
+        let live = matches!(l.ip.to_string().as_str(), "10.232.0.1" | "10.232.0.2");
+        let state = match (live, l.port) {
+            (true, 22) => "open",
+            (true, _) => "closed",
+            (false, _) => "filtered",
+        };
+        assert_eq!(l.state, state, "{l:?}");
+    }
+    assert_eq!(host_counts(&run.stderr), None, "{}", run.stderr);
+}

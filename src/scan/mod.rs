@@ -37,6 +37,14 @@
 //! socket for the next probe (details in the `connect` submodule). This is
 //! what makes a full loopback scan a matter of two syscalls per port.
 //!
+//! # Host discovery
+//!
+//! With [`ScanConfig::discover_hosts`], the first probes of an address are
+//! its discovery (its first port, 80 and 443, unreported) and its port
+//! probes wait until it answers; an address that answers nothing is down
+//! and its ports are never probed. A dead /24 then costs a few round trips
+//! instead of a timeout per port. Details: the `discovery` submodule.
+//!
 //! Rate limiting ([`ScanConfig::rate`]) is one pacing schedule shared by all
 //! workers, spacing connect starts by `1/rate` with a 2 ms tolerance, so a
 //! low rate never bursts.
@@ -108,6 +116,7 @@
 mod banner;
 mod classify;
 mod connect;
+mod discovery;
 mod plan;
 mod rate;
 mod rtt;
@@ -115,6 +124,7 @@ mod slots;
 mod worker;
 
 pub use classify::Reason;
+pub use discovery::HostCounts;
 
 use std::net::IpAddr;
 use std::ops::ControlFlow;
@@ -247,6 +257,13 @@ pub struct ScanConfig {
     pub rate: Option<u32>,
     /// Read a banner from open ports.
     pub banner: Option<BannerConfig>,
+    /// Find out which addresses are up, overlapped with the scan, and
+    /// probe only those port by port (`false` is nmap's `-Pn`: every
+    /// address is treated as up). See the `discovery` submodule.
+    pub discover_hosts: bool,
+    /// Give up on an address this long after its first probe: probes not
+    /// yet started for it are dropped (nmap's `--host-timeout`).
+    pub host_timeout: Option<Duration>,
 }
 
 /// Totals of a finished scan.
@@ -268,6 +285,10 @@ pub struct Summary {
     /// The sink stopped the scan (or cancelled it) before every probe was
     /// reported.
     pub stopped: bool,
+    /// Addresses up, down and timed out, when host discovery or a host
+    /// timeout was on. The ports of a down address are not reported, so
+    /// `reported` is then less than the number of probes.
+    pub hosts: Option<HostCounts>,
 }
 
 /// Why a scan could not run (individual probe failures are results, not
@@ -298,7 +319,9 @@ impl std::error::Error for ScanError {
 /// Probes every entry of `source` and hands each result to `sink` (from
 /// worker threads, in completion order, exactly once per probe; all of
 /// them before `run` returns), unless the sink stops the scan early (see
-/// [`Sink`]).
+/// [`Sink`]). With [`ScanConfig::discover_hosts`], the probes of an
+/// address found down (and those dropped by [`ScanConfig::host_timeout`])
+/// are not reported; [`Summary::hosts`] counts those addresses.
 ///
 /// The concurrency used is `cfg.concurrency`, lowered to fit the
 /// descriptor limit (see the module docs); it is reported in
@@ -326,6 +349,7 @@ pub fn run(
         rate: cfg.rate.map(|r| rate::RateLimiter::new(r, started)),
         stop: AtomicBool::new(false),
         stopped: AtomicBool::new(false),
+        hosts: discovery::HostTable::new(cfg.discover_hosts, cfg.host_timeout),
     };
     let workers: Vec<_> = pollers
         .into_iter()
@@ -344,6 +368,9 @@ pub fn run(
         .collect();
     let mut summary = summarize(results, concurrency, started)?;
     summary.stopped = shared.stopped.load(Ordering::Relaxed);
+    if !shared.hosts.is_idle() {
+        summary.hosts = Some(shared.hosts.counts());
+    }
     Ok(summary)
 }
 

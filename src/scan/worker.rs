@@ -22,6 +22,7 @@ use socket2::{SockAddr, Socket};
 use super::banner::{self, Progress};
 use super::classify::{classify, is_self_connect, Reason, Verdict};
 use super::connect::{self, Answer, Completion, Eagerness};
+use super::discovery::{Admission, HostTable};
 use super::rate::RateLimiter;
 use super::rtt::{Hosts, Timeouts};
 use super::slots::{Deadlines, Key, Slots};
@@ -106,6 +107,8 @@ pub(crate) struct Shared<'a> {
     pub(crate) stop: AtomicBool,
     /// Set when the stop came from the sink (not from a failure).
     pub(crate) stopped: AtomicBool,
+    /// Which addresses are up (see the `discovery` module).
+    pub(crate) hosts: HostTable,
 }
 
 impl Shared<'_> {
@@ -133,6 +136,10 @@ struct Job {
     backoffs: u32,
     /// Self-connects met so far.
     self_connects: u32,
+    /// A discovery probe (see the `discovery` module).
+    discovery: bool,
+    /// Its result is not reported (discovery probes are not).
+    silent: bool,
 }
 
 impl Job {
@@ -142,6 +149,8 @@ impl Job {
             timeouts: 0,
             backoffs: 0,
             self_connects: 0,
+            discovery: false,
+            silent: false,
         }
     }
 
@@ -282,16 +291,37 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// The next attempt to start: a pending one, else a fresh probe.
+    /// The next attempt to start: a pending one, else a fresh probe that
+    /// host discovery lets through.
     fn next_job(&mut self) -> Option<Job> {
         if let Some(job) = self.pending.pop_front() {
             return Some(job);
         }
-        if self.batch.is_empty() && !self.refill_batch() {
-            return None;
+        loop {
+            if self.batch.is_empty() && !self.refill_batch() {
+                return None;
+            }
+            let index = self.batch.next()?;
+            let probe = self.shared.source.probe(index);
+            if self.shared.hosts.is_idle() {
+                return Some(Job::new(probe));
+            }
+            match self.shared.hosts.admit(&probe, Instant::now()) {
+                Admission::Start => return Some(Job::new(probe)),
+                Admission::Parked { discovery } => {
+                    for probe in discovery {
+                        let mut job = Job::new(probe);
+                        job.discovery = true;
+                        job.silent = true;
+                        self.pending.push_back(job);
+                    }
+                    if let Some(job) = self.pending.pop_front() {
+                        return Some(job);
+                    }
+                }
+                Admission::Dropped => {}
+            }
         }
-        let index = self.batch.next()?;
-        Some(Job::new(self.shared.source.probe(index)))
     }
 
     /// Takes the next batch of indices from the shared cursor.
@@ -477,17 +507,35 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
-    /// When a connect attempt gives up, by what is known of its address now.
+    /// When a connect attempt gives up, by what is known of its address
+    /// (or, for a discovery probe, of all addresses) now.
     fn connect_deadline(&self, flight: &InFlight) -> Instant {
         let job = &flight.job;
-        flight.started + self.hosts.timeout(job.probe.ip, job.timeouts)
+        let timeout = if job.discovery {
+            self.hosts.discovery_timeout(job.probe.ip, job.timeouts)
+        } else {
+            self.hosts.timeout(job.probe.ip, job.timeouts)
+        };
+        flight.started + timeout
     }
 
     /// `ip` answered a connect after `rtt`: a sample for its estimate. On
     /// its first one, attempts started before it get the deadline the
     /// estimate calls for (only ever earlier than the one they had).
     fn answered(&mut self, ip: IpAddr, rtt: Duration) {
-        let waiting = self.hosts.sample(ip, rtt);
+        let first_of_all = !self.hosts.has_any_estimate();
+        let mut waiting = self.hosts.sample(ip, rtt);
+        if first_of_all && !self.shared.hosts.is_idle() {
+            // Discovery probes started before this worker heard from any
+            // address may now be given up sooner.
+            let slots = &self.slots;
+            waiting.extend(
+                slots
+                    .keys()
+                    .into_iter()
+                    .filter(|k| slots.get(*k).is_some_and(|f| f.job.discovery)),
+            );
+        }
         if waiting.is_empty() {
             return;
         }
@@ -582,6 +630,12 @@ impl<'a> Worker<'a> {
         banner: Option<String>,
     ) {
         self.limit = (self.limit + 1).min(self.max_in_flight);
+        if !self.shared.hosts.is_idle() {
+            self.discovered(&job, state);
+        }
+        if job.silent {
+            return;
+        }
         let Probe { target, ip, port } = job.probe;
         self.results.push(PortResult {
             target,
@@ -594,6 +648,23 @@ impl<'a> Worker<'a> {
         });
         if self.results.len() >= RESULTS_PER_BURST {
             self.flush();
+        }
+    }
+
+    /// What a finished attempt says about its address: an answer makes it
+    /// up (and its parked probes are started here); a discovery probe
+    /// without one may make it down.
+    fn discovered(&mut self, job: &Job, state: State) {
+        match state {
+            State::Open | State::Closed => {
+                for probe in self.shared.hosts.answered(job.probe.ip) {
+                    self.pending.push_back(Job::new(probe));
+                }
+            }
+            State::Filtered if job.discovery => {
+                self.shared.hosts.discovery_unanswered(job.probe.ip)
+            }
+            State::Filtered => {}
         }
     }
 

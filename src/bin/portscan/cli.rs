@@ -160,6 +160,20 @@ pub struct Cli {
     /// terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
+
+    // issue 8: host discovery and the host timeout (nmap's -Pn and
+    // --host-timeout; their semantics live in the engine's discovery).
+    /// Skip host discovery (also -Pn, as in nmap): treat every address as
+    /// up and probe all its ports. By default an address that answers
+    /// none of its first probes (its first port, 80 and 443) is reported
+    /// down once and its ports are not probed.
+    #[arg(long)]
+    pub no_discovery: bool,
+
+    /// Give up on an address this many milliseconds after its first
+    /// probe: ports not yet probed are skipped (what it reported stays).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub host_timeout: Option<u64>,
 }
 
 /// Parses a command line (program name first), accepting nmap's
@@ -172,8 +186,9 @@ where
     Cli::try_parse_from(rewrite_nmap_flags(args))
 }
 
-/// Rewrites `-iL` to `--input-list` (clap short flags are one letter:
-/// `-iL` would read as `-i -L`). Arguments after `--` are left alone.
+/// Rewrites `-iL` to `--input-list` and `-Pn` to `--no-discovery` (clap
+/// short flags are one letter: `-iL` would read as `-i -L`). Arguments
+/// after `--` are left alone.
 fn rewrite_nmap_flags<I, T>(args: I) -> Vec<OsString>
 where
     I: IntoIterator<Item = T>,
@@ -186,8 +201,12 @@ where
             if arg == "--" {
                 after_dashes = true;
             }
-            if !after_dashes && arg == "-iL" {
+            if after_dashes {
+                arg
+            } else if arg == "-iL" {
                 OsString::from("--input-list")
+            } else if arg == "-Pn" {
+                OsString::from("--no-discovery")
             } else {
                 arg
             }
@@ -281,6 +300,12 @@ mod tests {
         let cli = parse(&["--input-list", "-", "-p", "22"]).unwrap();
         assert_eq!(cli.input_list, Some(PathBuf::from("-")));
         assert_eq!(cli.ports_flag.as_deref(), Some("22"));
+        assert!(parse(&["-Pn", "h"]).unwrap().no_discovery);
+        assert_eq!(
+            parse(&["--host-timeout", "500", "h"]).unwrap().host_timeout,
+            Some(500)
+        );
+        assert!(parse(&["--host-timeout", "0", "h"]).is_err());
         // After `--`, "-iL" is a plain value.
         let cli = parse(&["--", "-iL"]).unwrap();
         assert_eq!(cli.target.as_deref(), Some("-iL"));

@@ -111,6 +111,8 @@ impl Config {
                 min_timeout: Duration::from_millis(cli.min_timeout_ms.min(cli.timeout_ms)),
                 concurrency: cli.concurrency as usize,
                 retries: cli.retries,
+                discover_hosts: !cli.no_discovery,
+                host_timeout: cli.host_timeout.map(Duration::from_millis),
                 rate: cli.rate,
                 banner: cli.banner.then(|| BannerConfig {
                     wait: Duration::from_millis(cli.banner_wait),
@@ -227,6 +229,8 @@ mod tests {
                 min_timeout: Duration::from_millis(100),
                 concurrency: 1000,
                 retries: 1,
+                discover_hosts: true,
+                host_timeout: None,
                 rate: None,
                 banner: None,
             }

@@ -389,8 +389,16 @@ pub fn summary_line(summary: &Summary, plan: &Plan) -> String {
     } else {
         format!("{rate:.0}")
     };
+    let hosts = summary.hosts.map_or(String::new(), |h| {
+        let timed_out = if h.timed_out > 0 {
+            format!(", {} timed out", h.timed_out)
+        } else {
+            String::new()
+        };
+        format!("; hosts: {} up, {} down{timed_out}", h.up, h.down)
+    });
     format!(
-        "{} open, {} closed, {} filtered: {probes} {} ({scope}) in {secs:.2} s, {rate} probes/s",
+        "{} open, {} closed, {} filtered: {probes} {} ({scope}) in {secs:.2} s, {rate} probes/s{hosts}",
         summary.open,
         summary.closed,
         summary.filtered,
@@ -628,7 +636,7 @@ mod tests {
             elapsed: Duration::from_millis(500),
             concurrency: 100,
             reported: 100,
-            stopped: false,
+            ..Summary::default()
         };
         assert_eq!(
             summary_line(&summary, &plan),
