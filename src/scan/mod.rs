@@ -111,7 +111,10 @@
 //! Per worker: a slab of in-flight connects, two deadline heaps (compacted
 //! to stay proportional to the concurrency), the held-back results, and a
 //! round-trip estimate per address probed (80 bytes each; a scan targets at
-//! most 65536 addresses). Nothing is kept per finished probe.
+//! most 65536 addresses), and the addresses it knows to be up. Shared:
+//! with host discovery, one entry per address and the probes parked for
+//! addresses still being discovered (see the `discovery` submodule).
+//! Nothing is kept per finished probe.
 
 mod banner;
 mod classify;

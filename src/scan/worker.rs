@@ -8,7 +8,7 @@
 //! room another worker is not using. A worker owns every socket it opens and
 //! reports each probe exactly once.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
@@ -202,6 +202,9 @@ pub(crate) struct Worker<'a> {
     /// connect (one per address family: IPv4, IPv6).
     spare: [Option<Socket>; 2],
     eagerness: Eagerness,
+    /// Addresses this worker knows to be up (discovery done, no host
+    /// timeout): their probes skip the shared host table and its lock.
+    known_up: HashSet<IpAddr>,
     /// Results of this turn, not yet handed to `on_result`.
     results: Vec<PortResult>,
     counts: Counts,
@@ -228,6 +231,7 @@ impl<'a> Worker<'a> {
             backoff: FIRST_BACKOFF,
             spare: [None, None],
             eagerness: Eagerness::new(),
+            known_up: HashSet::new(),
             results: Vec::with_capacity(RESULTS_PER_BURST),
             counts: Counts::default(),
         }
@@ -303,11 +307,16 @@ impl<'a> Worker<'a> {
             }
             let index = self.batch.next()?;
             let probe = self.shared.source.probe(index);
-            if self.shared.hosts.is_idle() {
+            if self.shared.hosts.is_idle() || self.known_up.contains(&probe.ip) {
                 return Some(Job::new(probe));
             }
             match self.shared.hosts.admit(&probe, Instant::now()) {
-                Admission::Start => return Some(Job::new(probe)),
+                Admission::Start => {
+                    if self.shared.cfg.host_timeout.is_none() {
+                        self.known_up.insert(probe.ip);
+                    }
+                    return Some(Job::new(probe));
+                }
                 Admission::Parked { discovery } => {
                     for probe in discovery {
                         let mut job = Job::new(probe);
@@ -656,7 +665,7 @@ impl<'a> Worker<'a> {
     /// without one may make it down.
     fn discovered(&mut self, job: &Job, state: State) {
         match state {
-            State::Open | State::Closed => {
+            State::Open | State::Closed if !self.known_up.contains(&job.probe.ip) => {
                 for probe in self.shared.hosts.answered(job.probe.ip) {
                     self.pending.push_back(Job::new(probe));
                 }
@@ -664,7 +673,7 @@ impl<'a> Worker<'a> {
             State::Filtered if job.discovery => {
                 self.shared.hosts.discovery_unanswered(job.probe.ip)
             }
-            State::Filtered => {}
+            State::Open | State::Closed | State::Filtered => {}
         }
     }
 
