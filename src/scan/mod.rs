@@ -37,6 +37,15 @@
 //! socket for the next probe (details in the `connect` submodule). This is
 //! what makes a full loopback scan a matter of two syscalls per port.
 //!
+//! # Retries where packets get lost
+//!
+//! A port answering only on a retry proves an attempt was lost. Per
+//! address, the share of such late answers estimates the loss, and the
+//! ports of an address that shows loss get as many attempts as make
+//! missing an answering port unlikely (up to 8); an address without late
+//! answers gets exactly [`ScanConfig::retries`]. Details: the `loss`
+//! submodule.
+//!
 //! # Host discovery
 //!
 //! With [`ScanConfig::discover_hosts`], the first probes of an address are
@@ -120,6 +129,7 @@ mod banner;
 mod classify;
 mod connect;
 mod discovery;
+mod loss;
 mod plan;
 mod rate;
 mod rtt;
@@ -254,7 +264,8 @@ pub struct ScanConfig {
     /// Most connects in flight across all workers (capped further by the
     /// file-descriptor limit).
     pub concurrency: usize,
-    /// Extra attempts for a port that came back filtered.
+    /// Extra attempts for a port that came back filtered: the least any
+    /// port gets; addresses that show loss get more (see the module docs).
     pub retries: u32,
     /// Most connects started per second, across all workers.
     pub rate: Option<u32>,

@@ -23,6 +23,7 @@ use super::banner::{self, Progress};
 use super::classify::{classify, is_self_connect, Reason, Verdict};
 use super::connect::{self, Answer, Completion, Eagerness};
 use super::discovery::{Admission, HostTable};
+use super::loss::LossTracker;
 use super::rate::RateLimiter;
 use super::rtt::{Hosts, Timeouts};
 use super::slots::{Deadlines, Key, Slots};
@@ -205,6 +206,8 @@ pub(crate) struct Worker<'a> {
     /// Addresses this worker knows to be up (discovery done, no host
     /// timeout): their probes skip the shared host table and its lock.
     known_up: HashSet<IpAddr>,
+    /// Evidence of packet loss per address, for the number of retries.
+    loss: LossTracker,
     /// Results of this turn, not yet handed to `on_result`.
     results: Vec<PortResult>,
     counts: Counts,
@@ -232,6 +235,7 @@ impl<'a> Worker<'a> {
             spare: [None, None],
             eagerness: Eagerness::new(),
             known_up: HashSet::new(),
+            loss: LossTracker::default(),
             results: Vec::with_capacity(RESULTS_PER_BURST),
             counts: Counts::default(),
         }
@@ -520,10 +524,11 @@ impl<'a> Worker<'a> {
     /// (or, for a discovery probe, of all addresses) now.
     fn connect_deadline(&self, flight: &InFlight) -> Instant {
         let job = &flight.job;
+        let attempt = LossTracker::timeout_attempt(job.timeouts, self.shared.cfg.retries);
         let timeout = if job.discovery {
-            self.hosts.discovery_timeout(job.probe.ip, job.timeouts)
+            self.hosts.discovery_timeout(job.probe.ip, attempt)
         } else {
-            self.hosts.timeout(job.probe.ip, job.timeouts)
+            self.hosts.timeout(job.probe.ip, attempt)
         };
         flight.started + timeout
     }
@@ -639,6 +644,9 @@ impl<'a> Worker<'a> {
         banner: Option<String>,
     ) {
         self.limit = (self.limit + 1).min(self.max_in_flight);
+        if matches!(state, State::Open | State::Closed) {
+            self.loss.answered(job.probe.ip, job.timeouts);
+        }
         if !self.shared.hosts.is_idle() {
             self.discovered(&job, state);
         }
@@ -745,7 +753,7 @@ impl<'a> Worker<'a> {
     fn unanswered(&mut self, flight: InFlight, reason: Reason, now: Instant) {
         let mut job = flight.job;
         job.timeouts += 1;
-        if job.timeouts <= self.shared.cfg.retries {
+        if job.timeouts <= self.loss.retries(job.probe.ip, self.shared.cfg.retries) {
             self.pending.push_back(job);
         } else {
             let waited = now - flight.started;
