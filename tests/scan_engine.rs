@@ -688,3 +688,22 @@ fn discovery_on_loopback_changes_nothing_but_counts_the_host() {
     let hosts = summary.hosts.expect("discovery counts hosts");
     assert_eq!((hosts.up, hosts.down), (1, 0));
 }
+
+#[test]
+fn the_window_grows_while_answers_come_and_stays_under_the_ceiling() {
+    // Every loopback port answers (closed, or open if something on this
+    // machine listens there): 1500 answers on first attempts.
+    let source = probes(V4, 1..=1500);
+    let cfg = ScanConfig {
+        concurrency: 2000,
+        ..config()
+    };
+    let (results, summary) = scan(&source, &cfg);
+    assert_eq!(results.len(), 1500);
+    assert!(results.iter().all(|r| r.state != State::Filtered));
+    assert!(
+        summary.window > rawnet::scan::INITIAL_WINDOW && summary.window <= 2000,
+        "{}",
+        summary.window
+    );
+}

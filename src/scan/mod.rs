@@ -37,6 +37,21 @@
 //! socket for the next probe (details in the `connect` submodule). This is
 //! what makes a full loopback scan a matter of two syscalls per port.
 //!
+//! # Concurrency that adapts
+//!
+//! Connects in flight are what a scan over a slow path is made of: at
+//! 100 ms round trip, 1000 in flight are 10000 probes a second at most.
+//! So the shared in-flight budget is a window, like TCP's: it starts at
+//! [`INITIAL_WINDOW`], grows by one per answer that came on a first
+//! attempt (so it doubles per round trip while the path keeps answering),
+//! up to [`ScanConfig::concurrency`] (and the descriptor limit), and
+//! shrinks by an eighth per answer that came only on a retry (a lost
+//! packet), never below where it started. Timeouts do not shrink it: a
+//! dropped port and a lost packet look alike, and only the latter is
+//! proven by a late answer. On loopback, where answers come during the
+//! `connect()` call, little is ever in flight and the window does not
+//! matter.
+//!
 //! # Retries where packets get lost
 //!
 //! A port answering only on a retry proves an attempt was lost. Per
@@ -222,6 +237,11 @@ impl<F: Fn(PortResult) + Sync> Sink for F {
     }
 }
 
+/// Connects in flight at the start of a scan (when
+/// [`ScanConfig::concurrency`] allows that many); the window grows from
+/// here while answers keep coming (see the module docs).
+pub const INITIAL_WINDOW: usize = 1000;
+
 /// Longest a worker sleeps in its poller before it asks
 /// [`Sink::cancelled`] again, so a signal ends even a scan of silent
 /// (filtered) ports promptly.
@@ -261,8 +281,9 @@ pub struct ScanConfig {
     /// answers (nmap's `--min-rtt-timeout`). Lowered to `timeout` if above
     /// it; equal to `timeout`, every attempt waits exactly `timeout`.
     pub min_timeout: Duration,
-    /// Most connects in flight across all workers (capped further by the
-    /// file-descriptor limit).
+    /// Most connects in flight across all workers: the ceiling of the
+    /// adaptive window, which starts at [`INITIAL_WINDOW`] (capped further
+    /// by the file-descriptor limit).
     pub concurrency: usize,
     /// Extra attempts for a port that came back filtered: the least any
     /// port gets; addresses that show loss get more (see the module docs).
@@ -291,8 +312,11 @@ pub struct Summary {
     pub filtered: u64,
     /// Wall time of the scan.
     pub elapsed: Duration,
-    /// Connects in flight the engine actually used (after fd limits).
+    /// The ceiling of connects in flight the engine used (the requested
+    /// one after fd limits).
     pub concurrency: usize,
+    /// The adaptive window when the scan ended (see the module docs).
+    pub window: usize,
     /// Results handed to the sink (`open + closed + filtered`); less than
     /// the number of probes when the scan was stopped.
     pub reported: u64,
@@ -385,6 +409,7 @@ pub fn run(
     if !shared.hosts.is_idle() {
         summary.hosts = Some(shared.hosts.counts());
     }
+    summary.window = shared.permits.window();
     Ok(summary)
 }
 

@@ -58,27 +58,39 @@ const RESULTS_PER_BURST: usize = 2048;
 /// How soon to look again when the shared budget is used up by others.
 const PERMIT_RECHECK: Duration = Duration::from_millis(2);
 
-/// The shared budget of connects in flight, across all workers.
+/// The shared budget of connects in flight, across all workers: a window
+/// that starts at [`super::INITIAL_WINDOW`] (or the ceiling, if lower),
+/// grows by one per answer that came on a first attempt, up to the
+/// ceiling, and shrinks by an eighth (not below where it started) per
+/// answer that came only on a retry, which proves a packet was lost. See
+/// the module docs of [`super`] (Concurrency that adapts).
 #[derive(Debug)]
 pub(crate) struct Permits {
     max: usize,
+    floor: usize,
+    window: AtomicUsize,
     used: AtomicUsize,
 }
 
 impl Permits {
-    /// A budget of `max` connects in flight.
+    /// A budget of at most `max` connects in flight.
     pub(crate) fn new(max: usize) -> Permits {
+        let max = max.max(1);
+        let floor = max.min(super::INITIAL_WINDOW);
         Permits {
-            max: max.max(1),
+            max,
+            floor,
+            window: AtomicUsize::new(floor),
             used: AtomicUsize::new(0),
         }
     }
 
-    /// Takes one permit if any is left.
+    /// Takes one permit if the window has room.
     fn try_take(&self) -> bool {
+        let window = self.window.load(Ordering::Relaxed);
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
+                (n < window).then_some(n + 1)
             })
             .is_ok()
     }
@@ -88,6 +100,31 @@ impl Permits {
         if n > 0 {
             self.used.fetch_sub(n, Ordering::AcqRel);
         }
+    }
+
+    /// An answer on a first attempt: the path keeps up, widen by one.
+    fn grow(&self) {
+        if self.window.load(Ordering::Relaxed) < self.max {
+            let _ = self
+                .window
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                    (w < self.max).then_some(w + 1)
+                });
+        }
+    }
+
+    /// An answer only on a retry: a packet was lost, narrow by an eighth.
+    fn shrink(&self) {
+        let _ = self
+            .window
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                Some((w - w / 8).max(self.floor))
+            });
+    }
+
+    /// The current window.
+    pub(crate) fn window(&self) -> usize {
+        self.window.load(Ordering::Relaxed)
     }
 }
 
@@ -646,6 +683,11 @@ impl<'a> Worker<'a> {
         self.limit = (self.limit + 1).min(self.max_in_flight);
         if matches!(state, State::Open | State::Closed) {
             self.loss.answered(job.probe.ip, job.timeouts);
+            if job.timeouts == 0 {
+                self.shared.permits.grow();
+            } else {
+                self.shared.permits.shrink();
+            }
         }
         if !self.shared.hosts.is_idle() {
             self.discovered(&job, state);
@@ -898,5 +940,36 @@ impl Drop for Worker<'_> {
             self.release(key);
         }
         self.give_back_unused_permits();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_grows_to_the_ceiling_and_shrinks_to_where_it_started() {
+        let p = Permits::new(1200);
+        assert_eq!(p.window(), super::super::INITIAL_WINDOW);
+        for _ in 0..500 {
+            p.grow();
+        }
+        assert_eq!(p.window(), 1200);
+        p.shrink();
+        assert_eq!(p.window(), 1200 - 150);
+        for _ in 0..100 {
+            p.shrink();
+        }
+        assert_eq!(p.window(), super::super::INITIAL_WINDOW);
+    }
+
+    #[test]
+    fn a_small_ceiling_is_the_whole_window() {
+        let p = Permits::new(3);
+        assert_eq!(p.window(), 3);
+        assert!(p.try_take() && p.try_take() && p.try_take());
+        assert!(!p.try_take());
+        p.give_back(1);
+        assert!(p.try_take());
     }
 }

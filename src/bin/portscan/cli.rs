@@ -59,13 +59,14 @@ pub struct Cli {
     #[arg(long)]
     pub first_address: bool,
 
-    /// Connects in flight at once (the engine lowers it to fit the
-    /// open-file limit).
+    /// Most connects in flight at once: the ceiling of a window that
+    /// starts at 1000 and grows while answers keep coming (the engine
+    /// lowers it to fit the open-file limit).
     #[arg(
         short = 'c',
         long,
         value_name = "N",
-        default_value_t = 1000,
+        default_value_t = DEFAULT_CONCURRENCY,
         value_parser = clap::value_parser!(u32).range(1..=1_000_000)
     )]
     pub concurrency: u32,
@@ -176,6 +177,10 @@ pub struct Cli {
     pub host_timeout: Option<u64>,
 }
 
+/// The default ceiling of connects in flight (`-c`; issue 8): room for
+/// the adaptive window to grow on slow paths.
+pub const DEFAULT_CONCURRENCY: u32 = 10_000;
+
 /// Parses a command line (program name first), accepting nmap's
 /// single-dash `-iL FILE` as `--input-list FILE`.
 pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
@@ -238,7 +243,7 @@ mod tests {
         let cli = parse(&["10.0.0.1"]).unwrap();
         assert_eq!(cli.target.as_deref(), Some("10.0.0.1"));
         assert_eq!(cli.ports, None);
-        assert_eq!(cli.concurrency, 1000);
+        assert_eq!(cli.concurrency, DEFAULT_CONCURRENCY);
         assert_eq!((cli.timeout_ms, cli.min_timeout_ms), (1000, 100));
         assert_eq!(cli.retries, 1);
         assert_eq!(cli.rate, None);

@@ -227,7 +227,7 @@ mod tests {
             ScanConfig {
                 timeout: Duration::from_millis(1000),
                 min_timeout: Duration::from_millis(100),
-                concurrency: 1000,
+                concurrency: 10_000,
                 retries: 1,
                 discover_hosts: true,
                 host_timeout: None,

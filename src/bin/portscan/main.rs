@@ -84,7 +84,14 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
         Err(e) => return Err(Error::Runtime(format!("cannot write results: {e}"))),
         Ok(()) => {}
     }
-    if summary.concurrency < config.scan.concurrency && plan.len() > summary.concurrency as u64 {
+    // The default ceiling is room to grow, not a request: lowering it is
+    // worth a warning only below where the window starts.
+    let asked = if config.scan.concurrency == cli::DEFAULT_CONCURRENCY as usize {
+        scan::INITIAL_WINDOW
+    } else {
+        config.scan.concurrency
+    };
+    if summary.concurrency < asked && plan.len() > summary.concurrency as u64 {
         warn(&format!(
             "concurrency lowered from {} to {} to fit the open-file limit",
             config.scan.concurrency, summary.concurrency
