@@ -24,6 +24,19 @@
 //! ended unanswered (after its retries), the address is down: its parked
 //! and later probes are dropped unreported, and it is counted once.
 //!
+//! # Not waiting a round trip
+//!
+//! Parking every port probe until the first answer would add a round
+//! trip before any port of an address is probed. So while an address is
+//! being discovered, some of its port probes go out *speculatively* (at
+//! most [`SPECULATIVE_PER_HOST`] per address and [`SPECULATIVE_TOTAL`] in
+//! all): such a probe that is answered makes the address up and is
+//! reported as usual; one that is not is never reported as it stands,
+//! but parked like the others (or dropped if the address turned out
+//! down, or started again as an ordinary probe if it turned out up). Its
+//! timeout is a discovery probe's and it has no retries of its own, so
+//! speculation toward dead addresses costs little.
+//!
 //! `--host-timeout` (nmap's) gives up on an address that long after its
 //! first probe: probes not yet started for it are dropped (what it
 //! reported so far stays reported).
@@ -51,6 +64,12 @@ pub(crate) const DISCOVERY_PORTS: [u16; 2] = [80, 443];
 /// [`DISCOVERY_PORTS`].
 pub(crate) const DISCOVERY_PROBES: u32 = 1 + DISCOVERY_PORTS.len() as u32;
 
+/// Port probes of one address still being discovered that may go out
+/// before it has answered (see the module docs).
+pub(crate) const SPECULATIVE_PER_HOST: u32 = 500;
+/// Speculative probes in flight across all addresses.
+pub(crate) const SPECULATIVE_TOTAL: u32 = 500;
+
 /// Hosts up, down and given up on, for the summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HostCounts {
@@ -69,6 +88,9 @@ pub struct HostCounts {
 pub(crate) enum Admission {
     /// Start it.
     Start,
+    /// Start it speculatively (see the module docs): report it only if
+    /// answered, else hand it back with [`HostTable::speculation_unanswered`].
+    Speculate,
     /// Held here until the address is known; start these discovery-only
     /// probes of its address (empty if its discovery is under way).
     Parked { discovery: Vec<Probe> },
@@ -81,6 +103,8 @@ enum Status {
     /// Discovery probes still in flight; further probes parked.
     Unknown {
         in_flight: u32,
+        /// Speculative probes in flight (see the module docs).
+        speculating: u32,
         parked: Vec<Probe>,
     },
     Up,
@@ -100,7 +124,14 @@ struct Host {
 pub(crate) struct HostTable {
     discover: bool,
     host_timeout: Option<Duration>,
-    hosts: Mutex<HashMap<IpAddr, Host>>,
+    hosts: Mutex<Table>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    hosts: HashMap<IpAddr, Host>,
+    /// Speculative probes in flight, all addresses.
+    speculating: u32,
 }
 
 impl HostTable {
@@ -110,7 +141,7 @@ impl HostTable {
         HostTable {
             discover,
             host_timeout,
-            hosts: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(Table::default()),
         }
     }
 
@@ -120,17 +151,19 @@ impl HostTable {
         !self.discover && self.host_timeout.is_none()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Host>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         self.hosts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Decides about a probe the source yielded (see [`Admission`]).
     pub(crate) fn admit(&self, probe: &Probe, now: Instant) -> Admission {
-        let mut hosts = self.lock();
-        let host = hosts.entry(probe.ip).or_insert_with(|| Host {
+        let mut table = self.lock();
+        let table = &mut *table;
+        let host = table.hosts.entry(probe.ip).or_insert_with(|| Host {
             status: if self.discover {
                 Status::Unknown {
                     in_flight: 0,
+                    speculating: 0,
                     parked: Vec::new(),
                 }
             } else {
@@ -148,7 +181,19 @@ impl HostTable {
         match &mut host.status {
             Status::Up => Admission::Start,
             Status::Down => Admission::Dropped,
-            Status::Unknown { in_flight, parked } => {
+            Status::Unknown {
+                in_flight,
+                speculating,
+                parked,
+            } => {
+                if *in_flight > 0
+                    && *speculating < SPECULATIVE_PER_HOST
+                    && table.speculating < SPECULATIVE_TOTAL
+                {
+                    *speculating += 1;
+                    table.speculating += 1;
+                    return Admission::Speculate;
+                }
                 parked.push(probe.clone());
                 if *in_flight > 0 {
                     return Admission::Parked {
@@ -172,8 +217,8 @@ impl HostTable {
     /// `ip` answered (a SYN-ACK or RST): it is up. Returns the probes
     /// parked for it, to be started by the caller.
     pub(crate) fn answered(&self, ip: IpAddr) -> Vec<Probe> {
-        let mut hosts = self.lock();
-        let Some(host) = hosts.get_mut(&ip) else {
+        let mut table = self.lock();
+        let Some(host) = table.hosts.get_mut(&ip) else {
             return Vec::new();
         };
         match std::mem::replace(&mut host.status, Status::Up) {
@@ -190,8 +235,8 @@ impl HostTable {
     /// A discovery probe of `ip` ended without an answer from its TCP.
     /// When it was the last one in flight, the address is down.
     pub(crate) fn discovery_unanswered(&self, ip: IpAddr) {
-        let mut hosts = self.lock();
-        let Some(host) = hosts.get_mut(&ip) else {
+        let mut table = self.lock();
+        let Some(host) = table.hosts.get_mut(&ip) else {
             return;
         };
         if let Status::Unknown { in_flight, .. } = &mut host.status {
@@ -202,11 +247,35 @@ impl HostTable {
         }
     }
 
+    /// A speculative probe ended. `unanswered` is the probe if it got no
+    /// answer from its port (an answered one has made its address up
+    /// already): it is returned to be started again as an ordinary probe
+    /// if its address is up by now, parked if it is still unknown, and
+    /// dropped if it is down.
+    pub(crate) fn speculation_ended(&self, ip: IpAddr, unanswered: Option<Probe>) -> Option<Probe> {
+        let mut table = self.lock();
+        table.speculating = table.speculating.saturating_sub(1);
+        let host = table.hosts.get_mut(&ip)?;
+        match &mut host.status {
+            Status::Unknown {
+                speculating,
+                parked,
+                ..
+            } => {
+                *speculating = speculating.saturating_sub(1);
+                parked.extend(unanswered);
+                None
+            }
+            Status::Up => unanswered,
+            Status::Down => None,
+        }
+    }
+
     /// The counts so far.
     pub(crate) fn counts(&self) -> HostCounts {
-        let hosts = self.lock();
+        let table = self.lock();
         let mut counts = HostCounts::default();
-        for host in hosts.values() {
+        for host in table.hosts.values() {
             match host.status {
                 Status::Up => counts.up += 1,
                 Status::Down => counts.down += 1,
@@ -242,18 +311,26 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        for port in [23, 24] {
-            match t.admit(&probe("10.0.0.1", port), now) {
-                Admission::Parked { discovery } => assert!(discovery.is_empty()),
-                other => panic!("{other:?}"),
-            }
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        // Some go out speculatively, the rest wait.
+        for port in 23..23 + SPECULATIVE_PER_HOST as u16 {
+            assert!(matches!(
+                t.admit(&probe("10.0.0.1", port), now),
+                Admission::Speculate
+            ));
         }
-        let released: Vec<u16> = t
-            .answered("10.0.0.1".parse().unwrap())
-            .iter()
-            .map(|p| p.port)
-            .collect();
-        assert_eq!(released, [22, 23, 24]);
+        let next = 23 + SPECULATIVE_PER_HOST as u16;
+        match t.admit(&probe("10.0.0.1", next), now) {
+            Admission::Parked { discovery } => assert!(discovery.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        // An unanswered speculative probe waits with the parked ones.
+        assert_eq!(t.speculation_ended(ip, Some(probe("10.0.0.1", 23))), None);
+        let released: Vec<u16> = t.answered(ip).iter().map(|p| p.port).collect();
+        assert_eq!(released, [22, next, 23]);
+        // Once up, an unanswered speculative probe is started again.
+        let again = t.speculation_ended(ip, Some(probe("10.0.0.1", 24)));
+        assert_eq!(again.map(|p| p.port), Some(24));
         assert!(matches!(
             t.admit(&probe("10.0.0.1", 25), now),
             Admission::Start
@@ -269,7 +346,7 @@ mod tests {
         t.admit(&probe("10.0.0.2", 22), now);
         assert!(matches!(
             t.admit(&probe("10.0.0.2", 23), now),
-            Admission::Parked { .. }
+            Admission::Speculate
         ));
         for _ in 0..DISCOVERY_PROBES {
             t.discovery_unanswered(ip);
@@ -286,6 +363,8 @@ mod tests {
                 timed_out: 0
             }
         );
+        // A speculative probe of a down address is dropped.
+        assert_eq!(t.speculation_ended(ip, Some(probe("10.0.0.2", 23))), None);
         // A late answer makes it up, but parked probes stay dropped.
         assert!(t.answered(ip).is_empty());
     }

@@ -178,6 +178,9 @@ struct Job {
     discovery: bool,
     /// Its result is not reported (discovery probes are not).
     silent: bool,
+    /// Started before its address was known up: reported only if
+    /// answered (see the `discovery` module).
+    speculative: bool,
 }
 
 impl Job {
@@ -189,6 +192,7 @@ impl Job {
             self_connects: 0,
             discovery: false,
             silent: false,
+            speculative: false,
         }
     }
 
@@ -357,6 +361,11 @@ impl<'a> Worker<'a> {
                         self.known_up.insert(probe.ip);
                     }
                     return Some(Job::new(probe));
+                }
+                Admission::Speculate => {
+                    let mut job = Job::new(probe);
+                    job.speculative = true;
+                    return Some(job);
                 }
                 Admission::Parked { discovery } => {
                     for probe in discovery {
@@ -562,7 +571,7 @@ impl<'a> Worker<'a> {
     fn connect_deadline(&self, flight: &InFlight) -> Instant {
         let job = &flight.job;
         let attempt = LossTracker::timeout_attempt(job.timeouts, self.shared.cfg.retries);
-        let timeout = if job.discovery {
+        let timeout = if job.discovery || job.speculative {
             self.hosts.discovery_timeout(job.probe.ip, attempt)
         } else {
             self.hosts.timeout(job.probe.ip, attempt)
@@ -580,12 +589,11 @@ impl<'a> Worker<'a> {
             // Discovery probes started before this worker heard from any
             // address may now be given up sooner.
             let slots = &self.slots;
-            waiting.extend(
+            waiting.extend(slots.keys().into_iter().filter(|k| {
                 slots
-                    .keys()
-                    .into_iter()
-                    .filter(|k| slots.get(*k).is_some_and(|f| f.job.discovery)),
-            );
+                    .get(*k)
+                    .is_some_and(|f| f.job.discovery || f.job.speculative)
+            }));
         }
         if waiting.is_empty() {
             return;
@@ -692,6 +700,19 @@ impl<'a> Worker<'a> {
         if !self.shared.hosts.is_idle() {
             self.discovered(&job, state);
         }
+        if job.speculative {
+            let unanswered = (state == State::Filtered).then(|| job.probe.clone());
+            let again = self
+                .shared
+                .hosts
+                .speculation_ended(job.probe.ip, unanswered);
+            if state == State::Filtered {
+                if let Some(probe) = again {
+                    self.pending.push_back(Job::new(probe));
+                }
+                return;
+            }
+        }
         if job.silent {
             return;
         }
@@ -795,7 +816,14 @@ impl<'a> Worker<'a> {
     fn unanswered(&mut self, flight: InFlight, reason: Reason, now: Instant) {
         let mut job = flight.job;
         job.timeouts += 1;
-        if job.timeouts <= self.loss.retries(job.probe.ip, self.shared.cfg.retries) {
+        // A speculative probe has no retries of its own: unanswered, it
+        // goes back to its address (see `discovered`).
+        let retries = if job.speculative {
+            0
+        } else {
+            self.loss.retries(job.probe.ip, self.shared.cfg.retries)
+        };
+        if job.timeouts <= retries {
             self.pending.push_back(job);
         } else {
             let waited = now - flight.started;
