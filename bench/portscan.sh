@@ -15,6 +15,18 @@
 #     and portscan's defaults against the better of the two nmap runs
 #     (portscan's timeout adapts to the round-trip time, as nmap's does).
 #
+# (3)-(7) field scenarios, in namespaces made by tests/netlab/netlab.sh
+#     (latency held in NFQUEUE by netlab-delay, loss by nft numgen, a /24
+#     routed into the target with only a few live addresses):
+#     (3) 20 ms RTT, ports 1-5000      (4) 100 ms RTT, ports 1-5000
+#     (5) 2% loss, 20 ms, 1-5000, 1000 dropped
+#     (6) 10% loss, same               (7) a /24 with 5 live hosts, nmap's
+#     top 100 ports, 20 ms RTT
+#     Each: portscan (defaults, and -Pn) vs nmap -sT -T4 and -T4 --min-rate
+#     10000, each with and without -Pn; the target compares portscan's
+#     defaults with the faster of the two --min-rate runs: <= 1.00, and
+#     <= 0.75 at 100 ms. SCENARIOS="1 2 3" runs a subset.
+#
 # Every run checks that both tools found exactly the listeners' ports open;
 # the script prints wall times (best of RUNS), ratios portscan/nmap, and
 # portscan's peak RSS, and exits 1 if a run was not exact or a target was
@@ -37,6 +49,9 @@ VETH_SCAN=${TAG}s
 VETH_TGT=${TAG}t
 SCAN_IP=10.213.0.1
 TGT_IP=10.213.0.2
+SCENARIOS=${SCENARIOS:-1 2 3 4 5 6 7}
+NETLAB=$ROOT/tests/netlab/netlab.sh
+DELAY_BIN=$ROOT/target/release/examples/netlab-delay
 LO_PORTS=(22 80 443 8080 31337)
 VETH_PORTS=(22 80 443 3306 4999)
 DROPPED=2001-3000
@@ -53,6 +68,9 @@ cleanup() {
     for ns in "$NS_LO" "$NS_SCAN" "$NS_TGT"; do
         ip netns del "$ns" 2>/dev/null || true
     done
+    if [ -n "${LAB:-}" ]; then
+        bash "$NETLAB" down "$LAB" || true
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -71,11 +89,15 @@ ensure_tools() {
     command -v nft >/dev/null || missing+=(nftables)
     command -v ip >/dev/null || missing+=(iproute2)
     command -v python3 >/dev/null || missing+=(python3)
+    command -v iptables >/dev/null || missing+=(iptables)
     if [ ${#missing[@]} -gt 0 ]; then
         say "installing: ${missing[*]}"
         timeout 600 apt-get update -qq
         DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
+    # The latency emulator of the field scenarios (release: it must keep
+    # up with tens of thousands of packets a second).
+    (cd "$ROOT" && timeout 1200 cargo build --release --locked --quiet --example netlab-delay)
     # Always (re)build the default binary: a stale one would be measured
     # silently. An explicit PORTSCAN=... is used as given.
     if [ -z "${PORTSCAN_GIVEN:-}" ]; then
@@ -277,13 +299,89 @@ check_rss() {
     fi
 }
 
+# --- field scenarios (tests/netlab) -------------------------------------------
+
+# field NAME "TITLE" TARGET PORTS EXPECTED RATIO-TARGET [KEY=VALUE...]: sets
+# up a lab with the KEY=VALUE settings (see netlab.sh), runs every tool
+# RUNS times, checks each run against EXPECTED (the open set) and compares
+# portscan's defaults with the faster nmap --min-rate run.
+field() {
+    local name=$1 title=$2 target=$3 ports=$4 expected=$5 goal=$6
+    shift 6
+    say ""
+    say "$title, $RUNS runs"
+    LAB=psf$$
+    env "$@" DELAY_BIN="$DELAY_BIN" bash "$NETLAB" up "$LAB" >/dev/null
+    local ns=$LAB-s i
+    local nmap_base=(nmap -sT -n -T4 -p"$ports" -oG -)
+    for i in $(seq "$RUNS"); do
+        run_tool "$ns" "${name}_ps" portscan "$PORTSCAN" --json "$target" "$ports"
+        run_tool "$ns" "${name}_nmap_rate" nmap "${nmap_base[@]}" --min-rate 10000 "$target"
+        run_tool "$ns" "${name}_ps_pn" portscan "$PORTSCAN" --json -Pn "$target" "$ports"
+        run_tool "$ns" "${name}_nmap_rate_pn" nmap "${nmap_base[@]}" --min-rate 10000 -Pn "$target"
+        run_tool "$ns" "${name}_nmap_t4" nmap "${nmap_base[@]}" "$target"
+        run_tool "$ns" "${name}_nmap_t4_pn" nmap "${nmap_base[@]}" -Pn "$target"
+    done
+    bash "$NETLAB" down "$LAB"
+    LAB=
+    local n
+    for n in ps ps_pn nmap_rate nmap_rate_pn nmap_t4 nmap_t4_pn; do
+        check_exact "${name}_$n" "$expected"
+    done
+    report_row "${name}_ps" "portscan (defaults)"
+    report_row "${name}_ps_pn" "portscan -Pn"
+    report_row "${name}_nmap_t4" "nmap -sT -T4"
+    report_row "${name}_nmap_t4_pn" "nmap -sT -T4 -Pn"
+    report_row "${name}_nmap_rate" "nmap -sT -T4 --min-rate 10000"
+    report_row "${name}_nmap_rate_pn" "nmap -sT -T4 --min-rate 10000 -Pn"
+    local best_nmap r
+    best_nmap=$(best_of "${name}_nmap_rate" "${name}_nmap_rate_pn")
+    r=$(ratio "$(best "${name}_ps")" "$(best "$best_nmap")")
+    if le "$r" "$goal"; then
+        say "  ratio portscan defaults / best nmap --min-rate = $r (target <= $goal): PASS"
+    else
+        fail "$title: ratio portscan defaults / best nmap --min-rate = $r (target <= $goal)"
+    fi
+}
+
+scenario_field() {
+    local veth
+    veth=$(csv "${VETH_PORTS[@]}")
+    local listen="${VETH_PORTS[*]}"
+    local t=10.231.0.2
+    case $1 in
+    3) field rtt20 "(3) $t, 20 ms RTT, ports 1-5000, listeners on $veth" \
+        "$t" 1-5000 "$veth" 1.00 RTT_MS=20 LISTEN="$listen" ;;
+    4) field rtt100 "(4) $t, 100 ms RTT, ports 1-5000, listeners on $veth" \
+        "$t" 1-5000 "$veth" 0.75 RTT_MS=100 LISTEN="$listen" ;;
+    5) field loss2 "(5) $t, 2% loss each way, 20 ms RTT, ports 1-5000, drops $DROPPED" \
+        "$t" 1-5000 "$veth" 1.00 RTT_MS=20 LOSS_PCT=2 DROP="$DROPPED" LISTEN="$listen" ;;
+    6) field loss10 "(6) $t, 10% loss each way, 20 ms RTT, ports 1-5000, drops $DROPPED" \
+        "$t" 1-5000 "$veth" 1.00 RTT_MS=20 LOSS_PCT=10 DROP="$DROPPED" LISTEN="$listen" ;;
+    7)
+        local top live_ports=(22 80 443 3306 8080) pairs=() h p
+        top=$(python3 "$BENCH/portscan_sets.py" top-ports 100)
+        for h in 1 2 3 4 5; do
+            for p in "${live_ports[@]}"; do pairs+=("10.232.0.$h:$p"); done
+        done
+        field dead24 "(7) 10.232.0.0/24 with 5 live hosts, nmap's top 100 ports, 20 ms RTT, listeners on $(csv "${live_ports[@]}")" \
+            10.232.0.0/24 "$top" "$(csv "${pairs[@]}")" 1.00 RTT_MS=20 LIVE=5 LISTEN="${live_ports[*]}" ;;
+    esac
+}
+
 main() {
     ensure_tools
     say "portscan: $PORTSCAN ($("$PORTSCAN" --version))"
     say "nmap: $(nmap --version | head -n1)"
     say "host: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
-    scenario_loopback
-    scenario_veth
+    local s
+    for s in $SCENARIOS; do
+        case $s in
+        1) scenario_loopback ;;
+        2) scenario_veth ;;
+        *) scenario_field "$s" ;;
+        esac
+    done
     say ""
     if [ "$FAILED" -eq 0 ]; then
         say "all runs exact, all targets met"

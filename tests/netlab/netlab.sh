@@ -60,7 +60,7 @@ start_helper() {
     ip netns exec "$ns" "$@" >"$log" 2>&1 &
     echo $! >"$STATE/$name.pid"
     for _ in $(seq 1 100); do
-        grep -q ready "$log" && return 0
+        grep -qs ready "$log" && return 0
         kill -0 "$(cat "$STATE/$name.pid")" 2>/dev/null || break
         sleep 0.05
     done
