@@ -97,10 +97,12 @@ pub(crate) enum Completion {
 /// that alone does not say whether the port accepted: under ICMP rejects
 /// and loss, a connect closed by an ICMP admin-prohibited (TCP state
 /// `CLOSE`, one SYN sent, no segment received) was seen in exactly this
-/// state. So the answer is looked up in `TCP_INFO`: a round-trip sample
-/// (`tcpi_rtt > 0`) exists only once a SYN-ACK acknowledged our SYN (a
-/// RST or an ICMP error takes none). Open is reported only on that
-/// evidence.
+/// state. So the answer is looked up in `TCP_INFO`: only a SYN-ACK
+/// acknowledges our SYN, which counts one byte in `tcpi_bytes_acked` and
+/// takes a round-trip sample (`tcpi_rtt`); a RST or an ICMP error does
+/// neither. (The sample alone is not enough: on loopback it can be under
+/// the 8 µs that `tcpi_rtt` rounds down to zero.) Open is reported only
+/// on that evidence.
 pub(crate) fn completed(socket: &Socket) -> Completion {
     match socket.take_error() {
         Ok(Some(e)) | Err(e) => return Completion::Failed(e),
@@ -118,7 +120,7 @@ pub(crate) fn completed(socket: &Socket) -> Completion {
 }
 
 /// True when a SYN-ACK answered this socket's SYN: `getsockopt(TCP_INFO)`
-/// has a round-trip sample (see [`completed`]).
+/// shows our SYN acknowledged or a round-trip sample (see [`completed`]).
 fn syn_acked(socket: &Socket) -> io::Result<bool> {
     // SAFETY: tcp_info is plain old data; zero is a valid value.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
@@ -136,7 +138,7 @@ fn syn_acked(socket: &Socket) -> io::Result<bool> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(info.tcpi_rtt > 0)
+    Ok(info.tcpi_bytes_acked > 0 || info.tcpi_rtt > 0)
 }
 
 /// A connected socket's `(local, peer)` addresses.
@@ -273,6 +275,28 @@ mod tests {
         assert!(matches!(settle(&socket, &own), Answer::Connected));
         let (local, peer) = endpoints(&socket).unwrap();
         assert!(crate::scan::classify::is_self_connect(local, peer));
+    }
+
+    #[test]
+    fn syn_acked_tells_a_reset_after_the_handshake_from_a_refusal() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap();
+        let socket = new_socket(open).unwrap();
+        start(&socket, &SockAddr::from(open));
+        let (accepted, _) = listener.accept().unwrap();
+        // Reset the accepted connection: SO_LINGER 0, then close.
+        Socket::from(accepted)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(syn_acked(&socket).unwrap());
+
+        let (_reserved, closed) = loopback_closed_port();
+        let refused = new_socket(closed).unwrap();
+        let closed = SockAddr::from(closed);
+        start(&refused, &closed);
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!syn_acked(&refused).unwrap());
     }
 
     #[test]

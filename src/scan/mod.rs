@@ -85,7 +85,7 @@
 //!   rejects and loss, connects ended by an ICMP error were found in TCP
 //!   state `CLOSE` with their errno no longer pending. Open is therefore
 //!   reported only on evidence of the peer's SYN-ACK (a connection, a
-//!   reset after the handshake, or `TCP_INFO`'s round-trip sample, see the
+//!   reset after the handshake, or `TCP_INFO` showing our SYN acknowledged, see the
 //!   `connect` submodule); an attempt that ended without one is treated
 //!   like a timeout. And a readiness event carries the slot's generation,
 //!   so it reaches only the attempt it was registered for.
