@@ -86,7 +86,7 @@ fn icmp_unreachable_is_filtered_with_its_reason() {
     for line in &lines {
         let (state, reasons): (&str, &[&str]) = match line.port {
             22 | 80 => ("open", &["syn-ack"]),
-            100..=199 => ("filtered", &["host-unreach", "admin-prohibited"]),
+            100..=199 => ("filtered", &["admin-prohibited"]),
             _ => ("closed", &["conn-refused"]),
         };
         assert_eq!(line.state, state, "{line:?}");

@@ -103,6 +103,23 @@ pub(crate) fn classify(err: &io::Error) -> Verdict {
     }
 }
 
+/// The reason an ICMP destination-unreachable error gives, by its type
+/// and code (ICMPv4 type 3, ICMPv6 type 1), for a probe already found
+/// filtered: the errno alone cannot tell a firewall's refusal from an
+/// unreachable host (Linux maps ICMPv4 code 13 to `EHOSTUNREACH`). `None`
+/// for other ICMP messages, which leave the errno's reason as it is.
+pub(crate) fn icmp_reason(v6: bool, icmp_type: u8, code: u8) -> Option<Reason> {
+    match (v6, icmp_type, code) {
+        // Network unreachable (and ICMPv6 "no route").
+        (false, 3, 0 | 6 | 11) | (true, 1, 0) => Some(Reason::NetUnreach),
+        // Administratively prohibited: net, host, communication (v4);
+        // prohibited, source policy, reject route (v6).
+        (false, 3, 9 | 10 | 13) | (true, 1, 1 | 5 | 6) => Some(Reason::AdminProhibited),
+        (false, 3, _) | (true, 1, _) => Some(Reason::HostUnreach),
+        _ => None,
+    }
+}
+
 /// True when a connection's two ends are the same address and port: a TCP
 /// "simultaneous open" of a socket with itself.
 ///
@@ -180,6 +197,17 @@ mod tests {
     fn errors_without_errno_are_filtered_not_panics() {
         let e = io::Error::other("connection refused (but only in the text)");
         assert_eq!(classify(&e), Verdict::Filtered(Reason::Unknown));
+    }
+
+    #[test]
+    fn icmp_codes_give_nmaps_reasons() {
+        assert_eq!(icmp_reason(false, 3, 13), Some(Reason::AdminProhibited));
+        assert_eq!(icmp_reason(false, 3, 10), Some(Reason::AdminProhibited));
+        assert_eq!(icmp_reason(false, 3, 1), Some(Reason::HostUnreach));
+        assert_eq!(icmp_reason(false, 3, 0), Some(Reason::NetUnreach));
+        assert_eq!(icmp_reason(true, 1, 1), Some(Reason::AdminProhibited));
+        assert_eq!(icmp_reason(true, 1, 3), Some(Reason::HostUnreach));
+        assert_eq!(icmp_reason(false, 11, 0), None);
     }
 
     #[test]

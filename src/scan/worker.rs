@@ -20,7 +20,7 @@ use polling::{Event, Events, Poller};
 use socket2::{SockAddr, Socket};
 
 use super::banner::{self, Progress};
-use super::classify::{classify, is_self_connect, Reason, Verdict};
+use super::classify::{classify, icmp_reason, is_self_connect, Reason, Verdict};
 use super::connect::{self, Answer, Completion, Eagerness};
 use super::discovery::{Admission, HostTable};
 use super::loss::LossTracker;
@@ -647,6 +647,19 @@ impl<'a> Worker<'a> {
 
     /// Handles an error from `socket()`, `connect()` or `SO_ERROR`.
     fn after_error(&mut self, job: Job, err: &io::Error, started: Instant) {
+        self.after_error_with(job, err, started, None);
+    }
+
+    /// Like [`Worker::after_error`]; `icmp` is the reason the ICMP error
+    /// queued on the socket gave, which wins over the errno's for a
+    /// filtered port.
+    fn after_error_with(
+        &mut self,
+        job: Job,
+        err: &io::Error,
+        started: Instant,
+        icmp: Option<Reason>,
+    ) {
         match classify(err) {
             Verdict::Open => {
                 let rtt = started.elapsed();
@@ -659,6 +672,7 @@ impl<'a> Worker<'a> {
                 self.report(job, State::Closed, Reason::ConnRefused, rtt, None);
             }
             Verdict::Filtered(reason) => {
+                let reason = icmp.unwrap_or(reason);
                 self.report(job, State::Filtered, reason, started.elapsed(), None)
             }
             Verdict::BackOff => self.back_off(job),
@@ -854,7 +868,14 @@ impl<'a> Worker<'a> {
                 self.settle(flight, Some(e))
             }
             Completion::EndedWithoutAnswer => {
-                self.unanswered(flight, Reason::Unknown, Instant::now());
+                // An ICMP error whose errno we missed is still an answer,
+                // from the network if not from the port: final.
+                if let Some(reason) = icmp_reason_of(&flight.socket) {
+                    let rtt = flight.started.elapsed();
+                    self.report(flight.job, State::Filtered, reason, rtt, None);
+                } else {
+                    self.unanswered(flight, Reason::Unknown, Instant::now());
+                }
                 Ok(())
             }
         }
@@ -864,7 +885,11 @@ impl<'a> Worker<'a> {
     /// it connected.
     fn settle(&mut self, flight: InFlight, error: Option<io::Error>) -> io::Result<()> {
         if let Some(e) = error {
-            self.after_error(flight.job, &e, flight.started);
+            let icmp = match classify(&e) {
+                Verdict::Filtered(_) => icmp_reason_of(&flight.socket),
+                _ => None,
+            };
+            self.after_error_with(flight.job, &e, flight.started, icmp);
             return Ok(());
         }
         match connect::endpoints(&flight.socket) {
@@ -958,6 +983,12 @@ impl<'a> Worker<'a> {
         let socket = &self.slots.get(key).expect("live key").socket;
         self.poller.modify(socket, interest)
     }
+}
+
+/// The reason the ICMP error queued on `socket` gives, if any.
+fn icmp_reason_of(socket: &Socket) -> Option<Reason> {
+    let (v6, icmp_type, code) = connect::icmp_error(socket)?;
+    icmp_reason(v6, icmp_type, code)
 }
 
 impl Drop for Worker<'_> {

@@ -11,7 +11,9 @@
 //! they came: a FIFO of pending verdicts is all the state there is. The
 //! kernel queue and the netlink receive buffer are raised so that a burst
 //! of thousands of SYNs is held, never dropped (a drop here would look like
-//! loss the test did not ask for). It runs until killed.
+//! loss the test did not ask for); should the program still fall behind
+//! (a starved CPU), the queue fails open: packets then pass undelayed
+//! rather than lost. It runs until killed.
 
 use std::collections::VecDeque;
 use std::process::ExitCode;
@@ -58,7 +60,7 @@ fn run(queue_num: u16, delay: Duration) -> std::io::Result<()> {
     queue.bind(queue_num)?;
     queue.set_copy_range(queue_num, COPY_RANGE)?;
     queue.set_queue_max_len(queue_num, QUEUE_LEN)?;
-    queue.set_fail_open(queue_num, false)?;
+    queue.set_fail_open(queue_num, true)?;
     queue.set_nonblocking(true);
     eprintln!("ready");
     let mut held: VecDeque<(Instant, nfq::Message)> = VecDeque::new();
@@ -104,6 +106,22 @@ fn lowest_free_fd() -> std::io::Result<libc::c_int> {
 /// Raises the receive buffer of netlink socket `fd` (SO_RCVBUFFORCE, as
 /// root, past `rmem_max`); a failure only makes drops under load likelier.
 fn raise_rcvbuf(fd: libc::c_int) {
+    let mut domain: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: a plain getsockopt into a c_int.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&mut domain as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 || domain != libc::AF_NETLINK {
+        eprintln!("netlab-delay: descriptor {fd} is not the queue's socket; buffer not raised");
+        return;
+    }
     let size = RCVBUF;
     // SAFETY: a plain setsockopt with a c_int value.
     let rc = unsafe {
