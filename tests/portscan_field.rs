@@ -231,3 +231,37 @@ fn the_open_set_is_exact_at_ten_percent_loss_with_the_defaults() {
         );
     }
 }
+
+/// `--host-timeout`: an address is given up that long after its first
+/// probe; what it reported stays, the rest of its ports are skipped, and
+/// the summary counts it.
+#[test]
+fn host_timeout_gives_up_on_a_slow_host() {
+    let settings = Settings {
+        rtt_ms: 100,
+        listen: "22",
+        ..Settings::default()
+    };
+    let Some(lab) = Lab::up("host_timeout_gives_up_on_a_slow_host", &settings) else {
+        return;
+    };
+    // 20000 ports at 100 ms RTT and at most 1000 in flight take 20 round
+    // trips; 400 ms is enough for the first answers, not for all of them.
+    let args = [
+        "--all",
+        "-c",
+        "1000",
+        "--host-timeout",
+        "400",
+        &lab.tgt_ip,
+        "1-20000",
+    ];
+    let run = scan(&lab, &args).ok();
+    let lines = run.lines();
+    assert!(
+        !lines.is_empty() && lines.len() < 20000,
+        "{} lines",
+        lines.len()
+    );
+    assert!(run.stderr.contains("1 timed out"), "{}", run.stderr);
+}

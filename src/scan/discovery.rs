@@ -214,6 +214,23 @@ impl HostTable {
         }
     }
 
+    /// True (and counted) when `ip` is past the host timeout at `now`: a
+    /// probe of it that was parked or queued for a retry is dropped.
+    pub(crate) fn expired(&self, ip: IpAddr, now: Instant) -> bool {
+        let Some(limit) = self.host_timeout else {
+            return false;
+        };
+        let mut table = self.lock();
+        let Some(host) = table.hosts.get_mut(&ip) else {
+            return false;
+        };
+        if now.duration_since(host.first_seen) >= limit {
+            host.timed_out = true;
+            return true;
+        }
+        false
+    }
+
     /// `ip` answered (a SYN-ACK or RST): it is up. Returns the probes
     /// parked for it, to be started by the caller.
     pub(crate) fn answered(&self, ip: IpAddr) -> Vec<Probe> {

@@ -343,8 +343,13 @@ impl<'a> Worker<'a> {
     /// The next attempt to start: a pending one, else a fresh probe that
     /// host discovery lets through.
     fn next_job(&mut self) -> Option<Job> {
-        if let Some(job) = self.pending.pop_front() {
-            return Some(job);
+        while let Some(job) = self.pending.pop_front() {
+            let expired = self.shared.cfg.host_timeout.is_some()
+                && !job.silent
+                && self.shared.hosts.expired(job.probe.ip, Instant::now());
+            if !expired {
+                return Some(job);
+            }
         }
         loop {
             if self.batch.is_empty() && !self.refill_batch() {
