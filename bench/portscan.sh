@@ -36,6 +36,19 @@
 #     SYN with a RST (the block exists only there). Peak RSS < 50 MB and
 #     the whole shard done within a second (so probing starts at once).
 #
+# (6)-(10) field scenarios (rtt20 rtt100 loss2 loss10 dead24), in
+#     namespaces made by tests/netlab/netlab.sh
+#     (latency held in NFQUEUE by netlab-delay, loss by nft numgen, a /24
+#     routed into the target with only a few live addresses):
+#     (6) rtt20: 20 ms RTT, 1-5000   (7) rtt100: 100 ms RTT, 1-5000
+#     (8) loss2: 2% loss, 20 ms, 1-5000, 1000 dropped
+#     (9) loss10: 10% loss, same     (10) dead24: a /24 with 5 live hosts,
+#     nmap's top 100 ports, 20 ms RTT
+#     Each: portscan (defaults, and -Pn) vs nmap -sT -T4 and -T4 --min-rate
+#     10000, each with and without -Pn; the target compares portscan's
+#     defaults with the faster of the two --min-rate runs: <= 1.00, and
+#     <= 0.75 at 100 ms. SCENARIOS="loopback rtt100" runs a subset.
+#
 # Every run checks that both tools found exactly the listeners' ports open;
 # the script prints wall times (best of RUNS), ratios portscan/nmap, and
 # portscan's peak RSS, and exits 1 if a run was not exact or a target was
@@ -49,7 +62,8 @@ BENCH=$ROOT/bench
 PORTSCAN_GIVEN=${PORTSCAN:-}
 PORTSCAN=${PORTSCAN:-$ROOT/target/release/portscan}
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}   # seconds, per tool run
-SCENARIOS=${SCENARIOS:-loopback veth shards udp service}   # a subset: SCENARIOS=shards
+# A subset: SCENARIOS=shards, SCENARIOS="rtt100 dead24".
+SCENARIOS=${SCENARIOS:-loopback veth shards rtt20 rtt100 loss2 loss10 dead24 udp service}
 UDP_RUNS=${UDP_RUNS:-1}
 
 TAG=psb$$
@@ -70,6 +84,8 @@ VETH_SCAN=${TAG}s
 VETH_TGT=${TAG}t
 SCAN_IP=10.213.0.1
 TGT_IP=10.213.0.2
+NETLAB=$ROOT/tests/netlab/netlab.sh
+DELAY_BIN=$ROOT/target/release/examples/netlab-delay
 LO_PORTS=(22 80 443 8080 31337)
 VETH_PORTS=(22 80 443 3306 4999)
 DROPPED=2001-3000
@@ -90,6 +106,9 @@ cleanup() {
         done
         ip netns del "$ns" 2>/dev/null || true
     done
+    if [ -n "${LAB:-}" ]; then
+        bash "$NETLAB" down "$LAB" || true
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -108,11 +127,15 @@ ensure_tools() {
     command -v nft >/dev/null || missing+=(nftables)
     command -v ip >/dev/null || missing+=(iproute2)
     command -v python3 >/dev/null || missing+=(python3)
+    command -v iptables >/dev/null || missing+=(iptables)
     if [ ${#missing[@]} -gt 0 ]; then
         say "installing: ${missing[*]}"
         timeout 600 apt-get update -qq
         DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
+    # The latency emulator of the field scenarios (release: it must keep
+    # up with tens of thousands of packets a second).
+    (cd "$ROOT" && timeout 1200 cargo build --release --locked --quiet --example netlab-delay)
     # Always (re)build the default binary: a stale one would be measured
     # silently. An explicit PORTSCAN=... is used as given.
     if [ -z "${PORTSCAN_GIVEN:-}" ]; then
@@ -522,6 +545,85 @@ check_rss() {
     fi
 }
 
+# --- field scenarios (tests/netlab) -------------------------------------------
+
+# field NAME "TITLE" TARGET PORTS EXPECTED RATIO-TARGET [KEY=VALUE...]: sets
+# (SKIP_T4_PN=1 leaves out nmap -T4 -Pn, which takes minutes on dead hosts)
+# up a lab with the KEY=VALUE settings (see netlab.sh), runs every tool
+# RUNS times, checks each run against EXPECTED (the open set) and compares
+# portscan's defaults with the faster nmap --min-rate run.
+field() {
+    local name=$1 title=$2 target=$3 ports=$4 expected=$5 goal=$6
+    local skip_t4_pn=${SKIP_T4_PN:-0}
+    shift 6
+    say ""
+    say "$title, $RUNS runs"
+    LAB=psf$$
+    env "$@" DELAY_BIN="$DELAY_BIN" bash "$NETLAB" up "$LAB" >/dev/null
+    local ns=$LAB-s i
+    local nmap_base=(nmap -sT -n -T4 -p"$ports" -oG -)
+    for i in $(seq "$RUNS"); do
+        run_tool "$ns" "${name}_ps" portscan "$PORTSCAN" --json "$target" "$ports"
+        run_tool "$ns" "${name}_nmap_rate" nmap "${nmap_base[@]}" --min-rate 10000 "$target"
+        run_tool "$ns" "${name}_ps_pn" portscan "$PORTSCAN" --json -Pn "$target" "$ports"
+        run_tool "$ns" "${name}_nmap_rate_pn" nmap "${nmap_base[@]}" --min-rate 10000 -Pn "$target"
+        run_tool "$ns" "${name}_nmap_t4" nmap "${nmap_base[@]}" "$target"
+        if [ "$skip_t4_pn" != 1 ]; then
+            run_tool "$ns" "${name}_nmap_t4_pn" nmap "${nmap_base[@]}" -Pn "$target"
+        fi
+    done
+    bash "$NETLAB" down "$LAB"
+    LAB=
+    local n tools=(ps ps_pn nmap_rate nmap_rate_pn nmap_t4)
+    [ "$skip_t4_pn" = 1 ] || tools+=(nmap_t4_pn)
+    for n in "${tools[@]}"; do
+        check_exact "${name}_$n" "$expected"
+    done
+    report_row "${name}_ps" "portscan (defaults)"
+    report_row "${name}_ps_pn" "portscan -Pn"
+    report_row "${name}_nmap_t4" "nmap -sT -T4"
+    if [ "$skip_t4_pn" = 1 ]; then
+        say "  nmap -sT -T4 -Pn: not run (over 300 s: every port of 251 silent hosts at -T4 pace)"
+    else
+        report_row "${name}_nmap_t4_pn" "nmap -sT -T4 -Pn"
+    fi
+    report_row "${name}_nmap_rate" "nmap -sT -T4 --min-rate 10000"
+    report_row "${name}_nmap_rate_pn" "nmap -sT -T4 --min-rate 10000 -Pn"
+    local best_nmap r
+    best_nmap=$(best_of "${name}_nmap_rate" "${name}_nmap_rate_pn")
+    r=$(ratio "$(best "${name}_ps")" "$(best "$best_nmap")")
+    if le "$r" "$goal"; then
+        say "  ratio portscan defaults / best nmap --min-rate = $r (target <= $goal): PASS"
+    else
+        fail "$title: ratio portscan defaults / best nmap --min-rate = $r (target <= $goal)"
+    fi
+}
+
+scenario_field() {
+    local veth
+    veth=$(csv "${VETH_PORTS[@]}")
+    local listen="${VETH_PORTS[*]}"
+    local t=10.231.0.2
+    case $1 in
+    rtt20) field rtt20 "(6) $t, 20 ms RTT, ports 1-5000, listeners on $veth" \
+        "$t" 1-5000 "$veth" 1.00 RTT_MS=20 LISTEN="$listen" ;;
+    rtt100) field rtt100 "(7) $t, 100 ms RTT, ports 1-5000, listeners on $veth" \
+        "$t" 1-5000 "$veth" 0.75 RTT_MS=100 LISTEN="$listen" ;;
+    loss2) field loss2 "(8) $t, 2% loss each way, 20 ms RTT, ports 1-5000, drops $DROPPED" \
+        "$t" 1-5000 "$veth" 1.00 RTT_MS=20 LOSS_PCT=2 DROP="$DROPPED" LISTEN="$listen" ;;
+    loss10) field loss10 "(9) $t, 10% loss each way, 20 ms RTT, ports 1-5000, drops $DROPPED" \
+        "$t" 1-5000 "$veth" 1.00 RTT_MS=20 LOSS_PCT=10 DROP="$DROPPED" LISTEN="$listen" ;;
+    dead24)
+        local top live_ports=(22 80 443 3306 8080) pairs=() h p
+        top=$(python3 "$BENCH/portscan_sets.py" top-ports 100)
+        for h in 1 2 3 4 5; do
+            for p in "${live_ports[@]}"; do pairs+=("10.232.0.$h:$p"); done
+        done
+        SKIP_T4_PN=1 field dead24 "(10) 10.232.0.0/24 with 5 live hosts, nmap's top 100 ports, 20 ms RTT, listeners on $(csv "${live_ports[@]}")" \
+            10.232.0.0/24 "$top" "$(csv "${pairs[@]}")" 1.00 RTT_MS=20 LIVE=5 LISTEN="${live_ports[*]}" ;;
+    esac
+}
+
 main() {
     ensure_tools
     say "portscan: $PORTSCAN ($("$PORTSCAN" --version))"
@@ -529,7 +631,10 @@ main() {
     say "host: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
     local scenario
     for scenario in $SCENARIOS; do
-        "scenario_$scenario"
+        case $scenario in
+        rtt20 | rtt100 | loss2 | loss10 | dead24) scenario_field "$scenario" ;;
+        *) "scenario_$scenario" ;;
+        esac
     done
     say ""
     if [ "$FAILED" -eq 0 ]; then

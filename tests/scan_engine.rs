@@ -55,6 +55,8 @@ fn config() -> ScanConfig {
         min_timeout: Duration::from_millis(100),
         concurrency: 100,
         retries: 0,
+        discover_hosts: false,
+        host_timeout: None,
         rate: None,
         banner: None,
     }
@@ -184,6 +186,8 @@ fn retries_report_once_with_the_final_state() {
     let port = port_of(&listener);
     let cfg = ScanConfig {
         retries: 2,
+        discover_hosts: false,
+        host_timeout: None,
         timeout: Duration::from_millis(200),
         ..config()
     };
@@ -233,6 +237,8 @@ fn adaptive_config() -> ScanConfig {
         timeout: Duration::from_millis(3000),
         min_timeout: Duration::from_millis(100),
         retries: 1,
+        discover_hosts: false,
+        host_timeout: None,
         ..config()
     }
 }
@@ -301,6 +307,8 @@ fn min_timeout_equal_to_timeout_is_a_fixed_timeout() {
         timeout: Duration::from_millis(300),
         min_timeout: Duration::from_millis(300),
         retries: 1,
+        discover_hosts: false,
+        host_timeout: None,
         ..config()
     };
     let (results, summary) = scan_one_worker(&source, &cfg);
@@ -330,6 +338,8 @@ fn without_answers_every_attempt_waits_the_maximum() {
         timeout: Duration::from_millis(300),
         min_timeout: Duration::from_millis(10),
         retries: 1,
+        discover_hosts: false,
+        host_timeout: None,
         ..config()
     };
     let (results, summary) = scan_one_worker(&probes(V4, [port_of(&listener)]), &cfg);
@@ -575,6 +585,8 @@ fn a_port_that_accepts_and_resets_at_once_is_open() {
         concurrency: 32,
         min_timeout: Duration::from_millis(1000),
         retries: 2,
+        discover_hosts: false,
+        host_timeout: None,
         ..config()
     };
     let (results, _) = scan(&source, &cfg);
@@ -653,4 +665,48 @@ fn a_cancelled_sink_ends_a_scan_of_silent_ports_promptly() {
     assert!(summary.stopped);
     assert_eq!(summary.reported, 0);
     assert!(sink.seen.into_inner().unwrap().is_empty());
+}
+
+#[test]
+fn discovery_on_loopback_changes_nothing_but_counts_the_host() {
+    let open = listeners(V4, 3);
+    let closed = closed_ports(V4, 3);
+    let ports: Vec<u16> = open
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .chain(closed.iter().map(port_of))
+        .collect();
+    let source = probes(V4, ports.iter().copied());
+    let cfg = ScanConfig {
+        discover_hosts: true,
+        ..config()
+    };
+    let (results, summary) = scan(&source, &cfg);
+    assert_eq!(results.len(), ports.len(), "each port reported once");
+    let open_ports: BTreeSet<u16> = open
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    assert_eq!(ports_in(&results, State::Open), open_ports);
+    let hosts = summary.hosts.expect("discovery counts hosts");
+    assert_eq!((hosts.up, hosts.down), (1, 0));
+}
+
+#[test]
+fn the_window_grows_while_answers_come_and_stays_under_the_ceiling() {
+    // Every loopback port answers (closed, or open if something on this
+    // machine listens there): 1500 answers on first attempts.
+    let source = probes(V4, 1..=1500);
+    let cfg = ScanConfig {
+        concurrency: 2000,
+        ..config()
+    };
+    let (results, summary) = scan(&source, &cfg);
+    assert_eq!(results.len(), 1500);
+    assert!(results.iter().all(|r| r.state != State::Filtered));
+    assert!(
+        summary.window > rawnet::scan::INITIAL_WINDOW && summary.window <= 2000,
+        "{}",
+        summary.window
+    );
 }

@@ -85,9 +85,11 @@ pub(crate) enum Verdict {
 pub(crate) fn classify(err: &io::Error) -> Verdict {
     match err.raw_os_error() {
         // On a connecting socket Linux reports a reset that answers the SYN
-        // as ECONNREFUSED, and one after the handshake as ECONNRESET (or,
-        // once the error is consumed, ENOTCONN on a socket that reported
-        // itself writable): the latter means the port accepted.
+        // as ECONNREFUSED, and one after the handshake as ECONNRESET (or
+        // ENOTCONN from getpeername() right after a connect() that
+        // succeeded): the latter means the port accepted. (A socket that
+        // is merely *ready* and not connected proves nothing; the worker
+        // never brings that case here, see connect::completed.)
         Some(libc::ECONNREFUSED) => Verdict::Closed,
         Some(libc::ECONNRESET | libc::ENOTCONN) => Verdict::Open,
         Some(
@@ -104,6 +106,23 @@ pub(crate) fn classify(err: &io::Error) -> Verdict {
         Some(libc::ENETUNREACH | libc::ENETDOWN) => Verdict::Filtered(Reason::NetUnreach),
         Some(libc::EACCES | libc::EPERM) => Verdict::Filtered(Reason::AdminProhibited),
         _ => Verdict::Filtered(Reason::Unknown),
+    }
+}
+
+/// The reason an ICMP destination-unreachable error gives, by its type
+/// and code (ICMPv4 type 3, ICMPv6 type 1), for a probe already found
+/// filtered: the errno alone cannot tell a firewall's refusal from an
+/// unreachable host (Linux maps ICMPv4 code 13 to `EHOSTUNREACH`). `None`
+/// for other ICMP messages, which leave the errno's reason as it is.
+pub(crate) fn icmp_reason(v6: bool, icmp_type: u8, code: u8) -> Option<Reason> {
+    match (v6, icmp_type, code) {
+        // Network unreachable (and ICMPv6 "no route").
+        (false, 3, 0 | 6 | 11) | (true, 1, 0) => Some(Reason::NetUnreach),
+        // Administratively prohibited: net, host, communication (v4);
+        // prohibited, source policy, reject route (v6).
+        (false, 3, 9 | 10 | 13) | (true, 1, 1 | 5 | 6) => Some(Reason::AdminProhibited),
+        (false, 3, _) | (true, 1, _) => Some(Reason::HostUnreach),
+        _ => None,
     }
 }
 
@@ -184,6 +203,17 @@ mod tests {
     fn errors_without_errno_are_filtered_not_panics() {
         let e = io::Error::other("connection refused (but only in the text)");
         assert_eq!(classify(&e), Verdict::Filtered(Reason::Unknown));
+    }
+
+    #[test]
+    fn icmp_codes_give_nmaps_reasons() {
+        assert_eq!(icmp_reason(false, 3, 13), Some(Reason::AdminProhibited));
+        assert_eq!(icmp_reason(false, 3, 10), Some(Reason::AdminProhibited));
+        assert_eq!(icmp_reason(false, 3, 1), Some(Reason::HostUnreach));
+        assert_eq!(icmp_reason(false, 3, 0), Some(Reason::NetUnreach));
+        assert_eq!(icmp_reason(true, 1, 1), Some(Reason::AdminProhibited));
+        assert_eq!(icmp_reason(true, 1, 3), Some(Reason::HostUnreach));
+        assert_eq!(icmp_reason(false, 11, 0), None);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -33,13 +34,92 @@ pub(crate) enum Answer {
     Failed(io::Error),
 }
 
-/// A non-blocking, close-on-exec TCP socket for `addr`'s family.
+/// A non-blocking, close-on-exec TCP socket for `addr`'s family, with
+/// ICMP errors queued for [`icmp_error`] (`IP_RECVERR`/`IPV6_RECVERR`).
+///
+/// # Notes
+///
+/// Without the option the kernel turns an ICMP error into an errno only,
+/// and several ICMP codes share one (`EHOSTUNREACH` stands for host
+/// unreachable and for communication administratively prohibited); the
+/// queued error keeps the ICMP type and code. A failure to set it only
+/// costs that precision.
 pub(crate) fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
-    Socket::new(
+    let socket = Socket::new(
         Domain::for_address(addr),
         Type::STREAM.nonblocking(),
         Some(Protocol::TCP),
-    )
+    )?;
+    let (level, name) = if addr.is_ipv6() {
+        (libc::SOL_IPV6, libc::IPV6_RECVERR)
+    } else {
+        (libc::SOL_IP, libc::IP_RECVERR)
+    };
+    let on: libc::c_int = 1;
+    // SAFETY: a plain setsockopt with a c_int value on our own socket.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    Ok(socket)
+}
+
+/// An ICMP error the kernel queued for this socket: `(is ICMPv6, type,
+/// code)`, read with `recvmsg(MSG_ERRQUEUE)`; `None` if none is queued.
+pub(crate) fn icmp_error(socket: &Socket) -> Option<(bool, u8, u8)> {
+    // u64s for the alignment cmsghdr needs.
+    let mut control = [0u64; 64];
+    let mut data = [0u8; 64];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // SAFETY: msghdr is plain old data; zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: every buffer msg points to lives until the call returns.
+    let n = unsafe {
+        libc::recvmsg(
+            socket.as_raw_fd(),
+            &mut msg,
+            libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        return None;
+    }
+    // SAFETY: the CMSG_* walk stays within msg_controllen, as filled in
+    // by the kernel; the payload is read unaligned.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            let header = &*cmsg;
+            let v4 = header.cmsg_level == libc::SOL_IP && header.cmsg_type == libc::IP_RECVERR;
+            let v6 = header.cmsg_level == libc::SOL_IPV6 && header.cmsg_type == libc::IPV6_RECVERR;
+            if v4 || v6 {
+                let ee: libc::sock_extended_err =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                let icmp = if v6 {
+                    libc::SO_EE_ORIGIN_ICMP6
+                } else {
+                    libc::SO_EE_ORIGIN_ICMP
+                };
+                if ee.ee_origin == icmp {
+                    return Some((v6, ee.ee_type, ee.ee_code));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    None
 }
 
 /// Calls `connect()` on a socket that is not yet connecting.
@@ -69,20 +149,75 @@ pub(crate) fn reusable_after(err: &io::Error) -> bool {
     err.raw_os_error() == Some(libc::ECONNREFUSED)
 }
 
-/// After a writability event: why the connect failed (`SO_ERROR`), or the
-/// connection's `(local, peer)` addresses.
+/// How a connect that the poller reported finished.
+#[derive(Debug)]
+pub(crate) enum Completion {
+    /// Connected: `(local, peer)`.
+    Connected(SocketAddr, SocketAddr),
+    /// Failed with this error (`SO_ERROR`).
+    Failed(io::Error),
+    /// Not connected and no error pending, but the peer did answer the
+    /// SYN with a SYN-ACK before the connection went away: a port that
+    /// accepts and resets at once (see [`super::classify`]).
+    ResetAfterHandshake,
+    /// Not connected, no error pending, and no SYN-ACK ever came back: the
+    /// attempt was ended by something other than the peer's TCP (an ICMP
+    /// error whose errno was no longer pending when we looked). Says
+    /// nothing about the port.
+    EndedWithoutAnswer,
+}
+
+/// After a writability event: how the connect ended.
 ///
 /// # Notes
 ///
-/// A socket that is writable with no pending error but not connected
-/// (`ENOTCONN`) was connected and torn down again before we looked; its
-/// error is returned as is (and classified open: something accepted the
-/// connection), rather than re-armed, which would spin on a hung-up socket.
-pub(crate) fn completed(socket: &Socket) -> io::Result<(SocketAddr, SocketAddr)> {
-    if let Some(e) = socket.take_error()? {
-        return Err(e);
+/// A socket the poller reports ready with no pending `SO_ERROR` is not
+/// necessarily connected. `getpeername()` then fails with `ENOTCONN`, and
+/// that alone does not say whether the port accepted: under ICMP rejects
+/// and loss, a connect closed by an ICMP admin-prohibited (TCP state
+/// `CLOSE`, one SYN sent, no segment received) was seen in exactly this
+/// state. So the answer is looked up in `TCP_INFO`: only a SYN-ACK
+/// acknowledges our SYN, which counts one byte in `tcpi_bytes_acked` and
+/// takes a round-trip sample (`tcpi_rtt`); a RST or an ICMP error does
+/// neither. (The sample alone is not enough: on loopback it can be under
+/// the 8 µs that `tcpi_rtt` rounds down to zero.) Open is reported only
+/// on that evidence.
+pub(crate) fn completed(socket: &Socket) -> Completion {
+    match socket.take_error() {
+        Ok(Some(e)) | Err(e) => return Completion::Failed(e),
+        Ok(None) => {}
     }
-    endpoints(socket)
+    match endpoints(socket) {
+        Ok((local, peer)) => Completion::Connected(local, peer),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => match syn_acked(socket) {
+            Ok(true) => Completion::ResetAfterHandshake,
+            Ok(false) => Completion::EndedWithoutAnswer,
+            Err(e) => Completion::Failed(e),
+        },
+        Err(e) => Completion::Failed(e),
+    }
+}
+
+/// True when a SYN-ACK answered this socket's SYN: `getsockopt(TCP_INFO)`
+/// shows our SYN acknowledged or a round-trip sample (see [`completed`]).
+fn syn_acked(socket: &Socket) -> io::Result<bool> {
+    // SAFETY: tcp_info is plain old data; zero is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the buffer and its length describe `info`.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(info.tcpi_bytes_acked > 0 || info.tcpi_rtt > 0)
 }
 
 /// A connected socket's `(local, peer)` addresses.
@@ -219,6 +354,28 @@ mod tests {
         assert!(matches!(settle(&socket, &own), Answer::Connected));
         let (local, peer) = endpoints(&socket).unwrap();
         assert!(crate::scan::classify::is_self_connect(local, peer));
+    }
+
+    #[test]
+    fn syn_acked_tells_a_reset_after_the_handshake_from_a_refusal() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap();
+        let socket = new_socket(open).unwrap();
+        start(&socket, &SockAddr::from(open));
+        let (accepted, _) = listener.accept().unwrap();
+        // Reset the accepted connection: SO_LINGER 0, then close.
+        Socket::from(accepted)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(syn_acked(&socket).unwrap());
+
+        let (_reserved, closed) = loopback_closed_port();
+        let refused = new_socket(closed).unwrap();
+        let closed = SockAddr::from(closed);
+        start(&refused, &closed);
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!syn_acked(&refused).unwrap());
     }
 
     #[test]

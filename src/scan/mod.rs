@@ -47,6 +47,38 @@
 //! socket for the next probe (details in the `connect` submodule). This is
 //! what makes a full loopback scan a matter of two syscalls per port.
 //!
+//! # Concurrency that adapts
+//!
+//! Connects in flight are what a scan over a slow path is made of: at
+//! 100 ms round trip, 1000 in flight are 10000 probes a second at most.
+//! So the shared in-flight budget is a window, like TCP's: it starts at
+//! [`INITIAL_WINDOW`], grows by one per answer that came on a first
+//! attempt (so it doubles per round trip while the path keeps answering),
+//! up to [`ScanConfig::concurrency`] (and the descriptor limit), and
+//! shrinks by an eighth per answer that came only on a retry (a lost
+//! packet), never below where it started. Timeouts do not shrink it: a
+//! dropped port and a lost packet look alike, and only the latter is
+//! proven by a late answer. On loopback, where answers come during the
+//! `connect()` call, little is ever in flight and the window does not
+//! matter.
+//!
+//! # Retries where packets get lost
+//!
+//! A port answering only on a retry proves an attempt was lost. Per
+//! address, the share of such late answers estimates the loss, and the
+//! ports of an address that shows loss get as many attempts as make
+//! missing an answering port unlikely (up to 8); an address without late
+//! answers gets exactly [`ScanConfig::retries`]. Details: the `loss`
+//! submodule.
+//!
+//! # Host discovery
+//!
+//! With [`ScanConfig::discover_hosts`], the first probes of an address are
+//! its discovery (its first port, 80 and 443, unreported) and its port
+//! probes wait until it answers; an address that answers nothing is down
+//! and its ports are never probed. A dead /24 then costs a few round trips
+//! instead of a timeout per port. Details: the `discovery` submodule.
+//!
 //! Rate limiting ([`ScanConfig::rate`]) is one pacing schedule shared by all
 //! workers, spacing connect starts by `1/rate` with a 2 ms tolerance, so a
 //! low rate never bursts.
@@ -58,6 +90,15 @@
 //!   its own socket (TCP simultaneous open) and the connect *succeeds*. A
 //!   connection whose local address equals its peer address is therefore
 //!   closed and probed again, never reported open.
+//! - **Ready is not connected.** A socket the poller reports writable
+//!   with no pending `SO_ERROR` may still not be connected: under ICMP
+//!   rejects and loss, connects ended by an ICMP error were found in TCP
+//!   state `CLOSE` with their errno no longer pending. Open is therefore
+//!   reported only on evidence of the peer's SYN-ACK (a connection, a
+//!   reset after the handshake, or `TCP_INFO` showing our SYN acknowledged, see the
+//!   `connect` submodule); an attempt that ended without one is treated
+//!   like a timeout. And a readiness event carries the slot's generation,
+//!   so it reaches only the attempt it was registered for.
 //! - **Resource errors are ours, not the target's.** `EADDRNOTAVAIL` (no
 //!   ephemeral source port left), `EMFILE`/`ENFILE` (no descriptor),
 //!   `ENOBUFS`/`ENOMEM` make the worker pause, hold its in-flight cap at what
@@ -105,11 +146,16 @@
 //! to stay proportional to the concurrency), the held-back results, and a
 //! round-trip estimate per address probed (80 bytes each, at most
 //! `rtt::MAX_HOSTS` of them per worker: a bounded table whatever the size
-//! of the target space). Nothing is kept per finished probe.
+//! of the target space), and the addresses it knows to be up. Shared:
+//! with host discovery, one entry per address and the probes parked for
+//! addresses still being discovered (see the `discovery` submodule).
+//! Nothing is kept per finished probe.
 
 mod banner;
 mod classify;
 mod connect;
+mod discovery;
+mod loss;
 mod plan;
 pub mod probe;
 mod rate;
@@ -122,6 +168,7 @@ mod udp_loop;
 mod worker;
 
 pub use classify::Reason;
+pub use discovery::HostCounts;
 
 use std::net::IpAddr;
 use std::ops::ControlFlow;
@@ -269,6 +316,11 @@ impl<F: Fn(PortResult) + Sync> Sink for F {
     }
 }
 
+/// Connects in flight at the start of a scan (when
+/// [`ScanConfig::concurrency`] allows that many); the window grows from
+/// here while answers keep coming (see the module docs).
+pub const INITIAL_WINDOW: usize = 1000;
+
 /// Longest a worker sleeps in its poller before it asks
 /// [`Sink::cancelled`] again, so a signal ends even a scan of silent
 /// (filtered) ports promptly.
@@ -314,17 +366,26 @@ pub struct ScanConfig {
     /// answers (nmap's `--min-rtt-timeout`). Lowered to `timeout` if above
     /// it; equal to `timeout`, every attempt waits exactly `timeout`.
     pub min_timeout: Duration,
-    /// Most connects in flight across all workers (capped further by the
-    /// file-descriptor limit).
+    /// Most connects in flight across all workers: the ceiling of the
+    /// adaptive window, which starts at [`INITIAL_WINDOW`] (capped further
+    /// by the file-descriptor limit).
     pub concurrency: usize,
     /// Extra attempts for a port that came back filtered (TCP) or
     /// silent (UDP; a host that rations its ICMP may get more, see the
-    /// `ratelimit` submodule).
+    /// `ratelimit` submodule): the least any port gets; TCP addresses that
+    /// show loss get more (see the module docs).
     pub retries: u32,
     /// Most connects started per second, across all workers.
     pub rate: Option<u32>,
     /// Read a banner from open ports.
     pub banner: Option<BannerConfig>,
+    /// Find out which addresses are up, overlapped with the scan, and
+    /// probe only those port by port (`false` is nmap's `-Pn`: every
+    /// address is treated as up). See the `discovery` submodule.
+    pub discover_hosts: bool,
+    /// Give up on an address this long after its first probe: probes not
+    /// yet started for it are dropped (nmap's `--host-timeout`).
+    pub host_timeout: Option<Duration>,
 }
 
 /// Totals of a finished scan.
@@ -344,8 +405,11 @@ pub struct Summary {
     pub icmp_rate_limited: Vec<IpAddr>,
     /// Wall time of the scan.
     pub elapsed: Duration,
-    /// Connects in flight the engine actually used (after fd limits).
+    /// The ceiling of connects in flight the engine used (the requested
+    /// one after fd limits).
     pub concurrency: usize,
+    /// The adaptive window when the scan ended (see the module docs).
+    pub window: usize,
     /// Results handed to the sink (`open + closed + filtered +
     /// open_filtered`); less than
     /// the number of probes when the scan was stopped.
@@ -353,6 +417,10 @@ pub struct Summary {
     /// The sink stopped the scan (or cancelled it) before every probe was
     /// reported.
     pub stopped: bool,
+    /// Addresses up, down and timed out, when host discovery or a host
+    /// timeout was on. The ports of a down address are not reported, so
+    /// `reported` is then less than the number of probes.
+    pub hosts: Option<HostCounts>,
 }
 
 impl Summary {
@@ -406,7 +474,9 @@ impl std::error::Error for ScanError {
 /// Probes every entry of `source` and hands each result to `sink` (from
 /// worker threads, in completion order, exactly once per probe; all of
 /// them before `run` returns), unless the sink stops the scan early (see
-/// [`Sink`]).
+/// [`Sink`]). With [`ScanConfig::discover_hosts`], the probes of an
+/// address found down (and those dropped by [`ScanConfig::host_timeout`])
+/// are not reported; [`Summary::hosts`] counts those addresses.
 ///
 /// The concurrency used is `cfg.concurrency`, lowered to fit the
 /// descriptor limit (see the module docs); it is reported in
@@ -437,6 +507,7 @@ pub fn run(
         rate: cfg.rate.map(|r| rate::RateLimiter::new(r, started)),
         stop: AtomicBool::new(false),
         stopped: AtomicBool::new(false),
+        hosts: discovery::HostTable::new(cfg.discover_hosts, cfg.host_timeout),
     };
     let workers: Vec<_> = pollers
         .into_iter()
@@ -455,6 +526,10 @@ pub fn run(
         .collect();
     let mut summary = summarize(results, concurrency, started)?;
     summary.stopped = shared.stopped.load(Ordering::Relaxed);
+    if !shared.hosts.is_idle() {
+        summary.hosts = Some(shared.hosts.counts());
+    }
+    summary.window = shared.permits.window();
     Ok(summary)
 }
 

@@ -144,6 +144,10 @@ struct Host {
 pub(crate) struct Hosts {
     timeouts: Timeouts,
     hosts: HashMap<IpAddr, Host>,
+    /// All samples of this worker, whatever their address: the estimate
+    /// for discovery probes to addresses that have not answered yet (see
+    /// [`Hosts::discovery_timeout`]).
+    any: Option<RttEstimate>,
 }
 
 impl Hosts {
@@ -152,7 +156,28 @@ impl Hosts {
         Hosts {
             timeouts,
             hosts: HashMap::new(),
+            any: None,
         }
+    }
+
+    /// The timeout of discovery attempt `attempt` to `ip`: its own
+    /// estimate if it has answered, else the estimate of every address
+    /// this worker has heard from (nmap's group timing: a dead address is
+    /// given up after a few round trips of the live ones, not after the
+    /// maximum), else the maximum.
+    ///
+    /// The price, as with nmap: an address much farther away than the
+    /// others may be taken for down; `-Pn` or a higher `--min-timeout`
+    /// avoid it.
+    pub(crate) fn discovery_timeout(&self, ip: IpAddr, attempt: u32) -> Duration {
+        let own = self.hosts.get(&ip).and_then(|h| h.estimate.as_ref());
+        self.timeouts
+            .for_attempt(own.or(self.any.as_ref()), attempt)
+    }
+
+    /// True once this worker has any sample at all.
+    pub(crate) fn has_any_estimate(&self) -> bool {
+        self.any.is_some()
     }
 
     /// The entry of `ip`, made room for (one arbitrary entry evicted)
@@ -197,6 +222,10 @@ impl Hosts {
     /// sample, returns the attempts that were waiting for it (possibly
     /// stale), so that the caller can shorten their deadlines.
     pub(crate) fn sample(&mut self, ip: IpAddr, rtt: Duration) -> Vec<Key> {
+        match &mut self.any {
+            Some(any) => any.update(rtt),
+            None => self.any = Some(RttEstimate::first(rtt)),
+        }
         let host = self.host(ip);
         match &mut host.estimate {
             Some(estimate) => {

@@ -11,7 +11,14 @@
 //!
 //! An entry is not removed when its connect finishes early; instead each
 //! slot carries a generation, bumped when the slot is freed, and an entry
-//! whose generation no longer matches is stale and skipped. Stale entries
+//! whose generation no longer matches is stale and skipped.
+//!
+//! The poller's event key is the whole [`Key`], generation included
+//! ([`Key::to_event`]), not just the slot index: a readiness event can only
+//! ever reach the attempt whose socket was registered under it. An event
+//! for a slot that was freed and reused since (a later attempt, perhaps on
+//! the same descriptor number) names an old generation and is dropped,
+//! never read as news about the new attempt. Stale entries
 //! are compacted away once the heap outgrows a bound, so memory stays
 //! proportional to the concurrency, not to the scan size.
 
@@ -25,12 +32,35 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Key {
     pub(crate) index: usize,
-    generation: u32,
+    generation: usize,
+}
+
+/// Bits of an event key that hold the slot index; the rest hold the
+/// generation (so both fit one `usize`: 32 + 32 bits on 64-bit targets).
+const INDEX_BITS: u32 = usize::BITS / 2;
+const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
+/// Generations count modulo this (the high half of an event key).
+const GENERATION_MASK: usize = usize::MAX >> INDEX_BITS;
+
+impl Key {
+    /// The poller event key naming this use of the slot: index and
+    /// generation together.
+    pub(crate) fn to_event(self) -> usize {
+        self.index | (self.generation << INDEX_BITS)
+    }
+
+    /// The key an event carries (see [`Key::to_event`]).
+    pub(crate) fn from_event(event: usize) -> Key {
+        Key {
+            index: event & INDEX_MASK,
+            generation: event >> INDEX_BITS,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Entry<T> {
-    generation: u32,
+    generation: usize,
     value: Option<T>,
 }
 
@@ -63,6 +93,11 @@ impl<T> Slots<T> {
     }
 
     /// Stores `value` and returns its key.
+    ///
+    /// # Panics
+    ///
+    /// If more than 2^32 values (2^16 on 32-bit targets) are live at once:
+    /// far beyond any descriptor limit.
     pub(crate) fn insert(&mut self, value: T) -> Key {
         self.live += 1;
         if let Some(index) = self.free.pop() {
@@ -73,6 +108,7 @@ impl<T> Slots<T> {
                 generation: entry.generation,
             };
         }
+        assert!(self.entries.len() <= INDEX_MASK, "slot index overflow");
         self.entries.push(Entry {
             generation: 0,
             value: Some(value),
@@ -123,7 +159,7 @@ impl<T> Slots<T> {
             return None;
         }
         let value = entry.value.take()?;
-        entry.generation = entry.generation.wrapping_add(1);
+        entry.generation = entry.generation.wrapping_add(1) & GENERATION_MASK;
         self.free.push(key.index);
         self.live -= 1;
         Some(value)
@@ -198,6 +234,35 @@ mod tests {
         *s.get_mut(b).unwrap() = "B";
         assert_eq!(s.get(b), Some(&"B"));
         assert!(!s.is_empty());
+    }
+
+    #[test]
+    fn event_keys_carry_the_generation() {
+        let mut s = Slots::with_capacity(1);
+        let a = s.insert("a");
+        s.remove(a);
+        let b = s.insert("b");
+        assert_eq!(a.index, b.index);
+        // An event registered for `a` can no longer reach `b`.
+        assert_eq!(s.get(Key::from_event(a.to_event())), None);
+        assert_eq!(s.get(Key::from_event(b.to_event())), Some(&"b"));
+        let far = Key {
+            index: 12345,
+            generation: GENERATION_MASK,
+        };
+        assert_eq!(Key::from_event(far.to_event()), far);
+    }
+
+    #[test]
+    fn generations_wrap_within_the_event_key() {
+        let mut s = Slots::with_capacity(1);
+        let mut key = s.insert(0);
+        s.entries[0].generation = GENERATION_MASK;
+        key.generation = GENERATION_MASK;
+        s.remove(key);
+        let next = s.insert(1);
+        assert_eq!(next.generation, 0);
+        assert_eq!(Key::from_event(next.to_event()), next);
     }
 
     #[test]

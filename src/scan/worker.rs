@@ -8,7 +8,7 @@
 //! room another worker is not using. A worker owns every socket it opens and
 //! reports each probe exactly once.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
@@ -20,8 +20,10 @@ use polling::{Event, Events, Poller};
 use socket2::{SockAddr, Socket};
 
 use super::banner::{self, Progress};
-use super::classify::{classify, is_self_connect, Reason, Verdict};
-use super::connect::{self, Answer, Eagerness};
+use super::classify::{classify, icmp_reason, is_self_connect, Reason, Verdict};
+use super::connect::{self, Answer, Completion, Eagerness};
+use super::discovery::{Admission, HostTable};
+use super::loss::LossTracker;
 use super::rate::RateLimiter;
 use super::rtt::{Hosts, Timeouts};
 use super::slots::{Deadlines, Key, Slots};
@@ -56,27 +58,39 @@ const RESULTS_PER_BURST: usize = 2048;
 /// How soon to look again when the shared budget is used up by others.
 const PERMIT_RECHECK: Duration = Duration::from_millis(2);
 
-/// The shared budget of connects in flight, across all workers.
+/// The shared budget of connects in flight, across all workers: a window
+/// that starts at [`super::INITIAL_WINDOW`] (or the ceiling, if lower),
+/// grows by one per answer that came on a first attempt, up to the
+/// ceiling, and shrinks by an eighth (not below where it started) per
+/// answer that came only on a retry, which proves a packet was lost. See
+/// the module docs of [`super`] (Concurrency that adapts).
 #[derive(Debug)]
 pub(crate) struct Permits {
     max: usize,
+    floor: usize,
+    window: AtomicUsize,
     used: AtomicUsize,
 }
 
 impl Permits {
-    /// A budget of `max` connects in flight.
+    /// A budget of at most `max` connects in flight.
     pub(crate) fn new(max: usize) -> Permits {
+        let max = max.max(1);
+        let floor = max.min(super::INITIAL_WINDOW);
         Permits {
-            max: max.max(1),
+            max,
+            floor,
+            window: AtomicUsize::new(floor),
             used: AtomicUsize::new(0),
         }
     }
 
-    /// Takes one permit if any is left.
+    /// Takes one permit if the window has room.
     fn try_take(&self) -> bool {
+        let window = self.window.load(Ordering::Relaxed);
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
+                (n < window).then_some(n + 1)
             })
             .is_ok()
     }
@@ -86,6 +100,31 @@ impl Permits {
         if n > 0 {
             self.used.fetch_sub(n, Ordering::AcqRel);
         }
+    }
+
+    /// An answer on a first attempt: the path keeps up, widen by one.
+    fn grow(&self) {
+        if self.window.load(Ordering::Relaxed) < self.max {
+            let _ = self
+                .window
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                    (w < self.max).then_some(w + 1)
+                });
+        }
+    }
+
+    /// An answer only on a retry: a packet was lost, narrow by an eighth.
+    fn shrink(&self) {
+        let _ = self
+            .window
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                Some((w - w / 8).max(self.floor))
+            });
+    }
+
+    /// The current window.
+    pub(crate) fn window(&self) -> usize {
+        self.window.load(Ordering::Relaxed)
     }
 }
 
@@ -106,6 +145,8 @@ pub(crate) struct Shared<'a> {
     pub(crate) stop: AtomicBool,
     /// Set when the stop came from the sink (not from a failure).
     pub(crate) stopped: AtomicBool,
+    /// Which addresses are up (see the `discovery` module).
+    pub(crate) hosts: HostTable,
 }
 
 impl Shared<'_> {
@@ -133,6 +174,13 @@ struct Job {
     backoffs: u32,
     /// Self-connects met so far.
     self_connects: u32,
+    /// A discovery probe (see the `discovery` module).
+    discovery: bool,
+    /// Its result is not reported (discovery probes are not).
+    silent: bool,
+    /// Started before its address was known up: reported only if
+    /// answered (see the `discovery` module).
+    speculative: bool,
 }
 
 impl Job {
@@ -142,6 +190,9 @@ impl Job {
             timeouts: 0,
             backoffs: 0,
             self_connects: 0,
+            discovery: false,
+            silent: false,
+            speculative: false,
         }
     }
 
@@ -193,6 +244,11 @@ pub(crate) struct Worker<'a> {
     /// connect (one per address family: IPv4, IPv6).
     spare: [Option<Socket>; 2],
     eagerness: Eagerness,
+    /// Addresses this worker knows to be up (discovery done, no host
+    /// timeout): their probes skip the shared host table and its lock.
+    known_up: HashSet<IpAddr>,
+    /// Evidence of packet loss per address, for the number of retries.
+    loss: LossTracker,
     /// Results of this turn, not yet handed to `on_result`.
     results: Vec<PortResult>,
     counts: Counts,
@@ -219,6 +275,8 @@ impl<'a> Worker<'a> {
             backoff: FIRST_BACKOFF,
             spare: [None, None],
             eagerness: Eagerness::new(),
+            known_up: HashSet::new(),
+            loss: LossTracker::default(),
             results: Vec::with_capacity(RESULTS_PER_BURST),
             counts: Counts::default(),
         }
@@ -282,16 +340,52 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// The next attempt to start: a pending one, else a fresh probe.
+    /// The next attempt to start: a pending one, else a fresh probe that
+    /// host discovery lets through.
     fn next_job(&mut self) -> Option<Job> {
-        if let Some(job) = self.pending.pop_front() {
-            return Some(job);
+        while let Some(job) = self.pending.pop_front() {
+            let expired = self.shared.cfg.host_timeout.is_some()
+                && !job.silent
+                && self.shared.hosts.expired(job.probe.ip, Instant::now());
+            if !expired {
+                return Some(job);
+            }
         }
-        if self.batch.is_empty() && !self.refill_batch() {
-            return None;
+        loop {
+            if self.batch.is_empty() && !self.refill_batch() {
+                return None;
+            }
+            let index = self.batch.next()?;
+            let probe = self.shared.source.probe(index);
+            if self.shared.hosts.is_idle() || self.known_up.contains(&probe.ip) {
+                return Some(Job::new(probe));
+            }
+            match self.shared.hosts.admit(&probe, Instant::now()) {
+                Admission::Start => {
+                    if self.shared.cfg.host_timeout.is_none() {
+                        self.known_up.insert(probe.ip);
+                    }
+                    return Some(Job::new(probe));
+                }
+                Admission::Speculate => {
+                    let mut job = Job::new(probe);
+                    job.speculative = true;
+                    return Some(job);
+                }
+                Admission::Parked { discovery } => {
+                    for probe in discovery {
+                        let mut job = Job::new(probe);
+                        job.discovery = true;
+                        job.silent = true;
+                        self.pending.push_back(job);
+                    }
+                    if let Some(job) = self.pending.pop_front() {
+                        return Some(job);
+                    }
+                }
+                Admission::Dropped => {}
+            }
         }
-        let index = self.batch.next()?;
-        Some(Job::new(self.shared.source.probe(index)))
     }
 
     /// Takes the next batch of indices from the shared cursor.
@@ -477,17 +571,35 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
-    /// When a connect attempt gives up, by what is known of its address now.
+    /// When a connect attempt gives up, by what is known of its address
+    /// (or, for a discovery probe, of all addresses) now.
     fn connect_deadline(&self, flight: &InFlight) -> Instant {
         let job = &flight.job;
-        flight.started + self.hosts.timeout(job.probe.ip, job.timeouts)
+        let attempt = LossTracker::timeout_attempt(job.timeouts, self.shared.cfg.retries);
+        let timeout = if job.discovery || job.speculative {
+            self.hosts.discovery_timeout(job.probe.ip, attempt)
+        } else {
+            self.hosts.timeout(job.probe.ip, attempt)
+        };
+        flight.started + timeout
     }
 
     /// `ip` answered a connect after `rtt`: a sample for its estimate. On
     /// its first one, attempts started before it get the deadline the
     /// estimate calls for (only ever earlier than the one they had).
     fn answered(&mut self, ip: IpAddr, rtt: Duration) {
-        let waiting = self.hosts.sample(ip, rtt);
+        let first_of_all = !self.hosts.has_any_estimate();
+        let mut waiting = self.hosts.sample(ip, rtt);
+        if first_of_all && !self.shared.hosts.is_idle() {
+            // Discovery probes started before this worker heard from any
+            // address may now be given up sooner.
+            let slots = &self.slots;
+            waiting.extend(slots.keys().into_iter().filter(|k| {
+                slots
+                    .get(*k)
+                    .is_some_and(|f| f.job.discovery || f.job.speculative)
+            }));
+        }
         if waiting.is_empty() {
             return;
         }
@@ -510,7 +622,7 @@ impl<'a> Worker<'a> {
         let socket = &self.slots.get(key).expect("just inserted").socket;
         // SAFETY: every path that drops a registered socket goes through
         // `release`, which deletes it from the poller first.
-        if let Err(e) = unsafe { self.poller.add(socket, interest(key.index)) } {
+        if let Err(e) = unsafe { self.poller.add(socket, interest(key.to_event())) } {
             self.slots.remove(key);
             return Err(e);
         }
@@ -540,6 +652,19 @@ impl<'a> Worker<'a> {
 
     /// Handles an error from `socket()`, `connect()` or `SO_ERROR`.
     fn after_error(&mut self, job: Job, err: &io::Error, started: Instant) {
+        self.after_error_with(job, err, started, None);
+    }
+
+    /// Like [`Worker::after_error`]; `icmp` is the reason the ICMP error
+    /// queued on the socket gave, which wins over the errno's for a
+    /// filtered port.
+    fn after_error_with(
+        &mut self,
+        job: Job,
+        err: &io::Error,
+        started: Instant,
+        icmp: Option<Reason>,
+    ) {
         match classify(err) {
             Verdict::Open => {
                 let rtt = started.elapsed();
@@ -552,6 +677,7 @@ impl<'a> Worker<'a> {
                 self.report(job, State::Closed, Reason::ConnRefused, rtt, None);
             }
             Verdict::Filtered(reason) => {
+                let reason = icmp.unwrap_or(reason);
                 self.report(job, State::Filtered, reason, started.elapsed(), None)
             }
             Verdict::BackOff => self.back_off(job),
@@ -582,6 +708,33 @@ impl<'a> Worker<'a> {
         banner: Option<String>,
     ) {
         self.limit = (self.limit + 1).min(self.max_in_flight);
+        if matches!(state, State::Open | State::Closed) {
+            self.loss.answered(job.probe.ip, job.timeouts);
+            if job.timeouts == 0 {
+                self.shared.permits.grow();
+            } else {
+                self.shared.permits.shrink();
+            }
+        }
+        if !self.shared.hosts.is_idle() {
+            self.discovered(&job, state);
+        }
+        if job.speculative {
+            let unanswered = (state == State::Filtered).then(|| job.probe.clone());
+            let again = self
+                .shared
+                .hosts
+                .speculation_ended(job.probe.ip, unanswered);
+            if state == State::Filtered {
+                if let Some(probe) = again {
+                    self.pending.push_back(Job::new(probe));
+                }
+                return;
+            }
+        }
+        if job.silent {
+            return;
+        }
         let Probe {
             target,
             ip,
@@ -601,6 +754,24 @@ impl<'a> Worker<'a> {
         });
         if self.results.len() >= RESULTS_PER_BURST {
             self.flush();
+        }
+    }
+
+    /// What a finished attempt says about its address: an answer makes it
+    /// up (and its parked probes are started here); a discovery probe
+    /// without one may make it down.
+    fn discovered(&mut self, job: &Job, state: State) {
+        match state {
+            State::Open | State::Closed if !self.known_up.contains(&job.probe.ip) => {
+                for probe in self.shared.hosts.answered(job.probe.ip) {
+                    self.pending.push_back(Job::new(probe));
+                }
+            }
+            State::Filtered if job.discovery => {
+                self.shared.hosts.discovery_unanswered(job.probe.ip)
+            }
+            // (OpenFiltered is UDP's, which this TCP worker never decides.)
+            _ => {}
         }
     }
 
@@ -663,22 +834,35 @@ impl<'a> Worker<'a> {
             Answer::Connected => return self.settle(flight, None),
             Answer::Failed(e) => return self.settle(flight, Some(e)),
         }
-        let mut job = flight.job;
-        job.timeouts += 1;
-        if job.timeouts <= self.shared.cfg.retries {
-            self.pending.push_back(job);
-        } else {
-            let waited = now - flight.started;
-            self.report(job, State::Filtered, Reason::NoResponse, waited, None);
-        }
+        self.unanswered(flight, Reason::NoResponse, now);
         Ok(())
     }
 
-    /// A readiness event for the socket in slot `index`.
-    fn on_ready(&mut self, index: usize) -> io::Result<()> {
-        let Some(key) = self.slots.key_at(index) else {
-            return Ok(());
+    /// An attempt ended without an answer from the port: retry if attempts
+    /// remain, else report filtered for `reason`.
+    fn unanswered(&mut self, flight: InFlight, reason: Reason, now: Instant) {
+        let mut job = flight.job;
+        job.timeouts += 1;
+        // A speculative probe has no retries of its own: unanswered, it
+        // goes back to its address (see `discovered`).
+        let retries = if job.speculative {
+            0
+        } else {
+            self.loss.retries(job.probe.ip, self.shared.cfg.retries)
         };
+        if job.timeouts <= retries {
+            self.pending.push_back(job);
+        } else {
+            let waited = now - flight.started;
+            self.report(job, State::Filtered, reason, waited, None);
+        }
+    }
+
+    /// A readiness event registered under `event` (see
+    /// [`Key::to_event`]): dropped unless the very attempt it was
+    /// registered for is still in its slot.
+    fn on_ready(&mut self, event: usize) -> io::Result<()> {
+        let key = Key::from_event(event);
         match self.slots.get(key).map(|f| &f.phase) {
             Some(Phase::Connecting) => self.connect_done(key),
             Some(Phase::Banner { .. }) => self.banner_ready(key),
@@ -690,8 +874,23 @@ impl<'a> Worker<'a> {
     fn connect_done(&mut self, key: Key) -> io::Result<()> {
         let flight = self.release(key).expect("live key");
         match connect::completed(&flight.socket) {
-            Ok(_) => self.settle(flight, None),
-            Err(e) => self.settle(flight, Some(e)),
+            Completion::Connected(local, peer) => self.connected_to(flight, local, peer),
+            Completion::Failed(e) => self.settle(flight, Some(e)),
+            Completion::ResetAfterHandshake => {
+                let e = io::Error::from_raw_os_error(libc::ECONNRESET);
+                self.settle(flight, Some(e))
+            }
+            Completion::EndedWithoutAnswer => {
+                // An ICMP error whose errno we missed is still an answer,
+                // from the network if not from the port: final.
+                if let Some(reason) = icmp_reason_of(&flight.socket) {
+                    let rtt = flight.started.elapsed();
+                    self.report(flight.job, State::Filtered, reason, rtt, None);
+                } else {
+                    self.unanswered(flight, Reason::Unknown, Instant::now());
+                }
+                Ok(())
+            }
         }
     }
 
@@ -699,20 +898,35 @@ impl<'a> Worker<'a> {
     /// it connected.
     fn settle(&mut self, flight: InFlight, error: Option<io::Error>) -> io::Result<()> {
         if let Some(e) = error {
-            self.after_error(flight.job, &e, flight.started);
+            let icmp = match classify(&e) {
+                Verdict::Filtered(_) => icmp_reason_of(&flight.socket),
+                _ => None,
+            };
+            self.after_error_with(flight.job, &e, flight.started, icmp);
             return Ok(());
         }
         match connect::endpoints(&flight.socket) {
-            Ok((local, peer)) if is_self_connect(local, peer) => {
-                self.self_connected(flight);
-                Ok(())
-            }
-            Ok(_) => self.connected(flight),
+            Ok((local, peer)) => self.connected_to(flight, local, peer),
             Err(e) => {
                 self.after_error(flight.job, &e, flight.started);
                 Ok(())
             }
         }
+    }
+
+    /// A connection from `local` to `peer`: open, unless it is a ghost
+    /// connection to ourselves.
+    fn connected_to(
+        &mut self,
+        flight: InFlight,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> io::Result<()> {
+        if is_self_connect(local, peer) {
+            self.self_connected(flight);
+            return Ok(());
+        }
+        self.connected(flight)
     }
 
     /// A ghost connection to ourselves: close it and probe the port again.
@@ -757,7 +971,7 @@ impl<'a> Worker<'a> {
             return Ok(());
         };
         match banner::read_available(&flight.socket, buf, max_len) {
-            Progress::WouldBlock => self.rearm(key, Event::readable(key.index)),
+            Progress::WouldBlock => self.rearm(key, Event::readable(key.to_event())),
             Progress::Done => {
                 self.finish_banner(key);
                 Ok(())
@@ -784,6 +998,12 @@ impl<'a> Worker<'a> {
     }
 }
 
+/// The reason the ICMP error queued on `socket` gives, if any.
+fn icmp_reason_of(socket: &Socket) -> Option<Reason> {
+    let (v6, icmp_type, code) = connect::icmp_error(socket)?;
+    icmp_reason(v6, icmp_type, code)
+}
+
 impl Drop for Worker<'_> {
     /// Deletes every socket still registered (only on an early stop) before
     /// the poller goes, as `polling` requires.
@@ -792,5 +1012,36 @@ impl Drop for Worker<'_> {
             self.release(key);
         }
         self.give_back_unused_permits();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_grows_to_the_ceiling_and_shrinks_to_where_it_started() {
+        let p = Permits::new(1200);
+        assert_eq!(p.window(), super::super::INITIAL_WINDOW);
+        for _ in 0..500 {
+            p.grow();
+        }
+        assert_eq!(p.window(), 1200);
+        p.shrink();
+        assert_eq!(p.window(), 1200 - 150);
+        for _ in 0..100 {
+            p.shrink();
+        }
+        assert_eq!(p.window(), super::super::INITIAL_WINDOW);
+    }
+
+    #[test]
+    fn a_small_ceiling_is_the_whole_window() {
+        let p = Permits::new(3);
+        assert_eq!(p.window(), 3);
+        assert!(p.try_take() && p.try_take() && p.try_take());
+        assert!(!p.try_take());
+        p.give_back(1);
+        assert!(p.try_take());
     }
 }

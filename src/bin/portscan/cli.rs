@@ -19,10 +19,11 @@ use crate::generate::Generate;
     version,
     override_usage = "portscan [OPTIONS] TARGET [PORTS]\n       \
                       portscan [OPTIONS] -iL FILE [PORTS]",
-    after_help = "Exit status: 0 scan done (whatever was found), 1 runtime error, 2 usage error.\n\
+    after_help = "Exit status: 0 scan done (whatever was found), 1 runtime error, 2 usage error,\n\
+                  130/143 interrupted by SIGINT/SIGTERM (what was found is written).\n\
                   JSON Lines is the default when stdout is not a terminal; a table otherwise.\n\
-                  nmap's spellings work too: -sT, -sU, -sV, -iL, -oX/-oG/-oN/-oA FILE, -T0..-T5, -F, \
-                  --top-ports, --open, -n (README: nmap habits).\n\
+                  nmap's spellings work too: -sT, -sU, -sV, -Pn, -iL, -oX/-oG/-oN/-oA FILE, -T0..-T5, \
+                  -F, --top-ports, --open, -n (README: nmap habits).\n\
                   Default ports: nmap's top 1000 TCP ports, as nmap -sT (with -sU: its top 1000 \
                   UDP ports, as nmap -sU)."
 )]
@@ -81,8 +82,9 @@ pub struct Cli {
     #[arg(long)]
     pub first_address: bool,
 
-    /// Connects in flight at once (the engine lowers it to fit the
-    /// open-file limit) [default: 1000, or -T's].
+    /// Most connects in flight at once: the ceiling of a window that
+    /// starts at 1000 and grows while answers keep coming (the engine
+    /// lowers it to fit the open-file limit) [default: 10000, or -T's].
     #[arg(
         short = 'c',
         long,
@@ -290,7 +292,25 @@ pub struct Cli {
     /// Print a shell completion script or the man page, and exit
     #[arg(long, value_enum, value_name = "KIND")]
     pub generate: Option<Generate>,
+
+    // issue 8: host discovery and the host timeout (nmap's -Pn and
+    // --host-timeout; their semantics live in the engine's discovery).
+    /// Skip host discovery (also -Pn, as in nmap): treat every address as
+    /// up and probe all its ports. By default an address that answers
+    /// none of its first probes (its first port, 80 and 443) is reported
+    /// down once and its ports are not probed.
+    #[arg(long)]
+    pub no_discovery: bool,
+
+    /// Give up on an address this many milliseconds after its first
+    /// probe: ports not yet probed are skipped (what it reported stays).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub host_timeout: Option<u64>,
 }
+
+/// The default ceiling of connects in flight (`-c`; issue 8): room for
+/// the adaptive window to grow on slow paths.
+pub const DEFAULT_CONCURRENCY: u32 = 10_000;
 
 /// Parses a command line (program name first), after [`rewrite_nmap_flags`].
 pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
@@ -306,6 +326,7 @@ where
 /// `X`).
 const NMAP_FLAGS: &[(&str, &str)] = &[
     ("-iL", "--input-list"),
+    ("-Pn", "--no-discovery"),
     ("-sT", "--connect-scan"),
     ("-sU", "--udp"),
     ("-sV", "--service"),
@@ -322,8 +343,8 @@ pub const UNSUPPORTED: &[&str] = &[
     "-sL", "-sR", "-O", "-A", "-b",
 ];
 
-/// Rewrites nmap's single-dash long options (`-iL`, `-oX`, `-oG`, `-oN`,
-/// `-oA`) into portscan's long ones. Arguments after `--` are left
+/// Rewrites nmap's single-dash long options (`-iL`, `-Pn`, `-oX`, `-oG`,
+/// `-oN`, `-oA`) into portscan's long ones. Arguments after `--` are left
 /// alone, and so are values: only a whole argument that is exactly one of
 /// these flags is rewritten.
 pub fn rewrite_nmap_flags<I, T>(args: I) -> Vec<OsString>
@@ -504,6 +525,12 @@ mod tests {
         let cli = parse(&["--input-list", "-", "-p", "22"]).unwrap();
         assert_eq!(cli.input_list, Some(PathBuf::from("-")));
         assert_eq!(cli.ports_flag.as_deref(), Some("22"));
+        assert!(parse(&["-Pn", "h"]).unwrap().no_discovery);
+        assert_eq!(
+            parse(&["--host-timeout", "500", "h"]).unwrap().host_timeout,
+            Some(500)
+        );
+        assert!(parse(&["--host-timeout", "0", "h"]).is_err());
         // After `--`, "-iL" is a plain value.
         let cli = parse(&["--", "-iL"]).unwrap();
         assert_eq!(cli.target.as_deref(), Some("-iL"));

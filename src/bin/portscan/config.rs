@@ -197,6 +197,8 @@ impl Config {
                 min_timeout: Duration::from_millis(min_timeout_ms.min(timeout_ms)),
                 concurrency: cli.concurrency.unwrap_or(template.concurrency) as usize,
                 retries: cli.retries.unwrap_or(template.retries),
+                discover_hosts: !cli.no_discovery,
+                host_timeout: cli.host_timeout.map(Duration::from_millis),
                 rate: cli.rate.or(template.rate),
                 banner: cli.banner.then(|| BannerConfig {
                     wait: Duration::from_millis(cli.banner_wait),
@@ -493,8 +495,10 @@ mod tests {
             ScanConfig {
                 timeout: Duration::from_millis(1000),
                 min_timeout: Duration::from_millis(100),
-                concurrency: 1000,
+                concurrency: 10_000,
                 retries: 1,
+                discover_hosts: true,
+                host_timeout: None,
                 rate: None,
                 banner: None,
             }

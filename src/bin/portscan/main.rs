@@ -15,14 +15,16 @@ mod config;
 mod error;
 #[path = "../common/generate.rs"]
 mod generate;
+mod outfile;
 mod output;
 mod progress;
+mod signals;
 mod timing;
 #[path = "../common/usage.rs"]
 mod usage;
 
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -43,7 +45,9 @@ fn main() -> ExitCode {
         return generate::exit_with(kind, <cli::Cli as clap::CommandFactory>::command());
     }
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(None) => ExitCode::SUCCESS,
+        // 128 + the signal, as a shell reports a process it killed.
+        Ok(Some(signal)) => ExitCode::from(128 + signal as u8),
         Err(e) => {
             // Messages quote what was typed or read from -iL: escaped.
             let _ = writeln!(io::stderr(), "error: {}", one_line(&e.to_string()));
@@ -52,7 +56,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: cli::Cli) -> Result<(), Error> {
+/// Runs the scan; `Some(signal)` when a signal ended it early.
+fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     let mut config = Config::from_cli(cli, &config::read_list_file)?;
     for warning in &config.warnings {
         warn(warning);
@@ -116,6 +121,7 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
     let bar = progress::bar(probes, config.progress);
     let writer = Writer::spawn(printers, info, options, bar, out_is_terminal)
         .map_err(|e| Error::Runtime(format!("cannot start the output thread: {e}")))?;
+    signals::install().map_err(|e| Error::Runtime(format!("cannot handle signals: {e}")))?;
 
     let scanned = match &config.service {
         Some(service) => {
@@ -123,22 +129,33 @@ fn run(cli: cli::Cli) -> Result<(), Error> {
         }
         None => scan_all(&plans, &config, &writer),
     };
-    let written = writer.finish(scanned.as_ref().ok().cloned().map(ScanEnd::new));
+    let end = scanned.as_ref().ok().map(|summary| {
+        let signal = signals::caught().filter(|_| summary.stopped);
+        ScanEnd::new(summary.clone()).interrupted_by(signal.map(signals::name), probes)
+    });
+    let written = writer.finish(end);
     let summary = scanned?;
     match written {
         // The reader of our output went away (`portscan ... | head -1`):
         // that is success, and the scan has stopped; nothing left to say.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(None),
         Err(e) => return Err(Error::Runtime(format!("cannot write results: {e}"))),
         Ok(()) => {}
     }
-    if summary.concurrency < config.scan.concurrency && probes > summary.concurrency as u64 {
+    // The default ceiling is room to grow, not a request: lowering it is
+    // worth a warning only below where the window starts.
+    let asked = if config.scan.concurrency == cli::DEFAULT_CONCURRENCY as usize {
+        scan::INITIAL_WINDOW
+    } else {
+        config.scan.concurrency
+    };
+    if summary.concurrency < asked && probes > summary.concurrency as u64 {
         warn(&format!(
             "concurrency lowered from {} to {} to fit the open-file limit",
             config.scan.concurrency, summary.concurrency
         ));
     }
-    Ok(())
+    Ok(signals::caught().filter(|_| summary.stopped))
 }
 
 /// Runs the plans one after the other (TCP, then UDP) into one sink and
@@ -183,11 +200,12 @@ fn settings_line(config: &Config, plans: &[Plan]) -> String {
     )
 }
 
-/// A buffered output file, created (or truncated) now.
+/// An output file, created (or truncated) now, written in whole records
+/// (see [`outfile`]).
 fn create(path: &Path) -> Result<Box<dyn Write + Send>, Error> {
     let file = File::create(path)
         .map_err(|e| Error::Runtime(format!("cannot create {}: {e}", path.display())))?;
-    Ok(Box::new(BufWriter::new(file)))
+    Ok(Box::new(outfile::OutFile::new(file)))
 }
 
 /// The command line as typed, for the nmap formats' `args`.

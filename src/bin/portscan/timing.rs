@@ -19,7 +19,10 @@ pub struct Template {
     pub min_timeout_ms: u64,
     /// `--retries`.
     pub retries: u32,
-    /// `--concurrency`.
+    /// `--concurrency`: the ceiling of the adaptive window (the window
+    /// itself starts at `scan::INITIAL_WINDOW` and grows while answers
+    /// come; see the scan module), so the fast templates share portscan's
+    /// default ceiling.
     pub concurrency: u32,
     /// `--rate`, or no limit.
     pub rate: Option<u32>,
@@ -56,7 +59,7 @@ pub const TEMPLATES: [Template; 6] = [
         timeout_ms: 1000,
         min_timeout_ms: 100,
         retries: 1,
-        concurrency: 1000,
+        concurrency: crate::cli::DEFAULT_CONCURRENCY,
         rate: None,
     },
     Template {
@@ -64,7 +67,7 @@ pub const TEMPLATES: [Template; 6] = [
         timeout_ms: 500,
         min_timeout_ms: 100,
         retries: 1,
-        concurrency: 2000,
+        concurrency: crate::cli::DEFAULT_CONCURRENCY,
         rate: None,
     },
     Template {
@@ -72,7 +75,7 @@ pub const TEMPLATES: [Template; 6] = [
         timeout_ms: 250,
         min_timeout_ms: 50,
         retries: 0,
-        concurrency: 5000,
+        concurrency: crate::cli::DEFAULT_CONCURRENCY,
         rate: None,
     },
 ];

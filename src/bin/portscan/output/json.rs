@@ -107,6 +107,10 @@ impl<W: Write + Send> Printer for JsonPrinter<W> {
         self.out.write_all(&self.line)
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
     fn end(&mut self, _end: &ScanEnd) -> io::Result<()> {
         self.out.flush()
     }

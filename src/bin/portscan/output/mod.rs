@@ -130,14 +130,31 @@ pub struct ScanEnd {
     pub summary: Summary,
     /// When the scan ended (wall clock).
     pub finished: SystemTime,
+    /// The signal that stopped the scan early (`SIGINT`, `SIGTERM`), if
+    /// one did.
+    pub interrupted_by: Option<&'static str>,
+    /// Probes this run was to make (all protocols), for "how far it got".
+    pub planned: u64,
 }
 
 impl ScanEnd {
     /// The end of a scan that returned `summary`, now.
     pub fn new(summary: Summary) -> ScanEnd {
+        let planned = summary.reported;
         ScanEnd {
             summary,
             finished: SystemTime::now(),
+            interrupted_by: None,
+            planned,
+        }
+    }
+
+    /// The same end, stopped by `signal` (if any) out of `planned` probes.
+    pub fn interrupted_by(self, signal: Option<&'static str>, planned: u64) -> ScanEnd {
+        ScanEnd {
+            interrupted_by: signal,
+            planned,
+            ..self
         }
     }
 }
@@ -165,6 +182,13 @@ pub trait Printer: Send {
     /// Called once after the last result when the scan ended (not after
     /// a failed write): write what was held back, then flush.
     fn end(&mut self, end: &ScanEnd) -> io::Result<()>;
+    /// Called after each batch of results (the writer batches whatever
+    /// arrived within [`writer::FLUSH_EVERY`]): a streaming printer pushes
+    /// what it wrote to its output, so an `-o FILE` holds every result
+    /// found so far, and a failing output is noticed at once.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
     /// True when the printer counts results it does not print (closed and
     /// filtered ports), so the writer must forward every result.
     fn needs_every_result(&self) -> bool {
@@ -211,6 +235,10 @@ impl Printer for Printers {
 
     fn end(&mut self, end: &ScanEnd) -> io::Result<()> {
         self.0.iter_mut().try_for_each(|p| p.end(end))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|p| p.flush())
     }
 
     fn needs_every_result(&self) -> bool {
@@ -330,11 +358,11 @@ pub(crate) mod testing {
             elapsed: Duration::from_millis(500),
             concurrency: 100,
             reported: rows.len() as u64,
-            stopped: false,
+            ..Summary::default()
         };
         ScanEnd {
-            summary,
             finished: at() + Duration::from_millis(500),
+            ..ScanEnd::new(summary)
         }
     }
 

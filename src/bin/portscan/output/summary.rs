@@ -33,7 +33,15 @@ impl<W: Write + Send> Printer for SummaryPrinter<W> {
     fn end(&mut self, end: &ScanEnd) -> io::Result<()> {
         if let Some(info) = &self.info {
             // stderr going away is no reason to fail the scan.
-            let _ = writeln!(self.out, "{}", summary_line(&end.summary, info));
+            let line = summary_line(&end.summary, info);
+            let _ = match end.interrupted_by {
+                Some(signal) => writeln!(
+                    self.out,
+                    "interrupted by {signal} after {} of {} probes; {line}",
+                    end.summary.reported, end.planned
+                ),
+                None => writeln!(self.out, "{line}"),
+            };
             if let Some(line) = rate_limit_line(&end.summary) {
                 let _ = writeln!(self.out, "{line}");
             }
@@ -76,8 +84,17 @@ pub fn summary_line(summary: &Summary, info: &ScanInfo) -> String {
     } else {
         format!(", {} open|filtered", summary.open_filtered)
     };
+    let hosts = summary.hosts.map_or(String::new(), |h| {
+        let timed_out = if h.timed_out > 0 {
+            format!(", {} timed out", h.timed_out)
+        } else {
+            String::new()
+        };
+        format!("; hosts: {} up, {} down{timed_out}", h.up, h.down)
+    });
     format!(
-        "{} open, {} closed, {} filtered{open_filtered}: {probes} {} ({scope}) in {secs:.2} s, {rate} probes/s",
+        "{} open, {} closed, {} filtered{open_filtered}: {probes} {} ({scope}) in {secs:.2} s, \
+         {rate} probes/s{hosts}",
         summary.open,
         summary.closed,
         summary.filtered,

@@ -10,10 +10,10 @@
 use std::io;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::ProgressBar;
 
@@ -41,6 +41,9 @@ pub struct Writer {
 
 /// Results in flight between the engine and the writer.
 const CHANNEL_CAPACITY: usize = 4096;
+/// Longest a written result waits in a printer's buffer before the
+/// printers are flushed.
+pub(super) const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
 impl Writer {
     /// Starts the writer thread, which calls `printer.begin(info)` first.
@@ -108,23 +111,29 @@ fn write_all<P: Printer>(
 ) -> io::Result<()> {
     let mut failed: Option<io::Error> = printer.begin(info).err();
     let mut end = None;
-    for message in receiver {
+    for batch in Batches::new(&receiver) {
         if failed.is_some() {
             // Keep draining so the engine never blocks on us.
             failed_flag.store(true, AtomicOrdering::Relaxed);
             continue;
         }
-        let event = match message {
-            Message::Result(event) => event,
-            Message::End(e) => {
-                end = Some(e);
-                continue;
+        let mut events = Vec::with_capacity(batch.len());
+        for message in batch {
+            match message {
+                Message::Result(event) => events.push(event),
+                Message::End(e) => end = Some(e),
             }
+        }
+        let mut print = || -> io::Result<()> {
+            for event in &events {
+                printer.result(event)?;
+            }
+            printer.flush()
         };
         let written = if suspend_bar {
-            bar.suspend(|| printer.result(&event))
+            bar.suspend(print)
         } else {
-            printer.result(&event)
+            print()
         };
         if let Err(e) = written {
             failed_flag.store(true, AtomicOrdering::Relaxed);
@@ -137,6 +146,36 @@ fn write_all<P: Printer>(
         (Some(e), _) => Err(e),
         (None, Some(end)) => printer.end(&end),
         (None, None) => Ok(()),
+    }
+}
+
+/// The messages waiting in the channel, a batch at a time: whatever has
+/// arrived when the writer looks, but for no longer than [`FLUSH_EVERY`]
+/// after the first of them, so results are flushed at least that often.
+struct Batches<'a> {
+    receiver: &'a Receiver<Message>,
+}
+
+impl<'a> Batches<'a> {
+    fn new(receiver: &'a Receiver<Message>) -> Batches<'a> {
+        Batches { receiver }
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = Vec<Message>;
+
+    fn next(&mut self) -> Option<Vec<Message>> {
+        let first = self.receiver.recv().ok()?;
+        let started = Instant::now();
+        let mut batch = vec![first];
+        while started.elapsed() < FLUSH_EVERY && batch.len() < CHANNEL_CAPACITY {
+            match self.receiver.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        Some(batch)
     }
 }
 
@@ -162,6 +201,11 @@ impl Sink for Writer {
             let _ = self.sender.send(Message::Result(event));
         }
         ControlFlow::Continue(())
+    }
+
+    /// A SIGINT or SIGTERM arrived, or the output failed: stop.
+    fn cancelled(&self) -> bool {
+        crate::signals::caught().is_some() || self.failed.load(AtomicOrdering::Relaxed)
     }
 }
 
