@@ -227,9 +227,11 @@ fn excluded_addresses_receive_no_packet() {
     assert_eq!(probed, expected);
     assert_eq!(out.lines().count(), 16);
     // The excluded list also holds 13-15 through the file: none of the
-    // 8 excluded addresses saw a packet; every probed one its SYN.
+    // 8 excluded addresses saw a packet (host discovery included); every
+    // probed one its SYNs (discovery's probes to 80 and 443 come on top
+    // of the reported ones).
     assert_eq!(ns.counter("excluded"), 0);
-    assert_eq!(ns.counter("answered"), 16);
+    assert!(ns.counter("answered") >= 16, "{}", ns.counter("answered"));
     let _ = std::fs::remove_file(list);
 }
 

@@ -433,7 +433,7 @@ fn nmap_habit_flags_are_accepted() {
     assert_eq!(run.ports_in("open"), BTreeSet::from([port]));
     assert!(
         run.stderr
-            .contains("timeout 1000 ms (floor 50 ms), 1 retries, 2000 in flight"),
+            .contains("timeout 1000 ms (floor 50 ms), 1 retries, 10000 in flight"),
         "{}",
         run.stderr
     );

@@ -613,7 +613,7 @@ mod tests {
         let c = config(&["h", "-T5"]).unwrap();
         assert_eq!(c.scan.timeout, Duration::from_millis(250));
         assert_eq!(c.scan.min_timeout, Duration::from_millis(50));
-        assert_eq!((c.scan.retries, c.scan.concurrency), (0, 5000));
+        assert_eq!((c.scan.retries, c.scan.concurrency), (0, 10_000));
         let c = config(&["h", "-T0", "--retries", "2", "-c", "7"]).unwrap();
         assert_eq!(
             (c.scan.retries, c.scan.concurrency, c.scan.rate),
