@@ -598,6 +598,9 @@ impl ResponseReader {
                 if has_bare_lf(self.section.bytes()) {
                     self.warn(Warning::BareLf, sink);
                 }
+                if fields.iter().any(|(_, v)| !v.is_ascii()) {
+                    self.warn(Warning::NonAsciiHeaderValue, sink);
+                }
                 if !fields.is_empty() {
                     self.warn(Warning::Trailers, sink);
                     sink.trailers(&fields);
@@ -663,21 +666,28 @@ fn final_head_warnings(head: &Head) -> Vec<Warning> {
     let has_te = field_values(&head.headers, "transfer-encoding")
         .next()
         .is_some();
-    let lengths = list_elements(field_values(&head.headers, "content-length")).count();
-    if has_te && lengths > 0 {
+    let lengths: Vec<&str> = list_elements(field_values(&head.headers, "content-length")).collect();
+    if has_te && !lengths.is_empty() {
         warnings.push(Warning::ContentLengthWithTransferEncoding);
     }
-    if lengths > 1 {
+    // Repeated with one value; values that disagree (only accepted where
+    // Content-Length does not frame the body) are not "repeated".
+    let values: Option<Vec<u64>> = lengths.iter().map(|l| parse_decimal(l)).collect();
+    if values.is_some_and(|v| v.len() > 1 && v.iter().all(|n| *n == v[0])) {
         warnings.push(Warning::RepeatedContentLength);
     }
     if has_te && head.version == 0 {
         warnings.push(Warning::TransferEncodingInHttp10);
     }
-    let codings = list_elements(field_values(&head.headers, "transfer-encoding"));
-    if codings
+    let codings: Vec<&str> = list_elements(field_values(&head.headers, "transfer-encoding"))
         .filter(|c| !c.is_empty())
-        .any(|c| !is_known_coding(c.split(';').next().unwrap_or("").trim()))
-    {
+        .collect();
+    // An empty Transfer-Encoding names no coding at all: the body is read
+    // until the connection closes, as for an unknown one.
+    let unknown = codings
+        .iter()
+        .any(|c| !is_known_coding(c.split(';').next().unwrap_or("").trim()));
+    if unknown || (has_te && codings.is_empty()) {
         warnings.push(Warning::UnknownTransferCoding);
     }
     warnings
@@ -1767,6 +1777,49 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(input)
             );
+            let bytes: Vec<&[u8]> = input.chunks(1).collect();
+            assert_eq!(run_pieces(&bytes, false, Limits::default()), out);
+        }
+    }
+
+    #[test]
+    fn warnings_say_only_what_happened() {
+        use Warning::*;
+        let table: &[(&[u8], &[Warning])] = &[
+            // Values that disagree (ignored on a response without body)
+            // are not "repeated with one value".
+            (
+                b"HTTP/1.1 304 Not Modified\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
+                &[],
+            ),
+            (
+                b"HTTP/1.1 204 No Content\r\nContent-Length: 2, 3\r\n\r\n",
+                &[ContentLengthOnNoBodyStatus],
+            ),
+            (
+                b"HTTP/1.1 304 Not Modified\r\nContent-Length: 02, 2\r\n\r\n",
+                &[RepeatedContentLength],
+            ),
+            // A trailer value is a field value too.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: caf\xe9\r\n\r\n",
+                &[NonAsciiHeaderValue, Trailers],
+            ),
+            // An empty Transfer-Encoding names no coding: read until close.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n\r\nzz",
+                &[UnknownTransferCoding],
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: ,\r\n\r\nzz",
+                &[UnknownTransferCoding],
+            ),
+        ];
+        for (input, expected) in table {
+            let out = run(input);
+            let text = String::from_utf8_lossy(input);
+            assert_eq!(out.error(), None, "{text}");
+            assert_eq!(warnings(&out), *expected, "{text}");
             let bytes: Vec<&[u8]> = input.chunks(1).collect();
             assert_eq!(run_pieces(&bytes, false, Limits::default()), out);
         }
