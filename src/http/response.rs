@@ -51,8 +51,9 @@
 //! - Obsolete line folding is unfolded (each fold becomes one space) with a
 //!   warning; whitespace before a field's colon is [`Error::BadHead`] (the
 //!   `httparse` default).
-//! - The field count limit counts lines as they arrive, so a peer that
-//!   sends too many fields and then stalls is refused at once.
+//! - The field count limit counts fields as they arrive (a folded
+//!   continuation line is part of its field), so a peer that sends too
+//!   many fields and then stalls is refused at once.
 //! - More than [`Limits::max_interim`] interim responses is
 //!   [`Error::HeadTooLarge`]; the one over the limit is not reported.
 //! - `Content-Length` is only read when it frames the body: on a response
@@ -441,8 +442,7 @@ impl ResponseReader {
         }
         self.check_prefix(input)?;
         let max = self.limits.max_head_bytes;
-        let max_lines = self.limits.max_headers.saturating_add(1);
-        match self.section.fill(input, max, max_lines) {
+        match self.section.fill(input, max, self.limits.max_headers) {
             Err(TooLarge) => Err(Error::HeadTooLarge),
             Ok(Fill::Partial) => Ok(skipped + input.len()),
             Ok(Fill::Ended(n)) => {
@@ -586,10 +586,10 @@ impl ResponseReader {
 
     /// Collects the trailer section; the message ends with it.
     fn read_trailers<S: Sink>(&mut self, input: &[u8], sink: &mut S) -> Result<usize, Error> {
-        let max_lines = self.limits.max_headers;
+        let max_fields = self.limits.max_headers;
         match self
             .section
-            .fill(input, self.limits.max_head_bytes, max_lines)
+            .fill(input, self.limits.max_head_bytes, max_fields)
         {
             Err(TooLarge) => Err(Error::HeadTooLarge),
             Ok(Fill::Partial) => Ok(input.len()),
@@ -1841,6 +1841,20 @@ mod tests {
             ("\u{c9}t\u{e9}", None)
         );
         assert!(head.value_bytes.is_empty());
+    }
+
+    #[test]
+    fn folded_lines_do_not_count_as_fields_against_the_limit() {
+        let limits = limits_with(|l| l.max_headers = 2);
+        let input = b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n c\r\nContent-Length: 2\r\n\r\nok";
+        let out = run_with(input, false, limits);
+        assert_eq!(out.error(), None);
+        assert_eq!(out.body(), b"ok");
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(run_pieces(&bytes, false, limits), out);
+        // A third field is one too many.
+        let input = b"HTTP/1.1 200 OK\r\nX: a\r\nY: b\r\nZ";
+        assert_eq!(run_with(input, false, limits).fed, Err(Error::HeadTooLarge));
     }
 
     #[test]
