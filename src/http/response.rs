@@ -49,7 +49,7 @@
 //!   codes below 100 are [`Error::BadHead`]; 100 to 999 are accepted (600
 //!   and above with a warning).
 //! - Obsolete line folding is unfolded (each fold becomes one space) with a
-//!   warning; whitespace before a field's colon is [`Error::BadHead`] (the
+//!   warning, in the head and in trailers; whitespace before a field's colon is [`Error::BadHead`] (the
 //!   `httparse` default).
 //! - The field count limit counts fields as they arrive (a folded
 //!   continuation line is part of its field), so a peer that sends too
@@ -594,9 +594,14 @@ impl ResponseReader {
             Err(TooLarge) => Err(Error::HeadTooLarge),
             Ok(Fill::Partial) => Ok(input.len()),
             Ok(Fill::Ended(n)) => {
-                let fields = parse_trailers(self.section.bytes(), self.limits.max_headers)?;
-                if has_bare_lf(self.section.bytes()) {
-                    self.warn(Warning::BareLf, sink);
+                let mut notes = Vec::new();
+                let bytes = self.section.bytes();
+                let fields = parse_trailers(bytes, self.limits.max_headers, &mut notes)?;
+                if has_bare_lf(bytes) {
+                    notes.push(Warning::BareLf);
+                }
+                for warning in notes {
+                    self.warn(warning, sink);
                 }
                 if fields.iter().any(|(_, v)| !v.is_ascii()) {
                     self.warn(Warning::NonAsciiHeaderValue, sink);
@@ -912,13 +917,32 @@ fn unfold(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(out)
 }
 
-/// Parses a whole trailer section (ending with its empty line).
-fn parse_trailers(bytes: &[u8], max_headers: usize) -> Result<Vec<(String, String)>, Error> {
+/// Stands in front of a trailer section so that `httparse` parses it as
+/// a response head, the only place where it accepts obs-fold.
+const TRAILER_STAND_IN: &[u8] = b"HTTP/1.1 200 T\r\n";
+
+/// Parses a whole trailer section (ending with its empty line), with the
+/// head's leniency: obs-fold is unfolded, with a note in `notes`.
+fn parse_trailers(
+    bytes: &[u8],
+    max_headers: usize,
+    notes: &mut Vec<Warning>,
+) -> Result<Vec<(String, String)>, Error> {
+    let section = [TRAILER_STAND_IN, bytes].concat();
     let mut slots = header_slots(max_headers, bytes.len());
-    match httparse::parse_headers(bytes, &mut slots).map_err(|e| head_error(e, false))? {
-        httparse::Status::Complete((len, fields)) if len == bytes.len() => Ok(owned_fields(fields)),
-        httparse::Status::Complete(_) | httparse::Status::Partial => Err(Error::BadHead),
+    let mut response = httparse::Response::new(&mut slots);
+    let parsed = httparse::ParserConfig::default()
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .parse_response(&mut response, &section)
+        .map_err(|e| head_error(e, false))?;
+    match parsed {
+        httparse::Status::Complete(len) if len == section.len() => {}
+        httparse::Status::Complete(_) | httparse::Status::Partial => return Err(Error::BadHead),
     }
+    if response.headers.iter().any(|h| h.value.contains(&b'\n')) {
+        notes.push(Warning::ObsFold);
+    }
+    Ok(owned_fields(response.headers))
 }
 
 #[cfg(test)]
@@ -1805,6 +1829,11 @@ mod tests {
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: caf\xe9\r\n\r\n",
                 &[NonAsciiHeaderValue, Trailers],
             ),
+            // Trailers get the head's leniency for obs-fold.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\r\n b\r\n\r\n",
+                &[ObsFold, Trailers],
+            ),
             // An empty Transfer-Encoding names no coding: read until close.
             (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n\r\nzz",
@@ -1862,6 +1891,13 @@ mod tests {
         let out = run(b"HTTP/1.1 204 No\r\nX: a\r\n \t b\r\nY: c\n\td\r\n\r\n");
         let head = out.final_head().unwrap().0;
         assert_eq!(head.headers, fields(&[("X", "a b"), ("Y", "c d")]));
+        // In trailers too (they used to be refused as malformed).
+        let out =
+            run(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\r\n\tb\r\n\r\n");
+        assert_eq!(out.error(), None);
+        assert!(out
+            .events
+            .contains(&Event::Trailers(fields(&[("T", "a b")]))));
     }
 
     #[test]
