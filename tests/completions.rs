@@ -119,3 +119,28 @@ fn help_lists_the_curl_flags_and_generate() {
         );
     }
 }
+
+#[test]
+fn a_failed_write_is_one_line_and_the_documented_status_not_a_panic() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("/dev/full cannot be opened: the failed-write case is not checked");
+        return;
+    };
+    // rawget: exit 23 (cannot write the output); portscan: exit 1
+    // (runtime error), each with its own prefix, as the README says.
+    for ((name, bin), (prefix, status)) in
+        BINARIES.into_iter().zip([("rawget:", 23), ("error:", 1)])
+    {
+        for kind in ["complete-bash", "complete-zsh", "complete-fish", "man"] {
+            let out = Command::new(bin)
+                .args(["--generate", kind])
+                .stdout(full.try_clone().unwrap())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(status), "{name} {kind}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{name} {kind}: {stderr}");
+            assert!(stderr.starts_with(prefix), "{name} {kind}: {stderr}");
+        }
+    }
+}

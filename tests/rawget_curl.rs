@@ -338,3 +338,49 @@ fn curl_habit_flags_send_what_curl_sends() {
     assert_eq!(picked(&reqs[0], &names), picked(&reqs[1], &names));
     assert!(reqs[0].starts_with("POST /form "), "{}", reqs[0]);
 }
+
+#[test]
+fn write_out_reads_the_format_as_curl_does() {
+    if !have("curl") {
+        return;
+    }
+    // Two Content-Type fields: curl's content_type is the last one,
+    // %header{} the first; names in any case.
+    let page = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-A: 1\r\n\
+content-type: text/html\r\nContent-Length: 2\r\n\r\nhi";
+    let srv = serve_n(2, page);
+    let port = srv.addr.port();
+    let url = format!("HTTP://u:p@LocalHost:{port}/a/../b?x=1#frag");
+    let format = concat!(
+        r"100%\n|\\n|\\|%z|\q|%|%{CONTENT_TYPE}|%header{content-TYPE}|",
+        r"%{Url_Effective}|%{HTTP_CODE}|%{http_code\n"
+    );
+    let outputs: Vec<Run> = ["rawget", "curl"]
+        .iter()
+        .map(|tool| {
+            let mut cmd = match *tool {
+                "rawget" => Command::new(env!("CARGO_BIN_EXE_rawget")),
+                other => Command::new(other),
+            };
+            rawget_support::run(cmd.args(["-s", "-o", "/dev/null", "-w", format, &url]))
+        })
+        .collect();
+    let (ours, curls) = (&outputs[0], &outputs[1]);
+    assert_eq!(
+        (ours.code, curls.code),
+        (0, 0),
+        "{}{}",
+        ours.stderr,
+        curls.stderr
+    );
+    assert_eq!(ours.out(), curls.out());
+    assert_eq!(
+        ours.out(),
+        format!(
+            "100%\\n|\\\\n|\\\\|%z|\\q|%|text/html|text/plain|\
+             http://u:p@LocalHost:{port}/b?x=1#frag|200|%{{http_code\n"
+        )
+    );
+    // Only now: had one tool not connected, this would wait for it.
+    srv.requests();
+}

@@ -179,3 +179,25 @@ X-Utf8: caf\xc3\xa9\r\nContent-Length: 2\r\n\r\nok";
     srv.requests();
     assert_eq!(json(&run)["reason_base64"], serde_json::Value::Null);
 }
+
+#[test]
+fn trailers_get_the_heads_leniency_and_warnings() {
+    // Folded and Latin-1 trailer values: read (they used to fail with
+    // exit 8 or pass --strict unnoticed), each with its warning.
+    let response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\
+X-Sum: a\r\n b\r\nX-Name: caf\xe9\r\n\r\n";
+    let srv = serve_n(2, response);
+    let run = rawget(&["--json", "-m", "5", &srv.url("/")]).expect(0);
+    let record = json(&run);
+    assert_eq!(record["trailers"][0], serde_json::json!(["X-Sum", "a b"]));
+    let codes: Vec<&str> = record["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["obs_fold", "non_ascii_header_value", "trailers"]);
+    let run = rawget(&["--strict", "-m", "5", "-o", "/dev/null", &srv.url("/")]).expect(8);
+    assert!(run.stderr.contains("obs_fold"), "{}", run.stderr);
+    srv.requests();
+}

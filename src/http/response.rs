@@ -49,10 +49,11 @@
 //!   codes below 100 are [`Error::BadHead`]; 100 to 999 are accepted (600
 //!   and above with a warning).
 //! - Obsolete line folding is unfolded (each fold becomes one space) with a
-//!   warning; whitespace before a field's colon is [`Error::BadHead`] (the
+//!   warning, in the head and in trailers; whitespace before a field's colon is [`Error::BadHead`] (the
 //!   `httparse` default).
-//! - The field count limit counts lines as they arrive, so a peer that
-//!   sends too many fields and then stalls is refused at once.
+//! - The field count limit counts fields as they arrive (a folded
+//!   continuation line is part of its field), so a peer that sends too
+//!   many fields and then stalls is refused at once.
 //! - More than [`Limits::max_interim`] interim responses is
 //!   [`Error::HeadTooLarge`]; the one over the limit is not reported.
 //! - `Content-Length` is only read when it frames the body: on a response
@@ -441,8 +442,7 @@ impl ResponseReader {
         }
         self.check_prefix(input)?;
         let max = self.limits.max_head_bytes;
-        let max_lines = self.limits.max_headers.saturating_add(1);
-        match self.section.fill(input, max, max_lines) {
+        match self.section.fill(input, max, self.limits.max_headers) {
             Err(TooLarge) => Err(Error::HeadTooLarge),
             Ok(Fill::Partial) => Ok(skipped + input.len()),
             Ok(Fill::Ended(n)) => {
@@ -586,17 +586,25 @@ impl ResponseReader {
 
     /// Collects the trailer section; the message ends with it.
     fn read_trailers<S: Sink>(&mut self, input: &[u8], sink: &mut S) -> Result<usize, Error> {
-        let max_lines = self.limits.max_headers;
+        let max_fields = self.limits.max_headers;
         match self
             .section
-            .fill(input, self.limits.max_head_bytes, max_lines)
+            .fill(input, self.limits.max_head_bytes, max_fields)
         {
             Err(TooLarge) => Err(Error::HeadTooLarge),
             Ok(Fill::Partial) => Ok(input.len()),
             Ok(Fill::Ended(n)) => {
-                let fields = parse_trailers(self.section.bytes(), self.limits.max_headers)?;
-                if has_bare_lf(self.section.bytes()) {
-                    self.warn(Warning::BareLf, sink);
+                let mut notes = Vec::new();
+                let bytes = self.section.bytes();
+                let fields = parse_trailers(bytes, self.limits.max_headers, &mut notes)?;
+                if has_bare_lf(bytes) {
+                    notes.push(Warning::BareLf);
+                }
+                for warning in notes {
+                    self.warn(warning, sink);
+                }
+                if fields.iter().any(|(_, v)| !v.is_ascii()) {
+                    self.warn(Warning::NonAsciiHeaderValue, sink);
                 }
                 if !fields.is_empty() {
                     self.warn(Warning::Trailers, sink);
@@ -663,21 +671,28 @@ fn final_head_warnings(head: &Head) -> Vec<Warning> {
     let has_te = field_values(&head.headers, "transfer-encoding")
         .next()
         .is_some();
-    let lengths = list_elements(field_values(&head.headers, "content-length")).count();
-    if has_te && lengths > 0 {
+    let lengths: Vec<&str> = list_elements(field_values(&head.headers, "content-length")).collect();
+    if has_te && !lengths.is_empty() {
         warnings.push(Warning::ContentLengthWithTransferEncoding);
     }
-    if lengths > 1 {
+    // Repeated with one value; values that disagree (only accepted where
+    // Content-Length does not frame the body) are not "repeated".
+    let values: Option<Vec<u64>> = lengths.iter().map(|l| parse_decimal(l)).collect();
+    if values.is_some_and(|v| v.len() > 1 && v.iter().all(|n| *n == v[0])) {
         warnings.push(Warning::RepeatedContentLength);
     }
     if has_te && head.version == 0 {
         warnings.push(Warning::TransferEncodingInHttp10);
     }
-    let codings = list_elements(field_values(&head.headers, "transfer-encoding"));
-    if codings
+    let codings: Vec<&str> = list_elements(field_values(&head.headers, "transfer-encoding"))
         .filter(|c| !c.is_empty())
-        .any(|c| !is_known_coding(c.split(';').next().unwrap_or("").trim()))
-    {
+        .collect();
+    // An empty Transfer-Encoding names no coding at all: the body is read
+    // until the connection closes, as for an unknown one.
+    let unknown = codings
+        .iter()
+        .any(|c| !is_known_coding(c.split(';').next().unwrap_or("").trim()));
+    if unknown || (has_te && codings.is_empty()) {
         warnings.push(Warning::UnknownTransferCoding);
     }
     warnings
@@ -902,13 +917,32 @@ fn unfold(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(out)
 }
 
-/// Parses a whole trailer section (ending with its empty line).
-fn parse_trailers(bytes: &[u8], max_headers: usize) -> Result<Vec<(String, String)>, Error> {
+/// Stands in front of a trailer section so that `httparse` parses it as
+/// a response head, the only place where it accepts obs-fold.
+const TRAILER_STAND_IN: &[u8] = b"HTTP/1.1 200 T\r\n";
+
+/// Parses a whole trailer section (ending with its empty line), with the
+/// head's leniency: obs-fold is unfolded, with a note in `notes`.
+fn parse_trailers(
+    bytes: &[u8],
+    max_headers: usize,
+    notes: &mut Vec<Warning>,
+) -> Result<Vec<(String, String)>, Error> {
+    let section = [TRAILER_STAND_IN, bytes].concat();
     let mut slots = header_slots(max_headers, bytes.len());
-    match httparse::parse_headers(bytes, &mut slots).map_err(|e| head_error(e, false))? {
-        httparse::Status::Complete((len, fields)) if len == bytes.len() => Ok(owned_fields(fields)),
-        httparse::Status::Complete(_) | httparse::Status::Partial => Err(Error::BadHead),
+    let mut response = httparse::Response::new(&mut slots);
+    let parsed = httparse::ParserConfig::default()
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .parse_response(&mut response, &section)
+        .map_err(|e| head_error(e, false))?;
+    match parsed {
+        httparse::Status::Complete(len) if len == section.len() => {}
+        httparse::Status::Complete(_) | httparse::Status::Partial => return Err(Error::BadHead),
     }
+    if response.headers.iter().any(|h| h.value.contains(&b'\n')) {
+        notes.push(Warning::ObsFold);
+    }
+    Ok(owned_fields(response.headers))
 }
 
 #[cfg(test)]
@@ -1773,6 +1807,54 @@ mod tests {
     }
 
     #[test]
+    fn warnings_say_only_what_happened() {
+        use Warning::*;
+        let table: &[(&[u8], &[Warning])] = &[
+            // Values that disagree (ignored on a response without body)
+            // are not "repeated with one value".
+            (
+                b"HTTP/1.1 304 Not Modified\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
+                &[],
+            ),
+            (
+                b"HTTP/1.1 204 No Content\r\nContent-Length: 2, 3\r\n\r\n",
+                &[ContentLengthOnNoBodyStatus],
+            ),
+            (
+                b"HTTP/1.1 304 Not Modified\r\nContent-Length: 02, 2\r\n\r\n",
+                &[RepeatedContentLength],
+            ),
+            // A trailer value is a field value too.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: caf\xe9\r\n\r\n",
+                &[NonAsciiHeaderValue, Trailers],
+            ),
+            // Trailers get the head's leniency for obs-fold.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\r\n b\r\n\r\n",
+                &[ObsFold, Trailers],
+            ),
+            // An empty Transfer-Encoding names no coding: read until close.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n\r\nzz",
+                &[UnknownTransferCoding],
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: ,\r\n\r\nzz",
+                &[UnknownTransferCoding],
+            ),
+        ];
+        for (input, expected) in table {
+            let out = run(input);
+            let text = String::from_utf8_lossy(input);
+            assert_eq!(out.error(), None, "{text}");
+            assert_eq!(warnings(&out), *expected, "{text}");
+            let bytes: Vec<&[u8]> = input.chunks(1).collect();
+            assert_eq!(run_pieces(&bytes, false, Limits::default()), out);
+        }
+    }
+
+    #[test]
     fn non_utf8_reason_and_values_keep_their_exact_bytes() {
         let out = run(b"HTTP/1.1 200 \xc9t\xe9\r\nA: ok\r\nB: caf\xe9\r\n\r\n");
         let head = out.final_head().unwrap().0;
@@ -1791,10 +1873,31 @@ mod tests {
     }
 
     #[test]
+    fn folded_lines_do_not_count_as_fields_against_the_limit() {
+        let limits = limits_with(|l| l.max_headers = 2);
+        let input = b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n c\r\nContent-Length: 2\r\n\r\nok";
+        let out = run_with(input, false, limits);
+        assert_eq!(out.error(), None);
+        assert_eq!(out.body(), b"ok");
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(run_pieces(&bytes, false, limits), out);
+        // A third field is one too many.
+        let input = b"HTTP/1.1 200 OK\r\nX: a\r\nY: b\r\nZ";
+        assert_eq!(run_with(input, false, limits).fed, Err(Error::HeadTooLarge));
+    }
+
+    #[test]
     fn obs_fold_is_unfolded_with_one_space() {
         let out = run(b"HTTP/1.1 204 No\r\nX: a\r\n \t b\r\nY: c\n\td\r\n\r\n");
         let head = out.final_head().unwrap().0;
         assert_eq!(head.headers, fields(&[("X", "a b"), ("Y", "c d")]));
+        // In trailers too (they used to be refused as malformed).
+        let out =
+            run(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\r\n\tb\r\n\r\n");
+        assert_eq!(out.error(), None);
+        assert!(out
+            .events
+            .contains(&Event::Trailers(fields(&[("T", "a b")]))));
     }
 
     #[test]

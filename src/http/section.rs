@@ -55,8 +55,9 @@ pub(crate) struct TooLarge;
 pub(crate) struct Section {
     buf: Vec<u8>,
     line: Line,
-    /// Lines ended so far (the status line and each field line).
-    lines: usize,
+    /// Field lines begun so far (not the status line, not a folded
+    /// continuation line, which belongs to the field before it).
+    fields: usize,
 }
 
 impl Section {
@@ -65,7 +66,7 @@ impl Section {
         Section {
             buf: Vec::new(),
             line: Line::Text,
-            lines: 0,
+            fields: 0,
         }
     }
 
@@ -73,14 +74,14 @@ impl Section {
     pub(crate) fn restart_head(&mut self) {
         self.buf.clear();
         self.line = Line::Text;
-        self.lines = 0;
+        self.fields = 0;
     }
 
     /// Starts over for a trailer section, which may be empty.
     pub(crate) fn restart_trailers(&mut self) {
         self.buf.clear();
         self.line = Line::Start;
-        self.lines = 0;
+        self.fields = 0;
     }
 
     /// The bytes collected so far.
@@ -90,18 +91,20 @@ impl Section {
 
     /// Takes bytes from `input` up to and including the empty line that
     /// ends the section, keeping the whole section within `max` bytes and
-    /// `max_lines` lines before its empty line. Both limits are checked as
-    /// the bytes arrive: a peer that sends too many fields and then stalls
-    /// is refused at the first line too many, not when the section ends.
+    /// `max_fields` field lines. Both limits are checked as the bytes
+    /// arrive: a peer that sends too many fields and then stalls is refused
+    /// at the first byte of the field too many, not when the section ends.
+    /// A folded (obs-fold) continuation line is part of its field, as the
+    /// parser counts it.
     pub(crate) fn fill(
         &mut self,
         input: &[u8],
         max: usize,
-        max_lines: usize,
+        max_fields: usize,
     ) -> Result<Fill, TooLarge> {
         let room = max.saturating_sub(self.buf.len());
         let window = &input[..input.len().min(room)];
-        if let Some(end) = self.find_end(window, max_lines)? {
+        if let Some(end) = self.find_end(window, max_fields)? {
             self.buf.extend_from_slice(&window[..end]);
             return Ok(Fill::Ended(end));
         }
@@ -113,15 +116,18 @@ impl Section {
     }
 
     /// Scans `bytes`; the offset just past the section's empty line, or
-    /// [`TooLarge`] at the line end that goes over `max_lines`.
-    fn find_end(&mut self, bytes: &[u8], max_lines: usize) -> Result<Option<usize>, TooLarge> {
+    /// [`TooLarge`] at the first byte of a field over `max_fields`.
+    fn find_end(&mut self, bytes: &[u8], max_fields: usize) -> Result<Option<usize>, TooLarge> {
         for (i, &b) in bytes.iter().enumerate() {
+            let line_start = self.line == Line::Start;
             if self.line.ends_section(b) {
                 return Ok(Some(i + 1));
             }
-            if b == b'\n' {
-                self.lines += 1;
-                if self.lines > max_lines {
+            // A line that starts with whitespace continues a folded field;
+            // a CR at a line start begins the empty line (or an error).
+            if line_start && !matches!(b, b' ' | b'\t' | b'\r') {
+                self.fields += 1;
+                if self.fields > max_fields {
                     return Err(TooLarge);
                 }
             }
@@ -174,19 +180,34 @@ mod tests {
     }
 
     #[test]
-    fn line_limit_is_enforced_as_lines_arrive() {
+    fn field_limit_is_enforced_as_fields_arrive() {
         let mut s = Section::head();
         assert_eq!(
-            s.fill(b"HTTP/1.1 200 OK\r\nA: 1\r\n", 1000, 2),
+            s.fill(b"HTTP/1.1 200 OK\r\nA: 1\r\n", 1000, 1),
             Ok(Fill::Partial)
         );
-        // The third line ends: refused before any empty line arrives.
-        assert_eq!(s.fill(b"B: 2\r\n", 1000, 2), Err(TooLarge));
+        // The second field begins: refused before its line, or any empty
+        // line, is complete.
+        assert_eq!(s.fill(b"B", 1000, 1), Err(TooLarge));
         let mut s = Section::head();
         assert_eq!(
-            s.fill(b"HTTP/1.1 200\nA: 1\n\n", 1000, 2),
+            s.fill(b"HTTP/1.1 200\nA: 1\n\n", 1000, 1),
             Ok(Fill::Ended(19))
         );
+        // Trailers: every line is a field, none is a status line.
+        let mut s = Section::head();
+        s.restart_trailers();
+        assert_eq!(s.fill(b"T: 1\r\nU", 1000, 1), Err(TooLarge));
+    }
+
+    #[test]
+    fn folded_continuation_lines_belong_to_their_field() {
+        // What the parser counts as one field is one field here too.
+        let head = b"HTTP/1.1 200 OK\r\nA: 1\r\n  more\r\n\tmore\r\nB: 2\r\n\r\n";
+        let mut s = Section::head();
+        assert_eq!(s.fill(head, 1000, 2), Ok(Fill::Ended(head.len())));
+        let mut s = Section::head();
+        assert_eq!(s.fill(head, 1000, 1), Err(TooLarge));
     }
 
     #[test]

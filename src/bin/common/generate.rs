@@ -21,6 +21,9 @@ pub enum Generate {
 }
 
 /// Writes `kind` for the command `cmd` to `out`.
+///
+/// The text is generated into memory first: `clap_complete` panics when
+/// its writer fails (a full disk, a closed pipe), and a panic is a bug.
 pub fn write(kind: Generate, mut cmd: clap::Command, out: &mut dyn Write) -> io::Result<()> {
     let name = cmd.get_name().to_owned();
     let shell = match kind {
@@ -29,20 +32,34 @@ pub fn write(kind: Generate, mut cmd: clap::Command, out: &mut dyn Write) -> io:
         Generate::CompleteZsh => Shell::Zsh,
         Generate::CompleteFish => Shell::Fish,
     };
-    clap_complete::generate(shell, &mut cmd, name, out);
+    let mut text = Vec::new();
+    clap_complete::generate(shell, &mut cmd, name, &mut text);
+    out.write_all(&text)?;
     out.flush()
 }
 
-/// Writes `kind` to stdout and ends the run: 0, or 23 if stdout failed.
+/// How each binary reports a failed write to stdout, as its exit-status
+/// table in the README says: rawget's exit 23 with a `rawget:` line,
+/// portscan's runtime error (exit 1) with an `error:` line.
+fn write_failure(name: &str) -> (&'static str, u8) {
+    match name {
+        "portscan" => ("error", 1),
+        _ => ("rawget", 23),
+    }
+}
+
+/// Writes `kind` to stdout and ends the run: 0 (also when stdout is a
+/// closed pipe), or the binary's status for a failed write.
 pub fn exit_with(kind: Generate, cmd: clap::Command) -> std::process::ExitCode {
+    let (prefix, status) = write_failure(cmd.get_name());
     let stdout = io::stdout();
     let mut out = stdout.lock();
     match write(kind, cmd, &mut out) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "error: cannot write to stdout: {e}");
-            std::process::ExitCode::from(23)
+            let _ = writeln!(io::stderr(), "{prefix}: cannot write to stdout: {e}");
+            std::process::ExitCode::from(status)
         }
     }
 }

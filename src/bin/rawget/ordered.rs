@@ -55,11 +55,15 @@ pub struct Lane<'a> {
 
 impl Ordered {
     pub fn new(out: Box<dyn Write + Send>, exit_when_stopped: bool) -> Ordered {
+        Ordered::with_spools(out, exit_when_stopped, Spools::new(MEMORY_BUDGET))
+    }
+
+    fn with_spools(out: Box<dyn Write + Send>, exit_when_stopped: bool, spools: Spools) -> Ordered {
         Ordered {
             state: Mutex::new(State {
                 out,
                 next: 0,
-                spools: Spools::new(MEMORY_BUDGET),
+                spools,
                 done: BTreeMap::new(),
                 exit: Exit::Ok,
             }),
@@ -200,6 +204,8 @@ impl Write for Lane<'_> {
         }
         let mut st = self.ordered.lock();
         if st.next == self.index {
+            // Its spool may have been dropped before its turn came.
+            st.spools.refuse_dropped(self.index)?;
             st.out.write_all(buf)?;
             // Unbuffered: what arrived is on its way, even if we are
             // killed a moment later.
@@ -259,6 +265,26 @@ mod tests {
         assert_eq!(&*sink.0.lock().unwrap(), b"AB1B2");
         ordered.finish(1, ok());
         assert_eq!(&*sink.0.lock().unwrap(), b"AB1B2C");
+    }
+
+    #[test]
+    fn a_url_whose_spill_failed_writes_nothing_even_once_it_is_next() {
+        let sink = Shared::default();
+        let spools = Spools::unwritable(8);
+        let ordered = Ordered::with_spools(Box::new(sink.clone()), false, spools);
+        let e = ordered.lane(1).write_all(b"{\"partial").unwrap_err();
+        assert!(is_spill_failure(&e), "{e}");
+        ordered.lane(0).write_all(b"A\n").unwrap();
+        ordered.finish(0, ok());
+        // URL 1 is next now; what its writer still flushes (a BufWriter
+        // being dropped) must not reach the output as half a record.
+        let e = ordered.lane(1).write_all(b" record\"}\n").unwrap_err();
+        assert!(is_spill_failure(&e), "{e}");
+        ordered.finish(1, output_failed(&e));
+        ordered.lane(2).write_all(b"C\n").unwrap();
+        ordered.finish(2, ok());
+        assert_eq!(&*sink.0.lock().unwrap(), b"A\nC\n");
+        assert_eq!(ordered.exit(), Exit::WriteError);
     }
 
     #[test]

@@ -12,9 +12,12 @@
 //! Whole or nothing: if the file cannot be created or written (TMPDIR
 //! missing, full, read-only), the URL's spool is dropped, every later write
 //! to it fails, and nothing of it is ever copied out, so a reader never
-//! gets half a JSON record. Other URLs are not affected.
+//! gets half a JSON record. That stays true once the URL's turn comes:
+//! its writer asks [`Spools::refuse_dropped`] before writing straight
+//! through (a `BufWriter` being dropped flushes what it still holds).
+//! Other URLs are not affected.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
@@ -32,6 +35,8 @@ pub struct Spools {
     /// Capacity of all in-memory parts together.
     in_memory: usize,
     by_url: BTreeMap<usize, Spool>,
+    /// URLs whose spill failed: nothing more of them is taken, ever.
+    dropped: BTreeSet<usize>,
     file: Option<File>,
     /// End of the data in `file`.
     file_len: u64,
@@ -42,8 +47,6 @@ struct Spool {
     memory: Vec<u8>,
     /// `(offset, length)` in the spill file, after `memory`.
     segments: Vec<(u64, u64)>,
-    /// Spilling failed: the spool is dropped for good.
-    failed: bool,
 }
 
 /// Spilling to the temporary directory failed; names it.
@@ -87,6 +90,7 @@ impl Spools {
             budget,
             in_memory: 0,
             by_url: BTreeMap::new(),
+            dropped: BTreeSet::new(),
             file: None,
             file_len: 0,
         }
@@ -94,10 +98,8 @@ impl Spools {
 
     /// Appends `buf` to URL `index`'s waiting output.
     pub fn write(&mut self, index: usize, buf: &[u8]) -> io::Result<()> {
+        self.refuse_dropped(index)?;
         let spool = self.by_url.entry(index).or_default();
-        if spool.failed {
-            return Err(spill_error(io::Error::other("an earlier write failed")));
-        }
         // A Vec may double: count what it could grow to.
         let growth = buf.len().max(spool.memory.capacity());
         if spool.segments.is_empty() && self.in_memory + growth <= self.budget {
@@ -112,25 +114,31 @@ impl Spools {
                 Ok(())
             }
             Err(e) => {
-                spool.failed = true;
                 self.in_memory -= spool.memory.capacity();
-                spool.memory = Vec::new();
-                spool.segments.clear();
+                self.by_url.remove(&index);
+                self.dropped.insert(index);
                 Err(spill_error(e))
             }
         }
     }
 
+    /// Fails when URL `index`'s spool was dropped: its writer must not
+    /// write straight through either once its turn has come.
+    pub fn refuse_dropped(&self, index: usize) -> io::Result<()> {
+        if self.dropped.contains(&index) {
+            return Err(spill_error(io::Error::other("an earlier write failed")));
+        }
+        Ok(())
+    }
+
     /// Copies URL `index`'s waiting output to `out` and forgets it. A
     /// spool whose spill failed is dropped without a byte.
     pub fn copy_out(&mut self, index: usize, out: &mut dyn Write) -> io::Result<()> {
+        // A dropped URL has no spool left: nothing of it is written.
         let Some(spool) = self.by_url.remove(&index) else {
             return Ok(());
         };
         self.in_memory -= spool.memory.capacity();
-        if spool.failed {
-            return Ok(());
-        }
         out.write_all(&spool.memory)?;
         drop(spool.memory);
         let mut buf = Vec::new();
@@ -167,6 +175,15 @@ impl Spools {
     #[cfg(test)]
     fn in_memory(&self) -> usize {
         self.in_memory
+    }
+
+    /// Spools whose spill always fails (a file open for reading only),
+    /// for tests.
+    #[cfg(test)]
+    pub fn unwritable(budget: usize) -> Spools {
+        let mut spools = Spools::new(budget);
+        spools.file = Some(File::open("/dev/null").expect("open /dev/null"));
+        spools
     }
 }
 
@@ -215,10 +232,8 @@ mod tests {
 
     #[test]
     fn a_failed_spill_drops_the_whole_spool() {
-        let mut spools = Spools::new(8);
+        let mut spools = Spools::unwritable(8);
         spools.write(1, b"1234").unwrap();
-        // Force the spill to fail: a file that cannot be written.
-        spools.file = Some(File::open("/dev/null").unwrap());
         let e = spools.write(1, b"56789abc").unwrap_err();
         assert!(is_spill_failure(&e), "{e}");
         assert!(e.to_string().contains("TMPDIR"), "{e}");

@@ -10,8 +10,10 @@
 //! several fields of that name, the first, as curl prints it), `%{json}` (every variable as
 //! one object), `%{header_json}` (the final head's fields by lower-case
 //! name, each an array of values), `%{stderr}` / `%{stdout}` (where the
-//! rest goes), `%%`, and the escapes `\n`, `\r`, `\t`, `\\`. Anything else
-//! is copied as it is.
+//! rest goes), `%%`, and the escapes `\n`, `\r`, `\t`; names match in
+//! any case. Anything else is copied as it is, and as in curl 7.88 a `%`
+//! or `\` that starts no known sequence is copied together with the
+//! character after it (so `\\` stays two backslashes).
 //!
 //! Values that later capabilities will supply (TLS, redirects) each come
 //! from one function here each: [`time_appconnect`], [`num_redirects`],
@@ -146,10 +148,7 @@ impl std::str::FromStr for WriteOut {
         while let Some(c) = rest.chars().next() {
             let (piece, used) = match c {
                 '%' => special(rest)?,
-                '\\' => match escape(rest) {
-                    Some(piece) => (Some(piece), 2),
-                    None => (None, 1),
-                },
+                '\\' => escape(rest),
                 _ => (None, c.len_utf8()),
             };
             match piece {
@@ -171,8 +170,16 @@ impl std::str::FromStr for WriteOut {
     }
 }
 
+/// Length of `s`'s first character and the one after it (or of the first
+/// alone, at the end): curl copies a `%` or `\` it does not understand
+/// together with the character after it, so that character is never read
+/// as the start of another sequence (`100%\n` stays `100%\n`).
+fn pair_len(s: &str) -> usize {
+    s.chars().take(2).map(char::len_utf8).sum()
+}
+
 /// A `%...` sequence at the start of `s`: the piece and its length, or
-/// `None` to copy it as text.
+/// `None` to copy that many bytes as text.
 fn special(s: &str) -> Result<(Option<Piece>, usize), String> {
     if s.starts_with("%%") {
         return Ok((Some(Piece::Text("%".into())), 2));
@@ -182,21 +189,23 @@ fn special(s: &str) -> Result<(Option<Piece>, usize), String> {
     } else if s.starts_with("%{") {
         ("%{", false)
     } else {
-        return Ok((None, 1));
+        return Ok((None, pair_len(s)));
     };
     let Some(end) = s.find('}') else {
-        return Ok((None, 1));
+        // curl copies the opening and goes on after it.
+        return Ok((None, prefix.len()));
     };
     let name = &s[prefix.len()..end];
     let piece = if header {
         Piece::Header(name.to_owned())
     } else {
-        match name {
+        // curl matches variable names in any case.
+        match name.to_ascii_lowercase().as_str() {
             "json" => Piece::Json,
             "header_json" => Piece::HeaderJson,
             "stderr" => Piece::ToStderr(true),
             "stdout" => Piece::ToStderr(false),
-            _ => match VARS.iter().find(|(n, _)| *n == name) {
+            _ => match VARS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
                 Some((_, var)) => Piece::Var(*var),
                 None => {
                     let known: Vec<&str> = VARS.iter().map(|(n, _)| *n).collect();
@@ -212,16 +221,17 @@ fn special(s: &str) -> Result<(Option<Piece>, usize), String> {
     Ok((Some(piece), end + 1))
 }
 
-/// A backslash escape at the start of `s` (curl's `\n`, `\r`, `\t`, `\\`).
-fn escape(s: &str) -> Option<Piece> {
-    let text = match s.as_bytes().get(1)? {
-        b'n' => "\n",
-        b'r' => "\r",
-        b't' => "\t",
-        b'\\' => "\\",
-        _ => return None,
+/// A backslash sequence at the start of `s`, as curl reads it: `\n`,
+/// `\r` and `\t` are control characters; a backslash before anything
+/// else (another backslash included) is copied with that character.
+fn escape(s: &str) -> (Option<Piece>, usize) {
+    let text = match s.as_bytes().get(1) {
+        Some(b'n') => "\n",
+        Some(b'r') => "\r",
+        Some(b't') => "\t",
+        _ => return (None, pair_len(s)),
     };
-    Some(Piece::Text(text.into()))
+    (Some(Piece::Text(text.into())), 2)
 }
 
 impl WriteOut {
@@ -290,8 +300,9 @@ fn value_of(var: Var, v: &Values<'_>) -> Value {
         Var::NumRedirects => num_redirects(v).into(),
         Var::Exitcode => v.exit.into(),
         Var::Errormsg => v.error.clone().map_or(Value::Null, Value::from),
+        // curl keeps the last Content-Type field it saw.
         Var::ContentType => header_values(v, "content-type")
-            .first()
+            .last()
             .map_or(Value::Null, |s| Value::from(s.as_str())),
     }
 }
@@ -324,18 +335,30 @@ fn num_redirects(v: &Values<'_>) -> u64 {
     v.redirects as u64
 }
 
-/// The URL last fetched, normalised as curl prints it
-/// (`scheme://host[:port]/path`); the URL given when it did not parse.
+/// The URL last fetched, as curl prints it. Without redirects: the
+/// scheme, then the authority as typed (user info, host in its case, port
+/// even when it is the default), the normalised path and query, and the
+/// fragment when not empty. After redirects: the last hop's URL,
+/// normalised (`scheme://host[:port]/path`). The URL given when it did
+/// not parse.
 fn url_effective(v: &Values<'_>) -> String {
-    match v.target {
-        Some(t) => format!(
-            "{}://{}{}",
-            t.scheme.as_str(),
-            t.host_header(),
-            t.path_and_query
-        ),
-        None => v.url.to_owned(),
+    let Some(t) = v.target else {
+        return v.url.to_owned();
+    };
+    let scheme = t.scheme.as_str();
+    if v.redirects > 0 {
+        return format!("{scheme}://{}{}", t.host_header(), t.path_and_query);
     }
+    let typed = match v.url.split_once("://") {
+        Some((given, rest)) if given.eq_ignore_ascii_case(scheme) => rest,
+        _ => v.url,
+    };
+    let authority = typed.split(['/', '?', '#']).next().unwrap_or_default();
+    let fragment = match v.url.split_once('#') {
+        Some((_, f)) if !f.is_empty() => format!("#{f}"),
+        _ => String::new(),
+    };
+    format!("{scheme}://{authority}{}{fragment}", t.path_and_query)
 }
 
 /// The values of the final head's fields named `name` (any case).
@@ -403,8 +426,8 @@ mod tests {
 
     #[test]
     fn variables_escapes_and_streams() {
-        let w = render("%{http_code} %{exitcode}\\t%{url}%% 100%\\n%{stderr}[%{errormsg}]\\x");
-        assert_eq!(w.stdout, b"000 7\th:1% 100%\n");
+        let w = render("%{http_code} %{exitcode}\\t%{url}%% 100% \\n%{stderr}[%{errormsg}]\\x");
+        assert_eq!(w.stdout, b"000 7\th:1% 100% \n");
         assert_eq!(w.stderr, b"[failed to connect]\\x");
         assert_eq!(
             render("%{time_total} %{size_download}").stdout,
@@ -420,6 +443,73 @@ mod tests {
         assert_eq!(v.as_object().unwrap().len(), VARS.len());
         assert_eq!(v["exitcode"], 7);
         assert_eq!(v["http_version"], "0");
+    }
+
+    #[test]
+    fn sequences_curl_does_not_know_are_copied_with_the_next_character() {
+        // curl 7.88 prints these literally: the character after an unknown
+        // `%` or `\` pair never starts a sequence of its own.
+        let literal = r"100%\n|\\n|\\|%z|\q|%{http_code\n";
+        assert_eq!(
+            render(literal).stdout,
+            b"100%\\n|\\\\n|\\\\|%z|\\q|%{http_code\n"
+        );
+        assert_eq!(render(r"%").stdout, b"%");
+        assert_eq!(render("\\").stdout, b"\\");
+        assert_eq!(
+            render("%\u{e9}%{http_code}").stdout,
+            "%\u{e9}000".as_bytes()
+        );
+        assert_eq!(render(r"\t%%\r").stdout, b"\t%\r");
+    }
+
+    #[test]
+    fn variable_names_match_in_any_case_as_in_curl() {
+        assert_eq!(render("%{HTTP_CODE} %{Exitcode}").stdout, b"000 7");
+        let w = render("%{JSON}%{STDERR}x");
+        assert!(w.stdout.starts_with(b"{"), "{:?}", w.stdout);
+        assert_eq!(w.stderr, b"x");
+    }
+
+    #[test]
+    fn content_type_is_the_last_field_and_url_effective_keeps_what_curl_keeps() {
+        let url = "HTTP://u:p@LocalHost:80/a/../b?x=1#frag";
+        let target: Target = url.parse().unwrap();
+        let exchange = Exchange {
+            head: Some(rawnet::http::response::Head {
+                version: 1,
+                status: 200,
+                reason: "OK".into(),
+                headers: vec![
+                    ("Content-Type".into(), "text/plain".into()),
+                    ("content-type".into(), "text/html".into()),
+                ],
+                reason_bytes: None,
+                value_bytes: Vec::new(),
+            }),
+            ..Exchange::default()
+        };
+        let v = Values {
+            url,
+            target: Some(&target),
+            exchange: Some(&exchange),
+            ..values(url)
+        };
+        let format: WriteOut = "%{content_type} %header{CONTENT-TYPE} %{url_effective}"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(format.render(&v).stdout).unwrap(),
+            "text/html text/plain http://u:p@LocalHost:80/b?x=1#frag"
+        );
+        let plain = "127.0.0.1:8080?q#";
+        let target: Target = plain.parse().unwrap();
+        let v = Values {
+            target: Some(&target),
+            ..values(plain)
+        };
+        let format: WriteOut = "%{url_effective}".parse().unwrap();
+        assert_eq!(format.render(&v).stdout, b"http://127.0.0.1:8080/?q");
     }
 
     #[test]
