@@ -252,7 +252,7 @@ fn host_timeout_gives_up_on_a_slow_host() {
         "-c",
         "1000",
         "--host-timeout",
-        "400",
+        "400ms",
         &lab.tgt_ip,
         "1-20000",
     ];

@@ -302,9 +302,10 @@ pub struct Cli {
     #[arg(long)]
     pub no_discovery: bool,
 
-    /// Give up on an address this many milliseconds after its first
-    /// probe: ports not yet probed are skipped (what it reported stays).
-    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Give up on an address this long after its first probe: ports not
+    /// yet probed are skipped (what it reported stays). nmap's time syntax:
+    /// 500ms, 30s, 15m, 2h; a plain number is seconds, as in nmap.
+    #[arg(long, value_name = "TIME", value_parser = parse_host_timeout)]
     pub host_timeout: Option<u64>,
 }
 
@@ -411,6 +412,21 @@ fn parse_template(text: &str) -> Result<u8, String> {
 /// `h`; returned in milliseconds (at least 1, at most 600000, portscan's
 /// range for timeouts).
 fn parse_nmap_time(text: &str) -> Result<u64, String> {
+    nmap_millis(text, 600_000)
+        .map_err(|e| e.unwrap_or_else(|| "must be between 1ms and 10m".into()))
+}
+
+/// `--host-timeout`: an nmap time (as [`parse_nmap_time`]) of up to a
+/// week, in milliseconds.
+fn parse_host_timeout(text: &str) -> Result<u64, String> {
+    const WEEK_MS: u64 = 7 * 24 * 3_600_000;
+    nmap_millis(text, WEEK_MS)
+        .map_err(|e| e.unwrap_or_else(|| "must be between 1ms and 168h".into()))
+}
+
+/// The milliseconds of an nmap time; `Err(None)` when it is out of
+/// `1..=max_ms`, `Err(Some(why))` when it is not a time at all.
+fn nmap_millis(text: &str, max_ms: u64) -> Result<u64, Option<String>> {
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
@@ -421,17 +437,17 @@ fn parse_nmap_time(text: &str) -> Result<u64, String> {
         "m" => 60_000.0,
         "h" => 3_600_000.0,
         _ => {
-            return Err(
+            return Err(Some(
                 "expected a time like 500ms, 2s, 1m or 1h (plain numbers are seconds)".into(),
-            )
+            ))
         }
     };
     let value: f64 = number
         .parse()
-        .map_err(|_| "expected a time like 500ms, 2s, 1m or 1h".to_string())?;
+        .map_err(|_| Some("expected a time like 500ms, 2s, 1m or 1h".to_string()))?;
     let ms = (value * scale).round();
-    if !(1.0..=600_000.0).contains(&ms) {
-        return Err("must be between 1ms and 10m".into());
+    if !(1.0..=max_ms as f64).contains(&ms) {
+        return Err(None);
     }
     Ok(ms as u64)
 }
@@ -526,11 +542,17 @@ mod tests {
         assert_eq!(cli.input_list, Some(PathBuf::from("-")));
         assert_eq!(cli.ports_flag.as_deref(), Some("22"));
         assert!(parse(&["-Pn", "h"]).unwrap().no_discovery);
+        let timeout = |t: &str| parse(&["--host-timeout", t, "h"]).map(|c| c.host_timeout);
+        assert_eq!(timeout("500ms").unwrap(), Some(500));
         assert_eq!(
-            parse(&["--host-timeout", "500", "h"]).unwrap().host_timeout,
-            Some(500)
+            timeout("30").unwrap(),
+            Some(30_000),
+            "plain numbers are seconds"
         );
-        assert!(parse(&["--host-timeout", "0", "h"]).is_err());
+        assert_eq!(timeout("15m").unwrap(), Some(900_000));
+        assert_eq!(timeout("2h").unwrap(), Some(7_200_000));
+        assert!(timeout("0").is_err());
+        assert!(timeout("200h").is_err());
         // After `--`, "-iL" is a plain value.
         let cli = parse(&["--", "-iL"]).unwrap();
         assert_eq!(cli.target.as_deref(), Some("-iL"));
