@@ -270,6 +270,8 @@ impl TryFrom<Cli> for Config {
                     max_body,
                     ..Limits::default()
                 },
+                // curl -f reads no error body; --fail-with-body does.
+                fail_at_head: fail == Fail::HideBody,
             },
             verbose: cli.verbose,
             output: cli.output,
