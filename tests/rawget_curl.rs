@@ -457,6 +457,28 @@ fn fail_ends_the_exchange_at_the_head_as_curl_does() {
 }
 
 #[test]
+fn fail_warns_only_about_what_it_read() {
+    // The head's oddity is reported; the chunk extension in the same
+    // packet belongs to the body that -f does not read.
+    let response = b"HTTP/1.1 404\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\nno\r\n0\r\n\r\n";
+    let srv = serve_n(2, response);
+    let run = rawget(&["-f", "--json", "-m", "5", &srv.url("/")]).expect(22);
+    let record: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let codes: Vec<&str> = record["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["missing_reason_phrase"]);
+    // Without -f the body is read, and its extension warned about.
+    let run = rawget(&["--json", "-m", "5", &srv.url("/")]).expect(0);
+    let record: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(record["warnings"][1]["code"], "chunk_extension");
+    srv.requests();
+}
+
+#[test]
 fn fail_with_body_in_json_keeps_the_body_with_the_error() {
     let not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\ngone";
     let srv = serve_n(1, not_found);

@@ -840,7 +840,11 @@ impl Sink for Collect<'_> {
     }
 
     fn warning(&mut self, warning: Warning) {
-        self.exchange.warnings.push(warning);
+        // After a stop at the head, what the reader saw belongs to a body
+        // that was not read: the head's own warnings came before.
+        if !self.exchange.stopped_at_head {
+            self.exchange.warnings.push(warning);
+        }
     }
 }
 
