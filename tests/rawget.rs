@@ -812,8 +812,14 @@ fn exit_18_body_shorter_than_announced() {
 #[test]
 fn exit_23_cannot_write_output() {
     let srv = serve(vec![send(OK_HELLO)]);
-    rawget(&["-m", "10", "-o", "/nonexistent-dir/out", &srv.url("/")]).expect(23);
-    drop(srv); // rawget fails before connecting; the server thread ends with the test.
+    let run = rawget(&["-m", "10", "-o", "/nonexistent-dir/out", &srv.url("/")]).expect(23);
+    // The file is created on the first byte to write, as in curl.
+    assert!(
+        run.stderr.contains("cannot create output file"),
+        "{}",
+        run.stderr
+    );
+    srv.request();
 }
 
 #[test]

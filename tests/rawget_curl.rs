@@ -5,7 +5,11 @@
 mod rawget_support;
 
 use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, TcpListener};
 use std::process::Command;
+use std::thread;
+use std::time::Duration;
 
 use rawget_support::*;
 
@@ -383,4 +387,147 @@ content-type: text/html\r\nContent-Length: 2\r\n\r\nhi";
     );
     // Only now: had one tool not connected, this would wait for it.
     srv.requests();
+}
+
+/// A 404 that announces a large body, sends four bytes of it and then
+/// waits: a client that reads the body waits until its `-m`.
+const NOT_FOUND_STALLS: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Length: 100000\r\n\r\ngone";
+
+/// Answers `n` connections with [`NOT_FOUND_STALLS`] and holds each open
+/// until the client closes it (at most 10 s); returns whether each client
+/// closed its side.
+fn serve_stalling_404(n: usize) -> (String, thread::JoinHandle<Vec<bool>>) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let url = format!("http://{}/x", listener.local_addr().unwrap());
+    let closed = thread::spawn(move || {
+        let mut closed = Vec::new();
+        for _ in 0..n {
+            let Ok((mut conn, _)) = listener.accept() else {
+                break;
+            };
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            read_request(&mut conn);
+            let _ = conn.write_all(NOT_FOUND_STALLS);
+            // 0 (a FIN) or a reset: the client closed; a timeout: it did not.
+            let end = conn.read(&mut [0u8; 1024]);
+            closed.push(!matches!(&end, Err(e) if e.kind() == io::ErrorKind::WouldBlock));
+        }
+        closed
+    });
+    (url, closed)
+}
+
+#[test]
+fn fail_ends_the_exchange_at_the_head_as_curl_does() {
+    let format = "%{http_code} %{size_download}";
+    let (url, closed) = serve_stalling_404(3);
+    // Before: the body was read (and hidden) until -m ran out: exit 28.
+    let run = rawget(&["-f", "-m", "5", "-w", format, &url]).expect(22);
+    assert_eq!(run.out(), "404 0");
+    let run = rawget(&["-f", "-v", "-m", "5", &url]);
+    assert_eq!(run.code, 22, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the body is not read"),
+        "{}",
+        run.stderr
+    );
+    // --json: an error object, no body.
+    let run = rawget(&["-f", "--json", "-m", "5", &url]).expect(22);
+    let record: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(record["status"], 404);
+    assert_eq!(record["error"]["kind"], "http_error");
+    let message = record["error"]["message"].as_str().unwrap();
+    assert!(message.contains("404"), "{message}");
+    assert_eq!(record["body"], serde_json::Value::Null);
+    assert_eq!(record["body_encoding"], serde_json::Value::Null);
+    assert_eq!(record["body_bytes"], 0);
+    assert_eq!(
+        closed.join().unwrap(),
+        [true; 3],
+        "rawget closes the connection"
+    );
+    if have("curl") {
+        let (url, closed) = serve_stalling_404(1);
+        let curl =
+            rawget_support::run(Command::new("curl").args(["-sf", "-m", "5", "-w", format, &url]));
+        assert_eq!((curl.code, curl.out().as_str()), (22, "404 0"));
+        assert_eq!(closed.join().unwrap(), [true]);
+    }
+}
+
+#[test]
+fn fail_warns_only_about_what_it_read() {
+    // The head's oddity is reported; the chunk extension in the same
+    // packet belongs to the body that -f does not read.
+    let response = b"HTTP/1.1 404\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\nno\r\n0\r\n\r\n";
+    let srv = serve_n(2, response);
+    let run = rawget(&["-f", "--json", "-m", "5", &srv.url("/")]).expect(22);
+    let record: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let codes: Vec<&str> = record["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["missing_reason_phrase"]);
+    // Without -f the body is read, and its extension warned about.
+    let run = rawget(&["--json", "-m", "5", &srv.url("/")]).expect(0);
+    let record: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(record["warnings"][1]["code"], "chunk_extension");
+    srv.requests();
+}
+
+#[test]
+fn fail_with_body_in_json_keeps_the_body_with_the_error() {
+    let not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\ngone";
+    let srv = serve_n(1, not_found);
+    let run = rawget(&["--fail-with-body", "--json", "-m", "5", &srv.url("/")]).expect(22);
+    let record: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(record["error"]["kind"], "http_error");
+    assert_eq!(record["body"], "gone");
+    srv.requests();
+}
+
+#[test]
+fn output_file_is_created_on_the_first_byte_as_curl_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\ngone";
+    // -f on a 404: no file (it used to be created empty).
+    let srv = serve_n(1, not_found);
+    rawget(&["-f", "-m", "5", "-o", &file("404"), &srv.url("/")]).expect(22);
+    assert!(!dir.path().join("404").exists());
+    srv.requests();
+    // Nothing received at all: no file either.
+    rawget(&["-m", "5", "-o", &file("refused"), "127.0.0.1:1"]).expect(7);
+    assert!(!dir.path().join("refused").exists());
+    // Several URLs share the file: the first that writes creates it.
+    let bad = serve_n(1, not_found);
+    let good = serve_n(1, PAGE);
+    let args = [
+        "-f",
+        "-m",
+        "5",
+        "-o",
+        &file("two"),
+        &bad.url("/"),
+        &good.url("/"),
+    ];
+    rawget(&args).expect(22);
+    assert_eq!(std::fs::read(dir.path().join("two")).unwrap(), PAGE);
+    bad.requests();
+    good.requests();
+    if have("curl") {
+        let srv = serve_n(1, not_found);
+        let curl = rawget_support::run(Command::new("curl").args([
+            "-sf",
+            "-o",
+            &file("curl"),
+            &srv.url("/"),
+        ]));
+        assert_eq!(curl.code, 22);
+        assert!(!dir.path().join("curl").exists());
+        srv.requests();
+    }
 }

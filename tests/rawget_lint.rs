@@ -190,6 +190,11 @@ X-Sum: a\r\n b\r\nX-Name: caf\xe9\r\n\r\n";
     let run = rawget(&["--json", "-m", "5", &srv.url("/")]).expect(0);
     let record = json(&run);
     assert_eq!(record["trailers"][0], serde_json::json!(["X-Sum", "a b"]));
+    // A Latin-1 value keeps its exact bytes, in the headers' form.
+    assert_eq!(
+        record["trailers"][1],
+        serde_json::json!(["X-Name", "caf\u{fffd}", "Y2Fm6Q=="])
+    );
     let codes: Vec<&str> = record["warnings"]
         .as_array()
         .unwrap()

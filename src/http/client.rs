@@ -61,6 +61,10 @@ pub struct FetchOptions {
     pub tls: Arc<TlsSetup>,
     /// `--connect-to` and `--resolve`, applied on every hop.
     pub routes: Arc<Routes>,
+    /// curl's `--fail`: a final status of 400 or above ends the exchange
+    /// right after its head. The body is not read (nor counted) and the
+    /// connection is closed; see [`Exchange::stopped_at_head`].
+    pub fail_at_head: bool,
 }
 
 /// One step of the exchange, reported to [`Handler::trace`].
@@ -134,6 +138,9 @@ pub enum Step<'a> {
     },
     /// The server closed its side (`recv()` returned 0).
     PeerClosed,
+    /// `--fail`: the final status is 400 or above, so the exchange ends
+    /// after the head; the body is not read and the socket is closed.
+    StoppedAtHead,
     /// The response is complete; the socket is closed now.
     Complete {
         /// Decoded body bytes.
@@ -297,8 +304,14 @@ pub struct Exchange {
     pub framing: Option<Framing>,
     /// Interim (1xx) heads that preceded the final one.
     pub interim: Vec<Head>,
-    /// Trailer fields after a chunked body.
+    /// Trailer fields after a chunked body; values lossy UTF-8.
     pub trailers: Vec<(String, String)>,
+    /// The exact bytes of each trailer value that is not UTF-8, as
+    /// `(index into trailers, bytes)`, as in [`Head::value_bytes`].
+    pub trailer_value_bytes: Vec<(usize, Vec<u8>)>,
+    /// The exchange ended after the final head on purpose
+    /// ([`FetchOptions::fail_at_head`]): its body was not read.
+    pub stopped_at_head: bool,
     /// Decoded body bytes received.
     pub body_bytes: u64,
     /// Bytes of every response head read (interim heads included), as
@@ -322,6 +335,7 @@ impl Exchange {
     pub fn close_notify_missing(&self) -> bool {
         self.framing == Some(Framing::CloseDelimited)
             && self.error.is_none()
+            && !self.stopped_at_head
             && self
                 .tls
                 .as_ref()
@@ -418,12 +432,22 @@ impl Run {
             handler.trace(self.start.elapsed(), &step);
         }
         let mut reader = ResponseReader::new(request.is_head(), opts.limits);
-        match (self.receive(&mut *transport, &mut reader, handler), sent) {
+        let fail_at_head = opts.fail_at_head;
+        match (
+            self.receive(&mut *transport, &mut reader, fail_at_head, handler),
+            sent,
+        ) {
             (Ok(()), _) => {}
             (Err(e @ FetchError::Output(_)), _) | (Err(e), Ok(_)) => return Err(e),
             // Sending failed and no complete response came either: the
             // send error is the cause.
             (Err(_), Err(send_err)) => return Err(send_err),
+        }
+        if self.exchange.stopped_at_head {
+            // The body is left unread: dropping the transport closes the
+            // connection, as curl does on --fail.
+            handler.trace(self.start.elapsed(), &Step::StoppedAtHead);
+            return Ok(());
         }
         if let Some(info) = &mut self.exchange.tls {
             info.close_notify = transport.clean_end();
@@ -672,12 +696,14 @@ impl Run {
         &mut self,
         transport: &mut dyn Transport,
         reader: &mut ResponseReader,
+        fail_at_head: bool,
         handler: &mut dyn Handler,
     ) -> Result<(), FetchError> {
         let mut buf = vec![0u8; RECV_BUF];
         let mut sink = Collect {
             exchange: &mut self.exchange,
             handler: &mut *handler,
+            fail_at_head,
         };
         loop {
             let left = time_left(self.deadline).map_err(|()| FetchError::Timeout {
@@ -708,15 +734,26 @@ impl Run {
                 sink.exchange.timing.first_byte = Some(at);
             }
             sink.handler.trace(at, &Step::Received { bytes: n });
+            let heads_before = reader.header_bytes();
             let fed = reader.feed(&buf[..n], &mut sink);
             sink.exchange.body_bytes = reader.body_bytes();
             sink.exchange.header_bytes = reader.header_bytes();
             // On a parse error the bytes are still shown: nothing received
             // is hidden from the user.
-            let shown = *fed.as_ref().unwrap_or(&n);
+            let mut shown = *fed.as_ref().unwrap_or(&n);
+            if sink.exchange.stopped_at_head {
+                // Only the head belongs to the exchange; body bytes that
+                // came with it are dropped unread and uncounted.
+                sink.exchange.body_bytes = 0;
+                let head = reader.header_bytes().saturating_sub(heads_before);
+                shown = shown.min(usize::try_from(head).unwrap_or(usize::MAX));
+            }
             sink.handler
                 .raw(&buf[..shown])
                 .map_err(FetchError::Output)?;
+            if sink.exchange.stopped_at_head {
+                return Ok(());
+            }
             fed.map_err(FetchError::Response)?;
             if reader.is_complete() {
                 return Ok(());
@@ -768,6 +805,8 @@ fn time_left(deadline: Option<Instant>) -> Result<Option<Duration>, ()> {
 struct Collect<'a> {
     exchange: &'a mut Exchange,
     handler: &'a mut dyn Handler,
+    /// [`FetchOptions::fail_at_head`].
+    fail_at_head: bool,
 }
 
 impl Sink for Collect<'_> {
@@ -778,19 +817,34 @@ impl Sink for Collect<'_> {
     fn head(&mut self, head: &Head, framing: Framing) {
         self.exchange.head = Some(head.clone());
         self.exchange.framing = Some(framing);
+        self.exchange.stopped_at_head = self.fail_at_head && head.status >= 400;
         self.handler.head(head);
     }
 
     fn body(&mut self, data: &[u8]) {
-        self.handler.body(data);
+        if !self.exchange.stopped_at_head {
+            self.handler.body(data);
+        }
     }
 
     fn trailers(&mut self, trailers: &[(String, String)]) {
-        self.exchange.trailers = trailers.to_vec();
+        if !self.exchange.stopped_at_head {
+            self.exchange.trailers = trailers.to_vec();
+        }
+    }
+
+    fn trailer_value_bytes(&mut self, value_bytes: &[(usize, Vec<u8>)]) {
+        if !self.exchange.stopped_at_head {
+            self.exchange.trailer_value_bytes = value_bytes.to_vec();
+        }
     }
 
     fn warning(&mut self, warning: Warning) {
-        self.exchange.warnings.push(warning);
+        // After a stop at the head, what the reader saw belongs to a body
+        // that was not read: the head's own warnings came before.
+        if !self.exchange.stopped_at_head {
+            self.exchange.warnings.push(warning);
+        }
     }
 }
 

@@ -149,8 +149,14 @@ pub trait Sink {
     fn head(&mut self, head: &Head, framing: Framing);
     /// Decoded body bytes (chunk framing removed), in order.
     fn body(&mut self, data: &[u8]);
-    /// Trailer fields that followed a chunked body, in received order.
+    /// Trailer fields that followed a chunked body, in received order;
+    /// values lossy UTF-8, as in [`Head::headers`].
     fn trailers(&mut self, _trailers: &[(String, String)]) {}
+    /// Right after [`Sink::trailers`], when some trailer values are not
+    /// UTF-8: their exact bytes, as `(index into the trailers, bytes)`
+    /// (after unfolding), as in [`Head::value_bytes`]. A separate call so
+    /// that a sink that needs only text stays as it is.
+    fn trailer_value_bytes(&mut self, _value_bytes: &[(usize, Vec<u8>)]) {}
     /// A protocol oddity the reader noticed or tolerated; each kind is
     /// reported at most once per response.
     fn warning(&mut self, _warning: Warning) {}
@@ -596,7 +602,7 @@ impl ResponseReader {
             Ok(Fill::Ended(n)) => {
                 let mut notes = Vec::new();
                 let bytes = self.section.bytes();
-                let fields = parse_trailers(bytes, self.limits.max_headers, &mut notes)?;
+                let (fields, exact) = parse_trailers(bytes, self.limits.max_headers, &mut notes)?;
                 if has_bare_lf(bytes) {
                     notes.push(Warning::BareLf);
                 }
@@ -609,6 +615,9 @@ impl ResponseReader {
                 if !fields.is_empty() {
                     self.warn(Warning::Trailers, sink);
                     sink.trailers(&fields);
+                    if !exact.is_empty() {
+                        sink.trailer_value_bytes(&exact);
+                    }
                 }
                 self.phase = Phase::Complete;
                 Ok(n)
@@ -885,18 +894,6 @@ fn owned_fields_exact(
     (fields, exact)
 }
 
-fn owned_fields(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_owned(),
-                String::from_utf8_lossy(&unfold(h.value)).into_owned(),
-            )
-        })
-        .collect()
-}
-
 /// A field value with each obs-fold (a line break and the whitespace
 /// after it) replaced by one space, as RFC 9112 section 5.2 allows.
 fn unfold(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
@@ -922,12 +919,15 @@ fn unfold(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 const TRAILER_STAND_IN: &[u8] = b"HTTP/1.1 200 T\r\n";
 
 /// Parses a whole trailer section (ending with its empty line), with the
-/// head's leniency: obs-fold is unfolded, with a note in `notes`.
+/// head's leniency: obs-fold is unfolded, with a note in `notes`. The
+/// exact bytes of values that are not UTF-8 come beside the fields, as in
+/// [`Head::value_bytes`].
+#[allow(clippy::type_complexity)]
 fn parse_trailers(
     bytes: &[u8],
     max_headers: usize,
     notes: &mut Vec<Warning>,
-) -> Result<Vec<(String, String)>, Error> {
+) -> Result<(Vec<(String, String)>, Vec<(usize, Vec<u8>)>), Error> {
     let section = [TRAILER_STAND_IN, bytes].concat();
     let mut slots = header_slots(max_headers, bytes.len());
     let mut response = httparse::Response::new(&mut slots);
@@ -942,7 +942,7 @@ fn parse_trailers(
     if response.headers.iter().any(|h| h.value.contains(&b'\n')) {
         notes.push(Warning::ObsFold);
     }
-    Ok(owned_fields(response.headers))
+    Ok(owned_fields_exact(response.headers))
 }
 
 #[cfg(test)]
@@ -956,6 +956,7 @@ mod tests {
         Head(Head, Framing),
         Body(Vec<u8>),
         Trailers(Vec<(String, String)>),
+        TrailerBytes(Vec<(usize, Vec<u8>)>),
         Warning(Warning),
     }
 
@@ -982,6 +983,9 @@ mod tests {
         }
         fn trailers(&mut self, trailers: &[(String, String)]) {
             self.events.push(Event::Trailers(trailers.to_vec()));
+        }
+        fn trailer_value_bytes(&mut self, value_bytes: &[(usize, Vec<u8>)]) {
+            self.events.push(Event::TrailerBytes(value_bytes.to_vec()));
         }
         fn warning(&mut self, warning: Warning) {
             self.events.push(Event::Warning(warning));
@@ -1870,6 +1874,24 @@ mod tests {
             ("\u{c9}t\u{e9}", None)
         );
         assert!(head.value_bytes.is_empty());
+    }
+
+    #[test]
+    fn non_utf8_trailer_values_keep_their_exact_bytes() {
+        let input = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+            0\r\nA: ok\r\nB: caf\xe9\r\n \xff\r\n\r\n";
+        let out = run(input);
+        let exact = Event::TrailerBytes(vec![(1, b"caf\xe9 \xff".to_vec())]);
+        assert_eq!(out.events.last(), Some(&exact), "{:?}", out.events);
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(run_pieces(&bytes, false, Limits::default()), out);
+        // UTF-8 values are exact already: no second call.
+        let out =
+            run(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nB: \xc3\xa9\r\n\r\n");
+        assert!(!out
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::TrailerBytes(_))));
     }
 
     #[test]

@@ -113,7 +113,7 @@ impl Config {
             Some(list) => targets.extend(targets::parse_list(list)?),
             None if cli.input_list.is_none() => {
                 return Err(Error::Usage(
-                    "no target given (usage: portscan [OPTIONS] TARGET [PORTS])".into(),
+                    "no target given; usage: portscan [OPTIONS] TARGET [PORTS] (see --help)".into(),
                 ))
             }
             None => {}
@@ -571,7 +571,11 @@ mod tests {
         assert!(usage(&["h", "http*"]).contains("not supported"));
         assert!(usage(&["h,,h"]).contains("empty target"));
         assert!(usage(&["h", "--shard", "4/4"]).contains("0-based"));
-        assert!(usage(&[]).contains("no target given"));
+        // The documented one-line form of every usage error.
+        assert_eq!(
+            usage(&[]),
+            "no target given; usage: portscan [OPTIONS] TARGET [PORTS] (see --help)"
+        );
     }
 
     #[test]

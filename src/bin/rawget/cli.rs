@@ -92,7 +92,7 @@ pub struct Cli {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
-    /// Write the output to FILE instead of stdout ('-': stdout, binary bodies allowed)
+    /// Write the output to FILE, created on the first byte ('-': stdout, binary bodies allowed)
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -124,7 +124,7 @@ pub struct Cli {
     #[arg(short = 'u', long = "user", value_name = "USER:PASSWORD")]
     pub user: Option<String>,
 
-    /// Exit 22 on HTTP status 400 or above, without showing the response
+    /// Exit 22 on HTTP status 400 or above, without reading or showing its body
     #[arg(short = 'f', long, conflicts_with = "fail_with_body")]
     pub fail: bool,
 
@@ -270,6 +270,8 @@ impl TryFrom<Cli> for Config {
                     max_body,
                     ..Limits::default()
                 },
+                // curl -f reads no error body; --fail-with-body does.
+                fail_at_head: fail == Fail::HideBody,
             },
             verbose: cli.verbose,
             output: cli.output,

@@ -68,7 +68,8 @@ pub struct Record<'a> {
     pub body: Option<Cow<'a, str>>,
     pub body_encoding: Option<&'static str>,
     pub body_bytes: u64,
-    pub trailers: Vec<[&'a str; 2]>,
+    /// Trailer fields, in the same form as `headers`.
+    pub trailers: Vec<Field<'a>>,
     pub timing_ms: TimingMs,
     pub error: Option<ErrorRecord>,
     /// Linter warnings about the response, in order.
@@ -198,6 +199,10 @@ pub struct TimingMs {
     pub total: f64,
 }
 
+/// `error.kind` of a response that `-f` / `--fail-with-body` turn into
+/// a failure (exit 22): its status is 400 or above.
+pub const HTTP_ERROR: &str = "http_error";
+
 /// Why the exchange failed.
 #[derive(Debug, Serialize)]
 pub struct ErrorRecord {
@@ -256,7 +261,7 @@ impl<'a> Record<'a> {
             body,
             body_encoding,
             body_bytes: ex.body_bytes,
-            trailers: pairs(&ex.trailers),
+            trailers: exact(&ex.trailers, &ex.trailer_value_bytes),
             timing_ms: TimingMs::new(ex),
             error,
             warnings: ex
@@ -298,8 +303,14 @@ impl Serialize for Field<'_> {
 }
 
 fn exact_fields(head: &Head) -> Vec<Field<'_>> {
-    let mut exact = head.value_bytes.iter().peekable();
-    head.headers
+    exact(&head.headers, &head.value_bytes)
+}
+
+/// Fields with the exact bytes of the values that are not UTF-8
+/// (`value_bytes` as in `Head::value_bytes`: index order).
+fn exact<'a>(fields: &'a [(String, String)], value_bytes: &[(usize, Vec<u8>)]) -> Vec<Field<'a>> {
+    let mut exact = value_bytes.iter().peekable();
+    fields
         .iter()
         .enumerate()
         .map(|(i, (name, value))| Field {
@@ -307,13 +318,6 @@ fn exact_fields(head: &Head) -> Vec<Field<'_>> {
             value,
             exact: exact.next_if(|(at, _)| *at == i).map(|(_, b)| base64_of(b)),
         })
-        .collect()
-}
-
-fn pairs(fields: &[(String, String)]) -> Vec<[&str; 2]> {
-    fields
-        .iter()
-        .map(|(n, v)| [n.as_str(), v.as_str()])
         .collect()
 }
 

@@ -10,6 +10,7 @@ mod exit;
 #[path = "../common/generate.rs"]
 mod generate;
 mod json;
+mod lazy_file;
 mod ordered;
 mod raw;
 mod spool;
@@ -35,6 +36,7 @@ use rawnet::sanitize::escape_str;
 use crate::cli::{Cli, Config, Fail};
 use crate::exit::{Classify, Exit};
 use crate::json::{ErrorRecord, JsonHandler, Record, RedirectRecord};
+use crate::lazy_file::LazyFile;
 use crate::ordered::{output_failed, Ordered, Outcome};
 use crate::raw::{RawHandler, RawMode};
 use crate::trace::Tracer;
@@ -92,11 +94,11 @@ fn run(cfg: &Config) -> Result<Exit, Fatal> {
     let jobs = prepare(cfg, body)?;
     // `-o -` is stdout, chosen on purpose: a binary body is shown there.
     let to_file = cfg.output.as_ref().filter(|p| p.as_os_str() != "-");
+    // Created on the first byte written (as curl does): `-f` on a 404
+    // leaves no empty file. With several URLs, the first one that writes
+    // anything creates it.
     let out: Box<dyn Write + Send> = match to_file {
-        Some(path) => Box::new(File::create(path).map_err(|e| Fatal {
-            exit: Exit::WriteError,
-            message: format!("cannot create output file '{}': {e}", path.display()),
-        })?),
+        Some(path) => Box::new(LazyFile::new(path.clone())),
         None => Box::new(io::stdout()),
     };
     let terminal = to_file.is_none() && !cfg.json && io::stdout().is_terminal();
@@ -261,9 +263,22 @@ fn run_job(
         let chain = redirect::follow(target, request, &options(cfg), &cfg.redirects, &mut handler);
         let ex = &chain.last.exchange;
         warn_close_notify(job, ex);
-        let error = ex.error.as_ref().map(|e| error_record(e, e.to_string()));
+        let error = match &ex.error {
+            Some(e) => Some(error_record(e, e.to_string())),
+            None => status_failure(cfg, ex).map(|message| ErrorRecord {
+                kind: json::HTTP_ERROR,
+                message,
+            }),
+        };
+        let hide_body = error.as_ref().is_some_and(|e| e.kind == json::HTTP_ERROR)
+            && cfg.fail == Fail::HideBody;
         let written = {
             let mut record = Record::new(&job.url, ex, &handler.body, error);
+            if hide_body {
+                // As curl -f shows no body (none was read).
+                record.body = None;
+                record.body_encoding = None;
+            }
             record.redirects = chain.redirects.iter().map(RedirectRecord::new).collect();
             write_record(out, &record)
         };
@@ -322,18 +337,31 @@ fn add_earlier_hops(last: &mut Exchange, earlier: &[redirect::Hop]) {
 /// `-f` / `--fail-with-body`: a complete response with status 400 or
 /// above is exit 22, as in curl.
 fn fail_on_status(cfg: &Config, job: &Job, ex: &Exchange, outcome: Outcome) -> Outcome {
-    let status = ex.head.as_ref().map_or(0, |h| h.status);
-    if cfg.fail == Fail::Never || outcome.exit != Exit::Ok || outcome.stop || status < 400 {
+    if outcome.exit != Exit::Ok || outcome.stop {
         return outcome;
     }
-    Outcome {
-        exit: Exit::HttpError,
-        message: Some(format!(
-            "{}: the server returned HTTP status {status} (--fail)",
-            job.url
-        )),
-        ..outcome
+    match status_failure(cfg, ex) {
+        None => outcome,
+        Some(message) => Outcome {
+            exit: Exit::HttpError,
+            message: Some(format!("{}: {message}", job.url)),
+            ..outcome
+        },
     }
+}
+
+/// Why `-f` / `--fail-with-body` fail an exchange that went well: its
+/// final status is 400 or above.
+fn status_failure(cfg: &Config, ex: &Exchange) -> Option<String> {
+    let status = ex.head.as_ref().map_or(0, |h| h.status);
+    if cfg.fail == Fail::Never || ex.error.is_some() || status < 400 {
+        return None;
+    }
+    let flag = match cfg.fail {
+        Fail::ShowBody => "--fail-with-body",
+        _ => "--fail",
+    };
+    Some(format!("the server returned HTTP status {status} ({flag})"))
 }
 
 /// `--strict`: a response that drew any linter warning is exit 8.

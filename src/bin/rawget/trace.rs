@@ -90,6 +90,9 @@ fn describe(step: &Step<'_>) -> String {
         Step::Sent { sent, .. } => format!("send() {sent} bytes:"),
         Step::Received { bytes } => format!("recv() {bytes} bytes"),
         Step::PeerClosed => "recv() 0: the server closed the connection".to_owned(),
+        Step::StoppedAtHead => {
+            "--fail: status 400 or above, the body is not read; close()".to_owned()
+        }
         Step::Complete { body_bytes } => {
             format!("response complete ({body_bytes} body bytes); close()")
         }
