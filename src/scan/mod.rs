@@ -6,10 +6,14 @@
 //! [`run`] hands TCP sources to the workers described below and UDP ones
 //! to the `udp_loop` submodule (one thread, the `udp` probe, the
 //! `ratelimit` policy for ICMP-rationing hosts). Both drive a per-probe
-//! state machine; [`probe::ProbeKind`] is the trait the TCP connect logic
-//! is to be carved out behind, so that one loop drives every kind.
-//! Service detection ([`service`]) is a stage between the engine and the
-//! caller's sink.
+//! state machine behind [`probe::ProbeKind`]: the workers (`worker`)
+//! drive the TCP connect probe (`tcp`), which owns what one connect
+//! means (the socket calls of `connect`, the banner of `banner`), while
+//! the worker owns the event loop, slots, deadlines, the budget and its
+//! window, back-off, batching, retries after loss and host discovery.
+//! The UDP loop is to fold into the worker, as a second kind. Service
+//! detection ([`service`]) is a stage between the engine and the caller's
+//! sink.
 //!
 //! # Design
 //!
@@ -44,7 +48,8 @@
 //! On loopback (and over a veth into a local namespace) the answer arrives
 //! during the `connect()` call itself; the engine then asks `connect()` once
 //! more and has the outcome without touching epoll, and reuses a refused
-//! socket for the next probe (details in the `connect` submodule). This is
+//! socket for the next probe (details in the `connect` submodule; the
+//! `tcp` probe keeps the spare socket). This is
 //! what makes a full loopback scan a matter of two syscalls per port.
 //!
 //! # Concurrency that adapts
@@ -163,6 +168,7 @@ pub mod ratelimit;
 mod rtt;
 pub mod service;
 mod slots;
+mod tcp;
 pub mod udp;
 mod udp_loop;
 mod worker;
@@ -511,7 +517,7 @@ pub fn run(
     };
     let workers: Vec<_> = pollers
         .into_iter()
-        .map(|poller| worker::Worker::new(&shared, poller))
+        .map(|poller| worker::Worker::new(&shared, poller, tcp::TcpConnect::new(cfg.banner)))
         .collect();
     let results: Vec<_> = workers
         .into_par_iter()

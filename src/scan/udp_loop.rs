@@ -329,7 +329,9 @@ impl Loop<'_> {
                 let f = self.take(slot).expect("flight in slot");
                 self.decided(f, outcome);
             }
-            Step::BackOff => {
+            // (The UDP probe never listens, never hears a ghost and never
+            // ends an attempt early without an answer.)
+            Step::BackOff | Step::Listen(_) | Step::Unanswered(_) | Step::Again(_) => {
                 let f = self.take(slot).expect("flight in slot");
                 let now = Instant::now();
                 self.requeue(f.probe, f.attempt, now + BACK_OFF);
