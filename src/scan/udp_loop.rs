@@ -438,9 +438,9 @@ impl Loop<'_> {
 
     fn report(&mut self, probe: Probe, outcome: Outcome, rtt: Duration) {
         let banner = match (self.cfg.banner, outcome.reply) {
-            (Some(b), Some(reply)) => {
-                let kept = &reply[..reply.len().min(b.max_len)];
-                Some(String::from_utf8_lossy(kept).into_owned())
+            (Some(b), Some(mut reply)) => {
+                reply.truncate(b.max_len);
+                Some(reply)
             }
             _ => None,
         };

@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 
 use polling::{Event, Events, Poller};
 
-use super::banner;
 use super::classify::Reason;
 use super::discovery::{Admission, HostTable};
 use super::loss::LossTracker;
@@ -553,7 +552,8 @@ impl<'a, K: ProbeKind> Worker<'a, K> {
                     }
                     rtt
                 });
-                let banner = outcome.reply.and_then(banner::into_text);
+                // An open port that said nothing has no banner.
+                let banner = outcome.reply.filter(|b| !b.is_empty());
                 self.report(job, outcome.state, outcome.reason, rtt, banner);
             }
             Step::Unanswered(outcome) => self.unanswered(job, started, outcome),
@@ -701,7 +701,7 @@ impl<'a, K: ProbeKind> Worker<'a, K> {
         state: State,
         reason: Reason,
         rtt: Duration,
-        banner: Option<String>,
+        banner: Option<Vec<u8>>,
     ) {
         self.limit = (self.limit + 1).min(self.max_in_flight);
         if matches!(state, State::Open | State::Closed) {
