@@ -453,10 +453,13 @@ fn banners_are_read_capped_and_absent_when_silent() {
         ..config()
     };
     let (results, _) = scan(&probes(V4, [speaks, long, silent_port]), &cfg);
-    let banner: HashMap<u16, Option<String>> =
+    let banner: HashMap<u16, Option<Vec<u8>>> =
         results.iter().map(|r| (r.port, r.banner.clone())).collect();
-    assert_eq!(banner[&speaks].as_deref(), Some("220 rawnet test\r\n"));
-    assert_eq!(banner[&long].as_deref(), Some("0123456789abcdefghij"));
+    assert_eq!(
+        banner[&speaks].as_deref(),
+        Some(&b"220 rawnet test\r\n"[..])
+    );
+    assert_eq!(banner[&long].as_deref(), Some(&b"0123456789abcdefghij"[..]));
     assert_eq!(banner[&silent_port], None);
     assert!(results.iter().all(|r| r.state == State::Open));
 }

@@ -2,8 +2,8 @@
 //!
 //! The socket stays non-blocking and registered in the worker's poller; each
 //! readiness event drains what is available, up to the configured cap. The
-//! bytes are kept raw until the end and then converted lossily to UTF-8:
-//! nothing is stripped or escaped here, that is the printers' job.
+//! bytes are kept raw, in the result too: nothing is converted, stripped or
+//! escaped here, that is the printers' job.
 
 use std::io::{self, Read};
 
@@ -35,17 +35,6 @@ pub(crate) fn read_available(socket: &Socket, buf: &mut Vec<u8>, max_len: usize)
             Err(_) => return Progress::Done,
         }
     }
-}
-
-/// The banner text for the bytes read: `None` when the server said nothing.
-pub(crate) fn into_text(buf: Vec<u8>) -> Option<String> {
-    if buf.is_empty() {
-        return None;
-    }
-    Some(match String::from_utf8(buf) {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    })
 }
 
 #[cfg(test)]
@@ -87,15 +76,5 @@ mod tests {
         let mut buf = Vec::new();
         while read_available(&client, &mut buf, 64) == Progress::WouldBlock {}
         assert_eq!(buf, b"bye");
-    }
-
-    #[test]
-    fn text_is_lossy_and_unstripped() {
-        assert_eq!(into_text(Vec::new()), None);
-        assert_eq!(
-            into_text(b"220 hi\r\n\x1b[2J".to_vec()).unwrap(),
-            "220 hi\r\n\x1b[2J"
-        );
-        assert_eq!(into_text(vec![b'a', 0xff, b'b']).unwrap(), "a\u{fffd}b");
     }
 }

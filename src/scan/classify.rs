@@ -88,7 +88,7 @@ pub(crate) fn classify(err: &io::Error) -> Verdict {
         // as ECONNREFUSED, and one after the handshake as ECONNRESET (or
         // ENOTCONN from getpeername() right after a connect() that
         // succeeded): the latter means the port accepted. (A socket that
-        // is merely *ready* and not connected proves nothing; the worker
+        // is merely *ready* and not connected proves nothing; the TCP probe
         // never brings that case here, see connect::completed.)
         Some(libc::ECONNREFUSED) => Verdict::Closed,
         Some(libc::ECONNRESET | libc::ENOTCONN) => Verdict::Open,

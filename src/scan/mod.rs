@@ -6,10 +6,14 @@
 //! [`run`] hands TCP sources to the workers described below and UDP ones
 //! to the `udp_loop` submodule (one thread, the `udp` probe, the
 //! `ratelimit` policy for ICMP-rationing hosts). Both drive a per-probe
-//! state machine; [`probe::ProbeKind`] is the trait the TCP connect logic
-//! is to be carved out behind, so that one loop drives every kind.
-//! Service detection ([`service`]) is a stage between the engine and the
-//! caller's sink.
+//! state machine behind [`probe::ProbeKind`]: the workers (`worker`)
+//! drive the TCP connect probe (`tcp`), which owns what one connect
+//! means (the socket calls of `connect`, the banner of `banner`), while
+//! the worker owns the event loop, slots, deadlines, the budget and its
+//! window, back-off, batching, retries after loss and host discovery.
+//! The UDP loop is to fold into the worker, as a second kind. Service
+//! detection ([`service`]) is a stage between the engine and the caller's
+//! sink.
 //!
 //! # Design
 //!
@@ -44,7 +48,8 @@
 //! On loopback (and over a veth into a local namespace) the answer arrives
 //! during the `connect()` call itself; the engine then asks `connect()` once
 //! more and has the outcome without touching epoll, and reuses a refused
-//! socket for the next probe (details in the `connect` submodule). This is
+//! socket for the next probe (details in the `connect` submodule; the
+//! `tcp` probe keeps the spare socket). This is
 //! what makes a full loopback scan a matter of two syscalls per port.
 //!
 //! # Concurrency that adapts
@@ -130,8 +135,9 @@
 //!
 //! With [`ScanConfig::banner`] set, an open connection stays registered for
 //! readability in the same poller for up to [`BannerConfig::wait`]; the
-//! worker never blocks on it. The bytes are converted lossily to UTF-8 and
-//! are not escaped: that is the printers' job.
+//! worker never blocks on it. The bytes are kept raw in
+//! [`PortResult::banner`]: how to show them (lossy UTF-8 in JSON, escaped
+//! for a terminal in the table) is the printers' job.
 //!
 //! # Delivery of results
 //!
@@ -163,6 +169,7 @@ pub mod ratelimit;
 mod rtt;
 pub mod service;
 mod slots;
+mod tcp;
 pub mod udp;
 mod udp_loop;
 mod worker;
@@ -279,12 +286,21 @@ pub struct PortResult {
     /// Time from the connect() call to the answer (or the timeout).
     pub rtt: Duration,
     /// What the server said first, when banners were asked for (or,
-    /// with service detection, the reply that identified the service):
-    /// lossy UTF-8, capped in length. Not yet escaped for a terminal.
-    pub banner: Option<String>,
+    /// with service detection, the reply that identified the service; for
+    /// UDP, the reply datagram): the raw bytes, capped in length. The
+    /// printers decide how to show them ([`PortResult::banner_text`]).
+    pub banner: Option<Vec<u8>>,
     /// The service detected from what the port said (`-sV`); `None` when
     /// detection was not asked for or the port is not open TCP.
     pub service: Option<service::Service>,
+}
+
+impl PortResult {
+    /// The banner as text: lossy UTF-8 (invalid sequences become
+    /// U+FFFD), control characters kept. Not escaped for a terminal.
+    pub fn banner_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.banner.as_deref().map(String::from_utf8_lossy)
+    }
 }
 
 /// The consumer of a scan's results: it sees every result and can stop
@@ -511,7 +527,7 @@ pub fn run(
     };
     let workers: Vec<_> = pollers
         .into_iter()
-        .map(|poller| worker::Worker::new(&shared, poller))
+        .map(|poller| worker::Worker::new(&shared, poller, tcp::TcpConnect::new(cfg.banner)))
         .collect();
     let results: Vec<_> = workers
         .into_par_iter()
@@ -574,4 +590,33 @@ fn summarize(
     summary.reported = summary.open + summary.closed + summary.filtered;
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_banner(banner: Option<&[u8]>) -> PortResult {
+        PortResult {
+            target: std::sync::Arc::from("t"),
+            ip: IpAddr::from([127, 0, 0, 1]),
+            port: 22,
+            state: State::Open,
+            reason: Reason::SynAck,
+            rtt: Duration::ZERO,
+            banner: banner.map(<[u8]>::to_vec),
+            proto: Proto::Tcp,
+            service: None,
+        }
+    }
+
+    #[test]
+    fn banner_bytes_stay_raw_and_read_as_lossy_unstripped_text() {
+        assert_eq!(with_banner(None).banner_text(), None);
+        let r = with_banner(Some(b"220 hi\r\n\x1b[2J"));
+        assert_eq!(r.banner_text().unwrap(), "220 hi\r\n\x1b[2J");
+        let r = with_banner(Some(&[b'a', 0xff, b'b']));
+        assert_eq!(r.banner.as_deref(), Some(&[b'a', 0xff, b'b'][..]));
+        assert_eq!(r.banner_text().unwrap(), "a\u{fffd}b");
+    }
 }

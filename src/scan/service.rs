@@ -162,8 +162,10 @@ fn detector(
             let (found, reply) = detect(SocketAddr::new(r.ip, r.port), cfg);
             r.service = Some(service_of(found, r.port));
             if r.banner.is_none() {
-                r.banner = reply
-                    .map(|b| String::from_utf8_lossy(&b[..b.len().min(BANNER_MAX)]).into_owned());
+                r.banner = reply.map(|mut b| {
+                    b.truncate(BANNER_MAX);
+                    b
+                });
             }
         }
         if sink.result(r).is_break() {

@@ -62,7 +62,7 @@ impl AsFd for UdpFlight {
 impl ProbeKind for UdpProbe {
     type Flight = UdpFlight;
 
-    fn start(&self, probe: &Probe, attempt: u32) -> Result<(UdpFlight, Step), Step> {
+    fn start(&mut self, probe: &Probe, attempt: u32) -> Result<(UdpFlight, Step), Step> {
         let addr = SocketAddr::new(probe.ip, probe.port);
         let sock = open(&addr).map_err(|e| step_for_errno(&e, Reason::PortUnreach))?;
         let payload = &udp_payloads::for_attempt(probe.port, attempt).bytes;
@@ -73,7 +73,7 @@ impl ProbeKind for UdpProbe {
         }
     }
 
-    fn ready(&self, flight: &mut UdpFlight) -> Step {
+    fn ready(&mut self, flight: &mut UdpFlight) -> Step {
         match read_icmp_error(&flight.sock) {
             Ok(Some(icmp)) => return Step::Done(icmp.outcome()),
             Ok(None) => {}
@@ -259,7 +259,9 @@ mod tests {
         while start.elapsed() < Duration::from_secs(2) {
             match step {
                 Step::Done(outcome) => return outcome,
-                Step::BackOff => panic!("back off"),
+                Step::BackOff | Step::Listen(_) | Step::Unanswered(_) | Step::Again(_) => {
+                    panic!("{step:?}")
+                }
                 Step::Wait(_) => {
                     std::thread::sleep(Duration::from_millis(5));
                     step = UdpProbe.ready(&mut flight);

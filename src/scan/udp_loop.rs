@@ -329,7 +329,9 @@ impl Loop<'_> {
                 let f = self.take(slot).expect("flight in slot");
                 self.decided(f, outcome);
             }
-            Step::BackOff => {
+            // (The UDP probe never listens, never hears a ghost and never
+            // ends an attempt early without an answer.)
+            Step::BackOff | Step::Listen(_) | Step::Unanswered(_) | Step::Again(_) => {
                 let f = self.take(slot).expect("flight in slot");
                 let now = Instant::now();
                 self.requeue(f.probe, f.attempt, now + BACK_OFF);
@@ -436,9 +438,9 @@ impl Loop<'_> {
 
     fn report(&mut self, probe: Probe, outcome: Outcome, rtt: Duration) {
         let banner = match (self.cfg.banner, outcome.reply) {
-            (Some(b), Some(reply)) => {
-                let kept = &reply[..reply.len().min(b.max_len)];
-                Some(String::from_utf8_lossy(kept).into_owned())
+            (Some(b), Some(mut reply)) => {
+                reply.truncate(b.max_len);
+                Some(reply)
             }
             _ => None,
         };

@@ -1,29 +1,36 @@
-//! One scan worker: an event loop over non-blocking connects.
+//! One scan worker: an event loop over non-blocking probes.
 //!
 //! A worker pulls batches of probe indices from the shared cursor, starts
-//! connects while it holds permits from the shared in-flight budget (paced
+//! attempts while it holds permits from the shared in-flight budget (paced
 //! by the shared rate limiter), and waits on its own epoll instance for them
 //! to complete, time out, or send a banner. The budget is shared rather than
 //! split so that a worker that drew many slow (filtered) probes can use the
 //! room another worker is not using. A worker owns every socket it opens and
 //! reports each probe exactly once.
+//!
+//! What one attempt *is* (a TCP connect today) belongs to its
+//! [`ProbeKind`]: the worker asks it to start an attempt, hands it each
+//! ready event and each passed deadline, and acts on the [`Step`] it
+//! answers. The worker keeps what is the same for every kind: the event
+//! loop, slots (with generations) and deadlines, the budget and its
+//! window, back-off, batching, round-trip estimates, retries after loss,
+//! host discovery, and the delivery of results.
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroUsize;
 use std::ops::Range;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use polling::{Event, Events, Poller};
-use socket2::{SockAddr, Socket};
 
-use super::banner::{self, Progress};
-use super::classify::{classify, icmp_reason, is_self_connect, Reason, Verdict};
-use super::connect::{self, Answer, Completion, Eagerness};
+use super::classify::Reason;
 use super::discovery::{Admission, HostTable};
 use super::loss::LossTracker;
+use super::probe::{Interest, Outcome, ProbeKind, Step};
 use super::rate::RateLimiter;
 use super::rtt::{Hosts, Timeouts};
 use super::slots::{Deadlines, Key, Slots};
@@ -37,11 +44,12 @@ const MAX_BACKOFF: Duration = Duration::from_millis(100);
 /// (about 20 s of pauses at [`MAX_BACKOFF`]): a bound, so that a resource
 /// that never comes back cannot hang the scan.
 const MAX_BACKOFFS_PER_PROBE: u32 = 200;
-/// Self-connects one probe may meet before it is reported closed. A
-/// self-connect can only happen when nothing listens on the port (a
-/// listener's bound port is never picked as an ephemeral source port), so
-/// repeated ones prove the port closed.
-const MAX_SELF_CONNECTS: u32 = 4;
+/// Ghost answers ([`Step::Again`]) one probe may meet before the outcome
+/// they carry is reported. For TCP these are self-connects, which can only
+/// happen when nothing listens on the port (a listener's bound port is
+/// never picked as an ephemeral source port), so repeated ones prove the
+/// port closed.
+const MAX_AGAIN: u32 = 4;
 /// Slots allocated up front; more are added only if connects really pile
 /// up (a huge concurrency that is never reached costs nothing).
 const INITIAL_SLOTS: usize = 1024;
@@ -172,8 +180,8 @@ struct Job {
     timeouts: u32,
     /// Resource errors met so far.
     backoffs: u32,
-    /// Self-connects met so far.
-    self_connects: u32,
+    /// Ghost answers ([`Step::Again`]) met so far.
+    again: u32,
     /// A discovery probe (see the `discovery` module).
     discovery: bool,
     /// Its result is not reported (discovery probes are not).
@@ -189,40 +197,36 @@ impl Job {
             probe,
             timeouts: 0,
             backoffs: 0,
-            self_connects: 0,
+            again: 0,
             discovery: false,
             silent: false,
             speculative: false,
         }
     }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::new(self.probe.ip, self.probe.port)
-    }
 }
 
-enum Phase {
-    /// Waiting for the connect to complete.
-    Connecting,
-    /// Connected; collecting what the server says first.
-    Banner { rtt: Duration, buf: Vec<u8> },
-}
-
-/// A connect in flight.
-struct InFlight {
-    socket: Socket,
+/// An attempt in flight.
+struct InFlight<F> {
+    /// What the probe kind keeps of it (at least its socket).
+    flight: F,
     job: Job,
-    /// When `connect()` was called, for the rtt.
+    /// When the attempt was started, for the rtt.
     started: Instant,
-    phase: Phase,
+    /// Set once the port answered and the kind listens for what it says
+    /// ([`Step::Listen`]): the rtt of that answer.
+    listening: Option<Duration>,
 }
 
-/// The event loop of one worker.
-pub(crate) struct Worker<'a> {
+/// The event loop of one worker, driving probes of kind `K`.
+pub(crate) struct Worker<'a, K: ProbeKind> {
     shared: &'a Shared<'a>,
     poller: Poller,
-    slots: Slots<InFlight>,
-    connect_deadlines: Deadlines,
+    /// The per-attempt state machine.
+    kind: K,
+    slots: Slots<InFlight<K::Flight>>,
+    /// Deadlines of attempts waiting for an answer.
+    attempt_deadlines: Deadlines,
+    /// Deadlines of open ports being listened to.
     banner_deadlines: Deadlines,
     /// Round-trip estimates per address, for the connect timeouts.
     hosts: Hosts,
@@ -240,10 +244,6 @@ pub(crate) struct Worker<'a> {
     held: usize,
     paused_until: Option<Instant>,
     backoff: Duration,
-    /// Sockets refused at once and reset by the kernel, ready for the next
-    /// connect (one per address family: IPv4, IPv6).
-    spare: [Option<Socket>; 2],
-    eagerness: Eagerness,
     /// Addresses this worker knows to be up (discovery done, no host
     /// timeout): their probes skip the shared host table and its lock.
     known_up: HashSet<IpAddr>,
@@ -254,15 +254,17 @@ pub(crate) struct Worker<'a> {
     counts: Counts,
 }
 
-impl<'a> Worker<'a> {
-    /// A worker with its own poller, drawing on the shared budget.
-    pub(crate) fn new(shared: &'a Shared<'a>, poller: Poller) -> Worker<'a> {
+impl<'a, K: ProbeKind> Worker<'a, K> {
+    /// A worker with its own poller, drawing on the shared budget, whose
+    /// attempts are `kind`'s.
+    pub(crate) fn new(shared: &'a Shared<'a>, poller: Poller, kind: K) -> Worker<'a, K> {
         let max_in_flight = shared.permits.max;
         Worker {
             shared,
             poller,
+            kind,
             slots: Slots::with_capacity(max_in_flight.min(INITIAL_SLOTS)),
-            connect_deadlines: Deadlines::default(),
+            attempt_deadlines: Deadlines::default(),
             banner_deadlines: Deadlines::default(),
             hosts: Hosts::new(Timeouts::new(shared.cfg.min_timeout, shared.cfg.timeout)),
             pending: VecDeque::new(),
@@ -273,8 +275,6 @@ impl<'a> Worker<'a> {
             held: 0,
             paused_until: None,
             backoff: FIRST_BACKOFF,
-            spare: [None, None],
-            eagerness: Eagerness::new(),
             known_up: HashSet::new(),
             loss: LossTracker::default(),
             results: Vec::with_capacity(RESULTS_PER_BURST),
@@ -328,7 +328,7 @@ impl<'a> Worker<'a> {
     fn wait_time(&self, wake: Option<Instant>) -> Duration {
         let earliest = [
             wake,
-            self.connect_deadlines.next(),
+            self.attempt_deadlines.next(),
             self.banner_deadlines.next(),
         ]
         .into_iter()
@@ -459,109 +459,139 @@ impl<'a> Worker<'a> {
         self.held = self.slots.len();
     }
 
-    /// Calls `connect()` for `job` on a spare or new socket. The answer
+    /// Starts the next attempt of `job` through the probe kind. The answer
     /// comes later through the poller unless the kernel has it at once.
     fn start(&mut self, job: Job) -> io::Result<()> {
-        let addr = job.addr();
-        let sockaddr = SockAddr::from(addr);
-        let (socket, answer, started) = match self.spare_socket(addr) {
-            Some(socket) => {
-                let started = Instant::now();
-                match connect::start(&socket, &sockaddr) {
-                    // A reused socket that misbehaves is not the target's
-                    // fault: drop it and start over on a fresh one.
-                    Answer::Failed(_) => self.fresh_start(addr, &sockaddr),
-                    answer => (Ok(socket), answer, started),
-                }
+        let started = Instant::now();
+        match self.kind.start(&job.probe, job.timeouts) {
+            Ok((flight, step)) => {
+                let flight = InFlight {
+                    flight,
+                    job,
+                    started,
+                    listening: None,
+                };
+                self.begin(flight, step)
             }
-            None => self.fresh_start(addr, &sockaddr),
-        };
-        let socket = match socket {
-            Ok(socket) => socket,
-            Err(e) => {
-                self.after_error(job, &e, started);
-                return Ok(());
+            Err(step) => {
+                self.ended(job, started, None, step);
+                Ok(())
             }
-        };
-        let flight = InFlight {
-            socket,
+        }
+    }
+
+    /// Acts on the first step of a flight that is not registered yet.
+    fn begin(&mut self, mut flight: InFlight<K::Flight>, step: Step) -> io::Result<()> {
+        match step {
+            Step::Wait(interest) => self.track(flight, interest),
+            Step::Listen(wait) => {
+                let rtt = flight.started.elapsed();
+                flight.listening = Some(rtt);
+                self.heard(flight.job.probe.ip, rtt);
+                let key = self.register(flight, Interest::Read)?;
+                self.listen_until(key, wait);
+                Ok(())
+            }
+            end => {
+                self.conclude(flight, end);
+                Ok(())
+            }
+        }
+    }
+
+    /// Acts on a step of the registered flight in `key`.
+    fn advance(&mut self, key: Key, step: Step) -> io::Result<()> {
+        match step {
+            Step::Wait(interest) => self.rearm(key, interest),
+            Step::Listen(wait) => {
+                let flight = self.slots.get_mut(key).expect("live key");
+                let rtt = flight.started.elapsed();
+                flight.listening = Some(rtt);
+                let ip = flight.job.probe.ip;
+                self.heard(ip, rtt);
+                self.rearm(key, Interest::Read)?;
+                self.listen_until(key, wait);
+                Ok(())
+            }
+            end => {
+                let flight = self.release(key).expect("live key");
+                self.conclude(flight, end);
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives an open port that is being listened to until `wait` from now.
+    fn listen_until(&mut self, key: Key, wait: Duration) {
+        self.banner_deadlines.push(Instant::now() + wait, key);
+        self.compact_deadlines();
+    }
+
+    /// Closes a flight that has ended and acts on how it ended.
+    fn conclude(&mut self, flight: InFlight<K::Flight>, step: Step) {
+        let InFlight {
+            flight,
             job,
             started,
-            phase: Phase::Connecting,
-        };
-        match answer {
-            Answer::InProgress => self.ask_again_or_track(flight, &sockaddr),
-            Answer::Connected => self.settle(flight, None),
-            Answer::Failed(e) => self.settle(flight, Some(e)),
-        }
+            listening,
+        } = flight;
+        self.kind.finish(flight);
+        self.ended(job, started, listening, step);
     }
 
-    /// Opens a new socket and calls `connect()` on it.
-    fn fresh_start(
-        &mut self,
-        addr: SocketAddr,
-        sockaddr: &SockAddr,
-    ) -> (io::Result<Socket>, Answer, Instant) {
-        let socket = connect::new_socket(addr);
-        let started = Instant::now();
-        let answer = match &socket {
-            Ok(s) => connect::start(s, sockaddr),
-            Err(_) => Answer::InProgress,
-        };
-        (socket, answer, started)
-    }
-
-    /// A spare socket of `addr`'s family, if one is waiting.
-    fn spare_socket(&mut self, addr: SocketAddr) -> Option<Socket> {
-        self.spare[usize::from(addr.is_ipv6())].take()
-    }
-
-    /// Asks `connect()` a second time if that has been paying off (see
-    /// [`connect`]); otherwise, or if still in progress, waits in the poller.
-    fn ask_again_or_track(&mut self, flight: InFlight, sockaddr: &SockAddr) -> io::Result<()> {
-        if !self.eagerness.should_try() {
-            return self.track(flight);
-        }
-        match connect::ask_again(&flight.socket, sockaddr) {
-            Answer::InProgress => {
-                self.eagerness.record(false);
-                self.track(flight)
+    /// What the last step of an attempt started at `started` means for its
+    /// probe; `listening` holds the rtt of an open port that was listened
+    /// to (its sample is already taken).
+    fn ended(&mut self, mut job: Job, started: Instant, listening: Option<Duration>, step: Step) {
+        match step {
+            Step::Done(outcome) => {
+                let rtt = listening.unwrap_or_else(|| {
+                    let rtt = started.elapsed();
+                    if matches!(outcome.state, State::Open | State::Closed) {
+                        self.heard(job.probe.ip, rtt);
+                    }
+                    rtt
+                });
+                // An open port that said nothing has no banner.
+                let banner = outcome.reply.filter(|b| !b.is_empty());
+                self.report(job, outcome.state, outcome.reason, rtt, banner);
             }
-            Answer::Connected => {
-                self.eagerness.record(true);
-                self.settle(flight, None)
-            }
-            Answer::Failed(e) => {
-                self.eagerness.record(true);
-                if connect::reusable_after(&e) {
-                    return self.refused_reusable(flight);
+            Step::Unanswered(outcome) => self.unanswered(job, started, outcome),
+            Step::Again(outcome) => {
+                job.again += 1;
+                if job.again > MAX_AGAIN {
+                    let rtt = started.elapsed();
+                    self.report(job, outcome.state, outcome.reason, rtt, None);
+                } else {
+                    self.pending.push_front(job);
                 }
-                self.settle(flight, Some(e))
+            }
+            Step::BackOff => self.back_off(job),
+            // A kind that asks to wait without a socket to wait on breaks
+            // the trait's contract; backing off bounds the damage.
+            Step::Wait(_) | Step::Listen(_) => {
+                debug_assert!(false, "a step to wait on with no flight");
+                self.back_off(job);
             }
         }
     }
 
-    /// Refused, and the socket was reset by the kernel: report closed and
-    /// keep the socket for the next connect of its family.
-    fn refused_reusable(&mut self, flight: InFlight) -> io::Result<()> {
-        let rtt = flight.started.elapsed();
-        let family = usize::from(flight.job.probe.ip.is_ipv6());
-        self.spare[family] = Some(flight.socket);
+    /// The port at `ip` answered after `rtt`: a round-trip sample, and the
+    /// end of any back-off (resources are evidently there).
+    fn heard(&mut self, ip: IpAddr, rtt: Duration) {
         self.backoff = FIRST_BACKOFF;
-        self.answered(flight.job.probe.ip, rtt);
-        self.report(flight.job, State::Closed, Reason::ConnRefused, rtt, None);
-        Ok(())
+        self.answered(ip, rtt);
     }
 
-    /// Registers a connecting socket for writability and its deadline:
-    /// the timeout its address and attempt number call for (see the `rtt`
+    /// Registers a started flight for `interest` and its deadline: the
+    /// timeout its address and attempt number call for (see the `rtt`
     /// module). An attempt to an address that has not answered yet is
     /// remembered, to be given a shorter deadline once it does.
-    fn track(&mut self, flight: InFlight) -> io::Result<()> {
+    fn track(&mut self, flight: InFlight<K::Flight>, interest: Interest) -> io::Result<()> {
         let ip = flight.job.probe.ip;
-        let deadline = self.connect_deadline(&flight);
-        let key = self.register(flight, Event::writable)?;
-        self.connect_deadlines.push(deadline, key);
+        let deadline = self.attempt_deadline(&flight);
+        let key = self.register(flight, interest)?;
+        self.attempt_deadlines.push(deadline, key);
         if !self.hosts.has_estimate(ip) {
             let slots = &self.slots;
             self.hosts
@@ -571,9 +601,9 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
-    /// When a connect attempt gives up, by what is known of its address
-    /// (or, for a discovery probe, of all addresses) now.
-    fn connect_deadline(&self, flight: &InFlight) -> Instant {
+    /// When an attempt gives up, by what is known of its address (or, for
+    /// a discovery probe, of all addresses) now.
+    fn attempt_deadline(&self, flight: &InFlight<K::Flight>) -> Instant {
         let job = &flight.job;
         let attempt = LossTracker::timeout_attempt(job.timeouts, self.shared.cfg.retries);
         let timeout = if job.discovery || job.speculative {
@@ -607,22 +637,22 @@ impl<'a> Worker<'a> {
             let Some(flight) = self.slots.get(key) else {
                 continue;
             };
-            if matches!(flight.phase, Phase::Connecting) {
-                let deadline = self.connect_deadline(flight);
-                self.connect_deadlines.push(deadline, key);
+            if flight.listening.is_none() {
+                let deadline = self.attempt_deadline(flight);
+                self.attempt_deadlines.push(deadline, key);
             }
         }
         self.compact_deadlines();
     }
 
-    /// Stores `flight` in a slot and adds its socket to the poller with the
-    /// interest `interest(key)`.
-    fn register(&mut self, flight: InFlight, interest: fn(usize) -> Event) -> io::Result<Key> {
+    /// Stores `flight` in a slot and adds its socket to the poller for
+    /// `interest`.
+    fn register(&mut self, flight: InFlight<K::Flight>, interest: Interest) -> io::Result<Key> {
         let key = self.slots.insert(flight);
-        let socket = &self.slots.get(key).expect("just inserted").socket;
+        let fd = self.slots.get(key).expect("just inserted").flight.as_fd();
         // SAFETY: every path that drops a registered socket goes through
         // `release`, which deletes it from the poller first.
-        if let Err(e) = unsafe { self.poller.add(socket, interest(key.to_event())) } {
+        if let Err(e) = unsafe { self.poller.add(fd.as_raw_fd(), event_for(key, interest)) } {
             self.slots.remove(key);
             return Err(e);
         }
@@ -633,8 +663,8 @@ impl<'a> Worker<'a> {
     fn compact_deadlines(&mut self) {
         let bound = 2 * self.max_in_flight + 64;
         let slots = &self.slots;
-        if self.connect_deadlines.len() > bound {
-            self.connect_deadlines.retain_live(|k| slots.contains(k));
+        if self.attempt_deadlines.len() > bound {
+            self.attempt_deadlines.retain_live(|k| slots.contains(k));
         }
         if self.banner_deadlines.len() > bound {
             self.banner_deadlines.retain_live(|k| slots.contains(k));
@@ -642,46 +672,12 @@ impl<'a> Worker<'a> {
     }
 
     /// Stops tracking a socket: deletes it from the poller, frees the slot.
-    fn release(&mut self, key: Key) -> Option<InFlight> {
+    fn release(&mut self, key: Key) -> Option<InFlight<K::Flight>> {
         let flight = self.slots.remove(key)?;
         // Failure here would mean the socket was never registered; the
         // descriptor is closed right after either way.
-        let _ = self.poller.delete(&flight.socket);
+        let _ = self.poller.delete(&flight.flight);
         Some(flight)
-    }
-
-    /// Handles an error from `socket()`, `connect()` or `SO_ERROR`.
-    fn after_error(&mut self, job: Job, err: &io::Error, started: Instant) {
-        self.after_error_with(job, err, started, None);
-    }
-
-    /// Like [`Worker::after_error`]; `icmp` is the reason the ICMP error
-    /// queued on the socket gave, which wins over the errno's for a
-    /// filtered port.
-    fn after_error_with(
-        &mut self,
-        job: Job,
-        err: &io::Error,
-        started: Instant,
-        icmp: Option<Reason>,
-    ) {
-        match classify(err) {
-            Verdict::Open => {
-                let rtt = started.elapsed();
-                self.answered(job.probe.ip, rtt);
-                self.report(job, State::Open, Reason::SynAck, rtt, None);
-            }
-            Verdict::Closed => {
-                let rtt = started.elapsed();
-                self.answered(job.probe.ip, rtt);
-                self.report(job, State::Closed, Reason::ConnRefused, rtt, None);
-            }
-            Verdict::Filtered(reason) => {
-                let reason = icmp.unwrap_or(reason);
-                self.report(job, State::Filtered, reason, started.elapsed(), None)
-            }
-            Verdict::BackOff => self.back_off(job),
-        }
     }
 
     /// Out of descriptors, buffers or source ports: pause new connects, hold
@@ -705,7 +701,7 @@ impl<'a> Worker<'a> {
         state: State,
         reason: Reason,
         rtt: Duration,
-        banner: Option<String>,
+        banner: Option<Vec<u8>>,
     ) {
         self.limit = (self.limit + 1).min(self.max_in_flight);
         if matches!(state, State::Open | State::Closed) {
@@ -803,45 +799,37 @@ impl<'a> Worker<'a> {
         self.results.clear();
     }
 
-    /// Times out connects and banner waits whose deadline has passed.
+    /// Gives up on attempts and banner waits whose deadline has passed
+    /// (after the probe kind's last look).
     fn expire(&mut self, now: Instant) -> io::Result<()> {
-        while let Some(key) = self.connect_deadlines.pop_expired(now) {
-            if matches!(self.slots.get(key), Some(f) if matches!(f.phase, Phase::Connecting)) {
-                self.connect_timed_out(key, now)?;
+        while let Some(key) = self.attempt_deadlines.pop_expired(now) {
+            if matches!(self.slots.get(key), Some(f) if f.listening.is_none()) {
+                self.timed_out(key)?;
             }
         }
         while let Some(key) = self.banner_deadlines.pop_expired(now) {
-            if matches!(self.slots.get(key), Some(f) if matches!(f.phase, Phase::Banner { .. })) {
-                self.finish_banner(key);
+            if matches!(self.slots.get(key), Some(f) if f.listening.is_some()) {
+                self.timed_out(key)?;
             }
         }
         Ok(())
     }
 
-    /// No answer in time: retry if attempts remain, else report filtered.
-    ///
-    /// `connect()` is asked once more first: an answer that arrived while
-    /// this worker was busy (or descheduled on a loaded machine) is already
-    /// in the kernel, and with timeouts of a few round-trip times it would
-    /// be a pity to call such a port filtered.
-    fn connect_timed_out(&mut self, key: Key, now: Instant) -> io::Result<()> {
-        let Some(flight) = self.release(key) else {
-            return Ok(());
+    /// The deadline of the flight in `key` passed: the kind has a last
+    /// look, then the flight goes on (rarely) or ends.
+    fn timed_out(&mut self, key: Key) -> io::Result<()> {
+        let flight = self.slots.get_mut(key).expect("live key");
+        let step = match self.kind.deadline(&mut flight.flight) {
+            // Waiting on without a deadline would never end.
+            Step::Wait(_) => Step::Unanswered(self.kind.silence()),
+            step => step,
         };
-        let sockaddr = SockAddr::from(flight.job.addr());
-        match connect::ask_again(&flight.socket, &sockaddr) {
-            Answer::InProgress => {}
-            Answer::Connected => return self.settle(flight, None),
-            Answer::Failed(e) => return self.settle(flight, Some(e)),
-        }
-        self.unanswered(flight, Reason::NoResponse, now);
-        Ok(())
+        self.advance(key, step)
     }
 
     /// An attempt ended without an answer from the port: retry if attempts
-    /// remain, else report filtered for `reason`.
-    fn unanswered(&mut self, flight: InFlight, reason: Reason, now: Instant) {
-        let mut job = flight.job;
+    /// remain, else report `outcome`.
+    fn unanswered(&mut self, mut job: Job, started: Instant, outcome: Outcome) {
         job.timeouts += 1;
         // A speculative probe has no retries of its own: unanswered, it
         // goes back to its address (see `discovered`).
@@ -853,8 +841,8 @@ impl<'a> Worker<'a> {
         if job.timeouts <= retries {
             self.pending.push_back(job);
         } else {
-            let waited = now - flight.started;
-            self.report(job, State::Filtered, reason, waited, None);
+            let waited = started.elapsed();
+            self.report(job, outcome.state, outcome.reason, waited, None);
         }
     }
 
@@ -863,148 +851,29 @@ impl<'a> Worker<'a> {
     /// registered for is still in its slot.
     fn on_ready(&mut self, event: usize) -> io::Result<()> {
         let key = Key::from_event(event);
-        match self.slots.get(key).map(|f| &f.phase) {
-            Some(Phase::Connecting) => self.connect_done(key),
-            Some(Phase::Banner { .. }) => self.banner_ready(key),
-            None => Ok(()),
-        }
-    }
-
-    /// The poller says the connect finished: find out how.
-    fn connect_done(&mut self, key: Key) -> io::Result<()> {
-        let flight = self.release(key).expect("live key");
-        match connect::completed(&flight.socket) {
-            Completion::Connected(local, peer) => self.connected_to(flight, local, peer),
-            Completion::Failed(e) => self.settle(flight, Some(e)),
-            Completion::ResetAfterHandshake => {
-                let e = io::Error::from_raw_os_error(libc::ECONNRESET);
-                self.settle(flight, Some(e))
-            }
-            Completion::EndedWithoutAnswer => {
-                // An ICMP error whose errno we missed is still an answer,
-                // from the network if not from the port: final.
-                if let Some(reason) = icmp_reason_of(&flight.socket) {
-                    let rtt = flight.started.elapsed();
-                    self.report(flight.job, State::Filtered, reason, rtt, None);
-                } else {
-                    self.unanswered(flight, Reason::Unknown, Instant::now());
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Decides a finished connect: `error` is why it failed, `None` means
-    /// it connected.
-    fn settle(&mut self, flight: InFlight, error: Option<io::Error>) -> io::Result<()> {
-        if let Some(e) = error {
-            let icmp = match classify(&e) {
-                Verdict::Filtered(_) => icmp_reason_of(&flight.socket),
-                _ => None,
-            };
-            self.after_error_with(flight.job, &e, flight.started, icmp);
-            return Ok(());
-        }
-        match connect::endpoints(&flight.socket) {
-            Ok((local, peer)) => self.connected_to(flight, local, peer),
-            Err(e) => {
-                self.after_error(flight.job, &e, flight.started);
-                Ok(())
-            }
-        }
-    }
-
-    /// A connection from `local` to `peer`: open, unless it is a ghost
-    /// connection to ourselves.
-    fn connected_to(
-        &mut self,
-        flight: InFlight,
-        local: SocketAddr,
-        peer: SocketAddr,
-    ) -> io::Result<()> {
-        if is_self_connect(local, peer) {
-            self.self_connected(flight);
-            return Ok(());
-        }
-        self.connected(flight)
-    }
-
-    /// A ghost connection to ourselves: close it and probe the port again.
-    fn self_connected(&mut self, flight: InFlight) {
-        connect::close_abortively(flight.socket);
-        let mut job = flight.job;
-        job.self_connects += 1;
-        if job.self_connects > MAX_SELF_CONNECTS {
-            let rtt = flight.started.elapsed();
-            self.report(job, State::Closed, Reason::ConnRefused, rtt, None);
-        } else {
-            self.pending.push_front(job);
-        }
-    }
-
-    /// The port is open: report it, or first wait for a banner.
-    fn connected(&mut self, mut flight: InFlight) -> io::Result<()> {
-        self.backoff = FIRST_BACKOFF;
-        let rtt = flight.started.elapsed();
-        self.answered(flight.job.probe.ip, rtt);
-        let Some(banner_cfg) = self.shared.cfg.banner.filter(|b| b.max_len > 0) else {
-            connect::close_abortively(flight.socket);
-            self.report(flight.job, State::Open, Reason::SynAck, rtt, None);
+        let Some(flight) = self.slots.get_mut(key) else {
             return Ok(());
         };
-        flight.phase = Phase::Banner {
-            rtt,
-            buf: Vec::new(),
-        };
-        let key = self.register(flight, Event::readable)?;
-        self.banner_deadlines
-            .push(Instant::now() + banner_cfg.wait, key);
-        self.compact_deadlines();
-        Ok(())
-    }
-
-    /// Bytes (or end of stream) arrived on a connection awaiting a banner.
-    fn banner_ready(&mut self, key: Key) -> io::Result<()> {
-        let max_len = self.shared.cfg.banner.map_or(0, |b| b.max_len);
-        let flight = self.slots.get_mut(key).expect("live key");
-        let Phase::Banner { buf, .. } = &mut flight.phase else {
-            return Ok(());
-        };
-        match banner::read_available(&flight.socket, buf, max_len) {
-            Progress::WouldBlock => self.rearm(key, Event::readable(key.to_event())),
-            Progress::Done => {
-                self.finish_banner(key);
-                Ok(())
-            }
-        }
-    }
-
-    /// Reports an open port with whatever banner was collected.
-    fn finish_banner(&mut self, key: Key) {
-        let Some(flight) = self.release(key) else {
-            return;
-        };
-        connect::close_abortively(flight.socket);
-        if let Phase::Banner { rtt, buf } = flight.phase {
-            let banner = banner::into_text(buf);
-            self.report(flight.job, State::Open, Reason::SynAck, rtt, banner);
-        }
+        let step = self.kind.ready(&mut flight.flight);
+        self.advance(key, step)
     }
 
     /// Re-enables a oneshot registration.
-    fn rearm(&mut self, key: Key, interest: Event) -> io::Result<()> {
-        let socket = &self.slots.get(key).expect("live key").socket;
-        self.poller.modify(socket, interest)
+    fn rearm(&mut self, key: Key, interest: Interest) -> io::Result<()> {
+        let flight = &self.slots.get(key).expect("live key").flight;
+        self.poller.modify(flight, event_for(key, interest))
     }
 }
 
-/// The reason the ICMP error queued on `socket` gives, if any.
-fn icmp_reason_of(socket: &Socket) -> Option<Reason> {
-    let (v6, icmp_type, code) = connect::icmp_error(socket)?;
-    icmp_reason(v6, icmp_type, code)
+/// The poller event for `interest`, carrying `key`.
+fn event_for(key: Key, interest: Interest) -> Event {
+    match interest {
+        Interest::Read => Event::readable(key.to_event()),
+        Interest::Write => Event::writable(key.to_event()),
+    }
 }
 
-impl Drop for Worker<'_> {
+impl<K: ProbeKind> Drop for Worker<'_, K> {
     /// Deletes every socket still registered (only on an early stop) before
     /// the poller goes, as `polling` requires.
     fn drop(&mut self) {

@@ -2,6 +2,7 @@
 //! The field set is a documented contract (README): change it only with a
 //! CHANGELOG entry.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::time::SystemTime;
@@ -45,8 +46,8 @@ pub struct Record<'a> {
     /// or null.
     pub service_info: Option<&'a str>,
     /// What the server sent first (with --banner; with -sV, the reply that
-    /// identified the service), or null.
-    pub banner: Option<&'a str>,
+    /// identified the service), or null: lossy UTF-8, escaped by JSON.
+    pub banner: Option<Cow<'a, str>>,
     /// When the state was decided: RFC 3339, UTC, milliseconds.
     pub timestamp: String,
 }
@@ -70,7 +71,7 @@ impl<'a> Record<'a> {
             product: r.service.as_ref().and_then(|s| s.product.as_deref()),
             version: r.service.as_ref().and_then(|s| s.version.as_deref()),
             service_info: r.service.as_ref().and_then(|s| s.info.as_deref()),
-            banner: r.banner.as_deref(),
+            banner: r.banner_text(),
             timestamp: rfc3339_millis(at),
         }
     }

@@ -308,7 +308,7 @@ pub(crate) mod testing {
                 _ => Reason::NoResponse,
             },
             rtt: Duration::from_micros(1234),
-            banner: banner.map(String::from),
+            banner: banner.map(|b| b.as_bytes().to_vec()),
             proto: Proto::Tcp,
             service: None,
         }

@@ -95,7 +95,8 @@ fn row_cells(r: &PortResult, options: Options, skip: usize) -> Vec<String> {
     }
     cells.push(format!("{:.2} ms", millis(r.rtt)));
     if options.banners {
-        cells.push(escape_line(r.banner.as_deref().unwrap_or("")).into_owned());
+        let banner = r.banner_text();
+        cells.push(escape_line(banner.as_deref().unwrap_or("")).into_owned());
     }
     cells.drain(..skip);
     cells
