@@ -5,6 +5,8 @@
 mod rawget_support;
 
 use std::process::Command;
+use std::sync::mpsc;
+use std::thread;
 use std::time::Duration;
 
 use rawget_support::*;
@@ -13,11 +15,22 @@ use rawget_support::*;
 const BIG: usize = 17 * 1024 * 1024;
 
 fn three_urls() -> (Server, Server, Server) {
-    // The first URL stalls long enough for the others to finish (a debug
-    // build takes a while to write a 17 MiB record) and wait in the spool.
-    let first = serve_after(Duration::from_secs(5), sized_response(5, b'a'));
-    let big = serve_after(Duration::ZERO, sized_response(BIG, b'b'));
-    let last = serve_after(Duration::ZERO, sized_response(5, b'c'));
+    // The first URL stalls until the other two were read whole, and then
+    // a while longer (a debug build on a loaded machine takes a moment to
+    // write a 17 MiB record), so they finish first and wait in the spool.
+    let (done, finished) = mpsc::channel();
+    let big = serve_when(|| {}, sized_response(BIG, b'b'), Some(done.clone()));
+    let last = serve_when(|| {}, sized_response(5, b'c'), Some(done));
+    let first = serve_when(
+        move || {
+            for _ in 0..2 {
+                let _ = finished.recv_timeout(Duration::from_secs(10));
+            }
+            thread::sleep(Duration::from_secs(2));
+        },
+        sized_response(5, b'a'),
+        None,
+    );
     (first, big, last)
 }
 

@@ -152,6 +152,18 @@ pub fn have(tool: &str) -> bool {
 
 /// Serves `response` once, after waiting `delay` (a URL that stalls).
 pub fn serve_after(delay: Duration, response: Vec<u8>) -> Server {
+    serve_when(move || thread::sleep(delay), response, None)
+}
+
+/// Like [`serve_after`], but the answer waits for `wait()` to return, and
+/// `done` (if given) is sent once the client has read the whole answer
+/// and closed: so one server can hold its answer until others are served,
+/// whatever the machine's load.
+pub fn serve_when(
+    wait: impl FnOnce() + Send + 'static,
+    response: Vec<u8>,
+    done: Option<mpsc::Sender<()>>,
+) -> Server {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
     let addr = listener.local_addr().unwrap();
     let requests = thread::spawn(move || {
@@ -161,10 +173,13 @@ pub fn serve_after(delay: Duration, response: Vec<u8>) -> Server {
         conn.set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         let request = read_request(&mut conn);
-        thread::sleep(delay);
+        wait();
         let _ = conn.write_all(&response);
         let _ = conn.shutdown(Shutdown::Write);
         let _ = conn.read(&mut [0u8; 1024]);
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
         vec![request]
     });
     Server { addr, requests }
