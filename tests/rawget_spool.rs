@@ -16,8 +16,9 @@ const BIG: usize = 17 * 1024 * 1024;
 
 fn three_urls() -> (Server, Server, Server) {
     // The first URL stalls until the other two were read whole, and then
-    // a while longer (a debug build on a loaded machine takes a moment to
-    // write a 17 MiB record), so they finish first and wait in the spool.
+    // a while longer (a debug build on a loaded machine takes seconds to
+    // escape a 17 MiB body into its JSON record), so they finish first and
+    // wait in the spool.
     let (done, finished) = mpsc::channel();
     let big = serve_when(|| {}, sized_response(BIG, b'b'), Some(done.clone()));
     let last = serve_when(|| {}, sized_response(5, b'c'), Some(done));
@@ -26,7 +27,7 @@ fn three_urls() -> (Server, Server, Server) {
             for _ in 0..2 {
                 let _ = finished.recv_timeout(Duration::from_secs(10));
             }
-            thread::sleep(Duration::from_secs(2));
+            thread::sleep(Duration::from_secs(6));
         },
         sized_response(5, b'a'),
         None,
