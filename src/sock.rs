@@ -13,6 +13,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -119,7 +120,6 @@ impl Conn {
     /// An error or hang-up on the socket counts as readable, so the next
     /// `recv()` reports it.
     pub fn poll(&self, want_write: bool, timeout: Option<Duration>) -> io::Result<(bool, bool)> {
-        use std::os::fd::AsRawFd;
         let mut events = libc::POLLIN;
         if want_write {
             events |= libc::POLLOUT;
@@ -295,7 +295,6 @@ impl Connecting {
 /// connects at once, at most `timeout` (`None`: no limit). Returns the
 /// indexes of those that are done; empty when the time ran out.
 pub fn poll_connecting(list: &[Connecting], timeout: Option<Duration>) -> io::Result<Vec<usize>> {
-    use std::os::fd::AsRawFd;
     let mut fds: Vec<libc::pollfd> = list
         .iter()
         .map(|c| libc::pollfd {
@@ -389,6 +388,116 @@ fn as_inet(addr: SockAddr) -> io::Result<SocketAddr> {
             "socket address is not IPv4 or IPv6",
         )
     })
+}
+
+/// An ICMP (or ICMPv6) error the kernel queued on a socket about a packet
+/// it sent: the ICMP type and code as received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpError {
+    /// True for ICMPv6.
+    pub v6: bool,
+    /// ICMP type (3 destination unreachable; ICMPv6: 1).
+    pub kind: u8,
+    /// ICMP code.
+    pub code: u8,
+}
+
+/// `setsockopt(SOL_IP, IP_RECVERR, 1)` (`SOL_IPV6, IPV6_RECVERR` when
+/// `v6`): queue ICMP errors about this socket's packets for
+/// [`recv_icmp_error`].
+///
+/// # Notes
+///
+/// Without it the kernel turns an ICMP error into an errno only, and
+/// several ICMP codes share one (`EHOSTUNREACH` stands for host
+/// unreachable and for communication administratively prohibited); the
+/// queued error keeps the type and code. Works for TCP and UDP sockets.
+pub fn set_recverr(fd: &impl AsRawFd, v6: bool) -> io::Result<()> {
+    let (level, name) = if v6 {
+        (libc::SOL_IPV6, libc::IPV6_RECVERR)
+    } else {
+        (libc::SOL_IP, libc::IP_RECVERR)
+    };
+    let on: libc::c_int = 1;
+    // SAFETY: a valid descriptor and a c_int option value of the right size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `recvmsg(MSG_ERRQUEUE | MSG_DONTWAIT)`: the first error queued on the
+/// socket (see [`set_recverr`]). `Ok(Some(_))` for an ICMP error,
+/// `Ok(None)` when the queued error is not from ICMP (a local one),
+/// `Err(WouldBlock)` when the queue is empty.
+///
+/// # Notes
+///
+/// Reading the queue also clears the socket's pending error (`SO_ERROR`)
+/// that the ICMP error set.
+pub fn recv_icmp_error(fd: &impl AsRawFd) -> io::Result<Option<IcmpError>> {
+    let mut data = [0u8; 64];
+    // u64s for the alignment cmsghdr needs.
+    let mut control = [0u64; 64];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid; the pointers set below outlive
+    // the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: a valid descriptor; every buffer msg points to lives until
+    // the call returns.
+    let n = unsafe {
+        libc::recvmsg(
+            fd.as_raw_fd(),
+            &mut msg,
+            libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the CMSG_* walk stays within msg_controllen, as filled in by
+    // the kernel; the payload is read unaligned.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            let header = &*cmsg;
+            let v4 = header.cmsg_level == libc::SOL_IP && header.cmsg_type == libc::IP_RECVERR;
+            let v6 = header.cmsg_level == libc::SOL_IPV6 && header.cmsg_type == libc::IPV6_RECVERR;
+            if v4 || v6 {
+                let ee: libc::sock_extended_err =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                let v6 = match ee.ee_origin {
+                    libc::SO_EE_ORIGIN_ICMP => false,
+                    libc::SO_EE_ORIGIN_ICMP6 => true,
+                    _ => return Ok(None),
+                };
+                return Ok(Some(IcmpError {
+                    v6,
+                    kind: ee.ee_type,
+                    code: ee.ee_code,
+                }));
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -118,9 +118,10 @@ pub(crate) fn icmp_reason(v6: bool, icmp_type: u8, code: u8) -> Option<Reason> {
     match (v6, icmp_type, code) {
         // Network unreachable (and ICMPv6 "no route").
         (false, 3, 0 | 6 | 11) | (true, 1, 0) => Some(Reason::NetUnreach),
-        // Administratively prohibited: net, host, communication (v4);
-        // prohibited, source policy, reject route (v6).
-        (false, 3, 9 | 10 | 13) | (true, 1, 1 | 5 | 6) => Some(Reason::AdminProhibited),
+        // Administratively prohibited: net, host, communication, and
+        // precedence cutoff (v4; RFC 1812 5.2.7.1); prohibited, source
+        // policy, reject route (v6).
+        (false, 3, 9 | 10 | 13 | 15) | (true, 1, 1 | 5 | 6) => Some(Reason::AdminProhibited),
         (false, 3, _) | (true, 1, _) => Some(Reason::HostUnreach),
         _ => None,
     }

@@ -35,91 +35,18 @@ pub(crate) enum Answer {
 }
 
 /// A non-blocking, close-on-exec TCP socket for `addr`'s family, with
-/// ICMP errors queued for [`icmp_error`] (`IP_RECVERR`/`IPV6_RECVERR`).
-///
-/// # Notes
-///
-/// Without the option the kernel turns an ICMP error into an errno only,
-/// and several ICMP codes share one (`EHOSTUNREACH` stands for host
-/// unreachable and for communication administratively prohibited); the
-/// queued error keeps the ICMP type and code. A failure to set it only
-/// costs that precision.
+/// ICMP errors queued (`IP_RECVERR`/`IPV6_RECVERR`, see
+/// [`crate::sock::set_recverr`]) so that the reason of a refusal keeps its
+/// ICMP type and code. A failure to set the option only costs that
+/// precision.
 pub(crate) fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(
         Domain::for_address(addr),
         Type::STREAM.nonblocking(),
         Some(Protocol::TCP),
     )?;
-    let (level, name) = if addr.is_ipv6() {
-        (libc::SOL_IPV6, libc::IPV6_RECVERR)
-    } else {
-        (libc::SOL_IP, libc::IP_RECVERR)
-    };
-    let on: libc::c_int = 1;
-    // SAFETY: a plain setsockopt with a c_int value on our own socket.
-    unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            level,
-            name,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+    let _ = crate::sock::set_recverr(&socket, addr.is_ipv6());
     Ok(socket)
-}
-
-/// An ICMP error the kernel queued for this socket: `(is ICMPv6, type,
-/// code)`, read with `recvmsg(MSG_ERRQUEUE)`; `None` if none is queued.
-pub(crate) fn icmp_error(socket: &Socket) -> Option<(bool, u8, u8)> {
-    // u64s for the alignment cmsghdr needs.
-    let mut control = [0u64; 64];
-    let mut data = [0u8; 64];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    // SAFETY: msghdr is plain old data; zero is a valid value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
-    // SAFETY: every buffer msg points to lives until the call returns.
-    let n = unsafe {
-        libc::recvmsg(
-            socket.as_raw_fd(),
-            &mut msg,
-            libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
-        )
-    };
-    if n < 0 {
-        return None;
-    }
-    // SAFETY: the CMSG_* walk stays within msg_controllen, as filled in
-    // by the kernel; the payload is read unaligned.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            let header = &*cmsg;
-            let v4 = header.cmsg_level == libc::SOL_IP && header.cmsg_type == libc::IP_RECVERR;
-            let v6 = header.cmsg_level == libc::SOL_IPV6 && header.cmsg_type == libc::IPV6_RECVERR;
-            if v4 || v6 {
-                let ee: libc::sock_extended_err =
-                    std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                let icmp = if v6 {
-                    libc::SO_EE_ORIGIN_ICMP6
-                } else {
-                    libc::SO_EE_ORIGIN_ICMP
-                };
-                if ee.ee_origin == icmp {
-                    return Some((v6, ee.ee_type, ee.ee_code));
-                }
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-    }
-    None
 }
 
 /// Calls `connect()` on a socket that is not yet connecting.

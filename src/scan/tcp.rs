@@ -277,6 +277,6 @@ fn errno_step(err: &io::Error, icmp: Option<Reason>) -> Step {
 
 /// The reason the ICMP error queued on `socket` gives, if any.
 fn icmp_reason_of(socket: &Socket) -> Option<Reason> {
-    let (v6, icmp_type, code) = connect::icmp_error(socket)?;
-    icmp_reason(v6, icmp_type, code)
+    let icmp = crate::sock::recv_icmp_error(socket).ok().flatten()?;
+    icmp_reason(icmp.v6, icmp.kind, icmp.code)
 }

@@ -30,12 +30,12 @@
 //!   fail with `EPERM`: filtered, `admin-prohibited`, as for TCP.
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use socket2::{Domain, Socket, Type};
 
+use super::classify::icmp_reason;
 use super::probe::{step_for_errno, Interest, Outcome, ProbeKind, Step};
 use super::{Probe, Reason, State};
 use crate::udp_payloads;
@@ -74,7 +74,7 @@ impl ProbeKind for UdpProbe {
     }
 
     fn ready(&mut self, flight: &mut UdpFlight) -> Step {
-        match read_icmp_error(&flight.sock) {
+        match crate::sock::recv_icmp_error(&flight.sock) {
             Ok(Some(icmp)) => return Step::Done(icmp.outcome()),
             Ok(None) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -109,38 +109,13 @@ impl ProbeKind for UdpProbe {
 fn open(addr: &SocketAddr) -> io::Result<UdpSocket> {
     let ty = Type::DGRAM.nonblocking().cloexec();
     let sock = Socket::new(Domain::for_address(*addr), ty, None)?;
-    let (level, name) = match addr {
-        SocketAddr::V4(_) => (libc::SOL_IP, libc::IP_RECVERR),
-        SocketAddr::V6(_) => (libc::SOL_IPV6, libc::IPV6_RECVERR),
-    };
-    let on: libc::c_int = 1;
-    // SAFETY: a valid descriptor and a c_int option value of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            level,
-            name,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    crate::sock::set_recverr(&sock, addr.is_ipv6())?;
     sock.connect(&(*addr).into())?;
     Ok(sock.into())
 }
 
 /// An ICMP (or ICMPv6) error about our datagram, from the error queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IcmpError {
-    /// True for ICMPv6.
-    pub v6: bool,
-    /// ICMP type.
-    pub kind: u8,
-    /// ICMP code.
-    pub code: u8,
-}
+pub use crate::sock::IcmpError;
 
 impl IcmpError {
     /// What the ICMP error says about the port.
@@ -154,83 +129,16 @@ impl IcmpError {
     /// assert_eq!(prohibited.outcome().reason, Reason::AdminProhibited);
     /// ```
     pub fn outcome(self) -> Outcome {
-        let filtered = |reason| Outcome::new(State::Filtered, reason);
         match (self.v6, self.kind, self.code) {
             // Destination unreachable, port unreachable (RFC 792, RFC 4443).
             (false, 3, 3) | (true, 1, 4) => Outcome::new(State::Closed, Reason::PortUnreach),
-            // Network unreachable / unknown / for TOS; no route (v6).
-            (false, 3, 0 | 6 | 11) | (true, 1, 0) => filtered(Reason::NetUnreach),
-            // Host unreachable / unknown / isolated / for TOS; address
-            // unreachable (v6).
-            (false, 3, 1 | 7 | 8 | 12) | (true, 1, 3) => filtered(Reason::HostUnreach),
-            // Administratively prohibited (net, host, communication;
-            // RFC 1812 §5.2.7.1), precedence cutoff; v6: prohibited,
-            // source policy, reject route.
-            (false, 3, 9 | 10 | 13 | 15) | (true, 1, 1 | 5 | 6) => {
-                filtered(Reason::AdminProhibited)
-            }
-            _ => filtered(Reason::Unknown),
+            // The rest as for TCP: one table (classify).
+            (v6, kind, code) => Outcome::new(
+                State::Filtered,
+                icmp_reason(v6, kind, code).unwrap_or(Reason::Unknown),
+            ),
         }
     }
-}
-
-/// `recvmsg(MSG_ERRQUEUE | MSG_DONTWAIT)`: the first ICMP error queued on
-/// `sock`, `None` when the queued error is not from ICMP (a local one),
-/// `Err(WouldBlock)` when the queue is empty.
-fn read_icmp_error(sock: &UdpSocket) -> io::Result<Option<IcmpError>> {
-    let mut data = [0u8; 64];
-    // u64 alignment for the cmsg headers.
-    let mut control = [MaybeUninit::<u64>::uninit(); 64];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    // SAFETY: an all-zero msghdr is valid; the pointers set below outlive
-    // the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
-    // SAFETY: valid descriptor and msghdr.
-    let n = unsafe {
-        libc::recvmsg(
-            sock.as_raw_fd(),
-            &mut msg,
-            libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: walking the control messages the kernel wrote into `msg`.
-    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    while !cmsg.is_null() {
-        // SAFETY: non-null cmsg within the control buffer.
-        let (level, ty) = unsafe { ((*cmsg).cmsg_level, (*cmsg).cmsg_type) };
-        let v4 = level == libc::SOL_IP && ty == libc::IP_RECVERR;
-        let v6 = level == libc::SOL_IPV6 && ty == libc::IPV6_RECVERR;
-        if v4 || v6 {
-            // SAFETY: the kernel puts a sock_extended_err in this cmsg's
-            // data; read unaligned to be safe.
-            let ee: libc::sock_extended_err = unsafe {
-                std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::sock_extended_err>())
-            };
-            let icmp = match ee.ee_origin {
-                libc::SO_EE_ORIGIN_ICMP => false,
-                libc::SO_EE_ORIGIN_ICMP6 => true,
-                _ => return Ok(None),
-            };
-            return Ok(Some(IcmpError {
-                v6: icmp,
-                kind: ee.ee_type,
-                code: ee.ee_code,
-            }));
-        }
-        // SAFETY: advancing within the same control buffer.
-        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
-    }
-    Ok(None)
 }
 
 #[cfg(test)]
