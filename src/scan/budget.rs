@@ -28,6 +28,10 @@ use super::worker::Permits;
 /// own recheck interval).
 const RECHECK: Duration = Duration::from_millis(2);
 
+/// Longest sleep for a rate slot between looks at `give_up` (a slow
+/// `--rate` must not hold up a cancelled scan).
+const MAX_RATE_NAP: Duration = Duration::from_millis(100);
+
 /// Connects in flight and connect starts per second, shared by a scan's
 /// workers and its service detection.
 #[derive(Debug)]
@@ -49,7 +53,8 @@ impl ConnectBudget {
 
     /// Waits for a permit and then a rate slot, for one connect. Takes
     /// the permit over the window once `go_ahead` says so (see the module
-    /// docs); returns `None`, with nothing taken, once `give_up` does.
+    /// docs); returns `None`, with the permit given back, once `give_up`
+    /// does.
     pub(crate) fn acquire(
         &self,
         go_ahead: &dyn Fn() -> bool,
@@ -73,7 +78,10 @@ impl ConnectBudget {
         };
         if let Some(rate) = &self.rate {
             while let Err(wait) = rate.try_acquire(Instant::now()) {
-                std::thread::sleep(wait);
+                if give_up() {
+                    return None;
+                }
+                std::thread::sleep(wait.min(MAX_RATE_NAP));
             }
         }
         Some(permit)
