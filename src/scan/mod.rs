@@ -13,7 +13,9 @@
 //! window, back-off, batching, retries after loss and host discovery.
 //! The UDP loop is to fold into the worker, as a second kind. Service
 //! detection ([`service`]) is a stage between the engine and the caller's
-//! sink.
+//! sink; its probe connects draw on the same [`ConnectBudget`] (in-flight
+//! window and rate schedule) as the workers' connects, when the caller
+//! hands one budget to both ([`run_with_budget`]).
 //!
 //! # Design
 //!
@@ -85,8 +87,9 @@
 //! instead of a timeout per port. Details: the `discovery` submodule.
 //!
 //! Rate limiting ([`ScanConfig::rate`]) is one pacing schedule shared by all
-//! workers, spacing connect starts by `1/rate` with a 2 ms tolerance, so a
-//! low rate never bursts.
+//! workers (and service detection, and the UDP pass of the same
+//! [`ConnectBudget`]), spacing connect starts by `1/rate` with a 2 ms
+//! tolerance, so a low rate never bursts.
 //!
 //! # Things that are not what they look like
 //!
@@ -158,6 +161,7 @@
 //! Nothing is kept per finished probe.
 
 mod banner;
+mod budget;
 mod classify;
 mod connect;
 mod discovery;
@@ -174,6 +178,7 @@ pub mod udp;
 mod udp_loop;
 mod worker;
 
+pub use budget::ConnectBudget;
 pub use classify::Reason;
 pub use discovery::HostCounts;
 
@@ -508,19 +513,38 @@ pub fn run(
     cfg: &ScanConfig,
     sink: &dyn Sink,
 ) -> Result<Summary, ScanError> {
+    let budget = ConnectBudget::new(cfg.concurrency, cfg.rate);
+    run_with_budget(source, cfg, sink, &budget)
+}
+
+/// [`run`], drawing connects in flight and starts per second from
+/// `budget` (which someone else, such as service detection, also draws
+/// on) instead of from one made of `cfg.concurrency` and `cfg.rate`. The
+/// scan lowers the budget's ceiling to fit the descriptor limit.
+///
+/// # Errors
+///
+/// As [`run`].
+pub fn run_with_budget(
+    source: &dyn ProbeSource,
+    cfg: &ScanConfig,
+    sink: &dyn Sink,
+    budget: &ConnectBudget,
+) -> Result<Summary, ScanError> {
     if source.proto() == Proto::Udp {
-        return udp_loop::run(source, cfg, sink);
+        return udp_loop::run(source, cfg, sink, budget.rate.as_ref());
     }
     let started = Instant::now();
     let (pollers, concurrency) = set_up(source.len(), cfg.concurrency)?;
+    budget.permits.cap(concurrency);
     let shared = worker::Shared {
         source,
         cfg,
         sink,
         cursor: AtomicU64::new(0),
         batch: plan::batch_size(concurrency / pollers.len()),
-        permits: worker::Permits::new(concurrency),
-        rate: cfg.rate.map(|r| rate::RateLimiter::new(r, started)),
+        permits: &budget.permits,
+        rate: budget.rate.as_ref(),
         stop: AtomicBool::new(false),
         stopped: AtomicBool::new(false),
         hosts: discovery::HostTable::new(cfg.discover_hosts, cfg.host_timeout),

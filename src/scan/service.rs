@@ -13,10 +13,20 @@
 //! running the probe sequence on fresh blocking connections bounded by
 //! [`ServiceConfig::connect_timeout`], the probes' own waits and byte caps,
 //! and [`ServiceConfig::port_budget`]. A full queue makes the engine's
-//! worker wait, so memory stays bounded. The probe connections do not
-//! draw on the engine's connect budget or rate limit: they are few, and
-//! the engine's worker is being reworked; once the probe kinds share its
-//! loop (see [`super::probe`]), service probes can go through it.
+//! worker wait, so memory stays bounded.
+//!
+//! # Why probes draw on the scan's budget
+//!
+//! `-c` and `--rate` are promises to the target about the whole scan, and
+//! a probe connection is a connection. So every probe connect first takes
+//! a permit from the scan's in-flight window and then a slot of its rate
+//! schedule, both from the [`ConnectBudget`] the engine's workers draw on
+//! (see [`super::run_with_budget`]), and gives the permit back once the
+//! connection is closed. A detector waits for its turn rather than skip
+//! the port. It takes a permit over the window only when the engine is
+//! itself waiting on a full detection queue: the engine's connects in
+//! flight may then hold the whole window, and nobody could move (the
+//! `budget` submodule has the details).
 //!
 //! Results with a detected service reach the sink later than the others
 //! (after their probes); a sink that stops the scan stops detection too,
@@ -25,12 +35,13 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{PortResult, Proto, Sink, State};
+use super::budget::Permit;
+use super::{ConnectBudget, PortResult, Proto, Sink, State};
 use crate::detect::{identify, settled, Identified, Session};
 
 /// Where a service name came from.
@@ -94,23 +105,34 @@ pub const BANNER_MAX: usize = 256;
 
 /// Runs `scan` with a sink that detects the service of every open TCP
 /// port before handing it to `sink`; returns what `scan` returned, after
-/// every queued port has been handed on.
+/// every queued port has been handed on. Probe connects draw on `budget`,
+/// which `scan` should hand to [`super::run_with_budget`].
 pub fn with_detection<R>(
     cfg: &ServiceConfig,
+    budget: &ConnectBudget,
     sink: &dyn Sink,
     scan: impl FnOnce(&dyn Sink) -> R,
 ) -> R {
     let (tx, rx) = sync_channel::<PortResult>(cfg.parallel.max(1) * 4);
     let rx = Mutex::new(rx);
     let stopped = AtomicBool::new(false);
+    let blocked = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..cfg.parallel.max(1) {
-            s.spawn(|| detector(cfg, &rx, sink, &stopped));
+            let turns = Turns {
+                budget,
+                blocked: &blocked,
+                stopped: &stopped,
+                sink,
+            };
+            let (rx, stopped) = (&rx, &stopped);
+            s.spawn(move || detector(cfg, rx, sink, stopped, turns));
         }
         let stage = Stage {
             tx,
             inner: sink,
             stopped: &stopped,
+            blocked: &blocked,
         };
         scan(&stage)
         // `stage` (the only sender) drops here: detectors drain and end.
@@ -122,6 +144,8 @@ struct Stage<'a> {
     tx: SyncSender<PortResult>,
     inner: &'a dyn Sink,
     stopped: &'a AtomicBool,
+    /// Engine threads waiting on a full queue.
+    blocked: &'a AtomicUsize,
 }
 
 impl Sink for Stage<'_> {
@@ -130,9 +154,19 @@ impl Sink for Stage<'_> {
             return ControlFlow::Break(());
         }
         if r.proto == Proto::Tcp && r.state == State::Open {
-            return match self.tx.send(r) {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(_) => ControlFlow::Break(()),
+            let sent = match self.tx.try_send(r) {
+                Err(TrySendError::Full(r)) => {
+                    self.blocked.fetch_add(1, Ordering::AcqRel);
+                    let sent = self.tx.send(r).is_ok();
+                    self.blocked.fetch_sub(1, Ordering::AcqRel);
+                    sent
+                }
+                sent => sent.is_ok(),
+            };
+            return if sent {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
             };
         }
         self.inner.result(r)
@@ -143,12 +177,31 @@ impl Sink for Stage<'_> {
     }
 }
 
+/// A detector's way to its turn to connect: the scan's budget, and when
+/// to go ahead without a permit or give up (see the module docs).
+struct Turns<'a> {
+    budget: &'a ConnectBudget,
+    blocked: &'a AtomicUsize,
+    stopped: &'a AtomicBool,
+    sink: &'a dyn Sink,
+}
+
+impl Turns<'_> {
+    fn take(&self) -> Option<Permit<'_>> {
+        self.budget
+            .acquire(&|| self.blocked.load(Ordering::Acquire) > 0, &|| {
+                self.stopped.load(Ordering::Relaxed) || self.sink.cancelled()
+            })
+    }
+}
+
 /// One detection thread: takes open ports until the stage is gone.
 fn detector(
     cfg: &ServiceConfig,
     rx: &Mutex<Receiver<PortResult>>,
     sink: &dyn Sink,
     stopped: &AtomicBool,
+    turns: Turns<'_>,
 ) {
     loop {
         let next = rx.lock().map(|rx| rx.recv());
@@ -159,7 +212,8 @@ fn detector(
             continue;
         }
         if !sink.cancelled() {
-            let (found, reply) = detect(SocketAddr::new(r.ip, r.port), cfg);
+            let addr = SocketAddr::new(r.ip, r.port);
+            let (found, reply) = probe_port(addr, cfg, &|| turns.take());
             r.service = Some(service_of(found, r.port));
             if r.banner.is_none() {
                 r.banner = reply.map(|mut b| {
@@ -209,14 +263,32 @@ fn service_of(found: Identified, port: u16) -> Service {
 }
 
 /// Runs the probe sequence against `addr`, each probe on a fresh
-/// connection, until a reply is identified or the budget is spent.
+/// connection drawn from `budget` (waiting for a permit and a rate slot),
+/// until a reply is identified or [`ServiceConfig::port_budget`] is spent.
 /// Returns the verdict and the reply to keep as the banner (the greeting,
 /// or the identifying reply of a text protocol).
-pub fn detect(addr: SocketAddr, cfg: &ServiceConfig) -> (Identified, Option<Vec<u8>>) {
+pub fn detect(
+    addr: SocketAddr,
+    cfg: &ServiceConfig,
+    budget: &ConnectBudget,
+) -> (Identified, Option<Vec<u8>>) {
+    probe_port(addr, cfg, &|| budget.acquire(&|| false, &|| false))
+}
+
+/// [`detect`], taking each connect's turn from `turn` (`None`: stop).
+fn probe_port<'b>(
+    addr: SocketAddr,
+    cfg: &ServiceConfig,
+    turn: &dyn Fn() -> Option<Permit<'b>>,
+) -> (Identified, Option<Vec<u8>>) {
     let deadline = Instant::now() + cfg.port_budget;
     let mut session = Session::new(addr.port());
     let mut banner = None;
     while let Some(probe) = session.next_probe() {
+        // Declared before the connection, so dropped after it is closed.
+        let Some(_permit) = turn() else {
+            break;
+        };
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
@@ -296,11 +368,67 @@ mod tests {
             c.write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n").unwrap();
             let _ = c.read(&mut [0u8; 64]);
         });
-        let (found, banner) = detect(addr, &ServiceConfig::default());
+        let budget = ConnectBudget::new(1, None);
+        let (found, banner) = detect(addr, &ServiceConfig::default(), &budget);
         server.join().unwrap();
         assert_eq!(found.name, "ssh");
         assert_eq!(found.details.version.as_deref(), Some("9.2p1"));
         assert!(banner.unwrap().starts_with(b"SSH-2.0-"));
+    }
+
+    #[test]
+    fn an_engine_waiting_on_a_full_queue_with_the_budget_held_still_finishes() {
+        const PORTS: usize = 6;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            for _ in 0..PORTS {
+                let (mut c, _) = listener.accept().unwrap();
+                c.write_all(b"220 mail.example ESMTP Postfix\r\n").unwrap();
+                let _ = c.read(&mut [0u8; 64]);
+            }
+        });
+        let cfg = ServiceConfig {
+            parallel: 1,
+            ..ServiceConfig::default()
+        };
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let budget = ConnectBudget::new(1, None);
+            let count = AtomicUsize::new(0);
+            let collect = |_: PortResult| {
+                count.fetch_add(1, Ordering::Relaxed);
+            };
+            with_detection(&cfg, &budget, &collect, |sink| {
+                // The engine holds the only permit while it hands over
+                // more open ports than the queue takes (4 per detector).
+                assert!(budget.permits.try_take());
+                for _ in 0..PORTS {
+                    let _ = sink.result(open_result(addr));
+                }
+                budget.permits.give_back(1);
+            });
+            let _ = done_tx.send(count.into_inner());
+        });
+        let seen = done_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("detection and the engine waited for each other");
+        server.join().unwrap();
+        assert_eq!(seen, PORTS);
+    }
+
+    fn open_result(addr: SocketAddr) -> PortResult {
+        PortResult {
+            target: Arc::from("t"),
+            ip: addr.ip(),
+            port: addr.port(),
+            proto: Proto::Tcp,
+            state: State::Open,
+            reason: super::super::Reason::SynAck,
+            rtt: Duration::ZERO,
+            banner: None,
+            service: None,
+        }
     }
 
     #[test]
@@ -325,7 +453,8 @@ mod tests {
             banner: None,
             service: None,
         };
-        with_detection(&ServiceConfig::default(), &collect, |sink| {
+        let budget = ConnectBudget::new(1, None);
+        with_detection(&ServiceConfig::default(), &budget, &collect, |sink| {
             let _ = sink.result(result(addr.port(), State::Open));
             let _ = sink.result(result(1, State::Closed));
         });

@@ -59,11 +59,13 @@ const BACK_OFF: Duration = Duration::from_millis(10);
 /// Results held back before they are handed to the sink.
 const RESULTS_PER_BURST: usize = 2048;
 
-/// Runs the UDP scan of `source` (see the module docs).
+/// Runs the UDP scan of `source` (see the module docs), its sends paced
+/// by `rate` (the scan's shared schedule).
 pub(super) fn run(
     source: &dyn ProbeSource,
     cfg: &ScanConfig,
     sink: &dyn Sink,
+    rate: Option<&RateLimiter>,
 ) -> Result<Summary, ScanError> {
     let started = Instant::now();
     let poller = Poller::new().map_err(ScanError::Io)?;
@@ -76,7 +78,7 @@ pub(super) fn run(
         poller,
         concurrency,
         timeouts: Timeouts::new(cfg.min_timeout, cfg.timeout),
-        rate: cfg.rate.map(|r| RateLimiter::new(r, started)),
+        rate,
         flights: Vec::new(),
         free: Vec::new(),
         in_flight: 0,
@@ -139,7 +141,7 @@ struct Loop<'a> {
     poller: Poller,
     concurrency: usize,
     timeouts: Timeouts,
-    rate: Option<RateLimiter>,
+    rate: Option<&'a RateLimiter>,
     flights: Vec<Option<Flight>>,
     free: Vec<usize>,
     in_flight: usize,

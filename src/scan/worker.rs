@@ -74,8 +74,9 @@ const PERMIT_RECHECK: Duration = Duration::from_millis(2);
 /// the module docs of [`super`] (Concurrency that adapts).
 #[derive(Debug)]
 pub(crate) struct Permits {
-    max: usize,
-    floor: usize,
+    /// The ceiling; lowered once by [`Permits::cap`] when the scan knows
+    /// its descriptor budget.
+    max: AtomicUsize,
     window: AtomicUsize,
     used: AtomicUsize,
 }
@@ -84,17 +85,39 @@ impl Permits {
     /// A budget of at most `max` connects in flight.
     pub(crate) fn new(max: usize) -> Permits {
         let max = max.max(1);
-        let floor = max.min(super::INITIAL_WINDOW);
         Permits {
-            max,
-            floor,
-            window: AtomicUsize::new(floor),
+            max: AtomicUsize::new(max),
+            window: AtomicUsize::new(max.min(super::INITIAL_WINDOW)),
             used: AtomicUsize::new(0),
         }
     }
 
+    /// The ceiling of the window.
+    pub(crate) fn max(&self) -> usize {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// Where the window starts and never shrinks below.
+    fn floor(&self) -> usize {
+        self.max().min(super::INITIAL_WINDOW)
+    }
+
+    /// Lowers the ceiling (and the window) to `max`, if above it.
+    pub(crate) fn cap(&self, max: usize) {
+        let max = max.max(1);
+        self.max.fetch_min(max, Ordering::Relaxed);
+        self.window.fetch_min(max, Ordering::Relaxed);
+    }
+
+    /// Takes one permit whether or not the window has room (the window
+    /// is then over-full until one is given back). Only for a taker that
+    /// would otherwise wait for itself (see [`super::ConnectBudget`]).
+    pub(crate) fn take_anyway(&self) {
+        self.used.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Takes one permit if the window has room.
-    fn try_take(&self) -> bool {
+    pub(crate) fn try_take(&self) -> bool {
         let window = self.window.load(Ordering::Relaxed);
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -104,7 +127,7 @@ impl Permits {
     }
 
     /// Gives `n` permits back.
-    fn give_back(&self, n: usize) {
+    pub(crate) fn give_back(&self, n: usize) {
         if n > 0 {
             self.used.fetch_sub(n, Ordering::AcqRel);
         }
@@ -112,21 +135,23 @@ impl Permits {
 
     /// An answer on a first attempt: the path keeps up, widen by one.
     fn grow(&self) {
-        if self.window.load(Ordering::Relaxed) < self.max {
+        let max = self.max();
+        if self.window.load(Ordering::Relaxed) < max {
             let _ = self
                 .window
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
-                    (w < self.max).then_some(w + 1)
+                    (w < max).then_some(w + 1)
                 });
         }
     }
 
     /// An answer only on a retry: a packet was lost, narrow by an eighth.
     fn shrink(&self) {
+        let floor = self.floor();
         let _ = self
             .window
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
-                Some((w - w / 8).max(self.floor))
+                Some((w - w / 8).max(floor))
             });
     }
 
@@ -145,9 +170,11 @@ pub(crate) struct Shared<'a> {
     pub(crate) cursor: AtomicU64,
     /// Indices taken per visit to the cursor.
     pub(crate) batch: u64,
-    /// Connects in flight, across all workers.
-    pub(crate) permits: Permits,
-    pub(crate) rate: Option<RateLimiter>,
+    /// Connects in flight, across all workers (and service detection:
+    /// see [`super::ConnectBudget`]).
+    pub(crate) permits: &'a Permits,
+    /// Connect starts, paced across all workers (and service detection).
+    pub(crate) rate: Option<&'a RateLimiter>,
     /// Set when a worker failed or the sink stopped the scan; the others
     /// stop early.
     pub(crate) stop: AtomicBool,
@@ -258,7 +285,7 @@ impl<'a, K: ProbeKind> Worker<'a, K> {
     /// A worker with its own poller, drawing on the shared budget, whose
     /// attempts are `kind`'s.
     pub(crate) fn new(shared: &'a Shared<'a>, poller: Poller, kind: K) -> Worker<'a, K> {
-        let max_in_flight = shared.permits.max;
+        let max_in_flight = shared.permits.max();
         Worker {
             shared,
             poller,
@@ -902,6 +929,15 @@ mod tests {
             p.shrink();
         }
         assert_eq!(p.window(), super::super::INITIAL_WINDOW);
+    }
+
+    #[test]
+    fn a_lowered_ceiling_lowers_the_window_and_is_never_raised() {
+        let p = Permits::new(1200);
+        p.cap(2);
+        assert_eq!((p.max(), p.window()), (2, 2));
+        p.cap(5);
+        assert_eq!((p.max(), p.window()), (2, 2));
     }
 
     #[test]

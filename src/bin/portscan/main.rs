@@ -4,8 +4,9 @@
 //! The flow, one step per module: [`cli`] parses what was typed,
 //! [`config`] checks it into library types and resolves names, the
 //! library's `shard::Plan` orders the probes (one plan per protocol),
-//! `scan::run` probes them (TCP first, then UDP; with `-sV` through
-//! `scan::service`'s detection stage), and
+//! `scan::run_with_budget` probes them (TCP first, then UDP; with `-sV`
+//! through `scan::service`'s detection stage, whose probe connects draw on
+//! the same `scan::ConnectBudget` of `-c` and `--rate`), and
 //! [`output`]'s writer thread prints results while [`progress`] draws the
 //! bar. Errors travel up to `main`, the one place that prints `error: ...`
 //! and picks the exit status ([`error`]).
@@ -123,11 +124,13 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
         .map_err(|e| Error::Runtime(format!("cannot start the output thread: {e}")))?;
     signals::install().map_err(|e| Error::Runtime(format!("cannot handle signals: {e}")))?;
 
+    // One budget for the scan's connects and the -sV probes (-c, --rate).
+    let budget = scan::ConnectBudget::new(config.scan.concurrency, config.scan.rate);
     let scanned = match &config.service {
-        Some(service) => {
-            scan::service::with_detection(service, &writer, |sink| scan_all(&plans, &config, sink))
-        }
-        None => scan_all(&plans, &config, &writer),
+        Some(service) => scan::service::with_detection(service, &budget, &writer, |sink| {
+            scan_all(&plans, &config, &budget, sink)
+        }),
+        None => scan_all(&plans, &config, &budget, &writer),
     };
     let end = scanned.as_ref().ok().map(|summary| {
         let signal = signals::caught().filter(|_| summary.stopped);
@@ -159,11 +162,17 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
 }
 
 /// Runs the plans one after the other (TCP, then UDP) into one sink and
-/// adds up their summaries; a stopped pass stops the rest.
-fn scan_all(plans: &[Plan], config: &Config, sink: &dyn Sink) -> Result<Summary, scan::ScanError> {
+/// adds up their summaries; a stopped pass stops the rest. Every pass
+/// draws on `budget`.
+fn scan_all(
+    plans: &[Plan],
+    config: &Config,
+    budget: &scan::ConnectBudget,
+    sink: &dyn Sink,
+) -> Result<Summary, scan::ScanError> {
     let mut total: Option<Summary> = None;
     for plan in plans {
-        let summary = scan::run(plan, &config.scan, sink)?;
+        let summary = scan::run_with_budget(plan, &config.scan, sink, budget)?;
         let stopped = summary.stopped;
         match &mut total {
             Some(t) => t.absorb(summary),
