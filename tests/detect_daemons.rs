@@ -15,12 +15,13 @@
 
 mod daemons;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use daemons::{tcp_peer, Netns, Peer};
-use rawnet::detect::{identify, settled, Identified, Probe, Session};
+use rawnet::detect::Identified;
+use rawnet::scan::service::{self, ServiceConfig};
+use rawnet::scan::ConnectBudget;
 use rawnet::udp_payloads::{self, replies};
 
 // ------------------------------------------------------------------ UDP
@@ -214,47 +215,13 @@ fn every_payload_draws_port_unreachable_from_a_closed_port() {
 
 // ------------------------------------------------------------------ TCP
 
-/// Reads the reply to `probe` from `conn`: until EOF, `probe.wait`,
-/// `probe.max_reply` bytes, or [`settled`].
-fn read_reply(conn: &mut TcpStream, probe: &Probe) -> Vec<u8> {
-    let deadline = Instant::now() + probe.wait;
-    let mut reply = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || conn.set_read_timeout(Some(left)).is_err() {
-            break;
-        }
-        match conn.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => reply.extend_from_slice(&chunk[..n]),
-        }
-        if settled(probe, &reply) {
-            break;
-        }
-    }
-    reply.truncate(probe.max_reply);
-    reply
-}
-
-/// The blocking driver: the session's probes in turn, each on a fresh
-/// connection, until one reply is identified.
+/// Detection as `portscan -sV` runs it: the library's driver
+/// (`scan::service::detect`, the session's probes in turn, each on a fresh
+/// connection), with a budget of its own.
 fn detect(port: u16) -> Identified {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut session = Session::new(port);
-    while let Some(probe) = session.next_probe() {
-        let Ok(mut conn) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-            continue;
-        };
-        if !probe.payload.is_empty() && conn.write_all(&probe.payload).is_err() {
-            continue;
-        }
-        let reply = read_reply(&mut conn, probe);
-        if let Some(found) = identify(probe, &reply) {
-            return found;
-        }
-    }
-    Identified::unknown()
+    let budget = ConnectBudget::new(4, None);
+    service::detect(addr, &ServiceConfig::default(), &budget).0
 }
 
 /// Starts `peer` on `port` and runs detection against it in its
