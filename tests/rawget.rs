@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+mod rawget_support;
+use rawget_support::read_request;
+
 const WATCHDOG: Duration = Duration::from_secs(20);
 
 // ---------------------------------------------------------------- servers
@@ -120,28 +123,6 @@ fn serve_with(bind: SocketAddr, reading: Reading, script: Vec<Act>) -> Server {
     Server { addr, request }
 }
 
-/// Reads a request head and its Content-Length body.
-fn read_request(conn: &mut TcpStream) -> Vec<u8> {
-    let mut req = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        if let Some(end) = find(&req, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
-            if req.len() >= end + 4 + len {
-                return req;
-            }
-        }
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => return req,
-            Ok(n) => req.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
 /// Reads up to the end of the request head, one byte at a time, so not
 /// a byte of the body is taken off the socket.
 fn read_head(conn: &mut TcpStream) -> Vec<u8> {
@@ -154,10 +135,6 @@ fn read_head(conn: &mut TcpStream) -> Vec<u8> {
         }
     }
     req
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// A port on 127.0.0.1 where nothing listens.

@@ -18,6 +18,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, ServerConnection};
 use serde_json::Value;
 
+mod rawget_support;
+use rawget_support::read_request;
+
 const WATCHDOG: Duration = Duration::from_secs(20);
 const OK_HELLO: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
 
@@ -149,28 +152,6 @@ fn accept_within(listener: &TcpListener) -> Option<TcpStream> {
         }
     }
     None
-}
-
-/// Reads a request head and its Content-Length body from `r`.
-fn read_request(r: &mut dyn Read) -> Vec<u8> {
-    let mut req = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        if let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
-            if req.len() >= end + 4 + len {
-                return req;
-            }
-        }
-        match r.read(&mut buf) {
-            Ok(0) | Err(_) => return req,
-            Ok(n) => req.extend_from_slice(&buf[..n]),
-        }
-    }
 }
 
 /// Reads until the end of a request head (and whatever came with it).

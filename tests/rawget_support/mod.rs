@@ -1,12 +1,12 @@
-//! Helpers for the rawget test files that came after `tests/rawget.rs`:
-//! a scripted server on 127.0.0.1:0 that answers several connections with
-//! the same bytes (so rawget and curl can be compared on one server), and
-//! a bounded run of a binary.
+//! Helpers shared by the rawget test files: a scripted server on
+//! 127.0.0.1:0 that answers several connections with the same bytes (so
+//! rawget and curl can be compared on one server), reading a request as a
+//! server does, and a bounded run of a binary.
 
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
@@ -61,8 +61,9 @@ pub fn serve_n(n: usize, response: &[u8]) -> Server {
     Server { addr, requests }
 }
 
-/// Reads a request head and its Content-Length body.
-pub fn read_request(conn: &mut TcpStream) -> Vec<u8> {
+/// Reads a request head and its Content-Length body from `conn` (a TCP
+/// stream, or a TLS stream over one).
+pub fn read_request(conn: &mut dyn Read) -> Vec<u8> {
     let mut req = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
