@@ -127,7 +127,7 @@ fn a_failed_write_is_one_line_and_the_documented_status_not_a_panic() {
         return;
     };
     // rawget: exit 23 (cannot write the output); portscan: exit 1
-    // (runtime error), each with its own prefix, as the README says.
+    // (runtime error), each with its own prefix, as the exit-status tables say.
     for ((name, bin), (prefix, status)) in
         BINARIES.into_iter().zip([("rawget:", 23), ("error:", 1)])
     {

@@ -645,8 +645,13 @@ fn exit_2_usage() {
     rawget(&[]).expect_usage();
     rawget(&["--no-such-flag", "h"]).expect_usage();
     rawget(&["-m", "soon", "h"]).expect_usage();
-    rawget(&["-H", "Bad Header", "127.0.0.1:1"]).expect(2);
-    rawget(&["-H", "X: a\r\nY: b", "127.0.0.1:1"]).expect(2);
+    // A bad header or method is found after clap, and still reads as a
+    // usage error: one `error: ... (see --help)` line.
+    rawget(&["-H", "Bad Header", "127.0.0.1:1"]).expect_usage();
+    rawget(&["-H", "X: a\r\nY: b", "127.0.0.1:1"]).expect_usage();
+    let run = rawget(&["-X", "BAD METHOD", "127.0.0.1:1"]);
+    assert!(run.stderr.ends_with("(see --help)\n"), "{}", run.stderr);
+    run.expect_usage();
     assert_eq!(rawget(&["--help"]).code, 0);
     assert_eq!(rawget(&["--version"]).code, 0);
 }

@@ -13,9 +13,12 @@
 
 mod cli;
 mod config;
+#[path = "../common/docgen.rs"]
+mod docgen;
 mod error;
 #[path = "../common/generate.rs"]
 mod generate;
+mod manual;
 mod outfile;
 mod output;
 mod progress;
@@ -43,7 +46,7 @@ fn main() -> ExitCode {
         Err(e) => return usage::exit_for(&e),
     };
     if let Some(kind) = cli.generate {
-        return generate::exit_with(kind, <cli::Cli as clap::CommandFactory>::command());
+        return generate::exit_with(kind, cli::command(), &manual::MANUAL);
     }
     match run(cli) {
         Ok(None) => ExitCode::SUCCESS,
@@ -51,7 +54,12 @@ fn main() -> ExitCode {
         Ok(Some(signal)) => ExitCode::from(128 + signal as u8),
         Err(e) => {
             // Messages quote what was typed or read from -iL: escaped.
-            let _ = writeln!(io::stderr(), "error: {}", one_line(&e.to_string()));
+            // Usage errors say where to look, as clap's own do.
+            let hint = match e {
+                Error::Usage(_) => " (see --help)",
+                Error::Runtime(_) => "",
+            };
+            let _ = writeln!(io::stderr(), "error: {}{hint}", one_line(&e.to_string()));
             e.exit_code()
         }
     }
