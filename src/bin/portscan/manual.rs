@@ -53,8 +53,8 @@ Results are JSON Lines when stdout is not a terminal and an aligned table when i
 nmap's XML, grepable and normal formats are written with -oX, -oG, -oN and -oA. Only \
 open ports are reported unless --all is given.",
     exit_status: &[
-        row("0", "scan done", "the scan ran to the end, whatever it found; also --help and --version"),
-        row("1", "runtime error", "the -iL file cannot be read, no target resolved, the output cannot be written (a full disk, a closed stdout), or the scan could not start; one line on stderr, error: WHAT"),
+        row("0", "scan done", "the scan ran to the end, whatever it found; also --help, --version, and a reader of stdout that went away (portscan ... | head)"),
+        row("1", "runtime error", "the -iL file cannot be read, no target resolved, the output cannot be written (a full disk), or the scan could not start; one line on stderr, error: WHAT"),
         row("2", "usage error", "an unknown flag or bad value, a bad port spec, target or shard, a scan of 2^32 probes or more without --shard or --allow-large-scan; one line on stderr, error: WHAT (see --help), and nothing on stdout"),
         row("130", "interrupted by SIGINT", "what was found is written, and the summary says interrupted"),
         row("143", "interrupted by SIGTERM", "likewise"),
