@@ -233,6 +233,14 @@ fn the_documented_json_fields_are_the_fields_written() {
             written, documented,
             "{name}: the fields written differ from src/bin/{name}/manual.rs (then {REGENERATE})"
         );
+        // The guide to the output describes each of them too.
+        let guide = read(&format!("docs/{name}-output.md"));
+        for field in &written {
+            assert!(
+                guide.contains(&format!("| `{field}` |")),
+                "docs/{name}-output.md has no row for the field {field}"
+            );
+        }
     }
 }
 
