@@ -3,6 +3,7 @@
 //! SIGTERM or SIGINT mid-scan, or writing to /dev/full.
 
 mod portscan_support;
+mod require;
 
 use std::collections::BTreeSet;
 use std::process::Child;
