@@ -12,6 +12,7 @@
 //! and picks the exit status ([`error`]).
 
 mod cli;
+mod closed_stdout;
 mod config;
 #[path = "../common/docgen.rs"]
 mod docgen;
@@ -68,6 +69,14 @@ fn main() -> ExitCode {
 /// Runs the scan; `Some(signal)` when a signal ended it early.
 fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     let mut config = Config::from_cli(cli, &config::read_list_file)?;
+    let stdout_taken = config.nmap_outputs.iter().any(|(_, d)| *d == Dest::Stdout);
+    if closed_stdout::was_closed() && (stdout_taken || config.output.is_none()) {
+        // Nowhere to write results: fail before scanning, as a full disk
+        // fails at the first write.
+        return Err(Error::Runtime(
+            "cannot write results: standard output is closed".into(),
+        ));
+    }
     for warning in &config.warnings {
         warn(warning);
     }
@@ -98,7 +107,6 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
         banners: config.scan.banner.is_some(),
         versions: config.service.is_some(),
     };
-    let stdout_taken = config.nmap_outputs.iter().any(|(_, d)| *d == Dest::Stdout);
     let stdout_is_terminal = io::stdout().is_terminal();
     let mut printers = Printers::new();
     match &config.output {
