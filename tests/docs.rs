@@ -6,6 +6,7 @@
 //! dependencies.
 
 mod rawget_support;
+mod require;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
