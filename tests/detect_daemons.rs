@@ -6,9 +6,9 @@
 //!
 //! UDP: each payload goes out from a plain connected `std::net::UdpSocket`
 //! and the reply must be an answer to *that* request
-//! (`udp_payloads::replies`). TCP: a small blocking driver runs the probe
-//! sequence of `detect::Session` (a fresh connection per probe) and feeds
-//! the replies to `detect::identify`.
+//! (`udp_payloads::replies`). TCP: the library runs the probe
+//! sequence of `detect::Session` (a fresh connection per probe) as the
+//! scan engine's detection sessions, through `scan::service::detect`.
 //!
 //! Without root or a package that cannot be installed, a test says why on
 //! stderr and returns; with them, the daemon must start and answer.
@@ -19,9 +19,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use daemons::{tcp_peer, Netns, Peer};
-use rawnet::detect::Identified;
-use rawnet::scan::service::{self, ServiceConfig};
-use rawnet::scan::ConnectBudget;
+use rawnet::scan::service::{self, Service, ServiceConfig, ServiceSource};
 use rawnet::udp_payloads::{self, replies};
 
 // ------------------------------------------------------------------ UDP
@@ -215,18 +213,26 @@ fn every_payload_draws_port_unreachable_from_a_closed_port() {
 
 // ------------------------------------------------------------------ TCP
 
-/// Detection as `portscan -sV` runs it: the library's driver
-/// (`scan::service::detect`, the session's probes in turn, each on a fresh
-/// connection), with a budget of its own.
-fn detect(port: u16) -> Identified {
+/// Detection as `portscan -sV` runs it: the scan engine's detection
+/// sessions (`scan::service::detect`: the scan's connect, then the
+/// session's probes in turn, each on a fresh connection), on one port.
+/// A name from the port table (no signature matched) reads `unknown`.
+fn detect(port: u16) -> Service {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let budget = ConnectBudget::new(4, None);
-    service::detect(addr, &ServiceConfig::default(), &budget).0
+    let timeout = Duration::from_secs(2);
+    let r = service::detect(addr, timeout, &ServiceConfig::default()).expect("scan runs");
+    let Some(mut found) = r.service.clone() else {
+        panic!("{port} not open: {r:?}");
+    };
+    if found.source == ServiceSource::Table {
+        found.name = "unknown";
+    }
+    found
 }
 
 /// Starts `peer` on `port` and runs detection against it in its
 /// namespace.
-fn detect_peer(peer: Peer, port: u16) -> Option<Identified> {
+fn detect_peer(peer: Peer, port: u16) -> Option<Service> {
     let ns = tcp_peer(peer, port)?;
     let start = Instant::now();
     let found = ns.run(move || detect(port));
@@ -240,8 +246,8 @@ fn sshd_on_2222_is_ssh_openssh() {
         return;
     };
     assert_eq!(found.name, "ssh");
-    assert_eq!(found.details.product.as_deref(), Some("OpenSSH"));
-    assert!(found.details.version.is_some(), "{found:?}");
+    assert_eq!(found.product.as_deref(), Some("OpenSSH"));
+    assert!(found.version.is_some(), "{found:?}");
 }
 
 #[test]
@@ -250,8 +256,8 @@ fn nginx_on_9999_is_http_nginx() {
         return;
     };
     assert_eq!(found.name, "http");
-    assert_eq!(found.details.product.as_deref(), Some("nginx"));
-    assert!(found.details.version.is_some(), "{found:?}");
+    assert_eq!(found.product.as_deref(), Some("nginx"));
+    assert!(found.version.is_some(), "{found:?}");
 }
 
 #[test]
@@ -260,9 +266,8 @@ fn nginx_tls_on_8443_gives_version_and_certificate_cn() {
         return;
     };
     assert_eq!(found.name, "ssl");
-    let tls = found.details.tls.expect("TLS details");
-    assert_eq!(tls.version, Some("TLSv1.2"));
-    assert_eq!(tls.subject_cn.as_deref(), Some(daemons::TLS_CN));
+    let info = format!("TLSv1.2, CN={}", daemons::TLS_CN);
+    assert_eq!(found.info, Some(info), "version and certificate CN");
 }
 
 #[test]
@@ -272,11 +277,10 @@ fn nginx_tls13_only_refuses_the_hello_and_is_still_ssl() {
     };
     assert_eq!(found.name, "ssl");
     assert_eq!(
-        found.details.info.as_deref(),
+        found.info.as_deref(),
         Some("alert protocol_version"),
-        "protocol_version"
+        "protocol_version, and no TLS version"
     );
-    assert_eq!(found.details.tls.unwrap().version, None);
 }
 
 #[test]
@@ -285,7 +289,7 @@ fn redis_on_7000_is_redis_with_version() {
         return;
     };
     assert_eq!(found.name, "redis");
-    assert!(found.details.version.is_some(), "{found:?}");
+    assert!(found.version.is_some(), "{found:?}");
 }
 
 #[test]
@@ -294,7 +298,7 @@ fn redis_with_a_password_is_still_redis() {
         return;
     };
     assert_eq!(found.name, "redis");
-    assert_eq!(found.details.version, None, "INFO needs the password");
+    assert_eq!(found.version, None, "INFO needs the password");
 }
 
 #[test]
@@ -303,7 +307,7 @@ fn memcached_on_21211_is_memcached() {
         return;
     };
     assert_eq!(found.name, "memcached");
-    assert!(found.details.version.is_some(), "{found:?}");
+    assert!(found.version.is_some(), "{found:?}");
 }
 
 #[test]
@@ -320,7 +324,7 @@ fn dnsmasq_over_tcp_on_5300_is_domain_dnsmasq() {
         return;
     };
     assert_eq!(found.name, "domain");
-    assert_eq!(found.details.product.as_deref(), Some("dnsmasq"));
+    assert_eq!(found.product.as_deref(), Some("dnsmasq"));
 }
 
 /// The scripted peers: (protocol, port, expected service, product).
@@ -346,7 +350,7 @@ fn scripted(protocol: &str) {
         return;
     };
     assert_eq!(found.name, name, "{found:?}");
-    assert_eq!(found.details.product.as_deref(), product, "{found:?}");
+    assert_eq!(found.product.as_deref(), product, "{found:?}");
 }
 
 #[test]
