@@ -6,9 +6,9 @@
 //!
 //! UDP: each payload goes out from a plain connected `std::net::UdpSocket`
 //! and the reply must be an answer to *that* request
-//! (`udp_payloads::replies`). TCP: a small blocking driver runs the probe
-//! sequence of `detect::Session` (a fresh connection per probe) and feeds
-//! the replies to `detect::identify`.
+//! (`udp_payloads::replies`). TCP: the library runs the probe
+//! sequence of `detect::Session` (a fresh connection per probe) as the
+//! scan engine's detection sessions, through `scan::service::detect`.
 //!
 //! Without root or a daemon's package a test fails with the reason, unless
 //! `RAWNET_TEST_SKIP` names what is missing (tests/require, docs/testing.md);
@@ -21,9 +21,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use daemons::{tcp_peer, Netns, Peer};
-use rawnet::detect::Identified;
-use rawnet::scan::service::{self, ServiceConfig};
-use rawnet::scan::ConnectBudget;
+use rawnet::scan::service::{self, Service, ServiceConfig, ServiceSource};
 use rawnet::udp_payloads::{self, replies};
 use require::{or_skip, Skipped};
 
@@ -189,18 +187,26 @@ fn every_payload_draws_port_unreachable_from_a_closed_port() {
 
 // ------------------------------------------------------------------ TCP
 
-/// Detection as `portscan -sV` runs it: the library's driver
-/// (`scan::service::detect`, the session's probes in turn, each on a fresh
-/// connection), with a budget of its own.
-fn detect(port: u16) -> Identified {
+/// Detection as `portscan -sV` runs it: the scan engine's detection
+/// sessions (`scan::service::detect`: the scan's connect, then the
+/// session's probes in turn, each on a fresh connection), on one port.
+/// A name from the port table (no signature matched) reads `unknown`.
+fn detect(port: u16) -> Service {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let budget = ConnectBudget::new(4, None);
-    service::detect(addr, &ServiceConfig::default(), &budget).0
+    let timeout = Duration::from_secs(2);
+    let r = service::detect(addr, timeout, &ServiceConfig::default()).expect("scan runs");
+    let Some(mut found) = r.service.clone() else {
+        panic!("{port} not open: {r:?}");
+    };
+    if found.source == ServiceSource::Table {
+        found.name = "unknown";
+    }
+    found
 }
 
 /// Starts `peer` on `port` and runs detection against it in its
 /// namespace.
-fn detect_peer(peer: Peer, port: u16) -> Result<Identified, Skipped> {
+fn detect_peer(peer: Peer, port: u16) -> Result<Service, Skipped> {
     let ns = tcp_peer(peer, port)?;
     Ok(ns.run(move || detect(port)))
 }
@@ -209,25 +215,24 @@ fn detect_peer(peer: Peer, port: u16) -> Result<Identified, Skipped> {
 fn sshd_on_2222_is_ssh_openssh() {
     let found = or_skip!(detect_peer(Peer::Sshd, 2222));
     assert_eq!(found.name, "ssh");
-    assert_eq!(found.details.product.as_deref(), Some("OpenSSH"));
-    assert!(found.details.version.is_some(), "{found:?}");
+    assert_eq!(found.product.as_deref(), Some("OpenSSH"));
+    assert!(found.version.is_some(), "{found:?}");
 }
 
 #[test]
 fn nginx_on_9999_is_http_nginx() {
     let found = or_skip!(detect_peer(Peer::NginxHttp, 9999));
     assert_eq!(found.name, "http");
-    assert_eq!(found.details.product.as_deref(), Some("nginx"));
-    assert!(found.details.version.is_some(), "{found:?}");
+    assert_eq!(found.product.as_deref(), Some("nginx"));
+    assert!(found.version.is_some(), "{found:?}");
 }
 
 #[test]
 fn nginx_tls_on_8443_gives_version_and_certificate_cn() {
     let found = or_skip!(detect_peer(Peer::NginxHttps, 8443));
     assert_eq!(found.name, "ssl");
-    let tls = found.details.tls.expect("TLS details");
-    assert_eq!(tls.version, Some("TLSv1.2"));
-    assert_eq!(tls.subject_cn.as_deref(), Some(daemons::TLS_CN));
+    let info = format!("TLSv1.2, CN={}", daemons::TLS_CN);
+    assert_eq!(found.info, Some(info), "version and certificate CN");
 }
 
 #[test]
@@ -235,32 +240,31 @@ fn nginx_tls13_only_refuses_the_hello_and_is_still_ssl() {
     let found = or_skip!(detect_peer(Peer::NginxTls13Only, 8443));
     assert_eq!(found.name, "ssl");
     assert_eq!(
-        found.details.info.as_deref(),
+        found.info.as_deref(),
         Some("alert protocol_version"),
-        "protocol_version"
+        "protocol_version, and no TLS version"
     );
-    assert_eq!(found.details.tls.unwrap().version, None);
 }
 
 #[test]
 fn redis_on_7000_is_redis_with_version() {
     let found = or_skip!(detect_peer(Peer::Redis, 7000));
     assert_eq!(found.name, "redis");
-    assert!(found.details.version.is_some(), "{found:?}");
+    assert!(found.version.is_some(), "{found:?}");
 }
 
 #[test]
 fn redis_with_a_password_is_still_redis() {
     let found = or_skip!(detect_peer(Peer::RedisWithPassword, 7001));
     assert_eq!(found.name, "redis");
-    assert_eq!(found.details.version, None, "INFO needs the password");
+    assert_eq!(found.version, None, "INFO needs the password");
 }
 
 #[test]
 fn memcached_on_21211_is_memcached() {
     let found = or_skip!(detect_peer(Peer::Memcached, 21211));
     assert_eq!(found.name, "memcached");
-    assert!(found.details.version.is_some(), "{found:?}");
+    assert!(found.version.is_some(), "{found:?}");
 }
 
 #[test]
@@ -273,7 +277,7 @@ fn postgres_on_15432_is_postgresql() {
 fn dnsmasq_over_tcp_on_5300_is_domain_dnsmasq() {
     let found = or_skip!(detect_peer(Peer::Dnsmasq, 5300));
     assert_eq!(found.name, "domain");
-    assert_eq!(found.details.product.as_deref(), Some("dnsmasq"));
+    assert_eq!(found.product.as_deref(), Some("dnsmasq"));
 }
 
 /// The scripted peers: (protocol, port, expected service, product).
@@ -297,7 +301,7 @@ fn scripted(protocol: &str) {
     let &(proto, port, name, product) = SCRIPTED.iter().find(|s| s.0 == protocol).unwrap();
     let found = or_skip!(detect_peer(Peer::Scripted(proto), port));
     assert_eq!(found.name, name, "{found:?}");
-    assert_eq!(found.details.product.as_deref(), product, "{found:?}");
+    assert_eq!(found.product.as_deref(), product, "{found:?}");
 }
 
 #[test]

@@ -3,8 +3,9 @@
 //! inside network namespaces (root): states decided by ICMP from a linked
 //! namespace with nft reject and drop rules, closed ports under the
 //! kernel's default ICMP rate limit, every UDP payload answered by its
-//! real daemon (tests/daemons), and service detection of real daemons on
-//! non-standard ports.
+//! real daemon (tests/daemons), service detection of real daemons on
+//! non-standard ports, and what UDP shares with the TCP scan's engine:
+//! host discovery, `--host-timeout` and bounded back-off.
 //!
 //! Without root or a daemon's package a namespace test fails with the
 //! reason, unless `RAWNET_TEST_SKIP` names what is missing (tests/require,
@@ -562,5 +563,130 @@ fn udp_and_probed_services_in_nmap_xml_follow_the_dtd() {
         out.status.success(),
         "{}\n{text}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ------------------------------------------- UDP on the common engine
+
+/// A linked target that drops every UDP datagram: it answers nothing, as
+/// a dead address does. A skip where namespaces or nft are missing.
+fn silent_target() -> Result<(Netns, Netns), Skipped> {
+    let (scanner, target) = linked_pair()?;
+    let rules = "table ip rawnet_udp {\n\
+                   chain input {\n\
+                     type filter hook input priority 0; policy accept;\n\
+                     meta l4proto udp drop\n\
+                   }\n\
+                 }\n";
+    nft(&target, rules)?;
+    Ok((scanner, target))
+}
+
+#[test]
+fn udp_scans_skip_an_address_that_answers_nothing_unless_minus_pn() {
+    let (scanner, target) = or_skip!(silent_target());
+    let args = ["-sU", "-p", "7000-7009", TARGET, "--all", "-t", "300"];
+    let scan = portscan(Some(&scanner), &args);
+    assert_eq!(scan.status, 0, "{}", scan.stderr);
+    assert!(scan.lines.is_empty(), "{:?}", scan.lines);
+    assert!(
+        scan.stderr.contains("hosts: 0 up, 1 down"),
+        "{}",
+        scan.stderr
+    );
+
+    let scan = portscan(Some(&scanner), &[&args[..], &["-Pn"]].concat());
+    assert_eq!(scan.status, 0, "{}", scan.stderr);
+    assert_eq!(scan.lines.len(), 10, "{}", scan.stderr);
+    for port in 7000..7010 {
+        let key = format!("{port}/udp");
+        assert_eq!(scan.state(&key), ("open|filtered", "no-response"));
+    }
+
+    // Once it answers (closed ports: port unreachable), it is up.
+    nft(&target, "flush ruleset\n").expect("nft ran before");
+    let scan = portscan(Some(&scanner), &args);
+    assert_eq!(scan.lines.len(), 10, "{}", scan.stderr);
+    assert!(
+        scan.stderr.contains("hosts: 1 up, 0 down"),
+        "{}",
+        scan.stderr
+    );
+}
+
+#[test]
+fn udp_host_timeout_gives_up_on_a_silent_address() {
+    let (scanner, _target) = or_skip!(silent_target());
+    // 2000 silent ports, 10 in flight, 300 ms each: a minute without the
+    // host timeout; the address is given up after 1 s.
+    let args = [
+        "-sU",
+        "-Pn",
+        "-p",
+        "1-2000",
+        TARGET,
+        "--all",
+        "-t",
+        "300",
+        "-c",
+        "10",
+        "--retries",
+        "0",
+        "--host-timeout",
+        "1s",
+    ];
+    let scan = portscan(Some(&scanner), &args);
+    assert_eq!(scan.status, 0, "{}", scan.stderr);
+    let n = scan.lines.len();
+    assert!(n > 0 && n < 2000, "{n} lines");
+    assert!(scan.stderr.contains("1 timed out"), "{}", scan.stderr);
+}
+
+#[test]
+fn udp_back_off_on_our_own_resource_errors_is_bounded() {
+    use std::os::unix::process::CommandExt;
+    // Five descriptors: stdio, the signal pipe... and no room for a UDP
+    // socket. Every attempt meets EMFILE; the probe is given up after its
+    // bounded back-offs (filtered, reason unknown) instead of retried
+    // forever.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portscan"));
+    cmd.args(["-sU", "-Pn", "-p", "9", "127.0.0.1", "--all", "--json"])
+        .arg("--no-progress")
+        .stdin(Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in between.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 5,
+                rlim_max: 5,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("back-off without a bound: still retrying after 90 s");
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line: Value = serde_json::from_str(stdout.trim()).expect(&stdout);
+    assert_eq!(
+        (line["state"].as_str(), line["reason"].as_str()),
+        (Some("filtered"), Some("unknown")),
+        "{stderr}"
     );
 }

@@ -186,10 +186,7 @@ impl Config {
             allow_large_scan: cli.allow_large_scan,
             ports,
             udp_ports,
-            service: cli.service.then(|| ServiceConfig {
-                connect_timeout: Duration::from_millis(timeout_ms.max(500)),
-                ..ServiceConfig::default()
-            }),
+            service: cli.service.then(ServiceConfig::default),
             shard,
             seed: cli.seed,
             scan: ScanConfig {

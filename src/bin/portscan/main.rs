@@ -5,8 +5,9 @@
 //! [`config`] checks it into library types and resolves names, the
 //! library's `shard::Plan` orders the probes (one plan per protocol),
 //! `scan::run_with_budget` probes them (TCP first, then UDP; with `-sV`
-//! through `scan::service`'s detection stage, whose probe connects draw on
-//! the same `scan::ConnectBudget` of `-c` and `--rate`), and
+//! `scan::run_with_detection`, whose probe connects are flights of the
+//! same engine drawing on the same `scan::ConnectBudget` of `-c` and
+//! `--rate`), and
 //! [`output`]'s writer thread prints results while [`progress`] draws the
 //! bar. Errors travel up to `main`, the one place that prints `error: ...`
 //! and picks the exit status ([`error`]).
@@ -142,12 +143,7 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
 
     // One budget for the scan's connects and the -sV probes (-c, --rate).
     let budget = scan::ConnectBudget::new(config.scan.concurrency, config.scan.rate);
-    let scanned = match &config.service {
-        Some(service) => scan::service::with_detection(service, &budget, &writer, |sink| {
-            scan_all(&plans, &config, &budget, sink)
-        }),
-        None => scan_all(&plans, &config, &budget, &writer),
-    };
+    let scanned = scan_all(&plans, &config, &budget, &writer);
     let end = scanned.as_ref().ok().map(|summary| {
         let signal = signals::caught().filter(|_| summary.stopped);
         ScanEnd::new(summary.clone()).interrupted_by(signal.map(signals::name), probes)
@@ -179,7 +175,8 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
 
 /// Runs the plans one after the other (TCP, then UDP) into one sink and
 /// adds up their summaries; a stopped pass stops the rest. Every pass
-/// draws on `budget`.
+/// draws on `budget`; with `-sV`, open TCP ports are identified by
+/// sessions of the same pass.
 fn scan_all(
     plans: &[Plan],
     config: &Config,
@@ -188,7 +185,10 @@ fn scan_all(
 ) -> Result<Summary, scan::ScanError> {
     let mut total: Option<Summary> = None;
     for plan in plans {
-        let summary = scan::run_with_budget(plan, &config.scan, sink, budget)?;
+        let summary = match &config.service {
+            Some(service) => scan::run_with_detection(plan, &config.scan, service, sink, budget)?,
+            None => scan::run_with_budget(plan, &config.scan, sink, budget)?,
+        };
         let stopped = summary.stopped;
         match &mut total {
             Some(t) => t.absorb(summary),
