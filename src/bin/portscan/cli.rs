@@ -276,7 +276,9 @@ pub struct Cli {
 
     /// Scan only shard I of N (0-based: 0/4 .. 3/4) of the permuted
     /// (address, port) space; all shards must use the same targets, ports
-    /// and --seed.
+    /// and --seed. 'env/N' takes I from the job runner's environment
+    /// (JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID, PARALLEL_SEQ,
+    /// AWS_BATCH_JOB_ARRAY_INDEX; docs/portscan-jobs.md).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
 

@@ -10,6 +10,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rawnet::jobshard::ShardArg;
 use rawnet::ports::{PortSpec, ProtoPorts};
 use rawnet::resolve::{self, Family, ResolveError};
 use rawnet::scan::service::ServiceConfig;
@@ -157,8 +158,12 @@ impl Config {
                     .to_string(),
             );
         }
+        // `env/N`: the index from the job runner's environment (a
+        // missing or out-of-range one is a usage error, never shard 0).
         let shard = match &cli.shard {
-            Some(s) => s.parse::<Shard>()?,
+            Some(s) => s
+                .parse::<ShardArg>()?
+                .resolve(&|name| std::env::var(name).ok())?,
             None => Shard::WHOLE,
         };
         let family = match (cli.ipv4, cli.ipv6) {
@@ -261,6 +266,17 @@ fn scan_ports(cli: &Cli, ports_arg: Option<&str>) -> Result<(PortSpec, PortSpec)
 }
 
 impl Config {
+    /// How ports are probed, for the scan's fingerprint: `connect`, with
+    /// `+version` under `-sV` (the protocols are hashed with their
+    /// ports).
+    pub fn technique(&self) -> String {
+        let mut t = String::from("connect");
+        if self.service.is_some() {
+            t.push_str("+version");
+        }
+        t
+    }
+
     /// The protocols to scan and their ports, TCP first; empty sets left
     /// out.
     pub fn protocols(&self) -> Vec<(Proto, &PortSpec)> {

@@ -31,6 +31,7 @@ use std::process::ExitCode;
 
 use rawnet::sanitize::escape_str;
 use rawnet::scan::{self, ProbeSource, Sink, Summary};
+use rawnet::scanid::ScanId;
 use rawnet::shard::Plan;
 
 use crate::config::{Config, Dest};
@@ -78,6 +79,12 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
             Plan::new(targets.clone(), ports.clone(), config.seed, config.shard).with_proto(proto)
         })
         .collect();
+    let scan_id = ScanId::of(
+        &targets,
+        &config.protocols(),
+        config.seed,
+        &config.technique(),
+    );
     drop(targets);
     let probes: u64 = plans.iter().map(|p| p.len()).sum();
     if config.verbose > 0 {
@@ -118,7 +125,7 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     }
     printers.push(Box::new(SummaryPrinter::new(io::stderr())));
     let out_is_terminal = stdout_is_terminal && (stdout_taken || config.output.is_none());
-    let info = ScanInfo::new(&plans, command_line());
+    let info = ScanInfo::new(&plans, command_line(), scan_id);
     let bar = progress::bar(probes, config.progress);
     let writer = Writer::spawn(printers, info, options, bar, out_is_terminal)
         .map_err(|e| Error::Runtime(format!("cannot start the output thread: {e}")))?;

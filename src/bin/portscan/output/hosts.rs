@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use rawnet::sanitize::escape_line;
 use rawnet::scan::{PortResult, Proto, Reason, State};
+use rawnet::targets::TargetSpec;
 
 use super::clock::ctime;
 use super::{Event, Options, Printer, ScanEnd, ScanInfo};
@@ -126,12 +127,14 @@ pub struct Host {
 }
 
 impl Host {
-    /// The name given for this address, if the target was a name (not
-    /// the address itself or a block).
+    /// The name given for this address, if the target was a host name:
+    /// never an address, a CIDR block or an octet range (`10.0.0.1-3`),
+    /// which nmap never writes as a host name either (and `ndiff`
+    /// matches hosts by name).
     pub fn name(&self, ip: IpAddr) -> Option<&str> {
         let t = &*self.target;
-        let literal = t.parse::<IpAddr>().is_ok() || t.contains('/') || t.starts_with('[');
-        (!literal && t != ip.to_string()).then_some(t)
+        let named = matches!(t.parse::<TargetSpec>(), Ok(TargetSpec::Host { .. }));
+        (named && t != ip.to_string()).then_some(t)
     }
 
     /// Extra ports per protocol and state (`(proto, state, count)`,
@@ -262,6 +265,13 @@ mod tests {
         assert_eq!(hosts[0].0.to_string(), "10.0.0.1");
         assert!(hosts[0].1.best_rtt.is_none());
         assert_eq!(hosts[0].1.name(hosts[0].0), None);
+        // An octet range is no host name (nor a literal, nor a block).
+        for target in ["10.236.7.1-3", "10.0.0.1", "10.0.0.0/30", "::1", "[::1]"] {
+            let mut book = Book::new(Options::default());
+            book.add(&result(target, "10.0.0.1", 22, State::Open, None));
+            let (ip, host) = book.into_hosts().next().unwrap();
+            assert_eq!(host.name(ip), None, "{target}");
+        }
         // 25 filtered ports or fewer are listed, as nmap lists them.
         assert_eq!(hosts[0].1.listed.len(), 1);
         assert!(hosts[0].1.extra.is_empty());

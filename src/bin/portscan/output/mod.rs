@@ -29,6 +29,7 @@ use std::time::{Duration, SystemTime};
 
 use rawnet::ports::PortSpec;
 use rawnet::scan::{PortResult, Proto, State, Summary};
+use rawnet::scanid::ScanId;
 use rawnet::shard::{Plan, Shard};
 
 use hosts::ByHost;
@@ -91,12 +92,14 @@ pub struct ScanInfo {
     pub shard: Shard,
     /// Probes of the whole scan, all shards together.
     pub total: u64,
+    /// The scan's fingerprint, the same in every shard.
+    pub scan_id: ScanId,
 }
 
 impl ScanInfo {
     /// The info of `plans` (one per protocol, same targets and shard),
     /// started now.
-    pub fn new(plans: &[Plan], command: String) -> ScanInfo {
+    pub fn new(plans: &[Plan], command: String, scan_id: ScanId) -> ScanInfo {
         let ports = |proto| {
             plans
                 .iter()
@@ -111,6 +114,7 @@ impl ScanInfo {
             addresses: plans.first().map_or(0, |p| p.targets().len()),
             shard: plans.first().map_or(Shard::WHOLE, |p| p.shard()),
             total: plans.iter().map(|p| p.total()).sum(),
+            scan_id,
         }
     }
 
@@ -344,6 +348,7 @@ pub(crate) mod testing {
             udp_ports: PortSpec::none(),
             addresses,
             shard: Shard::WHOLE,
+            scan_id: "00000000000000ab".parse().unwrap(),
         }
     }
 
