@@ -159,3 +159,228 @@ fn every_record_carries_the_scan_fingerprint() {
     assert_ne!(a, c, "another seed is another scan");
     assert_eq!(a.iter().next().unwrap().len(), 16);
 }
+
+/// A scan of 3 addresses x 41 ports around a listener (more than 25
+/// closed ports per host, so nmap's formats fold them: the merge must
+/// fold them again from shards that each listed them).
+struct Lab {
+    targets: &'static str,
+    ports: String,
+    dir: std::path::PathBuf,
+}
+
+impl Lab {
+    fn new(name: &str) -> Lab {
+        let open = serve(LOCALHOST, None);
+        let low = open.saturating_sub(20).max(1);
+        let dir = temp_path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        Lab {
+            targets: "127.0.0.1-3",
+            ports: format!("{low}-{}", low + 40),
+            dir,
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_str().unwrap().to_string()
+    }
+
+    /// Runs the scan (shard `shard`, or whole) with `outputs`.
+    fn scan(&self, shard: Option<&str>, outputs: &[&str]) {
+        let mut args = vec![self.targets, self.ports.as_str(), "--seed", "11"];
+        if let Some(s) = shard {
+            args.extend(["--shard", s]);
+        }
+        args.extend(outputs);
+        portscan(&args).ok();
+    }
+
+    /// `portscan --merge files... extra...`.
+    fn merge(&self, files: &[&str], extra: &[&str]) -> Run {
+        let paths: Vec<String> = files.iter().map(|f| self.path(f)).collect();
+        let mut args = vec!["--merge"];
+        args.extend(paths.iter().map(String::as_str));
+        args.extend(extra);
+        portscan(&args)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn xml_tools() -> Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
+    let xmllint = require_tool("xmllint", "libxml2-utils")?;
+    let ndiff = require_tool("ndiff", "ndiff")?;
+    let dtd = std::path::PathBuf::from("/usr/share/nmap/nmap.dtd");
+    if !dtd.exists() {
+        require_tool("nmap", "nmap")?;
+    }
+    Some((xmllint, ndiff, dtd))
+}
+
+fn assert_valid_and_ndiff_equal(
+    tools: &(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf),
+    a: &str,
+    b: &str,
+) {
+    let (xmllint, ndiff, dtd) = tools;
+    let (code, out) = run_tool(
+        xmllint,
+        &["--noout", "--dtdvalid", dtd.to_str().unwrap(), b],
+    );
+    assert_eq!(code, 0, "xmllint {b}: {out}");
+    let (code, out) = run_tool(ndiff, &[a, b]);
+    assert_eq!(code, 0, "ndiff {a} {b}:\n{out}");
+}
+
+#[test]
+fn merged_xml_of_4_shards_is_ndiff_equal_to_the_unsplit_scan() {
+    let Some(tools) = xml_tools() else {
+        panic!("xmllint, ndiff and nmap's DTD are needed (.ci/packages.d)");
+    };
+    let lab = Lab::new("merge-xml");
+    for i in 0..4 {
+        let shard = format!("{i}/4");
+        lab.scan(Some(&shard), &["-oX", &lab.path(&format!("s{i}.xml"))]);
+    }
+    lab.scan(None, &["-oX", &lab.path("whole.xml")]);
+    let merged = lab.path("merged.xml");
+    let run = lab.merge(&["s2.xml", "s0.xml", "s3.xml", "s1.xml"], &["-oX", &merged]);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("merge:"), "{}", run.stderr);
+    assert_valid_and_ndiff_equal(&tools, &lab.path("whole.xml"), &merged);
+    let xml = std::fs::read_to_string(&merged).unwrap();
+    // 41 ports x 3 hosts; one host per address; closed ports folded again.
+    assert_eq!(xml.matches("<host>").count(), 3, "{xml}");
+    assert!(
+        xml.contains("<hosts up=\"3\" down=\"0\" total=\"3\"/>"),
+        "{xml}"
+    );
+    assert!(xml.contains("shard=\"0/1\""), "{xml}");
+    // An octet range is no host name (nmap never writes one).
+    assert!(!xml.contains("<hostname "), "{xml}");
+    // Mixed inputs: JSON Lines (with --all, so closed ports are there)
+    // and XML of the other shards.
+    for i in 0..2 {
+        let shard = format!("{i}/4");
+        lab.scan(
+            Some(&shard),
+            &["--all", "-o", &lab.path(&format!("s{i}.jsonl"))],
+        );
+    }
+    let mixed = lab.path("mixed.xml");
+    let run = lab.merge(
+        &["s0.jsonl", "s1.jsonl", "s2.xml", "s3.xml"],
+        &["-oX", &mixed],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    assert_valid_and_ndiff_equal(&tools, &lab.path("whole.xml"), &mixed);
+}
+
+#[test]
+fn merged_json_lines_are_the_unsplit_records_once_each() {
+    let lab = Lab::new("merge-json");
+    for i in 0..4 {
+        let shard = format!("{i}/4");
+        lab.scan(
+            Some(&shard),
+            &["--all", "-o", &lab.path(&format!("s{i}.jsonl"))],
+        );
+    }
+    lab.scan(None, &["--all", "-o", &lab.path("whole.jsonl")]);
+    let whole = std::fs::read_to_string(lab.path("whole.jsonl")).unwrap();
+    let key = |l: &Line| {
+        (
+            l.ip.to_string(),
+            l.port,
+            l.proto.clone(),
+            l.state.clone(),
+            l.reason.clone(),
+        )
+    };
+    let parse = |text: &str| -> Vec<Line> {
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let mut expected: Vec<_> = parse(&whole).iter().map(key).collect();
+    expected.sort();
+    assert_eq!(expected.len(), 123);
+    // Shard 1 given twice (a retried shard): its records count once.
+    let run = lab
+        .merge(
+            &["s0.jsonl", "s1.jsonl", "s2.jsonl", "s3.jsonl", "s1.jsonl"],
+            &["--all"],
+        )
+        .ok();
+    assert!(run.stderr.contains("merge: skipped"), "{}", run.stderr);
+    let lines = run.lines();
+    let mut got: Vec<_> = lines.iter().map(key).collect();
+    got.sort();
+    assert_eq!(got, expected);
+    let scan_ids: BTreeSet<String> = parse(&whole).into_iter().map(|l| l.scan_id).collect();
+    assert_eq!(scan_ids.len(), 1);
+    assert!(lines
+        .iter()
+        .all(|l| l.shard == "0/1" && scan_ids.contains(&l.scan_id)));
+    assert!(
+        run.stderr.contains("123 probes"),
+        "recomputed: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn missing_shards_and_other_scans_are_reported() {
+    let lab = Lab::new("merge-missing");
+    for i in 0..4 {
+        let shard = format!("{i}/4");
+        lab.scan(Some(&shard), &["-oX", &lab.path(&format!("s{i}.xml"))]);
+    }
+    // The same targets and ports in another order (another seed): another scan.
+    let other = lab.path("other.xml");
+    portscan(&[
+        lab.targets,
+        &lab.ports,
+        "--seed",
+        "12",
+        "--shard",
+        "2/4",
+        "-oX",
+        &other,
+    ])
+    .ok();
+    let run = lab.merge(
+        &["s0.xml", "s1.xml", "s3.xml", "other.xml"],
+        &["-oX", &lab.path("m.xml")],
+    );
+    assert_eq!(run.code(), 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("merge: missing shards: 2/4"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("merge: left out")
+            && run.stderr.contains("other.xml: it belongs to scan"),
+        "{}",
+        run.stderr
+    );
+    // The report is still written, and valid.
+    let xml = std::fs::read_to_string(lab.path("m.xml")).unwrap();
+    assert!(xml.trim_end().ends_with("</nmaprun>"));
+    // A file that is no shard output: one line, exit 1.
+    std::fs::write(lab.path("junk.xml"), "<nmaprun><host>").unwrap();
+    let run = lab.merge(&["s0.xml", "junk.xml"], &[]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("junk.xml: not well-formed XML"),
+        "{}",
+        run.stderr
+    );
+}

@@ -18,8 +18,10 @@ use crate::generate::Generate;
     name = "portscan",
     version,
     override_usage = "portscan [OPTIONS] TARGET [PORTS]\n       \
-                      portscan [OPTIONS] -iL FILE [PORTS]",
+                      portscan [OPTIONS] -iL FILE [PORTS]\n       \
+                      portscan --merge FILE... [OUTPUT OPTIONS]",
     after_help = "Exit status: 0 scan done (whatever was found), 1 runtime error, 2 usage error,\n\
+                  3 --merge wrote a report with shards missing or inputs left out,\n\
                   130/143 interrupted by SIGINT/SIGTERM (what was found is written).\n\
                   JSON Lines is the default when stdout is not a terminal; a table otherwise.\n\
                   nmap's spellings work too: -sT, -sU, -sV, -Pn, -iL, -oX/-oG/-oN/-oA FILE, -T0..-T5, \
@@ -281,6 +283,13 @@ pub struct Cli {
     /// AWS_BATCH_JOB_ARRAY_INDEX; docs/portscan-jobs.md).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
+
+    /// Merge shard outputs (JSON Lines and nmap XML, mixed) into one
+    /// report instead of scanning, written as -o/--json/--table/-oX/-oG/
+    /// -oN/-oA say; missing shards and inputs of another scan are reported
+    /// on stderr (exit 3). Rules: docs/portscan-jobs.md.
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["target", "input_list", "shard"])]
+    pub merge: Vec<PathBuf>,
 
     /// Seed of the pseudo-random probe order.
     #[arg(long, value_name = "N", default_value_t = 0)]

@@ -45,6 +45,39 @@ impl Dest {
     }
 }
 
+/// Where results go, in which formats (a scan's or a `--merge`'s).
+#[derive(Debug)]
+pub struct Outputs {
+    /// Output format, or `None` to pick by whether the output is a
+    /// terminal.
+    pub format: Option<Format>,
+    /// Where results go; `None` is stdout (unless an nmap format takes
+    /// it: then nowhere).
+    pub output: Option<PathBuf>,
+    /// nmap's formats asked for (`-oX`, `-oG`, `-oN`, `-oA`), each with
+    /// its destination.
+    pub nmap: Vec<(Format, Dest)>,
+}
+
+impl Outputs {
+    /// The outputs `cli` asks for, checked.
+    pub fn from_cli(cli: &Cli) -> Result<Outputs, Error> {
+        let format = match (cli.json, cli.table) {
+            (true, _) => Some(Format::Json),
+            (_, true) => Some(Format::Table),
+            _ => None,
+        };
+        if let Some(path) = &cli.output {
+            check_output_name(path)?;
+        }
+        Ok(Outputs {
+            format,
+            output: cli.output.clone(),
+            nmap: nmap_outputs(cli)?,
+        })
+    }
+}
+
 /// A validated scan request.
 #[derive(Debug)]
 pub struct Config {
@@ -73,15 +106,8 @@ pub struct Config {
     pub report_all: bool,
     /// `--open`: nmap's formats list no closed or filtered port either.
     pub open_only: bool,
-    /// Output format, or `None` to pick by whether the output is a
-    /// terminal.
-    pub format: Option<Format>,
-    /// Where results go; `None` is stdout (unless an nmap format takes
-    /// it: then nowhere).
-    pub output: Option<PathBuf>,
-    /// nmap's formats asked for (`-oX`, `-oG`, `-oN`, `-oA`), each with
-    /// its destination.
-    pub nmap_outputs: Vec<(Format, Dest)>,
+    /// Where results go, in which formats.
+    pub outputs: Outputs,
     /// Draw a progress bar (when stderr is a terminal).
     pub progress: bool,
     /// `-v` count: print the settings to stderr before the scan.
@@ -171,15 +197,7 @@ impl Config {
             (_, true) => Family::V6,
             _ => Family::Any,
         };
-        let format = match (cli.json, cli.table) {
-            (true, _) => Some(Format::Json),
-            (_, true) => Some(Format::Table),
-            _ => None,
-        };
-        if let Some(path) = &cli.output {
-            check_output_name(path)?;
-        }
-        let nmap_outputs = nmap_outputs(&cli)?;
+        let outputs = Outputs::from_cli(&cli)?;
         Ok(Config {
             targets,
             target_options: TargetOptions {
@@ -212,9 +230,7 @@ impl Config {
             },
             report_all: cli.all,
             open_only: cli.open,
-            format,
-            output: cli.output,
-            nmap_outputs,
+            outputs,
             progress: !cli.no_progress,
             verbose: cli.verbose,
             warnings,
@@ -519,7 +535,7 @@ mod tests {
                 banner: None,
             }
         );
-        assert_eq!(c.format, None);
+        assert_eq!(c.outputs.format, None);
         assert!(!c.report_all && c.progress);
         assert_eq!(c.target_options, TargetOptions::default());
     }
@@ -558,7 +574,7 @@ mod tests {
         assert_eq!(c.scan.rate, Some(10));
         assert_eq!(c.shard, Shard::new(2, 3).unwrap());
         assert_eq!(c.seed, 9);
-        assert_eq!(c.format, Some(Format::Table));
+        assert_eq!(c.outputs.format, Some(Format::Table));
         assert_eq!(c.target_options.family, Family::V6);
         assert!(c.target_options.first_address && !c.progress);
     }
@@ -709,7 +725,7 @@ mod tests {
     fn nmap_outputs_and_the_o_letter_guard() {
         let c = config(&["h", "-oX", "-", "-oA", "scan", "-o", "r.jsonl"]).unwrap();
         assert_eq!(
-            c.nmap_outputs,
+            c.outputs.nmap,
             vec![
                 (Format::Xml, Dest::Stdout),
                 (Format::Xml, Dest::File("scan.xml".into())),
@@ -717,7 +733,7 @@ mod tests {
                 (Format::Normal, Dest::File("scan.nmap".into())),
             ]
         );
-        assert_eq!(c.output, Some(PathBuf::from("r.jsonl")));
+        assert_eq!(c.outputs.output, Some(PathBuf::from("r.jsonl")));
         for letter in ["X", "G", "N", "A", "S"] {
             let m = usage(&["h", "-o", letter]);
             assert!(m.contains(&format!("-o{letter} FILE")), "{m}");
@@ -726,7 +742,7 @@ mod tests {
         }
         assert!(usage(&["h", "-oS=-"]).contains("named 'S=-'"));
         let c = config(&["h", "-oX=-", "-oG=g", "-o", "X.jsonl"]).unwrap();
-        assert_eq!(c.output, Some(PathBuf::from("X.jsonl")));
+        assert_eq!(c.outputs.output, Some(PathBuf::from("X.jsonl")));
         assert!(usage(&["h", "-oX", "-", "-oG", "-"]).contains("only one"));
         assert!(usage(&["h", "-oA", "-"]).contains("file name base"));
     }

@@ -16,6 +16,7 @@ mod config;
 mod error;
 #[path = "../common/generate.rs"]
 mod generate;
+mod merge;
 mod outfile;
 mod output;
 mod progress;
@@ -46,16 +47,80 @@ fn main() -> ExitCode {
     if let Some(kind) = cli.generate {
         return generate::exit_with(kind, <cli::Cli as clap::CommandFactory>::command());
     }
+    if !cli.merge.is_empty() {
+        return match merge(cli) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => fail(e),
+        };
+    }
     match run(cli) {
         Ok(None) => ExitCode::SUCCESS,
         // 128 + the signal, as a shell reports a process it killed.
         Ok(Some(signal)) => ExitCode::from(128 + signal as u8),
-        Err(e) => {
-            // Messages quote what was typed or read from -iL: escaped.
-            let _ = writeln!(io::stderr(), "error: {}", one_line(&e.to_string()));
-            e.exit_code()
-        }
+        Err(e) => fail(e),
     }
+}
+
+/// Prints `e` as the one `error:` line and picks the exit status.
+fn fail(e: Error) -> ExitCode {
+    // Messages quote what was typed or read from -iL: escaped.
+    let _ = writeln!(io::stderr(), "error: {}", one_line(&e.to_string()));
+    e.exit_code()
+}
+
+/// `--merge FILE...`: the shard outputs as one report; 0 when complete,
+/// [`error::EXIT_MERGE_INCOMPLETE`] when not.
+fn merge(cli: cli::Cli) -> Result<u8, Error> {
+    let outputs = config::Outputs::from_cli(&cli)?;
+    let options = Options {
+        report_all: cli.all,
+        open_only: cli.open,
+        banners: cli.banner,
+        versions: cli.service,
+    };
+    let mut printers = printers(&outputs, options)?;
+    let job = merge::MergeJob {
+        inputs: cli.merge,
+        command: command_line(),
+    };
+    let outcome = merge::run(&job, &mut printers)?;
+    merge::report(&outcome.notes, &mut io::stderr());
+    Ok(if outcome.complete {
+        0
+    } else {
+        error::EXIT_MERGE_INCOMPLETE
+    })
+}
+
+/// The printers `outputs` ask for, then the summary line on stderr.
+fn printers(outputs: &config::Outputs, options: Options) -> Result<Printers, Error> {
+    let stdout_taken = outputs.nmap.iter().any(|(_, d)| *d == Dest::Stdout);
+    let mut printers = Printers::new();
+    match &outputs.output {
+        Some(path) => {
+            let format = outputs.format.unwrap_or(Format::Json);
+            printers.push(output::printer(format, create(path)?, options));
+        }
+        None if !stdout_taken => {
+            let default = if io::stdout().is_terminal() {
+                Format::Table
+            } else {
+                Format::Json
+            };
+            let format = outputs.format.unwrap_or(default);
+            printers.push(output::printer(format, Box::new(io::stdout()), options));
+        }
+        None => {}
+    }
+    for (format, dest) in &outputs.nmap {
+        let out = match dest {
+            Dest::Stdout => Box::new(io::stdout()),
+            Dest::File(path) => create(path)?,
+        };
+        printers.push(output::printer(*format, out, options));
+    }
+    printers.push(Box::new(SummaryPrinter::new(io::stderr())));
+    Ok(printers)
 }
 
 /// Runs the scan; `Some(signal)` when a signal ended it early.
@@ -97,34 +162,10 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
         banners: config.scan.banner.is_some(),
         versions: config.service.is_some(),
     };
-    let stdout_taken = config.nmap_outputs.iter().any(|(_, d)| *d == Dest::Stdout);
+    let stdout_taken = config.outputs.nmap.iter().any(|(_, d)| *d == Dest::Stdout);
     let stdout_is_terminal = io::stdout().is_terminal();
-    let mut printers = Printers::new();
-    match &config.output {
-        Some(path) => {
-            let format = config.format.unwrap_or(Format::Json);
-            printers.push(output::printer(format, create(path)?, options));
-        }
-        None if !stdout_taken => {
-            let default = if stdout_is_terminal {
-                Format::Table
-            } else {
-                Format::Json
-            };
-            let format = config.format.unwrap_or(default);
-            printers.push(output::printer(format, Box::new(io::stdout()), options));
-        }
-        None => {}
-    }
-    for (format, dest) in &config.nmap_outputs {
-        let out = match dest {
-            Dest::Stdout => Box::new(io::stdout()),
-            Dest::File(path) => create(path)?,
-        };
-        printers.push(output::printer(*format, out, options));
-    }
-    printers.push(Box::new(SummaryPrinter::new(io::stderr())));
-    let out_is_terminal = stdout_is_terminal && (stdout_taken || config.output.is_none());
+    let printers = printers(&config.outputs, options)?;
+    let out_is_terminal = stdout_is_terminal && (stdout_taken || config.outputs.output.is_none());
     let info = ScanInfo::new(&plans, command_line(), scan_id);
     let bar = progress::bar(probes, config.progress);
     let writer = Writer::spawn(printers, info, options, bar, out_is_terminal)
@@ -240,6 +281,6 @@ fn warn(message: &str) {
 /// escaped, and line breaks too (a path from -iL or -o may hold one).
 /// Not [`rawnet::sanitize::escape_line`]: messages already carry escaped
 /// parts (target errors), whose backslashes must not be doubled.
-fn one_line(message: &str) -> String {
+pub(crate) fn one_line(message: &str) -> String {
     escape_str(message).replace('\n', "\\n")
 }

@@ -28,7 +28,10 @@ use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 
 use rawnet::ports::PortSpec;
-use rawnet::scan::{PortResult, Proto, State, Summary};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rawnet::scan::{PortResult, Proto, Reason, State, Summary};
 use rawnet::scanid::ScanId;
 use rawnet::shard::{Plan, Shard};
 
@@ -37,6 +40,7 @@ pub use json::JsonPrinter;
 pub use summary::SummaryPrinter;
 pub use table::TablePrinter;
 pub use writer::Writer;
+pub use xml::SHARD_COMMENT;
 
 /// How results are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,6 +177,24 @@ pub struct Event {
     pub at: SystemTime,
 }
 
+/// Ports of one host known only by their count: what an nmap XML input
+/// says in `<extraports>` (for `--merge`).
+#[derive(Clone, Debug)]
+pub struct Extra {
+    /// The target that named the host.
+    pub target: Arc<str>,
+    /// The host.
+    pub ip: IpAddr,
+    /// Their protocol.
+    pub proto: Proto,
+    /// Their state.
+    pub state: State,
+    /// Why they are in it.
+    pub reason: Reason,
+    /// How many ports.
+    pub count: u64,
+}
+
 /// One output format on one output.
 pub trait Printer: Send {
     /// Called once, before any result.
@@ -183,6 +205,12 @@ pub trait Printer: Send {
     /// [`Printer::needs_every_result`], else those [`Options::reports`]
     /// accepts (or more, when another printer needs them: filter).
     fn result(&mut self, event: &Event) -> io::Result<()>;
+    /// Ports known only by their count (`--merge` of nmap XML: its
+    /// "extra ports"), between `begin` and `end`. Only the printers that
+    /// count ports per host care.
+    fn extra(&mut self, _extra: &Extra) -> io::Result<()> {
+        Ok(())
+    }
     /// Called once after the last result when the scan ended (not after
     /// a failed write): write what was held back, then flush.
     fn end(&mut self, end: &ScanEnd) -> io::Result<()>;
@@ -235,6 +263,10 @@ impl Printer for Printers {
 
     fn result(&mut self, event: &Event) -> io::Result<()> {
         self.0.iter_mut().try_for_each(|p| p.result(event))
+    }
+
+    fn extra(&mut self, extra: &Extra) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|p| p.extra(extra))
     }
 
     fn end(&mut self, end: &ScanEnd) -> io::Result<()> {
@@ -291,8 +323,7 @@ pub(crate) mod testing {
     //! Shared by the printers' tests: sample results and a runner.
 
     use super::*;
-    use rawnet::scan::Reason;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     pub fn result(
         target: &str,
