@@ -384,3 +384,314 @@ fn missing_shards_and_other_scans_are_reported() {
         run.stderr
     );
 }
+
+/// A network namespace of this test file (`jobs-` prefix), deleted with
+/// whatever runs in it on drop. Inside: `lo` up, and on `lo` the hosts
+/// 10.251.0.1 (every SYN answered with a RST by nftables: up, closed),
+/// 10.251.0.2 (every SYN dropped: down, filtered) and 10.251.0.3 (a real
+/// listener on 8080, the other ports closed).
+struct JobsNs {
+    name: String,
+    listener: Option<std::process::Child>,
+}
+
+const NS_RULES: &str = "table ip jobs {
+    chain out {
+        type filter hook output priority 0; policy accept;
+        ip daddr 10.251.0.1 tcp flags & (syn | ack) == syn reject with tcp reset
+        ip daddr 10.251.0.2 drop
+    }
+}";
+
+impl JobsNs {
+    fn new() -> JobsNs {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        assert!(
+            root,
+            "these tests make network namespaces: run them as root"
+        );
+        require_tool("ip", "iproute2").expect("ip (iproute2) is needed");
+        require_tool("nft", "nftables").expect("nft (nftables) is needed");
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "jobs-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        sh(&["ip", "netns", "add", &name]);
+        let mut ns = JobsNs {
+            name,
+            listener: None,
+        };
+        ns.exec(&["ip", "link", "set", "lo", "up"]);
+        for host in ["10.251.0.1/32", "10.251.0.2/32", "10.251.0.3/32"] {
+            ns.exec(&["ip", "addr", "add", host, "dev", "lo"]);
+        }
+        let mut nft = ns
+            .command("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        nft.stdin
+            .take()
+            .unwrap()
+            .write_all(NS_RULES.as_bytes())
+            .unwrap();
+        assert!(nft.wait().unwrap().success(), "nft rules");
+        // The listener: python3, bounded to 120 s, killed on drop; it
+        // prints a line once listening (no sleep to wait out).
+        let mut child = ns
+            .command("python3")
+            .args([
+                "-c",
+                "import socket,sys,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('10.251.0.3',8080))\ns.listen(64)\nprint('ready',flush=True)\ns.settimeout(120)\nend=time.time()+120\nwhile time.time()<end:\n  try:\n    c,_=s.accept();c.close()\n  except Exception:\n    break\n",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 is needed");
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        ns.listener = Some(child);
+        ns
+    }
+
+    fn command(&self, program: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program]);
+        cmd
+    }
+
+    fn exec(&self, args: &[&str]) {
+        let status = self.command(args[0]).args(&args[1..]).status().unwrap();
+        assert!(status.success(), "{args:?}");
+    }
+
+    /// `portscan args` inside, as [`portscan`] runs it.
+    fn portscan(&self, args: &[&str]) -> Run {
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_portscan"));
+        cmd.args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        run_command(cmd, None)
+    }
+}
+
+impl Drop for JobsNs {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.listener.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn sh(args: &[&str]) {
+    let status = std::process::Command::new(args[0])
+        .args(&args[1..])
+        .status()
+        .unwrap();
+    assert!(status.success(), "{args:?}");
+}
+
+#[test]
+fn ping_scan_says_which_hosts_are_up_in_every_format() {
+    let ns = JobsNs::new();
+    let dir = temp_path("ping");
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = dir.join("ping");
+    let base = base.to_str().unwrap();
+    let run = ns.portscan(&[
+        "-sn",
+        "10.251.0.1-3",
+        "-t",
+        "300",
+        "--retries",
+        "0",
+        "-oA",
+        base,
+        "--json",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let records: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let status: Vec<(String, String, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["ip"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("10.251.0.1".into(), "up".into(), "conn-refused".into()),
+            ("10.251.0.2".into(), "down".into(), "no-response".into()),
+            ("10.251.0.3".into(), "up".into(), "conn-refused".into()),
+        ]
+    );
+    assert!(run.stderr.contains("2 hosts up, 1 down"), "{}", run.stderr);
+    let xml = std::fs::read_to_string(format!("{base}.xml")).unwrap();
+    assert_eq!(xml.matches("<host>").count(), 2, "{xml}");
+    assert!(
+        xml.contains("<hosts up=\"2\" down=\"1\" total=\"3\"/>"),
+        "{xml}"
+    );
+    if let Some(tools) = xml_tools() {
+        let (xmllint, _, dtd) = tools;
+        let (code, out) = run_tool(
+            &xmllint,
+            &[
+                "--noout",
+                "--dtdvalid",
+                dtd.to_str().unwrap(),
+                &format!("{base}.xml"),
+            ],
+        );
+        assert_eq!(code, 0, "{out}");
+    } else {
+        panic!("xmllint and nmap's DTD are needed");
+    }
+    let gnmap = std::fs::read_to_string(format!("{base}.gnmap")).unwrap();
+    assert!(
+        gnmap.contains("Host: 10.251.0.1 ()\tStatus: Up\n")
+            && gnmap.contains("Host: 10.251.0.3 ()\tStatus: Up\n"),
+        "{gnmap}"
+    );
+    assert!(!gnmap.contains("10.251.0.2"), "{gnmap}");
+    let normal = std::fs::read_to_string(format!("{base}.nmap")).unwrap();
+    assert_eq!(
+        normal.matches("portscan scan report for").count(),
+        2,
+        "{normal}"
+    );
+    assert!(normal.contains("3 IP addresses (2 hosts up)"), "{normal}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn reason_column_hint_and_stats_lines() {
+    let ns = JobsNs::new();
+    // --reason: the table and -oN get the column.
+    let normal = temp_path("reason.nmap");
+    let run = ns.portscan(&[
+        "10.251.0.2-3",
+        "8080,8081",
+        "--table",
+        "-a",
+        "--reason",
+        "-t",
+        "300",
+        "--retries",
+        "0",
+        "-Pn",
+        "-oN",
+        normal.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let rows: Vec<&str> = run.stdout.lines().collect();
+    let header: Vec<&str> = rows[0].split_whitespace().collect();
+    assert_eq!(
+        header[..5],
+        ["TARGET", "ADDRESS", "PORT", "STATE", "REASON"],
+        "{}",
+        run.stdout
+    );
+    assert!(
+        rows.iter().any(|r| r.contains("10.251.0.3")
+            && r.contains("8080/tcp")
+            && r.contains("open")
+            && r.contains("syn-ack")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("8081/tcp") && r.contains("closed") && r.contains("conn-refused")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        rows.iter().any(|r| r.contains("10.251.0.2")
+            && r.contains("filtered")
+            && r.contains("no-response")),
+        "{}",
+        run.stdout
+    );
+    let text = std::fs::read_to_string(&normal).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["PORT", "STATE", "SERVICE", "REASON"]),
+        "{text}"
+    );
+    assert!(
+        text.contains("8080/tcp open") && text.contains("syn-ack"),
+        "{text}"
+    );
+    let _ = std::fs::remove_file(&normal);
+    // Without -a, the table leaves the filtered ports out and says so.
+    let run = ns.portscan(&[
+        "10.251.0.2-3",
+        "8080,8081",
+        "--table",
+        "-t",
+        "300",
+        "--retries",
+        "0",
+        "-Pn",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    assert!(!run.stdout.contains("filtered"), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("hint: 2 filtered ports (and closed ones) not shown; -a/--all lists them"),
+        "{}",
+        run.stderr
+    );
+    // --stats-every: lines on stderr though it is no terminal. The 5
+    // dropped ports take their 1 s timeout, far beyond the 100 ms period.
+    let run = ns.portscan(&[
+        "10.251.0.2",
+        "1-5",
+        "-Pn",
+        "-t",
+        "1000",
+        "--min-timeout",
+        "1000",
+        "--retries",
+        "0",
+        "--stats-every",
+        "100ms",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let stats: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("Stats: "))
+        .collect();
+    assert!(!stats.is_empty(), "{}", run.stderr);
+    assert!(stats[0].contains(" of 5 probes done ("), "{}", stats[0]);
+    // A bad interval is a usage error.
+    let run = ns.portscan(&["10.251.0.2", "1", "--stats-every", "5ms"]);
+    assert_eq!(run.code(), 2);
+}

@@ -198,6 +198,23 @@ pub struct Cli {
     #[arg(long, conflicts_with = "all")]
     pub open: bool,
 
+    /// Discovery only (also -sn, as nmap's ping scan): which addresses
+    /// are up, from TCP connects to ports 80 and 443 (an answer, even a
+    /// refusal, means up); no port scan. In every output format.
+    #[arg(long, conflicts_with_all = ["udp", "service", "ports", "ports_flag", "top_ports", "fast", "no_discovery"])]
+    pub ping_scan: bool,
+
+    /// Show why each port has its state (nmap's --reason): a REASON
+    /// column in the table and in -oN (JSON and -oX always have it).
+    #[arg(long)]
+    pub reason: bool,
+
+    /// Print a progress line to stderr every TIME (nmap's --stats-every;
+    /// 500ms, 10s, 5m; a plain number is seconds), terminal or not: for
+    /// job logs.
+    #[arg(long, value_name = "TIME", value_parser = parse_stats_every)]
+    pub stats_every: Option<u64>,
+
     /// More on stderr: the scan's settings before it starts (-v).
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -342,6 +359,7 @@ const NMAP_FLAGS: &[(&str, &str)] = &[
     ("-sT", "--connect-scan"),
     ("-sU", "--udp"),
     ("-sV", "--service"),
+    ("-sn", "--ping-scan"),
     ("-oX", "--xml-output"),
     ("-oG", "--grepable-output"),
     ("-oN", "--normal-output"),
@@ -351,8 +369,8 @@ const NMAP_FLAGS: &[(&str, &str)] = &[
 /// nmap options that need what portscan does not do (raw packets, SCTP,
 /// OS detection, scripts).
 pub const UNSUPPORTED: &[&str] = &[
-    "-sS", "-sA", "-sW", "-sM", "-sN", "-sF", "-sX", "-sY", "-sZ", "-sO", "-sI", "-sC", "-sn",
-    "-sL", "-sR", "-O", "-A", "-b",
+    "-sS", "-sA", "-sW", "-sM", "-sN", "-sF", "-sX", "-sY", "-sZ", "-sO", "-sI", "-sC", "-sL",
+    "-sR", "-O", "-A", "-b",
 ];
 
 /// Rewrites nmap's single-dash long options (`-iL`, `-Pn`, `-oX`, `-oG`,
@@ -433,6 +451,15 @@ fn parse_host_timeout(text: &str) -> Result<u64, String> {
     const WEEK_MS: u64 = 7 * 24 * 3_600_000;
     nmap_millis(text, WEEK_MS)
         .map_err(|e| e.unwrap_or_else(|| "must be between 1ms and 168h".into()))
+}
+
+/// `--stats-every`: an nmap time of 100ms to a day, in milliseconds.
+fn parse_stats_every(text: &str) -> Result<u64, String> {
+    match nmap_millis(text, 24 * 3_600_000) {
+        Ok(ms) if ms >= 100 => Ok(ms),
+        Ok(_) | Err(None) => Err("must be between 100ms and 24h".into()),
+        Err(Some(why)) => Err(why),
+    }
 }
 
 /// The milliseconds of an nmap time; `Err(None)` when it is out of

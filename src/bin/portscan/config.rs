@@ -78,6 +78,9 @@ impl Outputs {
     }
 }
 
+/// The ports `-sn` connects to, as an unprivileged `nmap -sn` does.
+const PING_PORTS: &str = "80,443";
+
 /// A validated scan request.
 #[derive(Debug)]
 pub struct Config {
@@ -112,6 +115,12 @@ pub struct Config {
     pub progress: bool,
     /// `-v` count: print the settings to stderr before the scan.
     pub verbose: u8,
+    /// `--reason`: a reason column in the table and `-oN`.
+    pub reasons: bool,
+    /// `-sn`: discovery only (ports 80 and 443, hosts up or down).
+    pub ping: bool,
+    /// `--stats-every`: a progress line on stderr this often.
+    pub stats_every: Option<Duration>,
     /// Warnings about flags accepted but not honoured, for stderr.
     pub warnings: Vec<String>,
 }
@@ -165,7 +174,16 @@ impl Config {
         if let Some(flag) = cli.nmap_unsupported.first() {
             return Err(Error::Usage(unsupported(flag)));
         }
-        let (ports, udp_ports) = scan_ports(&cli, ports_arg)?;
+        let (ports, udp_ports) = if cli.ping_scan {
+            if ports_arg.is_some() {
+                return Err(Error::Usage(
+                    "-sn pings hosts on ports 80 and 443; it takes no port list".into(),
+                ));
+            }
+            (PING_PORTS.parse()?, PortSpec::none())
+        } else {
+            scan_ports(&cli, ports_arg)?
+        };
         let template = timing::TEMPLATES[usize::from(cli.timing.unwrap_or(timing::DEFAULT))];
         let timeout_ms = cli
             .timeout_ms
@@ -220,7 +238,8 @@ impl Config {
                 min_timeout: Duration::from_millis(min_timeout_ms.min(timeout_ms)),
                 concurrency: cli.concurrency.unwrap_or(template.concurrency) as usize,
                 retries: cli.retries.unwrap_or(template.retries),
-                discover_hosts: !cli.no_discovery,
+                // -sn does the discovery itself, from every answer.
+                discover_hosts: !cli.no_discovery && !cli.ping_scan,
                 host_timeout: cli.host_timeout.map(Duration::from_millis),
                 rate: cli.rate.or(template.rate),
                 banner: cli.banner.then(|| BannerConfig {
@@ -233,6 +252,9 @@ impl Config {
             outputs,
             progress: !cli.no_progress,
             verbose: cli.verbose,
+            reasons: cli.reason,
+            ping: cli.ping_scan,
+            stats_every: cli.stats_every.map(Duration::from_millis),
             warnings,
         })
     }
@@ -286,6 +308,9 @@ impl Config {
     /// `+version` under `-sV` (the protocols are hashed with their
     /// ports).
     pub fn technique(&self) -> String {
+        if self.ping {
+            return "ping".to_string();
+        }
         let mut t = String::from("connect");
         if self.service.is_some() {
             t.push_str("+version");
@@ -316,7 +341,7 @@ fn unsupported(flag: &str) -> String {
         "-A" => "OS detection and scripts are not portscan's; for service versions use -sV",
         "-sR" => "RPC scanning is not portscan's; -sV identifies services",
         "-sC" => "portscan runs no scripts",
-        "-sn" | "-sL" => "portscan always scans ports; it has no ping-only or list-only mode",
+        "-sL" => "portscan has no list-only mode",
         _ => "portscan cannot do that",
     };
     format!("{flag}: {why}")

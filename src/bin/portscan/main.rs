@@ -21,6 +21,7 @@ mod outfile;
 mod output;
 mod progress;
 mod signals;
+mod stats;
 mod timing;
 #[path = "../common/usage.rs"]
 mod usage;
@@ -77,6 +78,8 @@ fn merge(cli: cli::Cli) -> Result<u8, Error> {
         open_only: cli.open,
         banners: cli.banner,
         versions: cli.service,
+        reasons: cli.reason,
+        ping: false,
     };
     let mut printers = printers(&outputs, options)?;
     let job = merge::MergeJob {
@@ -96,6 +99,7 @@ fn merge(cli: cli::Cli) -> Result<u8, Error> {
 fn printers(outputs: &config::Outputs, options: Options) -> Result<Printers, Error> {
     let stdout_taken = outputs.nmap.iter().any(|(_, d)| *d == Dest::Stdout);
     let mut printers = Printers::new();
+    let mut table = false;
     match &outputs.output {
         Some(path) => {
             let format = outputs.format.unwrap_or(Format::Json);
@@ -108,6 +112,7 @@ fn printers(outputs: &config::Outputs, options: Options) -> Result<Printers, Err
                 Format::Json
             };
             let format = outputs.format.unwrap_or(default);
+            table = format == Format::Table;
             printers.push(output::printer(format, Box::new(io::stdout()), options));
         }
         None => {}
@@ -119,7 +124,13 @@ fn printers(outputs: &config::Outputs, options: Options) -> Result<Printers, Err
         };
         printers.push(output::printer(*format, out, options));
     }
-    printers.push(Box::new(SummaryPrinter::new(io::stderr())));
+    // The table on stdout leaves filtered ports out unless --all: say so.
+    let hint = table && !options.report_all && !options.ping;
+    printers.push(Box::new(
+        SummaryPrinter::new(io::stderr())
+            .with_hint(hint)
+            .for_ping(options.ping),
+    ));
     Ok(printers)
 }
 
@@ -161,6 +172,8 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
         open_only: config.open_only,
         banners: config.scan.banner.is_some(),
         versions: config.service.is_some(),
+        reasons: config.reasons,
+        ping: config.ping,
     };
     let stdout_taken = config.outputs.nmap.iter().any(|(_, d)| *d == Dest::Stdout);
     let stdout_is_terminal = io::stdout().is_terminal();
@@ -168,6 +181,13 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     let out_is_terminal = stdout_is_terminal && (stdout_taken || config.outputs.output.is_none());
     let info = ScanInfo::new(&plans, command_line(), scan_id);
     let bar = progress::bar(probes, config.progress);
+    let stats = match config.stats_every {
+        Some(every) => Some(
+            stats::Stats::start(bar.clone(), every)
+                .map_err(|e| Error::Runtime(format!("cannot start the stats thread: {e}")))?,
+        ),
+        None => None,
+    };
     let writer = Writer::spawn(printers, info, options, bar, out_is_terminal)
         .map_err(|e| Error::Runtime(format!("cannot start the output thread: {e}")))?;
     signals::install().map_err(|e| Error::Runtime(format!("cannot handle signals: {e}")))?;
@@ -184,6 +204,9 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
         let signal = signals::caught().filter(|_| summary.stopped);
         ScanEnd::new(summary.clone()).interrupted_by(signal.map(signals::name), probes)
     });
+    if let Some(stats) = stats {
+        stats.stop();
+    }
     let written = writer.finish(end);
     let summary = scanned?;
     match written {

@@ -186,6 +186,8 @@ mod tests {
         open_only: false,
         banners: true,
         versions: false,
+        reasons: false,
+        ping: false,
     };
 
     #[test]

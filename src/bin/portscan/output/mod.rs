@@ -19,6 +19,7 @@ mod grepable;
 mod hosts;
 mod json;
 mod normal;
+mod ping;
 mod summary;
 mod table;
 mod writer;
@@ -69,6 +70,10 @@ pub struct Options {
     pub banners: bool,
     /// Service detection was asked for (the table gets a version column).
     pub versions: bool,
+    /// `--reason`: the table and `-oN` get a reason column.
+    pub reasons: bool,
+    /// `-sn`: hosts up or down, not ports ([`ping`]).
+    pub ping: bool,
 }
 
 impl Options {
@@ -230,12 +235,21 @@ pub trait Printer: Send {
 
 /// The printer of `format` writing to `out`.
 pub fn printer(format: Format, out: Box<dyn Write + Send>, options: Options) -> Box<dyn Printer> {
+    if options.ping {
+        return Box::new(ping::PingPrinter::new(out, format));
+    }
     match format {
         Format::Json => Box::new(JsonPrinter::new(out, options)),
         Format::Table => Box::new(TablePrinter::new(out, options)),
         Format::Xml => Box::new(ByHost::new(out, options, xml::Xml)),
         Format::Grepable => Box::new(ByHost::new(out, options, grepable::Grepable)),
-        Format::Normal => Box::new(ByHost::new(out, options, normal::Normal)),
+        Format::Normal => Box::new(ByHost::new(
+            out,
+            options,
+            normal::Normal {
+                reasons: options.reasons,
+            },
+        )),
     }
 }
 

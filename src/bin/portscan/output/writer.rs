@@ -222,6 +222,8 @@ mod tests {
         open_only: false,
         banners: false,
         versions: false,
+        reasons: false,
+        ping: false,
     };
 
     #[test]
