@@ -71,6 +71,31 @@ impl ScanId {
     }
 }
 
+impl ScanId {
+    /// The fingerprint of a scan of an explicit list of pairs
+    /// (`--pairs`): the pairs in order, the seed and the technique.
+    pub fn of_pairs(pairs: &[crate::pairs::Pair], seed: u64, technique: &str) -> ScanId {
+        let mut h = Sha256::new();
+        h.update(b"portscan-pairs-v1");
+        h.update((technique.len() as u64).to_be_bytes());
+        h.update(technique.as_bytes());
+        h.update(seed.to_be_bytes());
+        for p in pairs {
+            let ip = match p.ip {
+                std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+                std::net::IpAddr::V6(v6) => v6.octets(),
+            };
+            h.update(ip);
+            h.update(p.port.to_be_bytes());
+            h.update([p.proto as u8]);
+        }
+        let digest = h.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        ScanId(u64::from_be_bytes(first))
+    }
+}
+
 impl fmt::Display for ScanId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016x}", self.0)

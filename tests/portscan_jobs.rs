@@ -695,3 +695,68 @@ fn reason_column_hint_and_stats_lines() {
     let run = ns.portscan(&["10.251.0.2", "1", "--stats-every", "5ms"]);
     assert_eq!(run.code(), 2);
 }
+
+#[test]
+fn pairs_from_a_first_sweep_are_probed_alone() {
+    let ns = JobsNs::new();
+    let dir = temp_path("pairs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let key = |l: &Line| (l.ip.to_string(), l.port, l.state.clone());
+    // Stage 1: portscan's own sweep; stage 2: just what it found, -sV.
+    let sweep = ns.portscan(&["10.251.0.1-3", "8079-8082", "-t", "300", "--retries", "0"]);
+    assert_eq!(sweep.code(), 0, "{}", sweep.stderr);
+    let found = file("sweep.jsonl", &sweep.stdout);
+    let second = ns.portscan(&["--pairs", &found, "-sV", "--all", "-v"]);
+    assert_eq!(second.code(), 0, "{}", second.stderr);
+    let got: Vec<_> = second.lines().iter().map(key).collect();
+    assert_eq!(got, [("10.251.0.3".to_string(), 8080, "open".to_string())]);
+    assert!(
+        second
+            .stderr
+            .contains("portscan: 1 probes (1 pairs of 1 addresses"),
+        "{}",
+        second.stderr
+    );
+    // masscan's -oL and -oJ, as masscan writes them (10.251.0.1 answers
+    // every SYN with a RST: its port is closed in the second pass).
+    let list = file(
+        "masscan.txt",
+        "#masscan\nopen tcp 8080 10.251.0.3 1700000000\nopen tcp 8081 10.251.0.1 1700000000\n# end\n",
+    );
+    let json = file(
+        "masscan.json",
+        "[\n{   \"ip\": \"10.251.0.3\",   \"timestamp\": \"1700000000\", \"ports\": [ {\"port\": 8080, \"proto\": \"tcp\", \"status\": \"open\", \"reason\": \"syn-ack\", \"ttl\": 64} ] }\n,\n{   \"ip\": \"10.251.0.1\",   \"timestamp\": \"1700000000\", \"ports\": [ {\"port\": 8081, \"proto\": \"tcp\", \"status\": \"open\", \"reason\": \"syn-ack\", \"ttl\": 64} ] }\n]\n",
+    );
+    for input in [&list, &json] {
+        let run = ns.portscan(&["--pairs", input, "--all"]);
+        assert_eq!(run.code(), 0, "{input}: {}", run.stderr);
+        let mut got: Vec<_> = run.lines().iter().map(key).collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("10.251.0.1".to_string(), 8081, "closed".to_string()),
+                ("10.251.0.3".to_string(), 8080, "open".to_string()),
+            ],
+            "{input}"
+        );
+    }
+    // A bad line: one line naming it, exit 2, nothing probed.
+    let bad = file("bad.txt", "10.251.0.3:8080\n10.251.0.3:http\n");
+    let run = ns.portscan(&["--pairs", &bad]);
+    assert_eq!(run.code(), 2);
+    assert!(run.stdout.is_empty());
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("bad.txt line 2: 'http' is not a port (1-65535)"),
+        "{}",
+        run.stderr
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -57,6 +57,13 @@ pub struct Cli {
     #[arg(long = "input-list", value_name = "FILE")]
     pub input_list: Option<PathBuf>,
 
+    /// Probe exactly these (address, port) pairs, from FILE ('-' is
+    /// stdin): ADDRESS:PORT lines, masscan -oL/-oJ, zmap CSV, naabu and
+    /// portscan JSON Lines (only ports they found open), so a fast sweep
+    /// can feed -sV (docs/portscan-jobs.md).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "input_list", "ports_flag", "top_ports", "fast", "ping_scan", "udp", "exclude", "exclude_file"])]
+    pub pairs: Option<PathBuf>,
+
     /// Never probe these: addresses, CIDR blocks, octet ranges or names,
     /// comma-separated (nmap's --exclude).
     #[arg(long, value_name = "LIST")]

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rawnet::jobshard::ShardArg;
+use rawnet::pairs::Pair;
 use rawnet::ports::{PortSpec, ProtoPorts};
 use rawnet::resolve::{self, Family, ResolveError};
 use rawnet::scan::service::ServiceConfig;
@@ -119,6 +120,8 @@ pub struct Config {
     pub reasons: bool,
     /// `-sn`: discovery only (ports 80 and 443, hosts up or down).
     pub ping: bool,
+    /// `--pairs FILE`: probe these pairs instead of targets x ports.
+    pub pairs: Option<Vec<Pair>>,
     /// `--stats-every`: a progress line on stderr this often.
     pub stats_every: Option<Duration>,
     /// Warnings about flags accepted but not honoured, for stderr.
@@ -131,6 +134,23 @@ impl Config {
         cli: Cli,
         read_list: &dyn Fn(&Path) -> io::Result<String>,
     ) -> Result<Config, Error> {
+        let pairs = match &cli.pairs {
+            Some(path) => {
+                let text = read_list(path).map_err(|e| {
+                    Error::Runtime(format!("cannot read pairs list {}: {e}", path.display()))
+                })?;
+                let list = rawnet::pairs::parse(&text, &path.display().to_string())
+                    .map_err(|e| Error::Usage(e.to_string()))?;
+                if list.is_empty() {
+                    return Err(Error::Usage(format!(
+                        "pairs list {} holds no open (address, port) pair",
+                        path.display()
+                    )));
+                }
+                Some(list)
+            }
+            None => None,
+        };
         let (target_arg, ports_arg) = split_positionals(&cli)?;
         let mut targets = Vec::new();
         if let Some(path) = &cli.input_list {
@@ -147,7 +167,7 @@ impl Config {
         }
         match target_arg {
             Some(list) => targets.extend(targets::parse_list(list)?),
-            None if cli.input_list.is_none() => {
+            None if cli.input_list.is_none() && pairs.is_none() => {
                 return Err(Error::Usage(
                     "no target given; usage: portscan [OPTIONS] TARGET [PORTS] (see --help)".into(),
                 ))
@@ -174,7 +194,10 @@ impl Config {
         if let Some(flag) = cli.nmap_unsupported.first() {
             return Err(Error::Usage(unsupported(flag)));
         }
-        let (ports, udp_ports) = if cli.ping_scan {
+        let (ports, udp_ports) = if pairs.is_some() {
+            // The pairs name their ports; these only say what is scanned.
+            (PortSpec::none(), PortSpec::none())
+        } else if cli.ping_scan {
             if ports_arg.is_some() {
                 return Err(Error::Usage(
                     "-sn pings hosts on ports 80 and 443; it takes no port list".into(),
@@ -239,7 +262,9 @@ impl Config {
                 concurrency: cli.concurrency.unwrap_or(template.concurrency) as usize,
                 retries: cli.retries.unwrap_or(template.retries),
                 // -sn does the discovery itself, from every answer.
-                discover_hosts: !cli.no_discovery && !cli.ping_scan,
+                // --pairs: the first sweep found them up; probing 80 and
+                // 443 to discover them would leave the list.
+                discover_hosts: !cli.no_discovery && !cli.ping_scan && cli.pairs.is_none(),
                 host_timeout: cli.host_timeout.map(Duration::from_millis),
                 rate: cli.rate.or(template.rate),
                 banner: cli.banner.then(|| BannerConfig {
@@ -254,6 +279,7 @@ impl Config {
             verbose: cli.verbose,
             reasons: cli.reason,
             ping: cli.ping_scan,
+            pairs,
             stats_every: cli.stats_every.map(Duration::from_millis),
             warnings,
         })

@@ -26,12 +26,16 @@ mod timing;
 #[path = "../common/usage.rs"]
 mod usage;
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
+use rawnet::pairs::{Pair, PairPlan};
+use rawnet::ports::PortSpec;
 use rawnet::sanitize::escape_str;
+use rawnet::scan::Proto;
 use rawnet::scan::{self, ProbeSource, Sink, Summary};
 use rawnet::scanid::ScanId;
 use rawnet::shard::Plan;
@@ -140,31 +144,13 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     for warning in &config.warnings {
         warn(warning);
     }
-    let (targets, failures) = config::resolve_targets(&config)?;
-    // The typed targets are in `targets` now; a long -iL list need not
-    // stay in memory for the scan.
-    config.targets = Vec::new();
-    for failure in failures {
-        warn(&format!("{failure}; skipped"));
-    }
-    config::check_scan_size(&config, targets.len())?;
-    let plans: Vec<Plan> = config
-        .protocols()
-        .into_iter()
-        .map(|(proto, ports)| {
-            Plan::new(targets.clone(), ports.clone(), config.seed, config.shard).with_proto(proto)
-        })
-        .collect();
-    let scan_id = ScanId::of(
-        &targets,
-        &config.protocols(),
-        config.seed,
-        &config.technique(),
-    );
-    drop(targets);
-    let probes: u64 = plans.iter().map(|p| p.len()).sum();
+    let work = match config.pairs.take() {
+        Some(pairs) => Work::of_pairs(&pairs, &config, command_line()),
+        None => Work::of_targets(&mut config, command_line())?,
+    };
+    let probes: u64 = work.sources.iter().map(|s| s.len()).sum();
     if config.verbose > 0 {
-        let _ = writeln!(io::stderr(), "{}", settings_line(&config, &plans));
+        let _ = writeln!(io::stderr(), "{}", settings_line(&config, &work));
     }
 
     let options = Options {
@@ -179,7 +165,6 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     let stdout_is_terminal = io::stdout().is_terminal();
     let printers = printers(&config.outputs, options)?;
     let out_is_terminal = stdout_is_terminal && (stdout_taken || config.outputs.output.is_none());
-    let info = ScanInfo::new(&plans, command_line(), scan_id);
     let bar = progress::bar(probes, config.progress);
     let stats = match config.stats_every {
         Some(every) => Some(
@@ -188,7 +173,7 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
         ),
         None => None,
     };
-    let writer = Writer::spawn(printers, info, options, bar, out_is_terminal)
+    let writer = Writer::spawn(printers, work.info.clone(), options, bar, out_is_terminal)
         .map_err(|e| Error::Runtime(format!("cannot start the output thread: {e}")))?;
     signals::install().map_err(|e| Error::Runtime(format!("cannot handle signals: {e}")))?;
 
@@ -196,9 +181,9 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     let budget = scan::ConnectBudget::new(config.scan.concurrency, config.scan.rate);
     let scanned = match &config.service {
         Some(service) => scan::service::with_detection(service, &budget, &writer, |sink| {
-            scan_all(&plans, &config, &budget, sink)
+            scan_all(&work.sources, &config, &budget, sink)
         }),
-        None => scan_all(&plans, &config, &budget, &writer),
+        None => scan_all(&work.sources, &config, &budget, &writer),
     };
     let end = scanned.as_ref().ok().map(|summary| {
         let signal = signals::caught().filter(|_| summary.stopped);
@@ -236,14 +221,14 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
 /// adds up their summaries; a stopped pass stops the rest. Every pass
 /// draws on `budget`.
 fn scan_all(
-    plans: &[Plan],
+    sources: &[Box<dyn ProbeSource>],
     config: &Config,
     budget: &scan::ConnectBudget,
     sink: &dyn Sink,
 ) -> Result<Summary, scan::ScanError> {
     let mut total: Option<Summary> = None;
-    for plan in plans {
-        let summary = scan::run_with_budget(plan, &config.scan, sink, budget)?;
+    for source in sources {
+        let summary = scan::run_with_budget(source.as_ref(), &config.scan, sink, budget)?;
         let stopped = summary.stopped;
         match &mut total {
             Some(t) => t.absorb(summary),
@@ -256,22 +241,111 @@ fn scan_all(
     Ok(total.unwrap_or_default())
 }
 
+/// What is to be probed: one source per protocol (TCP first), and what
+/// the printers are told about it.
+struct Work {
+    sources: Vec<Box<dyn ProbeSource>>,
+    info: ScanInfo,
+    /// For `-v`: "N addresses x M tcp ports" or "N pairs".
+    scope: String,
+}
+
+impl Work {
+    /// The product of the resolved targets and the ports, permuted and
+    /// sharded ([`Plan`]).
+    fn of_targets(config: &mut Config, command: String) -> Result<Work, Error> {
+        let (targets, failures) = config::resolve_targets(config)?;
+        // The typed targets are in `targets` now; a long -iL list need not
+        // stay in memory for the scan.
+        config.targets = Vec::new();
+        for failure in failures {
+            warn(&format!("{failure}; skipped"));
+        }
+        config::check_scan_size(config, targets.len())?;
+        let plans: Vec<Plan> = config
+            .protocols()
+            .into_iter()
+            .map(|(proto, ports)| {
+                Plan::new(targets.clone(), ports.clone(), config.seed, config.shard)
+                    .with_proto(proto)
+            })
+            .collect();
+        let scan_id = ScanId::of(
+            &targets,
+            &config.protocols(),
+            config.seed,
+            &config.technique(),
+        );
+        let ports: Vec<String> = plans
+            .iter()
+            .map(|p| format!("{} {} ports", p.ports().len(), p.protocol()))
+            .collect();
+        let scope = format!("{} addresses x {}", targets.len(), ports.join(" + "));
+        let info = ScanInfo::new(&plans, command, scan_id);
+        let sources = plans
+            .into_iter()
+            .map(|p| Box::new(p) as Box<dyn ProbeSource>)
+            .collect();
+        Ok(Work {
+            sources,
+            info,
+            scope,
+        })
+    }
+
+    /// An explicit list of pairs (`--pairs`), permuted and sharded
+    /// ([`PairPlan`]).
+    fn of_pairs(pairs: &[Pair], config: &Config, command: String) -> Work {
+        let plans: Vec<PairPlan> = [Proto::Tcp, Proto::Udp]
+            .into_iter()
+            .map(|proto| PairPlan::new(pairs, proto, config.seed, config.shard))
+            .filter(|p| p.total() > 0)
+            .collect();
+        let scan_id = ScanId::of_pairs(pairs, config.seed, &config.technique());
+        let ports = |proto: Proto| -> PortSpec {
+            let set: BTreeSet<u16> = pairs
+                .iter()
+                .filter(|p| p.proto == proto)
+                .map(|p| p.port)
+                .collect();
+            let list: Vec<String> = set.iter().map(u16::to_string).collect();
+            list.join(",").parse().unwrap_or_else(|_| PortSpec::none())
+        };
+        let addresses: BTreeSet<std::net::IpAddr> = pairs.iter().map(|p| p.ip).collect();
+        let info = ScanInfo {
+            started: std::time::SystemTime::now(),
+            command,
+            ports: ports(Proto::Tcp),
+            udp_ports: ports(Proto::Udp),
+            addresses: addresses.len() as u64,
+            shard: config.shard,
+            total: pairs.len() as u64,
+            scan_id,
+        };
+        let scope = format!("{} pairs of {} addresses", pairs.len(), addresses.len());
+        let sources = plans
+            .into_iter()
+            .map(|p| Box::new(p) as Box<dyn ProbeSource>)
+            .collect();
+        Work {
+            sources,
+            info,
+            scope,
+        }
+    }
+}
+
 /// What `-v` prints before the scan: the scope and the timing settings.
-fn settings_line(config: &Config, plans: &[Plan]) -> String {
+fn settings_line(config: &Config, work: &Work) -> String {
     let scan = &config.scan;
     let rate = scan
         .rate
         .map_or("no limit".to_string(), |r| format!("{r}/s"));
-    let ports: Vec<String> = plans
-        .iter()
-        .map(|p| format!("{} {} ports", p.ports().len(), p.protocol()))
-        .collect();
     format!(
-        "portscan: {} probes ({} addresses x {}, shard {}); timeout {} ms (floor {} ms), \
+        "portscan: {} probes ({}, shard {}); timeout {} ms (floor {} ms), \
          {} retries, {} in flight, rate {rate}",
-        plans.iter().map(|p| p.len()).sum::<u64>(),
-        plans.first().map_or(0, |p| p.targets().len()),
-        ports.join(" + "),
+        work.sources.iter().map(|s| s.len()).sum::<u64>(),
+        work.scope,
         config.shard,
         scan.timeout.as_millis(),
         scan.min_timeout.as_millis(),
