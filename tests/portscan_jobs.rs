@@ -760,3 +760,112 @@ fn pairs_from_a_first_sweep_are_probed_alone() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Lines in `path` (0 when it does not exist yet).
+fn line_count(path: &std::path::Path) -> usize {
+    std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+}
+
+#[test]
+fn a_scan_killed_at_several_points_and_resumed_equals_an_uninterrupted_one() {
+    let ns = JobsNs::new();
+    let Some(tools) = xml_tools() else {
+        panic!("xmllint, ndiff and nmap's DTD are needed");
+    };
+    let dir = temp_path("resume");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let scan = |state: &str, json: &str, xml: &str| -> Vec<String> {
+        [
+            "10.251.0.1-3",
+            "1-200",
+            "-Pn",
+            "--all",
+            "-t",
+            "300",
+            "--min-timeout",
+            "300",
+            "--retries",
+            "0",
+            "--rate",
+            "300",
+            "--resume",
+            state,
+            "-o",
+            json,
+            "-oX",
+            xml,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let (state, json, xml) = (path("state"), path("out.jsonl"), path("out.xml"));
+    // Killed with SIGKILL once the journal holds 50, 250 and 450 results.
+    for at in [50, 250, 450] {
+        let mut cmd = ns.command(env!("CARGO_BIN_EXE_portscan"));
+        cmd.args(scan(&state, &json, &xml))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let started = std::time::Instant::now();
+        while line_count(std::path::Path::new(&state)) < at + 1 {
+            assert!(
+                started.elapsed() < RUN_LIMIT,
+                "the journal never reached {at}"
+            );
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("the scan ended ({status}) before {at} results");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
+    }
+    // Resumed to the end.
+    let args = scan(&state, &json, &xml);
+    let run = ns.portscan(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    assert!(run.stderr.contains("600 probes"), "{}", run.stderr);
+    // An uninterrupted run of the same scan, with its own journal.
+    let (state2, json2, xml2) = (path("state2"), path("whole.jsonl"), path("whole.xml"));
+    let args = scan(&state2, &json2, &xml2);
+    ns.portscan(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .ok();
+    let records = |p: &str| -> Vec<(String, u16, String, String)> {
+        let mut v: Vec<_> = std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Line>(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .map(|l| (l.ip.to_string(), l.port, l.state, l.reason))
+            .collect();
+        v.sort();
+        v
+    };
+    let resumed = records(&json);
+    let whole = records(&json2);
+    assert_eq!(whole.len(), 600);
+    let unique: BTreeSet<_> = resumed.iter().collect();
+    assert_eq!(unique.len(), resumed.len(), "nothing reported twice");
+    assert_eq!(resumed, whole, "nothing missed");
+    assert_valid_and_ndiff_equal(&tools, &xml2, &xml);
+    // A resume with a changed scan (another port list) is refused in one
+    // line, and the journal is left alone.
+    let before = std::fs::read(&state).unwrap();
+    let mut changed = scan(&state, &json, &xml);
+    changed[1] = "1-201".into();
+    let run = ns.portscan(&changed.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run.code(), 2);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("it holds scan") && run.stderr.contains("not this one"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(&state).unwrap(), before);
+    let _ = std::fs::remove_dir_all(dir);
+}

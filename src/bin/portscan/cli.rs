@@ -315,6 +315,14 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["target", "input_list", "shard"])]
     pub merge: Vec<PathBuf>,
 
+    /// Make the scan resumable through the journal FILE (nmap's
+    /// --resume, but given with the scan's own arguments): a new FILE is
+    /// started; an existing one of the same scan is continued (outputs
+    /// rewritten from it, only what it lacks probed). A FILE of another
+    /// scan is refused. docs/portscan-jobs.md.
+    #[arg(long, value_name = "FILE", conflicts_with = "merge")]
+    pub resume: Option<PathBuf>,
+
     /// Seed of the pseudo-random probe order.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,

@@ -122,6 +122,8 @@ pub struct Config {
     pub ping: bool,
     /// `--pairs FILE`: probe these pairs instead of targets x ports.
     pub pairs: Option<Vec<Pair>>,
+    /// `--resume FILE`: the journal of a resumable scan.
+    pub resume: Option<PathBuf>,
     /// `--stats-every`: a progress line on stderr this often.
     pub stats_every: Option<Duration>,
     /// Warnings about flags accepted but not honoured, for stderr.
@@ -280,6 +282,7 @@ impl Config {
             reasons: cli.reason,
             ping: cli.ping_scan,
             pairs,
+            resume: cli.resume.clone(),
             stats_every: cli.stats_every.map(Duration::from_millis),
             warnings,
         })

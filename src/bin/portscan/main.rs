@@ -20,13 +20,14 @@ mod merge;
 mod outfile;
 mod output;
 mod progress;
+mod resume;
 mod signals;
 mod stats;
 mod timing;
 #[path = "../common/usage.rs"]
 mod usage;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
@@ -144,11 +145,31 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     for warning in &config.warnings {
         warn(warning);
     }
-    let work = match config.pairs.take() {
+    let mut work = match config.pairs.take() {
         Some(pairs) => Work::of_pairs(&pairs, &config, command_line()),
         None => Work::of_targets(&mut config, command_line())?,
     };
-    let probes: u64 = work.sources.iter().map(|s| s.len()).sum();
+    // --resume: what an earlier run journaled is replayed, not probed.
+    let journal = match &config.resume {
+        Some(path) => Some(resume::open(path, &work.info)?),
+        None => None,
+    };
+    let replayed: Vec<output::Event> = match &journal {
+        Some(j) if !j.done.is_empty() => {
+            let done: HashSet<_> = j
+                .done
+                .iter()
+                .map(|e| (e.result.ip, e.result.port, e.result.proto))
+                .collect();
+            work.sources = std::mem::take(&mut work.sources)
+                .into_iter()
+                .map(|s| Box::new(resume::Remaining::new(s, &done)) as Box<dyn ProbeSource>)
+                .collect();
+            j.done.clone()
+        }
+        _ => Vec::new(),
+    };
+    let probes: u64 = work.sources.iter().map(|s| s.len()).sum::<u64>() + replayed.len() as u64;
     if config.verbose > 0 {
         let _ = writeln!(io::stderr(), "{}", settings_line(&config, &work));
     }
@@ -163,7 +184,21 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     };
     let stdout_taken = config.outputs.nmap.iter().any(|(_, d)| *d == Dest::Stdout);
     let stdout_is_terminal = io::stdout().is_terminal();
-    let printers = printers(&config.outputs, options)?;
+    let outputs = printers(&config.outputs, options)?;
+    let printers = match journal {
+        Some(j) => {
+            // The journal first: a result is on disk there before any
+            // output has it.
+            let mut all = Printers::new();
+            all.push(Box::new(resume::Journal::new(
+                j.file,
+                replayed.len() as u64,
+            )));
+            all.push(Box::new(outputs));
+            all
+        }
+        None => outputs,
+    };
     let out_is_terminal = stdout_is_terminal && (stdout_taken || config.outputs.output.is_none());
     let bar = progress::bar(probes, config.progress);
     let stats = match config.stats_every {
@@ -176,6 +211,17 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     let writer = Writer::spawn(printers, work.info.clone(), options, bar, out_is_terminal)
         .map_err(|e| Error::Runtime(format!("cannot start the output thread: {e}")))?;
     signals::install().map_err(|e| Error::Runtime(format!("cannot handle signals: {e}")))?;
+    let mut earlier = Summary::default();
+    for event in replayed {
+        match event.result.state {
+            scan::State::Open => earlier.open += 1,
+            scan::State::Closed => earlier.closed += 1,
+            scan::State::Filtered => earlier.filtered += 1,
+            _ => earlier.open_filtered += 1,
+        }
+        earlier.reported += 1;
+        writer.replay(event);
+    }
 
     // One budget for the scan's connects and the -sV probes (-c, --rate).
     let budget = scan::ConnectBudget::new(config.scan.concurrency, config.scan.rate);
@@ -185,6 +231,15 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
         }),
         None => scan_all(&work.sources, &config, &budget, &writer),
     };
+    let scanned = scanned.map(|mut summary| {
+        // Counts of the whole scan, what an earlier run found included.
+        summary.open += earlier.open;
+        summary.closed += earlier.closed;
+        summary.filtered += earlier.filtered;
+        summary.open_filtered += earlier.open_filtered;
+        summary.reported += earlier.reported;
+        summary
+    });
     let end = scanned.as_ref().ok().map(|summary| {
         let signal = signals::caught().filter(|_| summary.stopped);
         ScanEnd::new(summary.clone()).interrupted_by(signal.map(signals::name), probes)

@@ -42,6 +42,7 @@ use rawnet::shard::Shard;
 
 use crate::error::Error;
 use crate::output::{Event, Printer, Printers, ScanEnd, ScanInfo};
+pub use read::parse_record;
 use read::{Input, Kind};
 
 /// What `--merge` is to do.

@@ -226,31 +226,57 @@ fn read_json_lines(mut reader: impl BufRead, input: &mut Input) -> Result<(), St
             input.started = Some(input.started.map_or(at, |s| s.min(at)));
             input.finished = Some(input.finished.map_or(at, |f| f.max(at)));
         }
-        let service = match (record.service_source.as_deref(), &record.service) {
-            (Some("probe"), Some(name)) => Some(Service {
-                name: intern(name),
-                source: ServiceSource::Probe,
-                product: record.product,
-                version: record.version,
-                info: record.service_info,
-            }),
-            _ => None,
-        };
-        let result = PortResult {
-            target: targets.get(&record.target),
-            ip: record.ip,
-            port: record.port,
-            proto: record.proto,
-            state: record.state,
-            reason: reason(record.reason.as_deref().unwrap_or("unknown")),
-            rtt: Duration::from_secs_f64(record.rtt_ms.unwrap_or(0.0).clamp(0.0, 1e9) / 1000.0),
-            banner: record.banner.map(String::into_bytes),
-            service,
-        };
+        let target = targets.get(&record.target);
+        let result = to_result(record, target, false);
         input.events.push(Event {
             result,
             at: at.unwrap_or(SystemTime::UNIX_EPOCH),
         });
+    }
+}
+
+/// One JSON Lines record (a line of `-o` or of a `--resume` journal) as
+/// the event it was.
+pub fn parse_record(text: &str) -> Result<Event, String> {
+    let record: Line =
+        serde_json::from_str(text).map_err(|e| format!("not a portscan JSON Lines record: {e}"))?;
+    let at = match &record.timestamp {
+        Some(t) => parse_rfc3339(t).ok_or_else(|| format!("bad timestamp '{}'", clip(t)))?,
+        None => SystemTime::UNIX_EPOCH,
+    };
+    Ok(Event {
+        result: to_result(record, Arc::from(""), true),
+        at,
+    })
+}
+
+/// The result a record describes; its target is `target` unless `own`
+/// (then the record's own).
+fn to_result(record: Line, target: Arc<str>, own: bool) -> PortResult {
+    let service = match (record.service_source.as_deref(), &record.service) {
+        (Some("probe"), Some(name)) => Some(Service {
+            name: intern(name),
+            source: ServiceSource::Probe,
+            product: record.product,
+            version: record.version,
+            info: record.service_info,
+        }),
+        _ => None,
+    };
+    PortResult {
+        target: if own {
+            Arc::from(record.target.as_str())
+        } else {
+            target
+        },
+        ip: record.ip,
+        port: record.port,
+        proto: record.proto,
+        state: record.state,
+        reason: reason(record.reason.as_deref().unwrap_or("unknown")),
+        rtt: Duration::from_secs_f64(record.rtt_ms.unwrap_or(0.0).clamp(0.0, 1e9) / 1000.0),
+        banner: record.banner.map(String::into_bytes),
+        service,
     }
 }
 

@@ -17,7 +17,7 @@
 mod clock;
 mod grepable;
 mod hosts;
-mod json;
+pub mod json;
 mod normal;
 mod ping;
 mod summary;
