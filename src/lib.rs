@@ -9,7 +9,10 @@
 //!   that decides message framing (RFC 9112 section 6.3).
 //! - [`sanitize`]: escaping of untrusted bytes before they reach a terminal.
 //! - [`ports`], [`targets`], [`services`], [`shard`], [`scan`], [`fdlimit`]:
-//!   the port scanner: what to probe, in which order, and the engine.
+//!   the port scanner: what to probe, in which order, and the engine;
+//!   [`jobshard`]: the shard a job runner's environment assigns; [`scanid`]:
+//!   the fingerprint that tells shards of one scan from another's; [`pairs`]:
+//!   explicit `(address, port)` lists from a first sweep.
 //! - [`detect`]: service detection: the probes for an open TCP port and
 //!   the signature table that names the service from a reply.
 //! - [`udp_payloads`]: the request each well-known UDP port is sent, so
@@ -19,10 +22,13 @@
 pub mod detect;
 pub mod fdlimit;
 pub mod http;
+pub mod jobshard;
+pub mod pairs;
 pub mod ports;
 pub mod resolve;
 pub mod sanitize;
 pub mod scan;
+pub mod scanid;
 pub mod services;
 pub mod shard;
 pub mod sock;
