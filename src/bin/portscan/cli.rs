@@ -14,12 +14,7 @@ use crate::generate::Generate;
 /// Connect-scan TCP ports and probe UDP ports, without privileges: open,
 /// closed, filtered or open|filtered, as JSON Lines or a table.
 #[derive(Debug, Parser)]
-#[command(
-    name = "portscan",
-    version,
-    override_usage = "portscan [OPTIONS] TARGET [PORTS]\n       \
-                      portscan [OPTIONS] -iL FILE [PORTS]"
-)]
+#[command(name = "portscan", version)]
 pub struct Cli {
     /// Host name, IPv4/IPv6 address, CIDR block (v4 or v6), or a
     /// comma-separated list of them. With -iL and no -p, a lone positional
@@ -310,9 +305,11 @@ pub const DEFAULT_CONCURRENCY: u32 = 10_000;
 /// flags: what `--help`, the man page and the reference show.
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
+    let manual = &crate::manual::MANUAL;
     Cli::command()
-        .after_help(crate::docgen::after_help(&crate::manual::MANUAL, false))
-        .after_long_help(crate::docgen::after_help(&crate::manual::MANUAL, true))
+        .override_usage(manual.synopsis.join("\n       "))
+        .after_help(crate::docgen::after_help(manual, false))
+        .after_long_help(crate::docgen::after_help(manual, true))
 }
 
 /// Parses a command line (program name first), after [`rewrite_nmap_flags`].
