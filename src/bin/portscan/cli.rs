@@ -157,7 +157,7 @@ pub struct Cli {
     #[arg(short = 'F', conflicts_with = "top_ports")]
     pub fast: bool,
 
-    /// -sT: TCP connect scan (the default; with -sU, scan both).
+    /// TCP connect scan: the default; with -sU, scan both TCP and UDP.
     #[arg(long = "connect-scan", hide = true)]
     pub connect_scan: bool,
 
@@ -277,7 +277,8 @@ pub struct Cli {
     #[arg(long)]
     pub no_progress: bool,
 
-    /// Print a shell completion script or the man page, and exit
+    /// Print a shell completion script, the man page or the flag
+    /// reference (Markdown), and exit
     #[arg(long, value_enum, value_name = "KIND")]
     pub generate: Option<Generate>,
 

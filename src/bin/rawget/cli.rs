@@ -163,7 +163,7 @@ pub struct Cli {
     #[arg(long)]
     pub strict: bool,
 
-    /// Print a shell completion script or the man page, and exit
+    /// Print a shell completion script, the man page or the flag reference (Markdown), and exit
     #[arg(long, value_enum, value_name = "KIND")]
     pub generate: Option<Generate>,
 
