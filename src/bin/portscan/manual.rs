@@ -38,6 +38,7 @@ pub const MANUAL: Manual = Manual {
         "portscan [OPTIONS] -iL FILE [PORTS]",
         "portscan -sU [-sT] [-sV] [OPTIONS] TARGET [PORTS]",
         "portscan [-oX FILE] [-oG FILE] [-oN FILE] [-oA BASE] [OPTIONS] TARGET [PORTS]",
+        "portscan --merge FILE... [OUTPUT OPTIONS]",
     ],
     description: "portscan probes TCP ports with ordinary connect() calls (as nmap -sT \
 does) and UDP ports with ordinary datagrams (-sU), so it needs no raw sockets and no \
