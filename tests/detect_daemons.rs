@@ -8,7 +8,7 @@
 //! and the reply must be an answer to *that* request
 //! (`udp_payloads::replies`). TCP: the library runs the probe
 //! sequence of `detect::Session` (a fresh connection per probe) as the
-//! scan engine's detection sessions, through `scan::service::detect`.
+//! scan engine's detection sessions, through `scan::detection::detect`.
 //!
 //! Without root or a daemon's package a test fails with the reason, unless
 //! `RAWNET_TEST_SKIP` names what is missing (tests/require, docs/testing.md);
@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use daemons::{tcp_peer, Netns, Peer};
-use rawnet::scan::service::{self, Service, ServiceConfig, ServiceSource};
+use rawnet::scan::detection::{self, Service, ServiceConfig, ServiceSource};
 use rawnet::udp_payloads::{self, replies};
 use require::{or_skip, Skipped};
 
@@ -188,13 +188,13 @@ fn every_payload_draws_port_unreachable_from_a_closed_port() {
 // ------------------------------------------------------------------ TCP
 
 /// Detection as `portscan -sV` runs it: the scan engine's detection
-/// sessions (`scan::service::detect`: the scan's connect, then the
+/// sessions (`scan::detection::detect`: the scan's connect, then the
 /// session's probes in turn, each on a fresh connection), on one port.
 /// A name from the port table (no signature matched) reads `unknown`.
 fn detect(port: u16) -> Service {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let timeout = Duration::from_secs(2);
-    let r = service::detect(addr, timeout, &ServiceConfig::default()).expect("scan runs");
+    let r = detection::detect(addr, timeout, &ServiceConfig::default()).expect("scan runs");
     let Some(mut found) = r.service.clone() else {
         panic!("{port} not open: {r:?}");
     };
