@@ -223,7 +223,7 @@ fn detect_peer(peer: Peer, port: u16) -> Result<Service, Skipped> {
 /// `RAWNET_FUZZ_SEEDS` set; each read is bounded by the probe's wait.
 fn save_replies(port: u16, peer: &str) {
     use std::io::{Read, Write};
-    let mut session = rawnet::detect::Session::new(0);
+    let mut session = rawnet::service_probes::Session::new(0);
     let mut index = 0u8;
     while let Some(probe) = session.next_probe() {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -232,7 +232,7 @@ fn save_replies(port: u16, peer: &str) {
             let deadline = Instant::now() + probe.wait;
             let _ = conn.write_all(&probe.payload);
             let mut buf = [0u8; 4096];
-            while !rawnet::detect::settled(probe, &reply) {
+            while !rawnet::service_probes::settled(probe, &reply) {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() || conn.set_read_timeout(Some(left)).is_err() {
                     break;
