@@ -26,11 +26,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser};
+use rawnet::conn::{Origin, Plan};
 use rawnet::http::body::{Body, BodyPart};
 use rawnet::http::client::{self, Exchange, FetchOptions, Timing};
 use rawnet::http::redirect;
 use rawnet::http::request::RequestSpec;
-use rawnet::http::target::{Target, TargetError};
+use rawnet::http::target::{Scheme, Target, TargetError};
 use rawnet::sanitize::escape_str;
 
 use crate::cli::{Cli, Config, Fail};
@@ -122,7 +123,7 @@ fn run(cfg: &Config) -> Result<Exit, Fatal> {
 /// one origin run one after another on one worker, so they share one
 /// kept-alive connection as curl's do; origins run in parallel.
 fn run_parallel(jobs: &[Job], cfg: &Config, ordered: &Ordered, mode: RawMode) -> Result<(), Fatal> {
-    let groups = by_origin(jobs);
+    let groups = by_origin(jobs, cfg);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(groups.len().min(MAX_PARALLEL))
         .build()
@@ -147,17 +148,24 @@ fn run_parallel(jobs: &[Job], cfg: &Config, ordered: &Ordered, mode: RawMode) ->
     Ok(())
 }
 
-/// The jobs' indexes grouped by origin (scheme, host, port), each group
-/// in the order given, groups in the order of their first URL; a URL that
-/// did not parse is a group of its own.
-fn by_origin(jobs: &[Job]) -> Vec<Vec<usize>> {
+/// The jobs' indexes grouped by the connection they can share (the
+/// origin, or the forwarding proxy that serves every `http://` origin),
+/// each group in the order given, groups in the order of their first URL;
+/// a URL that did not parse is a group of its own.
+fn by_origin(jobs: &[Job], cfg: &Config) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut index: std::collections::HashMap<(&str, &str, u16), usize> =
-        std::collections::HashMap::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (i, job) in jobs.iter().enumerate() {
         match &job.ready {
             Ok((t, _)) => {
-                let key = (t.scheme.as_str(), t.host.as_str(), t.port);
+                let proxy = cfg.fetch.proxy.choose(t.scheme.as_str(), &t.host);
+                let origin = Origin {
+                    tls: t.scheme == Scheme::Https,
+                    host: t.host.clone(),
+                    port: t.port,
+                };
+                let plan = Plan::new(origin, proxy.ok().flatten(), cfg.fetch.proxy.tunnel);
+                let key = format!("{:?}", plan.key());
                 match index.get(&key) {
                     Some(&g) => groups[g].push(i),
                     None => {
