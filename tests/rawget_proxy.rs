@@ -865,3 +865,51 @@ fn unix_socket_local_port_and_interface_as_curl() {
     assert_eq!(rawget(&bad).expect(45).code, curl(&bad).code);
     assert!(rawget(&["--local-port", "70000", "x"]).code == 2);
 }
+
+/// A server that answers the first request of each client connection and
+/// keeps it open, then closes the connection when a second request comes
+/// on it, unanswered: a kept-alive connection the server dropped just as
+/// it was reused. `rounds` clients, each making two connections.
+fn drops_second_request(rounds: usize) -> (SocketAddr, JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let t = thread::spawn(move || {
+        let mut seen = Vec::new();
+        for _ in 0..rounds {
+            let (mut first, _) = listener.accept().unwrap();
+            first.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            seen.push(String::from_utf8_lossy(&read_request(&mut first)).into_owned());
+            first.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none").unwrap();
+            seen.push(String::from_utf8_lossy(&read_request(&mut first)).into_owned());
+            drop(first);
+            let (mut second, _) = listener.accept().unwrap();
+            second.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            seen.push(String::from_utf8_lossy(&read_request(&mut second)).into_owned());
+            second
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\ntwo")
+                .unwrap();
+        }
+        seen
+    });
+    (addr, t)
+}
+
+#[test]
+fn a_kept_connection_closed_by_the_server_is_replaced_once() {
+    let (addr, server) = drops_second_request(2);
+    let (a, b) = (format!("http://{addr}/a"), format!("http://{addr}/b"));
+    let w = ["-w", "%{num_connects}:%{http_code} ", "-o", "/dev/null"];
+    let ours = rawget(&[&w[..], &["-v", &a, &b]].concat()).expect(0);
+    assert_eq!(ours.out(), "1:200 1:200 ");
+    assert!(
+        ours.stderr.contains("was closed by the server while kept idle"),
+        "{}",
+        ours.stderr
+    );
+    let w = ["-w", "%{num_connects}:%{http_code} ", "-o", "/dev/null", "-o", "/dev/null"];
+    assert_eq!(curl(&[&w[..], &[&a, &b]].concat()).out(), "1:200 1:200 ");
+    let seen = server.join().unwrap();
+    // Each tool sent /b twice: on the dropped connection, then anew.
+    let paths: Vec<&str> = seen.iter().map(|r| r.split(' ').nth(1).unwrap_or("")).collect();
+    assert_eq!(paths, ["/a", "/b", "/b", "/a", "/b", "/b"]);
+}
