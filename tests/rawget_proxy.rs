@@ -6,9 +6,11 @@
 //! and scripted peers that record the exact bytes a proxy or origin saw.
 //!
 //! The daemons come from `.ci/packages.d/rawget-proxies.txt`; a missing one
-//! fails the test with one line saying which.
+//! fails the test with one line saying which, unless `RAWNET_TEST_SKIP`
+//! names it (tests/require).
 
 mod rawget_support;
+mod require;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -20,21 +22,30 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use rawget_support::{read_request, run, Run};
+use require::{or_skip, Skipped};
 
 /// Most time a daemon gets to listen after it was started.
 const READY: Duration = Duration::from_secs(20);
 
 // ------------------------------------------------------------ helpers
 
-/// The path of a program the tests need; its absence fails the test.
-fn require(prog: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/usr/sbin", "/bin", "/sbin"] {
-        let p = Path::new(dir).join(prog);
-        if p.is_file() {
-            return p;
-        }
+/// Checks that the programs a test runs are installed (tests/require:
+/// a missing one fails the test unless `RAWNET_TEST_SKIP` names it).
+fn tools(list: &[&str]) -> Result<(), Skipped> {
+    for prog in list {
+        let package = match *prog {
+            "stunnel4" => "stunnel4",
+            "unshare" => "util-linux",
+            p => p,
+        };
+        require::program(prog, package)?;
     }
-    panic!("{prog} is not installed: run .ci/install-packages (.ci/packages.d/rawget-proxies.txt)");
+    Ok(())
+}
+
+/// The path of a program [`tools`] found.
+fn prog(name: &str) -> PathBuf {
+    require::find_program(name).unwrap_or_else(|| panic!("{name}: checked by tools() first"))
 }
 
 /// A free loopback port for a daemon: each call of this process gets
@@ -60,9 +71,9 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(name: &'static str, prog: &str, args: &[&str], dir: tempfile::TempDir) -> Daemon {
+    fn start(name: &'static str, program: &str, args: &[&str], dir: tempfile::TempDir) -> Daemon {
         let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
-        let child = Command::new(require(prog))
+        let child = Command::new(prog(program))
             .args(args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -340,7 +351,7 @@ fn rawget_env(args: &[&str], env: &[(&str, &str)]) -> Run {
 }
 
 fn curl_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(require("curl"));
+    let mut cmd = Command::new(prog("curl"));
     clean_env(&mut cmd);
     run(cmd.envs(env.iter().copied()).arg("-s").args(args))
 }
@@ -397,6 +408,7 @@ const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\
 
 #[test]
 fn forward_request_is_curls_byte_for_byte() {
+    or_skip!(tools(&["curl"]));
     let proxy = Spy::new(OK);
     let x = format!("http://pu:pp@{}", proxy.addr);
     let args = ["-x", &x, "http://origin.test:8080/a?b=1"];
@@ -414,6 +426,7 @@ fn forward_request_is_curls_byte_for_byte() {
 
 #[test]
 fn connect_request_is_curls_and_a_refusal_is_exit_56() {
+    or_skip!(tools(&["curl"]));
     let proxy = Spy::new(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
     let x = format!("http://{}", proxy.addr);
     for url in ["https://origin.test/", "http://origin.test:81/p"] {
@@ -434,6 +447,7 @@ fn connect_request_is_curls_and_a_refusal_is_exit_56() {
 
 #[test]
 fn tinyproxy_forwards_and_tunnels_with_credentials_for_the_proxy_only() {
+    or_skip!(tools(&["curl", "tinyproxy"]));
     let (_tp, port) = tinyproxy(Some(("user", "secret")));
     let origin = Spy::new(OK);
     let x = format!("http://127.0.0.1:{port}");
@@ -480,6 +494,7 @@ fn tinyproxy_forwards_and_tunnels_with_credentials_for_the_proxy_only() {
 
 #[test]
 fn microsocks_socks5_and_socks5h_as_curl() {
+    or_skip!(tools(&["curl", "microsocks", "nginx"]));
     let (_ms, port) = microsocks(Some(("su", "sp")));
     let nginx = nginx(None);
     for scheme in ["socks5", "socks5h"] {
@@ -508,6 +523,7 @@ fn microsocks_socks5_and_socks5h_as_curl() {
 
 #[test]
 fn https_in_https_through_stunnel_and_tinyproxy() {
+    or_skip!(tools(&["curl", "tinyproxy", "stunnel4", "nginx"]));
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = pki(dir.path());
     let (_tp, tp_port) = tinyproxy(None);
@@ -535,6 +551,7 @@ fn https_in_https_through_stunnel_and_tinyproxy() {
 
 #[test]
 fn one_nginx_connection_serves_every_url_and_redirect_hop() {
+    or_skip!(tools(&["curl", "nginx"]));
     let nginx = nginx(None);
     let urls: Vec<String> = (0..5).map(|i| nginx.url(&format!("/a{i}"))).collect();
     let mut args: Vec<&str> = vec!["--json"];
@@ -621,6 +638,7 @@ fn wait_log(nginx: &Nginx, n: usize) -> Vec<(u64, String)> {
 
 #[test]
 fn a_forward_proxy_connection_is_reused_across_origins() {
+    or_skip!(tools(&["curl", "nginx", "tinyproxy"]));
     // nginx forwarding absolute-form requests keeps its client connection
     // alive: one connection to it serves both origins.
     let proxy = nginx(None);
@@ -685,6 +703,7 @@ type EnvCase<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>);
 
 #[test]
 fn environment_proxies_follow_curls_rules() {
+    or_skip!(tools(&["curl"]));
     let proxy = Spy::new(OK);
     let origin = Spy::new(OK);
     let p = format!("http://{}", proxy.addr);
@@ -735,6 +754,7 @@ fn environment_proxies_follow_curls_rules() {
 
 #[test]
 fn a_redirect_never_forwards_proxy_authorization() {
+    or_skip!(tools(&["tinyproxy"]));
     let second = Spy::new(OK);
     let to = second.url("/landing");
     let first = Spy::new(
@@ -782,6 +802,10 @@ fn a_redirect_never_forwards_proxy_authorization() {
 
 #[test]
 fn proxy_failures_exit_as_curl() {
+    or_skip!(tools(&["curl", "unshare", "ip"]));
+    or_skip!(require::root(
+        "a network namespace, SO_BINDTODEVICE and nginx as root"
+    ));
     let closed = format!("http://127.0.0.1:{}", free_port());
     let cases: Vec<Vec<String>> = vec![
         vec!["-x".into(), closed.clone(), "http://a.test/".into()],
@@ -803,7 +827,7 @@ fn proxy_failures_exit_as_curl() {
     }
     // An unresolvable proxy name (5), in a namespace of our own: the
     // lookup must not leave the machine.
-    let unshare = require("unshare");
+    let unshare = prog("unshare");
     let resolve_fail = |prog: &str, extra: &[&str]| {
         let script = "ip link set lo up; exec \"$@\"";
         run(Command::new(&unshare)
@@ -820,6 +844,10 @@ fn proxy_failures_exit_as_curl() {
 
 #[test]
 fn unix_socket_local_port_and_interface_as_curl() {
+    or_skip!(tools(&["curl", "nginx"]));
+    or_skip!(require::root(
+        "a network namespace, SO_BINDTODEVICE and nginx as root"
+    ));
     let nginx = nginx(None);
     let sock = nginx.unix.display().to_string();
     let args = ["--unix-socket", &sock, "http://localhost/a"];
@@ -877,13 +905,19 @@ fn drops_second_request(rounds: usize) -> (SocketAddr, JoinHandle<Vec<String>>) 
         let mut seen = Vec::new();
         for _ in 0..rounds {
             let (mut first, _) = listener.accept().unwrap();
-            first.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            first
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
             seen.push(String::from_utf8_lossy(&read_request(&mut first)).into_owned());
-            first.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none").unwrap();
+            first
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none")
+                .unwrap();
             seen.push(String::from_utf8_lossy(&read_request(&mut first)).into_owned());
             drop(first);
             let (mut second, _) = listener.accept().unwrap();
-            second.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            second
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
             seen.push(String::from_utf8_lossy(&read_request(&mut second)).into_owned());
             second
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\ntwo")
@@ -896,20 +930,32 @@ fn drops_second_request(rounds: usize) -> (SocketAddr, JoinHandle<Vec<String>>) 
 
 #[test]
 fn a_kept_connection_closed_by_the_server_is_replaced_once() {
+    or_skip!(tools(&["curl"]));
     let (addr, server) = drops_second_request(2);
     let (a, b) = (format!("http://{addr}/a"), format!("http://{addr}/b"));
     let w = ["-w", "%{num_connects}:%{http_code} ", "-o", "/dev/null"];
     let ours = rawget(&[&w[..], &["-v", &a, &b]].concat()).expect(0);
     assert_eq!(ours.out(), "1:200 1:200 ");
     assert!(
-        ours.stderr.contains("was closed by the server while kept idle"),
+        ours.stderr
+            .contains("was closed by the server while kept idle"),
         "{}",
         ours.stderr
     );
-    let w = ["-w", "%{num_connects}:%{http_code} ", "-o", "/dev/null", "-o", "/dev/null"];
+    let w = [
+        "-w",
+        "%{num_connects}:%{http_code} ",
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+    ];
     assert_eq!(curl(&[&w[..], &[&a, &b]].concat()).out(), "1:200 1:200 ");
     let seen = server.join().unwrap();
     // Each tool sent /b twice: on the dropped connection, then anew.
-    let paths: Vec<&str> = seen.iter().map(|r| r.split(' ').nth(1).unwrap_or("")).collect();
+    let paths: Vec<&str> = seen
+        .iter()
+        .map(|r| r.split(' ').nth(1).unwrap_or(""))
+        .collect();
     assert_eq!(paths, ["/a", "/b", "/b", "/a", "/b", "/b"]);
 }
