@@ -615,13 +615,9 @@ impl Transport for TlsTransport {
                 self.feed().map_err(|e| TlsError::Protocol(e).into_io())?;
                 continue;
             }
-            let wait = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(t) => Some(t),
-                    None => return Ok((false, false)),
-                },
-                None => None,
-            };
+            // An expired time still polls once (with a zero timeout): a
+            // caller asking "anything now?" gets a real answer.
+            let wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let flushing = self.tls.wants_write() || self.inner.has_pending();
             let (readable, writable) = self.inner.wait(want_write || flushing, wait)?;
             if readable {
