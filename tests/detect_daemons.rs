@@ -209,9 +209,10 @@ fn detect(port: u16) -> Service {
 fn detect_peer(peer: Peer, port: u16) -> Result<Service, Skipped> {
     let ns = tcp_peer(peer, port)?;
     if std::env::var_os("RAWNET_FUZZ_SEEDS").is_some() {
-        let name = format!("{peer:?}")
-            .to_lowercase()
-            .replace(['(', ')', '"'], "-");
+        let name = match peer {
+            Peer::Scripted(proto) => format!("scripted-{proto}"),
+            _ => format!("{peer:?}").to_lowercase(),
+        };
         ns.run(move || save_replies(port, &name));
     }
     Ok(ns.run(move || detect(port)))
