@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rawnet::detect::{identify, settled, tls, Session};
+use rawnet::service_probes::{identify, settled, tls, Session};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, reply)) = data.split_first() else {
