@@ -3,10 +3,12 @@
 //! fingerprint every output carries. Loopback only.
 
 mod portscan_support;
+mod require;
 
 use std::collections::BTreeSet;
 
 use portscan_support::*;
+use require::{or_skip, Skipped};
 
 /// Every variable a runner sets that `--shard env` reads.
 const RUNNER_VARS: &[&str] = &[
@@ -212,21 +214,17 @@ impl Drop for Lab {
     }
 }
 
-fn xml_tools() -> Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
+/// xmllint, ndiff and nmap's DTD.
+type XmlTools = (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf);
+
+fn xml_tools() -> Result<XmlTools, Skipped> {
     let xmllint = require_tool("xmllint", "libxml2-utils")?;
     let ndiff = require_tool("ndiff", "ndiff")?;
-    let dtd = std::path::PathBuf::from("/usr/share/nmap/nmap.dtd");
-    if !dtd.exists() {
-        require_tool("nmap", "nmap")?;
-    }
-    Some((xmllint, ndiff, dtd))
+    let dtd = require::file("/usr/share/nmap/nmap.dtd", "nmap's DTD", "nmap")?;
+    Ok((xmllint, ndiff, dtd))
 }
 
-fn assert_valid_and_ndiff_equal(
-    tools: &(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf),
-    a: &str,
-    b: &str,
-) {
+fn assert_valid_and_ndiff_equal(tools: &XmlTools, a: &str, b: &str) {
     let (xmllint, ndiff, dtd) = tools;
     let (code, out) = run_tool(
         xmllint,
@@ -239,9 +237,7 @@ fn assert_valid_and_ndiff_equal(
 
 #[test]
 fn merged_xml_of_4_shards_is_ndiff_equal_to_the_unsplit_scan() {
-    let Some(tools) = xml_tools() else {
-        panic!("xmllint, ndiff and nmap's DTD are needed (.ci/packages.d)");
-    };
+    let tools = or_skip!(xml_tools());
     let lab = Lab::new("merge-xml");
     for i in 0..4 {
         let shard = format!("{i}/4");
@@ -404,18 +400,12 @@ const NS_RULES: &str = "table ip jobs {
 }";
 
 impl JobsNs {
-    fn new() -> JobsNs {
+    fn new() -> Result<JobsNs, Skipped> {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        let root = std::process::Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-        assert!(
-            root,
-            "these tests make network namespaces: run them as root"
-        );
-        require_tool("ip", "iproute2").expect("ip (iproute2) is needed");
-        require_tool("nft", "nftables").expect("nft (nftables) is needed");
+        require::root("network namespaces")?;
+        require_tool("ip", "iproute2")?;
+        require_tool("nft", "nftables")?;
+        require_tool("python3", "python3")?;
         static N: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "jobs-{}-{}",
@@ -462,7 +452,7 @@ impl JobsNs {
             .unwrap();
         assert_eq!(line.trim(), "ready");
         ns.listener = Some(child);
-        ns
+        Ok(ns)
     }
 
     fn command(&self, program: &str) -> std::process::Command {
@@ -509,7 +499,7 @@ fn sh(args: &[&str]) {
 
 #[test]
 fn ping_scan_says_which_hosts_are_up_in_every_format() {
-    let ns = JobsNs::new();
+    let ns = or_skip!(JobsNs::new());
     let dir = temp_path("ping");
     std::fs::create_dir_all(&dir).unwrap();
     let base = dir.join("ping");
@@ -556,21 +546,17 @@ fn ping_scan_says_which_hosts_are_up_in_every_format() {
         xml.contains("<hosts up=\"2\" down=\"1\" total=\"3\"/>"),
         "{xml}"
     );
-    if let Some(tools) = xml_tools() {
-        let (xmllint, _, dtd) = tools;
-        let (code, out) = run_tool(
-            &xmllint,
-            &[
-                "--noout",
-                "--dtdvalid",
-                dtd.to_str().unwrap(),
-                &format!("{base}.xml"),
-            ],
-        );
-        assert_eq!(code, 0, "{out}");
-    } else {
-        panic!("xmllint and nmap's DTD are needed");
-    }
+    let (xmllint, _, dtd) = or_skip!(xml_tools());
+    let (code, out) = run_tool(
+        &xmllint,
+        &[
+            "--noout",
+            "--dtdvalid",
+            dtd.to_str().unwrap(),
+            &format!("{base}.xml"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
     let gnmap = std::fs::read_to_string(format!("{base}.gnmap")).unwrap();
     assert!(
         gnmap.contains("Host: 10.251.0.1 ()\tStatus: Up\n")
@@ -590,7 +576,7 @@ fn ping_scan_says_which_hosts_are_up_in_every_format() {
 
 #[test]
 fn reason_column_hint_and_stats_lines() {
-    let ns = JobsNs::new();
+    let ns = or_skip!(JobsNs::new());
     // --reason: the table and -oN get the column.
     let normal = temp_path("reason.nmap");
     let run = ns.portscan(&[
@@ -698,7 +684,7 @@ fn reason_column_hint_and_stats_lines() {
 
 #[test]
 fn pairs_from_a_first_sweep_are_probed_alone() {
-    let ns = JobsNs::new();
+    let ns = or_skip!(JobsNs::new());
     let dir = temp_path("pairs");
     std::fs::create_dir_all(&dir).unwrap();
     let file = |name: &str, text: &str| {
@@ -768,10 +754,8 @@ fn line_count(path: &std::path::Path) -> usize {
 
 #[test]
 fn a_scan_killed_at_several_points_and_resumed_equals_an_uninterrupted_one() {
-    let ns = JobsNs::new();
-    let Some(tools) = xml_tools() else {
-        panic!("xmllint, ndiff and nmap's DTD are needed");
-    };
+    let ns = or_skip!(JobsNs::new());
+    let tools = or_skip!(xml_tools());
     let dir = temp_path("resume");
     std::fs::create_dir_all(&dir).unwrap();
     let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
@@ -879,7 +863,7 @@ struct Slurm {
 }
 
 impl Slurm {
-    fn start(ns: &JobsNs) -> Slurm {
+    fn start(ns: &JobsNs) -> Result<Slurm, Skipped> {
         for (tool, package) in [
             ("munged", "munge"),
             ("mungekey", "munge"),
@@ -889,9 +873,7 @@ impl Slurm {
             ("sinfo", "slurm-client"),
             ("nsenter", "util-linux"),
         ] {
-            require_tool(tool, package).unwrap_or_else(|| {
-                panic!("{tool} (Debian {package}) is needed: .ci/packages.d/wt-jobs.txt")
-            });
+            require_tool(tool, package)?;
         }
         // getaddrinfo (AI_ADDRCONFIG) wants an address besides loopback.
         ns.exec(&[
@@ -962,7 +944,7 @@ impl Slurm {
             );
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        slurm
+        Ok(slurm)
     }
 
     /// `program` in the namespace's network (its own mounts, unlike `ip
@@ -1006,33 +988,35 @@ impl Drop for Slurm {
     }
 }
 
-/// The `n`-th ```bash block after `marker` in the README.
-fn readme_block(marker: &str, n: usize) -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let after = &readme[readme
+/// The `n`-th ```bash block after `marker` in docs/portscan-shards.md
+/// (the recipes the README points to).
+fn recipe_block(marker: &str, n: usize) -> String {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/portscan-shards.md"
+    ))
+    .unwrap();
+    let after = &doc[doc
         .find(marker)
-        .unwrap_or_else(|| panic!("README: {marker}"))..];
+        .unwrap_or_else(|| panic!("docs/portscan-shards.md: {marker}"))..];
     let block = after.split("```bash\n").nth(n + 1).unwrap();
     block[..block.find("```").unwrap()].to_string()
 }
 
 #[test]
 fn the_slurm_recipe_runs_as_written_and_merges_to_the_unsplit_scan() {
-    let ns = JobsNs::new();
-    let Some(tools) = xml_tools() else {
-        panic!("xmllint, ndiff and nmap's DTD are needed");
-    };
-    let slurm = Slurm::start(&ns);
+    let ns = or_skip!(JobsNs::new());
+    let tools = or_skip!(xml_tools());
+    let slurm = or_skip!(Slurm::start(&ns));
     let work = temp_path("slurm-work");
     std::fs::create_dir_all(&work).unwrap();
     std::fs::write(work.join("targets.txt"), "10.251.0.1\n10.251.0.3\n").unwrap();
     std::fs::write(
         work.join("portscan.sbatch"),
-        readme_block("**Slurm job array**", 0),
+        recipe_block("## Slurm job array", 0),
     )
     .unwrap();
-    let commands = readme_block("**Slurm job array**", 1);
+    let commands = recipe_block("## Slurm job array", 1);
     assert!(
         commands.contains("sbatch --wait portscan.sbatch"),
         "{commands}"

@@ -171,7 +171,7 @@ impl Config {
             Some(list) => targets.extend(targets::parse_list(list)?),
             None if cli.input_list.is_none() && pairs.is_none() => {
                 return Err(Error::Usage(
-                    "no target given; usage: portscan [OPTIONS] TARGET [PORTS] (see --help)".into(),
+                    "no target given; usage: portscan [OPTIONS] TARGET [PORTS]".into(),
                 ))
             }
             None => {}
@@ -252,10 +252,7 @@ impl Config {
             allow_large_scan: cli.allow_large_scan,
             ports,
             udp_ports,
-            service: cli.service.then(|| ServiceConfig {
-                connect_timeout: Duration::from_millis(timeout_ms.max(500)),
-                ..ServiceConfig::default()
-            }),
+            service: cli.service.then(ServiceConfig::default),
             shard,
             seed: cli.seed,
             scan: ScanConfig {
@@ -660,7 +657,7 @@ mod tests {
         // The documented one-line form of every usage error.
         assert_eq!(
             usage(&[]),
-            "no target given; usage: portscan [OPTIONS] TARGET [PORTS] (see --help)"
+            "no target given; usage: portscan [OPTIONS] TARGET [PORTS]"
         );
     }
 

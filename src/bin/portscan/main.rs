@@ -5,17 +5,22 @@
 //! [`config`] checks it into library types and resolves names, the
 //! library's `shard::Plan` orders the probes (one plan per protocol),
 //! `scan::run_with_budget` probes them (TCP first, then UDP; with `-sV`
-//! through `scan::service`'s detection stage, whose probe connects draw on
-//! the same `scan::ConnectBudget` of `-c` and `--rate`), and
+//! `scan::run_with_detection`, whose probe connects are flights of the
+//! same engine drawing on the same `scan::ConnectBudget` of `-c` and
+//! `--rate`), and
 //! [`output`]'s writer thread prints results while [`progress`] draws the
 //! bar. Errors travel up to `main`, the one place that prints `error: ...`
 //! and picks the exit status ([`error`]).
 
 mod cli;
+mod closed_stdout;
 mod config;
+#[path = "../common/docgen.rs"]
+mod docgen;
 mod error;
 #[path = "../common/generate.rs"]
 mod generate;
+mod manual;
 mod merge;
 mod outfile;
 mod output;
@@ -51,7 +56,7 @@ fn main() -> ExitCode {
         Err(e) => return usage::exit_for(&e),
     };
     if let Some(kind) = cli.generate {
-        return generate::exit_with(kind, <cli::Cli as clap::CommandFactory>::command());
+        return generate::exit_with(kind, cli::command(), &manual::MANUAL);
     }
     if !cli.merge.is_empty() {
         return match merge(cli) {
@@ -70,7 +75,12 @@ fn main() -> ExitCode {
 /// Prints `e` as the one `error:` line and picks the exit status.
 fn fail(e: Error) -> ExitCode {
     // Messages quote what was typed or read from -iL: escaped.
-    let _ = writeln!(io::stderr(), "error: {}", one_line(&e.to_string()));
+    // Usage errors say where to look, as clap's own do.
+    let hint = match e {
+        Error::Usage(_) => " (see --help)",
+        Error::Runtime(_) => "",
+    };
+    let _ = writeln!(io::stderr(), "error: {}{hint}", one_line(&e.to_string()));
     e.exit_code()
 }
 
@@ -142,6 +152,14 @@ fn printers(outputs: &config::Outputs, options: Options) -> Result<Printers, Err
 /// Runs the scan; `Some(signal)` when a signal ended it early.
 fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     let mut config = Config::from_cli(cli, &config::read_list_file)?;
+    let stdout_taken = config.outputs.nmap.iter().any(|(_, d)| *d == Dest::Stdout);
+    if closed_stdout::was_closed() && (stdout_taken || config.outputs.output.is_none()) {
+        // Nowhere to write results: fail before scanning, as a full disk
+        // fails at the first write.
+        return Err(Error::Runtime(
+            "cannot write results: standard output is closed".into(),
+        ));
+    }
     for warning in &config.warnings {
         warn(warning);
     }
@@ -225,12 +243,7 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
 
     // One budget for the scan's connects and the -sV probes (-c, --rate).
     let budget = scan::ConnectBudget::new(config.scan.concurrency, config.scan.rate);
-    let scanned = match &config.service {
-        Some(service) => scan::service::with_detection(service, &budget, &writer, |sink| {
-            scan_all(&work.sources, &config, &budget, sink)
-        }),
-        None => scan_all(&work.sources, &config, &budget, &writer),
-    };
+    let scanned = scan_all(&work.sources, &config, &budget, &writer);
     let scanned = scanned.map(|mut summary| {
         // Counts of the whole scan, what an earlier run found included.
         summary.open += earlier.open;
@@ -274,7 +287,8 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
 
 /// Runs the plans one after the other (TCP, then UDP) into one sink and
 /// adds up their summaries; a stopped pass stops the rest. Every pass
-/// draws on `budget`.
+/// draws on `budget`; with `-sV`, open TCP ports are identified by
+/// sessions of the same pass.
 fn scan_all(
     sources: &[Box<dyn ProbeSource>],
     config: &Config,
@@ -283,7 +297,12 @@ fn scan_all(
 ) -> Result<Summary, scan::ScanError> {
     let mut total: Option<Summary> = None;
     for source in sources {
-        let summary = scan::run_with_budget(source.as_ref(), &config.scan, sink, budget)?;
+        let summary = match &config.service {
+            Some(service) => {
+                scan::run_with_detection(source.as_ref(), &config.scan, service, sink, budget)?
+            }
+            None => scan::run_with_budget(source.as_ref(), &config.scan, sink, budget)?,
+        };
         let stopped = summary.stopped;
         match &mut total {
             Some(t) => t.absorb(summary),

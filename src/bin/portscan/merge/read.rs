@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use rawnet::ports::PortSpec;
 use rawnet::scan::service::{Service, ServiceSource};
-use rawnet::scan::{PortResult, Proto, Reason, State};
+use rawnet::scan::{PortResult, Proto, Reason, State, Technique};
 use rawnet::scanid::ScanId;
 use rawnet::shard::Shard;
 
@@ -272,6 +272,7 @@ fn to_result(record: Line, target: Arc<str>, own: bool) -> PortResult {
         ip: record.ip,
         port: record.port,
         proto: record.proto,
+        technique: Technique::for_proto(record.proto),
         state: record.state,
         reason: reason(record.reason.as_deref().unwrap_or("unknown")),
         rtt: Duration::from_secs_f64(record.rtt_ms.unwrap_or(0.0).clamp(0.0, 1e9) / 1000.0),
@@ -431,6 +432,7 @@ fn read_host(
                         ip,
                         port,
                         proto,
+                        technique: Technique::for_proto(proto),
                         state: state(st.attribute("state"))?,
                         reason: reason(st.attribute("reason").unwrap_or("unknown")),
                         rtt: Duration::ZERO,

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 
 use rawnet::sanitize::escape_str;
 use rawnet::scan::service::ServiceSource;
-use rawnet::scan::{PortResult, Proto, State};
+use rawnet::scan::{PortResult, Proto, State, Technique};
 
 use super::clock::{ctime, unix_seconds};
 use super::hosts::{addresses_phrase, Host, HostFormat};
@@ -40,10 +40,7 @@ impl HostFormat for Xml {
             env!("CARGO_PKG_VERSION"),
         )?;
         for (proto, ports) in info.protocols() {
-            let kind = match proto {
-                Proto::Tcp => "connect",
-                Proto::Udp => "udp",
-            };
+            let kind = Technique::for_proto(proto).as_str();
             writeln!(
                 out,
                 "<scaninfo type=\"{kind}\" protocol=\"{proto}\" numservices=\"{}\" services=\"{ports}\"/>",
