@@ -268,8 +268,8 @@ fn a_slash_12_shard_of_two_ports_stays_small() {
 
 #[test]
 fn the_gnu_parallel_recipe_equals_one_run() {
-    // docs/portscan-shards.md: parallel shards from the environment
-    // (--shard env/4 reads PARALLEL_SEQ), then --merge; over loopback.
+    // README: parallel shards from the environment (--shard env/4 reads
+    // PARALLEL_SEQ), then --merge; as written there, over loopback.
     let parallel = or_skip!(require_tool("parallel", "parallel"));
     let ndiff = or_skip!(require_tool("ndiff", "ndiff"));
     let open: Vec<u16> = (0..2).map(|_| serve(LOCALHOST, None)).collect();

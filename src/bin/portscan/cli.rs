@@ -14,12 +14,7 @@ use crate::generate::Generate;
 /// Connect-scan TCP ports and probe UDP ports, without privileges: open,
 /// closed, filtered or open|filtered, as JSON Lines or a table.
 #[derive(Debug, Parser)]
-#[command(
-    name = "portscan",
-    version,
-    override_usage = "portscan [OPTIONS] TARGET [PORTS]\n       \
-                      portscan [OPTIONS] -iL FILE [PORTS]"
-)]
+#[command(name = "portscan", version)]
 pub struct Cli {
     /// Host name, IPv4/IPv6 address, CIDR block (v4 or v6), or a
     /// comma-separated list of them. With -iL and no -p, a lone positional
@@ -169,7 +164,7 @@ pub struct Cli {
     #[arg(short = 'F', conflicts_with = "top_ports")]
     pub fast: bool,
 
-    /// -sT: TCP connect scan (the default; with -sU, scan both).
+    /// TCP connect scan: the default; with -sU, scan both TCP and UDP.
     #[arg(long = "connect-scan", hide = true)]
     pub connect_scan: bool,
 
@@ -323,7 +318,8 @@ pub struct Cli {
     #[arg(long)]
     pub no_progress: bool,
 
-    /// Print a shell completion script or the man page, and exit
+    /// Print a shell completion script, the man page or the flag
+    /// reference (Markdown), and exit
     #[arg(long, value_enum, value_name = "KIND")]
     pub generate: Option<Generate>,
 
@@ -351,9 +347,11 @@ pub const DEFAULT_CONCURRENCY: u32 = 10_000;
 /// flags: what `--help`, the man page and the reference show.
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
+    let manual = &crate::manual::MANUAL;
     Cli::command()
-        .after_help(crate::docgen::after_help(&crate::manual::MANUAL, false))
-        .after_long_help(crate::docgen::after_help(&crate::manual::MANUAL, true))
+        .override_usage(manual.synopsis.join("\n       "))
+        .after_help(crate::docgen::after_help(manual, false))
+        .after_long_help(crate::docgen::after_help(manual, true))
 }
 
 /// Parses a command line (program name first), after [`rewrite_nmap_flags`].

@@ -78,7 +78,7 @@ fn fail(e: Error) -> ExitCode {
     // Usage errors say where to look, as clap's own do.
     let hint = match e {
         Error::Usage(_) => " (see --help)",
-        Error::Runtime(_) => "",
+        _ => "",
     };
     let _ = writeln!(io::stderr(), "error: {}{hint}", one_line(&e.to_string()));
     e.exit_code()
@@ -200,7 +200,6 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
         reasons: config.reasons,
         ping: config.ping,
     };
-    let stdout_taken = config.outputs.nmap.iter().any(|(_, d)| *d == Dest::Stdout);
     let stdout_is_terminal = io::stdout().is_terminal();
     let outputs = printers(&config.outputs, options)?;
     let printers = match journal {
@@ -297,11 +296,10 @@ fn scan_all(
 ) -> Result<Summary, scan::ScanError> {
     let mut total: Option<Summary> = None;
     for source in sources {
+        let source = source.as_ref();
         let summary = match &config.service {
-            Some(service) => {
-                scan::run_with_detection(source.as_ref(), &config.scan, service, sink, budget)?
-            }
-            None => scan::run_with_budget(source.as_ref(), &config.scan, sink, budget)?,
+            Some(service) => scan::run_with_detection(source, &config.scan, service, sink, budget)?,
+            None => scan::run_with_budget(source, &config.scan, sink, budget)?,
         };
         let stopped = summary.stopped;
         match &mut total {

@@ -163,7 +163,7 @@ pub struct Cli {
     #[arg(long)]
     pub strict: bool,
 
-    /// Print a shell completion script or the man page, and exit
+    /// Print a shell completion script, the man page or the flag reference (Markdown), and exit
     #[arg(long, value_enum, value_name = "KIND")]
     pub generate: Option<Generate>,
 
@@ -201,9 +201,11 @@ pub struct Cli {
 /// flags: what `--help`, the man page and the reference show.
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
+    let manual = &crate::manual::MANUAL;
     Cli::command()
-        .after_help(crate::docgen::after_help(&crate::manual::MANUAL, false))
-        .after_long_help(crate::docgen::after_help(&crate::manual::MANUAL, true))
+        .override_usage(manual.synopsis.join("\n       "))
+        .after_help(crate::docgen::after_help(manual, false))
+        .after_long_help(crate::docgen::after_help(manual, true))
 }
 
 /// Parses the command line of this process.
