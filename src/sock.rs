@@ -447,8 +447,7 @@ pub fn set_recverr(fd: &impl AsRawFd, v6: bool) -> io::Result<()> {
 /// that the ICMP error set.
 pub fn recv_icmp_error(fd: &impl AsRawFd) -> io::Result<Option<IcmpError>> {
     let mut data = [0u8; 64];
-    // u64s for the alignment cmsghdr needs.
-    let mut control = [0u64; 64];
+    let mut control = [0u8; 512];
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr().cast(),
         iov_len: data.len(),
@@ -459,7 +458,7 @@ pub fn recv_icmp_error(fd: &impl AsRawFd) -> io::Result<Option<IcmpError>> {
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    msg.msg_controllen = control.len() as _;
     // SAFETY: a valid descriptor; every buffer msg points to lives until
     // the call returns.
     let n = unsafe {
@@ -472,32 +471,53 @@ pub fn recv_icmp_error(fd: &impl AsRawFd) -> io::Result<Option<IcmpError>> {
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: the CMSG_* walk stays within msg_controllen, as filled in by
-    // the kernel; the payload is read unaligned.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            let header = &*cmsg;
-            let v4 = header.cmsg_level == libc::SOL_IP && header.cmsg_type == libc::IP_RECVERR;
-            let v6 = header.cmsg_level == libc::SOL_IPV6 && header.cmsg_type == libc::IPV6_RECVERR;
-            if v4 || v6 {
-                let ee: libc::sock_extended_err =
-                    std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                let v6 = match ee.ee_origin {
-                    libc::SO_EE_ORIGIN_ICMP => false,
-                    libc::SO_EE_ORIGIN_ICMP6 => true,
-                    _ => return Ok(None),
-                };
-                return Ok(Some(IcmpError {
-                    v6,
-                    kind: ee.ee_type,
-                    code: ee.ee_code,
-                }));
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+    let filled = (msg.msg_controllen as usize).min(control.len());
+    Ok(icmp_error_from_control(&control[..filled]))
+}
+
+/// The ICMP error in `control`, the ancillary data `recvmsg(MSG_ERRQUEUE)`
+/// filled in: the first `IP_RECVERR`/`IPV6_RECVERR` message, if it came
+/// from ICMP or ICMPv6 (`None` for a local error, or when there is none).
+///
+/// # Notes
+///
+/// Bytes only, bounds-checked: the `CMSG_FIRSTHDR`/`CMSG_NXTHDR` walk done
+/// by hand (headers `size_t` aligned, as on Linux), so that a length
+/// field that lies cannot make it read outside `control`; fuzzed by
+/// `fuzz/fuzz_targets/icmp_error.rs`.
+pub fn icmp_error_from_control(control: &[u8]) -> Option<IcmpError> {
+    const ALIGN: usize = std::mem::size_of::<usize>();
+    let align = |n: usize| n.checked_add(ALIGN - 1).map(|n| n & !(ALIGN - 1));
+    let header = std::mem::size_of::<libc::cmsghdr>();
+    let data_at = align(header)?;
+    let mut at = 0usize;
+    while control.len().checked_sub(at)? >= header {
+        let h = &control[at..];
+        let len = usize::from_ne_bytes(h[..ALIGN].try_into().ok()?);
+        let level = i32::from_ne_bytes(h[ALIGN..ALIGN + 4].try_into().ok()?);
+        let kind = i32::from_ne_bytes(h[ALIGN + 4..ALIGN + 8].try_into().ok()?);
+        if len < header || len > h.len() {
+            return None;
         }
+        let recverr = (level == libc::SOL_IP && kind == libc::IP_RECVERR)
+            || (level == libc::SOL_IPV6 && kind == libc::IPV6_RECVERR);
+        if recverr {
+            // struct sock_extended_err: errno (4), origin, type, code, pad.
+            let ee = h.get(data_at..len)?;
+            let v6 = match *ee.get(4)? {
+                libc::SO_EE_ORIGIN_ICMP => false,
+                libc::SO_EE_ORIGIN_ICMP6 => true,
+                _ => return None,
+            };
+            return Some(IcmpError {
+                v6,
+                kind: *ee.get(5)?,
+                code: *ee.get(6)?,
+            });
+        }
+        at = at.checked_add(align(len)?)?;
     }
-    Ok(None)
+    None
 }
 
 #[cfg(test)]
@@ -528,6 +548,72 @@ mod tests {
         assert_eq!(conn.peer_addr().unwrap(), addr);
         assert_eq!(server.join().unwrap(), conn.local_addr().unwrap());
         conn.close();
+    }
+
+    /// One control message: a cmsghdr then `data`, padded.
+    fn cmsg(level: i32, kind: i32, data: &[u8]) -> Vec<u8> {
+        let header = std::mem::size_of::<libc::cmsghdr>();
+        let mut out = Vec::new();
+        out.extend_from_slice(&(header + data.len()).to_ne_bytes());
+        out.extend_from_slice(&level.to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.resize(header, 0);
+        out.extend_from_slice(data);
+        while out.len() % std::mem::size_of::<usize>() != 0 {
+            out.push(0);
+        }
+        out
+    }
+
+    /// A sock_extended_err from `origin` with ICMP `kind` and `code`.
+    fn extended_err(origin: u8, kind: u8, code: u8) -> Vec<u8> {
+        let mut ee = 111u32.to_ne_bytes().to_vec();
+        ee.extend_from_slice(&[origin, kind, code, 0]);
+        ee.extend_from_slice(&[0; 8]);
+        ee
+    }
+
+    #[test]
+    fn icmp_errors_are_read_from_control_bytes() {
+        let v4 = extended_err(libc::SO_EE_ORIGIN_ICMP, 3, 13);
+        let ip = cmsg(libc::SOL_IP, libc::IP_RECVERR, &v4);
+        assert_eq!(
+            icmp_error_from_control(&ip),
+            Some(IcmpError {
+                v6: false,
+                kind: 3,
+                code: 13
+            })
+        );
+        // Another message first (a timestamp), then the ICMPv6 one.
+        let v6 = extended_err(libc::SO_EE_ORIGIN_ICMP6, 1, 4);
+        let mut two = cmsg(libc::SOL_SOCKET, libc::SO_TIMESTAMP, &[0; 16]);
+        two.extend(cmsg(libc::SOL_IPV6, libc::IPV6_RECVERR, &v6));
+        assert_eq!(
+            icmp_error_from_control(&two),
+            Some(IcmpError {
+                v6: true,
+                kind: 1,
+                code: 4
+            })
+        );
+        // A local error, none at all, and lying lengths.
+        let local = extended_err(libc::SO_EE_ORIGIN_LOCAL, 0, 0);
+        assert_eq!(
+            icmp_error_from_control(&cmsg(libc::SOL_IP, libc::IP_RECVERR, &local)),
+            None
+        );
+        assert_eq!(icmp_error_from_control(&[]), None);
+        for len in [0usize, 1, 15, ip.len() + 1, usize::MAX] {
+            let mut bad = ip.clone();
+            bad[..8].copy_from_slice(&len.to_ne_bytes());
+            assert_eq!(icmp_error_from_control(&bad), None, "cmsg_len {len}");
+        }
+        assert_eq!(
+            icmp_error_from_control(&ip[..ip.len() - 12]),
+            None,
+            "cut off"
+        );
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl Prober for UdpProbe {
     }
 
     /// Closed UDP ports answer with ICMP port unreachables, which hosts
-    /// ration (see the `ratelimit` submodule).
+    /// ration (see the `icmp_limit` submodule).
     fn rationed(&self) -> bool {
         true
     }

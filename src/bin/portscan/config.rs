@@ -14,10 +14,10 @@ use rawnet::jobshard::ShardArg;
 use rawnet::pairs::Pair;
 use rawnet::ports::{PortSpec, ProtoPorts};
 use rawnet::resolve::{self, Family, ResolveError};
-use rawnet::scan::service::ServiceConfig;
+use rawnet::scan::detection::ServiceConfig;
 use rawnet::scan::{BannerConfig, Proto, ScanConfig};
 use rawnet::shard::Shard;
-use rawnet::targets::{self, Expansion, TargetError, TargetOptions, TargetSpec, Targets};
+use rawnet::targets::{self, Expansion, TargetOptions, TargetSpec, TargetSpecError, Targets};
 
 use crate::cli::Cli;
 use crate::error::Error;
@@ -185,7 +185,7 @@ impl Config {
         }
         if let Some(list) = &cli.exclude {
             match targets::parse_list(list) {
-                Err(TargetError::Empty) => {
+                Err(TargetSpecError::Empty) => {
                     return Err(Error::Usage(
                         "the exclusion list of --exclude is empty".into(),
                     ))

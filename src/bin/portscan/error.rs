@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use rawnet::ports::PortSpecError;
 use rawnet::scan::ScanError;
 use rawnet::shard::ShardError;
-use rawnet::targets::TargetError;
+use rawnet::targets::TargetSpecError;
 
 /// Why `portscan` stops before finishing a scan. `main` prints it once as
 /// `error: ...` and exits with [`Error::exit_code`].
@@ -54,8 +54,8 @@ impl From<PortSpecError> for Error {
     }
 }
 
-impl From<TargetError> for Error {
-    fn from(e: TargetError) -> Self {
+impl From<TargetSpecError> for Error {
+    fn from(e: TargetSpecError) -> Self {
         Error::Usage(e.to_string())
     }
 }

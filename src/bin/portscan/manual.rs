@@ -55,7 +55,7 @@ nmap's XML, grepable and normal formats are written with -oX, -oG, -oN and -oA. 
 open ports are reported unless --all is given.",
     exit_status: &[
         row("0", "scan done", "the scan ran to the end, whatever it found; also --help, --version, and a reader of stdout that went away (portscan ... | head)"),
-        row("1", "runtime error", "the -iL file cannot be read, no target resolved, the output cannot be written (a full disk), or the scan could not start; one line on stderr, error: WHAT"),
+        row("1", "runtime error", "the -iL file cannot be read, no target resolved, the output cannot be written (a full disk, or a closed stdout: portscan ... >&-), or the scan could not start; one line on stderr, error: WHAT"),
         row("2", "usage error", "an unknown flag or bad value, a bad port spec, target or shard, a scan of 2^32 probes or more without --shard or --allow-large-scan; one line on stderr, error: WHAT (see --help), and nothing on stdout"),
         row("3", "incomplete merge", "--merge wrote a report, but shards are missing or inputs belong to another scan or could not be read; each is named on stderr"),
         row("130", "interrupted by SIGINT", "what was found is written, and the summary says interrupted"),

@@ -7,7 +7,7 @@ use std::io;
 
 use rawnet::http::client::FetchError;
 use rawnet::http::response::Error as ResponseError;
-use rawnet::http::target::TargetError;
+use rawnet::http::target::UrlError;
 use rawnet::http::tls::TlsError;
 
 /// Exit statuses, numbered as curl numbers them.
@@ -45,18 +45,18 @@ pub trait Classify {
     fn exit(&self) -> Exit;
 }
 
-impl Classify for TargetError {
+impl Classify for UrlError {
     fn kind(&self) -> &'static str {
         match self {
-            TargetError::Malformed { .. } => "malformed_url",
-            TargetError::UnsupportedScheme { .. } => "unsupported_protocol",
+            UrlError::Malformed { .. } => "malformed_url",
+            UrlError::UnsupportedScheme { .. } => "unsupported_protocol",
         }
     }
 
     fn exit(&self) -> Exit {
         match self {
-            TargetError::Malformed { .. } => Exit::MalformedUrl,
-            TargetError::UnsupportedScheme { .. } => Exit::UnsupportedProtocol,
+            UrlError::Malformed { .. } => Exit::MalformedUrl,
+            UrlError::UnsupportedScheme { .. } => Exit::UnsupportedProtocol,
         }
     }
 }

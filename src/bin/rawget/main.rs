@@ -32,7 +32,7 @@ use rawnet::http::body::{Body, BodyPart};
 use rawnet::http::client::{self, Exchange, FetchOptions, Timing};
 use rawnet::http::redirect;
 use rawnet::http::request::RequestSpec;
-use rawnet::http::target::{Target, TargetError};
+use rawnet::http::target::{Target, UrlError};
 use rawnet::sanitize::escape_str;
 
 use crate::cli::{Config, Fail};
@@ -97,7 +97,7 @@ struct Fatal {
 /// One URL, checked and ready to send (or why it cannot be).
 struct Job {
     url: String,
-    ready: Result<(Target, Arc<RequestSpec>), TargetError>,
+    ready: Result<(Target, Arc<RequestSpec>), UrlError>,
 }
 
 fn run(cfg: &Config) -> Result<Exit, Fatal> {

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 
 use rawnet::ports::PortSpec;
-use rawnet::scan::service::{Service, ServiceSource};
+use rawnet::scan::detection::{Service, ServiceSource};
 use rawnet::scan::{PortResult, Proto, Reason, State, Technique};
 use rawnet::scanid::ScanId;
 use rawnet::shard::Shard;

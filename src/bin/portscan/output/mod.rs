@@ -310,7 +310,7 @@ fn state_name(s: State) -> &'static str {
 fn service_name(r: &PortResult) -> Option<&'static str> {
     match &r.service {
         Some(s) => Some(s.name),
-        None => rawnet::services::service(r.proto, r.port),
+        None => r.proto.service_name(r.port),
     }
 }
 

@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 
 use rawnet::sanitize::escape_str;
-use rawnet::scan::service::ServiceSource;
+use rawnet::scan::detection::ServiceSource;
 use rawnet::scan::{PortResult, Proto, State, Technique};
 
 use super::clock::{ctime, unix_seconds};

@@ -17,16 +17,16 @@ const TOLERANCE: Duration = Duration::from_millis(2);
 
 /// Paces connect starts to at most `rate` per second on average.
 #[derive(Debug)]
-pub(crate) struct RateLimiter {
+pub(crate) struct Pacing {
     epoch: Instant,
     interval_ns: u64,
     next_ns: AtomicU64,
 }
 
-impl RateLimiter {
+impl Pacing {
     /// A limiter allowing `per_second` starts per second (at least 1).
-    pub(crate) fn new(per_second: u32, epoch: Instant) -> RateLimiter {
-        RateLimiter {
+    pub(crate) fn new(per_second: u32, epoch: Instant) -> Pacing {
+        Pacing {
             epoch,
             interval_ns: (1_000_000_000 / u64::from(per_second.max(1))).max(1),
             next_ns: AtomicU64::new(0),
@@ -67,7 +67,7 @@ mod tests {
     #[test]
     fn slow_rate_allows_one_then_waits_an_interval() {
         let t0 = Instant::now();
-        let r = RateLimiter::new(100, t0);
+        let r = Pacing::new(100, t0);
         assert!(r.try_acquire(t0).is_ok());
         let wait = r.try_acquire(t0).unwrap_err();
         assert!(wait > Duration::from_millis(7) && wait <= Duration::from_millis(10));
@@ -77,7 +77,7 @@ mod tests {
     #[test]
     fn long_run_never_exceeds_rate() {
         let t0 = Instant::now();
-        let r = RateLimiter::new(1000, t0);
+        let r = Pacing::new(1000, t0);
         let mut allowed = 0;
         // Poll every 100 us for one simulated second.
         for step in 0..10_000u64 {
@@ -92,7 +92,7 @@ mod tests {
     #[test]
     fn idle_time_does_not_bank_a_burst() {
         let t0 = Instant::now();
-        let r = RateLimiter::new(100, t0);
+        let r = Pacing::new(100, t0);
         let later = t0 + Duration::from_secs(10);
         assert!(r.try_acquire(later).is_ok());
         assert!(r.try_acquire(later).is_err());
@@ -101,7 +101,7 @@ mod tests {
     #[test]
     fn huge_rate_still_paces() {
         let t0 = Instant::now();
-        let r = RateLimiter::new(u32::MAX, t0);
+        let r = Pacing::new(u32::MAX, t0);
         let mut n = 0;
         while r.try_acquire(t0).is_ok() && n < 10_000_000 {
             n += 1;

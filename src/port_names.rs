@@ -50,8 +50,8 @@ static UDP_SERVICES: &[(u16, &str)] = &[
 /// The well-known UDP service name for `port`, if the table has one.
 ///
 /// ```
-/// assert_eq!(rawnet::services::udp_service(53), Some("domain"));
-/// assert_eq!(rawnet::services::udp_service(40000), None);
+/// assert_eq!(rawnet::port_names::udp_service(53), Some("domain"));
+/// assert_eq!(rawnet::port_names::udp_service(40000), None);
 /// ```
 pub fn udp_service(port: u16) -> Option<&'static str> {
     UDP_SERVICES
@@ -66,15 +66,6 @@ pub fn udp_ports_named(name: &str) -> impl Iterator<Item = u16> + '_ {
         .iter()
         .filter(move |(_, n)| n.eq_ignore_ascii_case(name))
         .map(|&(p, _)| p)
-}
-
-/// The service name for `port` of `proto` (see [`tcp_service`],
-/// [`udp_service`]).
-pub fn service(proto: crate::scan::Proto, port: u16) -> Option<&'static str> {
-    match proto {
-        crate::scan::Proto::Tcp => tcp_service(port),
-        crate::scan::Proto::Udp => udp_service(port),
-    }
 }
 
 /// `(port, name)`, sorted by port, no duplicates (a unit test checks).
@@ -249,7 +240,7 @@ static TCP_SERVICES: &[(u16, &str)] = &[
 /// one.
 ///
 /// ```
-/// use rawnet::services::tcp_service;
+/// use rawnet::port_names::tcp_service;
 /// assert_eq!(tcp_service(22), Some("ssh"));
 /// assert_eq!(tcp_service(5432), Some("postgresql"));
 /// assert_eq!(tcp_service(40000), None);
@@ -265,7 +256,7 @@ pub fn tcp_service(port: u16) -> Option<&'static str> {
 /// what `-p http,ssh` means.
 ///
 /// ```
-/// use rawnet::services::tcp_ports_named;
+/// use rawnet::port_names::tcp_ports_named;
 /// assert_eq!(tcp_ports_named("ssh").collect::<Vec<_>>(), [22]);
 /// assert_eq!(tcp_ports_named("HTTPS").collect::<Vec<_>>(), [443]);
 /// assert_eq!(tcp_ports_named("no-such-service").count(), 0);

@@ -1,5 +1,5 @@
 //! Service detection as a session of the engine: the TCP connect probe,
-//! and on an open port the probes of [`crate::detect`], each on a fresh
+//! and on an open port the probes of [`crate::service_probes`], each on a fresh
 //! connection, as further flights of the same probe.
 //!
 //! [`Detect`] wraps the connect prober. Its first flight is the scan's
@@ -24,13 +24,13 @@ use std::time::{Duration, Instant};
 
 use socket2::{SockAddr, Socket};
 
-use super::banner::{self, Progress};
-use super::connect::{self, Answer, Completion};
-use super::service::{looks_like_text, service_of, ServiceConfig, BANNER_MAX};
-use super::tcp::{TcpConnect, TcpFlight};
-use super::technique::{step_for_errno, Interest, Outcome, Prober, Step, Technique};
-use super::{Probe, Reason, State};
-use crate::detect::{self, identify, settled, Identified};
+use super::{looks_like_text, service_of, ServiceConfig, BANNER_MAX};
+use crate::scan::banner::{self, Progress};
+use crate::scan::connect::{self, Answer, Completion};
+use crate::scan::tcp::{TcpConnect, TcpFlight};
+use crate::scan::technique::{step_for_errno, Interest, Outcome, Prober, Step, Technique};
+use crate::scan::{Probe, Reason, State};
+use crate::service_probes::{self, identify, settled, Identified};
 
 /// The connect prober with service detection on open ports.
 pub(crate) struct Detect {
@@ -53,9 +53,9 @@ pub(crate) struct DetectSession {
 
 /// The detection of one open port.
 struct Probing {
-    probes: detect::Session,
+    probes: service_probes::Session,
     /// The probe to send next, when its start had to back off.
-    again: Option<&'static detect::Probe>,
+    again: Option<&'static service_probes::Probe>,
     port: u16,
     /// The port's budget runs out here.
     until: Instant,
@@ -74,7 +74,7 @@ pub(crate) enum DetectFlight {
 /// A connection carrying one detection probe.
 pub(crate) struct ProbeConn {
     socket: Socket,
-    probe: &'static detect::Probe,
+    probe: &'static service_probes::Probe,
     port: u16,
     connected: bool,
     reply: Vec<u8>,
@@ -265,7 +265,7 @@ impl Prober for Detect {
                 self.connect.finish(flight, &mut ());
                 if open {
                     session.probing = Some(Probing {
-                        probes: detect::Session::new(port),
+                        probes: service_probes::Session::new(port),
                         again: None,
                         port,
                         until: Instant::now() + self.cfg.port_budget,

@@ -105,7 +105,7 @@ impl Identified {
 /// next probe).
 ///
 /// ```
-/// use rawnet::detect::{identify, probe_by_id, ProbeId};
+/// use rawnet::service_probes::{identify, probe_by_id, ProbeId};
 /// let banner = probe_by_id(ProbeId::Banner);
 /// let found = identify(banner, b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n").unwrap();
 /// assert_eq!(found.name, "ssh");
@@ -136,7 +136,7 @@ pub fn settled(probe: &Probe, reply: &[u8]) -> bool {
 /// The probes to try on one port, in order.
 ///
 /// ```
-/// use rawnet::detect::{ProbeId, Session};
+/// use rawnet::service_probes::{ProbeId, Session};
 /// let mut s = Session::new(8443);
 /// assert_eq!(s.next_probe().unwrap().id, ProbeId::Tls, "hinted first");
 /// assert_eq!(s.next_probe().unwrap().id, ProbeId::Banner);

@@ -4,7 +4,7 @@
 //! example cut at every offset.
 
 use super::*;
-use crate::detect::{identify, probe_by_id, Identified};
+use crate::service_probes::{identify, probe_by_id, Identified};
 use crate::udp_payloads::{dns_query, CLASS_CH, QUERY_ID, TYPE_TXT};
 
 /// A self-signed certificate made for these tests (`openssl req -x509`,
@@ -439,7 +439,7 @@ fn noise(seed: &mut u64) -> u64 {
 #[test]
 fn damaged_and_random_replies_never_panic() {
     let probes: Vec<_> = {
-        let mut s = crate::detect::Session::new(0);
+        let mut s = crate::service_probes::Session::new(0);
         std::iter::from_fn(|| s.next_probe()).collect()
     };
     let mut seed = 0x7261_776e_6574u64;
@@ -461,7 +461,7 @@ fn damaged_and_random_replies_never_panic() {
     for input in &inputs {
         for probe in &probes {
             let _ = identify(probe, input);
-            let _ = crate::detect::settled(probe, input);
+            let _ = crate::service_probes::settled(probe, input);
         }
         let _ = crate::udp_payloads::replies::dns_version_txt(input);
         let _ = crate::udp_payloads::replies::snmp_response(input);

@@ -1,9 +1,9 @@
 //! Service detection (`-sV`): what a detected service is, and how a scan
 //! runs it: as sessions of the scan's own engine.
 //!
-//! What to send and how to read the replies is [`crate::detect`]'s (bytes
+//! What to send and how to read the replies is [`crate::service_probes`]'s (bytes
 //! only); the session that drives it on an open TCP port is the
-//! `session` submodule's prober, which the engine runs like any other
+//! `session` submodule's prober ([`session::Detect`]), which the engine runs like any other
 //! technique. So every probe connection is a flight of the scan's event
 //! loop: it takes a permit of the in-flight window (`-c`) and a slot of
 //! the rate schedule (`--rate`) like every other connect, waits in the
@@ -18,8 +18,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) mod session;
+
 use super::{ConnectBudget, PortResult, Probe, ProbeSource, Proto, ScanConfig, ScanError, State};
-use crate::detect::Identified;
+use crate::service_probes::Identified;
 
 /// Where a service name came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -78,7 +80,7 @@ pub const BANNER_MAX: usize = 256;
 /// The service to report: the detected one, else the port's usual name.
 pub(crate) fn service_of(found: Identified, port: u16) -> Service {
     if found.probe.is_none() {
-        if let Some(name) = crate::services::tcp_service(port) {
+        if let Some(name) = crate::port_names::tcp_service(port) {
             return Service {
                 name,
                 source: ServiceSource::Table,
@@ -137,7 +139,7 @@ impl ProbeSource for OnePort {
 ///
 /// # Errors
 ///
-/// As [`super::run`].
+/// As [`crate::scan::run`].
 pub fn detect(
     addr: SocketAddr,
     timeout: Duration,
@@ -162,7 +164,7 @@ pub fn detect(
     let found = std::sync::Mutex::new(None);
     let sink = |r: PortResult| *found.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
     let budget = ConnectBudget::new(scan.concurrency, None);
-    super::run_with_detection(&source, &scan, cfg, &sink, &budget)?;
+    crate::scan::run_with_detection(&source, &scan, cfg, &sink, &budget)?;
     let found = found.into_inner().unwrap_or_else(|e| e.into_inner());
     Ok(found.unwrap_or_else(|| PortResult {
         target: source.0.target,
