@@ -214,21 +214,17 @@ impl Drop for Lab {
     }
 }
 
-fn xml_tools() -> Result<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf), Skipped> {
+/// xmllint, ndiff and nmap's DTD.
+type XmlTools = (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf);
+
+fn xml_tools() -> Result<XmlTools, Skipped> {
     let xmllint = require_tool("xmllint", "libxml2-utils")?;
     let ndiff = require_tool("ndiff", "ndiff")?;
-    let dtd = std::path::PathBuf::from("/usr/share/nmap/nmap.dtd");
-    if !dtd.exists() {
-        require_tool("nmap", "nmap")?;
-    }
+    let dtd = require::file("/usr/share/nmap/nmap.dtd", "nmap's DTD", "nmap")?;
     Ok((xmllint, ndiff, dtd))
 }
 
-fn assert_valid_and_ndiff_equal(
-    tools: &(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf),
-    a: &str,
-    b: &str,
-) {
+fn assert_valid_and_ndiff_equal(tools: &XmlTools, a: &str, b: &str) {
     let (xmllint, ndiff, dtd) = tools;
     let (code, out) = run_tool(
         xmllint,
@@ -388,8 +384,8 @@ fn missing_shards_and_other_scans_are_reported() {
 /// A network namespace of this test file (`jobs-` prefix), deleted with
 /// whatever runs in it on drop. Inside: `lo` up, and on `lo` the hosts
 /// 10.251.0.1 (every SYN answered with a RST by nftables: up, closed),
-/// 10.251.0.2 (every SYN dropped: down, filtered) and 10.251.0.3 (a real
-/// listener on 8080, the other ports closed).
+/// 10.251.0.2 (every SYN dropped: down, filtered) and 10.251.0.3 (real
+/// listeners on 8080 and 1000, the other ports closed).
 struct JobsNs {
     name: String,
     listener: Option<std::process::Child>,
@@ -404,18 +400,12 @@ const NS_RULES: &str = "table ip jobs {
 }";
 
 impl JobsNs {
-    fn new() -> JobsNs {
+    fn new() -> Result<JobsNs, Skipped> {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        let root = std::process::Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-        assert!(
-            root,
-            "these tests make network namespaces: run them as root"
-        );
-        require_tool("ip", "iproute2").expect("ip (iproute2) is needed");
-        require_tool("nft", "nftables").expect("nft (nftables) is needed");
+        require::root("network namespaces")?;
+        require_tool("ip", "iproute2")?;
+        require_tool("nft", "nftables")?;
+        require_tool("python3", "python3")?;
         static N: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "jobs-{}-{}",
@@ -444,13 +434,13 @@ impl JobsNs {
             .write_all(NS_RULES.as_bytes())
             .unwrap();
         assert!(nft.wait().unwrap().success(), "nft rules");
-        // The listener: python3, bounded to 120 s, killed on drop; it
+        // The listeners: python3, bounded to 300 s, killed on drop; it
         // prints a line once listening (no sleep to wait out).
         let mut child = ns
             .command("python3")
             .args([
                 "-c",
-                "import socket,sys,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('10.251.0.3',8080))\ns.listen(64)\nprint('ready',flush=True)\ns.settimeout(120)\nend=time.time()+120\nwhile time.time()<end:\n  try:\n    c,_=s.accept();c.close()\n  except Exception:\n    break\n",
+                "import select,socket,time\nss=[]\nfor port in (8080,1000):\n  s=socket.socket()\n  s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n  s.bind(('10.251.0.3',port))\n  s.listen(64)\n  ss.append(s)\nprint('ready',flush=True)\nend=time.time()+300\nwhile time.time()<end:\n  r,_,_=select.select(ss,[],[],1)\n  for s in r:\n    c,_=s.accept();c.close()\n",
             ])
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -462,7 +452,7 @@ impl JobsNs {
             .unwrap();
         assert_eq!(line.trim(), "ready");
         ns.listener = Some(child);
-        ns
+        Ok(ns)
     }
 
     fn command(&self, program: &str) -> std::process::Command {
@@ -509,7 +499,7 @@ fn sh(args: &[&str]) {
 
 #[test]
 fn ping_scan_says_which_hosts_are_up_in_every_format() {
-    let ns = JobsNs::new();
+    let ns = or_skip!(JobsNs::new());
     let dir = temp_path("ping");
     std::fs::create_dir_all(&dir).unwrap();
     let base = dir.join("ping");
@@ -556,19 +546,17 @@ fn ping_scan_says_which_hosts_are_up_in_every_format() {
         xml.contains("<hosts up=\"2\" down=\"1\" total=\"3\"/>"),
         "{xml}"
     );
-    {
-        let (xmllint, _, dtd) = or_skip!(xml_tools());
-        let (code, out) = run_tool(
-            &xmllint,
-            &[
-                "--noout",
-                "--dtdvalid",
-                dtd.to_str().unwrap(),
-                &format!("{base}.xml"),
-            ],
-        );
-        assert_eq!(code, 0, "{out}");
-    }
+    let (xmllint, _, dtd) = or_skip!(xml_tools());
+    let (code, out) = run_tool(
+        &xmllint,
+        &[
+            "--noout",
+            "--dtdvalid",
+            dtd.to_str().unwrap(),
+            &format!("{base}.xml"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
     let gnmap = std::fs::read_to_string(format!("{base}.gnmap")).unwrap();
     assert!(
         gnmap.contains("Host: 10.251.0.1 ()\tStatus: Up\n")
@@ -588,7 +576,7 @@ fn ping_scan_says_which_hosts_are_up_in_every_format() {
 
 #[test]
 fn reason_column_hint_and_stats_lines() {
-    let ns = JobsNs::new();
+    let ns = or_skip!(JobsNs::new());
     // --reason: the table and -oN get the column.
     let normal = temp_path("reason.nmap");
     let run = ns.portscan(&[
@@ -696,7 +684,7 @@ fn reason_column_hint_and_stats_lines() {
 
 #[test]
 fn pairs_from_a_first_sweep_are_probed_alone() {
-    let ns = JobsNs::new();
+    let ns = or_skip!(JobsNs::new());
     let dir = temp_path("pairs");
     std::fs::create_dir_all(&dir).unwrap();
     let file = |name: &str, text: &str| {
@@ -766,7 +754,7 @@ fn line_count(path: &std::path::Path) -> usize {
 
 #[test]
 fn a_scan_killed_at_several_points_and_resumed_equals_an_uninterrupted_one() {
-    let ns = JobsNs::new();
+    let ns = or_skip!(JobsNs::new());
     let tools = or_skip!(xml_tools());
     let dir = temp_path("resume");
     std::fs::create_dir_all(&dir).unwrap();
@@ -864,4 +852,214 @@ fn a_scan_killed_at_several_points_and_resumed_equals_an_uninterrupted_one() {
     );
     assert_eq!(std::fs::read(&state).unwrap(), before);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A single-node Slurm (munged, slurmctld, slurmd) whose daemons run in
+/// the network namespace `ns`, so the jobs' traffic stays there; stopped
+/// on drop through their pid files.
+struct Slurm {
+    dir: std::path::PathBuf,
+    netns: String,
+}
+
+impl Slurm {
+    fn start(ns: &JobsNs) -> Result<Slurm, Skipped> {
+        for (tool, package) in [
+            ("munged", "munge"),
+            ("mungekey", "munge"),
+            ("slurmctld", "slurmctld"),
+            ("slurmd", "slurmd"),
+            ("sbatch", "slurm-client"),
+            ("sinfo", "slurm-client"),
+            ("nsenter", "util-linux"),
+        ] {
+            require_tool(tool, package)?;
+        }
+        // getaddrinfo (AI_ADDRCONFIG) wants an address besides loopback.
+        ns.exec(&[
+            "ip", "link", "add", "j0", "type", "veth", "peer", "name", "j1",
+        ]);
+        ns.exec(&["ip", "addr", "add", "10.251.1.1/24", "dev", "j0"]);
+        ns.exec(&["ip", "link", "set", "j0", "up"]);
+        ns.exec(&["ip", "link", "set", "j1", "up"]);
+        let dir = temp_path("slurm");
+        std::fs::create_dir_all(dir.join("state")).unwrap();
+        std::fs::create_dir_all(dir.join("spool")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).unwrap();
+        let slurm = Slurm {
+            dir: dir.clone(),
+            netns: format!("/run/netns/{}", ns.name),
+        };
+        let d = dir.to_str().unwrap();
+        let key = format!("{d}/munge.key");
+        sh(&["mungekey", "--create", &format!("--keyfile={key}")]);
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        slurm.run(&[
+            "munged",
+            "-f",
+            &format!("--socket={d}/munge.sock"),
+            &format!("--key-file={key}"),
+            &format!("--pid-file={d}/munged.pid"),
+            &format!("--log-file={d}/munged.log"),
+            &format!("--seed-file={d}/munged.seed"),
+        ]);
+        let host = std::process::Command::new("hostname")
+            .arg("-s")
+            .output()
+            .unwrap();
+        let host = String::from_utf8(host.stdout).unwrap().trim().to_string();
+        let conf = format!(
+            "ClusterName=jobs\nSlurmctldHost={host}(10.251.1.1)\nSlurmctldPort=16817\nSlurmdPort=16818\n\
+             AuthType=auth/munge\nAuthInfo=socket={d}/munge.sock\nCredType=cred/munge\n\
+             SlurmUser=root\nSlurmdUser=root\nStateSaveLocation={d}/state\nSlurmdSpoolDir={d}/spool\n\
+             SlurmctldPidFile={d}/slurmctld.pid\nSlurmdPidFile={d}/slurmd.pid\n\
+             ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\nSwitchType=switch/none\nMpiDefault=none\n\
+             ReturnToService=2\nSchedulerType=sched/builtin\nSelectType=select/cons_tres\nSelectTypeParameters=CR_Core\n\
+             JobCompType=jobcomp/none\nJobAcctGatherType=jobacct_gather/none\nAccountingStorageType=accounting_storage/none\n\
+             SlurmctldLogFile={d}/slurmctld.log\nSlurmdLogFile={d}/slurmd.log\n\
+             NodeName={host} NodeAddr=10.251.1.1 CPUs=2 State=UNKNOWN\n\
+             PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP\n"
+        );
+        std::fs::write(dir.join("slurm.conf"), conf).unwrap();
+        // The host's cgroups are v1 beside a v2 mount: name the plugin.
+        std::fs::write(dir.join("cgroup.conf"), "CgroupPlugin=cgroup/v1\n").unwrap();
+        slurm.run(&["slurmctld", "-i"]);
+        slurm.run(&["slurmd"]);
+        // Until the node is idle (it registers in a second or two).
+        let started = std::time::Instant::now();
+        loop {
+            let out = slurm
+                .command("sinfo")
+                .args(["-h", "-o", "%t"])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).trim() == "idle" {
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "the Slurm node never became idle: {}",
+                std::fs::read_to_string(dir.join("slurmd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        Ok(slurm)
+    }
+
+    /// `program` in the namespace's network (its own mounts, unlike `ip
+    /// netns exec`, keep /sys/fs/cgroup for slurmd), with this Slurm's
+    /// configuration.
+    fn command(&self, program: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new("nsenter");
+        cmd.arg(format!("--net={}", self.netns))
+            .arg(program)
+            .env("SLURM_CONF", self.dir.join("slurm.conf"));
+        cmd
+    }
+
+    /// Runs a daemon (it forks away) or a command, which must succeed.
+    fn run(&self, args: &[&str]) {
+        let status = self.command(args[0]).args(&args[1..]).status().unwrap();
+        assert!(status.success(), "{args:?}");
+    }
+}
+
+impl Drop for Slurm {
+    fn drop(&mut self) {
+        for daemon in ["slurmd", "slurmctld", "munged"] {
+            let Ok(pid) = std::fs::read_to_string(self.dir.join(format!("{daemon}.pid"))) else {
+                continue;
+            };
+            let pid = pid.trim().to_string();
+            let _ = std::process::Command::new("kill").arg(&pid).status();
+            // Until it is gone, at most 10 s, then SIGKILL.
+            let started = std::time::Instant::now();
+            while std::path::Path::new(&format!("/proc/{pid}")).exists()
+                && started.elapsed() < std::time::Duration::from_secs(10)
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid])
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The `n`-th ```bash block after `marker` in docs/portscan-shards.md
+/// (the recipes the README points to).
+fn recipe_block(marker: &str, n: usize) -> String {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/portscan-shards.md"
+    ))
+    .unwrap();
+    let after = &doc[doc
+        .find(marker)
+        .unwrap_or_else(|| panic!("docs/portscan-shards.md: {marker}"))..];
+    let block = after.split("```bash\n").nth(n + 1).unwrap();
+    block[..block.find("```").unwrap()].to_string()
+}
+
+#[test]
+fn the_slurm_recipe_runs_as_written_and_merges_to_the_unsplit_scan() {
+    let ns = or_skip!(JobsNs::new());
+    let tools = or_skip!(xml_tools());
+    let slurm = or_skip!(Slurm::start(&ns));
+    let work = temp_path("slurm-work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("targets.txt"), "10.251.0.1\n10.251.0.3\n").unwrap();
+    std::fs::write(
+        work.join("portscan.sbatch"),
+        recipe_block("## Slurm job array", 0),
+    )
+    .unwrap();
+    let commands = recipe_block("## Slurm job array", 1);
+    assert!(
+        commands.contains("sbatch --wait portscan.sbatch"),
+        "{commands}"
+    );
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_portscan"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut sh = slurm.command("timeout");
+    sh.args(["300", "sh", "-ec", &commands])
+        .current_dir(&work)
+        .env("PATH", path);
+    let out = sh.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shards = std::fs::read_dir(work.join("results")).unwrap().count();
+    assert_eq!(shards, 8, "one XML per array task");
+    // The unsplit scan, in the same namespace.
+    let whole = work.join("whole.xml");
+    let targets = work.join("targets.txt");
+    ns.portscan(&[
+        "-iL",
+        targets.to_str().unwrap(),
+        "1-1024",
+        "-oX",
+        whole.to_str().unwrap(),
+    ])
+    .ok();
+    let merged = work.join("scan.xml");
+    assert_valid_and_ndiff_equal(&tools, whole.to_str().unwrap(), merged.to_str().unwrap());
+    let jsonl = std::fs::read_to_string(work.join("scan.jsonl")).unwrap();
+    assert!(
+        jsonl.contains("\"ip\":\"10.251.0.3\",\"port\":1000"),
+        "{jsonl}"
+    );
+    drop(slurm);
+    let _ = std::fs::remove_dir_all(work);
 }

@@ -31,7 +31,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use rawnet::sanitize::TerminalSafeJson;
-use rawnet::scan::{Probe, ProbeSource, Proto};
+use rawnet::scan::{Probe, ProbeSource, Proto, Technique};
 
 use crate::error::Error;
 use crate::merge::parse_record;
@@ -228,5 +228,9 @@ impl ProbeSource for Remaining {
 
     fn proto(&self) -> Proto {
         self.inner.proto()
+    }
+
+    fn technique(&self) -> Technique {
+        self.inner.technique()
     }
 }
