@@ -3,7 +3,7 @@
 # scenarios of bench/portscan.sh, one right after the other:
 #
 #   sudo BASE=/tmp/ps-base NEW=/tmp/ps-new bench/portscan_ab.sh
-#   RUNS=5 SCENARIOS="loopback rtt100" sudo -E bench/portscan_ab.sh
+#   RUNS=5 AB_SCENARIOS="loopback rtt100" sudo -E bench/portscan_ab.sh
 #
 # Scenarios (as in bench/portscan.sh, portscan's defaults only, no nmap):
 # loopback (127.0.0.1 1-65535), the field scenarios rtt20 rtt100 loss2

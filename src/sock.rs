@@ -1,4 +1,6 @@
-//! Thin wrappers over the TCP socket syscalls, on top of `socket2`.
+//! Thin wrappers over the socket syscalls, on top of `socket2`: TCP
+//! clients and servers, the scan's probe sockets (TCP and connected UDP),
+//! and the ICMP error queue.
 //!
 //! This is the classic sequence from every socket tutorial (`socket`,
 //! `connect`, `send`, `recv`, `shutdown`, `close` for a client; `socket`,
@@ -654,6 +656,40 @@ pub fn icmp_error_from_control(control: &[u8]) -> Option<IcmpError> {
         at = at.checked_add(align(len)?)?;
     }
     None
+}
+
+/// `socket(AF_INET|AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC)`
+/// and `setsockopt(IP[V6]_RECVERR, 1)`: a scan's probe socket for
+/// `addr`'s family (a TCP connect, a `-sV` probe connection), with
+/// ICMP errors queued (`IP_RECVERR`/`IPV6_RECVERR`, see
+/// [`set_recverr`]) so that the reason of a refusal keeps its
+/// ICMP type and code. A failure to set the option only costs that
+/// precision.
+pub fn tcp_probe_socket(addr: &SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(
+        Domain::for_address(*addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
+    let _ = set_recverr(&socket, addr.is_ipv6());
+    Ok(socket)
+}
+
+/// `socket(AF_INET[6], SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC)`,
+/// `setsockopt(IP[V6]_RECVERR, 1)`, `connect(addr)`.
+///
+/// # Notes
+///
+/// `connect()` on UDP sends nothing: it fixes the peer, so `send` needs
+/// no address and the kernel delivers to this socket only datagrams and
+/// ICMP errors from that peer. It can still fail at once, e.g.
+/// `ENETUNREACH` without a route.
+pub fn udp_connected(addr: &SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let ty = Type::DGRAM.nonblocking().cloexec();
+    let sock = Socket::new(Domain::for_address(*addr), ty, None)?;
+    set_recverr(&sock, addr.is_ipv6())?;
+    sock.connect(&(*addr).into())?;
+    Ok(sock.into())
 }
 
 #[cfg(test)]
