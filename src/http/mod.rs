@@ -9,17 +9,18 @@
 //!   `httparse` and decides the body framing itself (RFC 9112 section 6.3);
 //!   its [`response::Error`] lives in `error`, shared with the chunked
 //!   decoder.
-//! - [`client`]: one exchange over a socket of our own (resolve, connect,
-//!   send, read until the message is complete) with time limits and a
-//!   timing breakdown.
+//! - [`client`]: one exchange on a connection from [`crate::conn`] (new,
+//!   or kept alive from an earlier exchange): send, read until the message
+//!   is complete, with time limits and a timing breakdown.
 //!
 //! - [`route`]: `--resolve` and `--connect-to`, where a URL really goes.
 //! - [`redirect`]: `-L`, a loop of exchanges over one deadline.
 //! - [`transport`]: the byte stream under the exchange: plain TCP, or
 //!   [`tls`] (rustls) on top of it.
 //!
-//! Only [`client`] and [`transport`] touch a socket; the parsers are pure, so they can be
-//! tested byte by byte and fuzzed.
+//! Only [`client`], [`transport`] and [`tls`] (with [`crate::conn`] below
+//! them) touch a connection; the parsers are pure, so they can be tested
+//! byte by byte and fuzzed.
 
 pub mod body;
 mod chunked;
