@@ -11,6 +11,8 @@
 //!   send, read until the message is complete) with time limits and a
 //!   timing breakdown.
 //!
+//! - [`splitter`]: where each request of a `--send` file ends and how
+//!   its response is framed (bytes only, nothing changed).
 //! - [`route`]: `--resolve` and `--connect-to`, where a URL really goes.
 //! - [`redirect`]: `-L`, a loop of exchanges over one deadline.
 //! - [`transport`]: the byte stream under the exchange: plain TCP, or
@@ -28,6 +30,7 @@ pub mod request;
 pub mod response;
 pub mod route;
 mod section;
+pub mod splitter;
 pub mod target;
 pub mod tls;
 pub mod transport;
