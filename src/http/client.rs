@@ -381,6 +381,37 @@ pub fn exchange(
     exchange
 }
 
+/// A connection opened as [`fetch`] opens one (`--resolve` and
+/// `--connect-to`, happy eyeballs, TLS for `https://`), for a caller that
+/// speaks on it itself (`rawget --send`). The record holds the address,
+/// the TLS details and the timing so far, or the error; times count from
+/// the returned instant.
+pub fn open(
+    target: &Target,
+    opts: &FetchOptions,
+    handler: &mut dyn Handler,
+) -> (Option<Box<dyn Transport>>, Exchange, Instant) {
+    let mut run = Run {
+        start: Instant::now(),
+        deadline: opts.deadline,
+        connect_deadline: None,
+        exchange: Exchange {
+            port: target.port,
+            ..Exchange::default()
+        },
+    };
+    let result = run.open(target, opts, handler);
+    let mut exchange = run.exchange;
+    exchange.timing.total = run.start.elapsed();
+    match result {
+        Ok(transport) => (Some(transport), exchange, run.start),
+        Err(e) => {
+            exchange.error = Some(e);
+            (None, exchange, run.start)
+        }
+    }
+}
+
 struct Run {
     start: Instant,
     deadline: Option<Instant>,
@@ -406,17 +437,7 @@ impl Run {
         let head = request
             .head_for(target, body.as_ref().map(BodyReader::len), credentials)
             .to_bytes();
-        if target.scheme == Scheme::Https {
-            opts.tls.prepare().map_err(FetchError::Tls)?;
-        }
-        let route = opts.routes.route(&target.host, target.port);
-        self.exchange.port = route.port;
-        let ips = self.resolve(&route, opts.family, handler)?;
-        let conn = self.connect(&ips, route.port, opts.connect_timeout, handler)?;
-        let mut transport: Box<dyn Transport> = match target.scheme {
-            Scheme::Http => Box::new(Plain::new(conn)),
-            Scheme::Https => Box::new(self.handshake(conn, target, opts, handler)?),
-        };
+        let mut transport = self.open(target, opts, handler)?;
         let total = head.len() as u64 + body.as_ref().map_or(0, BodyReader::len);
         let sent = self.send(&mut *transport, &head, body.as_mut());
         if let Err(e @ FetchError::Body(_)) = sent {
@@ -459,6 +480,26 @@ impl Run {
             },
         );
         Ok(())
+    }
+
+    /// Resolves, connects and (for `https://`) shakes hands.
+    fn open(
+        &mut self,
+        target: &Target,
+        opts: &FetchOptions,
+        handler: &mut dyn Handler,
+    ) -> Result<Box<dyn Transport>, FetchError> {
+        if target.scheme == Scheme::Https {
+            opts.tls.prepare().map_err(FetchError::Tls)?;
+        }
+        let route = opts.routes.route(&target.host, target.port);
+        self.exchange.port = route.port;
+        let ips = self.resolve(&route, opts.family, handler)?;
+        let conn = self.connect(&ips, route.port, opts.connect_timeout, handler)?;
+        Ok(match target.scheme {
+            Scheme::Http => Box::new(Plain::new(conn)),
+            Scheme::Https => Box::new(self.handshake(conn, target, opts, handler)?),
+        })
     }
 
     fn handshake(
