@@ -18,6 +18,8 @@
 //! - [`timeline`]: every connect attempt and phase as data, and
 //!   statistics over repeated runs; [`server_timing`]: the server's own
 //!   `Server-Timing` account.
+//! - [`compare`]: where the answers of several servers to the same bytes
+//!   differ (pure data).
 //! - [`route`]: `--resolve` and `--connect-to`, where a URL really goes.
 //! - [`redirect`]: `-L`, a loop of exchanges over one deadline.
 //! - [`transport`]: the byte stream under the exchange: plain TCP, or
@@ -29,6 +31,7 @@
 pub mod body;
 mod chunked;
 pub mod client;
+pub mod compare;
 pub mod lint;
 pub mod pipeline;
 pub mod redirect;
