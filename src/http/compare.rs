@@ -124,7 +124,7 @@ pub fn compare(targets: &[TargetSummary]) -> Vec<Difference> {
     whole(Aspect::ConnectionOpen, &|t| t.connection_open.to_string());
     let most = targets.iter().map(|t| t.responses.len()).max().unwrap_or(0);
     for i in 0..most {
-        let aspects: [(Aspect, fn(&Summary) -> String); 6] = [
+        let aspects: [(Aspect, Show); 6] = [
             (Aspect::Status, |s| {
                 s.status.map_or("-".into(), |c| c.to_string())
             }),
@@ -154,6 +154,9 @@ pub fn compare(targets: &[TargetSummary]) -> Vec<Difference> {
     }
     out
 }
+
+/// How one aspect of a response is shown (and compared).
+type Show = fn(&Summary) -> String;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()

@@ -34,6 +34,9 @@ pub enum Exit {
     PeerCertificate = 60,
     TooLarge = 63,
     CaFile = 77,
+    /// `--send` to several targets (`--pin`, several URLs): the responses
+    /// differ. rawget's own number: curl has no comparison.
+    Differ = 90,
 }
 
 /// Any failure of one URL: its kind name for JSON, and its exit status.

@@ -302,13 +302,16 @@ impl Serialize for Field<'_> {
     }
 }
 
-fn exact_fields(head: &Head) -> Vec<Field<'_>> {
+pub(crate) fn exact_fields(head: &Head) -> Vec<Field<'_>> {
     exact(&head.headers, &head.value_bytes)
 }
 
 /// Fields with the exact bytes of the values that are not UTF-8
 /// (`value_bytes` as in `Head::value_bytes`: index order).
-fn exact<'a>(fields: &'a [(String, String)], value_bytes: &[(usize, Vec<u8>)]) -> Vec<Field<'a>> {
+pub(crate) fn exact<'a>(
+    fields: &'a [(String, String)],
+    value_bytes: &[(usize, Vec<u8>)],
+) -> Vec<Field<'a>> {
     let mut exact = value_bytes.iter().peekable();
     fields
         .iter()
@@ -321,13 +324,13 @@ fn exact<'a>(fields: &'a [(String, String)], value_bytes: &[(usize, Vec<u8>)]) -
         .collect()
 }
 
-fn base64_of(bytes: &[u8]) -> String {
+pub(crate) fn base64_of(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The body as text when it is UTF-8 (borrowed: a large body is not
 /// copied), else base64.
-fn encode_body(body: &[u8]) -> (Cow<'_, str>, &'static str) {
+pub(crate) fn encode_body(body: &[u8]) -> (Cow<'_, str>, &'static str) {
     match std::str::from_utf8(body) {
         Ok(text) => (Cow::Borrowed(text), "utf-8"),
         Err(_) => (
@@ -338,7 +341,7 @@ fn encode_body(body: &[u8]) -> (Cow<'_, str>, &'static str) {
 }
 
 /// Milliseconds with microsecond resolution.
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 

@@ -9,6 +9,7 @@ mod cli;
 mod exit;
 #[path = "../common/generate.rs"]
 mod generate;
+mod har;
 mod json;
 mod lazy_file;
 mod ordered;
@@ -17,6 +18,8 @@ mod spool;
 mod trace;
 #[path = "../common/usage.rs"]
 mod usage;
+mod waterfall;
+mod workbench;
 mod writeout;
 
 use std::fs::File;
@@ -61,7 +64,12 @@ fn main() -> ExitCode {
             return usage::exit_for(&e);
         }
     };
-    let exit = match run(&config) {
+    let outcome = if config.bench.active() {
+        workbench::run(&config).map_err(|(exit, message)| Fatal { exit, message })
+    } else {
+        run(&config)
+    };
+    let exit = match outcome {
         Ok(exit) => exit,
         Err(fatal) => {
             report(&fatal.message);
