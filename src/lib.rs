@@ -5,6 +5,9 @@
 //!
 //! - [`sock`]: thin wrappers over the socket syscalls (socket2 underneath).
 //! - [`resolve`]: name resolution through `getaddrinfo` (dns-lookup).
+//! - [`conn`]: the connection layer under `rawget`: socket and happy
+//!   eyeballs, proxies (HTTP CONNECT, SOCKS5), TLS over any transport, and
+//!   a pool of kept-alive connections.
 //! - [`http`]: HTTP/1.1 request building and a streaming response reader
 //!   that decides message framing (RFC 9112 section 6.3).
 //! - [`sanitize`]: escaping of untrusted bytes before they reach a terminal.
@@ -16,6 +19,7 @@
 //!   that an open port answers.
 #![deny(missing_docs)]
 
+pub mod conn;
 pub mod detect;
 pub mod fdlimit;
 pub mod http;

@@ -242,6 +242,98 @@ impl Conn {
     pub fn socket(&self) -> &Socket {
         &self.sock
     }
+
+    /// `socket(AF_UNIX, SOCK_STREAM)` then `connect()` to the socket file
+    /// at `path` (curl's `--unix-socket`).
+    ///
+    /// # Notes
+    /// A Unix connect completes or fails at once (`ENOENT`,
+    /// `ECONNREFUSED`, `EAGAIN` when the listener's queue is full), so there
+    /// is no timeout. [`Conn::local_addr`] and [`Conn::peer_addr`] fail on
+    /// such a connection: it has no IP address.
+    pub fn connect_unix(path: &std::path::Path) -> io::Result<Conn> {
+        let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        sock.connect(&SockAddr::unix(path)?)?;
+        Ok(Conn { sock })
+    }
+
+    /// `poll(POLLOUT)` on this one socket: waits until more can be sent,
+    /// at most `timeout` (`None`: no limit). `false`: the time ran out.
+    ///
+    /// # Notes
+    /// Unlike [`Conn::poll`], bytes waiting to be read do not end the wait:
+    /// a writer blocked on a full send buffer is not woken by them.
+    pub fn poll_writable(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let mut pfd = libc::pollfd {
+            fd: self.sock.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        let ms = match timeout {
+            None => -1,
+            Some(t) => i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
+        };
+        loop {
+            // SAFETY: `pfd` is a valid pollfd for the duration of the call,
+            // and the count passed is 1.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if n >= 0 {
+                break;
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+        Ok(pfd.revents & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0)
+    }
+}
+
+/// Where a client socket is bound before it connects: curl's
+/// `--interface` and `--local-port`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bind {
+    /// `setsockopt(SO_BINDTODEVICE)`: send only through this interface.
+    pub device: Option<String>,
+    /// `bind()` to this local address (port 0 unless `ports` is given).
+    pub addr: Option<std::net::IpAddr>,
+    /// `bind()` to the first free port of this inclusive range.
+    pub ports: Option<(u16, u16)>,
+}
+
+impl Bind {
+    /// True when nothing is asked: the kernel picks address and port.
+    pub fn is_empty(&self) -> bool {
+        self.device.is_none() && self.addr.is_none() && self.ports.is_none()
+    }
+
+    /// Applies the binding to `sock`, about to connect to `peer`.
+    ///
+    /// # Notes
+    /// `SO_BINDTODEVICE` needs `CAP_NET_RAW`. A port range is tried in
+    /// order; `EADDRINUSE` moves on to the next port, any other error is
+    /// returned at once. A local address of the other family than `peer`
+    /// fails with `EAFNOSUPPORT`/`EINVAL` from `bind()`.
+    pub fn apply(&self, sock: &Socket, peer: &SocketAddr) -> io::Result<()> {
+        if let Some(dev) = &self.device {
+            sock.bind_device(Some(dev.as_bytes()))?;
+        }
+        if self.addr.is_none() && self.ports.is_none() {
+            return Ok(());
+        }
+        let ip = self.addr.unwrap_or(match peer {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+        });
+        let (first, last) = self.ports.unwrap_or((0, 0));
+        let mut port = first;
+        loop {
+            match sock.bind(&SockAddr::from(SocketAddr::new(ip, port))) {
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && port < last => port += 1,
+                r => return r,
+            }
+        }
+    }
 }
 
 /// A `connect()` in progress: several can race (happy eyeballs) and be
@@ -260,7 +352,14 @@ impl Connecting {
     /// `EINPROGRESS` is the normal answer and not an error here; an
     /// immediate failure (`ENETUNREACH`, `EADDRNOTAVAIL`) is.
     pub fn start(addr: SocketAddr) -> io::Result<Connecting> {
+        Connecting::start_bound(addr, &Bind::default())
+    }
+
+    /// [`Connecting::start`], with the socket bound as `bind` says before
+    /// `connect()` (see [`Bind::apply`]).
+    pub fn start_bound(addr: SocketAddr, bind: &Bind) -> io::Result<Connecting> {
         let sock = tcp_socket(&addr)?;
+        bind.apply(&sock, &addr)?;
         sock.set_nonblocking(true)?;
         match sock.connect(&SockAddr::from(addr)) {
             Ok(()) => {}
@@ -294,11 +393,14 @@ impl Connecting {
 /// `poll()` for writability (connect done, or failed) on several
 /// connects at once, at most `timeout` (`None`: no limit). Returns the
 /// indexes of those that are done; empty when the time ran out.
-pub fn poll_connecting(list: &[Connecting], timeout: Option<Duration>) -> io::Result<Vec<usize>> {
+pub fn poll_connecting<C: std::borrow::Borrow<Connecting>>(
+    list: &[C],
+    timeout: Option<Duration>,
+) -> io::Result<Vec<usize>> {
     let mut fds: Vec<libc::pollfd> = list
         .iter()
         .map(|c| libc::pollfd {
-            fd: c.sock.as_raw_fd(),
+            fd: c.borrow().sock.as_raw_fd(),
             events: libc::POLLOUT,
             revents: 0,
         })

@@ -259,6 +259,10 @@ struct Record {
     warnings: Vec<WarningRecord>,
     tls: Option<serde_json::Value>,
     redirects: Vec<serde_json::Value>,
+    conn_id: Option<u64>,
+    num_connects: u32,
+    reused: bool,
+    proxy: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -302,7 +306,7 @@ fn sends_the_documented_request() {
         srv.request(),
         format!(
             "GET /a/b?x=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: rawget/{}\r\n\
-             Accept: */*\r\nConnection: close\r\n\r\n",
+             Accept: */*\r\n\r\n",
             env!("CARGO_PKG_VERSION")
         )
     );

@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use clap::Parser;
+use rawnet::conn::proxy::ProxyEnv;
+use rawnet::conn::socket::{parse_interface, parse_port_range};
+use rawnet::conn::{Pool, ProxyConfig, SocketOptions};
 use rawnet::http::client::FetchOptions;
 use rawnet::http::redirect::RedirectPolicy;
 use rawnet::http::response::Limits;
 use rawnet::http::route::{ConnectTo, Resolve, Routes};
 use rawnet::http::tls::TlsSetup;
 use rawnet::resolve::Family;
+use rawnet::sock::Bind;
 
 use crate::generate::Generate;
 use crate::writeout::WriteOut;
@@ -23,12 +27,14 @@ use crate::writeout::WriteOut;
 #[command(name = "rawget", version, args_override_self = true)]
 #[command(
     after_help = "Exit codes follow curl: 0 complete response (any status), \
-1 unsupported protocol, 2 usage, 3 malformed URL, 6 cannot resolve, 7 cannot connect, \
+1 unsupported protocol, 2 usage, 3 malformed URL, 5 cannot resolve the proxy, 6 cannot resolve, 7 cannot connect (or the proxy), \
 8 malformed response (or a warning with --strict), 18 body shorter than announced, \
 22 HTTP status 400 or above with -f, 23 write error (or a binary body refused on a terminal), \
-26 read error (-d @file), 28 timeout, 35 TLS handshake failure, 47 too many redirects, 52 empty reply, 55 send failure, \
-56 receive failure or bad chunk, 60 certificate not verified, 63 body over --max-size, \
-77 unusable --cacert file, 90 --send to several targets: the responses differ."
+26 read error (-d @file), 28 timeout, 35 TLS handshake failure, 45 --interface/--local-port unusable, \
+47 too many redirects, 52 empty reply, 55 send failure, \
+56 receive failure, bad chunk or proxy CONNECT refused, 60 certificate not verified, 63 body over --max-size, \
+77 unusable --cacert file, 90 --send to several targets: the responses differ, \
+97 SOCKS5 proxy failure."
 )]
 pub struct Cli {
     // The help text is an attribute, not a doc comment: rustdoc would read
@@ -172,6 +178,42 @@ pub struct Cli {
     /// Connect to HOST2:PORT2 for requests to HOST1:PORT1 (empty fields: any / unchanged)
     #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
     pub connect_to: Vec<ConnectTo>,
+
+    /// Use this proxy: [http|https|socks5|socks5h://][user:password@]host[:port] ('': none)
+    #[arg(short = 'x', long, value_name = "PROXY")]
+    pub proxy: Option<String>,
+
+    /// Tunnel plain http:// through an HTTP proxy with CONNECT too (https:// always is)
+    #[arg(short = 'p', long)]
+    pub proxytunnel: bool,
+
+    /// Credentials for the proxy only, never sent to the origin
+    #[arg(short = 'U', long, value_name = "USER:PASSWORD")]
+    pub proxy_user: Option<String>,
+
+    /// Hosts that bypass the proxy: comma-separated names, addresses, CIDRs ('*': all); replaces NO_PROXY
+    #[arg(long, value_name = "LIST")]
+    pub noproxy: Option<String>,
+
+    /// https:// proxy: trust the CA certificates in FILE (PEM) instead of the system store
+    #[arg(long, value_name = "FILE")]
+    pub proxy_cacert: Option<PathBuf>,
+
+    /// https:// proxy: do not verify the proxy's certificate
+    #[arg(long)]
+    pub proxy_insecure: bool,
+
+    /// Connect to this Unix socket instead of the host's address (the URL still names the host)
+    #[arg(long, value_name = "PATH")]
+    pub unix_socket: Option<PathBuf>,
+
+    /// Send from this interface (name, if!NAME) or local address (ADDR, host!ADDR)
+    #[arg(long, value_name = "NAME")]
+    pub interface: Option<String>,
+
+    /// Bind the local end to port N, or the first free one of N-M
+    #[arg(long, value_name = "N[-M]", value_parser = parse_port_range)]
+    pub local_port: Option<(u16, u16)>,
 
     /// Send the requests in FILE ('-': stdin) byte for byte; the URL only says where to connect
     #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "data_raw", "head", "method", "headers", "location", "location_trusted"])]
@@ -318,6 +360,20 @@ impl TryFrom<Cli> for Config {
             (None, false, false) => "POST".to_owned(),
             (None, false, true) => "GET".to_owned(),
         };
+        let proxy_user = cli
+            .proxy_user
+            .as_deref()
+            .map(|u| match u.split_once(':') {
+                Some((user, pass)) => Ok((user.to_owned(), pass.to_owned())),
+                None => Err(format!(
+                    "--proxy-user '{u}' has no password: give USER:PASSWORD (rawget does not prompt)"
+                )),
+            })
+            .transpose()?;
+        let (device, local_addr) = match &cli.interface {
+            Some(i) => parse_interface(i).map_err(|e| format!("--interface: {e}"))?,
+            None => (None, None),
+        };
         let family = match (cli.ipv4, cli.ipv6) {
             (true, _) => Family::V4,
             (_, true) => Family::V6,
@@ -351,6 +407,23 @@ impl TryFrom<Cli> for Config {
                 },
                 // curl -f reads no error body; --fail-with-body does.
                 fail_at_head: fail == Fail::HideBody,
+                proxy: Arc::new(ProxyConfig {
+                    explicit: cli.proxy,
+                    env: ProxyEnv::from_process(),
+                    noproxy: cli.noproxy,
+                    tunnel: cli.proxytunnel,
+                    credentials: proxy_user,
+                }),
+                proxy_tls: Arc::new(TlsSetup::new(cli.proxy_cacert, cli.proxy_insecure)),
+                socket: Arc::new(SocketOptions {
+                    bind: Bind {
+                        device,
+                        addr: local_addr,
+                        ports: cli.local_port,
+                    },
+                    unix_socket: cli.unix_socket,
+                }),
+                pool: Arc::new(Pool::new()),
             },
             verbose: cli.verbose,
             output: cli.output,

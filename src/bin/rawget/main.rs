@@ -126,28 +126,58 @@ fn run(cfg: &Config) -> Result<Exit, Fatal> {
 }
 
 /// Runs several URLs at once on a thread pool (I/O bound, so more threads
-/// than cores); [`Ordered`] keeps their output in the order given.
+/// than cores); [`Ordered`] keeps their output in the order given. URLs to
+/// one origin run one after another on one worker, so they share one
+/// kept-alive connection as curl's do; origins run in parallel.
 fn run_parallel(jobs: &[Job], cfg: &Config, ordered: &Ordered, mode: RawMode) -> Result<(), Fatal> {
+    let groups = by_origin(jobs);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.len().min(MAX_PARALLEL))
+        .num_threads(groups.len().min(MAX_PARALLEL))
         .build()
         .map_err(|e| Fatal {
             exit: Exit::RecvError,
             message: format!("cannot start worker threads: {e}"),
         })?;
     pool.scope(|s| {
-        for (i, job) in jobs.iter().enumerate() {
+        for group in &groups {
             s.spawn(move |_| {
-                let outcome = if ordered.cancelled() {
-                    output_failed(&io::ErrorKind::BrokenPipe.into())
-                } else {
-                    run_job(job, cfg, &mut ordered.lane(i), mode, Some(i))
-                };
-                ordered.finish(i, outcome);
+                for &i in group {
+                    let outcome = if ordered.cancelled() {
+                        output_failed(&io::ErrorKind::BrokenPipe.into())
+                    } else {
+                        run_job(&jobs[i], cfg, &mut ordered.lane(i), mode, Some(i))
+                    };
+                    ordered.finish(i, outcome);
+                }
             });
         }
     });
     Ok(())
+}
+
+/// The jobs' indexes grouped by origin (scheme, host, port), each group
+/// in the order given, groups in the order of their first URL; a URL that
+/// did not parse is a group of its own.
+fn by_origin(jobs: &[Job]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut index: std::collections::HashMap<(&str, &str, u16), usize> =
+        std::collections::HashMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        match &job.ready {
+            Ok((t, _)) => {
+                let key = (t.scheme.as_str(), t.host.as_str(), t.port);
+                match index.get(&key) {
+                    Some(&g) => groups[g].push(i),
+                    None => {
+                        index.insert(key, groups.len());
+                        groups.push(vec![i]);
+                    }
+                }
+            }
+            Err(_) => groups.push(vec![i]),
+        }
+    }
+    groups
 }
 
 /// `-d` arguments joined with `&` as curl does; `@FILE` and `@-` (stdin)
@@ -338,6 +368,7 @@ fn add_earlier_hops(last: &mut Exchange, earlier: &[redirect::Hop]) {
         total: hops().map(|e| e.timing.total).sum(),
     };
     let header_bytes = hops().map(|e| e.header_bytes).sum();
+    last.connection.new_connects = hops().map(|e| e.connection.new_connects).sum();
     last.timing = timing;
     last.header_bytes = header_bytes;
 }

@@ -236,8 +236,8 @@ fn read_input(path: &std::path::Path) -> Result<Vec<u8>, (Exit, String)> {
 }
 
 /// URL mode: the requests rawget would send, one connection per origin
-/// with `--pipeline` (keep-alive on all but the last), else one per URL.
-/// With `--repeat` every request asks to keep the connection open.
+/// with `--pipeline`, else one per URL; the last request of a connection
+/// says `Connection: close` (with `--repeat` none does).
 fn url_plans(
     cfg: &Config,
     targets: Vec<(String, Target)>,
@@ -270,12 +270,10 @@ fn url_plans(
             let n = group.len();
             for (i, (_, target)) in group.iter().enumerate() {
                 let mut head = spec.head_for(target, None, true);
-                if !user_connection && (keep_all || i + 1 < n) {
-                    for (name, value) in &mut head.headers {
-                        if name == "Connection" {
-                            *value = "keep-alive".into();
-                        }
-                    }
+                // The last request closes the connection, so the server
+                // ends the exchange (with --repeat every run keeps it).
+                if !user_connection && !keep_all && i + 1 == n {
+                    head.headers.push(("Connection".into(), "close".into()));
                 }
                 input.extend_from_slice(&head.to_bytes());
             }
@@ -381,7 +379,7 @@ fn run_one(
             },
         };
         pipeline::run(
-            &mut *t,
+            &mut t,
             &plan.input,
             &plan.requests,
             &popts,
@@ -1020,7 +1018,7 @@ fn reused_runs(plan: &Arc<Plan>, cfg: &Config, n: u32, errors: &mut Vec<String>)
             hashers: Vec::new(),
         };
         let o = pipeline::run(
-            &mut *transport,
+            &mut transport,
             &plan.input,
             &plan.requests,
             &popts,
