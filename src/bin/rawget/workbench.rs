@@ -428,7 +428,8 @@ fn report_problems(run: &Run) {
                 s.error,
                 s.at,
                 s.remaining_total,
-                escape_bytes(preview)
+                // One line: line ends are shown as escapes too.
+                escape_bytes(preview).replace('\n', "\\n")
             ));
         }
     }
