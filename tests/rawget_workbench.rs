@@ -731,3 +731,82 @@ Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nG",
         "{d:?}"
     );
 }
+
+#[test]
+fn an_attempt_to_a_dropping_address_is_listed_with_its_address() {
+    // fd00:17::99 is an address of the namespace whose incoming packets an
+    // nft rule drops: the attempt never hears back and loses the happy
+    // eyeballs race to 127.0.0.1.
+    let ns = daemons::Netns::new().expect("a namespace (root, ip): see the SKIP line");
+    let nft = daemons::need("nft").expect("nft (Debian package nftables)");
+    let ip = |args: &[&str]| {
+        let ok = Command::new("ip")
+            .args(["-n", &ns.name])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ip {args:?}");
+    };
+    ip(&["addr", "add", "fd00:17::99/128", "dev", "lo", "nodad"]);
+    for rule in [
+        "add table ip6 rawget_wb",
+        "add chain ip6 rawget_wb input { type filter hook input priority 0 ; }",
+        "add rule ip6 rawget_wb input ip6 daddr fd00:17::99 drop",
+    ] {
+        let ok = Command::new("ip")
+            .args(["netns", "exec", &ns.name])
+            .arg(&nft)
+            .args(rule.split(' '))
+            .status()
+            .unwrap();
+        assert!(ok.success(), "nft {rule}");
+    }
+    let listener = ns.run(|| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap());
+    let port = listener.local_addr().unwrap().port();
+    let file: &[u8] = b"GET / HTTP/1.1\r\nHost: dual.test\r\n\r\n";
+    let server = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = vec![0u8; file.len()];
+        conn.read_exact(&mut got).unwrap();
+        conn.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+            .unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = request_file(&dir, file);
+    let url = format!("http://dual.test:{port}/");
+    let resolve = format!("dual.test:{port}:[fd00:17::99],127.0.0.1");
+    let args = [
+        "--send",
+        &path,
+        &url,
+        "--resolve",
+        &resolve,
+        "--connect-timeout",
+        "5",
+        "--json",
+    ];
+    let out = rawget_in(&ns, &args).expect(0);
+    server.join().unwrap();
+    let v = &json_lines(&out)[0];
+    let attempts = v["timing_ms"]["attempts"].as_array().unwrap();
+    let got: Vec<(&str, &str)> = attempts
+        .iter()
+        .map(|a| {
+            (
+                a["address"].as_str().unwrap(),
+                a["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let v6 = format!("[fd00:17::99]:{port}");
+    let v4 = format!("127.0.0.1:{port}");
+    assert_eq!(
+        got,
+        [(v6.as_str(), "abandoned"), (v4.as_str(), "connected")]
+    );
+    // The second attempt started only after the first went unanswered.
+    let start = |i: usize| attempts[i]["start"].as_f64().unwrap();
+    assert!(start(1) > start(0), "{attempts:?}");
+}

@@ -56,6 +56,10 @@ pub struct Options {
     /// How long to wait, after the last expected response, for more bytes
     /// or for the server to close.
     pub linger: Duration,
+    /// Keep each response's heads ([`Response::head`],
+    /// [`Response::interim`]); without, only the status is kept (10000
+    /// pipelined answers need not be held to be shown raw).
+    pub keep_heads: bool,
 }
 
 /// When things happened for one request and its response, since the
@@ -94,6 +98,9 @@ pub struct Response {
     pub offset: u64,
     /// Its size on the wire (heads, framing and body).
     pub raw_bytes: u64,
+    /// The final status, once read (kept even without
+    /// [`Options::keep_heads`]).
+    pub status: Option<u16>,
     /// Interim (1xx) heads before the final one.
     pub interim: Vec<Head>,
     /// The final head, once read.
@@ -173,6 +180,7 @@ pub fn run(
         stopped: false,
         out: Outcome {
             sent: vec![None; requests.len()],
+            responses: Vec::with_capacity(requests.len()),
             ..Outcome::default()
         },
         send_at: 0,
@@ -350,6 +358,7 @@ impl Pipeline<'_> {
                 observer,
                 index,
                 more_expected,
+                keep_heads: self.opts.keep_heads,
             };
             match reader.feed(data, &mut sink) {
                 Ok(n) => {
@@ -386,10 +395,7 @@ impl Pipeline<'_> {
     /// A response is complete: the next one may be sent (sequential).
     fn finish(&mut self, response: Response) {
         let tunnel = response.request.is_some_and(|i| self.requests[i].connect())
-            && response
-                .head
-                .as_ref()
-                .is_some_and(|h| (200..300).contains(&h.status));
+            && response.status.is_some_and(|s| (200..300).contains(&s));
         self.out.responses.push(response);
         self.out.tunnel = tunnel;
         self.send_limit = self
@@ -503,15 +509,22 @@ struct Collect<'a> {
     /// Another response is expected after this one: bytes after it are
     /// that response, not an oddity.
     more_expected: bool,
+    /// [`Options::keep_heads`].
+    keep_heads: bool,
 }
 
 impl Sink for Collect<'_> {
     fn interim(&mut self, head: &Head) {
-        self.response.interim.push(head.clone());
+        if self.keep_heads {
+            self.response.interim.push(head.clone());
+        }
     }
 
     fn head(&mut self, head: &Head, framing: Framing) {
-        self.response.head = Some(head.clone());
+        self.response.status = Some(head.status);
+        if self.keep_heads {
+            self.response.head = Some(head.clone());
+        }
         self.response.framing = Some(framing);
     }
 

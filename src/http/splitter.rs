@@ -458,38 +458,50 @@ fn read_head(bytes: &[u8]) -> HeadInfo {
     let method = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
     let target = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
     let http10 = parts.next() == Some(b"HTTP/1.0");
-    // Fields with their folded continuations joined by a space.
-    let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    // The framing fields (only they are kept), folded continuations
+    // joined by a space.
+    let mut te: Vec<Vec<u8>> = Vec::new();
+    let mut cl: Vec<Vec<u8>> = Vec::new();
+    // Which list the last field went to, for its continuation lines.
+    let mut last: Option<bool> = None;
     for line in lines {
         if line.is_empty() {
             break;
         }
         if matches!(line[0], b' ' | b'\t') {
             note(&mut notes, Note::ObsFold);
-            if let Some((_, value)) = fields.last_mut() {
+            let value = match last {
+                Some(true) => te.last_mut(),
+                Some(false) => cl.last_mut(),
+                None => None,
+            };
+            if let Some(value) = value {
                 value.push(b' ');
                 value.extend_from_slice(trim(line));
             }
             continue;
         }
         let Some(colon) = line.iter().position(|&b| b == b':') else {
+            last = None;
             continue;
         };
         let name = &line[..colon];
         if name.last().is_some_and(|b| matches!(b, b' ' | b'\t')) {
             note(&mut notes, Note::SpaceBeforeColon);
         }
-        fields.push((name.to_vec(), trim(&line[colon + 1..]).to_vec()));
+        let value = || trim(&line[colon + 1..]).to_vec();
+        last = if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            te.push(value());
+            Some(true)
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            cl.push(value());
+            Some(false)
+        } else {
+            None
+        };
     }
-    let named = |want: &'static [u8]| -> Vec<&[u8]> {
-        fields
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(want))
-            .map(|(_, v)| v.as_slice())
-            .collect()
-    };
-    let te = named(b"transfer-encoding");
-    let cl = named(b"content-length");
+    let te: Vec<&[u8]> = te.iter().map(Vec::as_slice).collect();
+    let cl: Vec<&[u8]> = cl.iter().map(Vec::as_slice).collect();
     let framing = if !te.is_empty() {
         if !cl.is_empty() {
             notes.push(Note::ContentLengthWithTransferEncoding);

@@ -78,6 +78,8 @@ pub struct Record<'a> {
     pub tls: Option<TlsRecord<'a>>,
     /// The redirects followed before the final response (-L), in order.
     pub redirects: Vec<RedirectRecord<'a>>,
+    /// The final response's `Server-Timing` metrics.
+    pub server_timing: Vec<crate::workbench::MetricRecord>,
     /// The connection that served it (curl's conn_id); null when none was made.
     pub conn_id: Option<u64>,
     /// New connections made for it: 0 when a kept-alive one was reused.
@@ -251,6 +253,7 @@ impl<'a> Record<'a> {
             warnings: Vec::new(),
             tls: None,
             redirects: Vec::new(),
+            server_timing: Vec::new(),
             conn_id: None,
             num_connects: 0,
             reused: false,
@@ -292,6 +295,7 @@ impl<'a> Record<'a> {
                 .collect(),
             tls: ex.tls.as_ref().map(|t| TlsRecord::new(t, ex)),
             redirects: Vec::new(),
+            server_timing: head.map_or_else(Vec::new, |h| crate::workbench::metrics(&h.headers)),
             conn_id: ex.connection.id,
             num_connects: ex.connection.new_connects,
             reused: ex.connection.reused,

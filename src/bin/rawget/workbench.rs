@@ -86,13 +86,13 @@ pub fn run(cfg: &Config) -> Result<Exit, (Exit, String)> {
     }
     let single = plans.len() == 1 && bench.send.is_some();
     let raw_to_stdout = !cfg.json && (single || bench.pipeline || bench.send.is_none());
-    let compare_mode = bench.send.is_some() && plans.len() > 1;
+    let comparing = compare_mode(cfg);
     let terminal = io::stdout().is_terminal();
     let mut stdout = io::stdout().lock();
     let mut runs = Vec::new();
     let mut exit = Exit::Ok;
     for plan in &plans {
-        let raw: Option<&mut dyn Write> = if raw_to_stdout && !compare_mode {
+        let raw: Option<&mut dyn Write> = if raw_to_stdout && !comparing {
             Some(&mut stdout)
         } else {
             None
@@ -117,7 +117,7 @@ pub fn run(cfg: &Config) -> Result<Exit, (Exit, String)> {
         }
         runs.push(run);
     }
-    if compare_mode {
+    if comparing {
         let differ = report_comparison(&mut stdout, cfg.json, &runs).map_err(output_error)?;
         if differ && exit == Exit::Ok {
             exit = Exit::Differ;
@@ -133,6 +133,11 @@ pub fn run(cfg: &Config) -> Result<Exit, (Exit, String)> {
     }
     stdout.flush().map_err(output_error)?;
     Ok(exit)
+}
+
+/// `--send` to several targets: the answers are compared.
+fn compare_mode(cfg: &Config) -> bool {
+    cfg.bench.send.is_some() && (cfg.urls.len() + cfg.bench.pins.len()) > 1
 }
 
 fn output_error(e: io::Error) -> (Exit, String) {
@@ -309,6 +314,8 @@ impl Handler for Steps<'_> {
 struct Keep<'a> {
     raw: Option<&'a mut dyn Write>,
     terminal: bool,
+    /// Hash the bodies (for the comparison).
+    hash: bool,
     keep_bodies: bool,
     max_body: u64,
     bodies: Vec<Vec<u8>>,
@@ -325,6 +332,9 @@ impl Observer for Keep<'_> {
     }
 
     fn body(&mut self, response: usize, data: &[u8]) {
+        if !self.hash && !self.keep_bodies {
+            return;
+        }
         while self.hashers.len() <= response {
             self.hashers.push(Sha256::new());
             self.bodies.push(Vec::new());
@@ -362,6 +372,7 @@ fn run_one(
     let mut keep = Keep {
         raw,
         terminal,
+        hash: compare_mode(cfg),
         keep_bodies,
         max_body: cfg.fetch.limits.max_body.unwrap_or(u64::MAX),
         bodies: Vec::new(),
@@ -377,6 +388,7 @@ fn run_one(
             } else {
                 Duration::ZERO
             },
+            keep_heads: keep_bodies || cfg.bench.waterfall || compare_mode(cfg),
         };
         pipeline::run(
             &mut t,
@@ -494,7 +506,8 @@ fn summarize(run: &Run) -> TargetSummary {
             })
             .collect(),
         connection_open: run.outcome.as_ref().is_some_and(|o| !o.peer_closed),
-        error: run.error().map(ToString::to_string),
+        // The kind, not the message: messages name each target's address.
+        error: run.error().map(|e| e.kind().to_owned()),
     }
 }
 
@@ -625,7 +638,7 @@ struct ResponseRecord<'a> {
     timing_ms: ResponseTimingMs,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 pub struct MetricRecord {
     name: String,
     dur: Option<f64>,
@@ -1006,6 +1019,7 @@ fn reused_runs(plan: &Arc<Plan>, cfg: &Config, n: u32, errors: &mut Vec<String>)
         limits: opts.limits,
         deadline: cfg.max_time.and_then(|t| Instant::now().checked_add(t)),
         linger: Duration::ZERO,
+        keep_heads: false,
     };
     let mut out = Vec::new();
     for i in 0..n {
@@ -1013,6 +1027,7 @@ fn reused_runs(plan: &Arc<Plan>, cfg: &Config, n: u32, errors: &mut Vec<String>)
         let mut keep = Keep {
             raw: None,
             terminal: false,
+            hash: false,
             keep_bodies: false,
             max_body: 0,
             bodies: Vec::new(),
