@@ -6,10 +6,12 @@
 //! real daemon (tests/daemons), and service detection of real daemons on
 //! non-standard ports.
 //!
-//! Without root or a daemon's package, a namespace test says why on
-//! stderr and returns; with them, the daemon must start and answer.
+//! Without root or a daemon's package a namespace test fails with the
+//! reason, unless `RAWNET_TEST_SKIP` names what is missing (tests/require,
+//! docs/testing.md); with them, the daemon must start and answer.
 
 mod daemons;
+mod require;
 
 use std::collections::HashMap;
 use std::net::UdpSocket;
@@ -18,6 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use daemons::{tcp_peer, Netns, Peer};
+use require::{or_skip, Skipped};
 use serde_json::Value;
 
 /// Most time one run of the binary may take before the test fails.
@@ -129,19 +132,15 @@ fn unused(ip: &str) -> u16 {
         .port()
 }
 
-fn has_ipv6_loopback() -> bool {
-    UdpSocket::bind("[::1]:0").is_ok()
-}
-
 // -------------------------------------------------------------- loopback
 
 #[test]
 fn udp_states_on_loopback() {
     let mut ips = vec!["127.0.0.1"];
-    if has_ipv6_loopback() {
+    // Without ::1 the test fails, or (RAWNET_TEST_SKIP=ipv6) runs the
+    // IPv4 part only, with the skip recorded.
+    if require::ipv6().is_ok() {
         ips.push("::1");
-    } else {
-        eprintln!("SKIP (IPv6 part): no ::1 here");
     }
     for ip in ips {
         let open = echo(ip, Duration::from_secs(20));
@@ -231,15 +230,15 @@ fn service_detection_on_loopback_names_a_greeting_on_an_odd_port() {
 /// `10.231.9.1`, target `10.231.9.2`.
 const TARGET: &str = "10.231.9.2";
 
-fn linked_pair() -> Option<(Netns, Netns)> {
+fn linked_pair() -> Result<(Netns, Netns), Skipped> {
     let scanner = Netns::new()?;
     let target = Netns::new()?;
     scanner.link(&target, "10.231.9.1", TARGET);
-    Some((scanner, target))
+    Ok((scanner, target))
 }
 
 /// Runs `nft -f -` with `rules` inside `ns`.
-fn nft(ns: &Netns, rules: &str) -> Option<()> {
+fn nft(ns: &Netns, rules: &str) -> Result<(), Skipped> {
     let nft = daemons::need("nft")?;
     let mut child = Command::new("ip")
         .args(["netns", "exec", &ns.name])
@@ -256,11 +255,11 @@ fn nft(ns: &Netns, rules: &str) -> Option<()> {
         .write_all(rules.as_bytes())
         .unwrap();
     assert!(child.wait().unwrap().success(), "nft rules: {rules}");
-    Some(())
+    Ok(())
 }
 
 /// A UDP echo server in `ns` on `port` (Python, from the test's script).
-fn echo_in(ns: &mut Netns, port: u16) -> Option<()> {
+fn echo_in(ns: &mut Netns, port: u16) -> Result<(), Skipped> {
     let python = daemons::need("python3")?;
     let script = format!(
         "import socket,time\n\
@@ -279,17 +278,13 @@ fn echo_in(ns: &mut Netns, port: u16) -> Option<()> {
         format!("{TARGET}:{port}").parse().unwrap(),
         b"x",
     );
-    Some(())
+    Ok(())
 }
 
 #[test]
 fn udp_states_from_icmp_in_a_namespace() {
-    let Some((scanner, mut target)) = linked_pair() else {
-        return;
-    };
-    if echo_in(&mut target, 5000).is_none() {
-        return;
-    }
+    let (scanner, mut target) = or_skip!(linked_pair());
+    or_skip!(echo_in(&mut target, 5000));
     let rules = "table ip rawnet_udp {\n\
                    chain input {\n\
                      type filter hook input priority 0; policy accept;\n\
@@ -298,9 +293,7 @@ fn udp_states_from_icmp_in_a_namespace() {
                      udp dport 5004 reject with icmp type host-unreachable\n\
                    }\n\
                  }\n";
-    if nft(&target, rules).is_none() {
-        return;
-    }
+    or_skip!(nft(&target, rules));
     let scan = portscan(
         Some(&scanner),
         &["-sU", "-p", "5000-5004", TARGET, "--all", "-t", "500"],
@@ -320,9 +313,7 @@ fn udp_states_from_icmp_in_a_namespace() {
 
 #[test]
 fn closed_ports_stay_closed_under_the_default_icmp_rate_limit() {
-    let Some((scanner, target)) = linked_pair() else {
-        return;
-    };
+    let (scanner, target) = or_skip!(linked_pair());
     // A fresh namespace has the kernel's defaults; say what they are.
     let limit = Command::new("ip")
         .args(["netns", "exec", &target.name, "sysctl", "-n"])
@@ -342,9 +333,7 @@ fn closed_ports_stay_closed_under_the_default_icmp_rate_limit() {
                      udp dport 6040 drop\n\
                    }\n\
                  }\n";
-    if nft(&target, rules).is_none() {
-        return;
-    }
+    or_skip!(nft(&target, rules));
     let start = Instant::now();
     let scan = portscan(
         Some(&scanner),
@@ -375,13 +364,9 @@ fn closed_ports_stay_closed_under_the_default_icmp_rate_limit() {
 /// and scans that port with the binary from inside the namespace (on
 /// `addr`): it must be open, by a reply.
 fn payload_through_the_binary(peer: Peer, port: u16, lan: bool) {
-    let Some(mut ns) = Netns::new() else {
-        return;
-    };
+    let mut ns = or_skip!(Netns::new());
     // LAN peers (nmbd, minissdpd) make their interface when they start.
-    if peer.start(&mut ns, port).is_none() {
-        return;
-    }
+    or_skip!(peer.start(&mut ns, port));
     let addr = if lan { daemons::LAN_ADDR } else { "127.0.0.1" };
     let payload = &rawnet::udp_payloads::for_port(port)[0];
     let to = format!("{addr}:{port}").parse().unwrap();
@@ -459,7 +444,7 @@ fn minissdpd_answers_the_ssdp_payload_through_the_binary() {
 
 /// Starts `peer` on TCP `port` and runs `portscan -sV` on it inside the
 /// namespace; returns its JSON line.
-fn detect_through_the_binary(peer: Peer, port: u16) -> Option<Value> {
+fn detect_through_the_binary(peer: Peer, port: u16) -> Result<Value, Skipped> {
     let ns = tcp_peer(peer, port)?;
     let start = Instant::now();
     let scan = portscan(Some(&ns), &["-sV", "-p", &port.to_string(), "127.0.0.1"]);
@@ -468,14 +453,12 @@ fn detect_through_the_binary(peer: Peer, port: u16) -> Option<Value> {
     assert_eq!(scan.lines.len(), 1, "{:?}", scan.lines);
     let line = scan.lines[0].clone();
     assert_eq!(line["service_source"], "probe", "{line}");
-    Some(line)
+    Ok(line)
 }
 
 #[test]
 fn minus_s_v_finds_ssh_on_2222() {
-    let Some(line) = detect_through_the_binary(Peer::Sshd, 2222) else {
-        return;
-    };
+    let line = or_skip!(detect_through_the_binary(Peer::Sshd, 2222));
     assert_eq!(line["service"], "ssh", "{line}");
     assert_eq!(line["product"], "OpenSSH", "{line}");
     assert!(line["version"].is_string(), "{line}");
@@ -483,27 +466,21 @@ fn minus_s_v_finds_ssh_on_2222() {
 
 #[test]
 fn minus_s_v_finds_http_on_9999() {
-    let Some(line) = detect_through_the_binary(Peer::NginxHttp, 9999) else {
-        return;
-    };
+    let line = or_skip!(detect_through_the_binary(Peer::NginxHttp, 9999));
     assert_eq!(line["service"], "http", "{line}");
     assert_eq!(line["product"], "nginx", "{line}");
 }
 
 #[test]
 fn minus_s_v_finds_redis_on_7000() {
-    let Some(line) = detect_through_the_binary(Peer::Redis, 7000) else {
-        return;
-    };
+    let line = or_skip!(detect_through_the_binary(Peer::Redis, 7000));
     assert_eq!(line["service"], "redis", "{line}");
     assert!(line["version"].is_string(), "{line}");
 }
 
 #[test]
 fn minus_s_v_finds_tls_on_8443_with_its_certificate() {
-    let Some(line) = detect_through_the_binary(Peer::NginxHttps, 8443) else {
-        return;
-    };
+    let line = or_skip!(detect_through_the_binary(Peer::NginxHttps, 8443));
     assert_eq!(line["service"], "ssl", "{line}");
     let info = line["service_info"].as_str().unwrap_or_default();
     assert!(info.contains("TLSv1.2"), "{line}");
@@ -528,15 +505,8 @@ fn udp_shards_cover_the_ports_once() {
 
 #[test]
 fn udp_and_probed_services_in_nmap_xml_follow_the_dtd() {
-    let Some(xmllint) = daemons::find_program("xmllint") else {
-        eprintln!("SKIP: xmllint (libxml2-utils) is not installed");
-        return;
-    };
-    let dtd = std::path::Path::new("/usr/share/nmap/nmap.dtd");
-    if !dtd.is_file() {
-        eprintln!("SKIP: nmap's DTD is not installed (package nmap)");
-        return;
-    }
+    let xmllint = or_skip!(require::program("xmllint", "libxml2-utils"));
+    let dtd = or_skip!(require::file("/usr/share/nmap/nmap.dtd", "nmap", "nmap"));
     let udp = echo("127.0.0.1", Duration::from_secs(20));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let tcp = listener.local_addr().unwrap().port();

@@ -5,6 +5,7 @@
 
 mod daemons;
 mod rawget_support;
+mod require;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener};
@@ -16,6 +17,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use rawget_support::{rawget, run, Run};
+use require::{or_skip, Skipped};
 use serde_json::Value;
 
 fn json_lines(run: &Run) -> Vec<Value> {
@@ -555,19 +557,22 @@ fn waterfall_draws_every_phase_on_stderr() {
 }
 
 /// The path of the har-validator npm package, installed by
-/// `.ci/install-test-tools`; the test fails without it.
-fn har_validator() -> String {
+/// `.ci/install-test-tools`; the test fails without it (unless
+/// `RAWNET_TEST_SKIP` names `har-validator`).
+fn har_validator() -> Result<String, Skipped> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/node/node_modules/har-validator");
-    assert!(
-        path.is_dir(),
-        "har-validator is not installed: run `bash .ci/install-test-tools` (CI does)"
-    );
-    path.to_str().unwrap().to_owned()
+    if !path.is_dir() {
+        return Err(require::missing(
+            "har-validator",
+            "har-validator is not installed: run `bash .ci/install-test-tools` (CI does)",
+        ));
+    }
+    Ok(path.to_str().unwrap().to_owned())
 }
 
 #[test]
 fn har_file_is_accepted_by_a_har_validator() {
-    let validator = har_validator();
+    let validator = or_skip!(har_validator());
     let (port, _c, _r) = keepalive_server();
     let dir = tempfile::tempdir().unwrap();
     let path = request_file(
@@ -600,13 +605,11 @@ fn har_file_is_accepted_by_a_har_validator() {
 // ------------------------------------------------------- real servers
 
 /// nginx on port 8080 and tinyproxy on 8081 in front of Python's
-/// http.server on 8082, in a namespace of their own. Fails (after the
-/// helper says why) when they cannot be started.
-fn real_servers() -> daemons::Netns {
-    let mut ns = daemons::tcp_peer(daemons::Peer::NginxHttp, 8080)
-        .expect("nginx in a namespace (root, ip, nginx): see the SKIP line");
-    let python = daemons::need("python3").expect("python3");
-    let tinyproxy = daemons::need("tinyproxy").expect("tinyproxy (Debian package tinyproxy)");
+/// http.server on 8082, in a namespace of their own.
+fn real_servers() -> Result<daemons::Netns, Skipped> {
+    let mut ns = daemons::tcp_peer(daemons::Peer::NginxHttp, 8080)?;
+    let python = daemons::need("python3")?;
+    let tinyproxy = daemons::need("tinyproxy")?;
     let web = ns.dir.path().join("web");
     std::fs::create_dir(&web).unwrap();
     std::fs::write(web.join("index.html"), "rawnet\n").unwrap();
@@ -636,7 +639,7 @@ fn real_servers() -> daemons::Netns {
     );
     ns.wait_tcp("python", 8082);
     ns.wait_tcp("tinyproxy", 8081);
-    ns
+    Ok(ns)
 }
 
 fn rawget_in(ns: &daemons::Netns, args: &[&str]) -> Run {
@@ -647,7 +650,7 @@ fn rawget_in(ns: &daemons::Netns, args: &[&str]) -> Run {
 
 #[test]
 fn real_servers_pipelining_and_a_cl_te_comparison() {
-    let ns = real_servers();
+    let ns = or_skip!(real_servers());
     let dir = tempfile::tempdir().unwrap();
     let pipelined = request_file(
         &dir,
@@ -737,8 +740,8 @@ fn an_attempt_to_a_dropping_address_is_listed_with_its_address() {
     // fd00:17::99 is an address of the namespace whose incoming packets an
     // nft rule drops: the attempt never hears back and loses the happy
     // eyeballs race to 127.0.0.1.
-    let ns = daemons::Netns::new().expect("a namespace (root, ip): see the SKIP line");
-    let nft = daemons::need("nft").expect("nft (Debian package nftables)");
+    let ns = or_skip!(daemons::Netns::new());
+    let nft = or_skip!(daemons::need("nft"));
     let ip = |args: &[&str]| {
         let ok = Command::new("ip")
             .args(["-n", &ns.name])

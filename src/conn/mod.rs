@@ -512,10 +512,11 @@ impl Connection {
     }
 
     /// True unless the peer closed it or sent something unasked (which
-    /// makes it unusable for the next request): checked before reuse.
+    /// makes it unusable for the next request): checked before reuse,
+    /// without waiting (a `poll()` with a zero timeout).
     pub fn is_alive(&mut self) -> bool {
         matches!(
-            self.transport.wait(false, Some(Duration::from_millis(1))),
+            self.transport.wait(false, Some(Duration::ZERO)),
             Ok((false, _))
         )
     }

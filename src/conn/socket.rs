@@ -108,16 +108,6 @@ pub fn interleave(ips: &[IpAddr]) -> Vec<IpAddr> {
     }
 }
 
-/// True for the errors of `bind()` and `SO_BINDTODEVICE`, as opposed to
-/// those of `connect()`: they mean the local end cannot be what was
-/// asked (curl exit 45).
-fn is_bind_error(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EADDRINUSE | libc::EADDRNOTAVAIL | libc::ENODEV | libc::EPERM | libc::EINVAL)
-    )
-}
-
 /// Happy eyeballs: IPv6 first, families interleaved, the next address
 /// started [`STAGGER`] after the last one if nothing has answered yet (at
 /// once when an attempt fails); the first connection wins and the others
@@ -194,7 +184,8 @@ pub(crate) fn dial(
                             after,
                         },
                     );
-                    if !bind.is_empty() && is_bind_error(&error) {
+                    // The local end cannot be what was asked (curl exit 45).
+                    if sock::BindError::is(&error) {
                         close_losers(&mut racing, report, events, AttemptOutcome::Abandoned);
                         return Err(DialError::Bind(error));
                     }

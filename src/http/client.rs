@@ -573,7 +573,8 @@ impl Run {
         let key = plan.key();
         let mut retried = false;
         loop {
-            let mut conn = match opts.pool.take(&key).filter(|_| !retried) {
+            let kept = if retried { None } else { opts.pool.take(&key) };
+            let mut conn = match kept {
                 Some(conn) => {
                     self.reuse(&conn, &plan, handler);
                     conn

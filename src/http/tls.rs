@@ -539,6 +539,18 @@ impl TlsTransport {
         }
     }
 
+    /// After plaintext was read: whether more is ready (or the end), so
+    /// [`Transport::wait`] does not report an answer that was consumed
+    /// (a layer above would then block in `recv`, and a kept-alive
+    /// connection would look closed). An error is left for `recv` to
+    /// report, so it counts as an answer.
+    fn refresh_answer(&mut self) {
+        self.answer = match self.tls.process_new_packets() {
+            Ok(state) => state.plaintext_bytes_to_read() > 0 || state.peer_has_closed() || self.eof,
+            Err(_) => true,
+        };
+    }
+
     fn process(&mut self) -> Result<(), rustls::Error> {
         let state = self.tls.process_new_packets()?;
         self.answer = state.plaintext_bytes_to_read() > 0 || state.peer_has_closed() || self.eof;
@@ -603,13 +615,9 @@ impl Transport for TlsTransport {
                 self.feed().map_err(|e| TlsError::Protocol(e).into_io())?;
                 continue;
             }
-            let wait = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(t) => Some(t),
-                    None => return Ok((false, false)),
-                },
-                None => None,
-            };
+            // An expired time still polls once (with a zero timeout): a
+            // caller asking "anything now?" gets a real answer.
+            let wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let flushing = self.tls.wants_write() || self.inner.has_pending();
             let (readable, writable) = self.inner.wait(want_write || flushing, wait)?;
             if readable {
@@ -678,7 +686,11 @@ impl Transport for TlsTransport {
                     self.ended = Some(true);
                     return Ok(0);
                 }
-                Ok(n) => return self.read_buffered(buf, n),
+                Ok(n) => {
+                    let n = self.read_buffered(buf, n)?;
+                    self.refresh_answer();
+                    return Ok(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // The TCP stream ended without close_notify.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {

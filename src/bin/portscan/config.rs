@@ -113,7 +113,7 @@ impl Config {
             Some(list) => targets.extend(targets::parse_list(list)?),
             None if cli.input_list.is_none() => {
                 return Err(Error::Usage(
-                    "no target given; usage: portscan [OPTIONS] TARGET [PORTS] (see --help)".into(),
+                    "no target given; usage: portscan [OPTIONS] TARGET [PORTS]".into(),
                 ))
             }
             None => {}
@@ -574,7 +574,7 @@ mod tests {
         // The documented one-line form of every usage error.
         assert_eq!(
             usage(&[]),
-            "no target given; usage: portscan [OPTIONS] TARGET [PORTS] (see --help)"
+            "no target given; usage: portscan [OPTIONS] TARGET [PORTS]"
         );
     }
 

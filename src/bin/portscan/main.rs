@@ -12,10 +12,14 @@
 //! and picks the exit status ([`error`]).
 
 mod cli;
+mod closed_stdout;
 mod config;
+#[path = "../common/docgen.rs"]
+mod docgen;
 mod error;
 #[path = "../common/generate.rs"]
 mod generate;
+mod manual;
 mod outfile;
 mod output;
 mod progress;
@@ -43,7 +47,7 @@ fn main() -> ExitCode {
         Err(e) => return usage::exit_for(&e),
     };
     if let Some(kind) = cli.generate {
-        return generate::exit_with(kind, <cli::Cli as clap::CommandFactory>::command());
+        return generate::exit_with(kind, cli::command(), &manual::MANUAL);
     }
     match run(cli) {
         Ok(None) => ExitCode::SUCCESS,
@@ -51,7 +55,12 @@ fn main() -> ExitCode {
         Ok(Some(signal)) => ExitCode::from(128 + signal as u8),
         Err(e) => {
             // Messages quote what was typed or read from -iL: escaped.
-            let _ = writeln!(io::stderr(), "error: {}", one_line(&e.to_string()));
+            // Usage errors say where to look, as clap's own do.
+            let hint = match e {
+                Error::Usage(_) => " (see --help)",
+                Error::Runtime(_) => "",
+            };
+            let _ = writeln!(io::stderr(), "error: {}{hint}", one_line(&e.to_string()));
             e.exit_code()
         }
     }
@@ -60,6 +69,14 @@ fn main() -> ExitCode {
 /// Runs the scan; `Some(signal)` when a signal ended it early.
 fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     let mut config = Config::from_cli(cli, &config::read_list_file)?;
+    let stdout_taken = config.nmap_outputs.iter().any(|(_, d)| *d == Dest::Stdout);
+    if closed_stdout::was_closed() && (stdout_taken || config.output.is_none()) {
+        // Nowhere to write results: fail before scanning, as a full disk
+        // fails at the first write.
+        return Err(Error::Runtime(
+            "cannot write results: standard output is closed".into(),
+        ));
+    }
     for warning in &config.warnings {
         warn(warning);
     }
@@ -90,7 +107,6 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
         banners: config.scan.banner.is_some(),
         versions: config.service.is_some(),
     };
-    let stdout_taken = config.nmap_outputs.iter().any(|(_, d)| *d == Dest::Stdout);
     let stdout_is_terminal = io::stdout().is_terminal();
     let mut printers = Printers::new();
     match &config.output {

@@ -6,12 +6,15 @@
 //! one `rawget: ...` line on stderr and one exit status from [`exit`].
 
 mod cli;
+#[path = "../common/docgen.rs"]
+mod docgen;
 mod exit;
 #[path = "../common/generate.rs"]
 mod generate;
 mod har;
 mod json;
 mod lazy_file;
+mod manual;
 mod ordered;
 mod raw;
 mod spool;
@@ -28,15 +31,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{CommandFactory, Parser};
+use rawnet::conn::{Origin, Plan};
 use rawnet::http::body::{Body, BodyPart};
 use rawnet::http::client::{self, Exchange, FetchOptions, Timing};
 use rawnet::http::redirect;
 use rawnet::http::request::RequestSpec;
-use rawnet::http::target::{Target, TargetError};
+use rawnet::http::target::{Scheme, Target, TargetError};
 use rawnet::sanitize::escape_str;
 
-use crate::cli::{Cli, Config, Fail};
+use crate::cli::{Config, Fail};
 use crate::exit::{Classify, Exit};
 use crate::json::{ErrorRecord, JsonHandler, Record, RedirectRecord};
 use crate::lazy_file::LazyFile;
@@ -49,19 +52,18 @@ use crate::writeout::{Observed, Values};
 const MAX_PARALLEL: usize = 16;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         // Exit::Usage is 2, the status usage::exit_for gives.
         Err(e) => return usage::exit_for(&e),
     };
     if let Some(kind) = cli.generate {
-        return generate::exit_with(kind, Cli::command());
+        return generate::exit_with(kind, cli::command(), &manual::MANUAL);
     }
     let config = match Config::try_from(cli) {
         Ok(config) => config,
         Err(message) => {
-            let e = Cli::command().error(clap::error::ErrorKind::ValueValidation, message);
-            return usage::exit_for(&e);
+            return usage_error(message);
         }
     };
     let outcome = if config.bench.active() {
@@ -71,6 +73,9 @@ fn main() -> ExitCode {
     };
     let exit = match outcome {
         Ok(exit) => exit,
+        // A bad method or header is found once the request is built: a
+        // usage error, in the one form usage errors take.
+        Err(fatal) if fatal.exit == Exit::Usage => return usage_error(fatal.message),
         Err(fatal) => {
             report(&fatal.message);
             fatal.exit
@@ -79,7 +84,14 @@ fn main() -> ExitCode {
     ExitCode::from(exit as u8)
 }
 
-/// The one place errors reach the user. Messages can quote what was
+/// A usage error found after clap, in clap's form: one `error: ... (see
+/// --help)` line and exit 2.
+fn usage_error(message: String) -> ExitCode {
+    let e = cli::command().error(clap::error::ErrorKind::ValueValidation, message);
+    usage::exit_for(&e)
+}
+
+/// The one place runtime errors reach the user. Messages can quote what was
 /// typed or what a server sent, so they are escaped for the terminal.
 pub(crate) fn report(message: &str) {
     let _ = writeln!(io::stderr().lock(), "rawget: {}", escape_str(message));
@@ -130,7 +142,7 @@ fn run(cfg: &Config) -> Result<Exit, Fatal> {
 /// one origin run one after another on one worker, so they share one
 /// kept-alive connection as curl's do; origins run in parallel.
 fn run_parallel(jobs: &[Job], cfg: &Config, ordered: &Ordered, mode: RawMode) -> Result<(), Fatal> {
-    let groups = by_origin(jobs);
+    let groups = by_origin(jobs, cfg);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(groups.len().min(MAX_PARALLEL))
         .build()
@@ -155,17 +167,24 @@ fn run_parallel(jobs: &[Job], cfg: &Config, ordered: &Ordered, mode: RawMode) ->
     Ok(())
 }
 
-/// The jobs' indexes grouped by origin (scheme, host, port), each group
-/// in the order given, groups in the order of their first URL; a URL that
-/// did not parse is a group of its own.
-fn by_origin(jobs: &[Job]) -> Vec<Vec<usize>> {
+/// The jobs' indexes grouped by the connection they can share (the
+/// origin, or the forwarding proxy that serves every `http://` origin),
+/// each group in the order given, groups in the order of their first URL;
+/// a URL that did not parse is a group of its own.
+fn by_origin(jobs: &[Job], cfg: &Config) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut index: std::collections::HashMap<(&str, &str, u16), usize> =
-        std::collections::HashMap::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (i, job) in jobs.iter().enumerate() {
         match &job.ready {
             Ok((t, _)) => {
-                let key = (t.scheme.as_str(), t.host.as_str(), t.port);
+                let proxy = cfg.fetch.proxy.choose(t.scheme.as_str(), &t.host);
+                let origin = Origin {
+                    tls: t.scheme == Scheme::Https,
+                    host: t.host.clone(),
+                    port: t.port,
+                };
+                let plan = Plan::new(origin, proxy.ok().flatten(), cfg.fetch.proxy.tunnel);
+                let key = format!("{:?}", plan.key());
                 match index.get(&key) {
                     Some(&g) => groups[g].push(i),
                     None => {

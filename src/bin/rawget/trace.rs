@@ -122,7 +122,10 @@ fn describe_proxy(step: &ProxyStep<'_>) -> String {
                 (true, _) => "CONNECT tunnel to the origin",
             }
         ),
-        ProxyStep::Tls(t) => format!("proxy {}", describe_tls(t)),
+        // The proxy's certificate check is skipped by --proxy-insecure.
+        ProxyStep::Tls(t) => {
+            format!("proxy {}", describe_tls(t)).replace("(-k/--insecure)", "(--proxy-insecure)")
+        }
         ProxyStep::ConnectSent { request } => {
             let mut text = "proxy: CONNECT request sent:".to_owned();
             for l in head_lines(request) {
