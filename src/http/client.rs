@@ -484,6 +484,37 @@ pub fn exchange(
     exchange
 }
 
+/// A new connection opened as [`fetch`] opens one (proxy, `--resolve`
+/// and `--connect-to`, happy eyeballs, TLS for `https://`; never from the
+/// pool), for a caller that speaks on it itself (`rawget --send`). The
+/// record holds the address, the TLS details, the connection report and
+/// the timing so far, or the error; times count from the returned instant.
+pub fn open(
+    target: &Target,
+    opts: &FetchOptions,
+    handler: &mut dyn Handler,
+) -> (Option<Connection>, Exchange, Instant) {
+    let mut run = Run {
+        start: Instant::now(),
+        deadline: opts.deadline,
+        exchange: Exchange {
+            port: target.port,
+            ..Exchange::default()
+        },
+        extra_bytes: false,
+    };
+    let result = run.open(target, opts, handler);
+    let mut exchange = run.exchange;
+    exchange.timing.total = run.start.elapsed();
+    match result {
+        Ok(conn) => (Some(conn), exchange, run.start),
+        Err(e) => {
+            exchange.error = Some(e);
+            (None, exchange, run.start)
+        }
+    }
+}
+
 struct Run {
     start: Instant,
     deadline: Option<Instant>,
@@ -585,6 +616,39 @@ impl Run {
                 }
             }
         }
+    }
+
+    /// A new connection for `target`, as [`Run::exchange`] plans one.
+    fn open(
+        &mut self,
+        target: &Target,
+        opts: &FetchOptions,
+        handler: &mut dyn Handler,
+    ) -> Result<Connection, FetchError> {
+        let proxy = opts
+            .proxy
+            .choose(target.scheme.as_str(), &target.host)
+            .map_err(|e| FetchError::Proxy(ProxyError::Spec(e)))?;
+        let origin = Origin {
+            tls: target.scheme == Scheme::Https,
+            host: target.host.clone(),
+            port: target.port,
+        };
+        let plan = Plan::new(origin, proxy, opts.proxy.tunnel);
+        self.exchange.connection.proxy = plan.proxy.as_ref().map(ToString::to_string);
+        if target.scheme == Scheme::Https {
+            opts.tls.prepare().map_err(FetchError::Tls)?;
+        }
+        if plan
+            .proxy
+            .as_ref()
+            .is_some_and(|p| p.kind == conn::ProxyKind::Https)
+        {
+            opts.proxy_tls
+                .prepare()
+                .map_err(|e| FetchError::Proxy(ProxyError::Tls(e)))?;
+        }
+        self.connect(&plan, opts, handler)
     }
 
     /// Takes over a kept-alive connection: the connect phases end now.

@@ -13,25 +13,39 @@
 //!   or kept alive from an earlier exchange): send, read until the message
 //!   is complete, with time limits and a timing breakdown.
 //!
+//! - [`splitter`]: where each request of a `--send` file ends and how
+//!   its response is framed (bytes only, nothing changed).
+//! - [`pipeline`]: several requests on one connection, pipelined or one
+//!   after another, each answer read with the framing its request implies.
+//! - [`timeline`]: every connect attempt and phase as data, and
+//!   statistics over repeated runs; [`server_timing`]: the server's own
+//!   `Server-Timing` account.
+//! - [`compare`]: where the answers of several servers to the same bytes
+//!   differ (pure data).
 //! - [`route`]: `--resolve` and `--connect-to`, where a URL really goes.
 //! - [`redirect`]: `-L`, a loop of exchanges over one deadline.
 //! - [`transport`]: the byte stream under the exchange: plain TCP, or
 //!   [`tls`] (rustls) on top of it.
 //!
-//! Only [`client`], [`transport`] and [`tls`] (with [`crate::conn`] below
-//! them) touch a connection; the parsers are pure, so they can be tested
-//! byte by byte and fuzzed.
+//! Only [`client`], [`pipeline`], [`transport`] and [`tls`] (with
+//! [`crate::conn`] below them) touch a connection; the parsers are pure, so
+//! they can be tested byte by byte and fuzzed.
 
 pub mod body;
 mod chunked;
 pub mod client;
+pub mod compare;
 mod error;
 pub mod lint;
+pub mod pipeline;
 pub mod redirect;
 pub mod request;
 pub mod response;
 pub mod route;
 mod section;
+pub mod server_timing;
+pub mod splitter;
 pub mod target;
+pub mod timeline;
 pub mod tls;
 pub mod transport;

@@ -217,7 +217,7 @@ enum Phase {
 /// assert_eq!((sink.status, &sink.body[..]), (200, &b"hi"[..]));
 /// # Ok::<(), rawnet::http::response::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ResponseReader {
     head_request: bool,
     limits: Limits,

@@ -51,7 +51,7 @@ pub(crate) enum Fill {
 pub(crate) struct TooLarge;
 
 /// A bounded buffer for one header or trailer section.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Section {
     buf: Vec<u8>,
     line: Line,

@@ -235,6 +235,65 @@ pub struct Cli {
     /// Bind the local end to port N, or the first free one of N-M
     #[arg(long, value_name = "N[-M]", value_parser = parse_port_range)]
     pub local_port: Option<(u16, u16)>,
+
+    /// Send the requests in FILE ('-': stdin) byte for byte; the URL only says where to connect
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "data_raw", "head", "method", "headers", "location", "location_trusted"])]
+    pub send: Option<PathBuf>,
+
+    /// With --send or --pipeline: write each request only after the previous response
+    #[arg(long)]
+    pub sequential: bool,
+
+    /// With --send: after the last expected response, wait SECS for more bytes or a close (default 0.2)
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub linger: Option<Duration>,
+
+    /// With --send: one more target, the first URL connected to ADDR[:PORT]; responses are compared
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    pub pin: Vec<String>,
+
+    /// Keep-alive pipelining: several URLs of one origin on one connection
+    #[arg(long, conflicts_with_all = ["send", "data", "data_raw", "location", "location_trusted"])]
+    pub pipeline: bool,
+
+    /// Run the exchange N times cold and N times on one reused connection; min/median/p95 per phase
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub repeat: Option<u32>,
+
+    /// Draw each exchange's phases as a waterfall on stderr
+    #[arg(long)]
+    pub waterfall: bool,
+
+    /// Write the exchanges as a HAR 1.2 file
+    #[arg(long, value_name = "FILE")]
+    pub har: Option<PathBuf>,
+}
+
+/// `--send`, `--pipeline`, `--repeat`, `--waterfall`, `--har`: the
+/// workbench's settings (see `workbench.rs`).
+#[derive(Clone, Debug, Default)]
+pub struct Bench {
+    pub send: Option<PathBuf>,
+    pub sequential: bool,
+    pub linger: Duration,
+    pub pins: Vec<String>,
+    pub pipeline: bool,
+    pub repeat: Option<u32>,
+    pub waterfall: bool,
+    pub har: Option<PathBuf>,
+}
+
+impl Bench {
+    /// True when the run goes through the workbench rather than the
+    /// one-exchange-per-URL path.
+    pub fn active(&self) -> bool {
+        self.send.is_some()
+            || self.pipeline
+            || self.repeat.is_some()
+            || self.waterfall
+            || self.har.is_some()
+            || !self.pins.is_empty()
+    }
 }
 
 /// The command line definition with the text of manual.rs after the
@@ -289,6 +348,7 @@ pub struct Config {
     pub write_out: Option<WriteOut>,
     pub strict: bool,
     pub redirects: RedirectPolicy,
+    pub bench: Bench,
 }
 
 impl TryFrom<Cli> for Config {
@@ -305,6 +365,25 @@ impl TryFrom<Cli> for Config {
             ));
         }
         let write_out = cli.write_out.as_deref().map(str::parse).transpose()?;
+        let bench = Bench {
+            send: cli.send.take(),
+            sequential: cli.sequential,
+            linger: cli.linger.unwrap_or(Duration::from_millis(200)),
+            pins: std::mem::take(&mut cli.pin),
+            pipeline: cli.pipeline,
+            repeat: cli.repeat,
+            waterfall: cli.waterfall,
+            har: cli.har.take(),
+        };
+        if !bench.pins.is_empty() && bench.send.is_none() {
+            return Err("--pin needs --send (it adds a target to compare)".into());
+        }
+        if bench.active() && (write_out.is_some() || cli.output.is_some()) {
+            return Err(
+                "-w and -o do not apply to --send, --pipeline, --repeat, --waterfall or --har"
+                    .into(),
+            );
+        }
         let curl_headers = curl_headers(&cli)?;
         cli.headers.splice(0..0, curl_headers);
         let fail = match (cli.fail, cli.fail_with_body) {
@@ -399,6 +478,7 @@ impl TryFrom<Cli> for Config {
                 },
                 trusted: cli.location_trusted,
             },
+            bench,
         })
     }
 }

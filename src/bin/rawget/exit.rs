@@ -41,6 +41,9 @@ pub enum Exit {
     PeerCertificate = 60,
     TooLarge = 63,
     CaFile = 77,
+    /// `--send` to several targets (`--pin`, several URLs): the responses
+    /// differ. rawget's own number: curl has no comparison.
+    Differ = 90,
     /// The SOCKS5 handshake failed (curl's CURLE_PROXY).
     ProxyHandshake = 97,
 }

@@ -78,6 +78,8 @@ pub struct Record<'a> {
     pub tls: Option<TlsRecord<'a>>,
     /// The redirects followed before the final response (-L), in order.
     pub redirects: Vec<RedirectRecord<'a>>,
+    /// The final response's `Server-Timing` metrics.
+    pub server_timing: Vec<crate::workbench::MetricRecord>,
     /// The connection that served it (curl's conn_id); null when none was made.
     pub conn_id: Option<u64>,
     /// New connections made for it: 0 when a kept-alive one was reused.
@@ -251,6 +253,7 @@ impl<'a> Record<'a> {
             warnings: Vec::new(),
             tls: None,
             redirects: Vec::new(),
+            server_timing: Vec::new(),
             conn_id: None,
             num_connects: 0,
             reused: false,
@@ -292,6 +295,7 @@ impl<'a> Record<'a> {
                 .collect(),
             tls: ex.tls.as_ref().map(|t| TlsRecord::new(t, ex)),
             redirects: Vec::new(),
+            server_timing: head.map_or_else(Vec::new, |h| crate::workbench::metrics(&h.headers)),
             conn_id: ex.connection.id,
             num_connects: ex.connection.new_connects,
             reused: ex.connection.reused,
@@ -324,13 +328,16 @@ impl Serialize for Field<'_> {
     }
 }
 
-fn exact_fields(head: &Head) -> Vec<Field<'_>> {
+pub(crate) fn exact_fields(head: &Head) -> Vec<Field<'_>> {
     exact(&head.headers, &head.value_bytes)
 }
 
 /// Fields with the exact bytes of the values that are not UTF-8
 /// (`value_bytes` as in `Head::value_bytes`: index order).
-fn exact<'a>(fields: &'a [(String, String)], value_bytes: &[(usize, Vec<u8>)]) -> Vec<Field<'a>> {
+pub(crate) fn exact<'a>(
+    fields: &'a [(String, String)],
+    value_bytes: &[(usize, Vec<u8>)],
+) -> Vec<Field<'a>> {
     let mut exact = value_bytes.iter().peekable();
     fields
         .iter()
@@ -343,13 +350,13 @@ fn exact<'a>(fields: &'a [(String, String)], value_bytes: &[(usize, Vec<u8>)]) -
         .collect()
 }
 
-fn base64_of(bytes: &[u8]) -> String {
+pub(crate) fn base64_of(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The body as text when it is UTF-8 (borrowed: a large body is not
 /// copied), else base64.
-fn encode_body(body: &[u8]) -> (Cow<'_, str>, &'static str) {
+pub(crate) fn encode_body(body: &[u8]) -> (Cow<'_, str>, &'static str) {
     match std::str::from_utf8(body) {
         Ok(text) => (Cow::Borrowed(text), "utf-8"),
         Err(_) => (
@@ -360,7 +367,7 @@ fn encode_body(body: &[u8]) -> (Cow<'_, str>, &'static str) {
 }
 
 /// Milliseconds with microsecond resolution.
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 

@@ -11,6 +11,7 @@ mod docgen;
 mod exit;
 #[path = "../common/generate.rs"]
 mod generate;
+mod har;
 mod json;
 mod lazy_file;
 mod manual;
@@ -20,6 +21,8 @@ mod spool;
 mod trace;
 #[path = "../common/usage.rs"]
 mod usage;
+mod waterfall;
+mod workbench;
 mod writeout;
 
 use std::fs::File;
@@ -63,7 +66,12 @@ fn main() -> ExitCode {
             return usage_error(message);
         }
     };
-    let exit = match run(&config) {
+    let outcome = if config.bench.active() {
+        workbench::run(&config).map_err(|(exit, message)| Fatal { exit, message })
+    } else {
+        run(&config)
+    };
+    let exit = match outcome {
         Ok(exit) => exit,
         // A bad method or header is found once the request is built: a
         // usage error, in the one form usage errors take.

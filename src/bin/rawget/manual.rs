@@ -59,6 +59,7 @@ them.",
         row("60", "certificate not verified", "unknown CA, expired or not yet valid, wrong name"),
         row("63", "body too large", "larger than --max-size"),
         row("77", "unusable --cacert file", "it cannot be read or holds no certificate (or --proxy-cacert)"),
+        row("90", "targets differ", "--send to several targets (several URLs, or --pin): their answers differ in an aspect compared (see docs/rawget-workbench.md)"),
         row("97", "SOCKS5 proxy failure", "no acceptable method, credentials refused or missing, or the proxy could not connect"),
     ],
     exit_note: "Errors are one line on stderr: error: ... (see --help) for a usage error, \
@@ -81,7 +82,9 @@ RES_OPTIONS.",
     fields_note: "With --json, one object per URL on one line, with every field below \
 (null when not known, for example after a connect failure). The fields are a contract: \
 changes are recorded in CHANGELOG.md. Sub-objects (tls, timing_ms, error, warnings, \
-redirects) are described in docs/rawget-output.md.",
+redirects) are described in docs/rawget-output.md. --send, --pipeline and --repeat write \
+records of their own (per connection, a comparison, statistics), described in \
+docs/rawget-workbench.md.",
     fields: &[
         field("url", "string", "the URL as given"),
         field("ip", "string or null", "the address connected to (or last tried)"),
@@ -100,6 +103,7 @@ redirects) are described in docs/rawget-output.md.",
         field("warnings", "array", "the linter's warnings, {code, message}"),
         field("tls", "object or null", "version, cipher, certificates, verdict; null for http://"),
         field("redirects", "array", "with -L, the hops before the final response"),
+        field("server_timing", "array", "the final response's Server-Timing metrics, {name, dur, desc} (dur in ms, null when absent)"),
         field("conn_id", "number or null", "the connection that served it (curl's conn_id, from 0 in the process); null when none was made"),
         field("num_connects", "number", "new connections made for it: 1, or 0 when a kept-alive one was reused"),
         field("reused", "boolean", "a kept-alive connection was reused"),
@@ -125,5 +129,6 @@ for example one started with python3 -m http.server 8000 --bind 127.0.0.1 and PO
         ("docs/rawget-output.md", "every --json field and -w variable"),
         ("docs/rawget-http.md", "HTTP framing rules and the linter's warning codes"),
         ("docs/rawget-proxies.md", "proxies, NO_PROXY, connection reuse, socket options"),
+        ("docs/rawget-workbench.md", "--send, --pin, --pipeline, --repeat, --waterfall, --har: exact requests, comparing servers, timing"),
     ],
 };

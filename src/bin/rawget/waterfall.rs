@@ -1,0 +1,115 @@
+//! `--waterfall`: one run's phases drawn as bars on a shared time axis,
+//! on stderr (stdout keeps the exact bytes): name resolution, every
+//! connect attempt with its address and result, the TLS handshake, then
+//! each request and its response (`.` waiting for the first byte, `#`
+//! receiving).
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use rawnet::sanitize::escape_str;
+
+use crate::workbench::Run;
+
+/// Columns of the time axis.
+const WIDTH: usize = 50;
+
+/// Draws `run`.
+pub fn draw(out: &mut dyn Write, run: &Run) -> io::Result<()> {
+    let t = &run.timeline;
+    let responses = run.responses();
+    let end = responses
+        .iter()
+        .filter_map(|r| r.timing.last_byte.or(r.timing.first_byte))
+        .chain(
+            t.attempts
+                .iter()
+                .filter_map(|a| Some(a.start + a.duration?)),
+        )
+        .chain(t.tls.end)
+        .chain(t.dns.end)
+        .max()
+        .unwrap_or(run.exchange.timing.total)
+        .max(Duration::from_micros(1));
+    let mut text = format!(
+        "{}  (0 to {:.3} ms, {:.3} ms a column)\n",
+        escape_str(&run.plan.label),
+        ms(end),
+        ms(end) / WIDTH as f64
+    );
+    let mut row = |name: String,
+                   start: Option<Duration>,
+                   wait: Option<Duration>,
+                   stop: Option<Duration>,
+                   note: String| {
+        let Some(start) = start else { return };
+        let stop = stop.unwrap_or(end);
+        let col = |d: Duration| ((d.as_secs_f64() / end.as_secs_f64()) * WIDTH as f64) as usize;
+        let (a, b) = (
+            col(start).min(WIDTH - 1),
+            col(stop).clamp(col(start).min(WIDTH - 1) + 1, WIDTH),
+        );
+        // A response that arrived shows at least one column of receiving.
+        let w = wait.map_or(a, |w| col(w).clamp(a, b - 1));
+        let mut bar = String::with_capacity(WIDTH);
+        for i in 0..WIDTH {
+            bar.push(match i {
+                i if i < a || i >= b => ' ',
+                i if i < w => '.',
+                _ => '#',
+            });
+        }
+        text.push_str(&format!(
+            "  {name:<34} |{bar}| {:>9.3} ms {note}\n",
+            ms(stop.saturating_sub(start))
+        ));
+    };
+    row("dns".into(), t.dns.start, None, t.dns.end, String::new());
+    for a in &t.attempts {
+        let note = match &a.result {
+            rawnet::http::timeline::AttemptResult::Failed(e) => format!("failed: {e}"),
+            r => r.name().to_owned(),
+        };
+        row(
+            format!("connect {}", a.addr),
+            Some(a.start),
+            None,
+            a.duration.map(|d| a.start + d),
+            note,
+        );
+    }
+    row("tls".into(), t.tls.start, None, t.tls.end, String::new());
+    let sent = run
+        .outcome
+        .as_ref()
+        .map(|o| o.sent.as_slice())
+        .unwrap_or(&[]);
+    for (i, r) in responses.iter().enumerate() {
+        let request = r.request.map(|q| &run.plan.requests[q]);
+        let name = match request {
+            Some(q) => format!("#{} {} {}", i + 1, q.method, q.target),
+            None => format!("#{} (unrequested)", i + 1),
+        };
+        let status = r
+            .head
+            .as_ref()
+            .map_or_else(|| "no head".to_owned(), |h| h.status.to_string());
+        let sent_at = r.request.and_then(|q| sent[q]).or(r.timing.first_byte);
+        let note = match &r.stopped {
+            Some(s) => format!("{status} stopped: {}", s.error),
+            None => status,
+        };
+        row(
+            escape_str(&name).chars().take(34).collect(),
+            sent_at,
+            r.timing.first_byte,
+            r.timing.last_byte,
+            note,
+        );
+    }
+    out.write_all(text.as_bytes())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
