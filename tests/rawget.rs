@@ -247,6 +247,7 @@ struct Record {
     warnings: Vec<WarningRecord>,
     tls: Option<serde_json::Value>,
     redirects: Vec<serde_json::Value>,
+    server_timing: Vec<serde_json::Value>,
     conn_id: Option<u64>,
     num_connects: u32,
     reused: bool,

@@ -71,7 +71,9 @@ impl Pool {
         }
     }
 
-    /// Keeps `conn` for later.
+    /// Keeps `conn` for later. Whether the peer closed it meanwhile is
+    /// checked when it is taken; the caller closes what it will not use
+    /// again with [`Pool::close`].
     pub fn put(&self, key: Key, conn: Connection) {
         if self.disabled {
             return;
@@ -81,6 +83,20 @@ impl Pool {
             idle.remove(0);
         }
         idle.push((key, conn));
+    }
+
+    /// Closes the idle connections for `key`: nothing more will use them
+    /// (the peer sees its FIN now, not when the process ends).
+    pub fn close(&self, key: &Key) {
+        let closed: Vec<(Key, Connection)> = {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            let (gone, kept) = std::mem::take(&mut *idle)
+                .into_iter()
+                .partition(|(k, _)| k == key);
+            *idle = kept;
+            gone
+        };
+        drop(closed);
     }
 
     /// How many connections are idle.

@@ -2,9 +2,10 @@
 //! 8305) over its addresses, each socket bound as `--interface` and
 //! `--local-port` ask; or a Unix socket (`--unix-socket`).
 //!
-//! Every attempt is reported twice, when it starts and when it ends
-//! (connected, failed with its OS error, or abandoned because another
-//! won), with its time, and kept in the [`Report`].
+//! Every attempt is reported when it starts and when it ends (connected,
+//! failed with its OS error, or abandoned because another won), with its
+//! time, and kept in the [`Report`]; one still running when the deadline
+//! passes is recorded there as timed out.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};

@@ -7,9 +7,9 @@
 //!   body, streamed from its source.
 //! - [`response`]: a push parser that reads the response head with
 //!   `httparse` and decides the body framing itself (RFC 9112 section 6.3).
-//! - [`client`]: one exchange over a socket of our own (resolve, connect,
-//!   send, read until the message is complete) with time limits and a
-//!   timing breakdown.
+//! - [`client`]: one exchange on a connection from [`crate::conn`] (new,
+//!   or kept alive from an earlier exchange): send, read until the message
+//!   is complete, with time limits and a timing breakdown.
 //!
 //! - [`splitter`]: where each request of a `--send` file ends and how
 //!   its response is framed (bytes only, nothing changed).
@@ -25,8 +25,9 @@
 //! - [`transport`]: the byte stream under the exchange: plain TCP, or
 //!   [`tls`] (rustls) on top of it.
 //!
-//! Only [`client`], [`pipeline`] and [`transport`] touch a socket; the parsers are pure, so they can be
-//! tested byte by byte and fuzzed.
+//! Only [`client`], [`pipeline`], [`transport`] and [`tls`] (with
+//! [`crate::conn`] below them) touch a connection; the parsers are pure,
+//! so they can be tested byte by byte and fuzzed.
 
 pub mod body;
 mod chunked;

@@ -31,7 +31,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rawnet::conn::{Origin, Plan};
+use rawnet::conn::{Key, Origin, Plan};
 use rawnet::http::body::{Body, BodyPart};
 use rawnet::http::client::{self, Exchange, FetchOptions, Timing};
 use rawnet::http::redirect;
@@ -151,7 +151,7 @@ fn run_parallel(jobs: &[Job], cfg: &Config, ordered: &Ordered, mode: RawMode) ->
             message: format!("cannot start worker threads: {e}"),
         })?;
     pool.scope(|s| {
-        for group in &groups {
+        for (key, group) in &groups {
             s.spawn(move |_| {
                 for &i in group {
                     let outcome = if ordered.cancelled() {
@@ -161,6 +161,11 @@ fn run_parallel(jobs: &[Job], cfg: &Config, ordered: &Ordered, mode: RawMode) ->
                     };
                     ordered.finish(i, outcome);
                 }
+                // No later URL of the run shares this connection: close it
+                // now, as curl closes its connections when it is done.
+                if let Some(key) = key {
+                    cfg.fetch.pool.close(key);
+                }
             });
         }
     });
@@ -168,12 +173,12 @@ fn run_parallel(jobs: &[Job], cfg: &Config, ordered: &Ordered, mode: RawMode) ->
 }
 
 /// The jobs' indexes grouped by the connection they can share (the
-/// origin, or the forwarding proxy that serves every `http://` origin),
-/// each group in the order given, groups in the order of their first URL;
-/// a URL that did not parse is a group of its own.
-fn by_origin(jobs: &[Job], cfg: &Config) -> Vec<Vec<usize>> {
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+/// origin, or the forwarding proxy that serves every `http://` origin:
+/// the pool's key), each group in the order given, groups in the order of
+/// their first URL; a URL that did not parse is a group of its own.
+fn by_origin(jobs: &[Job], cfg: &Config) -> Vec<(Option<Key>, Vec<usize>)> {
+    let mut groups: Vec<(Option<Key>, Vec<usize>)> = Vec::new();
+    let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
     for (i, job) in jobs.iter().enumerate() {
         match &job.ready {
             Ok((t, _)) => {
@@ -184,16 +189,16 @@ fn by_origin(jobs: &[Job], cfg: &Config) -> Vec<Vec<usize>> {
                     port: t.port,
                 };
                 let plan = Plan::new(origin, proxy.ok().flatten(), cfg.fetch.proxy.tunnel);
-                let key = format!("{:?}", plan.key());
+                let key = plan.key();
                 match index.get(&key) {
-                    Some(&g) => groups[g].push(i),
+                    Some(&g) => groups[g].1.push(i),
                     None => {
-                        index.insert(key, groups.len());
-                        groups.push(vec![i]);
+                        index.insert(key.clone(), groups.len());
+                        groups.push((Some(key), vec![i]));
                     }
                 }
             }
-            Err(_) => groups.push(vec![i]),
+            Err(_) => groups.push((None, vec![i])),
         }
     }
     groups
