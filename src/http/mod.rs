@@ -11,6 +11,7 @@
 //!   send, read until the message is complete) with time limits and a
 //!   timing breakdown.
 //!
+//! - [`decode`]: `Content-Encoding` undone as a stream (`--compressed`).
 //! - [`route`]: `--resolve` and `--connect-to`, where a URL really goes.
 //! - [`redirect`]: `-L`, a loop of exchanges over one deadline.
 //! - [`transport`]: the byte stream under the exchange: plain TCP, or
@@ -22,6 +23,7 @@
 pub mod body;
 mod chunked;
 pub mod client;
+pub mod decode;
 pub mod lint;
 pub mod redirect;
 pub mod request;

@@ -26,12 +26,16 @@ pub enum Exit {
     WriteError = 23,
     ReadError = 26,
     Timeout = 28,
+    /// `-C`: the server did not send the range asked for.
+    RangeError = 33,
     TlsHandshake = 35,
     TooManyRedirects = 47,
     EmptyReply = 52,
     SendError = 55,
     RecvError = 56,
     PeerCertificate = 60,
+    /// `--compressed`: the body could not be decoded.
+    BadContentEncoding = 61,
     TooLarge = 63,
     CaFile = 77,
 }
