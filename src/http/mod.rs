@@ -32,4 +32,5 @@ pub mod route;
 mod section;
 pub mod target;
 pub mod tls;
+mod tls_curl;
 pub mod transport;
