@@ -8,10 +8,13 @@
 # (2) a 200 MiB body to /dev/null: throughput (median of N) and peak RSS;
 # (3) and (4): the same over HTTPS (TLS 1.3, nginx with a certificate from
 #     a private CA the script makes; both tools get it with --cacert).
+# (5) a 200 MiB text body sent gzip-compressed, saved with --compressed
+#     (issue 16): wall time ratio and peak RSS.
 # Prints each figure and the ratio rawget/curl. Only 127.0.0.1 is used.
 # Targets (issue 2): small GET ratio <= 1.0, big body throughput ratio
 # >= 1.0, rawget peak RSS < 8 MB. Issue 6 (HTTPS): small GET ratio <= 1.0
-# (aim 0.5), throughput ratio >= 1.0, peak RSS < 12 MiB.
+# (aim 0.5), throughput ratio >= 1.0, peak RSS < 12 MiB. Issue 16
+# (--compressed): time ratio <= 1.0, peak RSS < 16 MiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +22,7 @@ RUNS_SMALL=${RUNS_SMALL:-300}
 RUNS_BIG=${RUNS_BIG:-10}
 PORT=${PORT:-18089}
 TLS_PORT=${TLS_PORT:-18489}
-SCENARIOS=${SCENARIOS:-http,https}
+SCENARIOS=${SCENARIOS:-http,https,gzip}
 
 need() { command -v "$1" >/dev/null 2>&1; }
 install_missing() {
@@ -51,6 +54,24 @@ mkdir -p "$WORK/www" "$WORK/logs"
 chmod 755 "$WORK"  # the nginx workers run as www-data
 head -c 1024 /dev/urandom | base64 -w 0 | head -c 1024 > "$WORK/www/1k.txt"
 head -c $((200 * 1024 * 1024)) /dev/zero > "$WORK/www/200m.bin"
+if [[ ,$SCENARIOS, == *,gzip,* ]]; then
+    # 200 MiB of log-like text, gzip -6: served as is with
+    # Content-Encoding: gzip (nginx's gzip_static without the module).
+    mkdir -p "$WORK/www/gz"
+    python3 - "$WORK/www/gz/200m.txt" <<'PY'
+import sys
+line = 0
+with open(sys.argv[1], "w") as f:
+    size = 0
+    while size < 200 * 1024 * 1024:
+        chunk = "".join(f"{line + i} GET /item/{(line + i) * 7919 % 100003} 200 {(line + i) % 977}\n" for i in range(10000))
+        line += 10000
+        f.write(chunk)
+        size += len(chunk)
+PY
+    truncate -s $((200 * 1024 * 1024)) "$WORK/www/gz/200m.txt"
+    gzip -6 -c "$WORK/www/gz/200m.txt" > "$WORK/www/gz/200m.txt.gz"
+fi
 # A private CA and a server certificate for 127.0.0.1 signed by it.
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=rawget bench CA" \
     -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
@@ -79,6 +100,11 @@ http {
     server {
         listen 127.0.0.1:$PORT;
         root $WORK/www;
+        location /gz/ {
+            types { }
+            default_type text/plain;
+            add_header Content-Encoding gzip;
+        }
     }
     server {
         listen 127.0.0.1:$TLS_PORT ssl;
@@ -167,4 +193,28 @@ if [[ ,$SCENARIOS, == *,https,* ]]; then
     "$RAWGET" "${CA[@]}" --json "$TSMALL" | python3 -c 'import json,sys; t=json.load(sys.stdin)["tls"]; print("TLS:", t["version"], t["cipher"], "ALPN", t["alpn"])'
     small_get 3 HTTPS "<= 1.00, aim 0.50" "$TSMALL" "${CA[@]}"
     big_body 4 HTTPS 12 "https://127.0.0.1:$TLS_PORT/200m.bin" "${CA[@]}"
+fi
+
+if [[ ,$SCENARIOS, == *,gzip,* ]]; then
+    GZ="http://127.0.0.1:$PORT/gz/200m.txt.gz"
+    # Sanity: both save the same decoded text, the original.
+    curl -s --compressed -o "$WORK/curl.txt" "$GZ"
+    "$RAWGET" -s --compressed -o "$WORK/rawget.txt" "$GZ"
+    cmp "$WORK/curl.txt" "$WORK/www/gz/200m.txt"
+    cmp "$WORK/rawget.txt" "$WORK/www/gz/200m.txt"
+    rm -f "$WORK/curl.txt" "$WORK/rawget.txt"
+    echo "== (5) 200 MiB text, gzip ($(($(stat -c %s "$WORK/www/gz/200m.txt.gz") / 1024 / 1024)) MiB on the wire), --compressed to /dev/null, $RUNS_BIG runs each; peak RSS"
+    compare "$WORK/gz.json" "$RUNS_BIG" 1 "$GZ" --compressed
+    /usr/bin/time -f "%M" -o "$WORK/curl-gz.rss" curl -s --compressed -o /dev/null "$GZ"
+    /usr/bin/time -f "%M" -o "$WORK/rawget-gz.rss" "$RAWGET" --compressed -o /dev/null "$GZ"
+    python3 - "$WORK/gz.json" "$WORK/curl-gz.rss" "$WORK/rawget-gz.rss" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+rss = [int(open(p).read().split()[-1]) for p in sys.argv[2:]]
+c, g = r["curl"]["median"], r["rawget"]["median"]
+print(f"curl   median {c:.3f} s  peak RSS {rss[0]/1024:6.1f} MiB")
+print(f"rawget median {g:.3f} s  peak RSS {rss[1]/1024:6.1f} MiB")
+print(f"ratio rawget/curl (median time): {g/c:.2f}  (target <= 1.00)")
+print(f"rawget peak RSS: {rss[1]/1024:.1f} MiB  (target < 16 MiB: {'ok' if rss[1]/1024 < 16 else 'MISSED'})")
+PY
 fi

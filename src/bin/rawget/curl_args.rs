@@ -176,12 +176,14 @@ pub fn remote_name(path_and_query: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.to_owned())
 }
 
-/// Percent-encodes as curl's `--data-urlencode` (`curl_easy_escape`):
-/// every byte but the unreserved `A-Z a-z 0-9 - . _ ~`.
+/// Encodes as curl 7.88's `--data-urlencode`: a space becomes `+`, every
+/// other byte but the unreserved `A-Z a-z 0-9 - . _ ~` becomes `%XX`.
 pub fn urlencode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+        if b == b' ' {
+            out.push('+');
+        } else if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -379,10 +381,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urlencode_keeps_only_unreserved_bytes() {
+    fn urlencode_keeps_unreserved_bytes_and_spaces_become_plus() {
         assert_eq!(
-            urlencode(b"a b&c=d/\xc3\xa9~._-"),
-            "a%20b%26c%3Dd%2F%C3%A9~._-"
+            urlencode(b"a b&c=d/\xc3\xa9~._-+"),
+            "a+b%26c%3Dd%2F%C3%A9~._-%2B"
         );
     }
 

@@ -139,7 +139,7 @@ mod tests {
         ];
         assert_eq!(
             bytes(&args).unwrap(),
-            b"abc&@x&a\r\nb\nc&n=a%0D%0Ab%0Ac&q=a%20b"
+            b"abc&@x&a\r\nb\nc&n=a%0D%0Ab%0Ac&q=a+b"
         );
         assert!(bytes(&[arg(DataKind::Data, "@/nonexistent/x")]).is_err());
     }

@@ -157,12 +157,17 @@ fn run(cfg: &Config) -> Result<Exit, Fatal> {
     // Created on the first byte written (as curl does): `-f` on a 404
     // leaves no empty file. With several URLs, the first one that writes
     // anything creates it.
+    let terminal = to_file.is_none() && !cfg.json && io::stdout().is_terminal();
     let out: Box<dyn Write + Send> = match to_file {
         Some(path) if cfg.resume.is_some() => Box::new(LazyFile::appending(path.clone())),
         Some(path) => Box::new(LazyFile::new(path.clone())),
+        // `-o -` on a terminal: the body, escaped (the raw view escapes
+        // through its own handler).
+        None if terminal && cfg.saves_body() => {
+            Box::new(raw::EscapingWriter::new(stdout::stdout()))
+        }
         None => stdout::stdout(),
     };
-    let terminal = to_file.is_none() && !cfg.json && io::stdout().is_terminal();
     let mode = RawMode {
         terminal,
         refuse_binary: terminal && cfg.output.is_none(),
@@ -316,7 +321,12 @@ fn follow(
         );
     };
     let mut w = Locked(dump);
-    let mut dumping = DumpHeads::new(handler, &mut w);
+    let to_stdout = cfg
+        .curl
+        .dump_header
+        .as_ref()
+        .is_some_and(|p| p.as_os_str() == "-");
+    let mut dumping = DumpHeads::new(handler, &mut w, to_stdout);
     let chain = redirect::follow(target, request, &opts, &cfg.redirects, &mut dumping);
     let failure = dumping.failure.take();
     (chain, failure)
@@ -379,7 +389,7 @@ fn run_job(
             };
             let outcome = failed(job, e, written);
             let ctx = context(cfg, job, index);
-            return with_write_out(cfg, job, None, 0, None, Observed::default(), ctx, outcome);
+            return with_write_out(cfg, job, None, Observed::default(), ctx, outcome);
         }
     };
     let mut save_failure = None;
@@ -433,16 +443,7 @@ fn run_job(
                         write_out: None,
                     };
                     let ctx = context(cfg, job, index);
-                    return with_write_out(
-                        cfg,
-                        job,
-                        None,
-                        0,
-                        None,
-                        Observed::default(),
-                        ctx,
-                        outcome,
-                    );
+                    return with_write_out(cfg, job, None, Observed::default(), ctx, outcome);
                 }
             },
         };
@@ -459,7 +460,7 @@ fn run_job(
         handler.finish();
         warn_close_notify(job, &chain.last.exchange);
         save_failure = handler.failure.take();
-        (chain, handler.observed.clone(), Ok(()), dump_failure)
+        (chain, handler.observed, Ok(()), dump_failure)
     } else {
         let mut handler = RawHandler::new(out, shared.mode, tracer());
         let (chain, dump_failure) = follow(target, request, cfg, shared, &mut handler);
@@ -492,9 +493,7 @@ fn run_job(
     with_write_out(
         cfg,
         job,
-        Some(&last.target),
-        hops,
-        Some(&last.exchange),
+        Some((&last.target, hops, &last.exchange)),
         observed,
         ctx,
         outcome,
@@ -614,12 +613,12 @@ fn strict(cfg: &Config, job: &Job, ex: &Exchange, outcome: Outcome) -> Outcome {
 }
 
 /// Adds the `-w` text, rendered from the URL's final state.
+/// `last`: the URL last fetched, how many redirects led there, and its
+/// exchange (`None` when the URL did not parse, or nothing was fetched).
 fn with_write_out(
     cfg: &Config,
     job: &Job,
-    target: Option<&Target>,
-    redirects: usize,
-    exchange: Option<&Exchange>,
+    last: Option<(&Target, usize, &Exchange)>,
     observed: Observed,
     context: Context<'_>,
     outcome: Outcome,
@@ -634,9 +633,9 @@ fn with_write_out(
     });
     let values = Values {
         url: &job.url,
-        target,
-        redirects,
-        exchange,
+        target: last.map(|(t, _, _)| t),
+        redirects: last.map_or(0, |(_, n, _)| n),
+        exchange: last.map(|(_, _, e)| e),
         observed,
         exit: outcome.exit as u8,
         error,

@@ -331,20 +331,31 @@ impl Handler for SaveHandler<'_> {
 }
 
 /// Wraps a handler to copy every head, as received, to `-D FILE`.
+///
+/// With `-D -` the heads share stdout with the body: body bytes that
+/// arrive in the same read as the end of a head are passed on only after
+/// that head is written (the exchange reports the body before the raw
+/// bytes it came in).
 pub struct DumpHeads<'a> {
     inner: &'a mut dyn Handler,
     out: &'a mut dyn Write,
     heads: HeadSplitter,
+    /// Hold body bytes until the head before them is written.
+    in_order: bool,
+    held: Vec<u8>,
     /// The first failure to write the heads (curl exit 23).
     pub failure: Option<io::Error>,
 }
 
 impl<'a> DumpHeads<'a> {
-    pub fn new(inner: &'a mut dyn Handler, out: &'a mut dyn Write) -> Self {
+    /// `in_order`: the heads go where the body goes (`-D -`).
+    pub fn new(inner: &'a mut dyn Handler, out: &'a mut dyn Write, in_order: bool) -> Self {
         DumpHeads {
             inner,
             out,
             heads: HeadSplitter::default(),
+            in_order,
+            held: Vec::new(),
             failure: None,
         }
     }
@@ -368,11 +379,19 @@ impl Handler for DumpHeads<'_> {
         if self.failure.is_some() {
             return Err(stop());
         }
+        if !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            self.inner.body(&held);
+        }
         self.inner.raw(bytes)
     }
 
     fn body(&mut self, data: &[u8]) {
-        self.inner.body(data);
+        if self.in_order && !self.heads.done() {
+            self.held.extend_from_slice(data);
+        } else {
+            self.inner.body(data);
+        }
     }
 
     fn head(&mut self, head: &Head) {
@@ -381,6 +400,7 @@ impl Handler for DumpHeads<'_> {
 
     fn next_hop(&mut self) {
         self.heads.reset();
+        self.held.clear();
         self.inner.next_hop();
     }
 }
