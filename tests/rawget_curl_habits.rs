@@ -338,14 +338,9 @@ fn why_7_the_rest_of_the_list_and_no_look_alikes() {
             assert!(!out.stderr.contains(look_alike), "{flag}: {}", out.stderr);
         }
     }
-    for flag in ["-T", "--http1.0"] {
-        let out = rawget(&[flag, "f", "127.0.0.1:1"]).expect(2);
-        assert!(
-            out.stderr.contains(&format!("curl's {flag} ")),
-            "{}",
-            out.stderr
-        );
-    }
+    // --http1.0 is not supported: one line says so.
+    let out = rawget(&["--http1.0", "127.0.0.1:1"]).expect(2);
+    assert!(out.stderr.contains("curl's --http1.0 "), "{}", out.stderr);
 }
 
 /// Why, line 8: `--cacert` with the CA:TRUE certificate of a plain
@@ -711,6 +706,37 @@ fn nginx_gzip_ranges_resume_and_uploads_match_curl() {
         );
         assert_eq!(
             std::fs::read(lab.www.join("dav").join(name)).unwrap(),
+            bytes,
+            "{tool}"
+        );
+    }
+    // -T: PUT, to the directory URL plus the file's name.
+    for tool in ["rawget", "curl"] {
+        let dav = format!("http://127.0.0.1:8080/dav/{tool}/");
+        std::fs::create_dir_all(lab.www.join("dav").join(tool)).unwrap();
+        let args = [
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{method} %{url_effective}",
+            "-T",
+            path_str(&upload),
+            &dav,
+        ];
+        let out = if tool == "rawget" {
+            lab.rawget(&args)
+        } else {
+            lab.curl(&args)
+        };
+        assert_eq!(
+            out.out(),
+            format!("201 PUT {dav}up.bin"),
+            "{tool}: {}",
+            out.stderr
+        );
+        assert_eq!(
+            std::fs::read(lab.www.join("dav").join(tool).join("up.bin")).unwrap(),
             bytes,
             "{tool}"
         );

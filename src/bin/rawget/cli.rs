@@ -288,9 +288,13 @@ impl TryFrom<Cli> for Config {
                     .into(),
             );
         }
+        if cli.curl.upload_file.is_some() && (!cli.curl.data.is_empty() || cli.head) {
+            return Err("-T uploads a file as the body: it goes with no -d and no -I".into());
+        }
         let method = match (&cli.method, cli.head, no_data) {
             (Some(m), _, _) => m.clone(),
             (None, true, _) => "HEAD".to_owned(),
+            _ if cli.curl.upload_file.is_some() => "PUT".to_owned(),
             (None, false, false) => "POST".to_owned(),
             (None, false, true) => "GET".to_owned(),
         };
@@ -571,6 +575,8 @@ mod tests {
             [DataKind::Binary, DataKind::Data, DataKind::UrlEncode]
         );
         assert_eq!(config(&["-G", "-d", "x", "h"]).method, "GET");
+        assert_eq!(config(&["-T", "f", "h"]).method, "PUT");
+        assert_eq!(config(&["-T", "f", "-X", "POST", "h"]).method, "POST");
         assert_eq!(config(&["-G", "-I", "-d", "x", "h"]).method, "HEAD");
         assert_eq!(config(&["-f", "h"]).fail, Fail::HideBody);
         assert_eq!(config(&["--fail-with-body", "h"]).fail, Fail::ShowBody);
@@ -582,6 +588,7 @@ mod tests {
             &["-u", "nopass", "h"],
             &["-w", "%{nope}", "h"],
             &["-I", "-d", "x", "h"],
+            &["-T", "f", "-d", "x", "h"],
             &["-C", "-", "h"],
             &["-r", "a-b", "h"],
         ] {

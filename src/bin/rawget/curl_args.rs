@@ -57,6 +57,10 @@ pub struct CurlArgs {
     #[arg(long = "limit-rate", value_name = "SPEED", value_parser = crate::cli::parse_size)]
     pub limit_rate: Option<u64>,
 
+    /// Upload FILE as the body with PUT (streamed; '-': stdin); a URL ending in '/' gets its name
+    #[arg(short = 'T', long = "upload-file", value_name = "FILE")]
+    pub upload_file: Option<PathBuf>,
+
     /// Accepted for curl's sake: rawget does no URL globbing
     #[arg(short = 'g', long = "globoff")]
     pub globoff: bool,
@@ -146,6 +150,10 @@ impl CurlArgs {
     /// Headers these flags add before the user's `-H` (which win).
     pub fn headers(&self) -> Result<Vec<String>, String> {
         let mut headers = Vec::new();
+        if self.upload_file.is_some() {
+            // curl sends no Content-Type with -T: remove the default.
+            headers.push("Content-Type:".to_owned());
+        }
         if self.compressed {
             headers.push(format!(
                 "Accept-Encoding: {}",
@@ -166,6 +174,30 @@ impl CurlArgs {
         }
         Ok(headers)
     }
+}
+
+/// `-T FILE`: the URL the file goes to. As curl, a URL whose path ends
+/// in `/` (or has none) gets the file's name appended.
+pub fn upload_url(url: &str, file: &std::path::Path) -> String {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name.is_empty() || file.as_os_str() == "-" {
+        return url.to_owned();
+    }
+    let (base, rest) = match url.find(['?', '#']) {
+        Some(i) => url.split_at(i),
+        None => (url, ""),
+    };
+    let after_scheme = base.split_once("://").map_or(base, |(_, r)| r);
+    if !after_scheme.contains('/') {
+        return format!("{base}/{name}{rest}");
+    }
+    if base.ends_with('/') {
+        return format!("{base}{name}{rest}");
+    }
+    url.to_owned()
 }
 
 /// The name `-O` saves a URL's body under: its path's last segment, as
@@ -254,10 +286,6 @@ pub const UNSUPPORTED: &[(&[&str], &str)] = &[
             "--retry-connrefused",
         ],
         "retries are not supported: repeat the command in a shell loop on its exit status",
-    ),
-    (
-        &["-T", "--upload-file"],
-        "use -X PUT --data-binary @FILE (the file is streamed)",
     ),
     (&["--http1.0", "-0"], "rawget sends HTTP/1.1 requests only"),
     (
@@ -409,6 +437,15 @@ mod tests {
                 path: "f=x"
             }
         );
+    }
+
+    #[test]
+    fn upload_urls_get_the_file_name_as_curl() {
+        let f = std::path::Path::new("/tmp/a b.txt");
+        assert_eq!(upload_url("http://h/d/", f), "http://h/d/a b.txt");
+        assert_eq!(upload_url("h:8080", f), "h:8080/a b.txt");
+        assert_eq!(upload_url("http://h/x", f), "http://h/x");
+        assert_eq!(upload_url("http://h/?q", f), "http://h/a b.txt?q");
     }
 
     #[test]

@@ -70,6 +70,22 @@ pub fn body(args: &[DataArg], stream_files: bool) -> Result<Option<Body>, ReadFa
     Ok(Some(body))
 }
 
+/// `-T FILE`: the file as the body, streamed when it is a regular file
+/// (`-`: stdin, read once).
+pub fn upload(file: &std::path::Path) -> Result<Body, ReadFailure> {
+    let read_error = |e: io::Error| format!("cannot read '{}': {e}", file.display());
+    let path = file.to_string_lossy();
+    let body = if path != "-" && is_regular_file(&path).map_err(read_error)? {
+        let mut body = Body::new();
+        body.push(BodyPart::File(file.to_owned()));
+        body
+    } else {
+        Body::bytes(read_all(&path).map_err(read_error)?)
+    };
+    body.open().map_err(|e| e.to_string())?;
+    Ok(body)
+}
+
 /// The whole body as bytes (for `-G`).
 pub fn bytes(args: &[DataArg]) -> Result<Vec<u8>, ReadFailure> {
     let Some(body) = body(args, false)? else {

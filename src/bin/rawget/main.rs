@@ -136,7 +136,9 @@ fn run(cfg: &Config) -> Result<Exit, Fatal> {
         exit: Exit::ReadError,
         message,
     };
-    let (body, query) = if cfg.curl.get {
+    let (body, query) = if let Some(file) = &cfg.curl.upload_file {
+        (Some(data::upload(file).map_err(read_error)?), None)
+    } else if cfg.curl.get {
         let query = data::bytes(&cfg.curl.data).map_err(read_error)?;
         (None, Some(String::from_utf8_lossy(&query).into_owned()))
     } else {
@@ -269,6 +271,10 @@ fn prepare(
             let url = match query.filter(|q| !q.is_empty()) {
                 None => url.clone(),
                 Some(q) => with_query(url, q),
+            };
+            let url = match &cfg.curl.upload_file {
+                Some(file) => curl_args::upload_url(&url, file),
+                None => url,
             };
             Job {
                 ready: url
