@@ -490,7 +490,7 @@ fn https_upload_streams_a_file_body() {
     let run = rawget(&[
         "-m",
         "10",
-        "-d",
+        "--data-binary",
         &data,
         "--cacert",
         &pki.ca_file(&dir),
@@ -523,7 +523,7 @@ fn https_an_early_answer_to_an_upload_is_read_not_waited_on() {
     let run = rawget(&[
         "-m",
         "10",
-        "-d",
+        "--data-binary",
         &data,
         "--cacert",
         &pki.ca_file(&dir),
@@ -647,7 +647,7 @@ fn a_file_body_is_streamed_again_on_a_307() {
         "-m",
         "10",
         "-L",
-        "-d",
+        "--data-binary",
         &data,
         &format!("http://{}/", srv.addr),
     ])

@@ -34,8 +34,8 @@ pub fn usage_error_line(e: &clap::Error) -> String {
 ///
 /// Two of clap's tips are dropped: "to pass '-X' as a value, use '-- -X'"
 /// (wrong advice for a mistyped flag), and "a similar argument exists"
-/// when the flag suggested is not a near-typo of the one typed (curl's
-/// `--interface` is not a misspelt `--insecure`).
+/// when the flag suggested is not a near-typo of the one typed
+/// ([`near_typo`]: curl's `--interface` is not a misspelt `--insecure`).
 fn one_line(rendered: &str) -> String {
     let mut line = String::new();
     let typed = rendered
@@ -52,7 +52,7 @@ fn one_line(rendered: &str) -> String {
             |l| match l.strip_prefix("tip: a similar argument exists: '") {
                 Some(suggested) => typed
                     .as_deref()
-                    .is_some_and(|t| edit_distance(t, suggested.trim_end_matches('\'')) <= 2),
+                    .is_some_and(|t| near_typo(t, suggested.trim_end_matches('\''))),
                 None => true,
             },
         );
@@ -66,6 +66,14 @@ fn one_line(rendered: &str) -> String {
         line.push_str("error: invalid usage");
     }
     format!("{} (see --help)", escape_str(&line))
+}
+
+/// True when `typed` is close enough to `suggested` to be a typo of it:
+/// at most two edits, or a third of the longer name (`--retry` for
+/// `--retries`, but not `--interface` for `--insecure`).
+fn near_typo(typed: &str, suggested: &str) -> bool {
+    let longer = typed.chars().count().max(suggested.chars().count());
+    edit_distance(typed, suggested) <= (longer / 3).max(2)
 }
 
 /// Levenshtein distance (on chars): how far a typo is from a flag.
