@@ -12,11 +12,14 @@
 #     one connection (checked: num_connects), whole-run time and peak RSS
 #     (at 100 and 1000 URLs: it must stay flat);
 # (6) the same 1000 URLs through a local forward proxy (tinyproxy).
+# (7) a 200 MiB text body sent gzip-compressed, saved with --compressed:
+#     wall time ratio and peak RSS.
 # Prints each figure and the ratio rawget/curl. Only 127.0.0.1 is used.
 # Targets (issue 2): small GET ratio <= 1.0, big body throughput ratio
 # >= 1.0, rawget peak RSS < 8 MB. Issue 6 (HTTPS): small GET ratio <= 1.0
 # (aim 0.5), throughput ratio >= 1.0, peak RSS < 12 MiB. Issue 16: (5) and
-# (6) ratio <= 1.0, small and flat RSS.
+# (6) ratio <= 1.0, small and flat RSS; (7) time ratio <= 1.0, peak RSS
+# < 16 MiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +30,7 @@ TLS_PORT=${TLS_PORT:-18489}
 KA_PORT=${KA_PORT:-18090}
 PROXY_PORT=${PROXY_PORT:-18091}
 RUNS_MANY=${RUNS_MANY:-10}
-SCENARIOS=${SCENARIOS:-http,https,reuse,proxy}
+SCENARIOS=${SCENARIOS:-http,https,reuse,proxy,gzip}
 
 need() { command -v "$1" >/dev/null 2>&1; }
 install_missing() {
@@ -61,6 +64,24 @@ mkdir -p "$WORK/www" "$WORK/logs"
 chmod 755 "$WORK"  # the nginx workers run as www-data
 head -c 1024 /dev/urandom | base64 -w 0 | head -c 1024 > "$WORK/www/1k.txt"
 head -c $((200 * 1024 * 1024)) /dev/zero > "$WORK/www/200m.bin"
+if [[ ,$SCENARIOS, == *,gzip,* ]]; then
+    # 200 MiB of log-like text, gzip -6: served as is with
+    # Content-Encoding: gzip (nginx's gzip_static without the module).
+    mkdir -p "$WORK/www/gz"
+    python3 - "$WORK/www/gz/200m.txt" <<'PY'
+import sys
+line = 0
+with open(sys.argv[1], "w") as f:
+    size = 0
+    while size < 200 * 1024 * 1024:
+        chunk = "".join(f"{line + i} GET /item/{(line + i) * 7919 % 100003} 200 {(line + i) % 977}\n" for i in range(10000))
+        line += 10000
+        f.write(chunk)
+        size += len(chunk)
+PY
+    truncate -s $((200 * 1024 * 1024)) "$WORK/www/gz/200m.txt"
+    gzip -6 -c "$WORK/www/gz/200m.txt" > "$WORK/www/gz/200m.txt.gz"
+fi
 # A private CA and a server certificate for 127.0.0.1 signed by it.
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=rawget bench CA" \
     -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
@@ -89,6 +110,11 @@ http {
     server {
         listen 127.0.0.1:$PORT;
         root $WORK/www;
+        location /gz/ {
+            types { }
+            default_type text/plain;
+            add_header Content-Encoding gzip;
+        }
     }
     server {
         listen 127.0.0.1:$KA_PORT;
@@ -244,4 +270,28 @@ CONF
         sleep 0.1
     done
     many 6 "through tinyproxy (it closes after every response)" "$WORK/urls.txt" -x "http://127.0.0.1:$PROXY_PORT"
+fi
+
+if [[ ,$SCENARIOS, == *,gzip,* ]]; then
+    GZ="http://127.0.0.1:$PORT/gz/200m.txt.gz"
+    # Sanity: both save the same decoded text, the original.
+    curl -s --compressed -o "$WORK/curl.txt" "$GZ"
+    "$RAWGET" -s --compressed -o "$WORK/rawget.txt" "$GZ"
+    cmp "$WORK/curl.txt" "$WORK/www/gz/200m.txt"
+    cmp "$WORK/rawget.txt" "$WORK/www/gz/200m.txt"
+    rm -f "$WORK/curl.txt" "$WORK/rawget.txt"
+    echo "== (7) 200 MiB text, gzip ($(($(stat -c %s "$WORK/www/gz/200m.txt.gz") / 1024 / 1024)) MiB on the wire), --compressed to /dev/null, $RUNS_BIG runs each; peak RSS"
+    compare "$WORK/gz.json" "$RUNS_BIG" 1 "$GZ" --compressed
+    /usr/bin/time -f "%M" -o "$WORK/curl-gz.rss" curl -s --compressed -o /dev/null "$GZ"
+    /usr/bin/time -f "%M" -o "$WORK/rawget-gz.rss" "$RAWGET" --compressed -o /dev/null "$GZ"
+    python3 - "$WORK/gz.json" "$WORK/curl-gz.rss" "$WORK/rawget-gz.rss" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+rss = [int(open(p).read().split()[-1]) for p in sys.argv[2:]]
+c, g = r["curl"]["median"], r["rawget"]["median"]
+print(f"curl   median {c:.3f} s  peak RSS {rss[0]/1024:6.1f} MiB")
+print(f"rawget median {g:.3f} s  peak RSS {rss[1]/1024:6.1f} MiB")
+print(f"ratio rawget/curl (median time): {g/c:.2f}  (target <= 1.00)")
+print(f"rawget peak RSS: {rss[1]/1024:.1f} MiB  (target < 16 MiB: {'ok' if rss[1]/1024 < 16 else 'MISSED'})")
+PY
 fi

@@ -7,7 +7,7 @@
 #     URLs wait in the spool until the first one answers (the server holds
 #     it until all the others are served). Target: peak RSS < 64 MiB.
 #     Raw output and --json, both to /dev/null.
-# (2) a 200 MiB upload with -d @FILE to 4 URLs. Target: < 32 MiB; curl
+# (2) a 200 MiB upload with --data-binary @FILE (streamed) to 4 URLs. Target: < 32 MiB; curl
 #     --data-binary @FILE beside it.
 # Peak RSS is GNU time's "maximum resident set size". Only 127.0.0.1 is
 # used; the server is bench/rawget_memory_server.py (python3).
@@ -85,10 +85,10 @@ for i in $(seq "$UPLOADS"); do
     up_urls+=("http://127.0.0.1:$PORT/up$i")
     curl_out+=(-o /dev/null)
 done
-up_rawget=$(peak_mib "$RAWGET" -m 300 -o /dev/null -d "@$WORK/upload.bin" "${up_urls[@]}")
+up_rawget=$(peak_mib "$RAWGET" -m 300 -o /dev/null --data-binary "@$WORK/upload.bin" "${up_urls[@]}")
 up_curl=$(peak_mib curl -s -m 300 --data-binary "@$WORK/upload.bin" "${curl_out[@]}" "${up_urls[@]}")
 
 printf '\n%-58s %12s %12s %10s\n' "scenario (peak RSS, MiB)" "rawget" "curl" "target"
 printf '%-58s %12s %12s %10s\n' "(1) $URLS URLs x $BODY_KIB KiB behind a stalled first, raw" "$raw" "-" "< 64"
 printf '%-58s %12s %12s %10s\n' "(1) the same, --json" "$json" "-" "< 64"
-printf '%-58s %12s %12s %10s\n' "(2) $UPLOAD_MIB MiB -d @FILE to $UPLOADS URLs" "$up_rawget" "$up_curl" "< 32"
+printf '%-58s %12s %12s %10s\n' "(2) $UPLOAD_MIB MiB --data-binary @FILE to $UPLOADS URLs" "$up_rawget" "$up_curl" "< 32"

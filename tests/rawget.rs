@@ -353,11 +353,18 @@ fn data_is_posted_with_content_length() {
 
 #[test]
 fn data_from_a_file_without_a_size_is_read_not_announced_empty() {
-    // A /proc file (like a pipe, `-d @<(cmd)`) says it is empty; its bytes
-    // must still be sent, as curl sends them. /proc/self/comm is the
-    // reader's own name: "rawget\n".
+    // A /proc file (like a pipe, `--data-binary @<(cmd)`) says it is
+    // empty; its bytes must still be sent, as curl sends them.
+    // /proc/self/comm is the reader's own name: "rawget\n".
     let srv = serve(vec![send(OK_HELLO)]);
-    rawget(&["-m", "10", "-d", "@/proc/self/comm", &srv.url("/")]).expect(0);
+    rawget(&[
+        "-m",
+        "10",
+        "--data-binary",
+        "@/proc/self/comm",
+        &srv.url("/"),
+    ])
+    .expect(0);
     let req = srv.request();
     assert!(req.contains("\r\nContent-Length: 7\r\n"), "{req}");
     assert!(req.ends_with("\r\n\r\nrawget\n"), "{req}");
@@ -586,13 +593,13 @@ fn several_urls_first_failure_decides_the_exit_code() {
 // ---------------------------------------------------------------- output
 
 #[test]
-fn output_file_gets_the_exact_bytes() {
+fn output_file_gets_the_body_as_curl_saves_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.bin");
     let srv = serve(vec![send(OK_HELLO)]);
     let run = rawget(&["-m", "10", "-o", path.to_str().unwrap(), &srv.url("/")]).expect(0);
     assert!(run.stdout.is_empty());
-    assert_eq!(std::fs::read(&path).unwrap(), OK_HELLO);
+    assert_eq!(std::fs::read(&path).unwrap(), b"hello");
     srv.request();
 }
 
@@ -982,7 +989,7 @@ fn max_time_bounds_an_upload_to_a_server_that_stops_reading() {
         Reading::HeadOnly,
         vec![Hold],
     );
-    let run = rawget(&["-m", "1", "-d", &data, &srv.url("/up")]).expect(28);
+    let run = rawget(&["-m", "1", "--data-binary", &data, &srv.url("/up")]).expect(28);
     assert!(run.stderr.contains("sending"), "{}", run.stderr);
     srv.request();
 }
@@ -997,7 +1004,7 @@ fn an_early_answer_to_an_upload_is_read_not_waited_on() {
         Reading::HeadOnly,
         vec![send(answer), Hold],
     );
-    let run = rawget(&["-d", &data, &srv.url("/up")]).expect(0);
+    let run = rawget(&["--data-binary", &data, &srv.url("/up")]).expect(0);
     assert_eq!(run.out(), answer);
     // The server neither reads nor closes until rawget has: only reading
     // while sending gets this answer (no -m; the watchdog fails a hang).

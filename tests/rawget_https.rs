@@ -176,7 +176,7 @@ fn https_upload_streams_a_file_body() {
     let run = rawget(&[
         "-m",
         "10",
-        "-d",
+        "--data-binary",
         &data,
         "--cacert",
         &pki.ca_file(&dir),
@@ -209,7 +209,7 @@ fn https_an_early_answer_to_an_upload_is_read_not_waited_on() {
     let run = rawget(&[
         "-m",
         "10",
-        "-d",
+        "--data-binary",
         &data,
         "--cacert",
         &pki.ca_file(&dir),

@@ -64,7 +64,7 @@ fn a_file_body_is_streamed_again_on_a_307() {
         "-m",
         "10",
         "-L",
-        "-d",
+        "--data-binary",
         &data,
         &format!("http://{}/", srv.addr),
     ])

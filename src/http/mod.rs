@@ -22,6 +22,7 @@
 //!   `Server-Timing` account.
 //! - [`compare`]: where the answers of several servers to the same bytes
 //!   differ (pure data).
+//! - [`decode`]: `Content-Encoding` undone as a stream (`--compressed`).
 //! - [`route`]: `--resolve` and `--connect-to`, where a URL really goes.
 //! - [`redirect`]: `-L`, a loop of exchanges over one deadline.
 //! - [`transport`]: the byte stream under the exchange: plain TCP, or
@@ -35,6 +36,7 @@ pub mod body;
 mod chunked;
 pub mod client;
 pub mod compare;
+pub mod decode;
 mod error;
 pub mod lint;
 pub mod pipeline;
@@ -48,4 +50,5 @@ pub mod splitter;
 pub mod target;
 pub mod timeline;
 pub mod tls;
+mod tls_curl;
 pub mod transport;

@@ -172,15 +172,19 @@ impl fmt::Display for TlsError {
             TlsError::CaFile { path, reason } => {
                 write!(f, "problem with the CA file '{}': {reason}", path.display())
             }
-            TlsError::Certificate(e) => {
-                write!(f, "the server's certificate cannot be verified: {e}")
-            }
-            TlsError::Handshake(e) => write!(f, "TLS handshake failed: {e}"),
+            TlsError::Certificate(e) => f.write_str(&super::tls_curl::certificate_problem(e)),
+            TlsError::Handshake(e) => write!(
+                f,
+                "TLS handshake failed: {}",
+                super::tls_curl::handshake_problem(e)
+            ),
             TlsError::HandshakeIo(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 write!(f, "TLS handshake failed: the server closed the connection")
             }
             TlsError::HandshakeIo(e) => write!(f, "TLS handshake failed: {e}"),
-            TlsError::Protocol(e) => write!(f, "TLS error: {e}"),
+            TlsError::Protocol(e) => {
+                write!(f, "TLS error: {}", super::tls_curl::handshake_problem(e))
+            }
         }
     }
 }
@@ -285,6 +289,9 @@ struct Recording {
     /// (only with `-k`; otherwise the handshake is not even started).
     unusable_ca: Option<String>,
     insecure: bool,
+    /// The `--cacert` file: a certificate in it is trusted as itself
+    /// (see [`super::tls_curl`]).
+    cacert: Option<PathBuf>,
     seen: Mutex<Option<(Vec<CertificateDer<'static>>, Option<rustls::Error>)>>,
 }
 
@@ -305,6 +312,17 @@ impl ServerCertVerifier for Recording {
             (None, None) => Some(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::UnknownIssuer,
             )),
+        };
+        // A certificate that is itself in --cacert is judged on its own
+        // (a CA:TRUE self-signed one included), as OpenSSL judges it.
+        let verdict = match (verdict, self.cacert.as_deref()) {
+            (Some(e), Some(path)) => {
+                match super::tls_curl::trusted_as_itself(end_entity, server_name, now, path) {
+                    None => Some(e),
+                    Some(own) => own.err(),
+                }
+            }
+            (verdict, _) => verdict,
         };
         let chain = std::iter::once(end_entity)
             .chain(intermediates)
@@ -390,6 +408,7 @@ pub fn handshake(
         inner: verifier,
         unusable_ca,
         insecure: setup.insecure,
+        cacert: setup.cacert.clone(),
         seen: Mutex::new(None),
     });
     let mut config = ClientConfig::builder_with_provider(provider())

@@ -31,13 +31,31 @@ pub fn usage_error_line(e: &clap::Error) -> String {
 
 /// Joins the lines of a rendered clap error up to its `Usage:` block: a
 /// line ending in `:` is followed by its list, others by `; `.
+///
+/// Two of clap's tips are dropped: "to pass '-X' as a value, use '-- -X'"
+/// (wrong advice for a mistyped flag), and "a similar argument exists"
+/// when the flag suggested is not a near-typo of the one typed
+/// ([`near_typo`]: curl's `--interface` is not a misspelt `--insecure`).
 fn one_line(rendered: &str) -> String {
     let mut line = String::new();
+    let typed = rendered
+        .split_once("unexpected argument '")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(arg, _)| arg.to_owned());
     let kept = rendered
         .lines()
         .map(str::trim)
         .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
-        .filter(|l| !l.is_empty());
+        .filter(|l| !l.is_empty())
+        .filter(|l| !l.starts_with("tip: to pass '"))
+        .filter(
+            |l| match l.strip_prefix("tip: a similar argument exists: '") {
+                Some(suggested) => typed
+                    .as_deref()
+                    .is_some_and(|t| near_typo(t, suggested.trim_end_matches('\''))),
+                None => true,
+            },
+        );
     for part in kept {
         if !line.is_empty() {
             line.push_str(if line.ends_with(':') { " " } else { "; " });
@@ -48,6 +66,30 @@ fn one_line(rendered: &str) -> String {
         line.push_str("error: invalid usage");
     }
     format!("{} (see --help)", escape_str(&line))
+}
+
+/// True when `typed` is close enough to `suggested` to be a typo of it:
+/// at most two edits, or a third of the longer name (`--retry` for
+/// `--retries`, but not `--interface` for `--insecure`).
+fn near_typo(typed: &str, suggested: &str) -> bool {
+    let longer = typed.chars().count().max(suggested.chars().count());
+    edit_distance(typed, suggested) <= (longer / 3).max(2)
+}
+
+/// Levenshtein distance (on chars): how far a typo is from a flag.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
@@ -70,5 +112,17 @@ mod usage_tests {
              '--max-time' (see --help)"
         );
         assert_eq!(one_line(""), "error: invalid usage (see --help)");
+        let far = "error: unexpected argument '--interface' found\n\n  tip: a similar argument \
+                   exists: '--insecure'\n\nUsage: rawget [OPTIONS]\n";
+        assert_eq!(
+            one_line(far),
+            "error: unexpected argument '--interface' found (see --help)"
+        );
+        let dash = "error: unexpected argument '--bogus' found\n\n  tip: to pass '--bogus' as a \
+                    value, use '-- --bogus'\n\nUsage: rawget [OPTIONS]\n";
+        assert_eq!(
+            one_line(dash),
+            "error: unexpected argument '--bogus' found (see --help)"
+        );
     }
 }

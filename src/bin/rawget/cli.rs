@@ -18,8 +18,17 @@ use rawnet::http::tls::TlsSetup;
 use rawnet::resolve::Family;
 use rawnet::sock::Bind;
 
+use crate::curl_args::{CurlArgs, Resume};
 use crate::generate::Generate;
 use crate::writeout::WriteOut;
+
+/// What goes where, said first in --help (and in the man page).
+const OUTPUT_MODEL: &str = "\
+Output: stdout shows the exchange exactly as received (head and body, \
+chunk framing and compression as sent). -o FILE, -O and -o - save the BODY \
+alone, as curl does (chunk framing removed; with --compressed, decoded); \
+-i puts the heads in front of it; -D FILE writes the heads (-D -: stdout). \
+--json prints one JSON object per URL.";
 
 /// Send an HTTP/1.1 request over a socket of its own and show
 /// exactly what came back.
@@ -27,6 +36,7 @@ use crate::writeout::WriteOut;
 // The text after the flags (exit statuses, environment, examples) comes
 // from manual.rs, added by `command()`.
 #[command(name = "rawget", version, args_override_self = true)]
+#[command(before_help = OUTPUT_MODEL)]
 pub struct Cli {
     // The help text is an attribute, not a doc comment: rustdoc would read
     // its brackets as links.
@@ -42,7 +52,7 @@ pub struct Cli {
     pub json: bool,
 
     /// Send HEAD instead of GET (the response has no body)
-    #[arg(short = 'I', long, conflicts_with = "data")]
+    #[arg(short = 'I', long)]
     pub head: bool,
 
     // Aliases are named in the help text, not by clap, so that the man
@@ -59,13 +69,13 @@ pub struct Cli {
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
 
-    /// Request body (several are joined with '&'); @FILE reads a file, @- stdin; also --data-binary
+    /// Request body (all data flags are joined with '&'); @FILE reads a file without its CR/LF, @- stdin
     ///
-    /// Sent verbatim, as curl's --data-binary: no newline is stripped. Adds
-    /// Content-Type: application/x-www-form-urlencoded (unless -H sets one) and
-    /// Content-Length. A file is streamed while it is sent, opened again for each
-    /// URL and each 307/308 hop; stdin is read once and shared by every URL.
-    #[arg(short = 'd', long = "data", alias = "data-binary", value_name = "DATA")]
+    /// As curl's -d: carriage returns and newlines of a file are stripped
+    /// (--data-binary keeps them). Adds Content-Type:
+    /// application/x-www-form-urlencoded (unless -H sets one) and
+    /// Content-Length.
+    #[arg(short = 'd', long = "data", value_name = "DATA")]
     pub data: Vec<String>,
 
     /// Use IPv4 addresses only
@@ -109,19 +119,19 @@ pub struct Cli {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
-    /// Write the output to FILE, created on the first byte ('-': stdout, binary bodies allowed)
+    /// Save the BODY to FILE, created on the first byte, as curl ('-': the body on stdout); with --json, the JSON
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Accepted for curl's sake: rawget has no progress meter to silence
+    /// Print no error messages (the exit status still tells); -sS prints them
     #[arg(short = 's', long)]
     pub silent: bool,
 
-    /// Accepted for curl's sake: rawget always shows errors
+    /// With -s, print error messages all the same
     #[arg(short = 'S', long)]
     pub show_error: bool,
 
-    /// Accepted for curl's sake: the raw output always includes the headers
+    /// With -o/-O/-o -: the heads go before the body (the raw view always has them)
     #[arg(short = 'i', long)]
     pub include: bool,
 
@@ -155,9 +165,9 @@ pub struct Cli {
     #[arg(long)]
     pub fail_with_body: bool,
 
-    /// After each URL, print FORMAT with %{variables} filled in (curl's -w syntax)
+    /// After each URL, print FORMAT with %{variables} filled in (curl's -w syntax; @FILE, @- stdin)
     ///
-    /// To stdout, also when -o sends the response to a file. The variables and
+    /// To stdout, also when -o sends the body to a file. The variables and
     /// escapes are listed in docs/rawget-output.md; an unknown variable is a usage
     /// error.
     #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
@@ -267,6 +277,9 @@ pub struct Cli {
     /// Write the exchanges as a HAR 1.2 file
     #[arg(long, value_name = "FILE")]
     pub har: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub curl: CurlArgs,
 }
 
 /// `--send`, `--pipeline`, `--repeat`, `--waterfall`, `--har`: the
@@ -307,10 +320,23 @@ pub fn command() -> clap::Command {
         .after_long_help(crate::docgen::after_help(manual, true))
 }
 
-/// Parses the command line of this process.
+/// Parses the command line of this process; the data flags are also
+/// kept in the order typed, which clap's fields lose.
 pub fn parse() -> Result<Cli, clap::Error> {
+    parse_from(std::env::args_os())
+}
+
+/// Parses `args` (the program name first), as [`parse`] does.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     use clap::FromArgMatches;
-    Cli::from_arg_matches_mut(&mut command().try_get_matches()?)
+    let matches = command().try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    cli.curl.data = crate::curl_args::ordered_data(&matches);
+    Ok(cli)
 }
 
 /// What `-f` / `--fail-with-body` ask for.
@@ -335,20 +361,33 @@ pub struct Config {
     pub json: bool,
     pub method: String,
     pub headers: Vec<String>,
-    /// `-d` arguments as typed; read (for `@file`) when the run starts.
-    pub data: Vec<String>,
     /// `-m`: each URL's deadline is this long after it starts.
     pub max_time: Option<Duration>,
     pub fetch: FetchOptions,
     pub verbose: bool,
     pub output: Option<PathBuf>,
-    /// `--data-raw` arguments: joined after `data`, never read from a file.
-    pub data_raw: Vec<String>,
     pub fail: Fail,
     pub write_out: Option<WriteOut>,
     pub strict: bool,
     pub redirects: RedirectPolicy,
     pub bench: Bench,
+    /// curl's output model and request shaping flags (data arguments in
+    /// the order typed, read when the run starts).
+    pub curl: CurlArgs,
+    /// `-i`: heads before the saved body.
+    pub include: bool,
+    /// `-C`.
+    pub resume: Option<Resume>,
+    /// `-s` without `-S`: no error messages.
+    pub quiet: bool,
+}
+
+impl Config {
+    /// True when the body is saved (curl's model) rather than the
+    /// exchange shown: `-o`, `-O` or `-o -`, without `--json`.
+    pub fn saves_body(&self) -> bool {
+        !self.json && (self.output.is_some() || self.curl.remote_name)
+    }
 }
 
 impl TryFrom<Cli> for Config {
@@ -364,7 +403,10 @@ impl TryFrom<Cli> for Config {
                 cli.urls[0]
             ));
         }
-        let write_out = cli.write_out.as_deref().map(str::parse).transpose()?;
+        let write_out = match cli.write_out.as_deref() {
+            Some(format) => Some(write_out_format(format)?.parse()?),
+            None => None,
+        };
         let bench = Bench {
             send: cli.send.take(),
             sequential: cli.sequential,
@@ -384,17 +426,30 @@ impl TryFrom<Cli> for Config {
                     .into(),
             );
         }
-        let curl_headers = curl_headers(&cli)?;
+        let mut curl_headers = curl_headers(&cli)?;
+        curl_headers.extend(cli.curl.headers()?);
         cli.headers.splice(0..0, curl_headers);
+        let resume = cli.curl.resume(cli.output.as_ref())?;
         let fail = match (cli.fail, cli.fail_with_body) {
             (true, _) => Fail::HideBody,
             (_, true) => Fail::ShowBody,
             _ => Fail::Never,
         };
-        let no_data = cli.data.is_empty() && cli.data_raw.is_empty();
+        let no_data = cli.curl.data.is_empty() || cli.curl.get;
+        if cli.head && !no_data {
+            return Err(
+                "-I sends HEAD, which has no body: drop -d, or add -G to send the data in \
+                 the URL's query"
+                    .into(),
+            );
+        }
+        if cli.curl.upload_file.is_some() && (!cli.curl.data.is_empty() || cli.head) {
+            return Err("-T uploads a file as the body: it goes with no -d and no -I".into());
+        }
         let method = match (&cli.method, cli.head, no_data) {
             (Some(m), _, _) => m.clone(),
             (None, true, _) => "HEAD".to_owned(),
+            _ if cli.curl.upload_file.is_some() => "PUT".to_owned(),
             (None, false, false) => "POST".to_owned(),
             (None, false, true) => "GET".to_owned(),
         };
@@ -427,7 +482,6 @@ impl TryFrom<Cli> for Config {
             json: cli.json,
             method,
             headers: cli.headers,
-            data: cli.data,
             // 0 means no limit, as in curl.
             max_time: cli.max_time.filter(|d| !d.is_zero()),
             fetch: FetchOptions {
@@ -465,7 +519,6 @@ impl TryFrom<Cli> for Config {
             },
             verbose: cli.verbose,
             output: cli.output,
-            data_raw: cli.data_raw,
             fail,
             write_out,
             strict: cli.strict,
@@ -479,8 +532,29 @@ impl TryFrom<Cli> for Config {
                 trusted: cli.location_trusted,
             },
             bench,
+            include: cli.include || cli.head,
+            resume,
+            quiet: cli.silent && !cli.show_error,
+            curl: cli.curl,
         })
     }
+}
+
+/// The `-w` format: as typed, or read from a file (`@FILE`, `@-`: stdin)
+/// as curl does.
+fn write_out_format(arg: &str) -> Result<String, String> {
+    use std::io::Read;
+    let Some(path) = arg.strip_prefix('@') else {
+        return Ok(arg.to_owned());
+    };
+    let mut text = String::new();
+    let read = if path == "-" {
+        std::io::stdin().read_to_string(&mut text)
+    } else {
+        std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text))
+    };
+    read.map_err(|e| format!("cannot read the -w format from '{path}': {e}"))?;
+    Ok(text)
 }
 
 /// True for a "URL" that is surely a JSON document (curl's `--json` takes
@@ -526,7 +600,7 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 }
 
 /// A byte count with an optional k/M/G suffix (powers of 1024, as curl).
-fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let bad = || format!("'{s}' is not a size in bytes (e.g. 1000, 64k, 10M, 1G)");
     let (digits, shift) = match s.char_indices().last() {
         Some((i, 'k' | 'K')) => (&s[..i], 10),
@@ -546,7 +620,7 @@ mod tests {
     use super::*;
 
     fn config(args: &[&str]) -> Config {
-        Cli::try_parse_from(std::iter::once("rawget").chain(args.iter().copied()))
+        parse_from(std::iter::once("rawget").chain(args.iter().copied()))
             .unwrap()
             .try_into()
             .unwrap()
@@ -643,7 +717,6 @@ mod tests {
             &["rawget", "-m", "soon", "h"],
             &["rawget", "-m", "-1", "h"],
             &["rawget", "--max-size", "12q", "h"],
-            &["rawget", "-I", "-d", "x", "h"],
             &["rawget", "--bogus", "h"],
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
@@ -673,16 +746,38 @@ mod tests {
             ]
         );
         assert_eq!(config(&["--data-raw", "@x", "h"]).method, "POST");
-        assert_eq!(config(&["--data-binary", "@f", "h"]).data, vec!["@f"]);
+        let c = config(&[
+            "--data-binary",
+            "@f",
+            "-d",
+            "x",
+            "--data-urlencode",
+            "a b",
+            "h",
+        ]);
+        let kinds: Vec<_> = c.curl.data.iter().map(|d| d.kind).collect();
+        use crate::curl_args::DataKind;
+        assert_eq!(
+            kinds,
+            [DataKind::Binary, DataKind::Data, DataKind::UrlEncode]
+        );
+        assert_eq!(config(&["-G", "-d", "x", "h"]).method, "GET");
+        assert_eq!(config(&["-T", "f", "h"]).method, "PUT");
+        assert_eq!(config(&["-T", "f", "-X", "POST", "h"]).method, "POST");
+        assert_eq!(config(&["-G", "-I", "-d", "x", "h"]).method, "HEAD");
         assert_eq!(config(&["-f", "h"]).fail, Fail::HideBody);
         assert_eq!(config(&["--fail-with-body", "h"]).fail, Fail::ShowBody);
         let cli = |args: &[&str]| {
-            Cli::try_parse_from(std::iter::once("rawget").chain(args.iter().copied())).unwrap()
+            parse_from(std::iter::once("rawget").chain(args.iter().copied())).unwrap()
         };
         for args in [
             &["--json", "{\"a\":1}", "h"][..],
             &["-u", "nopass", "h"],
             &["-w", "%{nope}", "h"],
+            &["-I", "-d", "x", "h"],
+            &["-T", "f", "-d", "x", "h"],
+            &["-C", "-", "h"],
+            &["-r", "a-b", "h"],
         ] {
             assert!(Config::try_from(cli(args)).is_err(), "{args:?}");
         }

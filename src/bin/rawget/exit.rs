@@ -31,6 +31,8 @@ pub enum Exit {
     WriteError = 23,
     ReadError = 26,
     Timeout = 28,
+    /// `-C`: the server did not send the range asked for.
+    RangeError = 33,
     TlsHandshake = 35,
     /// `--interface` / `--local-port` could not be applied.
     InterfaceFailed = 45,
@@ -39,6 +41,8 @@ pub enum Exit {
     SendError = 55,
     RecvError = 56,
     PeerCertificate = 60,
+    /// `--compressed`: the body could not be decoded.
+    BadContentEncoding = 61,
     TooLarge = 63,
     CaFile = 77,
     /// `--send` to several targets (`--pin`, several URLs): the responses

@@ -11,16 +11,35 @@ use std::path::PathBuf;
 pub struct LazyFile {
     path: PathBuf,
     file: Option<File>,
+    /// `-C`: bytes go after what the file holds.
+    append: bool,
 }
 
 impl LazyFile {
     pub fn new(path: PathBuf) -> Self {
-        LazyFile { path, file: None }
+        LazyFile {
+            path,
+            file: None,
+            append: false,
+        }
+    }
+
+    /// A file that keeps its contents and grows (`-C`, resuming).
+    pub fn appending(path: PathBuf) -> Self {
+        LazyFile {
+            append: true,
+            ..LazyFile::new(path)
+        }
     }
 
     fn open(&mut self) -> io::Result<&mut File> {
         if self.file.is_none() {
-            let file = File::create(&self.path).map_err(|e| {
+            let opened = if self.append {
+                File::options().create(true).append(true).open(&self.path)
+            } else {
+                File::create(&self.path)
+            };
+            let file = opened.map_err(|e| {
                 io::Error::new(
                     e.kind(),
                     format!("cannot create output file '{}': {e}", self.path.display()),

@@ -6,6 +6,8 @@
 //! one `rawget: ...` line on stderr and one exit status from [`exit`].
 
 mod cli;
+mod curl_args;
+mod data;
 #[path = "../common/docgen.rs"]
 mod docgen;
 mod exit;
@@ -17,7 +19,9 @@ mod lazy_file;
 mod manual;
 mod ordered;
 mod raw;
+mod save;
 mod spool;
+mod stdout;
 mod trace;
 #[path = "../common/usage.rs"]
 mod usage;
@@ -25,15 +29,16 @@ mod waterfall;
 mod workbench;
 mod writeout;
 
-use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rawnet::conn::{Key, Origin, Plan};
-use rawnet::http::body::{Body, BodyPart};
-use rawnet::http::client::{self, Exchange, FetchOptions, Timing};
+use rawnet::http::body::Body;
+use rawnet::http::client::{self, Exchange, FetchOptions, Handler, Timing};
 use rawnet::http::redirect;
 use rawnet::http::request::RequestSpec;
 use rawnet::http::target::{Scheme, Target, UrlError};
@@ -45,23 +50,30 @@ use crate::json::{ErrorRecord, JsonHandler, Record, RedirectRecord};
 use crate::lazy_file::LazyFile;
 use crate::ordered::{output_failed, Ordered, Outcome};
 use crate::raw::{RawHandler, RawMode};
+use crate::save::{DumpHeads, SaveFailure, SaveHandler, SaveOptions};
 use crate::trace::Tracer;
-use crate::writeout::{Observed, Values};
+use crate::writeout::{Context, Observed, Values};
 
 /// Most URLs fetched at once; the rest wait for a free worker.
 const MAX_PARALLEL: usize = 16;
 
+/// `-s` without `-S`: error messages are not printed.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
 fn main() -> ExitCode {
+    stdout::guard();
     let cli = match cli::parse() {
         Ok(cli) => cli,
-        // Exit::Usage is 2, the status usage::exit_for gives.
-        Err(e) => return usage::exit_for(&e),
+        Err(e) => return clap_error(&e),
     };
     if let Some(kind) = cli.generate {
         return generate::exit_with(kind, cli::command(), &manual::MANUAL);
     }
     let config = match Config::try_from(cli) {
-        Ok(config) => config,
+        Ok(config) => {
+            QUIET.store(config.quiet, Ordering::Relaxed);
+            config
+        }
         Err(message) => {
             return usage_error(message);
         }
@@ -91,9 +103,30 @@ fn usage_error(message: String) -> ExitCode {
     usage::exit_for(&e)
 }
 
-/// The one place runtime errors reach the user. Messages can quote what was
-/// typed or what a server sent, so they are escaped for the terminal.
+/// A command line clap refused. A curl flag rawget does not have gets
+/// one line saying so and what to use instead; anything else clap's
+/// message on one line (Exit::Usage is 2, the status usage::exit_for
+/// gives).
+fn clap_error(e: &clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::UnknownArgument {
+        if let Some(ContextValue::String(flag)) = e.get(ContextKind::InvalidArg) {
+            if let Some(advice) = curl_args::unsupported(flag) {
+                let _ = writeln!(io::stderr(), "rawget: {}", escape_str(&advice));
+                return ExitCode::from(Exit::Usage as u8);
+            }
+        }
+    }
+    usage::exit_for(e)
+}
+
+/// The one place errors reach the user (unless `-s`). Messages can quote
+/// what was typed or what a server sent, so they are escaped for the
+/// terminal.
 pub(crate) fn report(message: &str) {
+    if QUIET.load(Ordering::Relaxed) {
+        return;
+    }
     let _ = writeln!(io::stderr().lock(), "rawget: {}", escape_str(message));
 }
 
@@ -109,39 +142,108 @@ struct Job {
     ready: Result<(Target, Arc<RequestSpec>), UrlError>,
 }
 
+/// What every URL of a run shares besides the ordered output.
+struct Shared {
+    mode: RawMode,
+    /// `-D`: where the heads go.
+    dump: Option<Mutex<Box<dyn Write + Send>>>,
+    /// `-C`: the offset the range starts at (0: no range asked).
+    resume_from: u64,
+}
+
 fn run(cfg: &Config) -> Result<Exit, Fatal> {
-    let body = read_data(&cfg.data, &cfg.data_raw)?;
-    let jobs = prepare(cfg, body)?;
+    let read_error = |message| Fatal {
+        exit: Exit::ReadError,
+        message,
+    };
+    let (body, query) = if let Some(file) = &cfg.curl.upload_file {
+        (Some(data::upload(file).map_err(read_error)?), None)
+    } else if cfg.curl.get {
+        let query = data::bytes(&cfg.curl.data).map_err(read_error)?;
+        (None, Some(String::from_utf8_lossy(&query).into_owned()))
+    } else {
+        (data::body(&cfg.curl.data, true).map_err(read_error)?, None)
+    };
+    let resume_from = match cfg.resume {
+        None => 0,
+        Some(curl_args::Resume::At(n)) => n,
+        Some(curl_args::Resume::FromFile) => {
+            let path = save_path(cfg, None);
+            path.and_then(|p| std::fs::metadata(p).ok())
+                .map_or(0, |m| m.len())
+        }
+    };
+    let jobs = prepare(cfg, body, query.as_deref(), resume_from)?;
     // `-o -` is stdout, chosen on purpose: a binary body is shown there.
     let to_file = cfg.output.as_ref().filter(|p| p.as_os_str() != "-");
     // Created on the first byte written (as curl does): `-f` on a 404
     // leaves no empty file. With several URLs, the first one that writes
     // anything creates it.
-    let out: Box<dyn Write + Send> = match to_file {
-        Some(path) => Box::new(LazyFile::new(path.clone())),
-        None => Box::new(io::stdout()),
-    };
     let terminal = to_file.is_none() && !cfg.json && io::stdout().is_terminal();
+    let out: Box<dyn Write + Send> = match to_file {
+        Some(path) if cfg.resume.is_some() => Box::new(LazyFile::appending(path.clone())),
+        Some(path) => Box::new(LazyFile::new(path.clone())),
+        // `-o -` on a terminal: the body, escaped (the raw view escapes
+        // through its own handler).
+        None if terminal && cfg.saves_body() => {
+            Box::new(raw::EscapingWriter::new(stdout::stdout()))
+        }
+        None => stdout::stdout(),
+    };
     let mode = RawMode {
         terminal,
         refuse_binary: terminal && cfg.output.is_none(),
         hide_errors: cfg.fail == Fail::HideBody,
     };
+    let dump = cfg.curl.dump_header.as_ref().map(|path| {
+        let w: Box<dyn Write + Send> = if path.as_os_str() == "-" {
+            stdout::stdout()
+        } else {
+            Box::new(LazyFile::new(path.clone()))
+        };
+        Mutex::new(w)
+    });
+    let shared = Shared {
+        mode,
+        dump,
+        resume_from,
+    };
     let ordered = Ordered::new(out, true).with_separate_stdout(to_file.is_some());
     if let [job] = &jobs[..] {
-        let outcome = run_job(job, cfg, &mut ordered.lane(0), mode, None);
+        let outcome = run_job(job, cfg, &mut ordered.lane(0), &shared, None);
         ordered.finish(0, outcome);
     } else {
-        run_parallel(&jobs, cfg, &ordered, mode)?;
+        run_parallel(&jobs, cfg, &ordered, &shared)?;
     }
     Ok(ordered.exit())
+}
+
+/// Where URL `job`'s body is saved: `-o FILE`, or with `-O` the URL's
+/// file name (`None`: stdout, or `-O` on a URL without one).
+fn save_path(cfg: &Config, job: Option<&Job>) -> Option<PathBuf> {
+    if let Some(path) = cfg.output.as_ref().filter(|p| p.as_os_str() != "-") {
+        return Some(path.clone());
+    }
+    if !cfg.curl.remote_name {
+        return None;
+    }
+    let path = match job.map(|j| &j.ready) {
+        Some(Ok((target, _))) => target.path_and_query.clone(),
+        _ => cfg.urls.first()?.parse::<Target>().ok()?.path_and_query,
+    };
+    curl_args::remote_name(&path).map(PathBuf::from)
 }
 
 /// Runs several URLs at once on a thread pool (I/O bound, so more threads
 /// than cores); [`Ordered`] keeps their output in the order given. URLs to
 /// one origin run one after another on one worker, so they share one
 /// kept-alive connection as curl's do; origins run in parallel.
-fn run_parallel(jobs: &[Job], cfg: &Config, ordered: &Ordered, mode: RawMode) -> Result<(), Fatal> {
+fn run_parallel(
+    jobs: &[Job],
+    cfg: &Config,
+    ordered: &Ordered,
+    shared: &Shared,
+) -> Result<(), Fatal> {
     let groups = by_origin(jobs, cfg);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(groups.len().min(MAX_PARALLEL))
@@ -157,7 +259,7 @@ fn run_parallel(jobs: &[Job], cfg: &Config, ordered: &Ordered, mode: RawMode) ->
                     let outcome = if ordered.cancelled() {
                         output_failed(&io::ErrorKind::BrokenPipe.into())
                     } else {
-                        run_job(&jobs[i], cfg, &mut ordered.lane(i), mode, Some(i))
+                        run_job(&jobs[i], cfg, &mut ordered.lane(i), shared, Some(i))
                     };
                     ordered.finish(i, outcome);
                 }
@@ -204,74 +306,22 @@ fn by_origin(jobs: &[Job], cfg: &Config) -> Vec<(Option<Key>, Vec<usize>)> {
     groups
 }
 
-/// `-d` arguments joined with `&` as curl does; `@FILE` and `@-` (stdin)
-/// are taken verbatim, with no newline stripping (curl's `--data-binary`).
-/// `--data-raw` arguments follow, taken as they are. A file is streamed
-/// while it is sent (opened here once, so a missing file stops the run
-/// before anything is sent); stdin is read once and shared by every URL.
-fn read_data(data: &[String], data_raw: &[String]) -> Result<Option<Body>, Fatal> {
-    if data.is_empty() && data_raw.is_empty() {
-        return Ok(None);
-    }
-    let mut body = Body::new();
-    let mut text = Vec::new();
-    for (i, arg) in data.iter().enumerate() {
-        if i > 0 {
-            text.push(b'&');
-        }
-        let read_error = |e: io::Error| Fatal {
-            exit: Exit::ReadError,
-            message: format!("cannot read data from '{arg}': {e}"),
-        };
-        match arg.strip_prefix('@') {
-            Some("-") => io::stdin()
-                .read_to_end(&mut text)
-                .map(drop)
-                .map_err(read_error)?,
-            // A pipe or a /proc file has no length to announce and can
-            // be read only once: read it now, like stdin.
-            Some(path) if !is_regular_file(path).map_err(read_error)? => {
-                File::open(path)
-                    .and_then(|mut f| f.read_to_end(&mut text))
-                    .map_err(read_error)?;
-            }
-            Some(path) => {
-                if !text.is_empty() {
-                    body.push(BodyPart::Bytes(Arc::from(std::mem::take(&mut text))));
-                }
-                body.push(BodyPart::File(path.into()));
-            }
-            None => text.extend_from_slice(arg.as_bytes()),
-        }
-    }
-    for (i, arg) in data_raw.iter().enumerate() {
-        if i > 0 || !data.is_empty() {
-            text.push(b'&');
-        }
-        text.extend_from_slice(arg.as_bytes());
-    }
-    if !text.is_empty() {
-        body.push(BodyPart::Bytes(Arc::from(text)));
-    }
-    body.open().map_err(|e| Fatal {
-        exit: Exit::ReadError,
-        message: e.to_string(),
-    })?;
-    Ok(Some(body))
-}
-
-/// True for a regular file with a size (streamed, the size announced up
-/// front); false for a FIFO, a device or a `/proc` file (which says it
-/// is empty), read once instead.
-fn is_regular_file(path: &str) -> io::Result<bool> {
-    std::fs::metadata(path).map(|m| m.is_file() && m.len() > 0)
-}
-
 /// Parses every URL and builds its request; a bad method or header is a
 /// usage error for the whole run, found before anything is sent.
-fn prepare(cfg: &Config, body: Option<Body>) -> Result<Vec<Job>, Fatal> {
+/// With `-G`, `query` is added to every URL's query; with `-C`, the
+/// range from `resume_from` is asked for.
+fn prepare(
+    cfg: &Config,
+    body: Option<Body>,
+    query: Option<&str>,
+    resume_from: u64,
+) -> Result<Vec<Job>, Fatal> {
+    let mut headers = cfg.headers.clone();
+    if resume_from > 0 {
+        headers.insert(0, format!("Range: bytes={resume_from}-"));
+    }
     let request = Arc::new(
-        RequestSpec::new(&cfg.method, &cfg.headers, body).map_err(|e| Fatal {
+        RequestSpec::new(&cfg.method, &headers, body).map_err(|e| Fatal {
             exit: Exit::Usage,
             message: e.to_string(),
         })?,
@@ -279,13 +329,39 @@ fn prepare(cfg: &Config, body: Option<Body>) -> Result<Vec<Job>, Fatal> {
     Ok(cfg
         .urls
         .iter()
-        .map(|url| Job {
-            url: url.clone(),
-            ready: url
-                .parse::<Target>()
-                .map(|target| (target, Arc::clone(&request))),
+        .map(|url| {
+            let url = match query.filter(|q| !q.is_empty()) {
+                None => url.clone(),
+                Some(q) => with_query(url, q),
+            };
+            let url = match &cfg.curl.upload_file {
+                Some(file) => curl_args::upload_url(&url, file),
+                None => url,
+            };
+            Job {
+                ready: url
+                    .parse::<Target>()
+                    .map(|target| (target, Arc::clone(&request))),
+                url,
+            }
         })
         .collect())
+}
+
+/// `-G`: the data goes after the URL's query (or starts one), before any
+/// fragment, as curl adds it.
+fn with_query(url: &str, query: &str) -> String {
+    let (base, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let mut out = format!("{base}{sep}{query}");
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
 }
 
 /// The fetch options of one URL: `-m` counts from when it starts.
@@ -296,12 +372,75 @@ fn options(cfg: &Config) -> FetchOptions {
     }
 }
 
+/// Follows `target` with `handler`, copying every head to `-D` when
+/// asked; a failure to write the heads comes back beside the chain.
+fn follow(
+    target: &Target,
+    request: &RequestSpec,
+    cfg: &Config,
+    shared: &Shared,
+    handler: &mut dyn Handler,
+) -> (redirect::Chain, Option<io::Error>) {
+    let opts = options(cfg);
+    let Some(dump) = &shared.dump else {
+        return (
+            redirect::follow(target, request, &opts, &cfg.redirects, handler),
+            None,
+        );
+    };
+    let mut w = Locked(dump);
+    let to_stdout = cfg
+        .curl
+        .dump_header
+        .as_ref()
+        .is_some_and(|p| p.as_os_str() == "-");
+    let mut dumping = DumpHeads::new(handler, &mut w, to_stdout);
+    let chain = redirect::follow(target, request, &opts, &cfg.redirects, &mut dumping);
+    let failure = dumping.failure.take();
+    (chain, failure)
+}
+
+/// A writer shared by the URLs of a run (`-D`), locked per write.
+struct Locked<'a>(&'a Mutex<Box<dyn Write + Send>>);
+
+impl Write for Locked<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut w = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        w.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let mut w = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        w.flush()
+    }
+}
+
+/// What `-w` says about the request side of URL `job`.
+fn context<'a>(cfg: &'a Config, job: &Job, index: Option<usize>) -> Context<'a> {
+    Context {
+        method: &cfg.method,
+        referer: referer(cfg),
+        filename: cfg.saves_body().then(|| {
+            save_path(cfg, Some(job)).map_or_else(|| "-".into(), |p| p.display().to_string())
+        }),
+        urlnum: index.unwrap_or(0),
+        time_redirect: Duration::ZERO,
+        redirect_url: None,
+    }
+}
+
 /// Fetches one URL and writes its output to `out`.
 fn run_job(
     job: &Job,
     cfg: &Config,
     out: &mut dyn Write,
-    mode: RawMode,
+    shared: &Shared,
     index: Option<usize>,
 ) -> Outcome {
     let tracer = || cfg.verbose.then(|| Tracer::new(index));
@@ -317,12 +456,14 @@ fn run_job(
                 Ok(())
             };
             let outcome = failed(job, e, written);
-            return with_write_out(cfg, job, None, 0, None, Observed::default(), outcome);
+            let ctx = context(cfg, job, index);
+            return with_write_out(cfg, job, None, Observed::default(), ctx, outcome);
         }
     };
-    let (chain, observed, written) = if cfg.json {
+    let mut save_failure = None;
+    let (chain, observed, written, dump_failure) = if cfg.json {
         let mut handler = JsonHandler::new(tracer());
-        let chain = redirect::follow(target, request, &options(cfg), &cfg.redirects, &mut handler);
+        let (chain, dump_failure) = follow(target, request, cfg, shared, &mut handler);
         let ex = &chain.last.exchange;
         warn_close_notify(job, ex);
         let error = match &ex.error {
@@ -344,18 +485,63 @@ fn run_job(
             record.redirects = chain.redirects.iter().map(RedirectRecord::new).collect();
             write_record(out, &record)
         };
-        (chain, handler.observed, written)
+        (chain, handler.observed, written, dump_failure)
+    } else if cfg.saves_body() {
+        let opts = SaveOptions {
+            include: cfg.include,
+            compressed: cfg.curl.compressed,
+            follow: cfg.redirects.follow,
+            fail: cfg.fail == Fail::HideBody,
+            limit_rate: cfg.curl.limit_rate,
+            resuming: shared.resume_from > 0,
+        };
+        // -O: each URL has its own file; -o FILE and -o - share `out`.
+        let own_path = match cfg.output {
+            Some(_) => None,
+            None => match save_path(cfg, Some(job)) {
+                Some(path) => Some(path),
+                None => {
+                    let outcome = Outcome {
+                        exit: Exit::WriteError,
+                        message: Some(format!(
+                            "{}: -O: the URL has no file name to save to (use -o FILE)",
+                            job.url
+                        )),
+                        stop: false,
+                        write_out: None,
+                    };
+                    let ctx = context(cfg, job, index);
+                    return with_write_out(cfg, job, None, Observed::default(), ctx, outcome);
+                }
+            },
+        };
+        let mut file = own_path.map(|p| match cfg.resume {
+            Some(_) => LazyFile::appending(p),
+            None => LazyFile::new(p),
+        });
+        let sink: &mut dyn Write = match &mut file {
+            Some(f) => f,
+            None => out,
+        };
+        let mut handler = SaveHandler::new(sink, opts, tracer());
+        let (chain, dump_failure) = follow(target, request, cfg, shared, &mut handler);
+        handler.finish();
+        warn_close_notify(job, &chain.last.exchange);
+        save_failure = handler.failure.take();
+        (chain, handler.observed, Ok(()), dump_failure)
     } else {
-        let mut handler = RawHandler::new(out, mode, tracer());
-        let chain = redirect::follow(target, request, &options(cfg), &cfg.redirects, &mut handler);
+        let mut handler = RawHandler::new(out, shared.mode, tracer());
+        let (chain, dump_failure) = follow(target, request, cfg, shared, &mut handler);
         let flushed = handler.finish();
         warn_close_notify(job, &chain.last.exchange);
-        (chain, handler.observed, flushed)
+        (chain, handler.observed, flushed, dump_failure)
     };
     let ex = &chain.last.exchange;
-    let outcome = match &ex.error {
-        Some(e) => failed(job, e, written),
-        None => succeeded(job, written),
+    let outcome = match (&save_failure, &dump_failure, &ex.error) {
+        (Some(f), _, _) => saving_failed(job, f),
+        (None, Some(e), _) => write_failed(job, e),
+        (None, None, Some(e)) => failed(job, e, written),
+        (None, None, None) => succeeded(job, written),
     };
     if let Some(t) = tracer() {
         ex.warnings.iter().for_each(|w| t.warning(*w));
@@ -363,36 +549,90 @@ fn run_job(
     let outcome = fail_on_status(cfg, job, ex, outcome);
     let outcome = strict(cfg, job, ex, outcome);
     let hops = chain.redirects.len();
+    let mut ctx = context(cfg, job, index);
+    ctx.time_redirect = chain
+        .redirects
+        .iter()
+        .map(|h| h.exchange.timing.total)
+        .sum();
+    ctx.redirect_url = redirect_url(cfg, &chain.last);
     let mut last = chain.last;
     add_earlier_hops(&mut last.exchange, &chain.redirects);
     with_write_out(
         cfg,
         job,
-        Some(&last.target),
-        hops,
-        Some(&last.exchange),
+        Some((&last.target, hops, &last.exchange)),
         observed,
+        ctx,
         outcome,
     )
 }
 
-/// curl's `-w` view of a redirect chain: each time is the sum of that
-/// phase's time over the hops (so `time_total` and `time_starttransfer`
-/// include the redirects), and `size_header` counts every hop's head.
+/// The outcome when saving the body failed: curl's 61 for a body that
+/// does not decode, 33 for a range not served, 23 for the output.
+fn saving_failed(job: &Job, failure: &SaveFailure) -> Outcome {
+    let exit = match failure {
+        SaveFailure::Decode(_) => Exit::BadContentEncoding,
+        SaveFailure::RangeIgnored => Exit::RangeError,
+        SaveFailure::Output(e) => return write_failed(job, e),
+    };
+    Outcome {
+        exit,
+        message: Some(format!("{}: {failure}", job.url)),
+        stop: false,
+        write_out: None,
+    }
+}
+
+/// The `Referer` the request carries (`-e`, or `-H`), for `-w`.
+fn referer(cfg: &Config) -> Option<&str> {
+    cfg.headers.iter().rev().find_map(|h| {
+        let (name, value) = h.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("referer")
+            .then(|| value.trim())
+            .filter(|v| !v.is_empty())
+    })
+}
+
+/// Where a redirect that was not followed points (curl's
+/// `redirect_url`): the final response's `Location`, made absolute.
+fn redirect_url(cfg: &Config, last: &redirect::Hop) -> Option<String> {
+    if cfg.redirects.follow {
+        return None;
+    }
+    let head = last.exchange.head.as_ref()?;
+    if !(300..400).contains(&head.status) {
+        return None;
+    }
+    let (_, location) = head
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("location"))?;
+    let next = last.target.join(location.trim()).ok()?;
+    Some(next.url.to_string())
+}
+
+/// curl's `-w` view of a redirect chain: every time counts from the start
+/// of the first hop (each of the final hop's times plus the time the
+/// redirects took, curl's `time_redirect`), and `size_header` counts
+/// every hop's head.
 fn add_earlier_hops(last: &mut Exchange, earlier: &[redirect::Hop]) {
-    let hops = || earlier.iter().map(|h| &h.exchange).chain([&*last]);
-    let sum = |phase: fn(&Timing) -> Option<Duration>| {
-        hops().filter_map(|e| phase(&e.timing)).reduce(|a, b| a + b)
-    };
+    let before: Duration = earlier.iter().map(|h| h.exchange.timing.total).sum();
+    let shift = |t: Option<Duration>| t.map(|t| t + before);
     let timing = Timing {
-        dns: sum(|t| t.dns),
-        connect: sum(|t| t.connect),
-        tls: sum(|t| t.tls),
-        first_byte: sum(|t| t.first_byte),
-        total: hops().map(|e| e.timing.total).sum(),
+        dns: shift(last.timing.dns),
+        connect: shift(last.timing.connect),
+        tls: shift(last.timing.tls),
+        first_byte: shift(last.timing.first_byte),
+        total: last.timing.total + before,
     };
-    let header_bytes = hops().map(|e| e.header_bytes).sum();
-    last.connection.new_connects = hops().map(|e| e.connection.new_connects).sum();
+    let header_bytes =
+        earlier.iter().map(|h| h.exchange.header_bytes).sum::<u64>() + last.header_bytes;
+    last.connection.new_connects += earlier
+        .iter()
+        .map(|h| h.exchange.connection.new_connects)
+        .sum::<u32>();
     last.timing = timing;
     last.header_bytes = header_bytes;
 }
@@ -445,13 +685,14 @@ fn strict(cfg: &Config, job: &Job, ex: &Exchange, outcome: Outcome) -> Outcome {
 }
 
 /// Adds the `-w` text, rendered from the URL's final state.
+/// `last`: the URL last fetched, how many redirects led there, and its
+/// exchange (`None` when the URL did not parse, or nothing was fetched).
 fn with_write_out(
     cfg: &Config,
     job: &Job,
-    target: Option<&Target>,
-    redirects: usize,
-    exchange: Option<&Exchange>,
+    last: Option<(&Target, usize, &Exchange)>,
     observed: Observed,
+    context: Context<'_>,
     outcome: Outcome,
 ) -> Outcome {
     let Some(format) = &cfg.write_out else {
@@ -464,12 +705,13 @@ fn with_write_out(
     });
     let values = Values {
         url: &job.url,
-        target,
-        redirects,
-        exchange,
+        target: last.map(|(t, _, _)| t),
+        redirects: last.map_or(0, |(_, n, _)| n),
+        exchange: last.map(|(_, _, e)| e),
         observed,
         exit: outcome.exit as u8,
         error,
+        context,
     };
     Outcome {
         write_out: Some(format.render(&values)),

@@ -195,6 +195,42 @@ impl TerminalEscaper {
     }
 }
 
+/// A writer that escapes everything for a terminal (`-o -` on one: the
+/// body is shown, but its control bytes cannot drive the terminal).
+pub struct EscapingWriter<W: Write> {
+    inner: W,
+    escaper: TerminalEscaper,
+}
+
+impl<W: Write> EscapingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        EscapingWriter {
+            inner,
+            escaper: TerminalEscaper::default(),
+        }
+    }
+}
+
+impl<W: Write> Write for EscapingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let text = self.escaper.push(buf);
+        self.inner.write_all(text.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Drop for EscapingWriter<W> {
+    fn drop(&mut self) {
+        let rest = self.escaper.finish();
+        let _ = self.inner.write_all(rest.as_bytes());
+        let _ = self.inner.flush();
+    }
+}
+
 /// Bytes at the end of `buf` that may change meaning with the next chunk.
 fn unfinished_tail(buf: &[u8]) -> usize {
     if buf.last() == Some(&b'\r') {

@@ -247,10 +247,11 @@ fn url_plans(
     cfg: &Config,
     targets: Vec<(String, Target)>,
 ) -> Result<Vec<Arc<Plan>>, (Exit, String)> {
-    if !cfg.data.is_empty() || !cfg.data_raw.is_empty() {
+    if !cfg.curl.data.is_empty() || cfg.curl.upload_file.is_some() {
         return Err((
             Exit::Usage,
-            "-d does not apply to --pipeline, --repeat, --waterfall or --har without --send".into(),
+            "-d and -T do not apply to --pipeline, --repeat, --waterfall or --har without --send"
+                .into(),
         ));
     }
     let spec = RequestSpec::new(&cfg.method, &cfg.headers, None)

@@ -8,10 +8,11 @@
 //!
 //! Syntax: `%{var}`, `%header{name}` (the final response's field; of
 //! several fields of that name, the first, as curl prints it), `%{json}` (every variable as
-//! one object), `%{header_json}` (the final head's fields by lower-case
-//! name, each an array of values), `%{stderr}` / `%{stdout}` (where the
-//! rest goes), `%%`, and the escapes `\n`, `\r`, `\t`; names match in
-//! any case. Anything else is copied as it is, and as in curl 7.88 a `%`
+//! one object, with curl 7.88's key set), `%{header_json}` (the final head's fields by lower-case
+//! name in received order, each an array of values), `%{stderr}` / `%{stdout}` (where the
+//! rest goes), `%{onerror}` (the rest only for a failed URL), `%%`, and the escapes `\n`, `\r`, `\t`; names match in
+//! any case. The format itself may come from a file (`-w @FILE`, `-w @-`:
+//! read by the command line's translation, not here). Anything else is copied as it is, and as in curl 7.88 a `%`
 //! or `\` that starts no known sequence is copied together with the
 //! character after it (so `\\` stays two backslashes).
 //!
@@ -24,61 +25,103 @@ use std::time::Duration;
 
 use rawnet::http::client::{Exchange, Step};
 use rawnet::http::target::Target;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// One variable of `%{var}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Var {
+    Certs,
+    ContentType,
+    CurlVersion,
+    Errormsg,
+    Exitcode,
+    FilenameEffective,
+    FtpEntryPath,
     HttpCode,
-    ResponseCode,
+    HttpConnect,
     HttpVersion,
-    RemoteIp,
-    RemotePort,
     LocalIp,
     LocalPort,
-    TimeNamelookup,
-    TimeConnect,
-    TimeAppconnect,
-    TimeStarttransfer,
-    TimeTotal,
+    Method,
+    NumCerts,
+    NumConnects,
+    NumHeaders,
+    NumRedirects,
+    ProxySslVerifyResult,
+    RedirectUrl,
+    Referer,
+    RemoteIp,
+    RemotePort,
+    ResponseCode,
+    Scheme,
     SizeDownload,
     SizeHeader,
     SizeRequest,
+    SizeUpload,
+    SpeedDownload,
+    SpeedUpload,
+    SslVerifyResult,
+    TimeAppconnect,
+    TimeConnect,
+    TimeNamelookup,
+    TimePretransfer,
+    TimeRedirect,
+    TimeStarttransfer,
+    TimeTotal,
     Url,
     UrlEffective,
-    NumRedirects,
-    Exitcode,
-    Errormsg,
-    ContentType,
-    NumConnects,
+    Urlnum,
     ConnId,
 }
 
-/// Every variable with its name, in the order `%{json}` lists them.
+/// Every variable with its name, in the order curl 7.88's `%{json}`
+/// lists them (its 41 keys: alphabetical, `curl_version` last).
+/// Variables of curl releases after 7.88, which `%{json}` leaves out
+/// (its key set is 7.88's).
+const NEWER_VARS: &[(&str, Var)] = &[("conn_id", Var::ConnId)];
+
 const VARS: &[(&str, Var)] = &[
-    ("conn_id", Var::ConnId),
+    ("certs", Var::Certs),
     ("content_type", Var::ContentType),
     ("errormsg", Var::Errormsg),
     ("exitcode", Var::Exitcode),
+    ("filename_effective", Var::FilenameEffective),
+    ("ftp_entry_path", Var::FtpEntryPath),
     ("http_code", Var::HttpCode),
+    ("http_connect", Var::HttpConnect),
     ("http_version", Var::HttpVersion),
     ("local_ip", Var::LocalIp),
     ("local_port", Var::LocalPort),
+    ("method", Var::Method),
+    ("num_certs", Var::NumCerts),
     ("num_connects", Var::NumConnects),
+    ("num_headers", Var::NumHeaders),
     ("num_redirects", Var::NumRedirects),
+    ("proxy_ssl_verify_result", Var::ProxySslVerifyResult),
+    ("redirect_url", Var::RedirectUrl),
+    ("referer", Var::Referer),
     ("remote_ip", Var::RemoteIp),
     ("remote_port", Var::RemotePort),
     ("response_code", Var::ResponseCode),
+    ("scheme", Var::Scheme),
     ("size_download", Var::SizeDownload),
     ("size_header", Var::SizeHeader),
     ("size_request", Var::SizeRequest),
+    ("size_upload", Var::SizeUpload),
+    ("speed_download", Var::SpeedDownload),
+    ("speed_upload", Var::SpeedUpload),
+    ("ssl_verify_result", Var::SslVerifyResult),
     ("time_appconnect", Var::TimeAppconnect),
     ("time_connect", Var::TimeConnect),
     ("time_namelookup", Var::TimeNamelookup),
+    ("time_pretransfer", Var::TimePretransfer),
+    ("time_redirect", Var::TimeRedirect),
     ("time_starttransfer", Var::TimeStarttransfer),
     ("time_total", Var::TimeTotal),
     ("url", Var::Url),
     ("url_effective", Var::UrlEffective),
+    ("urlnum", Var::Urlnum),
+    ("curl_version", Var::CurlVersion),
 ];
 
 /// One piece of a parsed format.
@@ -91,6 +134,8 @@ enum Piece {
     HeaderJson,
     /// Output from here on goes to stderr (`true`) or stdout.
     ToStderr(bool),
+    /// `%{onerror}`: the rest is written only when the URL failed.
+    OnError,
 }
 
 /// A parsed `-w` format.
@@ -106,12 +151,16 @@ pub struct Written {
     pub stderr: Vec<u8>,
 }
 
-/// What a handler saw during the exchange that the [`Exchange`] does not
-/// keep: our end of the connection and the request size.
+/// What a handler saw during the exchanges of one URL (every redirect
+/// hop) that the final [`Exchange`] does not keep.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Observed {
+    /// Our end of the last connection.
     pub local: Option<SocketAddr>,
+    /// Request head bytes, summed over the hops (curl's `size_request`).
     pub request_bytes: u64,
+    /// Request body bytes sent in the last hop (curl's `size_upload`).
+    pub upload_bytes: u64,
 }
 
 impl Observed {
@@ -119,7 +168,10 @@ impl Observed {
     pub fn see(&mut self, step: &Step<'_>) {
         match step {
             Step::Connected { local, .. } | Step::Reused { local, .. } => self.local = *local,
-            Step::Sent { request, .. } => self.request_bytes = request.len() as u64,
+            Step::Sent { request, sent, .. } => {
+                self.request_bytes += request.len() as u64;
+                self.upload_bytes = sent.saturating_sub(request.len() as u64);
+            }
             _ => {}
         }
     }
@@ -140,6 +192,25 @@ pub struct Values<'a> {
     pub exit: u8,
     /// The URL's error message, if it failed.
     pub error: Option<String>,
+    /// What the URL was asked with and saved to, and where it stopped.
+    pub context: Context<'a>,
+}
+
+/// What `-w` reports about the request rather than the response.
+#[derive(Clone, Debug, Default)]
+pub struct Context<'a> {
+    /// The method of the last request sent.
+    pub method: &'a str,
+    /// The `Referer` sent, if any.
+    pub referer: Option<&'a str>,
+    /// Where the body was saved (`-o`/`-O`); `None` for stdout.
+    pub filename: Option<String>,
+    /// The URL's index among the URLs given (curl's `urlnum`).
+    pub urlnum: usize,
+    /// Time spent in the redirects before the final hop.
+    pub time_redirect: Duration,
+    /// The redirect a response points to when it was not followed.
+    pub redirect_url: Option<String>,
 }
 
 impl std::str::FromStr for WriteOut {
@@ -209,10 +280,15 @@ fn special(s: &str) -> Result<(Option<Piece>, usize), String> {
             "header_json" => Piece::HeaderJson,
             "stderr" => Piece::ToStderr(true),
             "stdout" => Piece::ToStderr(false),
-            _ => match VARS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            "onerror" => Piece::OnError,
+            _ => match VARS
+                .iter()
+                .chain(NEWER_VARS)
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
                 Some((_, var)) => Piece::Var(*var),
                 None => {
-                    let known: Vec<&str> = VARS.iter().map(|(n, _)| *n).collect();
+                    let known: Vec<&str> = VARS.iter().chain(NEWER_VARS).map(|(n, _)| *n).collect();
                     return Err(format!(
                         "unknown -w variable '{name}' (rawget knows: {}, json, header_json, \
                          stderr, stdout, and %header{{name}})",
@@ -257,10 +333,10 @@ impl WriteOut {
                     out.extend_from_slice(first.unwrap_or_default().as_bytes());
                 }
                 Piece::Json => out.extend_from_slice(all_json(v).as_bytes()),
-                Piece::HeaderJson => {
-                    out.extend_from_slice(header_json(v).to_string().as_bytes());
-                }
+                Piece::HeaderJson => out.extend_from_slice(header_json(v).as_bytes()),
                 Piece::ToStderr(e) => to_stderr = *e,
+                Piece::OnError if v.exit == 0 => break,
+                Piece::OnError => {}
             }
         }
         written
@@ -296,9 +372,14 @@ fn value_of(var: Var, v: &Values<'_>) -> Value {
         Var::TimeAppconnect => secs(time_appconnect(ex)),
         Var::TimeStarttransfer => secs(ex.and_then(|e| e.timing.first_byte)),
         Var::TimeTotal => secs(ex.map(|e| e.timing.total)),
+        Var::TimePretransfer => secs(time_pretransfer(ex)),
+        Var::TimeRedirect => secs(Some(v.context.time_redirect)),
         Var::SizeDownload => ex.map_or(0, |e| e.body_bytes).into(),
         Var::SizeHeader => ex.map_or(0, |e| e.header_bytes).into(),
         Var::SizeRequest => v.observed.request_bytes.into(),
+        Var::SizeUpload => v.observed.upload_bytes.into(),
+        Var::SpeedDownload => speed(ex.map_or(0, |e| e.body_bytes), ex).into(),
+        Var::SpeedUpload => speed(v.observed.upload_bytes, ex).into(),
         Var::Url => v.url.into(),
         Var::UrlEffective => url_effective(v).into(),
         Var::NumRedirects => num_redirects(v).into(),
@@ -308,12 +389,57 @@ fn value_of(var: Var, v: &Values<'_>) -> Value {
         Var::ConnId => ex
             .and_then(|e| e.connection.id)
             .map_or(Value::from(-1), Value::from),
+        Var::NumHeaders => head.map_or(0, |h| h.headers.len()).into(),
         Var::Exitcode => v.exit.into(),
         Var::Errormsg => v.error.clone().map_or(Value::Null, Value::from),
         // curl keeps the last Content-Type field it saw.
         Var::ContentType => header_values(v, "content-type")
             .last()
             .map_or(Value::Null, |s| Value::from(s.as_str())),
+        Var::Method => v.context.method.into(),
+        Var::Referer => v.context.referer.map_or(Value::Null, Value::from),
+        Var::FilenameEffective => v.context.filename.clone().map_or(Value::Null, Value::from),
+        Var::RedirectUrl => v
+            .context
+            .redirect_url
+            .clone()
+            .map_or(Value::Null, Value::from),
+        Var::Urlnum => v.context.urlnum.into(),
+        Var::Scheme => v.target.map_or(Value::Null, |t| {
+            t.scheme.as_str().to_ascii_uppercase().into()
+        }),
+        Var::SslVerifyResult => ssl_verify_result(ex).into(),
+        // rawget asks no proxy and keeps no certificate list for -w: the
+        // values curl gives in that case.
+        Var::HttpConnect | Var::ProxySslVerifyResult | Var::NumCerts => 0.into(),
+        Var::Certs => "".into(),
+        Var::FtpEntryPath => Value::Null,
+        Var::CurlVersion => rawnet::http::request::USER_AGENT.into(),
+    }
+}
+
+/// When the request was about to be sent: after the TLS handshake, or
+/// the connect for `http://` (curl's `time_pretransfer`).
+fn time_pretransfer(ex: Option<&Exchange>) -> Option<Duration> {
+    ex.and_then(|e| e.timing.tls.or(e.timing.connect))
+}
+
+/// Bytes per second over the whole transfer, as curl's `speed_*`.
+fn speed(bytes: u64, ex: Option<&Exchange>) -> u64 {
+    let secs = ex.map_or(0.0, |e| e.timing.total.as_secs_f64());
+    if secs > 0.0 {
+        (bytes as f64 / secs) as u64
+    } else {
+        0
+    }
+}
+
+/// OpenSSL's verdict as curl reports it: 0 when the certificate was
+/// verified (or for `http://`), 1 otherwise (`-k` went on regardless).
+fn ssl_verify_result(ex: Option<&Exchange>) -> u64 {
+    match ex.and_then(|e| e.tls.as_ref()) {
+        Some(tls) if !tls.verified => 1,
+        _ => 0,
     }
 }
 
@@ -399,19 +525,25 @@ fn all_json(v: &Values<'_>) -> String {
     format!("{{{}}}", fields.join(","))
 }
 
-fn header_json(v: &Values<'_>) -> Value {
-    let mut map = Map::new();
+/// The final head's fields by lower-case name, each an array of its
+/// values, in the order the names were first received, laid out as curl
+/// 7.88 writes it (one field a line).
+fn header_json(v: &Values<'_>) -> String {
+    let mut fields: Vec<(String, Vec<&str>)> = Vec::new();
     if let Some(head) = v.exchange.and_then(|e| e.head.as_ref()) {
         for (name, value) in &head.headers {
-            let entry = map
-                .entry(name.to_ascii_lowercase())
-                .or_insert_with(|| json!([]));
-            if let Value::Array(values) = entry {
-                values.push(Value::from(value.as_str()));
+            let name = name.to_ascii_lowercase();
+            match fields.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, values)) => values.push(value),
+                None => fields.push((name, vec![value])),
             }
         }
     }
-    Value::Object(map)
+    let lines: Vec<String> = fields
+        .iter()
+        .map(|(name, values)| format!("{}:{}", Value::from(name.as_str()), json!(values)))
+        .collect();
+    format!("{{{}\n}}", lines.join(",\n"))
 }
 
 #[cfg(test)]
@@ -427,6 +559,7 @@ mod tests {
             observed: Observed::default(),
             exit: 7,
             error: Some("failed to connect".into()),
+            context: Context::default(),
         }
     }
 
@@ -453,6 +586,14 @@ mod tests {
         assert_eq!(v.as_object().unwrap().len(), VARS.len());
         assert_eq!(v["exitcode"], 7);
         assert_eq!(v["http_version"], "0");
+        assert_eq!(v["method"], "");
+        assert!(v["redirect_url"].is_null());
+        let text = String::from_utf8(w.stdout).unwrap();
+        assert!(text.starts_with("{\"certs\":\"\","), "{text}");
+        assert!(
+            text.contains(",\"urlnum\":0,\"curl_version\":\"rawget/"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -524,7 +665,7 @@ mod tests {
 
     #[test]
     fn unknown_variables_are_refused() {
-        let e = "%{ssl_verify_result}".parse::<WriteOut>().unwrap_err();
-        assert!(e.contains("'ssl_verify_result'"), "{e}");
+        let e = "%{no_such_var}".parse::<WriteOut>().unwrap_err();
+        assert!(e.contains("'no_such_var'"), "{e}");
     }
 }

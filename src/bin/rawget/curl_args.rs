@@ -1,0 +1,489 @@
+//! The curl flags of rawget's curl-compatible output model and request
+//! shaping (`-O`, `-D`, `--compressed`, `-G`, `--data-urlencode`,
+//! `--data-binary`, `-r`, `-C`, `--limit-rate`), and what rawget says
+//! about curl flags it does not have.
+//!
+//! Kept apart from `cli.rs` so that the flags of another capability (the
+//! connection layer) are added there without touching these. The flags
+//! curl has and rawget does not are data ([`UNSUPPORTED`]): a flag that
+//! gets implemented is one entry removed.
+
+use std::path::PathBuf;
+
+use clap::parser::ArgMatches;
+use clap::Args;
+
+/// curl flags of the output model and of request shaping.
+#[derive(Debug, Default, Args)]
+pub struct CurlArgs {
+    /// Save the body to a file named after the URL's last path segment (as -o)
+    #[arg(short = 'O', long = "remote-name")]
+    pub remote_name: bool,
+
+    /// Write every response head, as received, to FILE ('-': stdout)
+    #[arg(short = 'D', long = "dump-header", value_name = "FILE")]
+    pub dump_header: Option<PathBuf>,
+
+    /// Ask for a compressed response; -o/-O/-o - save it decoded (gzip, deflate, br, zstd)
+    #[arg(long)]
+    pub compressed: bool,
+
+    /// Send the data of -d and friends as the URL's query, with GET (HEAD with -I)
+    #[arg(short = 'G', long = "get")]
+    pub get: bool,
+
+    /// Data to URL-encode: CONTENT, =CONTENT, NAME=CONTENT, @FILE or NAME@FILE
+    #[arg(long = "data-urlencode", value_name = "DATA")]
+    pub data_urlencode: Vec<String>,
+
+    /// Request body as it is: @FILE keeps its CR and LF (-d strips them), @- reads stdin
+    #[arg(long = "data-binary", value_name = "DATA")]
+    pub data_binary: Vec<String>,
+
+    /// Ask for a byte range (Range: bytes=RANGE), e.g. 0-499, 500-, -500
+    #[arg(short = 'r', long = "range", value_name = "RANGE")]
+    pub range: Option<String>,
+
+    /// Resume a download: '-' from the size of the -o file, or from byte OFFSET
+    #[arg(
+        short = 'C',
+        long = "continue-at",
+        value_name = "OFFSET",
+        allow_hyphen_values = true
+    )]
+    pub continue_at: Option<String>,
+
+    /// Save at most SPEED bytes a second (suffixes k, M, G)
+    #[arg(long = "limit-rate", value_name = "SPEED", value_parser = crate::cli::parse_size)]
+    pub limit_rate: Option<u64>,
+
+    /// Upload FILE as the body with PUT (streamed; '-': stdin); a URL ending in '/' gets its name
+    #[arg(short = 'T', long = "upload-file", value_name = "FILE")]
+    pub upload_file: Option<PathBuf>,
+
+    /// Accepted for curl's sake: rawget does no URL globbing
+    #[arg(short = 'g', long = "globoff")]
+    pub globoff: bool,
+
+    /// Every request body argument, in the order typed (filled from the
+    /// parsed matches, see [`ordered_data`]).
+    #[arg(skip)]
+    pub data: Vec<DataArg>,
+}
+
+/// Which flag a piece of request data came with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataKind {
+    /// `-d`/`--data`: `@FILE` is read with CR and LF removed.
+    Data,
+    /// `--data-binary`: `@FILE` is sent byte for byte.
+    Binary,
+    /// `--data-raw`: never a file.
+    Raw,
+    /// `--data-urlencode`.
+    UrlEncode,
+}
+
+/// One request data argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataArg {
+    pub kind: DataKind,
+    pub value: String,
+}
+
+/// The data arguments in the order they were typed (curl joins them with
+/// `&` in that order, whatever their flag).
+pub fn ordered_data(matches: &ArgMatches) -> Vec<DataArg> {
+    let mut all: Vec<(usize, DataArg)> = Vec::new();
+    for (id, kind) in [
+        ("data", DataKind::Data),
+        ("data_binary", DataKind::Binary),
+        ("data_raw", DataKind::Raw),
+        ("data_urlencode", DataKind::UrlEncode),
+    ] {
+        let (Ok(Some(values)), Some(indices)) =
+            (matches.try_get_many::<String>(id), matches.indices_of(id))
+        else {
+            continue;
+        };
+        for (value, index) in values.zip(indices) {
+            all.push((
+                index,
+                DataArg {
+                    kind,
+                    value: value.clone(),
+                },
+            ));
+        }
+    }
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, d)| d).collect()
+}
+
+/// How `-C` resumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// `-C -`: from the size of the output file.
+    FromFile,
+    /// `-C N`.
+    At(u64),
+}
+
+impl CurlArgs {
+    /// `-C` checked: a number of bytes, or `-` (which needs a file).
+    pub fn resume(&self, output: Option<&PathBuf>) -> Result<Option<Resume>, String> {
+        let Some(at) = &self.continue_at else {
+            return Ok(None);
+        };
+        if at == "-" {
+            let to_file = output.is_some_and(|p| p.as_os_str() != "-") || self.remote_name;
+            if !to_file {
+                return Err("-C - resumes the file of -o FILE or -O: give one".into());
+            }
+            return Ok(Some(Resume::FromFile));
+        }
+        at.parse()
+            .map(|n| Some(Resume::At(n)))
+            .map_err(|_| format!("-C '{at}': give a byte offset or '-'"))
+    }
+
+    /// Headers these flags add before the user's `-H` (which win).
+    pub fn headers(&self) -> Result<Vec<String>, String> {
+        let mut headers = Vec::new();
+        if self.upload_file.is_some() {
+            // curl sends no Content-Type with -T: remove the default.
+            headers.push("Content-Type:".to_owned());
+        }
+        if self.compressed {
+            headers.push(format!(
+                "Accept-Encoding: {}",
+                rawnet::http::decode::ACCEPT_ENCODING
+            ));
+        }
+        if let Some(range) = &self.range {
+            let ok = !range.is_empty()
+                && range
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'-' || b == b',');
+            if !ok {
+                return Err(format!(
+                    "-r '{range}' is not a byte range (e.g. 0-499, 500-, -500, 0-1,5-9)"
+                ));
+            }
+            headers.push(format!("Range: bytes={range}"));
+        }
+        Ok(headers)
+    }
+}
+
+/// `-T FILE`: the URL the file goes to. As curl, a URL whose path ends
+/// in `/` (or has none) gets the file's name appended.
+pub fn upload_url(url: &str, file: &std::path::Path) -> String {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name.is_empty() || file.as_os_str() == "-" {
+        return url.to_owned();
+    }
+    let (base, rest) = match url.find(['?', '#']) {
+        Some(i) => url.split_at(i),
+        None => (url, ""),
+    };
+    let after_scheme = base.split_once("://").map_or(base, |(_, r)| r);
+    if !after_scheme.contains('/') {
+        return format!("{base}/{name}{rest}");
+    }
+    if base.ends_with('/') {
+        return format!("{base}{name}{rest}");
+    }
+    url.to_owned()
+}
+
+/// The name `-O` saves a URL's body under: its path's last segment, as
+/// curl takes it (not decoded; the query left out).
+pub fn remote_name(path_and_query: &str) -> Option<String> {
+    let path = path_and_query.split(['?', '#']).next().unwrap_or_default();
+    let name = path.rsplit('/').next().unwrap_or_default();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// Encodes as curl 7.88's `--data-urlencode`: a space becomes `+`, every
+/// other byte but the unreserved `A-Z a-z 0-9 - . _ ~` becomes `%XX`.
+pub fn urlencode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b == b' ' {
+            out.push('+');
+        } else if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A `--data-urlencode` argument split as curl splits it, at its first
+/// `=` or `@`: the name to put before `=` (if any) and the content, or
+/// the file to read it from.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UrlEncodeArg<'a> {
+    Content {
+        name: Option<&'a str>,
+        content: &'a str,
+    },
+    File {
+        name: Option<&'a str>,
+        path: &'a str,
+    },
+}
+
+pub fn split_urlencode(arg: &str) -> UrlEncodeArg<'_> {
+    match arg.find(['=', '@']) {
+        None => UrlEncodeArg::Content {
+            name: None,
+            content: arg,
+        },
+        Some(i) => {
+            let (before, after) = (&arg[..i], &arg[i + 1..]);
+            let name = (!before.is_empty()).then_some(before);
+            if arg.as_bytes()[i] == b'@' {
+                UrlEncodeArg::File { name, path: after }
+            } else {
+                UrlEncodeArg::Content {
+                    name,
+                    content: after,
+                }
+            }
+        }
+    }
+}
+
+/// curl flags rawget does not have, and what to do instead: one line for
+/// the user, never clap's "did you mean" for a flag of another meaning.
+/// Each entry: the flag's spellings, then the advice.
+pub const UNSUPPORTED: &[(&[&str], &str)] = &[
+    (
+        &["-F", "--form", "--form-string"],
+        "multipart forms are not supported: send a body you built with --data-binary @FILE \
+         -H 'Content-Type: multipart/form-data; boundary=...'",
+    ),
+    (
+        &["-b", "--cookie"],
+        "cookies are not supported: send them with -H 'Cookie: NAME=VALUE'",
+    ),
+    (
+        &["-c", "--cookie-jar", "-j", "--junk-session-cookies"],
+        "there is no cookie jar: read Set-Cookie from the heads (-D FILE)",
+    ),
+    (
+        &[
+            "--retry",
+            "--retry-delay",
+            "--retry-max-time",
+            "--retry-all-errors",
+            "--retry-connrefused",
+        ],
+        "retries are not supported: repeat the command in a shell loop on its exit status",
+    ),
+    (&["--http1.0", "-0"], "rawget sends HTTP/1.1 requests only"),
+    (
+        &[
+            "--http2",
+            "--http2-prior-knowledge",
+            "--http3",
+            "--http3-only",
+        ],
+        "rawget speaks HTTP/1.1 only",
+    ),
+    (
+        &["-K", "--config", "-q", "--disable"],
+        "rawget reads no config file: give the flags on the command line",
+    ),
+    (
+        &["-n", "--netrc", "--netrc-file", "--netrc-optional"],
+        "rawget reads no .netrc: use -u USER:PASSWORD",
+    ),
+    (
+        &["-#", "--progress-bar", "--no-progress-meter"],
+        "rawget shows no progress meter (use -v for every socket step)",
+    ),
+    (
+        &["--trace", "--trace-ascii", "--trace-time"],
+        "use -v: it shows the request and every socket step with its time",
+    ),
+    (
+        &["-Z", "--parallel", "--parallel-max", "--parallel-immediate"],
+        "rawget fetches several URLs in parallel already (up to 16 at once)",
+    ),
+    (
+        &["--digest", "--ntlm", "--negotiate", "--anyauth", "--basic"],
+        "only Basic authentication is supported: use -u USER:PASSWORD",
+    ),
+    (
+        &[
+            "-E",
+            "--cert",
+            "--key",
+            "--cert-type",
+            "--key-type",
+            "--pass",
+        ],
+        "client certificates are not supported",
+    ),
+    (
+        &[
+            "--ciphers",
+            "--tls13-ciphers",
+            "--tlsv1",
+            "--tlsv1.0",
+            "--tlsv1.1",
+            "--tlsv1.2",
+            "--tlsv1.3",
+            "--tls-max",
+            "--ssl",
+            "--ssl-reqd",
+            "--ssl-no-revoke",
+        ],
+        "rawget negotiates TLS 1.2 or 1.3 with rustls's safe defaults; it has no TLS tuning flags",
+    ),
+    (
+        &["--capath"],
+        "use --cacert FILE (a PEM file with the certificates)",
+    ),
+    (
+        &["--pinnedpubkey"],
+        "public key pinning is not supported; --json shows the certificate fingerprints",
+    ),
+    (
+        &["--doh-url", "--dns-servers"],
+        "use --resolve HOST:PORT:ADDR to choose the address",
+    ),
+    (
+        &["-J", "--remote-header-name", "--remote-name-all"],
+        "use -O (the URL's file name) or -o FILE",
+    ),
+    (
+        &["--output-dir", "--create-dirs"],
+        "give the directory in -o DIR/FILE (it must exist)",
+    ),
+    (
+        &["-z", "--time-cond"],
+        "send -H 'If-Modified-Since: DATE' yourself",
+    ),
+    (
+        &["-y", "--speed-time", "-Y", "--speed-limit"],
+        "use -m/--max-time SECS to bound a slow transfer",
+    ),
+    (
+        &["--oauth2-bearer"],
+        "send -H 'Authorization: Bearer TOKEN'",
+    ),
+    (&["--url"], "give the URL as an argument, without --url"),
+    (&["--data-ascii"], "use -d (the same thing in curl)"),
+    (&["--stderr"], "redirect stderr in the shell: 2>FILE"),
+    (
+        &["--raw"],
+        "rawget's default output is the raw exchange, exactly as received",
+    ),
+    (
+        &["-M", "--manual"],
+        "see rawget --help, or rawget --generate man",
+    ),
+    (&["--libcurl"], "rawget is not built on libcurl"),
+];
+
+/// The advice for a curl flag rawget does not have (`--flag` or
+/// `--flag=value` as typed, or a short `-X`).
+pub fn unsupported(flag: &str) -> Option<String> {
+    let name = flag.split('=').next().unwrap_or(flag);
+    UNSUPPORTED
+        .iter()
+        .find(|(names, _)| names.contains(&name))
+        .map(|(_, advice)| format!("curl's {name} is not supported by rawget: {advice}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urlencode_keeps_unreserved_bytes_and_spaces_become_plus() {
+        assert_eq!(
+            urlencode(b"a b&c=d/\xc3\xa9~._-+"),
+            "a+b%26c%3Dd%2F%C3%A9~._-%2B"
+        );
+    }
+
+    #[test]
+    fn urlencode_forms_split_at_the_first_equals_or_at() {
+        use UrlEncodeArg::*;
+        let c = |name, content| Content { name, content };
+        assert_eq!(split_urlencode("a b"), c(None, "a b"));
+        assert_eq!(split_urlencode("=a=b"), c(None, "a=b"));
+        assert_eq!(split_urlencode("n=a@b"), c(Some("n"), "a@b"));
+        assert_eq!(
+            split_urlencode("@f"),
+            File {
+                name: None,
+                path: "f"
+            }
+        );
+        assert_eq!(
+            split_urlencode("n@f=x"),
+            File {
+                name: Some("n"),
+                path: "f=x"
+            }
+        );
+    }
+
+    #[test]
+    fn upload_urls_get_the_file_name_as_curl() {
+        let f = std::path::Path::new("/tmp/a b.txt");
+        assert_eq!(upload_url("http://h/d/", f), "http://h/d/a b.txt");
+        assert_eq!(upload_url("h:8080", f), "h:8080/a b.txt");
+        assert_eq!(upload_url("http://h/x", f), "http://h/x");
+        assert_eq!(upload_url("http://h/?q", f), "http://h/a b.txt?q");
+    }
+
+    #[test]
+    fn remote_names_are_the_last_segment() {
+        assert_eq!(remote_name("/a/b.tar.gz?x=1").as_deref(), Some("b.tar.gz"));
+        assert_eq!(remote_name("/dir/"), None);
+        assert_eq!(remote_name("/"), None);
+    }
+
+    #[test]
+    fn unsupported_flags_are_named_with_advice() {
+        let m = unsupported("--retry=3").unwrap();
+        assert!(
+            m.starts_with("curl's --retry is not supported by rawget: "),
+            "{m}"
+        );
+        assert!(unsupported("-F").is_some());
+        // Flags of the connection layer are not claimed unsupported.
+        for flag in [
+            "--interface",
+            "--local-port",
+            "--unix-socket",
+            "-x",
+            "--proxy",
+        ] {
+            assert!(unsupported(flag).is_none(), "{flag}");
+        }
+        // No entry names a flag rawget has.
+        let cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+        for (names, _) in UNSUPPORTED {
+            for name in *names {
+                let known = cmd.get_arguments().any(|a| {
+                    name.strip_prefix("--")
+                        .is_some_and(|l| a.get_long() == Some(l))
+                        || (name.len() == 2 && a.get_short() == name.chars().nth(1))
+                });
+                assert!(!known, "{name} is both supported and in UNSUPPORTED");
+            }
+        }
+    }
+}
