@@ -7,6 +7,7 @@
 //! - [`resolve`]: name resolution through `getaddrinfo` (dns-lookup).
 //! - [`http`]: HTTP/1.1 request building and a streaming response reader
 //!   that decides message framing (RFC 9112 section 6.3).
+//! - [`packet`]: the packets of a SYN scan as bytes (built, checked, read).
 //! - [`sanitize`]: escaping of untrusted bytes before they reach a terminal.
 //! - [`ports`], [`targets`], [`services`], [`shard`], [`scan`], [`fdlimit`]:
 //!   the port scanner: what to probe, in which order, and the engine.
@@ -19,6 +20,7 @@
 pub mod detect;
 pub mod fdlimit;
 pub mod http;
+pub mod packet;
 pub mod ports;
 pub mod resolve;
 pub mod sanitize;
