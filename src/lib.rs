@@ -8,6 +8,7 @@
 //! - [`http`]: HTTP/1.1 request building and a streaming response reader
 //!   that decides message framing (RFC 9112 section 6.3).
 //! - [`packet`]: the packets of a SYN scan as bytes (built, checked, read).
+//! - [`rawsock`]: thin wrappers over the raw-socket syscalls of a SYN scan.
 //! - [`sanitize`]: escaping of untrusted bytes before they reach a terminal.
 //! - [`ports`], [`targets`], [`services`], [`shard`], [`scan`], [`fdlimit`]:
 //!   the port scanner: what to probe, in which order, and the engine.
@@ -22,6 +23,7 @@ pub mod fdlimit;
 pub mod http;
 pub mod packet;
 pub mod ports;
+pub mod rawsock;
 pub mod resolve;
 pub mod sanitize;
 pub mod scan;

@@ -183,11 +183,10 @@ mod tests {
         assert_eq!(key.check(ip("10.0.0.2"), them, 80, c.sport, c.seq), None);
         assert_eq!(key.check(us, them, 80, c.sport, c.seq ^ 1), None);
         // Another block of source ports, even with the right sequence.
-        let other = if c.sport + ATTEMPT_SLOTS <= u16::MAX {
-            c.sport + ATTEMPT_SLOTS
-        } else {
-            c.sport - ATTEMPT_SLOTS
-        };
+        let other = c
+            .sport
+            .checked_add(ATTEMPT_SLOTS)
+            .unwrap_or(c.sport - ATTEMPT_SLOTS);
         assert_eq!(key.check(us, them, 80, other, c.seq), None);
         assert_eq!(key.check(us, them, 80, 1234, c.seq), None);
         // Another key (another scan) does not accept it.

@@ -173,6 +173,8 @@ pub mod ratelimit;
 mod rtt;
 pub mod service;
 mod slots;
+mod syn;
+pub mod syn_loop;
 mod tcp;
 pub mod udp;
 mod udp_loop;

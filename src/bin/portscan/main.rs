@@ -60,6 +60,10 @@ fn main() -> ExitCode {
 /// Runs the scan; `Some(signal)` when a signal ended it early.
 fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     let mut config = Config::from_cli(cli, &config::read_list_file)?;
+    if config.syn.is_some() {
+        // Before any name is resolved or anything is sent.
+        check_raw_permission()?;
+    }
     for warning in &config.warnings {
         warn(warning);
     }
@@ -118,7 +122,8 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     }
     printers.push(Box::new(SummaryPrinter::new(io::stderr())));
     let out_is_terminal = stdout_is_terminal && (stdout_taken || config.output.is_none());
-    let info = ScanInfo::new(&plans, command_line());
+    let mut info = ScanInfo::new(&plans, command_line());
+    info.syn = config.syn.is_some();
     let bar = progress::bar(probes, config.progress);
     let writer = Writer::spawn(printers, info, options, bar, out_is_terminal)
         .map_err(|e| Error::Runtime(format!("cannot start the output thread: {e}")))?;
@@ -172,7 +177,12 @@ fn scan_all(
 ) -> Result<Summary, scan::ScanError> {
     let mut total: Option<Summary> = None;
     for plan in plans {
-        let summary = scan::run_with_budget(plan, &config.scan, sink, budget)?;
+        let summary = match config.syn {
+            Some(rate) if plan.protocol() == scan::Proto::Tcp => {
+                scan::syn_loop::run(plan, &config.scan, rate, sink)?
+            }
+            _ => scan::run_with_budget(plan, &config.scan, sink, budget)?,
+        };
         let stopped = summary.stopped;
         match &mut total {
             Some(t) => t.absorb(summary),
@@ -183,6 +193,25 @@ fn scan_all(
         }
     }
     Ok(total.unwrap_or_default())
+}
+
+/// `-sS` without `CAP_NET_RAW`: one line saying what is needed (exit 2,
+/// as for a flag the process cannot honour). Tried by opening a raw
+/// socket, which sends nothing.
+fn check_raw_permission() -> Result<(), Error> {
+    match rawnet::rawsock::check_raw_permission() {
+        Ok(()) => Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) => {
+            Err(Error::Usage(
+                "-sS needs raw sockets (CAP_NET_RAW): run portscan as root or give the binary \
+                 the capability (setcap cap_net_raw+ep PATH), or scan with -sT"
+                    .into(),
+            ))
+        }
+        Err(e) => Err(Error::Runtime(format!(
+            "-sS: cannot open a raw socket: {e}"
+        ))),
+    }
 }
 
 /// What `-v` prints before the scan: the scope and the timing settings.

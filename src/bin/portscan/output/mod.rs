@@ -91,6 +91,8 @@ pub struct ScanInfo {
     pub shard: Shard,
     /// Probes of the whole scan, all shards together.
     pub total: u64,
+    /// The TCP ports were probed with SYNs (`-sS`), not connects.
+    pub syn: bool,
 }
 
 impl ScanInfo {
@@ -111,6 +113,7 @@ impl ScanInfo {
             addresses: plans.first().map_or(0, |p| p.targets().len()),
             shard: plans.first().map_or(Shard::WHOLE, |p| p.shard()),
             total: plans.iter().map(|p| p.total()).sum(),
+            syn: false,
         }
     }
 
@@ -344,6 +347,7 @@ pub(crate) mod testing {
             udp_ports: PortSpec::none(),
             addresses,
             shard: Shard::WHOLE,
+            syn: false,
         }
     }
 

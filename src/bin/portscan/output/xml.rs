@@ -41,6 +41,7 @@ impl HostFormat for Xml {
         )?;
         for (proto, ports) in info.protocols() {
             let kind = match proto {
+                Proto::Tcp if info.syn => "syn",
                 Proto::Tcp => "connect",
                 Proto::Udp => "udp",
             };
