@@ -4,7 +4,7 @@
 //! `-c` and `--rate` promise the target at most so many connections in
 //! flight and so many new ones a second *from the scan*, and a probe
 //! connection of `-sV` is a connection like any other. So the in-flight
-//! window of the workers (the `Permits` of the `worker` submodule) and the
+//! window of the workers (the `window` submodule) and the
 //! pacing schedule (the `rate` submodule) live here, in one value the
 //! caller creates and hands to both [`super::run_with_budget`] and
 //! [`super::service::with_detection`].
@@ -22,7 +22,7 @@
 use std::time::{Duration, Instant};
 
 use super::rate::RateLimiter;
-use super::worker::Permits;
+use super::window::Permits;
 
 /// How often a blocked taker looks at the budget again (the workers'
 /// own recheck interval).

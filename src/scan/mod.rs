@@ -1,21 +1,21 @@
-//! The scan engine: probes `(ip, port)` pairs over TCP (connect) or UDP
-//! and yields typed results. It never prints and never sees the command
-//! line.
+//! The scan engine: probes `(ip, port)` pairs with a technique (a TCP
+//! connect, a UDP datagram) and yields typed results. It never prints and
+//! never sees the command line.
 //!
-//! A [`ProbeSource`] is all TCP or all UDP ([`ProbeSource::proto`]);
-//! [`run`] hands TCP sources to the workers described below and UDP ones
-//! to the `udp_loop` submodule (one thread, the `udp` probe, the
-//! `ratelimit` policy for ICMP-rationing hosts). Both drive a per-probe
-//! state machine behind [`probe::ProbeKind`]: the workers (`worker`)
-//! drive the TCP connect probe (`tcp`), which owns what one connect
-//! means (the socket calls of `connect`, the banner of `banner`), while
-//! the worker owns the event loop, slots, deadlines, the budget and its
-//! window, back-off, batching, retries after loss and host discovery.
-//! The UDP loop is to fold into the worker, as a second kind. Service
-//! detection ([`service`]) is a stage between the engine and the caller's
-//! sink; its probe connects draw on the same [`ConnectBudget`] (in-flight
-//! window and rate schedule) as the workers' connects, when the caller
-//! hands one budget to both ([`run_with_budget`]).
+//! A [`ProbeSource`] is made with one [`Technique`]
+//! ([`ProbeSource::technique`]); [`run`] hands it to the engine's workers
+//! (the `engine` submodule: one event loop per thread) with that
+//! technique's [`technique::Prober`]: the TCP connect (`tcp`, with the
+//! socket calls of `connect` and the banner of `banner`) or the UDP probe
+//! (`udp`). The prober owns what one attempt means; the engine owns the
+//! event loop, slots, deadlines, the in-flight window (`window`) and the
+//! rate schedule (`rate`), back-off, batching, retries after loss (`loss`),
+//! per-host state (round trips in `rtt`, ICMP rationing in `ratelimit`,
+//! discovery and host timeout in `discovery`) and the delivery of results.
+//! Service detection ([`service`]) is a stage between the engine and the
+//! caller's sink; its probe connects draw on the same [`ConnectBudget`]
+//! (in-flight window and rate schedule) as the workers' connects, when the
+//! caller hands one budget to both ([`run_with_budget`]).
 //!
 //! # Design
 //!
@@ -165,9 +165,9 @@ mod budget;
 mod classify;
 mod connect;
 mod discovery;
+mod engine;
 mod loss;
 mod plan;
-pub mod probe;
 mod rate;
 pub mod ratelimit;
 mod rtt;
@@ -176,13 +176,14 @@ mod slots;
 mod syn;
 pub mod syn_loop;
 mod tcp;
+pub mod technique;
 pub mod udp;
-mod udp_loop;
-mod worker;
+mod window;
 
 pub use budget::ConnectBudget;
 pub use classify::Reason;
 pub use discovery::HostCounts;
+pub use technique::Technique;
 
 use std::net::IpAddr;
 use std::ops::ControlFlow;
@@ -285,6 +286,8 @@ pub struct PortResult {
     pub port: u16,
     /// The protocol probed.
     pub proto: Proto,
+    /// How it was probed (a connect, a UDP datagram).
+    pub technique: Technique,
     /// What was found.
     pub state: State,
     /// Why: the answer (or its absence) that decided `state`, in nmap's
@@ -361,10 +364,15 @@ pub trait ProbeSource: Sync {
     /// The probe at `index` (`index < len()`).
     fn probe(&self, index: u64) -> Probe;
     /// The protocol of every probe of this source: a source is all TCP
-    /// or all UDP ([`run`] hands it to the matching engine). TCP unless
-    /// overridden.
+    /// or all UDP. TCP unless overridden.
     fn proto(&self) -> Proto {
         Proto::Tcp
+    }
+    /// How every probe of this source is made ([`run`] hands the source
+    /// to that technique's prober): by default, the technique that probes
+    /// [`ProbeSource::proto`] without privileges.
+    fn technique(&self) -> Technique {
+        Technique::for_proto(self.proto())
     }
 }
 
@@ -466,6 +474,8 @@ impl Summary {
         self.concurrency = self.concurrency.max(other.concurrency);
         self.reported += other.reported;
         self.stopped |= other.stopped;
+        // The same addresses in both passes: the first pass's counts stand.
+        self.hosts = self.hosts.or(other.hosts);
     }
 }
 
@@ -533,13 +543,44 @@ pub fn run_with_budget(
     sink: &dyn Sink,
     budget: &ConnectBudget,
 ) -> Result<Summary, ScanError> {
-    if source.proto() == Proto::Udp {
-        return udp_loop::run(source, cfg, sink, budget.rate.as_ref());
+    match source.technique() {
+        Technique::Connect => run_prober(source, cfg, sink, budget, &|| {
+            tcp::TcpConnect::new(cfg.banner)
+        }),
+        Technique::Udp => run_prober(source, cfg, sink, budget, &|| {
+            udp::UdpProbe::new(cfg.banner)
+        }),
+        // Its own loop until the engine holds flights without sockets at
+        // this scale (see `syn_loop`); `budget` does not apply (no
+        // descriptor per probe), `cfg.rate` caps its packet rate.
+        Technique::Syn => syn_loop::run(
+            source,
+            cfg,
+            syn_loop::SynRate {
+                min: None,
+                max: cfg.rate,
+            },
+            sink,
+        ),
     }
+}
+
+/// Runs the engine's workers over `source`, each with a prober `make`
+/// builds, and adds up their totals.
+pub(crate) fn run_prober<P>(
+    source: &dyn ProbeSource,
+    cfg: &ScanConfig,
+    sink: &dyn Sink,
+    budget: &ConnectBudget,
+    make: &(dyn Fn() -> P + Sync),
+) -> Result<Summary, ScanError>
+where
+    P: technique::Prober + Send,
+{
     let started = Instant::now();
-    let (pollers, concurrency) = set_up(source.len(), cfg.concurrency)?;
+    let (pollers, concurrency) = set_up(source.len(), cfg.concurrency, P::MAX_WORKERS)?;
     budget.permits.cap(concurrency);
-    let shared = worker::Shared {
+    let shared = engine::Shared {
         source,
         cfg,
         sink,
@@ -551,15 +592,11 @@ pub fn run_with_budget(
         stopped: AtomicBool::new(false),
         hosts: discovery::HostTable::new(cfg.discover_hosts, cfg.host_timeout),
     };
-    let workers: Vec<_> = pollers
-        .into_iter()
-        .map(|poller| worker::Worker::new(&shared, poller, tcp::TcpConnect::new(cfg.banner)))
-        .collect();
-    let results: Vec<_> = workers
+    let results: Vec<_> = pollers
         .into_par_iter()
         .with_max_len(1)
-        .map(|w| {
-            let r = w.run();
+        .map(|poller| {
+            let r = engine::Worker::new(&shared, poller, make()).and_then(engine::Worker::run);
             if r.is_err() {
                 shared.stop.store(true, Ordering::Relaxed);
             }
@@ -577,9 +614,14 @@ pub fn run_with_budget(
 
 /// Raises the descriptor limit, creates one poller per worker, and returns
 /// them with the total concurrency the descriptor budget allows.
-fn set_up(probes: u64, wanted: usize) -> Result<(Vec<polling::Poller>, usize), ScanError> {
+fn set_up(
+    probes: u64,
+    wanted: usize,
+    max_workers: Option<usize>,
+) -> Result<(Vec<polling::Poller>, usize), ScanError> {
     let wanted = wanted.max(1);
-    let workers = plan::worker_count(rayon::current_num_threads(), wanted, probes);
+    let threads = rayon::current_num_threads().min(max_workers.unwrap_or(usize::MAX));
+    let workers = plan::worker_count(threads, wanted, probes);
     let open = crate::fdlimit::open_fd_count().map_err(ScanError::Io)?;
     let need =
         open + crate::fdlimit::RESERVE + plan::FDS_PER_POLLER * workers as u64 + wanted as u64;
@@ -599,7 +641,7 @@ fn set_up(probes: u64, wanted: usize) -> Result<(Vec<polling::Poller>, usize), S
 
 /// Adds up the workers' counts, or returns the first worker's error.
 fn summarize(
-    results: Vec<std::io::Result<worker::Counts>>,
+    results: Vec<std::io::Result<engine::Counts>>,
     concurrency: usize,
     started: Instant,
 ) -> Result<Summary, ScanError> {
@@ -612,8 +654,16 @@ fn summarize(
         summary.open += counts.open;
         summary.closed += counts.closed;
         summary.filtered += counts.filtered;
+        summary.open_filtered += counts.open_filtered;
+        for ip in counts.icmp_rate_limited {
+            if !summary.icmp_rate_limited.contains(&ip)
+                && summary.icmp_rate_limited.len() < ratelimit::MAX_LISTED
+            {
+                summary.icmp_rate_limited.push(ip);
+            }
+        }
     }
-    summary.reported = summary.open + summary.closed + summary.filtered;
+    summary.reported = summary.open + summary.closed + summary.filtered + summary.open_filtered;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
@@ -632,6 +682,7 @@ mod tests {
             rtt: Duration::ZERO,
             banner: banner.map(<[u8]>::to_vec),
             proto: Proto::Tcp,
+            technique: Technique::Connect,
             service: None,
         }
     }

@@ -42,8 +42,11 @@
 //! [`LATE_TO_FLAG`] of its closed ports answered only a later attempt,
 //! unless it refills fast.
 //!
-//! This module is pure: no sockets, no clock; the loop passes instants.
+//! This module is pure: no sockets, no clock; the engine passes instants.
+//! [`IcmpTable`] is the engine's per-host record of these answers.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// How long without a port unreachable from a host before its ICMP
@@ -148,6 +151,53 @@ impl HostIcmp {
             return AfterSilence::GiveUp;
         }
         AfterSilence::Again(now.max(sent + pace))
+    }
+}
+
+/// The ICMP record of every address one worker has heard from, and the
+/// addresses flagged as rate-limiting (at most [`MAX_LISTED`]). Bounded
+/// like the round-trip table: at most `rtt::MAX_HOSTS` addresses, an
+/// arbitrary one evicted for a new one (it starts over, as if unseen).
+#[derive(Debug, Default)]
+pub(crate) struct IcmpTable {
+    hosts: HashMap<IpAddr, HostIcmp>,
+    flagged: Vec<IpAddr>,
+}
+
+impl IcmpTable {
+    /// A port unreachable from `ip` arrived at `now`, answering attempt
+    /// `attempt` of its port.
+    pub(crate) fn port_unreach(&mut self, ip: IpAddr, now: Instant, attempt: u32) {
+        if self.hosts.len() >= super::rtt::MAX_HOSTS && !self.hosts.contains_key(&ip) {
+            if let Some(victim) = self.hosts.keys().next().copied() {
+                self.hosts.remove(&victim);
+            }
+        }
+        let host = self.hosts.entry(ip).or_default();
+        host.port_unreach(now, attempt);
+        if host.limited() && !self.flagged.contains(&ip) && self.flagged.len() < MAX_LISTED {
+            self.flagged.push(ip);
+        }
+    }
+
+    /// [`HostIcmp::after_silence`] for a port of `ip`.
+    pub(crate) fn after_silence(
+        &self,
+        ip: IpAddr,
+        sent: Instant,
+        now: Instant,
+        attempt: u32,
+        retries: u32,
+    ) -> AfterSilence {
+        match self.hosts.get(&ip) {
+            Some(host) => host.after_silence(sent, now, attempt, retries),
+            None => HostIcmp::default().after_silence(sent, now, attempt, retries),
+        }
+    }
+
+    /// The addresses flagged as rate-limiting, in the order flagged.
+    pub(crate) fn flagged(&self) -> &[IpAddr] {
+        &self.flagged
     }
 }
 

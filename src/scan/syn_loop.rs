@@ -61,7 +61,9 @@ use std::time::{Duration, Instant};
 
 use super::discovery::{Admission, HostTable};
 use super::syn::{verdict, SynProber};
-use super::{PortResult, Probe, ProbeSource, Reason, ScanConfig, ScanError, Sink, State, Summary};
+use super::{
+    PortResult, Probe, ProbeSource, Reason, ScanConfig, ScanError, Sink, State, Summary, Technique,
+};
 use crate::packet::AnswerKind;
 use crate::rawsock::SEND_BATCH;
 
@@ -644,6 +646,7 @@ impl Loop<'_> {
             rtt,
             banner: None,
             service: None,
+            technique: Technique::Syn,
         });
     }
 

@@ -1,5 +1,5 @@
 //! The TCP connect probe: the per-probe state machine of a connect scan,
-//! as a [`ProbeKind`] that `worker` drives.
+//! as a [`Prober`] that the `engine` drives.
 //!
 //! It owns what one connect means: a non-blocking `connect()` on a spare
 //! or new socket, asking `connect()` twice where that pays off, what
@@ -23,7 +23,7 @@ use socket2::{SockAddr, Socket};
 use super::banner::{self, Progress};
 use super::classify::{classify, icmp_reason, is_self_connect, Reason, Verdict};
 use super::connect::{self, Answer, Completion, Eagerness};
-use super::probe::{Interest, Outcome, ProbeKind, Step};
+use super::technique::{Interest, Outcome, Prober, Step, Technique};
 use super::{BannerConfig, Probe, State};
 
 /// The TCP connect probe of one worker.
@@ -64,12 +64,6 @@ pub(crate) struct TcpFlight {
     addr: SockAddr,
     phase: Phase,
     close: Close,
-}
-
-impl AsFd for TcpFlight {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.socket.as_fd()
-    }
 }
 
 impl TcpConnect {
@@ -185,12 +179,27 @@ impl TcpConnect {
     }
 }
 
-impl ProbeKind for TcpConnect {
+impl Prober for TcpConnect {
     type Flight = TcpFlight;
+    type Session = ();
+    type Reply = ();
+
+    fn technique(&self) -> Technique {
+        Technique::Connect
+    }
+
+    fn fd(flight: &TcpFlight) -> Option<BorrowedFd<'_>> {
+        Some(flight.socket.as_fd())
+    }
 
     /// Calls `connect()`. The answer comes later through the poller unless
     /// the kernel has it at once.
-    fn start(&mut self, probe: &Probe, _attempt: u32) -> Result<(TcpFlight, Step), Step> {
+    fn start(
+        &mut self,
+        probe: &Probe,
+        _attempt: u32,
+        _session: &mut (),
+    ) -> Result<(TcpFlight, Step), Step> {
         let addr = SocketAddr::new(probe.ip, probe.port);
         let sockaddr = SockAddr::from(addr);
         let (socket, answer) = self.connect(addr, &sockaddr)?;
@@ -240,7 +249,7 @@ impl ProbeKind for TcpConnect {
         Outcome::new(State::Filtered, Reason::NoResponse)
     }
 
-    fn finish(&mut self, flight: TcpFlight) {
+    fn finish(&mut self, flight: TcpFlight, _session: &mut ()) {
         match flight.close {
             Close::Plain => drop(flight.socket),
             Close::Abort => connect::close_abortively(flight.socket),
@@ -252,12 +261,12 @@ impl ProbeKind for TcpConnect {
     }
 }
 
-/// An open port, with the banner it sent (if any).
+/// An open port, with the banner it sent (an open port that said
+/// nothing has none).
 fn open_with(banner: Vec<u8>) -> Outcome {
     Outcome {
-        state: State::Open,
-        reason: Reason::SynAck,
-        reply: Some(banner),
+        reply: Some(banner).filter(|b| !b.is_empty()),
+        ..Outcome::new(State::Open, Reason::SynAck)
     }
 }
 

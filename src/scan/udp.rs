@@ -36,16 +36,27 @@ use std::os::fd::{AsFd, BorrowedFd};
 use socket2::{Domain, Socket, Type};
 
 use super::classify::icmp_reason;
-use super::probe::{step_for_errno, Interest, Outcome, ProbeKind, Step};
-use super::{Probe, Reason, State};
+use super::technique::{step_for_errno, Interest, Outcome, Prober, Step, Technique};
+use super::{BannerConfig, Probe, Reason, State};
 use crate::udp_payloads;
 
 /// Most reply bytes kept (for the banner field).
 pub const MAX_REPLY: usize = 512;
 
-/// The UDP probe kind.
+/// The UDP prober: one connected socket per attempt.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct UdpProbe;
+pub struct UdpProbe {
+    /// Keep reply bytes (capped) when banners were asked for.
+    banner: Option<BannerConfig>,
+}
+
+impl UdpProbe {
+    /// A prober that keeps the reply datagram (up to `banner.max_len`
+    /// bytes) when `banner` is set.
+    pub fn new(banner: Option<BannerConfig>) -> UdpProbe {
+        UdpProbe { banner }
+    }
+}
 
 /// One UDP attempt in flight.
 #[derive(Debug)]
@@ -53,16 +64,25 @@ pub struct UdpFlight {
     sock: UdpSocket,
 }
 
-impl AsFd for UdpFlight {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
-    }
-}
-
-impl ProbeKind for UdpProbe {
+impl Prober for UdpProbe {
     type Flight = UdpFlight;
+    type Session = ();
+    type Reply = ();
 
-    fn start(&mut self, probe: &Probe, attempt: u32) -> Result<(UdpFlight, Step), Step> {
+    fn technique(&self) -> Technique {
+        Technique::Udp
+    }
+
+    fn fd(flight: &UdpFlight) -> Option<BorrowedFd<'_>> {
+        Some(flight.sock.as_fd())
+    }
+
+    fn start(
+        &mut self,
+        probe: &Probe,
+        attempt: u32,
+        _session: &mut (),
+    ) -> Result<(UdpFlight, Step), Step> {
         let addr = SocketAddr::new(probe.ip, probe.port);
         let sock = open(&addr).map_err(|e| step_for_errno(&e, Reason::PortUnreach))?;
         let payload = &udp_payloads::for_attempt(probe.port, attempt).bytes;
@@ -83,18 +103,36 @@ impl ProbeKind for UdpProbe {
         let mut buf = [0u8; MAX_REPLY];
         match flight.sock.recv(&mut buf) {
             Ok(n) => Step::Done(Outcome {
-                state: State::Open,
-                reason: Reason::UdpResponse,
-                reply: Some(buf[..n].to_vec()),
+                reply: self.banner.map(|b| buf[..n.min(b.max_len)].to_vec()),
+                ..Outcome::new(State::Open, Reason::UdpResponse)
             }),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Wait(Interest::Read),
             Err(e) => step_for_errno(&e, Reason::PortUnreach),
         }
     }
 
+    /// A last look: an answer that arrived while the worker was busy.
+    fn deadline(&mut self, flight: &mut UdpFlight) -> Step {
+        match self.ready(flight) {
+            Step::Wait(_) => Step::Unanswered(self.silence()),
+            step => step,
+        }
+    }
+
     fn silence(&self) -> Outcome {
         Outcome::new(State::OpenFiltered, Reason::NoResponse)
     }
+
+    /// Closed UDP ports answer with ICMP port unreachables, which hosts
+    /// ration (see the `ratelimit` submodule).
+    fn rationed(&self) -> bool {
+        true
+    }
+
+    /// One worker: a UDP probe is two syscalls and its answers come at
+    /// the target's ICMP pace, not our CPU's; and one worker sees every
+    /// ICMP answer of a host, which the rationing rule needs.
+    const MAX_WORKERS: Option<usize> = Some(1);
 }
 
 /// `socket(AF_INET[6], SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC)`,
@@ -158,7 +196,11 @@ mod tests {
 
     /// Drives one attempt to its end by polling `ready` (at most 2 s).
     fn attempt(addr: SocketAddr) -> Outcome {
-        let (mut flight, mut step) = match UdpProbe.start(&probe(addr), 0) {
+        let mut udp = UdpProbe::new(Some(BannerConfig {
+            wait: Duration::ZERO,
+            max_len: MAX_REPLY,
+        }));
+        let (mut flight, mut step) = match udp.start(&probe(addr), 0, &mut ()) {
             Ok(started) => started,
             Err(Step::Done(outcome)) => return outcome,
             Err(step) => panic!("{step:?}"),
@@ -167,16 +209,14 @@ mod tests {
         while start.elapsed() < Duration::from_secs(2) {
             match step {
                 Step::Done(outcome) => return outcome,
-                Step::BackOff | Step::Listen(_) | Step::Unanswered(_) | Step::Again(_) => {
-                    panic!("{step:?}")
-                }
                 Step::Wait(_) => {
                     std::thread::sleep(Duration::from_millis(5));
-                    step = UdpProbe.ready(&mut flight);
+                    step = udp.ready(&mut flight);
                 }
+                other => panic!("{other:?}"),
             }
         }
-        UdpProbe.silence()
+        udp.silence()
     }
 
     /// A port that nobody listens on: bound, its number taken, dropped.

@@ -313,6 +313,7 @@ pub(crate) mod testing {
             rtt: Duration::from_micros(1234),
             banner: banner.map(|b| b.as_bytes().to_vec()),
             proto: Proto::Tcp,
+            technique: rawnet::scan::Technique::Connect,
             service: None,
         }
     }

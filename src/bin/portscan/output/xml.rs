@@ -18,7 +18,7 @@ use std::net::IpAddr;
 
 use rawnet::sanitize::escape_str;
 use rawnet::scan::service::ServiceSource;
-use rawnet::scan::{PortResult, Proto, State};
+use rawnet::scan::{PortResult, Proto, State, Technique};
 
 use super::clock::{ctime, unix_seconds};
 use super::hosts::{addresses_phrase, Host, HostFormat};
@@ -40,11 +40,11 @@ impl HostFormat for Xml {
             env!("CARGO_PKG_VERSION"),
         )?;
         for (proto, ports) in info.protocols() {
-            let kind = match proto {
-                Proto::Tcp if info.syn => "syn",
-                Proto::Tcp => "connect",
-                Proto::Udp => "udp",
+            let technique = match proto {
+                Proto::Tcp if info.syn => Technique::Syn,
+                _ => Technique::for_proto(proto),
             };
+            let kind = technique.as_str();
             writeln!(
                 out,
                 "<scaninfo type=\"{kind}\" protocol=\"{proto}\" numservices=\"{}\" services=\"{ports}\"/>",

@@ -1,0 +1,273 @@
+//! The worker's flights in their slots: registering a flight for what its
+//! step waits on (its own socket, a match key on a shared socket, a
+//! deadline), acting on each later step, and releasing it.
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use polling::Event;
+
+use super::{InFlight, Worker};
+use crate::scan::loss::LossTracker;
+use crate::scan::slots::Key;
+use crate::scan::technique::{Interest, Prober, Step};
+
+/// What a registered flight waits on.
+#[derive(Clone, Copy, Debug)]
+enum Wait {
+    /// Its own socket, for this readiness.
+    Own(Interest),
+    /// A reply under this match key on a shared socket.
+    Key(u64),
+}
+
+impl<P: Prober> Worker<'_, P> {
+    /// Acts on the first step of a flight that is not registered yet.
+    pub(super) fn begin(&mut self, mut flight: InFlight<P>, step: Step) -> io::Result<()> {
+        match step {
+            Step::Wait(interest) => self.track(flight, Wait::Own(interest)),
+            Step::Expect(token) => self.track(flight, Wait::Key(token)),
+            Step::Listen(wait) => {
+                self.hear(&mut flight);
+                let key = self.register(flight, Wait::Own(Interest::Read))?;
+                self.listen_until(key, wait);
+                Ok(())
+            }
+            end => {
+                self.conclude(flight, end);
+                Ok(())
+            }
+        }
+    }
+
+    /// Acts on a step of the registered flight in `key`.
+    pub(super) fn advance(&mut self, key: Key, step: Step) -> io::Result<()> {
+        match step {
+            Step::Wait(interest) => self.rearm(key, interest),
+            Step::Expect(token) => {
+                let flight = self.slots.get_mut(key).expect("live key");
+                if let Some(old) = flight.expect.replace(token) {
+                    self.expecting.remove(&old);
+                }
+                self.expecting.insert(token, key);
+                Ok(())
+            }
+            Step::Listen(wait) => {
+                let flight = self.slots.get_mut(key).expect("live key");
+                if flight.listening.is_none() {
+                    let rtt = flight.started.elapsed();
+                    flight.listening = Some(rtt);
+                    let ip = flight.job.probe.ip;
+                    self.heard(ip, rtt);
+                }
+                self.rearm(key, Interest::Read)?;
+                self.listen_until(key, wait);
+                Ok(())
+            }
+            end => {
+                let flight = self.release(key).expect("live key");
+                self.conclude(flight, end);
+                Ok(())
+            }
+        }
+    }
+
+    /// The port of `flight` answered: its rtt sample, taken once.
+    fn hear(&mut self, flight: &mut InFlight<P>) {
+        if flight.listening.is_none() {
+            let rtt = flight.started.elapsed();
+            flight.listening = Some(rtt);
+            self.heard(flight.job.probe.ip, rtt);
+        }
+    }
+
+    /// Gives a flight that is listening until `wait` from now.
+    fn listen_until(&mut self, key: Key, wait: Duration) {
+        self.listen_deadlines.push(Instant::now() + wait, key);
+        self.compact_deadlines();
+    }
+
+    /// Closes a flight that has ended and acts on how it ended.
+    pub(super) fn conclude(&mut self, flight: InFlight<P>, step: Step) {
+        let InFlight {
+            flight,
+            mut job,
+            started,
+            listening,
+            ..
+        } = flight;
+        self.prober.finish(flight, &mut job.session);
+        self.ended(job, started, listening, step);
+    }
+
+    /// The port at `ip` answered after `rtt`: a round-trip sample, and the
+    /// end of any back-off (resources are evidently there).
+    pub(super) fn heard(&mut self, ip: IpAddr, rtt: Duration) {
+        self.backoff = super::FIRST_BACKOFF;
+        self.answered(ip, rtt);
+    }
+
+    /// Registers a started flight for `wait` and its deadline: the timeout
+    /// its address and attempt number call for (see the `rtt` module). An
+    /// attempt to an address that has not answered yet is remembered, to
+    /// be given a shorter deadline once it does.
+    fn track(&mut self, flight: InFlight<P>, wait: Wait) -> io::Result<()> {
+        let ip = flight.job.probe.ip;
+        let deadline = self.attempt_deadline(&flight);
+        let key = self.register(flight, wait)?;
+        self.attempt_deadlines.push(deadline, key);
+        if !self.hosts.has_estimate(ip) {
+            let slots = &self.slots;
+            self.hosts
+                .wait_for_first_sample(ip, key, |k| slots.contains(k));
+        }
+        self.compact_deadlines();
+        Ok(())
+    }
+
+    /// When an attempt gives up, by what is known of its address (or, for
+    /// a discovery probe, of all addresses) now.
+    fn attempt_deadline(&self, flight: &InFlight<P>) -> Instant {
+        let job = &flight.job;
+        let attempt = LossTracker::timeout_attempt(job.timeouts, self.shared.cfg.retries);
+        let timeout = if job.discovery || job.speculative {
+            self.hosts.discovery_timeout(job.probe.ip, attempt)
+        } else {
+            self.hosts.timeout(job.probe.ip, attempt)
+        };
+        flight.started + timeout
+    }
+
+    /// `ip` answered after `rtt`: a sample for its estimate. On its first
+    /// one, attempts started before it get the deadline the estimate calls
+    /// for (only ever earlier than the one they had).
+    fn answered(&mut self, ip: IpAddr, rtt: Duration) {
+        let first_of_all = !self.hosts.has_any_estimate();
+        let mut waiting = self.hosts.sample(ip, rtt);
+        if first_of_all && !self.shared.hosts.is_idle() {
+            // Discovery probes started before this worker heard from any
+            // address may now be given up sooner.
+            let slots = &self.slots;
+            waiting.extend(slots.keys().into_iter().filter(|k| {
+                slots
+                    .get(*k)
+                    .is_some_and(|f| f.job.discovery || f.job.speculative)
+            }));
+        }
+        if waiting.is_empty() {
+            return;
+        }
+        for key in waiting {
+            let Some(flight) = self.slots.get(key) else {
+                continue;
+            };
+            if flight.listening.is_none() {
+                let deadline = self.attempt_deadline(flight);
+                self.attempt_deadlines.push(deadline, key);
+            }
+        }
+        self.compact_deadlines();
+    }
+
+    /// Stores `flight` in a slot and registers what it waits on.
+    fn register(&mut self, flight: InFlight<P>, wait: Wait) -> io::Result<Key> {
+        let key = self.slots.insert(flight);
+        let flight = self.slots.get_mut(key).expect("just inserted");
+        let added = match (wait, P::fd(&flight.flight)) {
+            (Wait::Key(token), _) => {
+                flight.expect = Some(token);
+                self.expecting.insert(token, key);
+                Ok(())
+            }
+            // SAFETY: every path that drops a registered socket goes
+            // through `release`, which deletes it from the poller first.
+            (Wait::Own(interest), Some(fd)) => unsafe {
+                self.poller.add(fd.as_raw_fd(), event_for(key, interest))
+            },
+            (Wait::Own(_), None) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a flight without a socket of its own waits for readiness",
+            )),
+        };
+        if let Err(e) = added {
+            self.slots.remove(key);
+            return Err(e);
+        }
+        Ok(key)
+    }
+
+    /// Keeps the deadline queues proportional to the concurrency.
+    fn compact_deadlines(&mut self) {
+        let bound = 2 * self.max_in_flight + 64;
+        let slots = &self.slots;
+        if self.attempt_deadlines.len() > bound {
+            self.attempt_deadlines.retain_live(|k| slots.contains(k));
+        }
+        if self.listen_deadlines.len() > bound {
+            self.listen_deadlines.retain_live(|k| slots.contains(k));
+        }
+    }
+
+    /// Stops tracking a flight: deletes its socket from the poller (or its
+    /// match key from the map), frees the slot.
+    pub(super) fn release(&mut self, key: Key) -> Option<InFlight<P>> {
+        let flight = self.slots.remove(key)?;
+        if let Some(token) = flight.expect {
+            if self.expecting.get(&token) == Some(&key) {
+                self.expecting.remove(&token);
+            }
+        }
+        if let Some(fd) = P::fd(&flight.flight) {
+            // Failure here would mean the socket was never registered; the
+            // descriptor is closed right after either way.
+            let _ = self.poller.delete(fd);
+        }
+        Some(flight)
+    }
+
+    /// The deadline of the flight in `key` passed: the prober has a last
+    /// look, then the flight goes on (rarely) or ends.
+    pub(super) fn timed_out(&mut self, key: Key) -> io::Result<()> {
+        let flight = self.slots.get_mut(key).expect("live key");
+        let step = match self.prober.deadline(&mut flight.flight) {
+            // Waiting on without a deadline would never end.
+            Step::Wait(_) | Step::Expect(_) => Step::Unanswered(self.prober.silence()),
+            step => step,
+        };
+        self.advance(key, step)
+    }
+
+    /// A readiness event registered under `event` (see
+    /// [`Key::to_event`]): dropped unless the very flight it was
+    /// registered for is still in its slot.
+    pub(super) fn on_ready(&mut self, event: usize) -> io::Result<()> {
+        let key = Key::from_event(event);
+        let Some(flight) = self.slots.get_mut(key) else {
+            return Ok(());
+        };
+        let step = self.prober.ready(&mut flight.flight);
+        self.advance(key, step)
+    }
+
+    /// Re-enables a oneshot registration of the flight's own socket.
+    fn rearm(&mut self, key: Key, interest: Interest) -> io::Result<()> {
+        let flight = &self.slots.get(key).expect("live key").flight;
+        match P::fd(flight) {
+            Some(fd) => self.poller.modify(fd, event_for(key, interest)),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a flight without a socket of its own waits for readiness",
+            )),
+        }
+    }
+}
+
+/// The poller event for `interest`, carrying `key`.
+fn event_for(key: Key, interest: Interest) -> Event {
+    match interest {
+        Interest::Read => Event::readable(key.to_event()),
+        Interest::Write => Event::writable(key.to_event()),
+    }
+}

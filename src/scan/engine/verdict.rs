@@ -1,0 +1,273 @@
+//! What the last step of a flight means for its probe: a retry (now, at a
+//! time, or after a back-off), the next flight of a session, or a result;
+//! and the delivery of results to the sink, in bursts.
+
+use std::time::{Duration, Instant};
+
+use super::{Job, Worker, MAX_AGAIN, MAX_BACKOFF, MAX_BACKOFFS_PER_PROBE, RESULTS_PER_BURST};
+use crate::scan::ratelimit::AfterSilence;
+use crate::scan::technique::{Outcome, Prober, Step};
+use crate::scan::{PortResult, Probe, Reason, State};
+
+/// True for the states that mean no answer came from the port's host.
+fn is_silence(state: State) -> bool {
+    matches!(state, State::Filtered | State::OpenFiltered)
+}
+
+impl<P: Prober> Worker<'_, P> {
+    /// What the last step of a flight started at `started` means for its
+    /// probe; `listening` holds the rtt of a port that was listened to
+    /// (its sample is already taken).
+    pub(super) fn ended(
+        &mut self,
+        mut job: Job<P::Session>,
+        started: Instant,
+        listening: Option<Duration>,
+        step: Step,
+    ) {
+        match step {
+            Step::Done(outcome) => self.done(job, started, listening, outcome),
+            Step::Continue(outcome) if job.silent || job.decided.is_some() => {
+                self.done(job, started, listening, outcome)
+            }
+            Step::Continue(outcome) => {
+                let rtt = self.sampled(&job, started, listening, &outcome);
+                if self.account(&job, outcome.state) {
+                    job.decided = Some((outcome, rtt));
+                    self.pending.push_front(job);
+                }
+            }
+            Step::Unanswered(outcome) if job.decided.is_some() => {
+                self.done(job, started, listening, outcome)
+            }
+            Step::Unanswered(outcome) => self.unanswered(job, started, outcome),
+            Step::RetryAt(at) => {
+                job.timeouts += 1;
+                self.start_at(at, job);
+            }
+            Step::Again(outcome) => {
+                job.again += 1;
+                if job.again > MAX_AGAIN {
+                    let rtt = started.elapsed();
+                    self.report(job, outcome, rtt);
+                } else {
+                    self.pending.push_front(job);
+                }
+            }
+            Step::BackOff => self.back_off(job),
+            // A prober that asks to wait without a flight to wait on breaks
+            // the trait's contract; backing off bounds the damage.
+            Step::Wait(_) | Step::Expect(_) | Step::Listen(_) => {
+                debug_assert!(false, "a step to wait on with no flight");
+                self.back_off(job);
+            }
+        }
+    }
+
+    /// The probe's last flight decided it: report (a session reports what
+    /// its deciding flight found, with what the last one added).
+    fn done(
+        &mut self,
+        mut job: Job<P::Session>,
+        started: Instant,
+        listening: Option<Duration>,
+        outcome: Outcome,
+    ) {
+        if let Some((mut decided, rtt)) = job.decided.take() {
+            decided.service = outcome.service.or(decided.service);
+            decided.reply = decided.reply.or(outcome.reply);
+            self.deliver(job.probe, decided, rtt);
+            return;
+        }
+        let rtt = self.sampled(&job, started, listening, &outcome);
+        self.report(job, outcome, rtt);
+    }
+
+    /// The rtt of a deciding flight, taken as a sample when the port's
+    /// host answered (unless it was taken when listening began), and the
+    /// ICMP record of a rationed prober.
+    fn sampled(
+        &mut self,
+        job: &Job<P::Session>,
+        started: Instant,
+        listening: Option<Duration>,
+        outcome: &Outcome,
+    ) -> Duration {
+        if self.prober.rationed() && outcome.reason == Reason::PortUnreach {
+            self.icmp
+                .port_unreach(job.probe.ip, Instant::now(), job.timeouts);
+        }
+        listening.unwrap_or_else(|| {
+            let rtt = started.elapsed();
+            if matches!(outcome.state, State::Open | State::Closed) {
+                self.heard(job.probe.ip, rtt);
+            }
+            rtt
+        })
+    }
+
+    /// An attempt ended without an answer from the port: retry if
+    /// attempts remain (for a rationed prober, when the host's ICMP budget
+    /// says so, perhaps at a later time), else report `outcome`.
+    fn unanswered(&mut self, mut job: Job<P::Session>, started: Instant, outcome: Outcome) {
+        let attempt = job.timeouts;
+        job.timeouts += 1;
+        let retries = self.shared.cfg.retries;
+        // A speculative probe has no retries of its own: unanswered, it
+        // goes back to its address (see `account`).
+        if job.speculative {
+            let waited = started.elapsed();
+            return self.report(job, outcome, waited);
+        }
+        if self.prober.rationed() {
+            let now = Instant::now();
+            match self
+                .icmp
+                .after_silence(job.probe.ip, started, now, attempt, retries)
+            {
+                AfterSilence::Again(at) if at <= now => self.pending.push_back(job),
+                AfterSilence::Again(at) => self.start_at(at, job),
+                AfterSilence::GiveUp => {
+                    let waited = now.saturating_duration_since(started);
+                    self.report(job, outcome, waited);
+                }
+            }
+            return;
+        }
+        if job.timeouts <= self.loss.retries(job.probe.ip, retries) {
+            self.pending.push_back(job);
+        } else {
+            let waited = started.elapsed();
+            self.report(job, outcome, waited);
+        }
+    }
+
+    /// Out of descriptors, buffers or source ports: pause new attempts,
+    /// hold the cap at what is in flight now, and retry this probe first.
+    /// A probe meets at most [`MAX_BACKOFFS_PER_PROBE`] of them.
+    pub(super) fn back_off(&mut self, mut job: Job<P::Session>) {
+        job.backoffs += 1;
+        if job.backoffs > MAX_BACKOFFS_PER_PROBE {
+            let outcome = Outcome::new(State::Filtered, Reason::Unknown);
+            self.report(job, outcome, Duration::ZERO);
+            return;
+        }
+        self.pending.push_front(job);
+        self.limit = self.slots.len().max(1);
+        self.paused_until = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    /// What a decided probe tells the window, the loss estimate and host
+    /// discovery; false when it is not to be reported (a discovery probe,
+    /// or a speculative one that went unanswered and goes back to its
+    /// address).
+    fn account(&mut self, job: &Job<P::Session>, state: State) -> bool {
+        self.limit = (self.limit + 1).min(self.max_in_flight);
+        if matches!(state, State::Open | State::Closed) {
+            self.loss.answered(job.probe.ip, job.timeouts);
+            if job.timeouts == 0 {
+                self.shared.permits.grow();
+            } else {
+                self.shared.permits.shrink();
+            }
+        }
+        if !self.shared.hosts.is_idle() {
+            self.discovered(job, state);
+        }
+        if job.speculative {
+            let unanswered = is_silence(state).then(|| job.probe.clone());
+            let again = self
+                .shared
+                .hosts
+                .speculation_ended(job.probe.ip, unanswered);
+            if is_silence(state) {
+                if let Some(probe) = again {
+                    self.pending.push_back(Job::new(probe));
+                }
+                return false;
+            }
+        }
+        !job.silent
+    }
+
+    /// Hands one final result over (after accounting for it).
+    fn report(&mut self, job: Job<P::Session>, outcome: Outcome, rtt: Duration) {
+        if self.account(&job, outcome.state) {
+            self.deliver(job.probe, outcome, rtt);
+        }
+    }
+
+    /// Holds one result back for the next burst.
+    fn deliver(&mut self, probe: Probe, outcome: Outcome, rtt: Duration) {
+        let Probe {
+            target,
+            ip,
+            port,
+            proto,
+        } = probe;
+        self.results.push(PortResult {
+            target,
+            ip,
+            port,
+            proto,
+            technique: self.prober.technique(),
+            state: outcome.state,
+            reason: outcome.reason,
+            rtt,
+            banner: outcome.reply,
+            service: outcome.service.map(|s| *s),
+        });
+        if self.results.len() >= RESULTS_PER_BURST {
+            self.flush();
+        }
+    }
+
+    /// What a finished attempt says about its address: an answer makes it
+    /// up (and its parked probes are started here); a discovery probe
+    /// without one may make it down.
+    fn discovered(&mut self, job: &Job<P::Session>, state: State) {
+        match state {
+            State::Open | State::Closed if !self.known_up.contains(&job.probe.ip) => {
+                for probe in self.shared.hosts.answered(job.probe.ip) {
+                    self.pending.push_back(Job::new(probe));
+                }
+            }
+            s if is_silence(s) && job.discovery => {
+                self.shared.hosts.discovery_unanswered(job.probe.ip)
+            }
+            _ => {}
+        }
+    }
+
+    /// Hands the held-back results to the sink, in completion order.
+    ///
+    /// Results are delivered in bursts (up to [`RESULTS_PER_BURST`], and
+    /// always before the worker goes to sleep in the poller) rather than one
+    /// by one between attempts: a consumer that forwards them over a
+    /// channel then wakes its reader once per burst instead of once per
+    /// probe. On a loopback scan, where a probe takes a few microseconds,
+    /// per-probe wake-ups of a writer thread cost a third of the scan's CPU
+    /// time.
+    ///
+    /// Counts are taken here, as results are delivered, so a stopped scan's
+    /// summary counts exactly what the sink saw.
+    pub(super) fn flush(&mut self) {
+        let stop = &self.shared.stop;
+        for result in self.results.drain(..) {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            match result.state {
+                State::Open => self.counts.open += 1,
+                State::Closed => self.counts.closed += 1,
+                State::Filtered => self.counts.filtered += 1,
+                State::OpenFiltered => self.counts.open_filtered += 1,
+            }
+            if self.shared.sink.result(result).is_break() {
+                self.shared.stop_for_sink();
+            }
+        }
+        self.results.clear();
+    }
+}
