@@ -65,7 +65,10 @@
 //! shrinks by an eighth per answer that came only on a retry (a lost
 //! packet), never below where it started. Timeouts do not shrink it: a
 //! dropped port and a lost packet look alike, and only the latter is
-//! proven by a late answer. On loopback, where answers come during the
+//! proven by a late answer. A first attempt that times out grows it by
+//! one, as an answer does: silence is not loss, and on silent space
+//! (most of a large range) the window would otherwise stay where it
+//! started, a timeout's worth of probes at a time. On loopback, where answers come during the
 //! `connect()` call, little is ever in flight and the window does not
 //! matter.
 //!

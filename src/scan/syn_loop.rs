@@ -179,8 +179,10 @@ impl Pacer {
     fn refill(&mut self, now: Instant) {
         let dt = now.duration_since(self.last).as_secs_f64();
         self.last = now;
-        // A burst of at most 2 ms of the rate (and at least one batch).
-        let cap = (self.rate * 0.002).max(SEND_BATCH as f64);
+        // A burst of at most one tick of the rate (and at least one
+        // batch): a loop that was kept off the CPU for a while catches up
+        // without sending faster than the rate over a tick.
+        let cap = (self.rate * TICK.as_secs_f64()).max(SEND_BATCH as f64);
         self.tokens = (self.tokens + dt * self.rate).min(cap);
         if now.duration_since(self.tick_start) >= TICK {
             let allowed = self.rate * now.duration_since(self.tick_start).as_secs_f64();
@@ -210,12 +212,16 @@ impl Pacer {
         self.tokens = 0.0;
     }
 
-    /// How long until a packet may go.
+    /// How long until a batch may go (fewer wake-ups than one per
+    /// packet).
     fn wait(&self) -> Duration {
-        if self.tokens >= 1.0 {
+        let want = (SEND_BATCH as f64)
+            .min(self.rate * TICK.as_secs_f64())
+            .max(1.0);
+        if self.tokens >= want {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64((1.0 - self.tokens) / self.rate)
+            Duration::from_secs_f64((want - self.tokens) / self.rate)
         }
     }
 }
@@ -494,6 +500,21 @@ impl Loop<'_> {
                     self.merge(job);
                     continue;
                 }
+                let same = |j: &Job| {
+                    j.probe.ip == job.probe.ip
+                        && j.probe.port == job.probe.port
+                        && j.attempt == job.attempt
+                };
+                if let Some(i) = batch.iter().position(same) {
+                    // The same packet is in this batch (the discovery of
+                    // the port a probe was met with, and that probe).
+                    let job = self.ready.pop_front().expect("front");
+                    let twin = &mut batch[i];
+                    twin.port |= job.port;
+                    twin.discovery += job.discovery;
+                    twin.speculative |= job.speculative;
+                    continue;
+                }
                 family = Some(v6);
                 batch.push(self.ready.pop_front().expect("front"));
                 continue;
@@ -549,7 +570,7 @@ impl Loop<'_> {
             speculative: job.speculative,
             // Speculative probes have no retries of their own (see
             // `discovery`); the others get the scan's.
-            attempts: if job.speculative && !job.port && job.discovery == 0 {
+            attempts: if job.speculative && job.discovery == 0 {
                 1
             } else {
                 self.cfg.retries + 1
