@@ -13,8 +13,8 @@
 #     Targets: -sS <= 1.0x zmap's best exact time, exact, peak RSS < 50 MiB;
 #     -sT <= 5x zmap's best.
 # (2) loopback: 127.0.0.1 ports 1-65535 in a fresh namespace, listeners on
-#     LO_PORTS: portscan -sS vs nmap -sS (-T4 and -T4 --min-rate 10000, the
-#     faster counts). Target: <= 0.5x.
+#     LO_PORTS: portscan -sS vs nmap -sS (-T4 and -T5, the faster counts).
+#     Target: <= 0.5x.
 #
 # Prints wall time (best of RUNS), peak RSS, found/expected and the ratios;
 # exits 1 when a run of portscan was not exact or a target was missed.
@@ -264,11 +264,13 @@ scenario_loopback() {
     for ((i = 0; i < RUNS; i++)); do
         run "$NS_LO" lo_syn portscan "$PORTSCAN" -sS -n --json 127.0.0.1 1-65535
         run "$NS_LO" lo_nmap_t4 nmap nmap -sS -n -Pn -T4 -p1-65535 -oG - 127.0.0.1
-        run "$NS_LO" lo_nmap_rate nmap nmap -sS -n -Pn -T4 --min-rate 10000 -p1-65535 -oG - 127.0.0.1
+        # (nmap -sS --min-rate 10000 on loopback did not finish in 120 s
+        # here: -T5 is its fast variant.)
+        run "$NS_LO" lo_nmap_rate nmap nmap -sS -n -Pn -T5 -p1-65535 -oG - 127.0.0.1
     done
     row lo_syn "portscan -sS" 1
     row lo_nmap_t4 "nmap -sS -T4" 1
-    row lo_nmap_rate "nmap -sS -T4 --min-rate 10000" 1
+    row lo_nmap_rate "nmap -sS -T5" 1
     local open
     open=$(python3 -c "
 import json

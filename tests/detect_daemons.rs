@@ -6,42 +6,40 @@
 //!
 //! UDP: each payload goes out from a plain connected `std::net::UdpSocket`
 //! and the reply must be an answer to *that* request
-//! (`udp_payloads::replies`). TCP: a small blocking driver runs the probe
-//! sequence of `detect::Session` (a fresh connection per probe) and feeds
-//! the replies to `detect::identify`.
+//! (`udp_payloads::replies`). TCP: the library runs the probe
+//! sequence of `detect::Session` (a fresh connection per probe) as the
+//! scan engine's detection sessions, through `scan::service::detect`.
 //!
-//! Without root or a package that cannot be installed, a test says why on
-//! stderr and returns; with them, the daemon must start and answer.
+//! Without root or a daemon's package a test fails with the reason, unless
+//! `RAWNET_TEST_SKIP` names what is missing (tests/require, docs/testing.md);
+//! with them, the daemon must start and answer.
 
 mod daemons;
+mod require;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use daemons::{tcp_peer, Netns, Peer};
-use rawnet::detect::Identified;
-use rawnet::scan::service::{self, ServiceConfig};
-use rawnet::scan::ConnectBudget;
+use rawnet::scan::service::{self, Service, ServiceConfig, ServiceSource};
 use rawnet::udp_payloads::{self, replies};
+use require::{or_skip, Skipped};
 
 // ------------------------------------------------------------------ UDP
 
 /// Starts `peer` on UDP `port` in a namespace and returns the namespace
-/// with the reply to the port's first payload; `None` when the peer
-/// cannot run here.
-fn udp_peer(peer: Peer, port: u16) -> Option<(Netns, Vec<u8>)> {
+/// with the reply to the port's first payload.
+fn udp_peer(peer: Peer, port: u16) -> Result<(Netns, Vec<u8>), Skipped> {
     let mut ns = Netns::new()?;
     peer.start(&mut ns, port)?;
     let payload = &udp_payloads::for_port(port)[0];
     let reply = ns.udp_exchange(peer.name(), port, &payload.bytes);
-    Some((ns, reply))
+    Ok((ns, reply))
 }
 
 #[test]
 fn dns_payload_is_answered_by_dnsmasq_with_its_version() {
-    let Some((_ns, reply)) = udp_peer(Peer::Dnsmasq, 53) else {
-        return;
-    };
+    let (_ns, reply) = or_skip!(udp_peer(Peer::Dnsmasq, 53));
     assert!(replies::dns(&reply), "{reply:?}");
     let txt = replies::dns_version_txt(&reply).expect("version.bind TXT");
     assert!(txt.starts_with(b"dnsmasq-"), "{txt:?}");
@@ -51,25 +49,19 @@ fn dns_payload_is_answered_by_dnsmasq_with_its_version() {
 fn mdns_payload_is_answered_as_a_dns_query() {
     // No mDNS responder is packaged for the tests; dnsmasq on 5353 parses
     // the legacy-unicast query as the DNS message it is and answers it.
-    let Some((_ns, reply)) = udp_peer(Peer::Dnsmasq, 5353) else {
-        return;
-    };
+    let (_ns, reply) = or_skip!(udp_peer(Peer::Dnsmasq, 5353));
     assert!(replies::dns(&reply), "{reply:?}");
 }
 
 #[test]
 fn ntp_payload_is_answered_by_chrony() {
-    let Some((_ns, reply)) = udp_peer(Peer::Chrony, 123) else {
-        return;
-    };
+    let (_ns, reply) = or_skip!(udp_peer(Peer::Chrony, 123));
     assert!(replies::ntp(&reply), "{reply:?}");
 }
 
 #[test]
 fn both_snmp_payloads_are_answered_by_snmpd_with_sysdescr() {
-    let Some((mut ns, v2c)) = udp_peer(Peer::Snmpd, 161) else {
-        return;
-    };
+    let (mut ns, v2c) = or_skip!(udp_peer(Peer::Snmpd, 161));
     let v1 = ns.udp_exchange("snmpd", 161, &udp_payloads::for_port(161)[1].bytes);
     for (reply, version) in [(v2c, 1), (v1, 0)] {
         assert!(replies::snmp(&reply), "{reply:?}");
@@ -86,9 +78,7 @@ fn both_snmp_payloads_are_answered_by_snmpd_with_sysdescr() {
 
 #[test]
 fn memcached_payload_is_answered_over_udp() {
-    let Some((_ns, reply)) = udp_peer(Peer::Memcached, 11211) else {
-        return;
-    };
+    let (_ns, reply) = or_skip!(udp_peer(Peer::Memcached, 11211));
     assert!(replies::memcached(&reply), "{reply:?}");
 }
 
@@ -96,18 +86,14 @@ fn memcached_payload_is_answered_over_udp() {
 fn tftp_payload_is_answered_by_dnsmasq() {
     // With --tftp-single-port the answer comes from port 69, so the
     // connected socket sees it (see the udp_payloads module docs).
-    let Some((_ns, reply)) = udp_peer(Peer::DnsmasqTftp, 69) else {
-        return;
-    };
+    let (_ns, reply) = or_skip!(udp_peer(Peer::DnsmasqTftp, 69));
     assert!(replies::tftp(&reply), "{reply:?}");
     assert_eq!(&reply[..2], &[0, 5], "ERROR: the file does not exist");
 }
 
 #[test]
 fn both_portmapper_calls_are_answered_by_rpcbind() {
-    let Some((mut ns, null)) = udp_peer(Peer::Rpcbind, 111) else {
-        return;
-    };
+    let (mut ns, null) = or_skip!(udp_peer(Peer::Rpcbind, 111));
     let dump = ns.udp_exchange("rpcbind", 111, &udp_payloads::for_port(111)[1].bytes);
     assert!(replies::rpc(&null), "{null:?}");
     assert!(replies::rpc(&dump), "{dump:?}");
@@ -116,28 +102,24 @@ fn both_portmapper_calls_are_answered_by_rpcbind() {
 
 #[test]
 fn ike_payload_is_answered_by_charon() {
-    let Some((_ns, reply)) = udp_peer(Peer::Charon, 500) else {
-        return;
-    };
+    let (_ns, reply) = or_skip!(udp_peer(Peer::Charon, 500));
     assert!(replies::ike(&reply), "{reply:?}");
 }
 
 /// Starts `peer` on the namespace's LAN address and returns the reply to
 /// `port`'s first payload sent there.
-fn udp_lan_peer(peer: Peer, port: u16) -> Option<(Netns, Vec<u8>)> {
+fn udp_lan_peer(peer: Peer, port: u16) -> Result<(Netns, Vec<u8>), Skipped> {
     let mut ns = Netns::new()?;
     peer.start(&mut ns, port)?;
     let addr = SocketAddr::new(daemons::LAN_ADDR.parse().unwrap(), port);
     let payload = &udp_payloads::for_port(port)[0];
     let reply = ns.udp_exchange_to(peer.name(), addr, &payload.bytes);
-    Some((ns, reply))
+    Ok((ns, reply))
 }
 
 #[test]
 fn netbios_payload_is_answered_by_nmbd_with_its_names() {
-    let Some((_ns, reply)) = udp_lan_peer(Peer::Nmbd, 137) else {
-        return;
-    };
+    let (_ns, reply) = or_skip!(udp_lan_peer(Peer::Nmbd, 137));
     assert!(replies::netbios(&reply), "{reply:?}");
     let names = String::from_utf8_lossy(&reply);
     assert!(names.contains("RAWNETTEST"), "{names:?}");
@@ -145,9 +127,7 @@ fn netbios_payload_is_answered_by_nmbd_with_its_names() {
 
 #[test]
 fn ssdp_payload_is_answered_by_minissdpd() {
-    let Some((_ns, reply)) = udp_lan_peer(Peer::Minissdpd, 1900) else {
-        return;
-    };
+    let (_ns, reply) = or_skip!(udp_lan_peer(Peer::Minissdpd, 1900));
     assert!(replies::ssdp(&reply), "{reply:?}");
     let text = String::from_utf8_lossy(&reply);
     assert!(text.contains("urn:rawnet-test:device:Probe:1"), "{text}");
@@ -158,16 +138,10 @@ fn dhcp_payload_is_answered_by_dnsmasq_with_an_offer() {
     // The offer goes to the client port 68 (by broadcast, as the payload
     // asks), not to the sender's port: so this client sends from port 68
     // in a namespace of its own, linked to the server's by a veth pair.
-    let Some(mut server) = Netns::new() else {
-        return;
-    };
-    let Some(client) = Netns::new() else {
-        return;
-    };
+    let mut server = or_skip!(Netns::new());
+    let client = or_skip!(Netns::new());
     server.link(&client, daemons::DHCP_SERVER, daemons::DHCP_CLIENT);
-    if Peer::DnsmasqDhcp.start(&mut server, 67).is_none() {
-        return;
-    }
+    or_skip!(Peer::DnsmasqDhcp.start(&mut server, 67));
     let payload = udp_payloads::for_port(67)[0].bytes.clone();
     let reply = client.run(move || {
         let sock = std::net::UdpSocket::bind("0.0.0.0:68").unwrap();
@@ -191,9 +165,7 @@ fn dhcp_payload_is_answered_by_dnsmasq_with_an_offer() {
 
 #[test]
 fn every_payload_draws_port_unreachable_from_a_closed_port() {
-    let Some(ns) = Netns::new() else {
-        return;
-    };
+    let ns = or_skip!(Netns::new());
     let refused = ns.run(|| {
         let mut refused = Vec::new();
         for port in udp_payloads::ports() {
@@ -215,112 +187,97 @@ fn every_payload_draws_port_unreachable_from_a_closed_port() {
 
 // ------------------------------------------------------------------ TCP
 
-/// Detection as `portscan -sV` runs it: the library's driver
-/// (`scan::service::detect`, the session's probes in turn, each on a fresh
-/// connection), with a budget of its own.
-fn detect(port: u16) -> Identified {
+/// Detection as `portscan -sV` runs it: the scan engine's detection
+/// sessions (`scan::service::detect`: the scan's connect, then the
+/// session's probes in turn, each on a fresh connection), on one port.
+/// A name from the port table (no signature matched) reads `unknown`.
+fn detect(port: u16) -> Service {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let budget = ConnectBudget::new(4, None);
-    service::detect(addr, &ServiceConfig::default(), &budget).0
+    let timeout = Duration::from_secs(2);
+    let r = service::detect(addr, timeout, &ServiceConfig::default()).expect("scan runs");
+    let Some(mut found) = r.service.clone() else {
+        panic!("{port} not open: {r:?}");
+    };
+    if found.source == ServiceSource::Table {
+        found.name = "unknown";
+    }
+    found
 }
 
 /// Starts `peer` on `port` and runs detection against it in its
 /// namespace.
-fn detect_peer(peer: Peer, port: u16) -> Option<Identified> {
+fn detect_peer(peer: Peer, port: u16) -> Result<Service, Skipped> {
     let ns = tcp_peer(peer, port)?;
-    let start = Instant::now();
-    let found = ns.run(move || detect(port));
-    eprintln!("{peer:?} on {port}: {found:?} in {:?}", start.elapsed());
-    Some(found)
+    Ok(ns.run(move || detect(port)))
 }
 
 #[test]
 fn sshd_on_2222_is_ssh_openssh() {
-    let Some(found) = detect_peer(Peer::Sshd, 2222) else {
-        return;
-    };
+    let found = or_skip!(detect_peer(Peer::Sshd, 2222));
     assert_eq!(found.name, "ssh");
-    assert_eq!(found.details.product.as_deref(), Some("OpenSSH"));
-    assert!(found.details.version.is_some(), "{found:?}");
+    assert_eq!(found.product.as_deref(), Some("OpenSSH"));
+    assert!(found.version.is_some(), "{found:?}");
 }
 
 #[test]
 fn nginx_on_9999_is_http_nginx() {
-    let Some(found) = detect_peer(Peer::NginxHttp, 9999) else {
-        return;
-    };
+    let found = or_skip!(detect_peer(Peer::NginxHttp, 9999));
     assert_eq!(found.name, "http");
-    assert_eq!(found.details.product.as_deref(), Some("nginx"));
-    assert!(found.details.version.is_some(), "{found:?}");
+    assert_eq!(found.product.as_deref(), Some("nginx"));
+    assert!(found.version.is_some(), "{found:?}");
 }
 
 #[test]
 fn nginx_tls_on_8443_gives_version_and_certificate_cn() {
-    let Some(found) = detect_peer(Peer::NginxHttps, 8443) else {
-        return;
-    };
+    let found = or_skip!(detect_peer(Peer::NginxHttps, 8443));
     assert_eq!(found.name, "ssl");
-    let tls = found.details.tls.expect("TLS details");
-    assert_eq!(tls.version, Some("TLSv1.2"));
-    assert_eq!(tls.subject_cn.as_deref(), Some(daemons::TLS_CN));
+    let info = format!("TLSv1.2, CN={}", daemons::TLS_CN);
+    assert_eq!(found.info, Some(info), "version and certificate CN");
 }
 
 #[test]
 fn nginx_tls13_only_refuses_the_hello_and_is_still_ssl() {
-    let Some(found) = detect_peer(Peer::NginxTls13Only, 8443) else {
-        return;
-    };
+    let found = or_skip!(detect_peer(Peer::NginxTls13Only, 8443));
     assert_eq!(found.name, "ssl");
     assert_eq!(
-        found.details.info.as_deref(),
+        found.info.as_deref(),
         Some("alert protocol_version"),
-        "protocol_version"
+        "protocol_version, and no TLS version"
     );
-    assert_eq!(found.details.tls.unwrap().version, None);
 }
 
 #[test]
 fn redis_on_7000_is_redis_with_version() {
-    let Some(found) = detect_peer(Peer::Redis, 7000) else {
-        return;
-    };
+    let found = or_skip!(detect_peer(Peer::Redis, 7000));
     assert_eq!(found.name, "redis");
-    assert!(found.details.version.is_some(), "{found:?}");
+    assert!(found.version.is_some(), "{found:?}");
 }
 
 #[test]
 fn redis_with_a_password_is_still_redis() {
-    let Some(found) = detect_peer(Peer::RedisWithPassword, 7001) else {
-        return;
-    };
+    let found = or_skip!(detect_peer(Peer::RedisWithPassword, 7001));
     assert_eq!(found.name, "redis");
-    assert_eq!(found.details.version, None, "INFO needs the password");
+    assert_eq!(found.version, None, "INFO needs the password");
 }
 
 #[test]
 fn memcached_on_21211_is_memcached() {
-    let Some(found) = detect_peer(Peer::Memcached, 21211) else {
-        return;
-    };
+    let found = or_skip!(detect_peer(Peer::Memcached, 21211));
     assert_eq!(found.name, "memcached");
-    assert!(found.details.version.is_some(), "{found:?}");
+    assert!(found.version.is_some(), "{found:?}");
 }
 
 #[test]
 fn postgres_on_15432_is_postgresql() {
-    let Some(found) = detect_peer(Peer::Postgres, 15432) else {
-        return;
-    };
+    let found = or_skip!(detect_peer(Peer::Postgres, 15432));
     assert_eq!(found.name, "postgresql");
 }
 
 #[test]
 fn dnsmasq_over_tcp_on_5300_is_domain_dnsmasq() {
-    let Some(found) = detect_peer(Peer::Dnsmasq, 5300) else {
-        return;
-    };
+    let found = or_skip!(detect_peer(Peer::Dnsmasq, 5300));
     assert_eq!(found.name, "domain");
-    assert_eq!(found.details.product.as_deref(), Some("dnsmasq"));
+    assert_eq!(found.product.as_deref(), Some("dnsmasq"));
 }
 
 /// The scripted peers: (protocol, port, expected service, product).
@@ -342,11 +299,9 @@ const SCRIPTED: &[(&str, u16, &str, Option<&str>)] = &[
 
 fn scripted(protocol: &str) {
     let &(proto, port, name, product) = SCRIPTED.iter().find(|s| s.0 == protocol).unwrap();
-    let Some(found) = detect_peer(Peer::Scripted(proto), port) else {
-        return;
-    };
+    let found = or_skip!(detect_peer(Peer::Scripted(proto), port));
     assert_eq!(found.name, name, "{found:?}");
-    assert_eq!(found.details.product.as_deref(), product, "{found:?}");
+    assert_eq!(found.product.as_deref(), product, "{found:?}");
 }
 
 #[test]

@@ -2,15 +2,18 @@
 //! made by tests/netlab with emulated latency, loss, ICMP rejects and
 //! dead hosts. Every packet stays inside namespaces these tests create.
 //! Needs root and iproute2/nftables/iptables/python3; without them each
-//! test says why on stderr and returns.
+//! test fails with the reason, unless `RAWNET_TEST_SKIP` names what is
+//! missing (tests/require, docs/testing.md).
 
 mod netlab;
 mod portscan_support;
+mod require;
 
 use std::collections::BTreeSet;
 
 use netlab::{Lab, Settings};
 use portscan_support::{wait_limited, Line, Run, RUN_LIMIT};
+use require::or_skip;
 
 /// Runs `portscan args` in the lab's scanner namespace to the end.
 fn scan(lab: &Lab, args: &[&str]) -> Run {
@@ -52,9 +55,10 @@ fn icmp_rejected_ports_are_never_open_under_loss() {
         icmp_unlimited: true,
         ..Settings::default()
     };
-    let Some(lab) = Lab::up("icmp_rejected_ports_are_never_open_under_loss", &settings) else {
-        return;
-    };
+    let lab = or_skip!(Lab::up(
+        "icmp_rejected_ports_are_never_open_under_loss",
+        &settings
+    ));
     for round in 0..3 {
         let run = scan(&lab, &[&lab.tgt_ip, "1000-30999"]).ok();
         let lines = run.lines();
@@ -77,9 +81,10 @@ fn icmp_unreachable_is_filtered_with_its_reason() {
         icmp_unlimited: true,
         ..Settings::default()
     };
-    let Some(lab) = Lab::up("icmp_unreachable_is_filtered_with_its_reason", &settings) else {
-        return;
-    };
+    let lab = or_skip!(Lab::up(
+        "icmp_unreachable_is_filtered_with_its_reason",
+        &settings
+    ));
     let run = scan(&lab, &["--all", &lab.tgt_ip, "1-300"]).ok();
     let lines = run.lines();
     assert_eq!(lines.len(), 300);
@@ -103,9 +108,7 @@ fn the_lab_delays_both_directions() {
         listen: "22",
         ..Settings::default()
     };
-    let Some(lab) = Lab::up("the_lab_delays_both_directions", &settings) else {
-        return;
-    };
+    let lab = or_skip!(Lab::up("the_lab_delays_both_directions", &settings));
     let run = scan(&lab, &[&lab.tgt_ip, "22"]).ok();
     let lines = run.lines();
     assert_eq!(open_ports(&lines), BTreeSet::from([22]));
@@ -133,9 +136,10 @@ fn discovery_scans_live_hosts_and_counts_dead_ones() {
         live: 3,
         ..Settings::default()
     };
-    let Some(lab) = Lab::up("discovery_scans_live_hosts_and_counts_dead_ones", &settings) else {
-        return;
-    };
+    let lab = or_skip!(Lab::up(
+        "discovery_scans_live_hosts_and_counts_dead_ones",
+        &settings
+    ));
     let run = scan(&lab, &["--all", "10.232.0.0/28", "22,23,8080"]).ok();
     let lines = run.lines();
     let mut seen: Vec<(String, u16, String)> = lines
@@ -165,9 +169,7 @@ fn no_discovery_probes_every_address() {
         live: 2,
         ..Settings::default()
     };
-    let Some(lab) = Lab::up("no_discovery_probes_every_address", &settings) else {
-        return;
-    };
+    let lab = or_skip!(Lab::up("no_discovery_probes_every_address", &settings));
     let args = [
         "-Pn",
         "--all",
@@ -205,12 +207,10 @@ fn the_open_set_is_exact_at_ten_percent_loss_with_the_defaults() {
         listen: "22 80 443 3306 4999",
         ..Settings::default()
     };
-    let Some(lab) = Lab::up(
+    let lab = or_skip!(Lab::up(
         "the_open_set_is_exact_at_ten_percent_loss_with_the_defaults",
         &settings,
-    ) else {
-        return;
-    };
+    ));
     for round in 0..3 {
         let run = scan(&lab, &["--all", &lab.tgt_ip, "1-5000"]).ok();
         let lines = run.lines();
@@ -242,9 +242,7 @@ fn host_timeout_gives_up_on_a_slow_host() {
         listen: "22",
         ..Settings::default()
     };
-    let Some(lab) = Lab::up("host_timeout_gives_up_on_a_slow_host", &settings) else {
-        return;
-    };
+    let lab = or_skip!(Lab::up("host_timeout_gives_up_on_a_slow_host", &settings));
     // 20000 ports at 100 ms RTT and at most 1000 in flight take 20 round
     // trips; 400 ms is enough for the first answers, not for all of them.
     let args = [

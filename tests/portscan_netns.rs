@@ -5,9 +5,11 @@
 //! counts packets, so the tests can check what was and was not probed.
 //! Also the GNU parallel sharding recipe, over loopback.
 //!
-//! Without root, `ip` or `nft`, each test says why on stderr and returns.
+//! Without root, `ip` or `nft` each test fails with the reason, unless
+//! `RAWNET_TEST_SKIP` names what is missing (tests/require).
 
 mod portscan_support;
+mod require;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -16,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use portscan_support::*;
+use require::{or_skip, Skipped};
 
 /// A network namespace, deleted on drop.
 struct Netns {
@@ -26,13 +29,10 @@ impl Netns {
     /// A fresh namespace with `lo` up, a veth pair `d0`/`d1`, `d0` with
     /// `10.250.0.1/32` routing `block`, and `nft` rules that count SYNs to
     /// `excluded` (named counter `excluded`) and answer SYNs to `block`
-    /// with a RST (counter `answered`). `None` (reason on stderr) without
-    /// root or the tools.
-    fn with_rst_block(block: &str, excluded: &[&str]) -> Option<Netns> {
-        if !is_root() {
-            eprintln!("SKIPPED: network namespaces need root");
-            return None;
-        }
+    /// with a RST (counter `answered`). Without root or the tools the
+    /// test fails, or skips as `RAWNET_TEST_SKIP` allows.
+    fn with_rst_block(block: &str, excluded: &[&str]) -> Result<Netns, Skipped> {
+        require::root("a network namespace")?;
         require_tool("ip", "iproute2")?;
         require_tool("nft", "nftables")?;
         static N: AtomicUsize = AtomicUsize::new(0);
@@ -84,7 +84,7 @@ impl Netns {
             .write_all(rules.as_bytes())
             .unwrap();
         assert!(nft.wait().unwrap().success(), "nft rules: {rules}");
-        Some(ns)
+        Ok(ns)
     }
 
     /// Runs a command inside, failing the test if it fails.
@@ -129,13 +129,6 @@ impl Drop for Netns {
             .args(["netns", "del", &self.name])
             .status();
     }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
 fn sh(args: &[&str]) {
@@ -190,9 +183,7 @@ fn wait_with_rusage(child: &std::process::Child) -> (i32, i64) {
 #[test]
 fn excluded_addresses_receive_no_packet() {
     let excluded = ["10.231.0.5", "10.231.0.8/30"];
-    let Some(ns) = Netns::with_rst_block("10.231.0.0/24", &excluded) else {
-        return;
-    };
+    let ns = or_skip!(Netns::with_rst_block("10.231.0.0/24", &excluded));
     let list = temp_path("exclude.txt");
     std::fs::write(&list, "# two more\n10.231.0.13\n10.231.0.14-15\n").unwrap();
     // The same block as IPv4-mapped IPv6: the same hosts, so nothing
@@ -236,19 +227,17 @@ fn excluded_addresses_receive_no_packet() {
 }
 
 /// Runs a huge sharded scan in a namespace that answers it all with RSTs;
-/// returns (probes reported, peak RSS KiB, time to the first result).
-fn sharded_scan(block: &str, args: &[&str]) -> Option<(usize, i64, Duration)> {
+/// returns (probes reported, peak RSS KiB). How soon the first result
+/// comes is a timing claim: bench/portscan.sh (scenario shards) measures
+/// it.
+fn sharded_scan(block: &str, args: &[&str]) -> Result<(usize, i64), Skipped> {
     let ns = Netns::with_rst_block(block, &[])?;
-    let started = Instant::now();
     let mut full = vec![block];
     full.extend_from_slice(args);
     full.extend_from_slice(&["--all", "--no-progress", "-t", "500"]);
     let mut child = ns.portscan(&full);
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let first_after = started.elapsed();
-    let mut count = usize::from(!first.is_empty());
+    let mut count = 0;
     let mut line = String::new();
     while stdout.read_line(&mut line).unwrap() > 0 {
         let parsed: Line = serde_json::from_str(line.trim_end()).unwrap();
@@ -258,50 +247,28 @@ fn sharded_scan(block: &str, args: &[&str]) -> Option<(usize, i64, Duration)> {
     }
     let (code, _, err, rss) = finish(child);
     assert_eq!(code, 0, "{err}");
-    Some((count, rss, first_after))
+    // Every probe went out and was answered inside the namespace.
+    assert!(ns.counter("answered") >= count as u64);
+    Ok((count, rss))
 }
 
 #[test]
-fn a_slash_8_shard_stays_small_and_starts_at_once() {
-    let Some((probes, rss_kib, first)) = sharded_scan("10.0.0.0/8", &["80", "--shard", "0/4096"])
-    else {
-        return;
-    };
-    eprintln!(
-        "/8 shard 0/4096: {probes} probes, peak RSS {rss_kib} KiB, first result after {first:?}"
-    );
+fn a_slash_8_shard_stays_small() {
+    let (probes, rss_kib) = or_skip!(sharded_scan("10.0.0.0/8", &["80", "--shard", "0/4096"]));
     assert_eq!(probes, 4096);
     assert!(rss_kib < 50 * 1024, "peak RSS {rss_kib} KiB");
-    // Generous for a loaded CI machine; bench/portscan.sh reports the figure.
-    assert!(
-        first < Duration::from_secs(10),
-        "first result after {first:?}"
-    );
 }
 
 #[test]
 fn a_slash_12_shard_of_two_ports_stays_small() {
-    let Some((probes, rss_kib, first)) =
-        sharded_scan("10.0.0.0/12", &["80,443", "--shard", "0/64"])
-    else {
-        return;
-    };
-    eprintln!(
-        "/12 x 2 shard 0/64: {probes} probes, peak RSS {rss_kib} KiB, first result after {first:?}"
-    );
+    let (probes, rss_kib) = or_skip!(sharded_scan("10.0.0.0/12", &["80,443", "--shard", "0/64"]));
     assert_eq!(probes, (1 << 20) * 2 / 64);
     assert!(rss_kib < 50 * 1024, "peak RSS {rss_kib} KiB");
-    assert!(
-        first < Duration::from_secs(10),
-        "first result after {first:?}"
-    );
 }
 
 #[test]
 fn the_gnu_parallel_recipe_equals_one_run() {
-    let Some(parallel) = require_tool("parallel", "parallel") else {
-        return;
-    };
+    let parallel = or_skip!(require_tool("parallel", "parallel"));
     let open: Vec<u16> = (0..2).map(|_| serve(LOCALHOST, None)).collect();
     let closed = closed_port(LOCALHOST, &open);
     let ports = format!("{},{},{closed}", open[0], open[1]);

@@ -1,13 +1,16 @@
 //! portscan for nmap users: nmap's output formats checked with nmap's own
 //! tools (the DTD through `xmllint`, `ndiff` against `nmap -sT` of the
 //! same loopback ports), grepable and normal output read back, and nmap's
-//! habits on the command line. Loopback only.
+//! habits on the command line. Loopback only. A missing tool fails the
+//! test unless `RAWNET_TEST_SKIP` names it (tests/require).
 
 mod portscan_support;
+mod require;
 
 use std::collections::BTreeSet;
 
 use portscan_support::*;
+use require::or_skip;
 
 /// Two listeners and three closed ports on 127.0.0.1.
 fn lab() -> (Vec<u16>, Vec<u16>) {
@@ -22,13 +25,8 @@ fn all_ports(open: &[u16], closed: &[u16]) -> String {
 
 #[test]
 fn xml_is_valid_against_nmaps_dtd() {
-    let Some(xmllint) = require_tool("xmllint", "libxml2-utils") else {
-        return;
-    };
-    let dtd = std::path::Path::new("/usr/share/nmap/nmap.dtd");
-    if !dtd.exists() && require_tool("nmap", "nmap").is_none() {
-        return;
-    }
+    let xmllint = or_skip!(require_tool("xmllint", "libxml2-utils"));
+    let dtd = or_skip!(require::file("/usr/share/nmap/nmap.dtd", "nmap", "nmap"));
     let (open, closed) = lab();
     let ports = all_ports(&open, &closed);
     for extra in [&[][..], &["--all"][..]] {
@@ -60,13 +58,8 @@ fn xml_is_valid_against_nmaps_dtd() {
 
 #[test]
 fn hostile_text_keeps_the_xml_valid() {
-    let Some(xmllint) = require_tool("xmllint", "libxml2-utils") else {
-        return;
-    };
-    let dtd = std::path::Path::new("/usr/share/nmap/nmap.dtd");
-    if !dtd.exists() && require_tool("nmap", "nmap").is_none() {
-        return;
-    }
+    let xmllint = or_skip!(require_tool("xmllint", "libxml2-utils"));
+    let dtd = or_skip!(require::file("/usr/share/nmap/nmap.dtd", "nmap", "nmap"));
     let port = serve(LOCALHOST, None).to_string();
     // Characters XML 1.0 cannot carry, in file names that reach `args`.
     let odd = "a\u{1}\u{1b}[2J\u{fffe}\u{ffff}\u{85}<&\"'";
@@ -137,11 +130,9 @@ fn signed_lines<'a>(diff: &'a str, sign: char, prefix: &str) -> Vec<&'a str> {
 
 #[test]
 fn ndiff_sees_no_port_difference_from_nmap() {
-    let (Some(nmap), Some(ndiff)) = (require_tool("nmap", "nmap"), require_tool("ndiff", "ndiff"))
-    else {
-        return;
-    };
-    let xmllint = require_tool("xmllint", "libxml2-utils");
+    let nmap = or_skip!(require_tool("nmap", "nmap"));
+    let ndiff = or_skip!(require_tool("ndiff", "ndiff"));
+    let xmllint = or_skip!(require_tool("xmllint", "libxml2-utils"));
     let open = serve(LOCALHOST, None);
     // nmap's default runs against portscan's: four closed ports are
     // listed, forty are folded into "Not shown" (more than 25); with
@@ -201,14 +192,12 @@ fn ndiff_sees_no_port_difference_from_nmap() {
                 "{xml}"
             );
         }
-        if let Some(xmllint) = &xmllint {
-            let dtd = "/usr/share/nmap/nmap.dtd";
-            let (code, out) = run_tool(
-                xmllint,
-                &["--noout", "--dtdvalid", dtd, mine.to_str().unwrap()],
-            );
-            assert_eq!(code, 0, "xmllint: {out}");
-        }
+        let dtd = "/usr/share/nmap/nmap.dtd";
+        let (code, out) = run_tool(
+            &xmllint,
+            &["--noout", "--dtdvalid", dtd, mine.to_str().unwrap()],
+        );
+        assert_eq!(code, 0, "xmllint: {out}");
     }
 }
 
@@ -377,9 +366,7 @@ fn scaninfo_services(xml: &str) -> String {
 
 #[test]
 fn top_ports_are_nmaps_lists() {
-    let Some(nmap) = require_tool("nmap", "nmap") else {
-        return;
-    };
+    let nmap = or_skip!(require_tool("nmap", "nmap"));
     let cases: [(&[&str], &[&str]); 4] = [
         (&["--top-ports", "10"], &["--top-ports", "10"]),
         (&["--top-ports", "100"], &["-F"]),
@@ -507,6 +494,7 @@ fn nmap_list(nmap: &std::path::Path, target: &str) -> BTreeSet<String> {
 
 #[test]
 fn octet_lists_are_nmaps() {
+    let nmap = or_skip!(require_tool("nmap", "nmap"));
     let port = closed_port(LOCALHOST, &[]).to_string();
     for (target, expected) in [
         (
@@ -527,9 +515,7 @@ fn octet_lists_are_nmaps() {
         let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
         assert_eq!(seen, expected, "{target}");
         assert!(run.lines().iter().all(|l| l.target == target));
-        if let Some(nmap) = require_tool("nmap", "nmap") {
-            assert_eq!(nmap_list(&nmap, target), expected, "nmap -sL {target}");
-        }
+        assert_eq!(nmap_list(&nmap, target), expected, "nmap -sL {target}");
     }
     // Targets that stand alone stay apart.
     let run = portscan(&["127.0.0.1,127.0.0.2", &port, "--all"]).ok();

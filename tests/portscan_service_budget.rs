@@ -4,6 +4,7 @@
 //! many were open at once.
 
 mod portscan_support;
+mod require;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};

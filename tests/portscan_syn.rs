@@ -6,9 +6,11 @@
 //! administratively prohibited), over IPv4 and IPv6.
 //!
 //! Without root or the tools (ip, nft, python3, capsh, nmap, ndiff,
-//! xmllint), a test fails with a one-line reason.
+//! xmllint), a test fails with a one-line reason unless `RAWNET_TEST_SKIP`
+//! names what is missing (tests/require).
 
 mod portscan_support;
+mod require;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -16,6 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use portscan_support::*;
+use require::{or_skip, Skipped};
 
 const OPEN: u16 = 8080;
 const OPEN2: u16 = 22;
@@ -36,34 +39,20 @@ struct Lab {
     listeners: Vec<Child>,
 }
 
-fn need(cond: bool, why: &str) {
-    assert!(cond, "cannot run: {why}");
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
-
 fn sh(args: &[&str]) {
     let st = Command::new(args[0]).args(&args[1..]).status().unwrap();
     assert!(st.success(), "{args:?} failed");
 }
 
 impl Lab {
-    fn new() -> Lab {
-        need(is_root(), "network namespaces and raw sockets need root");
+    fn new() -> Result<Lab, Skipped> {
+        require::root("network namespaces and raw sockets")?;
         for (tool, package) in [
             ("ip", "iproute2"),
             ("nft", "nftables"),
             ("python3", "python3"),
         ] {
-            need(
-                require_tool(tool, package).is_some(),
-                &format!("{tool} ({package}) missing"),
-            );
+            require_tool(tool, package)?;
         }
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
@@ -113,7 +102,7 @@ impl Lab {
             }}"
         );
         lab.nft(&lab.target, &rules);
-        lab
+        Ok(lab)
     }
 
     fn exec(&self, ns: &str, args: &[&str]) {
@@ -254,7 +243,7 @@ fn ports_arg() -> String {
 
 #[test]
 fn syn_states_and_reasons_match_nmap_over_ipv4_and_ipv6() {
-    let mut lab = Lab::new();
+    let mut lab = or_skip!(Lab::new());
     lab.listen();
     for ip in [lab.v4.clone(), lab.v6.clone()] {
         let run = lab
@@ -337,7 +326,7 @@ while True:
 
 #[test]
 fn syn_forged_syn_acks_with_a_wrong_cookie_change_nothing() {
-    let lab = Lab::new();
+    let lab = or_skip!(Lab::new());
     let mut forge = forger(&lab, &lab.v4, &lab.scanner_v4, DROPPED);
     let run = lab
         .portscan(&[
@@ -367,9 +356,9 @@ fn syn_forged_syn_acks_with_a_wrong_cookie_change_nothing() {
 
 #[test]
 fn syn_without_cap_net_raw_is_one_line_exit_2_and_nothing_sent() {
-    let lab = Lab::new();
-    let capsh = require_tool("capsh", "libcap2-bin");
-    need(capsh.is_some(), "capsh (libcap2-bin) missing");
+    let lab = or_skip!(Lab::new());
+    or_skip!(require_tool("capsh", "libcap2-bin"));
+    let setpriv = or_skip!(require_tool("setpriv", "util-linux"));
     let before = lab.probes_seen();
     let cmd = format!(
         "{} -sS -n -Pn {} {}",
@@ -394,24 +383,22 @@ fn syn_without_cap_net_raw_is_one_line_exit_2_and_nothing_sent() {
     assert_eq!(run.code(), 0, "{}", run.stderr);
     assert!(lab.probes_seen() > before);
     // setpriv drops it too (another way a service manager might).
-    if let Some(setpriv) = require_tool("setpriv", "util-linux") {
-        let run = lab.run_in_scanner(
-            &[
-                setpriv.to_str().unwrap(),
-                "--bounding-set",
-                "-net_raw",
-                "--inh-caps",
-                "-net_raw",
-            ],
-            &[env!("CARGO_BIN_EXE_portscan"), "-sS", &lab.v4, "80"],
-        );
-        assert_eq!(run.code(), 2, "{}", run.stderr);
-    }
+    let run = lab.run_in_scanner(
+        &[
+            setpriv.to_str().unwrap(),
+            "--bounding-set",
+            "-net_raw",
+            "--inh-caps",
+            "-net_raw",
+        ],
+        &[env!("CARGO_BIN_EXE_portscan"), "-sS", &lab.v4, "80"],
+    );
+    assert_eq!(run.code(), 2, "{}", run.stderr);
 }
 
 #[test]
 fn syn_shards_are_disjoint_and_complete() {
-    let lab = Lab::new();
+    let lab = or_skip!(Lab::new());
     let mut seen: BTreeMap<u16, usize> = BTreeMap::new();
     for k in 0..4 {
         let shard = format!("{k}/4");
@@ -454,14 +441,10 @@ fn ndiff_ports(diff: &str, sign: char) -> BTreeSet<(String, String)> {
 
 #[test]
 fn syn_xml_is_valid_and_ndiff_equal_to_nmap_syn() {
-    let mut lab = Lab::new();
-    let nmap = require_tool("nmap", "nmap");
-    let ndiff = require_tool("ndiff", "ndiff");
-    let xmllint = require_tool("xmllint", "libxml2-utils");
-    need(
-        nmap.is_some() && ndiff.is_some() && xmllint.is_some(),
-        "nmap, ndiff or xmllint missing",
-    );
+    let mut lab = or_skip!(Lab::new());
+    or_skip!(require_tool("nmap", "nmap"));
+    let ndiff = or_skip!(require_tool("ndiff", "ndiff"));
+    let xmllint = or_skip!(require_tool("xmllint", "libxml2-utils"));
     lab.listen();
     let ports = ports_arg();
     let mine = temp_path("syn-mine.xml");
@@ -495,7 +478,7 @@ fn syn_xml_is_valid_and_ndiff_equal_to_nmap_syn() {
         "{xml}"
     );
     let (code, out) = run_tool(
-        &xmllint.unwrap(),
+        &xmllint,
         &[
             "--noout",
             "--dtdvalid",
@@ -504,10 +487,7 @@ fn syn_xml_is_valid_and_ndiff_equal_to_nmap_syn() {
         ],
     );
     assert_eq!(code, 0, "xmllint: {out}");
-    let (code, diff) = run_tool(
-        &ndiff.unwrap(),
-        &[theirs.to_str().unwrap(), mine.to_str().unwrap()],
-    );
+    let (code, diff) = run_tool(&ndiff, &[theirs.to_str().unwrap(), mine.to_str().unwrap()]);
     assert!(code == 0 || code == 1, "ndiff failed: {diff}");
     assert_eq!(ndiff_ports(&diff, '-'), ndiff_ports(&diff, '+'), "{diff}");
     // The states ndiff compared are the ones the lab has.

@@ -3,13 +3,16 @@
 //! inside network namespaces (root): states decided by ICMP from a linked
 //! namespace with nft reject and drop rules, closed ports under the
 //! kernel's default ICMP rate limit, every UDP payload answered by its
-//! real daemon (tests/daemons), and service detection of real daemons on
-//! non-standard ports.
+//! real daemon (tests/daemons), service detection of real daemons on
+//! non-standard ports, and what UDP shares with the TCP scan's engine:
+//! host discovery, `--host-timeout` and bounded back-off.
 //!
-//! Without root or a daemon's package, a namespace test says why on
-//! stderr and returns; with them, the daemon must start and answer.
+//! Without root or a daemon's package a namespace test fails with the
+//! reason, unless `RAWNET_TEST_SKIP` names what is missing (tests/require,
+//! docs/testing.md); with them, the daemon must start and answer.
 
 mod daemons;
+mod require;
 
 use std::collections::HashMap;
 use std::net::UdpSocket;
@@ -18,6 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use daemons::{tcp_peer, Netns, Peer};
+use require::{or_skip, Skipped};
 use serde_json::Value;
 
 /// Most time one run of the binary may take before the test fails.
@@ -129,19 +133,15 @@ fn unused(ip: &str) -> u16 {
         .port()
 }
 
-fn has_ipv6_loopback() -> bool {
-    UdpSocket::bind("[::1]:0").is_ok()
-}
-
 // -------------------------------------------------------------- loopback
 
 #[test]
 fn udp_states_on_loopback() {
     let mut ips = vec!["127.0.0.1"];
-    if has_ipv6_loopback() {
+    // Without ::1 the test fails, or (RAWNET_TEST_SKIP=ipv6) runs the
+    // IPv4 part only, with the skip recorded.
+    if require::ipv6().is_ok() {
         ips.push("::1");
-    } else {
-        eprintln!("SKIP (IPv6 part): no ::1 here");
     }
     for ip in ips {
         let open = echo(ip, Duration::from_secs(20));
@@ -231,15 +231,15 @@ fn service_detection_on_loopback_names_a_greeting_on_an_odd_port() {
 /// `10.231.9.1`, target `10.231.9.2`.
 const TARGET: &str = "10.231.9.2";
 
-fn linked_pair() -> Option<(Netns, Netns)> {
+fn linked_pair() -> Result<(Netns, Netns), Skipped> {
     let scanner = Netns::new()?;
     let target = Netns::new()?;
     scanner.link(&target, "10.231.9.1", TARGET);
-    Some((scanner, target))
+    Ok((scanner, target))
 }
 
 /// Runs `nft -f -` with `rules` inside `ns`.
-fn nft(ns: &Netns, rules: &str) -> Option<()> {
+fn nft(ns: &Netns, rules: &str) -> Result<(), Skipped> {
     let nft = daemons::need("nft")?;
     let mut child = Command::new("ip")
         .args(["netns", "exec", &ns.name])
@@ -256,11 +256,11 @@ fn nft(ns: &Netns, rules: &str) -> Option<()> {
         .write_all(rules.as_bytes())
         .unwrap();
     assert!(child.wait().unwrap().success(), "nft rules: {rules}");
-    Some(())
+    Ok(())
 }
 
 /// A UDP echo server in `ns` on `port` (Python, from the test's script).
-fn echo_in(ns: &mut Netns, port: u16) -> Option<()> {
+fn echo_in(ns: &mut Netns, port: u16) -> Result<(), Skipped> {
     let python = daemons::need("python3")?;
     let script = format!(
         "import socket,time\n\
@@ -279,17 +279,13 @@ fn echo_in(ns: &mut Netns, port: u16) -> Option<()> {
         format!("{TARGET}:{port}").parse().unwrap(),
         b"x",
     );
-    Some(())
+    Ok(())
 }
 
 #[test]
 fn udp_states_from_icmp_in_a_namespace() {
-    let Some((scanner, mut target)) = linked_pair() else {
-        return;
-    };
-    if echo_in(&mut target, 5000).is_none() {
-        return;
-    }
+    let (scanner, mut target) = or_skip!(linked_pair());
+    or_skip!(echo_in(&mut target, 5000));
     let rules = "table ip rawnet_udp {\n\
                    chain input {\n\
                      type filter hook input priority 0; policy accept;\n\
@@ -298,9 +294,7 @@ fn udp_states_from_icmp_in_a_namespace() {
                      udp dport 5004 reject with icmp type host-unreachable\n\
                    }\n\
                  }\n";
-    if nft(&target, rules).is_none() {
-        return;
-    }
+    or_skip!(nft(&target, rules));
     let scan = portscan(
         Some(&scanner),
         &["-sU", "-p", "5000-5004", TARGET, "--all", "-t", "500"],
@@ -320,9 +314,7 @@ fn udp_states_from_icmp_in_a_namespace() {
 
 #[test]
 fn closed_ports_stay_closed_under_the_default_icmp_rate_limit() {
-    let Some((scanner, target)) = linked_pair() else {
-        return;
-    };
+    let (scanner, target) = or_skip!(linked_pair());
     // A fresh namespace has the kernel's defaults; say what they are.
     let limit = Command::new("ip")
         .args(["netns", "exec", &target.name, "sysctl", "-n"])
@@ -342,9 +334,7 @@ fn closed_ports_stay_closed_under_the_default_icmp_rate_limit() {
                      udp dport 6040 drop\n\
                    }\n\
                  }\n";
-    if nft(&target, rules).is_none() {
-        return;
-    }
+    or_skip!(nft(&target, rules));
     let start = Instant::now();
     let scan = portscan(
         Some(&scanner),
@@ -375,13 +365,9 @@ fn closed_ports_stay_closed_under_the_default_icmp_rate_limit() {
 /// and scans that port with the binary from inside the namespace (on
 /// `addr`): it must be open, by a reply.
 fn payload_through_the_binary(peer: Peer, port: u16, lan: bool) {
-    let Some(mut ns) = Netns::new() else {
-        return;
-    };
+    let mut ns = or_skip!(Netns::new());
     // LAN peers (nmbd, minissdpd) make their interface when they start.
-    if peer.start(&mut ns, port).is_none() {
-        return;
-    }
+    or_skip!(peer.start(&mut ns, port));
     let addr = if lan { daemons::LAN_ADDR } else { "127.0.0.1" };
     let payload = &rawnet::udp_payloads::for_port(port)[0];
     let to = format!("{addr}:{port}").parse().unwrap();
@@ -459,7 +445,7 @@ fn minissdpd_answers_the_ssdp_payload_through_the_binary() {
 
 /// Starts `peer` on TCP `port` and runs `portscan -sV` on it inside the
 /// namespace; returns its JSON line.
-fn detect_through_the_binary(peer: Peer, port: u16) -> Option<Value> {
+fn detect_through_the_binary(peer: Peer, port: u16) -> Result<Value, Skipped> {
     let ns = tcp_peer(peer, port)?;
     let start = Instant::now();
     let scan = portscan(Some(&ns), &["-sV", "-p", &port.to_string(), "127.0.0.1"]);
@@ -468,14 +454,12 @@ fn detect_through_the_binary(peer: Peer, port: u16) -> Option<Value> {
     assert_eq!(scan.lines.len(), 1, "{:?}", scan.lines);
     let line = scan.lines[0].clone();
     assert_eq!(line["service_source"], "probe", "{line}");
-    Some(line)
+    Ok(line)
 }
 
 #[test]
 fn minus_s_v_finds_ssh_on_2222() {
-    let Some(line) = detect_through_the_binary(Peer::Sshd, 2222) else {
-        return;
-    };
+    let line = or_skip!(detect_through_the_binary(Peer::Sshd, 2222));
     assert_eq!(line["service"], "ssh", "{line}");
     assert_eq!(line["product"], "OpenSSH", "{line}");
     assert!(line["version"].is_string(), "{line}");
@@ -483,27 +467,21 @@ fn minus_s_v_finds_ssh_on_2222() {
 
 #[test]
 fn minus_s_v_finds_http_on_9999() {
-    let Some(line) = detect_through_the_binary(Peer::NginxHttp, 9999) else {
-        return;
-    };
+    let line = or_skip!(detect_through_the_binary(Peer::NginxHttp, 9999));
     assert_eq!(line["service"], "http", "{line}");
     assert_eq!(line["product"], "nginx", "{line}");
 }
 
 #[test]
 fn minus_s_v_finds_redis_on_7000() {
-    let Some(line) = detect_through_the_binary(Peer::Redis, 7000) else {
-        return;
-    };
+    let line = or_skip!(detect_through_the_binary(Peer::Redis, 7000));
     assert_eq!(line["service"], "redis", "{line}");
     assert!(line["version"].is_string(), "{line}");
 }
 
 #[test]
 fn minus_s_v_finds_tls_on_8443_with_its_certificate() {
-    let Some(line) = detect_through_the_binary(Peer::NginxHttps, 8443) else {
-        return;
-    };
+    let line = or_skip!(detect_through_the_binary(Peer::NginxHttps, 8443));
     assert_eq!(line["service"], "ssl", "{line}");
     let info = line["service_info"].as_str().unwrap_or_default();
     assert!(info.contains("TLSv1.2"), "{line}");
@@ -528,15 +506,8 @@ fn udp_shards_cover_the_ports_once() {
 
 #[test]
 fn udp_and_probed_services_in_nmap_xml_follow_the_dtd() {
-    let Some(xmllint) = daemons::find_program("xmllint") else {
-        eprintln!("SKIP: xmllint (libxml2-utils) is not installed");
-        return;
-    };
-    let dtd = std::path::Path::new("/usr/share/nmap/nmap.dtd");
-    if !dtd.is_file() {
-        eprintln!("SKIP: nmap's DTD is not installed (package nmap)");
-        return;
-    }
+    let xmllint = or_skip!(require::program("xmllint", "libxml2-utils"));
+    let dtd = or_skip!(require::file("/usr/share/nmap/nmap.dtd", "nmap", "nmap"));
     let udp = echo("127.0.0.1", Duration::from_secs(20));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let tcp = listener.local_addr().unwrap().port();
@@ -592,5 +563,130 @@ fn udp_and_probed_services_in_nmap_xml_follow_the_dtd() {
         out.status.success(),
         "{}\n{text}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ------------------------------------------- UDP on the common engine
+
+/// A linked target that drops every UDP datagram: it answers nothing, as
+/// a dead address does. A skip where namespaces or nft are missing.
+fn silent_target() -> Result<(Netns, Netns), Skipped> {
+    let (scanner, target) = linked_pair()?;
+    let rules = "table ip rawnet_udp {\n\
+                   chain input {\n\
+                     type filter hook input priority 0; policy accept;\n\
+                     meta l4proto udp drop\n\
+                   }\n\
+                 }\n";
+    nft(&target, rules)?;
+    Ok((scanner, target))
+}
+
+#[test]
+fn udp_scans_skip_an_address_that_answers_nothing_unless_minus_pn() {
+    let (scanner, target) = or_skip!(silent_target());
+    let args = ["-sU", "-p", "7000-7009", TARGET, "--all", "-t", "300"];
+    let scan = portscan(Some(&scanner), &args);
+    assert_eq!(scan.status, 0, "{}", scan.stderr);
+    assert!(scan.lines.is_empty(), "{:?}", scan.lines);
+    assert!(
+        scan.stderr.contains("hosts: 0 up, 1 down"),
+        "{}",
+        scan.stderr
+    );
+
+    let scan = portscan(Some(&scanner), &[&args[..], &["-Pn"]].concat());
+    assert_eq!(scan.status, 0, "{}", scan.stderr);
+    assert_eq!(scan.lines.len(), 10, "{}", scan.stderr);
+    for port in 7000..7010 {
+        let key = format!("{port}/udp");
+        assert_eq!(scan.state(&key), ("open|filtered", "no-response"));
+    }
+
+    // Once it answers (closed ports: port unreachable), it is up.
+    nft(&target, "flush ruleset\n").expect("nft ran before");
+    let scan = portscan(Some(&scanner), &args);
+    assert_eq!(scan.lines.len(), 10, "{}", scan.stderr);
+    assert!(
+        scan.stderr.contains("hosts: 1 up, 0 down"),
+        "{}",
+        scan.stderr
+    );
+}
+
+#[test]
+fn udp_host_timeout_gives_up_on_a_silent_address() {
+    let (scanner, _target) = or_skip!(silent_target());
+    // 2000 silent ports, 10 in flight, 300 ms each: a minute without the
+    // host timeout; the address is given up after 1 s.
+    let args = [
+        "-sU",
+        "-Pn",
+        "-p",
+        "1-2000",
+        TARGET,
+        "--all",
+        "-t",
+        "300",
+        "-c",
+        "10",
+        "--retries",
+        "0",
+        "--host-timeout",
+        "1s",
+    ];
+    let scan = portscan(Some(&scanner), &args);
+    assert_eq!(scan.status, 0, "{}", scan.stderr);
+    let n = scan.lines.len();
+    assert!(n > 0 && n < 2000, "{n} lines");
+    assert!(scan.stderr.contains("1 timed out"), "{}", scan.stderr);
+}
+
+#[test]
+fn udp_back_off_on_our_own_resource_errors_is_bounded() {
+    use std::os::unix::process::CommandExt;
+    // Five descriptors: stdio, the signal pipe... and no room for a UDP
+    // socket. Every attempt meets EMFILE; the probe is given up after its
+    // bounded back-offs (filtered, reason unknown) instead of retried
+    // forever.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portscan"));
+    cmd.args(["-sU", "-Pn", "-p", "9", "127.0.0.1", "--all", "--json"])
+        .arg("--no-progress")
+        .stdin(Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in between.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 5,
+                rlim_max: 5,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("back-off without a bound: still retrying after 90 s");
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line: Value = serde_json::from_str(stdout.trim()).expect(&stdout);
+    assert_eq!(
+        (line["state"].as_str(), line["reason"].as_str()),
+        (Some("filtered"), Some("unknown")),
+        "{stderr}"
     );
 }

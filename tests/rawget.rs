@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 mod rawget_support;
+mod require;
 use rawget_support::read_request;
 
 const WATCHDOG: Duration = Duration::from_secs(20);
@@ -144,19 +145,6 @@ fn closed_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// True when `::1` can be bound. Without it the IPv6 tests fail, unless
-/// `RAWNET_TEST_NO_IPV6=1` skips them on purpose.
-fn ipv6_available() -> bool {
-    if TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("RAWNET_TEST_NO_IPV6").is_some(),
-        "::1 cannot be bound; set RAWNET_TEST_NO_IPV6=1 to skip the IPv6 tests"
-    );
-    false
 }
 
 // ---------------------------------------------------------------- running
@@ -350,9 +338,7 @@ fn method_flag_is_sent() {
 
 #[test]
 fn ipv6_literal_url() {
-    if !ipv6_available() {
-        return;
-    }
+    require::or_skip!(require::ipv6());
     let srv = serve_on((Ipv6Addr::LOCALHOST, 0).into(), vec![send(OK_HELLO)]);
     let port = srv.addr.port();
     let url = format!("http://[::1]:{port}/");
@@ -645,8 +631,13 @@ fn exit_2_usage() {
     rawget(&[]).expect_usage();
     rawget(&["--no-such-flag", "h"]).expect_usage();
     rawget(&["-m", "soon", "h"]).expect_usage();
-    rawget(&["-H", "Bad Header", "127.0.0.1:1"]).expect(2);
-    rawget(&["-H", "X: a\r\nY: b", "127.0.0.1:1"]).expect(2);
+    // A bad header or method is found after clap, and still reads as a
+    // usage error: one `error: ... (see --help)` line.
+    rawget(&["-H", "Bad Header", "127.0.0.1:1"]).expect_usage();
+    rawget(&["-H", "X: a\r\nY: b", "127.0.0.1:1"]).expect_usage();
+    let run = rawget(&["-X", "BAD METHOD", "127.0.0.1:1"]);
+    assert!(run.stderr.ends_with("(see --help)\n"), "{}", run.stderr);
+    run.expect_usage();
     assert_eq!(rawget(&["--help"]).code, 0);
     assert_eq!(rawget(&["--version"]).code, 0);
 }

@@ -3,6 +3,7 @@
 //! same local server, `-f`, and the binary-body guard on a terminal.
 
 mod rawget_support;
+mod require;
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -12,6 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use rawget_support::*;
+use require::{or_skip, Skipped};
 
 const PAGE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Twice: a\r\n\
 X-Twice: b\r\nContent-Length: 5\r\n\r\nhello";
@@ -233,13 +235,16 @@ fn write_out_goes_to_stdout_when_the_body_goes_to_a_file() {
 
 /// Runs `rawget ARGS` with stdout on a pseudo-terminal (script(1)); the
 /// exit code and what the terminal showed.
-fn on_terminal(args: &[&str]) -> Option<(i32, String)> {
+fn on_terminal(args: &[&str]) -> Result<(i32, String), Skipped> {
     program_on_terminal(env!("CARGO_BIN_EXE_rawget"), args)
 }
 
-fn program_on_terminal(program: &str, args: &[&str]) -> Option<(i32, String)> {
-    if !have_script() {
-        return None;
+fn program_on_terminal(program: &str, args: &[&str]) -> Result<(i32, String), Skipped> {
+    if !require::runs("script", &["-qec", "true", "/dev/null"]) {
+        return Err(require::missing(
+            "script",
+            "script(1) (Debian package bsdutils) does not run here",
+        ));
     }
     let cmd = std::iter::once(program)
         .chain(args.iter().copied())
@@ -247,27 +252,14 @@ fn program_on_terminal(program: &str, args: &[&str]) -> Option<(i32, String)> {
         .collect::<Vec<_>>()
         .join(" ");
     let run = rawget_support::run(Command::new("script").args(["-qec", &cmd, "/dev/null"]));
-    Some((run.code, run.out()))
-}
-
-fn have_script() -> bool {
-    let ok = Command::new("script")
-        .args(["-qec", "true", "/dev/null"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("script(1) is not usable: skipping the terminal test");
-    }
-    ok
+    Ok((run.code, run.out()))
 }
 
 #[test]
 fn a_binary_body_is_refused_on_a_terminal() {
     let binary = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n\x89PNG\x00\x01";
     let srv = serve_n(4, binary);
-    let Some((code, shown)) = on_terminal(&[&srv.url("/img")]) else {
-        return;
-    };
+    let (code, shown) = or_skip!(on_terminal(&[&srv.url("/img")]));
     assert_eq!(code, 23, "{shown}");
     assert!(
         shown.contains("HTTP/1.1 200 OK"),

@@ -4,6 +4,7 @@
 //! the incremental field-count limit.
 
 mod rawget_support;
+mod require;
 
 use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener};

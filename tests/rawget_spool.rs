@@ -3,6 +3,7 @@
 //! it still reported.
 
 mod rawget_support;
+mod require;
 
 use std::process::Command;
 use std::sync::mpsc;
@@ -10,6 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use rawget_support::*;
+use require::{or_skip, Skipped};
 
 /// More than the shared memory budget (16 MiB), so it must spill.
 const BIG: usize = 17 * 1024 * 1024;
@@ -80,9 +82,11 @@ fn json_records_are_whole_or_absent_when_tmpdir_is_missing() {
 }
 
 /// rawget with `dir` mounted as a tmpfs with `options`, in a mount
-/// namespace of its own (gone with the process); `None` when this machine
-/// cannot do that (not root, no unshare), said on stderr.
-fn in_tmpfs(dir: &str, options: &str) -> Option<Command> {
+/// namespace of its own (gone with the process). Without root or a
+/// working unshare(1) the test fails, unless `RAWNET_TEST_SKIP` names what
+/// is missing (tests/require).
+fn in_tmpfs(dir: &str, options: &str) -> Result<Command, Skipped> {
+    require::root("mounting a tmpfs")?;
     let probe = Command::new("unshare")
         .args([
             "-m",
@@ -93,8 +97,10 @@ fn in_tmpfs(dir: &str, options: &str) -> Option<Command> {
         ])
         .output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("cannot mount a tmpfs in a mount namespace (needs root and unshare): skipped");
-        return None;
+        return Err(require::missing(
+            "unshare",
+            "cannot mount a tmpfs in a mount namespace with unshare(1) (util-linux)",
+        ));
     }
     let mut cmd = Command::new("unshare");
     cmd.args([
@@ -106,7 +112,7 @@ fn in_tmpfs(dir: &str, options: &str) -> Option<Command> {
         options,
         env!("CARGO_BIN_EXE_rawget"),
     ]);
-    Some(cmd)
+    Ok(cmd)
 }
 
 #[test]
@@ -116,9 +122,7 @@ fn a_full_or_read_only_tmpdir_fails_only_the_url_that_spills() {
     // Full: the spill file is created, then a write fails (ENOSPC) after
     // part of the record went to it. Read-only: it cannot be created.
     for options in ["size=1m", "ro"] {
-        let Some(cmd) = in_tmpfs(path, options) else {
-            return;
-        };
+        let cmd = or_skip!(in_tmpfs(path, options));
         let (run, urls) = run_in(cmd, path, true);
         assert_eq!(run.code, 23, "{options}: {}", run.stderr);
         assert_eq!(run.stderr.lines().count(), 1, "{options}: {}", run.stderr);

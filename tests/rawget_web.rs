@@ -19,6 +19,7 @@ use rustls::{ServerConfig, ServerConnection};
 use serde_json::Value;
 
 mod rawget_support;
+mod require;
 use rawget_support::read_request;
 
 const WATCHDOG: Duration = Duration::from_secs(20);
@@ -985,13 +986,7 @@ fn check_race(run: &Run, v6: &str) {
 
 #[test]
 fn happy_eyeballs_a_silent_ipv6_address_costs_one_stagger() {
-    if TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_err() {
-        assert!(
-            std::env::var_os("RAWNET_TEST_NO_IPV6").is_some(),
-            "::1 cannot be bound; set RAWNET_TEST_NO_IPV6=1 to skip the IPv6 tests"
-        );
-        return;
-    }
+    require::or_skip!(require::ipv6());
     // The same port on ::1 (silent) and 127.0.0.1 (serving); retry until
     // a port free on both is found.
     let (hole, srv) = (0..20)
@@ -1060,17 +1055,21 @@ fn happy_eyeballs_connect_timeout_bounds_the_race() {
 struct Netns(String);
 
 impl Netns {
-    /// Creates it, or says why it cannot (not root, no `ip`).
-    fn create(tag: &str) -> Result<Netns, String> {
+    /// Creates it; without root or `ip` the test fails, unless
+    /// `RAWNET_TEST_SKIP` names what is missing (tests/require).
+    fn create(tag: &str) -> Result<Netns, require::Skipped> {
+        require::root("a network namespace")?;
+        let ip = require::program("ip", "iproute2")?;
         let name = format!("rgt{tag}{}", std::process::id());
-        let ok = Command::new("ip")
+        let ok = Command::new(ip)
             .args(["netns", "add", &name])
-            .stderr(Stdio::null())
             .status()
-            .map_err(|e| format!("cannot run ip: {e}"))?
-            .success();
+            .is_ok_and(|s| s.success());
         if !ok {
-            return Err("'ip netns add' failed (not root?)".into());
+            return Err(require::missing(
+                "netns",
+                &format!("`ip netns add {name}` failed"),
+            ));
         }
         Ok(Netns(name))
     }
@@ -1104,41 +1103,12 @@ impl Drop for Netns {
     }
 }
 
-/// `nft`, installed if missing (CI lists it in .ci/packages.d too).
-fn have_nft() -> bool {
-    let found = || {
-        Command::new("nft")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !found() {
-        let _ = Command::new("apt-get")
-            .args(["install", "-y", "-qq", "nftables"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-    found()
-}
-
 #[test]
 fn happy_eyeballs_in_a_namespace_with_a_dropping_ipv6_address() {
     // fd00:2e6::99 is an address of our own namespace whose incoming
     // packets an nft rule drops: a dead IPv6 path that never answers.
-    let ns = match Netns::create("he") {
-        Ok(ns) => ns,
-        Err(why) => {
-            eprintln!("skipped: the namespace test needs root and iproute2: {why}");
-            return;
-        }
-    };
-    if !have_nft() {
-        eprintln!("skipped: the namespace test needs nft (Debian package nftables)");
-        return;
-    }
+    let ns = require::or_skip!(Netns::create("he"));
+    require::or_skip!(require::program("nft", "nftables"));
     ns.ip("link set lo up");
     ns.ip("addr add fd00:2e6::99/128 dev lo nodad");
     let nft = |rule: &str| {

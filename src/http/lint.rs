@@ -4,8 +4,8 @@
 //!
 //! Why a separate module: the reader ([`super::response`]) decides *when*
 //! a warning applies; this module only names them, so the codes, which are
-//! a documented contract (README table, CHANGELOG), live in one place and
-//! can be listed, tested and documented from it. A warning never changes
+//! a documented contract (docs/rawget-http.md, CHANGELOG), live in one
+//! place and can be listed, tested and documented from it. A warning never changes
 //! what is read: the reader accepts the response as it would without
 //! warnings; a caller that wants strictness (`rawget --strict`) decides
 //! what to do with them.
@@ -54,7 +54,7 @@ pub enum Warning {
 }
 
 impl Warning {
-    /// Every warning, in the order of the README's table.
+    /// Every warning, in the order of the table in docs/rawget-http.md.
     pub const ALL: [Warning; 16] = [
         Warning::ContentLengthWithTransferEncoding,
         Warning::RepeatedContentLength,

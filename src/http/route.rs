@@ -196,8 +196,8 @@ impl Routes {
             .connect_to
             .iter()
             .find(|c| {
-                c.from_host.as_ref().map_or(true, |h| *h == host)
-                    && c.from_port.map_or(true, |p| p == port)
+                c.from_host.as_ref().is_none_or(|h| *h == host)
+                    && c.from_port.is_none_or(|p| p == port)
                     // As in curl, an entry that changes nothing does not
                     // stop the search.
                     && (c.to_host.is_some() || c.to_port.is_some())

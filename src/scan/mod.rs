@@ -175,6 +175,7 @@ mod rate;
 pub mod ratelimit;
 mod rtt;
 pub mod service;
+mod session;
 mod slots;
 mod syn;
 pub mod syn_loop;
@@ -565,6 +566,28 @@ pub fn run_with_budget(
             },
             sink,
         ),
+    }
+}
+
+/// [`run_with_budget`] with service detection (`-sV`): the open TCP ports
+/// are identified by sessions of the same engine before they are
+/// reported (see [`service`]). A UDP source is scanned as without it.
+///
+/// # Errors
+///
+/// As [`run`].
+pub fn run_with_detection(
+    source: &dyn ProbeSource,
+    cfg: &ScanConfig,
+    service: &service::ServiceConfig,
+    sink: &dyn Sink,
+    budget: &ConnectBudget,
+) -> Result<Summary, ScanError> {
+    match source.technique() {
+        Technique::Connect => run_prober(source, cfg, sink, budget, &|| {
+            session::Detect::new(tcp::TcpConnect::new(cfg.banner), *service)
+        }),
+        _ => run_with_budget(source, cfg, sink, budget),
     }
 }
 

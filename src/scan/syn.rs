@@ -29,7 +29,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, BorrowedFd};
 
 use crate::packet::{syn_segment, Answer, AnswerKind, CookieKey, Validator, SYN_LEN};
-use crate::rawsock::{Outgoing, RawSocket, SEND_BATCH};
+use crate::rawsock::{Outgoing, RawSocket, RECV_BATCH, SEND_BATCH};
 
 use super::classify::{icmp_reason, Reason};
 use super::State;
@@ -83,7 +83,7 @@ pub(crate) struct SynProber {
     validator: Validator,
     v4: Option<(Ipv4Addr, Family)>,
     v6: Option<(Ipv6Addr, Family)>,
-    buf: Vec<u8>,
+    bufs: Vec<Vec<u8>>,
 }
 
 impl SynProber {
@@ -105,7 +105,7 @@ impl SynProber {
             v6: v6
                 .map(|a| Family::open(a.into()).map(|f| (a, f)))
                 .transpose()?,
-            buf: vec![0; MAX_PACKET],
+            bufs: vec![vec![0; MAX_PACKET]; RECV_BATCH],
         })
     }
 
@@ -177,48 +177,49 @@ impl SynProber {
             self.v6.as_ref().map(|x| &x.1),
         ];
         let f = fams.into_iter().flatten().nth(index / 2)?;
-        Some(if index % 2 == 0 { &f.tcp } else { &f.icmp })
+        Some(if index.is_multiple_of(2) { &f.tcp } else { &f.icmp })
     }
 
     /// Reads every packet waiting on socket `index` (of
     /// [`SynProber::sockets`]) and pushes `(match key, answer)` for each
-    /// that proves itself; the rest are dropped. Stops at `WouldBlock`.
+    /// that proves itself; the rest are dropped. Stops when the socket is
+    /// empty, or after a bounded number of packets, so a flood of traffic
+    /// that is not ours cannot keep the loop from sending and timing out.
     ///
     /// # Errors
     ///
     /// A failure of the socket itself (not `WouldBlock`).
     pub(crate) fn demux(&mut self, index: usize, out: &mut Vec<(u64, Answer)>) -> io::Result<()> {
-        let mut buf = std::mem::take(&mut self.buf);
-        let r = self.read_into(index, &mut buf, out);
-        self.buf = buf;
+        let mut bufs = std::mem::take(&mut self.bufs);
+        let r = self.read_into(index, &mut bufs, out);
+        self.bufs = bufs;
         r
     }
 
     fn read_into(
         &self,
         index: usize,
-        buf: &mut [u8],
+        bufs: &mut [Vec<u8>],
         out: &mut Vec<(u64, Answer)>,
     ) -> io::Result<()> {
         let Some(sock) = self.socket(index) else {
             return Ok(());
         };
-        // At most this many packets per call, so a flood of traffic that
-        // is not ours cannot keep the loop from sending and timing out.
-        for _ in 0..4096 {
-            let (n, from) = match sock.recv_from(buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(e),
-            };
-            let packet = &buf[..n];
-            let answer = match (sock.is_v6(), from, index % 2) {
-                (false, _, _) => self.validator.ipv4(packet),
-                (true, IpAddr::V6(from), 0) => self.validator.ipv6_tcp(from, packet),
-                (true, _, _) => self.validator.ipv6_icmp(packet),
-            };
-            if let Some(a) = answer {
-                out.push((match_key(&self.key, a.ip, a.port), a));
+        for _ in 0..64 {
+            let got = sock.recv_batch(bufs)?;
+            for (i, &(n, from)) in got.iter().enumerate() {
+                let packet = &bufs[i][..n];
+                let answer = match (sock.is_v6(), from, index % 2) {
+                    (false, _, _) => self.validator.ipv4(packet),
+                    (true, IpAddr::V6(from), 0) => self.validator.ipv6_tcp(from, packet),
+                    (true, _, _) => self.validator.ipv6_icmp(packet),
+                };
+                if let Some(a) = answer {
+                    out.push((match_key(&self.key, a.ip, a.port), a));
+                }
+            }
+            if got.len() < bufs.len() {
+                return Ok(());
             }
         }
         Ok(())

@@ -129,7 +129,7 @@ impl Rtt {
                 self.rttvar = r / 2;
             }
             Some(s) => {
-                let diff = if s > r { s - r } else { r - s };
+                let diff = s.abs_diff(r);
                 self.rttvar = self.rttvar * 3 / 4 + diff / 4;
                 self.srtt = Some(s * 7 / 8 + r / 8);
             }
@@ -730,4 +730,89 @@ impl Loop<'_> {
         }
         Ok(())
     }
+}
+
+/// The open ports a SYN scan found, held back for detection.
+struct HoldOpen<'a> {
+    sink: &'a dyn Sink,
+    open: std::sync::Mutex<Vec<Probe>>,
+}
+
+impl Sink for HoldOpen<'_> {
+    fn result(&self, result: PortResult) -> ControlFlow<()> {
+        if result.state == State::Open {
+            let probe = Probe {
+                target: result.target,
+                ip: result.ip,
+                port: result.port,
+                proto: result.proto,
+            };
+            self.open
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(probe);
+            return ControlFlow::Continue(());
+        }
+        self.sink.result(result)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.sink.cancelled()
+    }
+}
+
+/// The open ports of a SYN scan, as a source for the connect technique.
+struct Opened(Vec<Probe>);
+
+impl ProbeSource for Opened {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn probe(&self, index: u64) -> Probe {
+        self.0[index as usize].clone()
+    }
+}
+
+/// [`run`], and with `service` (`-sS -sV`) service detection on the open
+/// ports: they are held back from `sink`, then connected to and
+/// identified by the engine's detection sessions
+/// ([`super::run_with_detection`], drawing on `budget`), and reported
+/// from there (a port that closed in between is reported as it is then).
+///
+/// # Errors
+///
+/// As [`run`] and [`super::run_with_detection`].
+pub fn run_detected(
+    source: &dyn ProbeSource,
+    cfg: &ScanConfig,
+    caps: SynRate,
+    service: Option<&super::service::ServiceConfig>,
+    sink: &dyn Sink,
+    budget: &super::ConnectBudget,
+) -> Result<Summary, ScanError> {
+    let Some(service) = service else {
+        return run(source, cfg, caps, sink);
+    };
+    let hold = HoldOpen {
+        sink,
+        open: std::sync::Mutex::new(Vec::new()),
+    };
+    let mut summary = run(source, cfg, caps, &hold)?;
+    let open = hold.open.into_inner().unwrap_or_else(|e| e.into_inner());
+    summary.open -= open.len() as u64;
+    summary.reported -= open.len() as u64;
+    if summary.stopped || open.is_empty() {
+        return Ok(summary);
+    }
+    // The addresses are known up: no discovery again.
+    let detect_cfg = ScanConfig {
+        discover_hosts: false,
+        ..cfg.clone()
+    };
+    let detected = super::run_with_detection(&Opened(open), &detect_cfg, service, sink, budget)?;
+    let hosts = summary.hosts;
+    summary.absorb(detected);
+    summary.hosts = hosts;
+    Ok(summary)
 }

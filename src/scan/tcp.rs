@@ -66,6 +66,13 @@ pub(crate) struct TcpFlight {
     close: Close,
 }
 
+impl TcpFlight {
+    /// The port this flight connects to.
+    pub(crate) fn port(&self) -> u16 {
+        self.addr.as_socket().map_or(0, |a| a.port())
+    }
+}
+
 impl TcpConnect {
     /// A probe that reads a banner from open ports when `banner` asks for
     /// a non-zero length.

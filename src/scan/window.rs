@@ -56,13 +56,6 @@ impl Permits {
         self.window.fetch_min(max, Ordering::Relaxed);
     }
 
-    /// Takes one permit whether or not the window has room (the window
-    /// is then over-full until one is given back). Only for a taker that
-    /// would otherwise wait for itself (see [`super::ConnectBudget`]).
-    pub(crate) fn take_anyway(&self) {
-        self.used.fetch_add(1, Ordering::AcqRel);
-    }
-
     /// Takes one permit if the window has room.
     pub(crate) fn try_take(&self) -> bool {
         let window = self.window.load(Ordering::Relaxed);

@@ -10,11 +10,13 @@
 //! has joined the namespace (`setns(2)`), see [`Netns::run`].
 //!
 //! What needs what: root (namespaces, daemons that bind low ports), `ip`,
-//! and the daemon's package (`.ci/packages.d/wt-udp.txt`). When one is
-//! missing, [`Netns::new`] / [`Lab::start`] return `None` after saying why
-//! on stderr; the caller returns early. When they are there, the daemon
-//! must start: a daemon that does not answer within [`READY_LIMIT`] fails
-//! the test.
+//! and the daemon's package (`.ci/packages.d/daemons.txt`, installed by
+//! `.ci/install-packages`, never by a test). When one is missing,
+//! [`Netns::new`] / [`Peer::start`] fail the test with the reason, unless
+//! `RAWNET_TEST_SKIP` names it (tests/require): then they return
+//! [`Skipped`] and the test returns. When they are there, the daemon must
+//! start: a daemon that does not answer within [`READY_LIMIT`] fails the
+//! test.
 
 #![allow(dead_code)]
 
@@ -28,6 +30,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::require::{self, Skipped};
+
 /// Most time a daemon gets to answer after it was started.
 pub const READY_LIMIT: Duration = Duration::from_secs(20);
 
@@ -37,12 +41,6 @@ pub struct Netns {
     pub name: String,
     daemons: Vec<Daemon>,
     pub dir: tempfile::TempDir,
-}
-
-/// Says why a test cannot run and returns `None`.
-pub fn skip<T>(why: &str) -> Option<T> {
-    eprintln!("SKIP: {why}");
-    None
 }
 
 /// Most time a set-up command (ip, ssh-keygen, openssl, initdb) may take.
@@ -72,65 +70,39 @@ fn succeeds(cmd: &mut Command) -> bool {
     false
 }
 
-/// The path of `prog` if it is installed (PATH, then the sbin dirs).
+/// The path of `prog` if it is installed (PATH, then the sbin dirs, and
+/// PostgreSQL's own bin directory).
 pub fn find_program(prog: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .chain(["/usr/sbin", "/sbin", "/usr/lib/postgresql/15/bin"])
-        .map(|dir| Path::new(dir).join(prog))
-        .find(|p| p.is_file());
-    found
+    require::find_program(prog).or_else(|| {
+        let pg = Path::new("/usr/lib/postgresql/15/bin").join(prog);
+        pg.is_file().then_some(pg)
+    })
 }
 
-/// Tries `.ci/install-packages` once per test process when a program is
-/// missing (it installs what `.ci/packages.d` lists, as root).
-fn install_packages_once() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/install-packages");
-        let _ = Command::new("bash")
-            .arg(script)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    });
-}
-
-/// `prog`'s path, installing the packages first if it is missing; `None`
-/// (after saying why) when it still is.
-pub fn need(prog: &str) -> Option<PathBuf> {
-    if let Some(p) = find_program(prog) {
-        return Some(p);
-    }
-    install_packages_once();
-    find_program(prog).or_else(|| skip(&format!("{prog} is not installed and could not be")))
+/// `prog`'s path; when it is not installed, the test fails (or skips, if
+/// `RAWNET_TEST_SKIP` names `prog`).
+pub fn need(prog: &str) -> Result<PathBuf, Skipped> {
+    find_program(prog).ok_or_else(|| {
+        require::missing(
+            prog,
+            &format!("{prog} is not installed (see .ci/packages.d; run .ci/install-packages)"),
+        )
+    })
 }
 
 /// Like [`need`] for a program outside PATH, installed by `package`.
-pub fn need_at(path: &str, package: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(path);
-    if !path.is_file() {
-        install_packages_once();
-    }
-    if path.is_file() {
-        Some(path)
-    } else {
-        skip(&format!(
-            "{} ({package}) is not installed and could not be",
-            path.display()
-        ))
-    }
+pub fn need_at(path: &str, package: &str) -> Result<PathBuf, Skipped> {
+    let name = Path::new(path).file_name().unwrap().to_str().unwrap();
+    require::file(path, name, package)
 }
 
 impl Netns {
     /// A fresh namespace `rwudp-<pid>-<n>` with `lo` up, and a temp dir
-    /// for configurations. `None` (after saying why) without root or `ip`.
-    pub fn new() -> Option<Netns> {
+    /// for configurations. Without root or `ip`: the test fails, or skips
+    /// (`root`, `ip`, `netns`) when `RAWNET_TEST_SKIP` says so.
+    pub fn new() -> Result<Netns, Skipped> {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        if unsafe { libc::geteuid() } != 0 {
-            return skip("not root: cannot create a network namespace");
-        }
+        require::root("a network namespace")?;
         need("ip")?;
         let name = format!(
             "rwudp-{}-{}",
@@ -138,7 +110,10 @@ impl Netns {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         if !succeeds(Command::new("ip").args(["netns", "add", &name])) {
-            return skip(&format!("`ip netns add {name}` failed"));
+            return Err(require::missing(
+                "netns",
+                &format!("`ip netns add {name}` failed"),
+            ));
         }
         let ns = Netns {
             name,
@@ -156,7 +131,7 @@ impl Netns {
             "lo up in {}",
             ns.name
         );
-        Some(ns)
+        Ok(ns)
     }
 
     /// Links this namespace to `other` with a veth pair: `rwA` here with
@@ -398,13 +373,13 @@ impl Daemon {
 
 // ------------------------------------------------------------ the daemons
 
-/// The namespace with `daemon` started on `port` and answering TCP, or
-/// `None` (after saying why) when it cannot be started here.
-pub fn tcp_peer(daemon: Peer, port: u16) -> Option<Netns> {
+/// The namespace with `daemon` started on `port` and answering TCP
+/// ([`Skipped`] only when `RAWNET_TEST_SKIP` allows what is missing).
+pub fn tcp_peer(daemon: Peer, port: u16) -> Result<Netns, Skipped> {
     let mut ns = Netns::new()?;
     daemon.start(&mut ns, port)?;
     ns.wait_tcp(daemon.name(), port);
-    Some(ns)
+    Ok(ns)
 }
 
 /// What can be started.
@@ -473,9 +448,9 @@ impl Peer {
         }
     }
 
-    /// Starts the daemon in `ns` on `port`; `None` when its program is
-    /// not installed.
-    pub fn start(self, ns: &mut Netns, port: u16) -> Option<()> {
+    /// Starts the daemon in `ns` on `port`; when its program is not
+    /// installed the test fails, or skips if `RAWNET_TEST_SKIP` names it.
+    pub fn start(self, ns: &mut Netns, port: u16) -> Result<(), Skipped> {
         let p = port.to_string();
         match self {
             Peer::Sshd => start_sshd(ns, &p)?,
@@ -619,7 +594,7 @@ impl Peer {
                 ns.spawn(proto, &prog, &[&script, proto, &p]);
             }
         }
-        Some(())
+        Ok(())
     }
 }
 
@@ -645,7 +620,7 @@ fn dnsmasq_args(ns: &Netns, extra: &[&str]) -> Vec<String> {
     args
 }
 
-fn start_sshd(ns: &mut Netns, port: &str) -> Option<()> {
+fn start_sshd(ns: &mut Netns, port: &str) -> Result<(), Skipped> {
     let sshd = need("sshd")?;
     let keygen = need("ssh-keygen")?;
     let key = ns.path("ssh_host_ed25519_key");
@@ -668,13 +643,13 @@ fn start_sshd(ns: &mut Netns, port: &str) -> Option<()> {
     );
     let conf = conf.to_str().unwrap().to_owned();
     ns.spawn("sshd", &sshd, &["-D", "-e", "-f", &conf]);
-    Some(())
+    Ok(())
 }
 
 /// nginx in the foreground with one server block `listen`ing; for `ssl`,
 /// a self-signed certificate for [`TLS_CN`] made now and the TLS
 /// `protocols` given.
-fn start_nginx(ns: &mut Netns, listen: &str, protocols: &str) -> Option<()> {
+fn start_nginx(ns: &mut Netns, listen: &str, protocols: &str) -> Result<(), Skipped> {
     let nginx = need("nginx")?;
     let mut tls = String::new();
     if listen.contains("ssl") {
@@ -721,12 +696,12 @@ fn start_nginx(ns: &mut Netns, listen: &str, protocols: &str) -> Option<()> {
         &nginx,
         &["-c", &conf, "-p", &d, "-e", &format!("{d}/nginx-error.log")],
     );
-    Some(())
+    Ok(())
 }
 
 /// initdb into the temp dir as user postgres, then the server itself (no
 /// pg_ctl: the child must be the server so Drop can stop it).
-fn start_postgres(ns: &mut Netns, port: &str) -> Option<()> {
+fn start_postgres(ns: &mut Netns, port: &str) -> Result<(), Skipped> {
     let initdb = need("initdb")?;
     let postgres = need("postgres")?;
     let setpriv = need("setpriv")?;
@@ -737,7 +712,10 @@ fn start_postgres(ns: &mut Netns, port: &str) -> Option<()> {
             .arg(&data),
     );
     if !owned {
-        return skip("no user postgres to run the server as");
+        return Err(require::missing(
+            "postgres",
+            "no user postgres to run the server as (Debian package postgresql)",
+        ));
     }
     let inited = succeeds(
         Command::new(&setpriv)
@@ -765,12 +743,12 @@ fn start_postgres(ns: &mut Netns, port: &str) -> Option<()> {
         "fsync=off",
     ]);
     ns.spawn("postgres", &setpriv, &args);
-    Some(())
+    Ok(())
 }
 
 /// nmbd in the foreground on the LAN interface, every directory it
 /// writes in the temp dir.
-fn start_nmbd(ns: &mut Netns, port: u16) -> Option<()> {
+fn start_nmbd(ns: &mut Netns, port: u16) -> Result<(), Skipped> {
     assert_eq!(port, 137, "nmbd's port is fixed");
     let nmbd = need("nmbd")?;
     ns.lan();
@@ -796,13 +774,13 @@ fn start_nmbd(ns: &mut Netns, port: u16) -> Option<()> {
     let conf = format!("--configfile={}", conf.display());
     let args = ["-F", "--debug-stdout", "--no-process-group", &conf];
     ns.spawn_private_run("nmbd", &nmbd, &args);
-    Some(())
+    Ok(())
 }
 
 /// minissdpd on the LAN interface; then one service registered through
 /// its socket (request type 4: search target, USN, server, location, each
 /// length-prefixed), because it answers M-SEARCH only for what it knows.
-fn start_minissdpd(ns: &mut Netns, port: u16) -> Option<()> {
+fn start_minissdpd(ns: &mut Netns, port: u16) -> Result<(), Skipped> {
     assert_eq!(port, 1900, "SSDP's port is fixed");
     let prog = need("minissdpd")?;
     ns.lan();
@@ -835,5 +813,5 @@ fn start_minissdpd(ns: &mut Netns, port: u16) -> Option<()> {
     // The daemon closes the connection once it has taken the request.
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = conn.read(&mut [0u8; 16]);
-    Some(())
+    Ok(())
 }

@@ -2,9 +2,11 @@
 //! namespaces with `netlab.sh up` and always tears them down (`Drop`), and
 //! runs the real `portscan` inside the scanner namespace.
 //!
-//! Everything the lab needs is root and Debian packages; when that is
-//! impossible (not root, a tool missing and not installable) [`Lab::up`]
-//! says why on stderr and returns `None`, and the test returns early.
+//! Everything the lab needs is root and Debian packages (listed in
+//! `.ci/packages.d`, installed by `.ci/install-packages`, never by a test);
+//! when one is missing [`Lab::up`] fails the test with the reason, unless
+//! `RAWNET_TEST_SKIP` names it (tests/require): then it returns
+//! [`Skipped`] and the test returns.
 
 #![allow(dead_code)]
 
@@ -12,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
+
+use crate::require::{self, Skipped};
 
 /// Labs run one at a time: the machine is small and shared, and a lab's
 /// delay program needs its CPU to keep the latency honest.
@@ -65,41 +69,25 @@ fn delay_bin() -> Option<PathBuf> {
     (built && bin.exists()).then_some(bin)
 }
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Why the lab cannot run here, if it cannot.
-fn missing_prerequisite() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root (network namespaces)".into());
+/// Root and the tools the lab needs, or the skip of the first missing.
+fn prerequisites() -> Result<(), Skipped> {
+    require::root("the network lab (namespaces, nft, NFQUEUE)")?;
+    for (tool, package) in [
+        ("ip", "iproute2"),
+        ("nft", "nftables"),
+        ("iptables", "iptables"),
+        ("python3", "python3"),
+    ] {
+        require::program(tool, package)?;
     }
-    let tools = ["ip", "nft", "iptables", "python3"];
-    if tools.iter().any(|t| !have(t)) {
-        let _ = Command::new("bash")
-            .arg(repo().join(".ci/install-packages"))
-            .stdout(Stdio::null())
-            .status();
-    }
-    let missing: Vec<_> = tools.into_iter().filter(|t| !have(t)).collect();
-    if !missing.is_empty() {
-        return Some(format!("missing tools: {}", missing.join(" ")));
-    }
-    None
+    Ok(())
 }
 
 impl Lab {
-    /// Sets up a lab, or says on stderr why it cannot and returns `None`.
-    pub fn up(test: &str, s: &Settings) -> Option<Lab> {
-        if let Some(why) = missing_prerequisite() {
-            eprintln!("{test}: skipped: {why}");
-            return None;
-        }
+    /// Sets up a lab; fails the test when it cannot (or returns
+    /// [`Skipped`] when `RAWNET_TEST_SKIP` allows what is missing).
+    pub fn up(test: &str, s: &Settings) -> Result<Lab, Skipped> {
+        prerequisites()?;
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -131,7 +119,7 @@ impl Lab {
             "netlab.sh up failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Some(lab)
+        Ok(lab)
     }
 
     /// `portscan args` run inside the scanner namespace.

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use socket2::{Domain, Socket, Type};
 
+use crate::require::{self, Skipped};
+
 /// No test run of the binary may take longer than this.
 pub const RUN_LIMIT: Duration = Duration::from_secs(60);
 
@@ -208,18 +210,10 @@ pub fn filtered_port() -> Filtered {
 }
 
 /// `::1`, when it can be bound. A machine without IPv6 loopback fails the
-/// IPv6 tests unless `RAWNET_TEST_NO_IPV6=1` says so on purpose: a test
-/// that silently passes without running is no test.
-pub fn ipv6_loopback() -> Option<IpAddr> {
-    let ip = IpAddr::V6(Ipv6Addr::LOCALHOST);
-    if TcpListener::bind((ip, 0)).is_ok() {
-        return Some(ip);
-    }
-    assert!(
-        std::env::var_os("RAWNET_TEST_NO_IPV6").is_some(),
-        "::1 cannot be bound; set RAWNET_TEST_NO_IPV6=1 to skip the IPv6 tests"
-    );
-    None
+/// IPv6 tests unless `RAWNET_TEST_SKIP` lists `ipv6` (tests/require).
+pub fn ipv6_loopback() -> Result<IpAddr, Skipped> {
+    require::ipv6()?;
+    Ok(IpAddr::V6(Ipv6Addr::LOCALHOST))
 }
 
 /// A fresh path under the target's temp dir.
@@ -239,36 +233,11 @@ pub fn list(ports: &[u16]) -> String {
         .join(",")
 }
 
-/// The path of `tool`, installing Debian's `package` first when it is
-/// missing and we are root. `None` (with the reason on stderr) only when
-/// it cannot be had: the caller then returns early.
-pub fn require_tool(tool: &str, package: &str) -> Option<std::path::PathBuf> {
-    let find = || {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(tool))
-                .find(|p| p.is_file())
-        })
-    };
-    if let Some(path) = find() {
-        return Some(path);
-    }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0"));
-    if root {
-        let _ = Command::new("apt-get")
-            .args(["install", "-y", "-q", package])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-    let found = find();
-    if found.is_none() {
-        eprintln!("SKIPPED: {tool} (Debian package {package}) is not installed and cannot be installed here");
-    }
-    found
+/// The path of `tool`, from Debian's `package` (listed in `.ci/packages.d`);
+/// when it is not installed the test fails, or skips if `RAWNET_TEST_SKIP`
+/// names `tool` (tests/require).
+pub fn require_tool(tool: &str, package: &str) -> Result<std::path::PathBuf, Skipped> {
+    require::program(tool, package)
 }
 
 /// Runs `program args`, failing the test unless it ran at all; returns

@@ -12,6 +12,8 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use crate::require;
+
 /// Every run is killed (and the test fails) after this long.
 pub const WATCHDOG: Duration = Duration::from_secs(20);
 
@@ -136,19 +138,16 @@ pub fn run(cmd: &mut Command) -> Run {
     }
 }
 
-/// True when `tool --version` runs; otherwise says on stderr why a test
-/// returns early (CI installs it from `.ci/packages.d`).
+/// True when `tool --version` runs. When it does not, the test fails
+/// (CI installs the tool from `.ci/packages.d`), unless `RAWNET_TEST_SKIP`
+/// names `tool`: then the skip is recorded (tests/require) and this is
+/// false, so the comparison with the tool is left out.
 pub fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("{tool} is not installed: skipping the comparison with it");
+    if require::runs(tool, &["--version"]) {
+        return true;
     }
-    ok
+    let _skipped = require::missing(tool, &format!("{tool} --version does not run"));
+    false
 }
 
 /// Serves `response` once, after waiting `delay` (a URL that stalls).

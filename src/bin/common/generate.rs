@@ -1,11 +1,14 @@
 //! Shared by both binaries: `--generate KIND` writes a shell completion
-//! script or the man page to stdout, generated from the binary's own clap
-//! definition (as ripgrep's `--generate` does), so they can never list a
-//! flag the binary does not have, or miss one it has.
+//! script, the man page or the flag reference to stdout, generated from
+//! the binary's own clap definition (as ripgrep's `--generate` does) and
+//! its [`Manual`], so they can never list a flag the binary does not have,
+//! or miss one it has.
 
 use std::io::{self, Write};
 
 use clap_complete::Shell;
+
+use crate::docgen::{self, Manual};
 
 /// What `--generate` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -18,16 +21,24 @@ pub enum Generate {
     CompleteFish,
     /// man page (roff), for `man -l -` or `$MANPATH/man1/NAME.1`.
     Man,
+    /// flag reference in Markdown (`docs/NAME-flags.md`).
+    Markdown,
 }
 
 /// Writes `kind` for the command `cmd` to `out`.
 ///
 /// The text is generated into memory first: `clap_complete` panics when
 /// its writer fails (a full disk, a closed pipe), and a panic is a bug.
-pub fn write(kind: Generate, mut cmd: clap::Command, out: &mut dyn Write) -> io::Result<()> {
+pub fn write(
+    kind: Generate,
+    mut cmd: clap::Command,
+    manual: &Manual,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let name = cmd.get_name().to_owned();
     let shell = match kind {
-        Generate::Man => return clap_mangen::Man::new(cmd).render(out),
+        Generate::Man => return docgen::write_man(cmd, manual, out),
+        Generate::Markdown => return docgen::write_markdown(cmd, manual, out),
         Generate::CompleteBash => Shell::Bash,
         Generate::CompleteZsh => Shell::Zsh,
         Generate::CompleteFish => Shell::Fish,
@@ -39,7 +50,7 @@ pub fn write(kind: Generate, mut cmd: clap::Command, out: &mut dyn Write) -> io:
 }
 
 /// How each binary reports a failed write to stdout, as its exit-status
-/// table in the README says: rawget's exit 23 with a `rawget:` line,
+/// table (`manual.rs`) says: rawget's exit 23 with a `rawget:` line,
 /// portscan's runtime error (exit 1) with an `error:` line.
 fn write_failure(name: &str) -> (&'static str, u8) {
     match name {
@@ -50,11 +61,11 @@ fn write_failure(name: &str) -> (&'static str, u8) {
 
 /// Writes `kind` to stdout and ends the run: 0 (also when stdout is a
 /// closed pipe), or the binary's status for a failed write.
-pub fn exit_with(kind: Generate, cmd: clap::Command) -> std::process::ExitCode {
+pub fn exit_with(kind: Generate, cmd: clap::Command, manual: &Manual) -> std::process::ExitCode {
     let (prefix, status) = write_failure(cmd.get_name());
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    match write(kind, cmd, &mut out) {
+    match write(kind, cmd, manual, &mut out) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -1,6 +1,6 @@
 //! Shared by both binaries: how a usage error reaches the user.
 //!
-//! The documented format (README, both tools) is one line on stderr,
+//! The documented format (docs/*-flags.md, both tools) is one line on stderr,
 //! `error: WHAT[; DETAIL...] (see --help)`, and exit status 2. clap puts
 //! the useful part of some errors on later lines (the names of missing
 //! arguments, "a similar argument exists" tips); those lines are kept,

@@ -18,14 +18,7 @@ use crate::generate::Generate;
     name = "portscan",
     version,
     override_usage = "portscan [OPTIONS] TARGET [PORTS]\n       \
-                      portscan [OPTIONS] -iL FILE [PORTS]",
-    after_help = "Exit status: 0 scan done (whatever was found), 1 runtime error, 2 usage error,\n\
-                  130/143 interrupted by SIGINT/SIGTERM (what was found is written).\n\
-                  JSON Lines is the default when stdout is not a terminal; a table otherwise.\n\
-                  nmap's spellings work too: -sT, -sU, -sV, -Pn, -iL, -oX/-oG/-oN/-oA FILE, -T0..-T5, \
-                  -F, --top-ports, --open, -n (README: nmap habits).\n\
-                  Default ports: nmap's top 1000 TCP ports, as nmap -sT (with -sU: its top 1000 \
-                  UDP ports, as nmap -sU)."
+                      portscan [OPTIONS] -iL FILE [PORTS]"
 )]
 pub struct Cli {
     /// Host name, IPv4/IPv6 address, CIDR block (v4 or v6), or a
@@ -137,7 +130,7 @@ pub struct Cli {
 
     /// Timing template, nmap's -T0..-T5 (or paranoid, sneaky, polite,
     /// normal, aggressive, insane): sets --timeout, --min-timeout,
-    /// --retries, --concurrency and --rate (README table); those flags
+    /// --retries, --concurrency and --rate (docs/portscan-timing.md); those flags
     /// still win. -T3 is the default.
     #[arg(short = 'T', value_name = "0-5", value_parser = parse_template)]
     pub timing: Option<u8>,
@@ -323,19 +316,29 @@ pub struct Cli {
 /// the adaptive window to grow on slow paths.
 pub const DEFAULT_CONCURRENCY: u32 = 10_000;
 
+/// The command line definition with the text of manual.rs after the
+/// flags: what `--help`, the man page and the reference show.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
+        .after_help(crate::docgen::after_help(&crate::manual::MANUAL, false))
+        .after_long_help(crate::docgen::after_help(&crate::manual::MANUAL, true))
+}
+
 /// Parses a command line (program name first), after [`rewrite_nmap_flags`].
 pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
 {
-    Cli::try_parse_from(rewrite_nmap_flags(args))
+    use clap::FromArgMatches;
+    Cli::from_arg_matches_mut(&mut command().try_get_matches_from(rewrite_nmap_flags(args))?)
 }
 
 /// nmap's single-dash long options and what they become for clap (whose
 /// short flags are one letter: `-oX` would read as `-o X`, a file named
 /// `X`).
-const NMAP_FLAGS: &[(&str, &str)] = &[
+pub const NMAP_FLAGS: &[(&str, &str)] = &[
     ("-iL", "--input-list"),
     ("-Pn", "--no-discovery"),
     ("-sS", "--syn"),

@@ -117,7 +117,7 @@ impl Config {
             Some(list) => targets.extend(targets::parse_list(list)?),
             None if cli.input_list.is_none() => {
                 return Err(Error::Usage(
-                    "no target given; usage: portscan [OPTIONS] TARGET [PORTS] (see --help)".into(),
+                    "no target given; usage: portscan [OPTIONS] TARGET [PORTS]".into(),
                 ))
             }
             None => {}
@@ -201,10 +201,7 @@ impl Config {
                 min: cli.min_rate,
                 max: cli.rate.or(template.rate),
             }),
-            service: cli.service.then(|| ServiceConfig {
-                connect_timeout: Duration::from_millis(timeout_ms.max(500)),
-                ..ServiceConfig::default()
-            }),
+            service: cli.service.then(ServiceConfig::default),
             shard,
             seed: cli.seed,
             scan: ScanConfig {
@@ -589,7 +586,7 @@ mod tests {
         // The documented one-line form of every usage error.
         assert_eq!(
             usage(&[]),
-            "no target given; usage: portscan [OPTIONS] TARGET [PORTS] (see --help)"
+            "no target given; usage: portscan [OPTIONS] TARGET [PORTS]"
         );
     }
 

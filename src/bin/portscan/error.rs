@@ -3,7 +3,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | the scan ran to the end (whatever it found), or `--help`/`--version`, or stdout was closed early (`| head`) |
-//! | 1 | runtime error: unreadable `-iL` file, no target resolved, output file not writable, the engine could not start |
+//! | 1 | runtime error: unreadable `-iL` file, no target resolved, output file not writable or full, standard output closed (`>&-`), the engine could not start |
 //! | 2 | usage error: bad flag or value, bad port spec, bad target, bad shard |
 //! | 130 | SIGINT ended the scan (what was found is written; see `signals`) |
 //! | 143 | SIGTERM ended the scan (likewise) |

@@ -5,17 +5,22 @@
 //! [`config`] checks it into library types and resolves names, the
 //! library's `shard::Plan` orders the probes (one plan per protocol),
 //! `scan::run_with_budget` probes them (TCP first, then UDP; with `-sV`
-//! through `scan::service`'s detection stage, whose probe connects draw on
-//! the same `scan::ConnectBudget` of `-c` and `--rate`), and
+//! `scan::run_with_detection`, whose probe connects are flights of the
+//! same engine drawing on the same `scan::ConnectBudget` of `-c` and
+//! `--rate`), and
 //! [`output`]'s writer thread prints results while [`progress`] draws the
 //! bar. Errors travel up to `main`, the one place that prints `error: ...`
 //! and picks the exit status ([`error`]).
 
 mod cli;
+mod closed_stdout;
 mod config;
+#[path = "../common/docgen.rs"]
+mod docgen;
 mod error;
 #[path = "../common/generate.rs"]
 mod generate;
+mod manual;
 mod outfile;
 mod output;
 mod progress;
@@ -43,7 +48,7 @@ fn main() -> ExitCode {
         Err(e) => return usage::exit_for(&e),
     };
     if let Some(kind) = cli.generate {
-        return generate::exit_with(kind, <cli::Cli as clap::CommandFactory>::command());
+        return generate::exit_with(kind, cli::command(), &manual::MANUAL);
     }
     match run(cli) {
         Ok(None) => ExitCode::SUCCESS,
@@ -51,7 +56,12 @@ fn main() -> ExitCode {
         Ok(Some(signal)) => ExitCode::from(128 + signal as u8),
         Err(e) => {
             // Messages quote what was typed or read from -iL: escaped.
-            let _ = writeln!(io::stderr(), "error: {}", one_line(&e.to_string()));
+            // Usage errors say where to look, as clap's own do.
+            let hint = match e {
+                Error::Usage(_) => " (see --help)",
+                Error::Runtime(_) => "",
+            };
+            let _ = writeln!(io::stderr(), "error: {}{hint}", one_line(&e.to_string()));
             e.exit_code()
         }
     }
@@ -63,6 +73,14 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     if config.syn.is_some() {
         // Before any name is resolved or anything is sent.
         check_raw_permission()?;
+    }
+    let stdout_taken = config.nmap_outputs.iter().any(|(_, d)| *d == Dest::Stdout);
+    if closed_stdout::was_closed() && (stdout_taken || config.output.is_none()) {
+        // Nowhere to write results: fail before scanning, as a full disk
+        // fails at the first write.
+        return Err(Error::Runtime(
+            "cannot write results: standard output is closed".into(),
+        ));
     }
     for warning in &config.warnings {
         warn(warning);
@@ -94,7 +112,6 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
         banners: config.scan.banner.is_some(),
         versions: config.service.is_some(),
     };
-    let stdout_taken = config.nmap_outputs.iter().any(|(_, d)| *d == Dest::Stdout);
     let stdout_is_terminal = io::stdout().is_terminal();
     let mut printers = Printers::new();
     match &config.output {
@@ -131,12 +148,7 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
 
     // One budget for the scan's connects and the -sV probes (-c, --rate).
     let budget = scan::ConnectBudget::new(config.scan.concurrency, config.scan.rate);
-    let scanned = match &config.service {
-        Some(service) => scan::service::with_detection(service, &budget, &writer, |sink| {
-            scan_all(&plans, &config, &budget, sink)
-        }),
-        None => scan_all(&plans, &config, &budget, &writer),
-    };
+    let scanned = scan_all(&plans, &config, &budget, &writer);
     let end = scanned.as_ref().ok().map(|summary| {
         let signal = signals::caught().filter(|_| summary.stopped);
         ScanEnd::new(summary.clone()).interrupted_by(signal.map(signals::name), probes)
@@ -168,7 +180,8 @@ fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
 
 /// Runs the plans one after the other (TCP, then UDP) into one sink and
 /// adds up their summaries; a stopped pass stops the rest. Every pass
-/// draws on `budget`.
+/// draws on `budget`; with `-sV`, open TCP ports are identified by
+/// sessions of the same pass.
 fn scan_all(
     plans: &[Plan],
     config: &Config,
@@ -177,9 +190,19 @@ fn scan_all(
 ) -> Result<Summary, scan::ScanError> {
     let mut total: Option<Summary> = None;
     for plan in plans {
-        let summary = match config.syn {
-            Some(rate) if plan.protocol() == scan::Proto::Tcp => {
-                scan::syn_loop::run(plan, &config.scan, rate, sink)?
+        let summary = match (config.syn, &config.service) {
+            (Some(rate), service) if plan.protocol() == scan::Proto::Tcp => {
+                scan::syn_loop::run_detected(
+                    plan,
+                    &config.scan,
+                    rate,
+                    service.as_ref(),
+                    sink,
+                    budget,
+                )?
+            }
+            (None, Some(service)) => {
+                scan::run_with_detection(plan, &config.scan, service, sink, budget)?
             }
             _ => scan::run_with_budget(plan, &config.scan, sink, budget)?,
         };

@@ -28,7 +28,7 @@ pub struct Template {
     pub rate: Option<u32>,
 }
 
-/// `-T0` .. `-T5`, by number (the README's table is this one).
+/// `-T0` .. `-T5`, by number (docs/portscan-timing.md's table is this one).
 pub const TEMPLATES: [Template; 6] = [
     Template {
         name: "paranoid",

@@ -20,16 +20,9 @@ use crate::writeout::WriteOut;
 /// Send an HTTP/1.1 request over a socket of its own and show
 /// exactly what came back.
 #[derive(Debug, Parser)]
+// The text after the flags (exit statuses, environment, examples) comes
+// from manual.rs, added by `command()`.
 #[command(name = "rawget", version, args_override_self = true)]
-#[command(
-    after_help = "Exit codes follow curl: 0 complete response (any status), \
-1 unsupported protocol, 2 usage, 3 malformed URL, 6 cannot resolve, 7 cannot connect, \
-8 malformed response (or a warning with --strict), 18 body shorter than announced, \
-22 HTTP status 400 or above with -f, 23 write error (or a binary body refused on a terminal), \
-26 read error (-d @file), 28 timeout, 35 TLS handshake failure, 47 too many redirects, 52 empty reply, 55 send failure, \
-56 receive failure or bad chunk, 60 certificate not verified, 63 body over --max-size, \
-77 unusable --cacert file."
-)]
 pub struct Cli {
     // The help text is an attribute, not a doc comment: rustdoc would read
     // its brackets as links.
@@ -55,10 +48,19 @@ pub struct Cli {
     pub method: Option<String>,
 
     /// Extra header "Name: value"; "Name:" removes a default, "Name;" sends it empty
+    ///
+    /// Repeatable. A header of the same name as a default (Host, User-Agent,
+    /// Accept, Connection) replaces it in place; -H also wins over -A, -e and
+    /// -u. CR or LF in a header is a usage error.
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
 
     /// Request body (several are joined with '&'); @FILE reads a file, @- stdin; also --data-binary
+    ///
+    /// Sent verbatim, as curl's --data-binary: no newline is stripped. Adds
+    /// Content-Type: application/x-www-form-urlencoded (unless -H sets one) and
+    /// Content-Length. A file is streamed while it is sent, opened again for each
+    /// URL and each 307/308 hop; stdin is read once and shared by every URL.
     #[arg(short = 'd', long = "data", alias = "data-binary", value_name = "DATA")]
     pub data: Vec<String>,
 
@@ -71,10 +73,16 @@ pub struct Cli {
     pub ipv6: bool,
 
     /// Give up connecting after SECS seconds (decimals allowed; 0: no limit)
+    ///
+    /// Bounds the connection phase, as curl's does: every address together
+    /// (the happy-eyeballs race), then the TLS handshake of https://. Exit 28.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, allow_negative_numbers = true)]
     pub connect_timeout: Option<Duration>,
 
     /// Give up on the whole exchange after SECS seconds (decimals allowed; 0: no limit)
+    ///
+    /// One deadline for resolution, connect, send and every read (not a limit
+    /// per read); with -L, for the whole redirect chain. Exit 28.
     #[arg(
         short = 'm',
         long,
@@ -85,6 +93,11 @@ pub struct Cli {
     pub max_time: Option<Duration>,
 
     /// Fail (exit 63) when the body exceeds BYTES (suffixes k, M, G); also --max-filesize
+    ///
+    /// Suffixes are powers of 1024. An announced Content-Length above BYTES
+    /// fails at once. With --json the default is 64M, since the body is held in
+    /// memory there. In the raw output the read that crossed the limit (up to
+    /// 256 KiB) is still shown.
     #[arg(long = "max-size", alias = "max-filesize", value_name = "BYTES", value_parser = parse_size)]
     pub max_size: Option<u64>,
 
@@ -121,10 +134,16 @@ pub struct Cli {
     pub referer: Option<String>,
 
     /// Basic authentication (overrides user:password@ in the URL)
+    ///
+    /// Without :PASSWORD it is a usage error: rawget does not prompt.
     #[arg(short = 'u', long = "user", value_name = "USER:PASSWORD")]
     pub user: Option<String>,
 
     /// Exit 22 on HTTP status 400 or above, without reading or showing its body
+    ///
+    /// As curl, rawget stops at the head: the body is not read (-w
+    /// '%{size_download}' is 0) and the connection is closed. With --json the
+    /// record is still written, with error.kind "http_error" and body null.
     #[arg(short = 'f', long, conflicts_with = "fail_with_body")]
     pub fail: bool,
 
@@ -133,6 +152,10 @@ pub struct Cli {
     pub fail_with_body: bool,
 
     /// After each URL, print FORMAT with %{variables} filled in (curl's -w syntax)
+    ///
+    /// To stdout, also when -o sends the response to a file. The variables and
+    /// escapes are listed in docs/rawget-output.md; an unknown variable is a usage
+    /// error.
     #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
     pub write_out: Option<String>,
 
@@ -172,6 +195,21 @@ pub struct Cli {
     /// Connect to HOST2:PORT2 for requests to HOST1:PORT1 (empty fields: any / unchanged)
     #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
     pub connect_to: Vec<ConnectTo>,
+}
+
+/// The command line definition with the text of manual.rs after the
+/// flags: what `--help`, the man page and the reference show.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
+        .after_help(crate::docgen::after_help(&crate::manual::MANUAL, false))
+        .after_long_help(crate::docgen::after_help(&crate::manual::MANUAL, true))
+}
+
+/// Parses the command line of this process.
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    Cli::from_arg_matches_mut(&mut command().try_get_matches()?)
 }
 
 /// What `-f` / `--fail-with-body` ask for.

@@ -1,6 +1,7 @@
 //! The one exit-code table, curl's numbers, and the matching `error.kind`
-//! names of the JSON output. Both are a documented contract (README,
-//! CHANGELOG): change them only with a CHANGELOG entry.
+//! names of the JSON output. Both are a documented contract
+//! (docs/rawget-flags.md, docs/rawget-output.md, CHANGELOG): change them
+//! only with a CHANGELOG entry.
 
 use std::io;
 

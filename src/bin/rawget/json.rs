@@ -1,6 +1,6 @@
 //! `--json`: one object per URL, on one line, for jq. The field names and
-//! types are a contract documented in the README; change them only with a
-//! CHANGELOG entry.
+//! types are a contract documented in docs/rawget-output.md; change them
+//! only with a CHANGELOG entry.
 
 use std::borrow::Cow;
 use std::io::{self, Write};

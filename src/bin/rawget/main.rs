@@ -6,11 +6,14 @@
 //! one `rawget: ...` line on stderr and one exit status from [`exit`].
 
 mod cli;
+#[path = "../common/docgen.rs"]
+mod docgen;
 mod exit;
 #[path = "../common/generate.rs"]
 mod generate;
 mod json;
 mod lazy_file;
+mod manual;
 mod ordered;
 mod raw;
 mod spool;
@@ -25,7 +28,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{CommandFactory, Parser};
 use rawnet::http::body::{Body, BodyPart};
 use rawnet::http::client::{self, Exchange, FetchOptions, Timing};
 use rawnet::http::redirect;
@@ -33,7 +35,7 @@ use rawnet::http::request::RequestSpec;
 use rawnet::http::target::{Target, TargetError};
 use rawnet::sanitize::escape_str;
 
-use crate::cli::{Cli, Config, Fail};
+use crate::cli::{Config, Fail};
 use crate::exit::{Classify, Exit};
 use crate::json::{ErrorRecord, JsonHandler, Record, RedirectRecord};
 use crate::lazy_file::LazyFile;
@@ -46,23 +48,25 @@ use crate::writeout::{Observed, Values};
 const MAX_PARALLEL: usize = 16;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         // Exit::Usage is 2, the status usage::exit_for gives.
         Err(e) => return usage::exit_for(&e),
     };
     if let Some(kind) = cli.generate {
-        return generate::exit_with(kind, Cli::command());
+        return generate::exit_with(kind, cli::command(), &manual::MANUAL);
     }
     let config = match Config::try_from(cli) {
         Ok(config) => config,
         Err(message) => {
-            let e = Cli::command().error(clap::error::ErrorKind::ValueValidation, message);
-            return usage::exit_for(&e);
+            return usage_error(message);
         }
     };
     let exit = match run(&config) {
         Ok(exit) => exit,
+        // A bad method or header is found once the request is built: a
+        // usage error, in the one form usage errors take.
+        Err(fatal) if fatal.exit == Exit::Usage => return usage_error(fatal.message),
         Err(fatal) => {
             report(&fatal.message);
             fatal.exit
@@ -71,7 +75,14 @@ fn main() -> ExitCode {
     ExitCode::from(exit as u8)
 }
 
-/// The one place errors reach the user. Messages can quote what was
+/// A usage error found after clap, in clap's form: one `error: ... (see
+/// --help)` line and exit 2.
+fn usage_error(message: String) -> ExitCode {
+    let e = cli::command().error(clap::error::ErrorKind::ValueValidation, message);
+    usage::exit_for(&e)
+}
+
+/// The one place runtime errors reach the user. Messages can quote what was
 /// typed or what a server sent, so they are escaped for the terminal.
 pub(crate) fn report(message: &str) {
     let _ = writeln!(io::stderr().lock(), "rawget: {}", escape_str(message));

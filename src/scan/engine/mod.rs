@@ -133,6 +133,19 @@ pub(crate) struct Counts {
     pub(crate) icmp_rate_limited: Vec<IpAddr>,
 }
 
+impl Counts {
+    /// Counts one result handed over.
+    fn count(&mut self, state: super::State) {
+        use super::State;
+        match state {
+            State::Open => self.open += 1,
+            State::Closed => self.closed += 1,
+            State::Filtered => self.filtered += 1,
+            State::OpenFiltered => self.open_filtered += 1,
+        }
+    }
+}
+
 /// A probe on its way through attempts (and, for a session, flights).
 struct Job<S> {
     probe: Probe,
@@ -293,6 +306,9 @@ impl<'a, P: Prober> Worker<'a, P> {
     pub(crate) fn run(mut self) -> io::Result<Counts> {
         let outcome = self.event_loop();
         self.flush();
+        if outcome.is_ok() && self.shared.sink.cancelled() {
+            self.hand_over_decided();
+        }
         self.counts.icmp_rate_limited = self.icmp.flagged().to_vec();
         outcome.map(|()| std::mem::take(&mut self.counts))
     }

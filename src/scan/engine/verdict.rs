@@ -27,9 +27,9 @@ impl<P: Prober> Worker<'_, P> {
     ) {
         match step {
             Step::Done(outcome) => self.done(job, started, listening, outcome),
-            Step::Continue(outcome) if job.silent || job.decided.is_some() => {
-                self.done(job, started, listening, outcome)
-            }
+            Step::Continue(outcome) if job.silent => self.done(job, started, listening, outcome),
+            // A later flight of a session: on to the next one.
+            Step::Continue(_) if job.decided.is_some() => self.pending.push_front(job),
             Step::Continue(outcome) => {
                 let rtt = self.sampled(&job, started, listening, &outcome);
                 if self.account(&job, outcome.state) {
@@ -207,13 +207,22 @@ impl<P: Prober> Worker<'_, P> {
 
     /// Holds one result back for the next burst.
     fn deliver(&mut self, probe: Probe, outcome: Outcome, rtt: Duration) {
+        let result = self.result(probe, outcome, rtt);
+        self.results.push(result);
+        if self.results.len() >= RESULTS_PER_BURST {
+            self.flush();
+        }
+    }
+
+    /// The result of `probe`.
+    fn result(&self, probe: Probe, outcome: Outcome, rtt: Duration) -> PortResult {
         let Probe {
             target,
             ip,
             port,
             proto,
         } = probe;
-        self.results.push(PortResult {
+        PortResult {
             target,
             ip,
             port,
@@ -224,9 +233,6 @@ impl<P: Prober> Worker<'_, P> {
             rtt,
             banner: outcome.reply,
             service: outcome.service.map(|s| *s),
-        });
-        if self.results.len() >= RESULTS_PER_BURST {
-            self.flush();
         }
     }
 
@@ -244,6 +250,33 @@ impl<P: Prober> Worker<'_, P> {
                 self.shared.hosts.discovery_unanswered(job.probe.ip)
             }
             _ => {}
+        }
+    }
+
+    /// The scan was cancelled: the probes whose session had decided their
+    /// port (and was still going on) are handed over as decided, so an
+    /// open port is not lost for want of its service; the rest of what is
+    /// in flight is dropped unreported.
+    pub(super) fn hand_over_decided(&mut self) {
+        let mut decided: Vec<Job<P::Session>> = Vec::new();
+        for key in self.slots.keys() {
+            if let Some(flight) = self.release(key) {
+                let super::InFlight {
+                    flight, mut job, ..
+                } = flight;
+                self.prober.finish(flight, &mut job.session);
+                decided.push(job);
+            }
+        }
+        decided.extend(self.pending.drain(..));
+        for job in decided {
+            if let Some((outcome, rtt)) = job.decided {
+                self.results.push(self.result(job.probe, outcome, rtt));
+            }
+        }
+        for result in self.results.drain(..) {
+            self.counts.count(result.state);
+            let _ = self.shared.sink.result(result);
         }
     }
 
@@ -265,12 +298,7 @@ impl<P: Prober> Worker<'_, P> {
             if stop.load(std::sync::atomic::Ordering::Relaxed) {
                 break;
             }
-            match result.state {
-                State::Open => self.counts.open += 1,
-                State::Closed => self.counts.closed += 1,
-                State::Filtered => self.counts.filtered += 1,
-                State::OpenFiltered => self.counts.open_filtered += 1,
-            }
+            self.counts.count(result.state);
             if self.shared.sink.result(result).is_break() {
                 self.shared.stop_for_sink();
             }

@@ -1,6 +1,6 @@
 //! JSON Lines: one object per reported port, streamed as results arrive.
-//! The field set is a documented contract (README): change it only with a
-//! CHANGELOG entry.
+//! The field set is a documented contract (docs/portscan-output.md;
+//! manual.rs lists it): change it only with a CHANGELOG entry.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
