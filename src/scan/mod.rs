@@ -12,6 +12,9 @@
 //! rate schedule (`rate`), back-off, batching, retries after loss (`loss`),
 //! per-host state (round trips in `rtt`, ICMP rationing in `ratelimit`,
 //! discovery and host timeout in `discovery`) and the delivery of results.
+//! The SYN scan ([`Technique::Syn`], the `syn` technique on raw sockets)
+//! is the exception: [`syn_loop`] drives it, with the engine's discovery
+//! table and sink (see there why).
 //! Service detection ([`service`]) is a stage between the engine and the
 //! caller's sink; its probe connects draw on the same [`ConnectBudget`]
 //! (in-flight window and rate schedule) as the workers' connects, when the

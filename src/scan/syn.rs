@@ -177,7 +177,11 @@ impl SynProber {
             self.v6.as_ref().map(|x| &x.1),
         ];
         let f = fams.into_iter().flatten().nth(index / 2)?;
-        Some(if index.is_multiple_of(2) { &f.tcp } else { &f.icmp })
+        Some(if index.is_multiple_of(2) {
+            &f.tcp
+        } else {
+            &f.icmp
+        })
     }
 
     /// Reads every packet waiting on socket `index` (of

@@ -2,11 +2,15 @@
 //! one set of raw sockets, the retry schedule of the probes not yet
 //! answered, and an adaptive packet rate.
 //!
-//! It is the SYN scan's counterpart of the connect workers (`worker`) and
-//! of the UDP loop (`udp_loop`), and like the UDP loop it is to fold into
-//! the one engine of issue 13 as a technique whose flights share a
-//! socket; it shares the engine's host discovery (`discovery`), sink and
-//! summary already.
+//! Every other technique runs on the engine (`engine`, behind
+//! `technique::Prober`); this loop is the one exception, to fold into the
+//! engine as a prober whose flights share a socket once the engine's
+//! flights are cheap enough for it: there each flight takes a slot, a
+//! permit of a descriptor-sized window and a deadline-heap entry, and the
+//! window grows per answer, while here a probe in flight is one table
+//! entry, the rate (not a window) is what adapts, and sends go out in
+//! `sendmmsg` batches. It shares the engine's host discovery
+//! (`discovery`), its sink and its summary already.
 //!
 //! # What is kept per probe
 //!
