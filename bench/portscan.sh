@@ -645,4 +645,5 @@ main() {
     exit "$FAILED"
 }
 
-main "$@"
+# bench/portscan_ab.sh sources this file for its setup and timing helpers.
+[ "${PORTSCAN_BENCH_SOURCED:-}" = 1 ] || main "$@"

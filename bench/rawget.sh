@@ -2,16 +2,21 @@
 # rawget vs curl, side by side in one run, against the same local nginx.
 #
 #   bench/rawget.sh            # builds rawget --release, installs what is missing
-#   SCENARIOS=https bench/rawget.sh   # only the HTTPS half (or: http)
+#   SCENARIOS=https bench/rawget.sh   # only the HTTPS half (or: http, reuse, proxy)
 #
 # (1) a 1 KiB GET, whole-process time (hyperfine, many runs, warm-up);
 # (2) a 200 MiB body to /dev/null: throughput (median of N) and peak RSS;
 # (3) and (4): the same over HTTPS (TLS 1.3, nginx with a certificate from
 #     a private CA the script makes; both tools get it with --cacert).
+# (5) 1000 URLs to one nginx that keeps connections alive: both tools reuse
+#     one connection (checked: num_connects), whole-run time and peak RSS
+#     (at 100 and 1000 URLs: it must stay flat);
+# (6) the same 1000 URLs through a local forward proxy (tinyproxy).
 # Prints each figure and the ratio rawget/curl. Only 127.0.0.1 is used.
 # Targets (issue 2): small GET ratio <= 1.0, big body throughput ratio
 # >= 1.0, rawget peak RSS < 8 MB. Issue 6 (HTTPS): small GET ratio <= 1.0
-# (aim 0.5), throughput ratio >= 1.0, peak RSS < 12 MiB.
+# (aim 0.5), throughput ratio >= 1.0, peak RSS < 12 MiB. Issue 16: (5) and
+# (6) ratio <= 1.0, small and flat RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +24,10 @@ RUNS_SMALL=${RUNS_SMALL:-300}
 RUNS_BIG=${RUNS_BIG:-10}
 PORT=${PORT:-18089}
 TLS_PORT=${TLS_PORT:-18489}
-SCENARIOS=${SCENARIOS:-http,https}
+KA_PORT=${KA_PORT:-18090}
+PROXY_PORT=${PROXY_PORT:-18091}
+RUNS_MANY=${RUNS_MANY:-10}
+SCENARIOS=${SCENARIOS:-http,https,reuse,proxy}
 
 need() { command -v "$1" >/dev/null 2>&1; }
 install_missing() {
@@ -29,6 +37,7 @@ install_missing() {
     need curl || pkgs+=(curl)
     [ -x /usr/bin/time ] || pkgs+=(time)
     need openssl || pkgs+=(openssl)
+    need tinyproxy || pkgs+=(tinyproxy)
     if [ ${#pkgs[@]} -gt 0 ]; then
         echo "installing: ${pkgs[*]}" >&2
         apt-get update -qq >/dev/null
@@ -43,6 +52,7 @@ RAWGET=$PWD/target/release/rawget
 WORK=$(mktemp -d)
 cleanup() {
     [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+    [ -n "${TINYPROXY_PID:-}" ] && kill "$TINYPROXY_PID" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -78,6 +88,12 @@ http {
     scgi_temp_path $WORK/logs;
     server {
         listen 127.0.0.1:$PORT;
+        root $WORK/www;
+    }
+    server {
+        listen 127.0.0.1:$KA_PORT;
+        keepalive_timeout 60;
+        keepalive_requests 100000;
         root $WORK/www;
     }
     server {
@@ -167,4 +183,65 @@ if [[ ,$SCENARIOS, == *,https,* ]]; then
     "$RAWGET" "${CA[@]}" --json "$TSMALL" | python3 -c 'import json,sys; t=json.load(sys.stdin)["tls"]; print("TLS:", t["version"], t["cipher"], "ALPN", t["alpn"])'
     small_get 3 HTTPS "<= 1.00, aim 0.50" "$TSMALL" "${CA[@]}"
     big_body 4 HTTPS 12 "https://127.0.0.1:$TLS_PORT/200m.bin" "${CA[@]}"
+fi
+
+# many N LABEL URLS_FILE [ARGS...]: N URLs in one run of each tool.
+many() {
+    local n=$1 label=$2 urls=$3
+    shift 3
+    local count
+    count=$(wc -l < "$urls")
+    echo "== ($n) $label: $count URLs in one run, $RUNS_MANY runs each; peak RSS"
+    # Each tool's own view of its connections, on the first three URLs.
+    local first3
+    first3=$(head -3 "$urls" | tr '\n' ' ')
+    # shellcheck disable=SC2086
+    echo "curl   num_connects: $(curl -s "$@" -w '%{num_connects} ' -o /dev/null -o /dev/null -o /dev/null $first3)"
+    # shellcheck disable=SC2086
+    echo "rawget num_connects: $("$RAWGET" "$@" -w '%{num_connects} ' -o /dev/null $first3)"
+    hyperfine -N --warmup 1 --runs "$RUNS_MANY" --export-json "$WORK/many$n.json" \
+        -n curl "curl -s $* $(tr '\n' ' ' < "$urls")" \
+        -n rawget "$RAWGET $* $(tr '\n' ' ' < "$urls")" >/dev/null
+    # shellcheck disable=SC2046
+    /usr/bin/time -f "%M" -o "$WORK/curl-many$n.rss" curl -s "$@" $(cat "$urls") >/dev/null
+    # shellcheck disable=SC2046
+    /usr/bin/time -f "%M" -o "$WORK/rawget-many$n.rss" "$RAWGET" "$@" $(cat "$urls") >/dev/null
+    # shellcheck disable=SC2046
+    /usr/bin/time -f "%M" -o "$WORK/rawget-few$n.rss" "$RAWGET" "$@" $(head -100 "$urls") >/dev/null
+    python3 - "$WORK/many$n.json" "$WORK/curl-many$n.rss" "$WORK/rawget-many$n.rss" "$WORK/rawget-few$n.rss" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+rss = [int(open(p).read().split()[-1]) / 1024 for p in sys.argv[2:]]
+c, g = r["curl"]["median"], r["rawget"]["median"]
+print(f"curl   median {c*1e3:8.1f} ms  peak RSS {rss[0]:5.1f} MiB")
+print(f"rawget median {g*1e3:8.1f} ms  peak RSS {rss[1]:5.1f} MiB (100 URLs: {rss[2]:.1f} MiB)")
+print(f"ratio rawget/curl (median time): {g/c:.2f}  (target <= 1.00)")
+PY
+}
+
+if [[ ,$SCENARIOS, == *,reuse,* || ,$SCENARIOS, == *,proxy,* ]]; then
+    seq 1000 | sed "s|.*|http://127.0.0.1:$KA_PORT/1k.txt?i=&|" > "$WORK/urls.txt"
+fi
+
+if [[ ,$SCENARIOS, == *,reuse,* ]]; then
+    many 5 "keep-alive nginx" "$WORK/urls.txt"
+fi
+
+if [[ ,$SCENARIOS, == *,proxy,* ]]; then
+    cat > "$WORK/tinyproxy.conf" <<CONF
+Port $PROXY_PORT
+Listen 127.0.0.1
+Timeout 30
+MaxClients 64
+Allow 127.0.0.1
+LogLevel Error
+PidFile "$WORK/tinyproxy.pid"
+CONF
+    tinyproxy -d -c "$WORK/tinyproxy.conf" >/dev/null 2>&1 &
+    TINYPROXY_PID=$!
+    for _ in $(seq 50); do
+        curl -fs -x "127.0.0.1:$PROXY_PORT" -o /dev/null "http://127.0.0.1:$KA_PORT/1k.txt" && break
+        sleep 0.1
+    done
+    many 6 "through tinyproxy (it closes after every response)" "$WORK/urls.txt" -x "http://127.0.0.1:$PROXY_PORT"
 fi

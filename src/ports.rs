@@ -323,11 +323,11 @@ fn parse_item(item: &str, udp: bool) -> Result<Vec<RangeInclusive<u16>>, Reason>
     }
     if item.starts_with(|c: char| c.is_ascii_alphabetic()) {
         let ports: Vec<_> = if udp {
-            crate::services::udp_ports_named(item)
+            crate::port_names::udp_ports_named(item)
                 .map(|p| p..=p)
                 .collect()
         } else {
-            crate::services::tcp_ports_named(item)
+            crate::port_names::tcp_ports_named(item)
                 .map(|p| p..=p)
                 .collect()
         };

@@ -19,6 +19,7 @@
 //! the same targets (same addresses in the same order), ports and seed.
 //! Each shard is itself spread over the whole space.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -93,10 +94,7 @@ impl FromStr for Shard {
     type Err = ShardError;
 
     fn from_str(s: &str) -> Result<Shard, ShardError> {
-        let error = |reason| ShardError {
-            text: s.to_owned(),
-            reason,
-        };
+        let error = |reason: &'static str| ShardError::new(s, reason);
         let (i, n) = s.split_once('/').ok_or(error("expected I/N, like 0/4"))?;
         let number = |t: &str| {
             Some(t.trim())
@@ -118,7 +116,17 @@ impl FromStr for Shard {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardError {
     text: String,
-    reason: &'static str,
+    reason: Cow<'static, str>,
+}
+
+impl ShardError {
+    /// `text` (what was typed) was rejected for `reason`.
+    pub(crate) fn new(text: &str, reason: impl Into<Cow<'static, str>>) -> ShardError {
+        ShardError {
+            text: text.chars().take(80).collect(),
+            reason: reason.into(),
+        }
+    }
 }
 
 impl fmt::Display for ShardError {

@@ -1,4 +1,6 @@
-//! Thin wrappers over the TCP socket syscalls, on top of `socket2`.
+//! Thin wrappers over the socket syscalls, on top of `socket2`: TCP
+//! clients and servers, the scan's probe sockets (TCP and connected UDP),
+//! and the ICMP error queue.
 //!
 //! This is the classic sequence from every socket tutorial (`socket`,
 //! `connect`, `send`, `recv`, `shutdown`, `close` for a client; `socket`,
@@ -242,6 +244,132 @@ impl Conn {
     pub fn socket(&self) -> &Socket {
         &self.sock
     }
+
+    /// `socket(AF_UNIX, SOCK_STREAM)` then `connect()` to the socket file
+    /// at `path` (curl's `--unix-socket`).
+    ///
+    /// # Notes
+    /// A Unix connect completes or fails at once (`ENOENT`,
+    /// `ECONNREFUSED`, `EAGAIN` when the listener's queue is full), so there
+    /// is no timeout. [`Conn::local_addr`] and [`Conn::peer_addr`] fail on
+    /// such a connection: it has no IP address.
+    pub fn connect_unix(path: &std::path::Path) -> io::Result<Conn> {
+        let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        sock.connect(&SockAddr::unix(path)?)?;
+        Ok(Conn { sock })
+    }
+
+    /// `poll(POLLOUT)` on this one socket: waits until more can be sent,
+    /// at most `timeout` (`None`: no limit). `false`: the time ran out.
+    ///
+    /// # Notes
+    /// Unlike [`Conn::poll`], bytes waiting to be read do not end the wait:
+    /// a writer blocked on a full send buffer is not woken by them.
+    pub fn poll_writable(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let mut pfd = libc::pollfd {
+            fd: self.sock.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        let ms = match timeout {
+            None => -1,
+            Some(t) => i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
+        };
+        loop {
+            // SAFETY: `pfd` is a valid pollfd for the duration of the call,
+            // and the count passed is 1.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if n >= 0 {
+                break;
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+        Ok(pfd.revents & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0)
+    }
+}
+
+/// A failure of [`Bind::apply`] (`bind()` or `SO_BINDTODEVICE`), carried
+/// inside an `io::Error`: see [`BindError::is`].
+#[derive(Debug)]
+pub struct BindError {
+    /// The OS error.
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl BindError {
+    /// True when `e` came from [`Bind::apply`], not from `connect()`.
+    pub fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<BindError>())
+    }
+}
+
+/// Where a client socket is bound before it connects: curl's
+/// `--interface` and `--local-port`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bind {
+    /// `setsockopt(SO_BINDTODEVICE)`: send only through this interface.
+    pub device: Option<String>,
+    /// `bind()` to this local address (port 0 unless `ports` is given).
+    pub addr: Option<std::net::IpAddr>,
+    /// `bind()` to the first free port of this inclusive range.
+    pub ports: Option<(u16, u16)>,
+}
+
+impl Bind {
+    /// True when nothing is asked: the kernel picks address and port.
+    pub fn is_empty(&self) -> bool {
+        self.device.is_none() && self.addr.is_none() && self.ports.is_none()
+    }
+
+    /// Applies the binding to `sock`, about to connect to `peer`.
+    ///
+    /// # Notes
+    /// `SO_BINDTODEVICE` needs `CAP_NET_RAW`. A port range is tried in
+    /// order; `EADDRINUSE` moves on to the next port, any other error is
+    /// returned at once. A local address of the other family than `peer`
+    /// fails with `EAFNOSUPPORT`/`EINVAL` from `bind()`. Every error comes
+    /// back wrapped in a [`BindError`] (same `ErrorKind`), so a caller can
+    /// tell it from an error of the `connect()` that follows.
+    pub fn apply(&self, sock: &Socket, peer: &SocketAddr) -> io::Result<()> {
+        self.apply_unwrapped(sock, peer)
+            .map_err(|source| io::Error::new(source.kind(), BindError { source }))
+    }
+
+    fn apply_unwrapped(&self, sock: &Socket, peer: &SocketAddr) -> io::Result<()> {
+        if let Some(dev) = &self.device {
+            sock.bind_device(Some(dev.as_bytes()))?;
+        }
+        if self.addr.is_none() && self.ports.is_none() {
+            return Ok(());
+        }
+        let ip = self.addr.unwrap_or(match peer {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+        });
+        let (first, last) = self.ports.unwrap_or((0, 0));
+        let mut port = first;
+        loop {
+            match sock.bind(&SockAddr::from(SocketAddr::new(ip, port))) {
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && port < last => port += 1,
+                r => return r,
+            }
+        }
+    }
 }
 
 /// A `connect()` in progress: several can race (happy eyeballs) and be
@@ -260,7 +388,14 @@ impl Connecting {
     /// `EINPROGRESS` is the normal answer and not an error here; an
     /// immediate failure (`ENETUNREACH`, `EADDRNOTAVAIL`) is.
     pub fn start(addr: SocketAddr) -> io::Result<Connecting> {
+        Connecting::start_bound(addr, &Bind::default())
+    }
+
+    /// [`Connecting::start`], with the socket bound as `bind` says before
+    /// `connect()` (see [`Bind::apply`]).
+    pub fn start_bound(addr: SocketAddr, bind: &Bind) -> io::Result<Connecting> {
         let sock = tcp_socket(&addr)?;
+        bind.apply(&sock, &addr)?;
         sock.set_nonblocking(true)?;
         match sock.connect(&SockAddr::from(addr)) {
             Ok(()) => {}
@@ -294,11 +429,14 @@ impl Connecting {
 /// `poll()` for writability (connect done, or failed) on several
 /// connects at once, at most `timeout` (`None`: no limit). Returns the
 /// indexes of those that are done; empty when the time ran out.
-pub fn poll_connecting(list: &[Connecting], timeout: Option<Duration>) -> io::Result<Vec<usize>> {
+pub fn poll_connecting<C: std::borrow::Borrow<Connecting>>(
+    list: &[C],
+    timeout: Option<Duration>,
+) -> io::Result<Vec<usize>> {
     let mut fds: Vec<libc::pollfd> = list
         .iter()
         .map(|c| libc::pollfd {
-            fd: c.sock.as_raw_fd(),
+            fd: c.borrow().sock.as_raw_fd(),
             events: libc::POLLOUT,
             revents: 0,
         })
@@ -447,8 +585,7 @@ pub fn set_recverr(fd: &impl AsRawFd, v6: bool) -> io::Result<()> {
 /// that the ICMP error set.
 pub fn recv_icmp_error(fd: &impl AsRawFd) -> io::Result<Option<IcmpError>> {
     let mut data = [0u8; 64];
-    // u64s for the alignment cmsghdr needs.
-    let mut control = [0u64; 64];
+    let mut control = [0u8; 512];
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr().cast(),
         iov_len: data.len(),
@@ -459,7 +596,7 @@ pub fn recv_icmp_error(fd: &impl AsRawFd) -> io::Result<Option<IcmpError>> {
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    msg.msg_controllen = control.len() as _;
     // SAFETY: a valid descriptor; every buffer msg points to lives until
     // the call returns.
     let n = unsafe {
@@ -472,32 +609,87 @@ pub fn recv_icmp_error(fd: &impl AsRawFd) -> io::Result<Option<IcmpError>> {
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: the CMSG_* walk stays within msg_controllen, as filled in by
-    // the kernel; the payload is read unaligned.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            let header = &*cmsg;
-            let v4 = header.cmsg_level == libc::SOL_IP && header.cmsg_type == libc::IP_RECVERR;
-            let v6 = header.cmsg_level == libc::SOL_IPV6 && header.cmsg_type == libc::IPV6_RECVERR;
-            if v4 || v6 {
-                let ee: libc::sock_extended_err =
-                    std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                let v6 = match ee.ee_origin {
-                    libc::SO_EE_ORIGIN_ICMP => false,
-                    libc::SO_EE_ORIGIN_ICMP6 => true,
-                    _ => return Ok(None),
-                };
-                return Ok(Some(IcmpError {
-                    v6,
-                    kind: ee.ee_type,
-                    code: ee.ee_code,
-                }));
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+    let filled = (msg.msg_controllen as usize).min(control.len());
+    Ok(icmp_error_from_control(&control[..filled]))
+}
+
+/// The ICMP error in `control`, the ancillary data `recvmsg(MSG_ERRQUEUE)`
+/// filled in: the first `IP_RECVERR`/`IPV6_RECVERR` message, if it came
+/// from ICMP or ICMPv6 (`None` for a local error, or when there is none).
+///
+/// # Notes
+///
+/// Bytes only, bounds-checked: the `CMSG_FIRSTHDR`/`CMSG_NXTHDR` walk done
+/// by hand (headers `size_t` aligned, as on Linux), so that a length
+/// field that lies cannot make it read outside `control`; fuzzed by
+/// `fuzz/fuzz_targets/icmp_error.rs`.
+pub fn icmp_error_from_control(control: &[u8]) -> Option<IcmpError> {
+    const ALIGN: usize = std::mem::size_of::<usize>();
+    let align = |n: usize| n.checked_add(ALIGN - 1).map(|n| n & !(ALIGN - 1));
+    let header = std::mem::size_of::<libc::cmsghdr>();
+    let data_at = align(header)?;
+    let mut at = 0usize;
+    while control.len().checked_sub(at)? >= header {
+        let h = &control[at..];
+        let len = usize::from_ne_bytes(h[..ALIGN].try_into().ok()?);
+        let level = i32::from_ne_bytes(h[ALIGN..ALIGN + 4].try_into().ok()?);
+        let kind = i32::from_ne_bytes(h[ALIGN + 4..ALIGN + 8].try_into().ok()?);
+        if len < header || len > h.len() {
+            return None;
         }
+        let recverr = (level == libc::SOL_IP && kind == libc::IP_RECVERR)
+            || (level == libc::SOL_IPV6 && kind == libc::IPV6_RECVERR);
+        if recverr {
+            // struct sock_extended_err: errno (4), origin, type, code, pad.
+            let ee = h.get(data_at..len)?;
+            let v6 = match *ee.get(4)? {
+                libc::SO_EE_ORIGIN_ICMP => false,
+                libc::SO_EE_ORIGIN_ICMP6 => true,
+                _ => return None,
+            };
+            return Some(IcmpError {
+                v6,
+                kind: *ee.get(5)?,
+                code: *ee.get(6)?,
+            });
+        }
+        at = at.checked_add(align(len)?)?;
     }
-    Ok(None)
+    None
+}
+
+/// `socket(AF_INET|AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC)`
+/// and `setsockopt(IP[V6]_RECVERR, 1)`: a scan's probe socket for
+/// `addr`'s family (a TCP connect, a `-sV` probe connection), with
+/// ICMP errors queued (`IP_RECVERR`/`IPV6_RECVERR`, see
+/// [`set_recverr`]) so that the reason of a refusal keeps its
+/// ICMP type and code. A failure to set the option only costs that
+/// precision.
+pub fn tcp_probe_socket(addr: &SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(
+        Domain::for_address(*addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
+    let _ = set_recverr(&socket, addr.is_ipv6());
+    Ok(socket)
+}
+
+/// `socket(AF_INET[6], SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC)`,
+/// `setsockopt(IP[V6]_RECVERR, 1)`, `connect(addr)`.
+///
+/// # Notes
+///
+/// `connect()` on UDP sends nothing: it fixes the peer, so `send` needs
+/// no address and the kernel delivers to this socket only datagrams and
+/// ICMP errors from that peer. It can still fail at once, e.g.
+/// `ENETUNREACH` without a route.
+pub fn udp_connected(addr: &SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let ty = Type::DGRAM.nonblocking().cloexec();
+    let sock = Socket::new(Domain::for_address(*addr), ty, None)?;
+    set_recverr(&sock, addr.is_ipv6())?;
+    sock.connect(&(*addr).into())?;
+    Ok(sock.into())
 }
 
 #[cfg(test)]
@@ -528,6 +720,72 @@ mod tests {
         assert_eq!(conn.peer_addr().unwrap(), addr);
         assert_eq!(server.join().unwrap(), conn.local_addr().unwrap());
         conn.close();
+    }
+
+    /// One control message: a cmsghdr then `data`, padded.
+    fn cmsg(level: i32, kind: i32, data: &[u8]) -> Vec<u8> {
+        let header = std::mem::size_of::<libc::cmsghdr>();
+        let mut out = Vec::new();
+        out.extend_from_slice(&(header + data.len()).to_ne_bytes());
+        out.extend_from_slice(&level.to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.resize(header, 0);
+        out.extend_from_slice(data);
+        while out.len() % std::mem::size_of::<usize>() != 0 {
+            out.push(0);
+        }
+        out
+    }
+
+    /// A sock_extended_err from `origin` with ICMP `kind` and `code`.
+    fn extended_err(origin: u8, kind: u8, code: u8) -> Vec<u8> {
+        let mut ee = 111u32.to_ne_bytes().to_vec();
+        ee.extend_from_slice(&[origin, kind, code, 0]);
+        ee.extend_from_slice(&[0; 8]);
+        ee
+    }
+
+    #[test]
+    fn icmp_errors_are_read_from_control_bytes() {
+        let v4 = extended_err(libc::SO_EE_ORIGIN_ICMP, 3, 13);
+        let ip = cmsg(libc::SOL_IP, libc::IP_RECVERR, &v4);
+        assert_eq!(
+            icmp_error_from_control(&ip),
+            Some(IcmpError {
+                v6: false,
+                kind: 3,
+                code: 13
+            })
+        );
+        // Another message first (a timestamp), then the ICMPv6 one.
+        let v6 = extended_err(libc::SO_EE_ORIGIN_ICMP6, 1, 4);
+        let mut two = cmsg(libc::SOL_SOCKET, libc::SO_TIMESTAMP, &[0; 16]);
+        two.extend(cmsg(libc::SOL_IPV6, libc::IPV6_RECVERR, &v6));
+        assert_eq!(
+            icmp_error_from_control(&two),
+            Some(IcmpError {
+                v6: true,
+                kind: 1,
+                code: 4
+            })
+        );
+        // A local error, none at all, and lying lengths.
+        let local = extended_err(libc::SO_EE_ORIGIN_LOCAL, 0, 0);
+        assert_eq!(
+            icmp_error_from_control(&cmsg(libc::SOL_IP, libc::IP_RECVERR, &local)),
+            None
+        );
+        assert_eq!(icmp_error_from_control(&[]), None);
+        for len in [0usize, 1, 15, ip.len() + 1, usize::MAX] {
+            let mut bad = ip.clone();
+            bad[..8].copy_from_slice(&len.to_ne_bytes());
+            assert_eq!(icmp_error_from_control(&bad), None, "cmsg_len {len}");
+        }
+        assert_eq!(
+            icmp_error_from_control(&ip[..ip.len() - 12]),
+            None,
+            "cut off"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! and the reply must be an answer to *that* request
 //! (`udp_payloads::replies`). TCP: the library runs the probe
 //! sequence of `detect::Session` (a fresh connection per probe) as the
-//! scan engine's detection sessions, through `scan::service::detect`.
+//! scan engine's detection sessions, through `scan::detection::detect`.
 //!
 //! Without root or a daemon's package a test fails with the reason, unless
 //! `RAWNET_TEST_SKIP` names what is missing (tests/require, docs/testing.md);
@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use daemons::{tcp_peer, Netns, Peer};
-use rawnet::scan::service::{self, Service, ServiceConfig, ServiceSource};
+use rawnet::scan::detection::{self, Service, ServiceConfig, ServiceSource};
 use rawnet::udp_payloads::{self, replies};
 use require::{or_skip, Skipped};
 
@@ -188,13 +188,13 @@ fn every_payload_draws_port_unreachable_from_a_closed_port() {
 // ------------------------------------------------------------------ TCP
 
 /// Detection as `portscan -sV` runs it: the scan engine's detection
-/// sessions (`scan::service::detect`: the scan's connect, then the
+/// sessions (`scan::detection::detect`: the scan's connect, then the
 /// session's probes in turn, each on a fresh connection), on one port.
 /// A name from the port table (no signature matched) reads `unknown`.
 fn detect(port: u16) -> Service {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let timeout = Duration::from_secs(2);
-    let r = service::detect(addr, timeout, &ServiceConfig::default()).expect("scan runs");
+    let r = detection::detect(addr, timeout, &ServiceConfig::default()).expect("scan runs");
     let Some(mut found) = r.service.clone() else {
         panic!("{port} not open: {r:?}");
     };
@@ -208,7 +208,48 @@ fn detect(port: u16) -> Service {
 /// namespace.
 fn detect_peer(peer: Peer, port: u16) -> Result<Service, Skipped> {
     let ns = tcp_peer(peer, port)?;
+    if std::env::var_os("RAWNET_FUZZ_SEEDS").is_some() {
+        let name = match peer {
+            Peer::Scripted(proto) => format!("scripted-{proto}"),
+            _ => format!("{peer:?}").to_lowercase(),
+        };
+        ns.run(move || save_replies(port, &name));
+    }
     Ok(ns.run(move || detect(port)))
+}
+
+/// Seeds for fuzz/fuzz_targets/service_reply.rs: every probe's reply
+/// from the peer on `port`, each prefixed with the probe's index in the
+/// session order of port 0 (as the fuzz target reads it). Only with
+/// `RAWNET_FUZZ_SEEDS` set; each read is bounded by the probe's wait.
+fn save_replies(port: u16, peer: &str) {
+    use std::io::{Read, Write};
+    let mut session = rawnet::service_probes::Session::new(0);
+    let mut index = 0u8;
+    while let Some(probe) = session.next_probe() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut reply = Vec::new();
+        if let Ok(mut conn) = std::net::TcpStream::connect_timeout(&addr, probe.wait) {
+            let deadline = Instant::now() + probe.wait;
+            let _ = conn.write_all(&probe.payload);
+            let mut buf = [0u8; 4096];
+            while !rawnet::service_probes::settled(probe, &reply) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() || conn.set_read_timeout(Some(left)).is_err() {
+                    break;
+                }
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => reply.extend_from_slice(&buf[..n]),
+                }
+            }
+        }
+        if !reply.is_empty() {
+            let seed = [&[index][..], &reply].concat();
+            daemons::save_seed("service_reply", &format!("{peer}-{}", probe.name), &seed);
+        }
+        index += 1;
+    }
 }
 
 #[test]

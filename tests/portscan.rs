@@ -8,7 +8,7 @@ mod require;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use portscan_support::*;
 
@@ -107,27 +107,23 @@ fn after_answers_a_filtered_port_is_given_up_long_before_the_timeout() {
         avoid.push(port);
     }
     let closed: BTreeSet<u16> = avoid[2..].iter().copied().collect();
-    let started = Instant::now();
+    // A fixed 10-minute timeout and one retry would outlast RUN_LIMIT,
+    // which fails the run; adapted to loopback's answers, about 2 x 100 ms.
     let run = portscan(&[
         "127.0.0.1",
         &list(&avoid),
         "--all",
         "-t",
-        "3000",
+        "600000",
         "--min-timeout",
         "100",
         "--retries",
         "1",
     ])
     .ok();
-    let elapsed = started.elapsed();
     assert_eq!(run.ports_in("filtered"), BTreeSet::from([filtered.port]));
     assert_eq!(run.ports_in("open"), BTreeSet::from([open]));
     assert_eq!(run.ports_in("closed"), closed);
-    // A fixed 3 s timeout and one retry would take 6 s; adapted to
-    // loopback's answers, about 2 x 100 ms. One timeout is a generous
-    // bound on a busy machine.
-    assert!(elapsed < Duration::from_millis(3000), "took {elapsed:?}");
 }
 
 #[test]

@@ -8,9 +8,9 @@
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -26,9 +26,15 @@ const WATCHDOG: Duration = Duration::from_secs(20);
 #[derive(Clone)]
 enum Act {
     Send(Vec<u8>),
+    /// A pause that is part of the scenario (a slow server), never a way
+    /// to wait for something: that is [`Act::Call`].
     Sleep(Duration),
-    /// Keep the connection open (without closing) this long.
-    Hold(Duration),
+    /// Keep the connection open, reading nothing, until the client closes
+    /// it: a client that waited for the server instead would be killed by
+    /// the [`WATCHDOG`] and fail its test.
+    Hold,
+    /// Run this, e.g. wait for an event of the test (see [`rendezvous`]).
+    Call(Arc<dyn Fn() + std::marker::Send + Sync>),
     /// Close with RST instead of FIN.
     Reset,
 }
@@ -104,11 +110,8 @@ fn serve_with(bind: SocketAddr, reading: Reading, script: Vec<Act>) -> Server {
                     }
                 }
                 Sleep(d) => thread::sleep(d),
-                Hold(d) => {
-                    // Wait for the client to close, up to `d`.
-                    conn.set_read_timeout(Some(d)).unwrap();
-                    let _ = conn.read(&mut [0u8; 1]);
-                }
+                Hold => wait_for_client_close(&conn),
+                Call(f) => f(),
                 Reset => {
                     // SO_LINGER 0: close() sends RST, not FIN.
                     socket2::SockRef::from(&conn)
@@ -122,6 +125,36 @@ fn serve_with(bind: SocketAddr, reading: Reading, script: Vec<Act>) -> Server {
         req
     });
     Server { addr, request }
+}
+
+/// Waits, without reading (an upload stays unread), until the client has
+/// closed or reset `conn`; gives up after twice the [`WATCHDOG`], by when
+/// the test has failed anyway.
+fn wait_for_client_close(conn: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let mut fds = libc::pollfd {
+        fd: conn.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    let ms = (2 * WATCHDOG).as_millis() as libc::c_int;
+    // SAFETY: one valid pollfd for the duration of the call.
+    unsafe { libc::poll(&mut fds, 1, ms) };
+}
+
+/// A meeting point for `n` parties (server scripts, the test): each call
+/// waits until all `n` have called, at most the [`WATCHDOG`].
+fn rendezvous(n: usize) -> Arc<dyn Fn() + std::marker::Send + Sync> {
+    let state = Arc::new((Mutex::new(0usize), Condvar::new()));
+    Arc::new(move || {
+        let (count, arrived) = &*state;
+        let mut count = count.lock().unwrap();
+        *count += 1;
+        arrived.notify_all();
+        let _ = arrived
+            .wait_timeout_while(count, WATCHDOG, |c| *c < n)
+            .unwrap();
+    })
 }
 
 /// Reads up to the end of the request head, one byte at a time, so not
@@ -153,7 +186,6 @@ struct Run {
     code: i32,
     stdout: Vec<u8>,
     stderr: String,
-    elapsed: Duration,
 }
 
 impl Run {
@@ -198,14 +230,12 @@ fn rawget_with(args: &[&str], tweak: impl FnOnce(&mut Command)) -> Run {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     tweak(&mut cmd);
-    let start = Instant::now();
     let child = cmd.spawn().expect("spawn rawget");
     let out = wait_bounded(child);
     Run {
         code: out.status.code().expect("exit code, not a signal"),
         stdout: out.stdout,
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: start.elapsed(),
     }
 }
 
@@ -247,6 +277,10 @@ struct Record {
     warnings: Vec<WarningRecord>,
     tls: Option<serde_json::Value>,
     redirects: Vec<serde_json::Value>,
+    conn_id: Option<u64>,
+    num_connects: u32,
+    reused: bool,
+    proxy: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -275,7 +309,6 @@ struct ErrorRecord {
     message: String,
 }
 
-const HOLD: Duration = Duration::from_secs(5);
 const OK_HELLO: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
 
 // ---------------------------------------------------------------- request
@@ -290,7 +323,7 @@ fn sends_the_documented_request() {
         srv.request(),
         format!(
             "GET /a/b?x=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: rawget/{}\r\n\
-             Accept: */*\r\nConnection: close\r\n\r\n",
+             Accept: */*\r\n\r\n",
             env!("CARGO_PKG_VERSION")
         )
     );
@@ -351,14 +384,11 @@ fn ipv6_literal_url() {
 
 #[test]
 fn content_length_stops_reading_without_waiting_for_close() {
-    let srv = serve(vec![send(OK_HELLO), Hold(HOLD)]);
+    // The server closes only after rawget has: exit 0 within -m proves
+    // rawget did not wait for the close.
+    let srv = serve(vec![send(OK_HELLO), Hold]);
     let run = rawget(&["-m", "10", &srv.url("/")]).expect(0);
     assert_eq!(run.stdout, OK_HELLO);
-    assert!(
-        run.elapsed < HOLD,
-        "waited for the server: {:?}",
-        run.elapsed
-    );
     srv.request();
 }
 
@@ -366,13 +396,12 @@ fn content_length_stops_reading_without_waiting_for_close() {
 fn chunked_raw_output_keeps_framing_and_json_decodes() {
     let resp: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
         5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
-    let srv = serve(vec![send(resp), Hold(HOLD)]);
+    let srv = serve(vec![send(resp), Hold]);
     let run = rawget(&["-m", "10", &srv.url("/")]).expect(0);
     assert_eq!(run.stdout, resp, "byte for byte, chunk framing included");
-    assert!(run.elapsed < HOLD);
     srv.request();
 
-    let srv = serve(vec![send(resp), Hold(HOLD)]);
+    let srv = serve(vec![send(resp), Hold]);
     let run = rawget(&["-m", "10", "--json", &srv.url("/")]).expect(0);
     let rec = &run.json()[0];
     assert_eq!(rec.body.as_deref(), Some("hello world"));
@@ -385,7 +414,7 @@ fn chunked_raw_output_keeps_framing_and_json_decodes() {
 fn chunked_wins_over_content_length() {
     let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n\
         3\r\nabc\r\n0\r\n\r\n";
-    let srv = serve(vec![send(resp), Hold(HOLD)]);
+    let srv = serve(vec![send(resp), Hold]);
     let run = rawget(&["-m", "10", "--json", &srv.url("/")]).expect(0);
     assert_eq!(run.json()[0].body.as_deref(), Some("abc"));
     srv.request();
@@ -407,11 +436,10 @@ fn close_delimited_body_reads_to_eof() {
 fn head_response_has_no_body() {
     let srv = serve(vec![
         send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
-        Hold(HOLD),
+        Hold,
     ]);
     let run = rawget(&["-m", "10", "-I", &srv.url("/")]).expect(0);
     assert_eq!(run.out(), "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
-    assert!(run.elapsed < HOLD);
     assert!(srv.request().starts_with("HEAD / HTTP/1.1\r\n"));
 }
 
@@ -419,10 +447,9 @@ fn head_response_has_no_body() {
 fn status_204_and_304_have_no_body() {
     for status in ["204 No Content", "304 Not Modified"] {
         let head = format!("HTTP/1.1 {status}\r\nContent-Length: 10\r\n\r\n");
-        let srv = serve(vec![send(&head), Hold(HOLD)]);
+        let srv = serve(vec![send(&head), Hold]);
         let run = rawget(&["-m", "10", &srv.url("/")]).expect(0);
-        assert_eq!(run.out(), head);
-        assert!(run.elapsed < HOLD, "{status}");
+        assert_eq!(run.out(), head, "{status}");
         srv.request();
     }
 }
@@ -431,12 +458,12 @@ fn status_204_and_304_have_no_body() {
 fn interim_1xx_is_skipped_to_the_final_response() {
     let resp = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s>\r\n\r\n\
         HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
-    let srv = serve(vec![send(resp), Hold(HOLD)]);
+    let srv = serve(vec![send(resp), Hold]);
     let run = rawget(&["-m", "10", "--json", &srv.url("/")]).expect(0);
     let rec = &run.json()[0];
     assert_eq!((rec.status, rec.body.as_deref()), (Some(201), Some("ok")));
     srv.request();
-    let srv = serve(vec![send(resp), Hold(HOLD)]);
+    let srv = serve(vec![send(resp), Hold]);
     assert_eq!(rawget(&["-m", "10", &srv.url("/")]).expect(0).stdout, resp);
     srv.request();
 }
@@ -512,15 +539,20 @@ fn json_failure_has_error_object() {
 
 #[test]
 fn several_urls_run_in_parallel_and_print_in_order() {
+    // "slow" and "also" answer only once all three servers hold their
+    // request and "fast" has answered: one URL at a time would never get
+    // there (exit 28 at -m), and the answers complete out of order.
+    let all_three = rendezvous(3);
     let slow = serve(vec![
-        Sleep(Duration::from_millis(800)),
+        Call(all_three.clone()),
         send(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow"),
     ]);
-    let fast = serve(vec![send(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfast",
-    )]);
+    let fast = serve(vec![
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfast"),
+        Call(all_three.clone()),
+    ]);
     let also = serve(vec![
-        Sleep(Duration::from_millis(800)),
+        Call(all_three),
         send(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nalso"),
     ]);
     let run = rawget(&[
@@ -534,11 +566,6 @@ fn several_urls_run_in_parallel_and_print_in_order() {
     .expect(0);
     let bodies: Vec<String> = run.json().into_iter().map(|r| r.body.unwrap()).collect();
     assert_eq!(bodies, ["slow", "fast", "also"]);
-    assert!(
-        run.elapsed < Duration::from_millis(1500),
-        "not parallel: {:?}",
-        run.elapsed
-    );
     for s in [slow, fast, also] {
         s.request();
     }
@@ -797,23 +824,24 @@ fn exit_26_cannot_read_data_file() {
 
 #[test]
 fn exit_28_max_time_bounds_a_silent_server() {
-    let srv = serve(vec![Hold(HOLD)]);
-    let run = rawget(&["-m", "0.5", &srv.url("/")]).expect(28);
-    assert!(run.elapsed < Duration::from_secs(3), "{:?}", run.elapsed);
+    // Silent until rawget closes: only -m can end the exchange.
+    let srv = serve(vec![Hold]);
+    rawget(&["-m", "0.5", &srv.url("/")]).expect(28);
     srv.request();
 }
 
 #[test]
 fn exit_28_max_time_bounds_a_trickling_server() {
-    // Each read is quick; only the whole exchange is too slow.
-    let mut script = vec![send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")];
-    for _ in 0..30 {
+    // Each read is quick; only the whole exchange is too slow: the
+    // trickle (a byte every 100 ms, 1000 of them) outlasts the watchdog,
+    // so only -m can end it with exit 28.
+    let mut script = vec![send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")];
+    for _ in 0..1000 {
         script.push(Sleep(Duration::from_millis(100)));
         script.push(send("x"));
     }
     let srv = serve(script);
-    let run = rawget(&["-m", "1", &srv.url("/")]).expect(28);
-    assert!(run.elapsed < Duration::from_secs(3), "{:?}", run.elapsed);
+    rawget(&["-m", "1", &srv.url("/")]).expect(28);
     srv.request();
 }
 
@@ -831,8 +859,9 @@ fn exit_28_connect_timeout_on_a_full_backlog() {
     let _fill: Vec<TcpStream> = (0..2)
         .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok())
         .collect();
-    let run = rawget(&["--connect-timeout", "0.5", &format!("http://{addr}/")]).expect(28);
-    assert!(run.elapsed < Duration::from_secs(3), "{:?}", run.elapsed);
+    // The kernel's own SYN retries last minutes, past the watchdog: exit
+    // 28 in time is --connect-timeout's doing.
+    rawget(&["--connect-timeout", "0.5", &format!("http://{addr}/")]).expect(28);
 }
 
 #[test]
@@ -867,16 +896,15 @@ fn exit_63_body_over_max_size() {
     // Announced too large: refused at the head, like curl --max-filesize.
     let srv = serve(vec![
         send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"),
-        Hold(HOLD),
+        Hold,
     ]);
-    let run = rawget(&["-m", "10", "--max-size", "10", &srv.url("/")]).expect(63);
-    assert!(run.elapsed < HOLD);
+    rawget(&["-m", "10", "--max-size", "10", &srv.url("/")]).expect(63);
     srv.request();
     // Not announced: stopped as soon as it grows past the limit.
     let srv = serve(vec![
         send("HTTP/1.1 200 OK\r\n\r\n"),
         send(vec![b'x'; 100]),
-        Hold(HOLD),
+        Hold,
     ]);
     let run = rawget(&["-m", "10", "--json", "--max-size", "10", &srv.url("/")]).expect(63);
     assert_eq!(run.json()[0].error.as_ref().unwrap().kind, "too_large");
@@ -951,15 +979,10 @@ fn max_time_bounds_an_upload_to_a_server_that_stops_reading() {
     let srv = serve_with(
         (Ipv4Addr::LOCALHOST, 0).into(),
         Reading::HeadOnly,
-        vec![Sleep(Duration::from_secs(3))],
+        vec![Hold],
     );
     let run = rawget(&["-m", "1", "-d", &data, &srv.url("/up")]).expect(28);
     assert!(run.stderr.contains("sending"), "{}", run.stderr);
-    assert!(
-        run.elapsed < Duration::from_millis(2500),
-        "{:?}",
-        run.elapsed
-    );
     srv.request();
 }
 
@@ -971,17 +994,12 @@ fn an_early_answer_to_an_upload_is_read_not_waited_on() {
     let srv = serve_with(
         (Ipv4Addr::LOCALHOST, 0).into(),
         Reading::HeadOnly,
-        vec![send(answer), Sleep(Duration::from_secs(3))],
+        vec![send(answer), Hold],
     );
     let run = rawget(&["-d", &data, &srv.url("/up")]).expect(0);
     assert_eq!(run.out(), answer);
-    // The server neither reads nor closes: only reading while sending
-    // gets this answer.
-    assert!(
-        run.elapsed < Duration::from_millis(2500),
-        "{:?}",
-        run.elapsed
-    );
+    // The server neither reads nor closes until rawget has: only reading
+    // while sending gets this answer (no -m; the watchdog fails a hang).
     srv.request();
 }
 
@@ -1016,22 +1034,21 @@ fn spawn_piped(args: &[&str]) -> (Child, std::process::ChildStdout) {
 
 #[test]
 fn the_first_of_several_urls_streams_before_it_completes() {
+    // The rest of the first body is sent only once the test has read its
+    // beginning from rawget's stdout: without streaming, a deadlock that
+    // -m ends with exit 28.
+    let seen = rendezvous(2);
     let first = serve(vec![
         send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst"),
-        Sleep(Duration::from_secs(2)),
+        Call(seen.clone()),
         send("-done"),
     ]);
     let second = serve(vec![send(OK_HELLO)]);
-    let start = Instant::now();
     let (child, mut stdout) = spawn_piped(&["-m", "10", &first.url("/"), &second.url("/")]);
     let mut got = vec![0u8; 44];
     stdout.read_exact(&mut got).unwrap();
     assert_eq!(&got[39..], b"first");
-    assert!(
-        start.elapsed() < Duration::from_millis(1500),
-        "not streamed: {:?}",
-        start.elapsed()
-    );
+    seen();
     let mut rest = Vec::new();
     stdout.read_to_end(&mut rest).unwrap();
     assert_eq!(rest, [&b"-done"[..], OK_HELLO].concat());
@@ -1044,12 +1061,12 @@ fn the_first_of_several_urls_streams_before_it_completes() {
 fn a_closed_pipe_stops_every_running_download() {
     let mut body = b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n".to_vec();
     body.resize(body.len() + 4 * 1024 * 1024, b'x');
-    // Each server sends 4 MiB of its announced 1 GiB, then holds: a
-    // download that is not stopped would wait out the hold.
+    // Each server sends 4 MiB of its announced 1 GiB, then holds until
+    // rawget closes: a download that is not stopped would end at -m with
+    // exit 28.
     let servers: Vec<Server> = (0..2)
-        .map(|_| serve(vec![Send(body.clone()), Hold(HOLD)]))
+        .map(|_| serve(vec![Send(body.clone()), Hold]))
         .collect();
-    let start = Instant::now();
     let (child, mut stdout) =
         spawn_piped(&["-m", "15", &servers[0].url("/"), &servers[1].url("/")]);
     let mut first = [0u8; 10];
@@ -1061,11 +1078,6 @@ fn a_closed_pipe_stops_every_running_download() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        start.elapsed() < HOLD,
-        "waited for the downloads: {:?}",
-        start.elapsed()
     );
     for s in servers {
         s.request();

@@ -158,7 +158,7 @@ fn write_out_variables_match_curl() {
     let srv = serve_n(2, PAGE);
     let url = srv.url("/w?q=1");
     let ours = write_out_lines("rawget", &url, &[]);
-    let curls = write_out_lines("curl", &url, &["-A", &ua, "-H", "Connection: close"]);
+    let curls = write_out_lines("curl", &url, &["-A", &ua]);
     let reqs = srv.requests();
     assert_eq!(reqs[0], reqs[1], "both sent the same request");
     for name in SAME_AS_CURL.iter().chain(&["ct", "twice"]) {

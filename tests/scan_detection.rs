@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rawnet::scan::service::{ServiceConfig, ServiceSource};
+use rawnet::scan::detection::{ServiceConfig, ServiceSource};
 use rawnet::scan::{
     run_with_detection, ConnectBudget, PortResult, Probe, ProbeSource, Proto, ScanConfig, State,
 };

@@ -4,8 +4,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
+use std::net::TcpStream;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::process::Command;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -98,22 +100,43 @@ fn port_of(s: &Socket) -> u16 {
 
 /// A listener with backlog 0 that never accepts, its queue filled by a few
 /// connects: further SYNs are dropped, so a probe times out.
-fn filtered_port(ip: IpAddr) -> (Socket, Vec<Socket>) {
+fn filtered_port(ip: IpAddr) -> (Socket, Vec<TcpStream>) {
     let addr = SocketAddr::new(ip, 0);
     let listener = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
     listener.bind(&addr.into()).unwrap();
     listener.listen(0).unwrap();
-    let target = listener.local_addr().unwrap();
-    let fillers = (0..3)
-        .map(|_| {
-            let s = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
-            s.set_nonblocking(true).unwrap();
-            let _ = s.connect(&target);
-            s
-        })
-        .collect();
-    thread::sleep(Duration::from_millis(100));
-    (listener, fillers)
+    let target = listener.local_addr().unwrap().as_socket().unwrap();
+    // Connect until one connect gets no answer: the queue is full then.
+    let mut fillers = Vec::new();
+    for _ in 0..16 {
+        match TcpStream::connect_timeout(&target, Duration::from_millis(300)) {
+            Ok(s) => fillers.push(s),
+            Err(_) => return (listener, fillers),
+        }
+    }
+    panic!("the accept queue of {target} never filled");
+}
+
+/// A liveness bound, not a timing claim: far above what any correct run
+/// takes on a loaded machine, far below what the behaviour under test
+/// avoids (the tests that use it set their maximum timeouts past it).
+const WATCHDOG: Duration = Duration::from_secs(60);
+
+/// Runs `f`, aborting the test process (with `what` on stderr) if it has
+/// not returned within [`WATCHDOG`].
+fn live<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let (done, wait) = mpsc::channel::<()>();
+    let what = what.to_owned();
+    let dog = thread::spawn(move || {
+        if let Err(RecvTimeoutError::Timeout) = wait.recv_timeout(WATCHDOG) {
+            eprintln!("{what}: still running after {WATCHDOG:?}");
+            std::process::abort();
+        }
+    });
+    let out = f();
+    drop(done);
+    let _ = dog.join();
+    out
 }
 
 fn states(results: &[PortResult]) -> HashMap<u16, State> {
@@ -145,7 +168,8 @@ fn exact_sets(ip: IpAddr) {
     for r in &results {
         assert_eq!(r.ip, ip);
         assert_eq!(&*r.target, ip.to_string());
-        assert!(r.rtt < Duration::from_millis(1000), "{r:?}");
+        // Answered, so within the attempt's timeout.
+        assert!(r.rtt <= config().timeout, "{r:?}");
         assert_eq!(r.banner, None);
     }
 }
@@ -168,8 +192,7 @@ fn full_backlog_is_filtered_after_the_timeout() {
         timeout: Duration::from_millis(300),
         ..config()
     };
-    let start = Instant::now();
-    let (results, summary) = scan(&probes(V4, [port]), &cfg);
+    let (results, summary) = live("a filtered probe", || scan(&probes(V4, [port]), &cfg));
     assert_eq!(states(&results), HashMap::from([(port, State::Filtered)]));
     assert_eq!(summary.filtered, 1);
     assert!(
@@ -177,7 +200,6 @@ fn full_backlog_is_filtered_after_the_timeout() {
         "{:?}",
         results[0]
     );
-    assert!(start.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
@@ -212,12 +234,11 @@ fn many_filtered_probes_do_not_hang() {
         concurrency: 10,
         ..config()
     };
-    let start = Instant::now();
-    let (results, summary) = scan(&probes(V4, vec![port; 50]), &cfg);
+    let (results, summary) = live("50 filtered probes", || {
+        scan(&probes(V4, vec![port; 50]), &cfg)
+    });
     assert_eq!(results.len(), 50);
     assert_eq!(summary.filtered, 50);
-    // Five waves of ten; generous bound for a busy machine.
-    assert!(start.elapsed() < Duration::from_secs(10));
 }
 
 /// Scans `source` with one worker (a one-thread rayon pool), so that every
@@ -230,11 +251,12 @@ fn scan_one_worker(source: &VecSource, cfg: &ScanConfig) -> (Vec<PortResult>, Su
         .install(|| scan(source, cfg))
 }
 
-/// A config whose maximum timeout (3 s) dwarfs its minimum (100 ms): once
-/// loopback has answered, a filtered port should cost a few hundred ms.
+/// A config whose maximum timeout (10 minutes) dwarfs its minimum
+/// (100 ms): once loopback has answered, a filtered port should cost a
+/// few hundred ms; waiting the maximum would outlast the [`WATCHDOG`].
 fn adaptive_config() -> ScanConfig {
     ScanConfig {
-        timeout: Duration::from_millis(3000),
+        timeout: Duration::from_secs(600),
         min_timeout: Duration::from_millis(100),
         retries: 1,
         discover_hosts: false,
@@ -259,9 +281,9 @@ fn closed_and_filtered(
     (probes(V4, ports), closed_set)
 }
 
-/// Old behaviour: two attempts of 3 s each, 6 s. Adaptive: two attempts at
-/// the 100 ms floor (loopback's round trip is microseconds). The bound is
-/// one maximum timeout, generous for a busy machine.
+/// Old behaviour: two attempts of the maximum each, 20 minutes (the scan
+/// runs under [`live`], which aborts long before). Adaptive: two attempts
+/// at the 100 ms floor (loopback's round trip is microseconds).
 fn assert_filtered_well_before_the_maximum(
     results: &[PortResult],
     filtered: u16,
@@ -273,11 +295,7 @@ fn assert_filtered_well_before_the_maximum(
         BTreeSet::from([filtered])
     );
     assert_eq!(&ports_in(results, State::Closed), closed);
-    assert!(
-        summary.elapsed < Duration::from_millis(3000),
-        "took {:?}",
-        summary.elapsed
-    );
+    assert!(summary.elapsed < adaptive_config().timeout, "{summary:?}");
 }
 
 #[test]
@@ -285,7 +303,9 @@ fn after_answers_a_filtered_port_times_out_near_the_minimum() {
     let (listener, _fillers) = filtered_port(V4);
     let closed = closed_ports(V4, 10);
     let (source, closed) = closed_and_filtered(&closed, port_of(&listener), false);
-    let (results, summary) = scan_one_worker(&source, &adaptive_config());
+    let (results, summary) = live("adaptive timeouts", || {
+        scan_one_worker(&source, &adaptive_config())
+    });
     assert_filtered_well_before_the_maximum(&results, port_of(&listener), &closed, &summary);
 }
 
@@ -294,7 +314,9 @@ fn an_attempt_started_before_the_first_answer_is_shortened() {
     let (listener, _fillers) = filtered_port(V4);
     let closed = closed_ports(V4, 10);
     let (source, closed) = closed_and_filtered(&closed, port_of(&listener), true);
-    let (results, summary) = scan_one_worker(&source, &adaptive_config());
+    let (results, summary) = live("adaptive timeouts", || {
+        scan_one_worker(&source, &adaptive_config())
+    });
     assert_filtered_well_before_the_maximum(&results, port_of(&listener), &closed, &summary);
 }
 

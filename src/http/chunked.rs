@@ -13,8 +13,8 @@
 //! size, anything but a line end after chunk data, and a size line longer
 //! than the limit are all [`Error::BadChunk`].
 
+use super::error::Error;
 use super::lint::Warning;
-use super::response::Error;
 
 /// Where the decoder stands in the chunked body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,45 +1,56 @@
-//! One HTTP exchange over a socket we open ourselves: resolve, connect,
-//! send the request, read the response until the message is complete.
+//! One HTTP exchange on a connection from the connection layer: take a
+//! kept-alive connection from the pool or build one ([`crate::conn`]:
+//! socket, proxy, TLS), send the request, read the response until the
+//! message is complete, and give the connection back when it may serve
+//! another.
 //!
-//! The exchange talks to a [`Transport`], never to the socket directly
-//! once connected, so it does not know whether the bytes are encrypted.
+//! The exchange talks to a [`Transport`], never to the socket directly,
+//! so it does not know whether the bytes are encrypted or tunnelled.
 //!
-//! This module owns policy that the thin layers below do not: which
-//! address to try next, the time limits (`--connect-timeout` bounds the
-//! connect phase, the TLS handshake included as in curl, `--max-time` the
-//! whole exchange, enforced on every
-//! blocking step by the time that is left), and the timing breakdown.
+//! This module owns policy that the layers below do not: the time limits
+//! (`--connect-timeout` bounds connecting, proxy and TLS handshakes
+//! included as in curl, `--max-time` the whole exchange, enforced on every
+//! blocking step by the time that is left), whether a connection is reused
+//! (the response ended by its framing, neither side said
+//! `Connection: close`, nothing unasked followed), one retry on a fresh
+//! connection when a kept one turns out closed before any answer, and the
+//! timing breakdown. Through a forwarding HTTP proxy (plain `http://`
+//! without `-p`) it sends the absolute-form request with the proxy's
+//! credentials; inside a tunnel the origin never sees them.
 //!
-//! It never prints. What it sees goes to a [`Handler`]: every socket step
-//! with its time (for `-v`), the response bytes exactly as received (for
-//! byte-exact output), and the decoded body (for `--json`). The caller
-//! gets back an [`Exchange`] that records everything known, including the
-//! error if one ended the exchange, so a failed request still reports its
-//! address and timing.
+//! It never prints. What it sees goes to a [`Handler`]: every socket and
+//! proxy step with its time (for `-v`), the response bytes exactly as
+//! received (for byte-exact output), and the decoded body (for `--json`).
+//! The caller gets back an [`Exchange`] that records everything known,
+//! including the error if one ended the exchange, so a failed request
+//! still reports its address and timing.
 
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::body::{BodyError, BodyReader};
 use super::lint::Warning;
-use super::request::RequestSpec;
+use super::request::{RequestHead, RequestSpec};
 use super::response::{self, Framing, Head, Limits, ResponseReader, Sink};
-use super::route::{Route, Routes};
+use super::route::Routes;
 use super::target::{Scheme, Target};
-use super::tls::{self, TlsError, TlsInfo, TlsSetup, TlsStep};
-use super::transport::{Plain, Transport};
-use crate::resolve::{self, Family, ResolveError};
-use crate::sock::{self, Conn};
+use super::tls::{TlsError, TlsInfo, TlsSetup, TlsStep};
+use super::transport::Transport;
+use crate::conn::{
+    self, Clock, ConnectError, Connection, Event, Origin, Plan, Pool, ProxyConfig, ProxyError,
+    ProxyStep, Report, Settings, SocketOptions,
+};
+use crate::resolve::{Family, ResolveError};
+use crate::sock;
 
 /// Size of one `recv()`; also the most response bytes held at once.
 const RECV_BUF: usize = 256 * 1024;
 
-/// Happy eyeballs: how long an attempt has before the next address is
-/// started beside it (RFC 8305 recommends 250 ms).
-pub const STAGGER: Duration = Duration::from_millis(250);
+pub use crate::conn::socket::STAGGER;
 
 /// Size of the buffer the request body is streamed through.
 const SEND_BUF: usize = 64 * 1024;
@@ -65,6 +76,15 @@ pub struct FetchOptions {
     /// right after its head. The body is not read (nor counted) and the
     /// connection is closed; see [`Exchange::stopped_at_head`].
     pub fail_at_head: bool,
+    /// Which proxy each URL goes through (`-x`, the environment).
+    pub proxy: Arc<ProxyConfig>,
+    /// Whom to trust for an `https://` proxy (`--proxy-cacert`,
+    /// `--proxy-insecure`).
+    pub proxy_tls: Arc<TlsSetup>,
+    /// `--interface`, `--local-port`, `--unix-socket`.
+    pub socket: Arc<SocketOptions>,
+    /// Kept-alive connections, shared by every URL and hop of the run.
+    pub pool: Arc<Pool>,
 }
 
 /// One step of the exchange, reported to [`Handler::trace`].
@@ -110,6 +130,40 @@ pub enum Step<'a> {
     },
     /// A step of the TLS handshake.
     Tls(TlsStep<'a>),
+    /// Connected to a Unix socket (`--unix-socket`).
+    UnixConnected {
+        /// Its path.
+        path: &'a Path,
+    },
+    /// A step through a proxy.
+    Proxy(&'a ProxyStep<'a>),
+    /// A kept-alive connection is used again: no connect, no handshake.
+    Reused {
+        /// The connection's id (curl's `conn_id`).
+        id: u64,
+        /// Our end of it.
+        local: Option<SocketAddr>,
+        /// Exchanges it completed before this one.
+        served: u32,
+    },
+    /// A kept-alive connection was found closed before it answered: the
+    /// request is sent again on a new connection.
+    Retrying {
+        /// The closed connection's id.
+        id: u64,
+    },
+    /// The response is complete and the connection is kept for another
+    /// exchange (it follows [`Step::Complete`]).
+    Kept {
+        /// The connection's id.
+        id: u64,
+    },
+    /// The connection is closed: the response ended with it, or it may not
+    /// carry another exchange.
+    Closed {
+        /// The connection's id.
+        id: u64,
+    },
     /// A redirect is followed: the next hop's steps follow.
     Redirect {
         /// The redirect's status.
@@ -141,7 +195,8 @@ pub enum Step<'a> {
     /// `--fail`: the final status is 400 or above, so the exchange ends
     /// after the head; the body is not read and the socket is closed.
     StoppedAtHead,
-    /// The response is complete; the socket is closed now.
+    /// The response is complete; the connection is closed now unless a
+    /// [`Step::Kept`] follows.
     Complete {
         /// Decoded body bytes.
         body_bytes: u64,
@@ -176,6 +231,8 @@ pub enum Phase {
     Connect,
     /// The TLS handshake.
     Tls,
+    /// A proxy's TLS, CONNECT or SOCKS handshake.
+    Proxy,
     /// Sending the request.
     Send,
     /// Waiting for or reading the response.
@@ -188,6 +245,7 @@ impl fmt::Display for Phase {
             Phase::Resolve => "resolving",
             Phase::Connect => "connecting",
             Phase::Tls => "in the TLS handshake",
+            Phase::Proxy => "in the proxy handshake",
             Phase::Send => "sending",
             Phase::Receive => "receiving",
         })
@@ -232,6 +290,17 @@ pub enum FetchError {
         /// The limit.
         max: u32,
     },
+    /// The proxy could not be used.
+    Proxy(ProxyError),
+    /// `--interface` or `--local-port` could not be applied (curl exit 45).
+    Bind(io::Error),
+    /// The `--unix-socket` connect failed (curl exit 7).
+    Unix {
+        /// The socket file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for FetchError {
@@ -255,6 +324,15 @@ impl fmt::Display for FetchError {
             FetchError::TooManyRedirects { max } => {
                 write!(f, "maximum ({max}) redirects followed")
             }
+            FetchError::Proxy(e) => e.fmt(f),
+            FetchError::Bind(e) => {
+                write!(f, "cannot bind to the --interface/--local-port asked: {e}")
+            }
+            FetchError::Unix { path, source } => write!(
+                f,
+                "failed to connect to the Unix socket {}: {source}",
+                path.display()
+            ),
         }
     }
 }
@@ -264,12 +342,15 @@ impl std::error::Error for FetchError {
         match self {
             FetchError::Resolve(e) => Some(e),
             FetchError::Connect { source: e, .. }
+            | FetchError::Unix { source: e, .. }
+            | FetchError::Bind(e)
             | FetchError::Send(e)
             | FetchError::Recv(e)
             | FetchError::Output(e) => Some(e),
             FetchError::Response(e) => Some(e),
             FetchError::Body(e) => Some(e),
             FetchError::Tls(e) => Some(e),
+            FetchError::Proxy(e) => Some(e),
             FetchError::Timeout { .. } | FetchError::TooManyRedirects { .. } => None,
         }
     }
@@ -324,8 +405,30 @@ pub struct Exchange {
     pub tls: Option<TlsInfo>,
     /// When each phase finished.
     pub timing: Timing,
+    /// Which connection served it, and how it was made.
+    pub connection: ConnectionRecord,
     /// What ended the exchange early, if anything.
     pub error: Option<FetchError>,
+}
+
+/// Which connection served an exchange.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionRecord {
+    /// Its id (curl's `conn_id`), once there was one.
+    pub id: Option<u64>,
+    /// A kept-alive connection was used again.
+    pub reused: bool,
+    /// New connections made for this exchange: 0 when one was reused, 2
+    /// when a kept one was found closed and replaced (curl's
+    /// `num_connects`, per hop).
+    pub new_connects: u32,
+    /// The proxy it went through (`scheme://host:port`, no credentials).
+    pub proxy: Option<String>,
+    /// Whether the connection was kept for another exchange afterwards.
+    pub kept: bool,
+    /// What connecting learned: each attempt, phase times, the proxy's
+    /// TLS. Empty for a reused connection.
+    pub report: Report,
 }
 
 impl Exchange {
@@ -365,11 +468,11 @@ pub fn exchange(
     let mut run = Run {
         start: Instant::now(),
         deadline: opts.deadline,
-        connect_deadline: None,
         exchange: Exchange {
             port: target.port,
             ..Exchange::default()
         },
+        extra_bytes: false,
     };
     let result = run.exchange(target, request, credentials, opts, handler);
     let mut exchange = run.exchange;
@@ -384,10 +487,19 @@ pub fn exchange(
 struct Run {
     start: Instant,
     deadline: Option<Instant>,
-    /// When `--connect-timeout` runs out: set when connecting starts, it
-    /// bounds the TLS handshake too (curl's connection phase).
-    connect_deadline: Option<Instant>,
     exchange: Exchange,
+    /// Bytes followed the complete response: the connection is not in a
+    /// state to carry another exchange.
+    extra_bytes: bool,
+}
+
+/// How one try on one connection ended.
+enum Try {
+    /// The exchange is over (well or not).
+    Done(Result<(), FetchError>),
+    /// A kept-alive connection was closed before it answered anything:
+    /// worth one more try on a new connection.
+    Stale(FetchError),
 }
 
 impl Run {
@@ -399,58 +511,245 @@ impl Run {
         opts: &FetchOptions,
         handler: &mut dyn Handler,
     ) -> Result<(), FetchError> {
-        let mut body = match &request.body {
-            Some(b) => Some(b.open().map_err(FetchError::Body)?),
+        let proxy = opts
+            .proxy
+            .choose(target.scheme.as_str(), &target.host)
+            .map_err(|e| FetchError::Proxy(ProxyError::Spec(e)))?;
+        let origin = Origin {
+            tls: target.scheme == Scheme::Https,
+            host: target.host.clone(),
+            port: target.port,
+        };
+        let plan = Plan::new(origin, proxy, opts.proxy.tunnel);
+        self.exchange.connection.proxy = plan.proxy.as_ref().map(ToString::to_string);
+        let body_len = match &request.body {
+            Some(b) => Some(b.open().map_err(FetchError::Body)?.len()),
             None => None,
         };
-        let head = request
-            .head_for(target, body.as_ref().map(BodyReader::len), credentials)
-            .to_bytes();
+        let head = request_head(request, target, body_len, credentials, &plan).to_bytes();
         if target.scheme == Scheme::Https {
             opts.tls.prepare().map_err(FetchError::Tls)?;
         }
-        let route = opts.routes.route(&target.host, target.port);
-        self.exchange.port = route.port;
-        let ips = self.resolve(&route, opts.family, handler)?;
-        let conn = self.connect(&ips, route.port, opts.connect_timeout, handler)?;
-        let mut transport: Box<dyn Transport> = match target.scheme {
-            Scheme::Http => Box::new(Plain::new(conn)),
-            Scheme::Https => Box::new(self.handshake(conn, target, opts, handler)?),
+        if plan
+            .proxy
+            .as_ref()
+            .is_some_and(|p| p.kind == conn::ProxyKind::Https)
+        {
+            opts.proxy_tls
+                .prepare()
+                .map_err(|e| FetchError::Proxy(ProxyError::Tls(e)))?;
+        }
+        let key = plan.key();
+        let mut retried = false;
+        loop {
+            let kept = if retried { None } else { opts.pool.take(&key) };
+            let mut conn = match kept {
+                Some(conn) => {
+                    self.reuse(&conn, &plan, handler);
+                    conn
+                }
+                None => self.connect(&plan, opts, handler)?,
+            };
+            self.exchange.connection.id = Some(conn.id());
+            let mut body = match &request.body {
+                Some(b) => Some(b.open().map_err(FetchError::Body)?),
+                None => None,
+            };
+            let reused = self.exchange.connection.reused && !retried;
+            match self.talk(
+                &mut conn,
+                &head,
+                body.as_mut(),
+                request,
+                reused,
+                opts,
+                handler,
+            ) {
+                Try::Stale(_) if !retried => {
+                    handler.trace(self.start.elapsed(), &Step::Retrying { id: conn.id() });
+                    retried = true;
+                    self.exchange.connection.reused = false;
+                }
+                Try::Stale(e) => return Err(e),
+                Try::Done(Err(e)) => return Err(e),
+                Try::Done(Ok(())) => {
+                    if self.reusable(request) {
+                        conn.mark_served();
+                        self.exchange.connection.kept = true;
+                        handler.trace(self.start.elapsed(), &Step::Kept { id: conn.id() });
+                        opts.pool.put(key, conn);
+                    } else {
+                        handler.trace(self.start.elapsed(), &Step::Closed { id: conn.id() });
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Takes over a kept-alive connection: the connect phases end now.
+    fn reuse(&mut self, conn: &Connection, plan: &Plan, handler: &mut dyn Handler) {
+        let now = self.start.elapsed();
+        handler.trace(
+            now,
+            &Step::Reused {
+                id: conn.id(),
+                local: conn.local,
+                served: conn.served(),
+            },
+        );
+        let record = &mut self.exchange.connection;
+        record.reused = true;
+        if let conn::Peer::Tcp(addr) = conn.peer {
+            self.exchange.ip = Some(addr.ip());
+            self.exchange.port = addr.port();
+        }
+        self.exchange.tls.clone_from(&conn.tls);
+        let timing = &mut self.exchange.timing;
+        timing.dns = Some(now);
+        timing.connect = Some(now);
+        timing.tls = plan.origin.tls.then_some(now);
+    }
+
+    /// Builds a new connection for `plan`.
+    fn connect(
+        &mut self,
+        plan: &Plan,
+        opts: &FetchOptions,
+        handler: &mut dyn Handler,
+    ) -> Result<Connection, FetchError> {
+        let settings = Settings {
+            family: opts.family,
+            connect_timeout: opts.connect_timeout,
+            routes: &opts.routes,
+            tls: &opts.tls,
+            proxy_tls: &opts.proxy_tls,
+            socket: &opts.socket,
         };
-        let total = head.len() as u64 + body.as_ref().map_or(0, BodyReader::len);
-        let sent = self.send(&mut *transport, &head, body.as_mut());
+        let clock = Clock {
+            start: self.start,
+            deadline: self.deadline,
+        };
+        let mut report = Report::default();
+        let mut events = |at: Duration, event: &Event<'_>| {
+            handler.trace(at, &step_of(event));
+        };
+        let made = conn::connect(plan, &settings, &clock, &mut report, &mut events);
+        self.exchange.connection.new_connects += 1;
+        if let Some(peer) = report.peer {
+            self.exchange.ip = Some(peer.ip());
+            self.exchange.port = peer.port();
+        }
+        let timing = &mut self.exchange.timing;
+        timing.dns = report.timing.dns;
+        timing.connect = report.timing.connect;
+        timing.tls = report.timing.tls;
+        self.exchange.tls.clone_from(&report.tls);
+        self.exchange.connection.report = report;
+        made.map_err(|e| self.connect_error(e))
+    }
+
+    fn connect_error(&self, e: ConnectError) -> FetchError {
+        match e {
+            ConnectError::Resolve(e) => FetchError::Resolve(e),
+            ConnectError::Connect { addr, source } => FetchError::Connect { addr, source },
+            ConnectError::Unix { path, source } => FetchError::Unix { path, source },
+            ConnectError::Bind(e) => FetchError::Bind(e),
+            ConnectError::Timeout(phase) => self.timeout(match phase {
+                conn::Phase::Resolve => Phase::Resolve,
+                conn::Phase::Connect => Phase::Connect,
+                conn::Phase::Proxy => Phase::Proxy,
+                _ => Phase::Tls,
+            }),
+            ConnectError::Tls(e) => FetchError::Tls(e),
+            ConnectError::Proxy(ProxyError::ResolveOrigin(e)) => FetchError::Resolve(e),
+            ConnectError::Proxy(e) => FetchError::Proxy(e),
+        }
+    }
+
+    /// True when the connection can carry another exchange: the response
+    /// ended by its framing (not by the close), nothing followed it, and
+    /// neither side asked to close (HTTP/1.0 must ask to keep it).
+    fn reusable(&self, request: &RequestSpec) -> bool {
+        let ex = &self.exchange;
+        let Some(head) = &ex.head else {
+            return false;
+        };
+        let framed = matches!(
+            ex.framing,
+            Some(Framing::NoBody | Framing::ContentLength(_) | Framing::Chunked)
+        );
+        let close = |name: &str| has_token(&head.headers, name, "close");
+        let keep_alive = head.version >= 1 || has_token(&head.headers, "connection", "keep-alive");
+        framed
+            && !self.extra_bytes
+            && !ex.stopped_at_head
+            && head.status != 101
+            && keep_alive
+            && !close("connection")
+            && !close("proxy-connection")
+            && !request.asks_to_close()
+    }
+
+    /// Sends the request on `conn` and reads the response.
+    #[allow(clippy::too_many_arguments)]
+    fn talk(
+        &mut self,
+        conn: &mut Connection,
+        head: &[u8],
+        body: Option<&mut BodyReader>,
+        request: &RequestSpec,
+        reused: bool,
+        opts: &FetchOptions,
+        handler: &mut dyn Handler,
+    ) -> Try {
+        let total = head.len() as u64 + body.as_ref().map_or(0, |b| b.len());
+        let sent = self.send(conn, head, body);
         if let Err(e @ FetchError::Body(_)) = sent {
             // The server waits for the rest of a body that will not come.
-            return Err(e);
+            return Try::Done(Err(e));
         }
         if let Ok(n) = sent {
             let step = Step::Sent {
-                request: &head,
+                request: head,
                 sent: n,
                 total,
             };
             handler.trace(self.start.elapsed(), &step);
+            if n < total {
+                // The rest of the body is still owed: not reusable.
+                self.extra_bytes = true;
+            }
         }
         let mut reader = ResponseReader::new(request.is_head(), opts.limits);
-        let fail_at_head = opts.fail_at_head;
-        match (
-            self.receive(&mut *transport, &mut reader, fail_at_head, handler),
-            sent,
-        ) {
+        let received = self.receive(conn, &mut reader, opts.fail_at_head, handler);
+        let stale = |e: &FetchError| {
+            reused
+                && !reader.started()
+                && matches!(
+                    e,
+                    FetchError::Send(_)
+                        | FetchError::Recv(_)
+                        | FetchError::Response(response::Error::EmptyReply)
+                )
+        };
+        match (received, sent) {
             (Ok(()), _) => {}
-            (Err(e @ FetchError::Output(_)), _) | (Err(e), Ok(_)) => return Err(e),
+            (Err(e), _) if stale(&e) => return Try::Stale(e),
+            (Err(e @ FetchError::Output(_)), _) | (Err(e), Ok(_)) => return Try::Done(Err(e)),
             // Sending failed and no complete response came either: the
             // send error is the cause.
-            (Err(_), Err(send_err)) => return Err(send_err),
+            (Err(_), Err(send_err)) if stale(&send_err) => return Try::Stale(send_err),
+            (Err(_), Err(send_err)) => return Try::Done(Err(send_err)),
         }
         if self.exchange.stopped_at_head {
-            // The body is left unread: dropping the transport closes the
-            // connection, as curl does on --fail.
+            // The body is left unread: dropping the connection closes it,
+            // as curl does on --fail.
             handler.trace(self.start.elapsed(), &Step::StoppedAtHead);
-            return Ok(());
+            return Try::Done(Ok(()));
         }
         if let Some(info) = &mut self.exchange.tls {
-            info.close_notify = transport.clean_end();
+            info.close_notify = conn.clean_end();
         }
         handler.trace(
             self.start.elapsed(),
@@ -458,36 +757,7 @@ impl Run {
                 body_bytes: self.exchange.body_bytes,
             },
         );
-        Ok(())
-    }
-
-    fn handshake(
-        &mut self,
-        conn: Conn,
-        target: &Target,
-        opts: &FetchOptions,
-        handler: &mut dyn Handler,
-    ) -> Result<tls::TlsTransport, FetchError> {
-        let start = self.start;
-        let mut step = |s: TlsStep<'_>| handler.trace(start.elapsed(), &Step::Tls(s));
-        let deadline = earliest(self.deadline, self.connect_deadline);
-        match tls::handshake(conn, &target.host, &opts.tls, deadline, &mut step) {
-            Ok((transport, info)) => {
-                self.exchange.timing.tls = Some(self.start.elapsed());
-                self.exchange.tls = Some(info);
-                Ok(transport)
-            }
-            Err(failure) => {
-                let (e, info) = *failure;
-                self.exchange.tls = info;
-                match e {
-                    TlsError::HandshakeIo(io) if sock::is_timeout(&io) => {
-                        Err(self.timeout(Phase::Tls))
-                    }
-                    e => Err(FetchError::Tls(e)),
-                }
-            }
-        }
+        Try::Done(Ok(()))
     }
 
     fn remaining(&self, phase: Phase) -> Result<Option<Duration>, FetchError> {
@@ -498,149 +768,6 @@ impl Run {
         FetchError::Timeout {
             phase,
             after: self.start.elapsed(),
-        }
-    }
-
-    /// The addresses for `route`: those of `--resolve`, or the
-    /// resolver's.
-    fn resolve(
-        &mut self,
-        route: &Route,
-        family: Family,
-        handler: &mut dyn Handler,
-    ) -> Result<Vec<IpAddr>, FetchError> {
-        handler.trace(self.start.elapsed(), &Step::Resolving { host: &route.host });
-        let ips = match &route.addrs {
-            Some(given) => {
-                let ips: Vec<IpAddr> = given
-                    .iter()
-                    .copied()
-                    .filter(|ip| family.accepts(ip))
-                    .collect();
-                if ips.is_empty() {
-                    return Err(FetchError::Resolve(ResolveError::WrongFamily {
-                        host: route.host.clone(),
-                    }));
-                }
-                ips
-            }
-            None => {
-                let left = self.remaining(Phase::Resolve)?;
-                resolve::resolve_within(&route.host, family, left).map_err(|e| match e {
-                    ResolveError::TimedOut { .. } => self.timeout(Phase::Resolve),
-                    e => FetchError::Resolve(e),
-                })?
-            }
-        };
-        self.exchange.timing.dns = Some(self.start.elapsed());
-        handler.trace(self.start.elapsed(), &Step::Resolved { addrs: &ips });
-        Ok(ips)
-    }
-
-    /// Happy eyeballs (RFC 8305): IPv6 first, families interleaved, the
-    /// next address started [`STAGGER`] after the last one if nothing has
-    /// answered yet (at once when an attempt fails); the first connection
-    /// wins and the others are closed. `connect_timeout` and the deadline
-    /// bound the whole race. With one address this is a plain connect.
-    fn connect(
-        &mut self,
-        ips: &[IpAddr],
-        port: u16,
-        connect_timeout: Option<Duration>,
-        handler: &mut dyn Handler,
-    ) -> Result<Conn, FetchError> {
-        self.connect_deadline = connect_timeout.and_then(|t| Instant::now().checked_add(t));
-        let deadline = earliest(self.connect_deadline, self.deadline);
-        let order = interleave(ips);
-        let mut next = 0;
-        let mut next_start = Instant::now();
-        let mut racing: Vec<sock::Connecting> = Vec::new();
-        let mut last_err: Option<(SocketAddr, io::Error)> = None;
-        loop {
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                return Err(self.timeout(Phase::Connect));
-            }
-            if next < order.len() && (racing.is_empty() || now >= next_start) {
-                let addr = SocketAddr::new(order[next], port);
-                next += 1;
-                self.exchange.ip = Some(addr.ip());
-                handler.trace(
-                    self.start.elapsed(),
-                    &Step::Connecting {
-                        addr,
-                        racing: racing.len(),
-                    },
-                );
-                match sock::Connecting::start(addr) {
-                    Ok(c) => {
-                        racing.push(c);
-                        next_start = now + STAGGER;
-                    }
-                    Err(error) => {
-                        handler.trace(
-                            self.start.elapsed(),
-                            &Step::ConnectFailed {
-                                addr,
-                                error: &error,
-                            },
-                        );
-                        last_err = Some((addr, error));
-                        next_start = now;
-                    }
-                }
-                continue;
-            }
-            if racing.is_empty() {
-                let (addr, source) = last_err.expect("every address was tried and failed");
-                if sock::is_timeout(&source) {
-                    return Err(self.timeout(Phase::Connect));
-                }
-                return Err(FetchError::Connect { addr, source });
-            }
-            let until = match (deadline, next < order.len()) {
-                (Some(d), true) => Some(d.min(next_start)),
-                (Some(d), false) => Some(d),
-                (None, true) => Some(next_start),
-                (None, false) => None,
-            };
-            let wait = until.map(|u| u.saturating_duration_since(now));
-            let done =
-                sock::poll_connecting(&racing, wait).map_err(|source| FetchError::Connect {
-                    addr: racing[0].addr(),
-                    source,
-                })?;
-            for i in done.into_iter().rev() {
-                let attempt = racing.remove(i);
-                let addr = attempt.addr();
-                match attempt.finish() {
-                    Ok(conn) => {
-                        for loser in racing.drain(..) {
-                            handler.trace(
-                                self.start.elapsed(),
-                                &Step::ConnectAbandoned { addr: loser.addr() },
-                            );
-                        }
-                        self.exchange.ip = Some(addr.ip());
-                        self.exchange.timing.connect = Some(self.start.elapsed());
-                        let local = conn.local_addr().ok();
-                        handler.trace(self.start.elapsed(), &Step::Connected { local, peer: addr });
-                        return Ok(conn);
-                    }
-                    Err(error) => {
-                        handler.trace(
-                            self.start.elapsed(),
-                            &Step::ConnectFailed {
-                                addr,
-                                error: &error,
-                            },
-                        );
-                        last_err = Some((addr, error));
-                        // RFC 8305: a failure starts the next one at once.
-                        next_start = Instant::now();
-                    }
-                }
-            }
         }
     }
 
@@ -736,6 +863,9 @@ impl Run {
             sink.handler.trace(at, &Step::Received { bytes: n });
             let heads_before = reader.header_bytes();
             let fed = reader.feed(&buf[..n], &mut sink);
+            if fed.as_ref().is_ok_and(|used| *used < n) {
+                self.extra_bytes = true;
+            }
             sink.exchange.body_bytes = reader.body_bytes();
             sink.exchange.header_bytes = reader.header_bytes();
             // On a parse error the bytes are still shown: nothing received
@@ -763,29 +893,73 @@ impl Run {
 }
 
 /// A failure while sending: a TLS error stays one (never a send error).
-/// The earlier of two optional deadlines.
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 fn send_error(e: io::Error) -> FetchError {
     TlsError::from_io(&e).map_or(FetchError::Send(e), FetchError::Tls)
 }
 
-/// The order to try addresses in: IPv6 first, then the families
-/// alternate, each family in the resolver's order (RFC 8305 section 4).
-fn interleave(ips: &[IpAddr]) -> Vec<IpAddr> {
-    let (v6, v4): (Vec<IpAddr>, Vec<IpAddr>) = ips.iter().partition(|ip| ip.is_ipv6());
-    let mut out = Vec::with_capacity(ips.len());
-    let (mut a, mut b) = (v6.into_iter(), v4.into_iter());
-    loop {
-        match (a.next(), b.next()) {
-            (None, None) => return out,
-            (x, y) => out.extend(x.into_iter().chain(y)),
+/// The request head for `target` as `plan` sends it: through a forwarding
+/// proxy, in absolute form with the proxy's credentials (which go to the
+/// proxy only: in a tunnel they were in the CONNECT request).
+fn request_head(
+    request: &RequestSpec,
+    target: &Target,
+    body_len: Option<u64>,
+    credentials: bool,
+    plan: &Plan,
+) -> RequestHead {
+    let mut head = request.head_for(target, body_len, credentials);
+    if plan.forward() {
+        head.path_and_query = format!(
+            "{}://{}{}",
+            target.scheme.as_str(),
+            target.host_header(),
+            target.path_and_query
+        );
+        let proxy = plan.proxy.as_ref();
+        if let Some(c) = proxy.and_then(|p| p.credentials.as_ref()) {
+            head.headers
+                .insert(1, ("Proxy-Authorization".into(), conn::tunnel::basic(c)));
         }
+        if !head
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("proxy-connection"))
+        {
+            head.headers
+                .push(("Proxy-Connection".into(), "Keep-Alive".into()));
+        }
+    }
+    head
+}
+
+/// True when a `name` header of `headers` lists `token` (comma-separated,
+/// case-insensitive).
+fn has_token(headers: &[(String, String)], name: &str, token: &str) -> bool {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .flat_map(|(_, v)| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// The exchange's view of a connection-layer event.
+fn step_of<'a>(event: &'a Event<'a>) -> Step<'a> {
+    match event {
+        Event::Resolving { host } => Step::Resolving { host },
+        Event::Resolved { addrs } => Step::Resolved { addrs },
+        Event::Connecting { addr, racing } => Step::Connecting {
+            addr: *addr,
+            racing: *racing,
+        },
+        Event::ConnectAbandoned { addr, .. } => Step::ConnectAbandoned { addr: *addr },
+        Event::ConnectFailed { addr, error, .. } => Step::ConnectFailed { addr: *addr, error },
+        Event::Connected { local, peer, .. } => Step::Connected {
+            local: *local,
+            peer: *peer,
+        },
+        Event::UnixConnected { path } => Step::UnixConnected { path },
+        Event::Proxy(p) => Step::Proxy(p),
+        Event::Tls(t) => Step::Tls(*t),
     }
 }
 
@@ -853,15 +1027,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn interleave_starts_with_ipv6_and_alternates() {
-        let ips: Vec<IpAddr> = ["10.0.0.1", "10.0.0.2", "fd00::1", "10.0.0.3", "fd00::2"]
-            .iter()
-            .map(|s| s.parse().unwrap())
-            .collect();
-        let got: Vec<String> = interleave(&ips).iter().map(ToString::to_string).collect();
-        assert_eq!(
-            got,
-            ["fd00::1", "10.0.0.1", "fd00::2", "10.0.0.2", "10.0.0.3"]
-        );
+    fn connection_tokens() {
+        let h = vec![("Connection".to_string(), "Keep-Alive, Close".to_string())];
+        assert!(has_token(&h, "connection", "close"));
+        assert!(!has_token(&h, "proxy-connection", "close"));
+        assert!(!has_token(&h, "connection", "clos"));
     }
 }

@@ -6,7 +6,9 @@
 //! - [`request`]: the request bytes, built by hand; [`body`]: the request
 //!   body, streamed from its source.
 //! - [`response`]: a push parser that reads the response head with
-//!   `httparse` and decides the body framing itself (RFC 9112 section 6.3).
+//!   `httparse` and decides the body framing itself (RFC 9112 section 6.3);
+//!   its [`response::Error`] lives in `error`, shared with the chunked
+//!   decoder.
 //! - [`client`]: one exchange over a socket of our own (resolve, connect,
 //!   send, read until the message is complete) with time limits and a
 //!   timing breakdown.
@@ -22,6 +24,7 @@
 pub mod body;
 mod chunked;
 pub mod client;
+mod error;
 pub mod lint;
 pub mod redirect;
 pub mod request;

@@ -8,7 +8,8 @@
 //!
 //! Defaults follow curl so a server sees what it would see from curl:
 //! `Host` (with the port unless 80), `User-Agent: rawget/VERSION`,
-//! `Accept: */*`, and `Connection: close` so the server ends the exchange.
+//! `Accept: */*`, and no `Connection` header: the connection stays open
+//! for the next exchange unless either side says `Connection: close`.
 //! A user header with the same name replaces a default in place; `Name:`
 //! with nothing after the colon removes it (curl's `-H "Accept:"`); `Name;`
 //! sends the header with an empty value (curl's `-H "X-Empty;"`).
@@ -91,8 +92,9 @@ impl HeaderArg {
 pub const USER_AGENT: &str = concat!("rawget/", env!("CARGO_PKG_VERSION"));
 
 /// Header fields that carry credentials: not sent on to another host on a
-/// redirect (curl CVE-2018-1000007, CVE-2022-27776).
-const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "cookie"];
+/// redirect (curl CVE-2018-1000007, CVE-2022-27776; a user's
+/// `Proxy-Authorization` neither).
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 
 impl RequestSpec {
     /// Validates what the user asked for.
@@ -108,7 +110,7 @@ impl RequestSpec {
     /// let text = String::from_utf8(req.head_for(&t, None, true).to_bytes()).unwrap();
     /// assert!(text.starts_with("GET /x HTTP/1.1\r\nHost: localhost:8080\r\n"));
     /// assert!(text.contains("\r\nAccept: text/plain\r\n"));
-    /// assert!(text.ends_with("Connection: close\r\n\r\n"));
+    /// assert!(text.ends_with("Accept: */*\r\n\r\n"));
     /// ```
     pub fn new(
         method: &str,
@@ -182,7 +184,6 @@ impl RequestSpec {
             let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
             headers.push(("Authorization".into(), format!("Basic {token}")));
         }
-        headers.push(("Connection".into(), "close".into()));
         if let Some(len) = body_len {
             headers.push((
                 "Content-Type".into(),
@@ -203,6 +204,18 @@ impl RequestSpec {
             path_and_query: target.path_and_query.clone(),
             headers,
         }
+    }
+
+    /// True when the user's headers ask the server to close the
+    /// connection after this exchange (`-H "Connection: close"`).
+    pub fn asks_to_close(&self) -> bool {
+        self.user_headers.iter().any(|h| match h {
+            HeaderArg::Set(n, v) => {
+                n.eq_ignore_ascii_case("connection")
+                    && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+            }
+            HeaderArg::Remove(_) => false,
+        })
     }
 
     /// True for `HEAD`, whose response never has a body.
@@ -293,7 +306,7 @@ mod tests {
             text(&req, "example.com/p?q=1", None),
             format!(
                 "GET /p?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: {USER_AGENT}\r\n\
-                 Accept: */*\r\nConnection: close\r\n\r\n"
+                 Accept: */*\r\n\r\n"
             )
         );
     }
@@ -307,7 +320,6 @@ mod tests {
             vec![
                 ("Host".to_string(), "h:81".to_string()),
                 ("accept".to_string(), "text/html".to_string()),
-                ("Connection".to_string(), "close".to_string()),
                 ("X-Empty".to_string(), String::new()),
                 ("X-A".to_string(), "1".to_string()),
             ]

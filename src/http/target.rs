@@ -5,8 +5,8 @@
 //! literals, percent-encoding, dot segments), so we do not hand-roll a URL
 //! grammar. This module only adds the curl habits on top: a missing scheme
 //! means `http://`, and a scheme we do not speak is its own error
-//! ([`TargetError::UnsupportedScheme`], curl's exit 1) distinct from a
-//! malformed URL ([`TargetError::Malformed`], curl's exit 3).
+//! ([`UrlError::UnsupportedScheme`], curl's exit 1) distinct from a
+//! malformed URL ([`UrlError::Malformed`], curl's exit 3).
 //!
 //! A [`Target`] keeps the parsed [`Url`] beside the parts: a redirect's
 //! relative `Location` is resolved against it ([`Target::join`]).
@@ -77,7 +77,7 @@ pub struct Target {
 
 /// Why a URL cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TargetError {
+pub enum UrlError {
     /// Not a URL we can parse (curl exit 3).
     Malformed {
         /// What the user typed.
@@ -92,13 +92,13 @@ pub enum TargetError {
     },
 }
 
-impl fmt::Display for TargetError {
+impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TargetError::Malformed { input, reason } => {
+            UrlError::Malformed { input, reason } => {
                 write!(f, "malformed URL '{input}': {reason}")
             }
-            TargetError::UnsupportedScheme { scheme } => write!(
+            UrlError::UnsupportedScheme { scheme } => write!(
                 f,
                 "unsupported protocol '{scheme}': rawget speaks http:// and https:// only"
             ),
@@ -106,7 +106,7 @@ impl fmt::Display for TargetError {
     }
 }
 
-impl std::error::Error for TargetError {}
+impl std::error::Error for UrlError {}
 
 impl Target {
     /// The `Host` header value: the host, with brackets for IPv6, and with
@@ -134,7 +134,7 @@ impl Target {
 }
 
 impl FromStr for Target {
-    type Err = TargetError;
+    type Err = UrlError;
 
     /// ```
     /// use rawnet::http::target::Target;
@@ -145,7 +145,7 @@ impl FromStr for Target {
     /// assert!("ftp://example.com/".parse::<Target>().is_err());
     /// ```
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let malformed = |reason: &str| TargetError::Malformed {
+        let malformed = |reason: &str| UrlError::Malformed {
             input: input.to_owned(),
             reason: reason.to_owned(),
         };
@@ -167,7 +167,7 @@ impl FromStr for Target {
         let with_scheme = match scheme {
             Some(scheme) if Scheme::parse(scheme).is_some() => input.to_owned(),
             Some(scheme) => {
-                return Err(TargetError::UnsupportedScheme {
+                return Err(UrlError::UnsupportedScheme {
                     scheme: scheme.to_ascii_lowercase(),
                 })
             }
@@ -194,8 +194,8 @@ impl Target {
     /// assert_eq!(t.join("../c").unwrap().url.as_str(), "http://h:8080/c");
     /// assert_eq!(t.join("https://x/").unwrap().port, 443);
     /// ```
-    pub fn join(&self, location: &str) -> Result<Target, TargetError> {
-        let malformed = |reason: &str| TargetError::Malformed {
+    pub fn join(&self, location: &str) -> Result<Target, UrlError> {
+        let malformed = |reason: &str| UrlError::Malformed {
             input: location.to_owned(),
             reason: reason.to_owned(),
         };
@@ -204,7 +204,7 @@ impl Target {
             .join(location.trim_matches([' ', '\t']))
             .map_err(|e| malformed(&e.to_string()))?;
         if Scheme::parse(url.scheme()).is_none() {
-            return Err(TargetError::UnsupportedScheme {
+            return Err(UrlError::UnsupportedScheme {
                 scheme: url.scheme().to_owned(),
             });
         }
@@ -330,10 +330,7 @@ mod tests {
     fn unsupported_scheme_is_not_malformed() {
         for s in ["ftp://h/", "FILE:///etc/passwd", "wss://h/"] {
             assert!(
-                matches!(
-                    s.parse::<Target>(),
-                    Err(TargetError::UnsupportedScheme { .. })
-                ),
+                matches!(s.parse::<Target>(), Err(UrlError::UnsupportedScheme { .. })),
                 "{s}"
             );
         }
@@ -362,7 +359,7 @@ mod tests {
         assert!(!base.same_origin(&base.join("https://h/").unwrap()));
         assert!(matches!(
             base.join("ftp://x/"),
-            Err(TargetError::UnsupportedScheme { .. })
+            Err(UrlError::UnsupportedScheme { .. })
         ));
     }
 
@@ -379,7 +376,7 @@ mod tests {
             "http://h:8a/",
         ] {
             assert!(
-                matches!(s.parse::<Target>(), Err(TargetError::Malformed { .. })),
+                matches!(s.parse::<Target>(), Err(UrlError::Malformed { .. })),
                 "{s:?} should be malformed"
             );
         }

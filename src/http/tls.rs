@@ -1,6 +1,8 @@
-//! HTTPS: a TLS session (rustls, ring provider) on top of our own TCP
-//! connection, as a [`Transport`], so the exchange and the response reader
-//! never know the bytes were encrypted.
+//! HTTPS: a TLS session (rustls, ring provider) on top of any
+//! [`Transport`] (our own TCP connection, a proxy tunnel, or another TLS
+//! session: an `https://` origin through an `https://` proxy), and itself a
+//! [`Transport`], so the exchange and the response reader never know the
+//! bytes were encrypted.
 //!
 //! What this module owns: the trust decision (the system CA store, like
 //! curl; or a `--cacert` bundle; or no verification with `-k`), the
@@ -34,7 +36,6 @@ use rustls::{
 use sha2::{Digest, Sha256};
 
 use super::transport::Transport;
-use crate::sock::Conn;
 
 /// Ciphertext read from the socket at once.
 const CIPHER_BUF: usize = 256 * 1024;
@@ -248,7 +249,7 @@ pub struct TlsInfo {
 }
 
 /// A step of the handshake, for `-v`.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum TlsStep<'a> {
     /// The ClientHello went out.
@@ -351,9 +352,9 @@ impl ServerCertVerifier for Recording {
     }
 }
 
-/// HTTP over TLS over our TCP connection.
+/// TLS over the transport below it.
 pub struct TlsTransport {
-    conn: Conn,
+    inner: Box<dyn Transport>,
     tls: ClientConnection,
     /// Ciphertext read from the socket, `[at..end]` not yet given to rustls.
     cipher: Vec<u8>,
@@ -370,11 +371,11 @@ pub struct TlsTransport {
 /// A failed handshake: why, and what was seen of the server's chain.
 pub type Failure = (TlsError, Option<TlsInfo>);
 
-/// Runs the handshake on `conn` for `host` (a name or an address literal)
-/// within `deadline`, reporting its steps to `step`. On a certificate
-/// failure the chain that was seen comes back with the error.
+/// Runs the handshake over `inner` for `host` (a name or an address
+/// literal) within `deadline`, reporting its steps to `step`. On a
+/// certificate failure the chain that was seen comes back with the error.
 pub fn handshake(
-    conn: Conn,
+    inner: Box<dyn Transport>,
     host: &str,
     setup: &TlsSetup,
     deadline: Option<Instant>,
@@ -409,7 +410,7 @@ pub fn handshake(
     let tls = ClientConnection::new(Arc::new(config), name)
         .map_err(|e| Box::new((TlsError::Handshake(e), None)))?;
     let mut t = TlsTransport {
-        conn,
+        inner,
         tls,
         cipher: vec![0; CIPHER_BUF],
         at: 0,
@@ -504,8 +505,7 @@ impl TlsTransport {
     /// Reads ciphertext from the socket into the buffer (all of it given
     /// to rustls before); 0 bytes marks the end of the stream.
     fn fill(&mut self, deadline: Option<Instant>) -> io::Result<()> {
-        self.conn.set_timeouts(left(deadline)?)?;
-        let n = self.conn.recv(&mut self.cipher)?;
+        let n = self.inner.recv(&mut self.cipher, left(deadline)?)?;
         self.at = 0;
         self.end = n;
         if n == 0 {
@@ -539,28 +539,65 @@ impl TlsTransport {
         }
     }
 
+    /// After plaintext was read: whether more is ready (or the end), so
+    /// [`Transport::wait`] does not report an answer that was consumed
+    /// (a layer above would then block in `recv`, and a kept-alive
+    /// connection would look closed). An error is left for `recv` to
+    /// report, so it counts as an answer.
+    fn refresh_answer(&mut self) {
+        self.answer = match self.tls.process_new_packets() {
+            Ok(state) => state.plaintext_bytes_to_read() > 0 || state.peer_has_closed() || self.eof,
+            Err(_) => true,
+        };
+    }
+
     fn process(&mut self) -> Result<(), rustls::Error> {
         let state = self.tls.process_new_packets()?;
         self.answer = state.plaintext_bytes_to_read() > 0 || state.peer_has_closed() || self.eof;
         Ok(())
     }
 
-    /// Writes queued TLS records, waiting for the socket (bounded).
+    /// Writes queued TLS records, waiting for the transport below
+    /// (bounded), until they have left this layer and the ones below.
     fn flush_blocking(&mut self, deadline: Option<Instant>) -> io::Result<()> {
-        while self.tls.wants_write() {
-            self.conn.set_timeouts(left(deadline)?)?;
-            self.tls.write_tls(&mut &self.conn)?;
+        while self.tls.wants_write() || self.inner.has_pending() {
+            if self.tls.wants_write() {
+                match self.tls.write_tls(&mut NoWait(&mut *self.inner)) {
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            } else {
+                // Lets a layer below push out what it holds.
+                match self.inner.send_nowait(&[]) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+                if !self.inner.has_pending() {
+                    break;
+                }
+            }
+            if !self.inner.wait_writable(left(deadline)?)? {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
         }
         Ok(())
     }
 
-    /// Writes what the socket takes now of the queued TLS records.
+    /// Writes what the transport below takes now of the queued TLS records.
     fn flush_nowait(&mut self) -> io::Result<()> {
         while self.tls.wants_write() {
-            match self.tls.write_tls(&mut NoWait(&self.conn)) {
+            match self.tls.write_tls(&mut NoWait(&mut *self.inner)) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(e),
+            }
+        }
+        if self.inner.has_pending() {
+            match self.inner.send_nowait(&[]) {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                _ => {}
             }
         }
         Ok(())
@@ -578,15 +615,11 @@ impl Transport for TlsTransport {
                 self.feed().map_err(|e| TlsError::Protocol(e).into_io())?;
                 continue;
             }
-            let wait = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(t) => Some(t),
-                    None => return Ok((false, false)),
-                },
-                None => None,
-            };
-            let (readable, writable) =
-                self.conn.poll(want_write || self.tls.wants_write(), wait)?;
+            // An expired time still polls once (with a zero timeout): a
+            // caller asking "anything now?" gets a real answer.
+            let wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let flushing = self.tls.wants_write() || self.inner.has_pending();
+            let (readable, writable) = self.inner.wait(want_write || flushing, wait)?;
             if readable {
                 // poll() said it will not block.
                 self.fill(None)?;
@@ -617,7 +650,28 @@ impl Transport for TlsTransport {
     }
 
     fn has_pending(&self) -> bool {
-        self.tls.wants_write()
+        self.tls.wants_write() || self.inner.has_pending()
+    }
+
+    fn wait_writable(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        // Plaintext is taken while records wait; what limits sending is the
+        // transport below, once this layer's records are out.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        self.flush_nowait()?;
+        while self.tls.wants_write() || self.inner.has_pending() {
+            let wait = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(t) => Some(t),
+                    None => return Ok(false),
+                },
+                None => None,
+            };
+            if !self.inner.wait_writable(wait)? {
+                return Ok(false);
+            }
+            self.flush_nowait()?;
+        }
+        Ok(true)
     }
 
     fn clean_end(&self) -> Option<bool> {
@@ -632,7 +686,11 @@ impl Transport for TlsTransport {
                     self.ended = Some(true);
                     return Ok(0);
                 }
-                Ok(n) => return self.read_buffered(buf, n),
+                Ok(n) => {
+                    let n = self.read_buffered(buf, n)?;
+                    self.refresh_answer();
+                    return Ok(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // The TCP stream ended without close_notify.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
@@ -692,8 +750,8 @@ fn left(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
     }
 }
 
-/// `send(MSG_DONTWAIT)` as a `Write`, for rustls' `write_tls`.
-struct NoWait<'a>(&'a Conn);
+/// The transport's non-blocking send as a `Write`, for rustls' `write_tls`.
+struct NoWait<'a>(&'a mut dyn Transport);
 
 impl Write for NoWait<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

@@ -1,7 +1,8 @@
 //! The byte stream an exchange talks to, behind one trait, as curl's
 //! connection filters keep `lib/http.c` from knowing whether bytes are
-//! TLS: [`Plain`] is the TCP connection itself; `tls::TlsTransport`
-//! encrypts on top of it.
+//! TLS: [`Plain`] is the socket itself; `tls::TlsTransport` encrypts on top
+//! of any transport, a TLS one included; the connection layer
+//! ([`crate::conn`]) stacks them and hands the exchange the top one.
 //!
 //! The exchange only asks three things: can the server's answer be read
 //! yet (plaintext, or the end of the stream: not mere socket readability,
@@ -15,7 +16,10 @@ use std::time::Duration;
 use crate::sock::Conn;
 
 /// A connected byte stream the exchange sends on and reads from.
-pub trait Transport {
+///
+/// `Send`: a connection kept in the pool may be taken by another worker
+/// thread.
+pub trait Transport: Send {
     /// Waits until the peer's answer can be read (bytes, or the end of the
     /// stream) or, when `want_write`, until more can be sent; at most
     /// `timeout` (`None`: no limit). Returns `(answer, writable)`;
@@ -31,6 +35,11 @@ pub trait Transport {
     fn has_pending(&self) -> bool {
         false
     }
+
+    /// Waits until more can be sent (held bytes flushed below this layer),
+    /// at most `timeout`; `false`: the time ran out. Unlike
+    /// [`Transport::wait`], bytes waiting to be read do not end the wait.
+    fn wait_writable(&mut self, timeout: Option<Duration>) -> io::Result<bool>;
 
     /// For a transport with its own end-of-stream signal (TLS
     /// `close_notify`): whether it was received. `None` for plain TCP,
@@ -70,6 +79,10 @@ impl Transport for Plain {
 
     fn send_nowait(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.conn.send_nowait(buf)
+    }
+
+    fn wait_writable(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        self.conn.poll_writable(timeout)
     }
 
     fn recv(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> io::Result<usize> {

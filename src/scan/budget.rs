@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use super::rate::RateLimiter;
+use super::pacing::Pacing;
 use super::window::Permits;
 
 /// Flights in flight and attempt starts per second, shared by every pass
@@ -18,7 +18,7 @@ use super::window::Permits;
 #[derive(Debug)]
 pub struct ConnectBudget {
     pub(crate) permits: Permits,
-    pub(crate) rate: Option<RateLimiter>,
+    pub(crate) rate: Option<Pacing>,
 }
 
 impl ConnectBudget {
@@ -28,7 +28,7 @@ impl ConnectBudget {
     pub fn new(concurrency: usize, rate: Option<u32>) -> ConnectBudget {
         ConnectBudget {
             permits: Permits::new(concurrency),
-            rate: rate.map(|r| RateLimiter::new(r, Instant::now())),
+            rate: rate.map(|r| Pacing::new(r, Instant::now())),
         }
     }
 }

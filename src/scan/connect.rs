@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{SockAddr, Socket};
 
 /// What a `connect()` call said.
 #[derive(Debug)]
@@ -34,19 +34,9 @@ pub(crate) enum Answer {
     Failed(io::Error),
 }
 
-/// A non-blocking, close-on-exec TCP socket for `addr`'s family, with
-/// ICMP errors queued (`IP_RECVERR`/`IPV6_RECVERR`, see
-/// [`crate::sock::set_recverr`]) so that the reason of a refusal keeps its
-/// ICMP type and code. A failure to set the option only costs that
-/// precision.
+/// A non-blocking probe socket for `addr` ([`crate::sock::tcp_probe_socket`]).
 pub(crate) fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
-    let socket = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM.nonblocking(),
-        Some(Protocol::TCP),
-    )?;
-    let _ = crate::sock::set_recverr(&socket, addr.is_ipv6());
-    Ok(socket)
+    crate::sock::tcp_probe_socket(&addr)
 }
 
 /// Calls `connect()` on a socket that is not yet connecting.
@@ -212,6 +202,7 @@ impl Eagerness {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use socket2::{Domain, Type};
     use std::net::TcpListener;
 
     fn loopback_closed_port() -> (Socket, SocketAddr) {

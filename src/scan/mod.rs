@@ -9,16 +9,18 @@
 //! socket calls of `connect` and the banner of `banner`) or the UDP probe
 //! (`udp`). The prober owns what one attempt means; the engine owns the
 //! event loop, slots, deadlines, the in-flight window (`window`) and the
-//! rate schedule (`rate`), back-off, batching, retries after loss (`loss`),
-//! per-host state (round trips in `rtt`, ICMP rationing in `ratelimit`,
+//! rate schedule (`pacing`), back-off, batching, retries after loss (`loss`),
+//! per-host state (round trips in `rtt`, ICMP rationing in `icmp_limit`,
 //! discovery and host timeout in `discovery`) and the delivery of results.
 //! The SYN scan ([`Technique::Syn`], the `syn` technique on raw sockets)
 //! is the exception: [`syn_loop`] drives it, with the engine's discovery
 //! table and sink (see there why).
-//! Service detection ([`service`]) is a stage between the engine and the
-//! caller's sink; its probe connects draw on the same [`ConnectBudget`]
-//! (in-flight window and rate schedule) as the workers' connects, when the
-//! caller hands one budget to both ([`run_with_budget`]).
+//! Service detection ([`detection`], [`run_with_detection`]) is a session
+//! prober that wraps the TCP connect: its probe connections are flights of
+//! the same engine, drawing on the same [`ConnectBudget`] (in-flight
+//! window and rate schedule) as every other start. Every pass of a scan
+//! (TCP, UDP) draws on the budget the caller hands it
+//! ([`run_with_budget`]).
 //!
 //! # Design
 //!
@@ -170,15 +172,14 @@ mod banner;
 mod budget;
 mod classify;
 mod connect;
+pub mod detection;
 mod discovery;
 mod engine;
+pub mod icmp_limit;
 mod loss;
-mod plan;
-mod rate;
-pub mod ratelimit;
+mod pacing;
 mod rtt;
-pub mod service;
-mod session;
+mod sizing;
 mod slots;
 mod syn;
 pub mod syn_loop;
@@ -263,6 +264,17 @@ impl Proto {
     }
 }
 
+impl Proto {
+    /// The service usually found on `port` of this protocol
+    /// ([`crate::port_names`]).
+    pub fn service_name(self, port: u16) -> Option<&'static str> {
+        match self {
+            Proto::Tcp => crate::port_names::tcp_service(port),
+            Proto::Udp => crate::port_names::udp_service(port),
+        }
+    }
+}
+
 impl std::fmt::Display for Proto {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -309,7 +321,7 @@ pub struct PortResult {
     pub banner: Option<Vec<u8>>,
     /// The service detected from what the port said (`-sV`); `None` when
     /// detection was not asked for or the port is not open TCP.
-    pub service: Option<service::Service>,
+    pub service: Option<detection::Service>,
 }
 
 impl PortResult {
@@ -410,7 +422,7 @@ pub struct ScanConfig {
     pub concurrency: usize,
     /// Extra attempts for a port that came back filtered (TCP) or
     /// silent (UDP; a host that rations its ICMP may get more, see the
-    /// `ratelimit` submodule): the least any port gets; TCP addresses that
+    /// `icmp_limit` submodule): the least any port gets; TCP addresses that
     /// show loss get more (see the module docs).
     pub retries: u32,
     /// Most connects started per second, across all workers.
@@ -439,7 +451,7 @@ pub struct Summary {
     pub open_filtered: u64,
     /// Addresses seen limiting their ICMP port-unreachable rate (UDP):
     /// their closed ports took paced retries to classify. At most
-    /// [`ratelimit::MAX_LISTED`] are listed.
+    /// [`icmp_limit::MAX_LISTED`] are listed.
     pub icmp_rate_limited: Vec<IpAddr>,
     /// Wall time of the scan.
     pub elapsed: Duration,
@@ -472,7 +484,7 @@ impl Summary {
         self.open_filtered += other.open_filtered;
         for ip in other.icmp_rate_limited {
             if !self.icmp_rate_limited.contains(&ip)
-                && self.icmp_rate_limited.len() < ratelimit::MAX_LISTED
+                && self.icmp_rate_limited.len() < icmp_limit::MAX_LISTED
             {
                 self.icmp_rate_limited.push(ip);
             }
@@ -574,7 +586,7 @@ pub fn run_with_budget(
 
 /// [`run_with_budget`] with service detection (`-sV`): the open TCP ports
 /// are identified by sessions of the same engine before they are
-/// reported (see [`service`]). A UDP source is scanned as without it.
+/// reported (see [`detection`]). A UDP source is scanned as without it.
 ///
 /// # Errors
 ///
@@ -582,13 +594,13 @@ pub fn run_with_budget(
 pub fn run_with_detection(
     source: &dyn ProbeSource,
     cfg: &ScanConfig,
-    service: &service::ServiceConfig,
+    service: &detection::ServiceConfig,
     sink: &dyn Sink,
     budget: &ConnectBudget,
 ) -> Result<Summary, ScanError> {
     match source.technique() {
         Technique::Connect => run_prober(source, cfg, sink, budget, &|| {
-            session::Detect::new(tcp::TcpConnect::new(cfg.banner), *service)
+            detection::session::Detect::new(tcp::TcpConnect::new(cfg.banner), *service)
         }),
         _ => run_with_budget(source, cfg, sink, budget),
     }
@@ -614,7 +626,7 @@ where
         cfg,
         sink,
         cursor: AtomicU64::new(0),
-        batch: plan::batch_size(concurrency / pollers.len()),
+        batch: sizing::batch_size(concurrency / pollers.len()),
         permits: &budget.permits,
         rate: budget.rate.as_ref(),
         stop: AtomicBool::new(false),
@@ -650,10 +662,10 @@ fn set_up(
 ) -> Result<(Vec<polling::Poller>, usize), ScanError> {
     let wanted = wanted.max(1);
     let threads = rayon::current_num_threads().min(max_workers.unwrap_or(usize::MAX));
-    let workers = plan::worker_count(threads, wanted, probes);
+    let workers = sizing::worker_count(threads, wanted, probes);
     let open = crate::fdlimit::open_fd_count().map_err(ScanError::Io)?;
     let need =
-        open + crate::fdlimit::RESERVE + plan::FDS_PER_POLLER * workers as u64 + wanted as u64;
+        open + crate::fdlimit::RESERVE + sizing::FDS_PER_POLLER * workers as u64 + wanted as u64;
     let limit = crate::fdlimit::raise_soft_limit(need).map_err(ScanError::Io)?;
     let mut pollers = (0..workers)
         .map(|_| polling::Poller::new())
@@ -661,9 +673,9 @@ fn set_up(
         .map_err(ScanError::Io)?;
     // Counted again now that the pollers hold their descriptors.
     let open = crate::fdlimit::open_fd_count().map_err(ScanError::Io)?;
-    let spares = plan::SPARES_PER_WORKER * pollers.len() as u64;
+    let spares = sizing::SPARES_PER_WORKER * pollers.len() as u64;
     let budget = crate::fdlimit::connect_budget(limit, open + spares, crate::fdlimit::RESERVE);
-    let concurrency = plan::total_concurrency(wanted, budget);
+    let concurrency = sizing::total_concurrency(wanted, budget);
     pollers.truncate(concurrency);
     Ok((pollers, concurrency))
 }
@@ -686,7 +698,7 @@ fn summarize(
         summary.open_filtered += counts.open_filtered;
         for ip in counts.icmp_rate_limited {
             if !summary.icmp_rate_limited.contains(&ip)
-                && summary.icmp_rate_limited.len() < ratelimit::MAX_LISTED
+                && summary.icmp_rate_limited.len() < icmp_limit::MAX_LISTED
             {
                 summary.icmp_rate_limited.push(ip);
             }

@@ -791,7 +791,7 @@ pub fn run_detected(
     source: &dyn ProbeSource,
     cfg: &ScanConfig,
     caps: SynRate,
-    service: Option<&super::service::ServiceConfig>,
+    service: Option<&super::detection::ServiceConfig>,
     sink: &dyn Sink,
     budget: &super::ConnectBudget,
 ) -> Result<Summary, ScanError> {

@@ -44,7 +44,7 @@
 //! A timed retry ("try again at T", as UDP needs under a target's ICMP
 //! rate limit) is [`Step::RetryAt`]; the engine also schedules one itself
 //! when a prober's closed ports answer through rationed ICMP
-//! ([`Prober::rationed`], see the `ratelimit` submodule).
+//! ([`Prober::rationed`], see the `icmp_limit` submodule).
 //!
 //! A prober takes `&mut self`: it may keep state across the probes of one
 //! loop (the TCP connect keeps a refused socket for the next connect).
@@ -129,7 +129,7 @@ pub struct Outcome {
     /// The bytes the port sent, when it sent any (capped by the prober).
     pub reply: Option<Vec<u8>>,
     /// The service a session identified (`-sV`).
-    pub service: Option<Box<super::service::Service>>,
+    pub service: Option<Box<super::detection::Service>>,
 }
 
 impl Outcome {
@@ -257,7 +257,7 @@ pub trait Prober {
     /// True when closed ports answer with ICMP port unreachables, which
     /// hosts ration: the engine then believes silence only when the host
     /// could have answered, and retries at the host's pace otherwise (the
-    /// `ratelimit` submodule). False by default.
+    /// `icmp_limit` submodule). False by default.
     fn rationed(&self) -> bool {
         false
     }

@@ -33,8 +33,6 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd};
 
-use socket2::{Domain, Socket, Type};
-
 use super::classify::icmp_reason;
 use super::technique::{step_for_errno, Interest, Outcome, Prober, Step, Technique};
 use super::{BannerConfig, Probe, Reason, State};
@@ -84,7 +82,8 @@ impl Prober for UdpProbe {
         _session: &mut (),
     ) -> Result<(UdpFlight, Step), Step> {
         let addr = SocketAddr::new(probe.ip, probe.port);
-        let sock = open(&addr).map_err(|e| step_for_errno(&e, Reason::PortUnreach))?;
+        let sock = crate::sock::udp_connected(&addr)
+            .map_err(|e| step_for_errno(&e, Reason::PortUnreach))?;
         let payload = &udp_payloads::for_attempt(probe.port, attempt).bytes;
         match sock.send(payload) {
             Ok(_) => Ok((UdpFlight { sock }, Step::Wait(Interest::Read))),
@@ -124,7 +123,7 @@ impl Prober for UdpProbe {
     }
 
     /// Closed UDP ports answer with ICMP port unreachables, which hosts
-    /// ration (see the `ratelimit` submodule).
+    /// ration (see the `icmp_limit` submodule).
     fn rationed(&self) -> bool {
         true
     }
@@ -133,23 +132,6 @@ impl Prober for UdpProbe {
     /// the target's ICMP pace, not our CPU's; and one worker sees every
     /// ICMP answer of a host, which the rationing rule needs.
     const MAX_WORKERS: Option<usize> = Some(1);
-}
-
-/// `socket(AF_INET[6], SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC)`,
-/// `setsockopt(IP[V6]_RECVERR, 1)`, `connect(addr)`.
-///
-/// # Notes
-///
-/// `connect()` on UDP sends nothing: it fixes the peer, so `send` needs
-/// no address and the kernel delivers to this socket only datagrams and
-/// ICMP errors from that peer. It can still fail at once, e.g.
-/// `ENETUNREACH` without a route.
-fn open(addr: &SocketAddr) -> io::Result<UdpSocket> {
-    let ty = Type::DGRAM.nonblocking().cloexec();
-    let sock = Socket::new(Domain::for_address(*addr), ty, None)?;
-    crate::sock::set_recverr(&sock, addr.is_ipv6())?;
-    sock.connect(&(*addr).into())?;
-    Ok(sock.into())
 }
 
 /// An ICMP (or ICMPv6) error about our datagram, from the error queue.

@@ -147,7 +147,7 @@ fn block_size(host_bits: u32) -> u128 {
 }
 
 impl FromStr for TargetSpec {
-    type Err = TargetError;
+    type Err = TargetSpecError;
 
     /// Parses one item: no commas, but for nmap's lists inside an octet
     /// (`10.0.0.1-3,7`).
@@ -159,9 +159,9 @@ impl FromStr for TargetSpec {
     /// assert!("10.0.0.256".parse::<TargetSpec>().is_err());
     /// assert!(matches!("example.com".parse(), Ok(TargetSpec::Host { .. })));
     /// ```
-    fn from_str(item: &str) -> Result<TargetSpec, TargetError> {
+    fn from_str(item: &str) -> Result<TargetSpec, TargetSpecError> {
         let item = item.trim();
-        let invalid = |reason| TargetError::Invalid {
+        let invalid = |reason| TargetSpecError::Invalid {
             item: item.to_owned(),
             reason,
         };
@@ -352,8 +352,8 @@ fn parse_literal(text: &str) -> Option<IpAddr> {
     text.parse().ok()
 }
 
-fn parse_cidr(item: &str, addr: &str, prefix: &str) -> Result<TargetSpec, TargetError> {
-    let invalid = |reason| TargetError::Invalid {
+fn parse_cidr(item: &str, addr: &str, prefix: &str) -> Result<TargetSpec, TargetSpecError> {
+    let invalid = |reason| TargetSpecError::Invalid {
         item: item.to_owned(),
         reason,
     };
@@ -461,9 +461,9 @@ fn is_host_name(name: &str) -> bool {
 /// assert_eq!(specs.len(), 4);
 /// assert_eq!(specs[3].text(), "10.0.0.0/30");
 /// ```
-pub fn parse_list(list: &str) -> Result<Vec<TargetSpec>, TargetError> {
+pub fn parse_list(list: &str) -> Result<Vec<TargetSpec>, TargetSpecError> {
     if list.trim().is_empty() {
-        return Err(TargetError::Empty);
+        return Err(TargetSpecError::Empty);
     }
     join_octet_lists(list.split(','))
         .iter()
@@ -483,9 +483,9 @@ pub fn parse_list(list: &str) -> Result<Vec<TargetSpec>, TargetError> {
 /// let err = parse_file("10.0.0.1\n10.0.0.300\n", "hosts.txt").unwrap_err();
 /// assert!(err.to_string().starts_with("hosts.txt:2: "));
 /// ```
-pub fn parse_file(text: &str, source: &str) -> Result<Vec<TargetSpec>, TargetError> {
+pub fn parse_file(text: &str, source: &str) -> Result<Vec<TargetSpec>, TargetSpecError> {
     let mut specs = Vec::new();
-    let too_long = || TargetError::FileTooLong {
+    let too_long = || TargetSpecError::FileTooLong {
         source: source.to_owned(),
         limit: MAX_FILE_ITEMS,
     };
@@ -496,7 +496,7 @@ pub fn parse_file(text: &str, source: &str) -> Result<Vec<TargetSpec>, TargetErr
             .flat_map(|word| join_octet_lists(word.split(',')))
             .filter(|item| !item.is_empty())
         {
-            let spec = item.parse().map_err(|e| TargetError::InFile {
+            let spec = item.parse().map_err(|e| TargetSpecError::InFile {
                 source: source.to_owned(),
                 line: index + 1,
                 error: Box::new(e),
@@ -582,7 +582,7 @@ pub fn expand(
     specs: &[TargetSpec],
     opts: &TargetOptions,
     resolver: Resolver<'_>,
-) -> Result<Expansion, TargetError> {
+) -> Result<Expansion, TargetSpecError> {
     expand_excluding(specs, &[], opts, resolver)
 }
 
@@ -606,7 +606,7 @@ pub fn expand_excluding(
     excludes: &[TargetSpec],
     opts: &TargetOptions,
     resolver: Resolver<'_>,
-) -> Result<Expansion, TargetError> {
+) -> Result<Expansion, TargetSpecError> {
     check_static_sizes(specs, opts)?;
     let mut pieces = Pieces::new(opts.max_pieces);
     // Octet ranges say how many pieces they make: a list of them that
@@ -652,7 +652,7 @@ pub fn expand_excluding(
         for (space, lo, hi) in pieces.count(addresses.intervals()?)? {
             builder
                 .add(&target, space, lo, hi)
-                .map_err(|_| TargetError::TooMany {
+                .map_err(|_| TargetSpecError::TooMany {
                     limit: opts.max_addresses,
                 })?;
         }
@@ -676,7 +676,7 @@ impl Pieces {
     }
 
     /// Counts `intervals`; an error once the total passes the limit.
-    fn count<T>(&mut self, intervals: Vec<T>) -> Result<Vec<T>, TargetError> {
+    fn count<T>(&mut self, intervals: Vec<T>) -> Result<Vec<T>, TargetSpecError> {
         self.seen = self.seen.saturating_add(intervals.len());
         if self.seen > self.limit {
             return Err(self.too_many());
@@ -684,8 +684,8 @@ impl Pieces {
         Ok(intervals)
     }
 
-    fn too_many(&self) -> TargetError {
-        TargetError::TooManyPieces { limit: self.limit }
+    fn too_many(&self) -> TargetSpecError {
+        TargetSpecError::TooManyPieces { limit: self.limit }
     }
 }
 
@@ -775,7 +775,7 @@ enum Addresses {
 
 impl Addresses {
     /// The intervals these addresses cover, ascending within the target.
-    fn intervals(self) -> Result<Vec<(Space, u128, u128)>, TargetError> {
+    fn intervals(self) -> Result<Vec<(Space, u128, u128)>, TargetSpecError> {
         Ok(match self {
             Addresses::One(ip) => {
                 let (space, n) = to_num(ip);
@@ -788,7 +788,7 @@ impl Addresses {
                 vec![(space, first, first | host_mask)]
             }
             Addresses::Octets(text, octets) => octet_intervals(&octets)
-                .ok_or(TargetError::RangeTooFragmented { range: text })?
+                .ok_or(TargetSpecError::RangeTooFragmented { range: text })?
                 .into_iter()
                 .map(|(lo, hi)| (Space::V4, lo, hi))
                 .collect(),
@@ -816,11 +816,11 @@ fn pick(mut ips: Vec<IpAddr>, opts: &TargetOptions) -> Vec<IpAddr> {
 }
 
 /// Family and size checks on literals and blocks, before any lookup.
-fn check_static_sizes(specs: &[TargetSpec], opts: &TargetOptions) -> Result<(), TargetError> {
+fn check_static_sizes(specs: &[TargetSpec], opts: &TargetOptions) -> Result<(), TargetSpecError> {
     for spec in specs {
         if let Some(family) = spec.family() {
             if opts.family != Family::Any && family != opts.family {
-                return Err(TargetError::WrongFamily {
+                return Err(TargetSpecError::WrongFamily {
                     item: spec.text().to_owned(),
                     wanted: opts.family,
                 });
@@ -834,7 +834,7 @@ fn check_static_sizes(specs: &[TargetSpec], opts: &TargetOptions) -> Result<(), 
         {
             let size = block_size(host_bits(network, *prefix));
             if size > u128::from(opts.max_addresses) {
-                return Err(TargetError::CidrTooLarge {
+                return Err(TargetSpecError::CidrTooLarge {
                     cidr: text.clone(),
                     host_bits: host_bits(network, *prefix),
                     limit: opts.max_addresses,
@@ -844,7 +844,7 @@ fn check_static_sizes(specs: &[TargetSpec], opts: &TargetOptions) -> Result<(), 
         if let TargetSpec::Octets { text, octets } = spec {
             let size = octets_count(octets);
             if size > u128::from(opts.max_addresses) {
-                return Err(TargetError::RangeTooLarge {
+                return Err(TargetSpecError::RangeTooLarge {
                     range: text.clone(),
                     count: size as u64,
                     limit: opts.max_addresses,
@@ -862,7 +862,7 @@ fn check_static_sizes(specs: &[TargetSpec], opts: &TargetOptions) -> Result<(), 
 /// separately, in [`Expansion::failures`].
 #[non_exhaustive]
 #[derive(Debug, PartialEq, Eq)]
-pub enum TargetError {
+pub enum TargetSpecError {
     /// No target was given at all.
     Empty,
     /// An item is not an address, block or name.
@@ -927,18 +927,18 @@ pub enum TargetError {
         /// 1-based line number.
         line: usize,
         /// What is wrong on that line.
-        error: Box<TargetError>,
+        error: Box<TargetSpecError>,
     },
 }
 
-impl fmt::Display for TargetError {
+impl fmt::Display for TargetSpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TargetError::Empty => f.write_str("no target given"),
-            TargetError::Invalid { item, reason } => {
+            TargetSpecError::Empty => f.write_str("no target given"),
+            TargetSpecError::Invalid { item, reason } => {
                 write!(f, "invalid target '{}': {reason}", escape_line(item))
             }
-            TargetError::CidrTooLarge {
+            TargetSpecError::CidrTooLarge {
                 cidr,
                 host_bits,
                 limit,
@@ -954,7 +954,7 @@ impl fmt::Display for TargetError {
                     limit_text(*limit)
                 )
             }
-            TargetError::RangeTooLarge {
+            TargetSpecError::RangeTooLarge {
                 range,
                 count,
                 limit,
@@ -962,29 +962,29 @@ impl fmt::Display for TargetError {
                 f,
                 "range {range} has {count} addresses, more than the limit of {limit}"
             ),
-            TargetError::RangeTooFragmented { range } => write!(
+            TargetSpecError::RangeTooFragmented { range } => write!(
                 f,
                 "range {range} splits into more than {MAX_OCTET_RUNS} pieces; use CIDR blocks"
             ),
-            TargetError::FileTooLong { source, limit } => {
+            TargetSpecError::FileTooLong { source, limit } => {
                 let source = escape_line(source);
                 write!(f, "{source} holds more than {limit} targets; split it")
             }
-            TargetError::TooMany { limit } => write!(
+            TargetSpecError::TooMany { limit } => write!(
                 f,
                 "targets expand to more than the limit of {} addresses; split the list",
                 limit_text(*limit)
             ),
-            TargetError::TooManyPieces { limit } => write!(
+            TargetSpecError::TooManyPieces { limit } => write!(
                 f,
                 "targets and exclusions split into more than {limit} separate pieces \
                  (octet ranges, scattered addresses); use CIDR blocks or split the list"
             ),
-            TargetError::WrongFamily { item, wanted } => {
+            TargetSpecError::WrongFamily { item, wanted } => {
                 let flag = if *wanted == Family::V4 { "-4" } else { "-6" };
                 write!(f, "target '{item}' is of the IP version excluded by {flag}")
             }
-            TargetError::InFile {
+            TargetSpecError::InFile {
                 source,
                 line,
                 error,
@@ -993,7 +993,7 @@ impl fmt::Display for TargetError {
     }
 }
 
-impl std::error::Error for TargetError {}
+impl std::error::Error for TargetSpecError {}
 
 /// A limit as people read it: `2^64 - 1` rather than twenty digits.
 fn limit_text(limit: u64) -> String {
@@ -1036,7 +1036,7 @@ mod tests {
         Ok(ips)
     }
 
-    fn expand_with(list: &str, opts: TargetOptions) -> Result<Expansion, TargetError> {
+    fn expand_with(list: &str, opts: TargetOptions) -> Result<Expansion, TargetSpecError> {
         expand(&parse_list(list)?, &opts, &|n: &str, f| table(n, f))
     }
 
@@ -1152,13 +1152,13 @@ mod tests {
         };
         assert!(matches!(
             expand_with("10.0.0.1-2", v6),
-            Err(TargetError::WrongFamily { .. })
+            Err(TargetSpecError::WrongFamily { .. })
         ));
     }
 
     #[test]
     fn lists_reject_empty_items() {
-        assert_eq!(parse_list("").unwrap_err(), TargetError::Empty);
+        assert_eq!(parse_list("").unwrap_err(), TargetSpecError::Empty);
         assert!(parse_list("10.0.0.1,,10.0.0.2").is_err());
         assert!(parse_list("10.0.0.1,").is_err());
         assert_eq!(parse_list(" 10.0.0.1 , ::1 ").unwrap().len(), 2);
@@ -1237,7 +1237,7 @@ mod tests {
         };
         assert!(matches!(
             expand_with("fd00::/64", v4),
-            Err(TargetError::WrongFamily { .. })
+            Err(TargetSpecError::WrongFamily { .. })
         ));
         // A name with no address of the family is a lookup failure.
         let out = expand_with("v4.test,::1", v6).unwrap();
@@ -1292,7 +1292,7 @@ mod tests {
             "CIDR fd00::/64 has 2^64 addresses, more than the limit of 2^64 - 1"
         );
         let e = expand_with("fd00::/65,fd01::/65", TargetOptions::default()).unwrap_err();
-        assert_eq!(e, TargetError::TooMany { limit: u64::MAX });
+        assert_eq!(e, TargetSpecError::TooMany { limit: u64::MAX });
         let small = TargetOptions {
             max_addresses: 2,
             ..TargetOptions::default()
@@ -1309,7 +1309,7 @@ mod tests {
         // Names count against the cap once resolved.
         assert!(matches!(
             expand_with("dual.test", small),
-            Err(TargetError::TooMany { .. })
+            Err(TargetSpecError::TooMany { .. })
         ));
     }
 
@@ -1364,19 +1364,19 @@ mod tests {
         assert!(expand_with("127.0.0.1,127.0.0.3,127.0.0.5", few).is_ok());
         assert_eq!(
             expand_with("127.0.0.1,127.0.0.3,127.0.0.5,127.0.0.7", few).unwrap_err(),
-            TargetError::TooManyPieces { limit: 3 }
+            TargetSpecError::TooManyPieces { limit: 3 }
         );
         // Exclusions count too.
         let specs = parse_list("127.0.0.0/24").unwrap();
         let excludes = parse_list("127.0.0.1,127.0.0.3,127.0.0.5").unwrap();
         let e = expand_excluding(&specs, &excludes, &few, &|n: &str, f| table(n, f));
-        assert_eq!(e.unwrap_err(), TargetError::TooManyPieces { limit: 3 });
+        assert_eq!(e.unwrap_err(), TargetSpecError::TooManyPieces { limit: 3 });
         // Octet ranges are counted before any work: 17 lines of 65536
         // pieces each are refused at once (they took minutes and grew
         // without bound before).
         let line = vec!["127.0-255.0-255.1"; 17].join(",");
         let e = expand_with(&line, TargetOptions::default()).unwrap_err();
-        assert_eq!(e, TargetError::TooManyPieces { limit: MAX_PIECES });
+        assert_eq!(e, TargetSpecError::TooManyPieces { limit: MAX_PIECES });
         assert!(e.to_string().contains("use CIDR blocks"), "{e}");
         assert!(expand_with("127.0-255.0-255.1", TargetOptions::default()).is_ok());
     }

@@ -142,6 +142,15 @@ impl Targets {
         })
     }
 
+    /// Every run of consecutive addresses as `(target, first address,
+    /// length)`, in order: what the scan's fingerprint hashes (a /8 is one
+    /// run, so hashing stays cheap).
+    pub fn run_list(&self) -> impl Iterator<Item = (&str, IpAddr, u64)> + '_ {
+        self.runs
+            .iter()
+            .map(|run| (&*run.target, from_num(run.space, run.first), run.len))
+    }
+
     /// Builds targets from `(target, address)` pairs as they are (no
     /// dedupe, no cap): for tests and callers that expand on their own.
     pub fn from_pairs<I, S>(pairs: I) -> Targets

@@ -295,11 +295,24 @@ impl Netns {
             let payload = payload.to_vec();
             let reply = self.run(move || udp_once(addr, &payload, Duration::from_millis(250)));
             if let Some(reply) = reply {
+                save_seed("udp_reply", &format!("{name}-{}", addr.port()), &reply);
                 return reply;
             }
         }
         panic!("{name} never answered on UDP {addr}: {}", self.log(name));
     }
+}
+
+/// With `RAWNET_FUZZ_SEEDS=DIR` set, writes `bytes` (a real peer's reply)
+/// to `DIR/<target>/<name>`: seeds for the fuzz targets (fuzz/README.md).
+/// Without it, nothing.
+pub fn save_seed(target: &str, name: &str, bytes: &[u8]) {
+    let Some(dir) = std::env::var_os("RAWNET_FUZZ_SEEDS") else {
+        return;
+    };
+    let dir = Path::new(&dir).join(target);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), bytes).unwrap();
 }
 
 /// One request and at most one reply, with a plain connected UdpSocket.

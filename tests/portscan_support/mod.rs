@@ -40,6 +40,8 @@ pub struct Line {
     pub service_info: Option<String>,
     pub banner: Option<String>,
     pub timestamp: String,
+    pub scan_id: String,
+    pub shard: String,
 }
 
 /// What a run of the binary left behind.
@@ -97,7 +99,12 @@ pub fn portscan(args: &[&str]) -> Run {
 
 /// Like [`portscan`], writing `stdin` to the child first.
 pub fn portscan_with_stdin(args: &[&str], stdin: Option<&str>) -> Run {
-    let mut cmd = command(args);
+    run_command(command(args), stdin)
+}
+
+/// Runs `cmd` (from [`command`], perhaps with its environment changed)
+/// as [`portscan_with_stdin`] does.
+pub fn run_command(mut cmd: Command, stdin: Option<&str>) -> Run {
     if stdin.is_some() {
         cmd.stdin(Stdio::piped());
     }

@@ -14,12 +14,7 @@ use crate::generate::Generate;
 /// Connect-scan TCP ports and probe UDP ports, without privileges: open,
 /// closed, filtered or open|filtered, as JSON Lines or a table.
 #[derive(Debug, Parser)]
-#[command(
-    name = "portscan",
-    version,
-    override_usage = "portscan [OPTIONS] TARGET [PORTS]\n       \
-                      portscan [OPTIONS] -iL FILE [PORTS]"
-)]
+#[command(name = "portscan", version)]
 pub struct Cli {
     /// Host name, IPv4/IPv6 address, CIDR block (v4 or v6), or a
     /// comma-separated list of them. With -iL and no -p, a lone positional
@@ -47,6 +42,13 @@ pub struct Cli {
     /// comma-separated, '#' comments, blank lines ignored; '-' is stdin.
     #[arg(long = "input-list", value_name = "FILE")]
     pub input_list: Option<PathBuf>,
+
+    /// Probe exactly these (address, port) pairs, from FILE ('-' is
+    /// stdin): ADDRESS:PORT lines, masscan -oL/-oJ, zmap CSV, naabu and
+    /// portscan JSON Lines (only ports they found open), so a fast sweep
+    /// can feed -sV (docs/portscan-jobs.md).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "input_list", "ports_flag", "top_ports", "fast", "ping_scan", "udp", "exclude", "exclude_file"])]
+    pub pairs: Option<PathBuf>,
 
     /// Never probe these: addresses, CIDR blocks, octet ranges or names,
     /// comma-separated (nmap's --exclude).
@@ -164,7 +166,7 @@ pub struct Cli {
     #[arg(short = 'F', conflicts_with = "top_ports")]
     pub fast: bool,
 
-    /// -sT: TCP connect scan (the default; with -sU, scan both).
+    /// TCP connect scan: the default; with -sU, scan both TCP and UDP.
     #[arg(long = "connect-scan", hide = true, conflicts_with = "syn")]
     pub connect_scan: bool,
 
@@ -198,6 +200,23 @@ pub struct Cli {
     /// nmap --open). Conflicts with --all.
     #[arg(long, conflicts_with = "all")]
     pub open: bool,
+
+    /// Discovery only (also -sn, as nmap's ping scan): which addresses
+    /// are up, from TCP connects to ports 80 and 443 (an answer, even a
+    /// refusal, means up); no port scan. In every output format.
+    #[arg(long, conflicts_with_all = ["udp", "service", "ports", "ports_flag", "top_ports", "fast", "no_discovery"])]
+    pub ping_scan: bool,
+
+    /// Show why each port has its state (nmap's --reason): a REASON
+    /// column in the table and in -oN (JSON and -oX always have it).
+    #[arg(long)]
+    pub reason: bool,
+
+    /// Print a progress line to stderr every TIME (nmap's --stats-every;
+    /// 500ms, 10s, 5m; a plain number is seconds), terminal or not: for
+    /// job logs.
+    #[arg(long, value_name = "TIME", value_parser = parse_stats_every)]
+    pub stats_every: Option<u64>,
 
     /// More on stderr: the scan's settings before it starts (-v).
     #[arg(short = 'v', action = clap::ArgAction::Count)]
@@ -279,9 +298,26 @@ pub struct Cli {
 
     /// Scan only shard I of N (0-based: 0/4 .. 3/4) of the permuted
     /// (address, port) space; all shards must use the same targets, ports
-    /// and --seed.
+    /// and --seed. 'env/N' takes I from the job runner's environment
+    /// (JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID, PARALLEL_SEQ,
+    /// AWS_BATCH_JOB_ARRAY_INDEX; docs/portscan-jobs.md).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
+
+    /// Merge shard outputs (JSON Lines and nmap XML, mixed) into one
+    /// report instead of scanning, written as -o/--json/--table/-oX/-oG/
+    /// -oN/-oA say; missing shards and inputs of another scan are reported
+    /// on stderr (exit 3). Rules: docs/portscan-jobs.md.
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["target", "input_list", "shard"])]
+    pub merge: Vec<PathBuf>,
+
+    /// Make the scan resumable through the journal FILE (nmap's
+    /// --resume, but given with the scan's own arguments): a new FILE is
+    /// started; an existing one of the same scan is continued (outputs
+    /// rewritten from it, only what it lacks probed). A FILE of another
+    /// scan is refused. docs/portscan-jobs.md.
+    #[arg(long, value_name = "FILE", conflicts_with = "merge")]
+    pub resume: Option<PathBuf>,
 
     /// Seed of the pseudo-random probe order.
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -292,7 +328,8 @@ pub struct Cli {
     #[arg(long)]
     pub no_progress: bool,
 
-    /// Print a shell completion script or the man page, and exit
+    /// Print a shell completion script, the man page or the flag
+    /// reference (Markdown), and exit
     #[arg(long, value_enum, value_name = "KIND")]
     pub generate: Option<Generate>,
 
@@ -320,9 +357,11 @@ pub const DEFAULT_CONCURRENCY: u32 = 10_000;
 /// flags: what `--help`, the man page and the reference show.
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
+    let manual = &crate::manual::MANUAL;
     Cli::command()
-        .after_help(crate::docgen::after_help(&crate::manual::MANUAL, false))
-        .after_long_help(crate::docgen::after_help(&crate::manual::MANUAL, true))
+        .override_usage(manual.synopsis.join("\n       "))
+        .after_help(crate::docgen::after_help(manual, false))
+        .after_long_help(crate::docgen::after_help(manual, true))
 }
 
 /// Parses a command line (program name first), after [`rewrite_nmap_flags`].
@@ -345,6 +384,7 @@ pub const NMAP_FLAGS: &[(&str, &str)] = &[
     ("-sT", "--connect-scan"),
     ("-sU", "--udp"),
     ("-sV", "--service"),
+    ("-sn", "--ping-scan"),
     ("-oX", "--xml-output"),
     ("-oG", "--grepable-output"),
     ("-oN", "--normal-output"),
@@ -354,8 +394,8 @@ pub const NMAP_FLAGS: &[(&str, &str)] = &[
 /// nmap options that need what portscan does not do (raw packets, SCTP,
 /// OS detection, scripts).
 pub const UNSUPPORTED: &[&str] = &[
-    "-sA", "-sW", "-sM", "-sN", "-sF", "-sX", "-sY", "-sZ", "-sO", "-sI", "-sC", "-sn", "-sL",
-    "-sR", "-O", "-A", "-b",
+    "-sA", "-sW", "-sM", "-sN", "-sF", "-sX", "-sY", "-sZ", "-sO", "-sI", "-sC", "-sL", "-sR",
+    "-O", "-A", "-b",
 ];
 
 /// Rewrites nmap's single-dash long options (`-iL`, `-Pn`, `-oX`, `-oG`,
@@ -436,6 +476,15 @@ fn parse_host_timeout(text: &str) -> Result<u64, String> {
     const WEEK_MS: u64 = 7 * 24 * 3_600_000;
     nmap_millis(text, WEEK_MS)
         .map_err(|e| e.unwrap_or_else(|| "must be between 1ms and 168h".into()))
+}
+
+/// `--stats-every`: an nmap time of 100ms to a day, in milliseconds.
+fn parse_stats_every(text: &str) -> Result<u64, String> {
+    match nmap_millis(text, 24 * 3_600_000) {
+        Ok(ms) if ms >= 100 => Ok(ms),
+        Ok(_) | Err(None) => Err("must be between 100ms and 24h".into()),
+        Err(Some(why)) => Err(why),
+    }
 }
 
 /// The milliseconds of an nmap time; `Err(None)` when it is out of

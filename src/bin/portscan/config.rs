@@ -10,13 +10,15 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rawnet::jobshard::ShardArg;
+use rawnet::pairs::Pair;
 use rawnet::ports::{PortSpec, ProtoPorts};
 use rawnet::resolve::{self, Family, ResolveError};
-use rawnet::scan::service::ServiceConfig;
+use rawnet::scan::detection::ServiceConfig;
 use rawnet::scan::syn_loop::SynRate;
 use rawnet::scan::{BannerConfig, Proto, ScanConfig};
 use rawnet::shard::Shard;
-use rawnet::targets::{self, Expansion, TargetError, TargetOptions, TargetSpec, Targets};
+use rawnet::targets::{self, Expansion, TargetOptions, TargetSpec, TargetSpecError, Targets};
 
 use crate::cli::Cli;
 use crate::error::Error;
@@ -44,6 +46,42 @@ impl Dest {
         }
     }
 }
+
+/// Where results go, in which formats (a scan's or a `--merge`'s).
+#[derive(Debug)]
+pub struct Outputs {
+    /// Output format, or `None` to pick by whether the output is a
+    /// terminal.
+    pub format: Option<Format>,
+    /// Where results go; `None` is stdout (unless an nmap format takes
+    /// it: then nowhere).
+    pub output: Option<PathBuf>,
+    /// nmap's formats asked for (`-oX`, `-oG`, `-oN`, `-oA`), each with
+    /// its destination.
+    pub nmap: Vec<(Format, Dest)>,
+}
+
+impl Outputs {
+    /// The outputs `cli` asks for, checked.
+    pub fn from_cli(cli: &Cli) -> Result<Outputs, Error> {
+        let format = match (cli.json, cli.table) {
+            (true, _) => Some(Format::Json),
+            (_, true) => Some(Format::Table),
+            _ => None,
+        };
+        if let Some(path) = &cli.output {
+            check_output_name(path)?;
+        }
+        Ok(Outputs {
+            format,
+            output: cli.output.clone(),
+            nmap: nmap_outputs(cli)?,
+        })
+    }
+}
+
+/// The ports `-sn` connects to, as an unprivileged `nmap -sn` does.
+const PING_PORTS: &str = "80,443";
 
 /// A validated scan request.
 #[derive(Debug)]
@@ -76,19 +114,22 @@ pub struct Config {
     pub report_all: bool,
     /// `--open`: nmap's formats list no closed or filtered port either.
     pub open_only: bool,
-    /// Output format, or `None` to pick by whether the output is a
-    /// terminal.
-    pub format: Option<Format>,
-    /// Where results go; `None` is stdout (unless an nmap format takes
-    /// it: then nowhere).
-    pub output: Option<PathBuf>,
-    /// nmap's formats asked for (`-oX`, `-oG`, `-oN`, `-oA`), each with
-    /// its destination.
-    pub nmap_outputs: Vec<(Format, Dest)>,
+    /// Where results go, in which formats.
+    pub outputs: Outputs,
     /// Draw a progress bar (when stderr is a terminal).
     pub progress: bool,
     /// `-v` count: print the settings to stderr before the scan.
     pub verbose: u8,
+    /// `--reason`: a reason column in the table and `-oN`.
+    pub reasons: bool,
+    /// `-sn`: discovery only (ports 80 and 443, hosts up or down).
+    pub ping: bool,
+    /// `--pairs FILE`: probe these pairs instead of targets x ports.
+    pub pairs: Option<Vec<Pair>>,
+    /// `--resume FILE`: the journal of a resumable scan.
+    pub resume: Option<PathBuf>,
+    /// `--stats-every`: a progress line on stderr this often.
+    pub stats_every: Option<Duration>,
     /// Warnings about flags accepted but not honoured, for stderr.
     pub warnings: Vec<String>,
 }
@@ -99,6 +140,23 @@ impl Config {
         cli: Cli,
         read_list: &dyn Fn(&Path) -> io::Result<String>,
     ) -> Result<Config, Error> {
+        let pairs = match &cli.pairs {
+            Some(path) => {
+                let text = read_list(path).map_err(|e| {
+                    Error::Runtime(format!("cannot read pairs list {}: {e}", path.display()))
+                })?;
+                let list = rawnet::pairs::parse(&text, &path.display().to_string())
+                    .map_err(|e| Error::Usage(e.to_string()))?;
+                if list.is_empty() {
+                    return Err(Error::Usage(format!(
+                        "pairs list {} holds no open (address, port) pair",
+                        path.display()
+                    )));
+                }
+                Some(list)
+            }
+            None => None,
+        };
         let (target_arg, ports_arg) = split_positionals(&cli)?;
         let mut targets = Vec::new();
         if let Some(path) = &cli.input_list {
@@ -115,7 +173,7 @@ impl Config {
         }
         match target_arg {
             Some(list) => targets.extend(targets::parse_list(list)?),
-            None if cli.input_list.is_none() => {
+            None if cli.input_list.is_none() && pairs.is_none() => {
                 return Err(Error::Usage(
                     "no target given; usage: portscan [OPTIONS] TARGET [PORTS]".into(),
                 ))
@@ -131,7 +189,7 @@ impl Config {
         }
         if let Some(list) = &cli.exclude {
             match targets::parse_list(list) {
-                Err(TargetError::Empty) => {
+                Err(TargetSpecError::Empty) => {
                     return Err(Error::Usage(
                         "the exclusion list of --exclude is empty".into(),
                     ))
@@ -142,7 +200,19 @@ impl Config {
         if let Some(flag) = cli.nmap_unsupported.first() {
             return Err(Error::Usage(unsupported(flag)));
         }
-        let (ports, udp_ports) = scan_ports(&cli, ports_arg)?;
+        let (ports, udp_ports) = if pairs.is_some() {
+            // The pairs name their ports; these only say what is scanned.
+            (PortSpec::none(), PortSpec::none())
+        } else if cli.ping_scan {
+            if ports_arg.is_some() {
+                return Err(Error::Usage(
+                    "-sn pings hosts on ports 80 and 443; it takes no port list".into(),
+                ));
+            }
+            (PING_PORTS.parse()?, PortSpec::none())
+        } else {
+            scan_ports(&cli, ports_arg)?
+        };
         let template = timing::TEMPLATES[usize::from(cli.timing.unwrap_or(timing::DEFAULT))];
         let timeout_ms = cli
             .timeout_ms
@@ -168,8 +238,12 @@ impl Config {
                     .to_string(),
             );
         }
+        // `env/N`: the index from the job runner's environment (a
+        // missing or out-of-range one is a usage error, never shard 0).
         let shard = match &cli.shard {
-            Some(s) => s.parse::<Shard>()?,
+            Some(s) => s
+                .parse::<ShardArg>()?
+                .resolve(&|name| std::env::var(name).ok())?,
             None => Shard::WHOLE,
         };
         let family = match (cli.ipv4, cli.ipv6) {
@@ -177,15 +251,7 @@ impl Config {
             (_, true) => Family::V6,
             _ => Family::Any,
         };
-        let format = match (cli.json, cli.table) {
-            (true, _) => Some(Format::Json),
-            (_, true) => Some(Format::Table),
-            _ => None,
-        };
-        if let Some(path) = &cli.output {
-            check_output_name(path)?;
-        }
-        let nmap_outputs = nmap_outputs(&cli)?;
+        let outputs = Outputs::from_cli(&cli)?;
         Ok(Config {
             targets,
             target_options: TargetOptions {
@@ -209,7 +275,10 @@ impl Config {
                 min_timeout: Duration::from_millis(min_timeout_ms.min(timeout_ms)),
                 concurrency: cli.concurrency.unwrap_or(template.concurrency) as usize,
                 retries: cli.retries.unwrap_or(template.retries),
-                discover_hosts: !cli.no_discovery,
+                // -sn does the discovery itself, from every answer.
+                // --pairs: the first sweep found them up; probing 80 and
+                // 443 to discover them would leave the list.
+                discover_hosts: !cli.no_discovery && !cli.ping_scan && cli.pairs.is_none(),
                 host_timeout: cli.host_timeout.map(Duration::from_millis),
                 rate: cli.rate.or(template.rate),
                 banner: cli.banner.then(|| BannerConfig {
@@ -219,11 +288,14 @@ impl Config {
             },
             report_all: cli.all,
             open_only: cli.open,
-            format,
-            output: cli.output,
-            nmap_outputs,
+            outputs,
             progress: !cli.no_progress,
             verbose: cli.verbose,
+            reasons: cli.reason,
+            ping: cli.ping_scan,
+            pairs,
+            resume: cli.resume.clone(),
+            stats_every: cli.stats_every.map(Duration::from_millis),
             warnings,
         })
     }
@@ -273,6 +345,20 @@ fn scan_ports(cli: &Cli, ports_arg: Option<&str>) -> Result<(PortSpec, PortSpec)
 }
 
 impl Config {
+    /// How ports are probed, for the scan's fingerprint: `connect`, with
+    /// `+version` under `-sV` (the protocols are hashed with their
+    /// ports).
+    pub fn technique(&self) -> String {
+        if self.ping {
+            return "ping".to_string();
+        }
+        let mut t = String::from(if self.syn.is_some() { "syn" } else { "connect" });
+        if self.service.is_some() {
+            t.push_str("+version");
+        }
+        t
+    }
+
     /// The protocols to scan and their ports, TCP first; empty sets left
     /// out.
     pub fn protocols(&self) -> Vec<(Proto, &PortSpec)> {
@@ -296,7 +382,7 @@ fn unsupported(flag: &str) -> String {
         "-A" => "OS detection and scripts are not portscan's; for service versions use -sV",
         "-sR" => "RPC scanning is not portscan's; -sV identifies services",
         "-sC" => "portscan runs no scripts",
-        "-sn" | "-sL" => "portscan always scans ports; it has no ping-only or list-only mode",
+        "-sL" => "portscan has no list-only mode",
         _ => "portscan cannot do that",
     };
     format!("{flag}: {why}")
@@ -515,7 +601,7 @@ mod tests {
                 banner: None,
             }
         );
-        assert_eq!(c.format, None);
+        assert_eq!(c.outputs.format, None);
         assert!(!c.report_all && c.progress);
         assert_eq!(c.target_options, TargetOptions::default());
     }
@@ -554,7 +640,7 @@ mod tests {
         assert_eq!(c.scan.rate, Some(10));
         assert_eq!(c.shard, Shard::new(2, 3).unwrap());
         assert_eq!(c.seed, 9);
-        assert_eq!(c.format, Some(Format::Table));
+        assert_eq!(c.outputs.format, Some(Format::Table));
         assert_eq!(c.target_options.family, Family::V6);
         assert!(c.target_options.first_address && !c.progress);
     }
@@ -716,7 +802,7 @@ mod tests {
     fn nmap_outputs_and_the_o_letter_guard() {
         let c = config(&["h", "-oX", "-", "-oA", "scan", "-o", "r.jsonl"]).unwrap();
         assert_eq!(
-            c.nmap_outputs,
+            c.outputs.nmap,
             vec![
                 (Format::Xml, Dest::Stdout),
                 (Format::Xml, Dest::File("scan.xml".into())),
@@ -724,7 +810,7 @@ mod tests {
                 (Format::Normal, Dest::File("scan.nmap".into())),
             ]
         );
-        assert_eq!(c.output, Some(PathBuf::from("r.jsonl")));
+        assert_eq!(c.outputs.output, Some(PathBuf::from("r.jsonl")));
         for letter in ["X", "G", "N", "A", "S"] {
             let m = usage(&["h", "-o", letter]);
             assert!(m.contains(&format!("-o{letter} FILE")), "{m}");
@@ -733,7 +819,7 @@ mod tests {
         }
         assert!(usage(&["h", "-oS=-"]).contains("named 'S=-'"));
         let c = config(&["h", "-oX=-", "-oG=g", "-o", "X.jsonl"]).unwrap();
-        assert_eq!(c.output, Some(PathBuf::from("X.jsonl")));
+        assert_eq!(c.outputs.output, Some(PathBuf::from("X.jsonl")));
         assert!(usage(&["h", "-oX", "-", "-oG", "-"]).contains("only one"));
         assert!(usage(&["h", "-oA", "-"]).contains("file name base"));
     }

@@ -5,6 +5,7 @@
 //! | 0 | the scan ran to the end (whatever it found), or `--help`/`--version`, or stdout was closed early (`| head`) |
 //! | 1 | runtime error: unreadable `-iL` file, no target resolved, output file not writable or full, standard output closed (`>&-`), the engine could not start |
 //! | 2 | usage error: bad flag or value, bad port spec, bad target, bad shard |
+//! | 3 | `--merge` wrote its report, but shards are missing or inputs were left out (stderr lists them) |
 //! | 130 | SIGINT ended the scan (what was found is written; see `signals`) |
 //! | 143 | SIGTERM ended the scan (likewise) |
 
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 use rawnet::ports::PortSpecError;
 use rawnet::scan::ScanError;
 use rawnet::shard::ShardError;
-use rawnet::targets::TargetError;
+use rawnet::targets::TargetSpecError;
 
 /// Why `portscan` stops before finishing a scan. `main` prints it once as
 /// `error: ...` and exits with [`Error::exit_code`].
@@ -25,6 +26,9 @@ pub enum Error {
     /// Something failed while running (exit 1).
     Runtime(String),
 }
+
+/// `--merge` wrote a report that is not the whole scan.
+pub const EXIT_MERGE_INCOMPLETE: u8 = 3;
 
 impl Error {
     /// The exit status for this error.
@@ -50,8 +54,8 @@ impl From<PortSpecError> for Error {
     }
 }
 
-impl From<TargetError> for Error {
-    fn from(e: TargetError) -> Self {
+impl From<TargetSpecError> for Error {
+    fn from(e: TargetSpecError) -> Self {
         Error::Usage(e.to_string())
     }
 }

@@ -38,6 +38,7 @@ pub const MANUAL: Manual = Manual {
         "portscan [OPTIONS] -iL FILE [PORTS]",
         "portscan -sU [-sT] [-sV] [OPTIONS] TARGET [PORTS]",
         "portscan [-oX FILE] [-oG FILE] [-oN FILE] [-oA BASE] [OPTIONS] TARGET [PORTS]",
+        "portscan --merge FILE... [OUTPUT OPTIONS]",
     ],
     description: "portscan probes TCP ports with ordinary connect() calls (as nmap -sT \
 does) and UDP ports with ordinary datagrams (-sU), so it needs no raw sockets and no \
@@ -54,14 +55,20 @@ nmap's XML, grepable and normal formats are written with -oX, -oG, -oN and -oA. 
 open ports are reported unless --all is given.",
     exit_status: &[
         row("0", "scan done", "the scan ran to the end, whatever it found; also --help, --version, and a reader of stdout that went away (portscan ... | head)"),
-        row("1", "runtime error", "the -iL file cannot be read, no target resolved, the output cannot be written (a full disk), or the scan could not start; one line on stderr, error: WHAT"),
+        row("1", "runtime error", "the -iL file cannot be read, no target resolved, the output cannot be written (a full disk, or a closed stdout: portscan ... >&-), or the scan could not start; one line on stderr, error: WHAT"),
         row("2", "usage error", "an unknown flag or bad value, a bad port spec, target or shard, a scan of 2^32 probes or more without --shard or --allow-large-scan; one line on stderr, error: WHAT (see --help), and nothing on stdout"),
+        row("3", "incomplete merge", "--merge wrote a report, but shards are missing or inputs belong to another scan or could not be read; each is named on stderr"),
         row("130", "interrupted by SIGINT", "what was found is written, and the summary says interrupted"),
         row("143", "interrupted by SIGTERM", "likewise"),
     ],
     exit_note: "",
-    environment: &[],
-    environment_note: "portscan reads no environment variables of its own. Host names \
+    environment: &[
+        ("JOB_COMPLETION_INDEX", "--shard env/N: the shard index of a Kubernetes Indexed Job (0-based)"),
+        ("SLURM_ARRAY_TASK_ID", "--shard env/N: the shard index of a Slurm array job, counted from SLURM_ARRAY_TASK_MIN (0 when unset)"),
+        ("PARALLEL_SEQ", "--shard env/N: GNU parallel's job number (1-based)"),
+        ("AWS_BATCH_JOB_ARRAY_INDEX", "--shard env/N: the index of an AWS Batch array job (0-based)"),
+    ],
+    environment_note: "Only --shard env/N reads the environment (docs/portscan-jobs.md says which variable wins when several are set). Host names \
 are resolved by the system resolver (getaddrinfo), which reads /etc/hosts, \
 /etc/resolv.conf and its own variables such as LOCALDOMAIN and RES_OPTIONS.",
     fields_note: "In JSON Lines, one object per reported port, with exactly these \
@@ -82,6 +89,8 @@ More, and how they map to naabu's and masscan's: docs/portscan-output.md.",
         field("service_info", "string or null", "-sV: more the reply said (TLS version, certificate CN, ...)"),
         field("banner", "string or null", "with --banner, what the port sent first"),
         field("timestamp", "string", "when the state was decided, RFC 3339 UTC"),
+        field("scan_id", "string", "the scan's fingerprint (16 hex digits): targets, ports, exclusions, technique, seed; equal in every shard of one scan"),
+        field("shard", "string", "the shard this record comes from, \"I/N\" (\"0/1\" for an unsplit scan)"),
     ],
     examples_note: "These scan this machine's loopback only; PORT is the port of a \
 server on it (for example python3 -m http.server 8000 --bind 127.0.0.1 and PORT=8000).",

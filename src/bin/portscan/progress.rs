@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-/// A bar over `probes` probes, or a hidden one when `wanted` is false or
+/// A bar over `probes` probes, or a hidden one (that still counts) when `wanted` is false or
 /// stderr is not a terminal.
 pub fn bar(probes: u64, wanted: bool) -> ProgressBar {
     if !wanted || !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+        // Still counting, for --stats-every.
+        return ProgressBar::with_draw_target(Some(probes), ProgressDrawTarget::hidden());
     }
     let style = ProgressStyle::with_template(
         "{spinner} {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} {rate} eta {eta} {msg}",

@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use clap::Parser;
+use rawnet::conn::proxy::ProxyEnv;
+use rawnet::conn::socket::{parse_interface, parse_port_range};
+use rawnet::conn::{Pool, ProxyConfig, SocketOptions};
 use rawnet::http::client::FetchOptions;
 use rawnet::http::redirect::RedirectPolicy;
 use rawnet::http::response::Limits;
 use rawnet::http::route::{ConnectTo, Resolve, Routes};
 use rawnet::http::tls::TlsSetup;
 use rawnet::resolve::Family;
+use rawnet::sock::Bind;
 
 use crate::generate::Generate;
 use crate::writeout::WriteOut;
@@ -50,7 +54,7 @@ pub struct Cli {
     /// Extra header "Name: value"; "Name:" removes a default, "Name;" sends it empty
     ///
     /// Repeatable. A header of the same name as a default (Host, User-Agent,
-    /// Accept, Connection) replaces it in place; -H also wins over -A, -e and
+    /// Accept) replaces it in place; -H also wins over -A, -e and
     /// -u. CR or LF in a header is a usage error.
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
@@ -163,7 +167,7 @@ pub struct Cli {
     #[arg(long)]
     pub strict: bool,
 
-    /// Print a shell completion script or the man page, and exit
+    /// Print a shell completion script, the man page or the flag reference (Markdown), and exit
     #[arg(long, value_enum, value_name = "KIND")]
     pub generate: Option<Generate>,
 
@@ -195,15 +199,53 @@ pub struct Cli {
     /// Connect to HOST2:PORT2 for requests to HOST1:PORT1 (empty fields: any / unchanged)
     #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
     pub connect_to: Vec<ConnectTo>,
+
+    /// Use this proxy: [http|https|socks5|socks5h://][user:password@]host[:port] ('': none)
+    #[arg(short = 'x', long, value_name = "PROXY")]
+    pub proxy: Option<String>,
+
+    /// Tunnel plain http:// through an HTTP proxy with CONNECT too (https:// always is)
+    #[arg(short = 'p', long)]
+    pub proxytunnel: bool,
+
+    /// Credentials for the proxy only, never sent to the origin
+    #[arg(short = 'U', long, value_name = "USER:PASSWORD")]
+    pub proxy_user: Option<String>,
+
+    /// Hosts that bypass the proxy: comma-separated names, addresses, CIDRs ('*': all); replaces NO_PROXY
+    #[arg(long, value_name = "LIST")]
+    pub noproxy: Option<String>,
+
+    /// https:// proxy: trust the CA certificates in FILE (PEM) instead of the system store
+    #[arg(long, value_name = "FILE")]
+    pub proxy_cacert: Option<PathBuf>,
+
+    /// https:// proxy: do not verify the proxy's certificate
+    #[arg(long)]
+    pub proxy_insecure: bool,
+
+    /// Connect to this Unix socket instead of the host's address (the URL still names the host)
+    #[arg(long, value_name = "PATH")]
+    pub unix_socket: Option<PathBuf>,
+
+    /// Send from this interface (name, if!NAME) or local address (ADDR, host!ADDR)
+    #[arg(long, value_name = "NAME")]
+    pub interface: Option<String>,
+
+    /// Bind the local end to port N, or the first free one of N-M
+    #[arg(long, value_name = "N[-M]", value_parser = parse_port_range)]
+    pub local_port: Option<(u16, u16)>,
 }
 
 /// The command line definition with the text of manual.rs after the
 /// flags: what `--help`, the man page and the reference show.
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
+    let manual = &crate::manual::MANUAL;
     Cli::command()
-        .after_help(crate::docgen::after_help(&crate::manual::MANUAL, false))
-        .after_long_help(crate::docgen::after_help(&crate::manual::MANUAL, true))
+        .override_usage(manual.synopsis.join("\n       "))
+        .after_help(crate::docgen::after_help(manual, false))
+        .after_long_help(crate::docgen::after_help(manual, true))
 }
 
 /// Parses the command line of this process.
@@ -277,6 +319,20 @@ impl TryFrom<Cli> for Config {
             (None, false, false) => "POST".to_owned(),
             (None, false, true) => "GET".to_owned(),
         };
+        let proxy_user = cli
+            .proxy_user
+            .as_deref()
+            .map(|u| match u.split_once(':') {
+                Some((user, pass)) => Ok((user.to_owned(), pass.to_owned())),
+                None => Err(format!(
+                    "--proxy-user '{u}' has no password: give USER:PASSWORD (rawget does not prompt)"
+                )),
+            })
+            .transpose()?;
+        let (device, local_addr) = match &cli.interface {
+            Some(i) => parse_interface(i).map_err(|e| format!("--interface: {e}"))?,
+            None => (None, None),
+        };
         let family = match (cli.ipv4, cli.ipv6) {
             (true, _) => Family::V4,
             (_, true) => Family::V6,
@@ -310,6 +366,23 @@ impl TryFrom<Cli> for Config {
                 },
                 // curl -f reads no error body; --fail-with-body does.
                 fail_at_head: fail == Fail::HideBody,
+                proxy: Arc::new(ProxyConfig {
+                    explicit: cli.proxy,
+                    env: ProxyEnv::from_process(),
+                    noproxy: cli.noproxy,
+                    tunnel: cli.proxytunnel,
+                    credentials: proxy_user,
+                }),
+                proxy_tls: Arc::new(TlsSetup::new(cli.proxy_cacert, cli.proxy_insecure)),
+                socket: Arc::new(SocketOptions {
+                    bind: Bind {
+                        device,
+                        addr: local_addr,
+                        ports: cli.local_port,
+                    },
+                    unix_socket: cli.unix_socket,
+                }),
+                pool: Arc::new(Pool::new()),
             },
             verbose: cli.verbose,
             output: cli.output,

@@ -5,9 +5,11 @@
 
 use std::io;
 
+use rawnet::conn::proxy::ProxySpecError;
+use rawnet::conn::{ProxyError, TunnelError};
 use rawnet::http::client::FetchError;
 use rawnet::http::response::Error as ResponseError;
-use rawnet::http::target::TargetError;
+use rawnet::http::target::UrlError;
 use rawnet::http::tls::TlsError;
 
 /// Exit statuses, numbered as curl numbers them.
@@ -18,6 +20,8 @@ pub enum Exit {
     UnsupportedProtocol = 1,
     Usage = 2,
     MalformedUrl = 3,
+    /// The proxy's name gave no address.
+    CannotResolveProxy = 5,
     CannotResolve = 6,
     CannotConnect = 7,
     MalformedResponse = 8,
@@ -28,6 +32,8 @@ pub enum Exit {
     ReadError = 26,
     Timeout = 28,
     TlsHandshake = 35,
+    /// `--interface` / `--local-port` could not be applied.
+    InterfaceFailed = 45,
     TooManyRedirects = 47,
     EmptyReply = 52,
     SendError = 55,
@@ -35,6 +41,8 @@ pub enum Exit {
     PeerCertificate = 60,
     TooLarge = 63,
     CaFile = 77,
+    /// The SOCKS5 handshake failed (curl's CURLE_PROXY).
+    ProxyHandshake = 97,
 }
 
 /// Any failure of one URL: its kind name for JSON, and its exit status.
@@ -45,18 +53,18 @@ pub trait Classify {
     fn exit(&self) -> Exit;
 }
 
-impl Classify for TargetError {
+impl Classify for UrlError {
     fn kind(&self) -> &'static str {
         match self {
-            TargetError::Malformed { .. } => "malformed_url",
-            TargetError::UnsupportedScheme { .. } => "unsupported_protocol",
+            UrlError::Malformed { .. } => "malformed_url",
+            UrlError::UnsupportedScheme { .. } => "unsupported_protocol",
         }
     }
 
     fn exit(&self) -> Exit {
         match self {
-            TargetError::Malformed { .. } => Exit::MalformedUrl,
-            TargetError::UnsupportedScheme { .. } => Exit::UnsupportedProtocol,
+            UrlError::Malformed { .. } => Exit::MalformedUrl,
+            UrlError::UnsupportedScheme { .. } => Exit::UnsupportedProtocol,
         }
     }
 }
@@ -76,6 +84,9 @@ impl Classify for FetchError {
             FetchError::Recv(_) => "recv",
             FetchError::Response(e) => response_kind(e),
             FetchError::Output(_) => "write",
+            FetchError::Proxy(e) => proxy_kind(e),
+            FetchError::Bind(_) => "interface",
+            FetchError::Unix { .. } => "connect",
             _ => "other",
         }
     }
@@ -95,8 +106,43 @@ impl Classify for FetchError {
             FetchError::Response(e) => response_exit(e),
             FetchError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => Exit::Ok,
             FetchError::Output(_) => Exit::WriteError,
+            FetchError::Proxy(e) => proxy_exit(e),
+            FetchError::Bind(_) => Exit::InterfaceFailed,
+            FetchError::Unix { .. } => Exit::CannotConnect,
             _ => Exit::RecvError,
         }
+    }
+}
+
+fn proxy_kind(e: &ProxyError) -> &'static str {
+    match e {
+        ProxyError::Spec(ProxySpecError::UnsupportedScheme { .. }) => "proxy_scheme",
+        ProxyError::Spec(_) | ProxyError::Resolve(_) => "proxy_resolve",
+        ProxyError::Connect { .. } => "proxy_connect",
+        ProxyError::Tls(TlsError::Certificate(_)) => "proxy_certificate",
+        ProxyError::Tls(TlsError::CaFile { .. }) => "proxy_ca_file",
+        ProxyError::Tls(_) => "proxy_tls",
+        ProxyError::Tunnel(TunnelError::Refused { .. }) => "proxy_refused",
+        ProxyError::Tunnel(_) => "proxy_tunnel",
+        ProxyError::Socks(_) => "proxy_socks",
+        _ => "proxy",
+    }
+}
+
+/// curl's numbers: 5 cannot resolve the proxy, 7 cannot connect to it
+/// (or an unsupported proxy scheme), 35/60/77 for its TLS, 56 a CONNECT
+/// refused or broken, 97 a SOCKS failure.
+fn proxy_exit(e: &ProxyError) -> Exit {
+    match e {
+        ProxyError::Spec(ProxySpecError::UnsupportedScheme { .. }) => Exit::CannotConnect,
+        ProxyError::Spec(_) | ProxyError::Resolve(_) => Exit::CannotResolveProxy,
+        ProxyError::Connect { .. } => Exit::CannotConnect,
+        ProxyError::Tls(TlsError::Certificate(_)) => Exit::PeerCertificate,
+        ProxyError::Tls(TlsError::CaFile { .. }) => Exit::CaFile,
+        ProxyError::Tls(_) => Exit::TlsHandshake,
+        ProxyError::Tunnel(_) => Exit::RecvError,
+        ProxyError::Socks(_) => Exit::ProxyHandshake,
+        _ => Exit::RecvError,
     }
 }
 

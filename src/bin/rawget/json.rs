@@ -78,6 +78,14 @@ pub struct Record<'a> {
     pub tls: Option<TlsRecord<'a>>,
     /// The redirects followed before the final response (-L), in order.
     pub redirects: Vec<RedirectRecord<'a>>,
+    /// The connection that served it (curl's conn_id); null when none was made.
+    pub conn_id: Option<u64>,
+    /// New connections made for it: 0 when a kept-alive one was reused.
+    pub num_connects: u32,
+    /// A kept-alive connection was reused.
+    pub reused: bool,
+    /// The proxy it went through (scheme://host:port, no credentials).
+    pub proxy: Option<String>,
 }
 
 /// One linter warning: its stable code and a one-line message.
@@ -97,6 +105,9 @@ pub struct RedirectRecord<'a> {
     pub reason: Option<&'a str>,
     pub headers: Vec<Field<'a>>,
     pub timing_ms: TimingMs,
+    pub conn_id: Option<u64>,
+    pub num_connects: u32,
+    pub reused: bool,
 }
 
 impl<'a> RedirectRecord<'a> {
@@ -111,6 +122,9 @@ impl<'a> RedirectRecord<'a> {
             reason: head.map(|h| h.reason.as_str()),
             headers: head.map_or_else(Vec::new, exact_fields),
             timing_ms: TimingMs::new(ex),
+            conn_id: ex.connection.id,
+            num_connects: ex.connection.new_connects,
+            reused: ex.connection.reused,
         }
     }
 }
@@ -237,6 +251,10 @@ impl<'a> Record<'a> {
             warnings: Vec::new(),
             tls: None,
             redirects: Vec::new(),
+            conn_id: None,
+            num_connects: 0,
+            reused: false,
+            proxy: None,
         }
     }
 
@@ -274,6 +292,10 @@ impl<'a> Record<'a> {
                 .collect(),
             tls: ex.tls.as_ref().map(|t| TlsRecord::new(t, ex)),
             redirects: Vec::new(),
+            conn_id: ex.connection.id,
+            num_connects: ex.connection.new_connects,
+            reused: ex.connection.reused,
+            proxy: ex.connection.proxy.clone(),
         }
     }
 }

@@ -28,11 +28,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rawnet::conn::{Origin, Plan};
 use rawnet::http::body::{Body, BodyPart};
 use rawnet::http::client::{self, Exchange, FetchOptions, Timing};
 use rawnet::http::redirect;
 use rawnet::http::request::RequestSpec;
-use rawnet::http::target::{Target, TargetError};
+use rawnet::http::target::{Scheme, Target, UrlError};
 use rawnet::sanitize::escape_str;
 
 use crate::cli::{Config, Fail};
@@ -97,7 +98,7 @@ struct Fatal {
 /// One URL, checked and ready to send (or why it cannot be).
 struct Job {
     url: String,
-    ready: Result<(Target, Arc<RequestSpec>), TargetError>,
+    ready: Result<(Target, Arc<RequestSpec>), UrlError>,
 }
 
 fn run(cfg: &Config) -> Result<Exit, Fatal> {
@@ -129,28 +130,65 @@ fn run(cfg: &Config) -> Result<Exit, Fatal> {
 }
 
 /// Runs several URLs at once on a thread pool (I/O bound, so more threads
-/// than cores); [`Ordered`] keeps their output in the order given.
+/// than cores); [`Ordered`] keeps their output in the order given. URLs to
+/// one origin run one after another on one worker, so they share one
+/// kept-alive connection as curl's do; origins run in parallel.
 fn run_parallel(jobs: &[Job], cfg: &Config, ordered: &Ordered, mode: RawMode) -> Result<(), Fatal> {
+    let groups = by_origin(jobs, cfg);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.len().min(MAX_PARALLEL))
+        .num_threads(groups.len().min(MAX_PARALLEL))
         .build()
         .map_err(|e| Fatal {
             exit: Exit::RecvError,
             message: format!("cannot start worker threads: {e}"),
         })?;
     pool.scope(|s| {
-        for (i, job) in jobs.iter().enumerate() {
+        for group in &groups {
             s.spawn(move |_| {
-                let outcome = if ordered.cancelled() {
-                    output_failed(&io::ErrorKind::BrokenPipe.into())
-                } else {
-                    run_job(job, cfg, &mut ordered.lane(i), mode, Some(i))
-                };
-                ordered.finish(i, outcome);
+                for &i in group {
+                    let outcome = if ordered.cancelled() {
+                        output_failed(&io::ErrorKind::BrokenPipe.into())
+                    } else {
+                        run_job(&jobs[i], cfg, &mut ordered.lane(i), mode, Some(i))
+                    };
+                    ordered.finish(i, outcome);
+                }
             });
         }
     });
     Ok(())
+}
+
+/// The jobs' indexes grouped by the connection they can share (the
+/// origin, or the forwarding proxy that serves every `http://` origin),
+/// each group in the order given, groups in the order of their first URL;
+/// a URL that did not parse is a group of its own.
+fn by_origin(jobs: &[Job], cfg: &Config) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        match &job.ready {
+            Ok((t, _)) => {
+                let proxy = cfg.fetch.proxy.choose(t.scheme.as_str(), &t.host);
+                let origin = Origin {
+                    tls: t.scheme == Scheme::Https,
+                    host: t.host.clone(),
+                    port: t.port,
+                };
+                let plan = Plan::new(origin, proxy.ok().flatten(), cfg.fetch.proxy.tunnel);
+                let key = format!("{:?}", plan.key());
+                match index.get(&key) {
+                    Some(&g) => groups[g].push(i),
+                    None => {
+                        index.insert(key, groups.len());
+                        groups.push(vec![i]);
+                    }
+                }
+            }
+            Err(_) => groups.push(vec![i]),
+        }
+    }
+    groups
 }
 
 /// `-d` arguments joined with `&` as curl does; `@FILE` and `@-` (stdin)
@@ -341,6 +379,7 @@ fn add_earlier_hops(last: &mut Exchange, earlier: &[redirect::Hop]) {
         total: hops().map(|e| e.timing.total).sum(),
     };
     let header_bytes = hops().map(|e| e.header_bytes).sum();
+    last.connection.new_connects = hops().map(|e| e.connection.new_connects).sum();
     last.timing = timing;
     last.header_bytes = header_bytes;
 }

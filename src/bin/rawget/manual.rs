@@ -32,15 +32,18 @@ speak TLS 1.2 or 1.3.
 
 URL is host, host:port, http://host[:port]/path?query, https://... or an IPv6 literal \
 such as http://[::1]:8080/; a missing scheme means http://. Several URLs are fetched in \
-parallel (up to 16 at once) and printed in the order given. Flags and exit codes follow \
-curl where curl has them.",
+parallel (up to 16 at once) and printed in the order given; URLs to one origin run one \
+after another on one kept-alive connection, as curl's do. Proxies (-x, http_proxy and \
+friends) may be HTTP, HTTPS or SOCKS5. Flags and exit codes follow curl where curl has \
+them.",
     exit_status: &[
         row("0", "success", "a complete response was received, whatever its status (404 and 500 included)"),
         row("1", "unsupported protocol", "a scheme other than http:// or https://"),
         row("2", "usage error", "an unknown flag, a bad value, an invalid header or method; one line on stderr, error: WHAT (see --help), and nothing is sent"),
         row("3", "malformed URL", ""),
+        row("5", "cannot resolve the proxy", "the proxy's host name does not resolve, or the proxy string is malformed"),
         row("6", "cannot resolve", "the host name does not resolve, or has no address of the -4/-6 family"),
-        row("7", "cannot connect", "refused or unreachable, on every address"),
+        row("7", "cannot connect", "refused or unreachable, on every address; the same for the proxy; an unsupported proxy scheme; --unix-socket cannot connect"),
         row("8", "malformed response", "not HTTP, a bad status line or header, bad or conflicting Content-Length, a head over 100 KiB or 256 fields, the connection closed inside the head; or, with --strict, any linter warning"),
         row("18", "partial body", "the body ended before the length announced (Content-Length or chunked)"),
         row("22", "HTTP error", "-f or --fail-with-body, and a status of 400 or above"),
@@ -48,13 +51,15 @@ curl where curl has them.",
         row("26", "read error", "-d @FILE cannot be read"),
         row("28", "timeout", "--connect-timeout or -m, the TLS handshake included"),
         row("35", "TLS handshake failed", "an alert, no common version or cipher, a peer that does not speak TLS, the connection closed during the handshake"),
+        row("45", "interface failed", "--interface or --local-port cannot be applied"),
         row("47", "too many redirects", "more than --max-redirs"),
         row("52", "empty reply", "the server closed without sending a byte"),
         row("55", "send failure", ""),
-        row("56", "receive failure", "the connection was reset, or a bad chunk encoding"),
+        row("56", "receive failure", "the connection was reset, a bad chunk encoding, or the proxy answered CONNECT with a status other than 2xx"),
         row("60", "certificate not verified", "unknown CA, expired or not yet valid, wrong name"),
         row("63", "body too large", "larger than --max-size"),
-        row("77", "unusable --cacert file", "it cannot be read or holds no certificate"),
+        row("77", "unusable --cacert file", "it cannot be read or holds no certificate (or --proxy-cacert)"),
+        row("97", "SOCKS5 proxy failure", "no acceptable method, credentials refused or missing, or the proxy could not connect"),
     ],
     exit_note: "Errors are one line on stderr: error: ... (see --help) for a usage error, \
 rawget: URL: what failed for everything else. With several URLs the exit status is that \
@@ -64,6 +69,10 @@ ends rawget quietly with 0. rawget does not catch SIGINT or SIGTERM: the shell r
     environment: &[
         ("SSL_CERT_FILE", "a PEM file of CA certificates to trust for https:// instead of the system store (as OpenSSL reads it); --cacert overrides it"),
         ("SSL_CERT_DIR", "a directory of CA certificates to trust for https://, as OpenSSL reads it"),
+        ("http_proxy", "the proxy for http:// URLs (lower case only: HTTP_PROXY is ignored, as curl ignores it); -x overrides it"),
+        ("https_proxy, HTTPS_PROXY", "the proxy for https:// URLs"),
+        ("all_proxy, ALL_PROXY", "the proxy for URLs the two above do not cover"),
+        ("no_proxy, NO_PROXY", "hosts reached without a proxy: names (and names below them), addresses, CIDR networks, or * for all; --noproxy replaces it"),
         ("TMPDIR", "where the output of parallel URLs that are not yet their turn spills, past 16 MiB held in memory (one unlinked file)"),
     ],
     environment_note: "Host names are resolved by the system resolver (getaddrinfo), \
@@ -91,6 +100,10 @@ redirects) are described in docs/rawget-output.md.",
         field("warnings", "array", "the linter's warnings, {code, message}"),
         field("tls", "object or null", "version, cipher, certificates, verdict; null for http://"),
         field("redirects", "array", "with -L, the hops before the final response"),
+        field("conn_id", "number or null", "the connection that served it (curl's conn_id, from 0 in the process); null when none was made"),
+        field("num_connects", "number", "new connections made for it: 1, or 0 when a kept-alive one was reused"),
+        field("reused", "boolean", "a kept-alive connection was reused"),
+        field("proxy", "string or null", "the proxy it went through, scheme://host:port (never its credentials)"),
     ],
     examples_note: "The examples fetch from a web server on this machine, port $PORT, \
 for example one started with python3 -m http.server 8000 --bind 127.0.0.1 and PORT=8000.",
@@ -111,5 +124,6 @@ for example one started with python3 -m http.server 8000 --bind 127.0.0.1 and PO
         ("docs/rawget.md", "the guide: requests, HTTPS, redirects, addressing, output"),
         ("docs/rawget-output.md", "every --json field and -w variable"),
         ("docs/rawget-http.md", "HTTP framing rules and the linter's warning codes"),
+        ("docs/rawget-proxies.md", "proxies, NO_PROXY, connection reuse, socket options"),
     ],
 };

@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
+use rawnet::conn::{ProxyKind, ProxyStep, SocksStep};
 use rawnet::http::client::{self, Step};
 use rawnet::http::lint::Warning;
 use rawnet::http::tls::TlsStep;
@@ -93,8 +94,67 @@ fn describe(step: &Step<'_>) -> String {
         Step::StoppedAtHead => {
             "--fail: status 400 or above, the body is not read; close()".to_owned()
         }
-        Step::Complete { body_bytes } => {
-            format!("response complete ({body_bytes} body bytes); close()")
+        Step::Complete { body_bytes } => format!("response complete ({body_bytes} body bytes)"),
+        Step::UnixConnected { path } => {
+            format!("connected to the Unix socket {}", escape_str(&path.to_string_lossy()))
+        }
+        Step::Proxy(p) => describe_proxy(p),
+        Step::Reused { id, served, .. } => format!(
+            "reusing connection #{id} (kept alive, {served} earlier request(s)): no connect, no handshake"
+        ),
+        Step::Retrying { id } => format!(
+            "connection #{id} was closed by the server while kept idle; sending again on a new connection"
+        ),
+        Step::Kept { id } => format!("connection #{id} kept alive for the next request"),
+        Step::Closed { id } => format!("connection #{id}: close()"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn describe_proxy(step: &ProxyStep<'_>) -> String {
+    match step {
+        ProxyStep::Via { proxy, tunnel } => format!(
+            "proxy {}: {}",
+            escape_str(&proxy.to_string()),
+            match (tunnel, proxy.kind) {
+                (false, _) => "requests in absolute form, forwarded by the proxy",
+                (true, ProxyKind::Socks5 { .. }) => "SOCKS5 tunnel to the origin",
+                (true, _) => "CONNECT tunnel to the origin",
+            }
+        ),
+        // The proxy's certificate check is skipped by --proxy-insecure.
+        ProxyStep::Tls(t) => {
+            format!("proxy {}", describe_tls(t)).replace("(-k/--insecure)", "(--proxy-insecure)")
+        }
+        ProxyStep::ConnectSent { request } => {
+            let mut text = "proxy: CONNECT request sent:".to_owned();
+            for l in head_lines(request) {
+                text.push_str(&format!("\n> {}", escape_bytes(l)));
+            }
+            text
+        }
+        ProxyStep::ConnectReply { status, reason } => {
+            format!("proxy answered CONNECT: {status} {}", escape_str(reason))
+        }
+        ProxyStep::Socks(s) => {
+            match s {
+                SocksStep::Greeting { methods } => {
+                    format!("SOCKS5 greeting sent, methods offered: {methods:?} (0 none, 2 user/password)")
+                }
+                SocksStep::Method { method } => format!("SOCKS5 proxy chose method {method}"),
+                SocksStep::Authenticated => "SOCKS5 user/password accepted".to_owned(),
+                SocksStep::Request { target } => {
+                    format!("SOCKS5 CONNECT {} sent", escape_str(&target.to_string()))
+                }
+                SocksStep::Granted { bound } => match bound {
+                    Some(b) => format!("SOCKS5 proxy connected (bound {b})"),
+                    None => "SOCKS5 proxy connected".to_owned(),
+                },
+                other => format!("{other:?}"),
+            }
+        }
+        ProxyStep::TunnelReady { host, port } => {
+            format!("tunnel to {}:{port} open", escape_str(host))
         }
         other => format!("{other:?}"),
     }

@@ -50,10 +50,13 @@ enum Var {
     Exitcode,
     Errormsg,
     ContentType,
+    NumConnects,
+    ConnId,
 }
 
 /// Every variable with its name, in the order `%{json}` lists them.
 const VARS: &[(&str, Var)] = &[
+    ("conn_id", Var::ConnId),
     ("content_type", Var::ContentType),
     ("errormsg", Var::Errormsg),
     ("exitcode", Var::Exitcode),
@@ -61,6 +64,7 @@ const VARS: &[(&str, Var)] = &[
     ("http_version", Var::HttpVersion),
     ("local_ip", Var::LocalIp),
     ("local_port", Var::LocalPort),
+    ("num_connects", Var::NumConnects),
     ("num_redirects", Var::NumRedirects),
     ("remote_ip", Var::RemoteIp),
     ("remote_port", Var::RemotePort),
@@ -114,7 +118,7 @@ impl Observed {
     /// Takes note of one step of the exchange.
     pub fn see(&mut self, step: &Step<'_>) {
         match step {
-            Step::Connected { local, .. } => self.local = *local,
+            Step::Connected { local, .. } | Step::Reused { local, .. } => self.local = *local,
             Step::Sent { request, .. } => self.request_bytes = request.len() as u64,
             _ => {}
         }
@@ -298,6 +302,12 @@ fn value_of(var: Var, v: &Values<'_>) -> Value {
         Var::Url => v.url.into(),
         Var::UrlEffective => url_effective(v).into(),
         Var::NumRedirects => num_redirects(v).into(),
+        // Summed over the hops (see add_earlier_hops), as curl counts.
+        Var::NumConnects => ex.map_or(0, |e| e.connection.new_connects).into(),
+        // curl 8's conn_id: the last connection used, -1 when there was none.
+        Var::ConnId => ex
+            .and_then(|e| e.connection.id)
+            .map_or(Value::from(-1), Value::from),
         Var::Exitcode => v.exit.into(),
         Var::Errormsg => v.error.clone().map_or(Value::Null, Value::from),
         // curl keeps the last Content-Type field it saw.

@@ -17,9 +17,9 @@
 //! - slots with generations and the deadline heaps (`slots`), the map
 //!   from match keys to flights of shared sockets;
 //! - the in-flight window and the rate schedule (shared by all workers,
-//!   `window` and `rate`), bounded back-off on our own resource errors;
+//!   `window` and `pacing`), bounded back-off on our own resource errors;
 //! - per-host state: round-trip estimates (`rtt`), loss (`loss`), ICMP
-//!   rationing (`ratelimit`), discovery and host timeout (`discovery`);
+//!   rationing (`icmp_limit`), discovery and host timeout (`discovery`);
 //! - the queues of attempts to start: backed-off and continuing sessions
 //!   first, retries after them, timed retries when they fall due;
 //! - batching of results, and cancellation.
@@ -43,9 +43,9 @@ use std::time::{Duration, Instant};
 use polling::{Event, Events, Poller};
 
 use super::discovery::{Admission, HostTable};
+use super::icmp_limit::IcmpTable;
 use super::loss::LossTracker;
-use super::rate::RateLimiter;
-use super::ratelimit::IcmpTable;
+use super::pacing::Pacing;
 use super::rtt::{Hosts, Timeouts};
 use super::slots::{Deadlines, Key, Slots};
 use super::technique::{Outcome, Prober};
@@ -104,7 +104,7 @@ pub(crate) struct Shared<'a> {
     /// Flights in flight, across all workers.
     pub(crate) permits: &'a Permits,
     /// Attempt starts, paced across all workers.
-    pub(crate) rate: Option<&'a RateLimiter>,
+    pub(crate) rate: Option<&'a Pacing>,
     /// Set when a worker failed or the sink stopped the scan; the others
     /// stop early.
     pub(crate) stop: AtomicBool,

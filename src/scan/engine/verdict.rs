@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Job, Worker, MAX_AGAIN, MAX_BACKOFF, MAX_BACKOFFS_PER_PROBE, RESULTS_PER_BURST};
-use crate::scan::ratelimit::AfterSilence;
+use crate::scan::icmp_limit::AfterSilence;
 use crate::scan::technique::{Outcome, Prober, Step};
 use crate::scan::{PortResult, Probe, Reason, State};
 

@@ -22,9 +22,10 @@ use std::time::Duration;
 
 use rawnet::sanitize::escape_line;
 use rawnet::scan::{PortResult, Proto, Reason, State};
+use rawnet::targets::TargetSpec;
 
 use super::clock::ctime;
-use super::{Event, Options, Printer, ScanEnd, ScanInfo};
+use super::{Event, Extra, Options, Printer, ScanEnd, ScanInfo};
 
 /// One of nmap's formats: what it writes before the hosts, for each host
 /// (in address order), and after them.
@@ -63,6 +64,11 @@ impl<W: Write + Send, F: HostFormat> Printer for ByHost<W, F> {
 
     fn result(&mut self, event: &Event) -> io::Result<()> {
         self.book.add(&event.result);
+        Ok(())
+    }
+
+    fn extra(&mut self, extra: &Extra) -> io::Result<()> {
+        self.book.add_extra(extra);
         Ok(())
     }
 
@@ -123,15 +129,19 @@ pub struct Host {
     /// While filing: the ports of non-open states that may still be
     /// listed (their state has at most [`MAX_SHOWN_PER_STATE`] so far).
     held: Vec<PortResult>,
+    /// States known only as counts ([`Book::add_extra`]): never listed.
+    folded: Vec<(Proto, State)>,
 }
 
 impl Host {
-    /// The name given for this address, if the target was a name (not
-    /// the address itself or a block).
+    /// The name given for this address, if the target was a host name:
+    /// never an address, a CIDR block or an octet range (`10.0.0.1-3`),
+    /// which nmap never writes as a host name either (and `ndiff`
+    /// matches hosts by name).
     pub fn name(&self, ip: IpAddr) -> Option<&str> {
         let t = &*self.target;
-        let literal = t.parse::<IpAddr>().is_ok() || t.contains('/') || t.starts_with('[');
-        (!literal && t != ip.to_string()).then_some(t)
+        let named = matches!(t.parse::<TargetSpec>(), Ok(TargetSpec::Host { .. }));
+        (named && t != ip.to_string()).then_some(t)
     }
 
     /// Extra ports per protocol and state (`(proto, state, count)`,
@@ -167,17 +177,12 @@ impl Book {
 
     /// Files one result under its address.
     pub fn add(&mut self, r: &PortResult) {
-        let host = self.hosts.entry(r.ip).or_insert_with(|| Host {
-            target: Arc::clone(&r.target),
-            listed: Vec::new(),
-            extra: Vec::new(),
-            best_rtt: None,
-            held: Vec::new(),
-        });
+        let options = self.options;
+        let host = self.host(r.ip, &r.target);
         if matches!(r.state, State::Open | State::Closed) {
             host.best_rtt = Some(host.best_rtt.map_or(r.rtt, |b| b.min(r.rtt)));
         }
-        if self.options.reports(r) {
+        if options.reports(r) {
             host.listed.push(r.clone());
             return;
         }
@@ -195,7 +200,7 @@ impl Book {
             .filter(|(p, s, _, _)| *p == r.proto && *s == r.state)
             .map(|(_, _, _, n)| n)
             .sum();
-        if self.options.open_only {
+        if options.open_only || host.folded.contains(&(r.proto, r.state)) {
             return;
         }
         if in_state <= MAX_SHOWN_PER_STATE {
@@ -205,6 +210,38 @@ impl Book {
             host.held
                 .retain(|h| h.proto != r.proto || h.state != r.state);
         }
+    }
+
+    fn host(&mut self, ip: IpAddr, target: &Arc<str>) -> &mut Host {
+        self.hosts.entry(ip).or_insert_with(|| Host {
+            target: Arc::clone(target),
+            listed: Vec::new(),
+            extra: Vec::new(),
+            best_rtt: None,
+            held: Vec::new(),
+            folded: Vec::new(),
+        })
+    }
+
+    /// Files ports known only by their count (an input's "extra ports",
+    /// when shard outputs are merged): their state is folded on this
+    /// host, so none of its ports is listed, as nmap folds a state it
+    /// saw too often to list.
+    pub fn add_extra(&mut self, e: &Extra) {
+        let host = self.host(e.ip, &e.target);
+        match host
+            .extra
+            .iter_mut()
+            .find(|(p, s, why, _)| *p == e.proto && *s == e.state && *why == e.reason)
+        {
+            Some((_, _, _, n)) => *n += e.count,
+            None => host.extra.push((e.proto, e.state, e.reason, e.count)),
+        }
+        if !host.folded.contains(&(e.proto, e.state)) {
+            host.folded.push((e.proto, e.state));
+        }
+        host.held
+            .retain(|h| h.proto != e.proto || h.state != e.state);
     }
 
     /// The hosts in address order, each with its ports sorted: the held
@@ -262,6 +299,13 @@ mod tests {
         assert_eq!(hosts[0].0.to_string(), "10.0.0.1");
         assert!(hosts[0].1.best_rtt.is_none());
         assert_eq!(hosts[0].1.name(hosts[0].0), None);
+        // An octet range is no host name (nor a literal, nor a block).
+        for target in ["10.236.7.1-3", "10.0.0.1", "10.0.0.0/30", "::1", "[::1]"] {
+            let mut book = Book::new(Options::default());
+            book.add(&result(target, "10.0.0.1", 22, State::Open, None));
+            let (ip, host) = book.into_hosts().next().unwrap();
+            assert_eq!(host.name(ip), None, "{target}");
+        }
         // 25 filtered ports or fewer are listed, as nmap lists them.
         assert_eq!(hosts[0].1.listed.len(), 1);
         assert!(hosts[0].1.extra.is_empty());

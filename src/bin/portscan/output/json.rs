@@ -13,7 +13,7 @@ use rawnet::sanitize::TerminalSafeJson;
 use rawnet::scan::{PortResult, Proto, Reason, State};
 
 use super::clock::rfc3339_millis;
-use super::{millis, Event, Options, Printer, ScanEnd};
+use super::{millis, Event, Options, Printer, ScanEnd, ScanInfo};
 
 /// One JSON Lines record.
 #[derive(Debug, Serialize)]
@@ -50,11 +50,17 @@ pub struct Record<'a> {
     pub banner: Option<Cow<'a, str>>,
     /// When the state was decided: RFC 3339, UTC, milliseconds.
     pub timestamp: String,
+    /// The scan's fingerprint (16 hex digits), the same in every shard
+    /// of one scan: what `--merge` checks.
+    pub scan_id: &'a str,
+    /// The part of the scan this record came from, `I/N` (`0/1`
+    /// unsharded or merged).
+    pub shard: &'a str,
 }
 
 impl<'a> Record<'a> {
-    /// The record for `r`, decided at `at`.
-    pub fn new(r: &'a PortResult, at: SystemTime) -> Record<'a> {
+    /// The record for `r`, decided at `at`, of shard `tag`.
+    pub fn new(r: &'a PortResult, at: SystemTime, tag: &'a Tag) -> Record<'a> {
         Record {
             target: &r.target,
             ip: r.ip,
@@ -73,6 +79,27 @@ impl<'a> Record<'a> {
             service_info: r.service.as_ref().and_then(|s| s.info.as_deref()),
             banner: r.banner_text(),
             timestamp: rfc3339_millis(at),
+            scan_id: &tag.scan_id,
+            shard: &tag.shard,
+        }
+    }
+}
+
+/// Which scan and shard every record of a run belongs to.
+#[derive(Clone, Debug, Default)]
+pub struct Tag {
+    /// [`ScanInfo::scan_id`], as text.
+    pub scan_id: String,
+    /// [`ScanInfo::shard`], as text.
+    pub shard: String,
+}
+
+impl Tag {
+    /// The tag of the scan `info` describes.
+    pub fn of(info: &ScanInfo) -> Tag {
+        Tag {
+            scan_id: info.scan_id.to_string(),
+            shard: info.shard.to_string(),
         }
     }
 }
@@ -82,6 +109,7 @@ pub struct JsonPrinter<W: Write> {
     out: W,
     options: Options,
     line: Vec<u8>,
+    tag: Tag,
 }
 
 impl<W: Write> JsonPrinter<W> {
@@ -91,18 +119,24 @@ impl<W: Write> JsonPrinter<W> {
             out,
             options,
             line: Vec::with_capacity(256),
+            tag: Tag::default(),
         }
     }
 }
 
 impl<W: Write + Send> Printer for JsonPrinter<W> {
+    fn begin(&mut self, info: &ScanInfo) -> io::Result<()> {
+        self.tag = Tag::of(info);
+        Ok(())
+    }
+
     fn result(&mut self, event: &Event) -> io::Result<()> {
         if !self.options.reports(&event.result) {
             return Ok(());
         }
         self.line.clear();
         let mut ser = serde_json::Serializer::with_formatter(&mut self.line, TerminalSafeJson);
-        Record::new(&event.result, event.at).serialize(&mut ser)?;
+        Record::new(&event.result, event.at, &self.tag).serialize(&mut ser)?;
         self.line.push(b'\n');
         // One write per line: a reader never sees half a record.
         self.out.write_all(&self.line)
@@ -143,6 +177,8 @@ mod tests {
         pub service_info: Option<String>,
         pub banner: Option<String>,
         pub timestamp: String,
+        pub scan_id: String,
+        pub shard: String,
     }
 
     const ALL: Options = Options {
@@ -150,6 +186,8 @@ mod tests {
         open_only: false,
         banners: true,
         versions: false,
+        reasons: false,
+        ping: false,
     };
 
     #[test]
@@ -177,7 +215,7 @@ mod tests {
             text,
             "{\"target\":\"localhost\",\"ip\":\"127.0.0.1\",\"port\":8080,\"proto\":\"tcp\",\
              \"state\":\"open\",\"reason\":\"syn-ack\",\"rtt_ms\":1.234,\"service\":\"http-proxy\",\"service_source\":\"table\",\"product\":null,\"version\":null,\"service_info\":null,\"banner\":null,\
-             \"timestamp\":\"2026-11-21T09:46:38.123Z\"}\n"
+             \"timestamp\":\"2026-11-21T09:46:38.123Z\",\"scan_id\":\"00000000000000ab\",\"shard\":\"0/1\"}\n"
         );
     }
 

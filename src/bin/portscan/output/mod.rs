@@ -17,8 +17,9 @@
 mod clock;
 mod grepable;
 mod hosts;
-mod json;
+pub mod json;
 mod normal;
+mod ping;
 mod summary;
 mod table;
 mod writer;
@@ -28,7 +29,11 @@ use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 
 use rawnet::ports::PortSpec;
-use rawnet::scan::{PortResult, Proto, State, Summary};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rawnet::scan::{PortResult, Proto, Reason, State, Summary};
+use rawnet::scanid::ScanId;
 use rawnet::shard::{Plan, Shard};
 
 use hosts::ByHost;
@@ -36,6 +41,7 @@ pub use json::JsonPrinter;
 pub use summary::SummaryPrinter;
 pub use table::TablePrinter;
 pub use writer::Writer;
+pub use xml::SHARD_COMMENT;
 
 /// How results are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +70,10 @@ pub struct Options {
     pub banners: bool,
     /// Service detection was asked for (the table gets a version column).
     pub versions: bool,
+    /// `--reason`: the table and `-oN` get a reason column.
+    pub reasons: bool,
+    /// `-sn`: hosts up or down, not ports ([`ping`]).
+    pub ping: bool,
 }
 
 impl Options {
@@ -93,12 +103,14 @@ pub struct ScanInfo {
     pub total: u64,
     /// The TCP ports were probed with SYNs (`-sS`), not connects.
     pub syn: bool,
+    /// The scan's fingerprint, the same in every shard.
+    pub scan_id: ScanId,
 }
 
 impl ScanInfo {
     /// The info of `plans` (one per protocol, same targets and shard),
     /// started now.
-    pub fn new(plans: &[Plan], command: String) -> ScanInfo {
+    pub fn new(plans: &[Plan], command: String, scan_id: ScanId) -> ScanInfo {
         let ports = |proto| {
             plans
                 .iter()
@@ -114,6 +126,7 @@ impl ScanInfo {
             shard: plans.first().map_or(Shard::WHOLE, |p| p.shard()),
             total: plans.iter().map(|p| p.total()).sum(),
             syn: false,
+            scan_id,
         }
     }
 
@@ -172,6 +185,24 @@ pub struct Event {
     pub at: SystemTime,
 }
 
+/// Ports of one host known only by their count: what an nmap XML input
+/// says in `<extraports>` (for `--merge`).
+#[derive(Clone, Debug)]
+pub struct Extra {
+    /// The target that named the host.
+    pub target: Arc<str>,
+    /// The host.
+    pub ip: IpAddr,
+    /// Their protocol.
+    pub proto: Proto,
+    /// Their state.
+    pub state: State,
+    /// Why they are in it.
+    pub reason: Reason,
+    /// How many ports.
+    pub count: u64,
+}
+
 /// One output format on one output.
 pub trait Printer: Send {
     /// Called once, before any result.
@@ -182,6 +213,12 @@ pub trait Printer: Send {
     /// [`Printer::needs_every_result`], else those [`Options::reports`]
     /// accepts (or more, when another printer needs them: filter).
     fn result(&mut self, event: &Event) -> io::Result<()>;
+    /// Ports known only by their count (`--merge` of nmap XML: its
+    /// "extra ports"), between `begin` and `end`. Only the printers that
+    /// count ports per host care.
+    fn extra(&mut self, _extra: &Extra) -> io::Result<()> {
+        Ok(())
+    }
     /// Called once after the last result when the scan ended (not after
     /// a failed write): write what was held back, then flush.
     fn end(&mut self, end: &ScanEnd) -> io::Result<()>;
@@ -201,12 +238,21 @@ pub trait Printer: Send {
 
 /// The printer of `format` writing to `out`.
 pub fn printer(format: Format, out: Box<dyn Write + Send>, options: Options) -> Box<dyn Printer> {
+    if options.ping {
+        return Box::new(ping::PingPrinter::new(out, format));
+    }
     match format {
         Format::Json => Box::new(JsonPrinter::new(out, options)),
         Format::Table => Box::new(TablePrinter::new(out, options)),
         Format::Xml => Box::new(ByHost::new(out, options, xml::Xml)),
         Format::Grepable => Box::new(ByHost::new(out, options, grepable::Grepable)),
-        Format::Normal => Box::new(ByHost::new(out, options, normal::Normal)),
+        Format::Normal => Box::new(ByHost::new(
+            out,
+            options,
+            normal::Normal {
+                reasons: options.reasons,
+            },
+        )),
     }
 }
 
@@ -236,6 +282,10 @@ impl Printer for Printers {
         self.0.iter_mut().try_for_each(|p| p.result(event))
     }
 
+    fn extra(&mut self, extra: &Extra) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|p| p.extra(extra))
+    }
+
     fn end(&mut self, end: &ScanEnd) -> io::Result<()> {
         self.0.iter_mut().try_for_each(|p| p.end(end))
     }
@@ -263,7 +313,7 @@ fn state_name(s: State) -> &'static str {
 fn service_name(r: &PortResult) -> Option<&'static str> {
     match &r.service {
         Some(s) => Some(s.name),
-        None => rawnet::services::service(r.proto, r.port),
+        None => r.proto.service_name(r.port),
     }
 }
 
@@ -290,8 +340,7 @@ pub(crate) mod testing {
     //! Shared by the printers' tests: sample results and a runner.
 
     use super::*;
-    use rawnet::scan::Reason;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     pub fn result(
         target: &str,
@@ -349,6 +398,7 @@ pub(crate) mod testing {
             addresses,
             shard: Shard::WHOLE,
             syn: false,
+            scan_id: "00000000000000ab".parse().unwrap(),
         }
     }
 

@@ -12,7 +12,10 @@ use super::hosts::{done_comment, started_comment, Host, HostFormat};
 use super::{service_name, state_name, version_line, ScanEnd, ScanInfo};
 
 /// nmap's normal format, for [`super::hosts::ByHost`].
-pub struct Normal;
+pub struct Normal {
+    /// `--reason`: a REASON column, as nmap's.
+    pub reasons: bool,
+}
 
 impl HostFormat for Normal {
     fn begin(&self, out: &mut dyn Write, info: &ScanInfo) -> io::Result<()> {
@@ -20,7 +23,7 @@ impl HostFormat for Normal {
     }
 
     fn host(&self, out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
-        write_host(out, ip, host)
+        write_host(out, ip, host, self.reasons)
     }
 
     fn end(&self, out: &mut dyn Write, end: &ScanEnd, hosts: u64) -> io::Result<()> {
@@ -28,7 +31,7 @@ impl HostFormat for Normal {
     }
 }
 
-fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
+fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host, reasons: bool) -> io::Result<()> {
     match host.name(ip) {
         Some(name) => writeln!(out, "portscan scan report for {name} ({ip})")?,
         None => writeln!(out, "portscan scan report for {ip}")?,
@@ -60,52 +63,45 @@ fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
         )?;
     }
     if !host.listed.is_empty() {
-        let width = host
-            .listed
-            .iter()
-            .map(|r| r.port.to_string().len() + 1 + r.proto.as_str().len())
-            .max()
-            .unwrap_or(0)
-            .max(4);
-        let state_width = host
-            .listed
-            .iter()
-            .map(|r| state_name(r.state).len())
-            .max()
-            .unwrap_or(0)
-            .max(5);
         let versions = host.listed.iter().any(|r| r.service.is_some());
-        let service_width = host
+        let mut header = vec!["PORT", "STATE", "SERVICE"];
+        if reasons {
+            header.push("REASON");
+        }
+        if versions {
+            header.push("VERSION");
+        }
+        let rows: Vec<Vec<String>> = host
             .listed
             .iter()
-            .map(|r| service_name(r).unwrap_or("unknown").len())
-            .max()
-            .unwrap_or(0)
-            .max(7);
-        let header = format!("{:<width$} {:<state_width$} SERVICE", "PORT", "STATE");
-        if versions {
-            writeln!(
-                out,
-                "{header:<w$} VERSION",
-                w = width + state_width + service_width + 2
-            )?;
-        } else {
-            writeln!(out, "{header}")?;
-        }
-        for r in &host.listed {
-            let port = format!("{}/{}", r.port, r.proto);
-            let service = service_name(r).unwrap_or("unknown");
-            let line = format!(
-                "{port:<width$} {:<state_width$} {service}",
-                state_name(r.state)
-            );
-            let version = escape_line(&version_line(r)).into_owned();
-            if versions && !version.is_empty() {
-                let w = width + state_width + service_width + 2;
-                writeln!(out, "{line:<w$} {version}")?;
-            } else {
-                writeln!(out, "{line}")?;
+            .map(|r| {
+                let mut cells = vec![
+                    format!("{}/{}", r.port, r.proto),
+                    state_name(r.state).to_string(),
+                    service_name(r).unwrap_or("unknown").to_string(),
+                ];
+                if reasons {
+                    cells.push(r.reason.to_string());
+                }
+                if versions {
+                    cells.push(escape_line(&version_line(r)).into_owned());
+                }
+                cells
+            })
+            .collect();
+        let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
             }
+        }
+        let header: Vec<String> = header.into_iter().map(String::from).collect();
+        for row in std::iter::once(&header).chain(&rows) {
+            let mut line = String::new();
+            for (cell, w) in row.iter().zip(&widths) {
+                line.push_str(&format!("{cell:<w$} "));
+            }
+            writeln!(out, "{}", line.trim_end())?;
         }
     }
     writeln!(out)
@@ -143,5 +139,18 @@ mod tests {
         assert_eq!(lines[8], "8080/tcp open   http-proxy");
         assert_eq!(lines[9], "");
         assert!(lines[10].starts_with("# portscan done at "));
+        let rows = vec![
+            result("localhost", "127.0.0.1", 22, State::Open, None),
+            result("localhost", "127.0.0.1", 23, State::Closed, None),
+        ];
+        let with_reasons = Options {
+            reasons: true,
+            ..Options::default()
+        };
+        let text = render(Format::Normal, with_reasons, rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[3], "PORT   STATE  SERVICE REASON");
+        assert_eq!(lines[4], "22/tcp open   ssh     syn-ack");
+        assert_eq!(lines[5], "23/tcp closed telnet  conn-refused");
     }
 }

@@ -11,12 +11,34 @@ use rawnet::scan::Summary;
 pub struct SummaryPrinter<W: Write> {
     out: W,
     info: Option<ScanInfo>,
+    hint: bool,
+    /// `-sn`: the addresses that answered, for a hosts line.
+    ping: Option<std::collections::BTreeSet<std::net::IpAddr>>,
 }
 
 impl<W: Write> SummaryPrinter<W> {
     /// A printer to `out` (stderr in the binary).
     pub fn new(out: W) -> SummaryPrinter<W> {
-        SummaryPrinter { out, info: None }
+        SummaryPrinter {
+            out,
+            info: None,
+            hint: false,
+            ping: None,
+        }
+    }
+
+    /// Counts hosts up and down instead of ports (`-sn`).
+    pub fn for_ping(self, ping: bool) -> SummaryPrinter<W> {
+        SummaryPrinter {
+            ping: ping.then(Default::default),
+            ..self
+        }
+    }
+
+    /// Also [`hidden_line`] after the summary (when a table without
+    /// `--all` is what the user reads).
+    pub fn with_hint(self, hint: bool) -> SummaryPrinter<W> {
+        SummaryPrinter { hint, ..self }
     }
 }
 
@@ -26,14 +48,30 @@ impl<W: Write + Send> Printer for SummaryPrinter<W> {
         Ok(())
     }
 
-    fn result(&mut self, _event: &Event) -> io::Result<()> {
+    fn result(&mut self, event: &Event) -> io::Result<()> {
+        let r = &event.result;
+        if let Some(up) = &mut self.ping {
+            if matches!(
+                r.state,
+                rawnet::scan::State::Open | rawnet::scan::State::Closed
+            ) {
+                up.insert(r.ip);
+            }
+        }
         Ok(())
+    }
+
+    fn needs_every_result(&self) -> bool {
+        self.ping.is_some()
     }
 
     fn end(&mut self, end: &ScanEnd) -> io::Result<()> {
         if let Some(info) = &self.info {
             // stderr going away is no reason to fail the scan.
-            let line = summary_line(&end.summary, info);
+            let line = match &self.ping {
+                Some(up) => ping_line(&end.summary, info, up.len() as u64),
+                None => summary_line(&end.summary, info),
+            };
             let _ = match end.interrupted_by {
                 Some(signal) => writeln!(
                     self.out,
@@ -43,6 +81,9 @@ impl<W: Write + Send> Printer for SummaryPrinter<W> {
                 None => writeln!(self.out, "{line}"),
             };
             if let Some(line) = rate_limit_line(&end.summary) {
+                let _ = writeln!(self.out, "{line}");
+            }
+            if let Some(line) = hidden_line(&end.summary).filter(|_| self.hint) {
                 let _ = writeln!(self.out, "{line}");
             }
             let _ = self.out.flush();
@@ -102,6 +143,31 @@ pub fn summary_line(summary: &Summary, info: &ScanInfo) -> String {
     )
 }
 
+/// The line after `-sn`: hosts up and down, and how long it took.
+pub fn ping_line(summary: &Summary, info: &ScanInfo, up: u64) -> String {
+    let total = info.addresses.max(up);
+    format!(
+        "{up} {} up, {} down: {total} {} pinged (TCP connects to 80 and 443) in {:.2} s",
+        plural(up, "host", "hosts"),
+        total - up,
+        plural(total, "address", "addresses"),
+        summary.elapsed.as_secs_f64()
+    )
+}
+
+/// The hint that closed and filtered ports were counted but left out of
+/// the table, and how to see them; `None` when there were none.
+pub fn hidden_line(summary: &Summary) -> Option<String> {
+    let hidden = summary.filtered + summary.open_filtered;
+    if hidden == 0 {
+        return None;
+    }
+    let noun = plural(hidden, "port", "ports");
+    Some(format!(
+        "hint: {hidden} filtered {noun} (and closed ones) not shown; -a/--all lists them"
+    ))
+}
+
 /// The note about hosts that rationed their ICMP port unreachables (UDP),
 /// if any did.
 pub fn rate_limit_line(summary: &Summary) -> Option<String> {
@@ -144,6 +210,11 @@ mod tests {
             ..Summary::default()
         };
         assert_eq!(rate_limit_line(&summary), None);
+        assert_eq!(
+            hidden_line(&summary).as_deref(),
+            Some("hint: 1 filtered port (and closed ones) not shown; -a/--all lists them")
+        );
+        assert_eq!(hidden_line(&Summary::default()), None);
         let mut whole = info("1-100", 1);
         assert_eq!(
             summary_line(&summary, &whole),

@@ -58,7 +58,11 @@ fn write_table(out: &mut dyn Write, rows: &[PortResult], options: Options) -> io
         return Ok(());
     }
     let with_target = rows.iter().any(|r| *r.target != *r.ip.to_string());
-    let mut header = vec!["TARGET", "ADDRESS", "PORT", "STATE", "SERVICE"];
+    let mut header = vec!["TARGET", "ADDRESS", "PORT", "STATE"];
+    if options.reasons {
+        header.push("REASON");
+    }
+    header.push("SERVICE");
     if options.versions {
         header.push("VERSION");
     }
@@ -88,8 +92,11 @@ fn row_cells(r: &PortResult, options: Options, skip: usize) -> Vec<String> {
         r.ip.to_string(),
         format!("{}/{}", r.port, r.proto),
         state_name(r.state).to_string(),
-        service_name(r).unwrap_or("-").to_string(),
     ];
+    if options.reasons {
+        cells.push(r.reason.to_string());
+    }
+    cells.push(service_name(r).unwrap_or("-").to_string());
     if options.versions {
         cells.push(escape_line(&version_line(r)).into_owned());
     }
@@ -129,6 +136,8 @@ mod tests {
             open_only: false,
             banners: true,
             versions: false,
+            reasons: false,
+            ping: false,
         };
         let text = render(Format::Table, all, sample());
         let lines: Vec<&str> = text.lines().collect();
@@ -162,6 +171,19 @@ mod tests {
         assert_eq!(
             text,
             "ADDRESS    PORT    STATE  SERVICE  RTT\n127.0.0.1  22/tcp  open   ssh      1.23 ms\n"
+        );
+    }
+
+    #[test]
+    fn reason_column_with_reason() {
+        let rows = vec![result("127.0.0.1", "127.0.0.1", 22, State::Open, None)];
+        let options = Options {
+            reasons: true,
+            ..Options::default()
+        };
+        assert_eq!(
+            render(Format::Table, options, rows),
+            "ADDRESS    PORT    STATE  REASON   SERVICE  RTT\n127.0.0.1  22/tcp  open   syn-ack  ssh      1.23 ms\n"
         );
     }
 

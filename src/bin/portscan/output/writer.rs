@@ -179,6 +179,19 @@ impl Iterator for Batches<'_> {
     }
 }
 
+impl Writer {
+    /// Hands the writer a result found by an earlier run (`--resume`),
+    /// with its own time: counted like a new one, and forwarded to every
+    /// printer.
+    pub fn replay(&self, event: Event) {
+        self.bar.inc(1);
+        if event.result.state == State::Open {
+            self.open.fetch_add(1, AtomicOrdering::Relaxed);
+        }
+        let _ = self.sender.send(Message::Result(event));
+    }
+}
+
 impl Sink for Writer {
     /// Takes a result (called from engine workers): counts it, and hands it
     /// to the writer thread if a printer wants it, stamped with the time.
@@ -222,6 +235,8 @@ mod tests {
         open_only: false,
         banners: false,
         versions: false,
+        reasons: false,
+        ping: false,
     };
 
     #[test]

@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 
 use rawnet::sanitize::escape_str;
-use rawnet::scan::service::ServiceSource;
+use rawnet::scan::detection::ServiceSource;
 use rawnet::scan::{PortResult, Proto, State, Technique};
 
 use super::clock::{ctime, unix_seconds};
@@ -51,7 +51,8 @@ impl HostFormat for Xml {
                 ports.len(),
             )?;
         }
-        writeln!(out, "<verbose level=\"0\"/>\n<debugging level=\"0\"/>")
+        writeln!(out, "<verbose level=\"0\"/>\n<debugging level=\"0\"/>")?;
+        shard_comment(out, info)
     }
 
     fn host(&self, out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
@@ -75,6 +76,21 @@ impl HostFormat for Xml {
         )
     }
 }
+
+/// The comment that says which scan and shard this document holds:
+/// nmap's DTD has no place for it, and every XML reader skips comments
+/// (`ndiff` and `xmllint --dtdvalid` included). `--merge` reads it back
+/// ([`SHARD_COMMENT`]).
+fn shard_comment(out: &mut dyn Write, info: &ScanInfo) -> io::Result<()> {
+    writeln!(
+        out,
+        "<!-- {SHARD_COMMENT} scan_id=\"{}\" shard=\"{}\" addresses=\"{}\" -->",
+        info.scan_id, info.shard, info.addresses
+    )
+}
+
+/// The first word of the comment [`shard_comment`] writes.
+pub const SHARD_COMMENT: &str = "portscan-shard";
 
 fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
     let answered = |s: State| matches!(s, State::Open | State::Closed);
@@ -242,5 +258,8 @@ mod tests {
         assert!(xml.contains("<status state=\"up\" reason=\"user-set\" reason_ttl=\"0\"/>"));
         assert!(xml.contains("<hosts up=\"2\" down=\"0\" total=\"2\"/>"));
         assert!(xml.trim_end().ends_with("</nmaprun>"));
+        assert!(xml.contains(
+            "<!-- portscan-shard scan_id=\"00000000000000ab\" shard=\"0/1\" addresses=\"2\" -->"
+        ));
     }
 }

@@ -1,0 +1,658 @@
+//! Reading shard outputs for `--merge`: portscan's JSON Lines and nmap
+//! XML (portscan's `-oX` or nmap's own), told apart by their first byte.
+//!
+//! The files are untrusted: each is read up to [`MAX_FILE_BYTES`], a
+//! JSON Lines line up to [`MAX_LINE_BYTES`], and every problem is one
+//! [`ReadError`] line naming the file (and line). The XML is parsed by
+//! `roxmltree`, which refuses malformed documents and bounds entity
+//! expansion; only the elements nmap's DTD defines for ports and hosts
+//! are read, the rest is skipped.
+
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde::Deserialize;
+
+use rawnet::ports::PortSpec;
+use rawnet::scan::detection::{Service, ServiceSource};
+use rawnet::scan::{PortResult, Proto, Reason, State, Technique};
+use rawnet::scanid::ScanId;
+use rawnet::shard::Shard;
+
+use crate::output::{Event, Extra, SHARD_COMMENT};
+
+/// Largest input file read (XML is parsed whole).
+pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
+/// Longest JSON Lines record read.
+pub const MAX_LINE_BYTES: u64 = 1024 * 1024;
+
+/// What kind of file an input was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// portscan's JSON Lines.
+    Json,
+    /// nmap's XML.
+    Xml,
+}
+
+/// One input, read.
+#[derive(Debug)]
+pub struct Input {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// Its format.
+    pub kind: Kind,
+    /// The scan it says it belongs to (`None`: it does not say).
+    pub scan_id: Option<ScanId>,
+    /// The shard it says it holds.
+    pub shard: Option<Shard>,
+    /// Every port record, with when it was decided.
+    pub events: Vec<Event>,
+    /// Ports known only by count (XML `extraports`).
+    pub extras: Vec<Extra>,
+    /// The TCP and UDP ports of the scan (XML `scaninfo`).
+    pub ports: Option<(PortSpec, PortSpec)>,
+    /// Addresses in the whole scan (portscan's XML comment).
+    pub addresses: Option<u64>,
+    /// When it started and finished, as far as it says.
+    pub started: Option<SystemTime>,
+    /// See `started`.
+    pub finished: Option<SystemTime>,
+    /// The scan was stopped early (XML `exit="error"`).
+    pub stopped: bool,
+}
+
+/// Why an input could not be read: one line.
+#[derive(Debug)]
+pub struct ReadError(pub String);
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Reads `path` (either format).
+pub fn read(path: &Path) -> Result<Input, ReadError> {
+    let fail = |what: String| ReadError(format!("{}: {what}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if size > MAX_FILE_BYTES {
+        return Err(fail(format!(
+            "larger than the limit of {} MiB",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    let mut reader = BufReader::new(file.take(MAX_FILE_BYTES + 1));
+    let first = loop {
+        let buf = reader
+            .fill_buf()
+            .map_err(|e| fail(format!("cannot read: {e}")))?;
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => break Some(buf[i]),
+            None if buf.is_empty() => break None,
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    };
+    let mut input = Input {
+        path: path.to_path_buf(),
+        kind: Kind::Json,
+        scan_id: None,
+        shard: None,
+        events: Vec::new(),
+        extras: Vec::new(),
+        ports: None,
+        addresses: None,
+        started: None,
+        finished: None,
+        stopped: false,
+    };
+    match first {
+        None => Ok(input),
+        Some(b'<') => {
+            let mut text = String::new();
+            reader
+                .read_to_string(&mut text)
+                .map_err(|e| fail(format!("cannot read as UTF-8 XML: {e}")))?;
+            if text.len() as u64 > MAX_FILE_BYTES {
+                return Err(fail("too large".into()));
+            }
+            input.kind = Kind::Xml;
+            read_xml(&text, &mut input).map_err(fail)?;
+            Ok(input)
+        }
+        Some(b'{') => {
+            read_json_lines(reader, &mut input).map_err(fail)?;
+            Ok(input)
+        }
+        Some(_) => Err(fail(
+            "neither JSON Lines nor XML (expected '{' or '<' first)".into(),
+        )),
+    }
+}
+
+/// One JSON Lines record as portscan writes it (`scan_id` and `shard`
+/// may be missing in files of older versions).
+#[derive(Deserialize)]
+struct Line {
+    target: String,
+    ip: IpAddr,
+    port: u16,
+    proto: Proto,
+    state: State,
+    reason: Option<String>,
+    rtt_ms: Option<f64>,
+    service: Option<String>,
+    service_source: Option<String>,
+    product: Option<String>,
+    version: Option<String>,
+    service_info: Option<String>,
+    banner: Option<String>,
+    timestamp: Option<String>,
+    scan_id: Option<String>,
+    shard: Option<String>,
+}
+
+fn read_json_lines(mut reader: impl BufRead, input: &mut Input) -> Result<(), String> {
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    let mut targets = Targets::default();
+    loop {
+        line.clear();
+        number += 1;
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("line {number}: cannot read: {e}"))?;
+        if n == 0 {
+            return Ok(());
+        }
+        if line.last() != Some(&b'\n') {
+            if n as u64 > MAX_LINE_BYTES {
+                return Err(format!(
+                    "line {number}: longer than {} KiB",
+                    MAX_LINE_BYTES >> 10
+                ));
+            }
+            // A last record without its newline: a shard killed mid-write
+            // leaves none (records are written whole), so this is a cut
+            // file; say so rather than guess.
+            return Err(format!(
+                "line {number}: the last record has no end of line (a cut file?)"
+            ));
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let record: Line = serde_json::from_slice(&line)
+            .map_err(|e| format!("line {number}: not a portscan JSON Lines record: {e}"))?;
+        let scan_id = match &record.scan_id {
+            Some(id) => Some(
+                id.parse::<ScanId>()
+                    .map_err(|e| format!("line {number}: scan_id: {e}"))?,
+            ),
+            None => None,
+        };
+        let shard = match &record.shard {
+            Some(s) => Some(
+                s.parse::<Shard>()
+                    .map_err(|e| format!("line {number}: {e}"))?,
+            ),
+            None => None,
+        };
+        if number == 1 || (input.scan_id.is_none() && input.shard.is_none()) {
+            input.scan_id = scan_id;
+            input.shard = shard;
+        } else if (scan_id, shard) != (input.scan_id, input.shard) {
+            return Err(format!(
+                "line {number}: scan_id/shard differ from the first record's: one file per shard"
+            ));
+        }
+        let at = match &record.timestamp {
+            Some(t) => Some(
+                parse_rfc3339(t)
+                    .ok_or_else(|| format!("line {number}: bad timestamp '{}'", clip(t)))?,
+            ),
+            None => None,
+        };
+        if let Some(at) = at {
+            input.started = Some(input.started.map_or(at, |s| s.min(at)));
+            input.finished = Some(input.finished.map_or(at, |f| f.max(at)));
+        }
+        let target = targets.get(&record.target);
+        let result = to_result(record, target, false);
+        input.events.push(Event {
+            result,
+            at: at.unwrap_or(SystemTime::UNIX_EPOCH),
+        });
+    }
+}
+
+/// One JSON Lines record (a line of `-o` or of a `--resume` journal) as
+/// the event it was.
+pub fn parse_record(text: &str) -> Result<Event, String> {
+    let record: Line =
+        serde_json::from_str(text).map_err(|e| format!("not a portscan JSON Lines record: {e}"))?;
+    let at = match &record.timestamp {
+        Some(t) => parse_rfc3339(t).ok_or_else(|| format!("bad timestamp '{}'", clip(t)))?,
+        None => SystemTime::UNIX_EPOCH,
+    };
+    Ok(Event {
+        result: to_result(record, Arc::from(""), true),
+        at,
+    })
+}
+
+/// The result a record describes; its target is `target` unless `own`
+/// (then the record's own).
+fn to_result(record: Line, target: Arc<str>, own: bool) -> PortResult {
+    let service = match (record.service_source.as_deref(), &record.service) {
+        (Some("probe"), Some(name)) => Some(Service {
+            name: intern(name),
+            source: ServiceSource::Probe,
+            product: record.product,
+            version: record.version,
+            info: record.service_info,
+        }),
+        _ => None,
+    };
+    PortResult {
+        target: if own {
+            Arc::from(record.target.as_str())
+        } else {
+            target
+        },
+        ip: record.ip,
+        port: record.port,
+        proto: record.proto,
+        technique: Technique::for_proto(record.proto),
+        state: record.state,
+        reason: reason(record.reason.as_deref().unwrap_or("unknown")),
+        rtt: Duration::from_secs_f64(record.rtt_ms.unwrap_or(0.0).clamp(0.0, 1e9) / 1000.0),
+        banner: record.banner.map(String::into_bytes),
+        service,
+    }
+}
+
+fn read_xml(text: &str, input: &mut Input) -> Result<(), String> {
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(text, options)
+        .map_err(|e| format!("not well-formed XML: {e}"))?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "nmaprun" {
+        return Err(format!(
+            "an XML file but not nmap's (<{}>, expected <nmaprun>)",
+            clip(root.tag_name().name())
+        ));
+    }
+    input.started = root.attribute("start").and_then(unix_time);
+    let mut tcp = PortSpec::none();
+    let mut udp = PortSpec::none();
+    let mut saw_scaninfo = false;
+    let mut targets = Targets::default();
+    for node in root.children() {
+        if node.is_comment() {
+            read_shard_comment(node.text().unwrap_or(""), input)?;
+            continue;
+        }
+        match node.tag_name().name() {
+            "scaninfo" => {
+                saw_scaninfo = true;
+                let services = node.attribute("services").unwrap_or("");
+                let spec: PortSpec = if services.is_empty() {
+                    PortSpec::none()
+                } else {
+                    services
+                        .parse()
+                        .map_err(|e| format!("scaninfo services: {e}"))?
+                };
+                match node.attribute("protocol") {
+                    Some("tcp") => tcp = spec,
+                    Some("udp") => udp = spec,
+                    _ => {}
+                }
+            }
+            "host" => read_host(node, input, &mut targets)?,
+            "runstats" => {
+                if let Some(f) = node.children().find(|n| n.has_tag_name("finished")) {
+                    // `time` is in whole seconds; `elapsed` after the
+                    // start keeps the fraction.
+                    let elapsed = f
+                        .attribute("elapsed")
+                        .and_then(|e| e.parse::<f64>().ok())
+                        .filter(|e| e.is_finite() && (0.0..1e9).contains(e))
+                        .map(Duration::from_secs_f64);
+                    input.finished = match (input.started, elapsed) {
+                        (Some(s), Some(e)) => s.checked_add(e),
+                        _ => f.attribute("time").and_then(unix_time),
+                    };
+                    input.stopped = f.attribute("exit") == Some("error");
+                }
+            }
+            _ => {}
+        }
+    }
+    if saw_scaninfo {
+        input.ports = Some((tcp, udp));
+    }
+    let at = input
+        .finished
+        .or(input.started)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    for e in &mut input.events {
+        e.at = at;
+    }
+    Ok(())
+}
+
+/// `portscan-shard scan_id="..." shard="I/N" addresses="N"`.
+fn read_shard_comment(text: &str, input: &mut Input) -> Result<(), String> {
+    let Some(rest) = text.trim().strip_prefix(SHARD_COMMENT) else {
+        return Ok(());
+    };
+    let field = |name: &str| -> Option<&str> {
+        let start = rest.find(&format!("{name}=\""))? + name.len() + 2;
+        let len = rest[start..].find('"')?;
+        Some(&rest[start..start + len])
+    };
+    let bad = |what: &str| format!("the {SHARD_COMMENT} comment has a bad {what}");
+    input.scan_id = Some(
+        field("scan_id")
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| bad("scan_id"))?,
+    );
+    input.shard = Some(
+        field("shard")
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| bad("shard"))?,
+    );
+    input.addresses = field("addresses").and_then(|t| t.parse().ok());
+    Ok(())
+}
+
+fn read_host(
+    host: roxmltree::Node,
+    input: &mut Input,
+    targets: &mut Targets,
+) -> Result<(), String> {
+    let Some(ip) = host
+        .children()
+        .filter(|n| n.has_tag_name("address"))
+        .find(|n| matches!(n.attribute("addrtype"), Some("ipv4" | "ipv6")))
+        .and_then(|n| n.attribute("addr"))
+    else {
+        return Err("a <host> without an IPv4 or IPv6 <address>".into());
+    };
+    let ip: IpAddr = ip
+        .parse()
+        .map_err(|_| format!("<address addr=\"{}\"> is not an IP address", clip(ip)))?;
+    if host
+        .children()
+        .find(|n| n.has_tag_name("status"))
+        .and_then(|s| s.attribute("state"))
+        == Some("down")
+    {
+        return Ok(());
+    }
+    let name = host
+        .descendants()
+        .find(|n| n.has_tag_name("hostname") && n.attribute("type") == Some("user"))
+        .and_then(|n| n.attribute("name"));
+    let target = targets.get(name.map_or_else(|| ip.to_string(), str::to_string).as_str());
+    let Some(ports) = host.children().find(|n| n.has_tag_name("ports")) else {
+        return Ok(());
+    };
+    for node in ports.children().filter(roxmltree::Node::is_element) {
+        match node.tag_name().name() {
+            "port" => {
+                let proto = proto(node.attribute("protocol"))?;
+                let port: u16 = node
+                    .attribute("portid")
+                    .and_then(|p| p.parse().ok())
+                    .ok_or("a <port> without a port number")?;
+                let st = node
+                    .children()
+                    .find(|n| n.has_tag_name("state"))
+                    .ok_or("a <port> without a <state>")?;
+                let service = node.children().find(|n| n.has_tag_name("service"));
+                let probed = service.filter(|s| s.attribute("method") == Some("probed"));
+                input.events.push(Event {
+                    result: PortResult {
+                        target: Arc::clone(&target),
+                        ip,
+                        port,
+                        proto,
+                        technique: Technique::for_proto(proto),
+                        state: state(st.attribute("state"))?,
+                        reason: reason(st.attribute("reason").unwrap_or("unknown")),
+                        rtt: Duration::ZERO,
+                        banner: None,
+                        service: probed.map(|s| Service {
+                            name: intern(s.attribute("name").unwrap_or("unknown")),
+                            source: ServiceSource::Probe,
+                            product: s.attribute("product").map(str::to_string),
+                            version: s.attribute("version").map(str::to_string),
+                            info: s.attribute("extrainfo").map(str::to_string),
+                        }),
+                    },
+                    at: SystemTime::UNIX_EPOCH,
+                });
+            }
+            "extraports" => {
+                let st = state(node.attribute("state"))?;
+                let count: u64 = node
+                    .attribute("count")
+                    .and_then(|c| c.parse().ok())
+                    .ok_or("an <extraports> without a count")?;
+                let mut counted = 0u64;
+                for why in node.children().filter(|n| n.has_tag_name("extrareasons")) {
+                    let n: u64 = why
+                        .attribute("count")
+                        .and_then(|c| c.parse().ok())
+                        .ok_or("an <extrareasons> without a count")?;
+                    counted = counted.saturating_add(n);
+                    input.extras.push(Extra {
+                        target: Arc::clone(&target),
+                        ip,
+                        proto: proto(why.attribute("proto").or(Some("tcp")))?,
+                        state: st,
+                        reason: reason(why.attribute("reason").unwrap_or("unknown")),
+                        count: n,
+                    });
+                }
+                if counted < count {
+                    input.extras.push(Extra {
+                        target: Arc::clone(&target),
+                        ip,
+                        proto: Proto::Tcp,
+                        state: st,
+                        reason: Reason::Unknown,
+                        count: count - counted,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn proto(text: Option<&str>) -> Result<Proto, String> {
+    match text {
+        Some("tcp") => Ok(Proto::Tcp),
+        Some("udp") => Ok(Proto::Udp),
+        other => Err(format!(
+            "protocol '{}' (portscan merges tcp and udp)",
+            clip(other.unwrap_or(""))
+        )),
+    }
+}
+
+fn state(text: Option<&str>) -> Result<State, String> {
+    match text {
+        Some("open") => Ok(State::Open),
+        Some("closed") => Ok(State::Closed),
+        Some("filtered") => Ok(State::Filtered),
+        Some("open|filtered") => Ok(State::OpenFiltered),
+        other => Err(format!(
+            "port state '{}' (portscan knows open, closed, filtered, open|filtered)",
+            clip(other.unwrap_or(""))
+        )),
+    }
+}
+
+/// nmap's reason word; one portscan does not make is `unknown`.
+fn reason(text: &str) -> Reason {
+    serde_json::from_value(serde_json::Value::String(text.to_string())).unwrap_or(Reason::Unknown)
+}
+
+fn unix_time(text: &str) -> Option<SystemTime> {
+    let secs: u64 = text.parse().ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+/// `2026-11-21T09:46:38.123Z` (what portscan writes: UTC, `Z`).
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || *b.last()? != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = text.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let frac = &text[19..text.len() - 1];
+    let nanos = match frac.strip_prefix('.') {
+        None if frac.is_empty() => 0,
+        Some(f) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|c| c.is_ascii_digit()) => {
+            f.parse::<u64>().ok()? * 10u64.pow(9 - f.len() as u32)
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    let secs = u64::try_from(secs).ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos as u32))
+}
+
+/// Target names shared between the records of one file.
+#[derive(Default)]
+struct Targets(std::collections::HashMap<String, Arc<str>>);
+
+impl Targets {
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(t) = self.0.get(name) {
+            return Arc::clone(t);
+        }
+        let t: Arc<str> = Arc::from(name);
+        self.0.insert(name.to_string(), Arc::clone(&t));
+        t
+    }
+}
+
+/// Most distinct service names kept; beyond, `unknown`.
+const MAX_SERVICE_NAMES: usize = 4096;
+
+/// A service name as the `&'static str` results carry: names are few
+/// (nmap-services has about 20,000), so each distinct one is leaked once,
+/// up to [`MAX_SERVICE_NAMES`].
+fn intern(name: &str) -> &'static str {
+    static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return n;
+    }
+    if names.len() >= MAX_SERVICE_NAMES || name.len() > 64 {
+        return "unknown";
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.push(leaked);
+    leaked
+}
+
+/// Untrusted text for a message: at most 40 characters.
+fn clip(text: &str) -> String {
+    let mut out: String = text.chars().take(40).collect();
+    if text.chars().count() > 40 {
+        out.push_str("...");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trip() {
+        let t = parse_rfc3339("2026-11-21T09:46:38.123Z").unwrap();
+        assert_eq!(
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+            1_795_254_398_123
+        );
+        assert!(parse_rfc3339("1970-01-01T00:00:00Z").is_some());
+        for bad in [
+            "",
+            "2026-13-01T00:00:00Z",
+            "2026-11-21 09:46:38Z",
+            "2026-11-21T09:46:38.Z",
+        ] {
+            assert!(parse_rfc3339(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_one_line_errors() {
+        let dir = std::env::temp_dir().join(format!("portscan-merge-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases: &[(&str, &str)] = &[
+            ("junk", "neither JSON Lines nor XML"),
+            ("{\"x\":1}\n", "line 1: not a portscan JSON Lines record"),
+            ("{\"target\":\"a\"", "no end of line"),
+            ("<nmaprun><host>", "not well-formed XML"),
+            ("<html/>", "not nmap's"),
+            ("<nmaprun><host><address addr=\"x\" addrtype=\"ipv4\"/></host></nmaprun>", "not an IP address"),
+            (
+                "<!DOCTYPE nmaprun [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\"><!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\"><!ENTITY e \"&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;\"><!ENTITY f \"&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;\"><!ENTITY g \"&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;\">]><nmaprun args=\"&g;\"/>",
+                "XML",
+            ),
+        ];
+        for (i, (text, why)) in cases.iter().enumerate() {
+            let path = dir.join(format!("case-{i}"));
+            std::fs::write(&path, text).unwrap();
+            let e = read(&path).unwrap_err().to_string();
+            assert!(e.contains(why), "{text}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        let long = dir.join("long");
+        std::fs::write(&long, "{".repeat(2 << 20)).unwrap();
+        assert!(read(&long).unwrap_err().to_string().contains("longer than"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
