@@ -10,6 +10,8 @@
 //!   a pool of kept-alive connections.
 //! - [`http`]: HTTP/1.1 request building and a streaming response reader
 //!   that decides message framing (RFC 9112 section 6.3).
+//! - [`packet`]: the packets of a SYN scan as bytes (built, checked, read).
+//! - [`rawsock`]: thin wrappers over the raw-socket syscalls of a SYN scan.
 //! - [`sanitize`]: escaping of untrusted bytes before they reach a terminal.
 //! - [`ports`], [`targets`], [`shard`], [`scan`], [`fdlimit`]: the port
 //!   scanner: what to probe, in which order (the probe plan,
@@ -30,9 +32,11 @@ pub mod conn;
 pub mod fdlimit;
 pub mod http;
 pub mod jobshard;
+pub mod packet;
 pub mod pairs;
 pub mod port_names;
 pub mod ports;
+pub mod rawsock;
 pub mod resolve;
 pub mod sanitize;
 pub mod scan;

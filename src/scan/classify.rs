@@ -16,8 +16,11 @@ use serde::{Deserialize, Serialize};
 pub enum Reason {
     /// The handshake completed (also when the peer reset right after it).
     SynAck,
-    /// The SYN was answered with a reset.
+    /// The SYN was answered with a reset (TCP connect: the `connect()`
+    /// was refused).
     ConnRefused,
+    /// SYN scan: the SYN was answered with a reset (nmap -sS's word).
+    Reset,
     /// Nothing came back within the timeout, on every attempt.
     NoResponse,
     /// ICMP host unreachable (or the host is down).
@@ -42,6 +45,7 @@ impl Reason {
         match self {
             Reason::SynAck => "syn-ack",
             Reason::ConnRefused => "conn-refused",
+            Reason::Reset => "reset",
             Reason::NoResponse => "no-response",
             Reason::HostUnreach => "host-unreach",
             Reason::NetUnreach => "net-unreach",

@@ -12,6 +12,9 @@
 //! rate schedule (`pacing`), back-off, batching, retries after loss (`loss`),
 //! per-host state (round trips in `rtt`, ICMP rationing in `icmp_limit`,
 //! discovery and host timeout in `discovery`) and the delivery of results.
+//! The SYN scan ([`Technique::Syn`], the `syn` technique on raw sockets)
+//! is the exception: [`syn_loop`] drives it, with the engine's discovery
+//! table and sink (see there why).
 //! Service detection ([`detection`], [`run_with_detection`]) is a session
 //! prober that wraps the TCP connect: its probe connections are flights of
 //! the same engine, drawing on the same [`ConnectBudget`] (in-flight
@@ -67,7 +70,10 @@
 //! shrinks by an eighth per answer that came only on a retry (a lost
 //! packet), never below where it started. Timeouts do not shrink it: a
 //! dropped port and a lost packet look alike, and only the latter is
-//! proven by a late answer. On loopback, where answers come during the
+//! proven by a late answer. A first attempt that times out grows it by
+//! one, as an answer does: silence is not loss, and on silent space
+//! (most of a large range) the window would otherwise stay where it
+//! started, a timeout's worth of probes at a time. On loopback, where answers come during the
 //! `connect()` call, little is ever in flight and the window does not
 //! matter.
 //!
@@ -175,6 +181,8 @@ mod pacing;
 mod rtt;
 mod sizing;
 mod slots;
+mod syn;
+pub mod syn_loop;
 mod tcp;
 pub mod technique;
 pub mod udp;
@@ -561,6 +569,18 @@ pub fn run_with_budget(
         Technique::Udp => run_prober(source, cfg, sink, budget, &|| {
             udp::UdpProbe::new(cfg.banner)
         }),
+        // Its own loop until the engine holds flights without sockets at
+        // this scale (see `syn_loop`); `budget` does not apply (no
+        // descriptor per probe), `cfg.rate` caps its packet rate.
+        Technique::Syn => syn_loop::run(
+            source,
+            cfg,
+            syn_loop::SynRate {
+                min: None,
+                max: cfg.rate,
+            },
+            sink,
+        ),
     }
 }
 

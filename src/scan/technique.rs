@@ -72,6 +72,8 @@ pub enum Technique {
     Connect,
     /// A datagram from a connected UDP socket (nmap's `-sU`).
     Udp,
+    /// A hand-built TCP SYN on a raw socket (nmap's `-sS`).
+    Syn,
 }
 
 impl Technique {
@@ -80,13 +82,14 @@ impl Technique {
         match self {
             Technique::Connect => "connect",
             Technique::Udp => "udp",
+            Technique::Syn => "syn",
         }
     }
 
     /// The transport protocol the technique probes.
     pub fn proto(self) -> Proto {
         match self {
-            Technique::Connect => Proto::Tcp,
+            Technique::Connect | Technique::Syn => Proto::Tcp,
             Technique::Udp => Proto::Udp,
         }
     }

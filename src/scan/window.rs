@@ -4,7 +4,8 @@
 //! It is shared rather than split per worker, so that a worker that drew
 //! many slow (filtered) probes can use the room another is not using. It
 //! starts at [`super::INITIAL_WINDOW`] (or the ceiling, if lower), grows
-//! by one per answer that came on a first attempt, up to the ceiling, and
+//! by one per answer that came on a first attempt and per first attempt
+//! that timed out (silence is not loss), up to the ceiling, and
 //! shrinks by an eighth (not below where it started) per answer that came
 //! only on a retry, which proves a packet was lost (see the module docs of
 //! [`super`], Concurrency that adapts). It never blocks: a taker that
@@ -72,7 +73,8 @@ impl Permits {
         }
     }
 
-    /// An answer on a first attempt: the path keeps up, widen by one.
+    /// An answer on a first attempt, or a first attempt that timed out
+    /// (silence is not loss): widen by one.
     pub(crate) fn grow(&self) {
         let max = self.max();
         if self.window.load(Ordering::Relaxed) < max {

@@ -150,8 +150,10 @@ pub struct Cli {
     #[arg(long = "min-rtt-timeout", value_name = "TIME", value_parser = parse_nmap_time)]
     pub min_rtt_timeout: Option<u64>,
 
-    /// nmap's --min-rate N: accepted for scripts written for nmap, with a
-    /// warning; portscan never slows below what --concurrency allows.
+    /// nmap's --min-rate N: with -sS, the adaptive packet rate never falls
+    /// below N a second; otherwise accepted for scripts written for nmap,
+    /// with a warning (a connect scan never slows below what
+    /// --concurrency allows).
     #[arg(long = "min-rate", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub min_rate: Option<u32>,
 
@@ -165,8 +167,16 @@ pub struct Cli {
     pub fast: bool,
 
     /// TCP connect scan: the default; with -sU, scan both TCP and UDP.
-    #[arg(long = "connect-scan", hide = true)]
+    #[arg(long = "connect-scan", hide = true, conflicts_with = "syn")]
     pub connect_scan: bool,
+
+    /// SYN scan (also -sS): hand-built TCP SYNs on a raw socket, replies
+    /// matched by a keyed hash they carry, the packet rate adapting to
+    /// loss (capped by --rate/--max-rate, floored by --min-rate). Needs
+    /// CAP_NET_RAW (root, or setcap cap_net_raw+ep on the binary). With
+    /// -sU, scan both.
+    #[arg(long)]
+    pub syn: bool,
 
     /// Scan UDP ports (also -sU): a request the service understands on
     /// well-known ports, an empty datagram elsewhere; no root needed.
@@ -370,6 +380,7 @@ where
 pub const NMAP_FLAGS: &[(&str, &str)] = &[
     ("-iL", "--input-list"),
     ("-Pn", "--no-discovery"),
+    ("-sS", "--syn"),
     ("-sT", "--connect-scan"),
     ("-sU", "--udp"),
     ("-sV", "--service"),
@@ -383,8 +394,8 @@ pub const NMAP_FLAGS: &[(&str, &str)] = &[
 /// nmap options that need what portscan does not do (raw packets, SCTP,
 /// OS detection, scripts).
 pub const UNSUPPORTED: &[&str] = &[
-    "-sS", "-sA", "-sW", "-sM", "-sN", "-sF", "-sX", "-sY", "-sZ", "-sO", "-sI", "-sC", "-sL",
-    "-sR", "-O", "-A", "-b",
+    "-sA", "-sW", "-sM", "-sN", "-sF", "-sX", "-sY", "-sZ", "-sO", "-sI", "-sC", "-sL", "-sR",
+    "-O", "-A", "-b",
 ];
 
 /// Rewrites nmap's single-dash long options (`-iL`, `-Pn`, `-oX`, `-oG`,
@@ -663,8 +674,11 @@ mod tests {
             kind(&["-F", "--top-ports", "5", "h"]),
             ErrorKind::ArgumentConflict
         );
-        let cli = parse(&["-sS", "-O", "h", "-A"]).unwrap();
-        assert_eq!(cli.nmap_unsupported, ["-sS", "-O", "-A"]);
+        let cli = parse(&["-sA", "-O", "h", "-A"]).unwrap();
+        assert_eq!(cli.nmap_unsupported, ["-sA", "-O", "-A"]);
+        let cli = parse(&["-sS", "-sU", "h"]).unwrap();
+        assert!(cli.syn && cli.udp && cli.nmap_unsupported.is_empty());
+        assert_eq!(kind(&["-sS", "-sT", "h"]), ErrorKind::ArgumentConflict);
         let cli = parse(&["-sU", "-sT", "-sV", "h"]).unwrap();
         assert!(cli.udp && cli.connect_scan && cli.service);
         assert!(cli.nmap_unsupported.is_empty());

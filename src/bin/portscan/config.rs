@@ -15,6 +15,7 @@ use rawnet::pairs::Pair;
 use rawnet::ports::{PortSpec, ProtoPorts};
 use rawnet::resolve::{self, Family, ResolveError};
 use rawnet::scan::detection::ServiceConfig;
+use rawnet::scan::syn_loop::SynRate;
 use rawnet::scan::{BannerConfig, Proto, ScanConfig};
 use rawnet::shard::Shard;
 use rawnet::targets::{self, Expansion, TargetOptions, TargetSpec, TargetSpecError, Targets};
@@ -98,6 +99,9 @@ pub struct Config {
     /// UDP ports to probe on every address (empty: no UDP scan, the
     /// default; `-sU`).
     pub udp_ports: PortSpec,
+    /// SYN scan (`-sS`) of the TCP ports, with its rate bounds; `None`:
+    /// connect scan.
+    pub syn: Option<SynRate>,
     /// Service detection on open TCP ports (`-sV`).
     pub service: Option<ServiceConfig>,
     /// Which part of the permuted space this run covers.
@@ -220,7 +224,14 @@ impl Config {
             .or(cli.min_rtt_timeout)
             .unwrap_or(template.min_timeout_ms);
         let mut warnings = Vec::new();
-        if cli.min_rate.is_some() {
+        if cli.syn && cli.banner {
+            return Err(Error::Usage(
+                "--banner reads what a connection says; -sS opens none: use -sT with --banner \
+                 (or -sS -sV, which connects to the open ports)"
+                    .into(),
+            ));
+        }
+        if cli.min_rate.is_some() && !cli.syn {
             warnings.push(
                 "--min-rate ignored: portscan has no lower bound on its rate; it goes as fast \
                  as --concurrency and the network allow"
@@ -252,6 +263,10 @@ impl Config {
             allow_large_scan: cli.allow_large_scan,
             ports,
             udp_ports,
+            syn: cli.syn.then(|| SynRate {
+                min: cli.min_rate,
+                max: cli.rate.or(template.rate),
+            }),
             service: cli.service.then(ServiceConfig::default),
             shard,
             seed: cli.seed,
@@ -291,7 +306,7 @@ impl Config {
 /// list's items for it, else the top ports of its own ranking.
 fn scan_ports(cli: &Cli, ports_arg: Option<&str>) -> Result<(PortSpec, PortSpec), Error> {
     let udp = cli.udp;
-    let tcp = cli.connect_scan || !udp;
+    let tcp = cli.connect_scan || cli.syn || !udp;
     let top = cli.top_ports.or(cli.fast.then_some(100));
     let (tcp_ports, udp_ports) = match (ports_arg, top) {
         (Some(_), Some(_)) => {
@@ -337,7 +352,7 @@ impl Config {
         if self.ping {
             return "ping".to_string();
         }
-        let mut t = String::from("connect");
+        let mut t = String::from(if self.syn.is_some() { "syn" } else { "connect" });
         if self.service.is_some() {
             t.push_str("+version");
         }
@@ -357,8 +372,8 @@ impl Config {
 /// The one line for an nmap option portscan cannot honour.
 fn unsupported(flag: &str) -> String {
     let why = match flag {
-        "-sS" | "-sA" | "-sW" | "-sM" | "-sN" | "-sF" | "-sX" | "-sI" | "-b" => {
-            "needs raw packets; portscan makes ordinary connect() calls (-sT)"
+        "-sA" | "-sW" | "-sM" | "-sN" | "-sF" | "-sX" | "-sI" | "-b" => {
+            "not supported; portscan scans with connect() (-sT) or SYNs (-sS)"
         }
         "-sY" | "-sZ" | "-sO" => {
             "portscan scans TCP (-sT) and UDP (-sU); SCTP and IP protocol scans are not supported"
@@ -735,7 +750,18 @@ mod tests {
         assert_eq!(config(&["h", "-F"]).unwrap().ports, PortSpec::top(100));
         assert!(usage(&["h", "22", "-F"]).contains("ports given twice"));
         assert!(usage(&["h", "-p", "22", "--top-ports", "5"]).contains("ports given twice"));
-        assert!(usage(&["h", "-sS"]).starts_with("-sS: needs raw packets"));
+        assert!(usage(&["h", "-sA"]).starts_with("-sA: not supported"));
+        let c = config(&["h", "-sS", "--max-rate", "9", "--min-rate", "5"]).unwrap();
+        assert_eq!(
+            c.syn,
+            Some(SynRate {
+                min: Some(5),
+                max: Some(9)
+            })
+        );
+        assert!(c.warnings.is_empty(), "--min-rate is honoured with -sS");
+        assert!(usage(&["h", "-sS", "--banner"]).contains("-sS opens none"));
+        assert_eq!(config(&["h", "-sT"]).unwrap().syn, None);
         assert!(usage(&["h", "-O"]).starts_with("-O: OS detection"));
         assert!(usage(&["h", "-A"]).starts_with("-A: "));
         assert!(usage(&["h", "-sY"]).contains("SCTP"));

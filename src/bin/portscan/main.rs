@@ -152,6 +152,10 @@ fn printers(outputs: &config::Outputs, options: Options) -> Result<Printers, Err
 /// Runs the scan; `Some(signal)` when a signal ended it early.
 fn run(cli: cli::Cli) -> Result<Option<i32>, Error> {
     let mut config = Config::from_cli(cli, &config::read_list_file)?;
+    if config.syn.is_some() {
+        // Before any name is resolved or anything is sent.
+        check_raw_permission()?;
+    }
     let stdout_taken = config.outputs.nmap.iter().any(|(_, d)| *d == Dest::Stdout);
     if closed_stdout::was_closed() && (stdout_taken || config.outputs.output.is_none()) {
         // Nowhere to write results: fail before scanning, as a full disk
@@ -297,9 +301,21 @@ fn scan_all(
     let mut total: Option<Summary> = None;
     for source in sources {
         let source = source.as_ref();
-        let summary = match &config.service {
-            Some(service) => scan::run_with_detection(source, &config.scan, service, sink, budget)?,
-            None => scan::run_with_budget(source, &config.scan, sink, budget)?,
+        let summary = match (config.syn, &config.service) {
+            (Some(rate), service) if source.proto() == scan::Proto::Tcp => {
+                scan::syn_loop::run_detected(
+                    source,
+                    &config.scan,
+                    rate,
+                    service.as_ref(),
+                    sink,
+                    budget,
+                )?
+            }
+            (None, Some(service)) => {
+                scan::run_with_detection(source, &config.scan, service, sink, budget)?
+            }
+            _ => scan::run_with_budget(source, &config.scan, sink, budget)?,
         };
         let stopped = summary.stopped;
         match &mut total {
@@ -311,6 +327,25 @@ fn scan_all(
         }
     }
     Ok(total.unwrap_or_default())
+}
+
+/// `-sS` without `CAP_NET_RAW`: one line saying what is needed (exit 2,
+/// as for a flag the process cannot honour). Tried by opening a raw
+/// socket, which sends nothing.
+fn check_raw_permission() -> Result<(), Error> {
+    match rawnet::rawsock::check_raw_permission() {
+        Ok(()) => Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) => {
+            Err(Error::Usage(
+                "-sS needs raw sockets (CAP_NET_RAW): run portscan as root or give the binary \
+                 the capability (setcap cap_net_raw+ep PATH), or scan with -sT"
+                    .into(),
+            ))
+        }
+        Err(e) => Err(Error::Runtime(format!(
+            "-sS: cannot open a raw socket: {e}"
+        ))),
+    }
 }
 
 /// What is to be probed: one source per protocol (TCP first), and what
@@ -353,7 +388,8 @@ impl Work {
             .map(|p| format!("{} {} ports", p.ports().len(), p.protocol()))
             .collect();
         let scope = format!("{} addresses x {}", targets.len(), ports.join(" + "));
-        let info = ScanInfo::new(&plans, command, scan_id);
+        let mut info = ScanInfo::new(&plans, command, scan_id);
+        info.syn = config.syn.is_some();
         let sources = plans
             .into_iter()
             .map(|p| Box::new(p) as Box<dyn ProbeSource>)
@@ -393,6 +429,7 @@ impl Work {
             shard: config.shard,
             total: pairs.len() as u64,
             scan_id,
+            syn: config.syn.is_some(),
         };
         let scope = format!("{} pairs of {} addresses", pairs.len(), addresses.len());
         let sources = plans

@@ -112,6 +112,13 @@ impl<P: Prober> Worker<'_, P> {
     fn unanswered(&mut self, mut job: Job<P::Session>, started: Instant, outcome: Outcome) {
         let attempt = job.timeouts;
         job.timeouts += 1;
+        if attempt == 0 {
+            // Silence is not loss: a first attempt that waited out its
+            // timeout used its permit as long as it could, and says
+            // nothing against the path. Widen, as an answer does, so a
+            // scan of silent space is not held to the initial window.
+            self.shared.permits.grow();
+        }
         let retries = self.shared.cfg.retries;
         // A speculative probe has no retries of its own: unanswered, it
         // goes back to its address (see `account`).

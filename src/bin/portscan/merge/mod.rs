@@ -84,6 +84,9 @@ pub fn run(job: &MergeJob, printers: &mut Printers) -> Result<Outcome, Error> {
         scan_id: chosen
             .scan_id
             .unwrap_or_else(|| "0000000000000000".parse().expect("16 hex digits")),
+        // The inputs' technique is not carried through a merge yet: a merge
+        // of -sS shards says scaninfo type="connect".
+        syn: false,
     };
     let write = |printers: &mut Printers| -> io::Result<()> {
         printers.begin(&info)?;

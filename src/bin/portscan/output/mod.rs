@@ -101,6 +101,8 @@ pub struct ScanInfo {
     pub shard: Shard,
     /// Probes of the whole scan, all shards together.
     pub total: u64,
+    /// The TCP ports were probed with SYNs (`-sS`), not connects.
+    pub syn: bool,
     /// The scan's fingerprint, the same in every shard.
     pub scan_id: ScanId,
 }
@@ -123,6 +125,7 @@ impl ScanInfo {
             addresses: plans.first().map_or(0, |p| p.targets().len()),
             shard: plans.first().map_or(Shard::WHOLE, |p| p.shard()),
             total: plans.iter().map(|p| p.total()).sum(),
+            syn: false,
             scan_id,
         }
     }
@@ -394,6 +397,7 @@ pub(crate) mod testing {
             udp_ports: PortSpec::none(),
             addresses,
             shard: Shard::WHOLE,
+            syn: false,
             scan_id: "00000000000000ab".parse().unwrap(),
         }
     }

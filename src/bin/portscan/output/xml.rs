@@ -40,7 +40,11 @@ impl HostFormat for Xml {
             env!("CARGO_PKG_VERSION"),
         )?;
         for (proto, ports) in info.protocols() {
-            let kind = Technique::for_proto(proto).as_str();
+            let technique = match proto {
+                Proto::Tcp if info.syn => Technique::Syn,
+                _ => Technique::for_proto(proto),
+            };
+            let kind = technique.as_str();
             writeln!(
                 out,
                 "<scaninfo type=\"{kind}\" protocol=\"{proto}\" numservices=\"{}\" services=\"{ports}\"/>",

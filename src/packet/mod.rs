@@ -1,0 +1,17 @@
+//! The packets of a SYN scan as bytes, apart from the sockets that send
+//! and receive them ([`crate::rawsock`]): building our TCP SYN
+//! ([`syn`]), the stateless proof it carries ([`cookie`]), and reading
+//! what comes back ([`reply`]).
+//!
+//! Nothing here opens a socket, reads a clock or keeps state between
+//! packets: every function maps bytes to bytes or to a typed value, so
+//! each is tested on packets built in the test, including forged,
+//! truncated and garbage ones.
+
+pub mod cookie;
+pub mod reply;
+pub mod syn;
+
+pub use cookie::{Cookie, CookieKey};
+pub use reply::{Answer, AnswerKind, Validator};
+pub use syn::{syn_segment, SYN_LEN};

@@ -1,0 +1,306 @@
+//! The SYN scan technique (nmap's `-sS`): one hand-built TCP SYN per
+//! attempt on a raw socket shared by every probe, replies matched
+//! statelessly by the cookie they carry.
+//!
+//! What one probe costs here is a `sendto()` of 24 bytes and, when the
+//! target answers, one packet read: no socket, no descriptor, no
+//! ephemeral port. The sockets (a raw `IPPROTO_TCP` one and a raw ICMP
+//! one per family) are opened once, bound to the address that routes to
+//! the targets, and read by [`SynProber::demux`], which validates each
+//! packet with [`crate::packet::Validator`] and names the probe it
+//! answers by its match key ([`match_key`]). A reply that does not prove
+//! itself is dropped there; a proven reply that no probe waits for any
+//! more (a duplicate, an answer to a retry after the first answer) is
+//! dropped by whoever holds the table of waiting probes.
+//!
+//! States and reasons are nmap's for `-sS`: a SYN-ACK is `open`
+//! (`syn-ack`), a RST `closed` (`reset`), an ICMP unreachable
+//! `filtered` with its reason, silence after every attempt `filtered`
+//! (`no-response`).
+//!
+//! The kernel answers each SYN-ACK we receive with a RST of its own: no
+//! socket of ours owns the connection it opens (our source ports lie
+//! above the ephemeral range, see [`crate::packet::cookie`]). nmap and
+//! zmap behave the same; the target sees a half-open connection torn
+//! down at once, and no service ever sees a connection.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsFd, BorrowedFd};
+
+use crate::packet::{syn_segment, Answer, AnswerKind, CookieKey, Validator, SYN_LEN};
+use crate::rawsock::{Outgoing, RawSocket, RECV_BATCH, SEND_BATCH};
+
+use super::classify::{icmp_reason, Reason};
+use super::State;
+
+/// Room for replies that arrive while the loop is busy sending: 8 MiB
+/// per receiving socket (a reply costs the kernel about 1 KiB of buffer
+/// accounting, so some thousands of replies).
+const RECV_BUFFER: usize = 8 << 20;
+
+/// Largest packet read: a reply to a SYN is small; an ICMP error quotes
+/// at most a few hundred bytes.
+const MAX_PACKET: usize = 2048;
+
+/// The match key of the probe of `ip`:`port`: exact for IPv4 (address
+/// and port in 48 bits); for IPv6 a keyed hash of them with the top bit
+/// set, so the two families never share a key.
+pub(crate) fn match_key(hash: &CookieKey, ip: IpAddr, port: u16) -> u64 {
+    match ip {
+        IpAddr::V4(v4) => (u64::from(u32::from(v4)) << 16) | u64::from(port),
+        IpAddr::V6(_) => {
+            let c = hash.cookie(ip, ip, port, 0);
+            (1 << 63) | (u64::from(c.seq) << 16) | u64::from(port) | (u64::from(c.sport) << 48)
+        }
+    }
+}
+
+/// One family's sockets.
+#[derive(Debug)]
+struct Family {
+    tcp: RawSocket,
+    icmp: RawSocket,
+}
+
+impl Family {
+    fn open(src: IpAddr) -> io::Result<Family> {
+        let v6 = src.is_ipv6();
+        let tcp = RawSocket::tcp(v6)?;
+        tcp.bind(src)?;
+        let icmp = RawSocket::icmp(v6)?;
+        for s in [&tcp, &icmp] {
+            s.set_recv_buffer(RECV_BUFFER)?;
+        }
+        Ok(Family { tcp, icmp })
+    }
+}
+
+/// The sending and receiving side of a SYN scan (see the module docs).
+#[derive(Debug)]
+pub(crate) struct SynProber {
+    key: CookieKey,
+    validator: Validator,
+    v4: Option<(Ipv4Addr, Family)>,
+    v6: Option<(Ipv6Addr, Family)>,
+    bufs: Vec<Vec<u8>>,
+}
+
+impl SynProber {
+    /// Opens the raw sockets for probes sent from `v4` and/or `v6`, with
+    /// a fresh random cookie key.
+    ///
+    /// # Errors
+    ///
+    /// `EPERM` without `CAP_NET_RAW`; any other error of `socket()`,
+    /// `bind()` or `setsockopt()`.
+    pub(crate) fn open(v4: Option<Ipv4Addr>, v6: Option<Ipv6Addr>) -> io::Result<SynProber> {
+        let key = CookieKey::random()?;
+        Ok(SynProber {
+            key,
+            validator: Validator::new(key, v4, v6),
+            v4: v4
+                .map(|a| Family::open(a.into()).map(|f| (a, f)))
+                .transpose()?,
+            v6: v6
+                .map(|a| Family::open(a.into()).map(|f| (a, f)))
+                .transpose()?,
+            bufs: vec![vec![0; MAX_PACKET]; RECV_BATCH],
+        })
+    }
+
+    /// The match key of the probe of `ip`:`port` (see [`match_key`]).
+    pub(crate) fn key_of(&self, ip: IpAddr, port: u16) -> u64 {
+        match_key(&self.key, ip, port)
+    }
+
+    /// Sends the SYNs of `(address, port, attempt)` in one `sendmmsg()`
+    /// (at most [`SEND_BATCH`]; all of one family, that of the first);
+    /// returns how many the kernel took, the first `n`.
+    ///
+    /// # Errors
+    ///
+    /// The errno of the first packet, when it was not taken:
+    /// `ENOBUFS`/`EAGAIN` (the send path is full: back off), `EPERM` (a
+    /// local firewall refused it), `ENETUNREACH`, or `EAFNOSUPPORT` when
+    /// no socket of its family is open.
+    pub(crate) fn send_batch(&self, probes: &[(IpAddr, u16, u32)]) -> io::Result<usize> {
+        let Some(&(first, _, _)) = probes.first() else {
+            return Ok(0);
+        };
+        let (src, sock): (IpAddr, &RawSocket) = match first {
+            IpAddr::V4(_) => self.v4.as_ref().map(|(a, f)| ((*a).into(), &f.tcp)),
+            IpAddr::V6(_) => self.v6.as_ref().map(|(a, f)| ((*a).into(), &f.tcp)),
+        }
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))?;
+        let mut segments = [[0u8; SYN_LEN]; SEND_BATCH];
+        let n = probes
+            .iter()
+            .take(SEND_BATCH)
+            .take_while(|p| p.0.is_ipv6() == first.is_ipv6())
+            .count();
+        for (seg, &(ip, port, attempt)) in segments.iter_mut().zip(&probes[..n]) {
+            let cookie = self.key.cookie(src, ip, port, attempt);
+            *seg = syn_segment(src, ip, cookie.sport, port, cookie.seq);
+        }
+        let out: Vec<Outgoing<'_>> = probes[..n]
+            .iter()
+            .zip(&segments)
+            .map(|(p, seg)| Outgoing {
+                dst: p.0,
+                bytes: seg,
+            })
+            .collect();
+        sock.send_batch(&out)
+    }
+
+    /// The sockets replies arrive on, in the order [`SynProber::demux`]
+    /// numbers them.
+    pub(crate) fn sockets(&self) -> Vec<BorrowedFd<'_>> {
+        let mut v = Vec::with_capacity(4);
+        for f in [
+            self.v4.as_ref().map(|x| &x.1),
+            self.v6.as_ref().map(|x| &x.1),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            v.push(f.tcp.as_fd());
+            v.push(f.icmp.as_fd());
+        }
+        v
+    }
+
+    fn socket(&self, index: usize) -> Option<&RawSocket> {
+        let fams = [
+            self.v4.as_ref().map(|x| &x.1),
+            self.v6.as_ref().map(|x| &x.1),
+        ];
+        let f = fams.into_iter().flatten().nth(index / 2)?;
+        Some(if index.is_multiple_of(2) {
+            &f.tcp
+        } else {
+            &f.icmp
+        })
+    }
+
+    /// Reads every packet waiting on socket `index` (of
+    /// [`SynProber::sockets`]) and pushes `(match key, answer)` for each
+    /// that proves itself; the rest are dropped. Stops when the socket is
+    /// empty, or after a bounded number of packets, so a flood of traffic
+    /// that is not ours cannot keep the loop from sending and timing out.
+    ///
+    /// # Errors
+    ///
+    /// A failure of the socket itself (not `WouldBlock`).
+    pub(crate) fn demux(&mut self, index: usize, out: &mut Vec<(u64, Answer)>) -> io::Result<()> {
+        let mut bufs = std::mem::take(&mut self.bufs);
+        let r = self.read_into(index, &mut bufs, out);
+        self.bufs = bufs;
+        r
+    }
+
+    fn read_into(
+        &self,
+        index: usize,
+        bufs: &mut [Vec<u8>],
+        out: &mut Vec<(u64, Answer)>,
+    ) -> io::Result<()> {
+        let Some(sock) = self.socket(index) else {
+            return Ok(());
+        };
+        for _ in 0..64 {
+            let got = sock.recv_batch(bufs)?;
+            for (i, &(n, from)) in got.iter().enumerate() {
+                let packet = &bufs[i][..n];
+                let answer = match (sock.is_v6(), from, index % 2) {
+                    (false, _, _) => self.validator.ipv4(packet),
+                    (true, IpAddr::V6(from), 0) => self.validator.ipv6_tcp(from, packet),
+                    (true, _, _) => self.validator.ipv6_icmp(packet),
+                };
+                if let Some(a) = answer {
+                    out.push((match_key(&self.key, a.ip, a.port), a));
+                }
+            }
+            if got.len() < bufs.len() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What an answer means for its port, as nmap -sS says it.
+pub(crate) fn verdict(kind: AnswerKind) -> (State, Reason) {
+    match kind {
+        AnswerKind::SynAck => (State::Open, Reason::SynAck),
+        AnswerKind::Reset => (State::Closed, Reason::Reset),
+        AnswerKind::Unreachable {
+            v6,
+            icmp_type,
+            code,
+        } => {
+            let reason = match (v6, code) {
+                // Port unreachable for TCP: nmap says port-unreach.
+                (false, 3) | (true, 4) => Reason::PortUnreach,
+                _ => icmp_reason(v6, icmp_type, code).unwrap_or(Reason::Unknown),
+            };
+            (State::Filtered, reason)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_map_to_nmap_states_and_reasons() {
+        assert_eq!(verdict(AnswerKind::SynAck), (State::Open, Reason::SynAck));
+        assert_eq!(verdict(AnswerKind::Reset), (State::Closed, Reason::Reset));
+        let un = |v6, icmp_type, code| AnswerKind::Unreachable {
+            v6,
+            icmp_type,
+            code,
+        };
+        assert_eq!(
+            verdict(un(false, 3, 3)),
+            (State::Filtered, Reason::PortUnreach)
+        );
+        assert_eq!(
+            verdict(un(false, 3, 13)),
+            (State::Filtered, Reason::AdminProhibited)
+        );
+        assert_eq!(
+            verdict(un(false, 3, 1)),
+            (State::Filtered, Reason::HostUnreach)
+        );
+        assert_eq!(
+            verdict(un(true, 1, 4)),
+            (State::Filtered, Reason::PortUnreach)
+        );
+        assert_eq!(
+            verdict(un(true, 1, 1)),
+            (State::Filtered, Reason::AdminProhibited)
+        );
+        assert_eq!(
+            verdict(un(true, 1, 3)),
+            (State::Filtered, Reason::HostUnreach)
+        );
+    }
+
+    #[test]
+    fn match_keys_are_exact_for_ipv4_and_apart_between_families() {
+        let k = CookieKey::from_parts(3, 4);
+        let a: IpAddr = "10.1.2.3".parse().unwrap();
+        assert_eq!(match_key(&k, a, 80), 0x0a01_0203_0050);
+        assert_ne!(match_key(&k, a, 80), match_key(&k, a, 81));
+        let b: IpAddr = "fd00::1".parse().unwrap();
+        assert!(match_key(&k, b, 80) >> 63 == 1);
+        assert!(match_key(&k, a, 65535) >> 63 == 0);
+        assert_ne!(
+            match_key(&k, b, 80),
+            match_key(&k, "fd00::2".parse().unwrap(), 80)
+        );
+    }
+}
