@@ -117,6 +117,20 @@ struct Job {
     speculative: bool,
 }
 
+impl Job {
+    /// A first attempt: a port probe, or a discovery probe (`port`
+    /// false, `discovery` 1), or a speculative one.
+    fn first(probe: Probe, port: bool, discovery: u32, speculative: bool) -> Job {
+        Job {
+            probe,
+            attempt: 0,
+            port,
+            discovery,
+            speculative,
+        }
+    }
+}
+
 /// The scan-wide round-trip estimate (RFC 6298).
 #[derive(Debug, Default)]
 struct Rtt {
@@ -426,25 +440,8 @@ impl Loop<'_> {
                 break;
             }
             let now = Instant::now();
-            let n = batch.len();
-            let mut done = 0;
-            let mut outcome = Ok(());
-            {
-                let targets: Vec<(IpAddr, u16, u32)> = batch
-                    .iter()
-                    .map(|j| (j.probe.ip, j.probe.port, j.attempt))
-                    .collect();
-                while done < n {
-                    match self.prober.send_batch(&targets[done..]) {
-                        Ok(k) => done += k,
-                        Err(e) => {
-                            outcome = Err(e);
-                            break;
-                        }
-                    }
-                }
-            }
-            let mut rest = batch.split_off(done);
+            let (done, outcome) = self.transmit(&batch);
+            let rest = batch.split_off(done);
             for job in batch.drain(..) {
                 self.track(job, now);
             }
@@ -452,24 +449,7 @@ impl Loop<'_> {
             self.pacer.tokens -= done as f64;
             self.pacer.sent_in_tick += done as u64;
             if let Err(e) = outcome {
-                let failed = rest.remove(0);
-                match e.raw_os_error() {
-                    Some(libc::ENOBUFS | libc::EAGAIN | libc::ENOMEM | libc::EINTR) => {
-                        self.pacer.full();
-                        self.ready.push_front(failed);
-                    }
-                    _ => {
-                        let (state, reason) = match super::classify::classify(&e) {
-                            super::classify::Verdict::Filtered(r) => (State::Filtered, r),
-                            _ => (State::Filtered, Reason::Unknown),
-                        };
-                        let entry = self.entry(failed, now);
-                        self.conclude(entry, state, reason, Duration::ZERO, false);
-                    }
-                }
-                for job in rest.into_iter().rev() {
-                    self.ready.push_front(job);
-                }
+                self.send_failed(&e, rest, now);
                 if self.pacer.tokens < 1.0 {
                     break;
                 }
@@ -484,74 +464,124 @@ impl Loop<'_> {
         Ok(sent)
     }
 
+    /// Sends `batch` (one family) in as few calls as the socket takes:
+    /// how many went, and the error that stopped the rest.
+    fn transmit(&mut self, batch: &[Job]) -> (usize, io::Result<()>) {
+        let targets: Vec<(IpAddr, u16, u32)> = batch
+            .iter()
+            .map(|j| (j.probe.ip, j.probe.port, j.attempt))
+            .collect();
+        let mut done = 0;
+        while done < targets.len() {
+            match self.prober.send_batch(&targets[done..]) {
+                Ok(k) => done += k,
+                Err(e) => return (done, Err(e)),
+            }
+        }
+        (done, Ok(()))
+    }
+
+    /// The send path refused the first job of `rest`: a full queue of
+    /// ours slows the rate and sends it again; any other error decides
+    /// the probe filtered, as a connect's errno would. The rest waits.
+    fn send_failed(&mut self, e: &io::Error, mut rest: Vec<Job>, now: Instant) {
+        let failed = rest.remove(0);
+        match e.raw_os_error() {
+            Some(libc::ENOBUFS | libc::EAGAIN | libc::ENOMEM | libc::EINTR) => {
+                self.pacer.full();
+                self.ready.push_front(failed);
+            }
+            _ => {
+                let (state, reason) = match super::classify::classify(e) {
+                    super::classify::Verdict::Filtered(r) => (State::Filtered, r),
+                    _ => (State::Filtered, Reason::Unknown),
+                };
+                let entry = self.entry(failed, now);
+                self.conclude(entry, state, reason, Duration::ZERO, false);
+            }
+        }
+        for job in rest.into_iter().rev() {
+            self.ready.push_front(job);
+        }
+    }
+
     /// Takes up to `room` jobs of one family: retries and released
     /// probes first, then new probes from the source.
     fn fill(&mut self, batch: &mut Vec<Job>, room: usize) {
         let mut family: Option<bool> = None;
         while batch.len() < room {
-            if let Some(job) = self.ready.front() {
-                let v6 = job.probe.ip.is_ipv6();
-                if family.is_some_and(|f| f != v6) {
-                    return;
-                }
-                if self
-                    .pending
-                    .contains_key(&self.prober.key_of(job.probe.ip, job.probe.port))
-                {
-                    // The same packet is in flight already: ride on it.
-                    let job = self.ready.pop_front().expect("front");
-                    self.merge(job);
-                    continue;
-                }
-                let same = |j: &Job| {
-                    j.probe.ip == job.probe.ip
-                        && j.probe.port == job.probe.port
-                        && j.attempt == job.attempt
-                };
-                if let Some(i) = batch.iter().position(same) {
-                    // The same packet is in this batch (the discovery of
-                    // the port a probe was met with, and that probe).
-                    let job = self.ready.pop_front().expect("front");
-                    let twin = &mut batch[i];
-                    twin.port |= job.port;
-                    twin.discovery += job.discovery;
-                    twin.speculative |= job.speculative;
-                    continue;
-                }
-                family = Some(v6);
-                batch.push(self.ready.pop_front().expect("front"));
-                continue;
-            }
-            if self.cursor >= self.source.len() {
-                return;
-            }
-            let probe = self.source.probe(self.cursor);
-            if family.is_some_and(|f| f != probe.ip.is_ipv6()) {
-                return;
-            }
-            self.cursor += 1;
-            let job = |probe, port, discovery, speculative| Job {
-                probe,
-                attempt: 0,
-                port,
-                discovery,
-                speculative,
+            let more = if self.ready.is_empty() {
+                self.admit_next(family)
+            } else {
+                self.take_ready(batch, &mut family)
             };
-            if self.hosts.is_idle() {
-                self.ready.push_back(job(probe, true, 0, false));
-                continue;
-            }
-            match self.hosts.admit(&probe, Instant::now()) {
-                Admission::Start => self.ready.push_back(job(probe, true, 0, false)),
-                Admission::Speculate => self.ready.push_back(job(probe, true, 0, true)),
-                Admission::Parked { discovery } => {
-                    for d in discovery {
-                        self.ready.push_back(job(d, false, 1, false));
-                    }
-                }
-                Admission::Dropped => {}
+            if !more {
+                return;
             }
         }
+    }
+
+    /// Moves the front of the ready queue into `batch` (or onto the same
+    /// packet already in flight or in the batch); false when its family
+    /// differs from the batch's, which ends the batch.
+    fn take_ready(&mut self, batch: &mut Vec<Job>, family: &mut Option<bool>) -> bool {
+        let Some(job) = self.ready.front() else {
+            return false;
+        };
+        let v6 = job.probe.ip.is_ipv6();
+        if family.is_some_and(|f| f != v6) {
+            return false;
+        }
+        let key = self.prober.key_of(job.probe.ip, job.probe.port);
+        let same = |j: &Job| {
+            j.probe.ip == job.probe.ip && j.probe.port == job.probe.port && j.attempt == job.attempt
+        };
+        let twin = batch.iter().position(same);
+        let job = self.ready.pop_front().expect("front");
+        if self.pending.contains_key(&key) {
+            // The same packet is in flight already: ride on it.
+            self.merge(job);
+        } else if let Some(i) = twin {
+            // The same packet is in this batch (the discovery of the
+            // port a probe was met with, and that probe).
+            let twin = &mut batch[i];
+            twin.port |= job.port;
+            twin.discovery += job.discovery;
+            twin.speculative |= job.speculative;
+        } else {
+            *family = Some(v6);
+            batch.push(job);
+        }
+        true
+    }
+
+    /// Takes the next probe of the source through host discovery into the
+    /// ready queue; false when the source is done or the next probe is of
+    /// the other family than the batch's.
+    fn admit_next(&mut self, family: Option<bool>) -> bool {
+        if self.cursor >= self.source.len() {
+            return false;
+        }
+        let probe = self.source.probe(self.cursor);
+        if family.is_some_and(|f| f != probe.ip.is_ipv6()) {
+            return false;
+        }
+        self.cursor += 1;
+        if self.hosts.is_idle() {
+            self.ready.push_back(Job::first(probe, true, 0, false));
+            return true;
+        }
+        match self.hosts.admit(&probe, Instant::now()) {
+            Admission::Start => self.ready.push_back(Job::first(probe, true, 0, false)),
+            Admission::Speculate => self.ready.push_back(Job::first(probe, true, 0, true)),
+            Admission::Parked { discovery } => {
+                for d in discovery {
+                    self.ready.push_back(Job::first(d, false, 1, false));
+                }
+            }
+            Admission::Dropped => {}
+        }
+        true
     }
 
     /// A job whose packet is already in flight joins its entry.
@@ -612,15 +642,8 @@ impl Loop<'_> {
         let ip = entry.probe.ip;
         if entry.discovery > 0 {
             if from_host {
-                for probe in self.hosts.answered(ip) {
-                    self.ready.push_back(Job {
-                        probe,
-                        attempt: 0,
-                        port: true,
-                        discovery: 0,
-                        speculative: false,
-                    });
-                }
+                let released = self.hosts.answered(ip);
+                self.release(released);
             } else {
                 for _ in 0..entry.discovery {
                     self.hosts.discovery_unanswered(ip);
@@ -629,26 +652,12 @@ impl Loop<'_> {
         }
         if entry.speculative {
             if from_host {
-                for probe in self.hosts.answered(ip) {
-                    self.ready.push_back(Job {
-                        probe,
-                        attempt: 0,
-                        port: true,
-                        discovery: 0,
-                        speculative: false,
-                    });
-                }
+                let released = self.hosts.answered(ip);
+                self.release(released);
                 self.hosts.speculation_ended(ip, None);
             } else {
-                if let Some(probe) = self.hosts.speculation_ended(ip, Some(entry.probe.clone())) {
-                    self.ready.push_back(Job {
-                        probe,
-                        attempt: 0,
-                        port: true,
-                        discovery: 0,
-                        speculative: false,
-                    });
-                }
+                let released = self.hosts.speculation_ended(ip, Some(entry.probe.clone()));
+                self.release(released);
                 return;
             }
         }
@@ -672,6 +681,13 @@ impl Loop<'_> {
             service: None,
             technique: Technique::Syn,
         });
+    }
+
+    /// Port probes that discovery let go: first attempts, queued.
+    fn release(&mut self, probes: impl IntoIterator<Item = Probe>) {
+        for probe in probes {
+            self.ready.push_back(Job::first(probe, true, 0, false));
+        }
     }
 
     /// Hands the held-back results to the sink.
