@@ -534,14 +534,9 @@ enum Try {
 }
 
 impl Run {
-    fn exchange(
-        &mut self,
-        target: &Target,
-        request: &RequestSpec,
-        credentials: bool,
-        opts: &FetchOptions,
-        handler: &mut dyn Handler,
-    ) -> Result<(), FetchError> {
+    /// Where the connection for `target` goes (the origin, through the
+    /// proxy the options choose for it); the exchange records the proxy.
+    fn plan(&mut self, target: &Target, opts: &FetchOptions) -> Result<Plan, FetchError> {
         let proxy = opts
             .proxy
             .choose(target.scheme.as_str(), &target.host)
@@ -553,6 +548,18 @@ impl Run {
         };
         let plan = Plan::new(origin, proxy, opts.proxy.tunnel);
         self.exchange.connection.proxy = plan.proxy.as_ref().map(ToString::to_string);
+        Ok(plan)
+    }
+
+    fn exchange(
+        &mut self,
+        target: &Target,
+        request: &RequestSpec,
+        credentials: bool,
+        opts: &FetchOptions,
+        handler: &mut dyn Handler,
+    ) -> Result<(), FetchError> {
+        let plan = self.plan(target, opts)?;
         let body_len = match &request.body {
             Some(b) => Some(b.open().map_err(FetchError::Body)?.len()),
             None => None,
@@ -625,17 +632,7 @@ impl Run {
         opts: &FetchOptions,
         handler: &mut dyn Handler,
     ) -> Result<Connection, FetchError> {
-        let proxy = opts
-            .proxy
-            .choose(target.scheme.as_str(), &target.host)
-            .map_err(|e| FetchError::Proxy(ProxyError::Spec(e)))?;
-        let origin = Origin {
-            tls: target.scheme == Scheme::Https,
-            host: target.host.clone(),
-            port: target.port,
-        };
-        let plan = Plan::new(origin, proxy, opts.proxy.tunnel);
-        self.exchange.connection.proxy = plan.proxy.as_ref().map(ToString::to_string);
+        let plan = self.plan(target, opts)?;
         if target.scheme == Scheme::Https {
             opts.tls.prepare().map_err(FetchError::Tls)?;
         }
