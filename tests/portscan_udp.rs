@@ -2,7 +2,8 @@
 //! sockets: UDP states on loopback (IPv4 and IPv6, no root needed), then
 //! inside network namespaces (root): states decided by ICMP from a linked
 //! namespace with nft reject and drop rules, closed ports under the
-//! kernel's default ICMP rate limit, every UDP payload answered by its
+//! kernel's default ICMP rate limit (also when prohibited ports spend
+//! its ICMP budget), every UDP payload answered by its
 //! real daemon (tests/daemons), service detection of real daemons on
 //! non-standard ports, and what UDP shares with the TCP scan's engine:
 //! host discovery, `--host-timeout` and bounded back-off.
@@ -359,6 +360,48 @@ fn closed_ports_stay_closed_under_the_default_icmp_rate_limit() {
             scan.stderr
         );
     }
+}
+
+/// The target's ICMP budget is spent by every ICMP error it sends, not
+/// only by port unreachables: a port it rejects as administratively
+/// prohibited takes a token, and the closed ports probed in the second
+/// after it must not be taken for `open|filtered` (bench/portscan_ab.sh's
+/// UDP target lost 61 to 78 closed ports so, with one such port).
+#[test]
+fn closed_ports_stay_closed_when_prohibited_ports_spend_the_icmp_budget() {
+    let (scanner, target) = or_skip!(linked_pair());
+    let rules = "table ip rawnet_udp {\n\
+                   chain input {\n\
+                     type filter hook input priority 0; policy accept;\n\
+                     udp dport 6130-6133 reject with icmp type admin-prohibited\n\
+                     udp dport 6134 drop\n\
+                   }\n\
+                 }\n";
+    or_skip!(nft(&target, rules));
+    let start = Instant::now();
+    let scan = portscan(
+        Some(&scanner),
+        &["-sU", "-p", "6100-6134", TARGET, "--all", "-t", "500"],
+    );
+    eprintln!(
+        "35 UDP ports, 30 closed, 4 prohibited, in {:?}",
+        start.elapsed()
+    );
+    assert_eq!(scan.status, 0, "{}", scan.stderr);
+    let states = scan.states();
+    let wrong: Vec<String> = (6100..6130)
+        .map(|port| format!("{port}/udp"))
+        .filter(|key| states[key] != ("closed".to_string(), "port-unreach".to_string()))
+        .collect();
+    assert!(wrong.is_empty(), "not closed: {wrong:?} in {states:?}");
+    for port in 6130..6134 {
+        assert_eq!(
+            scan.state(&format!("{port}/udp")),
+            ("filtered", "admin-prohibited"),
+            "{port}"
+        );
+    }
+    assert_eq!(scan.state("6134/udp"), ("open|filtered", "no-response"));
 }
 
 /// Starts `peer` on UDP `port` in a namespace, waits until it answers,

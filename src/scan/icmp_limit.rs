@@ -38,6 +38,16 @@
 //! one second cannot be on a one-per-second budget; for it the quiet
 //! window is [`FAST_QUIET`] and the pace [`FAST_QUIET`] too.
 //!
+//! The host's budget is spent by every ICMP error it sends us, not only
+//! by port unreachables: a port rejected with *administratively
+//! prohibited* (or host or network unreachable from the host's own
+//! firewall) takes a token too. Those errors therefore count as ICMP
+//! "around the attempt" ([`HostIcmp::other_error`]); otherwise a token
+//! spent on such a port would look like a quiet refill, and the closed
+//! ports probed in the next second would be believed `open|filtered`.
+//! Only port unreachables show that the host rations them at all: a host
+//! that sent none is still believed after the ordinary retries.
+//!
 //! A host is *flagged* as rate-limiting (for the summary) once
 //! [`LATE_TO_FLAG`] of its closed ports answered only a later attempt,
 //! unless it refills fast.
@@ -79,6 +89,8 @@ pub const MAX_LISTED: usize = 64;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HostIcmp {
     last_unreach: Option<Instant>,
+    /// The last ICMP error of any kind (port unreachables included).
+    last_error: Option<Instant>,
     late: u32,
     /// The last [`FAST_COUNT`] arrival times, oldest first (a ring until
     /// the host is known to refill fast).
@@ -100,6 +112,7 @@ impl HostIcmp {
     /// (0 = first) of its port.
     pub fn port_unreach(&mut self, now: Instant, attempt: u32) {
         self.last_unreach = Some(self.last_unreach.map_or(now, |t| t.max(now)));
+        self.other_error(now);
         if attempt > 0 {
             self.late = self.late.saturating_add(1);
         }
@@ -114,6 +127,13 @@ impl HostIcmp {
                 self.recent = Vec::new();
             }
         }
+    }
+
+    /// Another ICMP error (not a port unreachable: administratively
+    /// prohibited, host or network unreachable) arrived at `now`: it took
+    /// a token of the host's budget as well (see the module docs).
+    pub fn other_error(&mut self, now: Instant) {
+        self.last_error = Some(self.last_error.map_or(now, |t| t.max(now)));
     }
 
     /// True once the host looks rate-limited (see the module docs).
@@ -138,9 +158,10 @@ impl HostIcmp {
         if attempt < retries {
             return AfterSilence::Again(now);
         }
-        let Some(last) = self.last_unreach else {
+        if self.last_unreach.is_none() {
             return AfterSilence::GiveUp;
-        };
+        }
+        let last = self.last_error.unwrap_or(now);
         let (refill, pace) = if self.fast {
             (FAST_QUIET, FAST_QUIET)
         } else {
@@ -178,6 +199,17 @@ impl IcmpTable {
         if host.limited() && !self.flagged.contains(&ip) && self.flagged.len() < MAX_LISTED {
             self.flagged.push(ip);
         }
+    }
+
+    /// Another ICMP error from `ip` arrived at `now` (see
+    /// [`HostIcmp::other_error`]).
+    pub(crate) fn other_error(&mut self, ip: IpAddr, now: Instant) {
+        if self.hosts.len() >= super::rtt::MAX_HOSTS && !self.hosts.contains_key(&ip) {
+            if let Some(victim) = self.hosts.keys().next().copied() {
+                self.hosts.remove(&victim);
+            }
+        }
+        self.hosts.entry(ip).or_default().other_error(now);
     }
 
     /// [`HostIcmp::after_silence`] for a port of `ip`.
@@ -255,6 +287,39 @@ mod tests {
             h.after_silence(sent, sent + Duration::from_millis(100), 3, 0),
             AfterSilence::GiveUp
         );
+    }
+
+    #[test]
+    fn a_token_spent_on_another_icmp_error_is_not_a_quiet_refill() {
+        let t0 = Instant::now();
+        let mut h = HostIcmp::default();
+        h.port_unreach(at(t0, 1000), 0);
+        // The next token went to a port rejected as administratively
+        // prohibited: sent 1.6 s after the last port unreachable, but
+        // only 0.6 s after that error, the silence proves nothing.
+        h.other_error(at(t0, 2000));
+        let sent = at(t0, 2600);
+        assert_eq!(
+            h.after_silence(sent, at(t0, 2700), 3, 0),
+            AfterSilence::Again(at(t0, 3100))
+        );
+        let quiet = at(t0, 2000) + REFILL + Duration::from_millis(1);
+        assert_eq!(
+            h.after_silence(quiet, quiet + Duration::from_millis(100), 3, 0),
+            AfterSilence::GiveUp
+        );
+    }
+
+    #[test]
+    fn other_icmp_errors_alone_do_not_make_a_host_rationing() {
+        let t0 = Instant::now();
+        let mut h = HostIcmp::default();
+        h.other_error(at(t0, 1000));
+        assert_eq!(
+            h.after_silence(at(t0, 1100), at(t0, 1200), 0, 0),
+            AfterSilence::GiveUp
+        );
+        assert!(!h.limited());
     }
 
     #[test]

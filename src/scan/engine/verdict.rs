@@ -85,7 +85,8 @@ impl<P: Prober> Worker<'_, P> {
 
     /// The rtt of a deciding flight, taken as a sample when the port's
     /// host answered (unless it was taken when listening began), and the
-    /// ICMP record of a rationed prober.
+    /// ICMP record of a rationed prober (every ICMP error spends a token
+    /// of the host's budget, see the `icmp_limit` submodule).
     fn sampled(
         &mut self,
         job: &Job<P::Session>,
@@ -93,9 +94,17 @@ impl<P: Prober> Worker<'_, P> {
         listening: Option<Duration>,
         outcome: &Outcome,
     ) -> Duration {
-        if self.prober.rationed() && outcome.reason == Reason::PortUnreach {
-            self.icmp
-                .port_unreach(job.probe.ip, Instant::now(), job.timeouts);
+        if self.prober.rationed() {
+            match outcome.reason {
+                Reason::PortUnreach => {
+                    self.icmp
+                        .port_unreach(job.probe.ip, Instant::now(), job.timeouts)
+                }
+                Reason::AdminProhibited | Reason::HostUnreach | Reason::NetUnreach => {
+                    self.icmp.other_error(job.probe.ip, Instant::now())
+                }
+                _ => {}
+            }
         }
         listening.unwrap_or_else(|| {
             let rtt = started.elapsed();
