@@ -35,7 +35,7 @@ pub fn syn_segment(
     s[12] = ((SYN_LEN / 4) as u8) << 4;
     s[13] = FLAG_SYN;
     s[14..16].copy_from_slice(&WINDOW.to_be_bytes());
-    // checksum (16..18) and urgent pointer (18..20) stay 0 for now.
+    // checksum (16..18) is 0 while it is computed, below; urgent pointer (18..20) stays 0.
     s[20] = 2; // kind: MSS
     s[21] = 4; // length
     s[22..24].copy_from_slice(&MSS.to_be_bytes());

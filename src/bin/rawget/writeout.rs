@@ -16,9 +16,8 @@
 //! or `\` that starts no known sequence is copied together with the
 //! character after it (so `\\` stays two backslashes).
 //!
-//! Values that later capabilities will supply (TLS, redirects) each come
-//! from one function here each: [`time_appconnect`], [`num_redirects`],
-//! [`url_effective`].
+//! Values that depend on TLS or on redirects each come from one function
+//! here: [`time_appconnect`], [`num_redirects`], [`url_effective`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
