@@ -58,6 +58,24 @@ pub struct Field {
     pub meaning: &'static str,
 }
 
+/// An exit-status row of a manual, in a `const` table.
+pub const fn row(code: &'static str, summary: &'static str, detail: &'static str) -> ExitRow {
+    ExitRow {
+        code,
+        summary,
+        detail,
+    }
+}
+
+/// A JSON field of a manual, in a `const` table.
+pub const fn field(name: &'static str, kind: &'static str, meaning: &'static str) -> Field {
+    Field {
+        name,
+        kind,
+        meaning,
+    }
+}
+
 /// One documented argument, as read from clap.
 struct Entry {
     /// Flag names as typed (`-X`, `--request`), or the positional's name.

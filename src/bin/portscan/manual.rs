@@ -6,23 +6,7 @@
 //! `output/json.rs`.
 
 use crate::cli::NMAP_FLAGS;
-use crate::docgen::{ExitRow, Field, Manual};
-
-const fn row(code: &'static str, summary: &'static str, detail: &'static str) -> ExitRow {
-    ExitRow {
-        code,
-        summary,
-        detail,
-    }
-}
-
-const fn field(name: &'static str, kind: &'static str, meaning: &'static str) -> Field {
-    Field {
-        name,
-        kind,
-        meaning,
-    }
-}
+use crate::docgen::{field, row, Manual};
 
 /// nmap's single-dash spelling of a long flag (`udp` -> `-sU`).
 fn nmap_spelling(long: &str) -> Option<&'static str> {

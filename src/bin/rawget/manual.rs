@@ -4,23 +4,7 @@
 //! (`common/docgen.rs` writes them). The exit codes here are the table of
 //! `exit.rs`; the fields are those of `json.rs`'s `Record`.
 
-use crate::docgen::{ExitRow, Field, Manual};
-
-const fn row(code: &'static str, summary: &'static str, detail: &'static str) -> ExitRow {
-    ExitRow {
-        code,
-        summary,
-        detail,
-    }
-}
-
-const fn field(name: &'static str, kind: &'static str, meaning: &'static str) -> Field {
-    Field {
-        name,
-        kind,
-        meaning,
-    }
-}
+use crate::docgen::{field, row, Manual};
 
 pub const MANUAL: Manual = Manual {
     synopsis: &["rawget [OPTIONS] URL..."],
