@@ -45,5 +45,7 @@ pub mod service_probes;
 pub mod shard;
 pub mod sock;
 pub mod targets;
+#[cfg(test)]
+mod test_support;
 mod top_ports;
 pub mod udp_payloads;

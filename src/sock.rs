@@ -695,14 +695,14 @@ pub fn udp_connected(addr: &SocketAddr) -> io::Result<std::net::UdpSocket> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    use std::thread;
 
     fn echo_once(family: IpAddr) {
         let listener = Listener::bind(SocketAddr::new(family, 0), 8).unwrap();
         let addr = listener.local_addr().unwrap();
         assert_ne!(addr.port(), 0);
-        let server = thread::spawn(move || {
+        let server = test_support::serve(listener, |listener| {
             let (conn, peer) = listener.accept().unwrap();
             let mut buf = [0u8; 64];
             let n = conn.recv(&mut buf).unwrap();

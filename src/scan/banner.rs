@@ -40,13 +40,12 @@ pub(crate) fn read_available(socket: &Socket, buf: &mut Vec<u8>, max_len: usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support;
     use std::io::Write;
-    use std::net::{TcpListener, TcpStream};
+    use std::net::TcpStream;
 
     fn pair() -> (Socket, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
+        let (client, server) = test_support::tcp_pair();
         client.set_nonblocking(true).unwrap();
         (Socket::from(client), server)
     }

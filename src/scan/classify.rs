@@ -232,7 +232,7 @@ mod tests {
     }
 
     #[test]
-    fn self_connect_ipv6_ignores_flowinfo_and_scope() {
+    fn self_connect_ipv6_ignores_flowinfo_and_scope_id() {
         let a: SocketAddr = "[::1]:40000".parse().unwrap();
         let mut b = a;
         if let SocketAddr::V6(v6) = &mut b {

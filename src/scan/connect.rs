@@ -202,17 +202,8 @@ impl Eagerness {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use socket2::{Domain, Type};
+    use crate::test_support::closed_tcp_port;
     use std::net::TcpListener;
-
-    fn loopback_closed_port() -> (Socket, SocketAddr) {
-        // Bound but not listening: connects to it are refused.
-        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
-            .unwrap();
-        let addr = s.local_addr().unwrap().as_socket().unwrap();
-        (s, addr)
-    }
 
     /// Waits (briefly) for the loopback answer and returns it.
     fn settle(socket: &Socket, addr: &SockAddr) -> Answer {
@@ -227,7 +218,7 @@ mod tests {
 
     #[test]
     fn asking_again_reports_refusal_and_the_socket_is_reusable() {
-        let (_reserved, addr) = loopback_closed_port();
+        let (_reserved, addr) = closed_tcp_port();
         let sockaddr = SockAddr::from(addr);
         let socket = new_socket(addr).unwrap();
         for _ in 0..3 {
@@ -244,7 +235,7 @@ mod tests {
 
     #[test]
     fn reused_socket_can_then_connect_to_a_listener() {
-        let (_reserved, closed) = loopback_closed_port();
+        let (_reserved, closed) = closed_tcp_port();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let open = SockAddr::from(listener.local_addr().unwrap());
         let socket = new_socket(closed).unwrap();
@@ -288,7 +279,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         assert!(syn_acked(&socket).unwrap());
 
-        let (_reserved, closed) = loopback_closed_port();
+        let (_reserved, closed) = closed_tcp_port();
         let refused = new_socket(closed).unwrap();
         let closed = SockAddr::from(closed);
         start(&refused, &closed);

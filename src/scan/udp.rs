@@ -164,6 +164,8 @@ impl IcmpError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
@@ -201,18 +203,15 @@ mod tests {
         udp.silence()
     }
 
-    /// A port that nobody listens on: bound, its number taken, dropped.
-    fn closed_port(ip: &str) -> SocketAddr {
-        let s = UdpSocket::bind((ip, 0)).unwrap();
-        s.local_addr().unwrap()
-    }
+    const LOOPBACKS: [IpAddr; 2] = [
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+    ];
 
     #[test]
     fn a_reply_is_open_and_kept() {
-        for ip in ["127.0.0.1", "::1"] {
-            let server = UdpSocket::bind((ip, 0)).unwrap();
-            let addr = server.local_addr().unwrap();
-            let t = std::thread::spawn(move || {
+        for ip in LOOPBACKS {
+            let (addr, t) = test_support::udp_server(ip, |server| {
                 let mut buf = [0u8; 64];
                 let (_, from) = server.recv_from(&mut buf).unwrap();
                 server.send_to(b"pong", from).unwrap();
@@ -227,8 +226,8 @@ mod tests {
 
     #[test]
     fn port_unreachable_is_closed_with_its_reason() {
-        for ip in ["127.0.0.1", "::1"] {
-            let out = attempt(closed_port(ip));
+        for ip in LOOPBACKS {
+            let out = attempt(test_support::closed_udp_port(ip));
             assert_eq!(
                 out,
                 Outcome::new(State::Closed, Reason::PortUnreach),

@@ -183,8 +183,9 @@ pub fn detect(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support;
     use std::io::{Read, Write};
-    use std::net::TcpListener;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn text_replies_are_kept_binary_ones_not() {
@@ -195,9 +196,7 @@ mod tests {
 
     #[test]
     fn a_greeting_on_an_odd_port_is_identified_by_content() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = std::thread::spawn(move || {
+        let (addr, server) = test_support::tcp_server(Ipv4Addr::LOCALHOST.into(), |listener| {
             // The scan's connect, then the banner probe's.
             for _ in 0..2 {
                 let (mut c, _) = listener.accept().unwrap();

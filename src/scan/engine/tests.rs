@@ -12,6 +12,7 @@ use crate::scan::technique::{Outcome, Prober, Step, Technique};
 use crate::scan::{
     run_prober, ConnectBudget, PortResult, Probe, ProbeSource, Proto, Reason, ScanConfig, State,
 };
+use crate::test_support;
 
 /// How long after a silent first attempt the prober asks to try again.
 const RETRY_AFTER: Duration = Duration::from_millis(50);
@@ -137,11 +138,9 @@ impl Prober for Echo {
 /// an unasked datagram under a key nobody waits for. Ends after
 /// `expected` answers or 20 s.
 fn responder(expected: usize, batch: usize) -> (u16, std::thread::JoinHandle<()>) {
-    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(20)))
-        .unwrap();
-    let port = sock.local_addr().unwrap().port();
-    let thread = std::thread::spawn(move || {
+    let (addr, thread) = test_support::udp_server(Ipv4Addr::LOCALHOST.into(), move |sock| {
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
         let end = Instant::now() + Duration::from_secs(20);
         let (mut held, mut answered) = (Vec::new(), 0);
         let mut buf = [0u8; 64];
@@ -162,7 +161,7 @@ fn responder(expected: usize, batch: usize) -> (u16, std::thread::JoinHandle<()>
             }
         }
     });
-    (port, thread)
+    (addr.port(), thread)
 }
 
 #[test]
