@@ -321,7 +321,7 @@ pub struct PortResult {
     pub banner: Option<Vec<u8>>,
     /// The service detected from what the port said (`-sV`); `None` when
     /// detection was not asked for or the port is not open TCP.
-    pub service: Option<detection::Service>,
+    pub service: Option<Service>,
 }
 
 impl PortResult {
@@ -330,6 +330,44 @@ impl PortResult {
     pub fn banner_text(&self) -> Option<std::borrow::Cow<'_, str>> {
         self.banner.as_deref().map(String::from_utf8_lossy)
     }
+}
+
+/// Where a service name came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ServiceSource {
+    /// A reply matched a signature (or no probe got one: `unknown`).
+    Probe,
+    /// No reply matched; the name is the port number's usual service.
+    Table,
+}
+
+impl ServiceSource {
+    /// `probe` or `table`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceSource::Probe => "probe",
+            ServiceSource::Table => "table",
+        }
+    }
+}
+
+/// A service found by detection (`-sV`, the `detection` module). It is
+/// defined here, beside the result that carries it, so that the
+/// techniques (whose outcomes carry it too) and detection (a technique)
+/// do not import each other.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    /// nmap-services name (`ssh`, `http`, `ssl`, ...), or `unknown`.
+    pub name: &'static str,
+    /// How the name was found.
+    pub source: ServiceSource,
+    /// The software, when a signature names it.
+    pub product: Option<String>,
+    /// Its version, when a signature gives it.
+    pub version: Option<String>,
+    /// Anything else the reply said (for TLS: protocol and certificate
+    /// subject CN).
+    pub info: Option<String>,
 }
 
 /// The consumer of a scan's results: it sees every result and can stop

@@ -129,7 +129,7 @@ pub struct Outcome {
     /// The bytes the port sent, when it sent any (capped by the prober).
     pub reply: Option<Vec<u8>>,
     /// The service a session identified (`-sV`).
-    pub service: Option<Box<super::detection::Service>>,
+    pub service: Option<Box<super::Service>>,
 }
 
 impl Outcome {

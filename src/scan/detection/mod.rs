@@ -1,5 +1,6 @@
-//! Service detection (`-sV`): what a detected service is, and how a scan
-//! runs it: as sessions of the scan's own engine.
+//! Service detection (`-sV`): how a scan runs it, as sessions of the
+//! scan's own engine, and what a detected service is ([`Service`], defined
+//! beside [`PortResult`], which carries it, and re-exported here).
 //!
 //! What to send and how to read the replies is [`crate::service_probes`]'s (bytes
 //! only); the session that drives it on an open TCP port is the
@@ -21,42 +22,8 @@ use std::time::Duration;
 pub(crate) mod session;
 
 use super::{ConnectBudget, PortResult, Probe, ProbeSource, Proto, ScanConfig, ScanError, State};
+pub use super::{Service, ServiceSource};
 use crate::service_probes::Identified;
-
-/// Where a service name came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ServiceSource {
-    /// A reply matched a signature (or no probe got one: `unknown`).
-    Probe,
-    /// No reply matched; the name is the port number's usual service.
-    Table,
-}
-
-impl ServiceSource {
-    /// `probe` or `table`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServiceSource::Probe => "probe",
-            ServiceSource::Table => "table",
-        }
-    }
-}
-
-/// A service found by detection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Service {
-    /// nmap-services name (`ssh`, `http`, `ssl`, ...), or `unknown`.
-    pub name: &'static str,
-    /// How the name was found.
-    pub source: ServiceSource,
-    /// The software, when a signature names it.
-    pub product: Option<String>,
-    /// Its version, when a signature gives it.
-    pub version: Option<String>,
-    /// Anything else the reply said (for TLS: protocol and certificate
-    /// subject CN).
-    pub info: Option<String>,
-}
 
 /// Settings of detection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
