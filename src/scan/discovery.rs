@@ -12,10 +12,12 @@
 //!
 //! # How
 //!
-//! An address is up as soon as any probe to it gets any answer from its
-//! TCP (a SYN-ACK or a RST; an ICMP error may come from a router and
-//! proves nothing). The first time a worker meets an address, the
-//! address gets [`DISCOVERY_PROBES`] discovery probes in flight: connects
+//! An address is up as soon as any probe to it finds a port open or
+//! closed, an answer only the host itself gives (for TCP a SYN-ACK or a
+//! RST, for UDP a reply or a port unreachable; other ICMP errors may come
+//! from a router and prove nothing). The first time a worker meets an
+//! address, the address gets [`DISCOVERY_PROBES`] discovery probes in
+//! flight, probes of the scan's own technique (connects, datagrams, SYNs)
 //! to the port it was met with and to ports 80 and 443. Their results are
 //! not reported (they only tell whether the host answers, so a down host
 //! leaves no line per port); the port probe itself, and any further ones

@@ -12,12 +12,15 @@
 //!
 //! # The estimator (RFC 6298)
 //!
-//! A *sample* is the time from `connect()` to an answer: a connection (open)
-//! or a reset (closed). Timeouts are never samples (they measure our
-//! patience, not the network), nor are unreachable errors (they may come
-//! from a router, not the host). Each connect attempt is a fresh `connect()`
-//! with its own start time, so retries give unambiguous samples (the
-//! retransmission ambiguity that Karn's algorithm avoids does not arise).
+//! A *sample* is the time from the start of an attempt to an answer from
+//! the port's host: for TCP a connection (open) or a reset (closed), for
+//! UDP a reply (open) or a port unreachable (closed, which only the host
+//! itself sends). Timeouts are never samples (they measure our patience,
+//! not the network), nor are other unreachable errors (they may come from
+//! a router, not the host). Each attempt is a fresh `connect()` or
+//! datagram with its own start time, so retries give unambiguous samples
+//! (the retransmission ambiguity that Karn's algorithm avoids does not
+//! arise).
 //! The first sample `R` sets `srtt = R`, `rttvar = R / 2`; later ones
 //! `rttvar = 3/4 rttvar + 1/4 |srtt - R|`, `srtt = 7/8 srtt + 1/8 R`.
 //!

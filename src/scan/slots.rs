@@ -1,4 +1,4 @@
-//! Bookkeeping for connects in flight: a slab of slots addressed by small
+//! Bookkeeping for flights (attempts in flight): a slab of slots addressed by small
 //! integer keys (the poller's event key), and timers of deadlines.
 //!
 //! Connect timeouts adapt to each address and back off on retries (see the

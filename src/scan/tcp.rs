@@ -9,7 +9,7 @@
 //! errno policy in `classify`. What it must not do: wait, keep time, take
 //! round-trip samples, retry or report; those are the loop's.
 //!
-//! It keeps two things across probes, which is why a kind takes
+//! It keeps two things across probes, which is why a prober takes
 //! `&mut self`: a socket refused during the second `connect()` (reset by
 //! the kernel, ready for the next connect of its family, see `connect`),
 //! and the [`Eagerness`] that says whether asking twice pays off.
