@@ -309,6 +309,12 @@ fn from_netscape_line(line: &str) -> Option<(Cookie<'static>, Url)> {
     if host.is_empty() || !path.starts_with('/') || !valid_pair(name, value) {
         return None;
     }
+    // curl writes a default path with its trailing slash ("/p/" for a
+    // cookie set by /p/x) and matches it without one.
+    let path = match path.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    };
     let expires: i64 = expires.parse().ok()?;
     let mut raw = RawCookie::new(name.to_owned(), value.to_owned());
     if subdomains.eq_ignore_ascii_case("TRUE") {
