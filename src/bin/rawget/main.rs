@@ -80,7 +80,9 @@ fn main() -> ExitCode {
         }
     };
     let outcome = if config.bench.active() {
-        workbench::run(&config).map_err(|(exit, message)| Fatal { exit, message })
+        workbench::run(&config)
+            .map_err(|(exit, message)| Fatal { exit, message })
+            .and_then(|exit| save_cookies(&config, exit))
     } else {
         run(&config)
     };
