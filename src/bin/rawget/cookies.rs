@@ -22,6 +22,10 @@ use std::sync::Arc;
 use clap::Args;
 use rawnet::http::cookies::CookieJar;
 
+/// The most of a `-b` file read: a cookie file is small, and a path such
+/// as /dev/zero must not fill the memory.
+const MAX_COOKIE_FILE: u64 = 64 * 1024 * 1024;
+
 /// The cookie flags.
 #[derive(Debug, Default, Args)]
 pub struct CookieArgs {
@@ -56,7 +60,7 @@ impl CookieArgs {
         let engine = !files.is_empty() || self.cookie_jar.is_some();
         let jar = CookieJar::new(&typed, engine).map_err(|e| format!("-b: {e}"))?;
         for file in &files {
-            if let Some(text) = read_cookie_file(file) {
+            if let Some(text) = read_cookie_file(file)? {
                 jar.load(&text, self.junk_session_cookies);
             }
         }
@@ -65,19 +69,29 @@ impl CookieArgs {
 }
 
 /// The text of a `-b` file; `None` when there is none to read (curl
-/// ignores such a file).
-fn read_cookie_file(file: &str) -> Option<String> {
+/// ignores such a file); an error when it is larger than a cookie file
+/// can be.
+fn read_cookie_file(file: &str) -> Result<Option<String>, String> {
     if file.is_empty() {
-        return None;
+        return Ok(None);
     }
     let mut bytes = Vec::new();
+    let limit = MAX_COOKIE_FILE + 1;
     let read = if file == "-" {
-        io::stdin().read_to_end(&mut bytes)
+        io::stdin().take(limit).read_to_end(&mut bytes)
     } else {
-        std::fs::File::open(file).and_then(|mut f| f.read_to_end(&mut bytes))
+        std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut bytes))
     };
-    read.ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
+    if read.is_err() {
+        return Ok(None);
+    }
+    if bytes.len() as u64 > MAX_COOKIE_FILE {
+        return Err(format!(
+            "-b '{file}': more than {} MiB, not a cookie file",
+            MAX_COOKIE_FILE >> 20
+        ));
+    }
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// Writes the jar to `path` (`-` : stdout) as the module doc says.
@@ -124,6 +138,7 @@ mod tests {
         assert!(args(&[], Some("j")).jar().unwrap().unwrap().engine());
         assert!(args(&["/nonexistent/jar"], None).jar().unwrap().is_some());
         assert!(args(&["a=1\nb"], None).jar().is_err());
+        assert!(args(&["/dev/zero"], None).jar().is_err(), "bounded");
     }
 
     #[test]
