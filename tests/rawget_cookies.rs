@@ -356,6 +356,22 @@ fn secure_cookies_never_go_over_plain_http() {
         lab.ok(tool, &["-c", o, "-o", "/dev/null", &url("a.test", "/set")]);
         assert!(!read(&out).contains("\tsec\t"), "{tool}");
     }
+    // -v says what became of each cookie, without its value.
+    let v = lab.run(
+        "rawget",
+        &["-v", "-b", "", "-o", "/dev/null", &url("a.test", "/set")],
+    );
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    for line in [
+        "cookie plain stored for a.test, path /, until the session ends",
+        "cookie wide stored for .a.test, path /,",
+        "cookie ho stored for a.test, path /, expires ",
+        "cookie sec refused: Secure, set over plain http",
+        "cookie psl refused: its Domain is a public suffix",
+        "cookie other refused: its Domain does not match the host",
+    ] {
+        assert!(v.stderr.contains(line), "{line}: {}", v.stderr);
+    }
 }
 
 /// The jar is written by rename (a hard link to the old file keeps the

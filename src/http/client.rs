@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::body::{BodyError, BodyReader};
-use super::cookies::CookieJar;
+use super::cookies::{CookieJar, CookieNote};
 use super::lint::Warning;
 use super::request::{RequestHead, RequestSpec, Version};
 use super::response::{self, Framing, Head, Limits, ResponseReader, Sink};
@@ -141,6 +141,8 @@ pub enum Step<'a> {
     },
     /// A step through a proxy.
     Proxy(&'a ProxyStep<'a>),
+    /// What became of a cookie the response set (`-b`/`-c`).
+    Cookie(&'a CookieNote),
     /// A kept-alive connection is used again: no connect, no handshake.
     Reused {
         /// The connection's id (curl's `conn_id`).
@@ -612,7 +614,9 @@ impl Run {
                 handler,
             );
             if let (Some(jar), Some(head)) = (&opts.cookies, &self.exchange.head) {
-                jar.receive(target, head);
+                for note in jar.receive(target, head) {
+                    handler.trace(self.start.elapsed(), &Step::Cookie(&note));
+                }
             }
             match outcome {
                 Try::Stale(_) if !retried => {

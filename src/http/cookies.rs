@@ -68,6 +68,32 @@ impl fmt::Display for CookieError {
 
 impl std::error::Error for CookieError {}
 
+/// What became of one `Set-Cookie` of a response (for `-v`); the value
+/// is left out, being a credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CookieNote {
+    /// Stored (or, with an expiry in the past, removed).
+    Stored {
+        /// The cookie's name.
+        name: String,
+        /// Its domain: the host for a host-only cookie, `.domain` for one
+        /// that reaches the subdomains.
+        domain: String,
+        /// Its path.
+        path: String,
+        /// Until when (Unix time; `None`: the session's end).
+        expires: Option<i64>,
+    },
+    /// Not stored, and why.
+    Refused {
+        /// The cookie's name (empty when it did not parse).
+        name: String,
+        /// The rule it broke.
+        reason: &'static str,
+    },
+}
+
 /// The cookies of a run, shared by every URL and redirect hop.
 pub struct CookieJar {
     /// `-b 'NAME=VALUE; ...'` arguments, joined with `;` as curl joins them.
@@ -181,26 +207,49 @@ impl CookieJar {
         loaded
     }
 
-    /// Records the cookies that `head`, the answer from `target`, sets.
-    pub fn receive(&self, target: &Target, head: &Head) {
+    /// Records the cookies that `head`, the answer from `target`, sets,
+    /// and says what became of each.
+    pub fn receive(&self, target: &Target, head: &Head) -> Vec<CookieNote> {
         let Some(mut store) = self.store() else {
-            return;
+            return Vec::new();
         };
         let secure = secure_context(target);
+        let mut notes = Vec::new();
         for (name, value) in &head.headers {
             if !name.eq_ignore_ascii_case("set-cookie") {
                 continue;
             }
+            let refused = |name: &str, reason| CookieNote::Refused {
+                name: name.to_owned(),
+                reason,
+            };
             let Ok(raw) = RawCookie::parse(value.trim().to_owned()) else {
+                notes.push(refused("", "it does not parse"));
                 continue;
             };
-            let Some(raw) = acceptable(raw, target, secure, &store) else {
-                continue;
+            let raw = match acceptable(raw, target, secure, &store) {
+                Ok(raw) => raw,
+                Err((name, reason)) => {
+                    notes.push(refused(&name, reason));
+                    continue;
+                }
             };
-            if let Ok(cookie) = Cookie::try_from_raw_cookie(&raw, &target.url) {
-                store.insert(cookie.into_owned(), &target.url);
+            match Cookie::try_from_raw_cookie(&raw, &target.url) {
+                Ok(cookie) => {
+                    let line = netscape_line(&cookie);
+                    let f: Vec<&str> = line.trim_start_matches("#HttpOnly_").split('\t').collect();
+                    notes.push(CookieNote::Stored {
+                        name: cookie.name().to_owned(),
+                        domain: f[0].to_owned(),
+                        path: f[2].to_owned(),
+                        expires: f[4].parse().ok().filter(|e| *e != 0),
+                    });
+                    store.insert(cookie.into_owned(), &target.url);
+                }
+                Err(_) => notes.push(refused(raw.name(), "its Domain does not match the host")),
             }
         }
+        notes
     }
 
     /// The value of the `Cookie` line for a request to `target`: the
@@ -359,28 +408,29 @@ fn file_url(host: &str, path: &str) -> Option<Url> {
 }
 
 /// curl's rules for a `Set-Cookie` from `target` (see the module doc):
-/// the cookie to store, or `None` to ignore it.
+/// the cookie to store, or its name and the rule it broke.
 fn acceptable(
     mut raw: RawCookie<'static>,
     target: &Target,
     secure: bool,
     store: &Store,
-) -> Option<RawCookie<'static>> {
+) -> Result<RawCookie<'static>, (String, &'static str)> {
+    let name = raw.name().to_owned();
+    let refuse = |reason| Err((name.clone(), reason));
     if !valid_pair(raw.name(), raw.value()) {
-        return None;
+        return refuse("a control character, or longer than 4096 bytes");
     }
     let marked_secure = raw.secure() == Some(true);
     if marked_secure && !secure {
-        return None;
+        return refuse("Secure, set over plain http");
     }
-    let name = raw.name().to_owned();
     if name.starts_with("__Secure-") && !marked_secure {
-        return None;
+        return refuse("a __Secure- name without Secure");
     }
     if name.starts_with("__Host-")
         && (!marked_secure || raw.domain().is_some() || raw.path() != Some("/"))
     {
-        return None;
+        return refuse("a __Host- name without Secure, Path=/ and no Domain");
     }
     let host = target.host.to_ascii_lowercase();
     if let Some(domain) = raw
@@ -389,15 +439,15 @@ fn acceptable(
     {
         if is_public_suffix(&domain) && !is_ip(&host) {
             if domain != host {
-                return None;
+                return refuse("its Domain is a public suffix");
             }
             raw.unset_domain();
         }
     }
     if !marked_secure && !secure && shadows_secure(store, &name, &host) {
-        return None;
+        return refuse("it would replace a Secure cookie, over plain http");
     }
-    Some(raw)
+    Ok(raw)
 }
 
 /// True when a stored `Secure` cookie named `name` belongs to `host`'s
@@ -582,6 +632,31 @@ mod tests {
             ]),
         );
         assert_eq!(j.header(&t, true).as_deref(), Some("long=4; aa=2"));
+    }
+
+    #[test]
+    fn each_set_cookie_gets_a_note_without_its_value() {
+        let j = jar();
+        let notes = j.receive(
+            &target("http://a.test/p/q"),
+            &head(&[
+                "a=secret; Domain=a.test",
+                "b=1; Secure",
+                "c=1; Domain=b.test",
+            ]),
+        );
+        assert_eq!(
+            notes[0],
+            CookieNote::Stored {
+                name: "a".into(),
+                domain: ".a.test".into(),
+                path: "/p".into(),
+                expires: None
+            }
+        );
+        assert!(matches!(&notes[1], CookieNote::Refused { name, .. } if name == "b"));
+        assert!(matches!(&notes[2], CookieNote::Refused { name, .. } if name == "c"));
+        assert!(!format!("{notes:?}").contains("secret"));
     }
 
     #[test]
