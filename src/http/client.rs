@@ -33,8 +33,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::body::{BodyError, BodyReader};
+use super::cookies::{CookieJar, CookieNote};
 use super::lint::Warning;
-use super::request::{RequestHead, RequestSpec};
+use super::request::{RequestHead, RequestSpec, Version};
 use super::response::{self, Framing, Head, Limits, ResponseReader, Sink};
 use super::route::Routes;
 use super::target::{Scheme, Target};
@@ -85,6 +86,9 @@ pub struct FetchOptions {
     pub socket: Arc<SocketOptions>,
     /// Kept-alive connections, shared by every URL and hop of the run.
     pub pool: Arc<Pool>,
+    /// `-b`/`-c`: the cookies sent with each request, and where the
+    /// cookies each response sets are recorded (`None`: no cookies).
+    pub cookies: Option<Arc<CookieJar>>,
 }
 
 /// One step of the exchange, reported to [`Handler::trace`].
@@ -137,6 +141,8 @@ pub enum Step<'a> {
     },
     /// A step through a proxy.
     Proxy(&'a ProxyStep<'a>),
+    /// What became of a cookie the response set (`-b`/`-c`).
+    Cookie(&'a CookieNote),
     /// A kept-alive connection is used again: no connect, no handshake.
     Reused {
         /// The connection's id (curl's `conn_id`).
@@ -564,7 +570,11 @@ impl Run {
             Some(b) => Some(b.open().map_err(FetchError::Body)?.len()),
             None => None,
         };
-        let head = request_head(request, target, body_len, credentials, &plan).to_bytes();
+        let mut head = request_head(request, target, body_len, credentials, &plan);
+        if let Some(jar) = &opts.cookies {
+            add_cookies(&mut head, jar, target, request, credentials);
+        }
+        let head = head.to_bytes();
         if target.scheme == Scheme::Https {
             opts.tls.prepare().map_err(FetchError::Tls)?;
         }
@@ -594,7 +604,7 @@ impl Run {
                 None => None,
             };
             let reused = self.exchange.connection.reused && !retried;
-            match self.talk(
+            let outcome = self.talk(
                 &mut conn,
                 &head,
                 body.as_mut(),
@@ -602,7 +612,13 @@ impl Run {
                 reused,
                 opts,
                 handler,
-            ) {
+            );
+            if let (Some(jar), Some(head)) = (&opts.cookies, &self.exchange.head) {
+                for note in jar.receive(target, head) {
+                    handler.trace(self.start.elapsed(), &Step::Cookie(&note));
+                }
+            }
+            match outcome {
                 Try::Stale(_) if !retried => {
                     handler.trace(self.start.elapsed(), &Step::Retrying { id: conn.id() });
                     retried = true;
@@ -741,7 +757,10 @@ impl Run {
             Some(Framing::NoBody | Framing::ContentLength(_) | Framing::Chunked)
         );
         let close = |name: &str| has_token(&head.headers, name, "close");
-        let keep_alive = head.version >= 1 || has_token(&head.headers, "connection", "keep-alive");
+        // An HTTP/1.0 request or answer keeps the connection only when
+        // the answer says keep-alive.
+        let keep_alive = (head.version >= 1 && request.version == Version::Http11)
+            || has_token(&head.headers, "connection", "keep-alive");
         framed
             && !self.extra_bytes
             && !ex.stopped_at_head
@@ -991,6 +1010,33 @@ fn request_head(
         }
     }
     head
+}
+
+/// The jar's `Cookie` line for `target`, after the default headers and
+/// before the user's, as curl places it. The cookies typed with `-b` go
+/// only where the user's own credentials go, and not at all beside a
+/// `-H Cookie:` (curl's rule); a `-H Cookie:` line stays as given.
+fn add_cookies(
+    head: &mut RequestHead,
+    jar: &CookieJar,
+    target: &Target,
+    request: &RequestSpec,
+    credentials: bool,
+) {
+    let typed = credentials && !request.has_user_header("cookie");
+    let Some(line) = jar.header(target, typed) else {
+        return;
+    };
+    let after = head
+        .headers
+        .iter()
+        .rposition(|(n, _)| {
+            ["host", "user-agent", "accept"]
+                .iter()
+                .any(|d| n.eq_ignore_ascii_case(d))
+        })
+        .map_or(0, |i| i + 1);
+    head.headers.insert(after, ("Cookie".into(), line));
 }
 
 /// True when a `name` header of `headers` lists `token` (comma-separated,

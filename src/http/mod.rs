@@ -25,6 +25,8 @@
 //! - [`decode`]: `Content-Encoding` undone as a stream (`--compressed`).
 //! - [`route`]: `--resolve` and `--connect-to`, where a URL really goes.
 //! - [`redirect`]: `-L`, a loop of exchanges over one deadline.
+//! - [`cookies`]: curl's cookie engine and its Netscape file format
+//!   (pure: the binary reads and writes the files).
 //! - [`transport`]: the byte stream under the exchange: plain TCP, or
 //!   [`tls`] (rustls) on top of it.
 //!
@@ -36,6 +38,7 @@ pub mod body;
 mod chunked;
 pub mod client;
 pub mod compare;
+pub mod cookies;
 pub mod decode;
 mod error;
 pub mod lint;

@@ -10,6 +10,9 @@
 //! - When scheme, host or port change, the user's `Authorization` and
 //!   `Cookie` headers and the URL's credentials are not sent on (curl
 //!   CVE-2018-1000007, CVE-2022-27776), unless `--location-trusted`.
+//!   The cookie jar's cookies (`-b`/`-c`) are not this layer's: each hop's
+//!   exchange sends and records them by their own rules
+//!   ([`super::cookies`]).
 //! - A `Host` given with `-H` is sent to the first host only (curl's
 //!   rule): another host gets its own name.
 //! - One absolute deadline (in [`FetchOptions`]) bounds the whole chain;

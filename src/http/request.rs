@@ -1,5 +1,5 @@
-//! The request, built by hand: `METHOD /path HTTP/1.1`, our default
-//! headers, the user's headers, the body.
+//! The request, built by hand: `METHOD /path HTTP/1.1` (or `HTTP/1.0`
+//! with `--http1.0`), our default headers, the user's headers, the body.
 //!
 //! It is split in two: [`RequestSpec`] is what the user asked for (method,
 //! `-H` arguments, body source), [`RequestHead`] the head for one target
@@ -36,6 +36,30 @@ pub struct RequestSpec {
     user_headers: Vec<HeaderArg>,
     /// The body, if any (sent with `Content-Length`).
     pub body: Option<Body>,
+    /// The version the request line names (`--http1.0`); the body is
+    /// always sent with `Content-Length`, so a 1.0 request needs no chunks.
+    pub version: Version,
+}
+
+/// The HTTP version of a request line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Version {
+    /// `HTTP/1.0`: the connection is kept only when the response says
+    /// `Connection: keep-alive`.
+    Http10,
+    /// `HTTP/1.1`.
+    #[default]
+    Http11,
+}
+
+impl Version {
+    /// As the request line writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
 }
 
 /// The head of one request to one target: request line and header fields.
@@ -47,6 +71,8 @@ pub struct RequestHead {
     pub path_and_query: String,
     /// Header fields in the order they are sent.
     pub headers: Vec<(String, String)>,
+    /// The version the request line names.
+    pub version: Version,
 }
 
 /// Why a request cannot be built.
@@ -128,6 +154,7 @@ impl RequestSpec {
             method: method.to_owned(),
             user_headers,
             body,
+            version: Version::Http11,
         })
     }
 
@@ -138,6 +165,7 @@ impl RequestSpec {
             method: method.to_owned(),
             user_headers: self.user_headers.clone(),
             body: None,
+            version: self.version,
         }
     }
 
@@ -154,6 +182,7 @@ impl RequestSpec {
                 .cloned()
                 .collect(),
             body: self.body.clone(),
+            version: self.version,
         }
     }
 
@@ -203,6 +232,7 @@ impl RequestSpec {
             method: self.method.clone(),
             path_and_query: target.path_and_query.clone(),
             headers,
+            version: self.version,
         }
     }
 
@@ -231,7 +261,9 @@ impl RequestHead {
         out.extend_from_slice(self.method.as_bytes());
         out.push(b' ');
         out.extend_from_slice(self.path_and_query.as_bytes());
-        out.extend_from_slice(b" HTTP/1.1\r\n");
+        out.push(b' ');
+        out.extend_from_slice(self.version.as_str().as_bytes());
+        out.extend_from_slice(b"\r\n");
         for (name, value) in &self.headers {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
@@ -309,6 +341,14 @@ mod tests {
                  Accept: */*\r\n\r\n"
             )
         );
+    }
+
+    #[test]
+    fn http_1_0_names_its_version() {
+        let mut req = RequestSpec::new("GET", &[], None).unwrap();
+        req.version = Version::Http10;
+        assert!(text(&req, "h/x", None).starts_with("GET /x HTTP/1.0\r\nHost: h\r\n"));
+        assert_eq!(req.as_get("GET").version, Version::Http10);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use rawnet::http::tls::TlsSetup;
 use rawnet::resolve::Family;
 use rawnet::sock::Bind;
 
+use crate::cookies::CookieArgs;
 use crate::curl_args::{CurlArgs, Resume};
 use crate::generate::Generate;
 use crate::writeout::WriteOut;
@@ -280,6 +281,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub curl: CurlArgs,
+
+    #[command(flatten)]
+    pub cookies: CookieArgs,
 }
 
 /// `--send`, `--pipeline`, `--repeat`, `--waterfall`, `--har`: the
@@ -380,6 +384,8 @@ pub struct Config {
     pub resume: Option<Resume>,
     /// `-s` without `-S`: no error messages.
     pub quiet: bool,
+    /// `-c`: where the cookies go when the run ends.
+    pub cookie_jar: Option<PathBuf>,
 }
 
 impl Config {
@@ -516,6 +522,7 @@ impl TryFrom<Cli> for Config {
                     unix_socket: cli.unix_socket,
                 }),
                 pool: Arc::new(Pool::new()),
+                cookies: cli.cookies.jar()?,
             },
             verbose: cli.verbose,
             output: cli.output,
@@ -535,6 +542,7 @@ impl TryFrom<Cli> for Config {
             include: cli.include || cli.head,
             resume,
             quiet: cli.silent && !cli.show_error,
+            cookie_jar: cli.cookies.cookie_jar,
             curl: cli.curl,
         })
     }

@@ -1,6 +1,6 @@
 //! The curl flags of rawget's curl-compatible output model and request
 //! shaping (`-O`, `-D`, `--compressed`, `-G`, `--data-urlencode`,
-//! `--data-binary`, `-r`, `-C`, `--limit-rate`), and what rawget says
+//! `--data-binary`, `-r`, `-C`, `--limit-rate`, `--http1.0`), and what rawget says
 //! about curl flags it does not have.
 //!
 //! Kept apart from `cli.rs` so that the flags of another capability (the
@@ -27,6 +27,10 @@ pub struct CurlArgs {
     /// Ask for a compressed response; -o/-O/-o - save it decoded (gzip, deflate, br, zstd)
     #[arg(long)]
     pub compressed: bool,
+
+    /// Send HTTP/1.0 requests (the connection is kept only if the server says keep-alive)
+    #[arg(short = '0', long = "http1.0")]
+    pub http1_0: bool,
 
     /// Send the data of -d and friends as the URL's query, with GET (HEAD with -I)
     #[arg(short = 'G', long = "get")]
@@ -270,14 +274,6 @@ pub const UNSUPPORTED: &[(&[&str], &str)] = &[
          -H 'Content-Type: multipart/form-data; boundary=...'",
     ),
     (
-        &["-b", "--cookie"],
-        "cookies are not supported: send them with -H 'Cookie: NAME=VALUE'",
-    ),
-    (
-        &["-c", "--cookie-jar", "-j", "--junk-session-cookies"],
-        "there is no cookie jar: read Set-Cookie from the heads (-D FILE)",
-    ),
-    (
         &[
             "--retry",
             "--retry-delay",
@@ -287,7 +283,6 @@ pub const UNSUPPORTED: &[(&[&str], &str)] = &[
         ],
         "retries are not supported: repeat the command in a shell loop on its exit status",
     ),
-    (&["--http1.0", "-0"], "rawget sends HTTP/1.1 requests only"),
     (
         &[
             "--http2",

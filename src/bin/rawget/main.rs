@@ -6,6 +6,7 @@
 //! one `rawget: ...` line on stderr and one exit status from [`exit`].
 
 mod cli;
+mod cookies;
 mod curl_args;
 mod data;
 #[path = "../common/docgen.rs"]
@@ -40,7 +41,7 @@ use rawnet::conn::{Key, Origin, Plan};
 use rawnet::http::body::Body;
 use rawnet::http::client::{self, Exchange, FetchOptions, Handler, Timing};
 use rawnet::http::redirect;
-use rawnet::http::request::RequestSpec;
+use rawnet::http::request::{RequestSpec, Version};
 use rawnet::http::target::{Scheme, Target, UrlError};
 use rawnet::sanitize::escape_str;
 
@@ -79,7 +80,9 @@ fn main() -> ExitCode {
         }
     };
     let outcome = if config.bench.active() {
-        workbench::run(&config).map_err(|(exit, message)| Fatal { exit, message })
+        workbench::run(&config)
+            .map_err(|(exit, message)| Fatal { exit, message })
+            .and_then(|exit| save_cookies(&config, exit))
     } else {
         run(&config)
     };
@@ -215,7 +218,31 @@ fn run(cfg: &Config) -> Result<Exit, Fatal> {
     } else {
         run_parallel(&jobs, cfg, &ordered, &shared)?;
     }
-    Ok(ordered.exit())
+    let exit = ordered.exit();
+    save_cookies(cfg, exit)
+}
+
+/// `-c FILE`: the jar is written when the run ends, whatever its outcome,
+/// as curl writes it. A jar that cannot be written fails a run that went
+/// well with curl's write error (curl only says so with -v).
+fn save_cookies(cfg: &Config, exit: Exit) -> Result<Exit, Fatal> {
+    let (Some(path), Some(jar)) = (&cfg.cookie_jar, &cfg.fetch.cookies) else {
+        return Ok(exit);
+    };
+    match cookies::save(jar, path) {
+        Ok(()) => Ok(exit),
+        Err(e) if exit == Exit::Ok => Err(Fatal {
+            exit: Exit::WriteError,
+            message: format!("cannot write the cookie jar '{}': {e}", path.display()),
+        }),
+        Err(e) => {
+            report(&format!(
+                "cannot write the cookie jar '{}': {e}",
+                path.display()
+            ));
+            Ok(exit)
+        }
+    }
 }
 
 /// Where URL `job`'s body is saved: `-o FILE`, or with `-O` the URL's
@@ -320,12 +347,14 @@ fn prepare(
     if resume_from > 0 {
         headers.insert(0, format!("Range: bytes={resume_from}-"));
     }
-    let request = Arc::new(
-        RequestSpec::new(&cfg.method, &headers, body).map_err(|e| Fatal {
-            exit: Exit::Usage,
-            message: e.to_string(),
-        })?,
-    );
+    let mut request = RequestSpec::new(&cfg.method, &headers, body).map_err(|e| Fatal {
+        exit: Exit::Usage,
+        message: e.to_string(),
+    })?;
+    if cfg.curl.http1_0 {
+        request.version = Version::Http10;
+    }
+    let request = Arc::new(request);
     Ok(cfg
         .urls
         .iter()

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rawnet::conn::{ProxyKind, ProxyStep, SocksStep};
 use rawnet::http::client::{self, Step};
+use rawnet::http::cookies::CookieNote;
 use rawnet::http::lint::Warning;
 use rawnet::http::tls::TlsStep;
 use rawnet::sanitize::{escape_bytes, escape_str};
@@ -107,6 +108,46 @@ fn describe(step: &Step<'_>) -> String {
         ),
         Step::Kept { id } => format!("connection #{id} kept alive for the next request"),
         Step::Closed { id } => format!("connection #{id}: close()"),
+        Step::Cookie(note) => describe_cookie(note),
+        other => format!("{other:?}"),
+    }
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A cookie the server set, as curl's -v says it (the value left out).
+fn describe_cookie(note: &CookieNote) -> String {
+    match note {
+        CookieNote::Stored {
+            name,
+            domain,
+            path,
+            expires,
+        } if expires.is_some_and(|t| t <= now_unix()) => {
+            format!("cookie {} expired: removed", escape_str(name))
+        }
+        CookieNote::Stored {
+            name,
+            domain,
+            path,
+            expires,
+        } => format!(
+            "cookie {} stored for {}, path {}, {}",
+            escape_str(name),
+            escape_str(domain),
+            escape_str(path),
+            match expires {
+                Some(t) => format!("expires {t} (Unix time)"),
+                None => "until the session ends".to_owned(),
+            }
+        ),
+        CookieNote::Refused { name, reason } => {
+            format!("cookie {} refused: {reason}", escape_str(name))
+        }
         other => format!("{other:?}"),
     }
 }

@@ -254,8 +254,11 @@ fn url_plans(
                 .into(),
         ));
     }
-    let spec = RequestSpec::new(&cfg.method, &cfg.headers, None)
+    let mut spec = RequestSpec::new(&cfg.method, &cfg.headers, None)
         .map_err(|e| (Exit::Usage, e.to_string()))?;
+    if cfg.curl.http1_0 {
+        spec.version = rawnet::http::request::Version::Http10;
+    }
     let user_connection = spec.has_user_header("connection");
     let mut groups: Vec<Vec<(String, Target)>> = Vec::new();
     for (label, target) in targets {
