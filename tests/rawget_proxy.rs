@@ -585,9 +585,8 @@ fn one_nginx_connection_serves_every_url_and_redirect_hop() {
     ];
     let theirs = curl(&[&w[..], &[&urls[0], &urls[1], &urls[2]]].concat());
     assert_eq!(theirs.out(), "1 0 0 ");
-    let mut ours_w: Vec<&str> = vec!["-w", "%{num_connects} ", "-o", "/dev/null"];
-    ours_w.extend([urls[0].as_str(), urls[1].as_str(), urls[2].as_str()]);
-    assert_eq!(rawget(&ours_w).out(), "1 0 0 ");
+    let ours = rawget(&[&w[..], &[&urls[0], &urls[1], &urls[2]]].concat());
+    assert_eq!(ours.out(), "1 0 0 ");
 
     // A redirect back to the same origin is served on the same connection
     // (curl: num_connects 1 for the whole chain), and -v says so.
@@ -650,6 +649,10 @@ fn a_forward_proxy_connection_is_reused_across_origins() {
         &x,
         "-w",
         "%{num_connects}:%{conn_id} ",
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
         "-o",
         "/dev/null",
     ];
