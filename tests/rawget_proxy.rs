@@ -936,15 +936,6 @@ fn a_kept_connection_closed_by_the_server_is_replaced_once() {
     or_skip!(tools(&["curl"]));
     let (addr, server) = drops_second_request(2);
     let (a, b) = (format!("http://{addr}/a"), format!("http://{addr}/b"));
-    let w = ["-w", "%{num_connects}:%{http_code} ", "-o", "/dev/null"];
-    let ours = rawget(&[&w[..], &["-v", &a, &b]].concat()).expect(0);
-    assert_eq!(ours.out(), "1:200 1:200 ");
-    assert!(
-        ours.stderr
-            .contains("was closed by the server while kept idle"),
-        "{}",
-        ours.stderr
-    );
     let w = [
         "-w",
         "%{num_connects}:%{http_code} ",
@@ -953,6 +944,14 @@ fn a_kept_connection_closed_by_the_server_is_replaced_once() {
         "-o",
         "/dev/null",
     ];
+    let ours = rawget(&[&w[..], &["-v", &a, &b]].concat()).expect(0);
+    assert_eq!(ours.out(), "1:200 1:200 ");
+    assert!(
+        ours.stderr
+            .contains("was closed by the server while kept idle"),
+        "{}",
+        ours.stderr
+    );
     assert_eq!(curl(&[&w[..], &[&a, &b]].concat()).out(), "1:200 1:200 ");
     let seen = server.join().unwrap();
     // Each tool sent /b twice: on the dropped connection, then anew.

@@ -7,8 +7,9 @@
 //! with `--retry-all-errors`, any failure at all. The wait starts at one
 //! second and doubles after each retry (at most ten minutes), unless
 //! `--retry-delay` fixes it; a `Retry-After: SECS` of an HTTP response
-//! replaces it for that retry (0, or a date, leaves the back-off as it
-//! is, as curl reads it). `--retry-max-time` stops retrying once that
+//! replaces it for that retry (0 leaves the back-off as it is, as in
+//! curl; unlike curl, a date is not read and the back-off stands).
+//! `--retry-max-time` stops retrying once that
 //! long has passed since the first attempt, or when a `Retry-After`
 //! would go past it.
 //!
