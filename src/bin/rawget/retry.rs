@@ -7,9 +7,9 @@
 //! with `--retry-all-errors`, any failure at all. The wait starts at one
 //! second and doubles after each retry (at most ten minutes), unless
 //! `--retry-delay` fixes it; a `Retry-After: SECS` of an HTTP response
-//! replaces it for that retry (0 leaves the back-off as it is, as in
-//! curl; unlike curl, a date is not read and the back-off stands).
-//! `--retry-max-time` stops retrying once that
+//! replaces it for that retry, and so does an HTTP date (the time left
+//! until then); 0, or a date past, leaves the back-off as it is, as in
+//! curl. `--retry-max-time` stops retrying once that
 //! long has passed since the first attempt, or when a `Retry-After`
 //! would go past it.
 //!
@@ -184,15 +184,28 @@ fn refused(e: &FetchError) -> bool {
     source.kind() == io::ErrorKind::ConnectionRefused
 }
 
-/// A `Retry-After` of whole seconds (a date is not read: the back-off
-/// stands).
+/// A `Retry-After`: whole seconds, or an HTTP date (what is left until
+/// then; a date past is 0).
 fn retry_after(ex: &Exchange) -> Option<Duration> {
     let head = ex.head.as_ref()?;
     let (_, value) = head
         .headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("retry-after"))?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    parse_retry_after(value.trim(), std::time::SystemTime::now())
+}
+
+fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    let when = std::time::SystemTime::from(when);
+    // Whole seconds, as curl counts them.
+    Some(Duration::from_secs(
+        when.duration_since(now).unwrap_or_default().as_secs(),
+    ))
 }
 
 #[cfg(test)]
@@ -239,6 +252,17 @@ mod tests {
             all.after(Exit::HttpError, None).unwrap().reason,
             Reason::AllErrors
         );
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let at = |v| parse_retry_after(v, now).map(|d| d.as_secs());
+        assert_eq!(at("7"), Some(7));
+        // RFC 9110's example date, 1994-11-06 08:49:37 UTC.
+        assert_eq!(at("Sun, 06 Nov 1994 08:49:37 GMT"), Some(0));
+        assert_eq!(at("Sun, 06 Nov 1994 08:50:37 GMT"), Some(60));
+        assert_eq!(at("soon"), None);
     }
 
     #[test]
