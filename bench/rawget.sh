@@ -224,7 +224,7 @@ many() {
     # shellcheck disable=SC2086
     echo "curl   num_connects: $(curl -s "$@" -w '%{num_connects} ' -o /dev/null -o /dev/null -o /dev/null $first3)"
     # shellcheck disable=SC2086
-    echo "rawget num_connects: $("$RAWGET" "$@" -w '%{num_connects} ' -o /dev/null $first3)"
+    echo "rawget num_connects: $("$RAWGET" "$@" -w '%{num_connects} ' -o /dev/null -o /dev/null -o /dev/null $first3)"
     hyperfine -N --warmup 1 --runs "$RUNS_MANY" --export-json "$WORK/many$n.json" \
         -n curl "curl -s $* $(tr '\n' ' ' < "$urls")" \
         -n rawget "$RAWGET $* $(tr '\n' ' ' < "$urls")" >/dev/null

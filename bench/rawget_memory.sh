@@ -85,7 +85,7 @@ for i in $(seq "$UPLOADS"); do
     up_urls+=("http://127.0.0.1:$PORT/up$i")
     curl_out+=(-o /dev/null)
 done
-up_rawget=$(peak_mib "$RAWGET" -m 300 -o /dev/null --data-binary "@$WORK/upload.bin" "${up_urls[@]}")
+up_rawget=$(peak_mib "$RAWGET" -m 300 "${curl_out[@]}" --data-binary "@$WORK/upload.bin" "${up_urls[@]}")
 up_curl=$(peak_mib curl -s -m 300 --data-binary "@$WORK/upload.bin" "${curl_out[@]}" "${up_urls[@]}")
 
 printf '\n%-58s %12s %12s %10s\n' "scenario (peak RSS, MiB)" "rawget" "curl" "target"

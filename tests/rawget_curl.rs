@@ -229,11 +229,23 @@ fn write_out_goes_to_stdout_when_the_body_goes_to_a_file() {
     let srv = serve_n(2, PAGE);
     let (a, b) = (srv.url("/a"), srv.url("/b"));
     let path = file.to_str().unwrap();
-    let run = rawget(&["-o", path, "-w", "%{url}\\n", &a, &b]).expect(0);
+    let second = dir.path().join("second");
+    let run = rawget(&[
+        "-o",
+        path,
+        "-o",
+        second.to_str().unwrap(),
+        "-w",
+        "%{url}\\n",
+        &a,
+        &b,
+    ])
+    .expect(0);
     srv.requests();
     assert_eq!(run.out(), format!("{a}\n{b}\n"));
-    // -o saves the bodies, as curl.
-    assert_eq!(std::fs::read(&file).unwrap(), b"hellohello");
+    // Each -o saves the body of its URL, in order, as curl.
+    assert_eq!(std::fs::read(&file).unwrap(), b"hello");
+    assert_eq!(std::fs::read(&second).unwrap(), b"hello");
 }
 
 /// Runs `rawget ARGS` with stdout on a pseudo-terminal (script(1)); the
@@ -498,7 +510,7 @@ fn output_file_is_created_on_the_first_byte_as_curl_does() {
     // Nothing received at all: no file either.
     rawget(&["-m", "5", "-o", &file("refused"), "127.0.0.1:1"]).expect(7);
     assert!(!dir.path().join("refused").exists());
-    // Several URLs share the file: the first that writes creates it.
+    // Each URL has its own -o: the one -f stops is not created.
     let bad = serve_n(1, not_found);
     let good = serve_n(1, PAGE);
     let args = [
@@ -506,11 +518,14 @@ fn output_file_is_created_on_the_first_byte_as_curl_does() {
         "-m",
         "5",
         "-o",
+        &file("one"),
+        "-o",
         &file("two"),
         &bad.url("/"),
         &good.url("/"),
     ];
     rawget(&args).expect(22);
+    assert!(!dir.path().join("one").exists());
     assert_eq!(std::fs::read(dir.path().join("two")).unwrap(), b"hello");
     bad.requests();
     good.requests();

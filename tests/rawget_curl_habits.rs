@@ -290,10 +290,10 @@ fn why_6_pasted_flags_work_or_say_so() {
     srv.requests();
     // The ones rawget does not have: one line, exit 2, the flag named.
     for args in [
-        &["-F", "a=b"][..],
+        &["--trace", "t"][..],
         &["--http2"],
         &["-K", "curlrc"],
-        &["--retry", "3"],
+        &["--netrc"],
     ] {
         let out = rawget(&[args, &["127.0.0.1:1"]].concat()).expect(2);
         assert!(

@@ -585,9 +585,8 @@ fn one_nginx_connection_serves_every_url_and_redirect_hop() {
     ];
     let theirs = curl(&[&w[..], &[&urls[0], &urls[1], &urls[2]]].concat());
     assert_eq!(theirs.out(), "1 0 0 ");
-    let mut ours_w: Vec<&str> = vec!["-w", "%{num_connects} ", "-o", "/dev/null"];
-    ours_w.extend([urls[0].as_str(), urls[1].as_str(), urls[2].as_str()]);
-    assert_eq!(rawget(&ours_w).out(), "1 0 0 ");
+    let ours = rawget(&[&w[..], &[&urls[0], &urls[1], &urls[2]]].concat());
+    assert_eq!(ours.out(), "1 0 0 ");
 
     // A redirect back to the same origin is served on the same connection
     // (curl: num_connects 1 for the whole chain), and -v says so.
@@ -650,6 +649,10 @@ fn a_forward_proxy_connection_is_reused_across_origins() {
         &x,
         "-w",
         "%{num_connects}:%{conn_id} ",
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
         "-o",
         "/dev/null",
     ];
@@ -933,15 +936,6 @@ fn a_kept_connection_closed_by_the_server_is_replaced_once() {
     or_skip!(tools(&["curl"]));
     let (addr, server) = drops_second_request(2);
     let (a, b) = (format!("http://{addr}/a"), format!("http://{addr}/b"));
-    let w = ["-w", "%{num_connects}:%{http_code} ", "-o", "/dev/null"];
-    let ours = rawget(&[&w[..], &["-v", &a, &b]].concat()).expect(0);
-    assert_eq!(ours.out(), "1:200 1:200 ");
-    assert!(
-        ours.stderr
-            .contains("was closed by the server while kept idle"),
-        "{}",
-        ours.stderr
-    );
     let w = [
         "-w",
         "%{num_connects}:%{http_code} ",
@@ -950,6 +944,14 @@ fn a_kept_connection_closed_by_the_server_is_replaced_once() {
         "-o",
         "/dev/null",
     ];
+    let ours = rawget(&[&w[..], &["-v", &a, &b]].concat()).expect(0);
+    assert_eq!(ours.out(), "1:200 1:200 ");
+    assert!(
+        ours.stderr
+            .contains("was closed by the server while kept idle"),
+        "{}",
+        ours.stderr
+    );
     assert_eq!(curl(&[&w[..], &[&a, &b]].concat()).out(), "1:200 1:200 ");
     let seen = server.join().unwrap();
     // Each tool sent /b twice: on the dropped connection, then anew.

@@ -4,7 +4,8 @@
 //! - [`target`]: what the user typed (`host`, `host:port`, a URL) turned
 //!   into host, port and request target.
 //! - [`request`]: the request bytes, built by hand; [`body`]: the request
-//!   body, streamed from its source.
+//!   body, streamed from its source; [`multipart`]: `-F` forms as such a
+//!   body.
 //! - [`response`]: a push parser that reads the response head with
 //!   `httparse` and decides the body framing itself (RFC 9112 section 6.3);
 //!   its [`response::Error`] lives in `error`, shared with the chunked
@@ -42,6 +43,7 @@ pub mod cookies;
 pub mod decode;
 mod error;
 pub mod lint;
+pub mod multipart;
 pub mod pipeline;
 pub mod redirect;
 pub mod request;

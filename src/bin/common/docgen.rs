@@ -106,7 +106,10 @@ fn entries(cmd: &mut clap::Command, manual: &Manual) -> (Vec<Entry>, Vec<Entry>)
                 paras.join("\n\n")
             })
             .unwrap_or_default();
-        let value = arg.get_action().takes_values().then(|| {
+        // An appended flag (`num_args = 0`, rawget's -O) takes no value.
+        let takes_value = arg.get_action().takes_values()
+            && arg.get_num_args().is_none_or(|n| n.max_values() > 0);
+        let value = takes_value.then(|| {
             let names: Vec<String> = arg
                 .get_value_names()
                 .unwrap_or_default()

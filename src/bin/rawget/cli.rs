@@ -120,9 +120,9 @@ pub struct Cli {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
-    /// Save the BODY to FILE, created on the first byte, as curl ('-': the body on stdout); with --json, the JSON
+    /// Save the BODY to FILE, created on the first byte; one -o per URL, in order, as curl ('-': stdout); with --json, the JSON
     #[arg(short = 'o', long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    pub output: Vec<PathBuf>,
 
     /// Print no error messages (the exit status still tells); -sS prints them
     #[arg(short = 's', long)]
@@ -340,6 +340,8 @@ where
     let matches = command().try_get_matches_from(args)?;
     let mut cli = Cli::from_arg_matches(&matches)?;
     cli.curl.data = crate::curl_args::ordered_data(&matches);
+    cli.curl.forms = crate::form::ordered(&matches);
+    cli.curl.outputs = crate::curl_args::ordered_outputs(&matches);
     Ok(cli)
 }
 
@@ -386,13 +388,17 @@ pub struct Config {
     pub quiet: bool,
     /// `-c`: where the cookies go when the run ends.
     pub cookie_jar: Option<PathBuf>,
+    /// `-F`/`--form-string`: the multipart form, checked, files not read.
+    pub form: Option<crate::form::FormPlan>,
+    /// `--retry` and its companions.
+    pub retry: Option<crate::retry::RetryPolicy>,
 }
 
 impl Config {
     /// True when the body is saved (curl's model) rather than the
     /// exchange shown: `-o`, `-O` or `-o -`, without `--json`.
     pub fn saves_body(&self) -> bool {
-        !self.json && (self.output.is_some() || self.curl.remote_name)
+        !self.json && !self.curl.outputs.is_empty()
     }
 }
 
@@ -426,7 +432,7 @@ impl TryFrom<Cli> for Config {
         if !bench.pins.is_empty() && bench.send.is_none() {
             return Err("--pin needs --send (it adds a target to compare)".into());
         }
-        if bench.active() && (write_out.is_some() || cli.output.is_some()) {
+        if bench.active() && (write_out.is_some() || !cli.output.is_empty()) {
             return Err(
                 "-w and -o do not apply to --send, --pipeline, --repeat, --waterfall or --har"
                     .into(),
@@ -434,14 +440,28 @@ impl TryFrom<Cli> for Config {
         }
         let mut curl_headers = curl_headers(&cli)?;
         curl_headers.extend(cli.curl.headers()?);
+        let form = crate::form::FormPlan::new(&cli.curl.forms)?;
+        if let Some(form) = &form {
+            if !cli.curl.data.is_empty() || cli.curl.upload_file.is_some() || cli.head {
+                return Err(
+                    "-F sends a multipart form as the body: it goes with no -d, -T or -I \
+                     (curl: one request method only)"
+                        .into(),
+                );
+            }
+            curl_headers.push(form.header());
+        }
         cli.headers.splice(0..0, curl_headers);
-        let resume = cli.curl.resume(cli.output.as_ref())?;
+        let resume = cli.curl.resume()?;
+        if cli.json && cli.output.len() > 1 {
+            return Err("--json writes one stream: give one -o FILE".into());
+        }
         let fail = match (cli.fail, cli.fail_with_body) {
             (true, _) => Fail::HideBody,
             (_, true) => Fail::ShowBody,
             _ => Fail::Never,
         };
-        let no_data = cli.curl.data.is_empty() || cli.curl.get;
+        let no_data = (cli.curl.data.is_empty() || cli.curl.get) && cli.curl.forms.is_empty();
         if cli.head && !no_data {
             return Err(
                 "-I sends HEAD, which has no body: drop -d, or add -G to send the data in \
@@ -525,7 +545,7 @@ impl TryFrom<Cli> for Config {
                 cookies: cli.cookies.jar()?,
             },
             verbose: cli.verbose,
-            output: cli.output,
+            output: cli.output.into_iter().next(),
             fail,
             write_out,
             strict: cli.strict,
@@ -543,6 +563,8 @@ impl TryFrom<Cli> for Config {
             resume,
             quiet: cli.silent && !cli.show_error,
             cookie_jar: cli.cookies.cookie_jar,
+            form,
+            retry: cli.curl.retry_policy(),
             curl: cli.curl,
         })
     }
@@ -595,7 +617,7 @@ fn curl_headers(cli: &Cli) -> Result<Vec<String>, String> {
 }
 
 /// Seconds as curl takes them: a non-negative decimal number.
-fn parse_secs(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;
@@ -784,7 +806,6 @@ mod tests {
             &["-w", "%{nope}", "h"],
             &["-I", "-d", "x", "h"],
             &["-T", "f", "-d", "x", "h"],
-            &["-C", "-", "h"],
             &["-r", "a-b", "h"],
         ] {
             assert!(Config::try_from(cli(args)).is_err(), "{args:?}");

@@ -1,6 +1,6 @@
 //! The curl flags of rawget's curl-compatible output model and request
 //! shaping (`-O`, `-D`, `--compressed`, `-G`, `--data-urlencode`,
-//! `--data-binary`, `-r`, `-C`, `--limit-rate`, `--http1.0`), and what rawget says
+//! `--data-binary`, `-F`, `-r`, `-C`, `--limit-rate`, `--http1.0`), and what rawget says
 //! about curl flags it does not have.
 //!
 //! Kept apart from `cli.rs` so that the flags of another capability (the
@@ -16,9 +16,22 @@ use clap::Args;
 /// curl flags of the output model and of request shaping.
 #[derive(Debug, Default, Args)]
 pub struct CurlArgs {
-    /// Save the body to a file named after the URL's last path segment (as -o)
-    #[arg(short = 'O', long = "remote-name")]
-    pub remote_name: bool,
+    /// Save one URL's body to a file named after its last path segment (-o and -O pair with URLs in order)
+    // Appended, not counted: each -O keeps its place among the -o's.
+    #[arg(
+        short = 'O',
+        long = "remote-name",
+        action = clap::ArgAction::Append,
+        num_args = 0,
+        default_missing_value = "true",
+        value_parser = clap::value_parser!(bool)
+    )]
+    pub remote_name: Vec<bool>,
+
+    /// Where each URL's body goes, from -o and -O in the order typed (see
+    /// [`ordered_outputs`]).
+    #[arg(skip)]
+    pub outputs: Vec<Output>,
 
     /// Write every response head, as received, to FILE ('-': stdout)
     #[arg(short = 'D', long = "dump-header", value_name = "FILE")]
@@ -64,6 +77,38 @@ pub struct CurlArgs {
     /// Upload FILE as the body with PUT (streamed; '-': stdin); a URL ending in '/' gets its name
     #[arg(short = 'T', long = "upload-file", value_name = "FILE")]
     pub upload_file: Option<PathBuf>,
+
+    /// Multipart form field (POST): NAME=VALUE, NAME=@FILE (upload), NAME=<FILE (content); ;type=, ;filename=
+    #[arg(short = 'F', long = "form", value_name = "NAME=CONTENT")]
+    pub form: Vec<String>,
+
+    /// Multipart form field whose value is taken as typed ('@', '<' and ';' included)
+    #[arg(long = "form-string", value_name = "NAME=VALUE")]
+    pub form_string: Vec<String>,
+
+    /// Every form argument, in the order typed (see [`crate::form::ordered`]).
+    #[arg(skip)]
+    pub forms: Vec<crate::form::FormArg>,
+
+    /// Retry a transient failure up to N times (timeouts, HTTP 408, 429, 500, 502, 503, 504)
+    #[arg(long = "retry", value_name = "N")]
+    pub retry: Option<u32>,
+
+    /// Wait SECS before each retry (default: 1 s, doubling each time; a Retry-After wins)
+    #[arg(long = "retry-delay", value_name = "SECS", value_parser = crate::cli::parse_secs)]
+    pub retry_delay: Option<std::time::Duration>,
+
+    /// Retry only while less than SECS have passed since the first attempt
+    #[arg(long = "retry-max-time", value_name = "SECS", value_parser = crate::cli::parse_secs)]
+    pub retry_max_time: Option<std::time::Duration>,
+
+    /// With --retry: retry on any failure, not only the transient ones
+    #[arg(long = "retry-all-errors")]
+    pub retry_all_errors: bool,
+
+    /// With --retry: a refused connection is transient too
+    #[arg(long = "retry-connrefused")]
+    pub retry_connrefused: bool,
 
     /// Accepted for curl's sake: rawget does no URL globbing
     #[arg(short = 'g', long = "globoff")]
@@ -124,6 +169,38 @@ pub fn ordered_data(matches: &ArgMatches) -> Vec<DataArg> {
     all.into_iter().map(|(_, d)| d).collect()
 }
 
+/// Where one URL's body goes: `-o FILE` (`-o -`: stdout) or `-O`, given
+/// to the URLs in the order typed, as curl pairs them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    File(PathBuf),
+    Stdout,
+    RemoteName,
+}
+
+/// The `-o` and `-O` arguments in the order they were typed.
+pub fn ordered_outputs(matches: &ArgMatches) -> Vec<Output> {
+    let mut all: Vec<(usize, Output)> = Vec::new();
+    if let (Ok(Some(values)), Some(indices)) = (
+        matches.try_get_many::<PathBuf>("output"),
+        matches.indices_of("output"),
+    ) {
+        for (path, index) in values.zip(indices) {
+            let out = if path.as_os_str() == "-" {
+                Output::Stdout
+            } else {
+                Output::File(path.clone())
+            };
+            all.push((index, out));
+        }
+    }
+    if let Some(indices) = matches.indices_of("remote_name") {
+        all.extend(indices.map(|i| (i, Output::RemoteName)));
+    }
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, o)| o).collect()
+}
+
 /// How `-C` resumes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resume {
@@ -134,21 +211,31 @@ pub enum Resume {
 }
 
 impl CurlArgs {
-    /// `-C` checked: a number of bytes, or `-` (which needs a file).
-    pub fn resume(&self, output: Option<&PathBuf>) -> Result<Option<Resume>, String> {
+    /// `-C` checked: a number of bytes, or `-` (each URL from the size of
+    /// its own output file; a URL whose body goes to stdout from 0, as
+    /// curl).
+    pub fn resume(&self) -> Result<Option<Resume>, String> {
         let Some(at) = &self.continue_at else {
             return Ok(None);
         };
         if at == "-" {
-            let to_file = output.is_some_and(|p| p.as_os_str() != "-") || self.remote_name;
-            if !to_file {
-                return Err("-C - resumes the file of -o FILE or -O: give one".into());
-            }
             return Ok(Some(Resume::FromFile));
         }
         at.parse()
             .map(|n| Some(Resume::At(n)))
             .map_err(|_| format!("-C '{at}': give a byte offset or '-'"))
+    }
+
+    /// `--retry` and its companions (`None`: no retries).
+    pub fn retry_policy(&self) -> Option<crate::retry::RetryPolicy> {
+        let count = self.retry.filter(|&n| n > 0)?;
+        Some(crate::retry::RetryPolicy {
+            count,
+            delay: self.retry_delay,
+            max_time: self.retry_max_time.filter(|d| !d.is_zero()),
+            all_errors: self.retry_all_errors,
+            connrefused: self.retry_connrefused,
+        })
     }
 
     /// Headers these flags add before the user's `-H` (which win).
@@ -268,21 +355,6 @@ pub fn split_urlencode(arg: &str) -> UrlEncodeArg<'_> {
 /// the user, never clap's "did you mean" for a flag of another meaning.
 /// Each entry: the flag's spellings, then the advice.
 pub const UNSUPPORTED: &[(&[&str], &str)] = &[
-    (
-        &["-F", "--form", "--form-string"],
-        "multipart forms are not supported: send a body you built with --data-binary @FILE \
-         -H 'Content-Type: multipart/form-data; boundary=...'",
-    ),
-    (
-        &[
-            "--retry",
-            "--retry-delay",
-            "--retry-max-time",
-            "--retry-all-errors",
-            "--retry-connrefused",
-        ],
-        "retries are not supported: repeat the command in a shell loop on its exit status",
-    ),
     (
         &[
             "--http2",
@@ -444,6 +516,27 @@ mod tests {
     }
 
     #[test]
+    fn outputs_keep_the_order_typed() {
+        let outputs = |args: &[&str]| {
+            crate::cli::parse_from(std::iter::once("rawget").chain(args.iter().copied()))
+                .unwrap()
+                .curl
+                .outputs
+        };
+        assert_eq!(outputs(&["h"]), []);
+        assert_eq!(
+            outputs(&["-O", "-o", "x", "h", "-O", "-o", "-", "h"]),
+            [
+                Output::RemoteName,
+                Output::File("x".into()),
+                Output::RemoteName,
+                Output::Stdout
+            ]
+        );
+        assert_eq!(outputs(&["-sO", "h"]), [Output::RemoteName]);
+    }
+
+    #[test]
     fn remote_names_are_the_last_segment() {
         assert_eq!(remote_name("/a/b.tar.gz?x=1").as_deref(), Some("b.tar.gz"));
         assert_eq!(remote_name("/dir/"), None);
@@ -452,12 +545,12 @@ mod tests {
 
     #[test]
     fn unsupported_flags_are_named_with_advice() {
-        let m = unsupported("--retry=3").unwrap();
+        let m = unsupported("--trace=f").unwrap();
         assert!(
-            m.starts_with("curl's --retry is not supported by rawget: "),
+            m.starts_with("curl's --trace is not supported by rawget: "),
             "{m}"
         );
-        assert!(unsupported("-F").is_some());
+        assert!(unsupported("--libcurl").is_some());
         // Flags of the connection layer are not claimed unsupported.
         for flag in [
             "--interface",

@@ -32,6 +32,11 @@ impl LazyFile {
         }
     }
 
+    /// True once something was written (the file exists).
+    pub fn opened(&self) -> bool {
+        self.file.is_some()
+    }
+
     fn open(&mut self) -> io::Result<&mut File> {
         if self.file.is_none() {
             let opened = if self.append {

@@ -12,6 +12,7 @@ mod data;
 #[path = "../common/docgen.rs"]
 mod docgen;
 mod exit;
+mod form;
 #[path = "../common/generate.rs"]
 mod generate;
 mod har;
@@ -19,7 +20,9 @@ mod json;
 mod lazy_file;
 mod manual;
 mod ordered;
+mod pace;
 mod raw;
+mod retry;
 mod save;
 mod spool;
 mod stdout;
@@ -143,6 +146,21 @@ struct Fatal {
 struct Job {
     url: String,
     ready: Result<(Target, Arc<RequestSpec>), UrlError>,
+    /// Where its body goes, when the run saves bodies.
+    dest: Dest,
+    /// `-C`: the offset its range starts at (0: no range asked).
+    resume_from: u64,
+}
+
+/// Where one URL's body goes in curl's output model: the `-o` or `-O`
+/// paired with it, in order, as curl pairs them.
+#[derive(Clone, Debug)]
+enum Dest {
+    /// Stdout: `-o -`, or no `-o`/`-O` left for this URL.
+    Stdout,
+    File(PathBuf),
+    /// `-O` on a URL whose path has no file name.
+    NoName,
 }
 
 /// What every URL of a run shares besides the ordered output.
@@ -150,8 +168,6 @@ struct Shared {
     mode: RawMode,
     /// `-D`: where the heads go.
     dump: Option<Mutex<Box<dyn Write + Send>>>,
-    /// `-C`: the offset the range starts at (0: no range asked).
-    resume_from: u64,
 }
 
 fn run(cfg: &Config) -> Result<Exit, Fatal> {
@@ -161,41 +177,36 @@ fn run(cfg: &Config) -> Result<Exit, Fatal> {
     };
     let (body, query) = if let Some(file) = &cfg.curl.upload_file {
         (Some(data::upload(file).map_err(read_error)?), None)
+    } else if let Some(form) = &cfg.form {
+        (Some(form.form().map_err(read_error)?.body()), None)
     } else if cfg.curl.get {
         let query = data::bytes(&cfg.curl.data).map_err(read_error)?;
         (None, Some(String::from_utf8_lossy(&query).into_owned()))
     } else {
         (data::body(&cfg.curl.data, true).map_err(read_error)?, None)
     };
-    let resume_from = match cfg.resume {
-        None => 0,
-        Some(curl_args::Resume::At(n)) => n,
-        Some(curl_args::Resume::FromFile) => {
-            let path = save_path(cfg, None);
-            path.and_then(|p| std::fs::metadata(p).ok())
-                .map_or(0, |m| m.len())
-        }
-    };
-    let jobs = prepare(cfg, body, query.as_deref(), resume_from)?;
-    // `-o -` is stdout, chosen on purpose: a binary body is shown there.
-    let to_file = cfg.output.as_ref().filter(|p| p.as_os_str() != "-");
-    // Created on the first byte written (as curl does): `-f` on a 404
-    // leaves no empty file. With several URLs, the first one that writes
-    // anything creates it.
-    let terminal = to_file.is_none() && !cfg.json && io::stdout().is_terminal();
-    let out: Box<dyn Write + Send> = match to_file {
-        Some(path) if cfg.resume.is_some() => Box::new(LazyFile::appending(path.clone())),
+    let jobs = prepare(cfg, body, query.as_deref())?;
+    // --json writes one stream: to stdout, or to the file of -o, created
+    // on the first byte written (as curl does). Saved bodies go to their
+    // own files (see `Dest`), or to stdout.
+    let json_file = cfg
+        .output
+        .as_ref()
+        .filter(|p| cfg.json && p.as_os_str() != "-");
+    let terminal = !cfg.json && io::stdout().is_terminal();
+    let out: Box<dyn Write + Send> = match json_file {
         Some(path) => Box::new(LazyFile::new(path.clone())),
-        // `-o -` on a terminal: the body, escaped (the raw view escapes
-        // through its own handler).
+        // A body on a terminal (`-o -`, or a URL without its own -o) is
+        // escaped (the raw view escapes through its own handler).
         None if terminal && cfg.saves_body() => {
             Box::new(raw::EscapingWriter::new(stdout::stdout()))
         }
         None => stdout::stdout(),
     };
+    // `-o -` is stdout chosen on purpose: a binary body is shown there.
     let mode = RawMode {
         terminal,
-        refuse_binary: terminal && cfg.output.is_none(),
+        refuse_binary: terminal && !cfg.saves_body(),
         hide_errors: cfg.fail == Fail::HideBody,
     };
     let dump = cfg.curl.dump_header.as_ref().map(|path| {
@@ -206,12 +217,8 @@ fn run(cfg: &Config) -> Result<Exit, Fatal> {
         };
         Mutex::new(w)
     });
-    let shared = Shared {
-        mode,
-        dump,
-        resume_from,
-    };
-    let ordered = Ordered::new(out, true).with_separate_stdout(to_file.is_some());
+    let shared = Shared { mode, dump };
+    let ordered = Ordered::new(out, true).with_separate_stdout(json_file.is_some());
     if let [job] = &jobs[..] {
         let outcome = run_job(job, cfg, &mut ordered.lane(0), &shared, None);
         ordered.finish(0, outcome);
@@ -245,20 +252,31 @@ fn save_cookies(cfg: &Config, exit: Exit) -> Result<Exit, Fatal> {
     }
 }
 
-/// Where URL `job`'s body is saved: `-o FILE`, or with `-O` the URL's
-/// file name (`None`: stdout, or `-O` on a URL without one).
-fn save_path(cfg: &Config, job: Option<&Job>) -> Option<PathBuf> {
-    if let Some(path) = cfg.output.as_ref().filter(|p| p.as_os_str() != "-") {
-        return Some(path.clone());
+/// Where URL number `i` saves its body: the `-o`/`-O` paired with it.
+fn dest(cfg: &Config, i: usize, target: Option<&Target>) -> Dest {
+    if !cfg.saves_body() {
+        return Dest::Stdout;
     }
-    if !cfg.curl.remote_name {
-        return None;
+    match cfg.curl.outputs.get(i) {
+        Some(curl_args::Output::File(path)) => Dest::File(path.clone()),
+        Some(curl_args::Output::RemoteName) => target
+            .and_then(|t| curl_args::remote_name(&t.path_and_query))
+            .map_or(Dest::NoName, |name| Dest::File(name.into())),
+        Some(curl_args::Output::Stdout) | None => Dest::Stdout,
     }
-    let path = match job.map(|j| &j.ready) {
-        Some(Ok((target, _))) => target.path_and_query.clone(),
-        _ => cfg.urls.first()?.parse::<Target>().ok()?.path_and_query,
-    };
-    curl_args::remote_name(&path).map(PathBuf::from)
+}
+
+/// `-C`: where URL `dest` resumes from (`-C -`: the size of its file;
+/// 0 for stdout or a file not there yet).
+fn resume_from(cfg: &Config, dest: &Dest) -> u64 {
+    match (cfg.resume, dest) {
+        (None, _) => 0,
+        (Some(curl_args::Resume::At(n)), _) => n,
+        (Some(curl_args::Resume::FromFile), Dest::File(path)) => {
+            std::fs::metadata(path).map_or(0, |m| m.len())
+        }
+        (Some(curl_args::Resume::FromFile), _) => 0,
+    }
 }
 
 /// Runs several URLs at once on a thread pool (I/O bound, so more threads
@@ -335,46 +353,50 @@ fn by_origin(jobs: &[Job], cfg: &Config) -> Vec<(Option<Key>, Vec<usize>)> {
 
 /// Parses every URL and builds its request; a bad method or header is a
 /// usage error for the whole run, found before anything is sent.
-/// With `-G`, `query` is added to every URL's query; with `-C`, the
-/// range from `resume_from` is asked for.
-fn prepare(
-    cfg: &Config,
-    body: Option<Body>,
-    query: Option<&str>,
-    resume_from: u64,
-) -> Result<Vec<Job>, Fatal> {
-    let mut headers = cfg.headers.clone();
-    if resume_from > 0 {
-        headers.insert(0, format!("Range: bytes={resume_from}-"));
+/// With `-G`, `query` is added to every URL's query; with `-C`, each URL
+/// asks for the range from where it resumes.
+fn prepare(cfg: &Config, body: Option<Body>, query: Option<&str>) -> Result<Vec<Job>, Fatal> {
+    let request = |resume_from: u64| {
+        let mut headers = cfg.headers.clone();
+        if resume_from > 0 {
+            headers.insert(0, format!("Range: bytes={resume_from}-"));
+        }
+        let mut spec =
+            RequestSpec::new(&cfg.method, &headers, body.clone()).map_err(|e| Fatal {
+                exit: Exit::Usage,
+                message: e.to_string(),
+            })?;
+        if cfg.curl.http1_0 {
+            spec.version = Version::Http10;
+        }
+        Ok(Arc::new(spec))
+    };
+    let whole = request(0)?;
+    let mut jobs = Vec::with_capacity(cfg.urls.len());
+    for (i, url) in cfg.urls.iter().enumerate() {
+        let url = match query.filter(|q| !q.is_empty()) {
+            None => url.clone(),
+            Some(q) => with_query(url, q),
+        };
+        let url = match &cfg.curl.upload_file {
+            Some(file) => curl_args::upload_url(&url, file),
+            None => url,
+        };
+        let target = url.parse::<Target>();
+        let dest = dest(cfg, i, target.as_ref().ok());
+        let resume_from = resume_from(cfg, &dest);
+        let request = match resume_from {
+            0 => Arc::clone(&whole),
+            n => request(n)?,
+        };
+        jobs.push(Job {
+            ready: target.map(|t| (t, request)),
+            url,
+            dest,
+            resume_from,
+        });
     }
-    let mut request = RequestSpec::new(&cfg.method, &headers, body).map_err(|e| Fatal {
-        exit: Exit::Usage,
-        message: e.to_string(),
-    })?;
-    if cfg.curl.http1_0 {
-        request.version = Version::Http10;
-    }
-    let request = Arc::new(request);
-    Ok(cfg
-        .urls
-        .iter()
-        .map(|url| {
-            let url = match query.filter(|q| !q.is_empty()) {
-                None => url.clone(),
-                Some(q) => with_query(url, q),
-            };
-            let url = match &cfg.curl.upload_file {
-                Some(file) => curl_args::upload_url(&url, file),
-                None => url,
-            };
-            Job {
-                ready: url
-                    .parse::<Target>()
-                    .map(|target| (target, Arc::clone(&request))),
-                url,
-            }
-        })
-        .collect())
+    Ok(jobs)
 }
 
 /// `-G`: the data goes after the URL's query (or starts one), before any
@@ -401,9 +423,26 @@ fn options(cfg: &Config) -> FetchOptions {
     }
 }
 
-/// Follows `target` with `handler`, copying every head to `-D` when
-/// asked; a failure to write the heads comes back beside the chain.
+/// Follows `target` with `handler`, paced by `--limit-rate` and copying
+/// every head to `-D` when asked; a failure to write the heads comes back
+/// beside the chain.
 fn follow(
+    target: &Target,
+    request: &RequestSpec,
+    cfg: &Config,
+    shared: &Shared,
+    handler: &mut dyn Handler,
+) -> (redirect::Chain, Option<io::Error>) {
+    match cfg.curl.limit_rate {
+        Some(rate) => {
+            let mut paced = pace::Paced::new(handler, rate);
+            follow_dumping(target, request, cfg, shared, &mut paced)
+        }
+        None => follow_dumping(target, request, cfg, shared, handler),
+    }
+}
+
+fn follow_dumping(
     target: &Target,
     request: &RequestSpec,
     cfg: &Config,
@@ -455,8 +494,9 @@ fn context<'a>(cfg: &'a Config, job: &Job, index: Option<usize>) -> Context<'a> 
     Context {
         method: &cfg.method,
         referer: referer(cfg),
-        filename: cfg.saves_body().then(|| {
-            save_path(cfg, Some(job)).map_or_else(|| "-".into(), |p| p.display().to_string())
+        filename: cfg.saves_body().then(|| match &job.dest {
+            Dest::File(path) => path.display().to_string(),
+            Dest::Stdout | Dest::NoName => "-".into(),
         }),
         urlnum: index.unwrap_or(0),
         time_redirect: Duration::ZERO,
@@ -464,7 +504,8 @@ fn context<'a>(cfg: &'a Config, job: &Job, index: Option<usize>) -> Context<'a> 
     }
 }
 
-/// Fetches one URL and writes its output to `out`.
+/// Fetches one URL and writes its output to `out`, trying again while
+/// `--retry` says the failure is transient.
 fn run_job(
     job: &Job,
     cfg: &Config,
@@ -472,6 +513,40 @@ fn run_job(
     shared: &Shared,
     index: Option<usize>,
 ) -> Outcome {
+    let mut retries = cfg.retry.map(retry::Retries::new);
+    loop {
+        if let Some(outcome) = attempt(job, cfg, out, shared, index, &mut retries) {
+            return outcome;
+        }
+    }
+}
+
+/// Asks `--retry` about an attempt that ended with `exit`; when it says
+/// to try again, says so on stderr (curl's warning), waits, and returns
+/// true.
+fn retrying(
+    job: &Job,
+    retries: &mut Option<retry::Retries>,
+    exit: Exit,
+    ex: Option<&Exchange>,
+) -> bool {
+    let Some(decision) = retries.as_mut().and_then(|r| r.after(exit, ex)) else {
+        return false;
+    };
+    report(&format!("warning: {}: {decision}", job.url));
+    std::thread::sleep(decision.wait);
+    true
+}
+
+/// One attempt at one URL; `None` when it is to be tried again.
+fn attempt(
+    job: &Job,
+    cfg: &Config,
+    out: &mut dyn Write,
+    shared: &Shared,
+    index: Option<usize>,
+    retries: &mut Option<retry::Retries>,
+) -> Option<Outcome> {
     let tracer = || cfg.verbose.then(|| Tracer::new(index));
     let (target, request) = match &job.ready {
         Ok(ready) => ready,
@@ -486,10 +561,20 @@ fn run_job(
             };
             let outcome = failed(job, e, written);
             let ctx = context(cfg, job, index);
-            return with_write_out(cfg, job, None, Observed::default(), ctx, outcome);
+            return Some(with_write_out(
+                cfg,
+                job,
+                None,
+                Observed::default(),
+                ctx,
+                outcome,
+            ));
         }
     };
     let mut save_failure = None;
+    // A file this attempt wrote to, and its size before: cut back to it
+    // before a retry, as curl does.
+    let mut rewind = None;
     let (chain, observed, written, dump_failure) = if cfg.json {
         let mut handler = JsonHandler::new(tracer());
         let (chain, dump_failure) = follow(target, request, cfg, shared, &mut handler);
@@ -502,6 +587,15 @@ fn run_job(
                 message,
             }),
         };
+        let exit = match (&ex.error, &error) {
+            (Some(e), _) => e.exit(),
+            (None, Some(_)) => Exit::HttpError,
+            (None, None) => Exit::Ok,
+        };
+        // A record per URL: an attempt that is retried writes none.
+        if retrying(job, retries, exit, Some(ex)) {
+            return None;
+        }
         let hide_body = error.as_ref().is_some_and(|e| e.kind == json::HTTP_ERROR)
             && cfg.fail == Fail::HideBody;
         let written = {
@@ -521,33 +615,42 @@ fn run_job(
             compressed: cfg.curl.compressed,
             follow: cfg.redirects.follow,
             fail: cfg.fail == Fail::HideBody,
-            limit_rate: cfg.curl.limit_rate,
-            resuming: shared.resume_from > 0,
+            resuming: job.resume_from > 0,
         };
-        // -O: each URL has its own file; -o FILE and -o - share `out`.
-        let own_path = match cfg.output {
-            Some(_) => None,
-            None => match save_path(cfg, Some(job)) {
-                Some(path) => Some(path),
-                None => {
-                    let outcome = Outcome {
-                        exit: Exit::WriteError,
-                        message: Some(format!(
-                            "{}: -O: the URL has no file name to save to (use -o FILE)",
-                            job.url
-                        )),
-                        stop: false,
-                        write_out: None,
-                    };
-                    let ctx = context(cfg, job, index);
-                    return with_write_out(cfg, job, None, Observed::default(), ctx, outcome);
-                }
-            },
+        let mut file = match &job.dest {
+            Dest::Stdout => None,
+            // Created on the first byte written (as curl does): `-f` on a
+            // 404 leaves no empty file.
+            Dest::File(path) if cfg.resume.is_some() => Some(LazyFile::appending(path.clone())),
+            Dest::File(path) => Some(LazyFile::new(path.clone())),
+            Dest::NoName => {
+                let outcome = Outcome {
+                    exit: Exit::WriteError,
+                    message: Some(format!(
+                        "{}: -O: the URL has no file name to save to (use -o FILE)",
+                        job.url
+                    )),
+                    stop: false,
+                    write_out: None,
+                };
+                let ctx = context(cfg, job, index);
+                return Some(with_write_out(
+                    cfg,
+                    job,
+                    None,
+                    Observed::default(),
+                    ctx,
+                    outcome,
+                ));
+            }
         };
-        let mut file = own_path.map(|p| match cfg.resume {
-            Some(_) => LazyFile::appending(p),
-            None => LazyFile::new(p),
-        });
+        if let Dest::File(path) = &job.dest {
+            // Only a regular file can be cut back (not /dev/null).
+            let meta = std::fs::metadata(path);
+            if meta.as_ref().map_or(true, |m| m.is_file()) {
+                rewind = Some((path.clone(), meta.map_or(0, |m| m.len())));
+            }
+        }
         let sink: &mut dyn Write = match &mut file {
             Some(f) => f,
             None => out,
@@ -557,7 +660,12 @@ fn run_job(
         handler.finish();
         warn_close_notify(job, &chain.last.exchange);
         save_failure = handler.failure.take();
-        (chain, handler.observed, Ok(()), dump_failure)
+        let observed = handler.observed;
+        drop(handler);
+        if !file.as_ref().is_some_and(LazyFile::opened) {
+            rewind = None;
+        }
+        (chain, observed, Ok(()), dump_failure)
     } else {
         let mut handler = RawHandler::new(out, shared.mode, tracer());
         let (chain, dump_failure) = follow(target, request, cfg, shared, &mut handler);
@@ -577,6 +685,20 @@ fn run_job(
     }
     let outcome = fail_on_status(cfg, job, ex, outcome);
     let outcome = strict(cfg, job, ex, outcome);
+    let outcome = range_ignored(cfg, job, ex, outcome);
+    if !cfg.json && !outcome.stop && retrying(job, retries, outcome.exit, Some(ex)) {
+        if let Some((path, len)) = rewind {
+            // What this attempt saved is thrown away.
+            let cut = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(len));
+            if let Err(e) = cut {
+                return Some(write_failed(job, &e));
+            }
+        }
+        return None;
+    }
     let hops = chain.redirects.len();
     let mut ctx = context(cfg, job, index);
     ctx.time_redirect = chain
@@ -587,14 +709,35 @@ fn run_job(
     ctx.redirect_url = redirect_url(cfg, &chain.last);
     let mut last = chain.last;
     add_earlier_hops(&mut last.exchange, &chain.redirects);
-    with_write_out(
+    Some(with_write_out(
         cfg,
         job,
         Some((&last.target, hops, &last.exchange)),
         observed,
         ctx,
         outcome,
-    )
+    ))
+}
+
+/// `-C` in the raw view and with `--json`: a whole body (a 2xx other
+/// than 206) where a range was asked for is curl's exit 33. (Saving the
+/// body finds it itself, and saves nothing.)
+fn range_ignored(cfg: &Config, job: &Job, ex: &Exchange, outcome: Outcome) -> Outcome {
+    let status = ex.head.as_ref().map_or(0, |h| h.status);
+    if job.resume_from == 0
+        || cfg.saves_body()
+        || outcome.exit != Exit::Ok
+        || outcome.stop
+        || !(200..300).contains(&status)
+        || status == 206
+    {
+        return outcome;
+    }
+    Outcome {
+        exit: Exit::RangeError,
+        message: Some(format!("{}: {}", job.url, SaveFailure::RangeIgnored)),
+        ..outcome
+    }
 }
 
 /// The outcome when saving the body failed: curl's 61 for a body that

@@ -106,6 +106,8 @@ for example one started with python3 -m http.server 8000 --bind 127.0.0.1 and PO
         ("Follow redirects, and fail on a status of 400 or above", "rawget -L -f -o /dev/null \"127.0.0.1:$PORT/\""),
         ("Several URLs at once, printed in order", "rawget \"127.0.0.1:$PORT/\" \"127.0.0.1:$PORT/\""),
         ("Keep the cookies of a session in a jar from one run to the next", "rawget -b jar.txt -c jar.txt -L -o /dev/null \"127.0.0.1:$PORT/\""),
+        ("Each URL's body to its own file, as curl pairs -o with URLs", "rawget -o a.html -o b.html \"127.0.0.1:$PORT/a\" \"127.0.0.1:$PORT/b\""),
+        ("Upload a file as a form field, retrying while the server is busy", "rawget --retry 3 -F 'file=@/etc/hostname' -F 'who=me' -o - \"127.0.0.1:$PORT/upload\""),
     ],
     notes: &[],
     spellings: |_| None,

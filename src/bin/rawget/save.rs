@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::io::{self, Write};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rawnet::http::client::{Handler, Step};
 use rawnet::http::decode::{ContentDecoder, DecodeError};
@@ -37,8 +37,6 @@ pub struct SaveOptions {
     pub follow: bool,
     /// `-f`: the body of a status of 400 or above is not saved.
     pub fail: bool,
-    /// `--limit-rate`: most body bytes a second.
-    pub limit_rate: Option<u64>,
     /// `-C`: a range was asked for, so a whole body (200) must not be
     /// appended to the part already saved.
     pub resuming: bool,
@@ -182,7 +180,6 @@ pub struct SaveHandler<'a> {
     pub observed: Observed,
     /// What stopped the saving, if anything.
     pub failure: Option<SaveFailure>,
-    pace: Option<Pace>,
 }
 
 impl<'a> SaveHandler<'a> {
@@ -196,7 +193,6 @@ impl<'a> SaveHandler<'a> {
             tracer,
             observed: Observed::default(),
             failure: None,
-            pace: opts.limit_rate.map(Pace::new),
         }
     }
 
@@ -289,9 +285,6 @@ impl Handler for SaveHandler<'_> {
             // The head these bytes follow is written by `raw`, next.
             self.pending.extend_from_slice(data);
             return;
-        }
-        if let Some(pace) = &mut self.pace {
-            pace.wait(data.len());
         }
         if let Err(e) = self.save(data) {
             self.failure = Some(e);
@@ -402,33 +395,6 @@ impl Handler for DumpHeads<'_> {
         self.heads.reset();
         self.held.clear();
         self.inner.next_hop();
-    }
-}
-
-/// `--limit-rate`: sleeps so that the bytes saved so far never run ahead
-/// of the rate (the socket is not read meanwhile, so the sender slows
-/// down too, as with curl).
-struct Pace {
-    rate: u64,
-    start: Instant,
-    bytes: u64,
-}
-
-impl Pace {
-    fn new(rate: u64) -> Pace {
-        Pace {
-            rate: rate.max(1),
-            start: Instant::now(),
-            bytes: 0,
-        }
-    }
-
-    fn wait(&mut self, n: usize) {
-        self.bytes += n as u64;
-        let due = Duration::from_secs_f64(self.bytes as f64 / self.rate as f64);
-        if let Some(ahead) = due.checked_sub(self.start.elapsed()) {
-            std::thread::sleep(ahead);
-        }
     }
 }
 
