@@ -465,12 +465,8 @@ fn http_1_0_matches_curl() {
             "{tool}: gzip"
         );
         assert_eq!(read(&saved), original, "{tool}");
-        // curl takes one -o per URL; rawget's -o serves every URL.
-        let outputs: &[&str] = if tool == "curl" {
-            &["-o", "/dev/null", "-o", "/dev/null"]
-        } else {
-            &["-o", "/dev/null"]
-        };
+        // One -o per URL, paired in order, for both tools.
+        let outputs: &[&str] = &["-o", "/dev/null", "-o", "/dev/null"];
         let ver = url("a.test", "/ver");
         let args = [
             &["--http1.0", "-w", "%{num_connects} "][..],
