@@ -20,14 +20,16 @@ fn three_urls() -> (Server, Server, Server) {
     // so they finish first and wait in the spool. rawget keeps a connection
     // until no later URL of the run can use it, that is until the URL's
     // output went to its lane (the spool, or the spill error): no margin
-    // for escaping a 17 MiB body into JSON is needed after that.
+    // for escaping a 17 MiB body into JSON is needed after that. The 90 s
+    // bounds only keep a broken run from hanging: two debug builds escaping
+    // 17 MiB at once on a loaded machine took over 10 s.
     let (done, finished) = mpsc::channel();
     let big = serve_when(|| {}, sized_response(BIG, b'b'), Some(done.clone()));
     let last = serve_when(|| {}, sized_response(5, b'c'), Some(done));
     let first = serve_when(
         move || {
             for _ in 0..2 {
-                let _ = finished.recv_timeout(Duration::from_secs(10));
+                let _ = finished.recv_timeout(Duration::from_secs(90));
             }
         },
         sized_response(5, b'a'),
@@ -45,7 +47,7 @@ fn run_with_tmpdir(tmpdir: &str, json: bool) -> (Run, [String; 3]) {
 fn run_in(mut cmd: Command, tmpdir: &str, json: bool) -> (Run, [String; 3]) {
     let (first, big, last) = three_urls();
     let urls = [first.url("/1"), big.url("/2"), last.url("/3")];
-    cmd.env("TMPDIR", tmpdir).args(["-m", "15"]);
+    cmd.env("TMPDIR", tmpdir).args(["-m", "120"]);
     if json {
         cmd.args(["--json", "--max-size", "64M"]);
     }

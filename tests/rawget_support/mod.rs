@@ -170,7 +170,7 @@ pub fn serve_when(
         let Ok((mut conn, _)) = listener.accept() else {
             return Vec::new();
         };
-        conn.set_read_timeout(Some(Duration::from_secs(10)))
+        conn.set_read_timeout(Some(Duration::from_secs(90)))
             .unwrap();
         let request = read_request(&mut conn);
         wait();
