@@ -321,7 +321,11 @@ impl Prober for TcpConnect {
 /// which wins over the errno's for a filtered port.
 fn errno_step(err: &io::Error, icmp: Option<Reason>) -> Step {
     match classify(err) {
-        Verdict::Open => Step::Done(Outcome::new(State::Open, Reason::SynAck)),
+        // Reset (or gone) after the handshake.
+        Verdict::Open => Step::Done(Outcome {
+            after_handshake: Some(AfterHandshake::Reset),
+            ..Outcome::new(State::Open, Reason::SynAck)
+        }),
         Verdict::Closed => Step::Done(Outcome::new(State::Closed, Reason::ConnRefused)),
         Verdict::Filtered(reason) => {
             Step::Done(Outcome::new(State::Filtered, icmp.unwrap_or(reason)))

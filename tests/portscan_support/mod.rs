@@ -39,6 +39,8 @@ pub struct Line {
     pub version: Option<String>,
     pub service_info: Option<String>,
     pub banner: Option<String>,
+    pub after_handshake: Option<String>,
+    pub host_accepts_all: Option<bool>,
     pub timestamp: String,
     pub scan_id: String,
     pub shard: String,
