@@ -282,6 +282,8 @@ impl<P: Prober> Worker<'_, P> {
             }
         }
         decided.extend(self.pending.drain(..));
+        // Sessions pausing (a timed retry) may hold a decided port too.
+        decided.extend(std::mem::take(&mut self.timed).into_values());
         for job in decided {
             if let Some((outcome, rtt)) = job.decided {
                 self.results.push(self.result(job.probe, outcome, rtt));
