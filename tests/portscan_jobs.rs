@@ -435,12 +435,16 @@ impl JobsNs {
             .unwrap();
         assert!(nft.wait().unwrap().success(), "nft rules");
         // The listeners: python3, bounded to 300 s, killed on drop; it
-        // prints a line once listening (no sleep to wait out).
+        // prints a line once listening (no sleep to wait out). They keep
+        // the last 64 connections open, so that a scan sees them `silent`
+        // after the handshake on every run, never a close that may or may
+        // not come within its wait (runs are compared as nmap XML, where
+        // a close makes the port `tcpwrapped`).
         let mut child = ns
             .command("python3")
             .args([
                 "-c",
-                "import select,socket,time\nss=[]\nfor port in (8080,1000):\n  s=socket.socket()\n  s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n  s.bind(('10.251.0.3',port))\n  s.listen(64)\n  ss.append(s)\nprint('ready',flush=True)\nend=time.time()+300\nwhile time.time()<end:\n  r,_,_=select.select(ss,[],[],1)\n  for s in r:\n    c,_=s.accept();c.close()\n",
+                "import select,socket,time\nss=[]\nfor port in (8080,1000):\n  s=socket.socket()\n  s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n  s.bind(('10.251.0.3',port))\n  s.listen(64)\n  ss.append(s)\nprint('ready',flush=True)\nend=time.time()+300\nheld=[]\nwhile time.time()<end:\n  r,_,_=select.select(ss,[],[],1)\n  for s in r:\n    c,_=s.accept();held.append(c)\n    if len(held)>64: held.pop(0).close()\n",
             ])
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -1001,6 +1005,75 @@ fn recipe_block(marker: &str, n: usize) -> String {
         .unwrap_or_else(|| panic!("docs/portscan-shards.md: {marker}"))..];
     let block = after.split("```bash\n").nth(n + 1).unwrap();
     block[..block.find("```").unwrap()].to_string()
+}
+
+#[test]
+fn the_gnu_parallel_recipe_runs_as_written_and_merges_to_the_unsplit_scan() {
+    let ns = or_skip!(JobsNs::new());
+    let tools = or_skip!(xml_tools());
+    or_skip!(require_tool("parallel", "parallel"));
+    let work = temp_path("parallel-work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("targets.txt"), "10.251.0.1\n10.251.0.3\n").unwrap();
+    // Both lines of the README's block, as written (`--will-cite` comes
+    // from the environment, as a user's ~/.parallel/will-cite would).
+    let commands = recipe_block("## GNU parallel", 0);
+    assert!(commands.contains("--shard env/4"), "{commands}");
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_portscan"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut sh = ns.command("timeout");
+    sh.args(["300", "sh", "-ec", &commands])
+        .current_dir(&work)
+        .env("PATH", path)
+        .env("PARALLEL", "--will-cite")
+        .env_remove("PARALLEL_SEQ");
+    let out = sh.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shards = std::fs::read_dir(&work)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with("shard-")
+        })
+        .count();
+    assert_eq!(shards, 4, "one XML per job");
+    let whole = work.join("whole.xml");
+    let targets = work.join("targets.txt");
+    ns.portscan(&[
+        "-iL",
+        targets.to_str().unwrap(),
+        "1-1024",
+        "-oX",
+        whole.to_str().unwrap(),
+        "-o",
+        work.join("whole.jsonl").to_str().unwrap(),
+    ])
+    .ok();
+    let merged = work.join("scan.xml");
+    assert_valid_and_ndiff_equal(&tools, whole.to_str().unwrap(), merged.to_str().unwrap());
+    let records = |name: &str| -> BTreeSet<(String, u16, String)> {
+        std::fs::read_to_string(work.join(name))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Line>(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .map(|l| (l.ip.to_string(), l.port, l.state))
+            .collect()
+    };
+    let merged = records("scan.jsonl");
+    assert_eq!(merged, records("whole.jsonl"));
+    assert!(merged.contains(&("10.251.0.3".to_string(), 1000, "open".to_string())));
+    let _ = std::fs::remove_dir_all(work);
 }
 
 #[test]

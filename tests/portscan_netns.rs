@@ -3,7 +3,6 @@
 //! dummy interface routes the scanned block, and an nftables rule answers
 //! every SYN to it with a RST (so a probe is over in microseconds) and
 //! counts packets, so the tests can check what was and was not probed.
-//! Also the GNU parallel sharding recipe, over loopback.
 //!
 //! Without root, `ip` or `nft` each test fails with the reason, unless
 //! `RAWNET_TEST_SKIP` names what is missing (tests/require).
@@ -264,70 +263,4 @@ fn a_slash_12_shard_of_two_ports_stays_small() {
     let (probes, rss_kib) = or_skip!(sharded_scan("10.0.0.0/12", &["80,443", "--shard", "0/64"]));
     assert_eq!(probes, (1 << 20) * 2 / 64);
     assert!(rss_kib < 50 * 1024, "peak RSS {rss_kib} KiB");
-}
-
-#[test]
-fn the_gnu_parallel_recipe_equals_one_run() {
-    // README: parallel shards from the environment (--shard env/4 reads
-    // PARALLEL_SEQ), then --merge; as written there, over loopback.
-    let parallel = or_skip!(require_tool("parallel", "parallel"));
-    let ndiff = or_skip!(require_tool("ndiff", "ndiff"));
-    let open: Vec<u16> = (0..2).map(|_| serve(LOCALHOST, None)).collect();
-    let closed = closed_port(LOCALHOST, &open);
-    let ports = format!("{},{},{closed}", open[0], open[1]);
-    let dir = temp_path("parallel");
-    std::fs::create_dir_all(&dir).unwrap();
-    let bin = env!("CARGO_BIN_EXE_portscan");
-    let job = format!("{bin} 127.0.0.1-4 {ports} --rate 2000 --shard env/4 -oX shard-{{#}}.xml");
-    let status = Command::new(&parallel)
-        .current_dir(&dir)
-        .env_remove("PARALLEL_SEQ")
-        .args([
-            "--will-cite",
-            "--halt",
-            "now,fail=1",
-            "-j4",
-            &job,
-            ":::",
-            "1",
-            "2",
-            "3",
-            "4",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let merge = format!("{bin} --merge shard-*.xml -oX scan.xml -o scan.jsonl");
-    let status = Command::new("sh")
-        .current_dir(&dir)
-        .args(["-c", &merge])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "the merge is complete");
-    let whole = dir.join("whole.xml");
-    portscan(&["127.0.0.1-4", &ports, "-oX", whole.to_str().unwrap()]).ok();
-    let (code, out) = run_tool(
-        &ndiff,
-        &[
-            whole.to_str().unwrap(),
-            dir.join("scan.xml").to_str().unwrap(),
-        ],
-    );
-    assert_eq!(code, 0, "ndiff:\n{out}");
-    let key = |l: &Line| (l.ip.to_string(), l.port, l.state.clone());
-    let merged = std::fs::read_to_string(dir.join("scan.jsonl")).unwrap();
-    let mut merged: Vec<_> = merged
-        .lines()
-        .map(|l| key(&serde_json::from_str(l).unwrap()))
-        .collect();
-    merged.sort();
-    let whole = portscan(&["127.0.0.1-4", &ports]).ok();
-    let mut whole: Vec<_> = whole.lines().iter().map(key).collect();
-    whole.sort();
-    assert_eq!(whole.len(), 2, "the open ports of 127.0.0.1");
-    assert_eq!(merged, whole);
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -735,3 +735,45 @@ fn the_window_grows_while_answers_come_and_stays_under_the_ceiling() {
         summary.window
     );
 }
+
+/// A host all of whose canary ports are open (listeners on 127.0.0.77,
+/// never accepted: the kernel completes the handshakes and the ports stay
+/// silent) has its open ports marked; 127.0.0.1's are not.
+#[test]
+fn open_ports_of_a_host_that_accepts_every_port_are_marked() {
+    use rawnet::scan::evidence::CANARY_PORTS;
+    use rawnet::scan::AfterHandshake;
+    let accepting = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 77));
+    let _canaries: Vec<TcpListener> = CANARY_PORTS
+        .iter()
+        .map(|&p| {
+            TcpListener::bind((accepting, p))
+                .unwrap_or_else(|e| panic!("cannot listen on {accepting}:{p}: {e}"))
+        })
+        .collect();
+    let services = listeners(accepting, 2);
+    let plain = listeners(V4, 1);
+    let closed = closed_ports(accepting, 2);
+    let mut ports: Vec<u16> = services
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    ports.extend(closed.iter().map(port_of));
+    let cfg = config();
+    let (marked, _) = scan(&probes(accepting, ports.clone()), &cfg);
+    let open: Vec<&PortResult> = marked.iter().filter(|r| r.state == State::Open).collect();
+    assert_eq!(open.len(), 2, "{marked:?}");
+    for r in open {
+        assert_eq!(r.host_accepts_all, Some(true), "{r:?}");
+        assert_eq!(r.after_handshake, Some(AfterHandshake::Silent), "{r:?}");
+    }
+    for r in marked.iter().filter(|r| r.state != State::Open) {
+        assert_eq!((r.host_accepts_all, r.after_handshake), (None, None));
+    }
+    let port = plain[0].local_addr().unwrap().port();
+    let (unmarked, _) = scan(&probes(V4, [port]), &cfg);
+    assert_eq!(unmarked.len(), 1);
+    assert_eq!(unmarked[0].state, State::Open);
+    assert_eq!(unmarked[0].host_accepts_all, Some(false));
+    assert_eq!(unmarked[0].after_handshake, Some(AfterHandshake::Silent));
+}

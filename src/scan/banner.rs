@@ -14,8 +14,12 @@ use socket2::Socket;
 pub(crate) enum Progress {
     /// Nothing more to read right now; wait for the next readiness event.
     WouldBlock,
-    /// The banner is complete: cap reached, end of stream, or a read error.
+    /// The banner is complete: the cap is reached.
     Done,
+    /// The server closed its end (end of stream).
+    Ended,
+    /// The connection was reset, or failed otherwise.
+    Reset,
 }
 
 /// Reads what `socket` has available into `buf`, never beyond `max_len`
@@ -28,11 +32,11 @@ pub(crate) fn read_available(socket: &Socket, buf: &mut Vec<u8>, max_len: usize)
             return Progress::Done;
         }
         match (&*socket).read(&mut chunk[..room]) {
-            Ok(0) => return Progress::Done,
+            Ok(0) => return Progress::Ended,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::WouldBlock,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return Progress::Done,
+            Err(_) => return Progress::Reset,
         }
     }
 }
@@ -73,7 +77,30 @@ mod tests {
         server.write_all(b"bye").unwrap();
         drop(server);
         let mut buf = Vec::new();
-        while read_available(&client, &mut buf, 64) == Progress::WouldBlock {}
-        assert_eq!(buf, b"bye");
+        let mut progress = Progress::WouldBlock;
+        while progress == Progress::WouldBlock {
+            progress = read_available(&client, &mut buf, 64);
+        }
+        assert_eq!((progress, &buf[..]), (Progress::Ended, &b"bye"[..]));
+    }
+
+    #[test]
+    fn a_reset_is_told_from_an_end_of_stream() {
+        let (client, server) = pair();
+        socket2::SockRef::from(&server)
+            .set_linger(Some(std::time::Duration::ZERO))
+            .unwrap();
+        drop(server);
+        let mut buf = Vec::new();
+        let mut progress = Progress::WouldBlock;
+        for _ in 0..1000 {
+            progress = read_available(&client, &mut buf, 64);
+            if progress != Progress::WouldBlock {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(progress, Progress::Reset);
+        assert!(buf.is_empty());
     }
 }

@@ -15,6 +15,10 @@
 //! The SYN scan ([`Technique::Syn`], the `syn` technique on raw sockets)
 //! is the exception: [`syn_loop`] drives it, with the engine's discovery
 //! table and sink (see there why).
+//! An open TCP port of a connect scan carries evidence of what it is (what
+//! it did after the handshake, and whether its host accepts every port):
+//! [`evidence`], whose host check is a session wrapped around the connect
+//! prober.
 //! Service detection ([`detection`], [`run_with_detection`]) is a session
 //! prober that wraps the TCP connect: its probe connections are flights of
 //! the same engine, drawing on the same [`ConnectBudget`] (in-flight
@@ -175,6 +179,7 @@ mod connect;
 pub mod detection;
 mod discovery;
 mod engine;
+pub mod evidence;
 pub mod icmp_limit;
 mod loss;
 mod pacing;
@@ -191,6 +196,7 @@ mod window;
 pub use budget::ConnectBudget;
 pub use classify::Reason;
 pub use discovery::HostCounts;
+pub use evidence::AfterHandshake;
 pub use technique::Technique;
 
 use std::net::IpAddr;
@@ -322,6 +328,13 @@ pub struct PortResult {
     /// The service detected from what the port said (`-sV`); `None` when
     /// detection was not asked for or the port is not open TCP.
     pub service: Option<Service>,
+    /// What an open port did right after the handshake (connect scans;
+    /// see [`evidence`]); `None` for other states and techniques.
+    pub after_handshake: Option<AfterHandshake>,
+    /// Whether the open port's host accepts every port, so that the open
+    /// says nothing about a service (connect scans; see [`evidence`]);
+    /// `None` when not checked.
+    pub host_accepts_all: Option<bool>,
 }
 
 impl PortResult {
@@ -601,9 +614,12 @@ pub fn run_with_budget(
     budget: &ConnectBudget,
 ) -> Result<Summary, ScanError> {
     match source.technique() {
-        Technique::Connect => run_prober(source, cfg, sink, budget, &|| {
-            tcp::TcpConnect::new(cfg.banner)
-        }),
+        Technique::Connect => {
+            let table = Arc::new(evidence::HostTable::default());
+            run_prober(source, cfg, sink, budget, &|| {
+                evidence::HostCheck::new(tcp::TcpConnect::new(cfg.banner), Arc::clone(&table))
+            })
+        }
         Technique::Udp => run_prober(source, cfg, sink, budget, &|| {
             udp::UdpProbe::new(cfg.banner)
         }),
@@ -637,9 +653,14 @@ pub fn run_with_detection(
     budget: &ConnectBudget,
 ) -> Result<Summary, ScanError> {
     match source.technique() {
-        Technique::Connect => run_prober(source, cfg, sink, budget, &|| {
-            detection::session::Detect::new(tcp::TcpConnect::new(cfg.banner), *service)
-        }),
+        Technique::Connect => {
+            let table = Arc::new(evidence::HostTable::default());
+            run_prober(source, cfg, sink, budget, &|| {
+                let detect =
+                    detection::session::Detect::new(tcp::TcpConnect::new(cfg.banner), *service);
+                evidence::HostCheck::new(detect, Arc::clone(&table))
+            })
+        }
         _ => run_with_budget(source, cfg, sink, budget),
     }
 }
@@ -763,6 +784,8 @@ mod tests {
             proto: Proto::Tcp,
             technique: Technique::Connect,
             service: None,
+            after_handshake: None,
+            host_accepts_all: None,
         }
     }
 

@@ -200,6 +200,13 @@ impl Hosts {
         self.timeouts.for_attempt(estimate, attempt)
     }
 
+    /// The unclamped first-attempt timeout of `ip` (`srtt + 4 rttvar`),
+    /// once it has given a sample.
+    pub(crate) fn rto(&self, ip: IpAddr) -> Option<Duration> {
+        let estimate = self.hosts.get(&ip)?.estimate.as_ref()?;
+        Some(estimate.rto())
+    }
+
     /// True when `ip` has given at least one sample.
     pub(crate) fn has_estimate(&self, ip: IpAddr) -> bool {
         self.hosts.get(&ip).is_some_and(|h| h.estimate.is_some())

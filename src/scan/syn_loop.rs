@@ -680,6 +680,8 @@ impl Loop<'_> {
             banner: None,
             service: None,
             technique: Technique::Syn,
+            after_handshake: None,
+            host_accepts_all: None,
         });
     }
 

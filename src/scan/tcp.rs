@@ -9,6 +9,11 @@
 //! errno policy in `classify`. What it must not do: wait, keep time, take
 //! round-trip samples, retry or report; those are the loop's.
 //!
+//! An open port is listened to briefly after the handshake
+//! ([`Step::Watch`], or the banner's wait when banners are asked for):
+//! whether it greets, closes, resets or stays silent is kept in the result
+//! as [`AfterHandshake`] (see the `evidence` submodule for why).
+//!
 //! It keeps two things across probes, which is why a prober takes
 //! `&mut self`: a socket refused during the second `connect()` (reset by
 //! the kernel, ready for the next connect of its family, see `connect`),
@@ -23,6 +28,7 @@ use socket2::{SockAddr, Socket};
 use super::banner::{self, Progress};
 use super::classify::{classify, icmp_reason, is_self_connect, Reason, Verdict};
 use super::connect::{self, Answer, Completion, Eagerness};
+use super::evidence::{AfterHandshake, WATCH_FLOOR};
 use super::technique::{Interest, Outcome, Prober, Step, Technique};
 use super::{BannerConfig, Probe, State};
 
@@ -35,6 +41,9 @@ pub(crate) struct TcpConnect {
     /// connect (one per address family: IPv4, IPv6).
     spare: [Option<Socket>; 2],
     eagerness: Eagerness,
+    /// Listen to open ports after the handshake (off for the canaries of
+    /// the `evidence` submodule, which only ask whether a port is open).
+    watch: bool,
 }
 
 /// How a flight's socket is to be closed.
@@ -53,8 +62,8 @@ enum Close {
 enum Phase {
     /// Waiting for the connect to complete.
     Connecting,
-    /// Connected; collecting what the server says first.
-    Banner(Vec<u8>),
+    /// Connected; collecting what the server does first (its banner).
+    After(Vec<u8>),
 }
 
 /// One connect attempt in flight.
@@ -81,6 +90,16 @@ impl TcpConnect {
             banner: banner.filter(|b| b.max_len > 0),
             spare: [None, None],
             eagerness: Eagerness::new(),
+            watch: true,
+        }
+    }
+
+    /// A probe that only asks whether ports are open: no banner, nothing
+    /// listened to after the handshake.
+    pub(crate) fn bare() -> TcpConnect {
+        TcpConnect {
+            watch: false,
+            ..TcpConnect::new(None)
         }
     }
 
@@ -160,8 +179,12 @@ impl TcpConnect {
         }
         match self.banner {
             Some(cfg) => {
-                flight.phase = Phase::Banner(Vec::new());
+                flight.phase = Phase::After(Vec::new());
                 Step::Listen(cfg.wait)
+            }
+            None if self.watch => {
+                flight.phase = Phase::After(Vec::new());
+                Step::Watch(WATCH_FLOOR)
             }
             None => Step::Done(Outcome::new(State::Open, Reason::SynAck)),
         }
@@ -172,16 +195,29 @@ impl TcpConnect {
         match connect::completed(&flight.socket) {
             Completion::Connected(local, peer) => self.connected_to(flight, local, peer),
             Completion::Failed(e) => self.settle(flight, Some(e)),
-            Completion::ResetAfterHandshake => {
-                let e = io::Error::from_raw_os_error(libc::ECONNRESET);
-                self.settle(flight, Some(e))
-            }
+            Completion::ResetAfterHandshake => Step::Done(Outcome {
+                after_handshake: Some(AfterHandshake::Reset),
+                ..Outcome::new(State::Open, Reason::SynAck)
+            }),
             // An ICMP error whose errno we missed is still an answer, from
             // the network if not from the port: final.
             Completion::EndedWithoutAnswer => match icmp_reason_of(&flight.socket) {
                 Some(reason) => Step::Done(Outcome::new(State::Filtered, reason)),
                 None => Step::Unanswered(Outcome::new(State::Filtered, Reason::Unknown)),
             },
+        }
+    }
+}
+
+impl TcpConnect {
+    /// An open port that did `after` once connected, with the banner it
+    /// sent when banners are asked for (an open port that said nothing
+    /// has none).
+    fn open_with(&self, banner: Vec<u8>, after: AfterHandshake) -> Outcome {
+        Outcome {
+            reply: Some(banner).filter(|b| !b.is_empty() && self.banner.is_some()),
+            after_handshake: Some(after),
+            ..Outcome::new(State::Open, Reason::SynAck)
         }
     }
 }
@@ -225,15 +261,22 @@ impl Prober for TcpConnect {
     }
 
     fn ready(&mut self, flight: &mut TcpFlight) -> Step {
-        let max_len = self.banner.map_or(0, |b| b.max_len);
+        // Without a banner to keep, one byte tells that the port greets.
+        let max_len = self.banner.map_or(1, |b| b.max_len);
         match &mut flight.phase {
             Phase::Connecting => self.connect_done(flight),
-            // Bytes (or end of stream) arrived on a connection awaiting a
-            // banner.
-            Phase::Banner(buf) => match banner::read_available(&flight.socket, buf, max_len) {
-                Progress::WouldBlock => Step::Wait(Interest::Read),
-                Progress::Done => Step::Done(open_with(std::mem::take(buf))),
-            },
+            // Bytes, an end of stream or a reset arrived on an open
+            // connection.
+            Phase::After(buf) => {
+                let progress = banner::read_available(&flight.socket, buf, max_len);
+                let after = match progress {
+                    Progress::WouldBlock => return Step::Wait(Interest::Read),
+                    _ if !buf.is_empty() => AfterHandshake::Greeted,
+                    Progress::Ended => AfterHandshake::Closed,
+                    Progress::Reset | Progress::Done => AfterHandshake::Reset,
+                };
+                Step::Done(self.open_with(std::mem::take(buf), after))
+            }
         }
     }
 
@@ -242,8 +285,13 @@ impl Prober for TcpConnect {
     /// descheduled on a loaded machine) is already in the kernel. A banner
     /// wait that ran out reports what was heard.
     fn deadline(&mut self, flight: &mut TcpFlight) -> Step {
-        if let Phase::Banner(buf) = &mut flight.phase {
-            return Step::Done(open_with(std::mem::take(buf)));
+        if let Phase::After(buf) = &mut flight.phase {
+            let after = if buf.is_empty() {
+                AfterHandshake::Silent
+            } else {
+                AfterHandshake::Greeted
+            };
+            return Step::Done(self.open_with(std::mem::take(buf), after));
         }
         match connect::ask_again(&flight.socket, &flight.addr) {
             Answer::InProgress => Step::Unanswered(self.silence()),
@@ -268,21 +316,16 @@ impl Prober for TcpConnect {
     }
 }
 
-/// An open port, with the banner it sent (an open port that said
-/// nothing has none).
-fn open_with(banner: Vec<u8>) -> Outcome {
-    Outcome {
-        reply: Some(banner).filter(|b| !b.is_empty()),
-        ..Outcome::new(State::Open, Reason::SynAck)
-    }
-}
-
 /// What an errno from `socket()`, `connect()` or `SO_ERROR` means for a
 /// connect; `icmp` is the reason the ICMP error queued on the socket gave,
 /// which wins over the errno's for a filtered port.
 fn errno_step(err: &io::Error, icmp: Option<Reason>) -> Step {
     match classify(err) {
-        Verdict::Open => Step::Done(Outcome::new(State::Open, Reason::SynAck)),
+        // Reset (or gone) after the handshake.
+        Verdict::Open => Step::Done(Outcome {
+            after_handshake: Some(AfterHandshake::Reset),
+            ..Outcome::new(State::Open, Reason::SynAck)
+        }),
         Verdict::Closed => Step::Done(Outcome::new(State::Closed, Reason::ConnRefused)),
         Verdict::Filtered(reason) => {
             Step::Done(Outcome::new(State::Filtered, icmp.unwrap_or(reason)))

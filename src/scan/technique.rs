@@ -130,6 +130,12 @@ pub struct Outcome {
     pub reply: Option<Vec<u8>>,
     /// The service a session identified (`-sV`).
     pub service: Option<Box<super::Service>>,
+    /// What an open TCP port did after the handshake (see the `evidence`
+    /// submodule).
+    pub after_handshake: Option<super::AfterHandshake>,
+    /// Whether the open port's host accepts every port (see the
+    /// `evidence` submodule); `None` when not checked.
+    pub host_accepts_all: Option<bool>,
 }
 
 impl Outcome {
@@ -140,6 +146,8 @@ impl Outcome {
             reason,
             reply: None,
             service: None,
+            after_handshake: None,
+            host_accepts_all: None,
         }
     }
 }
@@ -159,6 +167,12 @@ pub enum Step {
     /// [`Prober::ready`] or [`Prober::deadline`]; a later `Listen` starts
     /// the next phase with its own wait.
     Listen(Duration),
+    /// As [`Step::Listen`], for a wait the engine derives from the host's
+    /// round-trip estimate: its retransmission timeout (`srtt + 4
+    /// rttvar`), at least this floor, at most the scan's timeout. What a
+    /// port does after the handshake arrives about one round trip after
+    /// it, so a wait in round trips fits every path.
+    Watch(Duration),
     /// The attempt decided the port: finish the flight and report.
     Done(Outcome),
     /// The flight decided the port, and the probe's session goes on:

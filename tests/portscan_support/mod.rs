@@ -39,6 +39,8 @@ pub struct Line {
     pub version: Option<String>,
     pub service_info: Option<String>,
     pub banner: Option<String>,
+    pub after_handshake: Option<String>,
+    pub host_accepts_all: Option<bool>,
     pub timestamp: String,
     pub scan_id: String,
     pub shard: String,
@@ -148,18 +150,30 @@ pub fn wait_limited(child: &mut Child, limit: Duration) -> ExitStatus {
 }
 
 /// A listener on `ip` port 0 whose accept loop writes `greeting` (if any)
-/// to every connection and closes it. The thread lives as long as the
-/// test process.
+/// to every connection and closes it; without a greeting it keeps the
+/// last 64 connections open instead, so that what a scan sees after the
+/// handshake (`after_handshake`) is `silent` whatever the machine's load,
+/// never a close that may or may not come within the scan's wait. The
+/// thread lives as long as the test process.
 pub fn serve(ip: IpAddr, greeting: Option<&'static [u8]>) -> u16 {
     let listener = TcpListener::bind((ip, 0)).expect("bind listener");
     let port = listener.local_addr().unwrap().port();
     thread::spawn(move || {
+        let mut held = std::collections::VecDeque::new();
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
-            if let Some(bytes) = greeting {
-                let _ = conn.write_all(bytes);
-                // Give the reader time to take the banner before the close.
-                thread::sleep(Duration::from_millis(50));
+            match greeting {
+                Some(bytes) => {
+                    let _ = conn.write_all(bytes);
+                    // Give the reader time to take the banner before the close.
+                    thread::sleep(Duration::from_millis(50));
+                }
+                None => {
+                    if held.len() == 64 {
+                        held.pop_front();
+                    }
+                    held.push_back(conn);
+                }
             }
         }
     });

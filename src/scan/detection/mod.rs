@@ -144,6 +144,8 @@ pub fn detect(
         rtt: Duration::ZERO,
         banner: None,
         service: None,
+        after_handshake: None,
+        host_accepts_all: None,
     }))
 }
 

@@ -29,8 +29,9 @@ impl<P: Prober> Worker<'_, P> {
         match step {
             Step::Wait(interest) => self.track(flight, Wait::Own(interest)),
             Step::Expect(token) => self.track(flight, Wait::Key(token)),
-            Step::Listen(wait) => {
+            Step::Listen(_) | Step::Watch(_) => {
                 self.hear(&mut flight);
+                let wait = self.listen_wait(flight.job.probe.ip, &step);
                 let key = self.register(flight, Wait::Own(Interest::Read))?;
                 self.listen_until(key, wait);
                 Ok(())
@@ -54,14 +55,15 @@ impl<P: Prober> Worker<'_, P> {
                 self.expecting.insert(token, key);
                 Ok(())
             }
-            Step::Listen(wait) => {
+            Step::Listen(_) | Step::Watch(_) => {
                 let flight = self.slots.get_mut(key).expect("live key");
+                let ip = flight.job.probe.ip;
                 if flight.listening.is_none() {
                     let rtt = flight.started.elapsed();
                     flight.listening = Some(rtt);
-                    let ip = flight.job.probe.ip;
                     self.heard(ip, rtt);
                 }
+                let wait = self.listen_wait(ip, &step);
                 self.rearm(key, Interest::Read)?;
                 self.listen_until(key, wait);
                 Ok(())
@@ -80,6 +82,22 @@ impl<P: Prober> Worker<'_, P> {
             let rtt = flight.started.elapsed();
             flight.listening = Some(rtt);
             self.heard(flight.job.probe.ip, rtt);
+        }
+    }
+
+    /// How long a listening step waits: its own wait, or for
+    /// [`Step::Watch`] the retransmission timeout of `ip` (sampled by
+    /// now), at least the step's floor and at most the scan's timeout.
+    fn listen_wait(&self, ip: IpAddr, step: &Step) -> Duration {
+        match *step {
+            Step::Watch(floor) => self
+                .hosts
+                .rto(ip)
+                .unwrap_or(floor)
+                .max(floor)
+                .min(self.shared.cfg.timeout.max(floor)),
+            Step::Listen(wait) => wait,
+            _ => Duration::ZERO,
         }
     }
 

@@ -57,7 +57,7 @@ impl<P: Prober> Worker<'_, P> {
             Step::BackOff => self.back_off(job),
             // A prober that asks to wait without a flight to wait on breaks
             // the trait's contract; backing off bounds the damage.
-            Step::Wait(_) | Step::Expect(_) | Step::Listen(_) => {
+            Step::Wait(_) | Step::Expect(_) | Step::Listen(_) | Step::Watch(_) => {
                 debug_assert!(false, "a step to wait on with no flight");
                 self.back_off(job);
             }
@@ -76,6 +76,8 @@ impl<P: Prober> Worker<'_, P> {
         if let Some((mut decided, rtt)) = job.decided.take() {
             decided.service = outcome.service.or(decided.service);
             decided.reply = decided.reply.or(outcome.reply);
+            decided.after_handshake = decided.after_handshake.or(outcome.after_handshake);
+            decided.host_accepts_all = outcome.host_accepts_all.or(decided.host_accepts_all);
             self.deliver(job.probe, decided, rtt);
             return;
         }
@@ -242,6 +244,8 @@ impl<P: Prober> Worker<'_, P> {
             rtt,
             banner: outcome.reply,
             service: outcome.service.map(|s| *s),
+            after_handshake: outcome.after_handshake,
+            host_accepts_all: outcome.host_accepts_all,
         }
     }
 
@@ -278,6 +282,8 @@ impl<P: Prober> Worker<'_, P> {
             }
         }
         decided.extend(self.pending.drain(..));
+        // Sessions pausing (a timed retry) may hold a decided port too.
+        decided.extend(std::mem::take(&mut self.timed).into_values());
         for job in decided {
             if let Some((outcome, rtt)) = job.decided {
                 self.results.push(self.result(job.probe, outcome, rtt));

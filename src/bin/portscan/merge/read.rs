@@ -19,11 +19,11 @@ use serde::Deserialize;
 
 use rawnet::ports::PortSpec;
 use rawnet::scan::detection::{Service, ServiceSource};
-use rawnet::scan::{PortResult, Proto, Reason, State, Technique};
+use rawnet::scan::{AfterHandshake, PortResult, Proto, Reason, State, Technique};
 use rawnet::scanid::ScanId;
 use rawnet::shard::Shard;
 
-use crate::output::{Event, Extra, SHARD_COMMENT};
+use crate::output::{Event, Extra, ACCEPTS_ALL_NOTE, AFTER_NOTE, SHARD_COMMENT, TCPWRAPPED};
 
 /// Largest input file read (XML is parsed whole).
 pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
@@ -155,6 +155,10 @@ struct Line {
     version: Option<String>,
     service_info: Option<String>,
     banner: Option<String>,
+    #[serde(default)]
+    after_handshake: Option<AfterHandshake>,
+    #[serde(default)]
+    host_accepts_all: Option<bool>,
     timestamp: Option<String>,
     scan_id: Option<String>,
     shard: Option<String>,
@@ -278,6 +282,8 @@ fn to_result(record: Line, target: Arc<str>, own: bool) -> PortResult {
         rtt: Duration::from_secs_f64(record.rtt_ms.unwrap_or(0.0).clamp(0.0, 1e9) / 1000.0),
         banner: record.banner.map(String::into_bytes),
         service,
+        after_handshake: record.after_handshake,
+        host_accepts_all: record.host_accepts_all,
     }
 }
 
@@ -426,6 +432,7 @@ fn read_host(
                     .ok_or("a <port> without a <state>")?;
                 let service = node.children().find(|n| n.has_tag_name("service"));
                 let probed = service.filter(|s| s.attribute("method") == Some("probed"));
+                let evidence = Evidence::of(probed);
                 input.events.push(Event {
                     result: PortResult {
                         target: Arc::clone(&target),
@@ -437,13 +444,15 @@ fn read_host(
                         reason: reason(st.attribute("reason").unwrap_or("unknown")),
                         rtt: Duration::ZERO,
                         banner: None,
-                        service: probed.map(|s| Service {
+                        service: probed.filter(|_| !evidence.wrapped).map(|s| Service {
                             name: intern(s.attribute("name").unwrap_or("unknown")),
                             source: ServiceSource::Probe,
                             product: s.attribute("product").map(str::to_string),
                             version: s.attribute("version").map(str::to_string),
-                            info: s.attribute("extrainfo").map(str::to_string),
+                            info: evidence.info,
                         }),
+                        after_handshake: evidence.after_handshake,
+                        host_accepts_all: evidence.accepts_all,
                     },
                     at: SystemTime::UNIX_EPOCH,
                 });
@@ -485,6 +494,48 @@ fn read_host(
         }
     }
     Ok(())
+}
+
+/// What a probed `<service>` of `-oX` says beyond the service: the
+/// evidence portscan writes there (see `output::xml::write_service`).
+struct Evidence {
+    /// nmap's `tcpwrapped`: no service, only evidence.
+    wrapped: bool,
+    after_handshake: Option<AfterHandshake>,
+    accepts_all: Option<bool>,
+    /// The extra information, the evidence taken out.
+    info: Option<String>,
+}
+
+impl Evidence {
+    fn of(service: Option<roxmltree::Node<'_, '_>>) -> Evidence {
+        let mut evidence = Evidence {
+            wrapped: false,
+            after_handshake: None,
+            accepts_all: None,
+            info: None,
+        };
+        let Some(service) = service else {
+            return evidence;
+        };
+        evidence.wrapped = service.attribute("name") == Some(TCPWRAPPED);
+        let mut rest = Vec::new();
+        for part in service.attribute("extrainfo").unwrap_or("").split("; ") {
+            if part == ACCEPTS_ALL_NOTE {
+                evidence.accepts_all = Some(true);
+            } else if let Some(after) = part
+                .strip_prefix(AFTER_NOTE)
+                .and_then(AfterHandshake::parse)
+                .filter(|_| evidence.wrapped)
+            {
+                evidence.after_handshake = Some(after);
+            } else if !part.is_empty() {
+                rest.push(part);
+            }
+        }
+        evidence.info = Some(rest.join("; ")).filter(|i| !i.is_empty());
+        evidence
+    }
 }
 
 fn proto(text: Option<&str>) -> Result<Proto, String> {

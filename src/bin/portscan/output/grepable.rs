@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 
 use super::hosts::{done_comment, started_comment, Host, HostFormat};
-use super::{service_name, state_name, version_line, ScanEnd, ScanInfo};
+use super::{shown_service, state_name, version_line, ScanEnd, ScanInfo};
 
 /// Text for a grepable port field: its separators (`/`, `,`) and control
 /// characters replaced, so a version string cannot break the record.
@@ -47,7 +47,7 @@ impl HostFormat for Grepable {
                         r.port,
                         state_name(r.state),
                         r.proto,
-                        service_name(r).unwrap_or(""),
+                        shown_service(r).unwrap_or(""),
                         grepable_field(&version_line(r))
                     )
                 })

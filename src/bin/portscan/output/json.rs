@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use rawnet::sanitize::TerminalSafeJson;
-use rawnet::scan::{PortResult, Proto, Reason, State};
+use rawnet::scan::{AfterHandshake, PortResult, Proto, Reason, State};
 
 use super::clock::rfc3339_millis;
 use super::{millis, Event, Options, Printer, ScanEnd, ScanInfo};
@@ -48,6 +48,13 @@ pub struct Record<'a> {
     /// What the server sent first (with --banner; with -sV, the reply that
     /// identified the service), or null: lossy UTF-8, escaped by JSON.
     pub banner: Option<Cow<'a, str>>,
+    /// What an open TCP port did right after the handshake (connect
+    /// scans): "greeted", "silent", "closed" or "reset"; else null.
+    pub after_handshake: Option<AfterHandshake>,
+    /// Whether the open port's host accepts every port (connect scans:
+    /// true means the open says nothing about a service); null when not
+    /// checked.
+    pub host_accepts_all: Option<bool>,
     /// When the state was decided: RFC 3339, UTC, milliseconds.
     pub timestamp: String,
     /// The scan's fingerprint (16 hex digits), the same in every shard
@@ -78,6 +85,8 @@ impl<'a> Record<'a> {
             version: r.service.as_ref().and_then(|s| s.version.as_deref()),
             service_info: r.service.as_ref().and_then(|s| s.info.as_deref()),
             banner: r.banner_text(),
+            after_handshake: r.after_handshake,
+            host_accepts_all: r.host_accepts_all,
             timestamp: rfc3339_millis(at),
             scan_id: &tag.scan_id,
             shard: &tag.shard,
@@ -176,6 +185,8 @@ mod tests {
         pub version: Option<String>,
         pub service_info: Option<String>,
         pub banner: Option<String>,
+        pub after_handshake: Option<String>,
+        pub host_accepts_all: Option<bool>,
         pub timestamp: String,
         pub scan_id: String,
         pub shard: String,
@@ -215,7 +226,7 @@ mod tests {
             text,
             "{\"target\":\"localhost\",\"ip\":\"127.0.0.1\",\"port\":8080,\"proto\":\"tcp\",\
              \"state\":\"open\",\"reason\":\"syn-ack\",\"rtt_ms\":1.234,\"service\":\"http-proxy\",\"service_source\":\"table\",\"product\":null,\"version\":null,\"service_info\":null,\"banner\":null,\
-             \"timestamp\":\"2026-11-21T09:46:38.123Z\",\"scan_id\":\"00000000000000ab\",\"shard\":\"0/1\"}\n"
+             \"after_handshake\":null,\"host_accepts_all\":null,\"timestamp\":\"2026-11-21T09:46:38.123Z\",\"scan_id\":\"00000000000000ab\",\"shard\":\"0/1\"}\n"
         );
     }
 

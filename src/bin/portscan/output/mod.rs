@@ -317,6 +317,51 @@ fn service_name(r: &PortResult) -> Option<&'static str> {
     }
 }
 
+/// The service name the nmap formats and the table show for `r`: nmap's
+/// `tcpwrapped` for a port [`wrapped`] says is one, else
+/// [`service_name`]'s.
+fn shown_service(r: &PortResult) -> Option<&'static str> {
+    if wrapped(r) {
+        Some(TCPWRAPPED)
+    } else {
+        service_name(r)
+    }
+}
+
+/// nmap's name for an open port that is not shown to be a service.
+pub const TCPWRAPPED: &str = "tcpwrapped";
+
+/// What the nmap formats say of a port whose host accepts every port.
+pub const ACCEPTS_ALL_NOTE: &str = "host accepts every port";
+
+/// How the nmap formats introduce what a port did after the handshake.
+pub const AFTER_NOTE: &str = "after handshake: ";
+
+/// True for an open TCP port that -sV did not identify and that either
+/// ended the connection without a byte (nmap's `tcpwrapped`) or belongs
+/// to a host that accepts every port: the nmap formats and the table call
+/// it `tcpwrapped` (see docs/portscan-output.md).
+pub fn wrapped(r: &PortResult) -> bool {
+    let identified = r.service.as_ref().is_some_and(|s| s.name != "unknown");
+    r.state == State::Open
+        && r.proto == Proto::Tcp
+        && !identified
+        && (r.after_handshake.is_some_and(|a| a.is_wrapped()) || r.host_accepts_all == Some(true))
+}
+
+/// The evidence of a [`wrapped`] port as the nmap formats' extra
+/// information: `host accepts every port; after handshake: reset`.
+pub fn wrapped_note(r: &PortResult) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if r.host_accepts_all == Some(true) {
+        parts.push(ACCEPTS_ALL_NOTE.to_string());
+    }
+    if let Some(after) = r.after_handshake {
+        parts.push(format!("{AFTER_NOTE}{}", after.as_str()));
+    }
+    parts.join("; ")
+}
+
 /// Product, version and extra information of a detected service, as one
 /// line (`OpenSSH 9.2p1 (protocol 2.0)`); empty when unknown. Not yet
 /// escaped for a terminal.
@@ -331,6 +376,9 @@ fn version_line(r: &PortResult) -> String {
         .collect();
     if let Some(info) = &s.info {
         parts.push(format!("({info})"));
+    }
+    if r.host_accepts_all == Some(true) {
+        parts.push(format!("({ACCEPTS_ALL_NOTE})"));
     }
     parts.join(" ")
 }
@@ -364,6 +412,8 @@ pub(crate) mod testing {
             proto: Proto::Tcp,
             technique: rawnet::scan::Technique::Connect,
             service: None,
+            after_handshake: None,
+            host_accepts_all: None,
         }
     }
 

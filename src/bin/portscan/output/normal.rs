@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use rawnet::sanitize::escape_line;
 
 use super::hosts::{done_comment, started_comment, Host, HostFormat};
-use super::{service_name, state_name, version_line, ScanEnd, ScanInfo};
+use super::{shown_service, state_name, version_line, ScanEnd, ScanInfo};
 
 /// nmap's normal format, for [`super::hosts::ByHost`].
 pub struct Normal {
@@ -78,7 +78,7 @@ fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host, reasons: bool) -> io
                 let mut cells = vec![
                     format!("{}/{}", r.port, r.proto),
                     state_name(r.state).to_string(),
-                    service_name(r).unwrap_or("unknown").to_string(),
+                    shown_service(r).unwrap_or("unknown").to_string(),
                 ];
                 if reasons {
                     cells.push(r.reason.to_string());

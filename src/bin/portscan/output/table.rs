@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use rawnet::sanitize::escape_line;
 use rawnet::scan::PortResult;
 
-use super::{millis, service_name, state_name, version_line, Event, Options, Printer, ScanEnd};
+use super::{millis, shown_service, state_name, version_line, Event, Options, Printer, ScanEnd};
 
 /// Collects reported rows; writes the table in [`Printer::end`].
 pub struct TablePrinter<W: Write> {
@@ -96,7 +96,7 @@ fn row_cells(r: &PortResult, options: Options, skip: usize) -> Vec<String> {
     if options.reasons {
         cells.push(r.reason.to_string());
     }
-    cells.push(service_name(r).unwrap_or("-").to_string());
+    cells.push(shown_service(r).unwrap_or("-").to_string());
     if options.versions {
         cells.push(escape_line(&version_line(r)).into_owned());
     }

@@ -150,14 +150,33 @@ fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
 /// The `<service>` element of a port: probed (`-sV`, with product,
 /// version and extra info when known, `conf="10"`; `unknown` as nmap
 /// writes an unrecognised service) or from the table (`conf="3"`).
+///
+/// An open port [`super::wrapped`] says is not shown to be a service is
+/// nmap's `tcpwrapped` (`conf="8"`, as nmap writes it), with what it did
+/// after the handshake and whether its host accepts every port as extra
+/// information; an identified service on a host that accepts every port
+/// says so in its extra information. `--merge` reads both back.
 fn write_service(out: &mut dyn Write, r: &PortResult) -> io::Result<()> {
+    if super::wrapped(r) {
+        return write!(
+            out,
+            "<service name=\"{}\" extrainfo=\"{}\" method=\"probed\" conf=\"8\"/>",
+            super::TCPWRAPPED,
+            attr(&super::wrapped_note(r))
+        );
+    }
     match &r.service {
         Some(s) if s.source == ServiceSource::Probe => {
             write!(out, "<service name=\"{}\"", attr(s.name))?;
+            let info = match (&s.info, r.host_accepts_all) {
+                (Some(info), Some(true)) => Some(format!("{info}; {}", super::ACCEPTS_ALL_NOTE)),
+                (None, Some(true)) => Some(super::ACCEPTS_ALL_NOTE.to_string()),
+                (info, _) => info.clone(),
+            };
             for (key, value) in [
                 ("product", &s.product),
                 ("version", &s.version),
-                ("extrainfo", &s.info),
+                ("extrainfo", &info),
             ] {
                 if let Some(v) = value {
                     write!(out, " {key}=\"{}\"", attr(v))?;
