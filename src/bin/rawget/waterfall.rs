@@ -85,7 +85,7 @@ pub fn draw(out: &mut dyn Write, run: &Run) -> io::Result<()> {
         .map(|o| o.sent.as_slice())
         .unwrap_or(&[]);
     for (i, r) in responses.iter().enumerate() {
-        let request = r.request.map(|q| &run.plan.requests[q]);
+        let request = r.request.map(|q| &run.plan.requests()[q]);
         let name = match request {
             Some(q) => format!("#{} {} {}", i + 1, q.method, q.target),
             None => format!("#{} (unrequested)", i + 1),
