@@ -430,6 +430,95 @@ fn failed_connect_attempts_are_listed_with_their_address() {
     assert!(attempts.iter().all(|a| a["duration"].as_f64().is_some()));
 }
 
+/// A peer that reads one request head, sends `answer` and closes.
+fn answer_once(answer: String) -> (u16, JoinHandle<()>) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = conn.write_all(answer.as_bytes());
+    });
+    (port, handle)
+}
+
+/// (address, result) of each attempt in a `timing_ms` object.
+fn attempt_list(timing: &Value) -> Vec<(String, String)> {
+    timing["attempts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no attempts in {timing}"))
+        .iter()
+        .map(|a| {
+            (
+                a["address"].as_str().unwrap().to_owned(),
+                a["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_redirect_hop_lists_its_failed_connect_attempts() {
+    // Both names resolve to 127.0.0.2 first, where nothing listens (the
+    // connect is refused), then to 127.0.0.1: each hop of the redirect
+    // has its own failed attempt, with its address, in --json and -v.
+    let (p2, last) = answer_once("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".into());
+    let (p1, first) = answer_once(format!(
+        "HTTP/1.1 302 Found\r\nLocation: http://b.test:{p2}/next\r\nContent-Length: 0\r\n\r\n"
+    ));
+    let url = format!("http://a.test:{p1}/");
+    let (ra, rb) = (
+        format!("a.test:{p1}:127.0.0.2,127.0.0.1"),
+        format!("b.test:{p2}:127.0.0.2,127.0.0.1"),
+    );
+    let args = [
+        "-L",
+        "-v",
+        "--json",
+        "--resolve",
+        &ra,
+        "--resolve",
+        &rb,
+        &url,
+    ];
+    let out = rawget(&args).expect(0);
+    first.join().unwrap();
+    last.join().unwrap();
+    let v = &json_lines(&out)[0];
+    assert_eq!(v["status"], 200, "{v}");
+    let hop = |port: u16| {
+        vec![
+            (format!("127.0.0.2:{port}"), "failed".to_owned()),
+            (format!("127.0.0.1:{port}"), "connected".to_owned()),
+        ]
+    };
+    assert_eq!(
+        attempt_list(&v["redirects"][0]["timing_ms"]),
+        hop(p1),
+        "{v}"
+    );
+    assert_eq!(attempt_list(&v["timing_ms"]), hop(p2), "{v}");
+    let failed = &v["timing_ms"]["attempts"][0];
+    assert!(failed["error"].as_str().is_some(), "{failed}");
+    for port in [p1, p2] {
+        let line = format!("connect(127.0.0.2:{port}) failed");
+        assert!(
+            out.stderr.contains(&line),
+            "-v names {line}: {}",
+            out.stderr
+        );
+    }
+}
+
 /// A keep-alive server: every request on every connection gets `ok`;
 /// counts connections and requests.
 fn keepalive_server() -> (u16, Arc<AtomicUsize>, Arc<AtomicUsize>) {

@@ -483,6 +483,7 @@ fn run_job(
                 record.body_encoding = None;
             }
             record.redirects = chain.redirects.iter().map(RedirectRecord::new).collect();
+            json::add_attempts(&mut handler.hops, &chain, &mut record);
             write_record(out, &record)
         };
         (chain, handler.observed, written, dump_failure)
