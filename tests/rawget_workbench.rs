@@ -795,33 +795,39 @@ GET /again HTTP/1.1\r\nHost: a\r\n\r\n",
         "{d:?}"
     );
 
-    // CL.TE: nginx refuses the request; the proxied Python answers
-    // otherwise.
-    let clte = request_file(
-        &dir,
+    // CL.TE and TE.CL: nginx refuses a request with both framing
+    // headers; the proxied Python answers otherwise.
+    let shapes: [&[u8]; 2] = [
         b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\
 Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nG",
-    );
-    let out = rawget_in(
-        &ns,
-        &[
-            "--send",
-            &clte,
-            "http://127.0.0.1:8080/",
-            "--pin",
-            "127.0.0.1:8081",
-            "--json",
-        ],
-    );
-    assert_eq!(out.code, 90, "{}", out.stderr);
-    let lines = json_lines(&out);
-    assert_eq!(lines[0]["responses"][0]["status"], 400);
-    let d = differences(comparison(&lines));
-    assert!(
-        d.iter()
-            .any(|(at, aspect, _)| *at == Some(1) && aspect == "status"),
-        "{d:?}"
-    );
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\
+Transfer-Encoding: chunked\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n",
+    ];
+    for shape in shapes {
+        let file = request_file(&dir, shape);
+        let out = rawget_in(
+            &ns,
+            &[
+                "--send",
+                &file,
+                "http://127.0.0.1:8080/",
+                "--pin",
+                "127.0.0.1:8081",
+                "--json",
+            ],
+        );
+        assert_eq!(out.code, 90, "{}", out.stderr);
+        let lines = json_lines(&out);
+        assert_eq!(lines[0]["responses"][0]["status"], 400);
+        let proxied = &lines[1]["responses"][0]["status"];
+        assert!(proxied.as_u64().is_some_and(|s| s != 400), "{proxied}");
+        let d = differences(comparison(&lines));
+        assert!(
+            d.iter()
+                .any(|(at, aspect, _)| *at == Some(1) && aspect == "status"),
+            "{d:?}"
+        );
+    }
 }
 
 #[test]
