@@ -467,7 +467,7 @@ fn attempt_list(timing: &Value) -> Vec<(String, String)> {
 }
 
 #[test]
-fn every_redirect_hop_lists_its_failed_connect_attempts() {
+fn every_redirect_hop_lists_its_failed_connect_attempts_in_json_v_and_waterfall() {
     // Both names resolve to 127.0.0.2 first, where nothing listens (the
     // connect is refused), then to 127.0.0.1: each hop of the redirect
     // has its own failed attempt, with its address, in --json and -v.
@@ -517,6 +517,60 @@ fn every_redirect_hop_lists_its_failed_connect_attempts() {
             out.stderr
         );
     }
+
+    // --waterfall -L: one chart per hop, each with its refused attempt.
+    let (p2, last) = answer_once("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".into());
+    let (p1, first) = answer_once(format!(
+        "HTTP/1.1 302 Found\r\nLocation: http://b.test:{p2}/next\r\nContent-Length: 0\r\n\r\n"
+    ));
+    let url = format!("http://a.test:{p1}/");
+    let (ra, rb) = (
+        format!("a.test:{p1}:127.0.0.2,127.0.0.1"),
+        format!("b.test:{p2}:127.0.0.2,127.0.0.1"),
+    );
+    let args = [
+        "-L",
+        "--waterfall",
+        "--resolve",
+        &ra,
+        "--resolve",
+        &rb,
+        &url,
+    ];
+    let out = rawget(&args).expect(0);
+    first.join().unwrap();
+    last.join().unwrap();
+    assert!(out.out().ends_with("\r\n\r\nok"), "{}", out.out());
+    let stderr = &out.stderr;
+    let charts: Vec<&str> = stderr.lines().filter(|l| !l.starts_with(' ')).collect();
+    assert_eq!(charts.len(), 2, "{stderr}");
+    assert!(
+        charts[0].starts_with(&format!("http://a.test:{p1}/ ")),
+        "{stderr}"
+    );
+    assert!(
+        charts[1].starts_with(&format!("http://b.test:{p2}/next ")),
+        "{stderr}"
+    );
+    let row = |start: String| stderr.lines().find(|l| l.trim_start().starts_with(&start));
+    for port in [p1, p2] {
+        let failed = row(format!("connect 127.0.0.2:{port} "));
+        assert!(failed.is_some_and(|r| r.contains("failed: ")), "{stderr}");
+        let connected = row(format!("connect 127.0.0.1:{port} "));
+        assert!(
+            connected.is_some_and(|r| r.ends_with("connected")),
+            "{stderr}"
+        );
+    }
+    let requests: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("request "))
+        .collect();
+    assert_eq!(requests.len(), 2, "{stderr}");
+    assert!(
+        requests[0].ends_with("302") && requests[1].ends_with("200"),
+        "{stderr}"
+    );
 }
 
 /// A keep-alive server: every request on every connection gets `ok`;

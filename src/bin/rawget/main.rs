@@ -42,6 +42,7 @@ use rawnet::http::client::{self, Exchange, FetchOptions, Handler, Timing};
 use rawnet::http::redirect;
 use rawnet::http::request::RequestSpec;
 use rawnet::http::target::{Scheme, Target, UrlError};
+use rawnet::http::timeline::Timeline;
 use rawnet::sanitize::escape_str;
 
 use crate::cli::{Config, Fail};
@@ -78,7 +79,7 @@ fn main() -> ExitCode {
             return usage_error(message);
         }
     };
-    let outcome = if config.bench.active() {
+    let outcome = if config.bench.active() && !hop_waterfall(&config) {
         workbench::run(&config).map_err(|(exit, message)| Fatal { exit, message })
     } else {
         run(&config)
@@ -372,9 +373,87 @@ fn options(cfg: &Config) -> FetchOptions {
     }
 }
 
+/// `-L --waterfall` and no other workbench flag: the ordinary exchange,
+/// one waterfall per redirect hop (the workbench follows no redirects).
+fn hop_waterfall(cfg: &Config) -> bool {
+    let b = &cfg.bench;
+    b.waterfall
+        && cfg.redirects.follow
+        && b.send.is_none()
+        && !b.pipeline
+        && b.repeat.is_none()
+        && b.har.is_none()
+        && b.pins.is_empty()
+}
+
+/// Passes everything on and records each hop's steps (a new timeline at
+/// each redirect), for `-L --waterfall`.
+struct HopSteps<'a> {
+    inner: &'a mut dyn Handler,
+    hops: Vec<Timeline>,
+}
+
+impl Handler for HopSteps<'_> {
+    fn trace(&mut self, at: Duration, step: &client::Step<'_>) {
+        if let Some(t) = self.hops.last_mut() {
+            t.trace(at, step);
+        }
+        self.inner.trace(at, step);
+    }
+    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.inner.raw(bytes)
+    }
+    fn body(&mut self, data: &[u8]) {
+        self.inner.body(data);
+    }
+    fn head(&mut self, head: &rawnet::http::response::Head) {
+        self.inner.head(head);
+    }
+    fn next_hop(&mut self) {
+        self.hops.push(Timeline::default());
+        self.inner.next_hop();
+    }
+}
+
 /// Follows `target` with `handler`, copying every head to `-D` when
 /// asked; a failure to write the heads comes back beside the chain.
+/// With `-L --waterfall`, each hop is drawn on stderr afterwards.
 fn follow(
+    target: &Target,
+    request: &RequestSpec,
+    cfg: &Config,
+    shared: &Shared,
+    handler: &mut dyn Handler,
+) -> (redirect::Chain, Option<io::Error>) {
+    if !hop_waterfall(cfg) {
+        return follow_hops(target, request, cfg, shared, handler);
+    }
+    let mut steps = HopSteps {
+        inner: handler,
+        hops: vec![Timeline::default()],
+    };
+    let (chain, failure) = follow_hops(target, request, cfg, shared, &mut steps);
+    let exchanges = chain.redirects.iter().chain(std::iter::once(&chain.last));
+    let mut text = Vec::new();
+    for (t, hop) in steps.hops.iter_mut().zip(exchanges) {
+        let ex = &hop.exchange;
+        t.close(ex.timing.total);
+        let status = ex.head.as_ref().map(|h| h.status);
+        // Into memory: writing to a Vec cannot fail.
+        let _ = waterfall::draw_hop(
+            &mut text,
+            hop.target.url.as_str(),
+            t,
+            status,
+            ex.timing.total,
+        );
+    }
+    let _ = io::stderr().lock().write_all(&text);
+    (chain, failure)
+}
+
+/// [`follow`] without the waterfall.
+fn follow_hops(
     target: &Target,
     request: &RequestSpec,
     cfg: &Config,

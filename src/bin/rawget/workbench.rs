@@ -272,12 +272,12 @@ fn url_plans(
         ));
     }
     if cfg.redirects.follow {
-        // Refused rather than ignored: the workbench draws one exchange
-        // per URL. Every hop's connect attempts are in --json and -v.
+        // Refused rather than ignored: these runs are one exchange per
+        // URL (-L --waterfall alone is drawn hop by hop, not here).
         return Err((
             Exit::Usage,
-            "-L does not apply to --pipeline, --repeat, --waterfall or --har without --send \
-             (--json and -v show every hop)"
+            "-L does not apply to --pipeline, --repeat or --har without --send \
+             (--waterfall, --json and -v show every hop)"
                 .into(),
         ));
     }
