@@ -301,6 +301,18 @@ struct Timing {
     tls: Option<f64>,
     first_byte: Option<f64>,
     total: f64,
+    attempts: Vec<Attempt>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Attempt {
+    address: String,
+    start: f64,
+    duration: Option<f64>,
+    result: String,
+    error: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -516,6 +528,14 @@ fn json_has_every_field_in_order_with_duplicates() {
         dns <= connect && connect <= first && first <= t.total,
         "{t:?}"
     );
+    // The one connect attempt, with its address, ending when connected.
+    let a: Vec<(&str, &str)> = t
+        .attempts
+        .iter()
+        .map(|a| (a.address.as_str(), a.result.as_str()))
+        .collect();
+    assert_eq!(a, [(srv.addr.to_string().as_str(), "connected")]);
+    assert!(t.attempts[0].start <= connect, "{t:?}");
     assert!(rec.error.is_none());
     srv.request();
 }

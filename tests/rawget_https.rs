@@ -302,3 +302,74 @@ fn insecure_with_an_unusable_cacert_goes_on_and_names_the_file_in_the_verdict() 
     assert!(why.contains("CA file"), "{tls}");
     assert_eq!(srv.seen().len(), 1);
 }
+
+#[test]
+fn send_over_tls_puts_the_file_on_the_wire_byte_for_byte() {
+    // --send with an https:// URL: the TLS server sees exactly the file's
+    // plaintext (duplicate fields, mixed case, obs-fold, bare LF, both
+    // framing headers) and SNI from the URL; both pipelined answers are
+    // read, the one to HEAD without a body.
+    let file: &[u8] = b"HEAD /a HTTP/1.1\r\nHost: x\r\nX-Dup: 1\r\nx-dup: 2\r\n\
+X-Fold: a\r\n  b\r\nmIxEd-CaSe: v\r\n\r\n\
+POST /b HTTP/1.1\nHost: x\nContent-Length: 3\nTransfer-Encoding: chunked\n\n0\r\n\r\n";
+    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n\
+HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+    let pki = pki(Leaf::Good);
+    let config = pki.config(false);
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let peer = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut tcp = accept_within(&listener).expect("rawget connects");
+        let mut conn = rustls::ServerConnection::new(config).unwrap();
+        let mut stream = rustls::Stream::new(&mut conn, &mut tcp);
+        let mut got = vec![0u8; file.len()];
+        let read = stream.read_exact(&mut got);
+        if read.is_ok() {
+            stream.write_all(answer).unwrap();
+            stream.conn.send_close_notify();
+            stream.flush().unwrap();
+        }
+        let sni = stream.conn.server_name().map(str::to_owned);
+        let _ = tcp.shutdown(std::net::Shutdown::Write);
+        (got, sni)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("requests.http");
+    std::fs::write(&path, file).unwrap();
+    let url = format!("https://localhost:{port}/ignored");
+    let run = rawget(&[
+        "-m",
+        "10",
+        "--cacert",
+        &pki.ca_file(&dir),
+        "--send",
+        path.to_str().unwrap(),
+        &url,
+        "--json",
+    ])
+    .expect(0);
+    let (got, sni) = peer.join().unwrap();
+    assert_eq!(got, file, "the plaintext on the wire is the file");
+    assert_eq!(sni.as_deref(), Some("localhost"));
+    let v = run.json();
+    assert_eq!(v["tls"]["verified"], true, "{v}");
+    let responses: Vec<(u64, u64, &str)> = v["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["request"].as_u64().unwrap(),
+                r["body_bytes"].as_u64().unwrap(),
+                r["framing"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(responses, [(1, 0, "none"), (2, 5, "length")], "{v}");
+    let notes = v["requests"][1]["notes"].as_array().unwrap();
+    for note in ["bare_lf", "content_length_with_transfer_encoding"] {
+        assert!(notes.iter().any(|n| n == note), "{note}: {v}");
+    }
+    assert_eq!(v["requests"][1]["framing"], "chunked", "{v}");
+}

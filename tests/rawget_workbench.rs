@@ -430,6 +430,149 @@ fn failed_connect_attempts_are_listed_with_their_address() {
     assert!(attempts.iter().all(|a| a["duration"].as_f64().is_some()));
 }
 
+/// A peer that reads one request head, sends `answer` and closes.
+fn answer_once(answer: String) -> (u16, JoinHandle<()>) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = conn.write_all(answer.as_bytes());
+    });
+    (port, handle)
+}
+
+/// (address, result) of each attempt in a `timing_ms` object.
+fn attempt_list(timing: &Value) -> Vec<(String, String)> {
+    timing["attempts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no attempts in {timing}"))
+        .iter()
+        .map(|a| {
+            (
+                a["address"].as_str().unwrap().to_owned(),
+                a["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_redirect_hop_lists_its_failed_connect_attempts_in_json_v_and_waterfall() {
+    // Both names resolve to 127.0.0.2 first, where nothing listens (the
+    // connect is refused), then to 127.0.0.1: each hop of the redirect
+    // has its own failed attempt, with its address, in --json and -v.
+    let (p2, last) = answer_once("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".into());
+    let (p1, first) = answer_once(format!(
+        "HTTP/1.1 302 Found\r\nLocation: http://b.test:{p2}/next\r\nContent-Length: 0\r\n\r\n"
+    ));
+    let url = format!("http://a.test:{p1}/");
+    let (ra, rb) = (
+        format!("a.test:{p1}:127.0.0.2,127.0.0.1"),
+        format!("b.test:{p2}:127.0.0.2,127.0.0.1"),
+    );
+    let args = [
+        "-L",
+        "-v",
+        "--json",
+        "--resolve",
+        &ra,
+        "--resolve",
+        &rb,
+        &url,
+    ];
+    let out = rawget(&args).expect(0);
+    first.join().unwrap();
+    last.join().unwrap();
+    let v = &json_lines(&out)[0];
+    assert_eq!(v["status"], 200, "{v}");
+    let hop = |port: u16| {
+        vec![
+            (format!("127.0.0.2:{port}"), "failed".to_owned()),
+            (format!("127.0.0.1:{port}"), "connected".to_owned()),
+        ]
+    };
+    assert_eq!(
+        attempt_list(&v["redirects"][0]["timing_ms"]),
+        hop(p1),
+        "{v}"
+    );
+    assert_eq!(attempt_list(&v["timing_ms"]), hop(p2), "{v}");
+    let failed = &v["timing_ms"]["attempts"][0];
+    assert!(failed["error"].as_str().is_some(), "{failed}");
+    for port in [p1, p2] {
+        let line = format!("connect(127.0.0.2:{port}) failed");
+        assert!(
+            out.stderr.contains(&line),
+            "-v names {line}: {}",
+            out.stderr
+        );
+    }
+
+    // --waterfall -L: one chart per hop, each with its refused attempt.
+    let (p2, last) = answer_once("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".into());
+    let (p1, first) = answer_once(format!(
+        "HTTP/1.1 302 Found\r\nLocation: http://b.test:{p2}/next\r\nContent-Length: 0\r\n\r\n"
+    ));
+    let url = format!("http://a.test:{p1}/");
+    let (ra, rb) = (
+        format!("a.test:{p1}:127.0.0.2,127.0.0.1"),
+        format!("b.test:{p2}:127.0.0.2,127.0.0.1"),
+    );
+    let args = [
+        "-L",
+        "--waterfall",
+        "--resolve",
+        &ra,
+        "--resolve",
+        &rb,
+        &url,
+    ];
+    let out = rawget(&args).expect(0);
+    first.join().unwrap();
+    last.join().unwrap();
+    assert!(out.out().ends_with("\r\n\r\nok"), "{}", out.out());
+    let stderr = &out.stderr;
+    let charts: Vec<&str> = stderr.lines().filter(|l| !l.starts_with(' ')).collect();
+    assert_eq!(charts.len(), 2, "{stderr}");
+    assert!(
+        charts[0].starts_with(&format!("http://a.test:{p1}/ ")),
+        "{stderr}"
+    );
+    assert!(
+        charts[1].starts_with(&format!("http://b.test:{p2}/next ")),
+        "{stderr}"
+    );
+    let row = |start: String| stderr.lines().find(|l| l.trim_start().starts_with(&start));
+    for port in [p1, p2] {
+        let failed = row(format!("connect 127.0.0.2:{port} "));
+        assert!(failed.is_some_and(|r| r.contains("failed: ")), "{stderr}");
+        let connected = row(format!("connect 127.0.0.1:{port} "));
+        assert!(
+            connected.is_some_and(|r| r.ends_with("connected")),
+            "{stderr}"
+        );
+    }
+    let requests: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("request "))
+        .collect();
+    assert_eq!(requests.len(), 2, "{stderr}");
+    assert!(
+        requests[0].ends_with("302") && requests[1].ends_with("200"),
+        "{stderr}"
+    );
+}
+
 /// A keep-alive server: every request on every connection gets `ok`;
 /// counts connections and requests.
 fn keepalive_server() -> (u16, Arc<AtomicUsize>, Arc<AtomicUsize>) {
@@ -706,33 +849,39 @@ GET /again HTTP/1.1\r\nHost: a\r\n\r\n",
         "{d:?}"
     );
 
-    // CL.TE: nginx refuses the request; the proxied Python answers
-    // otherwise.
-    let clte = request_file(
-        &dir,
+    // CL.TE and TE.CL: nginx refuses a request with both framing
+    // headers; the proxied Python answers otherwise.
+    let shapes: [&[u8]; 2] = [
         b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\
 Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nG",
-    );
-    let out = rawget_in(
-        &ns,
-        &[
-            "--send",
-            &clte,
-            "http://127.0.0.1:8080/",
-            "--pin",
-            "127.0.0.1:8081",
-            "--json",
-        ],
-    );
-    assert_eq!(out.code, 90, "{}", out.stderr);
-    let lines = json_lines(&out);
-    assert_eq!(lines[0]["responses"][0]["status"], 400);
-    let d = differences(comparison(&lines));
-    assert!(
-        d.iter()
-            .any(|(at, aspect, _)| *at == Some(1) && aspect == "status"),
-        "{d:?}"
-    );
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\
+Transfer-Encoding: chunked\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n",
+    ];
+    for shape in shapes {
+        let file = request_file(&dir, shape);
+        let out = rawget_in(
+            &ns,
+            &[
+                "--send",
+                &file,
+                "http://127.0.0.1:8080/",
+                "--pin",
+                "127.0.0.1:8081",
+                "--json",
+            ],
+        );
+        assert_eq!(out.code, 90, "{}", out.stderr);
+        let lines = json_lines(&out);
+        assert_eq!(lines[0]["responses"][0]["status"], 400);
+        let proxied = &lines[1]["responses"][0]["status"];
+        assert!(proxied.as_u64().is_some_and(|s| s != 400), "{proxied}");
+        let d = differences(comparison(&lines));
+        assert!(
+            d.iter()
+                .any(|(at, aspect, _)| *at == Some(1) && aspect == "status"),
+            "{d:?}"
+        );
+    }
 }
 
 #[test]

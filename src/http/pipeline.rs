@@ -1,12 +1,14 @@
 //! Several requests on one connection, as bytes the user wrote: the
 //! socket side of `rawget --send`.
 //!
-//! The input goes out exactly as given; [`super::splitter`] has already
-//! said where each request ends and how its response is framed. In
+//! The input goes out exactly as given; [`super::splitter`] says
+//! where each request ends and how its response is framed. In
 //! pipelined mode every request is written without waiting for an answer
 //! (while answers are read as they come, so a server that stops reading
 //! until its answers are taken cannot deadlock us); in sequential mode the
 //! next request is written only once the previous response is complete.
+//! Pipelined, the first write goes out before the input is split, so a
+//! long pipeline is split while the server answers it.
 //!
 //! Each response is read by its own [`ResponseReader`], created for the
 //! request it answers (a `HEAD` answer has no body), fed exactly the bytes
@@ -103,8 +105,9 @@ pub struct Response {
     pub status: Option<u16>,
     /// Interim (1xx) heads before the final one.
     pub interim: Vec<Head>,
-    /// The final head, once read.
-    pub head: Option<Head>,
+    /// The final head, once read (boxed: 10000 answers without kept
+    /// heads stay small).
+    pub head: Option<Box<Head>>,
     /// How its body was delimited.
     pub framing: Option<Framing>,
     /// Decoded body bytes.
@@ -114,7 +117,7 @@ pub struct Response {
     /// What the linter noticed, each once.
     pub warnings: Vec<Warning>,
     /// Set when the response could not be read to its end.
-    pub stopped: Option<Stopped>,
+    pub stopped: Option<Box<Stopped>>,
     /// Its times.
     pub timing: ResponseTiming,
     /// True once it was read to its end.
@@ -154,16 +157,21 @@ pub trait Observer {
     fn body(&mut self, _response: usize, _data: &[u8]) {}
 }
 
-/// Sends `input` (split into `requests`) on `transport` and reads the
-/// answers. Times count from `start`.
-pub fn run(
+/// Sends `input` on `transport` and reads the answers; `requests` splits
+/// it (see [`super::splitter::split`]). Times count from `start`.
+///
+/// Pipelined, the first write happens before `requests` is called: the
+/// server is already answering while a large input is split.
+pub fn run<'r>(
     transport: &mut dyn Transport,
     input: &[u8],
-    requests: &[Request],
+    requests: &dyn Fn() -> &'r [Request],
     opts: &Options,
     start: Instant,
     observer: &mut dyn Observer,
 ) -> Outcome {
+    let early = (!opts.sequential).then(|| (transport.send_nowait(input), start.elapsed()));
+    let requests = requests();
     let mut p = Pipeline {
         input,
         requests,
@@ -185,8 +193,12 @@ pub fn run(
         },
         send_at: 0,
         send_limit: 0,
+        sent_upto: 0,
     };
     p.send_limit = p.next_send_limit();
+    if let Some((result, at)) = early {
+        p.sent(result, at);
+    }
     if let Err(e) = p.run(transport, observer) {
         p.out.error = Some(e);
     }
@@ -215,6 +227,8 @@ struct Pipeline<'a> {
     send_at: usize,
     /// Bytes of the input that may be sent now.
     send_limit: usize,
+    /// Requests before this index have their send time.
+    sent_upto: usize,
 }
 
 impl Pipeline<'_> {
@@ -316,15 +330,24 @@ impl Pipeline<'_> {
         } else {
             transport.send_nowait(chunk)
         };
+        self.sent(result, self.start.elapsed());
+    }
+
+    /// Records what a write took (at `at`): the requests now wholly sent
+    /// get their time; a failure stops sending.
+    fn sent(&mut self, result: io::Result<usize>, at: Duration) {
         match result {
             Ok(n) => {
                 self.send_at += n;
                 self.out.sent_bytes = self.send_at as u64;
-                let at = self.start.elapsed();
-                for (i, r) in self.requests.iter().enumerate() {
-                    if self.out.sent[i].is_none() && r.end <= self.send_at as u64 {
-                        self.out.sent[i] = Some(at);
+                // Requests end in order: only those not yet marked are
+                // looked at, so a long pipeline costs one pass in all.
+                while let Some(r) = self.requests.get(self.sent_upto) {
+                    if r.end > self.send_at as u64 {
+                        break;
                     }
+                    self.out.sent[self.sent_upto] = Some(at);
+                    self.sent_upto += 1;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -378,12 +401,12 @@ impl Pipeline<'_> {
                     let stopped_at = self.out.received_bytes + i as u64;
                     response.raw_bytes += i as u64;
                     self.out.received_bytes += i as u64;
-                    response.stopped = Some(Stopped {
+                    response.stopped = Some(Box::new(Stopped {
                         error,
                         at: stopped_at,
                         remaining: Vec::new(),
                         remaining_total: 0,
-                    });
+                    }));
                     self.out.responses.push(response);
                     self.stopped = true;
                     data = &data[i..];
@@ -441,12 +464,12 @@ impl Pipeline<'_> {
                 response.timing.last_byte = Some(self.start.elapsed());
             }
             Err(error) => {
-                response.stopped = Some(Stopped {
+                response.stopped = Some(Box::new(Stopped {
                     error,
                     at: self.out.received_bytes,
                     remaining: Vec::new(),
                     remaining_total: 0,
-                });
+                }));
             }
         }
         self.out.responses.push(response);
@@ -522,9 +545,16 @@ impl Sink for Collect<'_> {
 
     fn head(&mut self, head: &Head, framing: Framing) {
         self.response.status = Some(head.status);
-        if self.keep_heads {
-            self.response.head = Some(head.clone());
-        }
+        self.response.head = Some(Box::new(head.clone()));
+        self.response.framing = Some(framing);
+    }
+
+    fn wants_head(&self) -> bool {
+        self.keep_heads
+    }
+
+    fn status(&mut self, status: u16, framing: Framing) {
+        self.response.status = Some(status);
         self.response.framing = Some(framing);
     }
 

@@ -79,10 +79,12 @@
 //! - After a 101 response the reader is complete: the bytes that follow
 //!   belong to the new protocol and are not consumed.
 
+use std::mem::MaybeUninit;
+
 use super::chunked::ChunkDecoder;
 pub use super::error::Error;
 use super::lint::Warning;
-use super::section::{Fill, Section, TooLarge};
+use super::section::{Fill, Filled, Section, TooLarge};
 
 /// What the reader accepts before it gives up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +150,17 @@ pub trait Sink {
     fn interim(&mut self, _head: &Head) {}
     /// The final head, and how its body is delimited.
     fn head(&mut self, head: &Head, framing: Framing);
+    /// False when the sink needs only the final status and framing: then
+    /// [`Sink::status`] is called instead of [`Sink::head`], and the
+    /// reader does not turn the head's fields into strings (a long
+    /// pipeline shown raw needs no more). Interim heads, trailers and
+    /// warnings come as always.
+    fn wants_head(&self) -> bool {
+        true
+    }
+    /// The final status and framing, instead of [`Sink::head`] when
+    /// [`Sink::wants_head`] is false.
+    fn status(&mut self, _status: u16, _framing: Framing) {}
     /// Decoded body bytes (chunk framing removed), in order.
     fn body(&mut self, data: &[u8]);
     /// Trailer fields that followed a chunked body, in received order;
@@ -378,14 +391,15 @@ impl ResponseReader {
         }
         self.check_prefix(input)?;
         let max = self.limits.max_head_bytes;
-        match self.section.fill(input, max, self.limits.max_headers) {
+        let first = self.interim == 0;
+        let max_headers = self.limits.max_headers;
+        match self.section.fill_borrowed(input, max, max_headers) {
             Err(TooLarge) => Err(Error::HeadTooLarge),
-            Ok(Fill::Partial) => Ok(skipped + input.len()),
-            Ok(Fill::Ended(n)) => {
-                let first = self.interim == 0;
+            Ok(Filled::Partial) => Ok(skipped + input.len()),
+            Ok(Filled::Ended(n, bytes)) => {
                 let mut notes = Vec::new();
-                let bytes = self.section.bytes();
-                let head = parse_head(bytes, self.limits.max_headers, first, &mut notes)?;
+                let full = sink.wants_head();
+                let head = parse_head(bytes, max_headers, first, full, &mut notes)?;
                 self.header_bytes += bytes.len() as u64;
                 self.leading = 0;
                 for warning in notes {
@@ -473,7 +487,11 @@ impl ResponseReader {
             self.warn(warning, sink);
         }
         self.final_status = Some(head.status);
-        sink.head(&head, framing);
+        if sink.wants_head() {
+            sink.head(&head, framing);
+        } else {
+            sink.status(head.status, framing);
+        }
         self.start_body(framing)
     }
 
@@ -610,28 +628,37 @@ fn final_head_warnings(head: &Head) -> Vec<Warning> {
     let has_te = field_values(&head.headers, "transfer-encoding")
         .next()
         .is_some();
-    let lengths: Vec<&str> = list_elements(field_values(&head.headers, "content-length")).collect();
-    if has_te && !lengths.is_empty() {
+    // The Content-Length elements: how many, and whether all are the
+    // same decimal number (counted, not collected: this runs per answer).
+    let (mut lengths, mut same) = (0usize, true);
+    let mut first = None;
+    for l in list_elements(field_values(&head.headers, "content-length")) {
+        lengths += 1;
+        match (parse_decimal(l), first) {
+            (None, _) => same = false,
+            (Some(n), None) => first = Some(n),
+            (Some(n), Some(f)) => same &= n == f,
+        }
+    }
+    if has_te && lengths > 0 {
         warnings.push(Warning::ContentLengthWithTransferEncoding);
     }
     // Repeated with one value; values that disagree (only accepted where
     // Content-Length does not frame the body) are not "repeated".
-    let values: Option<Vec<u64>> = lengths.iter().map(|l| parse_decimal(l)).collect();
-    if values.is_some_and(|v| v.len() > 1 && v.iter().all(|n| *n == v[0])) {
+    if lengths > 1 && same {
         warnings.push(Warning::RepeatedContentLength);
     }
     if has_te && head.version == 0 {
         warnings.push(Warning::TransferEncodingInHttp10);
     }
-    let codings: Vec<&str> = list_elements(field_values(&head.headers, "transfer-encoding"))
+    let mut codings = list_elements(field_values(&head.headers, "transfer-encoding"))
         .filter(|c| !c.is_empty())
-        .collect();
+        .peekable();
+    let named = codings.peek().is_some();
     // An empty Transfer-Encoding names no coding at all: the body is read
     // until the connection closes, as for an unknown one.
-    let unknown = codings
-        .iter()
-        .any(|c| !is_known_coding(c.split(';').next().unwrap_or("").trim()));
-    if unknown || (has_te && codings.is_empty()) {
+    let unknown = codings.any(|c| !is_known_coding(c.split(';').next().unwrap_or("").trim()));
+    if unknown || (has_te && !named) {
         warnings.push(Warning::UnknownTransferCoding);
     }
     warnings
@@ -653,10 +680,7 @@ fn is_known_coding(name: &str) -> bool {
 
 /// True when a line of `section` ends with LF alone.
 fn has_bare_lf(section: &[u8]) -> bool {
-    section
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || section[i - 1] != b'\r'))
+    memchr::memchr_iter(b'\n', section).any(|i| i == 0 || section[i - 1] != b'\r')
 }
 
 /// The values of every field named `name`, in order.
@@ -719,6 +743,9 @@ fn parse_decimal(s: &str) -> Option<u64> {
     })
 }
 
+/// Header slots kept on the stack for a head (more are allocated).
+const STACK_SLOTS: usize = 128;
+
 /// Header slots for `httparse`: `max_headers`, but never more than a
 /// section of `len` bytes can hold (a field takes at least 3 bytes), so a
 /// huge limit does not mean a huge allocation.
@@ -738,18 +765,30 @@ fn head_error(e: httparse::Error, first: bool) -> Error {
 /// Parses a whole head (ending with its empty line, or cut short by the
 /// scanner at a stray CR). `httparse` wanting more from a section that
 /// has ended means the section is malformed. Oddities that do not stop
-/// the parse go to `notes`.
+/// the parse go to `notes`. Without `full`, a final head keeps only its
+/// framing fields and no reason phrase (see [`Sink::wants_head`]).
 fn parse_head(
     bytes: &[u8],
     max_headers: usize,
     first: bool,
+    full: bool,
     notes: &mut Vec<Warning>,
 ) -> Result<Head, Error> {
-    let mut slots = header_slots(max_headers, bytes.len());
-    let mut response = httparse::Response::new(&mut slots);
+    // The slots of a usual head are on the stack, uninitialised: no
+    // allocation and no clearing per response.
+    let wanted = max_headers.min(bytes.len() / 3 + 1);
+    let mut stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_SLOTS];
+    let mut heap;
+    let slots = if wanted <= STACK_SLOTS {
+        &mut stack[..wanted]
+    } else {
+        heap = vec![MaybeUninit::uninit(); wanted];
+        &mut heap[..]
+    };
+    let mut response = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default()
         .allow_obsolete_multiline_headers_in_responses(true)
-        .parse_response(&mut response, bytes);
+        .parse_response_with_uninit_headers(&mut response, bytes, slots);
     let len = match parsed.map_err(|e| head_error(e, first))? {
         httparse::Status::Complete(len) => len,
         httparse::Status::Partial => return Err(Error::BadHead),
@@ -761,11 +800,7 @@ fn parse_head(
         return Err(Error::BadHead);
     }
     let reason_raw = reason_phrase(bytes);
-    let reason = String::from_utf8_lossy(reason_raw).into_owned();
-    let reason_bytes = std::str::from_utf8(reason_raw)
-        .is_err()
-        .then(|| reason_raw.to_vec());
-    if reason.is_empty() {
+    if reason_raw.is_empty() {
         notes.push(Warning::MissingReasonPhrase);
     }
     if status > 599 {
@@ -781,6 +816,36 @@ fn parse_head(
     if fields.iter().any(|h| !h.value.is_ascii()) {
         notes.push(Warning::NonAsciiHeaderValue);
     }
+    if !full && !is_interim(status) {
+        // The sink wants no fields: only those that frame the body (all
+        // that the reader itself reads) become strings.
+        let headers = fields
+            .iter()
+            .filter(|h| {
+                h.name.eq_ignore_ascii_case("content-length")
+                    || h.name.eq_ignore_ascii_case("transfer-encoding")
+            })
+            .map(|h| {
+                let value = String::from_utf8_lossy(&unfold(h.value)).into_owned();
+                (h.name.to_owned(), value)
+            })
+            .collect();
+        return Ok(Head {
+            version,
+            status,
+            reason: String::new(),
+            headers,
+            reason_bytes: None,
+            value_bytes: Vec::new(),
+        });
+    }
+    let (reason, reason_bytes) = match std::str::from_utf8(reason_raw) {
+        Ok(text) => (text.to_owned(), None),
+        Err(_) => (
+            String::from_utf8_lossy(reason_raw).into_owned(),
+            Some(reason_raw.to_vec()),
+        ),
+    };
     let (headers, value_bytes) = owned_fields_exact(fields);
     Ok(Head {
         version,
@@ -796,7 +861,7 @@ fn parse_head(
 /// bytes survive where `httparse` would give an empty string.
 /// `httparse` has checked the line: `HTTP/1.x SP 3DIGIT [SP reason]`.
 fn reason_phrase(head: &[u8]) -> &[u8] {
-    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    let line_end = memchr::memchr(b'\n', head).unwrap_or(head.len());
     let line = &head[..line_end];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     line.get(13..).unwrap_or_default()
@@ -814,10 +879,14 @@ fn owned_fields_exact(
         .enumerate()
         .map(|(i, h)| {
             let value = unfold(h.value);
-            let text = String::from_utf8_lossy(&value).into_owned();
-            if std::str::from_utf8(&value).is_err() {
-                exact.push((i, value.into_owned()));
-            }
+            let text = match std::str::from_utf8(&value) {
+                Ok(text) => text.to_owned(),
+                Err(_) => {
+                    let text = String::from_utf8_lossy(&value).into_owned();
+                    exact.push((i, value.into_owned()));
+                    text
+                }
+            };
             (h.name.to_owned(), text)
         })
         .collect();
@@ -1011,6 +1080,78 @@ mod tests {
 
     fn run(input: &[u8]) -> Outcome {
         run_with(input, false, Limits::default())
+    }
+
+    /// A sink that asks for the status and framing only.
+    #[derive(Default)]
+    struct StatusOnly {
+        status: Option<(u16, Framing)>,
+        interim: usize,
+        body: Vec<u8>,
+        warnings: Vec<Warning>,
+    }
+
+    impl Sink for StatusOnly {
+        fn interim(&mut self, head: &Head) {
+            assert_eq!(head.reason, "Continue", "an interim head is whole");
+            self.interim += 1;
+        }
+        fn head(&mut self, _head: &Head, _framing: Framing) {
+            panic!("head() called on a sink that wants no head");
+        }
+        fn wants_head(&self) -> bool {
+            false
+        }
+        fn status(&mut self, status: u16, framing: Framing) {
+            self.status = Some((status, framing));
+        }
+        fn body(&mut self, data: &[u8]) {
+            self.body.extend_from_slice(data);
+        }
+        fn warning(&mut self, warning: Warning) {
+            self.warnings.push(warning);
+        }
+    }
+
+    #[test]
+    fn a_sink_without_heads_sees_the_same_framing_warnings_and_body() {
+        for input in [
+            &b"HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 3\r\n\r\nabc"[..],
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nq\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip,\r\n chunked\r\n\r\n1\r\nq\r\n0\r\n\r\n",
+            b"HTTP/1.0 200\nContent-Length: 2, 2\nX: \xff\n\nok",
+            b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: br\r\n\r\nuntil close",
+        ] {
+            let full = run(input);
+            for cut in 0..=input.len() {
+                let mut reader = ResponseReader::new(false, Limits::default());
+                let mut sink = StatusOnly::default();
+                let fed = reader
+                    .feed(&input[..cut], &mut sink)
+                    .and_then(|a| Ok(a + reader.feed(&input[a..], &mut sink)?));
+                let eof = reader.eof(&mut sink);
+                let text = String::from_utf8_lossy(input);
+                assert_eq!(
+                    sink.status,
+                    full.final_head().map(|(h, f)| (h.status, f)),
+                    "{text}"
+                );
+                let warnings: Vec<Warning> = full
+                    .events
+                    .iter()
+                    .filter_map(|e| match e {
+                        Event::Warning(w) => Some(*w),
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(sink.warnings, warnings, "{text} cut at {cut}");
+                assert_eq!(sink.body, full.body(), "{text}");
+                assert_eq!((fed, eof), (full.fed, full.eof), "{text} cut at {cut}");
+            }
+        }
     }
 
     fn limits_with(f: impl FnOnce(&mut Limits)) -> Limits {

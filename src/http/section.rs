@@ -6,7 +6,10 @@
 //! handed to `httparse`. Finding that line with a three-state scanner keeps
 //! the work linear however the input is split (re-parsing the buffer after
 //! every byte would be quadratic), and the buffer never grows beyond the
-//! limit it is given.
+//! limit it is given. Inside a line only its end matters, so the scanner
+//! jumps from line end to line end (`memchr`) and looks at single bytes
+//! only where a line starts. When a whole section lies in one piece of
+//! input, [`Section::fill_borrowed`] hands it out from there, uncopied.
 
 /// Where the scanner stands relative to the start of a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +47,15 @@ pub(crate) enum Fill {
     Partial,
     /// The section (in [`Section::bytes`]) ends after this many input bytes.
     Ended(usize),
+}
+
+/// What [`Section::fill_borrowed`] did with its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Filled<'a> {
+    /// All the input was taken and the section is not over yet.
+    Partial,
+    /// The section ends after this many input bytes; these are its bytes.
+    Ended(usize, &'a [u8]),
 }
 
 /// The section would grow beyond its limit.
@@ -115,10 +127,50 @@ impl Section {
         Ok(Fill::Partial)
     }
 
+    /// As [`Section::fill`], but a section that begins and ends inside
+    /// `input` is not copied: it is returned as the slice of `input` it
+    /// occupies. A section begun by an earlier call is completed in the
+    /// buffer and returned from there.
+    pub(crate) fn fill_borrowed<'a>(
+        &'a mut self,
+        input: &'a [u8],
+        max: usize,
+        max_fields: usize,
+    ) -> Result<Filled<'a>, TooLarge> {
+        if !self.buf.is_empty() {
+            return Ok(match self.fill(input, max, max_fields)? {
+                Fill::Partial => Filled::Partial,
+                Fill::Ended(n) => Filled::Ended(n, &self.buf),
+            });
+        }
+        let window = &input[..input.len().min(max)];
+        match self.find_end(window, max_fields)? {
+            Some(end) => Ok(Filled::Ended(end, &window[..end])),
+            None if window.len() < input.len() => Err(TooLarge),
+            None => {
+                self.buf.extend_from_slice(window);
+                Ok(Filled::Partial)
+            }
+        }
+    }
+
     /// Scans `bytes`; the offset just past the section's empty line, or
     /// [`TooLarge`] at the first byte of a field over `max_fields`.
     fn find_end(&mut self, bytes: &[u8], max_fields: usize) -> Result<Option<usize>, TooLarge> {
-        for (i, &b) in bytes.iter().enumerate() {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.line == Line::Text {
+                // Inside a line nothing but its end matters.
+                match memchr::memchr(b'\n', &bytes[i..]) {
+                    Some(at) => {
+                        i += at + 1;
+                        self.line = Line::Start;
+                        continue;
+                    }
+                    None => return Ok(None),
+                }
+            }
+            let b = bytes[i];
             let line_start = self.line == Line::Start;
             if self.line.ends_section(b) {
                 return Ok(Some(i + 1));
@@ -131,6 +183,7 @@ impl Section {
                     return Err(TooLarge);
                 }
             }
+            i += 1;
         }
         Ok(None)
     }
@@ -168,6 +221,38 @@ mod tests {
             s.fill(b"HTTP/1.1 200 OK\rX\r\n", 100, 100),
             Ok(Fill::Partial)
         );
+    }
+
+    #[test]
+    fn a_whole_section_is_borrowed_and_a_split_one_collected() {
+        let input = b"HTTP/1.1 200 OK\r\nA: b\r\n folded\r\n\r\nbody";
+        let end = input.len() - 4;
+        let mut s = Section::head();
+        match s.fill_borrowed(input, 100, 100) {
+            Ok(Filled::Ended(n, bytes)) => {
+                assert_eq!((n, bytes), (end, &input[..end]));
+                assert!(std::ptr::eq(bytes.as_ptr(), input.as_ptr()), "not copied");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Split at every offset: the same section, the same end.
+        for cut in 1..end {
+            let mut s = Section::head();
+            assert_eq!(
+                s.fill_borrowed(&input[..cut], 100, 100),
+                Ok(Filled::Partial)
+            );
+            assert_eq!(
+                s.fill_borrowed(&input[cut..], 100, 100),
+                Ok(Filled::Ended(end - cut, &input[..end])),
+                "cut at {cut}"
+            );
+        }
+        // The limits hold as in fill().
+        let mut s = Section::head();
+        assert_eq!(s.fill_borrowed(input, 10, 100), Err(TooLarge));
+        let mut s = Section::head();
+        assert_eq!(s.fill_borrowed(input, 100, 0), Err(TooLarge));
     }
 
     #[test]

@@ -36,7 +36,7 @@
 //! is bounded by [`MAX_HEAD`]: body bytes are counted, never kept.
 
 use super::chunked::ChunkDecoder;
-use super::section::{Fill, Section};
+use super::section::{Fill, Filled, Section};
 
 /// Largest request head (request line and fields) that is read as one;
 /// a longer one makes the rest of the input one [`BodyFraming::Unframed`]
@@ -323,8 +323,13 @@ impl Splitter {
     }
 
     fn head(&mut self, input: &[u8], out: &mut Vec<Request>) -> usize {
-        match self.section.fill(input, MAX_HEAD, MAX_FIELDS) {
-            Ok(Fill::Partial) => input.len(),
+        let filled = match self.section.fill_borrowed(input, MAX_HEAD, MAX_FIELDS) {
+            Ok(Filled::Partial) => Ok(None),
+            Ok(Filled::Ended(n, bytes)) => Ok(Some((n, read_head(bytes)))),
+            Err(e) => Err(e),
+        };
+        match filled {
+            Ok(None) => input.len(),
             Err(_) => {
                 let request = self.current();
                 note(&mut request.notes, Note::HeadTooLarge);
@@ -332,8 +337,7 @@ impl Splitter {
                 self.phase = Phase::Rest;
                 0
             }
-            Ok(Fill::Ended(n)) => {
-                let head = read_head(self.section.bytes());
+            Ok(Some((n, head))) => {
                 let request = self.current();
                 request.method = head.method;
                 request.target = head.target;
@@ -576,10 +580,7 @@ fn trim(bytes: &[u8]) -> &[u8] {
 }
 
 fn has_bare_lf(section: &[u8]) -> bool {
-    section
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || section[i - 1] != b'\r'))
+    memchr::memchr_iter(b'\n', section).any(|i| i == 0 || section[i - 1] != b'\r')
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ fn entries(run: &Run) -> Vec<Value> {
     let mut first = true;
     for (i, r) in run.responses().iter().enumerate() {
         let Some(q) = r.request else { continue };
-        let request = &run.plan.requests[q];
+        let request = &run.plan.requests()[q];
         let start = if first {
             Duration::ZERO
         } else {
@@ -85,7 +85,7 @@ fn entries(run: &Run) -> Vec<Value> {
             },
             "_framing": r.framing.map(|f| format!("{f:?}")),
             "_warnings": r.warnings.iter().map(|w| w.code()).collect::<Vec<_>>(),
-            "_serverTiming": r.head.as_ref().map(|h| metrics(&h.headers)),
+            "_serverTiming": r.head.as_deref().map(|h| metrics(&h.headers)),
         });
         if let Some(ip) = run.exchange.ip {
             entry["serverIPAddress"] = json!(ip.to_string());
@@ -100,7 +100,7 @@ fn entries(run: &Run) -> Vec<Value> {
         first = false;
     }
     if out.is_empty() {
-        if let (Some(e), Some(request)) = (run.error(), run.plan.requests.first()) {
+        if let (Some(e), Some(request)) = (run.error(), run.plan.requests().first()) {
             out.push(json!({
                 "startedDateTime": iso8601(run.started),
                 "time": 0,
@@ -166,7 +166,7 @@ fn head_end(bytes: &[u8]) -> usize {
 }
 
 fn response_json(r: &Response, body: &[u8]) -> Value {
-    let head = r.head.as_ref();
+    let head = r.head.as_deref();
     let headers: Vec<Value> = head
         .map(|h| {
             h.headers

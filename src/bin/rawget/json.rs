@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use rawnet::http::client::{Exchange, Handler, Step};
-use rawnet::http::redirect::Hop;
+use rawnet::http::redirect::{self, Hop};
 use rawnet::http::response::Head;
+use rawnet::http::timeline::Timeline;
 use rawnet::http::tls::{CertInfo, TlsInfo};
 use rawnet::sanitize::TerminalSafeJson;
 use serde::Serialize;
@@ -22,6 +23,9 @@ pub struct JsonHandler {
     pub body: Vec<u8>,
     tracer: Option<Tracer>,
     pub observed: Observed,
+    /// Each hop's steps (connect attempts included), in order: the
+    /// redirects, then the final response.
+    pub hops: Vec<Timeline>,
 }
 
 impl JsonHandler {
@@ -30,13 +34,34 @@ impl JsonHandler {
             body: Vec::new(),
             tracer,
             observed: Observed::default(),
+            hops: vec![Timeline::default()],
         }
+    }
+}
+
+/// Writes each hop's connect attempts into its record: `hops` are
+/// [`JsonHandler::hops`], `chain` what they were steps of, `record` its
+/// final response's record.
+pub fn add_attempts(hops: &mut [Timeline], chain: &redirect::Chain, record: &mut Record<'_>) {
+    let exchanges = chain.redirects.iter().chain(std::iter::once(&chain.last));
+    for (timeline, hop) in hops.iter_mut().zip(exchanges) {
+        timeline.close(hop.exchange.timing.total);
+    }
+    let mut timelines = hops.iter();
+    for (r, t) in record.redirects.iter_mut().zip(&mut timelines) {
+        r.timing_ms.attempts = crate::workbench::attempts(t);
+    }
+    if let Some(t) = timelines.next() {
+        record.timing_ms.attempts = crate::workbench::attempts(t);
     }
 }
 
 impl Handler for JsonHandler {
     fn trace(&mut self, at: Duration, step: &Step<'_>) {
         self.observed.see(step);
+        if let Some(hop) = self.hops.last_mut() {
+            hop.trace(at, step);
+        }
         if let Some(t) = &self.tracer {
             t.step(at, step);
         }
@@ -50,6 +75,7 @@ impl Handler for JsonHandler {
     /// is dropped.
     fn next_hop(&mut self) {
         self.body.clear();
+        self.hops.push(Timeline::default());
     }
 }
 
@@ -139,6 +165,7 @@ impl TimingMs {
             tls: ex.timing.tls.map(ms),
             first_byte: ex.timing.first_byte.map(ms),
             total: ms(ex.timing.total),
+            attempts: Vec::new(),
         }
     }
 }
@@ -213,6 +240,9 @@ pub struct TimingMs {
     pub tls: Option<f64>,
     pub first_byte: Option<f64>,
     pub total: f64,
+    /// Every connect attempt of the exchange (failed and abandoned
+    /// happy-eyeballs attempts too); empty on a reused connection.
+    pub attempts: Vec<crate::workbench::AttemptRecord>,
 }
 
 /// `error.kind` of a response that `-f` / `--fail-with-body` turn into
@@ -248,6 +278,7 @@ impl<'a> Record<'a> {
                 tls: None,
                 first_byte: None,
                 total: 0.0,
+                attempts: Vec::new(),
             },
             error: Some(error),
             warnings: Vec::new(),

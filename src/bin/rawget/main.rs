@@ -46,6 +46,7 @@ use rawnet::http::client::{self, Exchange, FetchOptions, Handler, Timing};
 use rawnet::http::redirect;
 use rawnet::http::request::{RequestSpec, Version};
 use rawnet::http::target::{Scheme, Target, UrlError};
+use rawnet::http::timeline::Timeline;
 use rawnet::sanitize::escape_str;
 
 use crate::cli::{Config, Fail};
@@ -82,7 +83,7 @@ fn main() -> ExitCode {
             return usage_error(message);
         }
     };
-    let outcome = if config.bench.active() {
+    let outcome = if config.bench.active() && !hop_waterfall(&config) {
         workbench::run(&config)
             .map_err(|(exit, message)| Fatal { exit, message })
             .and_then(|exit| save_cookies(&config, exit))
@@ -423,9 +424,52 @@ fn options(cfg: &Config) -> FetchOptions {
     }
 }
 
+/// `-L --waterfall` and no other workbench flag: the ordinary exchange,
+/// one waterfall per redirect hop (the workbench follows no redirects).
+fn hop_waterfall(cfg: &Config) -> bool {
+    let b = &cfg.bench;
+    b.waterfall
+        && cfg.redirects.follow
+        && b.send.is_none()
+        && !b.pipeline
+        && b.repeat.is_none()
+        && b.har.is_none()
+        && b.pins.is_empty()
+}
+
+/// Passes everything on and records each hop's steps (a new timeline at
+/// each redirect), for `-L --waterfall`.
+struct HopSteps<'a> {
+    inner: &'a mut dyn Handler,
+    hops: Vec<Timeline>,
+}
+
+impl Handler for HopSteps<'_> {
+    fn trace(&mut self, at: Duration, step: &client::Step<'_>) {
+        if let Some(t) = self.hops.last_mut() {
+            t.trace(at, step);
+        }
+        self.inner.trace(at, step);
+    }
+    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.inner.raw(bytes)
+    }
+    fn body(&mut self, data: &[u8]) {
+        self.inner.body(data);
+    }
+    fn head(&mut self, head: &rawnet::http::response::Head) {
+        self.inner.head(head);
+    }
+    fn next_hop(&mut self) {
+        self.hops.push(Timeline::default());
+        self.inner.next_hop();
+    }
+}
+
 /// Follows `target` with `handler`, paced by `--limit-rate` and copying
 /// every head to `-D` when asked; a failure to write the heads comes back
-/// beside the chain.
+/// beside the chain. With `-L --waterfall`, each hop is drawn on stderr
+/// afterwards.
 fn follow(
     target: &Target,
     request: &RequestSpec,
@@ -433,16 +477,43 @@ fn follow(
     shared: &Shared,
     handler: &mut dyn Handler,
 ) -> (redirect::Chain, Option<io::Error>) {
-    match cfg.curl.limit_rate {
+    let mut paced;
+    let handler: &mut dyn Handler = match cfg.curl.limit_rate {
         Some(rate) => {
-            let mut paced = pace::Paced::new(handler, rate);
-            follow_dumping(target, request, cfg, shared, &mut paced)
+            paced = pace::Paced::new(handler, rate);
+            &mut paced
         }
-        None => follow_dumping(target, request, cfg, shared, handler),
+        None => handler,
+    };
+    if !hop_waterfall(cfg) {
+        return follow_hops(target, request, cfg, shared, handler);
     }
+    let mut steps = HopSteps {
+        inner: handler,
+        hops: vec![Timeline::default()],
+    };
+    let (chain, failure) = follow_hops(target, request, cfg, shared, &mut steps);
+    let exchanges = chain.redirects.iter().chain(std::iter::once(&chain.last));
+    let mut text = Vec::new();
+    for (t, hop) in steps.hops.iter_mut().zip(exchanges) {
+        let ex = &hop.exchange;
+        t.close(ex.timing.total);
+        let status = ex.head.as_ref().map(|h| h.status);
+        // Into memory: writing to a Vec cannot fail.
+        let _ = waterfall::draw_hop(
+            &mut text,
+            hop.target.url.as_str(),
+            t,
+            status,
+            ex.timing.total,
+        );
+    }
+    let _ = io::stderr().lock().write_all(&text);
+    (chain, failure)
 }
 
-fn follow_dumping(
+/// [`follow`] without the waterfall.
+fn follow_hops(
     target: &Target,
     request: &RequestSpec,
     cfg: &Config,
@@ -606,6 +677,7 @@ fn attempt(
                 record.body_encoding = None;
             }
             record.redirects = chain.redirects.iter().map(RedirectRecord::new).collect();
+            json::add_attempts(&mut handler.hops, &chain, &mut record);
             write_record(out, &record)
         };
         (chain, handler.observed, written, dump_failure)

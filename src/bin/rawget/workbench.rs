@@ -12,7 +12,7 @@
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use rawnet::http::client::{self, Exchange, FetchError, FetchOptions, Handler, Step};
@@ -34,6 +34,9 @@ use crate::exit::{Classify, Exit};
 use crate::json::{self, ErrorRecord, Field, TlsRecord, WarningRecord};
 use crate::trace::Tracer;
 
+/// Size of the buffer in front of stdout.
+const OUT_BUF: usize = 64 * 1024;
+
 /// Most bytes of remaining (unframed) data shown on stderr.
 const PREVIEW: usize = 200;
 
@@ -44,7 +47,17 @@ pub struct Plan {
     pub target: Target,
     pub opts: FetchOptions,
     pub input: Arc<[u8]>,
-    pub requests: Arc<[Request]>,
+    /// The requests in `input`, split when first needed (shared by the
+    /// plans that send the same input): a pipelined run writes the input
+    /// before it is split.
+    pub split: Arc<OnceLock<Vec<Request>>>,
+}
+
+impl Plan {
+    /// The requests in the input.
+    pub fn requests(&self) -> &[Request] {
+        self.split.get_or_init(|| splitter::split(&self.input))
+    }
 }
 
 /// One connection's worth of work, done.
@@ -88,7 +101,9 @@ pub fn run(cfg: &Config) -> Result<Exit, (Exit, String)> {
     let raw_to_stdout = !cfg.json && (single || bench.pipeline || bench.send.is_none());
     let comparing = compare_mode(cfg);
     let terminal = io::stdout().is_terminal();
-    let mut stdout = io::stdout().lock();
+    // One buffered writer for everything on stdout (raw answers, JSON):
+    // 10000 pipelined answers are a few large writes, not one per line.
+    let mut stdout = io::BufWriter::with_capacity(OUT_BUF, io::stdout().lock());
     let mut runs = Vec::new();
     let mut exit = Exit::Ok;
     for plan in &plans {
@@ -112,6 +127,8 @@ pub fn run(cfg: &Config) -> Result<Exit, (Exit, String)> {
             let record = SendRecord::new(&run);
             write_json(&mut stdout, &record).map_err(output_error)?;
         }
+        // What this run wrote shows before its waterfall (on stderr).
+        stdout.flush().map_err(output_error)?;
         if bench.waterfall {
             crate::waterfall::draw(&mut io::stderr().lock(), &run).map_err(output_error)?;
         }
@@ -162,7 +179,7 @@ fn plans(cfg: &Config) -> Result<Vec<Arc<Plan>>, (Exit, String)> {
         return url_plans(cfg, targets);
     };
     let input: Arc<[u8]> = read_input(path)?.into();
-    let requests: Arc<[Request]> = splitter::split(&input).into();
+    let split = Arc::new(OnceLock::new());
     let mut plans: Vec<Arc<Plan>> = targets
         .iter()
         .map(|(label, target)| {
@@ -171,7 +188,7 @@ fn plans(cfg: &Config) -> Result<Vec<Arc<Plan>>, (Exit, String)> {
                 target: target.clone(),
                 opts: cfg.fetch.clone(),
                 input: Arc::clone(&input),
-                requests: Arc::clone(&requests),
+                split: Arc::clone(&split),
             })
         })
         .collect();
@@ -188,7 +205,7 @@ fn plans(cfg: &Config) -> Result<Vec<Arc<Plan>>, (Exit, String)> {
                 ..cfg.fetch.clone()
             },
             input: Arc::clone(&input),
-            requests: Arc::clone(&requests),
+            split: Arc::clone(&split),
         }));
     }
     Ok(plans)
@@ -254,6 +271,16 @@ fn url_plans(
                 .into(),
         ));
     }
+    if cfg.redirects.follow {
+        // Refused rather than ignored: these runs are one exchange per
+        // URL (-L --waterfall alone is drawn hop by hop, not here).
+        return Err((
+            Exit::Usage,
+            "-L does not apply to --pipeline, --repeat or --har without --send \
+             (--waterfall, --json and -v show every hop)"
+                .into(),
+        ));
+    }
     let mut spec = RequestSpec::new(&cfg.method, &cfg.headers, None)
         .map_err(|e| (Exit::Usage, e.to_string()))?;
     if cfg.curl.http1_0 {
@@ -287,13 +314,12 @@ fn url_plans(
                 input.extend_from_slice(&head.to_bytes());
             }
             let labels: Vec<&str> = group.iter().map(|(l, _)| l.as_str()).collect();
-            let requests: Arc<[Request]> = splitter::split(&input).into();
             Arc::new(Plan {
                 label: labels.join(" "),
                 target: group[0].1.clone(),
                 opts: cfg.fetch.clone(),
                 input: input.into(),
-                requests,
+                split: Arc::new(OnceLock::new()),
             })
         })
         .collect())
@@ -397,17 +423,23 @@ fn run_one(
         pipeline::run(
             &mut t,
             &plan.input,
-            &plan.requests,
+            &|| plan.requests(),
             &popts,
             start,
             &mut keep,
         )
     });
     timeline.close(start.elapsed());
+    // One digest and one body per response, only when they are used (a
+    // 10000-answer pipeline shown raw needs neither).
     let n = outcome.as_ref().map_or(0, |o| o.responses.len());
-    keep.hashers
-        .resize_with(n.max(keep.hashers.len()), Sha256::new);
-    keep.bodies.resize_with(n.max(keep.bodies.len()), Vec::new);
+    if keep.hash {
+        keep.hashers
+            .resize_with(n.max(keep.hashers.len()), Sha256::new);
+    }
+    if keep.keep_bodies {
+        keep.bodies.resize_with(n.max(keep.bodies.len()), Vec::new);
+    }
     Run {
         plan,
         started,
@@ -451,7 +483,7 @@ fn report_problems(run: &Run) {
     }
     let expected = run
         .plan
-        .requests
+        .requests()
         .iter()
         .filter(|r| r.expects_response())
         .count();
@@ -496,7 +528,7 @@ fn summarize(run: &Run) -> TargetSummary {
             .iter()
             .enumerate()
             .map(|(i, r)| Summary {
-                status: r.head.as_ref().map(|h| h.status),
+                status: r.head.as_deref().map(|h| h.status),
                 header_names: r
                     .head
                     .as_ref()
@@ -682,7 +714,7 @@ struct ConnectTiming {
     total: f64,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 pub struct AttemptRecord {
     address: String,
     start: f64,
@@ -725,7 +757,7 @@ impl<'a> SendRecord<'a> {
         let outcome = run.outcome.as_ref();
         let requests = run
             .plan
-            .requests
+            .requests()
             .iter()
             .enumerate()
             .map(|(i, r)| RequestRecord {
@@ -749,10 +781,11 @@ impl<'a> SendRecord<'a> {
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let head = r.head.as_ref();
+                let head = r.head.as_deref();
                 let (body, enc) = match head {
                     Some(_) => {
-                        let (b, e) = json::encode_body(&run.bodies[i]);
+                        let body = run.bodies.get(i).map_or(&[][..], Vec::as_slice);
+                        let (b, e) = json::encode_body(body);
                         (Some(b), Some(e))
                     }
                     None => (None, None),
@@ -1040,13 +1073,13 @@ fn reused_runs(plan: &Arc<Plan>, cfg: &Config, n: u32, errors: &mut Vec<String>)
         let o = pipeline::run(
             &mut transport,
             &plan.input,
-            &plan.requests,
+            &|| plan.requests(),
             &popts,
             start,
             &mut keep,
         );
         let expected = plan
-            .requests
+            .requests()
             .iter()
             .filter(|r| r.expects_response())
             .count();
