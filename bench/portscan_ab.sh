@@ -13,9 +13,13 @@
 # The two binaries alternate which goes first in each round, so a loaded
 # machine weighs on both columns alike. For each scenario: the best time
 # of each, their ratio NEW/BASE, and the noise: the spread of each
-# binary's own runs, (slowest - best) / best. Every run is checked for
-# the exact open set (states for UDP, service names for -sV compared
-# between the two binaries). Exits 1 if a run was not exact.
+# binary's own runs, (slowest - best) / best, and a verdict: WORSE when
+# the ratio exceeds 1 by more than the larger noise, and how many runs of
+# either binary did not find the truth. Best times, ratio and noise are
+# those of the exact runs only (a fast wrong answer is no speed).
+# Every run is checked for the exact open set (UDP: every port's state
+# against the target as set up, and between the two binaries; -sV: the
+# service names of the two binaries). Exits 1 if a run was not exact.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +32,24 @@ source "$HERE/portscan.sh"
 DELAY_BIN=${DELAY_BIN_AB:-$DELAY_BIN}
 SCENARIOS=${AB_SCENARIOS:-loopback rtt20 rtt100 loss2 loss10 dead24 udp-default udp-off service}
 ROWS=()
+# Runs of each NAME that did not find the truth, for the verdict column.
+declare -A INEXACT=()
+
+# check_exact NAME EXPECTED-CSV: as bench/portscan.sh's; counts the runs
+# of NAME that missed, and keeps the times of the exact ones in NAME.exact.
+check_exact() {
+    local name=$1 expected=$2 missed=0 t open
+    : >"$WORK/$name.exact"
+    while read -r t _ open _; do
+        if [ "$open" != "$expected" ]; then
+            fail "$name found open={$open}, expected {$expected}"
+            missed=$((missed + 1))
+        else
+            echo "$t" >>"$WORK/$name.exact"
+        fi
+    done <"$WORK/$name"
+    INEXACT[$name]=$missed
+}
 
 # pair NS NAME CMD-ARGS...: RUNS rounds of both binaries (alternating
 # first), each through run_tool (time, RSS, open set).
@@ -46,15 +68,46 @@ pair() {
 }
 
 spread() {   # NAME: (slowest - best) / best of its runs
-    python3 -c "t=sorted(float(x) for x in '$(all_times "$1")'.split()); print(f'{(t[-1]-t[0])/t[0]*100:.0f}%')"
+    python3 -c "
+t = sorted(float(x) for x in '$(all_times "$1")'.split())
+print(f'{(t[-1]-t[0])/t[0]*100:.0f}%' if len(t) > 1 else f'{len(t)} run')"
 }
 
+# verdict RATIO NOISE-BASE NOISE-NEW: "worse" when NEW/BASE - 1 exceeds the
+# larger of the two noises, "better" when BASE/NEW - 1 does, else "within
+# noise" (a single run has no noise: any difference counts).
+verdict() {
+    python3 -c "
+r, noises = float('$1'), ('$2', '$3')
+if not all(x.endswith('%') for x in noises):
+    print('one exact run: noise unknown')
+else:
+    n = max(float(x[:-1]) for x in noises) / 100
+    print('WORSE' if r - 1 > n else 'better' if 1 / r - 1 > n else 'within noise')"
+}
+
+# timings NAME: the file of NAME's times to compare: its exact runs when
+# they were checked one by one, else all of them.
+timings() { if [ -e "$WORK/$1.exact" ]; then echo "$1.exact"; else echo "$1"; fi; }
+
 row() {   # LABEL NAME
-    local b n
-    b=$(best "$2_base")
-    n=$(best "$2_new")
-    ROWS+=("$(printf '| %s | %s | %s | %s | %s / %s |' "$1" "$b" "$n" "$(ratio "$n" "$b")" \
-        "$(spread "$2_base")" "$(spread "$2_new")")")
+    local b n r sb sn v who runs
+    b=$(best "$(timings "$2_base")")
+    n=$(best "$(timings "$2_new")")
+    if [ -z "$b" ] || [ -z "$n" ]; then
+        r=- sb=- sn=- v="no exact run to compare"
+    else
+        r=$(ratio "$n" "$b")
+        sb=$(spread "$(timings "$2_base")")
+        sn=$(spread "$(timings "$2_new")")
+        v=$(verdict "$r" "$sb" "$sn")
+    fi
+    # A time is only worth comparing when the run found the truth.
+    for who in base new; do
+        runs=$(wc -l <"$WORK/$2_$who")
+        [ "${INEXACT[$2_$who]:-0}" -eq 0 ] || v="$v; $who inexact in ${INEXACT[$2_$who]}/$runs runs"
+    done
+    ROWS+=("$(printf '| %s | %s | %s | %s | %s / %s | %s |' "$1" "$b" "$n" "$r" "$sb" "$sn" "$v")")
     say "  $1: base best $b s (runs $(all_times "$2_base")), new best $n s (runs $(all_times "$2_new"))"
 }
 
@@ -81,6 +134,31 @@ ab_field() {   # NAME LABEL TARGET PORTS EXPECTED KEY=VALUE...
     row "$label" "$name"
 }
 
+# udp_truth NAME: the last run of NAME against what setup_udp made of the
+# target (UDP_OPEN answer, 137 and 138 dropped, 500 admin-prohibited, the
+# rest closed); counts a run that differs in INEXACT.
+udp_truth() {
+    local name=$1
+    if ! python3 - "$WORK/$name.out" "${UDP_OPEN[@]}" <<'PY'; then
+import json, sys
+found = {r["port"]: r["state"] for r in map(json.loads, open(sys.argv[1]))}
+opened = {int(p) for p in sys.argv[2:]}
+def truth(port):
+    if port in opened:
+        return "open"
+    return {137: "open|filtered", 138: "open|filtered", 500: "filtered"}.get(port, "closed")
+wrong = {p: s for p, s in found.items() if s != truth(p)}
+if wrong:
+    print(f"    {len(wrong)} of {len(found)} ports not as set up, e.g. {sorted(wrong.items())[:4]}")
+sys.exit(1 if wrong else 0)
+PY
+        fail "$name: UDP states not as the target was set up"
+        INEXACT[$name]=$((${INEXACT[$name]:-0} + 1))
+    else
+        tail -n1 "$WORK/$name" >>"$WORK/$name.exact"
+    fi
+}
+
 ab_udp() {   # default|off
     local limit=$1 i
     say "" && say "-sU top 100, target's ICMP limit $limit, $UDP_RUNS rounds"
@@ -97,7 +175,9 @@ ab_udp() {   # default|off
             [ "$who" = new ] && bin=$NEW
             # Let the target's ICMP token bucket refill between runs.
             sleep 7
+            [ "$i" -gt 1 ] || : >"$WORK/udp_${limit}_$who.exact"
             timed "$NS_USCAN" "udp_${limit}_$who" "$bin" "${args[@]}"
+            udp_truth "udp_${limit}_$who"
         done
         python3 - "$WORK/udp_${limit}_base.out" "$WORK/udp_${limit}_new.out" <<'PY' || fail "udp $limit: states differ"
 import json, sys
@@ -156,8 +236,8 @@ for s in $SCENARIOS; do
     esac
 done
 say ""
-say "| scenario | base best (s) | new best (s) | new/base | noise base / new |"
-say "|---|---|---|---|---|"
+say "| scenario | base best (s) | new best (s) | new/base | noise base / new | verdict |"
+say "|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 [ "$FAILED" -eq 0 ] && say "all runs exact" || say "SOME RUNS WERE NOT EXACT"
 exit "$FAILED"
