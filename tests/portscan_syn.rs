@@ -419,6 +419,48 @@ fn syn_shards_are_disjoint_and_complete() {
     assert!(seen.values().all(|&n| n == 1), "a port in two shards");
 }
 
+#[test]
+fn syn_shards_merge_into_a_syn_scan() {
+    let mut lab = or_skip!(Lab::new());
+    lab.listen();
+    let ports = ports_arg();
+    let xml = temp_path("syn-merge-0.xml");
+    let json = temp_path("syn-merge-1.json");
+    let merged = temp_path("syn-merged.xml");
+    for (shard, out) in [
+        ("0/2", ["-oX", xml.to_str().unwrap()]),
+        ("1/2", ["-o", json.to_str().unwrap()]),
+    ] {
+        let run = lab.portscan(&[
+            "-sS", "-n", "--all", "--json", "--seed", "5", "--shard", shard, out[0], out[1],
+            &lab.v4, &ports,
+        ]);
+        assert_eq!(run.code(), 0, "{}", run.stderr);
+    }
+    let records = std::fs::read_to_string(&json).unwrap();
+    assert!(!records.is_empty(), "shard 1/2 found nothing to record");
+    for line in records.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["technique"], "syn", "{line}");
+    }
+    let run = lab.portscan(&[
+        "--merge",
+        xml.to_str().unwrap(),
+        json.to_str().unwrap(),
+        "-oX",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&merged).unwrap();
+    assert!(
+        text.contains("<scaninfo type=\"syn\" protocol=\"tcp\""),
+        "{text}"
+    );
+    for p in [&xml, &json, &merged] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
 /// The `(port, state)` pairs of ndiff's `-` (nmap) or `+` (portscan)
 /// port lines.
 fn ndiff_ports(diff: &str, sign: char) -> BTreeSet<(String, String)> {
