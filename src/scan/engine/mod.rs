@@ -210,6 +210,11 @@ pub(crate) struct Worker<'a, P: Prober> {
     slots: Slots<InFlight<P>>,
     /// Flights waiting on a shared socket, by match key.
     expecting: HashMap<u64, Key>,
+    /// Further flights waiting under a key `expecting` holds already
+    /// (rare: a discovery probe and a port probe of the same port).
+    twins: HashMap<u64, Vec<Key>>,
+    /// Replies read from shared sockets (or refused sends), to route.
+    replies: Vec<(u64, P::Reply)>,
     /// Deadlines of attempts waiting for an answer.
     attempt_deadlines: Deadlines,
     /// Deadlines of flights listening to an answered port.
@@ -257,6 +262,8 @@ impl<'a, P: Prober> Worker<'a, P> {
             shared_sockets: 0,
             slots: Slots::with_capacity(max_in_flight.min(INITIAL_SLOTS)),
             expecting: HashMap::new(),
+            twins: HashMap::new(),
+            replies: Vec::new(),
             attempt_deadlines: Deadlines::default(),
             listen_deadlines: Deadlines::default(),
             hosts: Hosts::new(Timeouts::new(shared.cfg.min_timeout, shared.cfg.timeout)),
@@ -323,10 +330,14 @@ impl<'a, P: Prober> Worker<'a, P> {
                 return Ok(());
             }
             let now = Instant::now();
+            if let Some(rate) = self.shared.rate {
+                rate.tick(now);
+            }
             self.expire(now)?;
             self.promote_due(now);
             self.give_back_unused_permits();
             let wake = self.start_more()?;
+            let wake = self.send_queued()?.into_iter().chain(wake).min();
             if self.is_finished() {
                 return Ok(());
             }
@@ -545,26 +556,66 @@ impl<'a, P: Prober> Worker<'a, P> {
     }
 
     /// Shared socket `index` is readable: the prober reads it, and each
-    /// reply goes to the flight waiting under its match key (if any).
+    /// reply goes to the flights waiting under its match key (if any).
     fn on_shared(&mut self, index: usize) -> io::Result<()> {
         if index >= self.shared_sockets {
             return Ok(());
         }
-        let mut replies = Vec::new();
-        self.prober.demux(index, &mut replies)?;
-        for (token, reply) in replies {
+        let mut replies = std::mem::take(&mut self.replies);
+        let read = self.prober.demux(index, &mut replies);
+        let routed = read.and_then(|()| self.route(&mut replies));
+        self.replies = replies;
+        routed?;
+        let fd = self.prober.shared_sockets()[index];
+        self.poller.modify(fd, Event::readable(shared_key(index)))
+    }
+
+    /// Has the prober send what its starts queued; packets it could not
+    /// send for good come back as replies and are routed. When the send
+    /// path is full, new starts pause (and an adaptive rate is cut):
+    /// returns when to try again.
+    fn send_queued(&mut self) -> io::Result<Option<Instant>> {
+        let mut refused = std::mem::take(&mut self.replies);
+        let sent = self.prober.send_queued(&mut refused);
+        let routed = self.route(&mut refused);
+        self.replies = refused;
+        if !sent? {
+            routed?;
+            if let Some(rate) = self.shared.rate {
+                rate.full();
+            }
+            let until = Instant::now() + self.backoff;
+            self.paused_until = Some(until);
+            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+            return Ok(Some(until));
+        }
+        routed.map(|()| None)
+    }
+
+    /// Hands each reply to the flights waiting under its match key; a
+    /// reply nobody waits for is dropped.
+    fn route(&mut self, replies: &mut Vec<(u64, P::Reply)>) -> io::Result<()> {
+        for (token, reply) in replies.drain(..) {
             let Some(&key) = self.expecting.get(&token) else {
                 continue;
             };
-            let Some(flight) = self.slots.get_mut(key) else {
-                self.expecting.remove(&token);
-                continue;
-            };
-            let step = self.prober.matched(&mut flight.flight, reply);
-            self.advance(key, step)?;
+            if let Some(twins) = self.twins.get(&token) {
+                for twin in twins.clone() {
+                    self.reply_to(twin, reply.clone())?;
+                }
+            }
+            self.reply_to(key, reply)?;
         }
-        let fd = self.prober.shared_sockets()[index];
-        self.poller.modify(fd, Event::readable(shared_key(index)))
+        Ok(())
+    }
+
+    /// A reply for the flight in `key`, if it is still there.
+    fn reply_to(&mut self, key: Key, reply: P::Reply) -> io::Result<()> {
+        let Some(flight) = self.slots.get_mut(key) else {
+            return Ok(());
+        };
+        let step = self.prober.matched(&mut flight.flight, reply);
+        self.advance(key, step)
     }
 
     /// Gives up on attempts and listening flights whose deadline has
