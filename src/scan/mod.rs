@@ -671,7 +671,7 @@ where
         rate: budget.rate.as_ref(),
         stop: AtomicBool::new(false),
         stopped: AtomicBool::new(false),
-        hosts: discovery::HostTable::new(cfg.discover_hosts, cfg.host_timeout),
+        hosts: discovery::HostTable::new(cfg.discover_hosts, cfg.host_timeout).with_echo(P::ECHO),
     };
     let results: Vec<_> = pollers
         .into_par_iter()

@@ -18,6 +18,11 @@
 //! duplicate, an answer to a retry after the first answer) is dropped by
 //! the engine, which holds the table of waiting flights.
 //!
+//! With host discovery on, the prober also sends an ICMP echo request to
+//! each address being discovered ([`Prober::start_echo`]), on the raw
+//! ICMP socket, its cookie in the identifier and sequence number; an echo
+//! reply that proves itself makes the address up.
+//!
 //! States and reasons are nmap's for `-sS`: a SYN-ACK is `open`
 //! (`syn-ack`), a RST `closed` (`reset`), an ICMP unreachable
 //! `filtered` with its reason, silence after every attempt `filtered`
@@ -33,7 +38,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, BorrowedFd};
 
-use crate::packet::{syn_segment, Answer, AnswerKind, CookieKey, Validator, SYN_LEN};
+use crate::packet::{
+    echo_request, syn_segment, Answer, AnswerKind, CookieKey, Validator, ECHO_LEN, SYN_LEN,
+};
 use crate::rawsock::{Outgoing, RawSocket, RECV_BATCH, SEND_BATCH};
 
 use super::classify::{classify, icmp_reason, Reason, Verdict};
@@ -52,6 +59,12 @@ const RECV_BUFFER: usize = 8 << 20;
 /// Largest packet read: a reply to a SYN is small; an ICMP error quotes
 /// at most a few hundred bytes.
 const MAX_PACKET: usize = 2048;
+
+/// The match key of the echo request to `ip`: its "port" 0's key with
+/// bit 62 flipped, which no IPv4 probe's key has (see [`match_key`]).
+pub(crate) fn echo_key(hash: &CookieKey, ip: IpAddr) -> u64 {
+    match_key(hash, ip, 0) ^ (1 << 62)
+}
 
 /// The match key of the probe of `ip`:`port`: exact for IPv4 (address
 /// and port in 48 bits); for IPv6 a keyed hash of them with the top bit
@@ -96,6 +109,8 @@ pub(crate) struct SynProber {
     bufs: Vec<Vec<u8>>,
     /// SYNs started and not sent yet: `(address, port, attempt)`.
     queue: Vec<(IpAddr, u16, u32)>,
+    /// Echo requests started and not sent yet: `(address, attempt)`.
+    echoes: Vec<(IpAddr, u32)>,
 }
 
 /// One SYN in flight: what its reply must name.
@@ -104,6 +119,8 @@ pub(crate) struct SynFlight {
     key: u64,
     ip: IpAddr,
     port: u16,
+    /// An echo request (discovery), not a SYN.
+    echo: bool,
 }
 
 /// What a flight hears: a packet that proved itself, or the send path's
@@ -135,6 +152,7 @@ impl SynProber {
                 .transpose()?,
             bufs: vec![vec![0; MAX_PACKET]; RECV_BATCH],
             queue: Vec::with_capacity(SEND_BATCH),
+            echoes: Vec::new(),
         })
     }
 
@@ -194,6 +212,44 @@ impl SynProber {
         sock.send_batch(&out)
     }
 
+    /// Sends the echo requests queued, one `sendmmsg()` per family and
+    /// batch; what the send path refused for good goes to `refused`.
+    /// False when it is full (the rest stays queued).
+    fn send_echoes(&mut self, refused: &mut Vec<(u64, Heard)>) -> bool {
+        let mut sent = 0;
+        let mut took = true;
+        while sent < self.echoes.len() {
+            let (ip, attempt) = self.echoes[sent];
+            let family = match ip {
+                IpAddr::V4(_) => self.v4.as_ref().map(|(a, f)| (IpAddr::from(*a), f)),
+                IpAddr::V6(_) => self.v6.as_ref().map(|(a, f)| (IpAddr::from(*a), f)),
+            };
+            let outcome = match family {
+                Some((src, f)) => {
+                    let bytes: [u8; ECHO_LEN] =
+                        echo_request(ip.is_ipv6(), self.key.cookie(src, ip, 0, attempt));
+                    f.icmp.send_batch(&[Outgoing {
+                        dst: ip,
+                        bytes: &bytes,
+                    }])
+                }
+                None => Err(io::Error::from_raw_os_error(libc::EAFNOSUPPORT)),
+            };
+            match outcome {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if is_full(&e) => {
+                    took = false;
+                    break;
+                }
+                Err(e) => refused.push((echo_key(&self.key, ip), Heard::Refused(reason_of(&e)))),
+            }
+            sent += 1;
+        }
+        self.echoes.drain(..sent);
+        took
+    }
+
     /// The sockets replies arrive on, in the order [`SynProber::demux`]
     /// numbers them.
     pub(crate) fn sockets(&self) -> Vec<BorrowedFd<'_>> {
@@ -251,8 +307,16 @@ impl SynProber {
                     (true, IpAddr::V6(from), 0) => self.validator.ipv6_tcp(from, packet),
                     (true, _, _) => self.validator.ipv6_icmp(packet),
                 };
+                let answer = match (answer, sock.is_v6(), from, index % 2) {
+                    (None, true, IpAddr::V6(from), 1) => self.validator.ipv6_echo(from, packet),
+                    (answer, ..) => answer,
+                };
                 if let Some(a) = answer {
-                    out.push((match_key(&self.key, a.ip, a.port), Heard::Packet(a)));
+                    let key = match a.kind {
+                        AnswerKind::EchoReply => echo_key(&self.key, a.ip),
+                        _ => match_key(&self.key, a.ip, a.port),
+                    };
+                    out.push((key, Heard::Packet(a)));
                 }
             }
             if got.len() < bufs.len() {
@@ -288,6 +352,21 @@ impl Prober for SynProber {
             key,
             ip: probe.ip,
             port: probe.port,
+            echo: false,
+        };
+        Ok((flight, Step::Expect(key)))
+    }
+
+    const ECHO: bool = true;
+
+    fn start_echo(&mut self, probe: &Probe, attempt: u32) -> Result<(SynFlight, Step), Step> {
+        let key = echo_key(&self.key, probe.ip);
+        self.echoes.push((probe.ip, attempt));
+        let flight = SynFlight {
+            key,
+            ip: probe.ip,
+            port: 0,
+            echo: true,
         };
         Ok((flight, Step::Expect(key)))
     }
@@ -313,6 +392,9 @@ impl Prober for SynProber {
     }
 
     fn send_queued(&mut self, refused: &mut Vec<(u64, Heard)>) -> io::Result<bool> {
+        if !self.send_echoes(refused) {
+            return Ok(false);
+        }
         let mut sent = 0;
         let mut result = Ok(true);
         while sent < self.queue.len() {
@@ -325,11 +407,7 @@ impl Prober for SynProber {
                 }
                 Err(e) => {
                     let (ip, port, _) = self.queue[sent];
-                    let reason = match classify(&e) {
-                        Verdict::Filtered(r) => r,
-                        _ => Reason::Unknown,
-                    };
-                    refused.push((self.key_of(ip, port), Heard::Refused(reason)));
+                    refused.push((self.key_of(ip, port), Heard::Refused(reason_of(&e))));
                     sent += 1;
                 }
             }
@@ -340,7 +418,11 @@ impl Prober for SynProber {
 
     fn matched(&mut self, flight: &mut SynFlight, reply: Heard) -> Step {
         match reply {
-            Heard::Packet(a) if a.ip != flight.ip || a.port != flight.port => {
+            Heard::Packet(a)
+                if a.ip != flight.ip
+                    || a.port != flight.port
+                    || (a.kind == AnswerKind::EchoReply) != flight.echo =>
+            {
                 // Another probe under the same (IPv6, hashed) key.
                 Step::Expect(flight.key)
             }
@@ -354,6 +436,14 @@ impl Prober for SynProber {
 
     fn silence(&self) -> Outcome {
         Outcome::new(State::Filtered, Reason::NoResponse)
+    }
+}
+
+/// What a refusal of the send path says about the target.
+fn reason_of(e: &io::Error) -> Reason {
+    match classify(e) {
+        Verdict::Filtered(r) => r,
+        _ => Reason::Unknown,
     }
 }
 
@@ -409,6 +499,9 @@ pub(crate) fn verdict(kind: AnswerKind) -> (State, Reason) {
             };
             (State::Filtered, reason)
         }
+        // The address is up; the state is never reported (an echo
+        // request is a discovery probe, and those are silent).
+        AnswerKind::EchoReply => (State::Open, Reason::Unknown),
     }
 }
 

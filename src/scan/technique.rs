@@ -294,6 +294,21 @@ pub trait Prober {
         Ok(true)
     }
 
+    /// True when the prober can ask whether an address is up with an ICMP
+    /// echo request ([`Prober::start_echo`]): host discovery then sends
+    /// one in place of a TCP probe (a privileged nmap's discovery, see the
+    /// `discovery` module). False by default.
+    const ECHO: bool = false;
+
+    /// Starts attempt `attempt` of an ICMP echo request to `probe.ip` (a
+    /// discovery probe: `probe.port` means nothing), as [`Prober::start`]
+    /// does a probe. Called only when [`Prober::ECHO`] says so; by
+    /// default, decided at once as silence.
+    fn start_echo(&mut self, probe: &Probe, attempt: u32) -> Result<(Self::Flight, Step), Step> {
+        let _ = (probe, attempt);
+        Err(Step::Done(self.silence()))
+    }
+
     /// Most workers (threads) worth running this prober on; `None` for as
     /// many as the machine has. A prober whose per-host evidence must all
     /// reach one worker, or whose shared sockets cannot be split between

@@ -158,6 +158,8 @@ struct Job<S> {
     again: u32,
     /// A discovery probe (see the `discovery` module).
     discovery: bool,
+    /// An ICMP echo request of discovery ([`Prober::start_echo`]).
+    echo: bool,
     /// Its result is not reported (discovery probes are not).
     silent: bool,
     /// Started before its address was known up: reported only if
@@ -178,6 +180,7 @@ impl<S: Default> Job<S> {
             backoffs: 0,
             again: 0,
             discovery: false,
+            echo: false,
             silent: false,
             speculative: false,
             session: S::default(),
@@ -438,10 +441,12 @@ impl<'a, P: Prober> Worker<'a, P> {
                 job.speculative = true;
                 Some(job)
             }
-            Admission::Parked { discovery } => {
-                for probe in discovery {
+            Admission::Parked { discovery, echo } => {
+                let echo = echo.map(|probe| (probe, true));
+                for (probe, echo) in discovery.into_iter().map(|p| (p, false)).chain(echo) {
                     let mut job = Job::new(probe);
                     job.discovery = true;
+                    job.echo = echo;
                     job.silent = true;
                     self.pending.push_back(job);
                 }
@@ -526,10 +531,13 @@ impl<'a, P: Prober> Worker<'a, P> {
     /// prober.
     fn start(&mut self, mut job: Job<P::Session>) -> io::Result<()> {
         let started = Instant::now();
-        match self
-            .prober
-            .start(&job.probe, job.timeouts, &mut job.session)
-        {
+        let started_flight = if job.echo {
+            self.prober.start_echo(&job.probe, job.timeouts)
+        } else {
+            self.prober
+                .start(&job.probe, job.timeouts, &mut job.session)
+        };
+        match started_flight {
             Ok((flight, step)) => {
                 let flight = InFlight {
                     flight,
