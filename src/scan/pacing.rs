@@ -19,7 +19,10 @@
 //! Evidence of loss cuts it, at most once per tick: an answer that came
 //! only on a retry ([`Pacing::loss`], by 30%), or a full send path,
 //! `ENOBUFS` ([`Pacing::full`], by half). `--max-rate` caps it and
-//! `--min-rate` floors it. Exactness does not rest on the rate: a lost
+//! `--min-rate` floors it. Its schedule may run a whole tick ahead of
+//! real time (not 2 ms): a sender kept off the CPU for a few milliseconds
+//! catches up, rather than being held to less than the rate and taken
+//! for one that cannot use more. Exactness does not rest on the rate: a lost
 //! answer is found by the retry.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +44,8 @@ const RATE_CEILING: f64 = 10_000_000.0;
 #[derive(Debug)]
 pub(crate) struct Pacing {
     epoch: Instant,
+    /// How far ahead of real time the schedule may run, in nanoseconds.
+    tolerance_ns: u64,
     interval_ns: AtomicU64,
     next_ns: AtomicU64,
     /// Starts allowed so far (what an adaptive rate was used for).
@@ -68,6 +73,7 @@ impl Pacing {
     pub(crate) fn new(per_second: u32, epoch: Instant) -> Pacing {
         Pacing {
             epoch,
+            tolerance_ns: TOLERANCE.as_nanos() as u64,
             interval_ns: AtomicU64::new(interval_ns(f64::from(per_second))),
             next_ns: AtomicU64::new(0),
             granted: AtomicU64::new(0),
@@ -91,6 +97,10 @@ impl Pacing {
                 granted_at_tick: 0,
                 cut_in_tick: false,
             })),
+            // A burst of up to a tick: a sender kept off the CPU for a
+            // while catches up, and is not held to a rate it could not
+            // use (which would stop the rate from growing).
+            tolerance_ns: TICK.as_nanos() as u64,
             ..Pacing::new(rate as u32, epoch)
         }
     }
@@ -160,7 +170,7 @@ impl Pacing {
     /// Takes one start slot at `now`, or says how long to wait for one.
     pub(crate) fn try_acquire(&self, now: Instant) -> Result<(), Duration> {
         let now_ns = self.nanos_since_epoch(now);
-        let tolerance = TOLERANCE.as_nanos() as u64;
+        let tolerance = self.tolerance_ns;
         let mut next = self.next_ns.load(Ordering::Relaxed);
         loop {
             if next > now_ns + tolerance {

@@ -91,7 +91,10 @@ impl Family {
         let v6 = src.is_ipv6();
         let tcp = RawSocket::tcp(v6)?;
         tcp.bind(src)?;
+        tcp.set_dont_fragment()?;
+        // Echo requests go out from, and every reply comes to, `src`.
         let icmp = RawSocket::icmp(v6)?;
+        icmp.bind(src)?;
         for s in [&tcp, &icmp] {
             s.set_recv_buffer(RECV_BUFFER)?;
         }

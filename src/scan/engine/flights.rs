@@ -234,13 +234,12 @@ impl<P: Prober> Worker<'_, P> {
     /// waits under it already keeps its place, and this one becomes its
     /// twin (both get each reply).
     fn wait_under(&mut self, key: Key, token: u64) {
-        match self.expecting.get(&token) {
-            Some(&first) if first == key => {}
-            Some(&first) if self.slots.contains(first) => {
+        let first = self.expecting.entry(token).or_insert(key);
+        if *first != key {
+            if self.slots.contains(*first) {
                 self.twins.entry(token).or_default().push(key);
-            }
-            _ => {
-                self.expecting.insert(token, key);
+            } else {
+                *first = key;
             }
         }
     }
@@ -248,7 +247,13 @@ impl<P: Prober> Worker<'_, P> {
     /// The flight in `key` no longer waits under `token`: a twin, if any,
     /// takes its place.
     fn stop_waiting(&mut self, key: Key, token: u64) {
-        let Some(twins) = self.twins.get_mut(&token) else {
+        // The common case, one flight a key, costs one lookup.
+        let twins = if self.twins.is_empty() {
+            None
+        } else {
+            self.twins.get_mut(&token)
+        };
+        let Some(twins) = twins else {
             if self.expecting.get(&token) == Some(&key) {
                 self.expecting.remove(&token);
             }
