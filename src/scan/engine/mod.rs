@@ -17,7 +17,12 @@
 //! - slots with generations and the deadline heaps (`slots`), the map
 //!   from match keys to flights of shared sockets;
 //! - the in-flight window and the rate schedule (shared by all workers,
-//!   `window` and `pacing`), bounded back-off on our own resource errors;
+//!   `window` and `pacing`; a prober whose flights hold no descriptor gets
+//!   the window its budget says, and a packet prober's rate adapts),
+//!   bounded back-off on our own resource errors;
+//! - the sending of what the prober queued, in batches, after each round
+//!   of starts, and the routing of replies to every flight waiting under
+//!   their match key;
 //! - per-host state: round-trip estimates (`rtt`), loss (`loss`), ICMP
 //!   rationing (`icmp_limit`), discovery and host timeout (`discovery`);
 //! - the queues of attempts to start: backed-off and continuing sessions
