@@ -222,35 +222,51 @@ impl SynProber {
         let mut sent = 0;
         let mut took = true;
         while sent < self.echoes.len() {
-            let (ip, attempt) = self.echoes[sent];
-            let family = match ip {
-                IpAddr::V4(_) => self.v4.as_ref().map(|(a, f)| (IpAddr::from(*a), f)),
-                IpAddr::V6(_) => self.v6.as_ref().map(|(a, f)| (IpAddr::from(*a), f)),
-            };
-            let outcome = match family {
-                Some((src, f)) => {
-                    let bytes: [u8; ECHO_LEN] =
-                        echo_request(ip.is_ipv6(), self.key.cookie(src, ip, 0, attempt));
-                    f.icmp.send_batch(&[Outgoing {
-                        dst: ip,
-                        bytes: &bytes,
-                    }])
-                }
-                None => Err(io::Error::from_raw_os_error(libc::EAFNOSUPPORT)),
-            };
-            match outcome {
+            match self.send_echo_batch(&self.echoes[sent..]) {
                 Ok(0) => break,
-                Ok(_) => {}
+                Ok(n) => sent += n,
                 Err(e) if is_full(&e) => {
                     took = false;
                     break;
                 }
-                Err(e) => refused.push((echo_key(&self.key, ip), Heard::Refused(reason_of(&e)))),
+                Err(e) => {
+                    let ip = self.echoes[sent].0;
+                    refused.push((echo_key(&self.key, ip), Heard::Refused(reason_of(&e))));
+                    sent += 1;
+                }
             }
-            sent += 1;
         }
         self.echoes.drain(..sent);
         took
+    }
+
+    /// Sends the echo requests of `(address, attempt)` in one
+    /// `sendmmsg()` (at most [`SEND_BATCH`], all of the first one's
+    /// family), as [`SynProber::send_batch`] does SYNs.
+    fn send_echo_batch(&self, echoes: &[(IpAddr, u32)]) -> io::Result<usize> {
+        let Some(&(first, _)) = echoes.first() else {
+            return Ok(0);
+        };
+        let (src, sock): (IpAddr, &RawSocket) = match first {
+            IpAddr::V4(_) => self.v4.as_ref().map(|(a, f)| ((*a).into(), &f.icmp)),
+            IpAddr::V6(_) => self.v6.as_ref().map(|(a, f)| ((*a).into(), &f.icmp)),
+        }
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))?;
+        let n = echoes
+            .iter()
+            .take(SEND_BATCH)
+            .take_while(|e| e.0.is_ipv6() == first.is_ipv6())
+            .count();
+        let mut messages = [[0u8; ECHO_LEN]; SEND_BATCH];
+        for (m, &(ip, attempt)) in messages.iter_mut().zip(&echoes[..n]) {
+            *m = echo_request(ip.is_ipv6(), self.key.cookie(src, ip, 0, attempt));
+        }
+        let out: Vec<Outgoing<'_>> = echoes[..n]
+            .iter()
+            .zip(&messages)
+            .map(|(e, m)| Outgoing { dst: e.0, bytes: m })
+            .collect();
+        sock.send_batch(&out)
     }
 
     /// The sockets replies arrive on, in the order [`SynProber::demux`]
