@@ -116,6 +116,36 @@ impl RawSocket {
         self.sock.set_recv_buffer_size(bytes)
     }
 
+    /// `setsockopt(IP_MTU_DISCOVER, IP_PMTUDISC_DO)` on an IPv4 socket: the
+    /// packets it sends carry "don't fragment" (as a Linux TCP SYN does),
+    /// which also spares the kernel picking an IP identifier for each.
+    /// Nothing on an IPv6 socket (IPv6 has no such bit).
+    ///
+    /// # Notes
+    /// A packet longer than the path MTU then fails with `EMSGSIZE`; a
+    /// SYN is 44 bytes.
+    pub fn set_dont_fragment(&self) -> io::Result<()> {
+        if self.v6 {
+            return Ok(());
+        }
+        let v: libc::c_int = libc::IP_PMTUDISC_DO;
+        // SAFETY: a valid descriptor and a c_int option of the right size.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.sock.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     /// `setsockopt(SO_SNDBUF)`: how many packets the send path may hold
     /// before `sendmmsg()` fails with `ENOBUFS`/`EAGAIN`.
     pub fn set_send_buffer(&self, bytes: usize) -> io::Result<()> {

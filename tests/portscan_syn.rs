@@ -419,6 +419,99 @@ fn syn_shards_are_disjoint_and_complete() {
     assert!(seen.values().all(|&n| n == 1), "a port in two shards");
 }
 
+#[test]
+fn syn_shards_merge_into_a_syn_scan() {
+    let mut lab = or_skip!(Lab::new());
+    lab.listen();
+    let ports = ports_arg();
+    let xml = temp_path("syn-merge-0.xml");
+    let json = temp_path("syn-merge-1.json");
+    let merged = temp_path("syn-merged.xml");
+    for (shard, out) in [
+        ("0/2", ["-oX", xml.to_str().unwrap()]),
+        ("1/2", ["-o", json.to_str().unwrap()]),
+    ] {
+        let run = lab.portscan(&[
+            "-sS", "-n", "--all", "--json", "--seed", "5", "--shard", shard, out[0], out[1],
+            &lab.v4, &ports,
+        ]);
+        assert_eq!(run.code(), 0, "{}", run.stderr);
+    }
+    let records = std::fs::read_to_string(&json).unwrap();
+    assert!(!records.is_empty(), "shard 1/2 found nothing to record");
+    for line in records.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["technique"], "syn", "{line}");
+    }
+    let run = lab.portscan(&[
+        "--merge",
+        xml.to_str().unwrap(),
+        json.to_str().unwrap(),
+        "-oX",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&merged).unwrap();
+    assert!(
+        text.contains("<scaninfo type=\"syn\" protocol=\"tcp\""),
+        "{text}"
+    );
+    for p in [&xml, &json, &merged] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// The ports a JSON Lines run reported, by address.
+fn reported(run: &Run) -> BTreeSet<(String, u16, String)> {
+    run.stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"))
+        })
+        .map(|v| {
+            (
+                v["ip"].as_str().unwrap().to_string(),
+                v["port"].as_u64().unwrap() as u16,
+                v["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn syn_discovery_finds_a_host_that_answers_only_pings() {
+    let lab = or_skip!(Lab::new());
+    // Every TCP probe discovery could send goes unanswered: the port
+    // (dropped by the lab) and 443 (dropped here). Only pings answer.
+    lab.nft(
+        &lab.target,
+        "table inet synping {\n chain input {\n type filter hook input priority -10; policy accept;\n tcp dport 443 drop\n }\n}\n",
+    );
+    let scan = |lab: &Lab| {
+        let (port, targets) = (DROPPED.to_string(), format!("{},{}", lab.v4, lab.v6));
+        let run = lab.portscan(&["-sS", "-n", "--all", "--json", &targets, &port]);
+        assert_eq!(run.code(), 0, "{}", run.stderr);
+        run
+    };
+    let run = scan(&lab);
+    let want: BTreeSet<_> = [&lab.v4, &lab.v6]
+        .into_iter()
+        .map(|ip| (ip.clone(), DROPPED, "filtered".to_string()))
+        .collect();
+    assert_eq!(reported(&run), want, "up by its echo reply: {}", run.stderr);
+    // Without the echo reply, the same host is down: nothing reported.
+    lab.nft(
+        &lab.target,
+        "table inet synping {\n chain input {\n icmp type echo-request drop\n icmpv6 type echo-request drop\n }\n}\n",
+    );
+    let run = scan(&lab);
+    assert!(
+        reported(&run).is_empty(),
+        "a silent host is down: {}",
+        run.stdout
+    );
+}
+
 /// The `(port, state)` pairs of ndiff's `-` (nmap) or `+` (portscan)
 /// port lines.
 fn ndiff_ports(diff: &str, sign: char) -> BTreeSet<(String, String)> {

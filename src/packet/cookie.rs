@@ -145,6 +145,21 @@ impl CookieKey {
     }
 }
 
+impl CookieKey {
+    /// Checks an echo reply from `theirs` to `ours` with identifier `id`
+    /// and sequence number `seq` against the cookie of `theirs`'s "port" 0
+    /// (see [`super::echo::echo_ids`]). `Some(attempt slot)` when it
+    /// proves itself.
+    pub fn check_echo(&self, ours: IpAddr, theirs: IpAddr, id: u16, seq: u16) -> Option<u32> {
+        if id < PORT_BASE {
+            return None;
+        }
+        let slot = (id - PORT_BASE) % ATTEMPT_SLOTS;
+        let want = self.cookie(ours, theirs, 0, u32::from(slot));
+        (super::echo::echo_ids(want) == (id, seq)).then_some(u32::from(slot))
+    }
+}
+
 fn to_v6(ip: IpAddr) -> [u8; 16] {
     match ip {
         IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),

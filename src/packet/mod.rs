@@ -1,6 +1,7 @@
 //! The packets of a SYN scan as bytes, apart from the sockets that send
 //! and receive them ([`crate::rawsock`]): building our TCP SYN
-//! ([`syn`]), the stateless proof it carries ([`cookie`]), and reading
+//! ([`syn`]) and the ICMP echo request of privileged host discovery
+//! ([`echo`]), the stateless proof they carry ([`cookie`]), and reading
 //! what comes back ([`reply`]).
 //!
 //! Nothing here opens a socket, reads a clock or keeps state between
@@ -9,9 +10,11 @@
 //! truncated and garbage ones.
 
 pub mod cookie;
+pub mod echo;
 pub mod reply;
 pub mod syn;
 
 pub use cookie::{Cookie, CookieKey};
+pub use echo::{echo_request, ECHO_LEN};
 pub use reply::{Answer, AnswerKind, Validator};
 pub use syn::{syn_segment, SYN_LEN};

@@ -22,6 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use etherparse::{IpNumber, IpSlice, LaxIpSlice, TcpSlice};
 
 use super::cookie::CookieKey;
+use super::echo::{ICMP4_ECHO_REPLY, ICMP6_ECHO_REPLY};
 
 /// What a reply says about the probe it answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +41,9 @@ pub enum AnswerKind {
         /// The ICMP code.
         code: u8,
     },
+    /// An ICMP echo reply to our echo request (host discovery): the
+    /// address is up. Its `port` is 0.
+    EchoReply,
 }
 
 /// A validated reply: which probe it answers, on which attempt, and what
@@ -89,6 +93,9 @@ impl Validator {
             IpNumber::TCP => self.tcp(ours.into(), from.into(), payload.payload),
             IpNumber::ICMP => {
                 let icmp = payload.payload;
+                if icmp.len() >= 8 && icmp[0] == ICMP4_ECHO_REPLY {
+                    return self.echo(ours.into(), from.into(), icmp);
+                }
                 if icmp.len() < 8 || icmp[0] != ICMP4_UNREACH {
                     return None;
                 }
@@ -114,6 +121,30 @@ impl Validator {
             return None;
         }
         self.quoted(true, message[0], message[1], &message[8..])
+    }
+
+    /// An ICMPv6 echo reply from `from`, as a raw `IPPROTO_ICMPV6`
+    /// socket delivers it (no IPv6 header; the sender from `recvfrom`).
+    pub fn ipv6_echo(&self, from: Ipv6Addr, message: &[u8]) -> Option<Answer> {
+        let ours = self.v6?;
+        if message.len() < 8 || message[0] != ICMP6_ECHO_REPLY || message[1] != 0 {
+            return None;
+        }
+        self.echo(ours.into(), from.into(), message)
+    }
+
+    /// An echo reply (its ICMP header first) that proves itself by the
+    /// cookie in its identifier and sequence number.
+    fn echo(&self, ours: IpAddr, from: IpAddr, icmp: &[u8]) -> Option<Answer> {
+        let id = u16::from_be_bytes([icmp[4], icmp[5]]);
+        let seq = u16::from_be_bytes([icmp[6], icmp[7]]);
+        let attempt = self.key.check_echo(ours, from, id, seq)?;
+        Some(Answer {
+            ip: from,
+            port: 0,
+            attempt,
+            kind: AnswerKind::EchoReply,
+        })
     }
 
     fn tcp(&self, ours: IpAddr, from: IpAddr, segment: &[u8]) -> Option<Answer> {
@@ -414,5 +445,40 @@ mod tests {
         let v4only = Validator::new(key(), Some(US), None);
         assert_eq!(v4only.ipv6_tcp(THEM6, &seg), None);
         assert_eq!(v4only.ipv6_icmp(&icmp), None);
+    }
+
+    #[test]
+    fn echo_replies_prove_themselves_by_their_cookie() {
+        use super::super::echo::echo_request;
+        let v = validator();
+        let c = key().cookie(US.into(), THEM.into(), 0, 1);
+        let mut reply = echo_request(false, c);
+        // The target turns our request into its reply: type 0, new sum.
+        reply[0] = 0;
+        reply[2..4].fill(0);
+        let sum = internet_checksum(&reply);
+        reply[2..4].copy_from_slice(&sum.to_be_bytes());
+        let a = v.ipv4(&ipv4(THEM, US, 1, &reply)).unwrap();
+        assert_eq!(
+            (a.ip, a.port, a.attempt, a.kind),
+            (IpAddr::V4(THEM), 0, 1, AnswerKind::EchoReply)
+        );
+        // From another address, or with a sequence number changed: not ours.
+        let other = Ipv4Addr::new(10, 9, 3, 8);
+        assert_eq!(v.ipv4(&ipv4(other, US, 1, &reply)), None);
+        let mut forged = reply;
+        forged[7] ^= 1;
+        assert_eq!(v.ipv4(&ipv4(THEM, US, 1, &forged)), None);
+        // Our own request seen on the way out is not an answer.
+        let request = echo_request(false, c);
+        assert_eq!(v.ipv4(&ipv4(THEM, US, 1, &request)), None);
+
+        let c6 = key().cookie(US6.into(), THEM6.into(), 0, 0);
+        let mut reply6 = echo_request(true, c6);
+        reply6[0] = 129;
+        let a = v.ipv6_echo(THEM6, &reply6).unwrap();
+        assert_eq!((a.ip, a.kind), (IpAddr::V6(THEM6), AnswerKind::EchoReply));
+        assert_eq!(v.ipv6_echo(US6, &reply6), None);
+        assert_eq!(v.ipv6_echo(THEM6, &reply6[..7]), None);
     }
 }

@@ -21,6 +21,16 @@ pub struct ConnectBudget {
     pub(crate) rate: Option<Pacing>,
 }
 
+/// The rate bounds of a packet scan (`-sS`: nmap's `--min-rate` and
+/// `--max-rate`); its rate adapts between them (see the `pacing` module).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SynRate {
+    /// The rate never falls below this many packets a second.
+    pub min: Option<u32>,
+    /// Nor grows above this many (`--rate`/`--max-rate`).
+    pub max: Option<u32>,
+}
+
 impl ConnectBudget {
     /// A budget of at most `concurrency` flights in flight (the ceiling
     /// of the adaptive window; the scan lowers it to fit the descriptor
@@ -29,6 +39,19 @@ impl ConnectBudget {
         ConnectBudget {
             permits: Permits::new(concurrency),
             rate: rate.map(|r| Pacing::new(r, Instant::now())),
+        }
+    }
+}
+
+impl ConnectBudget {
+    /// The budget of flights that hold no descriptor (packets on a shared
+    /// socket): at most `in_flight` unanswered at once (a memory bound,
+    /// the whole window from the start), started at a rate that adapts
+    /// within `rate`.
+    pub(crate) fn for_packets(in_flight: usize, rate: SynRate) -> ConnectBudget {
+        ConnectBudget {
+            permits: Permits::fixed(in_flight),
+            rate: Some(Pacing::adaptive(rate.min, rate.max, Instant::now())),
         }
     }
 }

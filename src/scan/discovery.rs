@@ -26,6 +26,13 @@
 //! ended unanswered (after its retries), the address is down: its parked
 //! and later probes are dropped unreported, and it is counted once.
 //!
+//! A prober that can send an ICMP echo request (`-sS`, on raw sockets:
+//! `Prober::ECHO`) discovers as a privileged nmap does: an echo request
+//! and SYNs to the port the address was met with and to 443 (in place of
+//! the connect to 80). A host that drops every TCP probe but answers
+//! pings is then up, and its ports are probed (and reported filtered);
+//! the echo request is one more discovery probe, as silent as the others.
+//!
 //! # Not waiting a round trip
 //!
 //! Parking every port probe until the first answer would add a round
@@ -62,9 +69,15 @@ use super::Probe;
 /// Ports connected to, besides the address's first port probe, to find
 /// out whether it is up (what an unprivileged nmap uses).
 pub(crate) const DISCOVERY_PORTS: [u16; 2] = [80, 443];
+/// Ports probed besides the first port probe and an ICMP echo request,
+/// when the prober can send one (a privileged nmap's choice, less its ACK
+/// and timestamp probes).
+pub(crate) const ECHO_DISCOVERY_PORTS: [u16; 1] = [443];
 /// Discovery probes per address: its first port probe and one per
-/// [`DISCOVERY_PORTS`].
+/// [`DISCOVERY_PORTS`] (or, with echo, one per [`ECHO_DISCOVERY_PORTS`]
+/// and the echo request).
 pub(crate) const DISCOVERY_PROBES: u32 = 1 + DISCOVERY_PORTS.len() as u32;
+const _: () = assert!(DISCOVERY_PROBES == 2 + ECHO_DISCOVERY_PORTS.len() as u32);
 
 /// Port probes of one address still being discovered that may go out
 /// before it has answered (see the module docs).
@@ -95,7 +108,12 @@ pub(crate) enum Admission {
     Speculate,
     /// Held here until the address is known; start these discovery-only
     /// probes of its address (empty if its discovery is under way).
-    Parked { discovery: Vec<Probe> },
+    Parked {
+        discovery: Vec<Probe>,
+        /// With echo discovery: an ICMP echo request to this probe's
+        /// address is one more discovery probe (its port means nothing).
+        echo: Option<Probe>,
+    },
     /// Not probed: the address is down or timed out.
     Dropped,
 }
@@ -125,6 +143,8 @@ struct Host {
 #[derive(Debug)]
 pub(crate) struct HostTable {
     discover: bool,
+    /// Discovery sends an ICMP echo request (see the module docs).
+    echo: bool,
     host_timeout: Option<Duration>,
     hosts: Mutex<Table>,
 }
@@ -142,9 +162,17 @@ impl HostTable {
     pub(crate) fn new(discover: bool, host_timeout: Option<Duration>) -> HostTable {
         HostTable {
             discover,
+            echo: false,
             host_timeout,
             hosts: Mutex::new(Table::default()),
         }
+    }
+
+    /// The same table, discovering with an ICMP echo request when `echo`
+    /// (see the module docs).
+    pub(crate) fn with_echo(mut self, echo: bool) -> HostTable {
+        self.echo = echo;
+        self
     }
 
     /// True when the table has nothing to do (no discovery, no host
@@ -200,21 +228,33 @@ impl HostTable {
                 if *in_flight > 0 {
                     return Admission::Parked {
                         discovery: Vec::new(),
+                        echo: None,
                     };
                 }
                 *in_flight = DISCOVERY_PROBES;
-                let discovery = std::iter::once(probe.port)
-                    .chain(DISCOVERY_PORTS)
-                    .map(|port| Probe {
-                        target: probe.target.clone(),
-                        ip: probe.ip,
-                        port,
-                        proto: probe.proto,
-                    })
-                    .collect();
-                Admission::Parked { discovery }
+                self.discovery(probe)
             }
         }
+    }
+
+    /// The discovery probes of `probe`'s address (see the module docs).
+    fn discovery(&self, probe: &Probe) -> Admission {
+        let ports: &[u16] = if self.echo {
+            &ECHO_DISCOVERY_PORTS
+        } else {
+            &DISCOVERY_PORTS
+        };
+        let discovery = std::iter::once(probe.port)
+            .chain(ports.iter().copied())
+            .map(|port| Probe {
+                target: probe.target.clone(),
+                ip: probe.ip,
+                port,
+                proto: probe.proto,
+            })
+            .collect();
+        let echo = self.echo.then(|| probe.clone());
+        Admission::Parked { discovery, echo }
     }
 
     /// True (and counted) when `ip` is past the host timeout at `now`: a
@@ -326,7 +366,7 @@ mod tests {
         let t = HostTable::new(true, None);
         let now = Instant::now();
         match t.admit(&probe("10.0.0.1", 22), now) {
-            Admission::Parked { discovery } => {
+            Admission::Parked { discovery, .. } => {
                 let ports: Vec<u16> = discovery.iter().map(|p| p.port).collect();
                 assert_eq!(ports, [22, 80, 443]);
             }
@@ -342,7 +382,7 @@ mod tests {
         }
         let next = 23 + SPECULATIVE_PER_HOST as u16;
         match t.admit(&probe("10.0.0.1", next), now) {
-            Admission::Parked { discovery } => assert!(discovery.is_empty()),
+            Admission::Parked { discovery, .. } => assert!(discovery.is_empty()),
             other => panic!("{other:?}"),
         }
         // An unanswered speculative probe waits with the parked ones.

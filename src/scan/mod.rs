@@ -12,9 +12,11 @@
 //! rate schedule (`pacing`), back-off, batching, retries after loss (`loss`),
 //! per-host state (round trips in `rtt`, ICMP rationing in `icmp_limit`,
 //! discovery and host timeout in `discovery`) and the delivery of results.
-//! The SYN scan ([`Technique::Syn`], the `syn` technique on raw sockets)
-//! is the exception: [`syn_loop`] drives it, with the engine's discovery
-//! table and sink (see there why).
+//! The SYN scan ([`Technique::Syn`], [`run_syn`]) is a prober too (`syn`):
+//! its flights share one set of raw sockets, its SYNs go out in batches,
+//! and its replies find their flight by the cookie they carry; its window
+//! is a memory bound and its rate adapts (`pacing`). With `-sV` the open
+//! ports it finds are identified by a second pass (`followup`).
 //! An open TCP port of a connect scan carries evidence of what it is (what
 //! it did after the handshake, and whether its host accepts every port):
 //! [`evidence`], whose host check is a session wrapped around the connect
@@ -180,6 +182,7 @@ pub mod detection;
 mod discovery;
 mod engine;
 pub mod evidence;
+mod followup;
 pub mod icmp_limit;
 mod loss;
 mod pacing;
@@ -187,13 +190,12 @@ mod rtt;
 mod sizing;
 mod slots;
 mod syn;
-pub mod syn_loop;
 mod tcp;
 pub mod technique;
 pub mod udp;
 mod window;
 
-pub use budget::ConnectBudget;
+pub use budget::{ConnectBudget, SynRate};
 pub use classify::Reason;
 pub use discovery::HostCounts;
 pub use evidence::AfterHandshake;
@@ -623,19 +625,53 @@ pub fn run_with_budget(
         Technique::Udp => run_prober(source, cfg, sink, budget, &|| {
             udp::UdpProbe::new(cfg.banner)
         }),
-        // Its own loop until the engine holds flights without sockets at
-        // this scale (see `syn_loop`); `budget` does not apply (no
-        // descriptor per probe), `cfg.rate` caps its packet rate.
-        Technique::Syn => syn_loop::run(
-            source,
-            cfg,
-            syn_loop::SynRate {
+        // No descriptor per probe: `budget` does not apply, `cfg.rate`
+        // caps its packet rate.
+        Technique::Syn => {
+            let rate = SynRate {
                 min: None,
                 max: cfg.rate,
-            },
-            sink,
-        ),
+            };
+            run_syn(source, cfg, rate, None, sink, budget)
+        }
     }
+}
+
+/// A SYN scan (`-sS`) of `source`'s TCP probes on raw sockets, whatever
+/// technique the source names, at a packet rate that adapts within
+/// `rate` (see the `pacing` module); with `service` (`-sV`), the open
+/// ports are then identified by detection sessions drawing on `budget`
+/// and reported from there (see the `followup` module).
+///
+/// # Errors
+///
+/// [`ScanError::Io`] when the raw sockets cannot be opened (`EPERM`
+/// without `CAP_NET_RAW`) or fail mid-scan; as [`run`] otherwise.
+pub fn run_syn(
+    source: &dyn ProbeSource,
+    cfg: &ScanConfig,
+    rate: SynRate,
+    service: Option<&detection::ServiceConfig>,
+    sink: &dyn Sink,
+    budget: &ConnectBudget,
+) -> Result<Summary, ScanError> {
+    let first = |sink: &dyn Sink| {
+        let prober = syn::SynProber::for_source(source).map_err(ScanError::Io)?;
+        let prober = std::sync::Mutex::new(Some(prober));
+        let packets = ConnectBudget::for_packets(syn::MAX_IN_FLIGHT, rate);
+        // One worker (`SynProber::MAX_WORKERS`) takes the one prober.
+        let take = || {
+            let mut slot = prober.lock().unwrap_or_else(|e| e.into_inner());
+            slot.take().expect("one worker for the SYN prober")
+        };
+        run_prober(source, cfg, sink, &packets, &take)
+    };
+    let Some(service) = service else {
+        return first(sink);
+    };
+    followup::detect_open_after(cfg, sink, first, |open, cfg, sink| {
+        run_with_detection(open, cfg, service, sink, budget)
+    })
 }
 
 /// [`run_with_budget`] with service detection (`-sV`): the open TCP ports
@@ -678,7 +714,11 @@ where
     P: technique::Prober + Send,
 {
     let started = Instant::now();
-    let (pollers, concurrency) = set_up(source.len(), cfg.concurrency, P::MAX_WORKERS)?;
+    let (pollers, concurrency) = if P::HOLDS_DESCRIPTORS {
+        set_up(source.len(), cfg.concurrency, P::MAX_WORKERS)?
+    } else {
+        set_up_shared(source.len(), budget.permits.max(), P::MAX_WORKERS)?
+    };
     budget.permits.cap(concurrency);
     let shared = engine::Shared {
         source,
@@ -690,7 +730,7 @@ where
         rate: budget.rate.as_ref(),
         stop: AtomicBool::new(false),
         stopped: AtomicBool::new(false),
-        hosts: discovery::HostTable::new(cfg.discover_hosts, cfg.host_timeout),
+        hosts: discovery::HostTable::new(cfg.discover_hosts, cfg.host_timeout).with_echo(P::ECHO),
     };
     let results: Vec<_> = pollers
         .into_par_iter()
@@ -737,6 +777,22 @@ fn set_up(
     let concurrency = sizing::total_concurrency(wanted, budget);
     pollers.truncate(concurrency);
     Ok((pollers, concurrency))
+}
+
+/// [`set_up`] for flights that hold no descriptor: the pollers, and the
+/// window the budget allows as it is.
+fn set_up_shared(
+    probes: u64,
+    window: usize,
+    max_workers: Option<usize>,
+) -> Result<(Vec<polling::Poller>, usize), ScanError> {
+    let threads = rayon::current_num_threads().min(max_workers.unwrap_or(usize::MAX));
+    let workers = sizing::worker_count(threads, window, probes);
+    let pollers = (0..workers)
+        .map(|_| polling::Poller::new())
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(ScanError::Io)?;
+    Ok((pollers, window))
 }
 
 /// Adds up the workers' counts, or returns the first worker's error.

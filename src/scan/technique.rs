@@ -205,8 +205,9 @@ pub trait Prober {
     /// for a technique whose probes are one flight per attempt).
     type Session: Default;
     /// What [`Prober::demux`] reads from a shared socket for one flight
-    /// (`()` for a technique without shared sockets).
-    type Reply;
+    /// (`()` for a technique without shared sockets). Cloned when several
+    /// flights wait under one match key (each gets the reply).
+    type Reply: Clone;
 
     /// The technique results of this prober carry.
     fn technique(&self) -> Technique;
@@ -274,6 +275,52 @@ pub trait Prober {
     /// `icmp_limit` submodule). False by default.
     fn rationed(&self) -> bool {
         false
+    }
+
+    /// True when each flight holds a descriptor of its own (a socket per
+    /// flight): the in-flight window is then fitted to the descriptor
+    /// limit. A prober whose flights share its sockets says false, and
+    /// its window is what its budget says.
+    const HOLDS_DESCRIPTORS: bool = true;
+
+    /// True for a sweep of space where most addresses never answer (a
+    /// stateless SYN scan): an attempt to an address that has not answered
+    /// yet waits what the answers of *every* address call for (nmap's
+    /// group timing, as discovery probes do), not the maximum, and no
+    /// per-address record is kept for it until it answers. False by
+    /// default: each address's own round trips decide its timeouts.
+    const GROUP_TIMING: bool = false;
+
+    /// Sends what [`Prober::start`] queued rather than sent at once (a
+    /// prober that batches its packets, one system call for many
+    /// flights); the engine calls it after each round of starts. A packet
+    /// the send path refused for good (a local firewall, no route) is
+    /// pushed to `refused` as a reply under its flight's match key, which
+    /// the engine hands to [`Prober::matched`] like any reply. Returns
+    /// false when the send path is full (`ENOBUFS`): what was not sent
+    /// stays queued, and the engine slows down and calls again.
+    ///
+    /// # Errors
+    ///
+    /// A failure of the socket itself, which ends the scan.
+    fn send_queued(&mut self, refused: &mut Vec<(u64, Self::Reply)>) -> io::Result<bool> {
+        let _ = refused;
+        Ok(true)
+    }
+
+    /// True when the prober can ask whether an address is up with an ICMP
+    /// echo request ([`Prober::start_echo`]): host discovery then sends
+    /// one in place of a TCP probe (a privileged nmap's discovery, see the
+    /// `discovery` module). False by default.
+    const ECHO: bool = false;
+
+    /// Starts attempt `attempt` of an ICMP echo request to `probe.ip` (a
+    /// discovery probe: `probe.port` means nothing), as [`Prober::start`]
+    /// does a probe. Called only when [`Prober::ECHO`] says so; by
+    /// default, decided at once as silence.
+    fn start_echo(&mut self, probe: &Probe, attempt: u32) -> Result<(Self::Flight, Step), Step> {
+        let _ = (probe, attempt);
+        Err(Step::Done(self.silence()))
     }
 
     /// Most workers (threads) worth running this prober on; `None` for as

@@ -26,6 +26,8 @@ pub(crate) struct Permits {
     max: AtomicUsize,
     window: AtomicUsize,
     used: AtomicUsize,
+    /// Where the window starts and never shrinks below (capped by `max`).
+    floor: usize,
 }
 
 impl Permits {
@@ -36,6 +38,19 @@ impl Permits {
             max: AtomicUsize::new(max),
             window: AtomicUsize::new(max.min(super::INITIAL_WINDOW)),
             used: AtomicUsize::new(0),
+            floor: max.min(super::INITIAL_WINDOW),
+        }
+    }
+
+    /// A window of `max` from the start that never moves (its floor is
+    /// its ceiling): a memory bound for flights whose pace the rate sets.
+    pub(crate) fn fixed(max: usize) -> Permits {
+        let max = max.max(1);
+        Permits {
+            max: AtomicUsize::new(max),
+            window: AtomicUsize::new(max),
+            used: AtomicUsize::new(0),
+            floor: max,
         }
     }
 
@@ -46,7 +61,7 @@ impl Permits {
 
     /// Where the window starts and never shrinks below.
     fn floor(&self) -> usize {
-        self.max().min(super::INITIAL_WINDOW)
+        self.max().min(self.floor)
     }
 
     /// Lowers the ceiling (and the window) to `max`, if above it.

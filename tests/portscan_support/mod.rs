@@ -44,6 +44,7 @@ pub struct Line {
     pub timestamp: String,
     pub scan_id: String,
     pub shard: String,
+    pub technique: String,
 }
 
 /// What a run of the binary left behind.

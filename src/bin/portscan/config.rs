@@ -15,7 +15,7 @@ use rawnet::pairs::Pair;
 use rawnet::ports::{PortSpec, ProtoPorts};
 use rawnet::resolve::{self, Family, ResolveError};
 use rawnet::scan::detection::ServiceConfig;
-use rawnet::scan::syn_loop::SynRate;
+use rawnet::scan::SynRate;
 use rawnet::scan::{BannerConfig, Proto, ScanConfig};
 use rawnet::shard::Shard;
 use rawnet::targets::{self, Expansion, TargetOptions, TargetSpec, TargetSpecError, Targets};

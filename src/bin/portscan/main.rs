@@ -303,14 +303,7 @@ fn scan_all(
         let source = source.as_ref();
         let summary = match (config.syn, &config.service) {
             (Some(rate), service) if source.proto() == scan::Proto::Tcp => {
-                scan::syn_loop::run_detected(
-                    source,
-                    &config.scan,
-                    rate,
-                    service.as_ref(),
-                    sink,
-                    budget,
-                )?
+                scan::run_syn(source, &config.scan, rate, service.as_ref(), sink, budget)?
             }
             (None, Some(service)) => {
                 scan::run_with_detection(source, &config.scan, service, sink, budget)?

@@ -77,6 +77,7 @@ More, and how they map to naabu's and masscan's: docs/portscan-output.md.",
         field("timestamp", "string", "when the state was decided, RFC 3339 UTC"),
         field("scan_id", "string", "the scan's fingerprint (16 hex digits): targets, ports, exclusions, technique, seed; equal in every shard of one scan"),
         field("shard", "string", "the shard this record comes from, \"I/N\" (\"0/1\" for an unsplit scan)"),
+        field("technique", "string", "how the port was probed: \"connect\" (-sT), \"syn\" (-sS) or \"udp\" (-sU)"),
     ],
     examples_note: "These scan this machine's loopback only; PORT is the port of a \
 server on it (for example python3 -m http.server 8000 --bind 127.0.0.1 and PORT=8000).",

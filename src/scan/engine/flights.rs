@@ -49,10 +49,13 @@ impl<P: Prober> Worker<'_, P> {
             Step::Wait(interest) => self.rearm(key, interest),
             Step::Expect(token) => {
                 let flight = self.slots.get_mut(key).expect("live key");
-                if let Some(old) = flight.expect.replace(token) {
-                    self.expecting.remove(&old);
+                let old = flight.expect.replace(token);
+                if old != Some(token) {
+                    if let Some(old) = old {
+                        self.stop_waiting(key, old);
+                    }
+                    self.wait_under(key, token);
                 }
-                self.expecting.insert(token, key);
                 Ok(())
             }
             Step::Listen(_) | Step::Watch(_) => {
@@ -130,13 +133,14 @@ impl<P: Prober> Worker<'_, P> {
     /// Registers a started flight for `wait` and its deadline: the timeout
     /// its address and attempt number call for (see the `rtt` module). An
     /// attempt to an address that has not answered yet is remembered, to
-    /// be given a shorter deadline once it does.
+    /// be given a shorter deadline once it does (with group timing, once
+    /// any address does: see `answered`).
     fn track(&mut self, flight: InFlight<P>, wait: Wait) -> io::Result<()> {
         let ip = flight.job.probe.ip;
         let deadline = self.attempt_deadline(&flight);
         let key = self.register(flight, wait)?;
         self.attempt_deadlines.push(deadline, key);
-        if !self.hosts.has_estimate(ip) {
+        if !P::GROUP_TIMING && !self.hosts.has_estimate(ip) {
             let slots = &self.slots;
             self.hosts
                 .wait_for_first_sample(ip, key, |k| slots.contains(k));
@@ -150,7 +154,7 @@ impl<P: Prober> Worker<'_, P> {
     fn attempt_deadline(&self, flight: &InFlight<P>) -> Instant {
         let job = &flight.job;
         let attempt = LossTracker::timeout_attempt(job.timeouts, self.shared.cfg.retries);
-        let timeout = if job.discovery || job.speculative {
+        let timeout = if job.discovery || job.speculative || P::GROUP_TIMING {
             self.hosts.discovery_timeout(job.probe.ip, attempt)
         } else {
             self.hosts.timeout(job.probe.ip, attempt)
@@ -164,14 +168,15 @@ impl<P: Prober> Worker<'_, P> {
     fn answered(&mut self, ip: IpAddr, rtt: Duration) {
         let first_of_all = !self.hosts.has_any_estimate();
         let mut waiting = self.hosts.sample(ip, rtt);
-        if first_of_all && !self.shared.hosts.is_idle() {
-            // Discovery probes started before this worker heard from any
-            // address may now be given up sooner.
+        if first_of_all && (P::GROUP_TIMING || !self.shared.hosts.is_idle()) {
+            // Discovery probes (with group timing, all attempts) started
+            // before this worker heard from any address may now be given
+            // up sooner.
             let slots = &self.slots;
             waiting.extend(slots.keys().into_iter().filter(|k| {
                 slots
                     .get(*k)
-                    .is_some_and(|f| f.job.discovery || f.job.speculative)
+                    .is_some_and(|f| f.job.discovery || f.job.speculative || P::GROUP_TIMING)
             }));
         }
         if waiting.is_empty() {
@@ -196,7 +201,7 @@ impl<P: Prober> Worker<'_, P> {
         let added = match (wait, P::fd(&flight.flight)) {
             (Wait::Key(token), _) => {
                 flight.expect = Some(token);
-                self.expecting.insert(token, key);
+                self.wait_under(key, token);
                 Ok(())
             }
             // SAFETY: every path that drops a registered socket goes
@@ -233,9 +238,7 @@ impl<P: Prober> Worker<'_, P> {
     pub(super) fn release(&mut self, key: Key) -> Option<InFlight<P>> {
         let flight = self.slots.remove(key)?;
         if let Some(token) = flight.expect {
-            if self.expecting.get(&token) == Some(&key) {
-                self.expecting.remove(&token);
-            }
+            self.stop_waiting(key, token);
         }
         if let Some(fd) = P::fd(&flight.flight) {
             // Failure here would mean the socket was never registered; the
@@ -243,6 +246,46 @@ impl<P: Prober> Worker<'_, P> {
             let _ = self.poller.delete(fd);
         }
         Some(flight)
+    }
+
+    /// The flight in `key` waits for replies under `token`; another that
+    /// waits under it already keeps its place, and this one becomes its
+    /// twin (both get each reply).
+    fn wait_under(&mut self, key: Key, token: u64) {
+        let first = self.expecting.entry(token).or_insert(key);
+        if *first != key {
+            if self.slots.contains(*first) {
+                self.twins.entry(token).or_default().push(key);
+            } else {
+                *first = key;
+            }
+        }
+    }
+
+    /// The flight in `key` no longer waits under `token`: a twin, if any,
+    /// takes its place.
+    fn stop_waiting(&mut self, key: Key, token: u64) {
+        // The common case, one flight a key, costs one lookup.
+        let twins = if self.twins.is_empty() {
+            None
+        } else {
+            self.twins.get_mut(&token)
+        };
+        let Some(twins) = twins else {
+            if self.expecting.get(&token) == Some(&key) {
+                self.expecting.remove(&token);
+            }
+            return;
+        };
+        if self.expecting.get(&token) == Some(&key) {
+            let next = twins.pop().expect("twins are never empty");
+            self.expecting.insert(token, next);
+        } else {
+            twins.retain(|k| *k != key);
+        }
+        if twins.is_empty() {
+            self.twins.remove(&token);
+        }
     }
 
     /// The deadline of the flight in `key` passed: the prober has a last

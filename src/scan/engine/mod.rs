@@ -17,7 +17,12 @@
 //! - slots with generations and the deadline heaps (`slots`), the map
 //!   from match keys to flights of shared sockets;
 //! - the in-flight window and the rate schedule (shared by all workers,
-//!   `window` and `pacing`), bounded back-off on our own resource errors;
+//!   `window` and `pacing`; a prober whose flights hold no descriptor gets
+//!   the window its budget says, and a packet prober's rate adapts),
+//!   bounded back-off on our own resource errors;
+//! - the sending of what the prober queued, in batches, after each round
+//!   of starts, and the routing of replies to every flight waiting under
+//!   their match key;
 //! - per-host state: round-trip estimates (`rtt`), loss (`loss`), ICMP
 //!   rationing (`icmp_limit`), discovery and host timeout (`discovery`);
 //! - the queues of attempts to start: backed-off and continuing sessions
@@ -158,6 +163,8 @@ struct Job<S> {
     again: u32,
     /// A discovery probe (see the `discovery` module).
     discovery: bool,
+    /// An ICMP echo request of discovery ([`Prober::start_echo`]).
+    echo: bool,
     /// Its result is not reported (discovery probes are not).
     silent: bool,
     /// Started before its address was known up: reported only if
@@ -178,6 +185,7 @@ impl<S: Default> Job<S> {
             backoffs: 0,
             again: 0,
             discovery: false,
+            echo: false,
             silent: false,
             speculative: false,
             session: S::default(),
@@ -210,6 +218,11 @@ pub(crate) struct Worker<'a, P: Prober> {
     slots: Slots<InFlight<P>>,
     /// Flights waiting on a shared socket, by match key.
     expecting: HashMap<u64, Key>,
+    /// Further flights waiting under a key `expecting` holds already
+    /// (rare: a discovery probe and a port probe of the same port).
+    twins: HashMap<u64, Vec<Key>>,
+    /// Replies read from shared sockets (or refused sends), to route.
+    replies: Vec<(u64, P::Reply)>,
     /// Deadlines of attempts waiting for an answer.
     attempt_deadlines: Deadlines,
     /// Deadlines of flights listening to an answered port.
@@ -257,6 +270,8 @@ impl<'a, P: Prober> Worker<'a, P> {
             shared_sockets: 0,
             slots: Slots::with_capacity(max_in_flight.min(INITIAL_SLOTS)),
             expecting: HashMap::new(),
+            twins: HashMap::new(),
+            replies: Vec::new(),
             attempt_deadlines: Deadlines::default(),
             listen_deadlines: Deadlines::default(),
             hosts: Hosts::new(Timeouts::new(shared.cfg.min_timeout, shared.cfg.timeout)),
@@ -323,10 +338,14 @@ impl<'a, P: Prober> Worker<'a, P> {
                 return Ok(());
             }
             let now = Instant::now();
+            if let Some(rate) = self.shared.rate {
+                rate.tick(now);
+            }
             self.expire(now)?;
             self.promote_due(now);
             self.give_back_unused_permits();
             let wake = self.start_more()?;
+            let wake = self.send_queued()?.into_iter().chain(wake).min();
             if self.is_finished() {
                 return Ok(());
             }
@@ -427,10 +446,12 @@ impl<'a, P: Prober> Worker<'a, P> {
                 job.speculative = true;
                 Some(job)
             }
-            Admission::Parked { discovery } => {
-                for probe in discovery {
+            Admission::Parked { discovery, echo } => {
+                let echo = echo.map(|probe| (probe, true));
+                for (probe, echo) in discovery.into_iter().map(|p| (p, false)).chain(echo) {
                     let mut job = Job::new(probe);
                     job.discovery = true;
+                    job.echo = echo;
                     job.silent = true;
                     self.pending.push_back(job);
                 }
@@ -515,10 +536,13 @@ impl<'a, P: Prober> Worker<'a, P> {
     /// prober.
     fn start(&mut self, mut job: Job<P::Session>) -> io::Result<()> {
         let started = Instant::now();
-        match self
-            .prober
-            .start(&job.probe, job.timeouts, &mut job.session)
-        {
+        let started_flight = if job.echo {
+            self.prober.start_echo(&job.probe, job.timeouts)
+        } else {
+            self.prober
+                .start(&job.probe, job.timeouts, &mut job.session)
+        };
+        match started_flight {
             Ok((flight, step)) => {
                 let flight = InFlight {
                     flight,
@@ -545,26 +569,66 @@ impl<'a, P: Prober> Worker<'a, P> {
     }
 
     /// Shared socket `index` is readable: the prober reads it, and each
-    /// reply goes to the flight waiting under its match key (if any).
+    /// reply goes to the flights waiting under its match key (if any).
     fn on_shared(&mut self, index: usize) -> io::Result<()> {
         if index >= self.shared_sockets {
             return Ok(());
         }
-        let mut replies = Vec::new();
-        self.prober.demux(index, &mut replies)?;
-        for (token, reply) in replies {
+        let mut replies = std::mem::take(&mut self.replies);
+        let read = self.prober.demux(index, &mut replies);
+        let routed = read.and_then(|()| self.route(&mut replies));
+        self.replies = replies;
+        routed?;
+        let fd = self.prober.shared_sockets()[index];
+        self.poller.modify(fd, Event::readable(shared_key(index)))
+    }
+
+    /// Has the prober send what its starts queued; packets it could not
+    /// send for good come back as replies and are routed. When the send
+    /// path is full, new starts pause (and an adaptive rate is cut):
+    /// returns when to try again.
+    fn send_queued(&mut self) -> io::Result<Option<Instant>> {
+        let mut refused = std::mem::take(&mut self.replies);
+        let sent = self.prober.send_queued(&mut refused);
+        let routed = self.route(&mut refused);
+        self.replies = refused;
+        if !sent? {
+            routed?;
+            if let Some(rate) = self.shared.rate {
+                rate.full();
+            }
+            let until = Instant::now() + self.backoff;
+            self.paused_until = Some(until);
+            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+            return Ok(Some(until));
+        }
+        routed.map(|()| None)
+    }
+
+    /// Hands each reply to the flights waiting under its match key; a
+    /// reply nobody waits for is dropped.
+    fn route(&mut self, replies: &mut Vec<(u64, P::Reply)>) -> io::Result<()> {
+        for (token, reply) in replies.drain(..) {
             let Some(&key) = self.expecting.get(&token) else {
                 continue;
             };
-            let Some(flight) = self.slots.get_mut(key) else {
-                self.expecting.remove(&token);
-                continue;
-            };
-            let step = self.prober.matched(&mut flight.flight, reply);
-            self.advance(key, step)?;
+            if let Some(twins) = self.twins.get(&token) {
+                for twin in twins.clone() {
+                    self.reply_to(twin, reply.clone())?;
+                }
+            }
+            self.reply_to(key, reply)?;
         }
-        let fd = self.prober.shared_sockets()[index];
-        self.poller.modify(fd, Event::readable(shared_key(index)))
+        Ok(())
+    }
+
+    /// A reply for the flight in `key`, if it is still there.
+    fn reply_to(&mut self, key: Key, reply: P::Reply) -> io::Result<()> {
+        let Some(flight) = self.slots.get_mut(key) else {
+            return Ok(());
+        };
+        let step = self.prober.matched(&mut flight.flight, reply);
+        self.advance(key, step)
     }
 
     /// Gives up on attempts and listening flights whose deadline has

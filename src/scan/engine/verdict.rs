@@ -171,6 +171,9 @@ impl<P: Prober> Worker<'_, P> {
             return;
         }
         self.pending.push_front(job);
+        if let Some(rate) = self.shared.rate {
+            rate.full();
+        }
         self.limit = self.slots.len().max(1);
         self.paused_until = Some(Instant::now() + self.backoff);
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
@@ -188,6 +191,9 @@ impl<P: Prober> Worker<'_, P> {
                 self.shared.permits.grow();
             } else {
                 self.shared.permits.shrink();
+                if let Some(rate) = self.shared.rate {
+                    rate.loss();
+                }
             }
         }
         if !self.shared.hosts.is_idle() {

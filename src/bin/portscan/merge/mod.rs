@@ -36,7 +36,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use rawnet::ports::PortSpec;
-use rawnet::scan::{Proto, State, Summary};
+use rawnet::scan::{Proto, State, Summary, Technique};
 use rawnet::scanid::ScanId;
 use rawnet::shard::Shard;
 
@@ -84,9 +84,11 @@ pub fn run(job: &MergeJob, printers: &mut Printers) -> Result<Outcome, Error> {
         scan_id: chosen
             .scan_id
             .unwrap_or_else(|| "0000000000000000".parse().expect("16 hex digits")),
-        // The inputs' technique is not carried through a merge yet: a merge
-        // of -sS shards says scaninfo type="connect".
-        syn: false,
+        // The shards' own word: a merge of -sS shards is a SYN scan.
+        syn: chosen
+            .inputs
+            .iter()
+            .any(|i| i.tcp_technique == Some(Technique::Syn)),
     };
     let write = |printers: &mut Printers| -> io::Result<()> {
         printers.begin(&info)?;

@@ -64,6 +64,10 @@ pub struct Input {
     pub finished: Option<SystemTime>,
     /// The scan was stopped early (XML `exit="error"`).
     pub stopped: bool,
+    /// How its TCP ports were probed, as it says (XML `scaninfo type`,
+    /// JSON Lines `technique`): what the merged report names as the scan
+    /// type. `None`: it does not say (no TCP, or an older version).
+    pub tcp_technique: Option<Technique>,
 }
 
 /// Why an input could not be read: one line.
@@ -113,6 +117,7 @@ pub fn read(path: &Path) -> Result<Input, ReadError> {
         started: None,
         finished: None,
         stopped: false,
+        tcp_technique: None,
     };
     match first {
         None => Ok(input),
@@ -162,6 +167,9 @@ struct Line {
     timestamp: Option<String>,
     scan_id: Option<String>,
     shard: Option<String>,
+    /// Absent in files of older versions: the technique that probes the
+    /// protocol without privileges is assumed.
+    technique: Option<Technique>,
 }
 
 fn read_json_lines(mut reader: impl BufRead, input: &mut Input) -> Result<(), String> {
@@ -231,7 +239,11 @@ fn read_json_lines(mut reader: impl BufRead, input: &mut Input) -> Result<(), St
             input.finished = Some(input.finished.map_or(at, |f| f.max(at)));
         }
         let target = targets.get(&record.target);
+        let record_says_technique = record.technique.is_some();
         let result = to_result(record, target, false);
+        if result.proto == Proto::Tcp && record_says_technique {
+            input.tcp_technique.get_or_insert(result.technique);
+        }
         input.events.push(Event {
             result,
             at: at.unwrap_or(SystemTime::UNIX_EPOCH),
@@ -276,7 +288,10 @@ fn to_result(record: Line, target: Arc<str>, own: bool) -> PortResult {
         ip: record.ip,
         port: record.port,
         proto: record.proto,
-        technique: Technique::for_proto(record.proto),
+        technique: record
+            .technique
+            .filter(|t| t.proto() == record.proto)
+            .unwrap_or_else(|| Technique::for_proto(record.proto)),
         state: record.state,
         reason: reason(record.reason.as_deref().unwrap_or("unknown")),
         rtt: Duration::from_secs_f64(record.rtt_ms.unwrap_or(0.0).clamp(0.0, 1e9) / 1000.0),
@@ -323,7 +338,14 @@ fn read_xml(text: &str, input: &mut Input) -> Result<(), String> {
                         .map_err(|e| format!("scaninfo services: {e}"))?
                 };
                 match node.attribute("protocol") {
-                    Some("tcp") => tcp = spec,
+                    Some("tcp") => {
+                        tcp = spec;
+                        input.tcp_technique = match node.attribute("type") {
+                            Some("syn") => Some(Technique::Syn),
+                            Some("connect") => Some(Technique::Connect),
+                            _ => None,
+                        };
+                    }
                     Some("udp") => udp = spec,
                     _ => {}
                 }
@@ -439,7 +461,10 @@ fn read_host(
                         ip,
                         port,
                         proto,
-                        technique: Technique::for_proto(proto),
+                        technique: match (proto, input.tcp_technique) {
+                            (Proto::Tcp, Some(t)) => t,
+                            _ => Technique::for_proto(proto),
+                        },
                         state: state(st.attribute("state"))?,
                         reason: reason(st.attribute("reason").unwrap_or("unknown")),
                         rtt: Duration::ZERO,
@@ -704,6 +729,52 @@ mod tests {
         let long = dir.join("long");
         std::fs::write(&long, "{".repeat(2 << 20)).unwrap();
         assert!(read(&long).unwrap_err().to_string().contains("longer than"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_technique_comes_from_the_records_and_the_scaninfo() {
+        let dir = std::env::temp_dir().join(format!("portscan-merge-tech-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let record = |proto: &str, technique: Option<&str>| {
+            let t = technique.map_or(String::new(), |t| format!(",\"technique\":\"{t}\""));
+            format!("{{\"target\":\"h\",\"ip\":\"10.0.0.1\",\"port\":80,\"proto\":\"{proto}\",\"state\":\"open\",\"scan_id\":\"00000000000000ab\",\"shard\":\"0/2\"{t}}}\n")
+        };
+        let cases = [
+            (
+                record("tcp", Some("syn")),
+                Some(Technique::Syn),
+                Technique::Syn,
+            ),
+            (
+                record("tcp", Some("connect")),
+                Some(Technique::Connect),
+                Technique::Connect,
+            ),
+            // Older files say nothing: the unprivileged technique.
+            (record("tcp", None), None, Technique::Connect),
+            // A technique of the other protocol is not believed.
+            (record("udp", Some("syn")), None, Technique::Udp),
+        ];
+        for (i, (text, tcp, each)) in cases.into_iter().enumerate() {
+            let path = dir.join(format!("json-{i}"));
+            std::fs::write(&path, &text).unwrap();
+            let input = read(&path).unwrap();
+            assert_eq!(input.tcp_technique, tcp, "{text}");
+            assert_eq!(input.events[0].result.technique, each, "{text}");
+        }
+        for (kind, tcp) in [("syn", Technique::Syn), ("connect", Technique::Connect)] {
+            let xml = format!(
+                "<nmaprun><scaninfo type=\"{kind}\" protocol=\"tcp\" numservices=\"1\" services=\"80\"/>\
+                 <host><address addr=\"10.0.0.1\" addrtype=\"ipv4\"/><ports><port protocol=\"tcp\" portid=\"80\">\
+                 <state state=\"open\" reason=\"syn-ack\"/></port></ports></host></nmaprun>"
+            );
+            let path = dir.join(format!("xml-{kind}"));
+            std::fs::write(&path, xml).unwrap();
+            let input = read(&path).unwrap();
+            assert_eq!(input.tcp_technique, Some(tcp));
+            assert_eq!(input.events[0].result.technique, tcp);
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 }

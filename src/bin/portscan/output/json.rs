@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use rawnet::sanitize::TerminalSafeJson;
-use rawnet::scan::{AfterHandshake, PortResult, Proto, Reason, State};
+use rawnet::scan::{AfterHandshake, PortResult, Proto, Reason, State, Technique};
 
 use super::clock::rfc3339_millis;
 use super::{millis, Event, Options, Printer, ScanEnd, ScanInfo};
@@ -63,6 +63,9 @@ pub struct Record<'a> {
     /// The part of the scan this record came from, `I/N` (`0/1`
     /// unsharded or merged).
     pub shard: &'a str,
+    /// How the port was probed: "connect" (-sT), "syn" (-sS) or "udp"
+    /// (-sU); what `--merge` writes as the scan type.
+    pub technique: Technique,
 }
 
 impl<'a> Record<'a> {
@@ -90,6 +93,7 @@ impl<'a> Record<'a> {
             timestamp: rfc3339_millis(at),
             scan_id: &tag.scan_id,
             shard: &tag.shard,
+            technique: r.technique,
         }
     }
 }
@@ -190,6 +194,7 @@ mod tests {
         pub timestamp: String,
         pub scan_id: String,
         pub shard: String,
+        pub technique: String,
     }
 
     const ALL: Options = Options {
@@ -226,7 +231,7 @@ mod tests {
             text,
             "{\"target\":\"localhost\",\"ip\":\"127.0.0.1\",\"port\":8080,\"proto\":\"tcp\",\
              \"state\":\"open\",\"reason\":\"syn-ack\",\"rtt_ms\":1.234,\"service\":\"http-proxy\",\"service_source\":\"table\",\"product\":null,\"version\":null,\"service_info\":null,\"banner\":null,\
-             \"after_handshake\":null,\"host_accepts_all\":null,\"timestamp\":\"2026-11-21T09:46:38.123Z\",\"scan_id\":\"00000000000000ab\",\"shard\":\"0/1\"}\n"
+             \"after_handshake\":null,\"host_accepts_all\":null,\"timestamp\":\"2026-11-21T09:46:38.123Z\",\"scan_id\":\"00000000000000ab\",\"shard\":\"0/1\",\"technique\":\"connect\"}\n"
         );
     }
 
