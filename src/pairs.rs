@@ -274,7 +274,7 @@ fn clip(text: &str) -> String {
     if text.chars().count() > 60 {
         out.push_str("...");
     }
-    crate::sanitize::escape_str(&out).into_owned()
+    crate::sanitize::escape_line(&out).into_owned()
 }
 
 /// The probes of an explicit list of pairs of one protocol, in the order
@@ -424,6 +424,21 @@ banner tcp 80 10.0.0.1 1700000003 http HTTP/1.1 200 OK\\x0d\\x0aServer: nginx\\x
 banner tcp 22 10.0.0.1 1700000004 ssh SSH-2.0-OpenSSH_9.6\n\
 # end\n";
         assert_eq!(pairs(text), [("10.0.0.1".to_string(), 80, Proto::Tcp)]);
+    }
+
+    /// Found by the fuzz target `pairs` (seed
+    /// `fuzz/seeds/pairs/json-ip-with-line-breaks`): a JSON string holds
+    /// escaped line breaks, which the error quoted as real ones, so the
+    /// one-line error was several lines.
+    #[test]
+    fn a_quoted_json_string_stays_on_one_line() {
+        let e = parse("{\"ip\":\"127.0.0 OK\\r\\nServer: x\",\"port\":80}\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "t line 1: '127.0.0 OK\\r\\nServer: x' is not an IP address"
+        );
     }
 
     #[test]
