@@ -15,10 +15,11 @@
 //! | a JSON object with `ip` and `port` | portscan's JSON Lines, naabu `-json` | |
 //! | a JSON object with `ip` and `ports: [{port, proto, status}]` | masscan `-oJ` (its `[`, `]` and trailing commas too) | |
 //!
-//! `#` comments and blank lines are skipped. A record that says its port
-//! is not open (`"state":"closed"`, masscan's `closed` lines) gives no
-//! pair: only what the sweep found open is probed again. The protocol is
-//! TCP unless the record says `udp`. Every problem is a [`PairsError`]
+//! `#` comments, blank lines and masscan's `banner` lines (`--banners`)
+//! are skipped. A record that says its port is not open
+//! (`"state":"closed"`, masscan's `closed` lines) gives no pair: only
+//! what the sweep found open is probed again. The protocol is TCP unless
+//! the record says `udp`. Every problem is a [`PairsError`]
 //! naming the line; duplicates are dropped, first one kept.
 //!
 //! [`PairPlan`] is the seam to the engine: a [`ProbeSource`] over an
@@ -105,6 +106,11 @@ fn parse_line(line: &str) -> Result<Vec<Pair>, String> {
         return json_line(line);
     }
     let words: Vec<&str> = line.split_whitespace().collect();
+    // masscan -oL with --banners: `banner tcp 80 10.0.0.1 1700000000 http
+    // ...` repeats a port its `open` line gave.
+    if words.len() >= 6 && words[0] == "banner" && matches!(words[1], "tcp" | "udp") {
+        return Ok(Vec::new());
+    }
     // masscan -oL: `open tcp 80 10.0.0.1 1700000000`.
     if words.len() == 5
         && matches!(words[0], "open" | "closed")
@@ -268,7 +274,7 @@ fn clip(text: &str) -> String {
     if text.chars().count() > 60 {
         out.push_str("...");
     }
-    crate::sanitize::escape_str(&out).into_owned()
+    crate::sanitize::escape_line(&out).into_owned()
 }
 
 /// The probes of an explicit list of pairs of one protocol, in the order
@@ -404,6 +410,34 @@ open udp 53 10.0.0.4 1700000000
                 ("10.0.0.6".into(), 3306, Proto::Tcp),
                 ("10.0.0.7".into(), 6379, Proto::Tcp),
             ]
+        );
+    }
+
+    /// masscan -oL --banners writes a `banner` line after a port's `open`
+    /// line: it was refused as "expected ADDRESS:PORT" (its banner holds a
+    /// `:`), failing the whole list.
+    #[test]
+    fn masscan_banner_lines_are_skipped() {
+        let text = "#masscan\n\
+open tcp 80 10.0.0.1 1700000000\n\
+banner tcp 80 10.0.0.1 1700000003 http HTTP/1.1 200 OK\\x0d\\x0aServer: nginx\\x0d\\x0a\n\
+banner tcp 22 10.0.0.1 1700000004 ssh SSH-2.0-OpenSSH_9.6\n\
+# end\n";
+        assert_eq!(pairs(text), [("10.0.0.1".to_string(), 80, Proto::Tcp)]);
+    }
+
+    /// Found by the fuzz target `pairs` (seed
+    /// `fuzz/seeds/pairs/json-ip-with-line-breaks`): a JSON string holds
+    /// escaped line breaks, which the error quoted as real ones, so the
+    /// one-line error was several lines.
+    #[test]
+    fn a_quoted_json_string_stays_on_one_line() {
+        let e = parse("{\"ip\":\"127.0.0 OK\\r\\nServer: x\",\"port\":80}\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "t line 1: '127.0.0 OK\\r\\nServer: x' is not an IP address"
         );
     }
 

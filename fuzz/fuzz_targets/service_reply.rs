@@ -1,7 +1,7 @@
-//! Fuzzes service detection's reply matching (`detect::identify`,
-//! `detect::settled`) and the TLS flight decoder (`detect::tls::read_flight`)
-//! with the bytes a peer sends back: nothing may panic, and the answers
-//! must be consistent.
+//! Fuzzes service detection's reply matching
+//! (`service_probes::identify`, `service_probes::settled`) and the TLS
+//! flight decoder (`service_probes::tls::read_flight`) with the bytes a
+//! peer sends back: nothing may panic, and the answers must be consistent.
 //!
 //! Input layout: byte 0 picks the probe (index into the session order of
 //! port 0, which holds every probe), the rest is the reply.

@@ -24,31 +24,22 @@
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Seek, SeekFrom, Write};
 use std::net::IpAddr;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use rawnet::sanitize::TerminalSafeJson;
 use rawnet::scan::{Probe, ProbeSource, Proto, Technique};
 
 use crate::error::Error;
-use crate::merge::parse_record;
 use crate::output::json::{Record, Tag};
 use crate::output::{Event, Printer, ScanEnd, ScanInfo};
 
-/// The first line of a journal.
-#[derive(Serialize, Deserialize)]
-struct Header {
-    portscan_resume: u32,
-    scan_id: String,
-    shard: String,
-    command: String,
-}
+mod read;
 
-/// Largest journal line read back (a record with a long banner).
-const MAX_LINE: u64 = 1024 * 1024;
+use read::{Header, ReadError};
 
 /// An opened journal: the file (at its end) and what it held.
 pub struct Opened {
@@ -68,64 +59,29 @@ pub fn open(path: &Path, info: &ScanInfo) -> Result<Opened, Error> {
         .truncate(false)
         .open(path)
         .map_err(|e| fail(format!("cannot open: {e}")))?;
-    let mut reader = BufReader::new(&file);
-    let mut whole = 0u64;
-    let mut line = Vec::new();
-    let mut header: Option<Header> = None;
-    let mut done = Vec::new();
-    let mut number = 0u64;
-    loop {
-        line.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| fail(format!("cannot read: {e}")))?;
-        if n == 0 || line.last() != Some(&b'\n') {
-            // The end, or half a line a kill left behind: cut there.
-            if n as u64 > MAX_LINE {
-                return Err(fail(format!("line {} is longer than 1 MiB", number + 1)));
-            }
-            break;
+    let (id, shard) = (info.scan_id.to_string(), info.shard.to_string());
+    let read = match read::read(BufReader::new(&file), &id, &shard) {
+        Ok(read) => read,
+        Err(ReadError::OtherScan(theirs, their_shard)) => {
+            return Err(Error::Usage(format!(
+                "--resume {}: it holds scan {} shard {}, not this one (scan {id} shard \
+                 {shard}): the targets, ports, exclusions, technique, seed or shard \
+                 changed; rerun the original command, or use another file",
+                path.display(),
+                theirs,
+                their_shard
+            )))
         }
-        number += 1;
-        match &header {
-            None => {
-                let h: Header = serde_json::from_slice(&line).map_err(|_| {
-                    fail("not a portscan resume file (its first line is no resume header)".into())
-                })?;
-                let (id, shard) = (info.scan_id.to_string(), info.shard.to_string());
-                if h.scan_id != id || h.shard != shard {
-                    return Err(Error::Usage(format!(
-                        "--resume {}: it holds scan {} shard {}, not this one (scan {id} shard \
-                         {shard}): the targets, ports, exclusions, technique, seed or shard \
-                         changed; rerun the original command, or use another file",
-                        path.display(),
-                        h.scan_id,
-                        h.shard
-                    )));
-                }
-                header = Some(h);
-            }
-            Some(_) => {
-                let text = std::str::from_utf8(&line)
-                    .map_err(|_| fail(format!("line {number} is not UTF-8")))?;
-                done.push(parse_record(text).map_err(|e| fail(format!("line {number}: {e}")))?);
-            }
-        }
-        whole += n as u64;
-    }
-    drop(reader);
-    if header.is_none() {
-        whole = 0;
-    }
-    file.set_len(whole)
-        .and_then(|()| file.seek(SeekFrom::Start(whole)))
+        Err(e) => return Err(fail(e.to_string())),
+    };
+    file.set_len(read.whole)
+        .and_then(|()| file.seek(SeekFrom::Start(read.whole)))
         .map_err(|e| fail(format!("cannot cut back to the last whole record: {e}")))?;
-    if header.is_none() {
+    if read.header.is_none() {
         let h = Header {
             portscan_resume: 1,
-            scan_id: info.scan_id.to_string(),
-            shard: info.shard.to_string(),
+            scan_id: id,
+            shard,
             command: info.command.clone(),
         };
         let mut text = serde_json::to_vec(&h).map_err(|e| fail(e.to_string()))?;
@@ -134,7 +90,10 @@ pub fn open(path: &Path, info: &ScanInfo) -> Result<Opened, Error> {
             .and_then(|()| file.sync_data())
             .map_err(|e| fail(format!("cannot write: {e}")))?;
     }
-    Ok(Opened { file, done })
+    Ok(Opened {
+        file,
+        done: read.done,
+    })
 }
 
 /// The journal as a printer: every result, before the other printers.

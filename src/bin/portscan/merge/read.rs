@@ -9,7 +9,7 @@
 //! are read, the rest is skipped.
 
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -29,6 +29,8 @@ use crate::output::{Event, Extra, ACCEPTS_ALL_NOTE, AFTER_NOTE, SHARD_COMMENT, T
 pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 /// Longest JSON Lines record read.
 pub const MAX_LINE_BYTES: u64 = 1024 * 1024;
+/// Most white space read before the first byte that tells the format.
+const MAX_LEAD_BYTES: usize = 1024 * 1024;
 
 /// What kind of file an input was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,20 +93,41 @@ pub fn read(path: &Path) -> Result<Input, ReadError> {
             MAX_FILE_BYTES >> 20
         )));
     }
-    let mut reader = BufReader::new(file.take(MAX_FILE_BYTES + 1));
+    read_from(BufReader::new(file.take(MAX_FILE_BYTES + 1)), path)
+}
+
+/// Reads one input from `reader`, either format, told apart by its first
+/// byte that is not white space; `path` names it in the result and in
+/// errors. The bytes-only half of [`read`], fuzzed as it is
+/// (`fuzz/fuzz_targets/merge_input.rs`).
+pub fn read_from(mut reader: impl BufRead, path: &Path) -> Result<Input, ReadError> {
+    let fail = |what: String| ReadError(format!("{}: {what}", path.display()));
+    // The white space before the first byte is kept and read again, so
+    // that line numbers (JSON Lines) and positions (XML) count it however
+    // the reads fall.
+    let mut lead = Vec::new();
     let first = loop {
         let buf = reader
             .fill_buf()
             .map_err(|e| fail(format!("cannot read: {e}")))?;
-        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+        let found = buf.iter().position(|b| !b.is_ascii_whitespace());
+        if lead.len() + found.unwrap_or(buf.len()) > MAX_LEAD_BYTES {
+            return Err(fail(format!(
+                "starts with more than {} KiB of white space",
+                MAX_LEAD_BYTES >> 10
+            )));
+        }
+        match found {
             Some(i) => break Some(buf[i]),
             None if buf.is_empty() => break None,
             None => {
+                lead.extend_from_slice(buf);
                 let n = buf.len();
                 reader.consume(n);
             }
         }
     };
+    let mut reader = io::Cursor::new(lead).chain(reader);
     let mut input = Input {
         path: path.to_path_buf(),
         kind: Kind::Json,
@@ -701,6 +724,32 @@ mod tests {
         ] {
             assert!(parse_rfc3339(bad).is_none(), "{bad}");
         }
+    }
+
+    /// Found by the fuzz target `merge_input` (its seed
+    /// `fuzz/seeds/merge_input/lead-then-bad-timestamp`): white space
+    /// before the first record was consumed a buffer at a time and never
+    /// counted, so the same file said "line 3" or "line 1" depending on
+    /// how the reads fell (and an XML error's position moved the same way).
+    #[test]
+    fn leading_white_space_counts_however_the_reads_fall() {
+        let path = Path::new("f");
+        let json: &[u8] = b"\n\n \t{\"target\":\"a\",\"ip\":\"::1\",\"port\":1,\"proto\":\"tcp\",\
+            \"state\":\"open\",\"timestamp\":\"2026-T12-07T17:53:40.829Z\"}\n";
+        let xml: &[u8] = b"\n  \n <nmaprun><host></nmaprun>";
+        for (file, want) in [(json, "f: line 3: bad timestamp"), (xml, "3:17")] {
+            for size in [1, 2, 3, 7, 8192] {
+                let e = read_from(BufReader::with_capacity(size, file), path).unwrap_err();
+                assert!(e.0.contains(want), "{size}: {e}");
+            }
+        }
+        let blank = vec![b' '; MAX_LEAD_BYTES + 1];
+        for size in [1000, 8192, MAX_LEAD_BYTES + 1] {
+            let e = read_from(BufReader::with_capacity(size, &blank[..]), path).unwrap_err();
+            assert!(e.0.contains("white space"), "{e}");
+        }
+        let ok = vec![b' '; MAX_LEAD_BYTES];
+        assert!(read_from(&ok[..], path).unwrap().events.is_empty());
     }
 
     #[test]

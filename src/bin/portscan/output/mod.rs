@@ -15,6 +15,7 @@
 //! printer wants over a bounded channel to the writer thread.
 
 mod clock;
+mod event;
 mod grepable;
 mod hosts;
 pub mod json;
@@ -29,19 +30,16 @@ use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 
 use rawnet::ports::PortSpec;
-use std::net::IpAddr;
-use std::sync::Arc;
-
-use rawnet::scan::{PortResult, Proto, Reason, State, Summary};
+use rawnet::scan::{PortResult, Proto, State, Summary};
 use rawnet::scanid::ScanId;
 use rawnet::shard::{Plan, Shard};
 
+pub use event::{Event, Extra, SHARD_COMMENT};
 use hosts::ByHost;
 pub use json::JsonPrinter;
 pub use summary::SummaryPrinter;
 pub use table::TablePrinter;
 pub use writer::Writer;
-pub use xml::SHARD_COMMENT;
 
 /// How results are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,34 +171,6 @@ impl ScanEnd {
             ..self
         }
     }
-}
-
-/// One result as the writer forwards it.
-#[derive(Clone, Debug)]
-pub struct Event {
-    /// The result.
-    pub result: PortResult,
-    /// When it reached the sink (the engine decides states in bursts, so
-    /// this is within a few milliseconds of the decision).
-    pub at: SystemTime,
-}
-
-/// Ports of one host known only by their count: what an nmap XML input
-/// says in `<extraports>` (for `--merge`).
-#[derive(Clone, Debug)]
-pub struct Extra {
-    /// The target that named the host.
-    pub target: Arc<str>,
-    /// The host.
-    pub ip: IpAddr,
-    /// Their protocol.
-    pub proto: Proto,
-    /// Their state.
-    pub state: State,
-    /// Why they are in it.
-    pub reason: Reason,
-    /// How many ports.
-    pub count: u64,
 }
 
 /// One output format on one output.
@@ -388,7 +358,8 @@ pub(crate) mod testing {
     //! Shared by the printers' tests: sample results and a runner.
 
     use super::*;
-    use std::sync::Mutex;
+    use rawnet::scan::Reason;
+    use std::sync::{Arc, Mutex};
 
     pub fn result(
         target: &str,

@@ -22,7 +22,7 @@ use rawnet::scan::{PortResult, Proto, State, Technique};
 
 use super::clock::{ctime, unix_seconds};
 use super::hosts::{addresses_phrase, Host, HostFormat};
-use super::{state_name, ScanEnd, ScanInfo};
+use super::{state_name, ScanEnd, ScanInfo, SHARD_COMMENT};
 
 /// nmap's XML, for [`super::hosts::ByHost`].
 pub struct Xml;
@@ -88,9 +88,6 @@ fn shard_comment(out: &mut dyn Write, info: &ScanInfo) -> io::Result<()> {
         info.scan_id, info.shard, info.addresses
     )
 }
-
-/// The first word of the comment [`shard_comment`] writes.
-pub const SHARD_COMMENT: &str = "portscan-shard";
 
 fn write_host(out: &mut dyn Write, ip: IpAddr, host: &Host) -> io::Result<()> {
     let answered = |s: State| matches!(s, State::Open | State::Closed);
