@@ -1,7 +1,9 @@
 //! What printers are given and `--merge` and `--resume` read back: each
 //! result as an [`Event`], ports known only by their count as an [`Extra`],
-//! and the word that marks the comment naming a document's scan and shard
-//! ([`SHARD_COMMENT`]).
+//! the word that marks the comment naming a document's scan and shard
+//! ([`SHARD_COMMENT`]), and the words the nmap formats use for an open
+//! port's evidence ([`TCPWRAPPED`], [`ACCEPTS_ALL_NOTE`], [`AFTER_NOTE`]),
+//! which `--merge` reads back.
 //!
 //! Apart from the printers because the readers of untrusted files
 //! (`merge/read.rs`, `resume/read.rs`) build these and nothing else of the
@@ -44,3 +46,12 @@ pub struct Extra {
 /// The first word of the XML comment that says which scan and shard a
 /// document holds: the XML printers write it, `--merge` reads it back.
 pub const SHARD_COMMENT: &str = "portscan-shard";
+
+/// nmap's name for an open port that is not shown to be a service.
+pub const TCPWRAPPED: &str = "tcpwrapped";
+
+/// What the nmap formats say of a port whose host accepts every port.
+pub const ACCEPTS_ALL_NOTE: &str = "host accepts every port";
+
+/// How the nmap formats introduce what a port did after the handshake.
+pub const AFTER_NOTE: &str = "after handshake: ";

@@ -34,7 +34,7 @@ use rawnet::scan::{PortResult, Proto, State, Summary};
 use rawnet::scanid::ScanId;
 use rawnet::shard::{Plan, Shard};
 
-pub use event::{Event, Extra, SHARD_COMMENT};
+pub use event::{Event, Extra, ACCEPTS_ALL_NOTE, AFTER_NOTE, SHARD_COMMENT, TCPWRAPPED};
 use hosts::ByHost;
 pub use json::JsonPrinter;
 pub use summary::SummaryPrinter;
@@ -297,15 +297,6 @@ fn shown_service(r: &PortResult) -> Option<&'static str> {
         service_name(r)
     }
 }
-
-/// nmap's name for an open port that is not shown to be a service.
-pub const TCPWRAPPED: &str = "tcpwrapped";
-
-/// What the nmap formats say of a port whose host accepts every port.
-pub const ACCEPTS_ALL_NOTE: &str = "host accepts every port";
-
-/// How the nmap formats introduce what a port did after the handshake.
-pub const AFTER_NOTE: &str = "after handshake: ";
 
 /// True for an open TCP port that -sV did not identify and that either
 /// ended the connection without a byte (nmap's `tcpwrapped`) or belongs
