@@ -143,30 +143,33 @@ pub struct DataArg {
 /// The data arguments in the order they were typed (curl joins them with
 /// `&` in that order, whatever their flag).
 pub fn ordered_data(matches: &ArgMatches) -> Vec<DataArg> {
-    let mut all: Vec<(usize, DataArg)> = Vec::new();
-    for (id, kind) in [
+    let ids = [
         ("data", DataKind::Data),
         ("data_binary", DataKind::Binary),
         ("data_raw", DataKind::Raw),
         ("data_urlencode", DataKind::UrlEncode),
-    ] {
+    ];
+    in_typed_order(matches, &ids)
+        .into_iter()
+        .map(|(kind, value)| DataArg { kind, value })
+        .collect()
+}
+
+/// The values of several flags that feed one list (`-d` and its kin,
+/// `-F` and `--form-string`), each with its flag's tag, in the order they
+/// were typed whatever their flag.
+pub fn in_typed_order<T: Copy>(matches: &ArgMatches, ids: &[(&str, T)]) -> Vec<(T, String)> {
+    let mut all: Vec<(usize, T, String)> = Vec::new();
+    for &(id, tag) in ids {
         let (Ok(Some(values)), Some(indices)) =
             (matches.try_get_many::<String>(id), matches.indices_of(id))
         else {
             continue;
         };
-        for (value, index) in values.zip(indices) {
-            all.push((
-                index,
-                DataArg {
-                    kind,
-                    value: value.clone(),
-                },
-            ));
-        }
+        all.extend(values.zip(indices).map(|(v, i)| (i, tag, v.clone())));
     }
-    all.sort_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, d)| d).collect()
+    all.sort_by_key(|(i, _, _)| *i);
+    all.into_iter().map(|(_, tag, v)| (tag, v)).collect()
 }
 
 /// Where one URL's body goes: `-o FILE` (`-o -`: stdout) or `-O`, given

@@ -32,25 +32,10 @@ pub struct FormArg {
 
 /// The form arguments in the order they were typed.
 pub fn ordered(matches: &ArgMatches) -> Vec<FormArg> {
-    let mut all: Vec<(usize, FormArg)> = Vec::new();
-    for (id, literal) in [("form", false), ("form_string", true)] {
-        let (Ok(Some(values)), Some(indices)) =
-            (matches.try_get_many::<String>(id), matches.indices_of(id))
-        else {
-            continue;
-        };
-        for (value, index) in values.zip(indices) {
-            all.push((
-                index,
-                FormArg {
-                    literal,
-                    value: value.clone(),
-                },
-            ));
-        }
-    }
-    all.sort_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, a)| a).collect()
+    crate::curl_args::in_typed_order(matches, &[("form", false), ("form_string", true)])
+        .into_iter()
+        .map(|(literal, value)| FormArg { literal, value })
+        .collect()
 }
 
 /// Where a field's content comes from.
