@@ -575,18 +575,7 @@ impl Run {
             add_cookies(&mut head, jar, target, request, credentials);
         }
         let head = head.to_bytes();
-        if target.scheme == Scheme::Https {
-            opts.tls.prepare().map_err(FetchError::Tls)?;
-        }
-        if plan
-            .proxy
-            .as_ref()
-            .is_some_and(|p| p.kind == conn::ProxyKind::Https)
-        {
-            opts.proxy_tls
-                .prepare()
-                .map_err(|e| FetchError::Proxy(ProxyError::Tls(e)))?;
-        }
+        prepare_tls(target, &plan, opts)?;
         let key = plan.key();
         let mut retried = false;
         loop {
@@ -649,18 +638,7 @@ impl Run {
         handler: &mut dyn Handler,
     ) -> Result<Connection, FetchError> {
         let plan = self.plan(target, opts)?;
-        if target.scheme == Scheme::Https {
-            opts.tls.prepare().map_err(FetchError::Tls)?;
-        }
-        if plan
-            .proxy
-            .as_ref()
-            .is_some_and(|p| p.kind == conn::ProxyKind::Https)
-        {
-            opts.proxy_tls
-                .prepare()
-                .map_err(|e| FetchError::Proxy(ProxyError::Tls(e)))?;
-        }
+        prepare_tls(target, &plan, opts)?;
         self.connect(&plan, opts, handler)
     }
 
@@ -1127,6 +1105,25 @@ impl Sink for Collect<'_> {
             self.exchange.warnings.push(warning);
         }
     }
+}
+
+/// Loads the TLS configurations this exchange will use (the origin's for
+/// https, the proxy's for an https proxy) before a socket is opened, so a
+/// CA file that cannot be read fails the exchange before any traffic.
+fn prepare_tls(target: &Target, plan: &conn::Plan, opts: &FetchOptions) -> Result<(), FetchError> {
+    if target.scheme == Scheme::Https {
+        opts.tls.prepare().map_err(FetchError::Tls)?;
+    }
+    if plan
+        .proxy
+        .as_ref()
+        .is_some_and(|p| p.kind == conn::ProxyKind::Https)
+    {
+        opts.proxy_tls
+            .prepare()
+            .map_err(|e| FetchError::Proxy(ProxyError::Tls(e)))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
