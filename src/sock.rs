@@ -126,29 +126,7 @@ impl Conn {
         if want_write {
             events |= libc::POLLOUT;
         }
-        let mut pfd = libc::pollfd {
-            fd: self.sock.as_raw_fd(),
-            events,
-            revents: 0,
-        };
-        let ms = match timeout {
-            None => -1,
-            // Round up, so a short remaining time never becomes a busy 0.
-            Some(t) => i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
-        };
-        loop {
-            // SAFETY: `pfd` is a valid pollfd for the duration of the call,
-            // and the count passed is 1.
-            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-            if n >= 0 {
-                break;
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
-            }
-        }
-        let r = pfd.revents;
+        let r = poll_one(&self.sock, events, timeout)?;
         let readable = r & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0;
         Ok((readable, r & libc::POLLOUT != 0))
     }
@@ -266,28 +244,8 @@ impl Conn {
     /// Unlike [`Conn::poll`], bytes waiting to be read do not end the wait:
     /// a writer blocked on a full send buffer is not woken by them.
     pub fn poll_writable(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        let mut pfd = libc::pollfd {
-            fd: self.sock.as_raw_fd(),
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        let ms = match timeout {
-            None => -1,
-            Some(t) => i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
-        };
-        loop {
-            // SAFETY: `pfd` is a valid pollfd for the duration of the call,
-            // and the count passed is 1.
-            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-            if n >= 0 {
-                break;
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
-            }
-        }
-        Ok(pfd.revents & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0)
+        let r = poll_one(&self.sock, libc::POLLOUT, timeout)?;
+        Ok(r & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0)
     }
 }
 
@@ -690,6 +648,38 @@ pub fn udp_connected(addr: &SocketAddr) -> io::Result<std::net::UdpSocket> {
     set_recverr(&sock, addr.is_ipv6())?;
     sock.connect(&(*addr).into())?;
     Ok(sock.into())
+}
+
+/// `poll()` on one socket for `events`, at most `timeout` (`None`: no
+/// limit; a remaining time is rounded up to whole milliseconds, so a
+/// short one never becomes a busy 0), retried on `EINTR`. Returns the
+/// `revents` (0 when the time ran out).
+fn poll_one(
+    sock: &Socket,
+    events: libc::c_short,
+    timeout: Option<Duration>,
+) -> io::Result<libc::c_short> {
+    let mut pfd = libc::pollfd {
+        fd: sock.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    let ms = match timeout {
+        None => -1,
+        Some(t) => i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
+    };
+    loop {
+        // SAFETY: `pfd` is a valid pollfd for the duration of the call,
+        // and the count passed is 1.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n >= 0 {
+            return Ok(pfd.revents);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
 }
 
 #[cfg(test)]
