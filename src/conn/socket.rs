@@ -174,17 +174,7 @@ pub(crate) fn dial(
                     next_start = now + STAGGER;
                 }
                 Err(error) => {
-                    let at = clock.elapsed();
-                    report.attempts[i].end(at, AttemptOutcome::failed(&error));
-                    let after = report.attempts[i].duration;
-                    events(
-                        at,
-                        &Event::ConnectFailed {
-                            addr,
-                            error: &error,
-                            after,
-                        },
-                    );
+                    attempt_failed(clock, report, i, addr, &error, events);
                     // The local end cannot be what was asked (curl exit 45).
                     if sock::BindError::is(&error) {
                         close_losers(&mut racing, report, events, AttemptOutcome::Abandoned);
@@ -235,17 +225,7 @@ pub(crate) fn dial(
                     return Ok(conn);
                 }
                 Err(error) => {
-                    let at = clock.elapsed();
-                    report.attempts[i].end(at, AttemptOutcome::failed(&error));
-                    let after = report.attempts[i].duration;
-                    events(
-                        at,
-                        &Event::ConnectFailed {
-                            addr,
-                            error: &error,
-                            after,
-                        },
-                    );
+                    attempt_failed(clock, report, i, addr, &error, events);
                     last_err = Some((addr, error));
                     // RFC 8305: a failure starts the next one at once.
                     next_start = Instant::now();
@@ -253,6 +233,22 @@ pub(crate) fn dial(
             }
         }
     }
+}
+
+/// Attempt `i` (to `addr`) failed with `error`: its record ends, and
+/// the event says so.
+fn attempt_failed(
+    clock: &Clock,
+    report: &mut Report,
+    i: usize,
+    addr: SocketAddr,
+    error: &io::Error,
+    events: &mut dyn FnMut(Duration, &Event<'_>),
+) {
+    let at = clock.elapsed();
+    report.attempts[i].end(at, AttemptOutcome::failed(error));
+    let after = report.attempts[i].duration;
+    events(at, &Event::ConnectFailed { addr, error, after });
 }
 
 fn poll(racing: &[(sock::Connecting, usize)], wait: Option<Duration>) -> io::Result<Vec<usize>> {
