@@ -49,3 +49,4 @@ pub mod targets;
 mod test_support;
 mod top_ports;
 pub mod udp_payloads;
+pub mod utc;

@@ -22,6 +22,7 @@ use rawnet::scan::detection::{Service, ServiceSource};
 use rawnet::scan::{AfterHandshake, PortResult, Proto, Reason, State, Technique};
 use rawnet::scanid::ScanId;
 use rawnet::shard::Shard;
+use rawnet::utc::parse_rfc3339;
 
 use crate::output::{Event, Extra, ACCEPTS_ALL_NOTE, AFTER_NOTE, SHARD_COMMENT, TCPWRAPPED};
 
@@ -620,44 +621,6 @@ fn unix_time(text: &str) -> Option<SystemTime> {
     SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
-/// `2026-11-21T09:46:38.123Z` (what portscan writes: UTC, `Z`).
-pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
-    let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || *b.last()? != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let s = text.get(r)?;
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())?
-    };
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let frac = &text[19..text.len() - 1];
-    let nanos = match frac.strip_prefix('.') {
-        None if frac.is_empty() => 0,
-        Some(f) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|c| c.is_ascii_digit()) => {
-            f.parse::<u64>().ok()? * 10u64.pow(9 - f.len() as u32)
-        }
-        _ => return None,
-    };
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    let secs = u64::try_from(secs).ok()?;
-    SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos as u32))
-}
-
 /// Target names shared between the records of one file.
 #[derive(Default)]
 struct Targets(std::collections::HashMap<String, Arc<str>>);
@@ -705,26 +668,6 @@ fn clip(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_round_trip() {
-        let t = parse_rfc3339("2026-11-21T09:46:38.123Z").unwrap();
-        assert_eq!(
-            t.duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_millis(),
-            1_795_254_398_123
-        );
-        assert!(parse_rfc3339("1970-01-01T00:00:00Z").is_some());
-        for bad in [
-            "",
-            "2026-13-01T00:00:00Z",
-            "2026-11-21 09:46:38Z",
-            "2026-11-21T09:46:38.Z",
-        ] {
-            assert!(parse_rfc3339(bad).is_none(), "{bad}");
-        }
-    }
 
     /// Found by the fuzz target `merge_input` (its seed
     /// `fuzz/seeds/merge_input/lead-then-bad-timestamp`): white space
