@@ -51,9 +51,13 @@
 //! thousand round trips on a LAN. So, like nmap, each worker estimates the
 //! round-trip time of every address from its answers (RFC 6298's `srtt` and
 //! `rttvar`) and gives attempt `k` to it
-//! `clamp((srtt + 4 rttvar) * 2^k, min_timeout, timeout)`; before the
-//! address has answered anything, `timeout`. Timeouts differ between
-//! attempts, so each worker keeps its deadlines in a min-heap. Before a
+//! `clamp((srtt + 4 rttvar) * 2^k, min_timeout, timeout)`. Before the
+//! address has answered anything, a TCP attempt (connect or SYN) waits
+//! what the answers of every address call for (nmap's group timing: on a
+//! mostly silent range a dead address costs a few round trips of the live
+//! ones), a UDP one `timeout`; once it answers, the attempts to it still
+//! in flight get its own timeout, longer or shorter. Timeouts differ
+//! between attempts, so each worker keeps its deadlines in a min-heap. Before a
 //! timed-out connect is given up, `connect()` is asked once more, so an
 //! answer that arrived while the worker was busy is not lost. Details, and
 //! why the estimates are per worker: the `rtt` submodule.

@@ -135,15 +135,16 @@ impl<P: Prober> Worker<'_, P> {
     /// attempt to an address that has not answered yet is remembered, to
     /// be given a shorter deadline once it does (with group timing, once
     /// any address does: see `answered`).
-    fn track(&mut self, flight: InFlight<P>, wait: Wait) -> io::Result<()> {
+    fn track(&mut self, mut flight: InFlight<P>, wait: Wait) -> io::Result<()> {
         let ip = flight.job.probe.ip;
         let deadline = self.attempt_deadline(&flight);
+        flight.deadline = Some(deadline);
+        flight.awaits_sample = !self.hosts.has_estimate(ip);
+        let awaits_sample = flight.awaits_sample;
         let key = self.register(flight, wait)?;
         self.attempt_deadlines.push(deadline, key);
-        if !P::GROUP_TIMING && !self.hosts.has_estimate(ip) {
-            let slots = &self.slots;
-            self.hosts
-                .wait_for_first_sample(ip, key, |k| slots.contains(k));
+        if awaits_sample {
+            self.hosts.wait_for_first_sample(ip, key);
         }
         self.compact_deadlines();
         Ok(())
@@ -163,8 +164,12 @@ impl<P: Prober> Worker<'_, P> {
     }
 
     /// `ip` answered after `rtt`: a sample for its estimate. On its first
-    /// one, attempts started before it get the deadline the estimate calls
-    /// for (only ever earlier than the one they had).
+    /// one, the attempts to it still in flight get the deadline its own
+    /// estimate calls for, counted from their start: earlier than the
+    /// maximum they had without group timing, and, with group timing,
+    /// later than the group's if the address is slower than the rest (so
+    /// a far address is not given up at the pace of the near ones once it
+    /// has shown how far it is).
     fn answered(&mut self, ip: IpAddr, rtt: Duration) {
         let first_of_all = !self.hosts.has_any_estimate();
         let mut waiting = self.hosts.sample(ip, rtt);
@@ -188,7 +193,10 @@ impl<P: Prober> Worker<'_, P> {
             };
             if flight.listening.is_none() {
                 let deadline = self.attempt_deadline(flight);
-                self.attempt_deadlines.push(deadline, key);
+                if flight.deadline != Some(deadline) {
+                    self.slots.get_mut(key).expect("live key").deadline = Some(deadline);
+                    self.attempt_deadlines.push(deadline, key);
+                }
             }
         }
         self.compact_deadlines();
@@ -237,6 +245,9 @@ impl<P: Prober> Worker<'_, P> {
     /// match key from the map), frees the slot.
     pub(super) fn release(&mut self, key: Key) -> Option<InFlight<P>> {
         let flight = self.slots.remove(key)?;
+        if flight.awaits_sample {
+            self.hosts.forget_waiting(flight.job.probe.ip, key);
+        }
         if let Some(token) = flight.expect {
             self.stop_waiting(key, token);
         }
@@ -292,6 +303,7 @@ impl<P: Prober> Worker<'_, P> {
     /// look, then the flight goes on (rarely) or ends.
     pub(super) fn timed_out(&mut self, key: Key) -> io::Result<()> {
         let flight = self.slots.get_mut(key).expect("live key");
+        flight.job.waited = Some(flight.started.elapsed());
         let step = match self.prober.deadline(&mut flight.flight) {
             // Waiting on without a deadline would never end.
             Step::Wait(_) | Step::Expect(_) => Step::Unanswered(self.prober.silence()),

@@ -161,6 +161,10 @@ struct Job<S> {
     backoffs: u32,
     /// Ghost answers ([`Step::Again`](super::technique::Step::Again)) met so far.
     again: u32,
+    /// How long its last attempt that reached its deadline waited: an
+    /// answer that comes only on a retry proves a loss only if it came
+    /// sooner than that (see `account`).
+    waited: Option<Duration>,
     /// A discovery probe (see the `discovery` module).
     discovery: bool,
     /// An ICMP echo request of discovery ([`Prober::start_echo`]).
@@ -184,6 +188,7 @@ impl<S: Default> Job<S> {
             timeouts: 0,
             backoffs: 0,
             again: 0,
+            waited: None,
             discovery: false,
             echo: false,
             silent: false,
@@ -206,6 +211,13 @@ struct InFlight<P: Prober> {
     listening: Option<Duration>,
     /// The match key it waits under on a shared socket ([`Step::Expect`](super::technique::Step::Expect)).
     expect: Option<u64>,
+    /// When the attempt gives up, once tracked. A deadline moved later
+    /// (see `answered`) leaves its earlier heap entry behind; only an
+    /// entry that is this deadline expires the flight.
+    deadline: Option<Instant>,
+    /// Remembered by its address's list of attempts waiting for a first
+    /// sample (see the `rtt` module), to be forgotten when it ends.
+    awaits_sample: bool,
 }
 
 /// The event loop of one worker, driving flights of prober `P`.
@@ -550,6 +562,8 @@ impl<'a, P: Prober> Worker<'a, P> {
                     started,
                     listening: None,
                     expect: None,
+                    deadline: None,
+                    awaits_sample: false,
                 };
                 self.begin(flight, step)
             }
@@ -635,7 +649,9 @@ impl<'a, P: Prober> Worker<'a, P> {
     /// passed (after the prober's last look).
     fn expire(&mut self, now: Instant) -> io::Result<()> {
         while let Some(key) = self.attempt_deadlines.pop_expired(now) {
-            if matches!(self.slots.get(key), Some(f) if f.listening.is_none()) {
+            let due =
+                |f: &InFlight<P>| f.listening.is_none() && f.deadline.is_some_and(|d| d <= now);
+            if self.slots.get(key).is_some_and(due) {
                 self.timed_out(key)?;
             }
         }
