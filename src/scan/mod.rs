@@ -57,9 +57,10 @@
 //! mostly silent range a dead address costs a few round trips of the live
 //! ones), a UDP one `timeout`; once it answers, the attempts to it still
 //! in flight get its own timeout, longer or shorter. Timeouts differ
-//! between attempts, so each worker keeps its deadlines in a min-heap. Before a
-//! timed-out connect is given up, `connect()` is asked once more, so an
-//! answer that arrived while the worker was busy is not lost. Details, and
+//! between attempts, so each worker keeps its deadlines in a min-heap. Before
+//! deadlines are expired, the worker takes what the poller holds already
+//! (one `epoll_wait` without sleeping), so an answer that arrived while it
+//! was busy decides its flight and is not taken for silence. Details, and
 //! why the estimates are per worker: the `rtt` submodule.
 //!
 //! On loopback (and over a veth into a local namespace) the answer arrives

@@ -256,9 +256,13 @@ pub trait Prober {
         Step::Unanswered(self.silence())
     }
 
-    /// The flight's deadline passed without an answer: a last look (TCP
-    /// asks `connect()` once more; a listening flight ends with what it
-    /// heard). By default, [`Step::Unanswered`] with [`Prober::silence`].
+    /// The flight's deadline passed without an answer (a listening flight
+    /// ends with what it heard). Readiness and replies the kernel held at
+    /// the deadline have been handed to [`Prober::ready`] and
+    /// [`Prober::matched`] already (the engine takes them without waiting
+    /// before it expires deadlines), so a prober needs no last system
+    /// call to be sure. By default, [`Step::Unanswered`] with
+    /// [`Prober::silence`].
     fn deadline(&mut self, flight: &mut Self::Flight) -> Step {
         let _ = flight;
         Step::Unanswered(self.silence())

@@ -76,6 +76,10 @@ const MAX_AGAIN: u32 = 4;
 const INITIAL_SLOTS: usize = 1024;
 /// Readiness events taken per `epoll_wait`.
 const EVENTS_PER_WAIT: usize = 1024;
+/// Most zero-timeout waits in one turn before deadlines are expired (see
+/// [`Worker::take_ready`]): a bound on the turn, so starts and results
+/// go on under a flood of readiness (the deadlines then wait a turn).
+const READY_ROUNDS: usize = 16;
 /// Longest sleep in one wait, as a safety net against a missed wake-up.
 const MAX_WAIT: Duration = super::CANCEL_POLL;
 /// Most attempts started per turn of the event loop, so that deadlines and
@@ -353,7 +357,10 @@ impl<'a, P: Prober> Worker<'a, P> {
             if let Some(rate) = self.shared.rate {
                 rate.tick(now);
             }
-            self.expire(now)?;
+            // Deadlines wait a turn when readiness is still coming in.
+            if !self.any_due(now) || self.take_ready(&mut events)? {
+                self.expire(now)?;
+            }
             self.promote_due(now);
             self.give_back_unused_permits();
             let wake = self.start_more()?;
@@ -645,8 +652,39 @@ impl<'a, P: Prober> Worker<'a, P> {
         self.advance(key, step)
     }
 
+    /// True when a deadline is due at `now` (possibly a stale entry).
+    fn any_due(&self, now: Instant) -> bool {
+        let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
+        due(self.attempt_deadlines.next()) || due(self.listen_deadlines.next())
+    }
+
+    /// Handles what the poller holds already, without sleeping, before
+    /// deadlines are expired: a flight whose answer is in the kernel by
+    /// its deadline (it came while the worker was busy, or descheduled on
+    /// a loaded machine) is decided by that answer, never taken for
+    /// silence. One `epoll_wait` per turn of the loop that has deadlines
+    /// due, rather than a last system call per flight that times out;
+    /// repeated while it fills the buffer, up to [`READY_ROUNDS`] times.
+    /// Returns false if readiness was still coming in after those: the
+    /// deadlines must then wait for the next turn.
+    fn take_ready(&mut self, events: &mut Events) -> io::Result<bool> {
+        for _ in 0..READY_ROUNDS {
+            events.clear();
+            self.poller.wait(events, Some(Duration::ZERO))?;
+            for ev in events.iter() {
+                self.on_event(ev.key)?;
+            }
+            if events.len() < EVENTS_PER_WAIT {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Gives up on attempts and listening flights whose deadline has
-    /// passed (after the prober's last look).
+    /// passed (after the prober's last look, which needs no system call
+    /// for an answer the kernel holds: [`Worker::take_ready`] has handed
+    /// those over already).
     fn expire(&mut self, now: Instant) -> io::Result<()> {
         while let Some(key) = self.attempt_deadlines.pop_expired(now) {
             let due =
