@@ -84,7 +84,12 @@
 //! proven by a late answer. A first attempt that times out grows it by
 //! one, as an answer does: silence is not loss, and on silent space
 //! (most of a large range) the window would otherwise stay where it
-//! started, a timeout's worth of probes at a time. On loopback, where answers come during the
+//! started, a timeout's worth of probes at a time. With group timing
+//! (TCP) a first attempt that waits longer than `min_timeout` (before the
+//! scan's first answer it waits `timeout`) grows it once it has been
+//! silent for `min_timeout`, without being given up any sooner: the
+//! window then leaves its start in a few tenths of a second on silent
+//! space instead of a second per doubling. On loopback, where answers come during the
 //! `connect()` call, little is ever in flight and the window does not
 //! matter.
 //!

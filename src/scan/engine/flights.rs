@@ -141,13 +141,47 @@ impl<P: Prober> Worker<'_, P> {
         flight.deadline = Some(deadline);
         flight.awaits_sample = !self.hosts.has_estimate(ip);
         let awaits_sample = flight.awaits_sample;
+        let mark = self.silence_mark(&flight, deadline);
         let key = self.register(flight, wait)?;
         self.attempt_deadlines.push(deadline, key);
+        if let Some(mark) = mark {
+            self.silence_marks.push(mark, key);
+        }
         if awaits_sample {
             self.hosts.wait_for_first_sample(ip, key);
         }
         self.compact_deadlines();
         Ok(())
+    }
+
+    /// When the silence of a first attempt that waits past the floor
+    /// (`--min-timeout`) is to widen the window, if it is: with group
+    /// timing, a first attempt widens the window by one when it has been
+    /// silent as long as the shortest timeout any attempt is given, not
+    /// only when its own longer deadline passes (before the scan's first
+    /// answer that is the maximum, a second by default, and a window of
+    /// silent attempts would then grow once a second). The attempt itself
+    /// still waits its full deadline: nothing is given up sooner, the
+    /// window only learns sooner that silence is what this space gives.
+    fn silence_mark(&self, flight: &InFlight<P>, deadline: Instant) -> Option<Instant> {
+        let mark = flight.started + self.shared.cfg.min_timeout;
+        (P::GROUP_TIMING
+            && flight.job.timeouts == 0
+            && !flight.job.silence_counted
+            && mark < deadline)
+            .then_some(mark)
+    }
+
+    /// The first attempt in `key` has been silent up to its mark: it
+    /// widens the window now, once (see `silence_mark`).
+    pub(super) fn silence_seen(&mut self, key: Key) {
+        let Some(flight) = self.slots.get_mut(key) else {
+            return;
+        };
+        if flight.listening.is_none() && flight.job.timeouts == 0 && !flight.job.silence_counted {
+            flight.job.silence_counted = true;
+            self.shared.permits.grow();
+        }
     }
 
     /// When an attempt gives up, by what is known of its address (or, for
@@ -238,6 +272,9 @@ impl<P: Prober> Worker<'_, P> {
         }
         if self.listen_deadlines.len() > bound {
             self.listen_deadlines.retain_live(|k| slots.contains(k));
+        }
+        if self.silence_marks.len() > bound {
+            self.silence_marks.retain_live(|k| slots.contains(k));
         }
     }
 

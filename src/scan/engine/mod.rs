@@ -169,6 +169,9 @@ struct Job<S> {
     /// answer that comes only on a retry proves a loss only if it came
     /// sooner than that (see `account`).
     waited: Option<Duration>,
+    /// Its first attempt's silence has widened the window already (see
+    /// `mark_silence`).
+    silence_counted: bool,
     /// A discovery probe (see the `discovery` module).
     discovery: bool,
     /// An ICMP echo request of discovery ([`Prober::start_echo`]).
@@ -193,6 +196,7 @@ impl<S: Default> Job<S> {
             backoffs: 0,
             again: 0,
             waited: None,
+            silence_counted: false,
             discovery: false,
             echo: false,
             silent: false,
@@ -243,6 +247,9 @@ pub(crate) struct Worker<'a, P: Prober> {
     attempt_deadlines: Deadlines,
     /// Deadlines of flights listening to an answered port.
     listen_deadlines: Deadlines,
+    /// When a first attempt that waits longer than the floor has been
+    /// silent as long as any attempt is ever given (see `mark_silence`).
+    silence_marks: Deadlines,
     /// Round-trip estimates per address, for the timeouts.
     hosts: Hosts,
     /// ICMP port unreachables per address (for rationed probers).
@@ -290,6 +297,7 @@ impl<'a, P: Prober> Worker<'a, P> {
             replies: Vec::new(),
             attempt_deadlines: Deadlines::default(),
             listen_deadlines: Deadlines::default(),
+            silence_marks: Deadlines::default(),
             hosts: Hosts::new(Timeouts::new(shared.cfg.min_timeout, shared.cfg.timeout)),
             icmp: IcmpTable::default(),
             pending: VecDeque::new(),
@@ -396,6 +404,7 @@ impl<'a, P: Prober> Worker<'a, P> {
             wake,
             self.attempt_deadlines.next(),
             self.listen_deadlines.next(),
+            self.silence_marks.next(),
             self.timed.first_key_value().map(|((t, _), _)| *t),
         ]
         .into_iter()
@@ -697,6 +706,9 @@ impl<'a, P: Prober> Worker<'a, P> {
             if matches!(self.slots.get(key), Some(f) if f.listening.is_some()) {
                 self.timed_out(key)?;
             }
+        }
+        while let Some(key) = self.silence_marks.pop_expired(now) {
+            self.silence_seen(key);
         }
         Ok(())
     }

@@ -123,11 +123,13 @@ impl<P: Prober> Worker<'_, P> {
     fn unanswered(&mut self, mut job: Job<P::Session>, started: Instant, outcome: Outcome) {
         let attempt = job.timeouts;
         job.timeouts += 1;
-        if attempt == 0 {
+        if attempt == 0 && !job.silence_counted {
             // Silence is not loss: a first attempt that waited out its
             // timeout used its permit as long as it could, and says
             // nothing against the path. Widen, as an answer does, so a
-            // scan of silent space is not held to the initial window.
+            // scan of silent space is not held to the initial window
+            // (once per probe: it may have at its silence mark).
+            job.silence_counted = true;
             self.shared.permits.grow();
         }
         let retries = self.shared.cfg.retries;
