@@ -196,7 +196,8 @@ fastest_exact() {
     local prefix=$1 r n
     for r in $RATES; do
         n=$prefix-$r
-        [ -f "$WORK/$n" ] && exact "$n" "$LIVE_COUNT" && printf '%s %s\n' "$(best "$n")" "$n"
+        # (|| true: an inexact last rate must not fail the pipe under pipefail)
+        { [ -f "$WORK/$n" ] && exact "$n" "$LIVE_COUNT" && printf '%s %s\n' "$(best "$n")" "$n"; } || true
     done | sort -n | head -n1 | cut -d' ' -f2
 }
 
@@ -268,7 +269,7 @@ silent() {
         return
     fi
     # fastest NAME...: the one of NAME... (those that ran) with the lowest best time.
-    fastest() { for n in "$@"; do [ -f "$WORK/$n" ] && printf '%s %s\n' "$(best "$n")" "$n"; done | sort -n | head -n1 | cut -d' ' -f2; }
+    fastest() { for n in "$@"; do [ -f "$WORK/$n" ] && printf '%s %s\n' "$(best "$n")" "$n"; done | sort -n | head -n1 | cut -d' ' -f2 || true; }
     local syn_best connect_best ratios=""
     syn_best=$(fastest ps_syn ps_syn_pn)
     connect_best=$(fastest ps_connect ps_connect_pn)
