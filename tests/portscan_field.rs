@@ -263,3 +263,43 @@ fn host_timeout_gives_up_on_a_slow_host() {
     );
     assert!(run.stderr.contains("1 timed out"), "{}", run.stderr);
 }
+
+/// A far host among near ones, with `-Pn`: attempts to an address that
+/// has not answered yet wait the group's timeout (here the 100 ms floor,
+/// the near hosts answer in well under a millisecond), which is shorter
+/// than the far host's 140 ms round trip. Its ports must still come out
+/// exactly (open and closed, none filtered), with their real round trip:
+/// the retry waits twice as long, and once the far host has answered, its
+/// own estimate times the attempts still in flight and those after them.
+#[test]
+fn a_far_host_among_near_ones_is_scanned_exactly() {
+    let settings = Settings {
+        rtt_ms: 140,
+        delay_only: "10.232.0.1",
+        listen: "22 80",
+        live: 3,
+        ..Settings::default()
+    };
+    let lab = or_skip!(Lab::up(
+        "a_far_host_among_near_ones_is_scanned_exactly",
+        &settings
+    ));
+    let run = scan(&lab, &["-Pn", "--all", "10.232.0.0/29", "20-120"]).ok();
+    let lines = run.lines();
+    assert_eq!(lines.len(), 8 * 101, "stderr: {}", run.stderr);
+    for l in &lines {
+        let host = match l.ip {
+            std::net::IpAddr::V4(v4) => v4.octets()[3],
+            other => panic!("{other}"),
+        };
+        let state = match (host, l.port) {
+            (1..=3, 22 | 80) => "open",
+            (1..=3, _) => "closed",
+            _ => "filtered",
+        };
+        assert_eq!(l.state, state, "{l:?}");
+        if host == 1 {
+            assert!(l.rtt_ms >= 135.0, "the far host answered too soon: {l:?}");
+        }
+    }
+}

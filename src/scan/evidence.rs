@@ -362,6 +362,13 @@ impl<P: Prober> Prober for HostCheck<P> {
     type Session = CheckSession<P::Session>;
     type Reply = P::Reply;
 
+    // Every associated const of the trait is the wrapped prober's: a
+    // wrapper that fell back to a default would change how the engine
+    // sizes the window, times silence or discovers hosts (see the test
+    // `a_host_check_is_timed_as_what_it_wraps`).
+    const HOLDS_DESCRIPTORS: bool = P::HOLDS_DESCRIPTORS;
+    const GROUP_TIMING: bool = P::GROUP_TIMING;
+    const ECHO: bool = P::ECHO;
     const MAX_WORKERS: Option<usize> = P::MAX_WORKERS;
 
     fn technique(&self) -> Technique {
@@ -461,6 +468,20 @@ impl<P: Prober> Prober for HostCheck<P> {
         self.inner.rationed()
     }
 
+    fn send_queued(&mut self, refused: &mut Vec<(u64, Self::Reply)>) -> std::io::Result<bool> {
+        self.inner.send_queued(refused)
+    }
+
+    fn start_echo(&mut self, probe: &Probe, attempt: u32) -> Result<(Self::Flight, Step), Step> {
+        let (flight, step) = self.inner.start_echo(probe, attempt)?;
+        let flight = CheckFlight::Inner {
+            flight,
+            ip: probe.ip,
+            held: None,
+        };
+        Ok((flight, step))
+    }
+
     fn finish(&mut self, flight: Self::Flight, session: &mut Self::Session) {
         match flight {
             CheckFlight::Inner { flight, held, .. } => {
@@ -474,5 +495,31 @@ impl<P: Prober> Prober for HostCheck<P> {
                 session.last = found;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::syn::SynProber;
+
+    /// The associated consts of a prober, as the engine reads them.
+    fn consts<P: Prober>() -> (bool, bool, bool, Option<usize>) {
+        (
+            P::HOLDS_DESCRIPTORS,
+            P::GROUP_TIMING,
+            P::ECHO,
+            P::MAX_WORKERS,
+        )
+    }
+
+    #[test]
+    fn a_host_check_is_timed_as_what_it_wraps() {
+        // The SYN prober differs from the trait's default in every const,
+        // so a const the wrapper does not forward shows here.
+        let syn = consts::<SynProber>();
+        assert_eq!(syn, (false, true, true, Some(1)));
+        assert_eq!(consts::<HostCheck<SynProber>>(), syn);
+        assert_eq!(consts::<HostCheck<TcpConnect>>(), consts::<TcpConnect>());
     }
 }

@@ -51,11 +51,16 @@
 //! thousand round trips on a LAN. So, like nmap, each worker estimates the
 //! round-trip time of every address from its answers (RFC 6298's `srtt` and
 //! `rttvar`) and gives attempt `k` to it
-//! `clamp((srtt + 4 rttvar) * 2^k, min_timeout, timeout)`; before the
-//! address has answered anything, `timeout`. Timeouts differ between
-//! attempts, so each worker keeps its deadlines in a min-heap. Before a
-//! timed-out connect is given up, `connect()` is asked once more, so an
-//! answer that arrived while the worker was busy is not lost. Details, and
+//! `clamp((srtt + 4 rttvar) * 2^k, min_timeout, timeout)`. Before the
+//! address has answered anything, a TCP attempt (connect or SYN) waits
+//! what the answers of every address call for (nmap's group timing: on a
+//! mostly silent range a dead address costs a few round trips of the live
+//! ones), a UDP one `timeout`; once it answers, the attempts to it still
+//! in flight get its own timeout, longer or shorter. Timeouts differ
+//! between attempts, so each worker keeps its deadlines in a min-heap. Before
+//! deadlines are expired, the worker takes what the poller holds already
+//! (one `epoll_wait` without sleeping), so an answer that arrived while it
+//! was busy decides its flight and is not taken for silence. Details, and
 //! why the estimates are per worker: the `rtt` submodule.
 //!
 //! On loopback (and over a veth into a local namespace) the answer arrives
@@ -79,7 +84,12 @@
 //! proven by a late answer. A first attempt that times out grows it by
 //! one, as an answer does: silence is not loss, and on silent space
 //! (most of a large range) the window would otherwise stay where it
-//! started, a timeout's worth of probes at a time. On loopback, where answers come during the
+//! started, a timeout's worth of probes at a time. With group timing
+//! (TCP) a first attempt that waits longer than `min_timeout` (before the
+//! scan's first answer it waits `timeout`) grows it once it has been
+//! silent for `min_timeout`, without being given up any sooner: the
+//! window then leaves its start in a few tenths of a second on silent
+//! space instead of a second per doubling. On loopback, where answers come during the
 //! `connect()` call, little is ever in flight and the window does not
 //! matter.
 //!

@@ -31,15 +31,42 @@
 //! the doubling backs off on a host that got slower, `min` keeps a burst of
 //! fast answers from shrinking the timeout below what a loaded machine can
 //! keep, and `max` is the user's `--timeout`. Before any sample for an
-//! address there is nothing to adapt to, so an attempt waits `max`.
+//! address there is nothing of its own to adapt to: an attempt of a
+//! prober without group timing (UDP) waits `max`.
+//!
+//! # Group timing
+//!
+//! The TCP connect and the SYN scan (and every discovery probe) time an
+//! address that has not answered yet by the samples of *every* address
+//! the worker heard from, as nmap does for hosts without timing of their
+//! own: attempt `k` waits `clamp(group srtt + 4 group rttvar, min, max) *
+//! 2^k`, at most `max` ([`Timeouts::for_group_attempt`]; the doubling
+//! after the floor, so a retry waits longer than the attempt before it
+//! even when the group answers in microseconds). On a range that is
+//! mostly silent, a dead address then costs a few round trips of the live
+//! ones rather than `max` per attempt: 100 ms and 200 ms at the default
+//! floor instead of 1 s twice. Before the worker has any sample at all,
+//! `max`.
+//!
+//! The price, as with nmap: an address farther away than `2^retries`
+//! times the group's timeout never answers within its waits and is
+//! reported silent (filtered, or down); a higher `--min-timeout` makes
+//! room for it. An address that does answer within them is timed by its
+//! own estimate from its first sample on, including the attempts to it
+//! still in flight (next section), so a far address among near ones is
+//! not given up at the pace of the near ones once it has shown how far it
+//! is. Its answers that came only on a retry after the group's shorter
+//! wait are not counted as loss (see the `engine`'s `account`).
 //!
 //! # Attempts started before the first sample
 //!
-//! They were given `max`, which is far too long once the address turns out
-//! to be fast. [`Hosts`] remembers them (by slot key) until the address's
-//! first sample; the worker then gives them the deadline they would have
-//! had, counted from their own start. Later samples only affect attempts
-//! started after them, as in TCP.
+//! They were given `max` (or the group's timeout), which is too long once
+//! the address turns out to be fast (or too short if it turns out to be
+//! farther than the group). [`Hosts`] remembers them (by slot key) until
+//! the address's first sample; the worker then gives them the deadline its
+//! estimate calls for, counted from their own start, earlier or later than
+//! the one they had. Later samples only affect attempts started after
+//! them, as in TCP.
 //!
 //! # Why one table per worker
 //!
@@ -52,17 +79,17 @@
 //!
 //! # Bounded
 //!
-//! Memory is one 80-byte entry per address a worker has probed, up to
-//! [`MAX_HOSTS`] entries per worker (about 3 MB with hash-table slack; a
-//! few kilobytes for the usual handful of hosts), plus the keys of
-//! attempts still waiting for an address's first sample (stale ones are
-//! dropped before a list grows, so each list stays within twice its
-//! attempts in flight). A scan of more addresses (a /8, probed in a
-//! random order) evicts an arbitrary entry for each new one: an evicted
-//! address starts over from the maximum timeout, as if unseen, which is
-//! slower but never wrong, and attempts that waited for its first sample
-//! keep their full deadline. Over a huge target space each address gets
-//! few probes, so there is little to learn per address anyway.
+//! Memory is one entry per address that has *answered* (a few dozen
+//! bytes), up to [`MAX_HOSTS`] entries per worker (about 1 MB with
+//! hash-table slack; a few kilobytes for the usual handful of hosts),
+//! plus the keys of attempts in flight to addresses not heard from yet
+//! (an attempt's key is dropped when it ends, so these are never more
+//! than the attempts in flight, whatever the number of silent addresses).
+//! A scan with more live addresses (a /8, probed in a random order)
+//! evicts an arbitrary entry for each new one: an evicted address starts
+//! over as if unheard, which is slower but never wrong. Over a huge
+//! target space each address gets few probes, so there is little to learn
+//! per address anyway.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -131,14 +158,27 @@ impl Timeouts {
             .saturating_mul(factor)
             .clamp(self.min, self.max)
     }
-}
 
-/// What one worker knows of one address.
-#[derive(Debug, Default)]
-struct Host {
-    estimate: Option<RttEstimate>,
-    /// Attempts started before the first sample (some keys may be stale).
-    waiting: Vec<Key>,
+    /// How long attempt `attempt` to an address without samples of its own
+    /// may wait, given the estimate of every address (group timing): the
+    /// group's timeout clamped to `min..=max`, *then* doubled per retry, at
+    /// most `max`. The doubling comes after the floor because the group's
+    /// estimate is a guess for this address: a retry waits longer than the
+    /// attempt before it even when the near addresses that make the group
+    /// answer in microseconds, so an address up to `2^attempt` times
+    /// farther than the group's timeout is still heard. `max` before any
+    /// sample at all.
+    pub(crate) fn for_group_attempt(&self, group: Option<&RttEstimate>, attempt: u32) -> Duration {
+        let Some(group) = group else {
+            return self.max;
+        };
+        let factor = 1u32.checked_shl(attempt).unwrap_or(u32::MAX);
+        group
+            .rto()
+            .clamp(self.min, self.max)
+            .saturating_mul(factor)
+            .min(self.max)
+    }
 }
 
 /// Per-address round-trip estimates of one worker, and the attempts still
@@ -146,7 +186,13 @@ struct Host {
 #[derive(Debug)]
 pub(crate) struct Hosts {
     timeouts: Timeouts,
-    hosts: HashMap<IpAddr, Host>,
+    hosts: HashMap<IpAddr, RttEstimate>,
+    /// Attempts in flight to addresses without an estimate, by address:
+    /// an entry is added when such an attempt starts and removed when it
+    /// ends or its address answers, so this holds no more than what is
+    /// in flight (and no entry for an address that never answers once
+    /// its attempts are over).
+    waiting: HashMap<IpAddr, Vec<Key>>,
     /// All samples of this worker, whatever their address: the estimate
     /// for discovery probes to addresses that have not answered yet (see
     /// [`Hosts::discovery_timeout`]).
@@ -159,23 +205,27 @@ impl Hosts {
         Hosts {
             timeouts,
             hosts: HashMap::new(),
+            waiting: HashMap::new(),
             any: None,
         }
     }
 
-    /// The timeout of discovery attempt `attempt` to `ip`: its own
-    /// estimate if it has answered, else the estimate of every address
-    /// this worker has heard from (nmap's group timing: a dead address is
-    /// given up after a few round trips of the live ones, not after the
-    /// maximum), else the maximum.
+    /// The timeout of attempt `attempt` to `ip` under group timing (every
+    /// discovery probe, and every attempt of a group-timed prober): its
+    /// own estimate if it has answered, else the estimate of every address
+    /// this worker has heard from ([`Timeouts::for_group_attempt`]: nmap's
+    /// group timing, a dead address is given up after a few round trips
+    /// of the live ones, not after the maximum), else the maximum.
     ///
-    /// The price, as with nmap: an address much farther away than the
-    /// others may be taken for down; `-Pn` or a higher `--min-timeout`
-    /// avoid it.
+    /// The price, as with nmap: an address that never answers within
+    /// those waits (farther than `2^retries` times the group's timeout)
+    /// is taken for silent (down, or its ports filtered); a higher
+    /// `--min-timeout` avoids it.
     pub(crate) fn discovery_timeout(&self, ip: IpAddr, attempt: u32) -> Duration {
-        let own = self.hosts.get(&ip).and_then(|h| h.estimate.as_ref());
-        self.timeouts
-            .for_attempt(own.or(self.any.as_ref()), attempt)
+        match self.hosts.get(&ip) {
+            Some(own) => self.timeouts.for_attempt(Some(own), attempt),
+            None => self.timeouts.for_group_attempt(self.any.as_ref(), attempt),
+        }
     }
 
     /// True once this worker has any sample at all.
@@ -183,70 +233,60 @@ impl Hosts {
         self.any.is_some()
     }
 
-    /// The entry of `ip`, made room for (one arbitrary entry evicted)
-    /// when the table is full.
-    fn host(&mut self, ip: IpAddr) -> &mut Host {
-        if self.hosts.len() >= MAX_HOSTS && !self.hosts.contains_key(&ip) {
-            if let Some(victim) = self.hosts.keys().next().copied() {
-                self.hosts.remove(&victim);
-            }
-        }
-        self.hosts.entry(ip).or_default()
-    }
-
     /// The timeout of attempt `attempt` to `ip`, as of now.
     pub(crate) fn timeout(&self, ip: IpAddr, attempt: u32) -> Duration {
-        let estimate = self.hosts.get(&ip).and_then(|h| h.estimate.as_ref());
-        self.timeouts.for_attempt(estimate, attempt)
+        self.timeouts.for_attempt(self.hosts.get(&ip), attempt)
     }
 
     /// The unclamped first-attempt timeout of `ip` (`srtt + 4 rttvar`),
     /// once it has given a sample.
     pub(crate) fn rto(&self, ip: IpAddr) -> Option<Duration> {
-        let estimate = self.hosts.get(&ip)?.estimate.as_ref()?;
-        Some(estimate.rto())
+        self.hosts.get(&ip).map(RttEstimate::rto)
     }
 
     /// True when `ip` has given at least one sample.
     pub(crate) fn has_estimate(&self, ip: IpAddr) -> bool {
-        self.hosts.get(&ip).is_some_and(|h| h.estimate.is_some())
+        self.hosts.contains_key(&ip)
     }
 
-    /// Remembers an attempt to `ip` started before its first sample.
-    /// `live` tells which remembered keys still name an attempt, so that
-    /// stale ones are dropped before the list would grow.
-    pub(crate) fn wait_for_first_sample(
-        &mut self,
-        ip: IpAddr,
-        key: Key,
-        live: impl Fn(Key) -> bool,
-    ) {
-        let waiting = &mut self.host(ip).waiting;
-        if waiting.len() == waiting.capacity() && waiting.len() >= 8 {
-            waiting.retain(|k| live(*k));
+    /// Remembers an attempt to `ip` started before its first sample,
+    /// until [`Hosts::sample`] hands it back or [`Hosts::forget_waiting`]
+    /// drops it.
+    pub(crate) fn wait_for_first_sample(&mut self, ip: IpAddr, key: Key) {
+        self.waiting.entry(ip).or_default().push(key);
+    }
+
+    /// The attempt in `key` to `ip` ended: it no longer waits for the
+    /// address's first sample.
+    pub(crate) fn forget_waiting(&mut self, ip: IpAddr, key: Key) {
+        if let Some(waiting) = self.waiting.get_mut(&ip) {
+            waiting.retain(|k| *k != key);
+            if waiting.is_empty() {
+                self.waiting.remove(&ip);
+            }
         }
-        waiting.push(key);
     }
 
     /// Records an answer from `ip` that took `rtt`. On the address's first
-    /// sample, returns the attempts that were waiting for it (possibly
-    /// stale), so that the caller can shorten their deadlines.
+    /// sample, returns the attempts that were waiting for it, so that the
+    /// caller can give them the deadline its estimate calls for. A full
+    /// table evicts an arbitrary address first (see "Bounded").
     pub(crate) fn sample(&mut self, ip: IpAddr, rtt: Duration) -> Vec<Key> {
         match &mut self.any {
             Some(any) => any.update(rtt),
             None => self.any = Some(RttEstimate::first(rtt)),
         }
-        let host = self.host(ip);
-        match &mut host.estimate {
-            Some(estimate) => {
-                estimate.update(rtt);
-                Vec::new()
-            }
-            None => {
-                host.estimate = Some(RttEstimate::first(rtt));
-                std::mem::take(&mut host.waiting)
+        if let Some(estimate) = self.hosts.get_mut(&ip) {
+            estimate.update(rtt);
+            return Vec::new();
+        }
+        if self.hosts.len() >= MAX_HOSTS {
+            if let Some(victim) = self.hosts.keys().next().copied() {
+                self.hosts.remove(&victim);
             }
         }
+        self.hosts.insert(ip, RttEstimate::first(rtt));
+        self.waiting.remove(&ip).unwrap_or_default()
     }
 }
 
@@ -366,27 +406,50 @@ mod tests {
         let mut slots = Slots::with_capacity(4);
         let mut h = Hosts::new(Timeouts::new(ms(100), ms(1000)));
         let (a1, a2, b1) = (slots.insert(()), slots.insert(()), slots.insert(()));
-        h.wait_for_first_sample(A, a1, |_| true);
-        h.wait_for_first_sample(A, a2, |_| true);
-        h.wait_for_first_sample(B, b1, |_| true);
+        h.wait_for_first_sample(A, a1);
+        h.wait_for_first_sample(A, a2);
+        h.wait_for_first_sample(B, b1);
         assert_eq!(h.sample(A, ms(1)), vec![a1, a2]);
         assert_eq!(h.sample(A, ms(1)), Vec::new());
         assert_eq!(h.sample(B, ms(1)), vec![b1]);
     }
 
     #[test]
-    fn stale_waiting_attempts_are_dropped_before_the_list_grows() {
+    fn attempts_that_ended_are_forgotten_and_silent_addresses_leave_nothing() {
         let mut slots = Slots::with_capacity(64);
         let mut h = Hosts::new(Timeouts::new(ms(100), ms(1000)));
         let mut last = None;
-        for _ in 0..1000 {
+        for i in 0..1000u32 {
             let key = slots.insert(());
-            h.wait_for_first_sample(A, key, |k| slots.contains(k));
+            let silent = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+            h.wait_for_first_sample(A, key);
+            h.wait_for_first_sample(silent, key);
+            h.forget_waiting(silent, key);
+            if i < 999 {
+                h.forget_waiting(A, key);
+            }
             slots.remove(key);
             last = Some(key);
         }
-        let waiting = h.sample(A, ms(1));
-        assert!(waiting.len() <= 16, "{}", waiting.len());
-        assert_eq!(waiting.last().copied(), last);
+        assert_eq!(h.waiting.len(), 1);
+        assert_eq!(h.sample(A, ms(1)), vec![last.unwrap()]);
+        assert!(h.waiting.is_empty());
+    }
+
+    #[test]
+    fn an_address_slower_than_the_group_gets_its_own_longer_timeout() {
+        let mut h = Hosts::new(Timeouts::new(ms(100), ms(1000)));
+        let far = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9));
+        for _ in 0..50 {
+            h.sample(A, Duration::from_micros(300));
+        }
+        // Unheard: the group's timeout (clamped to the floor), doubled
+        // per retry after the floor.
+        assert_eq!(h.discovery_timeout(far, 0), ms(100));
+        assert_eq!(h.discovery_timeout(far, 1), ms(200));
+        assert_eq!(h.discovery_timeout(far, 4), ms(1000));
+        h.sample(far, ms(150));
+        // Heard: its own, longer one (150 + 4 * 75 ms).
+        assert_eq!(h.discovery_timeout(far, 0), ms(450));
     }
 }

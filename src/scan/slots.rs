@@ -4,8 +4,8 @@
 //! Connect timeouts adapt to each address and back off on retries (see the
 //! `rtt` module), so deadlines are not pushed in the order they fall due:
 //! a retry waits longer than a first attempt started after it, and an
-//! attempt started before its address's first answer is given an earlier
-//! deadline once that answer arrives. The timer is therefore a min-heap
+//! attempt started before its address's first answer is given the
+//! deadline that answer calls for (earlier or later) once it arrives. The timer is therefore a min-heap
 //! ([`Deadlines`]), not a FIFO; with a few thousand entries at most, a push
 //! or pop is a dozen comparisons.
 //!
@@ -180,8 +180,10 @@ pub(crate) struct Deadlines {
 }
 
 impl Deadlines {
-    /// Adds a deadline for `key`. A key may have several; the earliest
-    /// that is due while the key is live wins, later ones find it stale.
+    /// Adds a deadline for `key`. A key may have several: the engine
+    /// keeps each flight's current deadline with the flight and ignores
+    /// an entry that is not it (a deadline moved later leaves its earlier
+    /// entry behind), and entries of a freed slot are stale.
     pub(crate) fn push(&mut self, deadline: Instant, key: Key) {
         self.heap.push(Reverse((deadline, key)));
     }

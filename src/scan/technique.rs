@@ -256,9 +256,13 @@ pub trait Prober {
         Step::Unanswered(self.silence())
     }
 
-    /// The flight's deadline passed without an answer: a last look (TCP
-    /// asks `connect()` once more; a listening flight ends with what it
-    /// heard). By default, [`Step::Unanswered`] with [`Prober::silence`].
+    /// The flight's deadline passed without an answer (a listening flight
+    /// ends with what it heard). Readiness and replies the kernel held at
+    /// the deadline have been handed to [`Prober::ready`] and
+    /// [`Prober::matched`] already (the engine takes them without waiting
+    /// before it expires deadlines), so a prober needs no last system
+    /// call to be sure. By default, [`Step::Unanswered`] with
+    /// [`Prober::silence`].
     fn deadline(&mut self, flight: &mut Self::Flight) -> Step {
         let _ = flight;
         Step::Unanswered(self.silence())
@@ -283,12 +287,15 @@ pub trait Prober {
     /// its window is what its budget says.
     const HOLDS_DESCRIPTORS: bool = true;
 
-    /// True for a sweep of space where most addresses never answer (a
-    /// stateless SYN scan): an attempt to an address that has not answered
-    /// yet waits what the answers of *every* address call for (nmap's
-    /// group timing, as discovery probes do), not the maximum, and no
-    /// per-address record is kept for it until it answers. False by
-    /// default: each address's own round trips decide its timeouts.
+    /// True when an attempt to an address that has not answered yet waits
+    /// what the answers of *every* address call for (nmap's group timing,
+    /// as discovery probes do), not the maximum: the TCP connect and the
+    /// SYN scan, which sweep space where most addresses never answer.
+    /// Once an address answers, its own estimate times its attempts, and
+    /// those still in flight get the deadline it calls for, later than the
+    /// group's if it is slower (see the `rtt` module for the price). False
+    /// by default (UDP): each address's own round trips decide its
+    /// timeouts, and an unheard address waits the maximum.
     const GROUP_TIMING: bool = false;
 
     /// Sends what [`Prober::start`] queued rather than sent at once (a

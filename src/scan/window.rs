@@ -5,7 +5,8 @@
 //! many slow (filtered) probes can use the room another is not using. It
 //! starts at [`super::INITIAL_WINDOW`] (or the ceiling, if lower), grows
 //! by one per answer that came on a first attempt and per first attempt
-//! that timed out (silence is not loss), up to the ceiling, and
+//! that timed out or, with group timing, stayed silent for the floor
+//! timeout (silence is not loss), up to the ceiling, and
 //! shrinks by an eighth (not below where it started) per answer that came
 //! only on a retry, which proves a packet was lost (see the module docs of
 //! [`super`], Concurrency that adapts). It never blocks: a taker that

@@ -31,6 +31,8 @@ pub struct Settings {
     pub listen: &'static str,
     pub live: u32,
     pub icmp_unlimited: bool,
+    /// Only this address's packets get `rtt_ms` (see netlab.sh).
+    pub delay_only: &'static str,
 }
 
 /// A running lab; dropped, it is torn down.
@@ -100,7 +102,8 @@ impl Lab {
             .env("DROP", s.drop)
             .env("LISTEN", s.listen)
             .env("LIVE", s.live.to_string())
-            .env("ICMP_UNLIMITED", if s.icmp_unlimited { "1" } else { "0" });
+            .env("ICMP_UNLIMITED", if s.icmp_unlimited { "1" } else { "0" })
+            .env("DELAY_ONLY", s.delay_only);
         if s.rtt_ms > 0 {
             let Some(bin) = delay_bin() else {
                 panic!("{test}: cannot build the netlab-delay example");

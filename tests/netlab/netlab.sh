@@ -23,6 +23,8 @@
 #                    answered; by default Linux sends about one per second
 #   LIVE=0           live addresses in the /24 HOSTS_NET (.1 .. .LIVE);
 #                    the other addresses route into the target and die
+#   DELAY_ONLY=""    one address of HOSTS_NET: only its packets get RTT_MS
+#                    (a far host among near ones); by default every packet
 #   DELAY_BIN        the netlab-delay binary (default: target/debug/examples)
 #
 # Output of `up`: SCAN_NS, TGT_NS, SCAN_IP, TGT_IP, HOSTS_NET.
@@ -69,8 +71,12 @@ start_helper() {
 }
 
 delay() {
-    local ns=$1 ms=$2
-    iptables_in "$ns" -A INPUT -j NFQUEUE --queue-num 0
+    local ns=$1 ms=$2 only=()
+    if [ -n "${DELAY_ONLY:-}" ]; then
+        # Packets from the far address into the scanner, to it in the target.
+        if [ "$ns" = "$SCAN_NS" ]; then only=(-s "$DELAY_ONLY"); else only=(-d "$DELAY_ONLY"); fi
+    fi
+    iptables_in "$ns" -A INPUT "${only[@]}" -j NFQUEUE --queue-num 0
     start_helper "$ns" "delay-$ns" "$DELAY_BIN" 0 "$ms"
 }
 

@@ -208,6 +208,9 @@ impl Prober for Detect {
     type Session = DetectSession;
     type Reply = ();
 
+    // Its first flight of a probe is the connect scan's.
+    const GROUP_TIMING: bool = <TcpConnect as Prober>::GROUP_TIMING;
+
     fn technique(&self) -> Technique {
         Technique::Connect
     }

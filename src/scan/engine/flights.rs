@@ -135,18 +135,53 @@ impl<P: Prober> Worker<'_, P> {
     /// attempt to an address that has not answered yet is remembered, to
     /// be given a shorter deadline once it does (with group timing, once
     /// any address does: see `answered`).
-    fn track(&mut self, flight: InFlight<P>, wait: Wait) -> io::Result<()> {
+    fn track(&mut self, mut flight: InFlight<P>, wait: Wait) -> io::Result<()> {
         let ip = flight.job.probe.ip;
         let deadline = self.attempt_deadline(&flight);
+        flight.deadline = Some(deadline);
+        flight.awaits_sample = !self.hosts.has_estimate(ip);
+        let awaits_sample = flight.awaits_sample;
+        let mark = self.silence_mark(&flight, deadline);
         let key = self.register(flight, wait)?;
         self.attempt_deadlines.push(deadline, key);
-        if !P::GROUP_TIMING && !self.hosts.has_estimate(ip) {
-            let slots = &self.slots;
-            self.hosts
-                .wait_for_first_sample(ip, key, |k| slots.contains(k));
+        if let Some(mark) = mark {
+            self.silence_marks.push(mark, key);
+        }
+        if awaits_sample {
+            self.hosts.wait_for_first_sample(ip, key);
         }
         self.compact_deadlines();
         Ok(())
+    }
+
+    /// When the silence of a first attempt that waits past the floor
+    /// (`--min-timeout`) is to widen the window, if it is: with group
+    /// timing, a first attempt widens the window by one when it has been
+    /// silent as long as the shortest timeout any attempt is given, not
+    /// only when its own longer deadline passes (before the scan's first
+    /// answer that is the maximum, a second by default, and a window of
+    /// silent attempts would then grow once a second). The attempt itself
+    /// still waits its full deadline: nothing is given up sooner, the
+    /// window only learns sooner that silence is what this space gives.
+    fn silence_mark(&self, flight: &InFlight<P>, deadline: Instant) -> Option<Instant> {
+        let mark = flight.started + self.shared.cfg.min_timeout;
+        (P::GROUP_TIMING
+            && flight.job.timeouts == 0
+            && !flight.job.silence_counted
+            && mark < deadline)
+            .then_some(mark)
+    }
+
+    /// The first attempt in `key` has been silent up to its mark: it
+    /// widens the window now, once (see `silence_mark`).
+    pub(super) fn silence_seen(&mut self, key: Key) {
+        let Some(flight) = self.slots.get_mut(key) else {
+            return;
+        };
+        if flight.listening.is_none() && flight.job.timeouts == 0 && !flight.job.silence_counted {
+            flight.job.silence_counted = true;
+            self.shared.permits.grow();
+        }
     }
 
     /// When an attempt gives up, by what is known of its address (or, for
@@ -163,8 +198,12 @@ impl<P: Prober> Worker<'_, P> {
     }
 
     /// `ip` answered after `rtt`: a sample for its estimate. On its first
-    /// one, attempts started before it get the deadline the estimate calls
-    /// for (only ever earlier than the one they had).
+    /// one, the attempts to it still in flight get the deadline its own
+    /// estimate calls for, counted from their start: earlier than the
+    /// maximum they had without group timing, and, with group timing,
+    /// later than the group's if the address is slower than the rest (so
+    /// a far address is not given up at the pace of the near ones once it
+    /// has shown how far it is).
     fn answered(&mut self, ip: IpAddr, rtt: Duration) {
         let first_of_all = !self.hosts.has_any_estimate();
         let mut waiting = self.hosts.sample(ip, rtt);
@@ -188,7 +227,10 @@ impl<P: Prober> Worker<'_, P> {
             };
             if flight.listening.is_none() {
                 let deadline = self.attempt_deadline(flight);
-                self.attempt_deadlines.push(deadline, key);
+                if flight.deadline != Some(deadline) {
+                    self.slots.get_mut(key).expect("live key").deadline = Some(deadline);
+                    self.attempt_deadlines.push(deadline, key);
+                }
             }
         }
         self.compact_deadlines();
@@ -231,12 +273,18 @@ impl<P: Prober> Worker<'_, P> {
         if self.listen_deadlines.len() > bound {
             self.listen_deadlines.retain_live(|k| slots.contains(k));
         }
+        if self.silence_marks.len() > bound {
+            self.silence_marks.retain_live(|k| slots.contains(k));
+        }
     }
 
     /// Stops tracking a flight: deletes its socket from the poller (or its
     /// match key from the map), frees the slot.
     pub(super) fn release(&mut self, key: Key) -> Option<InFlight<P>> {
         let flight = self.slots.remove(key)?;
+        if flight.awaits_sample {
+            self.hosts.forget_waiting(flight.job.probe.ip, key);
+        }
         if let Some(token) = flight.expect {
             self.stop_waiting(key, token);
         }
@@ -292,6 +340,7 @@ impl<P: Prober> Worker<'_, P> {
     /// look, then the flight goes on (rarely) or ends.
     pub(super) fn timed_out(&mut self, key: Key) -> io::Result<()> {
         let flight = self.slots.get_mut(key).expect("live key");
+        flight.job.waited = Some(flight.started.elapsed());
         let step = match self.prober.deadline(&mut flight.flight) {
             // Waiting on without a deadline would never end.
             Step::Wait(_) | Step::Expect(_) => Step::Unanswered(self.prober.silence()),

@@ -76,6 +76,10 @@ const MAX_AGAIN: u32 = 4;
 const INITIAL_SLOTS: usize = 1024;
 /// Readiness events taken per `epoll_wait`.
 const EVENTS_PER_WAIT: usize = 1024;
+/// Most zero-timeout waits in one turn before deadlines are expired (see
+/// [`Worker::take_ready`]): a bound on the turn, so starts and results
+/// go on under a flood of readiness (the deadlines then wait a turn).
+const READY_ROUNDS: usize = 16;
 /// Longest sleep in one wait, as a safety net against a missed wake-up.
 const MAX_WAIT: Duration = super::CANCEL_POLL;
 /// Most attempts started per turn of the event loop, so that deadlines and
@@ -161,6 +165,13 @@ struct Job<S> {
     backoffs: u32,
     /// Ghost answers ([`Step::Again`](super::technique::Step::Again)) met so far.
     again: u32,
+    /// How long its last attempt that reached its deadline waited: an
+    /// answer that comes only on a retry proves a loss only if it came
+    /// sooner than that (see `account`).
+    waited: Option<Duration>,
+    /// Its first attempt's silence has widened the window already (see
+    /// `mark_silence`).
+    silence_counted: bool,
     /// A discovery probe (see the `discovery` module).
     discovery: bool,
     /// An ICMP echo request of discovery ([`Prober::start_echo`]).
@@ -184,6 +195,8 @@ impl<S: Default> Job<S> {
             timeouts: 0,
             backoffs: 0,
             again: 0,
+            waited: None,
+            silence_counted: false,
             discovery: false,
             echo: false,
             silent: false,
@@ -206,6 +219,13 @@ struct InFlight<P: Prober> {
     listening: Option<Duration>,
     /// The match key it waits under on a shared socket ([`Step::Expect`](super::technique::Step::Expect)).
     expect: Option<u64>,
+    /// When the attempt gives up, once tracked. A deadline moved later
+    /// (see `answered`) leaves its earlier heap entry behind; only an
+    /// entry that is this deadline expires the flight.
+    deadline: Option<Instant>,
+    /// Remembered by its address's list of attempts waiting for a first
+    /// sample (see the `rtt` module), to be forgotten when it ends.
+    awaits_sample: bool,
 }
 
 /// The event loop of one worker, driving flights of prober `P`.
@@ -227,6 +247,9 @@ pub(crate) struct Worker<'a, P: Prober> {
     attempt_deadlines: Deadlines,
     /// Deadlines of flights listening to an answered port.
     listen_deadlines: Deadlines,
+    /// When a first attempt that waits longer than the floor has been
+    /// silent as long as any attempt is ever given (see `mark_silence`).
+    silence_marks: Deadlines,
     /// Round-trip estimates per address, for the timeouts.
     hosts: Hosts,
     /// ICMP port unreachables per address (for rationed probers).
@@ -274,6 +297,7 @@ impl<'a, P: Prober> Worker<'a, P> {
             replies: Vec::new(),
             attempt_deadlines: Deadlines::default(),
             listen_deadlines: Deadlines::default(),
+            silence_marks: Deadlines::default(),
             hosts: Hosts::new(Timeouts::new(shared.cfg.min_timeout, shared.cfg.timeout)),
             icmp: IcmpTable::default(),
             pending: VecDeque::new(),
@@ -341,7 +365,10 @@ impl<'a, P: Prober> Worker<'a, P> {
             if let Some(rate) = self.shared.rate {
                 rate.tick(now);
             }
-            self.expire(now)?;
+            // Deadlines wait a turn when readiness is still coming in.
+            if !self.any_due(now) || self.take_ready(&mut events)? {
+                self.expire(now)?;
+            }
             self.promote_due(now);
             self.give_back_unused_permits();
             let wake = self.start_more()?;
@@ -377,6 +404,7 @@ impl<'a, P: Prober> Worker<'a, P> {
             wake,
             self.attempt_deadlines.next(),
             self.listen_deadlines.next(),
+            self.silence_marks.next(),
             self.timed.first_key_value().map(|((t, _), _)| *t),
         ]
         .into_iter()
@@ -550,6 +578,8 @@ impl<'a, P: Prober> Worker<'a, P> {
                     started,
                     listening: None,
                     expect: None,
+                    deadline: None,
+                    awaits_sample: false,
                 };
                 self.begin(flight, step)
             }
@@ -631,11 +661,44 @@ impl<'a, P: Prober> Worker<'a, P> {
         self.advance(key, step)
     }
 
+    /// True when a deadline is due at `now` (possibly a stale entry).
+    fn any_due(&self, now: Instant) -> bool {
+        let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
+        due(self.attempt_deadlines.next()) || due(self.listen_deadlines.next())
+    }
+
+    /// Handles what the poller holds already, without sleeping, before
+    /// deadlines are expired: a flight whose answer is in the kernel by
+    /// its deadline (it came while the worker was busy, or descheduled on
+    /// a loaded machine) is decided by that answer, never taken for
+    /// silence. One `epoll_wait` per turn of the loop that has deadlines
+    /// due, rather than a last system call per flight that times out;
+    /// repeated while it fills the buffer, up to [`READY_ROUNDS`] times.
+    /// Returns false if readiness was still coming in after those: the
+    /// deadlines must then wait for the next turn.
+    fn take_ready(&mut self, events: &mut Events) -> io::Result<bool> {
+        for _ in 0..READY_ROUNDS {
+            events.clear();
+            self.poller.wait(events, Some(Duration::ZERO))?;
+            for ev in events.iter() {
+                self.on_event(ev.key)?;
+            }
+            if events.len() < EVENTS_PER_WAIT {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Gives up on attempts and listening flights whose deadline has
-    /// passed (after the prober's last look).
+    /// passed (after the prober's last look, which needs no system call
+    /// for an answer the kernel holds: [`Worker::take_ready`] has handed
+    /// those over already).
     fn expire(&mut self, now: Instant) -> io::Result<()> {
         while let Some(key) = self.attempt_deadlines.pop_expired(now) {
-            if matches!(self.slots.get(key), Some(f) if f.listening.is_none()) {
+            let due =
+                |f: &InFlight<P>| f.listening.is_none() && f.deadline.is_some_and(|d| d <= now);
+            if self.slots.get(key).is_some_and(due) {
                 self.timed_out(key)?;
             }
         }
@@ -643,6 +706,9 @@ impl<'a, P: Prober> Worker<'a, P> {
             if matches!(self.slots.get(key), Some(f) if f.listening.is_some()) {
                 self.timed_out(key)?;
             }
+        }
+        while let Some(key) = self.silence_marks.pop_expired(now) {
+            self.silence_seen(key);
         }
         Ok(())
     }

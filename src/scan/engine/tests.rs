@@ -223,3 +223,160 @@ fn a_shared_socket_technique_with_a_timed_retry_runs_through_the_engine() {
     ports.sort_unstable();
     assert_eq!(ports, (1..=PORTS).collect::<Vec<_>>(), "each port once");
 }
+
+/// Ports from here up belong to the far address: the responder holds
+/// their echoes [`FAR_DELAY`].
+const FAR_PORTS: u16 = 1000;
+/// The far address's round trip: longer than the group's timeout (the
+/// floor, [`FLOOR`]; the near address answers at once), shorter than the
+/// doubled retry.
+const FAR_DELAY: Duration = Duration::from_millis(80);
+const FLOOR: Duration = Duration::from_millis(50);
+
+/// [`Echo`] under group timing: a flight is silent at its deadline (no
+/// timed retry), and the engine retries it.
+struct GroupEcho(Echo);
+
+impl Prober for GroupEcho {
+    type Flight = EchoFlight;
+    type Session = ();
+    type Reply = Vec<u8>;
+    const MAX_WORKERS: Option<usize> = Some(1);
+    const GROUP_TIMING: bool = true;
+
+    fn technique(&self) -> Technique {
+        Technique::Udp
+    }
+    fn start(
+        &mut self,
+        probe: &Probe,
+        attempt: u32,
+        s: &mut (),
+    ) -> Result<(EchoFlight, Step), Step> {
+        self.0.start(probe, attempt, s)
+    }
+    fn fd(_: &EchoFlight) -> Option<BorrowedFd<'_>> {
+        None
+    }
+    fn ready(&mut self, _: &mut EchoFlight) -> Step {
+        unreachable!("no flight has a socket of its own")
+    }
+    fn shared_sockets(&self) -> Vec<BorrowedFd<'_>> {
+        self.0.shared_sockets()
+    }
+    fn demux(&mut self, socket: usize, replies: &mut Vec<(u64, Vec<u8>)>) -> std::io::Result<()> {
+        self.0.demux(socket, replies)
+    }
+    fn matched(&mut self, flight: &mut EchoFlight, reply: Vec<u8>) -> Step {
+        self.0.matched(flight, reply)
+    }
+    fn silence(&self) -> Outcome {
+        self.0.silence()
+    }
+}
+
+/// Echoes every datagram, those of far ports [`FAR_DELAY`] late, until
+/// `expected` far echoes went out or 20 s.
+fn delaying_responder(expected: usize) -> (u16, std::thread::JoinHandle<()>) {
+    let (addr, thread) = test_support::udp_server(Ipv4Addr::LOCALHOST.into(), move |sock| {
+        sock.set_read_timeout(Some(Duration::from_millis(2)))
+            .unwrap();
+        let end = Instant::now() + Duration::from_secs(20);
+        let (mut held, mut far) = (std::collections::VecDeque::new(), 0);
+        let mut buf = [0u8; 64];
+        while far < expected && Instant::now() < end {
+            if let Ok((3, from)) = sock.recv_from(&mut buf) {
+                let port = u16::from_be_bytes([buf[0], buf[1]]);
+                if port < FAR_PORTS {
+                    sock.send_to(&buf[..3], from).unwrap();
+                } else {
+                    held.push_back((Instant::now() + FAR_DELAY, buf[..3].to_vec(), from));
+                }
+            }
+            while held
+                .front()
+                .is_some_and(|(due, _, _)| *due <= Instant::now())
+            {
+                let (_, bytes, from) = held.pop_front().unwrap();
+                let _ = sock.send_to(&bytes, from);
+                far += 1;
+            }
+        }
+    });
+    (addr.port(), thread)
+}
+
+/// Group timing's price, handled: a far address (80 ms) among a near one
+/// is first given the group's timeout (the 50 ms floor), so its first
+/// answer comes on a retry; from then on its own estimate times it, and
+/// the first attempts to it *still in flight* get their deadline moved
+/// later, so they are answered, not retried. Starts are paced (200 a
+/// second) so that far first attempts are in flight when its first
+/// answer comes.
+#[test]
+fn a_far_address_first_answer_extends_its_attempts_in_flight() {
+    const FAR: u16 = 40;
+    let (port, responder) = delaying_responder(usize::from(FAR) * 2);
+    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    sock.connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let log = Arc::new(Mutex::new(Log::default()));
+    let near = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    let far = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    let probe = |ip, port| Probe {
+        target: Arc::from("t"),
+        ip,
+        port,
+        proto: Proto::Udp,
+    };
+    let mut probes: Vec<Probe> = (1..=5).map(|p| probe(near, p)).collect();
+    probes.extend((FAR_PORTS..FAR_PORTS + FAR).map(|p| probe(far, p)));
+    let source = Ports(probes);
+    let cfg = ScanConfig {
+        timeout: Duration::from_secs(1),
+        min_timeout: FLOOR,
+        concurrency: 100,
+        retries: 1,
+        rate: Some(200),
+        banner: None,
+        discover_hosts: false,
+        host_timeout: None,
+    };
+    let results = Mutex::new(Vec::<PortResult>::new());
+    let sink = |r| results.lock().unwrap().push(r);
+    let budget = ConnectBudget::new(cfg.concurrency, cfg.rate);
+    let shared = Mutex::new(Some(sock));
+    run_prober(&source, &cfg, &sink, &budget, &|| {
+        GroupEcho(Echo {
+            sock: shared.lock().unwrap().take().expect("one worker"),
+            log: log.clone(),
+        })
+    })
+    .unwrap();
+    drop(responder);
+
+    let results = results.into_inner().unwrap();
+    assert_eq!(results.len(), 5 + usize::from(FAR), "{results:?}");
+    assert!(
+        results.iter().all(|r| r.state == State::Open),
+        "{results:?}"
+    );
+    let log = log.lock().unwrap();
+    let attempt = |r: &PortResult| u32::from(r.banner.as_ref().unwrap()[2]);
+    let far_results: Vec<&PortResult> = results.iter().filter(|r| r.ip == far).collect();
+    // When the far address's first answer came.
+    let first_far_answer = far_results
+        .iter()
+        .map(|r| log.starts[&(r.port, attempt(r))] + r.rtt)
+        .min()
+        .unwrap();
+    // Answered on a first attempt started before that answer: its group
+    // deadline (start + 50 ms) was before its echo (start + 80 ms), so
+    // only a deadline moved later lets it hear the echo.
+    let extended = far_results
+        .iter()
+        .filter(|r| attempt(r) == 0 && log.starts[&(r.port, 0)] < first_far_answer)
+        .count();
+    let seen: Vec<(u16, u32)> = far_results.iter().map(|r| (r.port, attempt(r))).collect();
+    assert!(extended > 0, "no far first attempt was extended: {seen:?}");
+}

@@ -32,7 +32,7 @@ impl<P: Prober> Worker<'_, P> {
             Step::Continue(_) if job.decided.is_some() => self.pending.push_front(job),
             Step::Continue(outcome) => {
                 let rtt = self.sampled(&job, started, listening, &outcome);
-                if self.account(&job, outcome.state) {
+                if self.account(&job, outcome.state, rtt) {
                     job.decided = Some((outcome, rtt));
                     self.pending.push_front(job);
                 }
@@ -123,11 +123,13 @@ impl<P: Prober> Worker<'_, P> {
     fn unanswered(&mut self, mut job: Job<P::Session>, started: Instant, outcome: Outcome) {
         let attempt = job.timeouts;
         job.timeouts += 1;
-        if attempt == 0 {
+        if attempt == 0 && !job.silence_counted {
             // Silence is not loss: a first attempt that waited out its
             // timeout used its permit as long as it could, and says
             // nothing against the path. Widen, as an answer does, so a
-            // scan of silent space is not held to the initial window.
+            // scan of silent space is not held to the initial window
+            // (once per probe: it may have at its silence mark).
+            job.silence_counted = true;
             self.shared.permits.grow();
         }
         let retries = self.shared.cfg.retries;
@@ -179,21 +181,32 @@ impl<P: Prober> Worker<'_, P> {
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
-    /// What a decided probe tells the window, the loss estimate and host
-    /// discovery; false when it is not to be reported (a discovery probe,
-    /// or a speculative one that went unanswered and goes back to its
-    /// address).
-    fn account(&mut self, job: &Job<P::Session>, state: State) -> bool {
+    /// What a decided probe (answered after `rtt`) tells the window, the
+    /// loss estimate and host discovery; false when it is not to be
+    /// reported (a discovery probe, or a speculative one that went
+    /// unanswered and goes back to its address).
+    ///
+    /// An answer that came only on a retry proves a loss when it came
+    /// sooner than the unanswered attempt before it had waited: that one
+    /// would have heard it had its packets got through. One that took
+    /// longer proves only that the wait was short (an address farther
+    /// away than the group timing it was given, see the `rtt` module),
+    /// and counts as neither loss nor a first-attempt answer.
+    fn account(&mut self, job: &Job<P::Session>, state: State, rtt: Duration) -> bool {
         self.limit = (self.limit + 1).min(self.max_in_flight);
         if matches!(state, State::Open | State::Closed) {
-            self.loss.answered(job.probe.ip, job.timeouts);
+            let lost = job.timeouts > 0 && job.waited.is_none_or(|w| rtt < w);
             if job.timeouts == 0 {
+                self.loss.answered(job.probe.ip, 0);
                 self.shared.permits.grow();
-            } else {
+            } else if lost {
+                self.loss.answered(job.probe.ip, job.timeouts);
                 self.shared.permits.shrink();
                 if let Some(rate) = self.shared.rate {
                     rate.loss();
                 }
+            } else {
+                self.loss.answered(job.probe.ip, 0);
             }
         }
         if !self.shared.hosts.is_idle() {
@@ -217,7 +230,7 @@ impl<P: Prober> Worker<'_, P> {
 
     /// Hands one final result over (after accounting for it).
     fn report(&mut self, job: Job<P::Session>, outcome: Outcome, rtt: Duration) {
-        if self.account(&job, outcome.state) {
+        if self.account(&job, outcome.state, rtt) {
             self.deliver(job.probe, outcome, rtt);
         }
     }
