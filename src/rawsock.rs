@@ -116,6 +116,48 @@ impl RawSocket {
         self.sock.set_recv_buffer_size(bytes)
     }
 
+    /// `setsockopt(SO_ATTACH_FILTER)`: the kernel runs `program` (classic
+    /// BPF, see [`crate::packet::filter`]) on each packet before it is
+    /// queued here, and drops those it returns 0 for.
+    ///
+    /// # Notes
+    /// Packets already queued are not filtered; attach before reading.
+    pub fn attach_filter(&self, program: &[crate::packet::filter::Insn]) -> io::Result<()> {
+        let program: Vec<socket2::SockFilter> = program
+            .iter()
+            .map(|i| socket2::SockFilter::new(i.code, i.jt, i.jf, i.k))
+            .collect();
+        self.sock.attach_filter(&program)
+    }
+
+    /// `getsockopt(SO_MEMINFO)`: how many packets the kernel dropped for
+    /// this socket since it was opened, its receive queue being full
+    /// (`SK_MEMINFO_DROPS`).
+    ///
+    /// # Notes
+    /// Packets a socket filter rejects are not counted; nor are those a
+    /// device queue dropped before they reached the socket.
+    pub fn drops(&self) -> io::Result<u64> {
+        // The kernel's SK_MEMINFO_VARS (libc does not name it).
+        let mut info = [0u32; 9];
+        let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+        // SAFETY: a valid descriptor, and a buffer of `len` bytes the
+        // kernel fills (it writes at most `len`).
+        let rc = unsafe {
+            libc::getsockopt(
+                self.sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_MEMINFO,
+                info.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(u64::from(info[libc::SK_MEMINFO_DROPS as usize]))
+    }
+
     /// `setsockopt(IP_MTU_DISCOVER, IP_PMTUDISC_DO)` on an IPv4 socket: the
     /// packets it sends carry "don't fragment" (as a Linux TCP SYN does),
     /// which also spares the kernel picking an IP identifier for each.

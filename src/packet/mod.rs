@@ -1,8 +1,9 @@
 //! The packets of a SYN scan as bytes, apart from the sockets that send
 //! and receive them ([`crate::rawsock`]): building our TCP SYN
 //! ([`syn`]) and the ICMP echo request of privileged host discovery
-//! ([`echo`]), the stateless proof they carry ([`cookie`]), and reading
-//! what comes back ([`reply`]).
+//! ([`echo`]), the stateless proof they carry ([`cookie`]), reading
+//! what comes back ([`reply`]), and the socket filter that sheds what
+//! cannot be an answer before it is read ([`filter`]).
 //!
 //! Nothing here opens a socket, reads a clock or keeps state between
 //! packets: every function maps bytes to bytes or to a typed value, so
@@ -11,6 +12,7 @@
 
 pub mod cookie;
 pub mod echo;
+pub mod filter;
 pub mod reply;
 pub mod syn;
 

@@ -64,7 +64,7 @@
 //! keep their full deadline. Over a huge target space each address gets
 //! few probes, so there is little to learn per address anyway.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -146,7 +146,7 @@ struct Host {
 #[derive(Debug)]
 pub(crate) struct Hosts {
     timeouts: Timeouts,
-    hosts: HashMap<IpAddr, Host>,
+    hosts: FxHashMap<IpAddr, Host>,
     /// All samples of this worker, whatever their address: the estimate
     /// for discovery probes to addresses that have not answered yet (see
     /// [`Hosts::discovery_timeout`]).
@@ -158,7 +158,7 @@ impl Hosts {
     pub(crate) fn new(timeouts: Timeouts) -> Hosts {
         Hosts {
             timeouts,
-            hosts: HashMap::new(),
+            hosts: FxHashMap::default(),
             any: None,
         }
     }

@@ -90,11 +90,15 @@ impl Family {
     fn open(src: IpAddr) -> io::Result<Family> {
         let v6 = src.is_ipv6();
         let tcp = RawSocket::tcp(v6)?;
+        // Before anything is queued: only what may answer a probe.
+        tcp.attach_filter(&crate::packet::filter::tcp_replies(v6))?;
         tcp.bind(src)?;
         tcp.set_dont_fragment()?;
         // Echo requests go out from, and every reply comes to, `src`.
         let icmp = RawSocket::icmp(v6)?;
         icmp.bind(src)?;
+        // As for the SYNs: no IP identifier to pick for each echo request.
+        icmp.set_dont_fragment()?;
         for s in [&tcp, &icmp] {
             s.set_recv_buffer(RECV_BUFFER)?;
         }
@@ -433,6 +437,18 @@ impl Prober for SynProber {
         }
         self.queue.drain(..sent);
         result
+    }
+
+    fn dropped(&self) -> u64 {
+        [
+            &self.v4.as_ref().map(|x| &x.1),
+            &self.v6.as_ref().map(|x| &x.1),
+        ]
+        .into_iter()
+        .flatten()
+        .flat_map(|f| [&f.tcp, &f.icmp])
+        .map(|s| s.drops().unwrap_or(0))
+        .sum()
     }
 
     fn matched(&mut self, flight: &mut SynFlight, reply: Heard) -> Step {
