@@ -19,4 +19,4 @@ pub mod syn;
 pub use cookie::{Cookie, CookieKey};
 pub use echo::{echo_request, ECHO_LEN};
 pub use reply::{Answer, AnswerKind, Validator};
-pub use syn::{syn_segment, SYN_LEN};
+pub use syn::{ipv4_syn_packet, syn_segment, IPV4_SYN_LEN, SYN_LEN};
