@@ -5,9 +5,14 @@
 //! `rtt` module), so deadlines are not pushed in the order they fall due:
 //! a retry waits longer than a first attempt started after it, and an
 //! attempt started before its address's first answer is given an earlier
-//! deadline once that answer arrives. The timer is therefore a min-heap
-//! ([`Deadlines`]), not a FIFO; with a few thousand entries at most, a push
-//! or pop is a dozen comparisons.
+//! deadline once that answer arrives. The timer ([`Deadlines`]) is
+//! therefore a min-heap, beside a FIFO lane for the deadlines that do come
+//! in order: most do (every attempt of a SYN scan under group timing waits
+//! as long as the one before it, and a retry longer), and a packet scan
+//! keeps a hundred thousand of them, where a heap's sift through cold
+//! memory took a twentieth of the scan's CPU. Each push goes to the lane
+//! when it is no earlier than the lane's last, else to the heap; the
+//! earliest of the two fronts pops first.
 //!
 //! An entry is not removed when its connect finishes early; instead each
 //! slot carries a generation, bumped when the slot is freed, and an entry
@@ -23,7 +28,7 @@
 //! proportional to the concurrency, not to the scan size.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 /// Names one use of one slot: the index is the poller key, the generation
@@ -176,6 +181,9 @@ impl<T> Slots<T> {
 /// Deadlines, earliest first, whatever order they were pushed in.
 #[derive(Debug, Default)]
 pub(crate) struct Deadlines {
+    /// Deadlines pushed in order (each no earlier than the one before).
+    lane: VecDeque<(Instant, Key)>,
+    /// The others.
     heap: BinaryHeap<Reverse<(Instant, Key)>>,
 }
 
@@ -183,30 +191,44 @@ impl Deadlines {
     /// Adds a deadline for `key`. A key may have several; the earliest
     /// that is due while the key is live wins, later ones find it stale.
     pub(crate) fn push(&mut self, deadline: Instant, key: Key) {
-        self.heap.push(Reverse((deadline, key)));
+        match self.lane.back() {
+            Some(&(last, _)) if deadline < last => self.heap.push(Reverse((deadline, key))),
+            _ => self.lane.push_back((deadline, key)),
+        }
     }
 
     /// The earliest deadline (possibly a stale one; waking early is harmless).
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((d, _))| *d)
+        let heap = self.heap.peek().map(|Reverse((d, _))| *d);
+        let lane = self.lane.front().map(|(d, _)| *d);
+        match (heap, lane) {
+            (Some(h), Some(l)) => Some(h.min(l)),
+            (h, l) => h.or(l),
+        }
     }
 
     /// Pops the earliest entry if its deadline has passed at `now`.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Key> {
-        match self.heap.peek() {
-            Some(Reverse((d, _))) if *d <= now => self.heap.pop().map(|Reverse((_, k))| k),
+        let heap = self.heap.peek().map(|Reverse((d, _))| *d);
+        let lane = self.lane.front().map(|(d, _)| *d);
+        match (heap, lane) {
+            (Some(h), l) if h <= now && l.is_none_or(|l| h <= l) => {
+                self.heap.pop().map(|Reverse((_, k))| k)
+            }
+            (_, Some(l)) if l <= now => self.lane.pop_front().map(|(_, k)| k),
             _ => None,
         }
     }
 
     /// Number of entries, stale ones included.
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.lane.len()
     }
 
     /// Drops every entry for which `live` says false.
     pub(crate) fn retain_live(&mut self, live: impl Fn(Key) -> bool) {
         self.heap.retain(|Reverse((_, k))| live(*k));
+        self.lane.retain(|(_, k)| live(*k));
     }
 }
 
@@ -263,6 +285,41 @@ mod tests {
         let next = s.insert(1);
         assert_eq!(next.generation, 0);
         assert_eq!(Key::from_event(next.to_event()), next);
+    }
+
+    #[test]
+    fn deadlines_pushed_in_any_order_pop_earliest_first() {
+        let t0 = Instant::now();
+        let mut s = Slots::with_capacity(512);
+        let mut q = Deadlines::default();
+        let mut want = Vec::new();
+        // Mostly in order (the lane), with earlier ones mixed in (the heap).
+        let mut x: u64 = 7;
+        for i in 0..500u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let ms = if x >> 61 == 0 { (x >> 40) % (i + 1) } else { i };
+            let at = t0 + Duration::from_millis(ms);
+            let key = s.insert(i);
+            q.push(at, key);
+            want.push((at, key));
+        }
+        assert_eq!(q.len(), 500);
+        want.sort();
+        assert_eq!(q.next(), Some(want[0].0));
+        let far = t0 + Duration::from_secs(10);
+        let mut got = Vec::new();
+        while let Some(k) = q.pop_expired(far) {
+            got.push(k);
+        }
+        let times: Vec<Instant> = got
+            .iter()
+            .map(|k| want.iter().find(|w| w.1 == *k).unwrap().0)
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(got.len(), 500);
+        assert_eq!(q.next(), None);
     }
 
     #[test]
