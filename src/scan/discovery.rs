@@ -101,6 +101,18 @@ pub(crate) const SPECULATIVE_PER_HOST: u32 = 500;
 /// Speculative probes in flight across all addresses.
 pub(crate) const SPECULATIVE_TOTAL: u32 = 500;
 
+/// How many discovery probes `admission` starts.
+fn probes_of(admission: &Admission) -> u32 {
+    match admission {
+        Admission::Parked {
+            discovery,
+            echo,
+            met,
+        } => (discovery.len() + usize::from(echo.is_some()) + usize::from(met.is_some())) as u32,
+        _ => 0,
+    }
+}
+
 /// Hosts up, down and given up on, for the summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HostCounts {
@@ -257,15 +269,7 @@ impl HostTable {
                     };
                 }
                 let admission = self.discovery(probe);
-                if let Admission::Parked {
-                    discovery,
-                    echo,
-                    met,
-                } = &admission
-                {
-                    *in_flight = (discovery.len() + usize::from(echo.is_some())) as u32
-                        + u32::from(met.is_some());
-                }
+                *in_flight = probes_of(&admission);
                 if !self.echo {
                     parked.push(probe.clone());
                 }
