@@ -6,13 +6,14 @@
 //! a retry waits longer than a first attempt started after it, and an
 //! attempt started before its address's first answer is given an earlier
 //! deadline once that answer arrives. The timer ([`Deadlines`]) is
-//! therefore a min-heap, beside a FIFO lane for the deadlines that do come
+//! therefore a min-heap, beside FIFO lanes for the deadlines that do come
 //! in order: most do (every attempt of a SYN scan under group timing waits
 //! as long as the one before it, and a retry longer), and a packet scan
 //! keeps a hundred thousand of them, where a heap's sift through cold
-//! memory took a twentieth of the scan's CPU. Each push goes to the lane
-//! when it is no earlier than the lane's last, else to the heap; the
-//! earliest of the two fronts pops first.
+//! memory took a twentieth of the scan's CPU. Each push goes to the first
+//! lane whose last deadline is no later (a few lanes: a timeout that
+//! shrinks starts a new one), else to the heap; the earliest front pops
+//! first.
 //!
 //! An entry is not removed when its connect finishes early; instead each
 //! slot carries a generation, bumped when the slot is freed, and an entry
@@ -181,54 +182,67 @@ impl<T> Slots<T> {
 /// Deadlines, earliest first, whatever order they were pushed in.
 #[derive(Debug, Default)]
 pub(crate) struct Deadlines {
-    /// Deadlines pushed in order (each no earlier than the one before).
-    lane: VecDeque<(Instant, Key)>,
+    /// Deadlines pushed in order, each lane no earlier than its last (at
+    /// most [`LANES`]: a timeout that shrinks once, as group timing's does
+    /// at the first answer, starts a second lane rather than the heap).
+    lanes: Vec<VecDeque<(Instant, Key)>>,
     /// The others.
     heap: BinaryHeap<Reverse<(Instant, Key)>>,
 }
+
+/// Most FIFO lanes of [`Deadlines`].
+const LANES: usize = 4;
 
 impl Deadlines {
     /// Adds a deadline for `key`. A key may have several; the earliest
     /// that is due while the key is live wins, later ones find it stale.
     pub(crate) fn push(&mut self, deadline: Instant, key: Key) {
-        match self.lane.back() {
-            Some(&(last, _)) if deadline < last => self.heap.push(Reverse((deadline, key))),
-            _ => self.lane.push_back((deadline, key)),
+        let fits = |lane: &VecDeque<(Instant, Key)>| lane.back().is_none_or(|b| b.0 <= deadline);
+        if let Some(lane) = self.lanes.iter_mut().find(|l| fits(l)) {
+            lane.push_back((deadline, key));
+        } else if self.lanes.len() < LANES {
+            self.lanes.push(VecDeque::from([(deadline, key)]));
+        } else {
+            self.heap.push(Reverse((deadline, key)));
         }
+    }
+
+    /// Where the earliest entry is: `None` for the heap, else its lane.
+    fn earliest(&self) -> Option<(Instant, Option<usize>)> {
+        let heap = self.heap.peek().map(|Reverse((d, _))| (*d, None));
+        let lanes = self
+            .lanes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.front().map(|(d, _)| (*d, Some(i))));
+        heap.into_iter().chain(lanes).min_by_key(|(d, _)| *d)
     }
 
     /// The earliest deadline (possibly a stale one; waking early is harmless).
     pub(crate) fn next(&self) -> Option<Instant> {
-        let heap = self.heap.peek().map(|Reverse((d, _))| *d);
-        let lane = self.lane.front().map(|(d, _)| *d);
-        match (heap, lane) {
-            (Some(h), Some(l)) => Some(h.min(l)),
-            (h, l) => h.or(l),
-        }
+        self.earliest().map(|(d, _)| d)
     }
 
     /// Pops the earliest entry if its deadline has passed at `now`.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Key> {
-        let heap = self.heap.peek().map(|Reverse((d, _))| *d);
-        let lane = self.lane.front().map(|(d, _)| *d);
-        match (heap, lane) {
-            (Some(h), l) if h <= now && l.is_none_or(|l| h <= l) => {
-                self.heap.pop().map(|Reverse((_, k))| k)
-            }
-            (_, Some(l)) if l <= now => self.lane.pop_front().map(|(_, k)| k),
-            _ => None,
+        match self.earliest()? {
+            (d, _) if d > now => None,
+            (_, None) => self.heap.pop().map(|Reverse((_, k))| k),
+            (_, Some(i)) => self.lanes[i].pop_front().map(|(_, k)| k),
         }
     }
 
     /// Number of entries, stale ones included.
     pub(crate) fn len(&self) -> usize {
-        self.heap.len() + self.lane.len()
+        self.heap.len() + self.lanes.iter().map(VecDeque::len).sum::<usize>()
     }
 
     /// Drops every entry for which `live` says false.
     pub(crate) fn retain_live(&mut self, live: impl Fn(Key) -> bool) {
         self.heap.retain(|Reverse((_, k))| live(*k));
-        self.lane.retain(|(_, k)| live(*k));
+        for lane in &mut self.lanes {
+            lane.retain(|(_, k)| live(*k));
+        }
     }
 }
 
