@@ -512,6 +512,46 @@ fn syn_discovery_finds_a_host_that_answers_only_pings() {
     );
 }
 
+#[test]
+fn syn_discovery_takes_the_met_ports_answer_and_retries_only_on_loss() {
+    let mut lab = or_skip!(Lab::new());
+    lab.listen();
+    // Two ports of a live host: the first one met is a discovery probe
+    // whose answer is its result, the other goes out speculatively. One
+    // SYN each: neither is probed again once the host is known up.
+    let ports = list(&[OPEN, CLOSED]);
+    let run = lab
+        .portscan(&["-sS", "-n", "--all", "--json", &lab.v4, &ports])
+        .ok();
+    let got = states(&run);
+    assert_eq!(
+        got[&OPEN],
+        ("open".into(), "syn-ack".into()),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(got[&CLOSED], ("closed".into(), "reset".into()));
+    assert_eq!(lab.probes_seen(), 2, "one SYN per port");
+    // A dead host (its port dropped, 443 and pings too): its three
+    // discovery probes go out once, as no packet was seen lost, and
+    // nothing is reported.
+    lab.nft(
+        &lab.target,
+        "table inet syndead {\n chain input {\n type filter hook input priority -10; policy accept;\n tcp dport 443 drop\n icmp type echo-request drop\n }\n}\n",
+    );
+    let port = DROPPED.to_string();
+    let run = lab
+        .portscan(&["-sS", "-n", "--all", "--json", &lab.v4, &port])
+        .ok();
+    assert!(states(&run).is_empty(), "a down host: {}", run.stdout);
+    assert!(run.stderr.contains("0 up, 1 down"), "{}", run.stderr);
+    assert_eq!(
+        lab.probes_seen(),
+        3,
+        "one SYN to the dropped port, no retry"
+    );
+}
+
 /// The `(port, state)` pairs of ndiff's `-` (nmap) or `+` (portscan)
 /// port lines.
 fn ndiff_ports(diff: &str, sign: char) -> BTreeSet<(String, String)> {

@@ -1,11 +1,13 @@
-//! The TCP SYN of a SYN scan, as bytes: the TCP header only (the kernel
-//! writes the IP header of a raw `IPPROTO_TCP` socket), with its checksum
-//! over the IPv4 or IPv6 pseudo-header.
+//! The TCP SYN of a SYN scan, as bytes: the TCP header with its checksum
+//! over the IPv4 or IPv6 pseudo-header ([`syn_segment`]: the kernel writes
+//! the IPv6 header), and for IPv4 the whole packet ([`ipv4_syn_packet`]:
+//! sent with `IP_HDRINCL`, which spares the kernel building a header for
+//! each SYN).
 //!
 //! The segment looks like nmap's: window 1024, one option (MSS 1460), so
 //! a target answers it as it answers any client's SYN.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Length of the SYN segment: a 20-byte header and the 4-byte MSS option.
 pub const SYN_LEN: usize = 24;
@@ -42,6 +44,34 @@ pub fn syn_segment(
     let sum = tcp_checksum(ours, theirs, &s);
     s[16..18].copy_from_slice(&sum.to_be_bytes());
     s
+}
+
+/// Length of the IPv4 SYN packet: a 20-byte IPv4 header and the segment.
+pub const IPV4_SYN_LEN: usize = 20 + SYN_LEN;
+
+/// Time to live of our IPv4 SYNs (Linux's default).
+const TTL: u8 = 64;
+
+/// The whole IPv4 packet of the SYN [`syn_segment`] makes, for a raw
+/// socket with `IP_HDRINCL`: identification 0 and "don't fragment" (as a
+/// Linux TCP SYN), the header checksum 0 (the kernel always writes it).
+pub fn ipv4_syn_packet(
+    ours: Ipv4Addr,
+    theirs: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+) -> [u8; IPV4_SYN_LEN] {
+    let mut p = [0u8; IPV4_SYN_LEN];
+    p[0] = 0x45; // version 4, header of 5 words
+    p[2..4].copy_from_slice(&(IPV4_SYN_LEN as u16).to_be_bytes());
+    p[6] = 0x40; // don't fragment
+    p[8] = TTL;
+    p[9] = TCP;
+    p[12..16].copy_from_slice(&ours.octets());
+    p[16..20].copy_from_slice(&theirs.octets());
+    p[20..].copy_from_slice(&syn_segment(ours.into(), theirs.into(), sport, dport, seq));
+    p
 }
 
 /// The TCP checksum of `segment` (its checksum field zero, or holding a
@@ -100,6 +130,18 @@ fn fold(mut sum: u64) -> u16 {
 mod tests {
     use super::*;
     use etherparse::TcpSlice;
+
+    #[test]
+    fn the_ipv4_packet_carries_the_segment_behind_a_dont_fragment_header() {
+        let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.7.3".parse().unwrap());
+        let p = ipv4_syn_packet(a, b, 61234, 80, 7);
+        let ip = etherparse::Ipv4HeaderSlice::from_slice(&p).unwrap();
+        assert_eq!((ip.source_addr(), ip.destination_addr()), (a, b));
+        assert_eq!(ip.protocol(), etherparse::IpNumber::TCP);
+        assert_eq!(usize::from(ip.total_len()), IPV4_SYN_LEN);
+        assert!(ip.dont_fragment() && ip.ttl() == 64 && ip.identification() == 0);
+        assert_eq!(p[20..], syn_segment(a.into(), b.into(), 61234, 80, 7));
+    }
 
     #[test]
     fn ipv4_syn_parses_and_its_checksum_is_the_one_etherparse_computes() {

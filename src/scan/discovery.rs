@@ -32,6 +32,20 @@
 //! the connect to 80). A host that drops every TCP probe but answers
 //! pings is then up, and its ports are probed (and reported filtered);
 //! the echo request is one more discovery probe, as silent as the others.
+//! Two things make it cheap on silent space:
+//!
+//! - The SYN to the port the address was met with *is* that port's
+//!   probe: it is not parked and probed again. Its answer (a SYN-ACK or a
+//!   RST) makes the address up and is reported as the port's result;
+//!   unanswered, it is reported filtered only if the address is up by
+//!   then (and given the rest of its retries), else it waits with the
+//!   parked probes, or is dropped with them when the address is down
+//!   ([`HostTable::met_unanswered`]).
+//! - Its three probes are independent, and any answer makes the address
+//!   up: they are retried only once the scan has seen evidence of a lost
+//!   packet ([`HostTable::discovery_retries`]). nmap likewise retransmits
+//!   only as far as retransmissions ever helped. A dead address costs
+//!   three packets, sent in the same batch.
 //!
 //! # Not waiting a round trip
 //!
@@ -59,10 +73,12 @@
 //! workers, taken once per probe started; with discovery off (`-Pn`) it is
 //! never touched.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
 
 use super::Probe;
 
@@ -84,6 +100,18 @@ const _: () = assert!(DISCOVERY_PROBES == 2 + ECHO_DISCOVERY_PORTS.len() as u32)
 pub(crate) const SPECULATIVE_PER_HOST: u32 = 500;
 /// Speculative probes in flight across all addresses.
 pub(crate) const SPECULATIVE_TOTAL: u32 = 500;
+
+/// How many discovery probes `admission` starts.
+fn probes_of(admission: &Admission) -> u32 {
+    match admission {
+        Admission::Parked {
+            discovery,
+            echo,
+            met,
+        } => (discovery.len() + usize::from(echo.is_some()) + usize::from(met.is_some())) as u32,
+        _ => 0,
+    }
+}
 
 /// Hosts up, down and given up on, for the summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -113,6 +141,10 @@ pub(crate) enum Admission {
         /// With echo discovery: an ICMP echo request to this probe's
         /// address is one more discovery probe (its port means nothing).
         echo: Option<Probe>,
+        /// With echo discovery: the probe itself, not parked but started
+        /// as a discovery probe whose answer is its port's result (see
+        /// [`HostTable::met_unanswered`]).
+        met: Option<Probe>,
     },
     /// Not probed: the address is down or timed out.
     Dropped,
@@ -145,13 +177,16 @@ pub(crate) struct HostTable {
     discover: bool,
     /// Discovery sends an ICMP echo request (see the module docs).
     echo: bool,
+    /// Some packet of the scan was lost, as far as the scan can tell (see
+    /// [`HostTable::saw_loss`]).
+    loss: AtomicBool,
     host_timeout: Option<Duration>,
     hosts: Mutex<Table>,
 }
 
 #[derive(Debug, Default)]
 struct Table {
-    hosts: HashMap<IpAddr, Host>,
+    hosts: FxHashMap<IpAddr, Host>,
     /// Speculative probes in flight, all addresses.
     speculating: u32,
 }
@@ -163,6 +198,7 @@ impl HostTable {
         HostTable {
             discover,
             echo: false,
+            loss: AtomicBool::new(false),
             host_timeout,
             hosts: Mutex::new(Table::default()),
         }
@@ -224,37 +260,112 @@ impl HostTable {
                     table.speculating += 1;
                     return Admission::Speculate;
                 }
-                parked.push(probe.clone());
                 if *in_flight > 0 {
+                    parked.push(probe.clone());
                     return Admission::Parked {
                         discovery: Vec::new(),
                         echo: None,
+                        met: None,
                     };
                 }
-                *in_flight = DISCOVERY_PROBES;
-                self.discovery(probe)
+                let admission = self.discovery(probe);
+                *in_flight = probes_of(&admission);
+                if !self.echo {
+                    parked.push(probe.clone());
+                }
+                admission
             }
         }
     }
 
-    /// The discovery probes of `probe`'s address (see the module docs).
+    /// The discovery probes of `probe`'s address (see the module docs):
+    /// with echo, the probe itself (its answer is its port's), an echo
+    /// request and SYNs to the other [`ECHO_DISCOVERY_PORTS`]; without,
+    /// probes to its port and to [`DISCOVERY_PORTS`], and the probe waits.
     fn discovery(&self, probe: &Probe) -> Admission {
-        let ports: &[u16] = if self.echo {
-            &ECHO_DISCOVERY_PORTS
-        } else {
-            &DISCOVERY_PORTS
+        let at = |port| Probe {
+            target: probe.target.clone(),
+            ip: probe.ip,
+            port,
+            proto: probe.proto,
         };
+        if self.echo {
+            let discovery = ECHO_DISCOVERY_PORTS
+                .iter()
+                .copied()
+                .filter(|&p| p != probe.port)
+                .map(at)
+                .collect();
+            return Admission::Parked {
+                discovery,
+                echo: Some(probe.clone()),
+                met: Some(probe.clone()),
+            };
+        }
         let discovery = std::iter::once(probe.port)
-            .chain(ports.iter().copied())
-            .map(|port| Probe {
-                target: probe.target.clone(),
-                ip: probe.ip,
-                port,
-                proto: probe.proto,
-            })
+            .chain(DISCOVERY_PORTS.iter().copied())
+            .map(at)
             .collect();
-        let echo = self.echo.then(|| probe.clone());
-        Admission::Parked { discovery, echo }
+        Admission::Parked {
+            discovery,
+            echo: None,
+            met: None,
+        }
+    }
+
+    /// Evidence that a packet of the scan was lost: an answer that came
+    /// only on a retry, a send path that refused packets, a receive
+    /// queue that overflowed. From then on, echo discovery retries its
+    /// probes (see [`HostTable::discovery_retries`]).
+    pub(crate) fn saw_loss(&self) {
+        self.loss.store(true, Ordering::Relaxed);
+    }
+
+    /// How many times a discovery probe is retried, for `retries` asked.
+    /// Echo discovery sends three independent probes to each address (an
+    /// echo request and two SYNs), and a host is up if any is answered:
+    /// as nmap caps its retransmissions by what ever helped, they are
+    /// retried only once the scan has seen a packet lost. On silent space
+    /// a dead address then costs three packets, not six.
+    pub(crate) fn discovery_retries(&self, retries: u32) -> u32 {
+        if self.echo && !self.loss.load(Ordering::Relaxed) {
+            0
+        } else {
+            retries
+        }
+    }
+
+    /// True when `ip` is known up.
+    pub(crate) fn is_up(&self, ip: IpAddr) -> bool {
+        matches!(
+            self.lock().hosts.get(&ip),
+            Some(Host {
+                status: Status::Up,
+                ..
+            })
+        )
+    }
+
+    /// The probe an address was met with, started as one of its discovery
+    /// probes (echo discovery), ended without an answer from its host
+    /// (silence, or an ICMP error a router may send), after
+    /// [`HostTable::discovery_unanswered`] was told. True when its result
+    /// is to be reported: the address is up. Otherwise it waits with the
+    /// parked probes (probed again if the address comes up) or, the
+    /// address down, is dropped.
+    pub(crate) fn met_unanswered(&self, probe: &Probe) -> bool {
+        let mut table = self.lock();
+        let Some(host) = table.hosts.get_mut(&probe.ip) else {
+            return false;
+        };
+        match &mut host.status {
+            Status::Up => true,
+            Status::Unknown { parked, .. } => {
+                parked.push(probe.clone());
+                false
+            }
+            Status::Down => false,
+        }
     }
 
     /// True (and counted) when `ip` is past the host timeout at `now`: a
@@ -428,6 +539,52 @@ mod tests {
         assert_eq!(t.speculation_ended(ip, Some(probe("10.0.0.2", 23))), None);
         // A late answer makes it up, but parked probes stay dropped.
         assert!(t.answered(ip).is_empty());
+    }
+
+    #[test]
+    fn with_echo_the_first_probe_is_a_discovery_probe_and_retries_wait_for_loss() {
+        let t = HostTable::new(true, None).with_echo(true);
+        let now = Instant::now();
+        let ip: IpAddr = "10.0.0.4".parse().unwrap();
+        match t.admit(&probe("10.0.0.4", 80), now) {
+            Admission::Parked {
+                discovery,
+                echo,
+                met,
+            } => {
+                let ports: Vec<u16> = discovery.iter().map(|p| p.port).collect();
+                assert_eq!(ports, [443]);
+                assert!(echo.is_some());
+                assert_eq!(met.map(|p| p.port), Some(80));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Met with 443 itself: no second SYN to 443.
+        match t.admit(&probe("10.0.0.5", 443), now) {
+            Admission::Parked { discovery, .. } => assert!(discovery.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        // No retries of discovery until a loss is seen; then the user's.
+        assert_eq!(t.discovery_retries(2), 0);
+        t.saw_loss();
+        assert_eq!(t.discovery_retries(2), 2);
+        assert_eq!(HostTable::new(true, None).discovery_retries(2), 2);
+        // The met probe unanswered while the address is unknown waits
+        // for it; nothing was parked before (its answer was its own).
+        t.discovery_unanswered(ip);
+        assert!(!t.met_unanswered(&probe("10.0.0.4", 80)));
+        let released: Vec<u16> = t.answered(ip).iter().map(|p| p.port).collect();
+        assert_eq!(released, [80]);
+        assert!(t.is_up(ip));
+        assert!(t.met_unanswered(&probe("10.0.0.4", 80)));
+        // Down once its three discovery probes went unanswered.
+        let dead: IpAddr = "10.0.0.5".parse().unwrap();
+        for _ in 0..2 {
+            t.discovery_unanswered(dead);
+        }
+        assert!(!t.met_unanswered(&probe("10.0.0.5", 443)));
+        assert_eq!(t.counts().down, 1);
+        assert!(t.answered(dead).is_empty());
     }
 
     #[test]

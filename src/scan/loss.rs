@@ -29,7 +29,7 @@
 //! Each worker keeps its own table, as with round-trip times (no lock on
 //! the hot path): 8 bytes per address answered.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
 /// Most attempts any port gets, whatever the loss.
@@ -48,7 +48,7 @@ struct Answers {
 /// Per-address evidence of loss, for one worker.
 #[derive(Debug, Default)]
 pub(crate) struct LossTracker {
-    hosts: HashMap<IpAddr, Answers>,
+    hosts: FxHashMap<IpAddr, Answers>,
 }
 
 impl LossTracker {

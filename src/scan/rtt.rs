@@ -91,7 +91,7 @@
 //! target space each address gets few probes, so there is little to learn
 //! per address anyway.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -186,13 +186,13 @@ impl Timeouts {
 #[derive(Debug)]
 pub(crate) struct Hosts {
     timeouts: Timeouts,
-    hosts: HashMap<IpAddr, RttEstimate>,
+    hosts: FxHashMap<IpAddr, RttEstimate>,
     /// Attempts in flight to addresses without an estimate, by address:
     /// an entry is added when such an attempt starts and removed when it
     /// ends or its address answers, so this holds no more than what is
     /// in flight (and no entry for an address that never answers once
     /// its attempts are over).
-    waiting: HashMap<IpAddr, Vec<Key>>,
+    waiting: FxHashMap<IpAddr, Vec<Key>>,
     /// All samples of this worker, whatever their address: the estimate
     /// for discovery probes to addresses that have not answered yet (see
     /// [`Hosts::discovery_timeout`]).
@@ -204,8 +204,8 @@ impl Hosts {
     pub(crate) fn new(timeouts: Timeouts) -> Hosts {
         Hosts {
             timeouts,
-            hosts: HashMap::new(),
-            waiting: HashMap::new(),
+            hosts: FxHashMap::default(),
+            waiting: FxHashMap::default(),
             any: None,
         }
     }

@@ -4,7 +4,8 @@
 //! share its sockets: the engine keeps the retry schedule of the probes
 //! not yet answered, this module what the packets mean.
 //!
-//! What one probe costs here is 24 bytes of a `sendmmsg()` batch and,
+//! What one probe costs here is 44 bytes (IPv4, header included) or 24
+//! (IPv6) of a `sendmmsg()` batch and,
 //! when the target answers, one packet read: no socket, no descriptor, no
 //! ephemeral port. [`Prober::start`] only queues the SYN; the engine has
 //! the queue sent after each round of starts ([`Prober::send_queued`]),
@@ -39,7 +40,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, BorrowedFd};
 
 use crate::packet::{
-    echo_request, syn_segment, Answer, AnswerKind, CookieKey, Validator, ECHO_LEN, SYN_LEN,
+    echo_request, ipv4_syn_packet, syn_segment, Answer, AnswerKind, CookieKey, Validator, ECHO_LEN,
+    IPV4_SYN_LEN, SYN_LEN,
 };
 use crate::rawsock::{Outgoing, RawSocket, RECV_BATCH, SEND_BATCH};
 
@@ -90,11 +92,16 @@ impl Family {
     fn open(src: IpAddr) -> io::Result<Family> {
         let v6 = src.is_ipv6();
         let tcp = RawSocket::tcp(v6)?;
+        // Before anything is queued: only what may answer a probe.
+        tcp.attach_filter(&crate::packet::filter::tcp_replies(v6))?;
         tcp.bind(src)?;
         tcp.set_dont_fragment()?;
+        tcp.set_header_included()?;
         // Echo requests go out from, and every reply comes to, `src`.
         let icmp = RawSocket::icmp(v6)?;
         icmp.bind(src)?;
+        // As for the SYNs: no IP identifier to pick for each echo request.
+        icmp.set_dont_fragment()?;
         for s in [&tcp, &icmp] {
             s.set_recv_buffer(RECV_BUFFER)?;
         }
@@ -194,22 +201,38 @@ impl SynProber {
             IpAddr::V6(_) => self.v6.as_ref().map(|(a, f)| ((*a).into(), &f.tcp)),
         }
         .ok_or_else(|| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))?;
-        let mut segments = [[0u8; SYN_LEN]; SEND_BATCH];
+        // IPv4: whole packets (`IP_HDRINCL`); IPv6: segments.
+        let mut packets = [[0u8; IPV4_SYN_LEN]; SEND_BATCH];
         let n = probes
             .iter()
             .take(SEND_BATCH)
             .take_while(|p| p.0.is_ipv6() == first.is_ipv6())
             .count();
-        for (seg, &(ip, port, attempt)) in segments.iter_mut().zip(&probes[..n]) {
+        let mut len = SYN_LEN;
+        for (packet, &(ip, port, attempt)) in packets.iter_mut().zip(&probes[..n]) {
             let cookie = self.key.cookie(src, ip, port, attempt);
-            *seg = syn_segment(src, ip, cookie.sport, port, cookie.seq);
+            match (src, ip) {
+                (IpAddr::V4(ours), IpAddr::V4(theirs)) => {
+                    *packet = ipv4_syn_packet(ours, theirs, cookie.sport, port, cookie.seq);
+                    len = IPV4_SYN_LEN;
+                }
+                _ => {
+                    packet[..SYN_LEN].copy_from_slice(&syn_segment(
+                        src,
+                        ip,
+                        cookie.sport,
+                        port,
+                        cookie.seq,
+                    ));
+                }
+            }
         }
         let out: Vec<Outgoing<'_>> = probes[..n]
             .iter()
-            .zip(&segments)
-            .map(|(p, seg)| Outgoing {
+            .zip(&packets)
+            .map(|(p, packet)| Outgoing {
                 dst: p.0,
-                bytes: seg,
+                bytes: &packet[..len],
             })
             .collect();
         sock.send_batch(&out)
@@ -433,6 +456,18 @@ impl Prober for SynProber {
         }
         self.queue.drain(..sent);
         result
+    }
+
+    fn dropped(&self) -> u64 {
+        [
+            &self.v4.as_ref().map(|x| &x.1),
+            &self.v6.as_ref().map(|x| &x.1),
+        ]
+        .into_iter()
+        .flatten()
+        .flat_map(|f| [&f.tcp, &f.icmp])
+        .map(|s| s.drops().unwrap_or(0))
+        .sum()
     }
 
     fn matched(&mut self, flight: &mut SynFlight, reply: Heard) -> Step {

@@ -315,6 +315,14 @@ pub trait Prober {
         Ok(true)
     }
 
+    /// Packets its shared sockets' receive queues dropped so far (they
+    /// were full): replies lost on our side, evidence of loss that no
+    /// retry shows otherwise. The engine looks now and then. Zero by
+    /// default.
+    fn dropped(&self) -> u64 {
+        0
+    }
+
     /// True when the prober can ask whether an address is up with an ICMP
     /// echo request ([`Prober::start_echo`]): host discovery then sends
     /// one in place of a TCP probe (a privileged nmap's discovery, see the

@@ -36,7 +36,7 @@
 mod flights;
 mod verdict;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
@@ -46,6 +46,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use polling::{Event, Events, Poller};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::discovery::{Admission, HostTable};
 use super::icmp_limit::IcmpTable;
@@ -91,6 +92,8 @@ const STARTS_PER_TURN: usize = 256;
 const RESULTS_PER_BURST: usize = 2048;
 /// How soon to look again when the shared window is used up by others.
 const PERMIT_RECHECK: Duration = Duration::from_millis(2);
+/// How often the prober's receive drops are looked at.
+const DROPS_EVERY: Duration = Duration::from_millis(10);
 /// Event keys from here up name the prober's shared sockets (the last one
 /// is `usize::MAX - 1`: `polling` keeps `usize::MAX` for itself); slot
 /// keys never reach them (see `slots`).
@@ -172,7 +175,9 @@ struct Job<S> {
     /// Its first attempt's silence has widened the window already (see
     /// `mark_silence`).
     silence_counted: bool,
-    /// A discovery probe (see the `discovery` module).
+    /// A discovery probe (see the `discovery` module); one that is not
+    /// `silent` is also its port's probe (echo discovery's first probe
+    /// of an address).
     discovery: bool,
     /// An ICMP echo request of discovery ([`Prober::start_echo`]).
     echo: bool,
@@ -237,10 +242,10 @@ pub(crate) struct Worker<'a, P: Prober> {
     shared_sockets: usize,
     slots: Slots<InFlight<P>>,
     /// Flights waiting on a shared socket, by match key.
-    expecting: HashMap<u64, Key>,
+    expecting: FxHashMap<u64, Key>,
     /// Further flights waiting under a key `expecting` holds already
     /// (rare: a discovery probe and a port probe of the same port).
-    twins: HashMap<u64, Vec<Key>>,
+    twins: FxHashMap<u64, Vec<Key>>,
     /// Replies read from shared sockets (or refused sends), to route.
     replies: Vec<(u64, P::Reply)>,
     /// Deadlines of attempts waiting for an answer.
@@ -273,9 +278,12 @@ pub(crate) struct Worker<'a, P: Prober> {
     backoff: Duration,
     /// Addresses this worker knows to be up (discovery done, no host
     /// timeout): their probes skip the shared host table and its lock.
-    known_up: HashSet<IpAddr>,
+    known_up: FxHashSet<IpAddr>,
     /// Evidence of packet loss per address, for the number of retries.
     loss: LossTracker,
+    /// Replies the prober's receive queues dropped, when last looked at.
+    drops_seen: u64,
+    drops_checked: Instant,
     /// Results of this turn, not yet handed to the sink.
     results: Vec<PortResult>,
     counts: Counts,
@@ -292,8 +300,8 @@ impl<'a, P: Prober> Worker<'a, P> {
             prober,
             shared_sockets: 0,
             slots: Slots::with_capacity(max_in_flight.min(INITIAL_SLOTS)),
-            expecting: HashMap::new(),
-            twins: HashMap::new(),
+            expecting: FxHashMap::default(),
+            twins: FxHashMap::default(),
             replies: Vec::new(),
             attempt_deadlines: Deadlines::default(),
             listen_deadlines: Deadlines::default(),
@@ -310,8 +318,10 @@ impl<'a, P: Prober> Worker<'a, P> {
             held: 0,
             paused_until: None,
             backoff: FIRST_BACKOFF,
-            known_up: HashSet::new(),
+            known_up: FxHashSet::default(),
             loss: LossTracker::default(),
+            drops_seen: 0,
+            drops_checked: Instant::now(),
             results: Vec::with_capacity(RESULTS_PER_BURST),
             counts: Counts::default(),
         };
@@ -365,6 +375,7 @@ impl<'a, P: Prober> Worker<'a, P> {
             if let Some(rate) = self.shared.rate {
                 rate.tick(now);
             }
+            self.look_for_drops(now);
             // Deadlines wait a turn when readiness is still coming in.
             if !self.any_due(now) || self.take_ready(&mut events)? {
                 self.expire(now)?;
@@ -387,6 +398,23 @@ impl<'a, P: Prober> Worker<'a, P> {
                 self.on_event(ev.key)?;
             }
             self.give_back_unused_permits();
+        }
+    }
+
+    /// Now and then, asks the prober whether its receive queues dropped
+    /// replies: evidence of loss, for the rate and for discovery.
+    fn look_for_drops(&mut self, now: Instant) {
+        if now < self.drops_checked + DROPS_EVERY {
+            return;
+        }
+        self.drops_checked = now;
+        let drops = self.prober.dropped();
+        if drops > self.drops_seen {
+            self.drops_seen = drops;
+            self.shared.hosts.saw_loss();
+            if let Some(rate) = self.shared.rate {
+                rate.loss();
+            }
         }
     }
 
@@ -474,7 +502,18 @@ impl<'a, P: Prober> Worker<'a, P> {
                 job.speculative = true;
                 Some(job)
             }
-            Admission::Parked { discovery, echo } => {
+            Admission::Parked {
+                discovery,
+                echo,
+                met,
+            } => {
+                // The probe itself first (its answer is its port's), then
+                // the silent ones: one batch for the address.
+                if let Some(probe) = met {
+                    let mut job = Job::new(probe);
+                    job.discovery = true;
+                    self.pending.push_back(job);
+                }
                 let echo = echo.map(|probe| (probe, true));
                 for (probe, echo) in discovery.into_iter().map(|p| (p, false)).chain(echo) {
                     let mut job = Job::new(probe);
@@ -624,6 +663,7 @@ impl<'a, P: Prober> Worker<'a, P> {
         self.replies = refused;
         if !sent? {
             routed?;
+            self.shared.hosts.saw_loss();
             if let Some(rate) = self.shared.rate {
                 rate.full();
             }

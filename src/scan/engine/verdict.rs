@@ -154,7 +154,21 @@ impl<P: Prober> Worker<'_, P> {
             }
             return;
         }
-        if job.timeouts <= self.loss.retries(job.probe.ip, retries) {
+        let mut allowed = self.loss.retries(job.probe.ip, retries);
+        if job.discovery {
+            allowed = self.shared.hosts.discovery_retries(allowed);
+            if !job.silent
+                && job.timeouts > allowed
+                && job.timeouts <= self.loss.retries(job.probe.ip, retries)
+                && self.shared.hosts.is_up(job.probe.ip)
+            {
+                // The address is up: the rest of its attempts are the
+                // port's own.
+                job.discovery = false;
+                allowed = self.loss.retries(job.probe.ip, retries);
+            }
+        }
+        if job.timeouts <= allowed {
             self.pending.push_back(job);
         } else {
             let waited = started.elapsed();
@@ -202,6 +216,7 @@ impl<P: Prober> Worker<'_, P> {
             } else if lost {
                 self.loss.answered(job.probe.ip, job.timeouts);
                 self.shared.permits.shrink();
+                self.shared.hosts.saw_loss();
                 if let Some(rate) = self.shared.rate {
                     rate.loss();
                 }
@@ -211,6 +226,11 @@ impl<P: Prober> Worker<'_, P> {
         }
         if !self.shared.hosts.is_idle() {
             self.discovered(job, state);
+            if job.discovery && !job.silent && is_silence(state) {
+                // The first probe of an address, unanswered by its host:
+                // reported only if the address is up (see `discovery`).
+                return self.shared.hosts.met_unanswered(&job.probe);
+            }
         }
         if job.speculative {
             let unanswered = is_silence(state).then(|| job.probe.clone());
