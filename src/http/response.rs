@@ -84,7 +84,7 @@ use std::mem::MaybeUninit;
 use super::chunked::ChunkDecoder;
 pub use super::error::Error;
 use super::lint::Warning;
-use super::section::{Fill, Filled, Section, TooLarge};
+use super::section::{Fill, Filled, LineEnds, Section, TooLarge};
 
 /// What the reader accepts before it gives up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -396,10 +396,10 @@ impl ResponseReader {
         match self.section.fill_borrowed(input, max, max_headers) {
             Err(TooLarge) => Err(Error::HeadTooLarge),
             Ok(Filled::Partial) => Ok(skipped + input.len()),
-            Ok(Filled::Ended(n, bytes)) => {
+            Ok(Filled::Ended(n, bytes, ends)) => {
                 let mut notes = Vec::new();
                 let full = sink.wants_head();
-                let parsed = parse_head(bytes, max_headers, first, full, &mut notes)?;
+                let parsed = parse_head(bytes, ends, max_headers, first, full, &mut notes)?;
                 self.header_bytes += bytes.len() as u64;
                 self.leading = 0;
                 for warning in notes {
@@ -551,7 +551,7 @@ impl ResponseReader {
                 let mut notes = Vec::new();
                 let bytes = self.section.bytes();
                 let (fields, exact) = parse_trailers(bytes, self.limits.max_headers, &mut notes)?;
-                if has_bare_lf(bytes) {
+                if self.section.line_ends().bare {
                     notes.push(Warning::BareLf);
                 }
                 for warning in notes {
@@ -767,23 +767,6 @@ fn is_known_coding(name: &str) -> bool {
     .any(|k| name.eq_ignore_ascii_case(k))
 }
 
-/// How many line ends (LF) `section` holds, and whether one of them is
-/// an LF alone: one pass for both.
-fn line_ends(section: &[u8]) -> (usize, bool) {
-    let mut count = 0;
-    let mut bare = false;
-    for i in memchr::memchr_iter(b'\n', section) {
-        count += 1;
-        bare |= i == 0 || section[i - 1] != b'\r';
-    }
-    (count, bare)
-}
-
-/// True when a line of `section` ends with LF alone.
-fn has_bare_lf(section: &[u8]) -> bool {
-    memchr::memchr_iter(b'\n', section).any(|i| i == 0 || section[i - 1] != b'\r')
-}
-
 /// The elements of comma-separated field values, trimmed of whitespace.
 fn list_elements<'a>(values: &'a [std::borrow::Cow<'_, str>]) -> impl Iterator<Item = &'a str> {
     values
@@ -845,6 +828,7 @@ fn head_error(e: httparse::Error, first: bool) -> Error {
 /// framing fields and no reason phrase (see [`Sink::wants_head`]).
 fn parse_head(
     bytes: &[u8],
+    ends: LineEnds,
     max_headers: usize,
     first: bool,
     full: bool,
@@ -883,8 +867,7 @@ fn parse_head(
         notes.push(Warning::StatusOutOfRange);
     }
     let fields = response.headers;
-    let (line_ends, bare_lf) = line_ends(bytes);
-    if bare_lf {
+    if ends.bare {
         notes.push(Warning::BareLf);
     }
     // Each field's values are looked at only when the whole head says
@@ -892,7 +875,7 @@ fn parse_head(
     // value holds an LF (obs-fold) only when the head has more line ends
     // than its status line, field lines and empty line; a non-ASCII value
     // only in a head that is not all ASCII.
-    if line_ends > fields.len() + 2 && fields.iter().any(|h| h.value.contains(&b'\n')) {
+    if ends.count > fields.len() + 2 && fields.iter().any(|h| h.value.contains(&b'\n')) {
         notes.push(Warning::ObsFold);
     }
     if !bytes.is_ascii() && fields.iter().any(|h| !h.value.is_ascii()) {
