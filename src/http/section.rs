@@ -10,6 +10,8 @@
 //! jumps from line end to line end (`memchr`) and looks at single bytes
 //! only where a line starts. When a whole section lies in one piece of
 //! input, [`Section::fill_borrowed`] hands it out from there, uncopied.
+//! The scanner counts the line ends it passes and notes an LF alone
+//! ([`LineEnds`]), so that the parsers need not search for them again.
 
 /// Where the scanner stands relative to the start of a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
