@@ -962,3 +962,47 @@ fn an_attempt_to_a_dropping_address_is_listed_with_its_address() {
     let start = |i: usize| attempts[i]["start"].as_f64().unwrap();
     assert!(start(1) > start(0), "{attempts:?}");
 }
+
+#[test]
+fn raw_output_numbers_a_late_unframeable_answer_and_shows_every_byte() {
+    // Raw output keeps no record per answer: the one that cannot be read
+    // is still numbered as it came, and the raw bytes are all shown.
+    let file: &[u8] = b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n\
+GET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n";
+    let good: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na";
+    let bad_head: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let answer = [good, bad_head, b"zz\r\nrest"].concat();
+    let (port, _peer) = capture_peer(file.len(), answer.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = request_file(&dir, file);
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = rawget(&["--send", &path, &url]);
+    assert_eq!(out.code, 56, "{}", out.stderr);
+    let at = good.len() + bad_head.len();
+    assert!(
+        out.stderr.contains(&format!(
+            "response 2: malformed chunked encoding at byte {at} of the stream; 8 bytes remain"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stdout, answer);
+}
+
+#[test]
+fn raw_output_says_how_many_answers_came_before_the_server_closed() {
+    let file: &[u8] = b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n";
+    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na".to_vec();
+    let (port, _peer) = capture_peer(file.len(), answer.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = request_file(&dir, file);
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = rawget(&["--send", &path, &url]);
+    assert!(
+        out.stderr
+            .contains("the server closed the connection after 1 of 2 responses"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stdout, answer);
+}

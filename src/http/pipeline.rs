@@ -62,6 +62,12 @@ pub struct Options {
     /// [`Response::interim`]); without, only the status is kept (10000
     /// pipelined answers need not be held to be shown raw).
     pub keep_heads: bool,
+    /// Keep a [`Response`] for every answer in [`Outcome::responses`];
+    /// without, only the last one read is kept (the only one that can be
+    /// incomplete or stopped), and [`Outcome::read`] and
+    /// [`Outcome::answered`] count them all. Answers shown raw need no
+    /// record each.
+    pub keep_records: bool,
 }
 
 /// When things happened for one request and its response, since the
@@ -127,8 +133,15 @@ pub struct Response {
 /// What happened on the connection.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// The responses in the order they came.
+    /// The responses in the order they came (only the last one without
+    /// [`Options::keep_records`]).
     pub responses: Vec<Response>,
+    /// How many responses were read (complete or not), kept or not: the
+    /// first of [`Outcome::responses`] is number `read - responses.len()`
+    /// (0-based).
+    pub read: usize,
+    /// How many of them answer a request (`request` is set).
+    pub answered: usize,
     /// When each request's last byte was handed to the socket (`None`:
     /// not, or not wholly, sent).
     pub sent: Vec<Option<Duration>>,
@@ -188,7 +201,7 @@ pub fn run<'r>(
         stopped: false,
         out: Outcome {
             sent: vec![None; requests.len()],
-            responses: Vec::with_capacity(requests.len()),
+            responses: Vec::with_capacity(if opts.keep_records { requests.len() } else { 1 }),
             ..Outcome::default()
         },
         send_at: 0,
@@ -204,7 +217,7 @@ pub fn run<'r>(
     }
     // A response still being read when the exchange ended is kept.
     if let Some((_, r)) = p.reading.take() {
-        p.out.responses.push(r);
+        p.keep(r);
     }
     p.out
 }
@@ -368,14 +381,21 @@ impl Pipeline<'_> {
                 self.keep_remaining(data);
                 break;
             }
-            let (reader, mut response) = match self.reading.take() {
-                Some(r) => r,
-                None => self.start_response(at),
+            // A reader carried over from earlier bytes is copied, in case
+            // these make it fail (see `failing_byte`); a new one is not:
+            // it can be made again (no copy per pipelined answer).
+            let (mut reader, mut response, before) = match self.reading.take() {
+                Some((reader, response)) => {
+                    let before = reader.clone();
+                    (reader, response, Some(before))
+                }
+                None => {
+                    let (reader, response) = self.start_response(at);
+                    (reader, response, None)
+                }
             };
-            let index = self.out.responses.len();
+            let index = self.out.read;
             let more_expected = self.next < self.expected.len();
-            let before = reader.clone();
-            let mut reader = reader;
             let mut sink = Collect {
                 response: &mut response,
                 observer,
@@ -397,6 +417,7 @@ impl Pipeline<'_> {
                     }
                 }
                 Err(error) => {
+                    let before = before.unwrap_or_else(|| self.new_reader(response.request));
                     let i = failing_byte(before, data);
                     let stopped_at = self.out.received_bytes + i as u64;
                     response.raw_bytes += i as u64;
@@ -407,7 +428,7 @@ impl Pipeline<'_> {
                         remaining: Vec::new(),
                         remaining_total: 0,
                     }));
-                    self.out.responses.push(response);
+                    self.keep(response);
                     self.stopped = true;
                     data = &data[i..];
                 }
@@ -419,7 +440,7 @@ impl Pipeline<'_> {
     fn finish(&mut self, response: Response) {
         let tunnel = response.request.is_some_and(|i| self.requests[i].connect())
             && response.status.is_some_and(|s| (200..300).contains(&s));
-        self.out.responses.push(response);
+        self.keep(response);
         self.out.tunnel = tunnel;
         self.send_limit = self
             .next_send_limit()
@@ -434,10 +455,6 @@ impl Pipeline<'_> {
         if request.is_some() {
             self.next += 1;
         }
-        let no_body = request.is_some_and(|i| {
-            let r = &self.requests[i];
-            r.head_request() || r.connect()
-        });
         let response = Response {
             request,
             offset: self.out.received_bytes,
@@ -448,7 +465,30 @@ impl Pipeline<'_> {
             },
             ..Response::default()
         };
-        (ResponseReader::new(no_body, self.opts.limits), response)
+        (self.new_reader(request), response)
+    }
+
+    /// A reader for the answer to request `request` (`None`: an answer
+    /// nobody asked for, read as the answer to a GET).
+    fn new_reader(&self, request: Option<usize>) -> ResponseReader {
+        let no_body = request.is_some_and(|i| {
+            let r = &self.requests[i];
+            r.head_request() || r.connect()
+        });
+        ResponseReader::new(no_body, self.opts.limits)
+    }
+
+    /// Counts a response read and keeps it (without
+    /// [`Options::keep_records`], in place of the one before).
+    fn keep(&mut self, response: Response) {
+        self.out.read += 1;
+        if response.request.is_some() {
+            self.out.answered += 1;
+        }
+        if !self.opts.keep_records {
+            self.out.responses.clear();
+        }
+        self.out.responses.push(response);
     }
 
     /// The peer closed: a close-delimited body ends here, anything else
@@ -472,7 +512,7 @@ impl Pipeline<'_> {
                 }));
             }
         }
-        self.out.responses.push(response);
+        self.keep(response);
     }
 
     /// Bytes after the byte a response failed at.

@@ -84,7 +84,7 @@ use std::mem::MaybeUninit;
 use super::chunked::ChunkDecoder;
 pub use super::error::Error;
 use super::lint::Warning;
-use super::section::{Fill, Filled, Section, TooLarge};
+use super::section::{Fill, Filled, LineEnds, Section, TooLarge};
 
 /// What the reader accepts before it gives up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -396,16 +396,16 @@ impl ResponseReader {
         match self.section.fill_borrowed(input, max, max_headers) {
             Err(TooLarge) => Err(Error::HeadTooLarge),
             Ok(Filled::Partial) => Ok(skipped + input.len()),
-            Ok(Filled::Ended(n, bytes)) => {
+            Ok(Filled::Ended(n, bytes, ends)) => {
                 let mut notes = Vec::new();
                 let full = sink.wants_head();
-                let head = parse_head(bytes, max_headers, first, full, &mut notes)?;
+                let parsed = parse_head(bytes, ends, max_headers, first, full, &mut notes)?;
                 self.header_bytes += bytes.len() as u64;
                 self.leading = 0;
                 for warning in notes {
                     self.warn(warning, sink);
                 }
-                self.on_head(head, sink)?;
+                self.on_head(parsed, sink)?;
                 Ok(skipped + n)
             }
         }
@@ -464,33 +464,33 @@ impl ResponseReader {
     }
 
     /// Skips an interim head or starts the body of the final one.
-    fn on_head<S: Sink>(&mut self, head: Head, sink: &mut S) -> Result<(), Error> {
-        let no_body_status = (100..200).contains(&head.status) || head.status == 204;
-        if no_body_status
-            && field_values(&head.headers, "content-length")
-                .next()
-                .is_some()
-        {
+    fn on_head<S: Sink>(&mut self, parsed: Parsed, sink: &mut S) -> Result<(), Error> {
+        let status = parsed.status;
+        let fields = &parsed.fields;
+        let no_body_status = (100..200).contains(&status) || status == 204;
+        if no_body_status && fields.has_length {
             self.warn(Warning::ContentLengthOnNoBodyStatus, sink);
         }
-        if is_interim(head.status) {
+        if is_interim(status) {
             self.interim += 1;
             if self.interim > self.limits.max_interim {
                 return Err(Error::HeadTooLarge);
             }
-            sink.interim(&head);
+            // An interim head is always kept whole (see `parse_head`).
+            if let Some(head) = &parsed.head {
+                sink.interim(head);
+            }
             self.section.restart_head();
             return Ok(());
         }
-        let framing = framing(&head, self.head_request)?;
-        for warning in final_head_warnings(&head) {
+        let framing = framing(status, fields, self.head_request)?;
+        for &warning in &fields.warnings {
             self.warn(warning, sink);
         }
-        self.final_status = Some(head.status);
-        if sink.wants_head() {
-            sink.head(&head, framing);
-        } else {
-            sink.status(head.status, framing);
+        self.final_status = Some(status);
+        match &parsed.head {
+            Some(head) if sink.wants_head() => sink.head(head, framing),
+            _ => sink.status(status, framing),
         }
         self.start_body(framing)
     }
@@ -551,7 +551,7 @@ impl ResponseReader {
                 let mut notes = Vec::new();
                 let bytes = self.section.bytes();
                 let (fields, exact) = parse_trailers(bytes, self.limits.max_headers, &mut notes)?;
-                if has_bare_lf(bytes) {
+                if self.section.line_ends().bare {
                     notes.push(Warning::BareLf);
                 }
                 for warning in notes {
@@ -605,59 +605,148 @@ fn is_interim(status: u16) -> bool {
 }
 
 /// Decides the body framing of a final response (RFC 9112 section 6.3).
-fn framing(head: &Head, head_request: bool) -> Result<Framing, Error> {
-    if head_request || matches!(head.status, 100..=199 | 204 | 304) {
+fn framing(status: u16, fields: &FramingFields, head_request: bool) -> Result<Framing, Error> {
+    if head_request || matches!(status, 100..=199 | 204 | 304) {
         return Ok(Framing::NoBody);
     }
-    if let Some(chunked) = final_coding_is_chunked(&head.headers) {
+    if let Some(chunked) = fields.chunked {
         return Ok(if chunked {
             Framing::Chunked
         } else {
             Framing::CloseDelimited
         });
     }
-    Ok(match content_length(&head.headers)? {
+    Ok(match fields.length? {
         Some(length) => Framing::ContentLength(length),
         None => Framing::CloseDelimited,
     })
 }
 
-/// Warnings about the final head's framing fields.
-fn final_head_warnings(head: &Head) -> Vec<Warning> {
-    let mut warnings = Vec::new();
-    let has_te = field_values(&head.headers, "transfer-encoding")
-        .next()
-        .is_some();
-    // The Content-Length elements: how many, and whether all are the
-    // same decimal number (counted, not collected: this runs per answer).
-    let (mut lengths, mut same) = (0usize, true);
-    let mut first = None;
-    for l in list_elements(field_values(&head.headers, "content-length")) {
-        lengths += 1;
-        match (parse_decimal(l), first) {
-            (None, _) => same = false,
-            (Some(n), None) => first = Some(n),
-            (Some(n), Some(f)) => same &= n == f,
+/// A head as parsed: the whole [`Head`] where it is kept, and always
+/// what its framing fields say.
+struct Parsed {
+    status: u16,
+    /// The whole head: always for an interim head, for a final one only
+    /// when the sink wants it ([`Sink::wants_head`]).
+    head: Option<Head>,
+    fields: FramingFields,
+}
+
+/// What the fields that frame a body (`Content-Length`,
+/// `Transfer-Encoding`) say, read once per head straight from the parsed
+/// fields, so that a head nobody keeps is never turned into strings.
+struct FramingFields {
+    /// A `Content-Length` field is present (well-formed or not).
+    has_length: bool,
+    /// The body length `Content-Length` announces (`None` without one),
+    /// or why it cannot be used; only an error where it frames the body.
+    length: Result<Option<u64>, Error>,
+    /// `None` without `Transfer-Encoding`; else whether its final coding
+    /// (across all its fields) is `chunked`.
+    chunked: Option<bool>,
+    /// The warnings about these fields in a final head, in order.
+    warnings: Vec<Warning>,
+}
+
+impl FramingFields {
+    /// Reads the framing fields of a head of HTTP/1.`version`. Values are
+    /// read as [`Head::headers`] holds them: unfolded, lossy UTF-8.
+    fn read(version: u8, fields: &[httparse::Header<'_>]) -> Self {
+        let mut lengths = Vec::new();
+        let mut codings = Vec::new();
+        for h in fields {
+            if h.name.eq_ignore_ascii_case("content-length") {
+                lengths.push(field_text(h.value));
+            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                codings.push(field_text(h.value));
+            }
+        }
+        let read = Lengths::read(&lengths);
+        FramingFields {
+            has_length: !lengths.is_empty(),
+            length: read.length,
+            chunked: final_coding_is_chunked(&codings),
+            warnings: final_head_warnings(version, &read, &codings),
         }
     }
-    if has_te && lengths > 0 {
+}
+
+/// The elements of a head's `Content-Length` values, read in one pass.
+struct Lengths {
+    /// How many.
+    count: usize,
+    /// All are the same decimal number.
+    same: bool,
+    /// The body length they announce, if any. Every element must be a
+    /// decimal number (a malformed one wins over a conflict), and all
+    /// must agree.
+    length: Result<Option<u64>, Error>,
+}
+
+impl Lengths {
+    fn read(lengths: &[std::borrow::Cow<'_, str>]) -> Self {
+        let (mut count, mut same, mut bad) = (0usize, true, false);
+        let mut first = None;
+        for element in list_elements(lengths) {
+            count += 1;
+            match (parse_decimal(element), first) {
+                (None, _) => (same, bad) = (false, true),
+                (Some(n), None) => first = Some(n),
+                (Some(n), Some(f)) => same &= n == f,
+            }
+        }
+        let length = if bad {
+            Err(Error::BadContentLength)
+        } else if !same {
+            Err(Error::ConflictingContentLength)
+        } else {
+            Ok(first)
+        };
+        Lengths {
+            count,
+            same,
+            length,
+        }
+    }
+}
+
+/// A field value as text: unfolded, lossy UTF-8, borrowed when neither
+/// changes it.
+fn field_text(value: &[u8]) -> std::borrow::Cow<'_, str> {
+    match unfold(value) {
+        std::borrow::Cow::Borrowed(bytes) => String::from_utf8_lossy(bytes),
+        std::borrow::Cow::Owned(bytes) => {
+            std::borrow::Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
+        }
+    }
+}
+
+/// Warnings about the final head's framing fields: its `Content-Length`
+/// elements and `Transfer-Encoding` values, for HTTP/1.`version`.
+fn final_head_warnings(
+    version: u8,
+    lengths: &Lengths,
+    codings: &[std::borrow::Cow<'_, str>],
+) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    let has_te = !codings.is_empty();
+    let Lengths { count, same, .. } = *lengths;
+    if has_te && count > 0 {
         warnings.push(Warning::ContentLengthWithTransferEncoding);
     }
     // Repeated with one value; values that disagree (only accepted where
     // Content-Length does not frame the body) are not "repeated".
-    if lengths > 1 && same {
+    if count > 1 && same {
         warnings.push(Warning::RepeatedContentLength);
     }
-    if has_te && head.version == 0 {
+    if has_te && version == 0 {
         warnings.push(Warning::TransferEncodingInHttp10);
     }
-    let mut codings = list_elements(field_values(&head.headers, "transfer-encoding"))
-        .filter(|c| !c.is_empty())
-        .peekable();
-    let named = codings.peek().is_some();
+    let mut named_codings = list_elements(codings).filter(|c| !c.is_empty()).peekable();
+    let named = named_codings.peek().is_some();
     // An empty Transfer-Encoding names no coding at all: the body is read
     // until the connection closes, as for an unknown one.
-    let unknown = codings.any(|c| !is_known_coding(c.split(';').next().unwrap_or("").trim()));
+    let unknown = named_codings.any(|c| !is_known_coding(c.split(';').next().unwrap_or("").trim()));
     if unknown || (has_te && !named) {
         warnings.push(Warning::UnknownTransferCoding);
     }
@@ -678,35 +767,21 @@ fn is_known_coding(name: &str) -> bool {
     .any(|k| name.eq_ignore_ascii_case(k))
 }
 
-/// True when a line of `section` ends with LF alone.
-fn has_bare_lf(section: &[u8]) -> bool {
-    memchr::memchr_iter(b'\n', section).any(|i| i == 0 || section[i - 1] != b'\r')
-}
-
-/// The values of every field named `name`, in order.
-fn field_values<'a>(
-    headers: &'a [(String, String)],
-    name: &'a str,
-) -> impl Iterator<Item = &'a str> {
-    headers
-        .iter()
-        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
 /// The elements of comma-separated field values, trimmed of whitespace.
-fn list_elements<'a>(values: impl Iterator<Item = &'a str>) -> impl Iterator<Item = &'a str> {
+fn list_elements<'a>(values: &'a [std::borrow::Cow<'_, str>]) -> impl Iterator<Item = &'a str> {
     values
+        .iter()
         .flat_map(|v| v.split(','))
         .map(|e| e.trim_matches([' ', '\t']))
 }
 
-/// `None` without `Transfer-Encoding`; else whether its final coding
-/// (across all its fields) is `chunked`.
-fn final_coding_is_chunked(headers: &[(String, String)]) -> Option<bool> {
-    let mut values = field_values(headers, "transfer-encoding").peekable();
-    values.peek()?;
-    let last = list_elements(values).filter(|e| !e.is_empty()).last();
+/// `None` without `Transfer-Encoding` (no `codings`); else whether its
+/// final coding (across all its fields) is `chunked`.
+fn final_coding_is_chunked(codings: &[std::borrow::Cow<'_, str>]) -> Option<bool> {
+    if codings.is_empty() {
+        return None;
+    }
+    let last = list_elements(codings).filter(|e| !e.is_empty()).last();
     let name = last.map(|coding| {
         coding
             .split(';')
@@ -715,22 +790,6 @@ fn final_coding_is_chunked(headers: &[(String, String)]) -> Option<bool> {
             .trim_end_matches([' ', '\t'])
     });
     Some(name.is_some_and(|n| n.eq_ignore_ascii_case("chunked")))
-}
-
-/// The body length announced by `Content-Length`, if any. Every element
-/// of every field must be a decimal number, and all must agree.
-fn content_length(headers: &[(String, String)]) -> Result<Option<u64>, Error> {
-    let mut length = None;
-    let mut conflict = false;
-    for element in list_elements(field_values(headers, "content-length")) {
-        let value = parse_decimal(element).ok_or(Error::BadContentLength)?;
-        conflict |= length.is_some_and(|l| l != value);
-        length = Some(value);
-    }
-    if conflict {
-        return Err(Error::ConflictingContentLength);
-    }
-    Ok(length)
 }
 
 /// A non-empty run of ASCII digits that fits in a `u64`.
@@ -769,11 +828,12 @@ fn head_error(e: httparse::Error, first: bool) -> Error {
 /// framing fields and no reason phrase (see [`Sink::wants_head`]).
 fn parse_head(
     bytes: &[u8],
+    ends: LineEnds,
     max_headers: usize,
     first: bool,
     full: bool,
     notes: &mut Vec<Warning>,
-) -> Result<Head, Error> {
+) -> Result<Parsed, Error> {
     // The slots of a usual head are on the stack, uninitialised: no
     // allocation and no clearing per response.
     let wanted = max_headers.min(bytes.len() / 3 + 1);
@@ -806,37 +866,29 @@ fn parse_head(
     if status > 599 {
         notes.push(Warning::StatusOutOfRange);
     }
-    if has_bare_lf(bytes) {
+    let fields = response.headers;
+    if ends.bare {
         notes.push(Warning::BareLf);
     }
-    let fields = response.headers;
-    if fields.iter().any(|h| h.value.contains(&b'\n')) {
+    // Each field's values are looked at only when the whole head says
+    // they may hold what is looked for (as they do in few heads): a
+    // value holds an LF (obs-fold) only when the head has more line ends
+    // than its status line, field lines and empty line; a non-ASCII value
+    // only in a head that is not all ASCII.
+    if ends.count > fields.len() + 2 && fields.iter().any(|h| h.value.contains(&b'\n')) {
         notes.push(Warning::ObsFold);
     }
-    if fields.iter().any(|h| !h.value.is_ascii()) {
+    if !bytes.is_ascii() && fields.iter().any(|h| !h.value.is_ascii()) {
         notes.push(Warning::NonAsciiHeaderValue);
     }
+    let framing_fields = FramingFields::read(version, fields);
     if !full && !is_interim(status) {
-        // The sink wants no fields: only those that frame the body (all
-        // that the reader itself reads) become strings.
-        let headers = fields
-            .iter()
-            .filter(|h| {
-                h.name.eq_ignore_ascii_case("content-length")
-                    || h.name.eq_ignore_ascii_case("transfer-encoding")
-            })
-            .map(|h| {
-                let value = String::from_utf8_lossy(&unfold(h.value)).into_owned();
-                (h.name.to_owned(), value)
-            })
-            .collect();
-        return Ok(Head {
-            version,
+        // The sink wants no fields: the framing fields (all that the
+        // reader itself reads) were read above, nothing becomes a string.
+        return Ok(Parsed {
             status,
-            reason: String::new(),
-            headers,
-            reason_bytes: None,
-            value_bytes: Vec::new(),
+            head: None,
+            fields: framing_fields,
         });
     }
     let (reason, reason_bytes) = match std::str::from_utf8(reason_raw) {
@@ -847,13 +899,17 @@ fn parse_head(
         ),
     };
     let (headers, value_bytes) = owned_fields_exact(fields);
-    Ok(Head {
-        version,
+    Ok(Parsed {
         status,
-        reason,
-        headers,
-        reason_bytes,
-        value_bytes,
+        head: Some(Head {
+            version,
+            status,
+            reason,
+            headers,
+            reason_bytes,
+            value_bytes,
+        }),
+        fields: framing_fields,
     })
 }
 

@@ -10,6 +10,8 @@
 //! jumps from line end to line end (`memchr`) and looks at single bytes
 //! only where a line starts. When a whole section lies in one piece of
 //! input, [`Section::fill_borrowed`] hands it out from there, uncopied.
+//! The scanner counts the line ends it passes and notes an LF alone
+//! ([`LineEnds`]), so that the parsers need not search for them again.
 
 /// Where the scanner stands relative to the start of a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,8 +56,19 @@ pub(crate) enum Fill {
 pub(crate) enum Filled<'a> {
     /// All the input was taken and the section is not over yet.
     Partial,
-    /// The section ends after this many input bytes; these are its bytes.
-    Ended(usize, &'a [u8]),
+    /// The section ends after this many input bytes; these are its
+    /// bytes, and its line ends.
+    Ended(usize, &'a [u8], LineEnds),
+}
+
+/// The line ends (LF) of a section, counted by the scanner as it finds
+/// them, so that the parser need not look for them again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LineEnds {
+    /// How many.
+    pub(crate) count: usize,
+    /// One of them is an LF alone (not after a CR).
+    pub(crate) bare: bool,
 }
 
 /// The section would grow beyond its limit.
@@ -70,6 +83,11 @@ pub(crate) struct Section {
     /// Field lines begun so far (not the status line, not a folded
     /// continuation line, which belongs to the field before it).
     fields: usize,
+    /// Line ends scanned so far.
+    ends: LineEnds,
+    /// The last byte scanned was a CR (for an LF that starts the next
+    /// piece of input).
+    after_cr: bool,
 }
 
 impl Section {
@@ -79,6 +97,8 @@ impl Section {
             buf: Vec::new(),
             line: Line::Text,
             fields: 0,
+            ends: LineEnds::default(),
+            after_cr: false,
         }
     }
 
@@ -87,6 +107,8 @@ impl Section {
         self.buf.clear();
         self.line = Line::Text;
         self.fields = 0;
+        self.ends = LineEnds::default();
+        self.after_cr = false;
     }
 
     /// Starts over for a trailer section, which may be empty.
@@ -94,6 +116,14 @@ impl Section {
         self.buf.clear();
         self.line = Line::Start;
         self.fields = 0;
+        self.ends = LineEnds::default();
+        self.after_cr = false;
+    }
+
+    /// The line ends of the bytes scanned so far (of the whole section,
+    /// once it has ended).
+    pub(crate) fn line_ends(&self) -> LineEnds {
+        self.ends
     }
 
     /// The bytes collected so far.
@@ -140,12 +170,12 @@ impl Section {
         if !self.buf.is_empty() {
             return Ok(match self.fill(input, max, max_fields)? {
                 Fill::Partial => Filled::Partial,
-                Fill::Ended(n) => Filled::Ended(n, &self.buf),
+                Fill::Ended(n) => Filled::Ended(n, &self.buf, self.ends),
             });
         }
         let window = &input[..input.len().min(max)];
         match self.find_end(window, max_fields)? {
-            Some(end) => Ok(Filled::Ended(end, &window[..end])),
+            Some(end) => Ok(Filled::Ended(end, &window[..end], self.ends)),
             None if window.len() < input.len() => Err(TooLarge),
             None => {
                 self.buf.extend_from_slice(window);
@@ -163,15 +193,26 @@ impl Section {
                 // Inside a line nothing but its end matters.
                 match memchr::memchr(b'\n', &bytes[i..]) {
                     Some(at) => {
-                        i += at + 1;
+                        let lf = i + at;
+                        let cr = match lf {
+                            0 => self.after_cr,
+                            _ => bytes[lf - 1] == b'\r',
+                        };
+                        self.line_end(cr);
+                        i = lf + 1;
                         self.line = Line::Start;
                         continue;
                     }
-                    None => return Ok(None),
+                    None => break,
                 }
             }
             let b = bytes[i];
             let line_start = self.line == Line::Start;
+            if b == b'\n' {
+                // At a line start (else the search above took it): after
+                // a CR only in the CR-at-line-start state.
+                self.line_end(!line_start);
+            }
             if self.line.ends_section(b) {
                 return Ok(Some(i + 1));
             }
@@ -185,7 +226,16 @@ impl Section {
             }
             i += 1;
         }
+        if let Some(&last) = bytes.last() {
+            self.after_cr = last == b'\r';
+        }
         Ok(None)
+    }
+
+    /// Counts a line end; `cr` when a CR came just before it.
+    fn line_end(&mut self, cr: bool) {
+        self.ends.count += 1;
+        self.ends.bare |= !cr;
     }
 }
 
@@ -229,7 +279,7 @@ mod tests {
         let end = input.len() - 4;
         let mut s = Section::head();
         match s.fill_borrowed(input, 100, 100) {
-            Ok(Filled::Ended(n, bytes)) => {
+            Ok(Filled::Ended(n, bytes, _)) => {
                 assert_eq!((n, bytes), (end, &input[..end]));
                 assert!(std::ptr::eq(bytes.as_ptr(), input.as_ptr()), "not copied");
             }
@@ -244,7 +294,14 @@ mod tests {
             );
             assert_eq!(
                 s.fill_borrowed(&input[cut..], 100, 100),
-                Ok(Filled::Ended(end - cut, &input[..end])),
+                Ok(Filled::Ended(
+                    end - cut,
+                    &input[..end],
+                    LineEnds {
+                        count: 4,
+                        bare: false
+                    }
+                )),
                 "cut at {cut}"
             );
         }
@@ -303,5 +360,51 @@ mod tests {
         assert_eq!(s.fill(b"\n", 12, 100), Err(TooLarge));
         let mut s = Section::head();
         assert_eq!(s.fill(b"HTTP/1.1 200\n\n", 14, 100), Ok(Fill::Ended(14)));
+    }
+
+    /// Line ends as a plain count would give them.
+    fn naive_line_ends(section: &[u8]) -> LineEnds {
+        let lf: Vec<usize> = (0..section.len())
+            .filter(|&i| section[i] == b'\n')
+            .collect();
+        LineEnds {
+            count: lf.len(),
+            bare: lf.iter().any(|&i| i == 0 || section[i - 1] != b'\r'),
+        }
+    }
+
+    #[test]
+    fn line_ends_are_counted_however_the_section_is_split() {
+        let heads: [&[u8]; 5] = [
+            b"HTTP/1.1 200 OK\r\nA: b\r\n folded\r\n\r\n",
+            b"HTTP/1.1 200 OK\nA: b\n\n",
+            b"HTTP/1.1 200 OK\r\nA: b\nC: d\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\r\n\n",
+            b"HTTP/1.1 200 OK\r\n\r\n",
+        ];
+        for head in heads {
+            let want = naive_line_ends(head);
+            let mut s = Section::head();
+            assert_eq!(s.fill(head, 100, 100), Ok(Fill::Ended(head.len())));
+            assert_eq!(s.line_ends(), want, "{head:?} whole");
+            for cut in 1..head.len() {
+                let mut s = Section::head();
+                assert_eq!(s.fill_borrowed(&head[..cut], 100, 100), Ok(Filled::Partial));
+                match s.fill_borrowed(&head[cut..], 100, 100) {
+                    Ok(Filled::Ended(_, bytes, ends)) => {
+                        assert_eq!((bytes, ends), (head, want), "{head:?} cut at {cut}")
+                    }
+                    other => panic!("{head:?} cut at {cut}: {other:?}"),
+                }
+            }
+        }
+        // A trailer section: an empty one, and one of a bare LF.
+        for (section, want) in [(&b"\r\n"[..], (1, false)), (b"\n", (1, true))] {
+            let mut s = Section::head();
+            s.restart_trailers();
+            assert_eq!(s.fill(section, 100, 100), Ok(Fill::Ended(section.len())));
+            let LineEnds { count, bare } = s.line_ends();
+            assert_eq!((count, bare), want);
+        }
     }
 }

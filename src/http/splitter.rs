@@ -35,6 +35,8 @@
 //! byte at a time gives the same requests (tested at every offset). Memory
 //! is bounded by [`MAX_HEAD`]: body bytes are counted, never kept.
 
+use std::borrow::Cow;
+
 use super::chunked::ChunkDecoder;
 use super::section::{Fill, Filled, Section};
 
@@ -140,8 +142,10 @@ pub struct Request {
     pub start: u64,
     /// Offset just past its last byte.
     pub end: u64,
-    /// The method as written (lossy UTF-8), empty if the line has none.
-    pub method: String,
+    /// The method as written (lossy UTF-8), empty if the line has none
+    /// (a well-known method is borrowed: no allocation per request of a
+    /// long pipeline).
+    pub method: Cow<'static, str>,
     /// The request target as written (lossy UTF-8).
     pub target: String,
     /// How its body is delimited.
@@ -279,7 +283,7 @@ impl Splitter {
         self.current.get_or_insert_with(|| Request {
             start,
             end: start,
-            method: String::new(),
+            method: Cow::Borrowed(""),
             target: String::new(),
             framing: BodyFraming::None,
             notes: Vec::new(),
@@ -325,7 +329,7 @@ impl Splitter {
     fn head(&mut self, input: &[u8], out: &mut Vec<Request>) -> usize {
         let filled = match self.section.fill_borrowed(input, MAX_HEAD, MAX_FIELDS) {
             Ok(Filled::Partial) => Ok(None),
-            Ok(Filled::Ended(n, bytes)) => Ok(Some((n, read_head(bytes)))),
+            Ok(Filled::Ended(n, bytes, ends)) => Ok(Some((n, read_head(bytes, ends.bare)))),
             Err(e) => Err(e),
         };
         match filled {
@@ -398,7 +402,7 @@ impl Splitter {
             Ok(Fill::Ended(n)) => {
                 let bytes = self.section.bytes();
                 let fields = bytes.len() > 2;
-                let bare = has_bare_lf(bytes);
+                let bare = self.section.line_ends().bare;
                 let notes = &mut self.current().notes;
                 if fields {
                     note(notes, Note::Trailers);
@@ -442,16 +446,37 @@ fn note(notes: &mut Vec<Note>, n: Note) {
 
 /// What a request head says about its framing.
 struct HeadInfo {
-    method: String,
+    method: Cow<'static, str>,
     target: String,
     framing: BodyFraming,
     notes: Vec<Note>,
 }
 
+/// The method as written: one of RFC 9110's (and PATCH) borrowed, any
+/// other copied (lossy UTF-8).
+fn method_text(bytes: &[u8]) -> Cow<'static, str> {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    match KNOWN.iter().find(|m| m.as_bytes() == bytes) {
+        Some(m) => Cow::Borrowed(m),
+        None => Cow::Owned(text(bytes)),
+    }
+}
+
+/// Bytes as text, lossy UTF-8 (checked first: most targets are valid).
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
 /// Reads a complete head (up to and including its empty line).
-fn read_head(bytes: &[u8]) -> HeadInfo {
+/// `bare_lf`: a line of it ends with LF alone (the section scanner saw).
+fn read_head(bytes: &[u8], bare_lf: bool) -> HeadInfo {
     let mut notes = Vec::new();
-    if has_bare_lf(bytes) {
+    if bare_lf {
         notes.push(Note::BareLf);
     }
     let mut lines = bytes
@@ -459,8 +484,8 @@ fn read_head(bytes: &[u8]) -> HeadInfo {
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let request_line = lines.next().unwrap_or_default();
     let mut parts = request_line.split(|&b| b == b' ').filter(|p| !p.is_empty());
-    let method = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-    let target = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+    let method = method_text(parts.next().unwrap_or_default());
+    let target = text(parts.next().unwrap_or_default());
     let http10 = parts.next() == Some(b"HTTP/1.0");
     // The framing fields (only they are kept), folded continuations
     // joined by a space.
@@ -579,10 +604,6 @@ fn trim(bytes: &[u8]) -> &[u8] {
     &bytes[start..end.max(start)]
 }
 
-fn has_bare_lf(section: &[u8]) -> bool {
-    memchr::memchr_iter(b'\n', section).any(|i| i == 0 || section[i - 1] != b'\r')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,10 +653,7 @@ PUT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n";
         assert_eq!(rs[2].framing, BodyFraming::Length(3));
         assert_eq!(rs[3].framing, BodyFraming::Chunked);
         assert!(rs.iter().all(|r| r.complete && r.notes.is_empty()));
-        assert_eq!(
-            (rs[2].method.as_str(), rs[2].target.as_str()),
-            ("POST", "/p")
-        );
+        assert_eq!((&*rs[2].method, rs[2].target.as_str()), ("POST", "/p"));
     }
 
     #[test]

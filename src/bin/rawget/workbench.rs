@@ -46,7 +46,8 @@ pub struct Plan {
     pub label: String,
     pub target: Target,
     pub opts: FetchOptions,
-    pub input: Arc<[u8]>,
+    /// (An `Arc<Vec>`: an `Arc<[u8]>` would copy the whole file once.)
+    pub input: Arc<Vec<u8>>,
     /// The requests in `input`, split when first needed (shared by the
     /// plans that send the same input): a pipelined run writes the input
     /// before it is split.
@@ -178,7 +179,7 @@ fn plans(cfg: &Config) -> Result<Vec<Arc<Plan>>, (Exit, String)> {
     let Some(path) = &bench.send else {
         return url_plans(cfg, targets);
     };
-    let input: Arc<[u8]> = read_input(path)?.into();
+    let input = Arc::new(read_input(path)?);
     let split = Arc::new(OnceLock::new());
     let mut plans: Vec<Arc<Plan>> = targets
         .iter()
@@ -318,7 +319,7 @@ fn url_plans(
                 label: labels.join(" "),
                 target: group[0].1.clone(),
                 opts: cfg.fetch.clone(),
-                input: input.into(),
+                input: Arc::new(input),
                 split: Arc::new(OnceLock::new()),
             })
         })
@@ -408,6 +409,7 @@ fn run_one(
         bodies: Vec::new(),
         hashers: Vec::new(),
     };
+    let keep_heads = keep_bodies || cfg.bench.waterfall || compare_mode(cfg);
     let outcome = transport.map(|mut t| {
         let popts = pipeline::Options {
             sequential: cfg.bench.sequential,
@@ -418,7 +420,9 @@ fn run_one(
             } else {
                 Duration::ZERO
             },
-            keep_heads: keep_bodies || cfg.bench.waterfall || compare_mode(cfg),
+            keep_heads,
+            // --repeat's phases look at every response's times.
+            keep_records: keep_heads || cfg.bench.repeat.is_some(),
         };
         pipeline::run(
             &mut t,
@@ -467,12 +471,14 @@ fn report_problems(run: &Run) {
     let Some(outcome) = &run.outcome else {
         return;
     };
+    // Without records only the last responses are kept: number them as read.
+    let first = outcome.read - outcome.responses.len();
     for (i, r) in outcome.responses.iter().enumerate() {
         if let Some(s) = &r.stopped {
             let preview = &s.remaining[..s.remaining.len().min(PREVIEW)];
             crate::report(&format!(
                 "{label}: response {}: {} at byte {} of the stream; {} bytes remain: {}",
-                i + 1,
+                first + i + 1,
                 s.error,
                 s.at,
                 s.remaining_total,
@@ -487,11 +493,7 @@ fn report_problems(run: &Run) {
         .iter()
         .filter(|r| r.expects_response())
         .count();
-    let answered = outcome
-        .responses
-        .iter()
-        .filter(|r| r.request.is_some())
-        .count();
+    let answered = outcome.answered;
     if answered < expected && outcome.peer_closed && run.error().is_none() {
         crate::report(&format!(
             "{label}: the server closed the connection after {answered} of {expected} responses"
@@ -1057,6 +1059,7 @@ fn reused_runs(plan: &Arc<Plan>, cfg: &Config, n: u32, errors: &mut Vec<String>)
         deadline: cfg.max_time.and_then(|t| Instant::now().checked_add(t)),
         linger: Duration::ZERO,
         keep_heads: false,
+        keep_records: true,
     };
     let mut out = Vec::new();
     for i in 0..n {
