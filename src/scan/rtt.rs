@@ -62,11 +62,16 @@
 //!
 //! They were given `max` (or the group's timeout), which is too long once
 //! the address turns out to be fast (or too short if it turns out to be
-//! farther than the group). [`Hosts`] remembers them (by slot key) until
-//! the address's first sample; the worker then gives them the deadline its
-//! estimate calls for, counted from their own start, earlier or later than
-//! the one they had. Later samples only affect attempts started after
-//! them, as in TCP.
+//! farther than the group). Without group timing, [`Hosts`] remembers them
+//! (by slot key) until the address's first sample, and the worker then
+//! gives them the deadline its estimate calls for at once, counted from
+//! their own start. With group timing most addresses of a sweep never
+//! answer, and a table entry per probe would cost a sweep a tenth of its
+//! time: such an attempt is looked at again when its group deadline comes,
+//! and if its address has answered since, it waits on to the deadline the
+//! address's own estimate calls for (counted from its start) when that is
+//! later. Later samples only affect attempts started after them, as in
+//! TCP.
 //!
 //! # Why one table per worker
 //!

@@ -139,7 +139,12 @@ impl<P: Prober> Worker<'_, P> {
         let ip = flight.job.probe.ip;
         let deadline = self.attempt_deadline(&flight);
         flight.deadline = Some(deadline);
-        flight.awaits_sample = !self.hosts.has_estimate(ip);
+        let unheard = !self.hosts.has_estimate(ip);
+        // With group timing, most addresses of a sweep never answer: an
+        // attempt to one is not listed by its address (a table entry per
+        // probe), it is looked at again when its deadline comes instead.
+        flight.awaits_sample = unheard && !P::GROUP_TIMING;
+        flight.group_unheard = unheard && P::GROUP_TIMING;
         let awaits_sample = flight.awaits_sample;
         let mark = self.silence_mark(&flight, deadline);
         let key = self.register(flight, wait)?;
@@ -197,13 +202,36 @@ impl<P: Prober> Worker<'_, P> {
         flight.started + timeout
     }
 
+    /// The group deadline of the flight in `key` has come: if its address
+    /// answered since the flight started (another port, or an earlier
+    /// attempt's late answer), the deadline its own estimate calls for is
+    /// taken instead, once; true when that is still to come (the flight
+    /// waits on).
+    pub(super) fn extended(&mut self, key: Key, now: Instant) -> bool {
+        let Some(flight) = self.slots.get_mut(key) else {
+            return false;
+        };
+        if !flight.group_unheard || !self.hosts.has_estimate(flight.job.probe.ip) {
+            return false;
+        }
+        flight.group_unheard = false;
+        let flight = self.slots.get(key).expect("live key");
+        let deadline = self.attempt_deadline(flight);
+        if deadline <= now {
+            return false;
+        }
+        self.slots.get_mut(key).expect("live key").deadline = Some(deadline);
+        self.attempt_deadlines.push(deadline, key);
+        true
+    }
+
     /// `ip` answered after `rtt`: a sample for its estimate. On its first
     /// one, the attempts to it still in flight get the deadline its own
-    /// estimate calls for, counted from their start: earlier than the
-    /// maximum they had without group timing, and, with group timing,
-    /// later than the group's if the address is slower than the rest (so
-    /// a far address is not given up at the pace of the near ones once it
-    /// has shown how far it is).
+    /// estimate calls for, counted from their start: without group timing
+    /// at once (earlier than the maximum they had); with group timing when
+    /// their group deadline comes (see `extended`), later than it if the
+    /// address is slower than the rest, so a far address is not given up
+    /// at the pace of the near ones once it has shown how far it is.
     fn answered(&mut self, ip: IpAddr, rtt: Duration) {
         let first_of_all = !self.hosts.has_any_estimate();
         let mut waiting = self.hosts.sample(ip, rtt);

@@ -231,6 +231,10 @@ struct InFlight<P: Prober> {
     /// Remembered by its address's list of attempts waiting for a first
     /// sample (see the `rtt` module), to be forgotten when it ends.
     awaits_sample: bool,
+    /// Timed by the group because its address had not answered when it
+    /// started: when its deadline comes, an answer its address gave since
+    /// may call for a later one (see `Worker::extended`).
+    group_unheard: bool,
 }
 
 /// The event loop of one worker, driving flights of prober `P`.
@@ -619,6 +623,7 @@ impl<'a, P: Prober> Worker<'a, P> {
                     expect: None,
                     deadline: None,
                     awaits_sample: false,
+                    group_unheard: false,
                 };
                 self.begin(flight, step)
             }
@@ -738,7 +743,7 @@ impl<'a, P: Prober> Worker<'a, P> {
         while let Some(key) = self.attempt_deadlines.pop_expired(now) {
             let due =
                 |f: &InFlight<P>| f.listening.is_none() && f.deadline.is_some_and(|d| d <= now);
-            if self.slots.get(key).is_some_and(due) {
+            if self.slots.get(key).is_some_and(due) && !self.extended(key, now) {
                 self.timed_out(key)?;
             }
         }
