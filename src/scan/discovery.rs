@@ -16,14 +16,16 @@
 //! closed, an answer only the host itself gives (for TCP a SYN-ACK or a
 //! RST, for UDP a reply or a port unreachable; other ICMP errors may come
 //! from a router and prove nothing). The first time a worker meets an
-//! address, the address gets [`DISCOVERY_PROBES`] discovery probes in
-//! flight, probes of the scan's own technique (connects, datagrams, SYNs)
-//! to the port it was met with and to ports 80 and 443. Their results are
-//! not reported (they only tell whether the host answers, so a down host
-//! leaves no line per port); the port probe itself, and any further ones
-//! of the address, are *parked* here while its discovery is in flight. The first answer makes the address up and hands its parked
-//! probes back to the worker that saw it; when every discovery probe has
-//! ended unanswered (after its retries), the address is down: its parked
+//! address, the address gets up to [`DISCOVERY_PROBES`] discovery probes
+//! in flight, probes of the scan's own technique (connects, datagrams,
+//! SYNs) to the port it was met with and to ports 80 and 443, each port
+//! once. Except the first (see below), their results are not reported
+//! (they only tell whether the host answers, so a down host leaves no
+//! line per port); the address's other port probes are *parked* here
+//! while its discovery is in flight. The first answer makes the address
+//! up and hands its parked probes back to the worker that saw it; when
+//! every discovery probe has ended unanswered (after its retries), the
+//! address is down: its parked
 //! and later probes are dropped unreported, and it is counted once.
 //!
 //! A prober that can send an ICMP echo request (`-sS`, on raw sockets:
@@ -32,20 +34,25 @@
 //! the connect to 80). A host that drops every TCP probe but answers
 //! pings is then up, and its ports are probed (and reported filtered);
 //! the echo request is one more discovery probe, as silent as the others.
-//! Two things make it cheap on silent space:
+//! Two things make discovery cheap on silent space, with or without echo:
 //!
-//! - The SYN to the port the address was met with *is* that port's
-//!   probe: it is not parked and probed again. Its answer (a SYN-ACK or a
-//!   RST) makes the address up and is reported as the port's result;
+//! - The probe to the port the address was met with *is* that port's
+//!   probe: it is not parked and probed again, and 80 or 443 is not probed
+//!   twice when it is that port. Its answer (for TCP a SYN-ACK or a RST)
+//!   makes the address up and is reported as the port's result;
 //!   unanswered, it is reported filtered only if the address is up by
 //!   then (and given the rest of its retries), else it waits with the
 //!   parked probes, or is dropped with them when the address is down
 //!   ([`HostTable::met_unanswered`]).
-//! - Its three probes are independent, and any answer makes the address
-//!   up: they are retried only once the scan has seen evidence of a lost
-//!   packet ([`HostTable::discovery_retries`]). nmap likewise retransmits
-//!   only as far as retransmissions ever helped. A dead address costs
-//!   three packets, sent in the same batch.
+//! - With echo, the three probes are independent, and any answer makes
+//!   the address up: they are retried only once the scan has seen
+//!   evidence of a lost packet ([`HostTable::discovery_retries`]). nmap
+//!   likewise retransmits only as far as retransmissions ever helped. A
+//!   dead address costs three packets, sent in the same batch. Connect
+//!   discovery keeps its retries (with a met port of 80 or 443 it has
+//!   only two probes, and a lossy link to one host would take it for
+//!   down): a dead address costs two or three connects and their
+//!   retries.
 //!
 //! # Not waiting a round trip
 //!
@@ -141,8 +148,8 @@ pub(crate) enum Admission {
         /// With echo discovery: an ICMP echo request to this probe's
         /// address is one more discovery probe (its port means nothing).
         echo: Option<Probe>,
-        /// With echo discovery: the probe itself, not parked but started
-        /// as a discovery probe whose answer is its port's result (see
+        /// The probe itself, not parked but started as a discovery probe
+        /// whose answer is its port's result (see
         /// [`HostTable::met_unanswered`]).
         met: Option<Probe>,
     },
@@ -270,18 +277,15 @@ impl HostTable {
                 }
                 let admission = self.discovery(probe);
                 *in_flight = probes_of(&admission);
-                if !self.echo {
-                    parked.push(probe.clone());
-                }
                 admission
             }
         }
     }
 
     /// The discovery probes of `probe`'s address (see the module docs):
-    /// with echo, the probe itself (its answer is its port's), an echo
-    /// request and SYNs to the other [`ECHO_DISCOVERY_PORTS`]; without,
-    /// probes to its port and to [`DISCOVERY_PORTS`], and the probe waits.
+    /// the probe itself (its answer is its port's), and with echo an echo
+    /// request and SYNs to the other [`ECHO_DISCOVERY_PORTS`], without
+    /// probes to the other [`DISCOVERY_PORTS`].
     fn discovery(&self, probe: &Probe) -> Admission {
         let at = |port| Probe {
             target: probe.target.clone(),
@@ -302,14 +306,16 @@ impl HostTable {
                 met: Some(probe.clone()),
             };
         }
-        let discovery = std::iter::once(probe.port)
-            .chain(DISCOVERY_PORTS.iter().copied())
+        let discovery = DISCOVERY_PORTS
+            .iter()
+            .copied()
+            .filter(|&p| p != probe.port)
             .map(at)
             .collect();
         Admission::Parked {
             discovery,
             echo: None,
-            met: None,
+            met: Some(probe.clone()),
         }
     }
 
@@ -326,7 +332,9 @@ impl HostTable {
     /// echo request and two SYNs), and a host is up if any is answered:
     /// as nmap caps its retransmissions by what ever helped, they are
     /// retried only once the scan has seen a packet lost. On silent space
-    /// a dead address then costs three packets, not six.
+    /// a dead address then costs three packets, not six. Connect discovery
+    /// has only two probes when the met port is 80 or 443, and keeps its
+    /// retries.
     pub(crate) fn discovery_retries(&self, retries: u32) -> u32 {
         if self.echo && !self.loss.load(Ordering::Relaxed) {
             0
@@ -477,9 +485,11 @@ mod tests {
         let t = HostTable::new(true, None);
         let now = Instant::now();
         match t.admit(&probe("10.0.0.1", 22), now) {
-            Admission::Parked { discovery, .. } => {
+            Admission::Parked { discovery, met, .. } => {
+                // The probe itself is the first discovery probe.
                 let ports: Vec<u16> = discovery.iter().map(|p| p.port).collect();
-                assert_eq!(ports, [22, 80, 443]);
+                assert_eq!(ports, [80, 443]);
+                assert_eq!(met.map(|p| p.port), Some(22));
             }
             other => panic!("{other:?}"),
         }
@@ -499,7 +509,8 @@ mod tests {
         // An unanswered speculative probe waits with the parked ones.
         assert_eq!(t.speculation_ended(ip, Some(probe("10.0.0.1", 23))), None);
         let released: Vec<u16> = t.answered(ip).iter().map(|p| p.port).collect();
-        assert_eq!(released, [22, next, 23]);
+        // The first probe was its own discovery probe, not parked.
+        assert_eq!(released, [next, 23]);
         // Once up, an unanswered speculative probe is started again.
         let again = t.speculation_ended(ip, Some(probe("10.0.0.1", 24)));
         assert_eq!(again.map(|p| p.port), Some(24));
@@ -568,7 +579,19 @@ mod tests {
         assert_eq!(t.discovery_retries(2), 0);
         t.saw_loss();
         assert_eq!(t.discovery_retries(2), 2);
-        assert_eq!(HostTable::new(true, None).discovery_retries(2), 2);
+        // Without echo, discovery keeps its retries: a lossy link to one
+        // host would otherwise take it for down before any loss is seen.
+        let connect = HostTable::new(true, None);
+        assert_eq!(connect.discovery_retries(2), 2);
+        // Met with 80 without echo: no second connect to 80.
+        match connect.admit(&probe("10.0.0.6", 80), now) {
+            Admission::Parked { discovery, met, .. } => {
+                let ports: Vec<u16> = discovery.iter().map(|p| p.port).collect();
+                assert_eq!(ports, [443]);
+                assert_eq!(met.map(|p| p.port), Some(80));
+            }
+            other => panic!("{other:?}"),
+        }
         // The met probe unanswered while the address is unknown waits
         // for it; nothing was parked before (its answer was its own).
         t.discovery_unanswered(ip);
