@@ -208,19 +208,19 @@ impl<P: Prober> Worker<'_, P> {
     /// taken instead, once; true when that is still to come (the flight
     /// waits on).
     pub(super) fn extended(&mut self, key: Key, now: Instant) -> bool {
-        let Some(flight) = self.slots.get_mut(key) else {
+        let Some(flight) = self.slots.get(key) else {
             return false;
         };
         if !flight.group_unheard || !self.hosts.has_estimate(flight.job.probe.ip) {
             return false;
         }
-        flight.group_unheard = false;
-        let flight = self.slots.get(key).expect("live key");
         let deadline = self.attempt_deadline(flight);
+        let flight = self.slots.get_mut(key).expect("live key");
+        flight.group_unheard = false;
         if deadline <= now {
             return false;
         }
-        self.slots.get_mut(key).expect("live key").deadline = Some(deadline);
+        flight.deadline = Some(deadline);
         self.attempt_deadlines.push(deadline, key);
         true
     }
