@@ -740,6 +740,7 @@ where
         rate: budget.rate.as_ref(),
         stop: AtomicBool::new(false),
         stopped: AtomicBool::new(false),
+        hand_over: std::sync::Mutex::new(()),
         hosts: discovery::HostTable::new(cfg.discover_hosts, cfg.host_timeout).with_echo(P::ECHO),
     };
     let results: Vec<_> = pollers

@@ -122,6 +122,10 @@ pub(crate) struct Shared<'a> {
     pub(crate) stop: AtomicBool,
     /// Set when the stop came from the sink (not from a failure).
     pub(crate) stopped: AtomicBool,
+    /// Held while a worker hands results to the sink, so that once the
+    /// sink says stop no other worker's result reaches it (its check of
+    /// `stop` and its hand-over are one step).
+    pub(crate) hand_over: std::sync::Mutex<()>,
     /// Which addresses are up (see the `discovery` module).
     pub(crate) hosts: HostTable,
 }

@@ -346,8 +346,21 @@ impl<P: Prober> Worker<'_, P> {
     ///
     /// Counts are taken here, as results are delivered, so a stopped scan's
     /// summary counts exactly what the sink saw.
+    /// Workers hand over one at a time (`Shared::hand_over`): a worker
+    /// that found `stop` unset could otherwise deliver a result after
+    /// another worker's result made the sink say stop.
     pub(super) fn flush(&mut self) {
+        if self.results.is_empty() {
+            return;
+        }
         let stop = &self.shared.stop;
+        // A sink that panicked poisons nothing worth keeping: the guard
+        // only orders hand-overs.
+        let _turn = self
+            .shared
+            .hand_over
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for result in self.results.drain(..) {
             if stop.load(std::sync::atomic::Ordering::Relaxed) {
                 break;
