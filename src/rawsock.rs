@@ -81,6 +81,16 @@ impl RawSocket {
         Ok(RawSocket { sock, v6 })
     }
 
+    /// `fcntl(F_DUPFD_CLOEXEC)`: a second descriptor of the same socket,
+    /// for a thread that sends on it while the owner reads (the kernel
+    /// takes concurrent `sendmmsg()` calls on one raw socket).
+    pub fn try_clone(&self) -> io::Result<RawSocket> {
+        Ok(RawSocket {
+            sock: self.sock.try_clone()?,
+            v6: self.v6,
+        })
+    }
+
     /// True for an IPv6 socket.
     pub fn is_v6(&self) -> bool {
         self.v6

@@ -472,6 +472,10 @@ impl<P: Prober> Prober for HostCheck<P> {
         self.inner.send_queued(refused)
     }
 
+    fn sending(&self) -> bool {
+        self.inner.sending()
+    }
+
     fn start_echo(&mut self, probe: &Probe, attempt: u32) -> Result<(Self::Flight, Step), Step> {
         let (flight, step) = self.inner.start_echo(probe, attempt)?;
         let flight = CheckFlight::Inner {

@@ -200,6 +200,7 @@ mod rtt;
 mod sizing;
 mod slots;
 mod syn;
+mod syn_send;
 mod tcp;
 pub mod technique;
 pub mod udp;

@@ -9,7 +9,8 @@
 //! when the target answers, one packet read: no socket, no descriptor, no
 //! ephemeral port. [`Prober::start`] only queues the SYN; the engine has
 //! the queue sent after each round of starts ([`Prober::send_queued`]),
-//! up to [`SEND_BATCH`] packets a system call. The sockets (a raw
+//! up to [`SEND_BATCH`] packets a system call, by the send path of
+//! `syn_send` (on two threads when there are two CPUs). The sockets (a raw
 //! `IPPROTO_TCP` one and a raw ICMP one per family) are opened once,
 //! bound to the address that routes to the targets, and read by
 //! [`Prober::demux`], which validates each packet with
@@ -39,13 +40,11 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, BorrowedFd};
 
-use crate::packet::{
-    echo_request, ipv4_syn_packet, syn_segment, Answer, AnswerKind, CookieKey, Validator, ECHO_LEN,
-    IPV4_SYN_LEN, SYN_LEN,
-};
+use crate::packet::{echo_request, Answer, AnswerKind, CookieKey, Validator, ECHO_LEN};
 use crate::rawsock::{Outgoing, RawSocket, RECV_BATCH, SEND_BATCH};
 
-use super::classify::{classify, icmp_reason, Reason, Verdict};
+use super::classify::{icmp_reason, Reason};
+use super::syn_send::{is_full, reason_of, Queued, SendPath};
 use super::technique::{Outcome, Prober, Step, Technique};
 use super::{Probe, ProbeSource, State};
 
@@ -117,8 +116,10 @@ pub(crate) struct SynProber {
     v4: Option<(Ipv4Addr, Family)>,
     v6: Option<(Ipv6Addr, Family)>,
     bufs: Vec<Vec<u8>>,
-    /// SYNs started and not sent yet: `(address, port, attempt)`.
-    queue: Vec<(IpAddr, u16, u32)>,
+    /// SYNs started and not sent yet.
+    queue: Vec<Queued>,
+    /// What sends them.
+    send: SendPath,
     /// Echo requests started and not sent yet: `(address, attempt)`.
     echoes: Vec<(IpAddr, u32)>,
 }
@@ -151,15 +152,23 @@ impl SynProber {
     /// `bind()` or `setsockopt()`.
     pub(crate) fn open(v4: Option<Ipv4Addr>, v6: Option<Ipv6Addr>) -> io::Result<SynProber> {
         let key = CookieKey::random()?;
+        let v4 = v4
+            .map(|a| Family::open(a.into()).map(|f| (a, f)))
+            .transpose()?;
+        let v6 = v6
+            .map(|a| Family::open(a.into()).map(|f| (a, f)))
+            .transpose()?;
+        let send = SendPath::new(
+            key,
+            v4.as_ref().map(|(a, f)| (*a, &f.tcp)),
+            v6.as_ref().map(|(a, f)| (*a, &f.tcp)),
+        )?;
         Ok(SynProber {
             key,
-            validator: Validator::new(key, v4, v6),
-            v4: v4
-                .map(|a| Family::open(a.into()).map(|f| (a, f)))
-                .transpose()?,
-            v6: v6
-                .map(|a| Family::open(a.into()).map(|f| (a, f)))
-                .transpose()?,
+            validator: Validator::new(key, v4.as_ref().map(|x| x.0), v6.as_ref().map(|x| x.0)),
+            v4,
+            v6,
+            send,
             bufs: vec![vec![0; MAX_PACKET]; RECV_BATCH],
             queue: Vec::with_capacity(SEND_BATCH),
             echoes: Vec::new(),
@@ -180,62 +189,6 @@ impl SynProber {
     /// The match key of the probe of `ip`:`port` (see [`match_key`]).
     pub(crate) fn key_of(&self, ip: IpAddr, port: u16) -> u64 {
         match_key(&self.key, ip, port)
-    }
-
-    /// Sends the SYNs of `(address, port, attempt)` in one `sendmmsg()`
-    /// (at most [`SEND_BATCH`]; all of one family, that of the first);
-    /// returns how many the kernel took, the first `n`.
-    ///
-    /// # Errors
-    ///
-    /// The errno of the first packet, when it was not taken:
-    /// `ENOBUFS`/`EAGAIN` (the send path is full: back off), `EPERM` (a
-    /// local firewall refused it), `ENETUNREACH`, or `EAFNOSUPPORT` when
-    /// no socket of its family is open.
-    pub(crate) fn send_batch(&self, probes: &[(IpAddr, u16, u32)]) -> io::Result<usize> {
-        let Some(&(first, _, _)) = probes.first() else {
-            return Ok(0);
-        };
-        let (src, sock): (IpAddr, &RawSocket) = match first {
-            IpAddr::V4(_) => self.v4.as_ref().map(|(a, f)| ((*a).into(), &f.tcp)),
-            IpAddr::V6(_) => self.v6.as_ref().map(|(a, f)| ((*a).into(), &f.tcp)),
-        }
-        .ok_or_else(|| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))?;
-        // IPv4: whole packets (`IP_HDRINCL`); IPv6: segments.
-        let mut packets = [[0u8; IPV4_SYN_LEN]; SEND_BATCH];
-        let n = probes
-            .iter()
-            .take(SEND_BATCH)
-            .take_while(|p| p.0.is_ipv6() == first.is_ipv6())
-            .count();
-        let mut len = SYN_LEN;
-        for (packet, &(ip, port, attempt)) in packets.iter_mut().zip(&probes[..n]) {
-            let cookie = self.key.cookie(src, ip, port, attempt);
-            match (src, ip) {
-                (IpAddr::V4(ours), IpAddr::V4(theirs)) => {
-                    *packet = ipv4_syn_packet(ours, theirs, cookie.sport, port, cookie.seq);
-                    len = IPV4_SYN_LEN;
-                }
-                _ => {
-                    packet[..SYN_LEN].copy_from_slice(&syn_segment(
-                        src,
-                        ip,
-                        cookie.sport,
-                        port,
-                        cookie.seq,
-                    ));
-                }
-            }
-        }
-        let out: Vec<Outgoing<'_>> = probes[..n]
-            .iter()
-            .zip(&packets)
-            .map(|(p, packet)| Outgoing {
-                dst: p.0,
-                bytes: &packet[..len],
-            })
-            .collect();
-        sock.send_batch(&out)
     }
 
     /// Sends the echo requests queued, one `sendmmsg()` per family and
@@ -265,7 +218,7 @@ impl SynProber {
 
     /// Sends the echo requests of `(address, attempt)` in one
     /// `sendmmsg()` (at most [`SEND_BATCH`], all of the first one's
-    /// family), as [`SynProber::send_batch`] does SYNs.
+    /// family), as the send path does SYNs.
     fn send_echo_batch(&self, echoes: &[(IpAddr, u32)]) -> io::Result<usize> {
         let Some(&(first, _)) = echoes.first() else {
             return Ok(0);
@@ -437,25 +390,16 @@ impl Prober for SynProber {
         if !self.send_echoes(refused) {
             return Ok(false);
         }
-        let mut sent = 0;
-        let mut result = Ok(true);
-        while sent < self.queue.len() {
-            match self.send_batch(&self.queue[sent..]) {
-                Ok(0) => break,
-                Ok(n) => sent += n,
-                Err(e) if is_full(&e) => {
-                    result = Ok(false);
-                    break;
-                }
-                Err(e) => {
-                    let (ip, port, _) = self.queue[sent];
-                    refused.push((self.key_of(ip, port), Heard::Refused(reason_of(&e))));
-                    sent += 1;
-                }
-            }
+        let mut gone = Vec::new();
+        let took = self.send.send(&mut self.queue, &mut gone);
+        for (ip, port, reason) in gone {
+            refused.push((self.key_of(ip, port), Heard::Refused(reason)));
         }
-        self.queue.drain(..sent);
-        result
+        Ok(took)
+    }
+
+    fn sending(&self) -> bool {
+        self.send.busy()
     }
 
     fn dropped(&self) -> u64 {
@@ -491,22 +435,6 @@ impl Prober for SynProber {
     fn silence(&self) -> Outcome {
         Outcome::new(State::Filtered, Reason::NoResponse)
     }
-}
-
-/// What a refusal of the send path says about the target.
-fn reason_of(e: &io::Error) -> Reason {
-    match classify(e) {
-        Verdict::Filtered(r) => r,
-        _ => Reason::Unknown,
-    }
-}
-
-/// The send path is full for now (our buffers, not the target's doing).
-fn is_full(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::ENOBUFS | libc::EAGAIN | libc::ENOMEM | libc::EINTR)
-    )
 }
 
 /// The routing source address of each family of `source`'s probes.

@@ -315,6 +315,14 @@ pub trait Prober {
         Ok(true)
     }
 
+    /// True while packets [`Prober::send_queued`] handed to another
+    /// thread may still be on their way: the engine then calls it again
+    /// at once rather than sleep, so their refusals, and a full send
+    /// path, are known before it waits. False by default.
+    fn sending(&self) -> bool {
+        false
+    }
+
     /// Packets its shared sockets' receive queues dropped so far (they
     /// were full): replies lost on our side, evidence of loss that no
     /// retry shows otherwise. The engine looks now and then. Zero by

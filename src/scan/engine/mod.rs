@@ -664,7 +664,8 @@ impl<'a, P: Prober> Worker<'a, P> {
     /// Has the prober send what its starts queued; packets it could not
     /// send for good come back as replies and are routed. When the send
     /// path is full, new starts pause (and an adaptive rate is cut):
-    /// returns when to try again.
+    /// returns when to try again (at once while the prober is still
+    /// sending, see [`Prober::sending`]).
     fn send_queued(&mut self) -> io::Result<Option<Instant>> {
         let mut refused = std::mem::take(&mut self.replies);
         let sent = self.prober.send_queued(&mut refused);
@@ -681,7 +682,9 @@ impl<'a, P: Prober> Worker<'a, P> {
             self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
             return Ok(Some(until));
         }
-        routed.map(|()| None)
+        routed?;
+        // Back soon, not after a sleep, to learn how they went.
+        Ok(self.prober.sending().then(Instant::now))
     }
 
     /// Hands each reply to the flights waiting under its match key; a
