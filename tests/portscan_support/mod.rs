@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -204,9 +205,24 @@ pub struct Filtered {
     pub port: u16,
     _listener: Socket,
     _held: Vec<TcpStream>,
+    _filtering: RwLockReadGuard<'static, ()>,
+}
+
+/// Held (read) by each full-backlog listener of [`filtered_port`] while
+/// it lives. A test that scans a range of loopback ports and calls any
+/// port there that is not open or closed a fault takes it to write: such
+/// a listener, bound to an ephemeral port near its own, would be
+/// filtered for a reason of another test's making.
+pub static FILTERING: RwLock<()> = RwLock::new(());
+
+/// No full-backlog listener of this binary's tests exists while the
+/// guard lives (see [`FILTERING`]).
+pub fn no_filtered_ports() -> RwLockWriteGuard<'static, ()> {
+    FILTERING.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 pub fn filtered_port() -> Filtered {
+    let filtering = FILTERING.read().unwrap_or_else(PoisonError::into_inner);
     let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     listener
         .bind(&SocketAddr::from((LOCALHOST, 0)).into())
@@ -224,6 +240,7 @@ pub fn filtered_port() -> Filtered {
                     port,
                     _listener: listener,
                     _held: held,
+                    _filtering: filtering,
                 }
             }
         }
