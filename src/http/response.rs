@@ -650,154 +650,181 @@ struct FramingFields {
 
 impl FramingFields {
     /// Reads the framing fields of a head of HTTP/1.`version`. Values are
-    /// read as [`Head::headers`] holds them: unfolded, lossy UTF-8.
+    /// read as [`Head::headers`] holds them (unfolded, lossy UTF-8), but
+    /// as bytes: the elements of a list are split at commas and trimmed
+    /// of spaces and tabs, and those ASCII bytes are the same in the lossy
+    /// text (an invalid sequence never takes one in). Nothing is copied
+    /// unless a value is folded.
     fn read(version: u8, fields: &[httparse::Header<'_>]) -> Self {
-        let mut lengths = Vec::new();
-        let mut codings = Vec::new();
+        let mut lengths = Lengths::default();
+        let mut codings = Codings::default();
         for h in fields {
             if h.name.eq_ignore_ascii_case("content-length") {
-                lengths.push(field_text(h.value));
+                lengths.field(&unfold(h.value));
             } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                codings.push(field_text(h.value));
+                codings.field(&unfold(h.value));
             }
         }
-        let read = Lengths::read(&lengths);
         FramingFields {
-            has_length: !lengths.is_empty(),
-            length: read.length,
-            chunked: final_coding_is_chunked(&codings),
-            warnings: final_head_warnings(version, &read, &codings),
+            has_length: lengths.fields > 0,
+            length: lengths.length(),
+            chunked: codings.present.then_some(codings.last_chunked),
+            warnings: final_head_warnings(version, &lengths, &codings),
         }
     }
 }
 
-/// The elements of a head's `Content-Length` values, read in one pass.
+/// The elements of a head's `Content-Length` values, read as they come.
+#[derive(Default)]
 struct Lengths {
-    /// How many.
+    /// How many fields.
+    fields: usize,
+    /// How many elements.
     count: usize,
-    /// All are the same decimal number.
-    same: bool,
-    /// The body length they announce, if any. Every element must be a
-    /// decimal number (a malformed one wins over a conflict), and all
-    /// must agree.
-    length: Result<Option<u64>, Error>,
+    /// An element is not a decimal number.
+    bad: bool,
+    /// Two elements are different numbers.
+    differ: bool,
+    /// The first element's number.
+    first: Option<u64>,
 }
 
 impl Lengths {
-    fn read(lengths: &[std::borrow::Cow<'_, str>]) -> Self {
-        let (mut count, mut same, mut bad) = (0usize, true, false);
-        let mut first = None;
-        for element in list_elements(lengths) {
-            count += 1;
-            match (parse_decimal(element), first) {
-                (None, _) => (same, bad) = (false, true),
-                (Some(n), None) => first = Some(n),
-                (Some(n), Some(f)) => same &= n == f,
+    fn field(&mut self, value: &[u8]) {
+        self.fields += 1;
+        for element in list_elements(value) {
+            self.count += 1;
+            match (parse_decimal(element), self.first) {
+                (None, _) => self.bad = true,
+                (Some(n), None) => self.first = Some(n),
+                (Some(n), Some(f)) => self.differ |= n != f,
             }
         }
-        let length = if bad {
+    }
+
+    /// All elements are the same decimal number.
+    fn same(&self) -> bool {
+        !self.bad && !self.differ
+    }
+
+    /// The body length they announce, if any. Every element must be a
+    /// decimal number (a malformed one wins over a conflict), and all
+    /// must agree.
+    fn length(&self) -> Result<Option<u64>, Error> {
+        if self.bad {
             Err(Error::BadContentLength)
-        } else if !same {
+        } else if self.differ {
             Err(Error::ConflictingContentLength)
         } else {
-            Ok(first)
-        };
-        Lengths {
-            count,
-            same,
-            length,
+            Ok(self.first)
         }
     }
 }
 
-/// A field value as text: unfolded, lossy UTF-8, borrowed when neither
-/// changes it.
-fn field_text(value: &[u8]) -> std::borrow::Cow<'_, str> {
-    match unfold(value) {
-        std::borrow::Cow::Borrowed(bytes) => String::from_utf8_lossy(bytes),
-        std::borrow::Cow::Owned(bytes) => {
-            std::borrow::Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
+/// The elements of a head's `Transfer-Encoding` values, read as they
+/// come.
+#[derive(Default)]
+struct Codings {
+    /// A `Transfer-Encoding` field is present.
+    present: bool,
+    /// A non-empty element was seen.
+    named: bool,
+    /// A non-empty element names no registered coding.
+    unknown: bool,
+    /// The last non-empty element (so far) is `chunked`.
+    last_chunked: bool,
+}
+
+impl Codings {
+    fn field(&mut self, value: &[u8]) {
+        self.present = true;
+        for element in list_elements(value).filter(|e| !e.is_empty()) {
+            self.named = true;
+            let name = element.split(|&b| b == b';').next().unwrap_or_default();
+            self.last_chunked = trim_end(name).eq_ignore_ascii_case(b"chunked");
+            self.unknown |= !is_known_coding(name);
         }
     }
 }
 
 /// Warnings about the final head's framing fields: its `Content-Length`
 /// elements and `Transfer-Encoding` values, for HTTP/1.`version`.
-fn final_head_warnings(
-    version: u8,
-    lengths: &Lengths,
-    codings: &[std::borrow::Cow<'_, str>],
-) -> Vec<Warning> {
+fn final_head_warnings(version: u8, lengths: &Lengths, codings: &Codings) -> Vec<Warning> {
     let mut warnings = Vec::new();
-    let has_te = !codings.is_empty();
-    let Lengths { count, same, .. } = *lengths;
+    let has_te = codings.present;
+    let count = lengths.count;
     if has_te && count > 0 {
         warnings.push(Warning::ContentLengthWithTransferEncoding);
     }
     // Repeated with one value; values that disagree (only accepted where
     // Content-Length does not frame the body) are not "repeated".
-    if count > 1 && same {
+    if count > 1 && lengths.same() {
         warnings.push(Warning::RepeatedContentLength);
     }
     if has_te && version == 0 {
         warnings.push(Warning::TransferEncodingInHttp10);
     }
-    let mut named_codings = list_elements(codings).filter(|c| !c.is_empty()).peekable();
-    let named = named_codings.peek().is_some();
     // An empty Transfer-Encoding names no coding at all: the body is read
     // until the connection closes, as for an unknown one.
-    let unknown = named_codings.any(|c| !is_known_coding(c.split(';').next().unwrap_or("").trim()));
-    if unknown || (has_te && !named) {
+    if codings.unknown || (has_te && !codings.named) {
         warnings.push(Warning::UnknownTransferCoding);
     }
     warnings
 }
 
-/// Registered transfer codings (RFC 9110 section 18.7, RFC 9112 section 7).
-fn is_known_coding(name: &str) -> bool {
-    [
+/// Registered transfer codings (RFC 9110 section 18.7, RFC 9112 section 7),
+/// `name` trimmed of whitespace as text (lossy UTF-8: `str::trim` also
+/// takes non-ASCII white space, so a name that is not ASCII is trimmed
+/// as text).
+fn is_known_coding(name: &[u8]) -> bool {
+    const KNOWN: [&str; 6] = [
         "chunked",
         "compress",
         "deflate",
         "gzip",
         "x-compress",
         "x-gzip",
-    ]
-    .iter()
-    .any(|k| name.eq_ignore_ascii_case(k))
-}
-
-/// The elements of comma-separated field values, trimmed of whitespace.
-fn list_elements<'a>(values: &'a [std::borrow::Cow<'_, str>]) -> impl Iterator<Item = &'a str> {
-    values
-        .iter()
-        .flat_map(|v| v.split(','))
-        .map(|e| e.trim_matches([' ', '\t']))
-}
-
-/// `None` without `Transfer-Encoding` (no `codings`); else whether its
-/// final coding (across all its fields) is `chunked`.
-fn final_coding_is_chunked(codings: &[std::borrow::Cow<'_, str>]) -> Option<bool> {
-    if codings.is_empty() {
-        return None;
+    ];
+    let known = |n: &[u8]| KNOWN.iter().any(|k| n.eq_ignore_ascii_case(k.as_bytes()));
+    if name.is_ascii() {
+        // Unfolded values hold no CR, LF, VT or FF: ASCII white space
+        // there is spaces and tabs.
+        known(trim(name))
+    } else {
+        known(String::from_utf8_lossy(name).trim().as_bytes())
     }
-    let last = list_elements(codings).filter(|e| !e.is_empty()).last();
-    let name = last.map(|coding| {
-        coding
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim_end_matches([' ', '\t'])
-    });
-    Some(name.is_some_and(|n| n.eq_ignore_ascii_case("chunked")))
+}
+
+/// The elements of a comma-separated field value, trimmed of spaces and
+/// tabs.
+fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|&b| b == b',').map(trim)
+}
+
+/// `bytes` without leading and trailing spaces and tabs.
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(bytes.len());
+    trim_end(&bytes[start..])
+}
+
+/// `bytes` without trailing spaces and tabs.
+fn trim_end(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(0, |e| e + 1);
+    &bytes[..end]
 }
 
 /// A non-empty run of ASCII digits that fits in a `u64`.
-fn parse_decimal(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+fn parse_decimal(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.bytes().try_fold(0u64, |n, d| {
+    s.iter().try_fold(0u64, |n, d| {
         n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
     })
 }
@@ -859,8 +886,10 @@ fn parse_head(
     if len != bytes.len() || status < 100 {
         return Err(Error::BadHead);
     }
-    let reason_raw = reason_phrase(bytes);
-    if reason_raw.is_empty() {
+    // `httparse` has checked the status line: `HTTP/1.x`, a space, three
+    // digits, then a space and the reason, or the line end.
+    let no_reason = bytes.get(12) != Some(&b' ') || matches!(bytes.get(13), Some(b'\r' | b'\n'));
+    if no_reason {
         notes.push(Warning::MissingReasonPhrase);
     }
     if status > 599 {
@@ -891,6 +920,7 @@ fn parse_head(
             fields: framing_fields,
         });
     }
+    let reason_raw = reason_phrase(bytes);
     let (reason, reason_bytes) = match std::str::from_utf8(reason_raw) {
         Ok(text) => (text.to_owned(), None),
         Err(_) => (
@@ -1973,6 +2003,22 @@ mod tests {
             (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: ,\r\n\r\nzz",
                 &[UnknownTransferCoding],
+            ),
+            // A coding name is trimmed as text: a no-break space (not
+            // ASCII) after a known name still names it; other bytes that
+            // are not ASCII make it unknown.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\xc2\xa0\r\n\r\nzz",
+                &[NonAsciiHeaderValue],
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\xe9\r\n\r\nzz",
+                &[NonAsciiHeaderValue, UnknownTransferCoding],
+            ),
+            // A folded Content-Length is read unfolded.
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2,\r\n 2\r\n\r\nzz",
+                &[ObsFold, RepeatedContentLength],
             ),
         ];
         for (input, expected) in table {
