@@ -7,7 +7,7 @@
 //! the work linear however the input is split (re-parsing the buffer after
 //! every byte would be quadratic), and the buffer never grows beyond the
 //! limit it is given. Inside a line only its end matters, so the scanner
-//! jumps from line end to line end (`memchr`) and looks at single bytes
+//! jumps from line end to line end (eight bytes at a time) and looks at single bytes
 //! only where a line starts. When a whole section lies in one piece of
 //! input, [`Section::fill_borrowed`] hands it out from there, uncopied.
 //! The scanner counts the line ends it passes and notes an LF alone
@@ -191,7 +191,7 @@ impl Section {
         while i < bytes.len() {
             if self.line == Line::Text {
                 // Inside a line nothing but its end matters.
-                match memchr::memchr(b'\n', &bytes[i..]) {
+                match find_lf(&bytes[i..]) {
                     Some(at) => {
                         let lf = i + at;
                         let cr = match lf {
@@ -239,9 +239,56 @@ impl Section {
     }
 }
 
+/// The offset of the first LF in `bytes`, looked for eight bytes at a
+/// time in a plain `u64`. The lines of a head are a few dozen bytes:
+/// `memchr`'s vector search costs more to set up (dispatch, alignment,
+/// tail) than it saves on them, and is called once per line.
+fn find_lf(bytes: &[u8]) -> Option<usize> {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const LFS: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let x = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ LFS;
+        // Bit 7 of a byte of `t` is clear only where that byte of `x` is
+        // zero (an LF): the low seven bits plus 0x7f carry into bit 7
+        // unless all are zero, and never into the next byte.
+        let t = ((x & LOW7).wrapping_add(LOW7)) | x;
+        let lfs = !t & !LOW7;
+        if lfs != 0 {
+            return Some(at + (lfs.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|p| at + p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_lf_finds_the_first_lf_at_every_place() {
+        for len in 0..40 {
+            for at in 0..=len {
+                // Bytes that differ from LF in one bit, and the LF.
+                let mut bytes: Vec<u8> =
+                    (0..len).map(|i| [0x0b, 0x8a, 0x0e, 0x2a][i % 4]).collect();
+                if at < len {
+                    bytes[at] = b'\n';
+                    if at + 3 < len {
+                        bytes[at + 3] = b'\n';
+                    }
+                }
+                let expected = bytes.iter().position(|&b| b == b'\n');
+                assert_eq!(find_lf(&bytes), expected, "{len} {at}");
+            }
+        }
+    }
 
     #[test]
     fn head_ends_at_crlf_crlf_or_bare_lf() {
