@@ -132,13 +132,14 @@ fn request_json(run: &Run, request: &Request) -> Value {
         .map(|(n, v)| json!({ "name": n, "value": v.trim() }))
         .collect();
     let target = &run.plan.target;
-    let url = if request.target.starts_with('/') {
+    let request_target = request.target_text(&run.plan.input);
+    let url = if request_target.starts_with('/') {
         let mut u = target.url.clone();
         u.set_path("");
         u.set_query(None);
-        format!("{}{}", u.as_str().trim_end_matches('/'), request.target)
+        format!("{}{}", u.as_str().trim_end_matches('/'), request_target)
     } else {
-        request.target.clone()
+        request_target.into_owned()
     };
     json!({
         "method": request.method,

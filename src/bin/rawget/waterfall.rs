@@ -36,7 +36,7 @@ pub fn draw(out: &mut dyn Write, run: &Run) -> io::Result<()> {
     for (i, r) in responses.iter().enumerate() {
         let request = r.request.map(|q| &run.plan.requests()[q]);
         let name = match request {
-            Some(q) => format!("#{} {} {}", i + 1, q.method, q.target),
+            Some(q) => format!("#{} {} {}", i + 1, q.method, q.target_text(&run.plan.input)),
             None => format!("#{} (unrequested)", i + 1),
         };
         let status = r

@@ -644,7 +644,7 @@ struct SendRecord<'a> {
 struct RequestRecord<'a> {
     index: usize,
     method: &'a str,
-    target: &'a str,
+    target: std::borrow::Cow<'a, str>,
     offset: u64,
     length: u64,
     framing: &'static str,
@@ -765,7 +765,7 @@ impl<'a> SendRecord<'a> {
             .map(|(i, r)| RequestRecord {
                 index: i + 1,
                 method: &r.method,
-                target: &r.target,
+                target: r.target_text(&run.plan.input),
                 offset: r.start,
                 length: r.end - r.start,
                 framing: r.framing.name(),
