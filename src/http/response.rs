@@ -84,7 +84,7 @@ use std::mem::MaybeUninit;
 use super::chunked::ChunkDecoder;
 pub use super::error::Error;
 use super::lint::Warning;
-use super::section::{Fill, Filled, LineEnds, Section, TooLarge};
+use super::section::{count_lf, Fill, Filled, LineEnds, Section, TooLarge};
 
 /// What the reader accepts before it gives up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -393,6 +393,17 @@ impl ResponseReader {
         let max = self.limits.max_head_bytes;
         let first = self.interim == 0;
         let max_headers = self.limits.max_headers;
+        let window = &input[..input.len().min(max)];
+        if self.section.bytes().is_empty() {
+            // A head that lies whole in this input is parsed where it
+            // stands, not scanned for its end first.
+            let mut notes = Vec::new();
+            let full = sink.wants_head();
+            if let Some((n, parsed)) = parse_whole_head(window, max_headers, full, &mut notes) {
+                self.on_parsed(n, parsed?, notes, sink)?;
+                return Ok(skipped + n);
+            }
+        }
         match self.section.fill_borrowed(input, max, max_headers) {
             Err(TooLarge) => Err(Error::HeadTooLarge),
             Ok(Filled::Partial) => Ok(skipped + input.len()),
@@ -400,15 +411,27 @@ impl ResponseReader {
                 let mut notes = Vec::new();
                 let full = sink.wants_head();
                 let parsed = parse_head(bytes, ends, max_headers, first, full, &mut notes)?;
-                self.header_bytes += bytes.len() as u64;
-                self.leading = 0;
-                for warning in notes {
-                    self.warn(warning, sink);
-                }
-                self.on_head(parsed, sink)?;
+                let len = bytes.len();
+                self.on_parsed(len, parsed, notes, sink)?;
                 Ok(skipped + n)
             }
         }
+    }
+
+    /// A head of `len` bytes was parsed, with `notes`.
+    fn on_parsed<S: Sink>(
+        &mut self,
+        len: usize,
+        parsed: Parsed,
+        notes: Vec<Warning>,
+        sink: &mut S,
+    ) -> Result<(), Error> {
+        self.header_bytes += len as u64;
+        self.leading = 0;
+        for warning in notes {
+            self.warn(warning, sink);
+        }
+        self.on_head(parsed, sink)
     }
 
     /// Skips empty lines (CRLF or LF) before a status line, with a
@@ -873,17 +896,105 @@ fn parse_head(
         &mut heap[..]
     };
     let mut response = httparse::Response::new(&mut []);
-    let parsed = httparse::ParserConfig::default()
-        .allow_obsolete_multiline_headers_in_responses(true)
-        .parse_response_with_uninit_headers(&mut response, bytes, slots);
+    let parsed = head_parser().parse_response_with_uninit_headers(&mut response, bytes, slots);
     let len = match parsed.map_err(|e| head_error(e, first))? {
         httparse::Status::Complete(len) => len,
         httparse::Status::Partial => return Err(Error::BadHead),
     };
+    if len != bytes.len() {
+        return Err(Error::BadHead);
+    }
+    read_parsed(&response, bytes, ends, full, notes)
+}
+
+/// `httparse` as the reader uses it for heads (and trailers).
+fn head_parser() -> httparse::ParserConfig {
+    let mut config = httparse::ParserConfig::default();
+    config.allow_obsolete_multiline_headers_in_responses(true);
+    config
+}
+
+/// Parses a head that begins at the start of `input`, when `httparse`
+/// finds it whole there with at most `max_headers` fields (and at most
+/// [`STACK_SLOTS`]): how many bytes it takes, and what
+/// [`parse_head`] makes of them. `None` otherwise (cut short, malformed,
+/// too many fields): the caller then collects the head with the section
+/// scanner, which finds the first offending byte.
+///
+/// The same head as the scanner would give: `httparse` accepts a CR only
+/// right before an LF and ends a head at its first empty line, which is
+/// where the scanner ends it; every field line is a field for both (a
+/// folded line continues its field); and the line ends are those of a
+/// parsed head, found without a scan (see [`parsed_line_ends`]).
+fn parse_whole_head(
+    input: &[u8],
+    max_headers: usize,
+    full: bool,
+    notes: &mut Vec<Warning>,
+) -> Option<(usize, Result<Parsed, Error>)> {
+    let wanted = max_headers.min(STACK_SLOTS).min(input.len() / 3 + 1);
+    let mut stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_SLOTS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = head_parser().parse_response_with_uninit_headers(
+        &mut response,
+        input,
+        &mut stack[..wanted],
+    );
+    let Ok(httparse::Status::Complete(len)) = parsed else {
+        return None;
+    };
+    let bytes = &input[..len];
+    let ends = parsed_line_ends(bytes, response.headers);
+    Some((len, read_parsed(&response, bytes, ends, full, notes)))
+}
+
+/// The line ends (LF) of a head `httparse` parsed whole. There every CR
+/// is right before an LF, and a status line or field name holds no LF:
+/// there is one before each field name, one that ends the line before
+/// the empty line, and the empty line's own. When those are all the LFs
+/// of the head (no obs-fold, which may also hide in the whitespace
+/// around a value) they are looked at alone; otherwise every byte is.
+fn parsed_line_ends(bytes: &[u8], fields: &[httparse::Header<'_>]) -> LineEnds {
+    let bare_at = |lf: usize| lf == 0 || bytes[lf - 1] != b'\r';
+    let len = bytes.len();
+    let count = count_lf(bytes);
+    if len < 3 || count != fields.len() + 2 {
+        let bare = bytes
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == b'\n' && bare_at(i));
+        return LineEnds { count, bare };
+    }
+    let start = bytes.as_ptr() as usize;
+    let before_names = fields
+        .iter()
+        .map(|h| (h.name.as_ptr() as usize - start).saturating_sub(1));
+    // The empty line is CRLF or LF; the line before it ends just before.
+    let last_line = if bytes[len - 2] == b'\r' {
+        len - 3
+    } else {
+        len - 2
+    };
+    let mut bare = bare_at(len - 1) || bare_at(last_line);
+    for lf in before_names {
+        bare |= bare_at(lf);
+    }
+    LineEnds { count, bare }
+}
+
+/// What a head `httparse` parsed whole (`bytes`, with line ends `ends`)
+/// says; see [`parse_head`].
+fn read_parsed(
+    response: &httparse::Response<'_, '_>,
+    bytes: &[u8],
+    ends: LineEnds,
+    full: bool,
+    notes: &mut Vec<Warning>,
+) -> Result<Parsed, Error> {
     let (Some(version), Some(status)) = (response.version, response.code) else {
         return Err(Error::BadHead);
     };
-    if len != bytes.len() || status < 100 {
+    if status < 100 {
         return Err(Error::BadHead);
     }
     // `httparse` has checked the status line: `HTTP/1.x`, a space, three
@@ -895,7 +1006,7 @@ fn parse_head(
     if status > 599 {
         notes.push(Warning::StatusOutOfRange);
     }
-    let fields = response.headers;
+    let fields: &[httparse::Header<'_>] = response.headers;
     if ends.bare {
         notes.push(Warning::BareLf);
     }
@@ -1016,8 +1127,7 @@ fn parse_trailers(
     let section = [TRAILER_STAND_IN, bytes].concat();
     let mut slots = header_slots(max_headers, bytes.len());
     let mut response = httparse::Response::new(&mut slots);
-    let parsed = httparse::ParserConfig::default()
-        .allow_obsolete_multiline_headers_in_responses(true)
+    let parsed = head_parser()
         .parse_response(&mut response, &section)
         .map_err(|e| head_error(e, false))?;
     match parsed {
@@ -1964,6 +2074,43 @@ mod tests {
             );
             let bytes: Vec<&[u8]> = input.chunks(1).collect();
             assert_eq!(run_pieces(&bytes, false, Limits::default()), out);
+        }
+    }
+
+    #[test]
+    fn line_ends_of_a_parsed_head_are_those_the_scanner_counts() {
+        let heads: &[&[u8]] = &[
+            b"HTTP/1.1 200 OK\r\nA: b\r\nC: d\r\n\r\n",
+            b"HTTP/1.1 200 OK\nA: b\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\nC: d\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\r\nC: d\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\r\n\n",
+            b"HTTP/1.1 200 OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\n\n",
+            b"HTTP/1.1 200 OK\r\n\n",
+            b"HTTP/1.1 204\r\n\r\n",
+            b"HTTP/1.1 204\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b  \r\nC:\r\nE:\t\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\n c\r\nD: e\r\n\r\n",
+            b"HTTP/1.1 200 caf\xe9\r\nA: \xff\r\n\r\n",
+            // Folds that httparse leaves out of the value.
+            b"HTTP/1.1 200 OK\r\nA:\n b\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\r\n \r\nC: d\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\n \nC: d\r\n\r\n",
+        ];
+        for head in heads {
+            let text = String::from_utf8_lossy(head);
+            let mut section = Section::head();
+            let Ok(Filled::Ended(n, _, scanned)) = section.fill_borrowed(head, 1 << 20, 100) else {
+                panic!("{text}");
+            };
+            assert_eq!(n, head.len(), "{text}");
+            let mut slots = [httparse::EMPTY_HEADER; 16];
+            let mut r = httparse::Response::new(&mut slots);
+            let parsed = head_parser().parse_response(&mut r, head);
+            assert_eq!(parsed, Ok(httparse::Status::Complete(head.len())), "{text}");
+            assert_eq!(parsed_line_ends(head, r.headers), scanned, "{text}");
         }
     }
 

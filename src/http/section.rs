@@ -243,18 +243,11 @@ impl Section {
 /// time in a plain `u64`. The lines of a head are a few dozen bytes:
 /// `memchr`'s vector search costs more to set up (dispatch, alignment,
 /// tail) than it saves on them, and is called once per line.
-fn find_lf(bytes: &[u8]) -> Option<usize> {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const LFS: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+pub(crate) fn find_lf(bytes: &[u8]) -> Option<usize> {
     let mut words = bytes.chunks_exact(8);
     let mut at = 0;
     for word in words.by_ref() {
-        let x = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ LFS;
-        // Bit 7 of a byte of `t` is clear only where that byte of `x` is
-        // zero (an LF): the low seven bits plus 0x7f carry into bit 7
-        // unless all are zero, and never into the next byte.
-        let t = ((x & LOW7).wrapping_add(LOW7)) | x;
-        let lfs = !t & !LOW7;
+        let lfs = lf_bits(word);
         if lfs != 0 {
             return Some(at + (lfs.trailing_zeros() / 8) as usize);
         }
@@ -267,12 +260,36 @@ fn find_lf(bytes: &[u8]) -> Option<usize> {
         .map(|p| at + p)
 }
 
+/// Bit 7 of each byte of the eight-byte `word` that is an LF.
+fn lf_bits(word: &[u8]) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const LFS: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+    let x = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ LFS;
+    // Bit 7 of a byte of `t` is clear only where that byte of `x` is
+    // zero (an LF): the low seven bits plus 0x7f carry into bit 7 unless
+    // all are zero, and never into the next byte.
+    let t = ((x & LOW7).wrapping_add(LOW7)) | x;
+    !t & !LOW7
+}
+
+/// How many LFs `bytes` holds, counted eight bytes at a time.
+pub(crate) fn count_lf(bytes: &[u8]) -> usize {
+    let mut words = bytes.chunks_exact(8);
+    let mut count = 0;
+    for word in words.by_ref() {
+        // One bit a byte: their sum gathers in the top byte.
+        let ones = lf_bits(word) >> 7;
+        count += (ones.wrapping_mul(0x0101_0101_0101_0101) >> 56) as usize;
+    }
+    count + words.remainder().iter().filter(|&&b| b == b'\n').count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn find_lf_finds_the_first_lf_at_every_place() {
+    fn lfs_are_found_and_counted_at_every_place() {
         for len in 0..40 {
             for at in 0..=len {
                 // Bytes that differ from LF in one bit, and the LF.
@@ -286,6 +303,10 @@ mod tests {
                 }
                 let expected = bytes.iter().position(|&b| b == b'\n');
                 assert_eq!(find_lf(&bytes), expected, "{len} {at}");
+                let count = bytes.iter().filter(|&&b| b == b'\n').count();
+                assert_eq!(count_lf(&bytes), count, "{len} {at}");
+                let all = vec![b'\n'; len];
+                assert_eq!(count_lf(&all), len);
             }
         }
     }
