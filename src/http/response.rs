@@ -35,9 +35,11 @@
 //!
 //! Splitting does not matter: the same bytes fed whole, in any pieces, or
 //! one at a time give the same sink calls, the same byte counts and the
-//! same error. A head is collected up to its empty line (found by a linear
-//! scan) and only then parsed, and every other check looks at one byte at
-//! a time, so the first offending byte decides the error.
+//! same error. A head that lies whole in one piece of input is parsed
+//! where it stands; any other (cut short by the piece, or one `httparse`
+//! refuses) is collected up to its empty line (found by a linear scan)
+//! and only then parsed, and every other check looks at one byte at a
+//! time, so the first offending byte decides the error.
 //!
 //! # Choices where the RFC leaves room
 //!

@@ -39,7 +39,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use super::chunked::ChunkDecoder;
-use super::section::{Fill, Filled, Section};
+use super::section::{find_lf, Fill, Filled, Section};
 
 /// Largest request head (request line and fields) that is read as one;
 /// a longer one makes the rest of the input one [`BodyFraming::Unframed`]
@@ -580,6 +580,25 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `bytes` split at each LF, as `bytes.split(|&b| b == b'\n')` is, with
+/// the LFs found eight bytes at a time.
+fn lf_split(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(bytes);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match find_lf(r) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
 /// Reads a complete head (up to and including its empty line).
 /// `bare_lf`: a line of it ends with LF alone (the section scanner saw).
 fn read_head(bytes: &[u8], bare_lf: bool) -> HeadInfo {
@@ -587,9 +606,7 @@ fn read_head(bytes: &[u8], bare_lf: bool) -> HeadInfo {
     if bare_lf {
         notes.push_once(Note::BareLf);
     }
-    let mut lines = bytes
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = lf_split(bytes).map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let request_line = lines.next().unwrap_or_default();
     let mut parts = request_line.split(|&b| b == b' ').filter(|p| !p.is_empty());
     let method = method_text(parts.next().unwrap_or_default());
@@ -772,6 +789,21 @@ mod tests {
         two.push_once(Note::ObsFold);
         assert_eq!(two, [Note::ObsFold, Note::BareLf]);
         assert_eq!(format!("{two:?}"), "[ObsFold, BareLf]");
+    }
+
+    #[test]
+    fn lf_split_splits_as_slice_split_does() {
+        for input in [
+            &b""[..],
+            b"\n",
+            b"a",
+            b"a\n",
+            b"\na\n\nbb\r\nccccccccccccccccc\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            let expected: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+            assert_eq!(lf_split(input).collect::<Vec<_>>(), expected);
+        }
     }
 
     fn ends(rs: &[Request]) -> Vec<u64> {
