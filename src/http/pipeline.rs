@@ -43,8 +43,10 @@ use crate::sock;
 /// Most bytes kept after the byte a response could not be read at.
 pub const MAX_REMAINING: usize = 64 * 1024;
 
-/// Size of one `recv()`.
-const RECV_BUF: usize = 256 * 1024;
+/// Size of one `recv()`: the one buffer every read goes to. Pipelined
+/// answers come a few dozen KB per read from a fast local server; a
+/// larger buffer would only fault in more pages.
+const RECV_BUF: usize = 64 * 1024;
 
 /// How to run the requests.
 #[derive(Clone, Copy, Debug, Default)]
@@ -142,9 +144,8 @@ pub struct Outcome {
     pub read: usize,
     /// How many of them answer a request (`request` is set).
     pub answered: usize,
-    /// When each request's last byte was handed to the socket (`None`:
-    /// not, or not wholly, sent).
-    pub sent: Vec<Option<Duration>>,
+    /// When each request's last byte was handed to the socket.
+    pub sent: SentTimes,
     /// Bytes of the input that were sent.
     pub sent_bytes: u64,
     /// Bytes received.
@@ -157,6 +158,51 @@ pub struct Outcome {
     /// What ended the exchange early (a send error after which responses
     /// were still read is kept here too).
     pub error: Option<FetchError>,
+}
+
+/// When each request's last byte was handed to the socket. Requests go
+/// out in order and one write sends many of a pipeline, so the times are
+/// kept as runs (the requests before an index, all at one time), not one
+/// per request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SentTimes {
+    /// `(end, at)`: the requests from the previous run's `end` to this
+    /// `end` (exclusive) were sent at `at`; `end` increases.
+    runs: Vec<(usize, Duration)>,
+}
+
+impl SentTimes {
+    /// When request `i` was sent (`None`: not, or not wholly).
+    pub fn get(&self, i: usize) -> Option<Duration> {
+        let run = self.runs.partition_point(|&(end, _)| end <= i);
+        self.runs.get(run).map(|&(_, at)| at)
+    }
+
+    /// The earliest time a request was sent, if any was.
+    pub fn min(&self) -> Option<Duration> {
+        self.runs.iter().map(|&(_, at)| at).min()
+    }
+
+    /// The latest time a request was sent, if any was.
+    pub fn max(&self) -> Option<Duration> {
+        self.runs.iter().map(|&(_, at)| at).max()
+    }
+
+    /// Requests before `end` are sent, those not yet marked at `at`.
+    fn mark(&mut self, end: usize, at: Duration) {
+        if end <= self.count() {
+            return;
+        }
+        match self.runs.last_mut() {
+            Some((last_end, last_at)) if *last_at == at => *last_end = end,
+            _ => self.runs.push((end, at)),
+        }
+    }
+
+    /// How many requests are sent.
+    fn count(&self) -> usize {
+        self.runs.last().map_or(0, |&(end, _)| end)
+    }
 }
 
 /// Receives what the pipeline reads, as it happens.
@@ -190,23 +236,17 @@ pub fn run<'r>(
         requests,
         opts,
         start,
-        expected: requests
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.expects_response())
-            .map(|(i, _)| i)
-            .collect(),
+        expected: requests.iter().filter(|r| r.expects_response()).count(),
         next: 0,
+        next_request: expecting_from(requests, 0),
         reading: None,
         stopped: false,
         out: Outcome {
-            sent: vec![None; requests.len()],
             responses: Vec::with_capacity(if opts.keep_records { requests.len() } else { 1 }),
             ..Outcome::default()
         },
         send_at: 0,
         send_limit: 0,
-        sent_upto: 0,
     };
     p.send_limit = p.next_send_limit();
     if let Some((result, at)) = early {
@@ -227,10 +267,13 @@ struct Pipeline<'a> {
     requests: &'a [Request],
     opts: &'a Options,
     start: Instant,
-    /// Indexes of the requests that expect a response, in order.
-    expected: Vec<usize>,
-    /// How many of `expected` have a response started.
+    /// How many requests expect a response.
+    expected: usize,
+    /// How many of those have a response started.
     next: usize,
+    /// The index of the request the next of them is (the number of
+    /// requests when none is left).
+    next_request: usize,
     /// The response being read.
     reading: Option<(ResponseReader, Response)>,
     /// A response could not be read: everything else is remaining bytes.
@@ -240,8 +283,15 @@ struct Pipeline<'a> {
     send_at: usize,
     /// Bytes of the input that may be sent now.
     send_limit: usize,
-    /// Requests before this index have their send time.
-    sent_upto: usize,
+}
+
+/// The index of the first request from `from` on that expects a response
+/// (the number of requests if none does).
+fn expecting_from(requests: &[Request], from: usize) -> usize {
+    requests
+        .get(from..)
+        .and_then(|rest| rest.iter().position(Request::expects_response))
+        .map_or(requests.len(), |i| from + i)
 }
 
 impl Pipeline<'_> {
@@ -254,7 +304,7 @@ impl Pipeline<'_> {
         let mut lingering_since: Option<Instant> = None;
         loop {
             let want_write = self.send_at < self.send_limit || transport.has_pending();
-            let all_read = self.next == self.expected.len() && self.reading.is_none();
+            let all_read = self.next == self.expected && self.reading.is_none();
             let linger = if (all_read || self.stopped) && !want_write {
                 let since = *lingering_since.get_or_insert_with(Instant::now);
                 let left = self.opts.linger.saturating_sub(since.elapsed());
@@ -326,9 +376,9 @@ impl Pipeline<'_> {
         if !self.opts.sequential {
             return self.input.len();
         }
-        let end = match self.expected.get(self.next) {
-            Some(&i) => self.requests[i].end,
-            None => self.input.len() as u64,
+        let end = match self.requests.get(self.next_request) {
+            Some(r) if self.next < self.expected => r.end,
+            _ => self.input.len() as u64,
         };
         usize::try_from(end).unwrap_or(self.input.len())
     }
@@ -355,13 +405,14 @@ impl Pipeline<'_> {
                 self.out.sent_bytes = self.send_at as u64;
                 // Requests end in order: only those not yet marked are
                 // looked at, so a long pipeline costs one pass in all.
-                while let Some(r) = self.requests.get(self.sent_upto) {
+                let mut upto = self.out.sent.count();
+                while let Some(r) = self.requests.get(upto) {
                     if r.end > self.send_at as u64 {
                         break;
                     }
-                    self.out.sent[self.sent_upto] = Some(at);
-                    self.sent_upto += 1;
+                    upto += 1;
                 }
+                self.out.sent.mark(upto, at);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => {
@@ -395,7 +446,7 @@ impl Pipeline<'_> {
                 }
             };
             let index = self.out.read;
-            let more_expected = self.next < self.expected.len();
+            let more_expected = self.next < self.expected;
             let mut sink = Collect {
                 response: &mut response,
                 observer,
@@ -451,15 +502,16 @@ impl Pipeline<'_> {
     /// A reader for the next response: for the next expected request, or
     /// an answer nobody asked for (read as the answer to a GET).
     fn start_response(&mut self, at: Duration) -> (ResponseReader, Response) {
-        let request = self.expected.get(self.next).copied();
+        let request = (self.next < self.expected).then_some(self.next_request);
         if request.is_some() {
             self.next += 1;
+            self.next_request = expecting_from(self.requests, self.next_request + 1);
         }
         let response = Response {
             request,
             offset: self.out.received_bytes,
             timing: ResponseTiming {
-                sent: request.and_then(|i| self.out.sent[i]),
+                sent: request.and_then(|i| self.out.sent.get(i)),
                 first_byte: Some(at),
                 last_byte: None,
             },
@@ -615,5 +667,41 @@ impl Sink for Collect<'_> {
         if !(next_message && self.more_expected) {
             self.response.warnings.push(warning);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sent_times_are_runs_of_requests_in_order() {
+        let ms = Duration::from_millis;
+        let mut sent = SentTimes::default();
+        // A write that sends no whole request marks nothing.
+        sent.mark(0, ms(1));
+        assert_eq!((sent.get(0), sent.min(), sent.max()), (None, None, None));
+        sent.mark(3, ms(2));
+        sent.mark(3, ms(3));
+        sent.mark(5, ms(4));
+        sent.mark(6, ms(4));
+        let times: Vec<Option<Duration>> = (0..8).map(|i| sent.get(i)).collect();
+        let two = Some(ms(2));
+        let four = Some(ms(4));
+        assert_eq!(times, [two, two, two, four, four, four, None, None]);
+        assert_eq!((sent.min(), sent.max()), (two, four));
+        assert_eq!(sent.count(), 6);
+    }
+
+    #[test]
+    fn the_next_expected_request_skips_those_that_expect_none() {
+        let requests = super::super::splitter::split(
+            b"GET / HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\nHo",
+        );
+        assert_eq!(requests.len(), 3);
+        assert_eq!(expecting_from(&requests, 0), 0);
+        assert_eq!(expecting_from(&requests, 1), 1);
+        assert_eq!(expecting_from(&requests, 2), 3);
+        assert_eq!(expecting_from(&requests, 4), 3);
     }
 }

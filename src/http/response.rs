@@ -35,9 +35,11 @@
 //!
 //! Splitting does not matter: the same bytes fed whole, in any pieces, or
 //! one at a time give the same sink calls, the same byte counts and the
-//! same error. A head is collected up to its empty line (found by a linear
-//! scan) and only then parsed, and every other check looks at one byte at
-//! a time, so the first offending byte decides the error.
+//! same error. A head that lies whole in one piece of input is parsed
+//! where it stands; any other (cut short by the piece, or one `httparse`
+//! refuses) is collected up to its empty line (found by a linear scan)
+//! and only then parsed, and every other check looks at one byte at a
+//! time, so the first offending byte decides the error.
 //!
 //! # Choices where the RFC leaves room
 //!
@@ -84,7 +86,7 @@ use std::mem::MaybeUninit;
 use super::chunked::ChunkDecoder;
 pub use super::error::Error;
 use super::lint::Warning;
-use super::section::{Fill, Filled, LineEnds, Section, TooLarge};
+use super::section::{count_lf, Fill, Filled, LineEnds, Section, TooLarge};
 
 /// What the reader accepts before it gives up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -393,6 +395,17 @@ impl ResponseReader {
         let max = self.limits.max_head_bytes;
         let first = self.interim == 0;
         let max_headers = self.limits.max_headers;
+        let window = &input[..input.len().min(max)];
+        if self.section.bytes().is_empty() {
+            // A head that lies whole in this input is parsed where it
+            // stands, not scanned for its end first.
+            let mut notes = Vec::new();
+            let full = sink.wants_head();
+            if let Some((n, parsed)) = parse_whole_head(window, max_headers, full, &mut notes) {
+                self.on_parsed(n, parsed?, notes, sink)?;
+                return Ok(skipped + n);
+            }
+        }
         match self.section.fill_borrowed(input, max, max_headers) {
             Err(TooLarge) => Err(Error::HeadTooLarge),
             Ok(Filled::Partial) => Ok(skipped + input.len()),
@@ -400,15 +413,27 @@ impl ResponseReader {
                 let mut notes = Vec::new();
                 let full = sink.wants_head();
                 let parsed = parse_head(bytes, ends, max_headers, first, full, &mut notes)?;
-                self.header_bytes += bytes.len() as u64;
-                self.leading = 0;
-                for warning in notes {
-                    self.warn(warning, sink);
-                }
-                self.on_head(parsed, sink)?;
+                let len = bytes.len();
+                self.on_parsed(len, parsed, notes, sink)?;
                 Ok(skipped + n)
             }
         }
+    }
+
+    /// A head of `len` bytes was parsed, with `notes`.
+    fn on_parsed<S: Sink>(
+        &mut self,
+        len: usize,
+        parsed: Parsed,
+        notes: Vec<Warning>,
+        sink: &mut S,
+    ) -> Result<(), Error> {
+        self.header_bytes += len as u64;
+        self.leading = 0;
+        for warning in notes {
+            self.warn(warning, sink);
+        }
+        self.on_head(parsed, sink)
     }
 
     /// Skips empty lines (CRLF or LF) before a status line, with a
@@ -650,154 +675,181 @@ struct FramingFields {
 
 impl FramingFields {
     /// Reads the framing fields of a head of HTTP/1.`version`. Values are
-    /// read as [`Head::headers`] holds them: unfolded, lossy UTF-8.
+    /// read as [`Head::headers`] holds them (unfolded, lossy UTF-8), but
+    /// as bytes: the elements of a list are split at commas and trimmed
+    /// of spaces and tabs, and those ASCII bytes are the same in the lossy
+    /// text (an invalid sequence never takes one in). Nothing is copied
+    /// unless a value is folded.
     fn read(version: u8, fields: &[httparse::Header<'_>]) -> Self {
-        let mut lengths = Vec::new();
-        let mut codings = Vec::new();
+        let mut lengths = Lengths::default();
+        let mut codings = Codings::default();
         for h in fields {
             if h.name.eq_ignore_ascii_case("content-length") {
-                lengths.push(field_text(h.value));
+                lengths.field(&unfold(h.value));
             } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                codings.push(field_text(h.value));
+                codings.field(&unfold(h.value));
             }
         }
-        let read = Lengths::read(&lengths);
         FramingFields {
-            has_length: !lengths.is_empty(),
-            length: read.length,
-            chunked: final_coding_is_chunked(&codings),
-            warnings: final_head_warnings(version, &read, &codings),
+            has_length: lengths.fields > 0,
+            length: lengths.length(),
+            chunked: codings.present.then_some(codings.last_chunked),
+            warnings: final_head_warnings(version, &lengths, &codings),
         }
     }
 }
 
-/// The elements of a head's `Content-Length` values, read in one pass.
+/// The elements of a head's `Content-Length` values, read as they come.
+#[derive(Default)]
 struct Lengths {
-    /// How many.
+    /// How many fields.
+    fields: usize,
+    /// How many elements.
     count: usize,
-    /// All are the same decimal number.
-    same: bool,
-    /// The body length they announce, if any. Every element must be a
-    /// decimal number (a malformed one wins over a conflict), and all
-    /// must agree.
-    length: Result<Option<u64>, Error>,
+    /// An element is not a decimal number.
+    bad: bool,
+    /// Two elements are different numbers.
+    differ: bool,
+    /// The first element's number.
+    first: Option<u64>,
 }
 
 impl Lengths {
-    fn read(lengths: &[std::borrow::Cow<'_, str>]) -> Self {
-        let (mut count, mut same, mut bad) = (0usize, true, false);
-        let mut first = None;
-        for element in list_elements(lengths) {
-            count += 1;
-            match (parse_decimal(element), first) {
-                (None, _) => (same, bad) = (false, true),
-                (Some(n), None) => first = Some(n),
-                (Some(n), Some(f)) => same &= n == f,
+    fn field(&mut self, value: &[u8]) {
+        self.fields += 1;
+        for element in list_elements(value) {
+            self.count += 1;
+            match (parse_decimal(element), self.first) {
+                (None, _) => self.bad = true,
+                (Some(n), None) => self.first = Some(n),
+                (Some(n), Some(f)) => self.differ |= n != f,
             }
         }
-        let length = if bad {
+    }
+
+    /// All elements are the same decimal number.
+    fn same(&self) -> bool {
+        !self.bad && !self.differ
+    }
+
+    /// The body length they announce, if any. Every element must be a
+    /// decimal number (a malformed one wins over a conflict), and all
+    /// must agree.
+    fn length(&self) -> Result<Option<u64>, Error> {
+        if self.bad {
             Err(Error::BadContentLength)
-        } else if !same {
+        } else if self.differ {
             Err(Error::ConflictingContentLength)
         } else {
-            Ok(first)
-        };
-        Lengths {
-            count,
-            same,
-            length,
+            Ok(self.first)
         }
     }
 }
 
-/// A field value as text: unfolded, lossy UTF-8, borrowed when neither
-/// changes it.
-fn field_text(value: &[u8]) -> std::borrow::Cow<'_, str> {
-    match unfold(value) {
-        std::borrow::Cow::Borrowed(bytes) => String::from_utf8_lossy(bytes),
-        std::borrow::Cow::Owned(bytes) => {
-            std::borrow::Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
+/// The elements of a head's `Transfer-Encoding` values, read as they
+/// come.
+#[derive(Default)]
+struct Codings {
+    /// A `Transfer-Encoding` field is present.
+    present: bool,
+    /// A non-empty element was seen.
+    named: bool,
+    /// A non-empty element names no registered coding.
+    unknown: bool,
+    /// The last non-empty element (so far) is `chunked`.
+    last_chunked: bool,
+}
+
+impl Codings {
+    fn field(&mut self, value: &[u8]) {
+        self.present = true;
+        for element in list_elements(value).filter(|e| !e.is_empty()) {
+            self.named = true;
+            let name = element.split(|&b| b == b';').next().unwrap_or_default();
+            self.last_chunked = trim_end(name).eq_ignore_ascii_case(b"chunked");
+            self.unknown |= !is_known_coding(name);
         }
     }
 }
 
 /// Warnings about the final head's framing fields: its `Content-Length`
 /// elements and `Transfer-Encoding` values, for HTTP/1.`version`.
-fn final_head_warnings(
-    version: u8,
-    lengths: &Lengths,
-    codings: &[std::borrow::Cow<'_, str>],
-) -> Vec<Warning> {
+fn final_head_warnings(version: u8, lengths: &Lengths, codings: &Codings) -> Vec<Warning> {
     let mut warnings = Vec::new();
-    let has_te = !codings.is_empty();
-    let Lengths { count, same, .. } = *lengths;
+    let has_te = codings.present;
+    let count = lengths.count;
     if has_te && count > 0 {
         warnings.push(Warning::ContentLengthWithTransferEncoding);
     }
     // Repeated with one value; values that disagree (only accepted where
     // Content-Length does not frame the body) are not "repeated".
-    if count > 1 && same {
+    if count > 1 && lengths.same() {
         warnings.push(Warning::RepeatedContentLength);
     }
     if has_te && version == 0 {
         warnings.push(Warning::TransferEncodingInHttp10);
     }
-    let mut named_codings = list_elements(codings).filter(|c| !c.is_empty()).peekable();
-    let named = named_codings.peek().is_some();
     // An empty Transfer-Encoding names no coding at all: the body is read
     // until the connection closes, as for an unknown one.
-    let unknown = named_codings.any(|c| !is_known_coding(c.split(';').next().unwrap_or("").trim()));
-    if unknown || (has_te && !named) {
+    if codings.unknown || (has_te && !codings.named) {
         warnings.push(Warning::UnknownTransferCoding);
     }
     warnings
 }
 
-/// Registered transfer codings (RFC 9110 section 18.7, RFC 9112 section 7).
-fn is_known_coding(name: &str) -> bool {
-    [
+/// Registered transfer codings (RFC 9110 section 18.7, RFC 9112 section 7),
+/// `name` trimmed of whitespace as text (lossy UTF-8: `str::trim` also
+/// takes non-ASCII white space, so a name that is not ASCII is trimmed
+/// as text).
+fn is_known_coding(name: &[u8]) -> bool {
+    const KNOWN: [&str; 6] = [
         "chunked",
         "compress",
         "deflate",
         "gzip",
         "x-compress",
         "x-gzip",
-    ]
-    .iter()
-    .any(|k| name.eq_ignore_ascii_case(k))
-}
-
-/// The elements of comma-separated field values, trimmed of whitespace.
-fn list_elements<'a>(values: &'a [std::borrow::Cow<'_, str>]) -> impl Iterator<Item = &'a str> {
-    values
-        .iter()
-        .flat_map(|v| v.split(','))
-        .map(|e| e.trim_matches([' ', '\t']))
-}
-
-/// `None` without `Transfer-Encoding` (no `codings`); else whether its
-/// final coding (across all its fields) is `chunked`.
-fn final_coding_is_chunked(codings: &[std::borrow::Cow<'_, str>]) -> Option<bool> {
-    if codings.is_empty() {
-        return None;
+    ];
+    let known = |n: &[u8]| KNOWN.iter().any(|k| n.eq_ignore_ascii_case(k.as_bytes()));
+    if name.is_ascii() {
+        // Unfolded values hold no CR, LF, VT or FF: ASCII white space
+        // there is spaces and tabs.
+        known(trim(name))
+    } else {
+        known(String::from_utf8_lossy(name).trim().as_bytes())
     }
-    let last = list_elements(codings).filter(|e| !e.is_empty()).last();
-    let name = last.map(|coding| {
-        coding
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim_end_matches([' ', '\t'])
-    });
-    Some(name.is_some_and(|n| n.eq_ignore_ascii_case("chunked")))
+}
+
+/// The elements of a comma-separated field value, trimmed of spaces and
+/// tabs.
+fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|&b| b == b',').map(trim)
+}
+
+/// `bytes` without leading and trailing spaces and tabs.
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(bytes.len());
+    trim_end(&bytes[start..])
+}
+
+/// `bytes` without trailing spaces and tabs.
+fn trim_end(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(0, |e| e + 1);
+    &bytes[..end]
 }
 
 /// A non-empty run of ASCII digits that fits in a `u64`.
-fn parse_decimal(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+fn parse_decimal(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.bytes().try_fold(0u64, |n, d| {
+    s.iter().try_fold(0u64, |n, d| {
         n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
     })
 }
@@ -846,27 +898,117 @@ fn parse_head(
         &mut heap[..]
     };
     let mut response = httparse::Response::new(&mut []);
-    let parsed = httparse::ParserConfig::default()
-        .allow_obsolete_multiline_headers_in_responses(true)
-        .parse_response_with_uninit_headers(&mut response, bytes, slots);
+    let parsed = head_parser().parse_response_with_uninit_headers(&mut response, bytes, slots);
     let len = match parsed.map_err(|e| head_error(e, first))? {
         httparse::Status::Complete(len) => len,
         httparse::Status::Partial => return Err(Error::BadHead),
     };
+    if len != bytes.len() {
+        return Err(Error::BadHead);
+    }
+    read_parsed(&response, bytes, ends, full, notes)
+}
+
+/// `httparse` as the reader uses it for heads (and trailers).
+fn head_parser() -> httparse::ParserConfig {
+    let mut config = httparse::ParserConfig::default();
+    config.allow_obsolete_multiline_headers_in_responses(true);
+    config
+}
+
+/// Parses a head that begins at the start of `input`, when `httparse`
+/// finds it whole there with at most `max_headers` fields (and at most
+/// [`STACK_SLOTS`]): how many bytes it takes, and what
+/// [`parse_head`] makes of them. `None` otherwise (cut short, malformed,
+/// too many fields): the caller then collects the head with the section
+/// scanner, which finds the first offending byte.
+///
+/// The same head as the scanner would give: `httparse` accepts a CR only
+/// right before an LF and ends a head at its first empty line, which is
+/// where the scanner ends it; every field line is a field for both (a
+/// folded line continues its field); and the line ends are those of a
+/// parsed head, found without a scan (see [`parsed_line_ends`]).
+fn parse_whole_head(
+    input: &[u8],
+    max_headers: usize,
+    full: bool,
+    notes: &mut Vec<Warning>,
+) -> Option<(usize, Result<Parsed, Error>)> {
+    let wanted = max_headers.min(STACK_SLOTS).min(input.len() / 3 + 1);
+    let mut stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_SLOTS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = head_parser().parse_response_with_uninit_headers(
+        &mut response,
+        input,
+        &mut stack[..wanted],
+    );
+    let Ok(httparse::Status::Complete(len)) = parsed else {
+        return None;
+    };
+    let bytes = &input[..len];
+    let ends = parsed_line_ends(bytes, response.headers);
+    Some((len, read_parsed(&response, bytes, ends, full, notes)))
+}
+
+/// The line ends (LF) of a head `httparse` parsed whole. There every CR
+/// is right before an LF, and a status line or field name holds no LF:
+/// there is one before each field name, one that ends the line before
+/// the empty line, and the empty line's own. When those are all the LFs
+/// of the head (no obs-fold, which may also hide in the whitespace
+/// around a value) they are looked at alone; otherwise every byte is.
+fn parsed_line_ends(bytes: &[u8], fields: &[httparse::Header<'_>]) -> LineEnds {
+    let bare_at = |lf: usize| lf == 0 || bytes[lf - 1] != b'\r';
+    let len = bytes.len();
+    let count = count_lf(bytes);
+    if len < 3 || count != fields.len() + 2 {
+        let bare = bytes
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == b'\n' && bare_at(i));
+        return LineEnds { count, bare };
+    }
+    let start = bytes.as_ptr() as usize;
+    let before_names = fields
+        .iter()
+        .map(|h| (h.name.as_ptr() as usize - start).saturating_sub(1));
+    // The empty line is CRLF or LF; the line before it ends just before.
+    let last_line = if bytes[len - 2] == b'\r' {
+        len - 3
+    } else {
+        len - 2
+    };
+    let mut bare = bare_at(len - 1) || bare_at(last_line);
+    for lf in before_names {
+        bare |= bare_at(lf);
+    }
+    LineEnds { count, bare }
+}
+
+/// What a head `httparse` parsed whole (`bytes`, with line ends `ends`)
+/// says; see [`parse_head`].
+fn read_parsed(
+    response: &httparse::Response<'_, '_>,
+    bytes: &[u8],
+    ends: LineEnds,
+    full: bool,
+    notes: &mut Vec<Warning>,
+) -> Result<Parsed, Error> {
     let (Some(version), Some(status)) = (response.version, response.code) else {
         return Err(Error::BadHead);
     };
-    if len != bytes.len() || status < 100 {
+    if status < 100 {
         return Err(Error::BadHead);
     }
-    let reason_raw = reason_phrase(bytes);
-    if reason_raw.is_empty() {
+    // `httparse` has checked the status line: `HTTP/1.x`, a space, three
+    // digits, then a space and the reason, or the line end.
+    let no_reason = bytes.get(12) != Some(&b' ') || matches!(bytes.get(13), Some(b'\r' | b'\n'));
+    if no_reason {
         notes.push(Warning::MissingReasonPhrase);
     }
     if status > 599 {
         notes.push(Warning::StatusOutOfRange);
     }
-    let fields = response.headers;
+    let fields: &[httparse::Header<'_>] = response.headers;
     if ends.bare {
         notes.push(Warning::BareLf);
     }
@@ -891,6 +1033,7 @@ fn parse_head(
             fields: framing_fields,
         });
     }
+    let reason_raw = reason_phrase(bytes);
     let (reason, reason_bytes) = match std::str::from_utf8(reason_raw) {
         Ok(text) => (text.to_owned(), None),
         Err(_) => (
@@ -986,8 +1129,7 @@ fn parse_trailers(
     let section = [TRAILER_STAND_IN, bytes].concat();
     let mut slots = header_slots(max_headers, bytes.len());
     let mut response = httparse::Response::new(&mut slots);
-    let parsed = httparse::ParserConfig::default()
-        .allow_obsolete_multiline_headers_in_responses(true)
+    let parsed = head_parser()
         .parse_response(&mut response, &section)
         .map_err(|e| head_error(e, false))?;
     match parsed {
@@ -1938,6 +2080,43 @@ mod tests {
     }
 
     #[test]
+    fn line_ends_of_a_parsed_head_are_those_the_scanner_counts() {
+        let heads: &[&[u8]] = &[
+            b"HTTP/1.1 200 OK\r\nA: b\r\nC: d\r\n\r\n",
+            b"HTTP/1.1 200 OK\nA: b\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\nC: d\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\r\nC: d\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\r\n\n",
+            b"HTTP/1.1 200 OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\n\n",
+            b"HTTP/1.1 200 OK\r\n\n",
+            b"HTTP/1.1 204\r\n\r\n",
+            b"HTTP/1.1 204\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b  \r\nC:\r\nE:\t\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\n c\r\nD: e\r\n\r\n",
+            b"HTTP/1.1 200 caf\xe9\r\nA: \xff\r\n\r\n",
+            // Folds that httparse leaves out of the value.
+            b"HTTP/1.1 200 OK\r\nA:\n b\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\r\n \r\nC: d\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\n \nC: d\r\n\r\n",
+        ];
+        for head in heads {
+            let text = String::from_utf8_lossy(head);
+            let mut section = Section::head();
+            let Ok(Filled::Ended(n, _, scanned)) = section.fill_borrowed(head, 1 << 20, 100) else {
+                panic!("{text}");
+            };
+            assert_eq!(n, head.len(), "{text}");
+            let mut slots = [httparse::EMPTY_HEADER; 16];
+            let mut r = httparse::Response::new(&mut slots);
+            let parsed = head_parser().parse_response(&mut r, head);
+            assert_eq!(parsed, Ok(httparse::Status::Complete(head.len())), "{text}");
+            assert_eq!(parsed_line_ends(head, r.headers), scanned, "{text}");
+        }
+    }
+
+    #[test]
     fn warnings_say_only_what_happened() {
         use Warning::*;
         let table: &[(&[u8], &[Warning])] = &[
@@ -1973,6 +2152,22 @@ mod tests {
             (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: ,\r\n\r\nzz",
                 &[UnknownTransferCoding],
+            ),
+            // A coding name is trimmed as text: a no-break space (not
+            // ASCII) after a known name still names it; other bytes that
+            // are not ASCII make it unknown.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\xc2\xa0\r\n\r\nzz",
+                &[NonAsciiHeaderValue],
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\xe9\r\n\r\nzz",
+                &[NonAsciiHeaderValue, UnknownTransferCoding],
+            ),
+            // A folded Content-Length is read unfolded.
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2,\r\n 2\r\n\r\nzz",
+                &[ObsFold, RepeatedContentLength],
             ),
         ];
         for (input, expected) in table {

@@ -7,7 +7,7 @@
 //! the work linear however the input is split (re-parsing the buffer after
 //! every byte would be quadratic), and the buffer never grows beyond the
 //! limit it is given. Inside a line only its end matters, so the scanner
-//! jumps from line end to line end (`memchr`) and looks at single bytes
+//! jumps from line end to line end (eight bytes at a time) and looks at single bytes
 //! only where a line starts. When a whole section lies in one piece of
 //! input, [`Section::fill_borrowed`] hands it out from there, uncopied.
 //! The scanner counts the line ends it passes and notes an LF alone
@@ -191,7 +191,7 @@ impl Section {
         while i < bytes.len() {
             if self.line == Line::Text {
                 // Inside a line nothing but its end matters.
-                match memchr::memchr(b'\n', &bytes[i..]) {
+                match find_lf(&bytes[i..]) {
                     Some(at) => {
                         let lf = i + at;
                         let cr = match lf {
@@ -239,9 +239,77 @@ impl Section {
     }
 }
 
+/// The offset of the first LF in `bytes`, looked for eight bytes at a
+/// time in a plain `u64`. The lines of a head are a few dozen bytes:
+/// `memchr`'s vector search costs more to set up (dispatch, alignment,
+/// tail) than it saves on them, and is called once per line.
+pub(crate) fn find_lf(bytes: &[u8]) -> Option<usize> {
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let lfs = lf_bits(word);
+        if lfs != 0 {
+            return Some(at + (lfs.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|p| at + p)
+}
+
+/// Bit 7 of each byte of the eight-byte `word` that is an LF.
+fn lf_bits(word: &[u8]) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const LFS: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+    let x = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ LFS;
+    // Bit 7 of a byte of `t` is clear only where that byte of `x` is
+    // zero (an LF): the low seven bits plus 0x7f carry into bit 7 unless
+    // all are zero, and never into the next byte.
+    let t = ((x & LOW7).wrapping_add(LOW7)) | x;
+    !t & !LOW7
+}
+
+/// How many LFs `bytes` holds, counted eight bytes at a time.
+pub(crate) fn count_lf(bytes: &[u8]) -> usize {
+    let mut words = bytes.chunks_exact(8);
+    let mut count = 0;
+    for word in words.by_ref() {
+        // One bit a byte: their sum gathers in the top byte.
+        let ones = lf_bits(word) >> 7;
+        count += (ones.wrapping_mul(0x0101_0101_0101_0101) >> 56) as usize;
+    }
+    count + words.remainder().iter().filter(|&&b| b == b'\n').count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lfs_are_found_and_counted_at_every_place() {
+        for len in 0..40 {
+            for at in 0..=len {
+                // Bytes that differ from LF in one bit, and the LF.
+                let mut bytes: Vec<u8> =
+                    (0..len).map(|i| [0x0b, 0x8a, 0x0e, 0x2a][i % 4]).collect();
+                if at < len {
+                    bytes[at] = b'\n';
+                    if at + 3 < len {
+                        bytes[at + 3] = b'\n';
+                    }
+                }
+                let expected = bytes.iter().position(|&b| b == b'\n');
+                assert_eq!(find_lf(&bytes), expected, "{len} {at}");
+                let count = bytes.iter().filter(|&&b| b == b'\n').count();
+                assert_eq!(count_lf(&bytes), count, "{len} {at}");
+                let all = vec![b'\n'; len];
+                assert_eq!(count_lf(&all), len);
+            }
+        }
+    }
 
     #[test]
     fn head_ends_at_crlf_crlf_or_bare_lf() {

@@ -36,9 +36,10 @@
 //! is bounded by [`MAX_HEAD`]: body bytes are counted, never kept.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use super::chunked::ChunkDecoder;
-use super::section::{Fill, Filled, Section};
+use super::section::{find_lf, Fill, Filled, Section};
 
 /// Largest request head (request line and fields) that is read as one;
 /// a longer one makes the rest of the input one [`BodyFraming::Unframed`]
@@ -134,6 +135,102 @@ impl Note {
     }
 }
 
+impl Note {
+    /// Every note, in the order of their numbers in [`Notes`] (1 to 15).
+    const ALL: [Note; 15] = [
+        Note::ContentLengthWithTransferEncoding,
+        Note::RepeatedContentLength,
+        Note::ConflictingContentLength,
+        Note::BadContentLength,
+        Note::TransferEncodingNotChunked,
+        Note::TransferEncodingInHttp10,
+        Note::SpaceBeforeColon,
+        Note::ObsFold,
+        Note::BareLf,
+        Note::EmptyLineBeforeRequest,
+        Note::ChunkExtension,
+        Note::Trailers,
+        Note::HeadTooLarge,
+        Note::BadChunk,
+        Note::Incomplete,
+    ];
+
+    /// Its number in [`Notes`] (never 0).
+    fn number(self) -> u64 {
+        match self {
+            Note::ContentLengthWithTransferEncoding => 1,
+            Note::RepeatedContentLength => 2,
+            Note::ConflictingContentLength => 3,
+            Note::BadContentLength => 4,
+            Note::TransferEncodingNotChunked => 5,
+            Note::TransferEncodingInHttp10 => 6,
+            Note::SpaceBeforeColon => 7,
+            Note::ObsFold => 8,
+            Note::BareLf => 9,
+            Note::EmptyLineBeforeRequest => 10,
+            Note::ChunkExtension => 11,
+            Note::Trailers => 12,
+            Note::HeadTooLarge => 13,
+            Note::BadChunk => 14,
+            Note::Incomplete => 15,
+        }
+    }
+}
+
+/// The notes of one request, each once, in the order found: packed four
+/// bits a note in one `u64` (there are 15 kinds), so that a request of a
+/// long pipeline holds no list of its own.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Notes(u64);
+
+impl Notes {
+    /// Adds `n` at the end unless it is there already.
+    pub fn push_once(&mut self, n: Note) {
+        if !self.contains(n) {
+            let len = self.len();
+            self.0 |= n.number() << (4 * len);
+        }
+    }
+
+    /// Whether `n` is there.
+    pub fn contains(&self, n: Note) -> bool {
+        self.iter().any(|m| m == n)
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        (64 - self.0.leading_zeros() as usize).div_ceil(4)
+    }
+
+    /// True without notes.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// The notes in the order found.
+    pub fn iter(&self) -> impl Iterator<Item = Note> + '_ {
+        let mut rest = self.0;
+        std::iter::from_fn(move || {
+            let number = rest & 0xf;
+            rest >>= 4;
+            let i = usize::try_from(number).ok()?.checked_sub(1)?;
+            Note::ALL.get(i).copied()
+        })
+    }
+}
+
+impl std::fmt::Debug for Notes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<const N: usize> PartialEq<[Note; N]> for Notes {
+    fn eq(&self, other: &[Note; N]) -> bool {
+        self.iter().eq(other.iter().copied())
+    }
+}
+
 /// One request found in the input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
@@ -146,18 +243,28 @@ pub struct Request {
     /// (a well-known method is borrowed: no allocation per request of a
     /// long pipeline).
     pub method: Cow<'static, str>,
-    /// The request target as written (lossy UTF-8).
-    pub target: String,
+    /// Where the request target lies in the input (empty if the line
+    /// has none): a range, not a copy, so that a long pipeline costs no
+    /// allocation per request. [`Request::target_text`] reads it.
+    pub target: Range<u64>,
     /// How its body is delimited.
     pub framing: BodyFraming,
     /// What a server may read differently, each once, in order found.
-    pub notes: Vec<Note>,
+    pub notes: Notes,
     /// False when the input ended inside it: it is sent, but no response
     /// is expected for it.
     pub complete: bool,
 }
 
 impl Request {
+    /// The request target as written (lossy UTF-8), from the `input`
+    /// that was split.
+    pub fn target_text<'a>(&self, input: &'a [u8]) -> Cow<'a, str> {
+        let at = |o: u64| usize::try_from(o).unwrap_or(usize::MAX).min(input.len());
+        let (start, end) = (at(self.target.start), at(self.target.end));
+        String::from_utf8_lossy(&input[start.min(end)..end])
+    }
+
     /// True when the response has no body whatever its head says (HEAD).
     pub fn head_request(&self) -> bool {
         self.method == "HEAD"
@@ -284,9 +391,9 @@ impl Splitter {
             start,
             end: start,
             method: Cow::Borrowed(""),
-            target: String::new(),
+            target: 0..0,
             framing: BodyFraming::None,
-            notes: Vec::new(),
+            notes: Notes::default(),
             complete: true,
         })
     }
@@ -342,10 +449,13 @@ impl Splitter {
                 0
             }
             Ok(Some((n, head))) => {
+                // The head ends `n` bytes past the offset (it may have
+                // begun in an earlier piece of input).
+                let head_start = self.offset + n as u64 - head.len;
                 let request = self.current();
                 request.method = head.method;
-                request.target = head.target;
-                for n in head.notes {
+                request.target = head_start + head.target.start..head_start + head.target.end;
+                for n in head.notes.iter() {
                     note(&mut request.notes, n);
                 }
                 request.framing = head.framing;
@@ -438,18 +548,19 @@ pub fn split(input: &[u8]) -> Vec<Request> {
 }
 
 /// Adds `n` unless it is there already.
-fn note(notes: &mut Vec<Note>, n: Note) {
-    if !notes.contains(&n) {
-        notes.push(n);
-    }
+fn note(notes: &mut Notes, n: Note) {
+    notes.push_once(n);
 }
 
 /// What a request head says about its framing.
 struct HeadInfo {
+    /// The head's length.
+    len: u64,
     method: Cow<'static, str>,
-    target: String,
+    /// Where the target lies in the head.
+    target: Range<u64>,
     framing: BodyFraming,
-    notes: Vec<Note>,
+    notes: Notes,
 }
 
 /// The method as written: one of RFC 9110's (and PATCH) borrowed, any
@@ -464,28 +575,46 @@ fn method_text(bytes: &[u8]) -> Cow<'static, str> {
     }
 }
 
-/// Bytes as text, lossy UTF-8 (checked first: most targets are valid).
+/// Bytes as text, lossy UTF-8.
 fn text(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
-    }
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `bytes` split at each LF, as `bytes.split(|&b| b == b'\n')` is, with
+/// the LFs found eight bytes at a time.
+fn lf_split(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(bytes);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match find_lf(r) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 /// Reads a complete head (up to and including its empty line).
 /// `bare_lf`: a line of it ends with LF alone (the section scanner saw).
 fn read_head(bytes: &[u8], bare_lf: bool) -> HeadInfo {
-    let mut notes = Vec::new();
+    let mut notes = Notes::default();
     if bare_lf {
-        notes.push(Note::BareLf);
+        notes.push_once(Note::BareLf);
     }
-    let mut lines = bytes
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = lf_split(bytes).map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let request_line = lines.next().unwrap_or_default();
     let mut parts = request_line.split(|&b| b == b' ').filter(|p| !p.is_empty());
     let method = method_text(parts.next().unwrap_or_default());
-    let target = text(parts.next().unwrap_or_default());
+    let target = parts.next().map_or(0..0, |t| {
+        // A piece of the head: its offset there.
+        let at = (t.as_ptr() as usize - bytes.as_ptr() as usize) as u64;
+        at..at + t.len() as u64
+    });
     let http10 = parts.next() == Some(b"HTTP/1.0");
     // The framing fields (only they are kept), folded continuations
     // joined by a space.
@@ -533,10 +662,10 @@ fn read_head(bytes: &[u8], bare_lf: bool) -> HeadInfo {
     let cl: Vec<&[u8]> = cl.iter().map(Vec::as_slice).collect();
     let framing = if !te.is_empty() {
         if !cl.is_empty() {
-            notes.push(Note::ContentLengthWithTransferEncoding);
+            notes.push_once(Note::ContentLengthWithTransferEncoding);
         }
         if http10 {
-            notes.push(Note::TransferEncodingInHttp10);
+            notes.push_once(Note::TransferEncodingInHttp10);
         }
         let last = te
             .iter()
@@ -546,7 +675,7 @@ fn read_head(bytes: &[u8], bare_lf: bool) -> HeadInfo {
         if last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) {
             BodyFraming::Chunked
         } else {
-            notes.push(Note::TransferEncodingNotChunked);
+            notes.push_once(Note::TransferEncodingNotChunked);
             BodyFraming::Unframed
         }
     } else if cl.is_empty() {
@@ -555,6 +684,7 @@ fn read_head(bytes: &[u8], bare_lf: bool) -> HeadInfo {
         content_length(&cl, &mut notes)
     };
     HeadInfo {
+        len: bytes.len() as u64,
         method,
         target,
         framing,
@@ -563,14 +693,14 @@ fn read_head(bytes: &[u8], bare_lf: bool) -> HeadInfo {
 }
 
 /// The body length the `Content-Length` values agree on.
-fn content_length(values: &[&[u8]], notes: &mut Vec<Note>) -> BodyFraming {
+fn content_length(values: &[&[u8]], notes: &mut Notes) -> BodyFraming {
     let elements: Vec<&[u8]> = values
         .iter()
         .flat_map(|v| v.split(|&b| b == b','))
         .map(trim)
         .collect();
     if elements.len() > 1 {
-        notes.push(Note::RepeatedContentLength);
+        notes.push_once(Note::RepeatedContentLength);
     }
     let mut length = None;
     for e in elements {
@@ -579,11 +709,11 @@ fn content_length(values: &[&[u8]], notes: &mut Vec<Note>) -> BodyFraming {
             .flatten();
         match (parsed, length) {
             (None, _) => {
-                notes.push(Note::BadContentLength);
+                notes.push_once(Note::BadContentLength);
                 return BodyFraming::Unframed;
             }
             (Some(n), Some(l)) if n != l => {
-                notes.push(Note::ConflictingContentLength);
+                notes.push_once(Note::ConflictingContentLength);
                 return BodyFraming::Unframed;
             }
             (Some(n), _) => length = Some(n),
@@ -636,6 +766,46 @@ mod tests {
         whole
     }
 
+    #[test]
+    fn notes_keep_each_note_once_in_the_order_found() {
+        let mut notes = Notes::default();
+        assert!(notes.is_empty());
+        for (i, n) in Note::ALL.iter().rev().enumerate() {
+            assert_eq!(
+                Note::ALL[Note::ALL.len() - 1 - i].number() as usize,
+                Note::ALL.len() - i
+            );
+            notes.push_once(*n);
+            notes.push_once(Note::Incomplete);
+            assert_eq!(notes.len(), i + 1);
+        }
+        let all: Vec<Note> = notes.iter().collect();
+        let expected: Vec<Note> = Note::ALL.iter().rev().copied().collect();
+        assert_eq!(all, expected);
+        assert!(notes.contains(Note::BareLf));
+        let mut two = Notes::default();
+        two.push_once(Note::ObsFold);
+        two.push_once(Note::BareLf);
+        two.push_once(Note::ObsFold);
+        assert_eq!(two, [Note::ObsFold, Note::BareLf]);
+        assert_eq!(format!("{two:?}"), "[ObsFold, BareLf]");
+    }
+
+    #[test]
+    fn lf_split_splits_as_slice_split_does() {
+        for input in [
+            &b""[..],
+            b"\n",
+            b"a",
+            b"a\n",
+            b"\na\n\nbb\r\nccccccccccccccccc\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            let expected: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+            assert_eq!(lf_split(input).collect::<Vec<_>>(), expected);
+        }
+    }
+
     fn ends(rs: &[Request]) -> Vec<u64> {
         rs.iter().map(|r| r.end).collect()
     }
@@ -653,7 +823,8 @@ PUT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n";
         assert_eq!(rs[2].framing, BodyFraming::Length(3));
         assert_eq!(rs[3].framing, BodyFraming::Chunked);
         assert!(rs.iter().all(|r| r.complete && r.notes.is_empty()));
-        assert_eq!((&*rs[2].method, rs[2].target.as_str()), ("POST", "/p"));
+        assert_eq!((&*rs[2].method, &*rs[2].target_text(input)), ("POST", "/p"));
+        assert_eq!(rs[0].target, 4..5);
     }
 
     #[test]
@@ -692,6 +863,7 @@ Content-Length: 15\r\n\r\nx=1\r\n0\r\n\r\n";
             [Note::EmptyLineBeforeRequest, Note::BareLf, Note::ObsFold]
         );
         assert_eq!(rs[0].method, "GET");
+        assert_eq!(rs[0].target, 7..8);
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub fn write(path: &Path, runs: &[Run]) -> io::Result<()> {
 fn entries(run: &Run) -> Vec<Value> {
     let t = &run.timeline;
     let outcome = run.outcome.as_ref();
-    let sent = outcome.map(|o| o.sent.as_slice()).unwrap_or(&[]);
+    let sent = |q: usize| outcome.and_then(|o| o.sent.get(q));
     let mut out = Vec::new();
     let mut first = true;
     for (i, r) in run.responses().iter().enumerate() {
@@ -46,9 +46,9 @@ fn entries(run: &Run) -> Vec<Value> {
         let start = if first {
             Duration::ZERO
         } else {
-            sent[q].unwrap_or_default()
+            sent(q).unwrap_or_default()
         };
-        let sent_at = sent[q].or(r.timing.first_byte).unwrap_or_default();
+        let sent_at = sent(q).or(r.timing.first_byte).unwrap_or_default();
         let first_byte = r.timing.first_byte.unwrap_or(sent_at);
         let last_byte = r.timing.last_byte.unwrap_or(first_byte);
         let ms = |d: Option<Duration>| d.map_or(-1.0, |d| round(d.as_secs_f64() * 1000.0));
@@ -132,13 +132,14 @@ fn request_json(run: &Run, request: &Request) -> Value {
         .map(|(n, v)| json!({ "name": n, "value": v.trim() }))
         .collect();
     let target = &run.plan.target;
-    let url = if request.target.starts_with('/') {
+    let request_target = request.target_text(&run.plan.input);
+    let url = if request_target.starts_with('/') {
         let mut u = target.url.clone();
         u.set_path("");
         u.set_query(None);
-        format!("{}{}", u.as_str().trim_end_matches('/'), request.target)
+        format!("{}{}", u.as_str().trim_end_matches('/'), request_target)
     } else {
-        request.target.clone()
+        request_target.into_owned()
     };
     json!({
         "method": request.method,

@@ -28,22 +28,18 @@ pub fn draw(out: &mut dyn Write, run: &Run) -> io::Result<()> {
         .unwrap_or(run.exchange.timing.total);
     let mut chart = Chart::new(&run.plan.label, end);
     chart.connection(t);
-    let sent = run
-        .outcome
-        .as_ref()
-        .map(|o| o.sent.as_slice())
-        .unwrap_or(&[]);
+    let sent = |q: usize| run.outcome.as_ref().and_then(|o| o.sent.get(q));
     for (i, r) in responses.iter().enumerate() {
         let request = r.request.map(|q| &run.plan.requests()[q]);
         let name = match request {
-            Some(q) => format!("#{} {} {}", i + 1, q.method, q.target),
+            Some(q) => format!("#{} {} {}", i + 1, q.method, q.target_text(&run.plan.input)),
             None => format!("#{} (unrequested)", i + 1),
         };
         let status = r
             .head
             .as_ref()
             .map_or_else(|| "no head".to_owned(), |h| h.status.to_string());
-        let sent_at = r.request.and_then(|q| sent[q]).or(r.timing.first_byte);
+        let sent_at = r.request.and_then(sent).or(r.timing.first_byte);
         let note = match &r.stopped {
             Some(s) => format!("{status} stopped: {}", s.error),
             None => status,

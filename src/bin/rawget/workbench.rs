@@ -12,6 +12,7 @@
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -105,13 +106,22 @@ pub fn run(cfg: &Config) -> Result<Exit, (Exit, String)> {
     // One buffered writer for everything on stdout (raw answers, JSON):
     // 10000 pipelined answers are a few large writes, not one per line.
     let mut stdout = io::BufWriter::with_capacity(OUT_BUF, io::stdout().lock());
+    // Raw answers not escaped for a terminal go from the read buffer
+    // straight to stdout's file descriptor (a duplicate of it): one write
+    // per read, no copy into our buffer nor into the line buffer std keeps
+    // behind it (which writes a line's tail on its own). Nothing else is
+    // written to stdout in this mode.
+    let mut direct = (raw_to_stdout && !comparing && !terminal)
+        .then(|| io::stdout().as_fd().try_clone_to_owned().ok())
+        .flatten()
+        .map(std::fs::File::from);
     let mut runs = Vec::new();
     let mut exit = Exit::Ok;
     for plan in &plans {
-        let raw: Option<&mut dyn Write> = if raw_to_stdout && !comparing {
-            Some(&mut stdout)
-        } else {
-            None
+        let raw: Option<&mut dyn Write> = match &mut direct {
+            Some(file) => Some(file),
+            None if raw_to_stdout && !comparing => Some(&mut stdout),
+            None => None,
         };
         let run = run_one(
             Arc::clone(plan),
@@ -644,7 +654,7 @@ struct SendRecord<'a> {
 struct RequestRecord<'a> {
     index: usize,
     method: &'a str,
-    target: &'a str,
+    target: std::borrow::Cow<'a, str>,
     offset: u64,
     length: u64,
     framing: &'static str,
@@ -765,7 +775,7 @@ impl<'a> SendRecord<'a> {
             .map(|(i, r)| RequestRecord {
                 index: i + 1,
                 method: &r.method,
-                target: &r.target,
+                target: r.target_text(&run.plan.input),
                 offset: r.start,
                 length: r.end - r.start,
                 framing: r.framing.name(),
@@ -775,7 +785,7 @@ impl<'a> SendRecord<'a> {
                 },
                 notes: r.notes.iter().map(|n| n.code()).collect(),
                 complete: r.complete,
-                sent_ms: outcome.and_then(|o| o.sent[i]).map(json::ms),
+                sent_ms: outcome.and_then(|o| o.sent.get(i)).map(json::ms),
             })
             .collect();
         let responses = run
@@ -887,8 +897,8 @@ struct Phases {
 }
 
 fn phases(timeline: &Timeline, outcome: &Outcome, ready: Duration) -> Phases {
-    let first_sent = outcome.sent.iter().flatten().min().copied();
-    let last_sent = outcome.sent.iter().flatten().max().copied();
+    let first_sent = outcome.sent.min();
+    let last_sent = outcome.sent.max();
     let first_byte = outcome.responses.first().and_then(|r| r.timing.first_byte);
     let last_byte = outcome
         .responses
