@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -182,17 +182,22 @@ pub fn serve(ip: IpAddr, greeting: Option<&'static [u8]>) -> u16 {
     port
 }
 
-/// A port on `ip` that nothing listens on: bound once, then released.
-/// (Another process could take it in between; on a test machine's
-/// ephemeral range that is very unlikely.)
+/// A port on `ip` that nothing listens on, for as long as the test
+/// process lives.
 pub fn closed_port(ip: IpAddr, avoid: &[u16]) -> u16 {
+    // A socket bound to the port that never listens: a SYN to it meets
+    // no listener (RST), and while the socket lives no other listener or
+    // ephemeral port can take the port. Kept for the life of the test
+    // process: a port found free and let go was once taken by a listener
+    // of other work before the scan came (reported open).
+    static HELD: Mutex<Vec<Socket>> = Mutex::new(Vec::new());
+    let addr = SocketAddr::new(ip, 0);
     loop {
-        let port = TcpListener::bind((ip, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
+        s.bind(&addr.into()).unwrap();
+        let port = s.local_addr().unwrap().as_socket().unwrap().port();
         if !avoid.contains(&port) {
+            HELD.lock().unwrap_or_else(PoisonError::into_inner).push(s);
             return port;
         }
     }
