@@ -44,7 +44,7 @@ use crate::packet::{echo_request, Answer, AnswerKind, CookieKey, Validator, ECHO
 use crate::rawsock::{Outgoing, RawSocket, RECV_BATCH, SEND_BATCH};
 
 use super::classify::{icmp_reason, Reason};
-use super::syn_send::{is_full, reason_of, Queued, SendPath};
+use super::syn_send::{send_all, Queued, SendPath};
 use super::technique::{Outcome, Prober, Step, Technique};
 use super::{Probe, ProbeSource, State};
 
@@ -195,25 +195,14 @@ impl SynProber {
     /// batch; what the send path refused for good goes to `refused`.
     /// False when it is full (the rest stays queued).
     fn send_echoes(&mut self, refused: &mut Vec<(u64, Heard)>) -> bool {
-        let mut sent = 0;
-        let mut took = true;
-        while sent < self.echoes.len() {
-            match self.send_echo_batch(&self.echoes[sent..]) {
-                Ok(0) => break,
-                Ok(n) => sent += n,
-                Err(e) if is_full(&e) => {
-                    took = false;
-                    break;
-                }
-                Err(e) => {
-                    let ip = self.echoes[sent].0;
-                    refused.push((echo_key(&self.key, ip), Heard::Refused(reason_of(&e))));
-                    sent += 1;
-                }
-            }
-        }
+        let key = self.key;
+        let (sent, full) = send_all(
+            &self.echoes,
+            |rest| self.send_echo_batch(rest),
+            |&(ip, _), reason| refused.push((echo_key(&key, ip), Heard::Refused(reason))),
+        );
         self.echoes.drain(..sent);
-        took
+        !full
     }
 
     /// Sends the echo requests of `(address, attempt)` in one

@@ -43,10 +43,6 @@ pub(crate) type Queued = (IpAddr, u16, u32);
 /// over to the helper costs about what the half itself would.
 const SPLIT_AT: usize = SEND_BATCH;
 
-/// The helper's share of a split round, as a fraction (numerator,
-/// denominator).
-const HELPER_SHARE: (usize, usize) = (1, 2);
-
 /// What sending a run of SYNs came to.
 #[derive(Debug, Default)]
 struct Sent {
@@ -69,39 +65,40 @@ struct Sender {
 }
 
 impl Sender {
-    fn try_clone(&self) -> io::Result<Sender> {
+    /// On `v4`'s and `v6`'s sockets, duplicated.
+    fn new(
+        key: CookieKey,
+        v4: Option<(Ipv4Addr, &RawSocket)>,
+        v6: Option<(Ipv6Addr, &RawSocket)>,
+    ) -> io::Result<Sender> {
         Ok(Sender {
-            key: self.key,
-            v4: match &self.v4 {
-                Some((a, s)) => Some((*a, s.try_clone()?)),
-                None => None,
-            },
-            v6: match &self.v6 {
-                Some((a, s)) => Some((*a, s.try_clone()?)),
-                None => None,
-            },
+            key,
+            v4: v4.map(|(a, s)| s.try_clone().map(|s| (a, s))).transpose()?,
+            v6: v6.map(|(a, s)| s.try_clone().map(|s| (a, s))).transpose()?,
         })
+    }
+
+    fn try_clone(&self) -> io::Result<Sender> {
+        Sender::new(
+            self.key,
+            self.v4.as_ref().map(|(a, s)| (*a, s)),
+            self.v6.as_ref().map(|(a, s)| (*a, s)),
+        )
     }
 
     /// Sends as much of `probes` as the send path takes, in order.
     fn send_run(&self, probes: &[Queued]) -> Sent {
-        let mut sent = Sent::default();
-        while sent.consumed < probes.len() {
-            match self.send_batch(&probes[sent.consumed..]) {
-                Ok(0) => break,
-                Ok(n) => sent.consumed += n,
-                Err(e) if is_full(&e) => {
-                    sent.full = true;
-                    break;
-                }
-                Err(e) => {
-                    let (ip, port, _) = probes[sent.consumed];
-                    sent.refused.push((ip, port, reason_of(&e)));
-                    sent.consumed += 1;
-                }
-            }
+        let mut refused = Vec::new();
+        let (consumed, full) = send_all(
+            probes,
+            |rest| self.send_batch(rest),
+            |&(ip, port, _), reason| refused.push((ip, port, reason)),
+        );
+        Sent {
+            consumed,
+            refused,
+            full,
         }
-        sent
     }
 
     /// Sends the SYNs of `probes` in one `sendmmsg()` (at most
@@ -225,11 +222,7 @@ impl SendPath {
         v4: Option<(Ipv4Addr, &RawSocket)>,
         v6: Option<(Ipv6Addr, &RawSocket)>,
     ) -> io::Result<SendPath> {
-        let local = Sender {
-            key,
-            v4: v4.map(|(a, s)| s.try_clone().map(|s| (a, s))).transpose()?,
-            v6: v6.map(|(a, s)| s.try_clone().map(|s| (a, s))).transpose()?,
-        };
+        let local = Sender::new(key, v4, v6)?;
         let cpus = thread::available_parallelism().map_or(1, usize::from);
         let helper = if cpus >= 2 {
             Helper::start(local.try_clone()?).ok()
@@ -292,10 +285,10 @@ impl SendPath {
         let mut full = self.collect(queue, refused);
         if let Some(jobs) = self.helper.as_ref().and_then(|h| h.jobs.as_ref()) {
             if !full && queue.len() >= SPLIT_AT {
-                // The helper's share is bigger: this thread also reads
-                // the replies and keeps the books.
-                let run = queue
-                    .split_off(queue.len() * (HELPER_SHARE.1 - HELPER_SHARE.0) / HELPER_SHARE.1);
+                // Halves: the helper's half overlaps this thread's half
+                // and the replies it reads after (measured: a bigger
+                // share for the helper gained nothing).
+                let run = queue.split_off(queue.len() / 2);
                 match jobs.send(run) {
                     Ok(()) => self.pending = true,
                     // The helper is gone: its share is ours again.
@@ -313,8 +306,33 @@ impl SendPath {
     }
 }
 
+/// Hands `items` to `send` (one `sendmmsg()` batch a call, answering how
+/// many it took) until all are taken or the send path is full; an item
+/// the send path refuses for good is skipped and given to `refuse` with
+/// what the refusal says of its target. Returns how many items, from the
+/// first, are done with, and whether the path was full.
+pub(crate) fn send_all<T>(
+    items: &[T],
+    mut send: impl FnMut(&[T]) -> io::Result<usize>,
+    mut refuse: impl FnMut(&T, Reason),
+) -> (usize, bool) {
+    let mut done = 0;
+    while done < items.len() {
+        match send(&items[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if is_full(&e) => return (done, true),
+            Err(e) => {
+                refuse(&items[done], reason_of(&e));
+                done += 1;
+            }
+        }
+    }
+    (done, false)
+}
+
 /// What a refusal of the send path says about the target.
-pub(crate) fn reason_of(e: &io::Error) -> Reason {
+fn reason_of(e: &io::Error) -> Reason {
     match classify(e) {
         Verdict::Filtered(r) => r,
         _ => Reason::Unknown,
@@ -322,7 +340,7 @@ pub(crate) fn reason_of(e: &io::Error) -> Reason {
 }
 
 /// The send path is full for now (our buffers, not the target's doing).
-pub(crate) fn is_full(e: &io::Error) -> bool {
+fn is_full(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::ENOBUFS | libc::EAGAIN | libc::ENOMEM | libc::EINTR)
