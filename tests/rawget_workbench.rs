@@ -1006,3 +1006,84 @@ fn raw_output_says_how_many_answers_came_before_the_server_closed() {
     );
     assert_eq!(out.stdout, answer);
 }
+
+/// Two requests whose second lies past the first page of the file (the
+/// page a truncation takes away from the mapping).
+fn two_page_requests() -> (Vec<u8>, Vec<u8>) {
+    let pad = |c: &str| c.repeat(5000);
+    let first = format!("GET /a HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n", pad("a"));
+    let second = format!("GET /b HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n", pad("b"));
+    (first.into_bytes(), second.into_bytes())
+}
+
+/// A peer that reads `before` bytes, truncates `path` to nothing, then
+/// answers `answers` responses and closes.
+fn truncating_peer(path: String, before: usize, answers: usize) -> (u16, JoinHandle<()>) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = vec![0u8; before];
+        conn.read_exact(&mut got).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(0))
+            .unwrap();
+        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".repeat(answers);
+        let _ = conn.write_all(&answer);
+        let _ = conn.shutdown(Shutdown::Write);
+        let _ = conn.read(&mut [0u8; 64]);
+    });
+    (port, handle)
+}
+
+#[test]
+fn a_request_file_truncated_before_its_next_request_is_a_read_error() {
+    // Sequential: the second request is sent from the mapped file after
+    // the first answer, when the file has lost that page.
+    let (first, second) = two_page_requests();
+    let dir = tempfile::tempdir().unwrap();
+    let path = request_file(&dir, &[&first[..], &second[..]].concat());
+    let (port, peer) = truncating_peer(path.clone(), first.len(), 1);
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = rawget(&["--send", &path, &url, "--sequential", "--linger", "0"]).expect(26);
+    peer.join().unwrap();
+    assert!(
+        out.stderr
+            .contains("was truncated while its requests were being sent"),
+        "{}",
+        out.stderr
+    );
+    // The first answer, which came before, was shown.
+    assert!(out.out().ends_with("\r\n\r\nok"), "{}", out.out());
+}
+
+#[test]
+fn a_request_file_truncated_before_the_json_reads_it_is_a_read_error_not_a_crash() {
+    // Pipelined: everything is sent, then the file shrinks; the JSON
+    // record reads the second request's target from the lost page.
+    let (first, second) = two_page_requests();
+    let dir = tempfile::tempdir().unwrap();
+    let path = request_file(&dir, &[&first[..], &second[..]].concat());
+    let (port, peer) = truncating_peer(path.clone(), first.len() + second.len(), 2);
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = rawget(&["--send", &path, &url, "--json", "--linger", "0"]).expect(26);
+    peer.join().unwrap();
+    assert!(
+        out.stderr
+            .contains("was truncated while its requests were being sent"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.out(), "", "no partial record");
+    // -s: the same status, nothing on stderr.
+    let path = request_file(&dir, &[&first[..], &second[..]].concat());
+    let (port, peer) = truncating_peer(path.clone(), first.len() + second.len(), 2);
+    let url = format!("http://127.0.0.1:{port}/");
+    let quiet = rawget(&["--send", &path, &url, "--json", "-s", "--linger", "0"]);
+    peer.join().unwrap();
+    assert_eq!((quiet.code, quiet.stderr.as_str()), (26, ""));
+}

@@ -25,6 +25,10 @@
 //! bytes from there on (up to [`MAX_REMAINING`]), which are read until
 //! the peer closes or lingers no longer.
 //!
+//! A send that fails with EFAULT ends the exchange at once: the input's
+//! memory is gone (the caller's mapped request file was truncated), so
+//! no answer can come to what was not sent.
+//!
 //! It owns no socket of its own: it talks to a [`Transport`] that
 //! [`super::client::open`] connected, and reports what it reads to an
 //! [`Observer`]; it never prints.
@@ -144,6 +148,10 @@ pub struct Outcome {
     pub read: usize,
     /// How many of them answer a request (`request` is set).
     pub answered: usize,
+    /// How many responses the requests expect (see
+    /// [`Request::expects_response`]): counted once here, so that a
+    /// caller need not walk a long pipeline's requests again.
+    pub expected: usize,
     /// When each request's last byte was handed to the socket.
     pub sent: SentTimes,
     /// Bytes of the input that were sent.
@@ -248,6 +256,7 @@ pub fn run<'r>(
         send_at: 0,
         send_limit: 0,
     };
+    p.out.expected = p.expected;
     p.send_limit = p.next_send_limit();
     if let Some((result, at)) = early {
         p.sent(result, at);
@@ -303,6 +312,9 @@ impl Pipeline<'_> {
         let mut buf = vec![0u8; RECV_BUF];
         let mut lingering_since: Option<Instant> = None;
         loop {
+            if self.input_gone() {
+                return Ok(());
+            }
             let want_write = self.send_at < self.send_limit || transport.has_pending();
             let all_read = self.next == self.expected && self.reading.is_none();
             let linger = if (all_read || self.stopped) && !want_write {
@@ -394,6 +406,13 @@ impl Pipeline<'_> {
             transport.send_nowait(chunk)
         };
         self.sent(result, self.start.elapsed());
+    }
+
+    /// The last send failed because the input's memory is gone (EFAULT:
+    /// a mapped file was truncated under us). Nothing more can be sent,
+    /// and waiting for answers to what was not would wait for nothing.
+    fn input_gone(&self) -> bool {
+        matches!(&self.out.error, Some(FetchError::Send(e)) if e.raw_os_error() == Some(libc::EFAULT))
     }
 
     /// Records what a write took (at `at`): the requests now wholly sent

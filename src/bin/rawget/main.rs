@@ -22,6 +22,7 @@ mod manual;
 mod ordered;
 mod pace;
 mod raw;
+mod request_file;
 mod retry;
 mod save;
 mod spool;
