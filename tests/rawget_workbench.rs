@@ -1019,6 +1019,12 @@ fn two_page_requests() -> (Vec<u8>, Vec<u8>) {
 /// A peer that reads `before` bytes, truncates `path` to nothing, then
 /// answers `answers` responses and closes.
 fn truncating_peer(path: String, before: usize, answers: usize) -> (u16, JoinHandle<()>) {
+    shortening_peer(path, before, 0, answers)
+}
+
+/// A peer that reads `before` bytes, shortens `path` to `to` bytes, then
+/// answers `answers` responses and closes.
+fn shortening_peer(path: String, before: usize, to: u64, answers: usize) -> (u16, JoinHandle<()>) {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     let handle = thread::spawn(move || {
@@ -1030,7 +1036,7 @@ fn truncating_peer(path: String, before: usize, answers: usize) -> (u16, JoinHan
         std::fs::File::options()
             .write(true)
             .open(&path)
-            .and_then(|f| f.set_len(0))
+            .and_then(|f| f.set_len(to))
             .unwrap();
         let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".repeat(answers);
         let _ = conn.write_all(&answer);
@@ -1053,7 +1059,7 @@ fn a_request_file_truncated_before_its_next_request_is_a_read_error() {
     peer.join().unwrap();
     assert!(
         out.stderr
-            .contains("was truncated while its requests were being sent"),
+            .contains("changed while its requests were being sent"),
         "{}",
         out.stderr
     );
@@ -1074,7 +1080,7 @@ fn a_request_file_truncated_before_the_json_reads_it_is_a_read_error_not_a_crash
     peer.join().unwrap();
     assert!(
         out.stderr
-            .contains("was truncated while its requests were being sent"),
+            .contains("changed while its requests were being sent"),
         "{}",
         out.stderr
     );
@@ -1086,4 +1092,44 @@ fn a_request_file_truncated_before_the_json_reads_it_is_a_read_error_not_a_crash
     let quiet = rawget(&["--send", &path, &url, "--json", "-s", "--linger", "0"]);
     peer.join().unwrap();
     assert_eq!((quiet.code, quiet.stderr.as_str()), (26, ""));
+}
+
+#[test]
+fn a_request_file_shortened_inside_its_last_page_is_a_read_error_not_zeros_on_the_wire() {
+    // The second request lies wholly on the page that holds the new end:
+    // the mapping shows zeros where its bytes were, its send raises no
+    // error, and only the file's changed size tells.
+    let (first, _) = two_page_requests();
+    let second = b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    assert_eq!(first.len() / 4096, (first.len() + second.len()) / 4096);
+    let dir = tempfile::tempdir().unwrap();
+    let path = request_file(&dir, &[&first[..], &second[..]].concat());
+    let to = (first.len() + 4) as u64;
+    let (port, peer) = shortening_peer(path.clone(), first.len(), to, 1);
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = rawget(&["--send", &path, &url, "--sequential", "--linger", "0"]).expect(26);
+    peer.join().unwrap();
+    assert!(
+        out.stderr
+            .contains("changed while its requests were being sent"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn repeat_runs_from_a_request_file_changed_under_them_are_a_read_error() {
+    let (first, second) = two_page_requests();
+    let dir = tempfile::tempdir().unwrap();
+    let path = request_file(&dir, &[&first[..], &second[..]].concat());
+    let (port, peer) = truncating_peer(path.clone(), first.len() + second.len(), 2);
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = rawget(&["--send", &path, &url, "--repeat", "1", "--linger", "0"]).expect(26);
+    peer.join().unwrap();
+    assert!(
+        out.stderr
+            .contains("changed while its requests were being sent"),
+        "{}",
+        out.stderr
+    );
 }

@@ -3,19 +3,26 @@
 //!
 //! Why a mapping: reading a 10000-request file (310 KB) into fresh memory
 //! cost about 0.3 ms before the first byte could go out (a zero-filled
-//! page fault and a copy per 4 KiB page, and freeing them again at exit),
-//! which was most of what rawget's start-up took beyond netcat's. Mapped,
-//! the page cache's own pages are used where they are, in one call that
-//! maps them all.
+//! page fault and a copy per 4 KiB page), which was most of what
+//! rawget's start-up took beyond netcat's. Mapped, the page cache's own
+//! pages are used where they are, in one call that maps them all.
 //!
-//! The catch of every file mapping: if another process truncates the file
-//! while we run, touching a page past its new end raises SIGBUS, and a
-//! send from such a page fails with EFAULT. Neither may become a crash or
-//! a misleading send error: a SIGBUS inside the mapping ends the process
-//! with one line on stderr and exit 26 (the read error), from a handler
-//! that only writes a message made beforehand and exits; and
-//! [`Input::changed`] lets the caller see, after a run, that the file
-//! shrank under it.
+//! The catch of every file mapping: what another process does to the file
+//! while we run shows through it. A rewrite changes the bytes under us;
+//! a truncation zero-fills the rest of the page that holds the new end,
+//! makes a send from the pages past it fail with EFAULT, and makes any
+//! other access to them raise SIGBUS. None of this may pass silently or
+//! become a crash:
+//! - the file's identity (size, inode, modification and change times) is
+//!   taken when it is mapped, and [`Input::changed`] compares it after
+//!   each run: a file changed while its requests were being sent is a
+//!   read error (exit 26, one line), because what went out is not known;
+//! - a SIGBUS inside the mapping ends the process with the same line and
+//!   status, from a handler that only writes a line made beforehand and
+//!   exits. Output still in rawget's buffers is lost then (raw answers to
+//!   a terminal, a comparison in progress); the plain-TCP path meets
+//!   EFAULT first and ends the run normally, the TLS path copies the
+//!   bytes itself and meets the SIGBUS.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -30,8 +37,33 @@ use crate::exit::Exit;
 pub enum Input {
     /// Read whole into memory.
     Read(Vec<u8>),
-    /// A regular file, mapped (the file is kept to look at its size).
-    Mapped(memmap2::Mmap, File),
+    /// A regular file, mapped; the file is kept to see whether it changed
+    /// since its `Stamp`.
+    Mapped(memmap2::Mmap, File, Stamp),
+}
+
+/// What identifies a file's contents without reading them: any write or
+/// truncation changes the size or the times, a replacement the inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    len: u64,
+    dev: u64,
+    ino: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            len: meta.len(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
 }
 
 impl Deref for Input {
@@ -40,19 +72,19 @@ impl Deref for Input {
     fn deref(&self) -> &[u8] {
         match self {
             Input::Read(bytes) => bytes,
-            Input::Mapped(map, _) => map,
+            Input::Mapped(map, _, _) => map,
         }
     }
 }
 
 impl Input {
-    /// True when a mapped file is now shorter than when it was mapped:
-    /// what was sent (or failed to be) is not what the file held.
+    /// True when a mapped file is not as it was when it was mapped (its
+    /// bytes may have changed under the mapping); never for bytes read.
     pub fn changed(&self) -> bool {
         match self {
             Input::Read(_) => false,
-            Input::Mapped(map, file) => {
-                file.metadata().map_or(true, |m| m.len() < map.len() as u64)
+            Input::Mapped(_, file, stamp) => {
+                file.metadata().map_or(true, |m| Stamp::of(&m) != *stamp)
             }
         }
     }
@@ -64,7 +96,7 @@ pub fn changed_error(path: &Path) -> (Exit, String) {
     (
         Exit::ReadError,
         format!(
-            "'{}' was truncated while its requests were being sent",
+            "'{}' changed while its requests were being sent",
             path.display()
         ),
     )
@@ -83,13 +115,14 @@ pub fn open(path: &Path, quiet: bool) -> io::Result<Input> {
     // A file the kernel says is empty may still have bytes to read
     // (/proc, some devices): only a regular file with a size is mapped.
     if meta.is_file() && meta.len() > 0 && usize::try_from(meta.len()).is_ok() {
-        // SAFETY: the mapping is read-only and private; the one way its
-        // bytes can go away under us (the file truncated) is handled by
-        // `guard` below and by `Input::changed`.
+        // SAFETY: the mapping is only read; what another process does to
+        // the file shows through it, which `guard` (SIGBUS) and
+        // `Input::changed` (anything else) turn into a read error (see
+        // the module documentation).
         let mapped = unsafe { memmap2::MmapOptions::new().populate().map(&file) };
         if let Ok(map) = mapped {
             guard(&map, path, quiet);
-            return Ok(Input::Mapped(map, file));
+            return Ok(Input::Mapped(map, file, Stamp::of(&meta)));
         }
     }
     let mut bytes = Vec::new();
@@ -130,7 +163,8 @@ fn guard(map: &memmap2::Mmap, path: &Path, quiet: bool) {
     }
 }
 
-/// A SIGBUS at an address inside the mapping: the file was truncated.
+/// A SIGBUS at an address inside the mapping: the file was truncated
+/// under it.
 /// Any other SIGBUS gets the default action (the faulting access runs
 /// again after the handler returns, and raises it once more).
 extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {

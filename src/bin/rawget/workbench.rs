@@ -132,10 +132,7 @@ pub fn run(cfg: &Config) -> Result<Exit, (Exit, String)> {
             terminal,
             cfg.json || bench.har.is_some(),
         );
-        // A send from a page the file lost fails (EFAULT): the error is
-        // the truncated file, not the connection.
-        let truncated = run.error().is_some() && plan.input.changed();
-        if let Some(path) = bench.send.as_ref().filter(|_| truncated) {
+        if let Some(path) = bench.send.as_ref().filter(|_| input_changed(&run)) {
             return Err(request_file::changed_error(path));
         }
         report_problems(&run);
@@ -175,6 +172,17 @@ pub fn run(cfg: &Config) -> Result<Exit, (Exit, String)> {
     std::mem::forget(runs);
     std::mem::forget(plans);
     Ok(exit)
+}
+
+/// The request file changed under a run that sent from it, or failed
+/// to (EFAULT: the pages it was sending from are gone): what went out is
+/// not known (see `request_file`). A run that sent nothing keeps its own
+/// error.
+fn input_changed(run: &Run) -> bool {
+    let sent = run.outcome.as_ref().is_some_and(|o| o.sent_bytes > 0);
+    let lost =
+        matches!(run.error(), Some(FetchError::Send(e)) if e.raw_os_error() == Some(libc::EFAULT));
+    (sent || lost) && run.plan.input.changed()
 }
 
 /// `--send` to several targets: the answers are compared.
@@ -1000,6 +1008,11 @@ fn repeat(cfg: &Config, plans: &[Arc<Plan>], n: u32) -> Result<Exit, (Exit, Stri
             }
         }
         let reused = reused_runs(plan, cfg, n, &mut errors);
+        // Runs that sent from a file changed under them measured nothing
+        // that can be named (the cold runs' errors are reported as such).
+        if let Some(path) = cfg.bench.send.as_ref().filter(|_| plan.input.changed()) {
+            return Err(request_file::changed_error(path));
+        }
         let cold_stats = phase_values(&cold);
         let reused_stats = phase_values(&reused);
         if cfg.json {
