@@ -5,7 +5,7 @@
 //! (`8000-8100`), ranges open at one end (`8000-` up to 65535, `-100`
 //! from 1), comma-separated lists of them (`22,80,443,8000-8100`), and
 //! `-` or `all` for every port (1-65535), service names from
-//! [`crate::services`] (`http,ssh`: every port the table gives that name),
+//! [`crate::port_names`] (`http,ssh`: every port the table gives that name),
 //! and nmap's protocol prefixes: [`ProtoPorts`] reads `T:` (TCP) and `U:`
 //! (UDP) as nmap does (a prefix holds until the next one; items before
 //! any prefix are for every protocol scanned); a plain [`PortSpec`] is one

@@ -16,7 +16,7 @@
 //!   or two per *open* port and never holds the event loop (the flight
 //!   waits in the poller like any other). A port that closes or resets
 //!   without a byte is what nmap calls `tcpwrapped`.
-//! - **Hosts that accept every port** ([`HostCheck`]): the first open
+//! - **Hosts that accept every port** (`HostCheck`): the first open
 //!   port of a host starts a check, as further flights of that port's
 //!   session ([`Step::Continue`]): connects to [`CANARY_PORTS`], ports
 //!   that are almost never open (absent from nmap's services list, outside
@@ -24,7 +24,7 @@
 //!   every port and each of its open ports is reported with
 //!   `host_accepts_all` set; one canary that is not open ends the check
 //!   (the host does not). The verdict is kept per address
-//!   ([`HostTable`], shared by the workers), so each host is checked
+//!   (`HostTable`, shared by the workers), so each host is checked
 //!   once; other open ports of a host being checked wait for the verdict
 //!   (timed retries, without a flight or a permit) and are reported with
 //!   it.

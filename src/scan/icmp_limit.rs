@@ -53,7 +53,7 @@
 //! unless it refills fast.
 //!
 //! This module is pure: no sockets, no clock; the engine passes instants.
-//! [`IcmpTable`] is the engine's per-host record of these answers.
+//! `IcmpTable` is the engine's per-host record of these answers.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

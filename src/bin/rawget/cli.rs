@@ -212,6 +212,8 @@ pub struct Cli {
     pub connect_to: Vec<ConnectTo>,
 
     /// Use this proxy: [http|https|socks5|socks5h://][user:password@]host[:port] ('': none)
+    // The help text is curl's notation; its brackets are not doc links.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(short = 'x', long, value_name = "PROXY")]
     pub proxy: Option<String>,
 
@@ -260,6 +262,8 @@ pub struct Cli {
     pub linger: Option<Duration>,
 
     /// With --send: one more target, the first URL connected to ADDR[:PORT]; responses are compared
+    // The help text's brackets mark an optional part, not a doc link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_name = "ADDR[:PORT]")]
     pub pin: Vec<String>,
 

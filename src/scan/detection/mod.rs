@@ -4,7 +4,7 @@
 //!
 //! What to send and how to read the replies is [`crate::service_probes`]'s (bytes
 //! only); the session that drives it on an open TCP port is the
-//! `session` submodule's prober ([`session::Detect`]), which the engine runs like any other
+//! `session` submodule's prober (`session::Detect`), which the engine runs like any other
 //! technique. So every probe connection is a flight of the scan's event
 //! loop: it takes a permit of the in-flight window (`-c`) and a slot of
 //! the rate schedule (`--rate`) like every other connect, waits in the
