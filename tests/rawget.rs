@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 mod rawget_support;
 mod require;
-use rawget_support::read_request;
+use rawget_support::{closed_port, read_request};
 
 const WATCHDOG: Duration = Duration::from_secs(20);
 
@@ -169,15 +169,6 @@ fn read_head(conn: &mut TcpStream) -> Vec<u8> {
         }
     }
     req
-}
-
-/// A port on 127.0.0.1 where nothing listens.
-fn closed_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 // ---------------------------------------------------------------- running

@@ -194,14 +194,6 @@ fn write_out_variables_match_curl() {
     assert!(!ours["errormsg"].is_empty());
 }
 
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn write_out_json_header_json_and_stderr() {
     let srv = serve_n(1, PAGE);

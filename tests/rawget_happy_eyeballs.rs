@@ -81,15 +81,15 @@ fn check_race(run: &Run, v6: &str) {
 fn happy_eyeballs_a_silent_ipv6_address_costs_one_stagger() {
     require::or_skip!(require::ipv6());
     // The same port on ::1 (silent) and 127.0.0.1 (serving); retry until
-    // a port free on both is found.
+    // a port free on both is found. The IPv4 listener found free is the
+    // one served on: let go and bound again, the port could be taken in
+    // between.
     let (hole, srv) = (0..20)
         .find_map(|_| {
             let hole = black_hole((Ipv6Addr::LOCALHOST, 0).into()).ok()?;
             let port = hole.0.local_addr().ok()?.as_socket()?.port();
-            TcpListener::bind((Ipv4Addr::LOCALHOST, port))
-                .ok()
-                .map(drop)?;
-            let srv = http_server_on((Ipv4Addr::LOCALHOST, port).into(), vec![OK_HELLO.to_vec()]);
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).ok()?;
+            let srv = http_server_with(listener, Duration::ZERO, vec![OK_HELLO.to_vec()]);
             Some((hole, srv))
         })
         .expect("a port free on ::1 and 127.0.0.1");

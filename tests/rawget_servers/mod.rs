@@ -227,7 +227,12 @@ pub fn http_server_on(bind: SocketAddr, answers: Vec<Vec<u8>>) -> Server {
 
 /// [`http_server_on`], waiting `delay` before each answer.
 pub fn http_server_slow(bind: SocketAddr, delay: Duration, answers: Vec<Vec<u8>>) -> Server {
-    let listener = TcpListener::bind(bind).unwrap();
+    http_server_with(TcpListener::bind(bind).unwrap(), delay, answers)
+}
+
+/// [`http_server_slow`] on a listener already bound (a port that must not
+/// be let go between finding it free and serving on it).
+pub fn http_server_with(listener: TcpListener, delay: Duration, answers: Vec<Vec<u8>>) -> Server {
     let addr = listener.local_addr().unwrap();
     let seen = thread::spawn(move || {
         let mut seen = Vec::new();

@@ -14,6 +14,23 @@ use std::time::Duration;
 
 use crate::require;
 
+/// A port of 127.0.0.1 where nothing listens, for the life of the test
+/// process: a socket is bound to it and never listens, so a connect meets
+/// a RST, and no listener of another test (nor an ephemeral port) can
+/// take the port between the pick and the connect, as could happen to a
+/// port found free and let go.
+pub fn closed_port() -> u16 {
+    use socket2::{Domain, Socket, Type};
+    use std::sync::{Mutex, PoisonError};
+    static HELD: Mutex<Vec<Socket>> = Mutex::new(Vec::new());
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    s.bind(&addr.into()).unwrap();
+    let port = s.local_addr().unwrap().as_socket().unwrap().port();
+    HELD.lock().unwrap_or_else(PoisonError::into_inner).push(s);
+    port
+}
+
 /// Every run is killed (and the test fails) after this long.
 pub const WATCHDOG: Duration = Duration::from_secs(20);
 
