@@ -1016,12 +1016,6 @@ fn two_page_requests() -> (Vec<u8>, Vec<u8>) {
     (first.into_bytes(), second.into_bytes())
 }
 
-/// A peer that reads `before` bytes, truncates `path` to nothing, then
-/// answers `answers` responses and closes.
-fn truncating_peer(path: String, before: usize, answers: usize) -> (u16, JoinHandle<()>) {
-    shortening_peer(path, before, 0, answers)
-}
-
 /// A peer that reads `before` bytes, shortens `path` to `to` bytes, then
 /// answers `answers` responses and closes.
 fn shortening_peer(path: String, before: usize, to: u64, answers: usize) -> (u16, JoinHandle<()>) {
@@ -1046,23 +1040,43 @@ fn shortening_peer(path: String, before: usize, to: u64, answers: usize) -> (u16
     (port, handle)
 }
 
+/// Runs `rawget --send FILE URL ARGS` where FILE holds `requests` and the
+/// peer shortens it to `to` bytes once it has read `before` bytes, then
+/// answers `answers` responses.
+fn send_while_shortened(
+    requests: &[&[u8]],
+    before: usize,
+    to: u64,
+    answers: usize,
+    args: &[&str],
+) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let path = request_file(&dir, &requests.concat());
+    let (port, peer) = shortening_peer(path.clone(), before, to, answers);
+    let url = format!("http://127.0.0.1:{port}/");
+    let run = rawget(&[&["--send", &path, &url, "--linger", "0"], args].concat());
+    peer.join().unwrap();
+    run
+}
+
+/// The one line a changed request file gives.
+fn assert_changed(run: &Run) {
+    assert!(
+        run.stderr
+            .contains("changed while its requests were being sent"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn a_request_file_truncated_before_its_next_request_is_a_read_error() {
     // Sequential: the second request is sent from the mapped file after
     // the first answer, when the file has lost that page.
     let (first, second) = two_page_requests();
-    let dir = tempfile::tempdir().unwrap();
-    let path = request_file(&dir, &[&first[..], &second[..]].concat());
-    let (port, peer) = truncating_peer(path.clone(), first.len(), 1);
-    let url = format!("http://127.0.0.1:{port}/");
-    let out = rawget(&["--send", &path, &url, "--sequential", "--linger", "0"]).expect(26);
-    peer.join().unwrap();
-    assert!(
-        out.stderr
-            .contains("changed while its requests were being sent"),
-        "{}",
-        out.stderr
-    );
+    let out =
+        send_while_shortened(&[&first, &second], first.len(), 0, 1, &["--sequential"]).expect(26);
+    assert_changed(&out);
     // The first answer, which came before, was shown.
     assert!(out.out().ends_with("\r\n\r\nok"), "{}", out.out());
 }
@@ -1072,25 +1086,12 @@ fn a_request_file_truncated_before_the_json_reads_it_is_a_read_error_not_a_crash
     // Pipelined: everything is sent, then the file shrinks; the JSON
     // record reads the second request's target from the lost page.
     let (first, second) = two_page_requests();
-    let dir = tempfile::tempdir().unwrap();
-    let path = request_file(&dir, &[&first[..], &second[..]].concat());
-    let (port, peer) = truncating_peer(path.clone(), first.len() + second.len(), 2);
-    let url = format!("http://127.0.0.1:{port}/");
-    let out = rawget(&["--send", &path, &url, "--json", "--linger", "0"]).expect(26);
-    peer.join().unwrap();
-    assert!(
-        out.stderr
-            .contains("changed while its requests were being sent"),
-        "{}",
-        out.stderr
-    );
+    let all = first.len() + second.len();
+    let out = send_while_shortened(&[&first, &second], all, 0, 2, &["--json"]).expect(26);
+    assert_changed(&out);
     assert_eq!(out.out(), "", "no partial record");
     // -s: the same status, nothing on stderr.
-    let path = request_file(&dir, &[&first[..], &second[..]].concat());
-    let (port, peer) = truncating_peer(path.clone(), first.len() + second.len(), 2);
-    let url = format!("http://127.0.0.1:{port}/");
-    let quiet = rawget(&["--send", &path, &url, "--json", "-s", "--linger", "0"]);
-    peer.join().unwrap();
+    let quiet = send_while_shortened(&[&first, &second], all, 0, 2, &["--json", "-s"]);
     assert_eq!((quiet.code, quiet.stderr.as_str()), (26, ""));
 }
 
@@ -1102,34 +1103,16 @@ fn a_request_file_shortened_inside_its_last_page_is_a_read_error_not_zeros_on_th
     let (first, _) = two_page_requests();
     let second = b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
     assert_eq!(first.len() / 4096, (first.len() + second.len()) / 4096);
-    let dir = tempfile::tempdir().unwrap();
-    let path = request_file(&dir, &[&first[..], &second[..]].concat());
     let to = (first.len() + 4) as u64;
-    let (port, peer) = shortening_peer(path.clone(), first.len(), to, 1);
-    let url = format!("http://127.0.0.1:{port}/");
-    let out = rawget(&["--send", &path, &url, "--sequential", "--linger", "0"]).expect(26);
-    peer.join().unwrap();
-    assert!(
-        out.stderr
-            .contains("changed while its requests were being sent"),
-        "{}",
-        out.stderr
-    );
+    let out =
+        send_while_shortened(&[&first, &second], first.len(), to, 1, &["--sequential"]).expect(26);
+    assert_changed(&out);
 }
 
 #[test]
 fn repeat_runs_from_a_request_file_changed_under_them_are_a_read_error() {
     let (first, second) = two_page_requests();
-    let dir = tempfile::tempdir().unwrap();
-    let path = request_file(&dir, &[&first[..], &second[..]].concat());
-    let (port, peer) = truncating_peer(path.clone(), first.len() + second.len(), 2);
-    let url = format!("http://127.0.0.1:{port}/");
-    let out = rawget(&["--send", &path, &url, "--repeat", "1", "--linger", "0"]).expect(26);
-    peer.join().unwrap();
-    assert!(
-        out.stderr
-            .contains("changed while its requests were being sent"),
-        "{}",
-        out.stderr
-    );
+    let all = first.len() + second.len();
+    let out = send_while_shortened(&[&first, &second], all, 0, 2, &["--repeat", "1"]).expect(26);
+    assert_changed(&out);
 }

@@ -309,6 +309,14 @@ pub enum FetchError {
     },
 }
 
+impl FetchError {
+    /// A send failed because the bytes it was sending from are gone
+    /// (EFAULT: a mapped request file was truncated under the sender).
+    pub fn input_gone(&self) -> bool {
+        matches!(self, FetchError::Send(e) if e.raw_os_error() == Some(libc::EFAULT))
+    }
+}
+
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

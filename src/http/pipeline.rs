@@ -412,7 +412,7 @@ impl Pipeline<'_> {
     /// a mapped file was truncated under us). Nothing more can be sent,
     /// and waiting for answers to what was not would wait for nothing.
     fn input_gone(&self) -> bool {
-        matches!(&self.out.error, Some(FetchError::Send(e)) if e.raw_os_error() == Some(libc::EFAULT))
+        self.out.error.as_ref().is_some_and(FetchError::input_gone)
     }
 
     /// Records what a write took (at `at`): the requests now wholly sent

@@ -180,8 +180,7 @@ pub fn run(cfg: &Config) -> Result<Exit, (Exit, String)> {
 /// error.
 fn input_changed(run: &Run) -> bool {
     let sent = run.outcome.as_ref().is_some_and(|o| o.sent_bytes > 0);
-    let lost =
-        matches!(run.error(), Some(FetchError::Send(e)) if e.raw_os_error() == Some(libc::EFAULT));
+    let lost = run.error().is_some_and(FetchError::input_gone);
     (sent || lost) && run.plan.input.changed()
 }
 
